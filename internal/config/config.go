@@ -1,0 +1,359 @@
+// Package config turns a YAML file, WRIT_* environment variables and
+// command-line flags into one typed Config. Flags win over the environment,
+// and the environment wins over the file. Every setting is declared once, in
+// the fields table, which also drives the flags, the environment names and
+// the generated reference in docs/configuration.md.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// Mode says how strict start-up is.
+type Mode string
+
+// Modes.
+const (
+	// Development generates what is missing (master key, signing key, admin
+	// token) and says so loudly. It is the default so that a first run needs
+	// no configuration.
+	Development Mode = "development"
+	// Production refuses to start without an explicit issuer, a master key,
+	// and TLS (or a statement that TLS terminates in front of writ).
+	Production Mode = "production"
+)
+
+// Config is writ's whole configuration.
+type Config struct {
+	Mode      Mode
+	Issuer    string
+	Addr      string
+	AdminAddr string
+	DataDir   string
+	Database  string
+
+	TLSCertFile   string
+	TLSKeyFile    string
+	TLSTerminated bool
+
+	MasterKeyFile string
+
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	IDTokenTTL      time.Duration
+
+	KeyAlgorithm      string
+	KeyRotation       time.Duration
+	MaxRequestBytes   int64
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
+	AutoMigrate       bool
+	SecretHashKeyFile string
+}
+
+// field declares one setting: its YAML key, environment variable, flag,
+// default, help text, and how to read and write it in a Config.
+type field struct {
+	key   string // YAML key; the flag is the key with '_' → '-'
+	env   string
+	def   string
+	usage string
+	set   func(*Config, string) error
+	get   func(*Config) string
+}
+
+func strField(key, env, def, usage string, p func(*Config) *string) field {
+	return field{key: key, env: env, def: def, usage: usage,
+		set: func(c *Config, v string) error { *p(c) = v; return nil },
+		get: func(c *Config) string { return *p(c) }}
+}
+
+func enumField(key, env, def, usage string, allowed []string, p func(*Config) *string) field {
+	f := strField(key, env, def, usage, p)
+	f.set = func(c *Config, v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*p(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+	return f
+}
+
+func durField(key, env, def, usage string, p func(*Config) *time.Duration) field {
+	return field{key: key, env: env, def: def, usage: usage,
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (use forms like 15m, 1h, 720h): %q", v)
+			}
+			if d < 0 {
+				return fmt.Errorf("must not be negative: %q", v)
+			}
+			*p(c) = d
+			return nil
+		},
+		get: func(c *Config) string { return p(c).String() }}
+}
+
+func boolField(key, env, def, usage string, p func(*Config) *bool) field {
+	return field{key: key, env: env, def: def, usage: usage,
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not a boolean (true or false): %q", v)
+			}
+			*p(c) = b
+			return nil
+		},
+		get: func(c *Config) string { return strconv.FormatBool(*p(c)) }}
+}
+
+// fields is the single declaration of every setting.
+func fields() []field {
+	return []field{
+		enumField("mode", "WRIT_MODE", string(Development), "development (generates what is missing) or production (requires issuer, master key and TLS)",
+			[]string{string(Development), string(Production)}, func(c *Config) *string { return (*string)(&c.Mode) }),
+		strField("issuer", "WRIT_ISSUER", "", "issuer URL published in tokens and discovery (default in development: http://ADDR)",
+			func(c *Config) *string { return &c.Issuer }),
+		strField("addr", "WRIT_ADDR", "127.0.0.1:8080", "host:port of the public endpoints",
+			func(c *Config) *string { return &c.Addr }),
+		strField("admin_addr", "WRIT_ADMIN_ADDR", "127.0.0.1:8081", "host:port of the admin API (keep it private)",
+			func(c *Config) *string { return &c.AdminAddr }),
+		strField("data_dir", "WRIT_DATA_DIR", "writ-data", "directory for the embedded database and development secrets",
+			func(c *Config) *string { return &c.DataDir }),
+		strField("database", "WRIT_DATABASE", "", "database DSN: postgres://... or sqlite:PATH (default: sqlite in the data directory)",
+			func(c *Config) *string { return &c.Database }),
+		strField("tls_cert_file", "WRIT_TLS_CERT_FILE", "", "TLS certificate (PEM) for the public listener",
+			func(c *Config) *string { return &c.TLSCertFile }),
+		strField("tls_key_file", "WRIT_TLS_KEY_FILE", "", "TLS private key (PEM) for the public listener",
+			func(c *Config) *string { return &c.TLSKeyFile }),
+		boolField("tls_terminated", "WRIT_TLS_TERMINATED", "false", "TLS terminates in front of writ (a proxy or load balancer); serve plain HTTP",
+			func(c *Config) *bool { return &c.TLSTerminated }),
+		strField("master_key_file", "WRIT_MASTER_KEY_FILE", "", "file holding the 32-byte master key (base64) that seals signing keys at rest; or set WRIT_MASTER_KEY",
+			func(c *Config) *string { return &c.MasterKeyFile }),
+		durField("access_token_ttl", "WRIT_ACCESS_TOKEN_TTL", "15m", "default access token lifetime",
+			func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
+		durField("refresh_token_ttl", "WRIT_REFRESH_TOKEN_TTL", "720h", "default refresh token lifetime",
+			func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
+		durField("id_token_ttl", "WRIT_ID_TOKEN_TTL", "1h", "default ID token lifetime",
+			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
+		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of generated signing keys",
+			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
+		durField("key_rotation", "WRIT_KEY_ROTATION", "720h", "rotate the signing key on this schedule (0 turns scheduled rotation off)",
+			func(c *Config) *time.Duration { return &c.KeyRotation }),
+		{key: "max_request_bytes", env: "WRIT_MAX_REQUEST_BYTES", def: "65536", usage: "largest request body accepted on any endpoint",
+			set: func(c *Config, v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 || n > 16<<20 {
+					return fmt.Errorf("must be a byte count between 1024 and 16777216, got %q", v)
+				}
+				c.MaxRequestBytes = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
+		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
+			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level",
+			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
+		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format",
+			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
+		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
+			func(c *Config) *bool { return &c.AutoMigrate }),
+	}
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+// BindFlags declares one flag per setting on fs, plus --config.
+func BindFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file (also WRIT_CONFIG)")
+	for _, f := range fields() {
+		fs.String(flagName(f.key), f.def, f.usage+" (env "+f.env+")")
+	}
+}
+
+// Load builds a Config: defaults, then the YAML file (from --config or
+// WRIT_CONFIG), then the environment (looked up with getenv), then the flags
+// the user set explicitly. fs may be nil.
+func Load(fs *pflag.FlagSet, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := &Config{}
+	all := fields()
+	for _, f := range all {
+		if err := f.set(c, f.def); err != nil {
+			return nil, fmt.Errorf("config: default of %s: %w", f.key, err)
+		}
+	}
+	path := getenv("WRIT_CONFIG")
+	if fs != nil {
+		if fl := fs.Lookup("config"); fl != nil && fl.Changed {
+			path = fl.Value.String()
+		}
+	}
+	if path != "" {
+		if err := loadFile(c, path, all); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range all {
+		if v := getenv(f.env); v != "" {
+			if err := f.set(c, v); err != nil {
+				return nil, fmt.Errorf("config: environment %s: %w", f.env, err)
+			}
+		}
+	}
+	if fs != nil {
+		for _, f := range all {
+			if fl := fs.Lookup(flagName(f.key)); fl != nil && fl.Changed {
+				if err := f.set(c, fl.Value.String()); err != nil {
+					return nil, fmt.Errorf("config: flag --%s: %w", flagName(f.key), err)
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+func loadFile(c *Config, path string, all []field) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, err)
+	}
+	var doc map[string]yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		return fmt.Errorf("config: %s is not valid YAML: %w", path, err)
+	}
+	byKey := make(map[string]field, len(all))
+	for _, f := range all {
+		byKey[f.key] = f
+	}
+	for k, node := range doc {
+		f, ok := byKey[k]
+		if !ok {
+			return fmt.Errorf("config: %s: unknown setting %q (see docs/configuration.md)", path, k)
+		}
+		if node.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config: %s: %s must be a single value", path, k)
+		}
+		if err := f.set(c, node.Value); err != nil {
+			return fmt.Errorf("config: %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings against each other and the mode. In
+// production it requires an https issuer, a master key source, and TLS
+// files or TLSTerminated.
+func (c *Config) Validate(getenv func(string) string) error {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q is not host:port", c.Addr))
+	}
+	if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+		errs = append(errs, fmt.Errorf("admin_addr %q is not host:port", c.AdminAddr))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file go together"))
+	}
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			errs = append(errs, fmt.Errorf("issuer %q must be an absolute http(s) URL", c.Issuer))
+		case u.RawQuery != "" || u.Fragment != "":
+			errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment (RFC 8414)", c.Issuer))
+		}
+	}
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("access_token_ttl %s must be between 1m and 24h", c.AccessTokenTTL))
+	}
+	if c.Mode == Production {
+		if c.Issuer == "" {
+			errs = append(errs, errors.New("production mode needs an explicit issuer (--issuer or WRIT_ISSUER)"))
+		} else if u, err := url.Parse(c.Issuer); err == nil && u.Scheme != "https" {
+			errs = append(errs, errors.New("production mode needs an https issuer"))
+		}
+		if c.MasterKeyFile == "" && getenv("WRIT_MASTER_KEY") == "" {
+			errs = append(errs, errors.New("production mode needs a master key: set WRIT_MASTER_KEY or --master-key-file (create one with `writ key master`)"))
+		}
+		if c.TLSCertFile == "" && !c.TLSTerminated {
+			errs = append(errs, errors.New("production mode needs --tls-cert-file/--tls-key-file, or --tls-terminated=true when a proxy terminates TLS"))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// DatabaseDSN returns the configured DSN or the default SQLite file in the
+// data directory.
+func (c *Config) DatabaseDSN() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "writ.db")
+}
+
+// IssuerURL returns the configured issuer, or in development the URL of the
+// public listener.
+func (c *Config) IssuerURL() string {
+	if c.Issuer != "" {
+		return strings.TrimSuffix(c.Issuer, "/")
+	}
+	scheme := "http"
+	if c.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Addr
+}
+
+// Reference returns the Markdown table of every setting: YAML key,
+// environment variable, flag, default and meaning.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("| YAML key | environment | flag | default | meaning |\n|---|---|---|---|---|\n")
+	for _, f := range fields() {
+		def := f.def
+		if def == "" {
+			def = "—"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | `%s` | %s |\n", f.key, f.env, flagName(f.key), def, f.usage)
+	}
+	return b.String()
+}
+
+// Effective lists every setting with its value in c, in declaration order,
+// as YAML key and value. None of the settings is a secret.
+func (c *Config) Effective() [][2]string {
+	all := fields()
+	out := make([][2]string, 0, len(all))
+	for _, f := range all {
+		out = append(out, [2]string{f.key, f.get(c)})
+	}
+	return out
+}

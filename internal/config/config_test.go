@@ -1,0 +1,152 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "writ.yaml")
+	if err := os.WriteFile(file, []byte("issuer: https://file.example\naddr: 127.0.0.1:9000\naccess_token_ttl: 20m\nlog_format: json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	BindFlags(fs)
+	if err := fs.Parse([]string{"--config", file, "--addr", "127.0.0.1:9200"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(fs, envMap(map[string]string{"WRIT_ADDR": "127.0.0.1:9100", "WRIT_ACCESS_TOKEN_TTL": "30m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"file only", c.Issuer, "https://file.example"},
+		{"flag beats env and file", c.Addr, "127.0.0.1:9200"},
+		{"env beats file", c.AccessTokenTTL.String(), (30 * time.Minute).String()},
+		{"file beats default", c.LogFormat, "json"},
+		{"default", c.AdminAddr, "127.0.0.1:8081"},
+		{"default mode", string(c.Mode), string(Development)},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"unknown key", map[string]string{"WRIT_CONFIG": write("a.yaml", "isuer: x\n")}, `unknown setting "isuer"`},
+		{"not yaml", map[string]string{"WRIT_CONFIG": write("b.yaml", ":\n  - [")}, "not valid YAML"},
+		{"nested value", map[string]string{"WRIT_CONFIG": write("c.yaml", "addr:\n  host: x\n")}, "single value"},
+		{"bad duration", map[string]string{"WRIT_ACCESS_TOKEN_TTL": "ten minutes"}, "WRIT_ACCESS_TOKEN_TTL"},
+		{"negative duration", map[string]string{"WRIT_KEY_ROTATION": "-1h"}, "negative"},
+		{"bad mode", map[string]string{"WRIT_MODE": "prod"}, "must be one of development, production"},
+		{"bad bool", map[string]string{"WRIT_TLS_TERMINATED": "yes please"}, "boolean"},
+		{"bad size", map[string]string{"WRIT_MAX_REQUEST_BYTES": "10"}, "between 1024"},
+		{"missing file", map[string]string{"WRIT_CONFIG": filepath.Join(dir, "nope.yaml")}, "read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(nil, envMap(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	base := func(mut func(*Config)) *Config {
+		c, err := Load(nil, envMap(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mut(c)
+		return c
+	}
+	tests := []struct {
+		name string
+		cfg  *Config
+		env  map[string]string
+		want string // empty: valid
+	}{
+		{"development defaults", base(func(*Config) {}), nil, ""},
+		{"production complete", base(func(c *Config) {
+			c.Mode, c.Issuer, c.TLSTerminated, c.MasterKeyFile = Production, "https://id.example.com", true, "/etc/writ/master.key"
+		}), nil, ""},
+		{"production master key from env", base(func(c *Config) {
+			c.Mode, c.Issuer, c.TLSCertFile, c.TLSKeyFile = Production, "https://id.example.com", "c.pem", "k.pem"
+		}), map[string]string{"WRIT_MASTER_KEY": "x"}, ""},
+		{"production without issuer", base(func(c *Config) { c.Mode, c.TLSTerminated = Production, true }), map[string]string{"WRIT_MASTER_KEY": "x"}, "explicit issuer"},
+		{"production http issuer", base(func(c *Config) { c.Mode, c.Issuer, c.TLSTerminated = Production, "http://id.example.com", true }), map[string]string{"WRIT_MASTER_KEY": "x"}, "https issuer"},
+		{"production without master key", base(func(c *Config) { c.Mode, c.Issuer, c.TLSTerminated = Production, "https://id.example.com", true }), nil, "master key"},
+		{"production without TLS", base(func(c *Config) { c.Mode, c.Issuer = Production, "https://id.example.com" }), map[string]string{"WRIT_MASTER_KEY": "x"}, "tls-terminated"},
+		{"issuer with query", base(func(c *Config) { c.Issuer = "https://id.example.com/?a=b" }), nil, "query"},
+		{"issuer relative", base(func(c *Config) { c.Issuer = "/id" }), nil, "absolute"},
+		{"cert without key", base(func(c *Config) { c.TLSCertFile = "c.pem" }), nil, "go together"},
+		{"bad addr", base(func(c *Config) { c.Addr = "8080" }), nil, "host:port"},
+		{"ttl too long", base(func(c *Config) { c.AccessTokenTTL = 48 * time.Hour }), nil, "access_token_ttl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate(envMap(tt.env))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDerived(t *testing.T) {
+	c, _ := Load(nil, envMap(map[string]string{"WRIT_DATA_DIR": "/var/lib/writ"}))
+	if got := c.DatabaseDSN(); got != "sqlite:/var/lib/writ/writ.db" {
+		t.Errorf("DatabaseDSN = %q", got)
+	}
+	if got := c.IssuerURL(); got != "http://127.0.0.1:8080" {
+		t.Errorf("IssuerURL = %q", got)
+	}
+	c.Issuer = "https://id.example.com/"
+	if got := c.IssuerURL(); got != "https://id.example.com" {
+		t.Errorf("IssuerURL trims the slash: %q", got)
+	}
+	if len(c.Effective()) != len(fields()) {
+		t.Error("Effective does not list every setting")
+	}
+}
+
+// TestReferenceDocumented keeps docs/configuration.md in step with the code.
+func TestReferenceDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatalf("docs/configuration.md: %v", err)
+	}
+	if !strings.Contains(string(doc), Reference()) {
+		t.Fatal("docs/configuration.md does not contain the current settings table; regenerate it with `go run ./cmd/writ config reference`")
+	}
+}
