@@ -88,7 +88,8 @@ func (k *Key) MarshalJSON() ([]byte, error) {
 }
 
 // ParseKey parses one JWK (public, private or symmetric) strictly: the JSON
-// must have no duplicate members, every base64url member must be canonical,
+// must have no duplicate members (not even ones differing only in case,
+// which encoding/json would merge), every base64url member must be canonical,
 // EC points must lie on their curve, RSA moduli must be at least 2048 bits,
 // and private members must match the public ones. A JWK without "alg" is
 // bound to the only algorithm its type allows (EC curves, Ed25519); RSA and
@@ -97,7 +98,7 @@ func ParseKey(data []byte) (*Key, error) {
 	if len(data) > MaxJWKSize {
 		return nil, fmt.Errorf("%w: JWK larger than %d bytes", ErrInvalidKey, MaxJWKSize)
 	}
-	if err := strictjson.Validate(string(data), 0); err != nil {
+	if err := strictjson.ValidateFold(string(data), 0); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
 	return parseKeyJSON(data)
@@ -293,6 +294,8 @@ func rsaPrivate(pub *rsa.PublicKey, j *jwk) (*rsa.PrivateKey, error) {
 	return priv, nil
 }
 
+// ecCurve maps a JWK "crv" (or the Go curve name) to the curve, the one
+// signature algorithm it implies, and its coordinate size.
 func ecCurve(crv string) (elliptic.Curve, Algorithm, int) {
 	switch crv {
 	case "P-256":
@@ -386,7 +389,7 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 	if len(data) > MaxJWKSize {
 		return nil, fmt.Errorf("%w: JWK Set larger than %d bytes", ErrInvalidKey, MaxJWKSize)
 	}
-	if err := strictjson.Validate(string(data), 0); err != nil {
+	if err := strictjson.ValidateFold(string(data), 0); err != nil {
 		return nil, fmt.Errorf("%w: JWK Set: %v", ErrInvalidKey, err)
 	}
 	var doc struct {
@@ -400,6 +403,11 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 	}
 	var keys []*Key
 	var skipped []string
+	type kidAlg struct {
+		kid string
+		alg Algorithm
+	}
+	seen := make(map[kidAlg]bool, len(doc.Keys))
 	for i, raw := range doc.Keys {
 		var probe struct {
 			Kty string  `json:"kty"`
@@ -420,6 +428,11 @@ func ParseKeySet(data []byte) (*KeySet, error) {
 				continue
 			}
 			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		if id := (kidAlg{k.kid, k.alg}); seen[id] {
+			return nil, fmt.Errorf("%w: key %d repeats the kid and alg of an earlier key", ErrInvalidKey, i)
+		} else {
+			seen[id] = true
 		}
 		keys = append(keys, k)
 	}

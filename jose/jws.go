@@ -109,8 +109,8 @@ func (j *JWS) Parse(token string, maxSize int) error {
 	if dot2 < 0 {
 		return fmt.Errorf("%w: want three segments", ErrMalformed)
 	}
-	if dot1 == 0 || dot2 == len(token)-1 {
-		return fmt.Errorf("%w: empty header or signature", ErrMalformed)
+	if dot1 == 0 {
+		return fmt.Errorf("%w: empty header", ErrMalformed)
 	}
 	enc := base64.RawURLEncoding.Strict()
 	hn, pn, sn := enc.DecodedLen(dot1), enc.DecodedLen(dot2-dot1-1), enc.DecodedLen(len(token)-dot2-1)
@@ -140,7 +140,15 @@ func (j *JWS) Parse(token string, maxSize int) error {
 	text := string(buf[len(token) : len(token)+len(hdr)+len(pl)])
 	j.Header = Header{Raw: text[:len(hdr)]}
 	j.payload = text[len(hdr):]
-	return j.Header.parse()
+	// The header is judged first, so that an unsigned "alg":"none" token is
+	// reported as an algorithm refusal rather than a missing signature.
+	if err := j.Header.parse(); err != nil {
+		return err
+	}
+	if len(j.signature) == 0 {
+		return fmt.Errorf("%w: empty signature", ErrMalformed)
+	}
+	return nil
 }
 
 func (h *Header) parse() error {
@@ -215,17 +223,25 @@ func (j *JWS) Verify(ks *KeySet) (*Key, error) {
 	if len(keys) == 0 {
 		return nil, ErrKeyNotFound
 	}
-	tried := false
+	candidates := 0
+	for _, k := range keys {
+		if k.alg == j.Header.Algorithm {
+			candidates++
+		}
+	}
+	if candidates > 1 && j.Header.HasKeyID {
+		// Two trusted keys for one kid and alg: refuse rather than guess.
+		return nil, fmt.Errorf("%w: kid is ambiguous in the key set", ErrKeyNotFound)
+	}
 	for _, k := range keys {
 		if k.alg != j.Header.Algorithm {
 			continue
 		}
-		tried = true
 		if err := j.VerifyKey(k); err == nil {
 			return k, nil
 		}
 	}
-	if !tried {
+	if candidates == 0 {
 		return nil, fmt.Errorf("%w: token alg differs from the key's alg", ErrAlgorithm)
 	}
 	return nil, ErrSignature

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -41,6 +42,9 @@ type scanner struct {
 	s        string
 	i        int
 	maxDepth int
+	// fold makes member names that are equal under Unicode simple case
+	// folding duplicates of each other.
+	fold bool
 }
 
 // ParseObject validates data as one JSON object and appends its top-level
@@ -68,10 +72,25 @@ func ParseObject(data string, maxDepth int, dst []Member) ([]Member, error) {
 
 // Validate reports whether data is exactly one strict JSON value.
 func Validate(data string, maxDepth int) error {
+	return validate(data, maxDepth, false)
+}
+
+// ValidateFold is Validate with a stricter duplicate rule: two member names
+// of one object that are equal under Unicode simple case folding (as
+// strings.EqualFold compares them, "iss", "ISS" and "iſs") are duplicates.
+// encoding/json matches object members to struct fields that way, and the
+// last match wins, so a document that passes only Validate can decode to a
+// different value than an exact-name reader saw. Check data with
+// ValidateFold before handing it to json.Unmarshal with a struct target.
+func ValidateFold(data string, maxDepth int) error {
+	return validate(data, maxDepth, true)
+}
+
+func validate(data string, maxDepth int, fold bool) error {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	sc := scanner{s: data, maxDepth: maxDepth}
+	sc := scanner{s: data, maxDepth: maxDepth, fold: fold}
 	sc.skipSpace()
 	if err := sc.value(1); err != nil {
 		return err
@@ -151,26 +170,30 @@ func (sc *scanner) object(depth int, dst []Member, collect bool) ([]Member, erro
 				return dst, err
 			}
 		}
+		key := name
+		if sc.fold {
+			key = foldKey(name)
+		}
 		if seen == nil {
 			for _, n := range names {
-				if n == name {
+				if n == key {
 					return dst, ErrDuplicate
 				}
 			}
 			if len(names) < maxMembersLinear {
-				names = append(names, name)
+				names = append(names, key)
 			} else {
 				seen = make(map[string]struct{}, 2*maxMembersLinear)
 				for _, n := range names {
 					seen[n] = struct{}{}
 				}
-				seen[name] = struct{}{}
+				seen[key] = struct{}{}
 			}
 		} else {
-			if _, dup := seen[name]; dup {
+			if _, dup := seen[key]; dup {
 				return dst, ErrDuplicate
 			}
-			seen[name] = struct{}{}
+			seen[key] = struct{}{}
 		}
 		sc.skipSpace()
 		if sc.i >= len(sc.s) || sc.s[sc.i] != ':' {
@@ -287,6 +310,22 @@ func (sc *scanner) str() (raw string, escaped bool, err error) {
 	return "", false, ErrSyntax
 }
 
+// foldKey maps name to a string that is equal for two names exactly when
+// strings.EqualFold reports them equal: every rune is replaced by the
+// smallest rune of its simple case folding orbit.
+func foldKey(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		lo := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			lo = min(lo, f)
+		}
+		b.WriteRune(lo)
+	}
+	return b.String()
+}
+
 func hex4(s string, i int) (rune, bool) {
 	if i+4 > len(s) {
 		return 0, false
@@ -350,8 +389,9 @@ func (sc *scanner) number() error {
 	return nil
 }
 
-// unescape decodes the body of a JSON string (without quotes) that is
-// already known to be valid.
+// unescape decodes the body of a JSON string (without quotes). The body is
+// normally already validated; on any other input unescape reports
+// ErrSyntax for a malformed escape instead of panicking.
 func unescape(body string) (string, error) {
 	var b strings.Builder
 	b.Grow(len(body))
@@ -361,6 +401,9 @@ func unescape(body string) (string, error) {
 			b.WriteByte(c)
 			i++
 			continue
+		}
+		if i+1 >= len(body) {
+			return "", ErrSyntax
 		}
 		switch body[i+1] {
 		case '"', '\\', '/':
@@ -376,14 +419,23 @@ func unescape(body string) (string, error) {
 		case 't':
 			b.WriteByte('\t')
 		case 'u':
-			r, _ := hex4(body, i+2)
+			r, ok := hex4(body, i+2)
+			if !ok {
+				return "", ErrSyntax
+			}
+			i += 6
 			if utf16.IsSurrogate(r) {
-				r2, _ := hex4(body, i+8)
+				if r >= 0xDC00 || i+1 >= len(body) || body[i] != '\\' || body[i+1] != 'u' {
+					return "", ErrSyntax
+				}
+				r2, ok := hex4(body, i+2)
+				if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+					return "", ErrSyntax
+				}
 				r = utf16.DecodeRune(r, r2)
 				i += 6
 			}
 			b.WriteRune(r)
-			i += 6
 			continue
 		default:
 			return "", ErrSyntax
@@ -393,10 +445,12 @@ func unescape(body string) (string, error) {
 	return b.String(), nil
 }
 
-// String decodes a raw JSON value that must be a string. Without escapes
-// it returns a substring of raw and does not allocate.
+// String decodes a raw JSON value that must be a string, as found in a
+// document that ParseObject or Validate accepted. Without escapes it
+// returns a substring of raw and does not allocate. It never panics; on a
+// value that was not validated it may return ErrSyntax.
 func String(raw string) (string, error) {
-	if len(raw) < 2 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return "", ErrType
 	}
 	body := raw[1 : len(raw)-1]
@@ -408,7 +462,10 @@ func String(raw string) (string, error) {
 
 // Number decodes a raw JSON value that must be a number.
 func Number(raw string) (float64, error) {
-	if raw == "" || !(raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9')) {
+	// Check the JSON number grammar: strconv.ParseFloat alone would take
+	// "-Inf", "0x1p4" or "1_0".
+	sc := scanner{s: raw}
+	if sc.number() != nil || sc.i != len(raw) {
 		return 0, ErrType
 	}
 	// Fast path: a plain non-negative integer of up to 15 digits is exact.
