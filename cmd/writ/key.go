@@ -35,7 +35,7 @@ algorithm, and its "kid" is by default its RFC 7638 thumbprint.`,
 		// Only groups subcommands: its usage line is "writ X [command]".
 		DisableFlagsInUseLine: true,
 	}
-	cmd.AddCommand(newKeyGenerateCmd(s))
+	cmd.AddCommand(newKeyGenerateCmd(s), newKeyMasterCmd(s), newKeyRotateCmd(s), newKeyListCmd(s))
 	return cmd
 }
 

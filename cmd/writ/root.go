@@ -20,6 +20,7 @@ type streams struct {
 // Command groups shown in "writ --help". Later commands (serve, migrate,
 // client, ...) join a group here or add their own.
 const (
+	groupServer = "server"
 	groupTokens = "tokens"
 )
 
@@ -74,8 +75,13 @@ func newRootCmd(s *streams) *cobra.Command {
 		return &usageError{err: err}
 	})
 	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddGroup(&cobra.Group{ID: groupServer, Title: "Server and administration:"})
 	root.AddGroup(&cobra.Group{ID: groupTokens, Title: "Keys and tokens:"})
 	root.AddCommand(
+		newServeCmd(s),
+		newMigrateCmd(s),
+		newConfigCmd(s),
+		newClientCmd(s),
 		newKeyCmd(s),
 		newTokenCmd(s),
 		newVersionCmd(s),

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/config"
+	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/store/storeopen"
+)
+
+const serveLong = `Run the writ authorization server: the OAuth 2.0 token endpoint (client
+credentials), introspection (RFC 7662, with JWT responses per RFC 9701),
+revocation (RFC 7009), discovery (RFC 8414 and OpenID Connect), the JWKS
+with scheduled key rotation, health and readiness, and the admin API on its
+own listener.
+
+With no configuration at all it runs in development mode: it creates the
+data directory (./writ-data) with an embedded SQLite database, a master key,
+a first signing key and an admin token, says where it put them, and serves
+http://127.0.0.1:8080 (admin API on 127.0.0.1:8081).
+
+Production mode (--mode production) refuses to start without an https
+issuer, a master key (WRIT_MASTER_KEY or --master-key-file) and TLS
+(--tls-cert-file/--tls-key-file, or --tls-terminated when a proxy terminates
+TLS). Settings come from a YAML file (--config), WRIT_* environment variables
+and flags; flags win over the environment, the environment over the file.
+Every setting is listed in docs/configuration.md and by
+"writ config reference".
+
+SIGINT or SIGTERM shut the server down gracefully.`
+
+const serveExample = `  # Development: zero configuration
+  writ serve
+
+  # Several nodes on PostgreSQL behind a TLS-terminating load balancer
+  export WRIT_MASTER_KEY=$(cat /etc/writ/master.key) WRIT_ADMIN_TOKEN=...
+  writ serve --mode production --issuer https://id.example.com \
+    --database postgres://writ@db:5432/writ --tls-terminated --addr 0.0.0.0:8080
+
+  # Test setups place it anywhere
+  writ serve --data-dir /tmp/writ --addr 127.0.0.1:0 --admin-addr 127.0.0.1:0`
+
+func newServeCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "serve",
+		Short:   "Run the authorization server (development mode needs no configuration)",
+		Long:    serveLong,
+		Example: serveExample,
+		GroupID: groupServer,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			log := newLogger(s, cfg)
+			a, err := app.Open(cmd.Context(), cfg, app.Options{Logger: log, Announce: s.err})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if err := a.Run(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(s.err, "writ: stopped")
+			return nil
+		},
+	}
+	config.BindFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(s *streams, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(s.err, opts))
+	}
+	return slog.New(slog.NewTextHandler(s.err, opts))
+}
+
+func newMigrateCmd(s *streams) *cobra.Command {
+	var statusOnly bool
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending database migrations (or show their status)",
+		Long: `Apply the database schema migrations embedded in this binary, in order, each
+in its own transaction. Running it again does nothing. "writ serve" applies
+them at start unless --auto-migrate=false. With --status it only lists the
+migrations and whether each is applied.
+
+The database is chosen like "writ serve" chooses it: --database (or
+WRIT_DATABASE), else the SQLite file in --data-dir.`,
+		Example: `  writ migrate --database postgres://writ@127.0.0.1:5432/writ
+  writ migrate --status --data-dir ./writ-data`,
+		GroupID: groupServer,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			if cfg.Database == "" {
+				if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+					return fmt.Errorf("create data directory: %w", err)
+				}
+			}
+			return migrate(cmd.Context(), s, cfg.DatabaseDSN(), statusOnly)
+		},
+	}
+	config.BindFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&statusOnly, "status", false, "only show which migrations are applied")
+	return cmd
+}
+
+func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error {
+	st, err := storeopen.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	if !statusOnly {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	list, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+	for _, m := range list {
+		applied := "no"
+		if m.Applied {
+			applied = m.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		name := m.Name
+		if name == "" {
+			name = "(unknown to this binary)"
+		}
+		fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, name, applied)
+	}
+	return tw.Flush()
+}
+
+func newConfigCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "config",
+		Short:   "Show configuration settings",
+		GroupID: groupServer,
+		Args:    noUnknownSubcommand,
+		RunE:    showHelp,
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "reference",
+		Short: "Print the table of every setting (YAML key, environment variable, flag, default)",
+		Long:  "Print, as Markdown, every setting writ reads, where it can be set, and its default. docs/configuration.md holds the same table.",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprint(s.out, config.Reference())
+			return err
+		},
+	})
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the effective settings after the file, the environment and the flags",
+		Example: `  WRIT_CONFIG=writ.yaml writ config show --addr 0.0.0.0:9000`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			for _, kv := range cfg.Effective() {
+				fmt.Fprintf(s.out, "%s: %s\n", kv[0], kv[1])
+			}
+			return nil
+		},
+	}
+	config.BindFlags(show.Flags())
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func newKeyMasterCmd(s *streams) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "master --out FILE",
+		Short: "Generate a master key file (it seals the signing keys at rest)",
+		Long: `Generate a new 256-bit master key and write it, base64-encoded, to FILE with
+mode 0600. It never overwrites a file: replacing a master key makes every
+sealed signing key unreadable. Point writ at it with --master-key-file or
+WRIT_MASTER_KEY_FILE, or put its content in WRIT_MASTER_KEY.`,
+		Example: `  writ key master --out /etc/writ/master.key
+  writ serve --mode production --master-key-file /etc/writ/master.key ...`,
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			mk, err := keys.GenerateMasterKey(nil)
+			if err != nil {
+				return err
+			}
+			if err := keys.WriteMasterKeyFile(out, mk); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.err, "writ: wrote a master key (id %s) to %s with mode 0600\n", mk.ID(), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to create (mode 0600; never overwritten)")
+	return cmd
+}

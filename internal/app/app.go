@@ -1,0 +1,324 @@
+// Package app starts a writ node from a Config: it prepares the data
+// directory, the master key, the store and its migrations, the signing key
+// ring and the admin credential, assembles the server, and runs the public
+// and admin listeners with key maintenance until the context ends.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/config"
+	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// File names inside the data directory (development mode).
+const (
+	masterKeyFileName  = "master.key"
+	adminTokenFileName = "admin-token"
+)
+
+// EnvAdminToken names the admin API credential for server and CLI alike.
+const EnvAdminToken = "WRIT_ADMIN_TOKEN"
+
+// keyMinPublish is how long a new signing key is published before it signs:
+// longer than the JWKS cache lifetime, so relying parties know it first.
+const keyMinPublish = 10 * time.Minute
+
+// App is a prepared writ node.
+type App struct {
+	Config     *config.Config
+	Store      store.Store
+	Ring       *keys.Ring
+	Server     *server.Server
+	Admin      http.Handler
+	AdminToken string
+	Issuer     string
+
+	log       *slog.Logger
+	master    keys.MasterKey
+	ringOpts  keys.Options
+	ringVer   int64
+	ringMu    sync.Mutex
+	now       func() time.Time
+	announce  io.Writer
+	publicLn  net.Listener
+	adminLn   net.Listener
+	closeOnce sync.Once
+}
+
+// Options adjust Open for tests and embedding.
+type Options struct {
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Announce receives the loud one-time development messages (stderr).
+	Announce io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Open prepares a node: it validates cfg, binds the listeners (so that the
+// issuer URL of a development node is known even with port 0), and
+// bootstraps state. Call Run, then Close.
+func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error) {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Announce == nil {
+		o.Announce = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := cfg.Validate(o.Getenv); err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, log: o.Logger, now: o.Now, announce: o.Announce}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	if a.publicLn, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s (addr): %w", cfg.Addr, err)
+	}
+	if a.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+		return nil, fmt.Errorf("listen on %s (admin_addr): %w", cfg.AdminAddr, err)
+	}
+	a.Issuer = cfg.Issuer
+	if a.Issuer == "" {
+		scheme := "http"
+		if cfg.TLSCertFile != "" {
+			scheme = "https"
+		}
+		a.Issuer = scheme + "://" + a.publicLn.Addr().String()
+	}
+	a.Issuer = strings.TrimSuffix(a.Issuer, "/")
+
+	if cfg.Mode == config.Development {
+		a.say("writ is running in DEVELOPMENT mode: secrets are generated and kept in %s; do not use this mode in production (see docs/configuration.md).", cfg.DataDir)
+	}
+	if a.master, err = a.loadMasterKey(o.Getenv); err != nil {
+		return nil, err
+	}
+	if a.Store, err = storeopen.Open(ctx, cfg.DatabaseDSN()); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if cfg.AutoMigrate {
+		if err := a.Store.Migrate(ctx); err != nil {
+			return nil, fmt.Errorf("migrate database: %w", err)
+		}
+	}
+	a.ringOpts = keys.Options{
+		Algorithm:        jose.Algorithm(cfg.KeyAlgorithm),
+		Clock:            o.Now,
+		MaxTokenLifetime: maxLifetime(cfg) + jwt.DefaultLeeway,
+		MinPublish:       keyMinPublish,
+	}
+	if err := a.loadRing(ctx); err != nil {
+		return nil, err
+	}
+	if a.AdminToken, err = a.loadAdminToken(o.Getenv); err != nil {
+		return nil, err
+	}
+	subkey, err := a.master.DeriveKey(oauth.SecretHashPurpose)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := oauth.NewSecretHasher(subkey)
+	if err != nil {
+		return nil, err
+	}
+	a.Server, err = server.New(server.Options{
+		Issuer:          a.Issuer,
+		Store:           a.Store,
+		Ring:            a.Ring,
+		Hasher:          hasher,
+		Logger:          o.Logger,
+		Now:             o.Now,
+		AccessTokenTTL:  cfg.AccessTokenTTL,
+		MaxRequestBytes: cfg.MaxRequestBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Admin = admin.NewHandler(admin.Options{
+		Token:    a.AdminToken,
+		Store:    a.Store,
+		Hasher:   hasher,
+		Clients:  a.Server.Clients(),
+		Keys:     a,
+		Logger:   o.Logger,
+		Now:      o.Now,
+		MaxBytes: cfg.MaxRequestBytes,
+	})
+	return a, nil
+}
+
+func maxLifetime(cfg *config.Config) time.Duration {
+	m := cfg.AccessTokenTTL
+	for _, d := range []time.Duration{cfg.IDTokenTTL, 24 * time.Hour} {
+		if d > m {
+			m = d
+		}
+	}
+	return m
+}
+
+func (a *App) say(format string, args ...any) {
+	fmt.Fprintf(a.announce, "writ: "+format+"\n", args...)
+}
+
+// loadMasterKey finds the master key: WRIT_MASTER_KEY or
+// WRIT_MASTER_KEY_FILE, then master_key_file, then (development only) the
+// data directory, generating it on first start.
+func (a *App) loadMasterKey(getenv func(string) string) (keys.MasterKey, error) {
+	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
+	mk, err := keys.LoadMasterKey(lookup)
+	if err == nil {
+		return mk, nil
+	}
+	if !errors.Is(err, keys.ErrNoMasterKey) {
+		return keys.MasterKey{}, err
+	}
+	if a.Config.MasterKeyFile != "" {
+		return keys.LoadMasterKeyFile(a.Config.MasterKeyFile)
+	}
+	if a.Config.Mode != config.Development {
+		return keys.MasterKey{}, fmt.Errorf("no master key: set WRIT_MASTER_KEY or master_key_file (create one with `writ key master --out FILE`): %w", err)
+	}
+	path := filepath.Join(a.Config.DataDir, masterKeyFileName)
+	mk, err = keys.LoadMasterKeyFile(path)
+	if err == nil {
+		return mk, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return keys.MasterKey{}, fmt.Errorf("development master key: %w", err)
+	}
+	if mk, err = keys.GenerateMasterKey(nil); err != nil {
+		return keys.MasterKey{}, err
+	}
+	if err := keys.WriteMasterKeyFile(path, mk); err != nil {
+		return keys.MasterKey{}, err
+	}
+	a.say("generated a master key at %s (it seals the signing keys; losing it makes them unreadable)", path)
+	return mk, nil
+}
+
+// loadAdminToken reads WRIT_ADMIN_TOKEN; in development it falls back to a
+// generated token kept in the data directory. Without one, the admin API
+// refuses every call.
+func (a *App) loadAdminToken(getenv func(string) string) (string, error) {
+	if t := getenv(EnvAdminToken); t != "" {
+		if len(t) < 16 {
+			return "", fmt.Errorf("%s is too short: use at least 16 characters (e.g. openssl rand -base64 32)", EnvAdminToken)
+		}
+		return t, nil
+	}
+	if a.Config.Mode != config.Development {
+		a.log.Warn("admin API disabled: " + EnvAdminToken + " is not set")
+		return "", nil
+	}
+	path := filepath.Join(a.Config.DataDir, adminTokenFileName)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read development admin token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write development admin token: %w", err)
+	}
+	a.say("generated an admin API token in %s; use it with: export %s=$(cat %s)", path, EnvAdminToken, path)
+	return tok, nil
+}
+
+// PublicAddr is the bound address of the public listener.
+func (a *App) PublicAddr() net.Addr { return a.publicLn.Addr() }
+
+// AdminAddr is the bound address of the admin listener.
+func (a *App) AdminAddr() net.Addr { return a.adminLn.Addr() }
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.log.Info("writ serving", "issuer", a.Issuer, "addr", a.publicLn.Addr().String(), "admin_addr", a.adminLn.Addr().String(), "mode", string(a.Config.Mode))
+	a.say("serving %s on %s; admin API on %s", a.Issuer, a.publicLn.Addr(), a.adminLn.Addr())
+	publicLn := a.publicLn
+	if a.Config.TLSCertFile != "" {
+		tl, err := tlsListener(publicLn, a.Config.TLSCertFile, a.Config.TLSKeyFile)
+		if err != nil {
+			return err
+		}
+		publicLn = tl
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	grace := a.Config.ShutdownTimeout
+	run(func() error { return server.Serve(ctx, publicLn, a.Server.Handler(), grace, a.log) })
+	run(func() error { return server.Serve(ctx, a.adminLn, a.Admin, grace, a.log) })
+	run(func() error { a.maintainKeys(ctx); return nil })
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// Close releases the store and listeners.
+func (a *App) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		if a.publicLn != nil {
+			a.publicLn.Close()
+		}
+		if a.adminLn != nil {
+			a.adminLn.Close()
+		}
+		if a.Store != nil {
+			err = a.Store.Close()
+		}
+	})
+	return err
+}

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// Key maintenance intervals.
+const (
+	ringReloadInterval = 30 * time.Second
+)
+
+// loadRing loads the sealed key ring from the store, or creates the first
+// one: a key that signs at once and a next key published beside it.
+func (a *App) loadRing(ctx context.Context) error {
+	ring, err := keys.NewRing(a.ringOpts)
+	if err != nil {
+		return err
+	}
+	a.Ring = ring
+	data, ver, err := a.Store.GetKeyRing(ctx)
+	switch {
+	case err == nil:
+		a.ringVer = ver
+		if err := ring.UnmarshalSealed(data, a.master); err != nil {
+			return fmt.Errorf("load signing keys: %w (is this the master key the keys were sealed with?)", err)
+		}
+		return a.ensureActive(ctx)
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	return a.ensureActive(ctx)
+}
+
+// ensureActive makes sure the ring has an active key, bootstrapping one in
+// a transaction so that two nodes starting at once agree on it.
+func (a *App) ensureActive(ctx context.Context) error {
+	if _, err := a.Ring.Signer(); err == nil {
+		return nil
+	}
+	created := false
+	err := a.updateRing(ctx, func(r *keys.Ring) error {
+		if _, err := r.Signer(); err == nil {
+			return nil // another node bootstrapped it
+		}
+		for i := 0; i < 2; i++ { // next, then active + next
+			if err := r.Rotate(); err != nil {
+				return err
+			}
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create signing keys: %w", err)
+	}
+	if created {
+		k, _ := a.Ring.Signer()
+		a.say("generated an %s signing key (kid %s) and a next key, sealed under the master key", k.Algorithm(), k.KeyID())
+	}
+	return nil
+}
+
+// updateRing runs fn on a fresh copy of the stored ring inside one store
+// transaction, persists the result, and installs it in the live ring.
+func (a *App) updateRing(ctx context.Context, fn func(*keys.Ring) error) error {
+	a.ringMu.Lock()
+	defer a.ringMu.Unlock()
+	var sealed []byte
+	err := a.Store.UpdateKeyRing(ctx, func(old []byte) ([]byte, error) {
+		r, err := keys.NewRing(a.ringOpts)
+		if err != nil {
+			return nil, err
+		}
+		if old != nil {
+			if err := r.UnmarshalSealed(old, a.master); err != nil {
+				return nil, err
+			}
+		}
+		if err := fn(r); err != nil {
+			return nil, err
+		}
+		r.Prune()
+		sealed, err = r.MarshalSealed(a.master)
+		return sealed, err
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.Ring.UnmarshalSealed(sealed, a.master); err != nil {
+		return err
+	}
+	_, ver, err := a.Store.GetKeyRing(ctx)
+	if err == nil {
+		a.ringVer = ver
+	}
+	return nil
+}
+
+// RotateKeys promotes the next key to active (it has been published since
+// the previous rotation) and publishes a new next key. Unless force is set,
+// a next key younger than the publication delay is not promoted.
+func (a *App) RotateKeys(ctx context.Context, force bool) error {
+	return a.updateRing(ctx, func(r *keys.Ring) error {
+		if !force {
+			return r.Rotate()
+		}
+		for _, e := range r.Entries() {
+			if e.State == keys.Next {
+				if err := r.ForceActivate(e.KeyID()); err != nil {
+					return err
+				}
+				return r.Rotate()
+			}
+		}
+		if err := r.Rotate(); err != nil {
+			return err
+		}
+		return a.forceNext(r)
+	})
+}
+
+func (a *App) forceNext(r *keys.Ring) error {
+	for _, e := range r.Entries() {
+		if e.State == keys.Next {
+			return r.ForceActivate(e.KeyID())
+		}
+	}
+	return nil
+}
+
+// KeyEntries lists the ring's keys with their states (public halves only).
+func (a *App) KeyEntries() []keys.Entry {
+	out := a.Ring.Entries()
+	for i := range out {
+		if out[i].Key != nil {
+			out[i].Key = out[i].Key.Public()
+		}
+	}
+	return out
+}
+
+// maintainKeys reloads the ring when another node changed it, rotates on
+// the configured schedule, and prunes expired retired keys.
+func (a *App) maintainKeys(ctx context.Context) {
+	t := time.NewTicker(ringReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := a.keyMaintenance(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("key maintenance", "error", err)
+		}
+	}
+}
+
+func (a *App) keyMaintenance(ctx context.Context) error {
+	data, ver, err := a.Store.GetKeyRing(ctx)
+	if err != nil {
+		return fmt.Errorf("read key ring: %w", err)
+	}
+	a.ringMu.Lock()
+	changed := ver != a.ringVer
+	if changed {
+		if err := a.Ring.UnmarshalSealed(data, a.master); err != nil {
+			a.ringMu.Unlock()
+			return fmt.Errorf("reload key ring: %w", err)
+		}
+		a.ringVer = ver
+	}
+	a.ringMu.Unlock()
+	if a.Config.KeyRotation <= 0 {
+		return nil
+	}
+	now := a.now()
+	for _, e := range a.Ring.Entries() {
+		if e.State == keys.Active && now.Sub(e.ActivatedAt) >= a.Config.KeyRotation {
+			a.log.Info("rotating signing key on schedule", "kid", e.KeyID())
+			if err := a.RotateKeys(ctx, false); err != nil && !errors.Is(err, keys.ErrTooEarly) {
+				return fmt.Errorf("scheduled rotation: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}

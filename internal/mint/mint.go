@@ -1,0 +1,226 @@
+// Package mint issues access tokens: RFC 9068 JWTs signed by the key ring's
+// active key, or opaque reference tokens whose SHA-256 hash is stored. It
+// owns the token formats; grant handlers decide what goes into a token.
+package mint
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// OpaquePrefix starts every opaque access token, so that secret scanners
+// and people can tell what a leaked string is.
+const OpaquePrefix = "writ_at_"
+
+// SigningKeys supplies the key that signs now (the key ring).
+type SigningKeys interface {
+	Signer() (*jose.Key, error)
+}
+
+// TokenWriter stores opaque token records.
+type TokenWriter interface {
+	CreateToken(ctx context.Context, r store.TokenRecord) error
+}
+
+// Minter mints access tokens. It is safe for concurrent use.
+type Minter struct {
+	issuer string
+	keys   SigningKeys
+	tokens TokenWriter
+	now    func() time.Time
+}
+
+// New returns a Minter for issuer. now may be nil (time.Now).
+func New(issuer string, keys SigningKeys, tokens TokenWriter, now func() time.Time) *Minter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Minter{issuer: issuer, keys: keys, tokens: tokens, now: now}
+}
+
+// Issuer returns the iss of minted tokens.
+func (m *Minter) Issuer() string { return m.issuer }
+
+// AccessToken describes an access token to mint.
+type AccessToken struct {
+	ClientID string
+	// Subject is the sub: the client_id for client credentials, the user
+	// otherwise.
+	Subject  string
+	Scopes   []string
+	Audience []string
+	TTL      time.Duration
+	// Format is store.AccessTokenJWT or store.AccessTokenOpaque.
+	Format string
+	// Extra holds further top-level claims (act, cnf, auth_time, ...). They
+	// may not replace registered ones.
+	Extra map[string]any
+}
+
+// Issued is a minted token.
+type Issued struct {
+	Value     string
+	Format    string
+	ID        string // jti for a JWT
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// ExpiresIn is the lifetime in whole seconds, for the token response.
+func (i Issued) ExpiresIn() int64 { return int64(i.ExpiresAt.Sub(i.IssuedAt) / time.Second) }
+
+var reserved = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"}
+
+// Access mints an access token.
+func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
+	if at.TTL <= 0 {
+		return Issued{}, errors.New("mint: access token TTL must be positive")
+	}
+	for name := range at.Extra {
+		if slices.Contains(reserved, name) {
+			return Issued{}, fmt.Errorf("mint: extra claim %q would replace a registered claim", name)
+		}
+	}
+	now := m.now().Truncate(time.Second)
+	switch at.Format {
+	case store.AccessTokenJWT, "":
+		return m.jwtAccess(at, now)
+	case store.AccessTokenOpaque:
+		return m.opaqueAccess(ctx, at, now)
+	}
+	return Issued{}, fmt.Errorf("mint: unknown access token format %q", at.Format)
+}
+
+func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
+	key, err := m.keys.Signer()
+	if err != nil {
+		return Issued{}, fmt.Errorf("mint: no signing key: %w", err)
+	}
+	jti, err := randomID(16)
+	if err != nil {
+		return Issued{}, err
+	}
+	exp := now.Add(at.TTL)
+	p := make([]byte, 0, 384)
+	p = append(p, `{"iss":`...)
+	p = appendString(p, m.issuer)
+	p = append(p, `,"sub":`...)
+	p = appendString(p, at.Subject)
+	p = append(p, `,"aud":`...)
+	if len(at.Audience) == 1 {
+		p = appendString(p, at.Audience[0])
+	} else {
+		p = append(p, '[')
+		for i, a := range at.Audience {
+			if i > 0 {
+				p = append(p, ',')
+			}
+			p = appendString(p, a)
+		}
+		p = append(p, ']')
+	}
+	p = append(p, `,"exp":`...)
+	p = strconv.AppendInt(p, exp.Unix(), 10)
+	p = append(p, `,"iat":`...)
+	p = strconv.AppendInt(p, now.Unix(), 10)
+	p = append(p, `,"jti":`...)
+	p = appendString(p, jti)
+	p = append(p, `,"client_id":`...)
+	p = appendString(p, at.ClientID)
+	if len(at.Scopes) > 0 {
+		p = append(p, `,"scope":`...)
+		p = appendString(p, strings.Join(at.Scopes, " "))
+	}
+	if len(at.Extra) > 0 {
+		extra, err := json.Marshal(at.Extra)
+		if err != nil {
+			return Issued{}, fmt.Errorf("mint: encode extra claims: %w", err)
+		}
+		p = append(p, ',')
+		p = append(p, extra[1:len(extra)-1]...)
+	}
+	p = append(p, '}')
+	tok, err := jose.Sign(key, p, &jose.SignOptions{Type: jwt.TypeAccessToken})
+	if err != nil {
+		return Issued{}, fmt.Errorf("mint: sign: %w", err)
+	}
+	return Issued{Value: tok, Format: store.AccessTokenJWT, ID: jti, IssuedAt: now, ExpiresAt: exp}, nil
+}
+
+func (m *Minter) opaqueAccess(ctx context.Context, at AccessToken, now time.Time) (Issued, error) {
+	secret, err := randomID(32)
+	if err != nil {
+		return Issued{}, err
+	}
+	value := OpaquePrefix + secret
+	var extra json.RawMessage
+	if len(at.Extra) > 0 {
+		if extra, err = json.Marshal(at.Extra); err != nil {
+			return Issued{}, fmt.Errorf("mint: encode extra claims: %w", err)
+		}
+	}
+	exp := now.Add(at.TTL)
+	rec := store.TokenRecord{
+		Hash:      HashOpaque(value),
+		Kind:      store.KindAccessToken,
+		ClientID:  at.ClientID,
+		Subject:   at.Subject,
+		Scopes:    at.Scopes,
+		Audience:  at.Audience,
+		IssuedAt:  now,
+		ExpiresAt: exp,
+		Extra:     extra,
+	}
+	if err := m.tokens.CreateToken(ctx, rec); err != nil {
+		return Issued{}, fmt.Errorf("mint: store opaque token: %w", err)
+	}
+	return Issued{Value: value, Format: store.AccessTokenOpaque, IssuedAt: now, ExpiresAt: exp}, nil
+}
+
+// HashOpaque returns the storage key of an opaque token.
+func HashOpaque(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// IsOpaque reports whether token has the form of a writ opaque token.
+func IsOpaque(token string) bool { return strings.HasPrefix(token, OpaquePrefix) }
+
+func randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("mint: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// appendString appends s as a JSON string literal.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,98 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Bounds on form requests.
+const (
+	// DefaultMaxBody is the body limit when the caller passes none.
+	DefaultMaxBody = 64 << 10
+	// MaxParams is the most parameters one request may carry.
+	MaxParams = 64
+	// MaxValuesPerParam bounds repeatable parameters such as resource.
+	MaxValuesPerParam = 16
+)
+
+// Form is the decoded body of an application/x-www-form-urlencoded request.
+// Parameters appear at most once, except those named repeatable.
+type Form struct {
+	values url.Values
+}
+
+// ParseForm reads the body of a POST form request strictly: the method must
+// be POST, the content type application/x-www-form-urlencoded, the body at
+// most maxBody bytes, and no parameter may repeat unless it is listed in
+// repeatable. The URL query is ignored: credentials never travel there.
+func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable ...string) (Form, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return Form{}, &Error{Code: CodeInvalidRequest, Status: http.StatusMethodNotAllowed, Description: "use POST"}
+	}
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "application/x-www-form-urlencoded" {
+		return Form{}, &Error{Code: CodeInvalidRequest, Status: http.StatusUnsupportedMediaType, Description: "Content-Type must be application/x-www-form-urlencoded"}
+	}
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return Form{}, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Description: "request body too large"}
+		}
+		return Form{}, InvalidRequest("could not read the request body")
+	}
+	if n := strings.Count(string(body), "&") + 1; n > MaxParams {
+		return Form{}, InvalidRequest("too many parameters")
+	}
+	values, err := url.ParseQuery(string(body))
+	if err != nil {
+		return Form{}, InvalidRequest("the body is not valid form encoding")
+	}
+	for name, vs := range values {
+		if len(vs) == 1 {
+			continue
+		}
+		allowed := false
+		for _, rp := range repeatable {
+			if rp == name {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return Form{}, InvalidRequest("parameter %q appears more than once", name)
+		}
+		if len(vs) > MaxValuesPerParam {
+			return Form{}, InvalidRequest("parameter %q appears too often", name)
+		}
+	}
+	return Form{values: values}, nil
+}
+
+// NewForm wraps already decoded values, for tests and internal callers.
+func NewForm(v url.Values) Form { return Form{values: v} }
+
+// Get returns the value of name, or "" when absent.
+func (f Form) Get(name string) string {
+	if vs := f.values[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// Has reports whether name is present (even with an empty value).
+func (f Form) Has(name string) bool { _, ok := f.values[name]; return ok }
+
+// All returns every value of a repeatable parameter.
+func (f Form) All(name string) []string { return f.values[name] }
+
+func jsonUnmarshalString(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -1,0 +1,60 @@
+package grant
+
+import (
+	"context"
+	"time"
+
+	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/oauth"
+)
+
+// ClientCredentials is the client credentials grant (RFC 6749 §4.4): a
+// confidential client gets an access token for itself.
+type ClientCredentials struct {
+	Minter *mint.Minter
+	// DefaultAudience is the aud when neither the request nor the client
+	// names one (RFC 9068 §3 requires a default resource).
+	DefaultAudience string
+	// DefaultTTL is the access token lifetime when the client sets none.
+	DefaultTTL time.Duration
+}
+
+// Handle implements Handler.
+func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response, error) {
+	c := &req.Client.Client
+	if req.Client.Method == oauth.AuthNone {
+		return nil, oauth.UnauthorizedClient("public clients may not use the client_credentials grant")
+	}
+	if err := checkGrantAllowed(c, TypeClientCredentials); err != nil {
+		return nil, err
+	}
+	scopes, err := Scopes(req.Form, c.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := Audience(req.Form, c, g.DefaultAudience)
+	if err != nil {
+		return nil, err
+	}
+	ttl := c.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = g.DefaultTTL
+	}
+	issued, err := g.Minter.Access(ctx, mint.AccessToken{
+		ClientID: c.ID,
+		Subject:  c.ID,
+		Scopes:   scopes,
+		Audience: aud,
+		TTL:      ttl,
+		Format:   c.AccessTokenFormat,
+	})
+	if err != nil {
+		return nil, oauth.ServerError(err)
+	}
+	return &Response{
+		AccessToken: issued.Value,
+		TokenType:   "Bearer",
+		ExpiresIn:   issued.ExpiresIn(),
+		Scope:       oauth.JoinScope(scopes),
+	}, nil
+}

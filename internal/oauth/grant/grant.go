@@ -1,0 +1,115 @@
+// Package grant holds one handler per OAuth 2.0 grant type, registered by
+// grant_type in a plain map. Each handler receives a decoded request whose
+// client is already authenticated, asks only for the narrow store
+// interfaces it needs, and returns a typed response or an *oauth.Error.
+package grant
+
+import (
+	"context"
+	"net/url"
+	"slices"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// Grant types.
+const (
+	TypeClientCredentials = "client_credentials"
+	TypeAuthorizationCode = "authorization_code"
+	TypeRefreshToken      = "refresh_token"
+	TypeTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TypeDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// Request is a token request after decoding and client authentication.
+type Request struct {
+	Form   oauth.Form
+	Client *oauth.Authenticated
+}
+
+// Response is a successful token response (RFC 6749 §5.1).
+type Response struct {
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in,omitempty"`
+	Scope           string `json:"scope,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+}
+
+// Handler handles one grant type.
+type Handler interface {
+	Handle(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Handlers maps grant_type values to their handlers.
+type Handlers map[string]Handler
+
+// Names returns the registered grant types, sorted, for discovery.
+func (h Handlers) Names() []string {
+	out := make([]string, 0, len(h))
+	for k := range h {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkGrantAllowed fails unless the client registered grantType.
+func checkGrantAllowed(c *store.Client, grantType string) error {
+	if !slices.Contains(c.GrantTypes, grantType) {
+		return oauth.UnauthorizedClient("this client may not use the %s grant", grantType)
+	}
+	return nil
+}
+
+// Scopes resolves the scope parameter against what the client may ask for:
+// absent means every scope the client registered; otherwise a subset.
+func Scopes(f oauth.Form, allowed []string) ([]string, error) {
+	requested, err := oauth.ParseScope(f.Get("scope"))
+	if err != nil {
+		return nil, err
+	}
+	if requested == nil {
+		return slices.Clone(allowed), nil
+	}
+	if !oauth.Subset(requested, allowed) {
+		return nil, oauth.InvalidScope("the requested scope exceeds what this client may ask for")
+	}
+	return requested, nil
+}
+
+// MaxResourceLen bounds one resource indicator.
+const MaxResourceLen = 2048
+
+// Audience resolves RFC 8707 resource indicators: each must be an absolute
+// URI without a fragment and among the client's allowed audiences. Without
+// any, the client's first audience is used, else def.
+func Audience(f oauth.Form, c *store.Client, def string) ([]string, error) {
+	resources := f.All("resource")
+	if len(resources) == 0 {
+		if len(c.Audiences) > 0 {
+			return c.Audiences[:1], nil
+		}
+		return []string{def}, nil
+	}
+	out := make([]string, 0, len(resources))
+	for _, r := range resources {
+		if len(r) > MaxResourceLen {
+			return nil, oauth.InvalidTarget("resource is too long")
+		}
+		u, err := url.Parse(r)
+		if err != nil || !u.IsAbs() || u.Fragment != "" || u.RawFragment != "" || r[len(r)-1] == '#' {
+			return nil, oauth.InvalidTarget("resource must be an absolute URI without a fragment")
+		}
+		if !slices.Contains(c.Audiences, r) {
+			return nil, oauth.InvalidTarget("this client may not ask for that resource")
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

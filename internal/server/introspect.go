@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// Media types of RFC 9701.
+const (
+	mediaIntrospectionJWT = "application/token-introspection+jwt"
+	typIntrospectionJWT   = "token-introspection+jwt"
+)
+
+// maxTokenParam bounds the token parameter of introspection and revocation.
+const maxTokenParam = 16 << 10
+
+// Introspection is an RFC 7662 response. Inactive tokens carry only
+// Active=false: nothing about why.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	ExpiresAt int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	// Extra holds further claims of the token (act, cnf, ...).
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// MarshalJSON flattens Extra into the object. Extra members named like a
+// member of Introspection are left out, so that they can neither repeat nor
+// (for parsers that keep the last duplicate) replace "active" or "scope";
+// an inactive result carries no Extra at all.
+func (in Introspection) MarshalJSON() ([]byte, error) {
+	type plain Introspection
+	b, err := json.Marshal(plain(in))
+	if err != nil || len(in.Extra) == 0 || !in.Active {
+		return b, err
+	}
+	extra := make(map[string]json.RawMessage, len(in.Extra))
+	for name, v := range in.Extra {
+		if !introspectionMembers[name] {
+			extra[name] = v
+		}
+	}
+	if len(extra) == 0 {
+		return b, nil
+	}
+	eb, err := json.Marshal(extra)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(b[:len(b)-1], ','), eb[1:]...), nil
+}
+
+// introspectionMembers are the JSON names of Introspection's fields.
+var introspectionMembers = map[string]bool{
+	"active": true, "scope": true, "client_id": true, "sub": true, "aud": true, "iss": true,
+	"exp": true, "iat": true, "jti": true, "token_type": true,
+}
+
+// ownTokenVerifier checks access tokens this server issued.
+func (s *Server) ownTokenVerifier() *jwt.Verifier {
+	v, err := jwt.NewVerifier(s.opts.Ring, jwt.Config{
+		Issuer:            s.opts.Issuer,
+		SkipAudienceCheck: true, // the caller is the resource server; it checks aud
+		Type:              jwt.TypeAccessToken,
+		Algorithms:        []jose.Algorithm{s.opts.Ring.Algorithm()},
+		RequiredClaims:    []string{"jti", "client_id"},
+		Leeway:            -1,
+		Now:               s.now,
+	})
+	if err != nil {
+		panic(fmt.Sprintf("server: own token verifier: %v", err)) // static configuration
+	}
+	return v
+}
+
+// handleIntrospect is the introspection endpoint (RFC 7662, RFC 9701).
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	form, err := oauth.ParseForm(w, r, s.opts.MaxRequestBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	caller, err := s.auth.Authenticate(ctx, r, form)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if caller.Method == oauth.AuthNone {
+		s.fail(w, r, oauth.InvalidClient("introspection requires an authenticated client"))
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		s.fail(w, r, oauth.InvalidRequest("token is required"))
+		return
+	}
+	res, err := s.introspect(ctx, token)
+	if err != nil {
+		s.fail(w, r, oauth.ServerError(err))
+		return
+	}
+	if wantsJWT(r.Header.Get("Accept")) {
+		s.writeIntrospectionJWT(w, r, caller.Client.ID, res)
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, res)
+}
+
+// introspect finds out whether token is active. Errors are store failures
+// only; an unknown, malformed, expired or revoked token is inactive.
+func (s *Server) introspect(ctx context.Context, token string) (Introspection, error) {
+	inactive := Introspection{Active: false}
+	if len(token) > maxTokenParam {
+		return inactive, nil
+	}
+	now := s.now()
+	if mint.IsOpaque(token) {
+		rec, err := s.opts.Store.GetToken(ctx, mint.HashOpaque(token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return inactive, nil
+		case err != nil:
+			return inactive, fmt.Errorf("introspect opaque token: %w", err)
+		}
+		if rec.Revoked || !now.Before(rec.ExpiresAt) || rec.Kind != store.KindAccessToken {
+			return inactive, nil
+		}
+		res := Introspection{
+			Active: true, Scope: oauth.JoinScope(rec.Scopes), ClientID: rec.ClientID, Subject: rec.Subject,
+			Audience: rec.Audience, Issuer: s.opts.Issuer, ExpiresAt: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(),
+			TokenType: "Bearer",
+		}
+		if len(rec.Extra) > 0 {
+			_ = json.Unmarshal(rec.Extra, &res.Extra)
+		}
+		return res, nil
+	}
+	tok, err := s.ownTokens.Verify(ctx, token)
+	if err != nil {
+		return inactive, nil
+	}
+	revoked, err := s.opts.Store.IsJTIRevoked(ctx, tok.Claims.ID)
+	if err != nil {
+		return inactive, fmt.Errorf("introspect: revocation list: %w", err)
+	}
+	if revoked {
+		return inactive, nil
+	}
+	res := Introspection{
+		Active: true, Subject: tok.Claims.Subject, Audience: tok.Claims.Audience, Issuer: tok.Claims.Issuer,
+		ExpiresAt: int64(tok.Claims.ExpiresAt), IssuedAt: int64(tok.Claims.IssuedAt), JTI: tok.Claims.ID, TokenType: "Bearer",
+	}
+	res.ClientID, _ = tok.StringClaim("client_id")
+	res.Scope, _ = tok.StringClaim("scope")
+	for _, name := range []string{"act", "cnf", "may_act", "auth_time", "acr", "amr"} {
+		if raw, ok := tok.Claim(name); ok {
+			if res.Extra == nil {
+				res.Extra = map[string]json.RawMessage{}
+			}
+			res.Extra[name] = json.RawMessage(raw)
+		}
+	}
+	return res, nil
+}
+
+func wantsJWT(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err == nil && mt == mediaIntrospectionJWT {
+			return true
+		}
+	}
+	return false
+}
+
+// writeIntrospectionJWT answers with a signed JWT (RFC 9701 §5): the
+// introspection result under "token_introspection", addressed to the caller.
+func (s *Server) writeIntrospectionJWT(w http.ResponseWriter, r *http.Request, audience string, res Introspection) {
+	key, err := s.opts.Ring.Signer()
+	if err != nil {
+		s.fail(w, r, oauth.ServerError(err))
+		return
+	}
+	claims := struct {
+		Iss                string        `json:"iss"`
+		Aud                string        `json:"aud"`
+		Iat                int64         `json:"iat"`
+		TokenIntrospection Introspection `json:"token_introspection"`
+	}{s.opts.Issuer, audience, s.now().Unix(), res}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		s.fail(w, r, oauth.ServerError(err))
+		return
+	}
+	tok, err := jose.Sign(key, payload, &jose.SignOptions{Type: typIntrospectionJWT})
+	if err != nil {
+		s.fail(w, r, oauth.ServerError(err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", mediaIntrospectionJWT)
+	oauth.NoStore(h)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(tok))
+}
+
+// handleRevoke is the revocation endpoint (RFC 7009). It answers 200 for
+// any token it cannot or need not revoke, so that it reveals nothing.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	form, err := oauth.ParseForm(w, r, s.opts.MaxRequestBytes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	caller, err := s.auth.Authenticate(ctx, r, form)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		s.fail(w, r, oauth.InvalidRequest("token is required"))
+		return
+	}
+	if err := s.revoke(ctx, caller.Client.ID, token); err != nil {
+		s.fail(w, r, oauth.ServerError(err))
+		return
+	}
+	oauth.NoStore(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
+
+// revoke revokes token when it was issued to clientID. A token of another
+// client is left alone (RFC 7009 §2.1).
+func (s *Server) revoke(ctx context.Context, clientID, token string) error {
+	if len(token) > maxTokenParam {
+		return nil
+	}
+	if mint.IsOpaque(token) {
+		hash := mint.HashOpaque(token)
+		rec, err := s.opts.Store.GetToken(ctx, hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("revoke: %w", err)
+		}
+		if rec.ClientID != clientID {
+			return nil
+		}
+		if err := s.opts.Store.RevokeToken(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("revoke: %w", err)
+		}
+		return nil
+	}
+	tok, err := s.ownTokens.Verify(ctx, token)
+	if err != nil {
+		return nil // expired, foreign or malformed: nothing to revoke
+	}
+	if owner, _ := tok.StringClaim("client_id"); owner != clientID {
+		return nil
+	}
+	until := tok.Claims.ExpiresAt.Time().Add(jwt.DefaultLeeway + time.Minute)
+	if err := s.opts.Store.RevokeJTI(ctx, tok.Claims.ID, until); err != nil {
+		return fmt.Errorf("revoke jti: %w", err)
+	}
+	return nil
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// RegisteredClientKeys supplies a private_key_jwt client's registered jwks.
+// Clients that registered only a jwks_uri need a fetching source.
+type RegisteredClientKeys struct{}
+
+// ClientKeys implements oauth.ClientKeySource.
+func (RegisteredClientKeys) ClientKeys(_ context.Context, c *store.Client, _ *jose.Header) (*jose.KeySet, error) {
+	if len(c.JWKS) == 0 {
+		return nil, errors.New("client has no registered jwks")
+	}
+	return jose.ParseKeySet(c.JWKS)
+}

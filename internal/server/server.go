@@ -1,0 +1,231 @@
+// Package server assembles writ's HTTP surface: the public OAuth endpoints
+// (token, introspection, revocation, discovery, JWKS, health) and the admin
+// API on its own listener. Each endpoint follows one path: route → bounded
+// decoding into a typed request → client authentication → handler → one
+// renderer for success and for the OAuth error type.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// Endpoint paths, relative to the issuer URL.
+const (
+	PathToken         = "/oauth2/token"
+	PathIntrospect    = "/oauth2/introspect"
+	PathRevoke        = "/oauth2/revoke"
+	PathJWKS          = "/.well-known/jwks.json"
+	PathASMetadata    = "/.well-known/oauth-authorization-server"
+	PathOIDCMetadata  = "/.well-known/openid-configuration"
+	PathHealth        = "/healthz"
+	PathReady         = "/readyz"
+	jwksMaxAge        = 5 * time.Minute
+	defaultAccessTTL  = 15 * time.Minute
+	readHeaderTimeout = 10 * time.Second
+)
+
+// Options are what New needs. Store, Ring, Hasher and Issuer are required.
+type Options struct {
+	Issuer          string
+	Store           store.Store
+	Ring            *keys.Ring
+	Hasher          *oauth.SecretHasher
+	Logger          *slog.Logger
+	Now             func() time.Time
+	AccessTokenTTL  time.Duration
+	DefaultAudience string // defaults to the issuer
+	MaxRequestBytes int64
+	// ClientCacheTTL bounds how stale a cached client registration may be on
+	// a node that did not make the change; zero means DefaultClientCacheTTL,
+	// negative disables the cache.
+	ClientCacheTTL time.Duration
+	// ClientKeys supplies private_key_jwt clients' keys; nil uses the
+	// registered jwks only.
+	ClientKeys oauth.ClientKeySource
+}
+
+// Server holds the assembled endpoints.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	clients *ClientCache
+	auth    *oauth.Authenticator
+	minter  *mint.Minter
+	grants  grant.Handlers
+	public  http.Handler
+	// ownTokens verifies access tokens this server issued, for
+	// introspection and revocation.
+	ownTokens *jwt.Verifier
+}
+
+// New assembles the server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Ring == nil || opts.Hasher == nil || opts.Issuer == "" {
+		return nil, errors.New("server: Store, Ring, Hasher and Issuer are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AccessTokenTTL <= 0 {
+		opts.AccessTokenTTL = defaultAccessTTL
+	}
+	if opts.DefaultAudience == "" {
+		opts.DefaultAudience = opts.Issuer
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = oauth.DefaultMaxBody
+	}
+	if opts.ClientKeys == nil {
+		opts.ClientKeys = RegisteredClientKeys{}
+	}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
+	s.clients = NewClientCache(opts.Store, opts.ClientCacheTTL, opts.Now)
+	s.auth = &oauth.Authenticator{
+		Clients:   s.clients,
+		Hasher:    opts.Hasher,
+		Replay:    opts.Store,
+		Keys:      opts.ClientKeys,
+		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
+		Now:       opts.Now,
+	}
+	s.minter = mint.New(opts.Issuer, opts.Ring, opts.Store, opts.Now)
+	s.grants = grant.Handlers{
+		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
+	}
+	s.ownTokens = s.ownTokenVerifier()
+	s.public = s.routes()
+	return s, nil
+}
+
+// Clients returns the client cache, so that the admin API can invalidate
+// entries it changes.
+func (s *Server) Clients() *ClientCache { return s.clients }
+
+// Handler returns the public HTTP handler.
+func (s *Server) Handler() http.Handler { return s.public }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(PathToken, s.handleToken)
+	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
+	mux.HandleFunc(PathRevoke, s.handleRevoke)
+	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
+	mux.HandleFunc("GET "+PathASMetadata, s.handleMetadata)
+	mux.HandleFunc("GET "+PathOIDCMetadata, s.handleMetadata)
+	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
+	mux.HandleFunc("GET "+PathReady, s.handleReady)
+	return recoverer(s.log, mux)
+}
+
+// handleToken is the token endpoint (RFC 6749 §3.2).
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	form, err := oauth.ParseForm(w, r, s.opts.MaxRequestBytes, "resource", "audience")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	gt := form.Get("grant_type")
+	if gt == "" {
+		s.fail(w, r, oauth.InvalidRequest("grant_type is required"))
+		return
+	}
+	h, ok := s.grants[gt]
+	if !ok {
+		s.fail(w, r, oauth.UnsupportedGrantType("grant_type %q is not supported", truncate(gt, 64)))
+		return
+	}
+	client, err := s.auth.Authenticate(ctx, r, form)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, err := h.Handle(ctx, &grant.Request{Form: form, Client: client})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	oauth.WriteJSON(w, http.StatusOK, resp)
+}
+
+// fail renders err and logs server errors with their cause.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := oauth.AsError(err)
+	if e.Status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Cause)
+	} else {
+		s.log.DebugContext(r.Context(), "request rejected", "path", r.URL.Path, "error", e.Code, "description", e.Description)
+	}
+	oauth.WriteError(w, e)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// recoverer turns a panic into a server_error response instead of a dropped
+// connection, and logs it.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				oauth.WriteError(w, oauth.ServerError(fmt.Errorf("panic: %v", v)))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Serve runs h on ln until ctx is done, then shuts down gracefully, waiting
+// at most grace for requests in flight.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("server: graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+)
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// handleJWKS publishes the key ring's public keys: next, active and
+// retired ones, so that a key is known before it signs and after it stops.
+//
+// The entity tag is derived from the body itself: a tag read separately
+// from the ring (its version) could belong to a newer set than the body when
+// a rotation falls between the two reads, and a cache would then keep the
+// old set under the new tag; versions also differ between nodes and restarts.
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	body := s.opts.Ring.JWKS()
+	sum := sha256.Sum256(body)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge/time.Second))+", must-revalidate")
+	h.Set("ETag", etag)
+	if etagMatches(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+// etagMatches implements the weak comparison of If-None-Match (RFC 9110
+// §13.1.2): "*" or any listed entity tag, with or without W/, equal to etag.
+func etagMatches(fields []string, etag string) bool {
+	for _, f := range fields {
+		for _, tag := range strings.Split(f, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Metadata is the authorization server metadata (RFC 8414), also served as
+// the OpenID Connect discovery document. It lists what is supported and
+// nothing that is not.
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionSigningAlgValuesSupported     []string `json:"introspection_signing_alg_values_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (s *Server) metadata() Metadata {
+	iss := s.opts.Issuer
+	authMethods := []string{oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthPrivateKeyJWT}
+	var assertionAlgs []string
+	for _, a := range jose.SignatureAlgorithms() {
+		if !a.IsSymmetric() {
+			assertionAlgs = append(assertionAlgs, string(a))
+		}
+	}
+	alg := string(s.opts.Ring.Algorithm())
+	return Metadata{
+		Issuer:                            iss,
+		TokenEndpoint:                     iss + PathToken,
+		JWKSURI:                           iss + PathJWKS,
+		IntrospectionEndpoint:             iss + PathIntrospect,
+		RevocationEndpoint:                iss + PathRevoke,
+		GrantTypesSupported:               s.grants.Names(),
+		ResponseTypesSupported:            []string{},
+		TokenEndpointAuthMethodsSupported: append(authMethods, oauth.AuthNone),
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		IntrospectionEndpointAuthMethodsSupported:  authMethods,
+		RevocationEndpointAuthMethodsSupported:     append(authMethods, oauth.AuthNone),
+		IntrospectionSigningAlgValuesSupported:     []string{alg},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           []string{alg},
+	}
+}
+
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Content-Type", "application/json")
+	writeJSONBody(w, http.StatusOK, s.metadata())
+}
+
+// handleHealth reports that the process serves requests (liveness).
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSONBody(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReady reports whether the node can issue tokens: the database
+// answers and the key ring has an active key.
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "signing_key": "ok"}
+	status := http.StatusOK
+	if err := s.opts.Store.Ping(ctx); err != nil {
+		checks["database"], status = "unavailable", http.StatusServiceUnavailable
+	}
+	if _, err := s.opts.Ring.Signer(); err != nil {
+		checks["signing_key"], status = "none active", http.StatusServiceUnavailable
+	}
+	writeJSONBody(w, status, checks)
+}

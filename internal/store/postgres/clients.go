@@ -1,0 +1,180 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
+	post_logout_redirect_uris, grant_types, response_types, scopes, audiences,
+	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
+	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
+	backchannel_logout_uri, metadata, created_at, updated_at`
+
+const selectClient = `SELECT ` + clientColumns + ` FROM clients`
+
+// clientValues returns c's column values in clientColumns order.
+func clientValues(c store.Client) []any {
+	return []any{
+		c.ID, nullBytes(c.SecretHash), c.SecretRotatedAt, c.Name,
+		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
+		list(c.ResponseTypes), list(c.Scopes), list(c.Audiences),
+		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), c.FirstParty,
+		c.BackchannelLogoutURI, metadata(c.Metadata), c.CreatedAt, c.UpdatedAt,
+	}
+}
+
+func scanClient(row pgx.Row) (store.Client, error) {
+	var (
+		c                   store.Client
+		atTTL, rtTTL, idTTL int64
+	)
+	err := row.Scan(&c.ID, &c.SecretHash, &c.SecretRotatedAt, &c.Name,
+		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes,
+		&c.ResponseTypes, &c.Scopes, &c.Audiences,
+		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.AccessTokenFormat,
+		&atTTL, &rtTTL, &idTTL, &c.FirstParty,
+		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt)
+	if err != nil {
+		return store.Client{}, err
+	}
+	c.SecretHash, c.JWKS = nonEmpty(c.SecretHash), nonEmpty(c.JWKS)
+	for _, l := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audiences} {
+		*l = nonEmptyList(*l)
+	}
+	if len(c.Metadata) == 0 {
+		c.Metadata = nil
+	}
+	c.SecretRotatedAt, c.CreatedAt, c.UpdatedAt = c.SecretRotatedAt.UTC(), c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = time.Duration(atTTL), time.Duration(rtTTL), time.Duration(idTTL)
+	return c, nil
+}
+
+// CreateClient stores a new client; store.ErrAlreadyExists if the ID is
+// taken.
+func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("store/postgres: create client: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		ON CONFLICT (id) DO NOTHING`, clientValues(c)...)
+	if err != nil {
+		return fmt.Errorf("store/postgres: create client: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store/postgres: create client %q: %w", c.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetClient returns the client with the given ID, or store.ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	if store.CheckID("client ID", id) != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: get client: %w", store.ErrNotFound)
+	}
+	c, err := scanClient(s.pool.QueryRow(ctx, selectClient+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Client{}, fmt.Errorf("store/postgres: get client %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: get client: %w", classify(err))
+	}
+	return c, nil
+}
+
+// ListClients returns one page of clients ordered by ID (byte order: the
+// column is COLLATE "C").
+func (s *Store) ListClients(ctx context.Context, opts store.ListOptions) ([]store.Client, error) {
+	if opts.After != "" {
+		if err := store.CheckID("list cursor", opts.After); err != nil {
+			return nil, fmt.Errorf("store/postgres: list clients: %w", err)
+		}
+	}
+	rows, err := s.pool.Query(ctx, selectClient+` WHERE id > $1 ORDER BY id LIMIT $2`,
+		opts.After, opts.EffectiveLimit())
+	if err != nil {
+		return nil, fmt.Errorf("store/postgres: list clients: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store/postgres: list clients: %w", classify(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/postgres: list clients: %w", classify(err))
+	}
+	return out, nil
+}
+
+// UpdateClient applies fn to the client row locked with SELECT ... FOR
+// UPDATE, in one transaction, and returns the stored result.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
+	if store.CheckID("client ID", id) != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", store.ErrNotFound)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	}
+	defer rollback(ctx, tx)
+	old, err := scanClient(tx.QueryRow(ctx, selectClient+` WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	}
+	c, err := fn(old)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w", id, err)
+	}
+	if c.ID != id {
+		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w: the client ID cannot change", id, store.ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", err)
+	}
+	// $1 is the ID: set every other column, match on the ID.
+	stored, err := scanClient(tx.QueryRow(ctx, `UPDATE clients SET
+		secret_hash = $2, secret_rotated_at = $3, name = $4, redirect_uris = $5,
+		post_logout_redirect_uris = $6, grant_types = $7, response_types = $8, scopes = $9, audiences = $10,
+		token_endpoint_auth_method = $11, jwks = $12, jwks_uri = $13, access_token_format = $14,
+		access_token_ttl = $15, refresh_token_ttl = $16, id_token_ttl = $17, first_party = $18,
+		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22
+		WHERE id = $1
+		RETURNING `+clientColumns, clientValues(c)...))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	}
+	return stored, nil
+}
+
+// DeleteClient removes the client and (by cascade) its token records.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if store.CheckID("client ID", id) != nil {
+		return fmt.Errorf("store/postgres: delete client: %w", store.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("store/postgres: delete client: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store/postgres: delete client %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

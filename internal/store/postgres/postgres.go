@@ -1,0 +1,119 @@
+// Package postgres is writ's PostgreSQL store, on jackc/pgx v5 through a
+// pgxpool connection pool (not database/sql).
+//
+// Read-modify-write operations (UpdateClient, UpdateKeyRing) run in one
+// READ COMMITTED transaction that locks the row first with SELECT ... FOR
+// UPDATE, so concurrent updaters queue on the row instead of overwriting
+// each other. Single-use and uniqueness rules are primary keys, written with
+// INSERT ... ON CONFLICT DO NOTHING so that a duplicate is a result, not an
+// error. Migrations take a transaction-scoped advisory lock, so nodes
+// starting together apply each migration exactly once.
+//
+// Pool size and timeouts come from the DSN (pool_max_conns,
+// pool_max_conn_lifetime, connect_timeout, ...), as pgxpool documents.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is a store.Store on a PostgreSQL database.
+type Store struct {
+	pool       *pgxpool.Pool
+	migrations []migrate.File
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the PostgreSQL database named by dsn (a postgres:// URL
+// or a key=value connection string) and checks that it answers. Open does
+// not migrate: call Migrate.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	files, err := migrate.Load(migrationFS, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store/postgres: %w", err)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// Parse errors may quote the DSN, password included: say only that
+		// it did not parse.
+		return nil, errors.New("store/postgres: the DSN does not parse as a PostgreSQL connection string (details withheld: it may contain a password)")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store/postgres: %w", err)
+	}
+	s := &Store{pool: pool, migrations: files}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("store/postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// SQLSTATE codes the store maps onto its sentinels.
+const (
+	uniqueViolation      = "23505"
+	foreignKeyViolation  = "23503"
+	serializationFailure = "40001"
+	deadlockDetected     = "40P01"
+	lockNotAvailable     = "55P03"
+)
+
+// classify maps PostgreSQL errors onto the store sentinels, keeping the
+// driver error in the chain. PgError.Error() carries the message and code,
+// not the Detail field that may quote values.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case uniqueViolation:
+		return fmt.Errorf("%w: %w", store.ErrAlreadyExists, err)
+	case foreignKeyViolation:
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	case serializationFailure, deadlockDetected, lockNotAvailable:
+		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	}
+	return err
+}
+
+// rollback ends a transaction that was not committed; after a commit it is
+// a no-op. It ignores ctx's cancellation (a cancelled request must still
+// release its locks) but not for longer than rollbackTimeout.
+func rollback(ctx context.Context, tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	_ = tx.Rollback(ctx)
+}
+
+const rollbackTimeout = 5 * time.Second

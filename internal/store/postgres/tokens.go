@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// CreateToken stores an opaque token record.
+func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("store/postgres: create token: %w", err)
+	}
+	// A foreign-key violation (unknown client) fails the statement and is
+	// classified as ErrNotFound; a duplicate hash inserts nothing.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO tokens
+		(hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (hash) DO NOTHING`,
+		r.Hash, r.Kind, r.ClientID, r.Subject, list(r.Scopes), list(r.Audience),
+		r.IssuedAt, r.ExpiresAt, r.Revoked, nullBytes(r.Extra))
+	if err != nil {
+		return fmt.Errorf("store/postgres: create token: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store/postgres: create token: %w", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetToken returns the record with the given hash, or store.ErrNotFound.
+func (s *Store) GetToken(ctx context.Context, hash []byte) (store.TokenRecord, error) {
+	if len(hash) != sha256.Size {
+		return store.TokenRecord{}, fmt.Errorf("store/postgres: get token: %w", store.ErrNotFound)
+	}
+	var r store.TokenRecord
+	var extra []byte
+	err := s.pool.QueryRow(ctx, `SELECT hash, kind, client_id, subject, scopes, audience,
+		issued_at, expires_at, revoked, extra FROM tokens WHERE hash = $1`, hash).
+		Scan(&r.Hash, &r.Kind, &r.ClientID, &r.Subject, &r.Scopes, &r.Audience,
+			&r.IssuedAt, &r.ExpiresAt, &r.Revoked, &extra)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.TokenRecord{}, fmt.Errorf("store/postgres: get token: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.TokenRecord{}, fmt.Errorf("store/postgres: get token: %w", classify(err))
+	}
+	r.Scopes, r.Audience = nonEmptyList(r.Scopes), nonEmptyList(r.Audience)
+	r.IssuedAt, r.ExpiresAt = r.IssuedAt.UTC(), r.ExpiresAt.UTC()
+	r.Extra = nonEmpty(extra)
+	return r, nil
+}
+
+// RevokeToken marks the record revoked; idempotent; store.ErrNotFound for
+// an unknown hash.
+func (s *Store) RevokeToken(ctx context.Context, hash []byte) error {
+	if len(hash) != sha256.Size {
+		return fmt.Errorf("store/postgres: revoke token: %w", store.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash = $1`, hash)
+	if err != nil {
+		return fmt.Errorf("store/postgres: revoke token: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store/postgres: revoke token: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeJTI puts jti on the revocation list until expiresAt (keeping the
+// later expiry if it is there already).
+func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error {
+	if err := checkJTI(jti, expiresAt); err != nil {
+		return fmt.Errorf("store/postgres: revoke jti: %w", err)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`,
+		jti, expiresAt)
+	if err != nil {
+		return fmt.Errorf("store/postgres: revoke jti: %w", classify(err))
+	}
+	return nil
+}
+
+// IsJTIRevoked reports whether jti is on the revocation list. A jti that
+// could not be stored cannot be on it.
+func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
+	if store.CheckID("jti", jti) != nil {
+		return false, nil
+	}
+	var revoked bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1)`, jti).Scan(&revoked)
+	if err != nil {
+		return false, fmt.Errorf("store/postgres: check jti: %w", classify(err))
+	}
+	return revoked, nil
+}
+
+// UseJTI records the single use of (clientID, jti); store.ErrAlreadyExists
+// if it was used before.
+func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	if err := store.CheckID("client ID", clientID); err != nil {
+		return fmt.Errorf("store/postgres: use jti: %w", err)
+	}
+	if err := checkJTI(jti, expiresAt); err != nil {
+		return fmt.Errorf("store/postgres: use jti: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, expiresAt)
+	if err != nil {
+		return fmt.Errorf("store/postgres: use jti: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store/postgres: use jti: %w", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// DeleteExpired removes the token records, revoked JTIs and used JTIs that
+// expired at or before now, in one transaction.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	if err := store.CheckTime("now", now); err != nil {
+		return 0, fmt.Errorf("store/postgres: delete expired: %w", err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
+	}
+	defer rollback(ctx, tx)
+	var total int64
+	for _, q := range []string{
+		`DELETE FROM tokens WHERE expires_at <= $1`,
+		`DELETE FROM revoked_jtis WHERE expires_at <= $1`,
+		`DELETE FROM used_jtis WHERE expires_at <= $1`,
+	} {
+		tag, err := tx.Exec(ctx, q, now)
+		if err != nil {
+			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
+		}
+		total += tag.RowsAffected()
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
+	}
+	return total, nil
+}
+
+func checkJTI(jti string, expiresAt time.Time) error {
+	if err := store.CheckID("jti", jti); err != nil {
+		return err
+	}
+	return store.CheckExpiry("jti expiry", expiresAt)
+}

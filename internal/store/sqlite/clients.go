@@ -1,0 +1,216 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
+	post_logout_redirect_uris, grant_types, response_types, scopes, audiences,
+	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
+	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
+	backchannel_logout_uri, metadata, created_at, updated_at`
+
+const selectClient = `SELECT ` + clientColumns + ` FROM clients`
+
+// clientValues returns c's column values in clientColumns order.
+func clientValues(c store.Client) ([]any, error) {
+	lists := [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.ResponseTypes, c.Scopes, c.Audiences}
+	enc := make([]string, len(lists))
+	for i, l := range lists {
+		s, err := encodeList(l)
+		if err != nil {
+			return nil, err
+		}
+		enc[i] = s
+	}
+	meta, err := encodeMap(c.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	return []any{
+		c.ID, nullBytes(c.SecretHash), encodeTime(c.SecretRotatedAt), c.Name,
+		enc[0], enc[1], enc[2], enc[3], enc[4], enc[5],
+		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), boolInt(c.FirstParty),
+		c.BackchannelLogoutURI, meta, encodeTime(c.CreatedAt), encodeTime(c.UpdatedAt),
+	}, nil
+}
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanClient(row scanner) (store.Client, error) {
+	var (
+		c                               store.Client
+		rotated, created, updated       int64
+		lists                           [6]string
+		atTTL, rtTTL, idTTL, firstParty int64
+		meta                            string
+		secretHash, jwks                []byte
+	)
+	err := row.Scan(&c.ID, &secretHash, &rotated, &c.Name,
+		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4], &lists[5],
+		&c.TokenEndpointAuthMethod, &jwks, &c.JWKSURI, &c.AccessTokenFormat,
+		&atTTL, &rtTTL, &idTTL, &firstParty,
+		&c.BackchannelLogoutURI, &meta, &created, &updated)
+	if err != nil {
+		return store.Client{}, err
+	}
+	dst := []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audiences}
+	for i, d := range dst {
+		if *d, err = decodeList(lists[i]); err != nil {
+			return store.Client{}, err
+		}
+	}
+	if c.Metadata, err = decodeMap(meta); err != nil {
+		return store.Client{}, err
+	}
+	c.SecretHash, c.JWKS = nonEmpty(secretHash), nonEmpty(jwks)
+	c.SecretRotatedAt, c.CreatedAt, c.UpdatedAt = decodeTime(rotated), decodeTime(created), decodeTime(updated)
+	c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = time.Duration(atTTL), time.Duration(rtTTL), time.Duration(idTTL)
+	c.FirstParty = firstParty != 0
+	return c, nil
+}
+
+// CreateClient stores a new client; store.ErrAlreadyExists if the ID is
+// taken.
+func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("store/sqlite: create client: %w", err)
+	}
+	vals, err := clientValues(c)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: create client: %w", err)
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, vals...)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store/sqlite: create client: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("store/sqlite: create client %q: %w", c.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetClient returns the client with the given ID, or store.ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) {
+	if store.CheckID("client ID", id) != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: get client: %w", store.ErrNotFound)
+	}
+	c, err := scanClient(s.r.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Client{}, fmt.Errorf("store/sqlite: get client %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: get client: %w", classify(err))
+	}
+	return c, nil
+}
+
+// ListClients returns one page of clients ordered by ID.
+func (s *Store) ListClients(ctx context.Context, opts store.ListOptions) ([]store.Client, error) {
+	if opts.After != "" {
+		if err := store.CheckID("list cursor", opts.After); err != nil {
+			return nil, fmt.Errorf("store/sqlite: list clients: %w", err)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, selectClient+` WHERE id > ? ORDER BY id LIMIT ?`,
+		opts.After, opts.EffectiveLimit())
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: list clients: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store/sqlite: list clients: %w", classify(err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list clients: %w", classify(err))
+	}
+	return out, nil
+}
+
+// UpdateClient applies fn to the stored client in one BEGIN IMMEDIATE
+// transaction and returns the stored result.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
+	if store.CheckID("client ID", id) != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", store.ErrNotFound)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	}
+	defer rollback(tx)
+	old, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	}
+	c, err := fn(old)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w", id, err)
+	}
+	if c.ID != id {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w: the client ID cannot change", id, store.ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", err)
+	}
+	vals, err := clientValues(c)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", err)
+	}
+	// vals[0] is the ID: set every other column, match on the ID.
+	_, err = tx.ExecContext(ctx, `UPDATE clients SET
+		secret_hash = ?, secret_rotated_at = ?, name = ?, redirect_uris = ?,
+		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audiences = ?,
+		token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, access_token_format = ?,
+		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, first_party = ?,
+		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?
+		WHERE id = ?`, append(vals[1:], vals[0])...)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	}
+	stored, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	}
+	return stored, nil
+}
+
+// DeleteClient removes the client and (by cascade) its token records.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	if store.CheckID("client ID", id) != nil {
+		return fmt.Errorf("store/sqlite: delete client: %w", store.ErrNotFound)
+	}
+	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: delete client: %w", classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store/sqlite: delete client: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("store/sqlite: delete client %q: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Column encodings: times as Unix microseconds in UTC, lists and maps as
+// JSON text, booleans as 0/1, absent byte strings as NULL.
+
+func encodeTime(t time.Time) int64 { return t.UnixMicro() }
+
+func decodeTime(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func encodeList(list []string) (string, error) {
+	if len(list) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", fmt.Errorf("encode list: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeList(s string) ([]string, error) {
+	var list []string
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		return nil, fmt.Errorf("decode list: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	return list, nil
+}
+
+func encodeMap(m map[string]string) (string, error) {
+	if len(m) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode map: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeMap(s string) (map[string]string, error) {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode map: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// nullBytes stores an empty byte string as NULL.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// nonEmpty reads a NULL or empty BLOB back as nil.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

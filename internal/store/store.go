@@ -1,0 +1,306 @@
+// Package store defines writ's persistent records and the small interfaces
+// through which the rest of the server reads and writes them.
+//
+// Every aggregate has its own interface (ClientStore, TokenStore,
+// ReplayStore, KeyStore), so a handler asks only for what it needs: the
+// client credentials grant depends on a ClientStore, introspection on a
+// TokenStore. Store embeds them all, plus Migrator, Ping and Close, and is
+// what a backend implements.
+//
+// The package is split so that nothing registers itself globally:
+//
+//	internal/store           records, interfaces, sentinel errors, validation
+//	internal/store/sqlite    the embedded backend (modernc.org/sqlite, no cgo)
+//	internal/store/postgres  the PostgreSQL backend (jackc/pgx v5, pgxpool)
+//	internal/store/storeopen Open(ctx, dsn): picks a backend by the DSN's form
+//	internal/store/storetest the conformance suite every backend must pass
+//
+// # Rules every backend follows
+//
+//   - Updates are read-modify-write functions (UpdateClient, UpdateKeyRing)
+//     run inside one transaction with the row locked, so concurrent updates
+//     never lose a write. The function must not call the store itself: it
+//     runs while the transaction (and, on SQLite, the single writer
+//     connection) is held.
+//   - Uniqueness is enforced by the database (primary keys), never by a
+//     check-then-insert in Go; a duplicate yields ErrAlreadyExists.
+//   - All SQL is parameterized. Text is stored verbatim; records that cannot be
+//     stored faithfully (invalid UTF-8, NUL bytes, out-of-range times) are
+//     refused with ErrInvalid before anything is written.
+//   - Secrets are never stored in plaintext: the caller hands over a keyed
+//     hash or sealed bytes (Client.SecretHash, the key ring), which the store
+//     keeps as given. No error message contains a secret, a hash or a token.
+//   - Times are stored in UTC at TimePrecision (microseconds) and returned in
+//     UTC. Durations are stored as nanoseconds.
+//   - The store persists the times it is given: the caller, which owns the
+//     clock, sets CreatedAt, UpdatedAt, IssuedAt and the like.
+//
+// # Adding an aggregate
+//
+// A new aggregate (users, browser sessions, authorization codes, refresh
+// token families, consents) gets its record type and a small interface in
+// this package, a new numbered migration file per backend
+// (migrations/NNNN_name.sql), its methods in each backend, and a group of
+// tests in storetest; Store then embeds the new interface. Expiring records
+// are purged by TokenStore.DeleteExpired.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with context; callers test them with
+// errors.Is.
+var (
+	// ErrNotFound reports that the record asked for does not exist (or, when
+	// creating a token, that the client it refers to does not exist).
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists reports that a record with the same key exists
+	// already, or that a single-use identifier was used before.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict reports that the operation collided with a concurrent one
+	// and was abandoned without effect (a lock or busy timeout, a
+	// serialization failure or a deadlock); retrying may succeed.
+	ErrConflict = errors.New("store: conflict with a concurrent operation")
+	// ErrInvalid reports that a record or argument cannot be stored
+	// faithfully, or that an update tried to change a record's key. Nothing
+	// was written. The message names the field, never its value.
+	ErrInvalid = errors.New("store: invalid record")
+)
+
+// TimePrecision is the precision at which every backend stores times; finer
+// parts are truncated (towards the past).
+const TimePrecision = time.Microsecond
+
+// Access token formats for Client.AccessTokenFormat.
+const (
+	// AccessTokenJWT is a self-contained RFC 9068 JWT access token.
+	AccessTokenJWT = "jwt"
+	// AccessTokenOpaque is a random reference token whose hash is kept as a
+	// TokenRecord.
+	AccessTokenOpaque = "opaque"
+)
+
+// KindAccessToken is the TokenRecord.Kind of an opaque access token.
+const KindAccessToken = "access_token"
+
+// Client is an OAuth 2.0 client registration (RFC 7591 metadata plus writ's
+// own policy).
+type Client struct {
+	// ID is the client_id; it cannot change once created.
+	ID string
+	// SecretHash is the keyed hash of the client secret computed by the
+	// caller (HMAC-SHA-256 under a server key); empty for public clients
+	// and for clients that authenticate with private_key_jwt.
+	SecretHash []byte
+	// SecretRotatedAt is when the current secret was set.
+	SecretRotatedAt time.Time
+	// Name is the human-readable client_name.
+	Name string
+	// RedirectURIs are the registered redirect_uris, matched exactly.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the registered post_logout_redirect_uris.
+	PostLogoutRedirectURIs []string
+	// GrantTypes are the grant_types the client may use.
+	GrantTypes []string
+	// ResponseTypes are the response_types the client may use.
+	ResponseTypes []string
+	// Scopes are the scopes the client may request.
+	Scopes []string
+	// Audiences are the resources/audiences the client may ask tokens for
+	// (RFC 8707); the first one is the default.
+	Audiences []string
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post,
+	// private_key_jwt or none.
+	TokenEndpointAuthMethod string
+	// JWKS is the client's registered public key set as raw JSON, or nil.
+	JWKS []byte
+	// JWKSURI is where the client publishes its key set, or empty.
+	JWKSURI string
+	// AccessTokenFormat is AccessTokenJWT or AccessTokenOpaque.
+	AccessTokenFormat string
+	// AccessTokenTTL is the lifetime of the access tokens issued to the
+	// client.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the lifetime of its refresh tokens.
+	RefreshTokenTTL time.Duration
+	// IDTokenTTL is the lifetime of its ID tokens.
+	IDTokenTTL time.Duration
+	// FirstParty clients may skip the consent page.
+	FirstParty bool
+	// BackchannelLogoutURI receives OIDC back-channel logout tokens, or is
+	// empty.
+	BackchannelLogoutURI string
+	// Metadata holds free-form annotations.
+	Metadata map[string]string
+	// CreatedAt is when the client was registered.
+	CreatedAt time.Time
+	// UpdatedAt is when the registration last changed.
+	UpdatedAt time.Time
+}
+
+// TokenRecord is the stored state of an opaque token, keyed by the SHA-256
+// hash of the token; the token itself is never stored.
+type TokenRecord struct {
+	// Hash is the SHA-256 of the opaque token (32 bytes).
+	Hash []byte
+	// Kind is what the token is, e.g. KindAccessToken.
+	Kind string
+	// ClientID is the client the token was issued to; it must exist.
+	// Deleting the client deletes its token records.
+	ClientID string
+	// Subject is the token's sub.
+	Subject string
+	// Scopes are the granted scopes.
+	Scopes []string
+	// Audience is the token's aud.
+	Audience []string
+	// IssuedAt is the token's iat.
+	IssuedAt time.Time
+	// ExpiresAt is the token's exp; DeleteExpired removes the record after
+	// it. Must not be zero.
+	ExpiresAt time.Time
+	// Revoked is set by RevokeToken.
+	Revoked bool
+	// Extra is a JSON document with further claims, or nil. It is kept byte
+	// for byte.
+	Extra json.RawMessage
+}
+
+// ListOptions selects one page of a list ordered by key. Pages are keyset
+// based: pass the last key of a page as After to get the next one.
+type ListOptions struct {
+	// Limit is the page size; zero or negative means DefaultListLimit, and
+	// it is capped at MaxListLimit.
+	Limit int
+	// After, when not empty, starts the page after this key.
+	After string
+}
+
+// Page-size bounds for ListOptions.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// EffectiveLimit returns the page size a backend uses for o.
+func (o ListOptions) EffectiveLimit() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultListLimit
+	case o.Limit > MaxListLimit:
+		return MaxListLimit
+	default:
+		return o.Limit
+	}
+}
+
+// ClientStore keeps client registrations.
+type ClientStore interface {
+	// CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with the given ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns one page of clients ordered by ID (byte order).
+	ListClients(ctx context.Context, opts ListOptions) ([]Client, error)
+	// UpdateClient applies fn to the stored client inside one transaction
+	// with the row locked, stores the result and returns it. An error from
+	// fn aborts the update and is returned (wrapped). The ID cannot change
+	// (ErrInvalid). ErrNotFound if there is no such client.
+	UpdateClient(ctx context.Context, id string, fn func(old Client) (Client, error)) (Client, error)
+	// DeleteClient removes the client and its token records, or returns
+	// ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// TokenStore keeps opaque token records and the revocation list of JWT
+// access tokens.
+type TokenStore interface {
+	// CreateToken stores a token record; ErrAlreadyExists if the hash is
+	// taken, ErrNotFound if the client does not exist.
+	CreateToken(ctx context.Context, r TokenRecord) error
+	// GetToken returns the record with the given hash, expired or revoked
+	// ones included (the caller decides), or ErrNotFound.
+	GetToken(ctx context.Context, hash []byte) (TokenRecord, error)
+	// RevokeToken marks the record revoked. Revoking a revoked token is not
+	// an error; an unknown hash is ErrNotFound.
+	RevokeToken(ctx context.Context, hash []byte) error
+	// RevokeJTI records that the JWT with this jti is revoked until
+	// expiresAt, which should include the verifiers' clock-skew leeway.
+	// Idempotent: revoking again keeps the later expiry.
+	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
+	// IsJTIRevoked reports whether the jti is on the revocation list.
+	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
+	// DeleteExpired removes every short-lived record whose expiry is at or
+	// before now (token records, revoked JTIs, used assertion JTIs) and
+	// returns how many it removed.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+// ReplayStore remembers single-use identifiers, such as the jti of RFC 7523
+// client assertions (private_key_jwt).
+type ReplayStore interface {
+	// UseJTI records that clientID used jti, remembered until expiresAt
+	// (which should include the verifier's leeway). It returns
+	// ErrAlreadyExists if the pair was used before and not yet purged by
+	// DeleteExpired. It is atomic: of concurrent callers with the same pair,
+	// exactly one succeeds.
+	UseJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error
+}
+
+// KeyStore persists the signing key ring as one opaque (sealed) document
+// with a version number.
+type KeyStore interface {
+	// GetKeyRing returns the stored key ring and its version, or ErrNotFound
+	// when none was stored yet.
+	GetKeyRing(ctx context.Context) (data []byte, version int64, err error)
+	// UpdateKeyRing applies fn to the stored key ring (nil when none) in one
+	// transaction with the row locked, stores the result (which must not be
+	// empty) and increments the version, so two nodes rotating at once do
+	// not lose a key. An error from fn aborts the update and is returned
+	// (wrapped).
+	UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, error)) error
+}
+
+// Migration describes one schema migration and whether it is applied.
+type Migration struct {
+	// Version is the migration's number (from its file name, 0001_...).
+	Version int
+	// Name is the rest of the file name, without ".sql"; empty for a
+	// version applied to the database but unknown to this binary.
+	Name string
+	// Applied reports whether the database has the migration.
+	Applied bool
+	// AppliedAt is when it was applied (zero if it was not).
+	AppliedAt time.Time
+}
+
+// Migrator applies and reports schema migrations.
+type Migrator interface {
+	// Migrate applies the pending migrations in order, each in its own
+	// transaction; running it again is a no-op. Concurrent callers (two
+	// nodes starting at once) are serialized. It fails without changes if
+	// the database has a version this binary does not know (a newer
+	// schema).
+	Migrate(ctx context.Context) error
+	// MigrationStatus lists the migrations this binary knows and any
+	// unknown versions found in the database, ordered by version. It works
+	// on a database that was never migrated.
+	MigrationStatus(ctx context.Context) ([]Migration, error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	ClientStore
+	TokenStore
+	ReplayStore
+	KeyStore
+	Migrator
+	// Ping checks that the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
