@@ -171,10 +171,10 @@ func newConfigCmd(s *streams) *cobra.Command {
 		},
 	})
 	show := &cobra.Command{
-		Use:   "show",
-		Short: "Print the effective settings after the file, the environment and the flags",
+		Use:     "show",
+		Short:   "Print the effective settings after the file, the environment and the flags",
 		Example: `  WRIT_CONFIG=writ.yaml writ config show --addr 0.0.0.0:9000`,
-		Args: noArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Getenv)
 			if err != nil {
