@@ -286,7 +286,7 @@ func (a *App) Run(ctx context.Context) error {
 		publicLn = tl
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -301,9 +301,35 @@ func (a *App) Run(ctx context.Context) error {
 	run(func() error { return server.Serve(ctx, publicLn, a.Server.Handler(), grace, a.log) })
 	run(func() error { return server.Serve(ctx, a.adminLn, a.Admin, grace, a.log) })
 	run(func() error { a.maintainKeys(ctx); return nil })
+	run(func() error { a.purgeExpired(ctx); return nil })
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// purgeInterval is how often expired tokens, revoked jti values and used
+// assertion ids are deleted.
+const purgeInterval = 10 * time.Minute
+
+// purgeExpired deletes expired short-lived records on a schedule, so that
+// the token and replay tables do not grow without bound.
+func (a *App) purgeExpired(ctx context.Context) {
+	t := time.NewTicker(purgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.Store.DeleteExpired(ctx, a.now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("purge expired records", "error", err)
+		case n > 0:
+			a.log.Info("purged expired records", "count", n)
+		}
+	}
 }
 
 // Close releases the store and listeners.
