@@ -295,6 +295,18 @@ func TestDiscovery(t *testing.T) {
 				}
 			}
 
+			if path == server.PathOIDCMetadata {
+				// go-oidc's discovery accepts the document (it checks that
+				// issuer equals the URL it was asked for).
+				p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), e.Client), e.Issuer)
+				if err != nil {
+					t.Fatalf("oidc.NewProvider: %v", err)
+				}
+				if p.Endpoint().TokenURL != md.TokenEndpoint {
+					t.Errorf("go-oidc token URL %q, want %q", p.Endpoint().TokenURL, md.TokenEndpoint)
+				}
+			}
+
 			// The advertised endpoints work, used exactly as advertised.
 			cfg := clientcredentials.Config{ClientID: "billing", ClientSecret: secret, TokenURL: md.TokenEndpoint, AuthStyle: oauth2.AuthStyleInHeader}
 			tok, err := cfg.Token(context.WithValue(context.Background(), oauth2.HTTPClient, e.Client))

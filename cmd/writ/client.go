@@ -1,0 +1,800 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/jose"
+)
+
+// Grant type aliases accepted by --grant-type besides the full names.
+const (
+	aliasTokenExchange = "token-exchange"
+	aliasDeviceCode    = "device_code"
+)
+
+// clientAdminHelp is shared by the client commands' help: where the API is and
+// how the credential is found.
+const clientAdminHelp = `The commands talk to the admin API of a running "writ serve" (its admin
+listener, --admin-addr, by default 127.0.0.1:8081). Give its URL with
+--endpoint or WRIT_ADMIN_ENDPOINT. The admin credential is read from
+WRIT_ADMIN_TOKEN, the same variable the server reads; in development mode
+"writ serve" generates a token and prints the file it stored it in:
+
+  export WRIT_ADMIN_TOKEN=$(cat DATA_DIR/admin-token)
+
+Output is a table by default; -o json prints the API response for scripts.`
+
+// newClientCmd builds "writ client", the group of client registration
+// commands.
+func newClientCmd(s *streams) *cobra.Command {
+	af := &adminFlags{}
+	cmd := &cobra.Command{
+		Use:   "client",
+		Short: "Register and manage OAuth clients on a running writ server",
+		Long: `Register, list, change and delete the OAuth clients of a running writ
+server, and rotate their secrets.
+
+` + clientAdminHelp,
+		Example: `  export WRIT_ADMIN_TOKEN=$(cat ./writ-data/admin-token)
+
+  # A service that gets tokens with the client credentials grant
+  writ client create --name billing --grant-type client_credentials \
+    --scope "orders:read orders:write"
+
+  # List the clients, then show one
+  writ client list
+  writ client get CLIENT_ID`,
+		GroupID: groupServer,
+		Args:    noUnknownSubcommand,
+		RunE:    showHelp,
+		// Only groups subcommands: its usage line is "writ client [command]".
+		DisableFlagsInUseLine: true,
+	}
+	af.register(cmd.PersistentFlags())
+	cmd.AddCommand(
+		newClientCreateCmd(s, af),
+		newClientListCmd(s, af),
+		newClientGetCmd(s, af),
+		newClientUpdateCmd(s, af),
+		newClientDeleteCmd(s, af),
+		newClientRotateSecretCmd(s, af),
+	)
+	return cmd
+}
+
+// clientFlags are the registration flags of create and update.
+type clientFlags struct {
+	id           string
+	name         string
+	grantTypes   []string
+	redirectURIs []string
+	postLogout   []string
+	scope        string
+	audiences    []string
+	authMethod   string
+	tokenFormat  string
+	accessTTL    string
+	refreshTTL   string
+	idTTL        string
+	jwks         string
+	jwksURI      string
+	firstParty   bool
+	backchannel  string
+	public       bool
+	metadata     []string
+	update       bool
+}
+
+// register adds the registration flags to fs.
+func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
+	f.update = update
+	clearHint := ""
+	if update {
+		clearHint = "; an empty value clears it"
+	}
+	if update {
+		fs.StringVar(&f.id, "id", "", "the `CLIENT_ID` of the client to change (or give it as the argument)")
+	} else {
+		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~)")
+	}
+	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+clearHint)
+	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, token-exchange, device_code")
+	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+clearHint)
+	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+clearHint)
+	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+clearHint)
+	fs.StringArrayVar(&f.audiences, "audience", nil, "audience/resource `URI` the client may get tokens for (repeatable; the first is the default)"+clearHint)
+	fs.StringVar(&f.authMethod, "auth-method", "", "token endpoint auth `METHOD`: client_secret_basic (default), client_secret_post, private_key_jwt or none")
+	fs.StringVar(&f.tokenFormat, "token-format", "", "access token `FORMAT`: jwt (default) or opaque")
+	fs.StringVar(&f.accessTTL, "access-token-ttl", "", "access token lifetime `DURATION`, e.g. 15m (at most 24h; 0 = server default)")
+	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
+	fs.StringVar(&f.idTTL, "id-token-ttl", "", "ID token lifetime `DURATION`, e.g. 1h (at most 24h; 0 = server default)")
+	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+clearHint)
+	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+clearHint)
+	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
+	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+clearHint)
+	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
+	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+clearHint)
+}
+
+// body turns the flags that were given into an admin API request body.
+func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) (map[string]any, error) {
+	fs := cmd.Flags()
+	b := map[string]any{}
+	text := func(flag, field, v string) {
+		if fs.Changed(flag) {
+			if v == "" && f.update {
+				b[field] = nil
+			} else {
+				b[field] = v
+			}
+		}
+	}
+	list := func(flag, field string, v []string) {
+		if fs.Changed(flag) {
+			b[field] = nonEmpty(v)
+		}
+	}
+	if !f.update && fs.Changed("id") {
+		if f.id == "" {
+			return nil, usagef("--id must not be empty; leave it out to have a client_id generated")
+		}
+		b["client_id"] = f.id
+	}
+	text("name", "client_name", f.name)
+	if fs.Changed("grant-type") {
+		grants := make([]string, 0, len(f.grantTypes))
+		for _, g := range nonEmpty(f.grantTypes) {
+			full, err := grantTypeName(g)
+			if err != nil {
+				return nil, err
+			}
+			grants = append(grants, full)
+		}
+		b["grant_types"] = grants
+	}
+	list("redirect-uri", "redirect_uris", f.redirectURIs)
+	list("post-logout-redirect-uri", "post_logout_redirect_uris", f.postLogout)
+	list("audience", "audiences", f.audiences)
+	if fs.Changed("scope") {
+		b["scope"] = strings.Join(strings.Fields(f.scope), " ")
+	}
+	method := f.authMethod
+	if fs.Changed("auth-method") && !slices.Contains(admin.AuthMethods(), method) {
+		return nil, usagef("--auth-method %q: choose %s", truncate(method, 32), strings.Join(admin.AuthMethods(), ", "))
+	}
+	if f.public {
+		if fs.Changed("auth-method") && method != "none" {
+			return nil, usagef("--public means --auth-method none; it cannot be combined with --auth-method %s", method)
+		}
+		method = "none"
+	}
+	if method != "" {
+		b["token_endpoint_auth_method"] = method
+	}
+	if fs.Changed("token-format") {
+		if f.tokenFormat != "jwt" && f.tokenFormat != "opaque" {
+			return nil, usagef("--token-format %q: choose jwt or opaque", truncate(f.tokenFormat, 16))
+		}
+		b["access_token_format"] = f.tokenFormat
+	}
+	for _, t := range []struct {
+		flag, field, value string
+		max                time.Duration
+	}{
+		{"access-token-ttl", "access_token_ttl", f.accessTTL, admin.MaxAccessTokenTTL},
+		{"refresh-token-ttl", "refresh_token_ttl", f.refreshTTL, admin.MaxRefreshTokenTTL},
+		{"id-token-ttl", "id_token_ttl", f.idTTL, admin.MaxAccessTokenTTL},
+	} {
+		if !fs.Changed(t.flag) {
+			continue
+		}
+		secs, err := parseTTL(t.flag, t.value, t.max)
+		if err != nil {
+			return nil, err
+		}
+		b[t.field] = secs
+	}
+	if fs.Changed("jwks") {
+		raw, err := readJWKSFlag(ctx, s, f.jwks)
+		if err != nil {
+			return nil, err
+		}
+		if raw == nil && f.update {
+			b["jwks"] = nil
+		} else if raw != nil {
+			b["jwks"] = raw
+		}
+	}
+	text("jwks-uri", "jwks_uri", f.jwksURI)
+	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
+	if fs.Changed("first-party") {
+		b["first_party"] = f.firstParty
+	}
+	if fs.Changed("metadata") {
+		m := map[string]string{}
+		for _, kv := range nonEmpty(f.metadata) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, usagef("--metadata %q: want KEY=VALUE", truncate(kv, 32))
+			}
+			m[k] = v
+		}
+		b["metadata"] = m
+	}
+	return b, nil
+}
+
+// nonEmpty drops empty values, so that a single empty flag value clears a
+// list. It never returns nil (an empty list is sent as []).
+func nonEmpty(v []string) []string {
+	out := make([]string, 0, len(v))
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// grantTypeName expands the short grant type names.
+func grantTypeName(g string) (string, error) {
+	switch g {
+	case aliasTokenExchange, "token_exchange":
+		return admin.GrantTokenExchange, nil
+	case aliasDeviceCode, "device-code":
+		return admin.GrantDeviceCode, nil
+	}
+	if !slices.Contains(admin.GrantTypes(), g) {
+		return "", usagef("--grant-type %q: choose client_credentials, authorization_code, refresh_token, token-exchange or device_code", truncate(g, 48))
+	}
+	return g, nil
+}
+
+// shortGrantType is the inverse of grantTypeName, for tables.
+func shortGrantType(g string) string {
+	switch g {
+	case admin.GrantTokenExchange:
+		return aliasTokenExchange
+	case admin.GrantDeviceCode:
+		return aliasDeviceCode
+	}
+	return g
+}
+
+// parseTTL reads a lifetime flag: a Go duration (15m, 1h30m) or a number of
+// seconds, in whole seconds, at most max; 0 means the server default.
+func parseTTL(flag, v string, max time.Duration) (int64, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.ParseInt(v, 10, 64)
+		if nerr != nil {
+			return 0, usagef("--%s %q: want a duration such as 15m or 1h, or a number of seconds", flag, truncate(v, 16))
+		}
+		if n < 0 || n > int64(max/time.Second) {
+			return 0, usagef("--%s %q: must be between 0 and %s", flag, truncate(v, 16), max)
+		}
+		return n, nil
+	}
+	switch {
+	case d < 0 || d > max:
+		return 0, usagef("--%s %s: must be between 0 (server default) and %s", flag, v, max)
+	case d%time.Second != 0:
+		return 0, usagef("--%s %s: must be a whole number of seconds", flag, v)
+	}
+	return int64(d / time.Second), nil
+}
+
+// readJWKSFlag reads --jwks: @FILE, @- (standard input) or inline JSON. An
+// empty value returns nil (clear the key set).
+func readJWKSFlag(ctx context.Context, s *streams, v string) (json.RawMessage, error) {
+	var data []byte
+	switch {
+	case v == "":
+		return nil, nil
+	case v == "@-":
+		b, tooLarge, err := readAllContext(ctx, s.in, jose.MaxJWKSize)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the JWK Set from standard input: %w", err)
+		}
+		if tooLarge {
+			return nil, fmt.Errorf("the JWK Set on standard input is larger than %d bytes", jose.MaxJWKSize)
+		}
+		data = b
+	case strings.HasPrefix(v, "@"):
+		b, err := readFileLimited(v[1:], jose.MaxJWKSize, "JWK Set file")
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	default:
+		data = []byte(v)
+	}
+	ks, err := jose.ParseKeySet(data)
+	if err != nil {
+		return nil, usagef("--jwks: not a public JWK Set ({\"keys\": [...]}): %v", err)
+	}
+	if ks.Len() == 0 {
+		return nil, usagef("--jwks: the JWK Set has no usable public key")
+	}
+	return json.RawMessage(data), nil
+}
+
+// clientIDArg resolves the client a command acts on: its one argument or
+// --id (update), not both.
+func clientIDArg(cmd *cobra.Command, args []string, flagID string) (string, error) {
+	switch {
+	case len(args) > 1:
+		return "", usagef("%s takes one argument, the client_id; got %d", cmd.CommandPath(), len(args))
+	case len(args) == 1 && flagID != "" && flagID != args[0]:
+		return "", usagef("the argument %q and --id %q name different clients; give one of them", truncate(args[0], 32), truncate(flagID, 32))
+	case len(args) == 1:
+		if args[0] == "" {
+			return "", usagef("the client_id argument is empty")
+		}
+		return args[0], nil
+	case flagID != "":
+		return flagID, nil
+	}
+	return "", usagef("%s needs the client_id as its argument (see 'writ client list')", cmd.CommandPath())
+}
+
+// clientPath is the API path of one client.
+func clientPath(id string) string { return admin.PathClients + "/" + url.PathEscape(id) }
+
+// newClientCreateCmd builds "writ client create".
+func newClientCreateCmd(s *streams, af *adminFlags) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "create [flags]",
+		Short: "Register a client and print it with its one-time secret",
+		Long: `Register a new OAuth client.
+
+Clients with a secret (auth method client_secret_basic, the default, or
+client_secret_post) get one generated by writ: 256 random bits, printed
+exactly once in this command's output. writ stores only a keyed hash of it;
+if it is lost, issue a new one with "writ client rotate-secret".
+
+Without --grant-type the client uses the authorization code grant (RFC 7591),
+which needs --redirect-uri. Services that get tokens for themselves use
+--grant-type client_credentials.
+
+` + clientAdminHelp,
+		Example: `  # A machine-to-machine client; -o json prints the client and its secret
+  writ client create --endpoint http://127.0.0.1:8081 --name billing \
+    --grant-type client_credentials --scope "orders:read orders:write" -o json
+
+  # Opaque access tokens for one API, valid 5 minutes
+  writ client create --name reports --grant-type client_credentials \
+    --audience https://reports.example.com --token-format opaque --access-token-ttl 5m
+
+  # A public single-page app (no secret), authorization code with refresh tokens
+  writ client create --name dashboard --public --grant-type authorization_code \
+    --grant-type refresh_token --redirect-uri https://dashboard.example.com/callback
+
+  # A client that authenticates with a signed JWT (private_key_jwt)
+  writ client create --name batch --grant-type client_credentials \
+    --auth-method private_key_jwt --jwks @batch-jwks.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runClientCreate(cmd.Context(), cmd, s, af, f)
+		},
+	}
+	f.register(cmd.Flags(), false)
+	return cmd
+}
+
+func runClientCreate(ctx context.Context, cmd *cobra.Command, s *streams, af *adminFlags, f *clientFlags) error {
+	if err := af.check(); err != nil {
+		return err
+	}
+	body, err := f.body(ctx, cmd, s)
+	if err != nil {
+		return err
+	}
+	if _, ok := body["grant_types"]; !ok && len(f.redirectURIs) == 0 {
+		return usagef("give --grant-type (e.g. --grant-type client_credentials for a service), or --redirect-uri for the default authorization_code grant")
+	}
+	c, err := af.client(s)
+	if err != nil {
+		return err
+	}
+	data, err := c.call(ctx, "POST", admin.PathClients, body)
+	if err != nil {
+		return err
+	}
+	return printClient(s, af, data)
+}
+
+// printClient prints one client: the API response (json) or its fields
+// (table). A client secret in the response is shown with a warning that it
+// cannot be shown again.
+func printClient(s *streams, af *adminFlags, data []byte) error {
+	var c admin.ClientResponse
+	if err := json.Unmarshal(data, &c); err != nil || c.ClientID == "" {
+		return fmt.Errorf("the admin API answered with something that is not a client")
+	}
+	if af.output == formatJSON {
+		if err := writeJSONOutput(s, data); err != nil {
+			return err
+		}
+	} else if err := writeClientDetails(s, c); err != nil {
+		return err
+	}
+	if c.ClientSecret != "" {
+		fmt.Fprintf(s.err, "writ: this is the only time the client secret of %s is shown: store it now (a lost secret can only be replaced: writ client rotate-secret %s)\n", tableCell(c.ClientID), tableCell(c.ClientID))
+	}
+	return nil
+}
+
+// writeClientDetails prints a client as a two-column table.
+func writeClientDetails(s *streams, c admin.ClientResponse) error {
+	grants := make([]string, len(c.GrantTypes))
+	for i, g := range c.GrantTypes {
+		grants[i] = shortGrantType(g)
+	}
+	ttl := func(secs int64) string {
+		if secs == 0 {
+			return "server default"
+		}
+		return (time.Duration(secs) * time.Second).String()
+	}
+	rows := [][2]string{
+		{"CLIENT ID", c.ClientID},
+		{"NAME", c.ClientName},
+		{"GRANT TYPES", strings.Join(grants, ", ")},
+		{"AUTH METHOD", c.TokenEndpointAuthMethod},
+		{"SCOPES", c.Scope},
+		{"AUDIENCES", strings.Join(c.Audiences, ", ")},
+		{"REDIRECT URIS", strings.Join(c.RedirectURIs, ", ")},
+		{"TOKEN FORMAT", c.AccessTokenFormat},
+		{"ACCESS TOKEN TTL", ttl(c.AccessTokenTTL)},
+	}
+	optional := [][2]string{
+		{"POST-LOGOUT URIS", strings.Join(c.PostLogoutRedirectURIs, ", ")},
+		{"JWKS URI", c.JWKSURI},
+		{"BACKCHANNEL LOGOUT", c.BackchannelLogoutURI},
+	}
+	for _, r := range optional {
+		if r[1] != "" {
+			rows = append(rows, r)
+		}
+	}
+	if c.RefreshTokenTTL != 0 {
+		rows = append(rows, [2]string{"REFRESH TOKEN TTL", ttl(c.RefreshTokenTTL)})
+	}
+	if c.IDTokenTTL != 0 {
+		rows = append(rows, [2]string{"ID TOKEN TTL", ttl(c.IDTokenTTL)})
+	}
+	if len(c.JWKS) > 0 {
+		n := "registered"
+		if ks, err := jose.ParseKeySet(c.JWKS); err == nil {
+			n = fmt.Sprintf("%d key(s)", ks.Len())
+		}
+		rows = append(rows, [2]string{"JWKS", n})
+	}
+	if c.FirstParty {
+		rows = append(rows, [2]string{"FIRST PARTY", "yes"})
+	}
+	keys := make([]string, 0, len(c.Metadata))
+	for k := range c.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		rows = append(rows, [2]string{"METADATA " + k, c.Metadata[k]})
+	}
+	rows = append(rows, [2]string{"CREATED", c.CreatedAt.UTC().Format(time.RFC3339)})
+	if c.ClientSecret != "" {
+		rows = append(rows, [2]string{"CLIENT SECRET", c.ClientSecret})
+	}
+	tw := newTabWriter(s.out)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", tableCell(r[0]), tableCell(r[1]))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("cannot write to standard output: %w", err)
+	}
+	return nil
+}
+
+// clientListOptions are the flags of "writ client list".
+type clientListOptions struct {
+	limit int
+	after string
+	all   bool
+}
+
+// newClientListCmd builds "writ client list".
+func newClientListCmd(s *streams, af *adminFlags) *cobra.Command {
+	o := &clientListOptions{}
+	cmd := &cobra.Command{
+		Use:   "list [--limit N] [--all]",
+		Short: "List the registered clients, ordered by client_id",
+		Long: `List the registered clients, one page at a time (ordered by client_id).
+
+Without --all one page of --limit clients is printed; when more follow, a
+note on standard error says how to get them (with -o json, the "next" member
+of the response is the --after value of the next page). --all follows the
+pages to the end.
+
+Secrets are never listed.
+
+` + clientAdminHelp,
+		Example: `  # The first 100 clients as a table
+  writ client list
+
+  # Every client, as one JSON document
+  writ client list --all -o json
+
+  # Page by page
+  writ client list --limit 20
+  writ client list --limit 20 --after LAST_CLIENT_ID`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runClientList(cmd.Context(), s, af, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.limit, "limit", admin.DefaultPageSize, fmt.Sprintf("page size `N`, 1 to %d", admin.MaxPageSize))
+	cmd.Flags().StringVar(&o.after, "after", "", "start after `CLIENT_ID` (the \"next\" value of the previous page)")
+	cmd.Flags().BoolVar(&o.all, "all", false, "follow the pages and list every client")
+	return cmd
+}
+
+func runClientList(ctx context.Context, s *streams, af *adminFlags, o *clientListOptions) error {
+	if err := af.check(); err != nil {
+		return err
+	}
+	if o.limit < 1 || o.limit > admin.MaxPageSize {
+		return usagef("--limit %d: must be between 1 and %d", o.limit, admin.MaxPageSize)
+	}
+	c, err := af.client(s)
+	if err != nil {
+		return err
+	}
+	var all admin.ListResponse
+	after := o.after
+	for {
+		q := url.Values{"limit": {strconv.Itoa(o.limit)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		data, err := c.call(ctx, "GET", admin.PathClients+"?"+q.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		var page admin.ListResponse
+		if err := json.Unmarshal(data, &page); err != nil || page.Clients == nil {
+			return fmt.Errorf("the admin API answered with something that is not a client list")
+		}
+		if !o.all && af.output == formatJSON {
+			return writeJSONOutput(s, data)
+		}
+		all.Clients = append(all.Clients, page.Clients...)
+		all.Next = page.Next
+		if !o.all || page.Next == "" {
+			break
+		}
+		if page.Next <= after {
+			return fmt.Errorf("the admin API returned a page cursor that does not advance (%q); stopping", truncate(page.Next, 32))
+		}
+		after = page.Next
+	}
+	if af.output == formatJSON {
+		data, err := json.Marshal(all)
+		if err != nil {
+			return fmt.Errorf("cannot encode the client list: %w", err)
+		}
+		return writeJSONOutput(s, data)
+	}
+	if err := writeClientTable(s, all.Clients); err != nil {
+		return err
+	}
+	if all.Next != "" {
+		fmt.Fprintf(s.err, "writ: more clients follow: use --all, or --after %s for the next page\n", tableCell(all.Next))
+	}
+	return nil
+}
+
+// writeClientTable prints clients one per row.
+func writeClientTable(s *streams, raw []json.RawMessage) error {
+	if len(raw) == 0 {
+		_, err := fmt.Fprintln(s.out, "No clients.")
+		return err
+	}
+	tw := newTabWriter(s.out)
+	fmt.Fprintln(tw, "CLIENT ID\tNAME\tGRANT TYPES\tAUTH METHOD\tSCOPES")
+	for _, r := range raw {
+		var c admin.ClientResponse
+		if err := json.Unmarshal(r, &c); err != nil {
+			return fmt.Errorf("the admin API answered with a malformed client")
+		}
+		grants := make([]string, len(c.GrantTypes))
+		for i, g := range c.GrantTypes {
+			grants[i] = shortGrantType(g)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tableCell(c.ClientID), tableCell(c.ClientName), tableCell(strings.Join(grants, ",")), tableCell(c.TokenEndpointAuthMethod), tableCell(c.Scope))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("cannot write to standard output: %w", err)
+	}
+	return nil
+}
+
+// newClientGetCmd builds "writ client get".
+func newClientGetCmd(s *streams, af *adminFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get CLIENT_ID",
+		Short: "Show one client's registration (never its secret)",
+		Long: `Show the registration of one client. Its secret is never shown: writ keeps
+only a keyed hash of it.
+
+` + clientAdminHelp,
+		Example: `  writ client get billing
+  writ client get billing -o json | jq -r .scope`,
+		Args: maxArgs(1, "the client_id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := af.check(); err != nil {
+				return err
+			}
+			id, err := clientIDArg(cmd, args, "")
+			if err != nil {
+				return err
+			}
+			c, err := af.client(s)
+			if err != nil {
+				return err
+			}
+			data, err := c.call(cmd.Context(), "GET", clientPath(id), nil)
+			if err != nil {
+				return err
+			}
+			return printClient(s, af, data)
+		},
+	}
+}
+
+// newClientUpdateCmd builds "writ client update".
+func newClientUpdateCmd(s *streams, af *adminFlags) *cobra.Command {
+	f := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "update CLIENT_ID [flags]",
+		Short: "Change a client's registration",
+		Long: `Change the registration of a client. Only the flags given change; each
+replaces the stored value (a repeatable flag replaces the whole list). An
+empty value clears a field or list, for example --audience "". The result
+is checked as a whole, like a new registration; the client_id cannot change.
+
+Switching from a method without a secret (none, private_key_jwt) to
+client_secret_basic or client_secret_post issues a new secret, printed once.
+
+` + clientAdminHelp,
+		Example: `  # Narrow the scopes and shorten the token lifetime
+  writ client update billing --scope "orders:read" --access-token-ttl 5m
+
+  # Replace the redirect URIs
+  writ client update dashboard --redirect-uri https://dashboard.example.com/cb \
+    --redirect-uri http://127.0.0.1:8400/cb
+
+  # Move to private_key_jwt (the secret is dropped)
+  writ client update batch --auth-method private_key_jwt --jwks @batch-jwks.json
+
+  # Clear the allowed audiences
+  writ client update billing --audience ""`,
+		Args: maxArgs(1, "the client_id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runClientUpdate(cmd.Context(), cmd, s, af, f, args)
+		},
+	}
+	f.register(cmd.Flags(), true)
+	return cmd
+}
+
+func runClientUpdate(ctx context.Context, cmd *cobra.Command, s *streams, af *adminFlags, f *clientFlags, args []string) error {
+	if err := af.check(); err != nil {
+		return err
+	}
+	id, err := clientIDArg(cmd, args, f.id)
+	if err != nil {
+		return err
+	}
+	body, err := f.body(ctx, cmd, s)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return usagef("nothing to change: give at least one flag such as --name, --scope or --redirect-uri")
+	}
+	c, err := af.client(s)
+	if err != nil {
+		return err
+	}
+	data, err := c.call(ctx, "PATCH", clientPath(id), body)
+	if err != nil {
+		return err
+	}
+	return printClient(s, af, data)
+}
+
+// newClientDeleteCmd builds "writ client delete".
+func newClientDeleteCmd(s *streams, af *adminFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete CLIENT_ID",
+		Short: "Delete a client and its opaque tokens",
+		Long: `Delete a client registration at once, without asking. Its opaque tokens are
+deleted with it; JWT access tokens it holds stay valid until they expire.
+
+` + clientAdminHelp,
+		Example: `  writ client delete billing`,
+		Args:    maxArgs(1, "the client_id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := af.check(); err != nil {
+				return err
+			}
+			id, err := clientIDArg(cmd, args, "")
+			if err != nil {
+				return err
+			}
+			c, err := af.client(s)
+			if err != nil {
+				return err
+			}
+			if _, err := c.call(cmd.Context(), "DELETE", clientPath(id), nil); err != nil {
+				return err
+			}
+			if af.output == formatJSON {
+				data, _ := json.Marshal(map[string]any{"client_id": id, "deleted": true})
+				return writeJSONOutput(s, data)
+			}
+			_, err = fmt.Fprintf(s.out, "deleted client %s\n", tableCell(id))
+			return err
+		},
+	}
+}
+
+// newClientRotateSecretCmd builds "writ client rotate-secret".
+func newClientRotateSecretCmd(s *streams, af *adminFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-secret CLIENT_ID",
+		Short: "Replace a client's secret and print the new one once",
+		Long: `Issue a new secret for a client that authenticates with client_secret_basic
+or client_secret_post. The old secret stops working at once (within the
+client cache lifetime of other nodes, 5 seconds by default); the new one is
+printed exactly once.
+
+` + clientAdminHelp,
+		Example: `  writ client rotate-secret billing
+
+  # Capture the new secret in a script
+  writ client rotate-secret billing -o json | jq -r .client_secret`,
+		Args: maxArgs(1, "the client_id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := af.check(); err != nil {
+				return err
+			}
+			id, err := clientIDArg(cmd, args, "")
+			if err != nil {
+				return err
+			}
+			c, err := af.client(s)
+			if err != nil {
+				return err
+			}
+			data, err := c.call(cmd.Context(), "POST", clientPath(id)+"/rotate-secret", nil)
+			if err != nil {
+				return err
+			}
+			return printClient(s, af, data)
+		},
+	}
+}

@@ -1,0 +1,364 @@
+// Package admin is writ's administration API: a small JSON REST API, served
+// on its own listener, for managing client registrations and signing keys.
+//
+// Every call is authenticated with the admin credential as a bearer token
+// (Authorization: Bearer <WRIT_ADMIN_TOKEN>), compared in constant time.
+// When no credential is configured the API refuses every call with 503.
+//
+// Routes:
+//
+//	POST   /admin/clients                    register a client (201; returns its secret once)
+//	GET    /admin/clients?limit=&after=      list clients, ordered by client_id
+//	GET    /admin/clients/{id}               read one client
+//	PATCH  /admin/clients/{id}               change fields (merge; null resets a field)
+//	DELETE /admin/clients/{id}               delete a client (204)
+//	POST   /admin/clients/{id}/rotate-secret issue a new secret (returned once)
+//	GET    /admin/keys                       list the signing keys
+//	POST   /admin/keys/rotate                rotate the signing keys ({"force": true} optional)
+//
+// Client metadata uses the names of RFC 7591 plus writ's own
+// (access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl,
+// audiences, first_party, metadata). Errors are JSON objects with "error"
+// and "error_description" (RFC 7591 §3.2.2 for registration errors).
+// Client secrets appear only in the response that created them; the store
+// keeps a keyed hash, and no listing shows either.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// DefaultMaxBytes is the request body limit when Options.MaxBytes is zero.
+const DefaultMaxBytes = 64 << 10
+
+// EnvAdminToken names the environment variable holding the admin
+// credential, for server and CLI alike.
+const EnvAdminToken = "WRIT_ADMIN_TOKEN"
+
+// Paths of the admin API.
+const (
+	PathClients = "/admin/clients"
+	PathKeys    = "/admin/keys"
+)
+
+// Error codes of the admin API, beyond those of RFC 7591 §3.2.2.
+const (
+	CodeInvalidRedirectURI     = "invalid_redirect_uri"
+	CodeInvalidClientMetadata  = "invalid_client_metadata"
+	CodeInvalidRequest         = "invalid_request"
+	CodeNotFound               = "not_found"
+	CodeConflict               = "conflict"
+	CodeAdminDisabled          = "admin_disabled"
+	CodeUnauthorized           = "unauthorized"
+	CodeInvalidToken           = "invalid_token"
+	CodeMethodNotAllowed       = "method_not_allowed"
+	CodeUnsupportedMediaType   = "unsupported_media_type"
+	CodeRequestTooLarge        = "request_too_large"
+	CodeTemporarilyUnavailable = "temporarily_unavailable"
+	CodeServerError            = "server_error"
+)
+
+// Invalidator drops a client from a cache of registrations, so that a change
+// takes effect at once on this node. *server.ClientCache implements it.
+type Invalidator interface {
+	Invalidate(id string)
+}
+
+// KeyManager rotates and lists the signing keys. *app.App implements it.
+type KeyManager interface {
+	// RotateKeys promotes the next key and publishes a new one. Without
+	// force it fails with keys.ErrTooEarly while the next key is too new.
+	RotateKeys(ctx context.Context, force bool) error
+	// KeyEntries lists the keys (public halves only).
+	KeyEntries() []keys.Entry
+}
+
+// Options configure the admin handler.
+type Options struct {
+	// Token is the admin credential. Empty disables the API: every call
+	// gets 503 admin_disabled.
+	Token string
+	// Store keeps the client registrations.
+	Store store.ClientStore
+	// Hasher computes the keyed hash of client secrets.
+	Hasher *oauth.SecretHasher
+	// Clients, when set, is told about every changed client.
+	Clients Invalidator
+	// Keys, when set, serves the /admin/keys routes; without it they
+	// answer 503.
+	Keys KeyManager
+	// Logger receives one info record per change; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// MaxBytes bounds request bodies; zero or negative means
+	// DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// handler serves the admin API.
+type handler struct {
+	tokenHash [sha256.Size]byte
+	enabled   bool
+	store     store.ClientStore
+	hasher    *oauth.SecretHasher
+	clients   Invalidator
+	keys      KeyManager
+	log       *slog.Logger
+	now       func() time.Time
+	maxBytes  int64
+	mux       *http.ServeMux
+}
+
+// NewHandler returns the admin API handler.
+func NewHandler(o Options) http.Handler {
+	h := &handler{
+		enabled:  o.Token != "",
+		store:    o.Store,
+		hasher:   o.Hasher,
+		clients:  o.Clients,
+		keys:     o.Keys,
+		log:      o.Logger,
+		now:      o.Now,
+		maxBytes: o.MaxBytes,
+	}
+	// Only the hash of the token is kept: comparing fixed-size digests in
+	// constant time reveals neither the token nor its length.
+	h.tokenHash = sha256.Sum256([]byte(o.Token))
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.maxBytes <= 0 {
+		h.maxBytes = DefaultMaxBytes
+	}
+	mux := http.NewServeMux()
+	mux.Handle(PathClients, methods{http.MethodGet: h.listClients, http.MethodPost: h.createClient})
+	mux.Handle(PathClients+"/{id}", methods{http.MethodGet: h.getClient, http.MethodPatch: h.patchClient, http.MethodDelete: h.deleteClient})
+	mux.Handle(PathClients+"/{id}/rotate-secret", methods{http.MethodPost: h.rotateSecret})
+	mux.Handle(PathKeys, methods{http.MethodGet: h.listKeys})
+	mux.Handle(PathKeys+"/rotate", methods{http.MethodPost: h.rotateKeys})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErrorf(http.StatusNotFound, CodeNotFound, "no such admin API route: %s", clip(r.URL.Path, 128)))
+	})
+	h.mux = mux
+	return h
+}
+
+// ServeHTTP authenticates the caller, then routes the request.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("admin: panic while serving a request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, apiErrorf(http.StatusInternalServerError, CodeServerError, "the server could not complete the request"))
+		}
+	}()
+	if !h.enabled {
+		writeError(w, apiErrorf(http.StatusServiceUnavailable, CodeAdminDisabled,
+			"the admin API is disabled: set %s on the server (at least 16 characters, e.g. openssl rand -base64 32) and restart it", EnvAdminToken))
+		return
+	}
+	if err := h.authenticate(r); err != nil {
+		h.log.Info("admin: authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", clip(r.URL.Path, 128))
+		writeError(w, err)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+const bearerChallenge = `Bearer realm="writ-admin"`
+
+// authenticate checks the bearer token in constant time.
+func (h *handler) authenticate(r *http.Request) error {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		e := apiErrorf(http.StatusUnauthorized, CodeUnauthorized, "missing admin credential: send Authorization: Bearer <token> with the value of %s", EnvAdminToken)
+		e.challenge = bearerChallenge
+		return e
+	}
+	scheme, token, _ := strings.Cut(strings.TrimSpace(auth), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		e := apiErrorf(http.StatusUnauthorized, CodeInvalidRequest, "the Authorization header must use the Bearer scheme: Authorization: Bearer <token>")
+		e.challenge = bearerChallenge + `, error="invalid_request"`
+		return e
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	if subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) != 1 {
+		e := apiErrorf(http.StatusUnauthorized, CodeInvalidToken, "the admin credential is not valid: check %s", EnvAdminToken)
+		e.challenge = bearerChallenge + `, error="invalid_token"`
+		return e
+	}
+	return nil
+}
+
+// methods routes one path by method and answers others with 405 and Allow.
+type methods map[string]func(http.ResponseWriter, *http.Request) error
+
+// ServeHTTP implements http.Handler.
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fn, ok := m[r.Method]
+	if !ok && r.Method == http.MethodHead {
+		fn, ok = m[http.MethodGet]
+	}
+	if !ok {
+		allow := make([]string, 0, len(m))
+		for _, meth := range []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete} {
+			if _, ok := m[meth]; ok {
+				allow = append(allow, meth)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, apiErrorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed here; use %s", clip(r.Method, 16), strings.Join(allow, " or ")))
+		return
+	}
+	if err := fn(w, r); err != nil {
+		writeError(w, err)
+	}
+}
+
+// apiError is an error response of the admin API.
+type apiError struct {
+	status      int
+	code        string
+	description string
+	challenge   string
+	// cause is logged by the caller, never sent.
+	cause error
+}
+
+// Error implements error.
+func (e *apiError) Error() string { return e.code + ": " + e.description }
+
+// Unwrap returns the cause.
+func (e *apiError) Unwrap() error { return e.cause }
+
+func apiErrorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, description: fmt.Sprintf(format, args...)}
+}
+
+func badMetadata(format string, args ...any) *apiError {
+	return apiErrorf(http.StatusBadRequest, CodeInvalidClientMetadata, format, args...)
+}
+
+func badRedirect(format string, args ...any) *apiError {
+	return apiErrorf(http.StatusBadRequest, CodeInvalidRedirectURI, format, args...)
+}
+
+func badRequest(format string, args ...any) *apiError {
+	return apiErrorf(http.StatusBadRequest, CodeInvalidRequest, format, args...)
+}
+
+// errorBody is the JSON form of an error.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// writeError renders err; anything but an *apiError is a 500 whose cause the
+// caller has logged.
+func writeError(w http.ResponseWriter, err error) {
+	var e *apiError
+	if !errors.As(err, &e) {
+		e = apiErrorf(http.StatusInternalServerError, CodeServerError, "the server could not complete the request")
+	}
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
+	if e.status == http.StatusServiceUnavailable && e.code == CodeTemporarilyUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, e.status, errorBody{Error: e.code, Description: e.description})
+}
+
+// writeJSON writes v as an uncacheable JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	oauth.NoStore(hd)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// storeError maps a store failure to a response, logging unexpected ones.
+func (h *handler) storeError(ctx context.Context, op, id string, err error) error {
+	var e *apiError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, store.ErrNotFound):
+		return apiErrorf(http.StatusNotFound, CodeNotFound, "no client with client_id %q", clip(id, 128))
+	case errors.Is(err, store.ErrAlreadyExists):
+		return apiErrorf(http.StatusConflict, CodeConflict, "client_id %q is already registered; choose another or leave it out to have one generated", clip(id, 128))
+	case errors.Is(err, store.ErrInvalid):
+		// The store names the field, never its value.
+		msg := err.Error()
+		if i := strings.Index(msg, store.ErrInvalid.Error()); i >= 0 {
+			msg = strings.TrimPrefix(msg[i+len(store.ErrInvalid.Error()):], ": ")
+		}
+		return badMetadata("the registration cannot be stored: %s", msg)
+	case errors.Is(err, store.ErrConflict):
+		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the change collided with a concurrent one and was not made; retry it")
+	case ctx.Err() != nil:
+		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the request was cancelled")
+	}
+	h.log.ErrorContext(ctx, "admin: store failure", "op", op, "client_id", clip(id, 128), "error", err)
+	return fmt.Errorf("admin: %s: %w", op, err)
+}
+
+// readBody reads a bounded request body. An empty body is returned as nil;
+// a non-empty one must be JSON (application/json, or for PATCH also
+// application/merge-patch+json).
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, apiErrorf(http.StatusRequestEntityTooLarge, CodeRequestTooLarge, "the request body is larger than %d bytes", h.maxBytes)
+		}
+		return nil, badRequest("could not read the request body")
+	}
+	if len(body) == 0 {
+		return nil, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	ok := err == nil && (mt == "application/json" || (r.Method == http.MethodPatch && mt == "application/merge-patch+json"))
+	if cs, has := params["charset"]; ok && has && !strings.EqualFold(cs, "utf-8") {
+		ok = false
+	}
+	if !ok {
+		return nil, apiErrorf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type must be application/json, got %q", clip(ct, 64))
+	}
+	return body, nil
+}
+
+// clip shortens s for an error message or log record.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
+}

@@ -1,0 +1,356 @@
+package admin
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// Page sizes of GET /admin/clients.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 500
+)
+
+// ListResponse is the body of GET /admin/clients. Next, when not empty, is
+// the after value of the following page.
+type ListResponse struct {
+	// Clients are the clients of the page, each a ClientResponse without
+	// secret.
+	Clients []json.RawMessage `json:"clients"`
+	// Next is the after value of the next page, or "" on the last page.
+	Next string `json:"next"`
+}
+
+// clock returns the current time at the precision the store keeps.
+func (h *handler) clock() time.Time {
+	return h.now().UTC().Truncate(store.TimePrecision)
+}
+
+// invalidate tells the cache that id changed.
+func (h *handler) invalidate(id string) {
+	if h.clients != nil {
+		h.clients.Invalidate(id)
+	}
+}
+
+// generateID returns a random client_id: 128 bits, base64url.
+func generateID() (string, error) {
+	b := make([]byte, generatedIDBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("admin: generate client_id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// issueSecret generates a secret and returns it with its keyed hash.
+func (h *handler) issueSecret() (string, []byte, error) {
+	if h.hasher == nil {
+		return "", nil, apiErrorf(http.StatusServiceUnavailable, CodeServerError, "the server cannot issue client secrets: it has no secret hasher configured")
+	}
+	secret, err := oauth.GenerateSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, h.hasher.Hash(secret), nil
+}
+
+// checkStore fails when the handler has no client store.
+func (h *handler) checkStore() error {
+	if h.store == nil {
+		return apiErrorf(http.StatusServiceUnavailable, CodeServerError, "client management is not available: the server has no client store")
+	}
+	return nil
+}
+
+// pathID returns the {id} of the route, or a 404 for a value that no
+// client can have.
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if store.CheckID("client_id", id) != nil {
+		return "", apiErrorf(http.StatusNotFound, CodeNotFound, "no client with client_id %q", clip(id, 128))
+	}
+	return id, nil
+}
+
+// createClient serves POST /admin/clients.
+func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := decodeFields(body)
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	c := store.Client{CreatedAt: now, UpdatedAt: now}
+	if err := applyFields(&c, fields); err != nil {
+		return err
+	}
+	defaults(&c, fields)
+	if _, ok := fields["grant_types"]; !ok && len(c.RedirectURIs) == 0 {
+		return badRedirect("grant_types defaults to authorization_code, which needs at least one redirect_uri; services that get tokens for themselves register grant_types [\"client_credentials\"]")
+	}
+	generated := true
+	if raw, ok := fields["client_id"]; ok && !isNull(raw) {
+		var id string
+		if json.Unmarshal(raw, &id) != nil {
+			return badMetadata("client_id must be a string")
+		}
+		c.ID, generated = id, false
+	} else if c.ID, err = generateID(); err != nil {
+		return err
+	}
+	if err := validateClient(&c); err != nil {
+		return err
+	}
+	var secret string
+	if hasSecret(c.TokenEndpointAuthMethod) {
+		if secret, c.SecretHash, err = h.issueSecret(); err != nil {
+			return err
+		}
+		c.SecretRotatedAt = now
+	}
+	// A generated identifier that collides (2^-128) is simply drawn again.
+	for attempt := 1; ; attempt++ {
+		err = h.store.CreateClient(ctx, c)
+		if err == nil {
+			break
+		}
+		if !generated || !errors.Is(err, store.ErrAlreadyExists) || attempt == 3 {
+			return h.storeError(ctx, "create client", c.ID, err)
+		}
+		if c.ID, err = generateID(); err != nil {
+			return err
+		}
+	}
+	h.invalidate(c.ID) // a lookup may have cached "not found"
+	h.log.InfoContext(ctx, "admin: client registered", "client_id", c.ID,
+		"token_endpoint_auth_method", c.TokenEndpointAuthMethod, "grant_types", c.GrantTypes)
+	w.Header().Set("Location", PathClients+"/"+url.PathEscape(c.ID))
+	writeJSON(w, http.StatusCreated, toJSON(c, secret))
+	return nil
+}
+
+// listClients serves GET /admin/clients?limit=&after=.
+func (h *handler) listClients(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("the query string is malformed")
+	}
+	limit, after := DefaultPageSize, ""
+	for name, vs := range q {
+		if len(vs) != 1 {
+			return badRequest("query parameter %q is repeated", clip(name, 32))
+		}
+		switch v := vs[0]; name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				return badRequest("limit must be a whole number from 1 to %d", MaxPageSize)
+			}
+			limit = n
+		case "after":
+			if v != "" && store.CheckID("after", v) != nil {
+				return badRequest("after must be a client_id (the next value of the previous page) of at most %d bytes", store.MaxIDLength)
+			}
+			after = v
+		default:
+			return badRequest("unknown query parameter %q; use limit and after", clip(name, 32))
+		}
+	}
+	// One more than asked tells whether another page follows.
+	list, err := h.store.ListClients(ctx, store.ListOptions{Limit: limit + 1, After: after})
+	if err != nil {
+		return h.storeError(ctx, "list clients", "", err)
+	}
+	resp := ListResponse{Clients: make([]json.RawMessage, 0, min(len(list), limit))}
+	if len(list) > limit {
+		list = list[:limit]
+		resp.Next = list[limit-1].ID
+	}
+	for _, c := range list {
+		b, err := json.Marshal(toJSON(c, ""))
+		if err != nil {
+			return fmt.Errorf("admin: encode client: %w", err)
+		}
+		resp.Clients = append(resp.Clients, b)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getClient serves GET /admin/clients/{id}.
+func (h *handler) getClient(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	c, err := h.store.GetClient(ctx, id)
+	if err != nil {
+		return h.storeError(ctx, "get client", id, err)
+	}
+	writeJSON(w, http.StatusOK, toJSON(c, ""))
+	return nil
+}
+
+// patchClient serves PATCH /admin/clients/{id}: the members present
+// replace the stored values (null resets one to its default), and the
+// result is validated as a whole, all in one store transaction.
+func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := decodeFields(body)
+	if err != nil {
+		return err
+	}
+	if raw, ok := fields["client_id"]; ok {
+		var got string
+		if json.Unmarshal(raw, &got) != nil || got != id {
+			return badMetadata("client_id cannot change; register a new client instead")
+		}
+		delete(fields, "client_id")
+	}
+	if len(fields) == 0 {
+		return badMetadata("the request changes nothing: give at least one field to change")
+	}
+	// Shapes are checked before the transaction, so that a malformed request
+	// does not take the write lock.
+	var scratch store.Client
+	if err := applyFields(&scratch, fields); err != nil {
+		return err
+	}
+	now := h.clock()
+	var secret string
+	updated, err := h.store.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
+		c := old
+		secret = ""
+		if err := applyFields(&c, fields); err != nil {
+			return store.Client{}, err
+		}
+		if err := validateClient(&c); err != nil {
+			return store.Client{}, err
+		}
+		switch {
+		case !hasSecret(c.TokenEndpointAuthMethod):
+			c.SecretHash, c.SecretRotatedAt = nil, time.Time{}
+		case len(old.SecretHash) == 0 || !hasSecret(old.TokenEndpointAuthMethod):
+			// Switching to a secret method needs a secret: issue one, shown
+			// once in this response.
+			s, hash, err := h.issueSecret()
+			if err != nil {
+				return store.Client{}, err
+			}
+			secret, c.SecretHash, c.SecretRotatedAt = s, hash, now
+		}
+		c.UpdatedAt = now
+		return c, nil
+	})
+	if err != nil {
+		return h.storeError(ctx, "update client", id, err)
+	}
+	h.invalidate(id)
+	h.log.InfoContext(ctx, "admin: client updated", "client_id", id, "fields", changedFields(fields), "secret_issued", secret != "")
+	writeJSON(w, http.StatusOK, toJSON(updated, secret))
+	return nil
+}
+
+// deleteClient serves DELETE /admin/clients/{id}.
+func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.store.DeleteClient(ctx, id); err != nil {
+		return h.storeError(ctx, "delete client", id, err)
+	}
+	h.invalidate(id)
+	h.log.InfoContext(ctx, "admin: client deleted", "client_id", id)
+	oauth.NoStore(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// rotateSecret serves POST /admin/clients/{id}/rotate-secret: a new secret
+// replaces the old one at once and is returned in this response only.
+func (h *handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkStore(); err != nil {
+		return err
+	}
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := h.emptyBody(w, r); err != nil {
+		return err
+	}
+	secret, hash, err := h.issueSecret()
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	updated, err := h.store.UpdateClient(ctx, id, func(c store.Client) (store.Client, error) {
+		if !hasSecret(c.TokenEndpointAuthMethod) {
+			return store.Client{}, badRequest("client %q uses token_endpoint_auth_method %s and has no secret; only client_secret_basic and client_secret_post clients do", clip(id, 128), c.TokenEndpointAuthMethod)
+		}
+		c.SecretHash, c.SecretRotatedAt, c.UpdatedAt = hash, now, now
+		return c, nil
+	})
+	if err != nil {
+		return h.storeError(ctx, "rotate client secret", id, err)
+	}
+	h.invalidate(id)
+	h.log.InfoContext(ctx, "admin: client secret rotated", "client_id", id)
+	writeJSON(w, http.StatusOK, toJSON(updated, secret))
+	return nil
+}
+
+// emptyBody accepts a request without a body, or with an empty JSON object.
+func (h *handler) emptyBody(w http.ResponseWriter, r *http.Request) error {
+	body, err := h.readBody(w, r)
+	if err != nil || body == nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || len(m) != 0 {
+		return badRequest("this request takes no body (or an empty JSON object)")
+	}
+	return nil
+}
