@@ -47,6 +47,11 @@ type jwk struct {
 // MarshalJSON encodes the key as a JWK, including private members when the
 // key holds them. Use Public to publish a key.
 func (k *Key) MarshalJSON() ([]byte, error) {
+	if k.ops != nil && len(k.ops) == 0 {
+		// An empty list would be dropped by omitempty and the key read back
+		// unrestricted; a key that permits nothing has no JWK form.
+		return nil, fmt.Errorf("%w: the key permits no operation (its key_ops has no public counterpart)", ErrInvalidKey)
+	}
 	j := jwk{Kid: k.kid, Use: k.use, KeyOps: k.ops, Alg: string(k.alg)}
 	switch {
 	case k.secret != nil:
@@ -249,6 +254,9 @@ func checkUseOps(use string, ops []string) error {
 	case "", UseSignature, UseEncryption:
 	default:
 		return fmt.Errorf("%w: unknown use %q", ErrInvalidKey, use)
+	}
+	if ops != nil && len(ops) == 0 {
+		return fmt.Errorf("%w: key_ops is empty, so the key permits no operation; leave key_ops out or list the operations", ErrInvalidKey)
 	}
 	seen := map[string]bool{}
 	for _, o := range ops {

@@ -178,6 +178,9 @@ func checkRSA(pub *rsa.PublicKey) error {
 	if pub.N.BitLen() > maxRSABits {
 		return fmt.Errorf("%w: RSA modulus larger than %d bits", ErrInvalidKey, maxRSABits)
 	}
+	if pub.N.Bit(0) == 0 {
+		return fmt.Errorf("%w: RSA modulus is even", ErrInvalidKey)
+	}
 	if pub.E < 3 || pub.E&1 == 0 {
 		return fmt.Errorf("%w: RSA public exponent", ErrInvalidKey)
 	}

@@ -2,8 +2,11 @@ package jwt
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"time"
+
+	"github.com/writ-dev/writ/internal/strictjson"
 )
 
 // NumericDate is a JWT time value: seconds since the Unix epoch (RFC 7519
@@ -15,6 +18,21 @@ func NewNumericDate(t time.Time) NumericDate { return NumericDate(t.Unix()) }
 
 // Time returns d as a time.Time.
 func (d NumericDate) Time() time.Time { return time.Unix(int64(d), 0) }
+
+// UnmarshalJSON implements json.Unmarshaler. It accepts any JSON number,
+// as Verify does ("exp": 1700000000.5 or 1.7e9), truncates it like Verify,
+// and treats null as a no-op, as encoding/json does for other types.
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	f, err := strictjson.Number(string(b))
+	if err != nil {
+		return errors.New("jwt: NumericDate must be a JSON number")
+	}
+	*d = numericDate(f)
+	return nil
+}
 
 func numericDate(f float64) NumericDate {
 	switch {
@@ -39,8 +57,11 @@ func (a Audience) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler; it accepts a string or an
-// array of strings.
+// array of strings. null is a no-op, as encoding/json does for other types.
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
 		*a = Audience{s}

@@ -99,7 +99,9 @@ func NewVerifier(keys KeySource, cfg Config) (*Verifier, error) {
 		}
 		v.allowed |= 1 << i
 	}
-	if cfg.Algorithms == nil {
+	if len(cfg.Algorithms) == 0 {
+		// Empty (nil or not) allows whatever each trusted key is bound to;
+		// the key binding is checked by jose.JWS.Verify.
 		v.allowed = ^uint32(0)
 	}
 	switch {
@@ -177,8 +179,35 @@ func (t *Token) StringClaim(name string) (string, bool) {
 
 // DecodeClaims decodes the payload into v with encoding/json. The payload
 // has already been checked for strict JSON and duplicate members.
+//
+// encoding/json matches member names to struct fields case-insensitively
+// (the last match wins), so DecodeClaims first refuses, with ErrMalformed,
+// payloads on which that would make a struct embedding Claims disagree
+// with Token.Claims, the exactly named claims that Verify checked: two
+// member names of one object that differ only in case ("iss" and "ISS" or
+// "iſs"), and a top-level name that differs only in case from a registered
+// claim ("Sub", "EXP").
 func (t *Token) DecodeClaims(v any) error {
+	for _, m := range t.members {
+		if foldsToRegistered(m.Name) {
+			return fmt.Errorf("%w: claims: %q differs only in case from a registered claim", ErrMalformed, m.Name)
+		}
+	}
+	if err := strictjson.ValidateFold(t.Payload(), jose.DefaultMaxDepth); err != nil {
+		return fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
 	return json.Unmarshal([]byte(t.Payload()), v)
+}
+
+// foldsToRegistered reports whether name is not a registered claim name
+// but equal to one under Unicode case folding.
+func foldsToRegistered(name string) bool {
+	for _, r := range [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"} {
+		if name != r && strings.EqualFold(name, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // Verify parses token, checks its signature against the trusted keys, and
@@ -201,6 +230,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Token, error) {
 	ks, err := v.keys.KeySet(ctx, h)
 	if err != nil {
 		return nil, fmt.Errorf("jwt: key source: %w", err)
+	}
+	if ks == nil {
+		return nil, fmt.Errorf("%w: the key source supplied no key set", ErrKeyNotFound)
 	}
 	if t.Key, err = t.JWS.Verify(ks); err != nil {
 		return nil, err
@@ -280,7 +312,9 @@ func (v *Verifier) validate(t *Token) error {
 	now := v.cfg.Now().Unix()
 	switch {
 	case t.present&hasExp != 0:
-		if now >= int64(c.ExpiresAt)+v.leeway {
+		// now-leeway cannot overflow; exp+leeway can (exp is clamped to
+		// MaxInt64), which would turn a far-future exp into "expired".
+		if now-v.leeway >= int64(c.ExpiresAt) {
 			return ErrExpired
 		}
 	case !v.cfg.AllowMissingExpiry:
