@@ -88,26 +88,23 @@ func (j *JWS) Parse(token string, maxSize int) error {
 	if len(token) > maxSize {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(token), maxSize)
 	}
-	dot1, dot2 := -1, -1
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if c == '.' {
-			switch {
-			case dot1 < 0:
-				dot1 = i
-			case dot2 < 0:
-				dot2 = i
-			default:
-				return fmt.Errorf("%w: more than three segments", ErrMalformed)
-			}
-			continue
-		}
-		if !isB64URL(c) {
-			return fmt.Errorf("%w: character outside base64url", ErrMalformed)
-		}
+	// Find the two dots; a third is an error. The base64 decoder rejects
+	// every byte outside the unpadded URL alphabet except CR and LF, which
+	// it skips, so those are refused here.
+	dot1 := strings.IndexByte(token, '.')
+	if dot1 < 0 {
+		return fmt.Errorf("%w: want three segments", ErrMalformed)
 	}
+	dot2 := strings.IndexByte(token[dot1+1:], '.')
 	if dot2 < 0 {
 		return fmt.Errorf("%w: want three segments", ErrMalformed)
+	}
+	dot2 += dot1 + 1
+	if strings.IndexByte(token[dot2+1:], '.') >= 0 {
+		return fmt.Errorf("%w: more than three segments", ErrMalformed)
+	}
+	if strings.IndexByte(token, '\n') >= 0 || strings.IndexByte(token, '\r') >= 0 {
+		return fmt.Errorf("%w: character outside base64url", ErrMalformed)
 	}
 	if dot1 == 0 {
 		return fmt.Errorf("%w: empty header", ErrMalformed)

@@ -1,0 +1,88 @@
+package ui
+
+// This file holds every text the pages show, one map per locale. Keys are
+// used by the templates as {{.T "key"}}; texts with %s take arguments
+// ({{.T "login.continue_to" .ClientName}}). A locale may leave keys out:
+// they fall back to DefaultLocale. To add a locale, add its map to catalog
+// and its tag to supportedLocales.
+
+// catalog returns the messages of every supported locale. It builds fresh
+// maps; New keeps one copy per UI.
+func catalog() map[string]map[string]string {
+	return map[string]map[string]string{
+		"en": english(),
+	}
+}
+
+func english() map[string]string {
+	return map[string]string{
+		// Document.
+		"meta.dir":    "ltr",
+		"alert.label": "Error:",
+
+		// Login.
+		"login.title":       "Sign in",
+		"login.continue_to": "to continue to %s",
+		"login.username":    "Username",
+		"login.password":    "Password",
+		"login.submit":      "Sign in",
+
+		// Consent.
+		"consent.title":           "Allow access",
+		"consent.heading":         "Allow %s to access your account?",
+		"consent.heading_unknown": "Allow this application to access your account?",
+		"consent.client_site":     "Application website:",
+		"consent.signed_in_as":    "Signed in as %s.",
+		"consent.switch":          "Use a different account",
+		"consent.will_allow":      "If you allow it, the application can:",
+		"consent.no_scopes":       "The application asks for no specific permissions.",
+		"consent.trust":           "Allow access only if you trust this application. You can withdraw your permission later.",
+		"consent.approve":         "Allow",
+		"consent.deny":            "Deny",
+
+		// Scope descriptions; "scope.other" is the fallback.
+		"scope.openid":         "Confirm who you are",
+		"scope.profile":        "See your basic profile: name, username, picture and language",
+		"scope.email":          "See your email address",
+		"scope.phone":          "See your phone number",
+		"scope.address":        "See your postal address",
+		"scope.offline_access": "Keep access while you are not using it, until you withdraw it",
+		"scope.other":          "Access: %s",
+
+		// Logout confirmation.
+		"logout.title":        "Sign out",
+		"logout.heading":      "Sign out?",
+		"logout.client_asks":  "%s asks to sign you out of %s.",
+		"logout.question":     "Do you want to sign out of %s?",
+		"logout.signed_in_as": "You are signed in as %s.",
+		"logout.then":         "Afterwards you will be taken to:",
+		"logout.confirm":      "Sign out",
+		"logout.cancel":       "Stay signed in",
+
+		// Signed out.
+		"logged_out.title":     "Signed out",
+		"logged_out.heading":   "You have signed out",
+		"logged_out.body":      "You are no longer signed in to %s. You can close this window.",
+		"logged_out.return_to": "Return to %s",
+		"logged_out.continue":  "Continue",
+
+		// Account selection.
+		"select.title":   "Choose an account",
+		"select.heading": "Choose an account",
+		"select.other":   "Use another account",
+
+		// Errors.
+		"error.title":       "Something went wrong",
+		"error.description": "The request could not be completed. Go back to the application and try again.",
+		"error.code":        "Error code:",
+
+		// Device authorization (RFC 8628).
+		"device.title":        "Connect a device",
+		"device.heading":      "Connect a device",
+		"device.lead":         "Enter the code shown on the device you want to connect.",
+		"device.code":         "Code",
+		"device.hint":         "For example: WDJB-MJHT",
+		"device.signed_in_as": "Signed in as %s.",
+		"device.submit":       "Continue",
+	}
+}

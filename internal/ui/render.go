@@ -1,0 +1,547 @@
+package ui
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Form field names the pages submit.
+const (
+	FieldCSRF     = "csrf_token" // every form
+	FieldRequest  = "request"    // Page.RequestID, when set
+	FieldUsername = "username"   // login
+	FieldPassword = "password"   // login
+	FieldDecision = "decision"   // consent, logout, select_account
+	FieldAccount  = "account"    // select_account: the chosen Account.ID
+	FieldUserCode = "user_code"  // device
+)
+
+// Values of FieldDecision.
+const (
+	DecisionApprove      = "approve" // consent: allow
+	DecisionDeny         = "deny"    // consent: deny
+	DecisionLogout       = "logout"  // logout: sign out
+	DecisionCancel       = "cancel"  // logout: stay signed in
+	DecisionOtherAccount = "other"   // select_account: sign in with another account
+)
+
+// ErrMissingCSRFToken is returned (and a 500 written) when a page with a
+// form is rendered without Page.CSRFToken.
+var ErrMissingCSRFToken = errors.New("ui: page has a form but no CSRF token")
+
+// Page holds the fields every page with a form shares. Fields a page has no
+// use for are ignored.
+type Page struct {
+	// Locale is a language tag, or a space-separated list of them (the
+	// ui_locales parameter). Unsupported or empty: the request's
+	// Accept-Language decides, then DefaultLocale. See PickLocale.
+	Locale string
+	// Status is the HTTP status code; 0 means 200.
+	Status int
+	// CSRFToken is rendered as the hidden input "csrf_token" of every form.
+	// Required on pages with a form.
+	CSRFToken string
+	// FormAction is the URL forms post to; empty posts back to the page's
+	// own URL.
+	FormAction string
+	// RequestID, when set, is rendered as the hidden input "request" so the
+	// form submission can continue the pending authorization request.
+	RequestID string
+	// Hidden are further hidden inputs of every form. The names
+	// "csrf_token" and "request" are taken by the fields above.
+	Hidden []Field
+	// ClientName names the application the user is signing in to.
+	ClientName string
+	// ClientURI is the application's home page; shown (as its host) only
+	// when it is an http or https URL.
+	ClientURI string
+	// RedirectTarget is where a form submission on this page may redirect
+	// the browser to, such as the client's redirect_uri or
+	// post_logout_redirect_uri: its origin is added to the CSP form-action
+	// directive (see CSP). Empty allows only this server.
+	RedirectTarget string
+	// Error, when set, is shown in an alert region and linked to the
+	// form's inputs with aria-describedby.
+	Error string
+}
+
+// Field is one hidden form input.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// LoginData is the data of the sign-in page.
+type LoginData struct {
+	Page
+	// LoginHint prefills the username when Username is empty (the OpenID
+	// Connect login_hint parameter).
+	LoginHint string
+	// Username prefills the username, e.g. after a failed attempt.
+	Username string
+}
+
+// Scope is one requested permission. An empty Description is replaced by
+// the locale's description of a standard scope (openid, profile, email,
+// phone, address, offline_access) or by "Access: <name>".
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Scopes turns scope names into Scopes with default descriptions.
+func Scopes(names ...string) []Scope {
+	s := make([]Scope, len(names))
+	for i, n := range names {
+		s[i] = Scope{Name: n}
+	}
+	return s
+}
+
+// ConsentData is the data of the consent page, whose form submits
+// "decision" = "approve" or "deny".
+type ConsentData struct {
+	Page
+	// Scopes are the permissions asked for, in display order.
+	Scopes []Scope
+	// DisplayName and Username identify the signed-in user.
+	DisplayName string
+	Username    string
+	// SwitchAccountURL, when set, is linked as "Use a different account".
+	SwitchAccountURL string
+}
+
+// LogoutData is the data of the sign-out confirmation page, whose form
+// submits "decision" = "logout" or "cancel".
+type LogoutData struct {
+	Page
+	// Username is the signed-in user.
+	Username string
+	// PostLogoutRedirectURI, when set, is shown as where the user goes next.
+	PostLogoutRedirectURI string
+}
+
+// LoggedOutData is the data of the page shown after signing out.
+type LoggedOutData struct {
+	Page
+	// ReturnURI, when set, is linked as "Return to <ClientName>".
+	ReturnURI string
+}
+
+// Account is one account offered on the account selection page.
+type Account struct {
+	// ID is submitted as "account" when the account is chosen.
+	ID          string
+	DisplayName string
+	Username    string
+}
+
+// SelectAccountData is the data of the account selection page, whose form
+// submits "account" = Account.ID, or "decision" = "other".
+type SelectAccountData struct {
+	Page
+	Accounts []Account
+}
+
+// DeviceData is the data of the device code entry page (RFC 8628), whose
+// form submits "user_code".
+type DeviceData struct {
+	Page
+	// UserCode prefills the code (e.g. from verification_uri_complete).
+	UserCode string
+	// Username, when set, is shown as the signed-in user.
+	Username string
+}
+
+// ErrorData is the data of the error page. It has no form and never
+// redirects.
+type ErrorData struct {
+	// Locale is as in Page.
+	Locale string
+	// Title is the heading; empty shows a generic one.
+	Title string
+	// Description explains what happened; empty shows a generic text.
+	Description string
+	// Code, when set, is shown as a reference such as "invalid_request".
+	Code string
+}
+
+// frame is what the renderer adds to every page's data.
+type frame struct {
+	Lang       string
+	Dir        string
+	Product    string
+	ClientHost string // host of an http(s) ClientURI
+	ClientLink string // that URI, or ""
+	msgs       map[string]string
+	fallback   map[string]string
+}
+
+// T returns the message key of the page's locale, formatted with args.
+func (f frame) T(key string, args ...any) (string, error) {
+	s, ok := f.msgs[key]
+	if !ok {
+		s, ok = f.fallback[key]
+	}
+	if !ok {
+		return "", fmt.Errorf("no message %q", key)
+	}
+	if len(args) > 0 {
+		s = fmt.Sprintf(s, args...)
+	}
+	return s, nil
+}
+
+func (f frame) scopeDescription(name string) string {
+	switch name {
+	case "openid", "profile", "email", "phone", "address", "offline_access":
+		s, _ := f.T("scope." + name)
+		return s
+	}
+	s, _ := f.T("scope.other", name)
+	return s
+}
+
+// Template data: the page's data with the frame.
+type (
+	loginView struct {
+		LoginData
+		frame
+		Prefill string
+	}
+	consentView struct {
+		ConsentData
+		frame
+		Who string
+	}
+	logoutView struct {
+		LogoutData
+		frame
+	}
+	loggedOutView struct {
+		LoggedOutData
+		frame
+	}
+	selectAccountView struct {
+		SelectAccountData
+		frame
+	}
+	deviceView struct {
+		DeviceData
+		frame
+	}
+	errorView struct {
+		ErrorData
+		frame
+		Heading string
+		Text    string
+	}
+)
+
+// Login renders the sign-in page: username and password, prefilled with
+// d.Username or else d.LoginHint.
+func (u *UI) Login(w http.ResponseWriter, r *http.Request, d LoginData) error {
+	return u.renderForm(w, pageLogin, d.Page, u.loginView(u.lang(r, d.Locale), d))
+}
+
+// Consent renders the consent page: the client, the signed-in user, the
+// requested scopes and Allow/Deny buttons.
+func (u *UI) Consent(w http.ResponseWriter, r *http.Request, d ConsentData) error {
+	return u.renderForm(w, pageConsent, d.Page, u.consentView(u.lang(r, d.Locale), d))
+}
+
+// Logout renders the sign-out confirmation page: who asks, the signed-in
+// user, where the browser goes afterwards, and Sign out/Stay signed in.
+func (u *UI) Logout(w http.ResponseWriter, r *http.Request, d LogoutData) error {
+	return u.renderForm(w, pageLogout, d.Page, u.logoutView(u.lang(r, d.Locale), d))
+}
+
+// LoggedOut renders the page shown after signing out, with a link back to
+// the client when d.ReturnURI is set. It has no form.
+func (u *UI) LoggedOut(w http.ResponseWriter, r *http.Request, d LoggedOutData) error {
+	v := u.loggedOutView(u.lang(r, d.Locale), d)
+	return u.render(w, pageLoggedOut, d.Status, d.RedirectTarget, v)
+}
+
+// SelectAccount renders the account chooser: one button per account and
+// one for another account.
+func (u *UI) SelectAccount(w http.ResponseWriter, r *http.Request, d SelectAccountData) error {
+	return u.renderForm(w, pageSelectAccount, d.Page, u.selectAccountView(u.lang(r, d.Locale), d))
+}
+
+// Device renders the device code entry page of RFC 8628.
+func (u *UI) Device(w http.ResponseWriter, r *http.Request, d DeviceData) error {
+	return u.renderForm(w, pageDevice, d.Page, u.deviceView(u.lang(r, d.Locale), d))
+}
+
+// Error renders the error page with the given status code (500 when it is
+// not a valid 4xx or 5xx code): a title, a description and an optional
+// error code. It never redirects.
+func (u *UI) Error(w http.ResponseWriter, r *http.Request, status int, d ErrorData) error {
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	return u.render(w, pageError, status, "", u.errorView(u.lang(r, d.Locale), d))
+}
+
+func (u *UI) renderForm(w http.ResponseWriter, page string, p Page, view any) error {
+	if p.CSRFToken == "" {
+		writeFailure(w)
+		return fmt.Errorf("ui: %s page: %w", page, ErrMissingCSRFToken)
+	}
+	return u.render(w, page, p.Status, p.RedirectTarget, view)
+}
+
+// render executes a page into a buffer and writes it with the security
+// headers, or writes a plain 500 when it fails.
+func (u *UI) render(w http.ResponseWriter, page string, status int, redirectTarget string, view any) error {
+	var buf bytes.Buffer
+	if err := u.pages[page].Execute(&buf, view); err != nil {
+		writeFailure(w)
+		return fmt.Errorf("ui: render %s: %w", page, err)
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 200 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	SetPageHeaders(h, redirectTarget)
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, err := buf.WriteTo(w)
+	if err != nil {
+		return fmt.Errorf("ui: write %s: %w", page, err)
+	}
+	return nil
+}
+
+func writeFailure(w http.ResponseWriter) {
+	SetPageHeaders(w.Header())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = io.WriteString(w, "Internal Server Error\n")
+}
+
+// SetPageHeaders sets the headers every page carries: HTML content type,
+// no-store caching, framing denied, no referrer, no sniffing and the
+// Content-Security-Policy of CSP(formTargets...).
+func SetPageHeaders(h http.Header, formTargets ...string) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", CSP(formTargets...))
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// CSP returns the Content-Security-Policy of the pages: nothing but the
+// same-origin style sheet and images, no framing, no <base>, and forms that
+// may submit to this server and redirect to the origins of formTargets.
+//
+// A form target is a URL such as a client's redirect URI: an http or https
+// URL contributes its origin (scheme, host and port); a URL of another
+// scheme (a native app's "com.example.app:/cb") contributes that scheme.
+// Empty, malformed, hostless http(s), IP-literal IPv6 hosts (which CSP
+// cannot express) and dangerous schemes (javascript, data, blob,
+// filesystem, about) are left out.
+func CSP(formTargets ...string) string {
+	var b strings.Builder
+	b.WriteString("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'")
+	seen := make(map[string]bool, len(formTargets))
+	for _, t := range formTargets {
+		src, ok := cspSource(t)
+		if !ok || seen[src] {
+			continue
+		}
+		seen[src] = true
+		b.WriteString(" ")
+		b.WriteString(src)
+	}
+	b.WriteString("; frame-ancestors 'none'; base-uri 'none'")
+	return b.String()
+}
+
+// cspSource turns a URL into a CSP source expression.
+func cspSource(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	p, err := url.Parse(raw)
+	if err != nil || p.Scheme == "" {
+		return "", false
+	}
+	scheme := strings.ToLower(p.Scheme)
+	if !isToken(scheme, "abcdefghijklmnopqrstuvwxyz0123456789+.-") {
+		return "", false
+	}
+	switch scheme {
+	case "javascript", "data", "blob", "filesystem", "about", "vbscript":
+		return "", false
+	case "http", "https":
+		host := strings.ToLower(p.Host)
+		if p.Hostname() == "" || !isToken(host, "abcdefghijklmnopqrstuvwxyz0123456789.-:") {
+			return "", false
+		}
+		if port := p.Port(); port == "" && strings.HasSuffix(host, ":") {
+			host = strings.TrimSuffix(host, ":")
+		}
+		return scheme + "://" + host, true
+	default:
+		return scheme + ":", true
+	}
+}
+
+// isToken reports whether s is non-empty and made of allowed bytes only.
+func isToken(s, allowed string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(allowed, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// lang picks the locale of a page from its Locale and the request.
+func (u *UI) lang(r *http.Request, locale string) string {
+	var accept string
+	if r != nil {
+		accept = r.Header.Get("Accept-Language")
+	}
+	return PickLocale(locale, accept)
+}
+
+func (u *UI) frame(lang, clientURI string) frame {
+	f := frame{
+		Lang:     lang,
+		Product:  u.product,
+		msgs:     u.catalog[lang],
+		fallback: u.catalog[DefaultLocale],
+	}
+	f.Dir, _ = f.T("meta.dir")
+	if f.Dir != "rtl" {
+		f.Dir = "ltr"
+	}
+	if c, err := url.Parse(clientURI); err == nil && (c.Scheme == "https" || c.Scheme == "http") && c.Hostname() != "" {
+		f.ClientHost = c.Hostname()
+		f.ClientLink = c.String()
+	}
+	return f
+}
+
+func (u *UI) loginView(lang string, d LoginData) loginView {
+	v := loginView{LoginData: d, frame: u.frame(lang, d.ClientURI), Prefill: d.Username}
+	if v.Prefill == "" {
+		v.Prefill = d.LoginHint
+	}
+	return v
+}
+
+func (u *UI) consentView(lang string, d ConsentData) consentView {
+	v := consentView{ConsentData: d, frame: u.frame(lang, d.ClientURI)}
+	scopes := make([]Scope, 0, len(d.Scopes))
+	seen := make(map[string]bool, len(d.Scopes))
+	for _, s := range d.Scopes {
+		if s.Name == "" || seen[s.Name] {
+			continue
+		}
+		seen[s.Name] = true
+		if s.Description == "" {
+			s.Description = v.scopeDescription(s.Name)
+		}
+		scopes = append(scopes, s)
+	}
+	v.Scopes = scopes
+	switch {
+	case d.DisplayName != "" && d.Username != "" && d.DisplayName != d.Username:
+		v.Who = d.DisplayName + " (" + d.Username + ")"
+	case d.DisplayName != "":
+		v.Who = d.DisplayName
+	default:
+		v.Who = d.Username
+	}
+	return v
+}
+
+func (u *UI) logoutView(lang string, d LogoutData) logoutView {
+	return logoutView{LogoutData: d, frame: u.frame(lang, d.ClientURI)}
+}
+
+func (u *UI) loggedOutView(lang string, d LoggedOutData) loggedOutView {
+	return loggedOutView{LoggedOutData: d, frame: u.frame(lang, d.ClientURI)}
+}
+
+func (u *UI) selectAccountView(lang string, d SelectAccountData) selectAccountView {
+	return selectAccountView{SelectAccountData: d, frame: u.frame(lang, d.ClientURI)}
+}
+
+func (u *UI) deviceView(lang string, d DeviceData) deviceView {
+	return deviceView{DeviceData: d, frame: u.frame(lang, d.ClientURI)}
+}
+
+func (u *UI) errorView(lang string, d ErrorData) errorView {
+	v := errorView{ErrorData: d, frame: u.frame(lang, ""), Heading: d.Title, Text: d.Description}
+	if v.Heading == "" {
+		v.Heading, _ = v.T("error.title")
+	}
+	if v.Text == "" {
+		v.Text, _ = v.T("error.description")
+	}
+	return v
+}
+
+// sample is one page rendering New tries before accepting the templates.
+type sample struct {
+	page string
+	view any
+}
+
+// samples returns, for every page, views with every optional field set
+// and with none, so that New exercises each branch of the templates.
+func (u *UI) samples() []sample {
+	full := Page{
+		CSRFToken:      "csrf",
+		FormAction:     "/authorize",
+		RequestID:      "req",
+		Hidden:         []Field{{Name: "n", Value: "v"}},
+		ClientName:     "Client",
+		ClientURI:      "https://client.example/",
+		RedirectTarget: "https://client.example/cb",
+		Error:          "Error",
+	}
+	bare := Page{CSRFToken: "csrf"}
+	var out []sample
+	for _, lang := range strings.Fields(supportedLocales) {
+		out = append(out,
+			sample{pageLogin, u.loginView(lang, LoginData{Page: full, LoginHint: "hint", Username: "user"})},
+			sample{pageLogin, u.loginView(lang, LoginData{Page: bare})},
+			sample{pageConsent, u.consentView(lang, ConsentData{Page: full,
+				Scopes:      Scopes("openid", "profile", "email", "phone", "address", "offline_access", "custom"),
+				DisplayName: "Name", Username: "user", SwitchAccountURL: "/switch"})},
+			sample{pageConsent, u.consentView(lang, ConsentData{Page: bare})},
+			sample{pageLogout, u.logoutView(lang, LogoutData{Page: full, Username: "user",
+				PostLogoutRedirectURI: "https://client.example/bye"})},
+			sample{pageLogout, u.logoutView(lang, LogoutData{Page: bare})},
+			sample{pageLoggedOut, u.loggedOutView(lang, LoggedOutData{Page: full, ReturnURI: "https://client.example/"})},
+			sample{pageLoggedOut, u.loggedOutView(lang, LoggedOutData{})},
+			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: full, Accounts: []Account{
+				{ID: "1", DisplayName: "Name", Username: "user"}, {ID: "2", Username: "user2"}}})},
+			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: bare})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: full, UserCode: "ABCD-EFGH", Username: "user"})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare})},
+			sample{pageError, u.errorView(lang, ErrorData{Title: "T", Description: "D", Code: "invalid_request"})},
+			sample{pageError, u.errorView(lang, ErrorData{})},
+		)
+	}
+	return out
+}
