@@ -2,10 +2,11 @@
 // through which the rest of the server reads and writes them.
 //
 // Every aggregate has its own interface (ClientStore, TokenStore,
-// ReplayStore, KeyStore), so a handler asks only for what it needs: the
-// client credentials grant depends on a ClientStore, introspection on a
-// TokenStore. Store embeds them all, plus Migrator, Ping and Close, and is
-// what a backend implements.
+// ReplayStore, KeyStore, and for signing users in UserStore, SessionStore,
+// AuthCodeStore, RefreshStore and ConsentStore), so a handler asks only for
+// what it needs: the client credentials grant depends on a ClientStore,
+// introspection on a TokenStore. Store embeds them all, plus Migrator, Ping
+// and Close, and is what a backend implements.
 //
 // The package is split so that nothing registers itself globally:
 //
@@ -17,32 +18,41 @@
 //
 // # Rules every backend follows
 //
-//   - Updates are read-modify-write functions (UpdateClient, UpdateKeyRing)
-//     run inside one transaction with the row locked, so concurrent updates
-//     never lose a write. The function must not call the store itself: it
-//     runs while the transaction (and, on SQLite, the single writer
-//     connection) is held.
+//   - Updates are read-modify-write functions (UpdateClient, UpdateUser,
+//     UpdateKeyRing) run inside one transaction with the row locked, so
+//     concurrent updates never lose a write. The function must not call the
+//     store itself: it runs while the transaction (and, on SQLite, the
+//     single writer connection) is held. The single-use operations
+//     (ConsumeAuthCode, RotateRefreshToken) lock the same way, so that of
+//     concurrent callers exactly one succeeds.
 //   - Uniqueness is enforced by the database (primary keys), never by a
 //     check-then-insert in Go; a duplicate yields ErrAlreadyExists.
 //   - All SQL is parameterized. Text is stored verbatim; records that cannot be
 //     stored faithfully (invalid UTF-8, NUL bytes, out-of-range times) are
 //     refused with ErrInvalid before anything is written.
 //   - Secrets are never stored in plaintext: the caller hands over a keyed
-//     hash or sealed bytes (Client.SecretHash, the key ring), which the store
-//     keeps as given. No error message contains a secret, a hash or a token.
+//     hash or sealed bytes (Client.SecretHash, the key ring), the SHA-256 of
+//     a bearer value (opaque tokens, session cookies, authorization codes,
+//     refresh tokens) or an encoded password hash (User.PasswordHash), which
+//     the store keeps as given. No error message contains a secret, a hash
+//     or a token.
 //   - Times are stored in UTC at TimePrecision (microseconds) and returned in
 //     UTC. Durations are stored as nanoseconds.
 //   - The store persists the times it is given: the caller, which owns the
-//     clock, sets CreatedAt, UpdatedAt, IssuedAt and the like.
+//     clock, sets CreatedAt, UpdatedAt, IssuedAt and the like, and passes
+//     "now" to the operations that judge or record an instant.
+//   - Deleting a record deletes what depends on it, in the same statement
+//     (foreign keys ON DELETE CASCADE): a client takes its token records,
+//     authorization codes, refresh tokens and consents with it; a user its
+//     sessions, authorization codes, refresh tokens and consents.
 //
 // # Adding an aggregate
 //
-// A new aggregate (users, browser sessions, authorization codes, refresh
-// token families, consents) gets its record type and a small interface in
-// this package, a new numbered migration file per backend
-// (migrations/NNNN_name.sql), its methods in each backend, and a group of
-// tests in storetest; Store then embeds the new interface. Expiring records
-// are purged by TokenStore.DeleteExpired.
+// A new aggregate gets its record type and a small interface in this
+// package (the sign-in aggregates live in signin.go), a new numbered
+// migration file per backend (migrations/NNNN_name.sql), its methods in each
+// backend, and a group of tests in storetest; Store then embeds the new
+// interface. Expiring records are purged by TokenStore.DeleteExpired.
 package store
 
 import (
@@ -69,6 +79,14 @@ var (
 	// faithfully, or that an update tried to change a record's key. Nothing
 	// was written. The message names the field, never its value.
 	ErrInvalid = errors.New("store: invalid record")
+	// ErrReused reports that a single-use credential was presented again:
+	// an authorization code consumed before (ConsumeAuthCode) or a refresh
+	// token rotated before (RotateRefreshToken). It is a sign of theft: the
+	// caller revokes what the first use issued.
+	ErrReused = errors.New("store: single-use credential used again")
+	// ErrExpired reports that a refresh token, or its family, has expired
+	// (RotateRefreshToken). Nothing was written.
+	ErrExpired = errors.New("store: expired")
 )
 
 // TimePrecision is the precision at which every backend stores times; finer
@@ -211,7 +229,8 @@ type ClientStore interface {
 	// fn aborts the update and is returned (wrapped). The ID cannot change
 	// (ErrInvalid). ErrNotFound if there is no such client.
 	UpdateClient(ctx context.Context, id string, fn func(old Client) (Client, error)) (Client, error)
-	// DeleteClient removes the client and its token records, or returns
+	// DeleteClient removes the client and, in the same statement, its token
+	// records, authorization codes, refresh tokens and consents, or returns
 	// ErrNotFound.
 	DeleteClient(ctx context.Context, id string) error
 }
@@ -234,9 +253,13 @@ type TokenStore interface {
 	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	// IsJTIRevoked reports whether the jti is on the revocation list.
 	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
-	// DeleteExpired removes every short-lived record whose expiry is at or
-	// before now (token records, revoked JTIs, used assertion JTIs) and
-	// returns how many it removed.
+	// DeleteExpired removes, in one transaction, every short-lived record
+	// whose expiry is at or before now and returns how many it removed:
+	// token records, revoked JTIs, used assertion JTIs, sessions
+	// (Session.ExpiresAt), authorization codes (AuthCode.ExpiresAt, used or
+	// not) and refresh tokens (RefreshToken.ExpiresAt, or their family's
+	// FamilyExpiresAt). Once purged, a code or rotated refresh token
+	// presented again is ErrNotFound rather than ErrReused.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -298,6 +321,11 @@ type Store interface {
 	TokenStore
 	ReplayStore
 	KeyStore
+	UserStore
+	SessionStore
+	AuthCodeStore
+	RefreshStore
+	ConsentStore
 	Migrator
 	// Ping checks that the database is reachable.
 	Ping(ctx context.Context) error

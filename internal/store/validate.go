@@ -39,8 +39,8 @@ func CheckTime(field string, t time.Time) error {
 	return nil
 }
 
-// CheckExpiry is CheckTime for an expiry, which must also be set (not the
-// zero time).
+// CheckExpiry is CheckTime for an expiry, or another instant that must be
+// set (not the zero time), such as the "now" of ConsumeAuthCode.
 func CheckExpiry(field string, t time.Time) error {
 	if t.IsZero() {
 		return invalid(field, "is not set")
@@ -189,4 +189,282 @@ func (r TokenRecord) Validate() error {
 		return err
 	}
 	return checkJSON("extra", r.Extra)
+}
+
+func checkHash(field string, h []byte) error {
+	if len(h) != sha256.Size {
+		return invalid(field, fmt.Sprintf("is not %d bytes", sha256.Size))
+	}
+	return nil
+}
+
+// checkOptionalID accepts the empty string or a valid key.
+func checkOptionalID(field, id string) error {
+	if id == "" {
+		return nil
+	}
+	return CheckID(field, id)
+}
+
+type textField struct{ field, value string }
+
+func checkTexts(fields []textField) error {
+	for _, f := range fields {
+		if err := checkText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type timeField struct {
+	field string
+	value time.Time
+}
+
+func checkTimes(fields []timeField) error {
+	for _, f := range fields {
+		if err := CheckTime(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAttributes enforces the bounds documented on User.Attributes. Values
+// must be valid UTF-8 as well as valid JSON, so that they are stored byte
+// for byte.
+func checkAttributes(attrs map[string]json.RawMessage) error {
+	if len(attrs) > MaxAttributes {
+		return invalid("attributes", fmt.Sprintf("are more than %d", MaxAttributes))
+	}
+	size := 0
+	for name, value := range attrs {
+		if name == "" {
+			return invalid("attribute name", "is empty")
+		}
+		if err := checkText("attribute name", name); err != nil {
+			return err
+		}
+		if len(value) == 0 {
+			return invalid("attribute value", "is empty")
+		}
+		if !utf8.Valid(value) {
+			return invalid("attribute value", "is not valid UTF-8")
+		}
+		if !json.Valid(value) {
+			return invalid("attribute value", "is not valid JSON")
+		}
+		size += len(name) + len(value)
+	}
+	if size > MaxAttributesSize {
+		return invalid("attributes", fmt.Sprintf("are larger than %d bytes", MaxAttributesSize))
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless u can be stored
+// faithfully: a valid ID and username, text fields of valid UTF-8 without
+// NUL, attributes within the bounds documented on User.Attributes and
+// times in range. It does not judge policy (password strength, e-mail
+// syntax, reserved claim names); the caller does.
+func (u User) Validate() error {
+	if err := CheckID("user ID", u.ID); err != nil {
+		return err
+	}
+	if err := CheckID("username", u.Username); err != nil {
+		return err
+	}
+	err := checkTexts([]textField{
+		{"password hash", u.PasswordHash},
+		{"name", u.Name},
+		{"given_name", u.GivenName},
+		{"family_name", u.FamilyName},
+		{"middle_name", u.MiddleName},
+		{"nickname", u.Nickname},
+		{"preferred_username", u.PreferredUsername},
+		{"profile", u.Profile},
+		{"picture", u.Picture},
+		{"website", u.Website},
+		{"email", u.Email},
+		{"gender", u.Gender},
+		{"birthdate", u.Birthdate},
+		{"zoneinfo", u.Zoneinfo},
+		{"locale", u.Locale},
+		{"phone_number", u.PhoneNumber},
+		{"address formatted", u.Address.Formatted},
+		{"address street_address", u.Address.StreetAddress},
+		{"address locality", u.Address.Locality},
+		{"address region", u.Address.Region},
+		{"address postal_code", u.Address.PostalCode},
+		{"address country", u.Address.Country},
+	})
+	if err != nil {
+		return err
+	}
+	if err := checkAttributes(u.Attributes); err != nil {
+		return err
+	}
+	return checkTimes([]timeField{
+		{"creation time", u.CreatedAt},
+		{"update time", u.UpdatedAt},
+		{"password change time", u.PasswordChangedAt},
+	})
+}
+
+// Validate reports an error wrapping ErrInvalid unless s can be stored: a
+// 32-byte hash, a valid session ID and user ID, text of valid UTF-8 without
+// NUL and times in range with a non-zero expiry.
+func (s Session) Validate() error {
+	if err := checkHash("session hash", s.Hash); err != nil {
+		return err
+	}
+	if err := CheckID("session ID", s.ID); err != nil {
+		return err
+	}
+	if err := CheckID("user ID", s.UserID); err != nil {
+		return err
+	}
+	if err := checkList("amr", s.AMR); err != nil {
+		return err
+	}
+	if err := checkText("acr", s.ACR); err != nil {
+		return err
+	}
+	if err := checkTimes([]timeField{
+		{"auth time", s.AuthTime},
+		{"creation time", s.CreatedAt},
+		{"last-seen time", s.LastSeenAt},
+	}); err != nil {
+		return err
+	}
+	return CheckExpiry("expiry", s.ExpiresAt)
+}
+
+// Validate reports an error wrapping ErrInvalid unless c can be stored as a
+// new code: a 32-byte hash, valid client and user IDs, a session ID that is
+// empty or valid, text of valid UTF-8 without NUL, times in range with a
+// non-zero expiry, Claims that is valid JSON when set, and the fields set
+// by redemption (UsedAt, IssuedFamilyID, IssuedAccessJTI) unset.
+func (c AuthCode) Validate() error {
+	if err := checkHash("code hash", c.Hash); err != nil {
+		return err
+	}
+	if err := CheckID("client ID", c.ClientID); err != nil {
+		return err
+	}
+	if err := CheckID("user ID", c.UserID); err != nil {
+		return err
+	}
+	if err := checkOptionalID("session ID", c.SessionID); err != nil {
+		return err
+	}
+	if err := checkTexts([]textField{
+		{"redirect_uri", c.RedirectURI},
+		{"nonce", c.Nonce},
+		{"code_challenge", c.CodeChallenge},
+		{"code_challenge_method", c.CodeChallengeMethod},
+		{"acr", c.ACR},
+	}); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		field string
+		value []string
+	}{{"scopes", c.Scopes}, {"audience", c.Audience}, {"amr", c.AMR}} {
+		if err := checkList(l.field, l.value); err != nil {
+			return err
+		}
+	}
+	if err := checkJSON("claims", c.Claims); err != nil {
+		return err
+	}
+	if err := checkTimes([]timeField{
+		{"auth time", c.AuthTime},
+		{"creation time", c.CreatedAt},
+	}); err != nil {
+		return err
+	}
+	if err := CheckExpiry("expiry", c.ExpiresAt); err != nil {
+		return err
+	}
+	if !c.UsedAt.IsZero() {
+		return invalid("use time", "is set on a new code")
+	}
+	if c.IssuedFamilyID != "" || c.IssuedAccessJTI != "" {
+		return invalid("issued family and access token", "are set on a new code")
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless t can be stored as a
+// new token: a 32-byte hash, valid family, client and user IDs, a session
+// ID that is empty or valid, text of valid UTF-8 without NUL, times in
+// range with non-zero expiries, and the state set by the store (RotatedAt,
+// Revoked) unset.
+func (t RefreshToken) Validate() error {
+	if err := checkHash("refresh token hash", t.Hash); err != nil {
+		return err
+	}
+	for _, id := range []textField{
+		{"family ID", t.FamilyID},
+		{"client ID", t.ClientID},
+		{"user ID", t.UserID},
+	} {
+		if err := CheckID(id.field, id.value); err != nil {
+			return err
+		}
+	}
+	if err := checkOptionalID("session ID", t.SessionID); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		field string
+		value []string
+	}{{"scopes", t.Scopes}, {"audience", t.Audience}, {"amr", t.AMR}} {
+		if err := checkList(l.field, l.value); err != nil {
+			return err
+		}
+	}
+	if err := checkText("acr", t.ACR); err != nil {
+		return err
+	}
+	if err := checkTimes([]timeField{
+		{"auth time", t.AuthTime},
+		{"creation time", t.CreatedAt},
+	}); err != nil {
+		return err
+	}
+	if err := CheckExpiry("expiry", t.ExpiresAt); err != nil {
+		return err
+	}
+	if err := CheckExpiry("family expiry", t.FamilyExpiresAt); err != nil {
+		return err
+	}
+	if !t.RotatedAt.IsZero() {
+		return invalid("rotation time", "is set on a new token")
+	}
+	if t.Revoked {
+		return invalid("revoked flag", "is set on a new token")
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless c can be stored:
+// valid user and client IDs, scopes of valid UTF-8 without NUL and times in
+// range.
+func (c Consent) Validate() error {
+	if err := CheckID("user ID", c.UserID); err != nil {
+		return err
+	}
+	if err := CheckID("client ID", c.ClientID); err != nil {
+		return err
+	}
+	if err := checkList("scopes", c.Scopes); err != nil {
+		return err
+	}
+	return checkTimes([]timeField{
+		{"grant time", c.GrantedAt},
+		{"update time", c.UpdatedAt},
+	})
 }

@@ -1,5 +1,12 @@
 package postgres
 
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
 // Column encodings: timestamptz for times (returned in UTC), text[] for
 // lists (never NULL), jsonb for metadata (never NULL), bytea for byte
 // strings (NULL when empty).
@@ -42,4 +49,56 @@ func metadata(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// optionalTime stores the zero time (an instant that has not happened yet)
+// as NULL.
+func optionalTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// fromOptionalTime reads NULL back as the zero time, and others in UTC.
+func fromOptionalTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// attributes stores user attributes as a jsonb object of strings, each the
+// attribute's JSON text, so that values come back byte for byte (jsonb
+// would reformat nested documents).
+func attributes(attrs map[string]json.RawMessage) map[string]string {
+	m := make(map[string]string, len(attrs))
+	for k, v := range attrs {
+		m[k] = string(v)
+	}
+	return m
+}
+
+// fromAttributes reads the jsonb object back; empty is nil.
+func fromAttributes(m map[string]string) map[string]json.RawMessage {
+	if len(m) == 0 {
+		return nil
+	}
+	attrs := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		attrs[k] = json.RawMessage(v)
+	}
+	return attrs
+}
+
+// params returns the placeholders $from to $to, comma-separated.
+func params(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		if i > from {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
 }

@@ -122,8 +122,12 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	return nil
 }
 
-// DeleteExpired removes the token records, revoked JTIs and used JTIs that
-// expired at or before now, in one transaction.
+// DeleteExpired removes the token records, revoked JTIs, used JTIs,
+// sessions, authorization codes and refresh tokens that expired at or
+// before now, and the refresh token families whose absolute expiry passed
+// (with their tokens), in one transaction. Families are not counted; their
+// tokens are. The expired families are locked before their tokens, in the
+// order rotations lock them (see refresh.go).
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	if err := store.CheckTime("now", now); err != nil {
 		return 0, fmt.Errorf("store/postgres: delete expired: %w", err)
@@ -138,12 +142,22 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		`DELETE FROM tokens WHERE expires_at <= $1`,
 		`DELETE FROM revoked_jtis WHERE expires_at <= $1`,
 		`DELETE FROM used_jtis WHERE expires_at <= $1`,
+		`DELETE FROM sessions WHERE expires_at <= $1`,
+		`DELETE FROM auth_codes WHERE expires_at <= $1`,
+		`SELECT id FROM refresh_families WHERE expires_at <= $1 ORDER BY id FOR UPDATE`,
+		`DELETE FROM refresh_tokens WHERE expires_at <= $1
+			OR family_id IN (SELECT id FROM refresh_families WHERE expires_at <= $1)`,
 	} {
 		tag, err := tx.Exec(ctx, q, now)
 		if err != nil {
 			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
 		}
-		total += tag.RowsAffected()
+		if tag.Delete() {
+			total += tag.RowsAffected()
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM refresh_families WHERE expires_at <= $1`, now); err != nil {
+		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))

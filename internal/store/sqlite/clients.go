@@ -198,7 +198,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 	return stored, nil
 }
 
-// DeleteClient removes the client and (by cascade) its token records.
+// DeleteClient removes the client and (by cascade) its token records,
+// authorization codes, refresh token families and consents.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if store.CheckID("client ID", id) != nil {
 		return fmt.Errorf("store/sqlite: delete client: %w", store.ErrNotFound)

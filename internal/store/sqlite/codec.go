@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -78,4 +80,56 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+// encodeOptionalTime stores the zero time (an instant that has not happened
+// yet) as NULL.
+func encodeOptionalTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return encodeTime(t)
+}
+
+// decodeOptionalTime reads NULL back as the zero time.
+func decodeOptionalTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return decodeTime(v.Int64)
+}
+
+// encodeAttributes stores user attributes as a JSON object of strings, each
+// the attribute's JSON text, so that values come back byte for byte
+// (json.Marshal would compact a json.RawMessage).
+func encodeAttributes(attrs map[string]json.RawMessage) (string, error) {
+	m := make(map[string]string, len(attrs))
+	for k, v := range attrs {
+		m[k] = string(v)
+	}
+	s, err := encodeMap(m)
+	if err != nil {
+		return "", fmt.Errorf("encode attributes: %w", err)
+	}
+	return s, nil
+}
+
+func decodeAttributes(s string) (map[string]json.RawMessage, error) {
+	m, err := decodeMap(s)
+	if err != nil {
+		return nil, fmt.Errorf("decode attributes: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	attrs := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		attrs[k] = json.RawMessage(v)
+	}
+	return attrs, nil
+}
+
+// params returns n comma-separated placeholders.
+func params(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }

@@ -147,8 +147,11 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	return nil
 }
 
-// DeleteExpired removes the token records, revoked JTIs and used JTIs that
-// expired at or before now, in one transaction.
+// DeleteExpired removes the token records, revoked JTIs, used JTIs,
+// sessions, authorization codes and refresh tokens that expired at or
+// before now, and the refresh token families whose absolute expiry passed
+// (with their tokens), in one transaction. Families are not counted; their
+// tokens are.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	if err := store.CheckTime("now", now); err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired: %w", err)
@@ -163,6 +166,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		`DELETE FROM tokens WHERE expires_at <= ?`,
 		`DELETE FROM revoked_jtis WHERE expires_at <= ?`,
 		`DELETE FROM used_jtis WHERE expires_at <= ?`,
+		`DELETE FROM sessions WHERE expires_at <= ?`,
+		`DELETE FROM auth_codes WHERE expires_at <= ?`,
+		`DELETE FROM refresh_tokens WHERE expires_at <= ?1
+			OR family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?1)`,
 	} {
 		res, err := tx.ExecContext(ctx, q, encodeTime(now))
 		if err != nil {
@@ -173,6 +180,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			return 0, fmt.Errorf("store/sqlite: delete expired: %w", err)
 		}
 		total += n
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_families WHERE expires_at <= ?`, encodeTime(now)); err != nil {
+		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
