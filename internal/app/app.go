@@ -22,12 +22,15 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -157,7 +160,12 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	signIn, err := a.signInOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.Server, err = server.New(server.Options{
+		SignIn:          signIn,
 		Issuer:          a.Issuer,
 		Store:           a.Store,
 		Ring:            a.Ring,
@@ -181,6 +189,28 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		MaxBytes: cfg.MaxRequestBytes,
 	})
 	return a, nil
+}
+
+// signInOptions derives the sign-in keys from the master key, so that all
+// nodes of a deployment share them.
+func (a *App) signInOptions(cfg *config.Config) (*server.SignInOptions, error) {
+	csrfKey, err := a.master.DeriveKey(authn.CSRFPurpose)
+	if err != nil {
+		return nil, err
+	}
+	sealKey, err := a.master.DeriveKey(authz.SealerPurpose)
+	if err != nil {
+		return nil, err
+	}
+	return &server.SignInOptions{
+		CSRFKey:       csrfKey,
+		SealKey:       sealKey,
+		UI:            ui.Options{Dir: cfg.UIDir},
+		RefreshTTL:    cfg.RefreshTokenTTL,
+		RefreshMaxTTL: cfg.RefreshTokenAbsoluteTTL,
+		IDTokenTTL:    cfg.IDTokenTTL,
+		SessionTTL:    cfg.SessionTTL,
+	}, nil
 }
 
 func maxLifetime(cfg *config.Config) time.Duration {

@@ -50,9 +50,12 @@ type Config struct {
 
 	MasterKeyFile string
 
-	AccessTokenTTL  time.Duration
-	RefreshTokenTTL time.Duration
-	IDTokenTTL      time.Duration
+	AccessTokenTTL          time.Duration
+	RefreshTokenTTL         time.Duration
+	RefreshTokenAbsoluteTTL time.Duration
+	IDTokenTTL              time.Duration
+	SessionTTL              time.Duration
+	UIDir                   string
 
 	KeyAlgorithm      string
 	KeyRotation       time.Duration
@@ -149,10 +152,16 @@ func fields() []field {
 			func(c *Config) *string { return &c.MasterKeyFile }),
 		durField("access_token_ttl", "WRIT_ACCESS_TOKEN_TTL", "15m", "default access token lifetime",
 			func(c *Config) *time.Duration { return &c.AccessTokenTTL }),
-		durField("refresh_token_ttl", "WRIT_REFRESH_TOKEN_TTL", "720h", "default refresh token lifetime",
+		durField("refresh_token_ttl", "WRIT_REFRESH_TOKEN_TTL", "720h", "sliding refresh token lifetime: each use extends it by this much",
 			func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
+		durField("refresh_token_absolute_ttl", "WRIT_REFRESH_TOKEN_ABSOLUTE_TTL", "2160h", "absolute lifetime of a refresh token family, however often it is used",
+			func(c *Config) *time.Duration { return &c.RefreshTokenAbsoluteTTL }),
 		durField("id_token_ttl", "WRIT_ID_TOKEN_TTL", "1h", "default ID token lifetime",
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
+		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
+			func(c *Config) *time.Duration { return &c.SessionTTL }),
+		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
+			func(c *Config) *string { return &c.UIDir }),
 		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of generated signing keys",
 			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
 		durField("key_rotation", "WRIT_KEY_ROTATION", "720h", "rotate the signing key on this schedule (0 turns scheduled rotation off)",

@@ -18,6 +18,7 @@ import (
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -55,6 +56,9 @@ type Options struct {
 	// ClientKeys supplies private_key_jwt clients' keys; nil uses the
 	// registered jwks only.
 	ClientKeys oauth.ClientKeySource
+	// SignIn turns on browser sign-in (authorization code flow, OpenID
+	// Connect); nil leaves only the machine-to-machine endpoints.
+	SignIn *SignInOptions
 }
 
 // Server holds the assembled endpoints.
@@ -70,6 +74,13 @@ type Server struct {
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
+
+	// Browser sign-in, when configured.
+	signin         *signIn
+	idTokens       *idTokenIssuer
+	userinfo       *oidc.UserInfo
+	logoutNotifier *oidc.Notifier
+	idTokenHints   *jwt.Verifier
 }
 
 // New assembles the server.
@@ -109,7 +120,15 @@ func New(opts Options) (*Server, error) {
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
 	}
-	s.ownTokens = s.ownTokenVerifier()
+	var err error
+	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
+		return nil, err
+	}
+	if opts.SignIn != nil {
+		if err := s.setupSignIn(opts.SignIn); err != nil {
+			return nil, err
+		}
+	}
 	s.public = s.routes()
 	return s, nil
 }
@@ -131,6 +150,16 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+PathOIDCMetadata, s.handleMetadata)
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
 	mux.HandleFunc("GET "+PathReady, s.handleReady)
+	if s.signin != nil {
+		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
+		mux.HandleFunc(PathLogin, s.handleLogin)
+		mux.HandleFunc(PathConsent, s.handleConsent)
+		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)
+		mux.HandleFunc(PathEndSession, s.handleEndSession)
+		mux.HandleFunc(PathLogoutConfirm, s.handleLogoutConfirm)
+		mux.Handle(PathUserInfo, s.userinfo)
+		mux.Handle(PathStatic, s.signin.ui.Static())
+	}
 	return recoverer(s.log, mux)
 }
 

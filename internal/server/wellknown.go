@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 )
@@ -71,8 +72,23 @@ type Metadata struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionSigningAlgValuesSupported     []string `json:"introspection_signing_alg_values_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+
+	// Present when browser sign-in is on.
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	UserInfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint,omitempty"`
+	ResponseModesSupported            []string `json:"response_modes_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	ClaimsSupported                   []string `json:"claims_supported,omitempty"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported,omitempty"`
+	PromptValuesSupported             []string `json:"prompt_values_supported,omitempty"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported,omitempty"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported,omitempty"`
+	RequestParameterSupported         *bool    `json:"request_parameter_supported,omitempty"`
+	RequestURIParameterSupported      *bool    `json:"request_uri_parameter_supported,omitempty"`
+	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -85,7 +101,7 @@ func (s *Server) metadata() Metadata {
 		}
 	}
 	alg := string(s.opts.Ring.Algorithm())
-	return Metadata{
+	m := Metadata{
 		Issuer:                            iss,
 		TokenEndpoint:                     iss + PathToken,
 		JWKSURI:                           iss + PathJWKS,
@@ -99,8 +115,28 @@ func (s *Server) metadata() Metadata {
 		RevocationEndpointAuthMethodsSupported:     append(authMethods, oauth.AuthNone),
 		IntrospectionSigningAlgValuesSupported:     []string{alg},
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{alg},
 	}
+	if s.signin != nil {
+		no := false
+		m.AuthorizationEndpoint = iss + PathAuthorize
+		m.UserInfoEndpoint = iss + PathUserInfo
+		m.EndSessionEndpoint = iss + PathEndSession
+		m.ResponseTypesSupported = []string{"code"}
+		m.ResponseModesSupported = []string{"query"}
+		m.CodeChallengeMethodsSupported = []string{"S256"}
+		m.IDTokenSigningAlgValuesSupported = []string{alg}
+		m.ScopesSupported = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+		m.ClaimsSupported = oidc.SupportedClaims()
+		m.ClaimsParameterSupported = true
+		m.PromptValuesSupported = []string{"none", "login", "consent", "select_account"}
+		m.BackchannelLogoutSupported = true
+		m.BackchannelLogoutSessionSupported = true
+		m.RequestParameterSupported = &no
+		m.RequestURIParameterSupported = &no
+		m.AuthorizationResponseIssParameterSupported = true
+		m.UILocalesSupported = []string{"en"}
+	}
+	return m
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {

@@ -59,7 +59,10 @@ type Tokens struct {
 	// the absolute lifetime of its family.
 	RefreshTTL    time.Duration
 	RefreshMaxTTL time.Duration
-	Now           func() time.Time
+	// AccessExtra, when set, returns extra access token claims for a raw
+	// OIDC claims request (what UserInfo must release).
+	AccessExtra func(claims string) map[string]any
+	Now         func() time.Time
 }
 
 // grantState is one grant's input to issue.
@@ -95,6 +98,10 @@ func (t *Tokens) issue(ctx context.Context, g grantState, refreshHash func(next 
 	if ttl <= 0 {
 		ttl = t.AccessTTL
 	}
+	var extra map[string]any
+	if g.claims != "" && t.AccessExtra != nil {
+		extra = t.AccessExtra(g.claims)
+	}
 	at, err := t.Minter.Access(ctx, mint.AccessToken{
 		ClientID: g.client.ID,
 		Subject:  g.user.ID,
@@ -102,6 +109,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, refreshHash func(next 
 		Audience: g.audience,
 		TTL:      ttl,
 		Format:   g.client.AccessTokenFormat,
+		Extra:    extra,
 	})
 	if err != nil {
 		return nil, mint.Issued{}, "", oauth.ServerError(err)

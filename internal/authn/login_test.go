@@ -1,0 +1,359 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+const alicePassword = "correct horse battery staple"
+
+// loginFixture is a Login over fake users: alice (active), bob (disabled,
+// password "bob password"), carol (no password) and dave (unreadable hash).
+type loginFixture struct {
+	login *Login
+	users *fakeUsers
+	clock *clock
+	log   *bytes.Buffer
+}
+
+func newLoginFixture(t *testing.T, params Params) *loginFixture {
+	t.Helper()
+	h := Hasher{Params: params}
+	hash := func(pw string) string {
+		enc, err := h.Hash(pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return enc
+	}
+	users := newFakeUsers(
+		store.User{ID: "u-alice", Username: "Alice", PasswordHash: hash(alicePassword)},
+		store.User{ID: "u-bob", Username: "bob", PasswordHash: hash("bob password"), Disabled: true},
+		store.User{ID: "u-carol", Username: "carol"},
+		store.User{ID: "u-dave", Username: "dave", PasswordHash: "$argon2id$v=19$m=64,t=1,p=1$broken"},
+	)
+	c := newClock()
+	var buf bytes.Buffer
+	l := &Login{
+		Users:    users,
+		Hasher:   h,
+		Throttle: &Throttle{Now: c.Now},
+		Logger:   slog.New(slog.NewTextHandler(&buf, nil)),
+		Now:      c.Now,
+	}
+	return &loginFixture{login: l, users: users, clock: c, log: &buf}
+}
+
+func TestAuthenticate(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	ctx := t.Context()
+	u, err := f.login.Authenticate(ctx, "alice", alicePassword, "192.0.2.1")
+	if err != nil || u.ID != "u-alice" {
+		t.Fatalf("Authenticate = %q, %v", u.ID, err)
+	}
+	// Usernames are case-insensitive, passwords are not.
+	if u, err := f.login.Authenticate(ctx, "ALICE", alicePassword, "192.0.2.1"); err != nil || u.ID != "u-alice" {
+		t.Fatalf("ALICE: %q, %v", u.ID, err)
+	}
+	if _, err := f.login.Authenticate(ctx, "alice", strings.ToUpper(alicePassword), "192.0.2.1"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("upper-case password: %v", err)
+	}
+}
+
+func TestAuthenticateIndistinguishable(t *testing.T) {
+	tests := []struct{ name, username, password string }{
+		{"unknown user", "mallory", alicePassword},
+		{"wrong password", "alice", "wrong password"},
+		{"disabled user, right password", "bob", "bob password"},
+		{"disabled user, wrong password", "bob", "wrong password"},
+		{"user without password", "carol", "any password"},
+		{"unreadable stored hash", "dave", "any password"},
+		{"empty username", "", alicePassword},
+		{"empty password", "alice", ""},
+		{"oversized username", strings.Repeat("a", store.MaxIDLength+1), alicePassword},
+		{"username with NUL", "alice\x00", alicePassword},
+		{"oversized password", "alice", strings.Repeat("p", MaxPasswordLength+1)},
+	}
+	var first error
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newLoginFixture(t, testParams)
+			u, err := f.login.Authenticate(t.Context(), tc.username, tc.password, "192.0.2.1")
+			if err != ErrInvalidCredentials {
+				t.Fatalf("error %v, want exactly ErrInvalidCredentials", err)
+			}
+			if u.ID != "" || u.PasswordHash != "" {
+				t.Fatal("a user record came back with the error")
+			}
+			if first == nil {
+				first = err
+			} else if err.Error() != first.Error() {
+				t.Fatalf("message %q differs from %q", err, first)
+			}
+			// The failure was counted against the address.
+			if e := f.login.Throttle.ips.entries["192.0.2.1"]; e == nil {
+				t.Fatal("failure not counted")
+			}
+		})
+	}
+}
+
+// TestAuthenticateTiming checks that an unknown user, a user without a
+// password and a disabled user cost an argon2id computation like a wrong
+// password does. The parameters are large enough that a missing
+// computation shows far beyond the noise; the bound is loose.
+func TestAuthenticateTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing")
+	}
+	f := newLoginFixture(t, Params{Memory: 8 * 1024, Time: 2, Threads: 1})
+	f.login.Throttle = &Throttle{AccountLimit: 1 << 20, IPLimit: 1 << 20, Now: f.clock.Now}
+	median := func(username, password string) time.Duration {
+		var ds []time.Duration
+		for range 5 {
+			start := time.Now()
+			if _, err := f.login.Authenticate(t.Context(), username, password, ""); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("%s: %v", username, err)
+			}
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	wrong := median("alice", "wrong password")
+	for _, who := range []string{"mallory", "carol", "bob", "dave"} {
+		if d := median(who, "wrong password"); d < wrong/3 {
+			t.Errorf("%s answered in %v, a wrong password in %v: no dummy verification?", who, d, wrong)
+		}
+	}
+}
+
+func TestAuthenticateThrottled(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	ctx := t.Context()
+	for range DefaultAccountLimit {
+		if _, err := f.login.Authenticate(ctx, "alice", "wrong", "192.0.2.1"); err != ErrInvalidCredentials {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Minute)
+	lookups := f.users.lookups
+	// Locked: even the right password is refused, before any lookup, and
+	// the error says when to come back.
+	_, err := f.login.Authenticate(ctx, "Alice", alicePassword, "198.51.100.2")
+	var te *ThrottledError
+	if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) {
+		t.Fatalf("error %v, want a *ThrottledError", err)
+	}
+	if te.RetryAfter != DefaultThrottleWindow-time.Minute || te.RetrySeconds() != 14*60 {
+		t.Fatalf("RetryAfter %v (%d s), want 14m", te.RetryAfter, te.RetrySeconds())
+	}
+	if errors.Is(err, ErrInvalidCredentials) {
+		t.Fatal("throttled error is also ErrInvalidCredentials")
+	}
+	if !strings.Contains(err.Error(), "840 seconds") {
+		t.Fatalf("message %q", err)
+	}
+	if f.users.lookups != lookups {
+		t.Fatal("throttled attempt looked the user up")
+	}
+	// An unknown account is locked the same way: no enumeration by lock.
+	for range DefaultAccountLimit {
+		f.login.Authenticate(ctx, "nobody", "wrong", "")
+	}
+	if _, err := f.login.Authenticate(ctx, "nobody", "wrong", ""); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("unknown account not throttled: %v", err)
+	}
+	// After the window, the right password works and clears the count.
+	f.clock.Advance(DefaultThrottleWindow)
+	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.login.Throttle.accounts.entries["alice"]; ok {
+		t.Fatal("success did not clear the account's failures")
+	}
+}
+
+func TestThrottledErrorSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{{0, 1}, {time.Nanosecond, 1}, {time.Second, 1}, {time.Second + 1, 2}, {14 * time.Minute, 840}} {
+		if got := (&ThrottledError{RetryAfter: tc.d}).RetrySeconds(); got != tc.want {
+			t.Errorf("RetrySeconds(%v) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestAuthenticateConcurrentBurst(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	f.login.MaxConcurrent = 2
+	var (
+		wg                 sync.WaitGroup
+		mu                 sync.Mutex
+		invalid, throttled int
+	)
+	for range 40 {
+		wg.Go(func() {
+			_, err := f.login.Authenticate(t.Context(), "alice", "wrong", "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrInvalidCredentials):
+				invalid++
+			case errors.Is(err, ErrThrottled):
+				throttled++
+			default:
+				t.Errorf("unexpected error %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	// The limit can be exceeded by at most MaxConcurrent-1 attempts.
+	if invalid < DefaultAccountLimit || invalid > DefaultAccountLimit+1 || invalid+throttled != 40 {
+		t.Fatalf("%d checked, %d throttled; want %d or %d checked", invalid, throttled, DefaultAccountLimit, DefaultAccountLimit+1)
+	}
+}
+
+func TestAuthenticateWaitsForSlot(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	f.login.MaxConcurrent = 1
+	if err := f.login.acquire(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the context's", err)
+	}
+	f.login.release()
+	if _, err := f.login.Authenticate(t.Context(), "alice", alicePassword, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuthenticateStoreError(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	boom := errors.New("database on fire")
+	f.users.err = boom
+	for range 2 * DefaultAccountLimit {
+		_, err := f.login.Authenticate(t.Context(), "alice", alicePassword, "192.0.2.1")
+		if !errors.Is(err, boom) || errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("error %v, want the store's", err)
+		}
+		if strings.Contains(err.Error(), alicePassword) {
+			t.Fatal("error contains the password")
+		}
+	}
+	// Outages are not failed sign-ins.
+	if len(f.login.Throttle.accounts.entries) != 0 {
+		t.Fatal("store errors counted as failures")
+	}
+}
+
+func TestAuthenticateMisconfigured(t *testing.T) {
+	for _, l := range []*Login{{}, {Users: newFakeUsers()}, {Throttle: &Throttle{}}} {
+		if _, err := l.Authenticate(t.Context(), "alice", "pw", ""); err == nil || errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("error %v, want a configuration error", err)
+		}
+	}
+}
+
+func TestAuthenticateRehash(t *testing.T) {
+	old := Params{Memory: 32, Time: 1, Threads: 1}
+	f := newLoginFixture(t, old)
+	f.login.Hasher = Hasher{Params: testParams}
+	ctx := t.Context()
+
+	// Without UpdateUser the old hash stays.
+	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	if f.users.updates != 0 {
+		t.Fatal("updated without UpdateUser")
+	}
+
+	f.login.UpdateUser = f.users.UpdateUser
+	before := f.users.get("alice")
+	f.clock.Advance(time.Hour)
+	u, err := f.login.Authenticate(ctx, "alice", alicePassword, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := f.users.get("alice")
+	if after.PasswordHash == before.PasswordHash || u.PasswordHash != after.PasswordHash {
+		t.Fatal("hash not replaced, or the old user returned")
+	}
+	if !strings.HasPrefix(after.PasswordHash, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("new hash %q not made with the current parameters", after.PasswordHash)
+	}
+	if !after.UpdatedAt.Equal(f.clock.Now()) || !after.PasswordChangedAt.Equal(before.PasswordChangedAt) {
+		t.Fatal("rehash must set UpdatedAt and leave PasswordChangedAt")
+	}
+	// Now current: no further update.
+	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); err != nil || f.users.updates != 1 {
+		t.Fatalf("err %v, %d updates; want one update in all", err, f.users.updates)
+	}
+}
+
+func TestAuthenticateRehashRaces(t *testing.T) {
+	f := newLoginFixture(t, Params{Memory: 32, Time: 1, Threads: 1})
+	f.login.Hasher = Hasher{Params: testParams}
+	// The password changes between the check and the rehash: the change
+	// wins, the sign-in still succeeds, nothing is logged.
+	f.login.UpdateUser = func(ctx context.Context, id string, fn func(store.User) (store.User, error)) (store.User, error) {
+		f.users.mu.Lock()
+		u := f.users.users["alice"]
+		u.PasswordHash = "changed"
+		f.users.users["alice"] = u
+		f.users.mu.Unlock()
+		return f.users.UpdateUser(ctx, id, fn)
+	}
+	if _, err := f.login.Authenticate(t.Context(), "alice", alicePassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.users.get("alice").PasswordHash; got != "changed" {
+		t.Fatal("rehash overwrote a concurrent password change")
+	}
+	if f.log.Len() != 0 {
+		t.Fatalf("logged: %s", f.log)
+	}
+
+	// A failing update is logged, without secrets, and the sign-in works.
+	f = newLoginFixture(t, Params{Memory: 32, Time: 1, Threads: 1})
+	f.login.Hasher = Hasher{Params: testParams}
+	f.login.UpdateUser = func(context.Context, string, func(store.User) (store.User, error)) (store.User, error) {
+		return store.User{}, store.ErrConflict
+	}
+	u, err := f.login.Authenticate(t.Context(), "alice", alicePassword, "")
+	if err != nil || u.ID != "u-alice" {
+		t.Fatalf("%q, %v", u.ID, err)
+	}
+	logged := f.log.String()
+	if !strings.Contains(logged, "rehash failed") || !strings.Contains(logged, "u-alice") {
+		t.Fatalf("log %q", logged)
+	}
+	if strings.Contains(logged, alicePassword) || strings.Contains(logged, "$argon2id") {
+		t.Fatalf("log leaks a secret: %q", logged)
+	}
+}
+
+func TestAuthenticateLogsUnreadableHash(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	if _, err := f.login.Authenticate(t.Context(), "dave", "any password", ""); err != ErrInvalidCredentials {
+		t.Fatal(err)
+	}
+	logged := f.log.String()
+	if !strings.Contains(logged, "u-dave") || strings.Contains(logged, "broken") || strings.Contains(logged, "any password") {
+		t.Fatalf("log %q", logged)
+	}
+}

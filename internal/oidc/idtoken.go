@@ -1,0 +1,267 @@
+package oidc
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/strictjson"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// maxClaimsDepth bounds the JSON nesting of released claims and of the
+// tokens minted here.
+const maxClaimsDepth = jose.DefaultMaxDepth
+
+// SigningKeys supplies the key that signs now (the key ring).
+type SigningKeys interface {
+	Signer() (*jose.Key, error)
+}
+
+// lifetimeBound is implemented by key sources that publish retired keys for
+// a bounded time (keys.Ring): a token must not outlive its key's
+// publication.
+type lifetimeBound interface {
+	MaxTokenLifetime() time.Duration
+}
+
+// IDTokens mints ID tokens (OpenID Connect Core 1.0 §2). The zero Now means
+// time.Now. It is safe for concurrent use.
+type IDTokens struct {
+	// Issuer is the iss of minted tokens.
+	Issuer string
+	// Keys supplies the signing key; the header carries its kid.
+	Keys SigningKeys
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// IDToken describes an ID token to mint.
+type IDToken struct {
+	// Subject is the sub: the user's ID.
+	Subject string
+	// ClientID is the aud (the only audience) and the azp.
+	ClientID string
+	// AuthTime is when the user authenticated (auth_time); zero leaves
+	// auth_time out.
+	AuthTime time.Time
+	// Nonce is the nonce of the authentication request, or empty.
+	Nonce string
+	// ACR is the authentication context class reached, or empty.
+	ACR string
+	// AMR lists the authentication methods used, or is empty.
+	AMR []string
+	// SessionID is the sid of the browser session, or empty.
+	SessionID string
+	// AccessToken is the access token issued with the ID token; its hash
+	// becomes at_hash. Empty means no at_hash.
+	AccessToken string
+	// TTL is the token's lifetime; it must be positive.
+	TTL time.Duration
+	// Claims are the released user claims (see Release). They may not
+	// replace a protocol claim (ReservedClaim), not even under case
+	// folding.
+	Claims map[string]any
+}
+
+// ReservedClaim reports whether name is a protocol claim that released user
+// claims may not take, or equal to one under Unicode case folding. The
+// protocol claims are those of ID tokens, access tokens and logout tokens,
+// and the names relying parties interpret (distributed claims,
+// confirmation, events).
+func ReservedClaim(name string) bool {
+	reserved := [...]string{
+		"iss", "sub", "aud", "exp", "iat", "nbf", "jti",
+		"auth_time", "nonce", "acr", "amr", "azp", "sid",
+		"at_hash", "c_hash", "s_hash",
+		"events", "cnf", "_claim_names", "_claim_sources",
+		"client_id", "scope", "act", "may_act",
+		UserinfoClaimsClaim,
+	}
+	for _, r := range reserved {
+		if strings.EqualFold(name, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Mint signs an ID token with the active key: header typ "JWT" and the
+// key's kid; claims iss, sub, aud and azp (the client), exp, iat,
+// auth_time, nonce, acr, amr, sid and at_hash when given, a fresh jti, and
+// the released claims.
+func (t IDTokens) Mint(tok IDToken) (string, error) {
+	if tok.Subject == "" || tok.ClientID == "" {
+		return "", errors.New("oidc: ID token needs a subject and a client")
+	}
+	if err := checkTTL(t.Keys, tok.TTL); err != nil {
+		return "", err
+	}
+	for name := range tok.Claims {
+		if name == "" || ReservedClaim(name) {
+			return "", fmt.Errorf("oidc: claim %q would replace a protocol claim", name)
+		}
+	}
+	key, err := t.Keys.Signer()
+	if err != nil {
+		return "", fmt.Errorf("oidc: no signing key: %w", err)
+	}
+	jti, err := randomID()
+	if err != nil {
+		return "", err
+	}
+	now := nowFunc(t.Now)().Truncate(time.Second)
+	p := make([]byte, 0, 512)
+	p = append(p, `{"iss":`...)
+	p = appendString(p, t.Issuer)
+	p = append(p, `,"sub":`...)
+	p = appendString(p, tok.Subject)
+	p = append(p, `,"aud":`...)
+	p = appendString(p, tok.ClientID)
+	p = append(p, `,"exp":`...)
+	p = strconv.AppendInt(p, now.Add(tok.TTL).Unix(), 10)
+	p = append(p, `,"iat":`...)
+	p = strconv.AppendInt(p, now.Unix(), 10)
+	if !tok.AuthTime.IsZero() {
+		p = append(p, `,"auth_time":`...)
+		p = strconv.AppendInt(p, tok.AuthTime.Unix(), 10)
+	}
+	if tok.Nonce != "" {
+		p = append(p, `,"nonce":`...)
+		p = appendString(p, tok.Nonce)
+	}
+	if tok.ACR != "" {
+		p = append(p, `,"acr":`...)
+		p = appendString(p, tok.ACR)
+	}
+	if len(tok.AMR) > 0 {
+		p = append(p, `,"amr":[`...)
+		for i, m := range tok.AMR {
+			if i > 0 {
+				p = append(p, ',')
+			}
+			p = appendString(p, m)
+		}
+		p = append(p, ']')
+	}
+	p = append(p, `,"azp":`...)
+	p = appendString(p, tok.ClientID)
+	if tok.SessionID != "" {
+		p = append(p, `,"sid":`...)
+		p = appendString(p, tok.SessionID)
+	}
+	if tok.AccessToken != "" {
+		h, err := AccessTokenHash(key.Algorithm(), tok.AccessToken)
+		if err != nil {
+			return "", err
+		}
+		p = append(p, `,"at_hash":`...)
+		p = appendString(p, h)
+	}
+	p = append(p, `,"jti":`...)
+	p = appendString(p, jti)
+	if len(tok.Claims) > 0 {
+		extra, err := json.Marshal(tok.Claims)
+		if err != nil {
+			return "", fmt.Errorf("oidc: encode claims: %w", err)
+		}
+		p = append(p, ',')
+		p = append(p, extra[1:len(extra)-1]...)
+	}
+	p = append(p, '}')
+	return sign(key, p, jwt.TypeJWT)
+}
+
+// sign checks that payload is strict JSON that encoding/json decodes the way
+// an exact-name reader does (no member names equal under case folding, at
+// any depth; valid UTF-8), then signs it.
+func sign(key *jose.Key, payload []byte, typ string) (string, error) {
+	if err := strictjson.ValidateFold(string(payload), maxClaimsDepth); err != nil {
+		return "", fmt.Errorf("oidc: token payload: %w", err)
+	}
+	tok, err := jose.Sign(key, payload, &jose.SignOptions{Type: typ})
+	if err != nil {
+		return "", fmt.Errorf("oidc: sign: %w", err)
+	}
+	return tok, nil
+}
+
+// checkTTL refuses a lifetime that is not positive or outlives the
+// publication of retired keys.
+func checkTTL(keys SigningKeys, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("oidc: token TTL must be positive")
+	}
+	if lb, ok := keys.(lifetimeBound); ok {
+		if limit := lb.MaxTokenLifetime(); limit > 0 && ttl > limit {
+			return fmt.Errorf("oidc: token TTL %v exceeds the key ring's maximum token lifetime %v", ttl, limit)
+		}
+	}
+	return nil
+}
+
+// AccessTokenHash computes at_hash (OpenID Connect Core 1.0 §3.1.3.6) for an
+// access token issued with an ID token signed with alg: the left half of
+// the hash of the token's ASCII bytes, base64url-encoded without padding.
+// The hash is the one of alg: SHA-256 for *256, SHA-384 for *384, SHA-512
+// for *512 and for EdDSA (Ed25519 hashes with SHA-512).
+func AccessTokenHash(alg jose.Algorithm, accessToken string) (string, error) {
+	var h hash.Hash
+	switch alg {
+	case jose.RS256, jose.PS256, jose.ES256, jose.HS256:
+		h = sha256.New()
+	case jose.RS384, jose.PS384, jose.ES384, jose.HS384:
+		h = sha512.New384()
+	case jose.RS512, jose.PS512, jose.ES512, jose.HS512, jose.EdDSA:
+		h = sha512.New()
+	default:
+		return "", fmt.Errorf("oidc: no at_hash for algorithm %q", alg)
+	}
+	h.Write([]byte(accessToken))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]), nil
+}
+
+func nowFunc(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
+// randomID returns 128 random bits, base64url-encoded: a jti.
+func randomID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("oidc: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// appendString appends s as a JSON string literal. Invalid UTF-8 passes
+// through and is caught by the strict check in sign.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,261 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/ui"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// logoutRequest is a validated RP-initiated logout request (OIDC
+// RP-Initiated Logout 1.0 §2).
+type logoutRequest struct {
+	client      *store.Client // nil when neither id_token_hint nor client_id named one
+	redirectURI string        // registered post_logout_redirect_uri, or empty
+	state       string
+	hintSID     string
+	locale      string
+}
+
+// handleEndSession is the end_session_endpoint: it validates the request
+// and asks the user to confirm (skipped when id_token_hint names the
+// current session).
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	var params url.Values
+	switch r.Method {
+	case http.MethodGet:
+		params = r.URL.Query()
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+		if err := r.ParseForm(); err != nil {
+			s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The request could not be read.")
+			return
+		}
+		params = r.PostForm
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+		return
+	}
+	lr, msg := s.parseLogout(r.Context(), params)
+	if msg != "" {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid sign-out request", msg)
+		return
+	}
+	sess, err := s.signin.sessions.Current(r.Context(), r)
+	if errors.Is(err, authn.ErrNoSession) {
+		s.finishLogout(w, r, lr)
+		return
+	} else if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if lr.hintSID != "" && lr.hintSID == sess.ID {
+		s.endSession(w, r)
+		s.finishLogout(w, r, lr)
+		return
+	}
+	u, _ := s.opts.Store.GetUser(r.Context(), sess.UserID)
+	hidden := []ui.Field{{Name: "state", Value: lr.state}, {Name: "post_logout_redirect_uri", Value: lr.redirectURI}}
+	name := ""
+	if lr.client != nil {
+		hidden = append(hidden, ui.Field{Name: "client_id", Value: lr.client.ID})
+		name = clientName(lr.client)
+	}
+	token, err := s.signin.csrf.Token(w, r)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	p := ui.Page{Locale: lr.locale, CSRFToken: token, FormAction: PathLogoutConfirm, Hidden: hidden, ClientName: name, RedirectTarget: lr.redirectURI}
+	if err := s.signin.ui.Logout(w, r, ui.LogoutData{Page: p, Username: u.Username, PostLogoutRedirectURI: lr.redirectURI}); err != nil {
+		s.log.ErrorContext(r.Context(), "render logout page", "error", err)
+	}
+}
+
+// parseLogout validates id_token_hint, client_id and
+// post_logout_redirect_uri. It returns a user-facing message on error.
+func (s *Server) parseLogout(ctx context.Context, params url.Values) (*logoutRequest, string) {
+	for name, vs := range params {
+		if len(vs) > 1 || len(vs[0]) > 8192 {
+			return nil, "The parameter " + truncate(name, 40) + " is repeated or too long."
+		}
+	}
+	lr := &logoutRequest{state: params.Get("state"), locale: params.Get("ui_locales")}
+	clientID := params.Get("client_id")
+	if hint := params.Get("id_token_hint"); hint != "" {
+		tok, err := s.idTokenHints.Verify(ctx, hint)
+		if err != nil || normalizedType(tok.Header.Type) == jwt.TypeAccessToken {
+			return nil, "The id_token_hint is not an ID token issued here."
+		}
+		aud := tok.Claims.Audience
+		if clientID != "" && !aud.Contains(clientID) {
+			return nil, "client_id does not match the id_token_hint."
+		}
+		if clientID == "" && len(aud) > 0 {
+			clientID = aud[0]
+		}
+		lr.hintSID, _ = tok.StringClaim("sid")
+	}
+	if clientID != "" {
+		c, err := s.clients.GetClient(ctx, clientID)
+		if err != nil {
+			return nil, "The application is not registered."
+		}
+		lr.client = &c
+	}
+	if uri := params.Get("post_logout_redirect_uri"); uri != "" {
+		if lr.client == nil {
+			return nil, "post_logout_redirect_uri needs id_token_hint or client_id."
+		}
+		if !slices.Contains(lr.client.PostLogoutRedirectURIs, uri) {
+			return nil, "post_logout_redirect_uri is not registered for this application."
+		}
+		lr.redirectURI = uri
+	}
+	return lr, ""
+}
+
+// handleLogoutConfirm ends the session after the user confirmed.
+func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use the sign-out form.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return
+	}
+	if err := s.signin.csrf.Check(r); err != nil {
+		s.pageError(w, r, http.StatusForbidden, "Request refused", "The form expired or came from another site.")
+		return
+	}
+	// Re-validate what the form carries: it came back through the browser.
+	lr, msg := s.parseLogout(r.Context(), url.Values{
+		"client_id":                {r.PostForm.Get("client_id")},
+		"post_logout_redirect_uri": {r.PostForm.Get("post_logout_redirect_uri")},
+		"state":                    {r.PostForm.Get("state")},
+	})
+	if msg != "" {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid sign-out request", msg)
+		return
+	}
+	if r.PostForm.Get(ui.FieldDecision) != ui.DecisionLogout {
+		s.pageError(w, r, http.StatusOK, "Still signed in", "You stay signed in. You can close this page.")
+		return
+	}
+	s.endSession(w, r)
+	s.finishLogout(w, r, lr)
+}
+
+// endSession ends the browser session and notifies the clients that
+// registered a back-channel logout URI.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess, err := s.signin.sessions.End(ctx, w, r)
+	if err != nil {
+		return
+	}
+	if s.logoutNotifier == nil {
+		return
+	}
+	targets := s.backchannelTargets(ctx, sess.UserID)
+	if len(targets) == 0 {
+		return
+	}
+	// Notify in the background: the user's browser does not wait for
+	// relying parties, and a slow one must not hold the page.
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	go func() {
+		defer cancel()
+		for _, err := range s.logoutNotifier.Notify(nctx, targets, sess.UserID, sess.ID) {
+			if err != nil {
+				s.log.Warn("back-channel logout failed", "error", err)
+			}
+		}
+	}()
+}
+
+// backchannelTargets are the clients with a back-channel logout URI that
+// the user signed in to: those holding the user's consent, and first-party
+// clients.
+func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.LogoutTarget {
+	consented := map[string]bool{}
+	if list, err := s.opts.Store.ListUserConsents(ctx, userID); err == nil {
+		for _, c := range list {
+			consented[c.ClientID] = true
+		}
+	}
+	var out []oidc.LogoutTarget
+	after := ""
+	for {
+		page, err := s.opts.Store.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
+		if err != nil || len(page) == 0 {
+			return out
+		}
+		for _, c := range page {
+			if c.BackchannelLogoutURI != "" && (c.FirstParty || consented[c.ID]) {
+				out = append(out, oidc.LogoutTarget{ClientID: c.ID, URI: c.BackchannelLogoutURI})
+			}
+		}
+		if len(page) < store.MaxListLimit {
+			return out
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logoutRequest) {
+	if lr.redirectURI != "" {
+		target := lr.redirectURI
+		if lr.state != "" {
+			target = appendQuery(target, url.Values{"state": {lr.state}})
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+		return
+	}
+	p := ui.Page{Locale: lr.locale}
+	if lr.client != nil {
+		p.ClientName = clientName(lr.client)
+	}
+	if err := s.signin.ui.LoggedOut(w, r, ui.LoggedOutData{Page: p}); err != nil {
+		s.log.ErrorContext(r.Context(), "render logged-out page", "error", err)
+	}
+}
+
+func appendQuery(uri string, q url.Values) string {
+	if u, err := url.Parse(uri); err == nil && u.RawQuery != "" {
+		return uri + "&" + q.Encode()
+	}
+	return uri + "?" + q.Encode()
+}
+
+// idTokenHintVerifier accepts this server's ID tokens even after they
+// expired, as RP-Initiated Logout allows for id_token_hint.
+func (s *Server) idTokenHintVerifier() (*jwt.Verifier, error) {
+	return jwt.NewVerifier(s.opts.Ring, jwt.Config{
+		Issuer:             s.opts.Issuer,
+		SkipAudienceCheck:  true,
+		Type:               "",
+		AllowMissingExpiry: true,
+		Leeway:             366 * 24 * time.Hour,
+		Now:                s.now,
+	})
+}
+
+// normalizedType lower-cases a typ and drops an "application/" prefix.
+func normalizedType(t string) string {
+	t = strings.ToLower(t)
+	return strings.TrimPrefix(t, "application/")
+}

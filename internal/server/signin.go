@@ -1,0 +1,467 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/ui"
+)
+
+// Sign-in paths.
+const (
+	PathAuthorize     = "/oauth2/authorize"
+	PathLogin         = "/login"
+	PathConsent       = "/consent"
+	PathSelectAccount = "/select-account"
+	PathUserInfo      = "/oauth2/userinfo"
+	PathEndSession    = "/oauth2/logout"
+	PathLogoutConfirm = "/logout"
+	PathStatic        = "/ui/static/"
+)
+
+// codeTTL is the lifetime of an authorization code: short, since the
+// client redeems it at once (RFC 6749 §4.1.2 recommends at most 10 minutes).
+const codeTTL = time.Minute
+
+// signIn holds the pieces of the browser sign-in.
+type signIn struct {
+	ui       *ui.UI
+	login    *authn.Login
+	sessions *authn.Sessions
+	csrf     *authn.CSRF
+	sealer   *authz.Sealer
+}
+
+// flow carries what the pages of one sign-in learned so far.
+type flow struct {
+	req          *authz.Request
+	client       *store.Client
+	sess         *store.Session
+	justSignedIn bool
+	accountOK    bool
+}
+
+// handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
+// §3.1.2): GET with a query, or POST with a form.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	var params url.Values
+	switch r.Method {
+	case http.MethodGet:
+		params = r.URL.Query()
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+		if err := r.ParseForm(); err != nil {
+			s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The request could not be read.")
+			return
+		}
+		params = r.PostForm
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+		return
+	}
+	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
+	if err != nil {
+		s.authzError(w, r, err)
+		return
+	}
+	f := &flow{req: req, client: client}
+	if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
+		f.sess = &sess
+	} else if !errors.Is(err, authn.ErrNoSession) {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	s.continueFlow(w, r, f)
+}
+
+// continueFlow takes the sign-in to its next step: the login page, the
+// account choice, the consent page, or the code.
+func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow) {
+	ctx := r.Context()
+	req := f.req
+	none := req.HasPrompt(authz.PromptNone)
+	if f.sess != nil {
+		u, err := s.opts.Store.GetUser(ctx, f.sess.UserID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
+			_, _ = s.signin.sessions.End(ctx, w, r)
+			f.sess = nil
+		case err != nil:
+			s.serverErrorPage(w, r, err)
+			return
+		}
+	}
+	needLogin := f.sess == nil
+	if !needLogin && !f.justSignedIn {
+		if req.HasPrompt(authz.PromptLogin) {
+			needLogin = true
+		}
+		if req.MaxAge >= 0 && s.now().Sub(f.sess.AuthTime) > time.Duration(req.MaxAge)*time.Second {
+			needLogin = true
+		}
+	}
+	if needLogin {
+		if none {
+			s.redirectError(w, r, f, "login_required", "the user is not signed in")
+			return
+		}
+		s.renderLogin(w, r, f, "", http.StatusOK)
+		return
+	}
+	if req.HasPrompt(authz.PromptSelectAccount) && !f.justSignedIn && !f.accountOK {
+		s.renderSelectAccount(w, r, f)
+		return
+	}
+	if s.needsConsent(ctx, f) {
+		if none {
+			s.redirectError(w, r, f, "consent_required", "the user has not consented")
+			return
+		}
+		s.renderConsent(w, r, f)
+		return
+	}
+	s.issueCode(w, r, f)
+}
+
+// needsConsent reports whether the user must approve the request: not for
+// first-party clients, and not when a remembered consent covers the scopes
+// (unless prompt=consent).
+func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
+	if f.client.FirstParty {
+		return false
+	}
+	if f.req.HasPrompt(authz.PromptConsent) {
+		return true
+	}
+	c, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID)
+	if err != nil {
+		return true
+	}
+	return !oauth.Subset(consentScopes(f.req.Scopes), c.Scopes)
+}
+
+// consentScopes are the scopes a user consents to: openid is implied by
+// signing in.
+func consentScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if s != "openid" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (s *Server) page(r *http.Request, f *flow) (ui.Page, error) {
+	sealed, err := s.signin.sealer.Seal(f.req)
+	if err != nil {
+		return ui.Page{}, err
+	}
+	return ui.Page{
+		Locale:         f.req.UILocales,
+		CSRFToken:      "",
+		RequestID:      sealed,
+		ClientName:     clientName(f.client),
+		RedirectTarget: f.req.RedirectURI,
+	}, nil
+}
+
+func clientName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, message string, status int) {
+	p, err := s.page(r, f)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	p.FormAction = PathLogin
+	p.Error = message
+	p.Status = status
+	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint}); err != nil {
+		s.log.ErrorContext(r.Context(), "render login page", "error", err)
+	}
+}
+
+func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) {
+	p, err := s.page(r, f)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	p.FormAction = PathConsent
+	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(f.req.Scopes...), DisplayName: displayName(&u), Username: u.Username}); err != nil {
+		s.log.ErrorContext(r.Context(), "render consent page", "error", err)
+	}
+}
+
+func (s *Server) renderSelectAccount(w http.ResponseWriter, r *http.Request, f *flow) {
+	p, err := s.page(r, f)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	p.FormAction = PathSelectAccount
+	acct := ui.Account{ID: u.ID, DisplayName: displayName(&u), Username: u.Username}
+	if err := s.signin.ui.SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
+		s.log.ErrorContext(r.Context(), "render account page", "error", err)
+	}
+}
+
+func displayName(u *store.User) string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return u.Username
+}
+
+// resume reads the CSRF token and the sealed request of a sign-in form.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use the sign-in form.")
+		return nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The form could not be read.")
+		return nil, false
+	}
+	if err := s.signin.csrf.Check(r); err != nil {
+		s.pageError(w, r, http.StatusForbidden, "Request refused", "The form expired or came from another site. Go back to the application and start again.")
+		return nil, false
+	}
+	req, err := s.signin.sealer.Open(r.PostForm.Get("request"), s.now())
+	if err != nil {
+		msg := "The sign-in request is not valid. Go back to the application and start again."
+		if errors.Is(err, authz.ErrExpired) {
+			msg = "The sign-in took too long. Go back to the application and start again."
+		}
+		s.pageError(w, r, http.StatusBadRequest, "Sign-in expired", msg)
+		return nil, false
+	}
+	c, err := s.clients.GetClient(r.Context(), req.ClientID)
+	if err != nil {
+		s.pageError(w, r, http.StatusBadRequest, "Unknown application", "The application is no longer registered.")
+		return nil, false
+	}
+	f := &flow{req: req, client: &c}
+	if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
+		f.sess = &sess
+	}
+	return f, true
+}
+
+// handleLogin checks the username and password of the login form.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.resume(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
+	u, err := s.signin.login.Authenticate(ctx, username, password, clientIP(r))
+	var throttled *authn.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", fmt.Sprint(int(throttled.RetryAfter.Seconds())+1))
+		s.renderLogin(w, r, f, "Too many failed attempts. Wait a few minutes and try again.", http.StatusTooManyRequests)
+		return
+	case errors.Is(err, authn.ErrInvalidCredentials):
+		s.renderLogin(w, r, f, "The username or password is not correct.", http.StatusUnauthorized)
+		return
+	case err != nil:
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if f.sess != nil {
+		_, _ = s.signin.sessions.End(ctx, w, r)
+	}
+	sess, err := s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	f.sess, f.justSignedIn = &sess, true
+	s.continueFlow(w, r, f)
+}
+
+// handleConsent records the user's decision on the consent page.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.resume(w, r)
+	if !ok {
+		return
+	}
+	if f.sess == nil {
+		s.renderLogin(w, r, f, "", http.StatusOK)
+		return
+	}
+	switch r.PostForm.Get(ui.FieldDecision) {
+	case ui.DecisionApprove:
+	case ui.DecisionDeny:
+		s.redirectError(w, r, f, oauth.CodeAccessDenied, "the user denied the request")
+		return
+	default:
+		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "Choose Allow or Deny.")
+		return
+	}
+	ctx := r.Context()
+	now := s.now()
+	scopes := consentScopes(f.req.Scopes)
+	if old, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID); err == nil {
+		for _, sc := range old.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	if err := s.opts.Store.PutConsent(ctx, store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: now, UpdatedAt: now}); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	s.issueCode(w, r, f)
+}
+
+// handleSelectAccount continues with the signed-in account or asks for
+// another one.
+func (s *Server) handleSelectAccount(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.resume(w, r)
+	if !ok {
+		return
+	}
+	if f.sess == nil || r.PostForm.Get(ui.FieldDecision) == ui.DecisionOtherAccount || r.PostForm.Get(ui.FieldAccount) != f.sess.UserID {
+		s.renderLogin(w, r, f, "", http.StatusOK)
+		return
+	}
+	f.accountOK = true
+	s.continueFlow(w, r, f)
+}
+
+// issueCode stores an authorization code and redirects to the client with
+// code, state and iss (RFC 9207).
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
+	ctx := r.Context()
+	code, hash, err := newCode()
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	now := s.now()
+	aud := f.req.Resources
+	if len(aud) == 0 {
+		if len(f.client.Audiences) > 0 {
+			aud = f.client.Audiences[:1:1]
+		} else {
+			aud = []string{s.opts.DefaultAudience}
+		}
+	}
+	var claims []byte
+	if f.req.Claims != "" {
+		claims = []byte(f.req.Claims)
+	}
+	ac := store.AuthCode{
+		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,
+		RedirectURI: f.req.RedirectURI, Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
+		CodeChallenge: f.req.CodeChallenge, CodeChallengeMethod: f.req.CodeChallengeMethod,
+		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
+		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
+	}
+	if err := s.opts.Store.CreateAuthCode(ctx, ac); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	q := url.Values{"code": {code}, "iss": {s.opts.Issuer}}
+	if f.req.State != "" {
+		q.Set("state", f.req.State)
+	}
+	http.Redirect(w, r, authz.AppendQuery(f.req.RedirectURI, q), http.StatusSeeOther)
+}
+
+func newCode() (string, []byte, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("authorization code: %w", err)
+	}
+	v := base64.RawURLEncoding.EncodeToString(b)
+	return v, grant.HashToken(v), nil
+}
+
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, f *flow, code, desc string) {
+	e := &authz.RedirectError{RedirectURI: f.req.RedirectURI, State: f.req.State, Code: code, Description: desc}
+	http.Redirect(w, r, e.Location(s.opts.Issuer), http.StatusSeeOther)
+}
+
+func (s *Server) authzError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *authz.PageError
+	var re *authz.RedirectError
+	switch {
+	case errors.As(err, &pe):
+		s.pageError(w, r, http.StatusBadRequest, pe.Title, pe.Description)
+	case errors.As(err, &re):
+		http.Redirect(w, r, re.Location(s.opts.Issuer), http.StatusSeeOther)
+	default:
+		s.serverErrorPage(w, r, err)
+	}
+}
+
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, title, desc string) {
+	if err := s.signin.ui.Error(w, r, status, ui.ErrorData{Title: title, Description: desc}); err != nil {
+		s.log.ErrorContext(r.Context(), "render error page", "error", err)
+	}
+}
+
+func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "error", err)
+	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
+}
+
+// clientIP is the peer address of the request. Behind a proxy, every user
+// shares the proxy's address; throttling per address then needs the proxy
+// to be trusted for X-Forwarded-For, which writ does not assume.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
