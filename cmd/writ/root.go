@@ -82,6 +82,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newMigrateCmd(s),
 		newConfigCmd(s),
 		newClientCmd(s),
+		newUserCmd(s),
 		newBenchCmd(s),
 		newKeyCmd(s),
 		newTokenCmd(s),

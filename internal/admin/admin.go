@@ -1,5 +1,6 @@
 // Package admin is writ's administration API: a small JSON REST API, served
-// on its own listener, for managing client registrations and signing keys.
+// on its own listener, for managing client registrations, signing keys and
+// user accounts.
 //
 // Every call is authenticated with the admin credential as a bearer token
 // (Authorization: Bearer <WRIT_ADMIN_TOKEN>), compared in constant time.
@@ -15,6 +16,17 @@
 //	POST   /admin/clients/{id}/rotate-secret issue a new secret (returned once)
 //	GET    /admin/keys                       list the signing keys
 //	POST   /admin/keys/rotate                rotate the signing keys ({"force": true} optional)
+//	POST   /admin/users                      create a user (201; password optional, hashed)
+//	GET    /admin/users?limit=&after=        list users, ordered by id
+//	GET    /admin/users?username=NAME        look a user up by username (case-insensitive)
+//	GET    /admin/users/{id}                 read one user (never the password or its hash)
+//	PATCH  /admin/users/{id}                 change fields (merge; null resets a field)
+//	DELETE /admin/users/{id}                 delete a user, ending their sessions (204)
+//	POST   /admin/users/{id}/password        set the password, ending their sessions (204)
+//	POST   /admin/users/{id}/disable         disable, ending their sessions and refresh tokens
+//	POST   /admin/users/{id}/enable          enable again
+//	GET    /admin/users/{id}/consents        list the user's consents
+//	DELETE /admin/users/{id}/consents/{client_id} revoke a consent and its refresh tokens (204)
 //
 // Client metadata uses the names of RFC 7591 plus writ's own
 // (access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl,
@@ -102,6 +114,17 @@ type Options struct {
 	// Keys, when set, serves the /admin/keys routes; without it they
 	// answer 503.
 	Keys KeyManager
+	// Users, when set, serves the /admin/users routes; without it they
+	// answer 503. store.Store implements it.
+	Users UserStore
+	// Passwords hashes the passwords set through the user routes; nil
+	// means authn.Hasher{} (argon2id with the default parameters).
+	Passwords PasswordHasher
+	// SessionsEnded, when set, is called with the sessions the user routes
+	// ended (user disabled or deleted, password set), after the store
+	// change and before the response, e.g. to send back-channel logout
+	// tokens. It must not block for long.
+	SessionsEnded func(ctx context.Context, userID string, sessions []store.Session)
 	// Logger receives one info record per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -123,6 +146,12 @@ type handler struct {
 	now       func() time.Time
 	maxBytes  int64
 	mux       *http.ServeMux
+
+	// The user routes' dependencies (Options.Users, Passwords,
+	// SessionsEnded).
+	users         UserStore
+	passwords     PasswordHasher
+	sessionsEnded func(ctx context.Context, userID string, sessions []store.Session)
 }
 
 // NewHandler returns the admin API handler.
@@ -137,6 +166,7 @@ func NewHandler(o Options) http.Handler {
 		now:      o.Now,
 		maxBytes: o.MaxBytes,
 	}
+	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
 	// Only the hash of the token is kept: comparing fixed-size digests in
 	// constant time reveals neither the token nor its length.
 	h.tokenHash = sha256.Sum256([]byte(o.Token))
@@ -155,6 +185,13 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle(PathClients+"/{id}/rotate-secret", methods{http.MethodPost: h.rotateSecret})
 	mux.Handle(PathKeys, methods{http.MethodGet: h.listKeys})
 	mux.Handle(PathKeys+"/rotate", methods{http.MethodPost: h.rotateKeys})
+	mux.Handle(PathUsers, methods{http.MethodGet: h.listUsers, http.MethodPost: h.createUser})
+	mux.Handle(PathUsers+"/{id}", methods{http.MethodGet: h.getUser, http.MethodPatch: h.patchUser, http.MethodDelete: h.deleteUser})
+	mux.Handle(PathUsers+"/{id}/password", methods{http.MethodPost: h.setPassword})
+	mux.Handle(PathUsers+"/{id}/disable", methods{http.MethodPost: h.setDisabled(true)})
+	mux.Handle(PathUsers+"/{id}/enable", methods{http.MethodPost: h.setDisabled(false)})
+	mux.Handle(PathUsers+"/{id}/consents", methods{http.MethodGet: h.listConsents})
+	mux.Handle(PathUsers+"/{id}/consents/{client_id}", methods{http.MethodDelete: h.revokeConsent})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErrorf(http.StatusNotFound, CodeNotFound, "no such admin API route: %s", clip(r.URL.Path, 128)))
 	})

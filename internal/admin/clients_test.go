@@ -691,7 +691,7 @@ func TestAdminHTTPRules(t *testing.T) {
 		{"get rotate", "GET", "/admin/clients/x/rotate-secret", "", nil, 405, "method_not_allowed", "", "POST"},
 		{"delete keys", "DELETE", "/admin/keys", "", nil, 405, "method_not_allowed", "", "GET"},
 		{"get key rotate", "GET", "/admin/keys/rotate", "", nil, 405, "method_not_allowed", "", "POST"},
-		{"unknown route", "GET", "/admin/users", "", nil, 404, "not_found", "/admin/users", ""},
+		{"unknown route", "GET", "/admin/nothing", "", nil, 404, "not_found", "/admin/nothing", ""},
 		{"root", "GET", "/", "", nil, 404, "not_found", "", ""},
 		{"trailing slash", "GET", "/admin/clients/", "", nil, 404, "not_found", "", ""},
 	}

@@ -179,14 +179,16 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
-		Token:    a.AdminToken,
-		Store:    a.Store,
-		Hasher:   hasher,
-		Clients:  a.Server.Clients(),
-		Keys:     a,
-		Logger:   o.Logger,
-		Now:      o.Now,
-		MaxBytes: cfg.MaxRequestBytes,
+		Users:     a.Store,
+		Passwords: authn.Hasher{},
+		Token:     a.AdminToken,
+		Store:     a.Store,
+		Hasher:    hasher,
+		Clients:   a.Server.Clients(),
+		Keys:      a,
+		Logger:    o.Logger,
+		Now:       o.Now,
+		MaxBytes:  cfg.MaxRequestBytes,
 	})
 	return a, nil
 }

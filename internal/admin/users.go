@@ -1,0 +1,1105 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/strictjson"
+)
+
+// PathUsers is the path of the user routes of the admin API.
+const PathUsers = "/admin/users"
+
+// CodeInvalidPassword is the error code of a new password that the
+// password policy refuses (authn.CheckPasswordPolicy).
+const CodeInvalidPassword = "invalid_password"
+
+// Bounds on user fields.
+const (
+	// MaxUsernameLength bounds a username, in characters; at 4 bytes a
+	// character it stays within store.MaxIDLength.
+	MaxUsernameLength = 128
+	// MaxClaimLength bounds the short text claims (name, given_name,
+	// locale, phone_number, ...) and each address component, in bytes.
+	MaxClaimLength = 256
+	// MaxEmailLength bounds email, in bytes (RFC 5321's path limit).
+	MaxEmailLength = 254
+	// MaxAddressLineLength bounds address.formatted and
+	// address.street_address, which may span lines, in bytes.
+	MaxAddressLineLength = 1024
+	// MaxAttributeNameLength bounds the name of a custom attribute, in
+	// bytes.
+	MaxAttributeNameLength = 64
+)
+
+// UserStore is what the user routes need from the store: the accounts,
+// and the sessions, refresh tokens and consents that hang off them.
+// store.Store implements it.
+type UserStore interface {
+	store.UserStore
+	// DeleteUserSessions ends every session of the user.
+	DeleteUserSessions(ctx context.Context, userID string) ([]store.Session, error)
+	// RevokeUserRefreshTokens revokes every refresh token of the user.
+	RevokeUserRefreshTokens(ctx context.Context, userID string) error
+	// RevokeClientUserRefreshTokens revokes the user's refresh tokens at
+	// one client.
+	RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error
+	// GetConsent returns the user's consent to the client.
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+	// DeleteConsent removes the user's consent to the client.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListUserConsents returns the user's consents ordered by client ID.
+	ListUserConsents(ctx context.Context, userID string) ([]store.Consent, error)
+}
+
+// PasswordHasher hashes new passwords into the encoded form the store
+// keeps (User.PasswordHash). authn.Hasher implements it.
+type PasswordHasher interface {
+	// Hash returns the encoded hash of password.
+	Hash(password string) (string, error)
+}
+
+// AddressJSON is the OIDC address claim in requests and responses.
+type AddressJSON struct {
+	Formatted     string `json:"formatted,omitempty"`
+	StreetAddress string `json:"street_address,omitempty"`
+	Locality      string `json:"locality,omitempty"`
+	Region        string `json:"region,omitempty"`
+	PostalCode    string `json:"postal_code,omitempty"`
+	Country       string `json:"country,omitempty"`
+}
+
+// UserResponse is the JSON form of a user in responses: the OIDC standard
+// claims under their claim names, the custom attributes, and the account's
+// state. Neither the password nor its hash is ever included; HasPassword
+// tells whether one is set.
+type UserResponse struct {
+	// ID is the user's stable identifier, the sub claim of their tokens.
+	ID string `json:"id"`
+	// Username is the sign-in name.
+	Username string `json:"username"`
+	// Disabled users cannot sign in or get tokens.
+	Disabled bool `json:"disabled"`
+	// HasPassword reports whether the user can sign in with a password.
+	HasPassword bool `json:"has_password"`
+
+	Email               string       `json:"email,omitempty"`
+	EmailVerified       bool         `json:"email_verified"`
+	Name                string       `json:"name,omitempty"`
+	GivenName           string       `json:"given_name,omitempty"`
+	FamilyName          string       `json:"family_name,omitempty"`
+	MiddleName          string       `json:"middle_name,omitempty"`
+	Nickname            string       `json:"nickname,omitempty"`
+	PreferredUsername   string       `json:"preferred_username,omitempty"`
+	Profile             string       `json:"profile,omitempty"`
+	Picture             string       `json:"picture,omitempty"`
+	Website             string       `json:"website,omitempty"`
+	Gender              string       `json:"gender,omitempty"`
+	Birthdate           string       `json:"birthdate,omitempty"`
+	Zoneinfo            string       `json:"zoneinfo,omitempty"`
+	Locale              string       `json:"locale,omitempty"`
+	PhoneNumber         string       `json:"phone_number,omitempty"`
+	PhoneNumberVerified bool         `json:"phone_number_verified"`
+	Address             *AddressJSON `json:"address,omitempty"`
+
+	// Attributes are the custom attributes (roles, groups, ...), each any
+	// JSON value.
+	Attributes map[string]json.RawMessage `json:"attributes,omitempty"`
+
+	// CreatedAt is when the account was created.
+	CreatedAt time.Time `json:"created_at"`
+	// UpdatedAt is when the account last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+	// PasswordChangedAt is when the password was last set; absent if never.
+	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+}
+
+// UserListResponse is the body of GET /admin/users. Next, when not empty,
+// is the after value of the following page.
+type UserListResponse struct {
+	// Users are the users of the page, ordered by id.
+	Users []UserResponse `json:"users"`
+	// Next is the after value of the next page, or "" on the last page.
+	Next string `json:"next"`
+}
+
+// PasswordRequest is the body of POST /admin/users/{id}/password.
+type PasswordRequest struct {
+	// Password is the new password; the password policy applies.
+	Password string `json:"password"`
+}
+
+// ConsentResponse is one consent in GET /admin/users/{id}/consents.
+type ConsentResponse struct {
+	// ClientID is the client consented to.
+	ClientID string `json:"client_id"`
+	// Scope is the space-separated list of the scopes consented to.
+	Scope string `json:"scope"`
+	// GrantedAt is when the user first consented to the client.
+	GrantedAt time.Time `json:"granted_at"`
+	// UpdatedAt is when the consent last changed.
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ConsentListResponse is the body of GET /admin/users/{id}/consents.
+type ConsentListResponse struct {
+	// Consents are ordered by client_id.
+	Consents []ConsentResponse `json:"consents"`
+}
+
+// userFieldNames returns the members a user request may hold, in
+// documentation order. "id" is handled by the routes themselves.
+func userFieldNames() []string {
+	return []string{
+		"username", "password", "disabled",
+		"email", "email_verified", "name", "given_name", "family_name", "middle_name",
+		"nickname", "preferred_username", "profile", "picture", "website", "gender",
+		"birthdate", "zoneinfo", "locale", "phone_number", "phone_number_verified",
+		"address", "attributes",
+	}
+}
+
+// userReadOnly explains why a response member a caller may send back by
+// mistake cannot be set; "" for other names.
+func userReadOnly(name string) string {
+	switch name {
+	case "password_hash":
+		return "writ hashes passwords itself: send password (on create) or use POST /admin/users/{id}/password"
+	case "has_password":
+		return "it follows from the password: send password (on create) or use POST /admin/users/{id}/password"
+	case "created_at", "updated_at", "password_changed_at":
+		return "it is set by the server"
+	}
+	return ""
+}
+
+// reservedClaims are the names a custom attribute may not take: the
+// registered JWT claims, those writ sets in its tokens, and the OIDC
+// standard claims (which have fields of their own), so that an attribute
+// released as a claim can never shadow one of them.
+func reservedClaims() []string {
+	return []string{
+		"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "typ", "cnf", "scope",
+		"client_id", "act", "may_act", "auth_time", "nonce", "acr", "amr", "azp", "sid",
+		"at_hash", "c_hash", "s_hash", "events", "sub_jwk", "_claim_names", "_claim_sources",
+		"id", "username", "disabled", "updated_at",
+		"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
+		"profile", "picture", "website", "email", "email_verified", "gender", "birthdate",
+		"zoneinfo", "locale", "phone_number", "phone_number_verified", "address",
+	}
+}
+
+// Shapes of the claims with a format of their own (OIDC Core §5.1). The
+// compiled expressions are never modified.
+var (
+	birthdatePattern = regexp.MustCompile(`^[0-9]{4}(-[0-9]{2}-[0-9]{2})?$`)
+	localePattern    = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$`)
+	zoneinfoPattern  = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
+)
+
+// checkUsers fails when the handler has no user store.
+func (h *handler) checkUsers() error {
+	if h.users == nil {
+		return apiErrorf(http.StatusServiceUnavailable, CodeServerError, "user management is not available: the server has no user store")
+	}
+	return nil
+}
+
+// generateUserID returns a random user ID: 128 bits, 22 base64url
+// characters.
+func generateUserID() (string, error) {
+	b := make([]byte, generatedIDBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("admin: generate user id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// userPathID returns the {id} of the route, or a 404 for a value that no
+// user can have.
+func userPathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if store.CheckID("id", id) != nil {
+		return "", noUser(id)
+	}
+	return id, nil
+}
+
+func noUser(id string) *apiError {
+	return apiErrorf(http.StatusNotFound, CodeNotFound, "no user with id %q", clip(id, 128))
+}
+
+func usernameTaken(username string) *apiError {
+	return apiErrorf(http.StatusConflict, CodeConflict, "username %q is taken by another user (usernames are unique regardless of case)", clip(username, 128))
+}
+
+// userStoreError maps a store failure to a response, logging unexpected
+// ones. username, when known, names the username of a conflict.
+func (h *handler) userStoreError(ctx context.Context, op, id, username string, err error) error {
+	var e *apiError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, store.ErrNotFound):
+		return noUser(id)
+	case errors.Is(err, store.ErrAlreadyExists):
+		return usernameTaken(username)
+	case errors.Is(err, store.ErrInvalid):
+		// The store names the field, never its value.
+		msg := err.Error()
+		if i := strings.Index(msg, store.ErrInvalid.Error()); i >= 0 {
+			msg = strings.TrimPrefix(msg[i+len(store.ErrInvalid.Error()):], ": ")
+		}
+		return badRequest("the user cannot be stored: %s", msg)
+	case errors.Is(err, store.ErrConflict):
+		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the change collided with a concurrent one and was not made; retry it")
+	case ctx.Err() != nil:
+		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the request was cancelled")
+	}
+	h.log.ErrorContext(ctx, "admin: store failure", "op", op, "user_id", clip(id, 128), "error", err)
+	return fmt.Errorf("admin: %s: %w", op, err)
+}
+
+// decodeUserFields decodes a body of user fields. Unknown and read-only
+// members are rejected; "id" is accepted only when allowID (PATCH, which
+// checks it against the path).
+func decodeUserFields(body []byte, allowID bool) (map[string]json.RawMessage, error) {
+	members, err := decodeObject(body, badRequest)
+	if err != nil {
+		return nil, err
+	}
+	fields := make(map[string]json.RawMessage, len(members))
+	for _, m := range members {
+		if m.Name == "id" {
+			if !allowID {
+				return nil, badRequest("id cannot be set: user IDs are generated by writ")
+			}
+			fields[m.Name] = json.RawMessage(m.Value)
+			continue
+		}
+		if why := userReadOnly(m.Name); why != "" {
+			return nil, badRequest("%s cannot be set: %s", m.Name, why)
+		}
+		if !slices.Contains(userFieldNames(), m.Name) {
+			return nil, badRequest("unknown field %q; known fields: %s", clip(m.Name, 64), strings.Join(userFieldNames(), ", "))
+		}
+		fields[m.Name] = json.RawMessage(m.Value)
+	}
+	return fields, nil
+}
+
+// userText decodes a text member: a string of at most max bytes without
+// control characters (line breaks allowed when multiline).
+func userText(name string, raw json.RawMessage, max int, multiline bool) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", badRequest("%s must be a string", name)
+	}
+	if len(s) > max {
+		return "", badRequest("%s is longer than %d bytes", name, max)
+	}
+	if !utf8.ValidString(s) {
+		return "", badRequest("%s is not valid UTF-8", name)
+	}
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\r') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			return "", badRequest("%s contains a control character", name)
+		}
+	}
+	return s, nil
+}
+
+func userBool(name string, raw json.RawMessage) (bool, error) {
+	if isNull(raw) {
+		return false, nil
+	}
+	var b bool
+	if json.Unmarshal(raw, &b) != nil {
+		return false, badRequest("%s must be true or false", name)
+	}
+	return b, nil
+}
+
+// checkUsername enforces writ's rule for usernames: 1 to
+// MaxUsernameLength characters of valid UTF-8, no control or invisible
+// formatting characters, no white space at either end.
+func checkUsername(s string) error {
+	switch {
+	case s == "":
+		return badRequest("username is required and must not be empty")
+	case !utf8.ValidString(s):
+		return badRequest("username is not valid UTF-8")
+	case utf8.RuneCountInString(s) > MaxUsernameLength:
+		return badRequest("username is longer than %d characters", MaxUsernameLength)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return badRequest("username contains a control or invisible formatting character")
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) {
+		return badRequest("username must not begin or end with white space")
+	}
+	return nil
+}
+
+func checkEmail(name, s string) error {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.ContainsFunc(s, unicode.IsSpace) {
+		return badRequest("%s must be an e-mail address such as ada@example.com", name)
+	}
+	return nil
+}
+
+func checkWebURL(name, s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(s, " \t\\") {
+		return badRequest("%s must be an absolute http or https URL", name)
+	}
+	return nil
+}
+
+func checkBirthdate(name, s string) error {
+	ok := birthdatePattern.MatchString(s)
+	if ok && len(s) > 4 {
+		// 0000-MM-DD leaves the year out; check it in a leap year.
+		d := s
+		if strings.HasPrefix(s, "0000-") {
+			d = "2000" + s[4:]
+		}
+		_, err := time.Parse(time.DateOnly, d)
+		ok = err == nil
+	}
+	if !ok {
+		return badRequest("%s must be YYYY-MM-DD, 0000-MM-DD (year left out) or YYYY", name)
+	}
+	return nil
+}
+
+func checkLocale(name, s string) error {
+	if len(s) > 35 || !localePattern.MatchString(s) {
+		return badRequest("%s must be a BCP 47 language tag such as en-US", name)
+	}
+	return nil
+}
+
+func checkZoneinfo(name, s string) error {
+	if len(s) > 64 || !zoneinfoPattern.MatchString(s) {
+		return badRequest("%s must be a time zone name of the IANA database such as Europe/Paris", name)
+	}
+	return nil
+}
+
+// applyUserFields sets the members present in fields on u, except id and
+// password, which the routes handle. A member set to null is reset.
+func applyUserFields(u *store.User, fields map[string]json.RawMessage) error {
+	for _, name := range userFieldNames() {
+		raw, ok := fields[name]
+		if !ok || name == "password" {
+			continue
+		}
+		if err := applyUserField(u, name, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyUserField(u *store.User, name string, raw json.RawMessage) error {
+	null := isNull(raw)
+	// text sets a text claim: null and "" clear it; a non-empty value
+	// must pass check.
+	text := func(dst *string, max int, check func(name, s string) error) error {
+		*dst = ""
+		if null {
+			return nil
+		}
+		s, err := userText(name, raw, max, false)
+		if err != nil {
+			return err
+		}
+		if s != "" && check != nil {
+			if err := check(name, s); err != nil {
+				return err
+			}
+		}
+		*dst = s
+		return nil
+	}
+	var err error
+	switch name {
+	case "username":
+		if null {
+			return badRequest("username cannot be removed")
+		}
+		// The body limit bounds the string; checkUsername bounds it in
+		// characters.
+		if json.Unmarshal(raw, &u.Username) != nil {
+			return badRequest("username must be a string")
+		}
+		return checkUsername(u.Username)
+	case "disabled":
+		u.Disabled, err = userBool(name, raw)
+	case "email":
+		err = text(&u.Email, MaxEmailLength, checkEmail)
+	case "email_verified":
+		u.EmailVerified, err = userBool(name, raw)
+	case "name":
+		err = text(&u.Name, MaxClaimLength, nil)
+	case "given_name":
+		err = text(&u.GivenName, MaxClaimLength, nil)
+	case "family_name":
+		err = text(&u.FamilyName, MaxClaimLength, nil)
+	case "middle_name":
+		err = text(&u.MiddleName, MaxClaimLength, nil)
+	case "nickname":
+		err = text(&u.Nickname, MaxClaimLength, nil)
+	case "preferred_username":
+		err = text(&u.PreferredUsername, MaxClaimLength, nil)
+	case "profile":
+		err = text(&u.Profile, MaxURILength, checkWebURL)
+	case "picture":
+		err = text(&u.Picture, MaxURILength, checkWebURL)
+	case "website":
+		err = text(&u.Website, MaxURILength, checkWebURL)
+	case "gender":
+		err = text(&u.Gender, MaxClaimLength, nil)
+	case "birthdate":
+		err = text(&u.Birthdate, 10, checkBirthdate)
+	case "zoneinfo":
+		err = text(&u.Zoneinfo, 64, checkZoneinfo)
+	case "locale":
+		err = text(&u.Locale, 35, checkLocale)
+	case "phone_number":
+		err = text(&u.PhoneNumber, 64, nil)
+	case "phone_number_verified":
+		u.PhoneNumberVerified, err = userBool(name, raw)
+	case "address":
+		u.Address = store.Address{}
+		if !null {
+			u.Address, err = decodeAddress(raw)
+		}
+	case "attributes":
+		u.Attributes = nil
+		if !null {
+			u.Attributes, err = decodeAttributes(raw)
+		}
+	}
+	return err
+}
+
+// decodeAddress decodes the address object. Its members are matched by
+// exact name; unknown ones are refused.
+func decodeAddress(raw json.RawMessage) (store.Address, error) {
+	const what = "address must be an object with some of formatted, street_address, locality, region, postal_code and country, each a string"
+	members, err := strictjson.ParseObject(string(raw), 2, nil)
+	if err != nil {
+		return store.Address{}, badRequest(what)
+	}
+	var a store.Address
+	for _, m := range members {
+		var dst *string
+		max, multiline := MaxClaimLength, false
+		switch m.Name {
+		case "formatted":
+			dst, max, multiline = &a.Formatted, MaxAddressLineLength, true
+		case "street_address":
+			dst, max, multiline = &a.StreetAddress, MaxAddressLineLength, true
+		case "locality":
+			dst = &a.Locality
+		case "region":
+			dst = &a.Region
+		case "postal_code":
+			dst = &a.PostalCode
+		case "country":
+			dst = &a.Country
+		default:
+			return store.Address{}, badRequest("unknown address field %q; %s", clip(m.Name, 64), what)
+		}
+		if isNull(json.RawMessage(m.Value)) {
+			continue
+		}
+		if *dst, err = userText("address."+m.Name, json.RawMessage(m.Value), max, multiline); err != nil {
+			return store.Address{}, err
+		}
+	}
+	return a, nil
+}
+
+// decodeAttributes decodes the custom attributes: an object of at most
+// store.MaxAttributes members whose names are 1 to MaxAttributeNameLength
+// printable bytes without white space and not a reserved claim name, and
+// whose values are any JSON but null, kept compacted; names and values
+// together take at most store.MaxAttributesSize bytes.
+func decodeAttributes(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	members, err := strictjson.ParseObject(string(raw), 0, nil)
+	if err != nil {
+		return nil, badRequest("attributes must be an object of attribute names to JSON values, e.g. {\"roles\": [\"admin\"], \"department\": \"sales\"}")
+	}
+	if len(members) > store.MaxAttributes {
+		return nil, badRequest("attributes has more than %d entries", store.MaxAttributes)
+	}
+	attrs := make(map[string]json.RawMessage, len(members))
+	size := 0
+	for _, m := range members {
+		name := m.Name
+		if name == "" || len(name) > MaxAttributeNameLength {
+			return nil, badRequest("attribute names must be 1 to %d bytes long", MaxAttributeNameLength)
+		}
+		if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+			return nil, badRequest("attribute name %q contains white space or a control character", clip(name, 64))
+		}
+		if slices.Contains(reservedClaims(), name) {
+			return nil, badRequest("attribute name %q is reserved: it is a registered or standard claim (standard claims have fields of their own)", name)
+		}
+		if isNull(json.RawMessage(m.Value)) {
+			return nil, badRequest("attribute %q is null; leave it out instead", clip(name, 64))
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(m.Value)); err != nil {
+			return nil, badRequest("attribute %q is not valid JSON", clip(name, 64))
+		}
+		size += len(name) + buf.Len()
+		attrs[name] = json.RawMessage(buf.Bytes())
+	}
+	if size > store.MaxAttributesSize {
+		return nil, badRequest("attributes are larger than %d bytes (names and compacted values together)", store.MaxAttributesSize)
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	return attrs, nil
+}
+
+// decodePassword decodes a new password member and applies the policy.
+func decodePassword(raw json.RawMessage) (string, error) {
+	var pw string
+	if isNull(raw) || json.Unmarshal(raw, &pw) != nil {
+		return "", badRequest("password must be a string")
+	}
+	if pw == "" {
+		return "", apiErrorf(http.StatusBadRequest, CodeInvalidPassword, "password must not be empty")
+	}
+	if err := authn.CheckPasswordPolicy(pw); err != nil {
+		// The policy's message says what is wrong and never holds the
+		// password.
+		return "", apiErrorf(http.StatusBadRequest, CodeInvalidPassword, "%s", err.Error())
+	}
+	return pw, nil
+}
+
+// hashPassword hashes a password that passed the policy.
+func (h *handler) hashPassword(ctx context.Context, id, password string) (string, error) {
+	hasher := h.passwords
+	if hasher == nil {
+		hasher = authn.Hasher{}
+	}
+	hash, err := hasher.Hash(password)
+	if err != nil {
+		// authn errors never hold the password.
+		h.log.ErrorContext(ctx, "admin: cannot hash a password", "user_id", clip(id, 128), "error", err)
+		return "", fmt.Errorf("admin: hash password: %w", err)
+	}
+	return hash, nil
+}
+
+// endUserAccess ends every session of the user and revokes every refresh
+// token, then tells SessionsEnded. It returns how many sessions ended.
+func (h *handler) endUserAccess(ctx context.Context, id string) (int, error) {
+	sessions, err := h.users.DeleteUserSessions(ctx, id)
+	if err != nil {
+		return 0, h.userStoreError(ctx, "end user sessions", id, "", err)
+	}
+	if err := h.users.RevokeUserRefreshTokens(ctx, id); err != nil {
+		return 0, h.userStoreError(ctx, "revoke user refresh tokens", id, "", err)
+	}
+	if len(sessions) > 0 && h.sessionsEnded != nil {
+		h.sessionsEnded(ctx, id, sessions)
+	}
+	return len(sessions), nil
+}
+
+// userJSON renders u without its password hash.
+func userJSON(u store.User) UserResponse {
+	j := UserResponse{
+		ID:                  u.ID,
+		Username:            u.Username,
+		Disabled:            u.Disabled,
+		HasPassword:         u.PasswordHash != "",
+		Email:               u.Email,
+		EmailVerified:       u.EmailVerified,
+		Name:                u.Name,
+		GivenName:           u.GivenName,
+		FamilyName:          u.FamilyName,
+		MiddleName:          u.MiddleName,
+		Nickname:            u.Nickname,
+		PreferredUsername:   u.PreferredUsername,
+		Profile:             u.Profile,
+		Picture:             u.Picture,
+		Website:             u.Website,
+		Gender:              u.Gender,
+		Birthdate:           u.Birthdate,
+		Zoneinfo:            u.Zoneinfo,
+		Locale:              u.Locale,
+		PhoneNumber:         u.PhoneNumber,
+		PhoneNumberVerified: u.PhoneNumberVerified,
+		Attributes:          u.Attributes,
+		CreatedAt:           u.CreatedAt,
+		UpdatedAt:           u.UpdatedAt,
+		PasswordChangedAt:   u.PasswordChangedAt,
+	}
+	if u.Address != (store.Address{}) {
+		a := AddressJSON(u.Address)
+		j.Address = &a
+	}
+	return j
+}
+
+// userFieldList lists the member names of a request, sorted, for logs
+// (names only, never values).
+func userFieldList(fields map[string]json.RawMessage) []string {
+	names := changedFields(fields)
+	return slices.DeleteFunc(names, func(n string) bool { return n == "password" || n == "id" })
+}
+
+// createUser serves POST /admin/users.
+func (h *handler) createUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := decodeUserFields(body, false)
+	if err != nil {
+		return err
+	}
+	if _, ok := fields["username"]; !ok {
+		return badRequest("username is required")
+	}
+	now := h.clock()
+	u := store.User{CreatedAt: now, UpdatedAt: now}
+	if err := applyUserFields(&u, fields); err != nil {
+		return err
+	}
+	if u.ID, err = generateUserID(); err != nil {
+		return err
+	}
+	// Every cheap check comes before the deliberately expensive hash.
+	var password string
+	if raw, ok := fields["password"]; ok && !isNull(raw) {
+		if password, err = decodePassword(raw); err != nil {
+			return err
+		}
+	}
+	if err := u.Validate(); err != nil {
+		return h.userStoreError(ctx, "create user", u.ID, u.Username, err)
+	}
+	if password != "" {
+		if u.PasswordHash, err = h.hashPassword(ctx, u.ID, password); err != nil {
+			return err
+		}
+		u.PasswordChangedAt = now
+	}
+	// ErrAlreadyExists is a taken username, or (2^-128) a generated ID
+	// that collides, which is simply drawn again.
+	for attempt := 1; ; attempt++ {
+		err = h.users.CreateUser(ctx, u)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrAlreadyExists) || attempt == 3 {
+			return h.userStoreError(ctx, "create user", u.ID, u.Username, err)
+		}
+		if _, gerr := h.users.GetUserByUsername(ctx, u.Username); gerr == nil {
+			return usernameTaken(u.Username)
+		}
+		if u.ID, err = generateUserID(); err != nil {
+			return err
+		}
+	}
+	h.log.InfoContext(ctx, "admin: user created", "user_id", u.ID, "fields", userFieldList(fields),
+		"password_set", u.PasswordHash != "", "disabled", u.Disabled)
+	w.Header().Set("Location", PathUsers+"/"+url.PathEscape(u.ID))
+	writeJSON(w, http.StatusCreated, userJSON(u))
+	return nil
+}
+
+// listUsers serves GET /admin/users?limit=&after= and
+// GET /admin/users?username=NAME.
+func (h *handler) listUsers(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("the query string is malformed")
+	}
+	limit, after := DefaultPageSize, ""
+	for name, vs := range q {
+		if len(vs) != 1 {
+			return badRequest("query parameter %q is repeated", clip(name, 32))
+		}
+		switch v := vs[0]; name {
+		case "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > MaxPageSize {
+				return badRequest("limit must be a whole number from 1 to %d", MaxPageSize)
+			}
+			limit = n
+		case "after":
+			if v != "" && store.CheckID("after", v) != nil {
+				return badRequest("after must be a user id (the next value of the previous page) of at most %d bytes", store.MaxIDLength)
+			}
+			after = v
+		case "username":
+		default:
+			return badRequest("unknown query parameter %q; use limit and after, or username", clip(name, 32))
+		}
+	}
+	if _, ok := q["username"]; ok {
+		if len(q) != 1 {
+			return badRequest("username looks one user up and cannot be combined with limit or after")
+		}
+		return h.lookupUsername(w, r, q.Get("username"))
+	}
+	// One more than asked tells whether another page follows.
+	list, err := h.users.ListUsers(ctx, store.ListOptions{Limit: limit + 1, After: after})
+	if err != nil {
+		return h.userStoreError(ctx, "list users", "", "", err)
+	}
+	resp := UserListResponse{Users: make([]UserResponse, 0, min(len(list), limit))}
+	if len(list) > limit {
+		list = list[:limit]
+		resp.Next = list[limit-1].ID
+	}
+	for _, u := range list {
+		resp.Users = append(resp.Users, userJSON(u))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// lookupUsername answers GET /admin/users?username=NAME with a list of the
+// one user whose username matches case-insensitively, or none.
+func (h *handler) lookupUsername(w http.ResponseWriter, r *http.Request, username string) error {
+	ctx := r.Context()
+	if username == "" || len(username) > store.MaxIDLength || !utf8.ValidString(username) {
+		return badRequest("username must be 1 to %d bytes of UTF-8", store.MaxIDLength)
+	}
+	resp := UserListResponse{Users: []UserResponse{}}
+	u, err := h.users.GetUserByUsername(ctx, username)
+	switch {
+	case err == nil:
+		resp.Users = append(resp.Users, userJSON(u))
+	case !errors.Is(err, store.ErrNotFound):
+		return h.userStoreError(ctx, "get user by username", "", "", err)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// getUser serves GET /admin/users/{id}.
+func (h *handler) getUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	u, err := h.users.GetUser(ctx, id)
+	if err != nil {
+		return h.userStoreError(ctx, "get user", id, "", err)
+	}
+	writeJSON(w, http.StatusOK, userJSON(u))
+	return nil
+}
+
+// patchUser serves PATCH /admin/users/{id}: the members present replace
+// the stored values (null resets one; address and attributes are replaced
+// whole), all in one store transaction. A new username must be free. A
+// changed email or phone_number is no longer verified unless the request
+// sets email_verified or phone_number_verified too. A patch that disables
+// the user also ends their sessions and revokes their refresh tokens, as
+// POST /admin/users/{id}/disable does.
+func (h *handler) patchUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	fields, err := decodeUserFields(body, true)
+	if err != nil {
+		return err
+	}
+	if raw, ok := fields["id"]; ok {
+		var got string
+		if json.Unmarshal(raw, &got) != nil || got != id {
+			return badRequest("id cannot change")
+		}
+		delete(fields, "id")
+	}
+	if _, ok := fields["password"]; ok {
+		return badRequest("password cannot be changed with PATCH: use POST /admin/users/{id}/password, which also ends the user's sessions")
+	}
+	if len(fields) == 0 {
+		return badRequest("the request changes nothing: give at least one field to change")
+	}
+	// Shapes are checked before the transaction, so that a malformed request
+	// does not take the write lock.
+	var scratch store.User
+	if err := applyUserFields(&scratch, fields); err != nil {
+		return err
+	}
+	now := h.clock()
+	updated, err := h.users.UpdateUser(ctx, id, func(old store.User) (store.User, error) {
+		u := old
+		if err := applyUserFields(&u, fields); err != nil {
+			return store.User{}, err
+		}
+		// A new address is not verified unless the request says so.
+		if _, ok := fields["email_verified"]; !ok && u.Email != old.Email {
+			u.EmailVerified = false
+		}
+		if _, ok := fields["phone_number_verified"]; !ok && u.PhoneNumber != old.PhoneNumber {
+			u.PhoneNumberVerified = false
+		}
+		u.UpdatedAt = now
+		return u, nil
+	})
+	if err != nil {
+		return h.userStoreError(ctx, "update user", id, scratch.Username, err)
+	}
+	ended := 0
+	if _, ok := fields["disabled"]; ok && updated.Disabled {
+		if ended, err = h.endUserAccess(ctx, id); err != nil {
+			return err
+		}
+	}
+	h.log.InfoContext(ctx, "admin: user updated", "user_id", id, "fields", userFieldList(fields), "disabled", updated.Disabled, "sessions_ended", ended)
+	writeJSON(w, http.StatusOK, userJSON(updated))
+	return nil
+}
+
+// setDisabled serves POST /admin/users/{id}/disable and /enable.
+// Disabling ends the user's sessions and revokes their refresh tokens
+// before answering, also when the user was disabled already (so that a
+// retry after a failure completes the job).
+func (h *handler) setDisabled(disabled bool) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		if err := h.checkUsers(); err != nil {
+			return err
+		}
+		id, err := userPathID(r)
+		if err != nil {
+			return err
+		}
+		if err := h.emptyBody(w, r); err != nil {
+			return err
+		}
+		now := h.clock()
+		updated, err := h.users.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
+			if u.Disabled != disabled {
+				u.Disabled, u.UpdatedAt = disabled, now
+			}
+			return u, nil
+		})
+		if err != nil {
+			return h.userStoreError(ctx, "update user", id, "", err)
+		}
+		if !disabled {
+			h.log.InfoContext(ctx, "admin: user enabled", "user_id", id)
+			writeJSON(w, http.StatusOK, userJSON(updated))
+			return nil
+		}
+		ended, err := h.endUserAccess(ctx, id)
+		if err != nil {
+			return err
+		}
+		h.log.InfoContext(ctx, "admin: user disabled", "user_id", id, "sessions_ended", ended)
+		writeJSON(w, http.StatusOK, userJSON(updated))
+		return nil
+	}
+}
+
+// setPassword serves POST /admin/users/{id}/password: the new password
+// replaces the old one, and the user's sessions end and refresh tokens are
+// revoked before the 204.
+func (h *handler) setPassword(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	members, err := decodeObject(body, badRequest)
+	if err != nil {
+		return err
+	}
+	var password string
+	for _, m := range members {
+		if m.Name != "password" {
+			return badRequest("unknown field %q; the only field is password", clip(m.Name, 64))
+		}
+		if password, err = decodePassword(json.RawMessage(m.Value)); err != nil {
+			return err
+		}
+	}
+	if password == "" {
+		return badRequest("password is required: {\"password\": \"...\"}")
+	}
+	// Fail fast on an unknown user before the expensive hash.
+	if _, err := h.users.GetUser(ctx, id); err != nil {
+		return h.userStoreError(ctx, "get user", id, "", err)
+	}
+	hash, err := h.hashPassword(ctx, id, password)
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	if _, err := h.users.UpdateUser(ctx, id, func(u store.User) (store.User, error) {
+		u.PasswordHash, u.PasswordChangedAt, u.UpdatedAt = hash, now, now
+		return u, nil
+	}); err != nil {
+		return h.userStoreError(ctx, "set user password", id, "", err)
+	}
+	ended, err := h.endUserAccess(ctx, id)
+	if err != nil {
+		return err
+	}
+	h.log.InfoContext(ctx, "admin: user password set", "user_id", id, "sessions_ended", ended)
+	oauth.NoStore(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteUser serves DELETE /admin/users/{id}: the user's sessions end and
+// refresh tokens are revoked first (so that SessionsEnded hears of them),
+// then the user is deleted with everything that depends on it.
+func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	ended, err := h.endUserAccess(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := h.users.DeleteUser(ctx, id); err != nil {
+		return h.userStoreError(ctx, "delete user", id, "", err)
+	}
+	h.log.InfoContext(ctx, "admin: user deleted", "user_id", id, "sessions_ended", ended)
+	oauth.NoStore(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listConsents serves GET /admin/users/{id}/consents.
+func (h *handler) listConsents(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	// The store lists none for an unknown user: look the user up for a 404.
+	if _, err := h.users.GetUser(ctx, id); err != nil {
+		return h.userStoreError(ctx, "get user", id, "", err)
+	}
+	list, err := h.users.ListUserConsents(ctx, id)
+	if err != nil {
+		return h.userStoreError(ctx, "list consents", id, "", err)
+	}
+	resp := ConsentListResponse{Consents: make([]ConsentResponse, 0, len(list))}
+	for _, c := range list {
+		resp.Consents = append(resp.Consents, ConsentResponse{
+			ClientID: c.ClientID, Scope: oauth.JoinScope(c.Scopes), GrantedAt: c.GrantedAt, UpdatedAt: c.UpdatedAt,
+		})
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// revokeConsent serves DELETE /admin/users/{id}/consents/{client_id}: the
+// user's refresh tokens at that client are revoked, then the consent is
+// removed, so that a failure in between leaves the consent to retry with.
+func (h *handler) revokeConsent(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkUsers(); err != nil {
+		return err
+	}
+	id, err := userPathID(r)
+	if err != nil {
+		return err
+	}
+	clientID := r.PathValue("client_id")
+	noConsent := apiErrorf(http.StatusNotFound, CodeNotFound, "user %q has no consent for client %q", clip(id, 128), clip(clientID, 128))
+	if store.CheckID("client_id", clientID) != nil {
+		return noConsent
+	}
+	if _, err := h.users.GetConsent(ctx, id, clientID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return noConsent
+		}
+		return h.userStoreError(ctx, "get consent", id, "", err)
+	}
+	if err := h.users.RevokeClientUserRefreshTokens(ctx, clientID, id); err != nil {
+		return h.userStoreError(ctx, "revoke client refresh tokens", id, "", err)
+	}
+	// Gone already means a concurrent revocation won: the outcome is the
+	// same.
+	if err := h.users.DeleteConsent(ctx, id, clientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return h.userStoreError(ctx, "delete consent", id, "", err)
+	}
+	h.log.InfoContext(ctx, "admin: consent revoked", "user_id", id, "client_id", clientID)
+	oauth.NoStore(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
