@@ -27,6 +27,8 @@ type benchFlags struct {
 	duration    time.Duration
 	allowRemote bool
 	output      string
+	// count, when positive, bounds the requests (prepared credentials).
+	count int
 }
 
 func (f *benchFlags) bind(cmd *cobra.Command) {
@@ -81,11 +83,16 @@ func newBenchCmd(s *streams) *cobra.Command {
 time and report requests per second, latency percentiles (p50, p90, p99,
 max), status codes and errors. Targets must be loopback addresses unless
 --allow-remote is given. Progress is printed to standard error every second.`,
+		Example: `  export WRIT_CLIENT_SECRET=...
+  writ bench token --client-id billing -c 16 -d 10s
+  writ bench introspect --client-id resource-server -d 10s
+  writ bench code --client-id webapp -n 20000
+  writ bench refresh --client-id webapp -n 20000`,
 		GroupID: groupServer,
 		Args:    noUnknownSubcommand,
 		RunE:    showHelp,
 	}
-	cmd.AddCommand(newBenchTokenCmd(s), newBenchIntrospectCmd(s))
+	cmd.AddCommand(newBenchTokenCmd(s), newBenchIntrospectCmd(s), newBenchCodeCmd(s), newBenchRefreshCmd(s))
 	return cmd
 }
 
@@ -94,6 +101,9 @@ func newBenchTokenCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Load the token endpoint with the client credentials grant",
+		Long: `Request access tokens with the client credentials grant as fast as the
+server answers, from --concurrency keep-alive connections, for --duration.
+Every answer must carry an access_token; anything else counts as an error.`,
 		Example: `  export WRIT_CLIENT_SECRET=...
   writ bench token --client-id billing -c 16 -d 10s`,
 		Args: noArgs,
@@ -196,6 +206,7 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, what, target strin
 		AllowRemote: f.allowRemote,
 		Concurrency: f.concurrency,
 		Duration:    f.duration,
+		MaxRequests: int64(f.count),
 		Request:     req,
 		Check:       check,
 		Progress: func(elapsed time.Duration, done int64) {

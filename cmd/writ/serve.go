@@ -154,25 +154,33 @@ func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error
 
 func newConfigCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "config",
-		Short:   "Show configuration settings",
+		Use:   "config",
+		Short: "Show configuration settings",
+		Long: `Show the settings writ reads: the reference of every setting, or the
+effective values after the YAML file, the WRIT_* environment and the flags.`,
+		Example: `  writ config reference > docs/configuration-table.md
+  WRIT_CONFIG=writ.yaml writ config show`,
 		GroupID: groupServer,
 		Args:    noUnknownSubcommand,
 		RunE:    showHelp,
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "reference",
-		Short: "Print the table of every setting (YAML key, environment variable, flag, default)",
-		Long:  "Print, as Markdown, every setting writ reads, where it can be set, and its default. docs/configuration.md holds the same table.",
-		Args:  noArgs,
+		Use:     "reference",
+		Short:   "Print the table of every setting (YAML key, environment variable, flag, default)",
+		Long:    "Print, as Markdown, every setting writ reads, where it can be set, and its default. docs/configuration.md holds the same table.",
+		Example: `  writ config reference`,
+		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
 			_, err := fmt.Fprint(s.out, config.Reference())
 			return err
 		},
 	})
 	show := &cobra.Command{
-		Use:     "show",
-		Short:   "Print the effective settings after the file, the environment and the flags",
+		Use:   "show",
+		Short: "Print the effective settings after the file, the environment and the flags",
+		Long: `Print every setting with the value "writ serve" would use, after reading the
+YAML file (--config or WRIT_CONFIG), the WRIT_* environment and the flags given
+here. None of the settings is a secret.`,
 		Example: `  WRIT_CONFIG=writ.yaml writ config show --addr 0.0.0.0:9000`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

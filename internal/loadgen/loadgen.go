@@ -19,6 +19,10 @@ import (
 	"time"
 )
 
+// ErrDone, returned by a Request builder, ends that worker without
+// counting an error (the prepared work is used up).
+var ErrDone = errors.New("loadgen: done")
+
 // Request builds the i-th request a worker sends.
 type Request func(ctx context.Context, worker, i int) (*http.Request, error)
 
@@ -138,6 +142,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 					break
 				}
 				req, err := cfg.Request(ctx, w, i)
+				if errors.Is(err, ErrDone) {
+					break
+				}
 				if err != nil {
 					recordErr(&firstErr, err)
 					failed.Add(1)
