@@ -84,5 +84,23 @@ func english() map[string]string {
 		"device.hint":         "For example: WDJB-MJHT",
 		"device.signed_in_as": "Signed in as %s.",
 		"device.submit":       "Continue",
+
+		// Account page. "account.date_layout" is a Go time layout.
+		"account.title":         "Your account",
+		"account.heading":       "Your account",
+		"account.name":          "Name",
+		"account.username":      "Username",
+		"account.email":         "Email",
+		"account.apps":          "Applications with access",
+		"account.apps_lead":     "You allowed these applications to use your account. If you remove an application's access, it can no longer renew its access and must ask for your permission again.",
+		"account.no_apps":       "No application has access to your account.",
+		"account.granted":       "Allowed on",
+		"account.date_layout":   "2 January 2006",
+		"account.can":           "It can:",
+		"account.identity_only": "It can only confirm who you are.",
+		"account.remove":        "Remove access",
+		"account.remove_label":  "Remove access for %s",
+		"account.removed":       "Access removed. The application must ask for your permission before it can use your account again.",
+		"account.sign_out":      "Sign out",
 	}
 }

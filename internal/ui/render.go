@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Form field names the pages submit.
@@ -20,6 +21,7 @@ const (
 	FieldDecision = "decision"   // consent, logout, select_account
 	FieldAccount  = "account"    // select_account: the chosen Account.ID
 	FieldUserCode = "user_code"  // device
+	FieldClientID = "client_id"  // account: the application whose access is removed
 )
 
 // Values of FieldDecision.
@@ -159,6 +161,42 @@ type DeviceData struct {
 	Username string
 }
 
+// AppAccess is one application the user allowed to access their account,
+// as listed on the account page.
+type AppAccess struct {
+	// ClientID is submitted as "client_id" when the user removes the
+	// application's access.
+	ClientID string
+	// ClientName names the application; empty shows ClientID.
+	ClientName string
+	// Scopes are the permissions the user gave, in display order; empty
+	// Descriptions are filled in as for ConsentData.Scopes.
+	Scopes []Scope
+	// GrantedAt is when the user first allowed access; the zero time
+	// shows no date.
+	GrantedAt time.Time
+}
+
+// AccountData is the data of the account page: the signed-in user and the
+// applications with access to their account, each with a "Remove access"
+// form that submits "client_id" = AppAccess.ClientID to Page.FormAction.
+// The page shows no client name from Page.ClientName.
+type AccountData struct {
+	Page
+	// DisplayName, Username and Email describe the signed-in user; empty
+	// ones are left out.
+	DisplayName string
+	Username    string
+	Email       string
+	// Apps are the applications with access, in display order.
+	Apps []AppAccess
+	// Removed shows a confirmation that an application's access was
+	// removed.
+	Removed bool
+	// SignOutURL, when set, is linked as "Sign out".
+	SignOutURL string
+}
+
 // ErrorData is the data of the error page. It has no form and never
 // redirects.
 type ErrorData struct {
@@ -242,6 +280,18 @@ type (
 		Heading string
 		Text    string
 	}
+	accountView struct {
+		AccountData
+		frame
+		Items []appAccessView
+	}
+	// appAccessView is an AppAccess with what the template shows of it.
+	appAccessView struct {
+		AppAccess
+		Name     string // ClientName, or ClientID
+		Date     string // GrantedAt in the locale's date layout, or ""
+		DateTime string // GrantedAt in RFC 3339, for <time datetime>
+	}
 )
 
 // Login renders the sign-in page: username and password, prefilled with
@@ -278,6 +328,15 @@ func (u *UI) SelectAccount(w http.ResponseWriter, r *http.Request, d SelectAccou
 // Device renders the device code entry page of RFC 8628.
 func (u *UI) Device(w http.ResponseWriter, r *http.Request, d DeviceData) error {
 	return u.renderForm(w, pageDevice, d.Page, u.deviceView(u.lang(r, d.Locale), d))
+}
+
+// Account renders the user's account page: who is signed in, the
+// applications with access to the account and a "Remove access" button for
+// each, a confirmation when d.Removed is set, and a sign-out link when
+// d.SignOutURL is set. It needs d.CSRFToken even when no application is
+// listed.
+func (u *UI) Account(w http.ResponseWriter, r *http.Request, d AccountData) error {
+	return u.renderForm(w, pageAccount, d.Page, u.accountView(u.lang(r, d.Locale), d))
 }
 
 // Error renders the error page with the given status code (500 when it is
@@ -447,21 +506,27 @@ func (u *UI) loginView(lang string, d LoginData) loginView {
 	return v
 }
 
-func (u *UI) consentView(lang string, d ConsentData) consentView {
-	v := consentView{ConsentData: d, frame: u.frame(lang, d.ClientURI)}
-	scopes := make([]Scope, 0, len(d.Scopes))
-	seen := make(map[string]bool, len(d.Scopes))
-	for _, s := range d.Scopes {
+// describeScopes returns scopes without empty names and duplicates, with
+// empty descriptions filled in.
+func (f frame) describeScopes(in []Scope) []Scope {
+	scopes := make([]Scope, 0, len(in))
+	seen := make(map[string]bool, len(in))
+	for _, s := range in {
 		if s.Name == "" || seen[s.Name] {
 			continue
 		}
 		seen[s.Name] = true
 		if s.Description == "" {
-			s.Description = v.scopeDescription(s.Name)
+			s.Description = f.scopeDescription(s.Name)
 		}
 		scopes = append(scopes, s)
 	}
-	v.Scopes = scopes
+	return scopes
+}
+
+func (u *UI) consentView(lang string, d ConsentData) consentView {
+	v := consentView{ConsentData: d, frame: u.frame(lang, d.ClientURI)}
+	v.Scopes = v.describeScopes(d.Scopes)
 	switch {
 	case d.DisplayName != "" && d.Username != "" && d.DisplayName != d.Username:
 		v.Who = d.DisplayName + " (" + d.Username + ")"
@@ -487,6 +552,26 @@ func (u *UI) selectAccountView(lang string, d SelectAccountData) selectAccountVi
 
 func (u *UI) deviceView(lang string, d DeviceData) deviceView {
 	return deviceView{DeviceData: d, frame: u.frame(lang, d.ClientURI)}
+}
+
+func (u *UI) accountView(lang string, d AccountData) accountView {
+	v := accountView{AccountData: d, frame: u.frame(lang, d.ClientURI)}
+	layout, _ := v.T("account.date_layout")
+	v.Items = make([]appAccessView, 0, len(d.Apps))
+	for _, a := range d.Apps {
+		a.Scopes = v.describeScopes(a.Scopes)
+		item := appAccessView{AppAccess: a, Name: a.ClientName}
+		if item.Name == "" {
+			item.Name = a.ClientID
+		}
+		if !a.GrantedAt.IsZero() {
+			t := a.GrantedAt.UTC()
+			item.Date = t.Format(layout)
+			item.DateTime = t.Format(time.RFC3339)
+		}
+		v.Items = append(v.Items, item)
+	}
+	return v
 }
 
 func (u *UI) errorView(lang string, d ErrorData) errorView {
@@ -541,6 +626,15 @@ func (u *UI) samples() []sample {
 			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare})},
 			sample{pageError, u.errorView(lang, ErrorData{Title: "T", Description: "D", Code: "invalid_request"})},
 			sample{pageError, u.errorView(lang, ErrorData{})},
+			sample{pageAccount, u.accountView(lang, AccountData{Page: full,
+				DisplayName: "Name", Username: "user", Email: "user@example.com",
+				Apps: []AppAccess{
+					{ClientID: "c1", ClientName: "Client", Scopes: Scopes("profile", "email", "custom"),
+						GrantedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+					{ClientID: "c2"},
+				},
+				Removed: true, SignOutURL: "/logout"})},
+			sample{pageAccount, u.accountView(lang, AccountData{Page: bare})},
 		)
 	}
 	return out

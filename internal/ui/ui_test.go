@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func newUI(t *testing.T, opts Options) *UI {
@@ -48,6 +49,8 @@ func render(t *testing.T, u *UI, page string, data any, r *http.Request) *httpte
 		err = u.Device(w, r, d)
 	case ErrorData:
 		err = u.Error(w, r, http.StatusBadRequest, d)
+	case AccountData:
+		err = u.Account(w, r, d)
 	default:
 		t.Fatalf("no page for %T", data)
 	}
@@ -86,6 +89,10 @@ func pages() map[string][2]any {
 			SelectAccountData{Page: bare}},
 		pageDevice: {DeviceData{Page: fullPage(), UserCode: "WDJB-MJHT", Username: "alice"}, DeviceData{Page: bare}},
 		pageError:  {ErrorData{Title: "Unknown client", Description: "No such application.", Code: "invalid_client"}, ErrorData{}},
+		pageAccount: {AccountData{Page: fullPage(), DisplayName: "Alice Liddell", Username: "alice", Email: "alice@example.com",
+			Apps: []AppAccess{{ClientID: "app-1", ClientName: "Example App", Scopes: Scopes("profile", "email"),
+				GrantedAt: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}, {ClientID: "app-2"}},
+			Removed: true, SignOutURL: "/oauth2/logout"}, AccountData{Page: bare}},
 	}
 }
 
@@ -135,12 +142,13 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	// the CSP, and a login hint loses to Username.
 	notText := map[string]bool{
 		"Locale": true, "RedirectTarget": true, "ClientURI": true, "FormAction": true,
-		"SwitchAccountURL": true, "ReturnURI": true, "LoginHint": true,
+		"SwitchAccountURL": true, "ReturnURI": true, "LoginHint": true, "SignOutURL": true,
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
 		pageDevice:    {"ClientName": true},                                                                    // not known before the code is entered
 		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
+		pageAccount:   {"ClientName": true},                                                                    // names no application of its own
 	}
 	for name, data := range pages() {
 		t.Run(name, func(t *testing.T) {
@@ -334,6 +342,7 @@ func TestMissingCSRFTokenRefused(t *testing.T) {
 		pageLogout:        func(w http.ResponseWriter) error { return u.Logout(w, r, LogoutData{}) },
 		pageSelectAccount: func(w http.ResponseWriter) error { return u.SelectAccount(w, r, SelectAccountData{}) },
 		pageDevice:        func(w http.ResponseWriter) error { return u.Device(w, r, DeviceData{}) },
+		pageAccount:       func(w http.ResponseWriter) error { return u.Account(w, r, AccountData{}) },
 	}
 	for name, call := range calls {
 		w := httptest.NewRecorder()
