@@ -143,7 +143,7 @@ type Token struct {
 
 	present uint8 // bit set of registered claims seen
 	members []strictjson.Member
-	memBuf  [16]strictjson.Member
+	memBuf  [12]strictjson.Member
 	audBuf  [2]string
 }
 

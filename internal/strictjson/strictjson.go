@@ -262,7 +262,21 @@ func (sc *scanner) str() (raw string, escaped bool, err error) {
 	start := sc.i
 	sc.i++
 	for sc.i < len(sc.s) {
-		c := sc.s[sc.i]
+		// Fast path: skip a run of plain printable ASCII, the common case,
+		// with the index in a local so the loop stays in registers.
+		s, k := sc.s, sc.i
+		for k < len(s) {
+			c := s[k]
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				break
+			}
+			k++
+		}
+		sc.i = k
+		if k >= len(s) {
+			break
+		}
+		c := s[k]
 		switch {
 		case c == '"':
 			sc.i++
