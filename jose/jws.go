@@ -375,18 +375,18 @@ func Sign(k *Key, payload []byte, opts *SignOptions) (string, error) {
 	}
 	hdr := make([]byte, 0, 96)
 	hdr = append(hdr, `{"alg":`...)
-	hdr = appendJSONString(hdr, string(k.alg))
+	hdr = strictjson.AppendString(hdr, string(k.alg))
 	if !o.OmitKeyID && k.kid != "" {
 		hdr = append(hdr, `,"kid":`...)
-		hdr = appendJSONString(hdr, k.kid)
+		hdr = strictjson.AppendString(hdr, k.kid)
 	}
 	if o.Type != "" {
 		hdr = append(hdr, `,"typ":`...)
-		hdr = appendJSONString(hdr, o.Type)
+		hdr = strictjson.AppendString(hdr, o.Type)
 	}
 	if o.ContentType != "" {
 		hdr = append(hdr, `,"cty":`...)
-		hdr = appendJSONString(hdr, o.ContentType)
+		hdr = strictjson.AppendString(hdr, o.ContentType)
 	}
 	if len(o.Extra) > 0 {
 		for name := range o.Extra {
@@ -485,22 +485,4 @@ func derToFixed(dst, der []byte, size int) ([]byte, error) {
 	r.FillBytes(dst[start : start+size])
 	s.FillBytes(dst[start+size:])
 	return dst, nil
-}
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -135,7 +135,12 @@ func (c *CSRF) checkRequest(r *http.Request) error {
 		}
 	}
 	if origins := r.Header.Values("Origin"); len(origins) > 0 {
-		if len(origins) != 1 || !strings.EqualFold(origins[0], c.Origin) {
+		// Pages served with Referrer-Policy: no-referrer make browsers send
+		// "Origin: null" on their own form posts. That says nothing about
+		// the origin, so it is accepted only when the browser also vouches
+		// that the request is same-origin; the token check still applies.
+		sameOrigin := r.Header.Get("Sec-Fetch-Site") == "same-origin"
+		if len(origins) != 1 || (!strings.EqualFold(origins[0], c.Origin) && !(origins[0] == "null" && sameOrigin)) {
 			return csrfError("foreign Origin")
 		}
 	}

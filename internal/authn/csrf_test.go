@@ -260,3 +260,39 @@ func TestOriginOf(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRFOriginNull: a page served with Referrer-Policy: no-referrer makes
+// the browser send "Origin: null" on its own form post. It passes only
+// together with Sec-Fetch-Site: same-origin.
+func TestCSRFOriginNull(t *testing.T) {
+	c := &CSRF{Key: make([]byte, 32), Origin: "https://id.example.com"}
+	rec := httptest.NewRecorder()
+	get := httptest.NewRequest(http.MethodGet, "https://id.example.com/authorize", nil)
+	token, err := c.Token(rec, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := rec.Result().Cookies()[0]
+	for _, tt := range []struct {
+		name, sfs string
+		ok        bool
+	}{
+		{"same-origin", "same-origin", true},
+		{"no Sec-Fetch-Site", "", false},
+		{"cross-site", "cross-site", false},
+		{"same-site", "same-site", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "https://id.example.com/login", strings.NewReader("csrf_token="+token))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", "null")
+			if tt.sfs != "" {
+				r.Header.Set("Sec-Fetch-Site", tt.sfs)
+			}
+			r.AddCookie(cookie)
+			if err := c.Check(r); (err == nil) != tt.ok {
+				t.Fatalf("Check = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

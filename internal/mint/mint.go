@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/writ-dev/writ/internal/strictjson"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,19 +117,19 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	exp := now.Add(at.TTL)
 	p := make([]byte, 0, 384)
 	p = append(p, `{"iss":`...)
-	p = appendString(p, m.issuer)
+	p = strictjson.AppendString(p, m.issuer)
 	p = append(p, `,"sub":`...)
-	p = appendString(p, at.Subject)
+	p = strictjson.AppendString(p, at.Subject)
 	p = append(p, `,"aud":`...)
 	if len(at.Audience) == 1 {
-		p = appendString(p, at.Audience[0])
+		p = strictjson.AppendString(p, at.Audience[0])
 	} else {
 		p = append(p, '[')
 		for i, a := range at.Audience {
 			if i > 0 {
 				p = append(p, ',')
 			}
-			p = appendString(p, a)
+			p = strictjson.AppendString(p, a)
 		}
 		p = append(p, ']')
 	}
@@ -137,12 +138,12 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	p = append(p, `,"iat":`...)
 	p = strconv.AppendInt(p, now.Unix(), 10)
 	p = append(p, `,"jti":`...)
-	p = appendString(p, jti)
+	p = strictjson.AppendString(p, jti)
 	p = append(p, `,"client_id":`...)
-	p = appendString(p, at.ClientID)
+	p = strictjson.AppendString(p, at.ClientID)
 	if len(at.Scopes) > 0 {
 		p = append(p, `,"scope":`...)
-		p = appendString(p, strings.Join(at.Scopes, " "))
+		p = strictjson.AppendString(p, strings.Join(at.Scopes, " "))
 	}
 	if len(at.Extra) > 0 {
 		extra, err := json.Marshal(at.Extra)
@@ -205,22 +206,4 @@ func randomID(n int) (string, error) {
 		return "", fmt.Errorf("mint: random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// appendString appends s as a JSON string literal.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -122,11 +122,11 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 	now := nowFunc(t.Now)().Truncate(time.Second)
 	p := make([]byte, 0, 512)
 	p = append(p, `{"iss":`...)
-	p = appendString(p, t.Issuer)
+	p = strictjson.AppendString(p, t.Issuer)
 	p = append(p, `,"sub":`...)
-	p = appendString(p, tok.Subject)
+	p = strictjson.AppendString(p, tok.Subject)
 	p = append(p, `,"aud":`...)
-	p = appendString(p, tok.ClientID)
+	p = strictjson.AppendString(p, tok.ClientID)
 	p = append(p, `,"exp":`...)
 	p = strconv.AppendInt(p, now.Add(tok.TTL).Unix(), 10)
 	p = append(p, `,"iat":`...)
@@ -137,11 +137,11 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 	}
 	if tok.Nonce != "" {
 		p = append(p, `,"nonce":`...)
-		p = appendString(p, tok.Nonce)
+		p = strictjson.AppendString(p, tok.Nonce)
 	}
 	if tok.ACR != "" {
 		p = append(p, `,"acr":`...)
-		p = appendString(p, tok.ACR)
+		p = strictjson.AppendString(p, tok.ACR)
 	}
 	if len(tok.AMR) > 0 {
 		p = append(p, `,"amr":[`...)
@@ -149,15 +149,15 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 			if i > 0 {
 				p = append(p, ',')
 			}
-			p = appendString(p, m)
+			p = strictjson.AppendString(p, m)
 		}
 		p = append(p, ']')
 	}
 	p = append(p, `,"azp":`...)
-	p = appendString(p, tok.ClientID)
+	p = strictjson.AppendString(p, tok.ClientID)
 	if tok.SessionID != "" {
 		p = append(p, `,"sid":`...)
-		p = appendString(p, tok.SessionID)
+		p = strictjson.AppendString(p, tok.SessionID)
 	}
 	if tok.AccessToken != "" {
 		h, err := AccessTokenHash(key.Algorithm(), tok.AccessToken)
@@ -165,10 +165,10 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 			return "", err
 		}
 		p = append(p, `,"at_hash":`...)
-		p = appendString(p, h)
+		p = strictjson.AppendString(p, h)
 	}
 	p = append(p, `,"jti":`...)
-	p = appendString(p, jti)
+	p = strictjson.AppendString(p, jti)
 	if len(tok.Claims) > 0 {
 		extra, err := json.Marshal(tok.Claims)
 		if err != nil {
@@ -245,23 +245,4 @@ func randomID() (string, error) {
 		return "", fmt.Errorf("oidc: random: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// appendString appends s as a JSON string literal. Invalid UTF-8 passes
-// through and is caught by the strict check in sign.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/writ-dev/writ/internal/strictjson"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,25 +70,25 @@ func (l LogoutTokens) Mint(clientID, subject, sid string) (string, error) {
 	now := nowFunc(l.Now)().Truncate(time.Second)
 	p := make([]byte, 0, 384)
 	p = append(p, `{"iss":`...)
-	p = appendString(p, l.Issuer)
+	p = strictjson.AppendString(p, l.Issuer)
 	p = append(p, `,"aud":`...)
-	p = appendString(p, clientID)
+	p = strictjson.AppendString(p, clientID)
 	p = append(p, `,"iat":`...)
 	p = strconv.AppendInt(p, now.Unix(), 10)
 	p = append(p, `,"exp":`...)
 	p = strconv.AppendInt(p, now.Add(LogoutTokenTTL).Unix(), 10)
 	p = append(p, `,"jti":`...)
-	p = appendString(p, jti)
+	p = strictjson.AppendString(p, jti)
 	if subject != "" {
 		p = append(p, `,"sub":`...)
-		p = appendString(p, subject)
+		p = strictjson.AppendString(p, subject)
 	}
 	if sid != "" {
 		p = append(p, `,"sid":`...)
-		p = appendString(p, sid)
+		p = strictjson.AppendString(p, sid)
 	}
 	p = append(p, `,"events":{`...)
-	p = appendString(p, EventBackchannelLogout)
+	p = strictjson.AppendString(p, EventBackchannelLogout)
 	p = append(p, `:{}}}`...)
 	return sign(key, p, TypeLogoutToken)
 }

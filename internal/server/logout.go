@@ -152,7 +152,9 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get(ui.FieldDecision) != ui.DecisionLogout {
-		s.pageError(w, r, http.StatusOK, "Still signed in", "You stay signed in. You can close this page.")
+		// The user stays signed in: back to their account page. (The
+		// error page cannot say so: ui.Error turns a 200 into a 500.)
+		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 		return
 	}
 	s.endSession(w, r)

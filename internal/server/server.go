@@ -21,6 +21,7 @@ import (
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
+	"github.com/writ-dev/writ/rs"
 )
 
 // Endpoint paths, relative to the issuer URL.
@@ -53,8 +54,9 @@ type Options struct {
 	// a node that did not make the change; zero means DefaultClientCacheTTL,
 	// negative disables the cache.
 	ClientCacheTTL time.Duration
-	// ClientKeys supplies private_key_jwt clients' keys; nil uses the
-	// registered jwks only.
+	// ClientKeys supplies private_key_jwt clients' keys; nil uses a
+	// ClientKeyCache: the registered jwks, or else the jwks_uri fetched and
+	// cached.
 	ClientKeys oauth.ClientKeySource
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
@@ -104,7 +106,7 @@ func New(opts Options) (*Server, error) {
 		opts.MaxRequestBytes = oauth.DefaultMaxBody
 	}
 	if opts.ClientKeys == nil {
-		opts.ClientKeys = RegisteredClientKeys{}
+		opts.ClientKeys = NewClientKeyCache(0, rs.WithClock(opts.Now))
 	}
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
 	s.clients = NewClientCache(opts.Store, opts.ClientCacheTTL, opts.Now)
@@ -157,6 +159,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)
 		mux.HandleFunc(PathEndSession, s.handleEndSession)
 		mux.HandleFunc(PathLogoutConfirm, s.handleLogoutConfirm)
+		mux.HandleFunc(PathAccount, s.handleAccount)
+		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}

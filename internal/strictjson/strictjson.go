@@ -556,3 +556,24 @@ func AppendStrings(dst []string, raw string) ([]string, error) {
 		}
 	}
 }
+
+// AppendString appends s to dst as a JSON string literal: quotes and
+// backslashes escaped, control characters as \u00XX, everything else
+// (including UTF-8) as is. It is the encoder the hot paths use to build
+// token headers and payloads without reflection.
+func AppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -446,6 +447,12 @@ func cspSource(raw string) (string, bool) {
 		return "", false
 	case "http", "https":
 		host := strings.ToLower(p.Host)
+		if ip := net.ParseIP(p.Hostname()); ip != nil && ip.To4() == nil && ip.IsLoopback() && scheme == "http" {
+			// CSP host sources cannot spell IPv6 literals. A native app's
+			// loopback redirect (http://[::1]:port, RFC 8252) is allowed by
+			// scheme instead: the server has already matched the target.
+			return "http:", true
+		}
 		if p.Hostname() == "" || !isToken(host, "abcdefghijklmnopqrstuvwxyz0123456789.-:") {
 			return "", false
 		}

@@ -250,7 +250,11 @@ func TestCSP(t *testing.T) {
 		{[]string{"com.example.app:/oauth2redirect"}, " com.example.app:"},
 		{[]string{"https://a.example/1", "https://a.example/2", "https://b.example"}, " https://a.example https://b.example"},
 		{[]string{"javascript:alert(1)", "data:text/html,x", "blob:https://a.example/x"}, ""},
-		{[]string{"/relative", "https://", "https:///path", "http://[::1]:8080/cb"}, ""},
+		{[]string{"/relative", "https://", "https:///path", "https://[::1]:8080/cb"}, ""},
+		// CSP cannot spell IPv6 hosts: a native app's loopback redirect is
+		// allowed by scheme (RFC 8252 §7.3; the server matched the target).
+		{[]string{"http://[::1]:8080/cb"}, " http:"},
+		{[]string{"http://[2001:db8::1]/cb"}, ""},
 		{[]string{"https://a.example; script-src *"}, ""},
 		{[]string{"https://a.example%20b/"}, ""},
 	}

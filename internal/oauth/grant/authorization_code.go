@@ -82,6 +82,10 @@ type grantState struct {
 	// rotate forces a new refresh token (the refresh grant always rotates,
 	// even when the request narrowed the scope below offline_access).
 	rotate bool
+	// refreshScopes are the scopes of the new refresh token when not nil:
+	// a refresh keeps the presented token's scope however it narrowed the
+	// access token (RFC 6749 §6).
+	refreshScopes []string
 }
 
 func (t *Tokens) now() time.Time {
@@ -148,9 +152,13 @@ func (t *Tokens) issue(ctx context.Context, g grantState, refreshHash func(next 
 		if exp.After(famExp) {
 			exp = famExp
 		}
+		rtScopes := g.scopes
+		if g.refreshScopes != nil {
+			rtScopes = g.refreshScopes
+		}
 		next := store.RefreshToken{
 			Hash: hash, FamilyID: family, ClientID: g.client.ID, UserID: g.user.ID, SessionID: g.sessionID,
-			Scopes: g.scopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
+			Scopes: rtScopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
 			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp,
 		}
 		if err := refreshHash(next); err != nil {
@@ -304,7 +312,8 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 		}
 	}
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
-		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt, rotate: true}
+		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt, rotate: true,
+		refreshScopes: old.Scopes}
 	now := g.now()
 	resp, _, _, err := g.issue(ctx, st, func(next store.RefreshToken) error {
 		_, err := g.Store.RotateRefreshToken(ctx, hash, next, now)
