@@ -293,7 +293,7 @@ func writeJSONBody(w http.ResponseWriter, status int, v any) {
 }
 
 // RegisteredClientKeys supplies a private_key_jwt client's registered jwks.
-// Clients that registered only a jwks_uri need a fetching source.
+// ClientKeyCache uses it, and falls back to the jwks_uri for clients without one.
 type RegisteredClientKeys struct{}
 
 // ClientKeys implements oauth.ClientKeySource.

@@ -292,7 +292,6 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	return f, true
 }
 
-
 // handleLogin checks the username and password of the login form.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.resume(w, r)
