@@ -179,16 +179,17 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
-		Users:     a.Store,
-		Passwords: authn.Hasher{},
-		Token:     a.AdminToken,
-		Store:     a.Store,
-		Hasher:    hasher,
-		Clients:   a.Server.Clients(),
-		Keys:      a,
-		Logger:    o.Logger,
-		Now:       o.Now,
-		MaxBytes:  cfg.MaxRequestBytes,
+		Users:         a.Store,
+		Passwords:     authn.Hasher{},
+		SessionsEnded: a.Server.NotifyLogout,
+		Token:         a.AdminToken,
+		Store:         a.Store,
+		Hasher:        hasher,
+		Clients:       a.Server.Clients(),
+		Keys:          a,
+		Logger:        o.Logger,
+		Now:           o.Now,
+		MaxBytes:      cfg.MaxRequestBytes,
 	})
 	return a, nil
 }

@@ -169,21 +169,29 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if s.logoutNotifier == nil {
+	s.NotifyLogout(ctx, sess.UserID, []store.Session{sess})
+}
+
+// NotifyLogout sends back-channel logout tokens for the ended sessions of a
+// user to the clients that registered a back-channel logout URI. It returns
+// at once: delivery runs in the background, bounded in time, so that a slow
+// relying party never holds a browser or an admin call.
+func (s *Server) NotifyLogout(ctx context.Context, userID string, sessions []store.Session) {
+	if s.logoutNotifier == nil || len(sessions) == 0 {
 		return
 	}
-	targets := s.backchannelTargets(ctx, sess.UserID)
+	targets := s.backchannelTargets(ctx, userID)
 	if len(targets) == 0 {
 		return
 	}
-	// Notify in the background: the user's browser does not wait for
-	// relying parties, and a slow one must not hold the page.
 	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	go func() {
 		defer cancel()
-		for _, err := range s.logoutNotifier.Notify(nctx, targets, sess.UserID, sess.ID) {
-			if err != nil {
-				s.log.Warn("back-channel logout failed", "error", err)
+		for _, sess := range sessions {
+			for _, err := range s.logoutNotifier.Notify(nctx, targets, userID, sess.ID) {
+				if err != nil {
+					s.log.Warn("back-channel logout failed", "error", err)
+				}
 			}
 		}
 	}()

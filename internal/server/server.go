@@ -204,7 +204,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Cause)
 	} else {
-		s.log.DebugContext(r.Context(), "request rejected", "path", r.URL.Path, "error", e.Code, "description", e.Description)
+		s.log.DebugContext(r.Context(), "request rejected", "path", r.URL.Path, "error", e.Code, "description", e.Description, "cause", e.Cause)
 	}
 	oauth.WriteError(w, e)
 }
