@@ -12,9 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/spf13/pflag"
 
@@ -199,35 +197,4 @@ func (c *adminClient) call(ctx context.Context, method, path string, body any) (
 		return nil, &apiCallError{status: resp.StatusCode, code: truncate(e.Error, 64), description: truncate(e.Description, 400)}
 	}
 	return data, nil
-}
-
-// writeJSONOutput prints an API response indented, for scripts.
-func writeJSONOutput(s *streams, data []byte) error {
-	out, err := indentJSON(data)
-	if err != nil {
-		return fmt.Errorf("the admin API answered with invalid JSON: %w", err)
-	}
-	if _, err := s.out.Write(out); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
-}
-
-// newTabWriter returns a tab writer for aligned columns on w.
-func newTabWriter(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-}
-
-// tableCell makes a value safe for one table cell: no tabs, newlines or other
-// control characters (the API answer is not trusted to be printable).
-func tableCell(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
-		}
-		return r
-	}, s)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -99,32 +100,29 @@ type clientFlags struct {
 // register adds the registration flags to fs.
 func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	f.update = update
-	clearHint := ""
-	if update {
-		clearHint = "; an empty value clears it"
-	}
+	hint := clearHint(update)
 	if update {
 		fs.StringVar(&f.id, "id", "", "the `CLIENT_ID` of the client to change (or give it as the argument)")
 	} else {
 		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~)")
 	}
-	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+clearHint)
+	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
 	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, token-exchange, device_code")
-	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+clearHint)
-	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+clearHint)
-	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+clearHint)
-	fs.StringArrayVar(&f.audiences, "audience", nil, "audience/resource `URI` the client may get tokens for (repeatable; the first is the default)"+clearHint)
+	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+hint)
+	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
+	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)
+	fs.StringArrayVar(&f.audiences, "audience", nil, "audience/resource `URI` the client may get tokens for (repeatable; the first is the default)"+hint)
 	fs.StringVar(&f.authMethod, "auth-method", "", "token endpoint auth `METHOD`: client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	fs.StringVar(&f.tokenFormat, "token-format", "", "access token `FORMAT`: jwt (default) or opaque")
 	fs.StringVar(&f.accessTTL, "access-token-ttl", "", "access token lifetime `DURATION`, e.g. 15m (at most 24h; 0 = server default)")
 	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
 	fs.StringVar(&f.idTTL, "id-token-ttl", "", "ID token lifetime `DURATION`, e.g. 1h (at most 24h; 0 = server default)")
-	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+clearHint)
-	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+clearHint)
+	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
+	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
-	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+clearHint)
+	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
-	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+clearHint)
+	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
 }
 
 // body turns the flags that were given into an admin API request body.
@@ -272,6 +270,15 @@ func shortGrantType(g string) string {
 	return g
 }
 
+// shortGrantTypes maps shortGrantType over gs.
+func shortGrantTypes(gs []string) []string {
+	short := make([]string, len(gs))
+	for i, g := range gs {
+		short[i] = shortGrantType(g)
+	}
+	return short
+}
+
 // parseTTL reads a lifetime flag: a Go duration (15m, 1h30m) or a number of
 // seconds, in whole seconds, at most max; 0 means the server default.
 func parseTTL(flag, v string, max time.Duration) (int64, error) {
@@ -349,6 +356,11 @@ func clientIDArg(cmd *cobra.Command, args []string, flagID string) (string, erro
 	return "", usagef("%s needs the client_id as its argument (see 'writ client list')", cmd.CommandPath())
 }
 
+// clientArg is the CLIENT_ID argument of a command without --id.
+func clientArg(cmd *cobra.Command, args []string) (string, error) {
+	return clientIDArg(cmd, args, "")
+}
+
 // clientPath is the API path of one client.
 func clientPath(id string) string { return admin.PathClients + "/" + url.PathEscape(id) }
 
@@ -405,11 +417,7 @@ func runClientCreate(ctx context.Context, cmd *cobra.Command, s *streams, af *ad
 	if _, ok := body["grant_types"]; !ok && len(f.redirectURIs) == 0 {
 		return usagef("give --grant-type (e.g. --grant-type client_credentials for a service), or --redirect-uri for the default authorization_code grant")
 	}
-	c, err := af.client(s)
-	if err != nil {
-		return err
-	}
-	data, err := c.call(ctx, "POST", admin.PathClients, body)
+	data, err := af.call(ctx, s, "POST", admin.PathClients, body)
 	if err != nil {
 		return err
 	}
@@ -420,15 +428,8 @@ func runClientCreate(ctx context.Context, cmd *cobra.Command, s *streams, af *ad
 // (table). A client secret in the response is shown with a warning that it
 // cannot be shown again.
 func printClient(s *streams, af *adminFlags, data []byte) error {
-	var c admin.ClientResponse
-	if err := json.Unmarshal(data, &c); err != nil || c.ClientID == "" {
-		return fmt.Errorf("the admin API answered with something that is not a client")
-	}
-	if af.output == formatJSON {
-		if err := writeJSONOutput(s, data); err != nil {
-			return err
-		}
-	} else if err := writeClientDetails(s, c); err != nil {
+	c, err := printAnswer(s, af, data, "a client", func(c *admin.ClientResponse) bool { return c.ClientID != "" }, writeClientDetails)
+	if err != nil {
 		return err
 	}
 	if c.ClientSecret != "" {
@@ -439,20 +440,16 @@ func printClient(s *streams, af *adminFlags, data []byte) error {
 
 // writeClientDetails prints a client as a two-column table.
 func writeClientDetails(s *streams, c admin.ClientResponse) error {
-	grants := make([]string, len(c.GrantTypes))
-	for i, g := range c.GrantTypes {
-		grants[i] = shortGrantType(g)
-	}
 	ttl := func(secs int64) string {
 		if secs == 0 {
 			return "server default"
 		}
 		return (time.Duration(secs) * time.Second).String()
 	}
-	rows := [][2]string{
+	rows := [][]string{
 		{"CLIENT ID", c.ClientID},
 		{"NAME", c.ClientName},
-		{"GRANT TYPES", strings.Join(grants, ", ")},
+		{"GRANT TYPES", strings.Join(shortGrantTypes(c.GrantTypes), ", ")},
 		{"AUTH METHOD", c.TokenEndpointAuthMethod},
 		{"SCOPES", c.Scope},
 		{"AUDIENCES", strings.Join(c.Audiences, ", ")},
@@ -460,64 +457,40 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 		{"TOKEN FORMAT", c.AccessTokenFormat},
 		{"ACCESS TOKEN TTL", ttl(c.AccessTokenTTL)},
 	}
-	optional := [][2]string{
-		{"POST-LOGOUT URIS", strings.Join(c.PostLogoutRedirectURIs, ", ")},
-		{"JWKS URI", c.JWKSURI},
-		{"BACKCHANNEL LOGOUT", c.BackchannelLogoutURI},
-	}
-	for _, r := range optional {
-		if r[1] != "" {
-			rows = append(rows, r)
-		}
-	}
+	rows = appendSet(rows,
+		[]string{"POST-LOGOUT URIS", strings.Join(c.PostLogoutRedirectURIs, ", ")},
+		[]string{"JWKS URI", c.JWKSURI},
+		[]string{"BACKCHANNEL LOGOUT", c.BackchannelLogoutURI},
+	)
 	if c.RefreshTokenTTL != 0 {
-		rows = append(rows, [2]string{"REFRESH TOKEN TTL", ttl(c.RefreshTokenTTL)})
+		rows = append(rows, []string{"REFRESH TOKEN TTL", ttl(c.RefreshTokenTTL)})
 	}
 	if c.IDTokenTTL != 0 {
-		rows = append(rows, [2]string{"ID TOKEN TTL", ttl(c.IDTokenTTL)})
+		rows = append(rows, []string{"ID TOKEN TTL", ttl(c.IDTokenTTL)})
 	}
 	if len(c.JWKS) > 0 {
 		n := "registered"
 		if ks, err := jose.ParseKeySet(c.JWKS); err == nil {
 			n = fmt.Sprintf("%d key(s)", ks.Len())
 		}
-		rows = append(rows, [2]string{"JWKS", n})
+		rows = append(rows, []string{"JWKS", n})
 	}
 	if c.FirstParty {
-		rows = append(rows, [2]string{"FIRST PARTY", "yes"})
+		rows = append(rows, []string{"FIRST PARTY", "yes"})
 	}
-	keys := make([]string, 0, len(c.Metadata))
-	for k := range c.Metadata {
-		keys = append(keys, k)
+	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
+		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		rows = append(rows, [2]string{"METADATA " + k, c.Metadata[k]})
-	}
-	rows = append(rows, [2]string{"CREATED", c.CreatedAt.UTC().Format(time.RFC3339)})
+	rows = append(rows, []string{"CREATED", c.CreatedAt.UTC().Format(time.RFC3339)})
 	if c.ClientSecret != "" {
-		rows = append(rows, [2]string{"CLIENT SECRET", c.ClientSecret})
+		rows = append(rows, []string{"CLIENT SECRET", c.ClientSecret})
 	}
-	tw := newTabWriter(s.out)
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", tableCell(r[0]), tableCell(r[1]))
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
-}
-
-// clientListOptions are the flags of "writ client list".
-type clientListOptions struct {
-	limit int
-	after string
-	all   bool
+	return writeColumns(s, rows)
 }
 
 // newClientListCmd builds "writ client list".
 func newClientListCmd(s *streams, af *adminFlags) *cobra.Command {
-	o := &clientListOptions{}
+	o := &listFlags{}
 	cmd := &cobra.Command{
 		Use:   "list [--limit N] [--all]",
 		Short: "List the registered clients, ordered by client_id",
@@ -542,93 +515,39 @@ Secrets are never listed.
   writ client list --limit 20 --after LAST_CLIENT_ID`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runClientList(cmd.Context(), s, af, o)
+			return runList(cmd.Context(), s, af, o, listing{
+				path: admin.PathClients,
+				noun: "client",
+				decode: func(data []byte) ([]json.RawMessage, string, bool) {
+					var page admin.ListResponse
+					err := json.Unmarshal(data, &page)
+					return page.Clients, page.Next, err == nil && page.Clients != nil
+				},
+				document: func(items []json.RawMessage, next string) any {
+					if items == nil {
+						items = []json.RawMessage{} // "clients": [] when there are none
+					}
+					return admin.ListResponse{Clients: items, Next: next}
+				},
+				table: writeClientTable,
+			})
 		},
 	}
-	cmd.Flags().IntVar(&o.limit, "limit", admin.DefaultPageSize, fmt.Sprintf("page size `N`, 1 to %d", admin.MaxPageSize))
-	cmd.Flags().StringVar(&o.after, "after", "", "start after `CLIENT_ID` (the \"next\" value of the previous page)")
-	cmd.Flags().BoolVar(&o.all, "all", false, "follow the pages and list every client")
+	o.register(cmd.Flags(), "client", "CLIENT_ID")
 	return cmd
-}
-
-func runClientList(ctx context.Context, s *streams, af *adminFlags, o *clientListOptions) error {
-	if err := af.check(); err != nil {
-		return err
-	}
-	if o.limit < 1 || o.limit > admin.MaxPageSize {
-		return usagef("--limit %d: must be between 1 and %d", o.limit, admin.MaxPageSize)
-	}
-	c, err := af.client(s)
-	if err != nil {
-		return err
-	}
-	var all admin.ListResponse
-	after := o.after
-	for {
-		q := url.Values{"limit": {strconv.Itoa(o.limit)}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		data, err := c.call(ctx, "GET", admin.PathClients+"?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		var page admin.ListResponse
-		if err := json.Unmarshal(data, &page); err != nil || page.Clients == nil {
-			return fmt.Errorf("the admin API answered with something that is not a client list")
-		}
-		if !o.all && af.output == formatJSON {
-			return writeJSONOutput(s, data)
-		}
-		all.Clients = append(all.Clients, page.Clients...)
-		all.Next = page.Next
-		if !o.all || page.Next == "" {
-			break
-		}
-		if page.Next <= after {
-			return fmt.Errorf("the admin API returned a page cursor that does not advance (%q); stopping", truncate(page.Next, 32))
-		}
-		after = page.Next
-	}
-	if af.output == formatJSON {
-		data, err := json.Marshal(all)
-		if err != nil {
-			return fmt.Errorf("cannot encode the client list: %w", err)
-		}
-		return writeJSONOutput(s, data)
-	}
-	if err := writeClientTable(s, all.Clients); err != nil {
-		return err
-	}
-	if all.Next != "" {
-		fmt.Fprintf(s.err, "writ: more clients follow: use --all, or --after %s for the next page\n", tableCell(all.Next))
-	}
-	return nil
 }
 
 // writeClientTable prints clients one per row.
 func writeClientTable(s *streams, raw []json.RawMessage) error {
-	if len(raw) == 0 {
-		_, err := fmt.Fprintln(s.out, "No clients.")
-		return err
-	}
-	tw := newTabWriter(s.out)
-	fmt.Fprintln(tw, "CLIENT ID\tNAME\tGRANT TYPES\tAUTH METHOD\tSCOPES")
+	rows := make([][]string, 0, len(raw))
 	for _, r := range raw {
 		var c admin.ClientResponse
 		if err := json.Unmarshal(r, &c); err != nil {
 			return fmt.Errorf("the admin API answered with a malformed client")
 		}
-		grants := make([]string, len(c.GrantTypes))
-		for i, g := range c.GrantTypes {
-			grants[i] = shortGrantType(g)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", tableCell(c.ClientID), tableCell(c.ClientName), tableCell(strings.Join(grants, ",")), tableCell(c.TokenEndpointAuthMethod), tableCell(c.Scope))
+		rows = append(rows, []string{c.ClientID, c.ClientName, strings.Join(shortGrantTypes(c.GrantTypes), ","), c.TokenEndpointAuthMethod, c.Scope})
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
+	return writeTable(s, "No clients.", []string{"CLIENT ID", "NAME", "GRANT TYPES", "AUTH METHOD", "SCOPES"}, rows)
 }
 
 // newClientGetCmd builds "writ client get".
@@ -644,18 +563,11 @@ only a keyed hash of it.
   writ client get billing -o json | jq -r .scope`,
 		Args: maxArgs(1, "the client_id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := clientIDArg(cmd, args, "")
+			id, err := af.resolve(cmd, args, clientArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
-			if err != nil {
-				return err
-			}
-			data, err := c.call(cmd.Context(), "GET", clientPath(id), nil)
+			data, err := af.call(cmd.Context(), s, "GET", clientPath(id), nil)
 			if err != nil {
 				return err
 			}
@@ -715,11 +627,7 @@ func runClientUpdate(ctx context.Context, cmd *cobra.Command, s *streams, af *ad
 	if len(body) == 0 {
 		return usagef("nothing to change: give at least one flag such as --name, --scope or --redirect-uri")
 	}
-	c, err := af.client(s)
-	if err != nil {
-		return err
-	}
-	data, err := c.call(ctx, "PATCH", clientPath(id), body)
+	data, err := af.call(ctx, s, "PATCH", clientPath(id), body)
 	if err != nil {
 		return err
 	}
@@ -738,26 +646,14 @@ deleted with it; JWT access tokens it holds stay valid until they expire.
 		Example: `  writ client delete billing`,
 		Args:    maxArgs(1, "the client_id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := clientIDArg(cmd, args, "")
+			id, err := af.resolve(cmd, args, clientArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
-			if err != nil {
+			if _, err := af.call(cmd.Context(), s, "DELETE", clientPath(id), nil); err != nil {
 				return err
 			}
-			if _, err := c.call(cmd.Context(), "DELETE", clientPath(id), nil); err != nil {
-				return err
-			}
-			if af.output == formatJSON {
-				data, _ := json.Marshal(map[string]any{"client_id": id, "deleted": true})
-				return writeJSONOutput(s, data)
-			}
-			_, err = fmt.Fprintf(s.out, "deleted client %s\n", tableCell(id))
-			return err
+			return printDone(s, af, map[string]any{"client_id": id, "deleted": true}, "deleted client %s", tableCell(id))
 		},
 	}
 }
@@ -779,18 +675,11 @@ printed exactly once.
   writ client rotate-secret billing -o json | jq -r .client_secret`,
 		Args: maxArgs(1, "the client_id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := clientIDArg(cmd, args, "")
+			id, err := af.resolve(cmd, args, clientArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
-			if err != nil {
-				return err
-			}
-			data, err := c.call(cmd.Context(), "POST", clientPath(id)+"/rotate-secret", nil)
+			data, err := af.call(cmd.Context(), s, "POST", clientPath(id)+"/rotate-secret", nil)
 			if err != nil {
 				return err
 			}

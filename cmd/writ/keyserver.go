@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -86,23 +85,12 @@ The new key listing is printed.
 
 // runKeyServer calls a key route and prints the listing it answers with.
 func runKeyServer(ctx context.Context, s *streams, af *adminFlags, method, path string, body any) error {
-	c, err := af.client(s)
+	data, err := af.call(ctx, s, method, path, body)
 	if err != nil {
 		return err
 	}
-	data, err := c.call(ctx, method, path, body)
+	listing, err := printAnswer(s, af, data, "a key listing", func(l *admin.KeysResponse) bool { return l.Keys != nil }, writeKeyTable)
 	if err != nil {
-		return err
-	}
-	var listing admin.KeysResponse
-	if err := json.Unmarshal(data, &listing); err != nil || listing.Keys == nil {
-		return fmt.Errorf("the admin API answered with something that is not a key listing")
-	}
-	if af.output == formatJSON {
-		if err := writeJSONOutput(s, data); err != nil {
-			return err
-		}
-	} else if err := writeKeyTable(s, listing.Keys); err != nil {
 		return err
 	}
 	if method == "POST" {
@@ -116,25 +104,16 @@ func runKeyServer(ctx context.Context, s *streams, af *adminFlags, method, path 
 }
 
 // writeKeyTable prints the keys one per row.
-func writeKeyTable(s *streams, list []admin.KeyJSON) error {
-	if len(list) == 0 {
-		_, err := fmt.Fprintln(s.out, "No signing keys.")
-		return err
-	}
+func writeKeyTable(s *streams, listing admin.KeysResponse) error {
 	ts := func(t time.Time) string {
 		if t.IsZero() {
 			return "-"
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	tw := newTabWriter(s.out)
-	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED\tNOT AFTER")
-	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tableCell(k.KeyID), tableCell(string(k.Algorithm)), tableCell(k.State),
-			ts(k.CreatedAt), ts(k.ActivatedAt), ts(k.RetiredAt), ts(k.NotAfter))
+	rows := make([][]string, 0, len(listing.Keys))
+	for _, k := range listing.Keys {
+		rows = append(rows, []string{k.KeyID, string(k.Algorithm), k.State, ts(k.CreatedAt), ts(k.ActivatedAt), ts(k.RetiredAt), ts(k.NotAfter)})
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
+	return writeTable(s, "No signing keys.", []string{"KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED", "NOT AFTER"}, rows)
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -133,31 +133,30 @@ func (f *userFlags) textFlags() []struct {
 // register adds the account flags to fs.
 func (f *userFlags) register(fs *pflag.FlagSet, update bool) {
 	f.update = update
-	clearHint := ""
+	hint := clearHint(update)
 	if update {
-		clearHint = "; an empty value clears it"
 		fs.StringVar(&f.username, "username", "", "new sign-in `NAME` (unique regardless of case)")
 	} else {
 		fs.StringVar(&f.username, "username", "", "sign-in `NAME` (required; unique regardless of case, at most 128 characters)")
 	}
-	fs.StringVar(&f.email, "email", "", "e-mail `ADDRESS` (the email claim)"+clearHint)
+	fs.StringVar(&f.email, "email", "", "e-mail `ADDRESS` (the email claim)"+hint)
 	fs.BoolVar(&f.emailVerified, "email-verified", false, "mark the e-mail address as verified (email_verified)")
-	fs.StringVar(&f.name, "name", "", "full `NAME` (the name claim)"+clearHint)
-	fs.StringVar(&f.givenName, "given-name", "", "given or first `NAME`"+clearHint)
-	fs.StringVar(&f.familyName, "family-name", "", "family or last `NAME`"+clearHint)
-	fs.StringVar(&f.middleName, "middle-name", "", "middle `NAME`"+clearHint)
-	fs.StringVar(&f.nickname, "nickname", "", "casual `NAME`"+clearHint)
-	fs.StringVar(&f.preferredUsername, "preferred-username", "", "preferred_username claim `NAME` (need not be the username)"+clearHint)
-	fs.StringVar(&f.profile, "profile", "", "profile page `URL`"+clearHint)
-	fs.StringVar(&f.picture, "picture", "", "profile picture `URL`"+clearHint)
-	fs.StringVar(&f.website, "website", "", "web page or blog `URL`"+clearHint)
-	fs.StringVar(&f.gender, "gender", "", "gender `VALUE`"+clearHint)
-	fs.StringVar(&f.birthdate, "birthdate", "", "birth `DATE`: YYYY-MM-DD, 0000-MM-DD or YYYY"+clearHint)
-	fs.StringVar(&f.zoneinfo, "zoneinfo", "", "time `ZONE`, e.g. Europe/Paris"+clearHint)
-	fs.StringVar(&f.locale, "locale", "", "BCP 47 language `TAG`, e.g. en-US"+clearHint)
-	fs.StringVar(&f.phone, "phone", "", "telephone `NUMBER`, preferably E.164 (+33 1 23 45 67 89)"+clearHint)
+	fs.StringVar(&f.name, "name", "", "full `NAME` (the name claim)"+hint)
+	fs.StringVar(&f.givenName, "given-name", "", "given or first `NAME`"+hint)
+	fs.StringVar(&f.familyName, "family-name", "", "family or last `NAME`"+hint)
+	fs.StringVar(&f.middleName, "middle-name", "", "middle `NAME`"+hint)
+	fs.StringVar(&f.nickname, "nickname", "", "casual `NAME`"+hint)
+	fs.StringVar(&f.preferredUsername, "preferred-username", "", "preferred_username claim `NAME` (need not be the username)"+hint)
+	fs.StringVar(&f.profile, "profile", "", "profile page `URL`"+hint)
+	fs.StringVar(&f.picture, "picture", "", "profile picture `URL`"+hint)
+	fs.StringVar(&f.website, "website", "", "web page or blog `URL`"+hint)
+	fs.StringVar(&f.gender, "gender", "", "gender `VALUE`"+hint)
+	fs.StringVar(&f.birthdate, "birthdate", "", "birth `DATE`: YYYY-MM-DD, 0000-MM-DD or YYYY"+hint)
+	fs.StringVar(&f.zoneinfo, "zoneinfo", "", "time `ZONE`, e.g. Europe/Paris"+hint)
+	fs.StringVar(&f.locale, "locale", "", "BCP 47 language `TAG`, e.g. en-US"+hint)
+	fs.StringVar(&f.phone, "phone", "", "telephone `NUMBER`, preferably E.164 (+33 1 23 45 67 89)"+hint)
 	fs.BoolVar(&f.phoneVerified, "phone-verified", false, "mark the telephone number as verified (phone_number_verified)")
-	fs.StringVar(&f.address, "address", "", "postal address as a JSON `OBJECT` with formatted, street_address, locality, region, postal_code, country"+clearHint)
+	fs.StringVar(&f.address, "address", "", "postal address as a JSON `OBJECT` with formatted, street_address, locality, region, postal_code, country"+hint)
 	replaces := ""
 	if update {
 		replaces = "; the flags given replace all the attributes, and an empty value removes them all"
@@ -420,11 +419,7 @@ password use "writ user set-password".
 			if len(body) == 0 {
 				return usagef("nothing to change: give at least one flag such as --email, --name or --attribute")
 			}
-			c, err := af.client(s)
-			if err != nil {
-				return err
-			}
-			data, err := c.call(cmd.Context(), "PATCH", userPath(id), body)
+			data, err := af.call(cmd.Context(), s, "PATCH", userPath(id), body)
 			if err != nil {
 				return err
 			}
@@ -443,14 +438,8 @@ password use "writ user set-password".
 // printUser prints one user: the API response (json) or its fields
 // (table).
 func printUser(s *streams, af *adminFlags, data []byte) error {
-	var u admin.UserResponse
-	if err := json.Unmarshal(data, &u); err != nil || u.ID == "" {
-		return fmt.Errorf("the admin API answered with something that is not a user")
-	}
-	if af.output == formatJSON {
-		return writeJSONOutput(s, data)
-	}
-	return writeUserDetails(s, u)
+	_, err := printAnswer(s, af, data, "a user", func(u *admin.UserResponse) bool { return u.ID != "" }, writeUserDetails)
+	return err
 }
 
 // writeUserDetails prints a user as a two-column table.
@@ -471,62 +460,45 @@ func writeUserDetails(s *streams, u admin.UserResponse) error {
 	if u.HasPassword {
 		password = "set"
 	}
-	rows := [][2]string{
+	rows := [][]string{
 		{"ID", u.ID},
 		{"USERNAME", u.Username},
 		{"EMAIL", verified(u.Email, u.EmailVerified)},
 		{"DISABLED", yesNo(u.Disabled)},
 		{"PASSWORD", password},
 	}
-	optional := [][2]string{
-		{"NAME", u.Name},
-		{"GIVEN NAME", u.GivenName},
-		{"FAMILY NAME", u.FamilyName},
-		{"MIDDLE NAME", u.MiddleName},
-		{"NICKNAME", u.Nickname},
-		{"PREFERRED USERNAME", u.PreferredUsername},
-		{"PROFILE", u.Profile},
-		{"PICTURE", u.Picture},
-		{"WEBSITE", u.Website},
-		{"GENDER", u.Gender},
-		{"BIRTHDATE", u.Birthdate},
-		{"ZONEINFO", u.Zoneinfo},
-		{"LOCALE", u.Locale},
-		{"PHONE", verified(u.PhoneNumber, u.PhoneNumberVerified)},
-	}
-	for _, r := range optional {
-		if r[1] != "" {
-			rows = append(rows, r)
-		}
-	}
+	rows = appendSet(rows,
+		[]string{"NAME", u.Name},
+		[]string{"GIVEN NAME", u.GivenName},
+		[]string{"FAMILY NAME", u.FamilyName},
+		[]string{"MIDDLE NAME", u.MiddleName},
+		[]string{"NICKNAME", u.Nickname},
+		[]string{"PREFERRED USERNAME", u.PreferredUsername},
+		[]string{"PROFILE", u.Profile},
+		[]string{"PICTURE", u.Picture},
+		[]string{"WEBSITE", u.Website},
+		[]string{"GENDER", u.Gender},
+		[]string{"BIRTHDATE", u.Birthdate},
+		[]string{"ZONEINFO", u.Zoneinfo},
+		[]string{"LOCALE", u.Locale},
+		[]string{"PHONE", verified(u.PhoneNumber, u.PhoneNumberVerified)},
+	)
 	if a := u.Address; a != nil {
 		addr := a.Formatted
 		if addr == "" {
 			addr = strings.Join(slices.DeleteFunc([]string{a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country}, func(v string) bool { return v == "" }), ", ")
 		}
-		rows = append(rows, [2]string{"ADDRESS", strings.Join(strings.Fields(addr), " ")})
+		rows = append(rows, []string{"ADDRESS", strings.Join(strings.Fields(addr), " ")})
 	}
-	names := make([]string, 0, len(u.Attributes))
-	for k := range u.Attributes {
-		names = append(names, k)
+	for _, k := range slices.Sorted(maps.Keys(u.Attributes)) {
+		rows = append(rows, []string{"ATTRIBUTE " + k, string(u.Attributes[k])})
 	}
-	slices.Sort(names)
-	for _, k := range names {
-		rows = append(rows, [2]string{"ATTRIBUTE " + k, string(u.Attributes[k])})
-	}
-	rows = append(rows, [2]string{"CREATED", u.CreatedAt.UTC().Format(time.RFC3339)})
-	rows = append(rows, [2]string{"UPDATED", u.UpdatedAt.UTC().Format(time.RFC3339)})
+	rows = append(rows, []string{"CREATED", u.CreatedAt.UTC().Format(time.RFC3339)})
+	rows = append(rows, []string{"UPDATED", u.UpdatedAt.UTC().Format(time.RFC3339)})
 	if !u.PasswordChangedAt.IsZero() {
-		rows = append(rows, [2]string{"PASSWORD CHANGED", u.PasswordChangedAt.UTC().Format(time.RFC3339)})
+		rows = append(rows, []string{"PASSWORD CHANGED", u.PasswordChangedAt.UTC().Format(time.RFC3339)})
 	}
-	tw := newTabWriter(s.out)
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", tableCell(r[0]), tableCell(r[1]))
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
+	return writeColumns(s, rows)
 }
 
 // userListPage is a page of GET /admin/users with the users kept raw, so
@@ -536,13 +508,16 @@ type userListPage struct {
 	Next  string            `json:"next"`
 }
 
+// decodeUserPage decodes a userListPage; ok is false when data is not one.
+func decodeUserPage(data []byte) (users []json.RawMessage, next string, ok bool) {
+	var page userListPage
+	err := json.Unmarshal(data, &page)
+	return page.Users, page.Next, err == nil && page.Users != nil
+}
+
 // newUserListCmd builds "writ user list".
 func newUserListCmd(s *streams, af *adminFlags) *cobra.Command {
-	var (
-		limit int
-		after string
-		all   bool
-	)
+	o := &listFlags{}
 	cmd := &cobra.Command{
 		Use:   "list [--limit N] [--all]",
 		Short: "List the user accounts, ordered by id",
@@ -559,75 +534,27 @@ pages to the end.
   writ user list --limit 20 --after LAST_USER_ID`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if err := af.check(); err != nil {
-				return err
-			}
-			if limit < 1 || limit > admin.MaxPageSize {
-				return usagef("--limit %d: must be between 1 and %d", limit, admin.MaxPageSize)
-			}
-			c, err := af.client(s)
-			if err != nil {
-				return err
-			}
-			acc := userListPage{Users: []json.RawMessage{}}
-			cursor := after
-			for {
-				q := url.Values{"limit": {strconv.Itoa(limit)}}
-				if cursor != "" {
-					q.Set("after", cursor)
-				}
-				data, err := c.call(ctx, "GET", admin.PathUsers+"?"+q.Encode(), nil)
-				if err != nil {
-					return err
-				}
-				var page userListPage
-				if err := json.Unmarshal(data, &page); err != nil || page.Users == nil {
-					return fmt.Errorf("the admin API answered with something that is not a user list")
-				}
-				if !all && af.output == formatJSON {
-					return writeJSONOutput(s, data)
-				}
-				acc.Users = append(acc.Users, page.Users...)
-				acc.Next = page.Next
-				if !all || page.Next == "" {
-					break
-				}
-				if page.Next <= cursor {
-					return fmt.Errorf("the admin API returned a page cursor that does not advance (%q); stopping", truncate(page.Next, 32))
-				}
-				cursor = page.Next
-			}
-			if af.output == formatJSON {
-				data, err := json.Marshal(acc)
-				if err != nil {
-					return fmt.Errorf("cannot encode the user list: %w", err)
-				}
-				return writeJSONOutput(s, data)
-			}
-			if err := writeUserTable(s, acc.Users); err != nil {
-				return err
-			}
-			if acc.Next != "" {
-				fmt.Fprintf(s.err, "writ: more users follow: use --all, or --after %s for the next page\n", tableCell(acc.Next))
-			}
-			return nil
+			return runList(cmd.Context(), s, af, o, listing{
+				path:   admin.PathUsers,
+				noun:   "user",
+				decode: decodeUserPage,
+				document: func(items []json.RawMessage, next string) any {
+					if items == nil {
+						items = []json.RawMessage{} // "users": [] when there are none
+					}
+					return userListPage{Users: items, Next: next}
+				},
+				table: writeUserTable,
+			})
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", admin.DefaultPageSize, fmt.Sprintf("page size `N`, 1 to %d", admin.MaxPageSize))
-	cmd.Flags().StringVar(&after, "after", "", "start after `USER_ID` (the \"next\" value of the previous page)")
-	cmd.Flags().BoolVar(&all, "all", false, "follow the pages and list every user")
+	o.register(cmd.Flags(), "user", "USER_ID")
 	return cmd
 }
 
 // writeUserTable prints users one per row: id, username, email, disabled.
 func writeUserTable(s *streams, raw []json.RawMessage) error {
-	if len(raw) == 0 {
-		_, err := fmt.Fprintln(s.out, "No users.")
-		return err
-	}
-	tw := newTabWriter(s.out)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tDISABLED")
+	rows := make([][]string, 0, len(raw))
 	for _, r := range raw {
 		var u admin.UserResponse
 		if err := json.Unmarshal(r, &u); err != nil {
@@ -637,12 +564,9 @@ func writeUserTable(s *streams, raw []json.RawMessage) error {
 		if u.Disabled {
 			disabled = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(u.ID), tableCell(u.Username), tableCell(u.Email), disabled)
+		rows = append(rows, []string{u.ID, u.Username, u.Email, disabled})
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("cannot write to standard output: %w", err)
-	}
-	return nil
+	return writeTable(s, "No users.", []string{"ID", "USERNAME", "EMAIL", "DISABLED"}, rows)
 }
 
 // newUserGetCmd builds "writ user get".
@@ -693,14 +617,14 @@ case). The password is never shown: writ keeps only its argon2id hash.
 			if err != nil {
 				return err
 			}
-			var page userListPage
-			if err := json.Unmarshal(data, &page); err != nil || page.Users == nil {
+			users, _, ok := decodeUserPage(data)
+			if !ok {
 				return fmt.Errorf("the admin API answered with something that is not a user list")
 			}
-			if len(page.Users) == 0 {
+			if len(users) == 0 {
 				return fmt.Errorf("no user with username %q", truncate(username, 64))
 			}
-			return printUser(s, af, page.Users[0])
+			return printUser(s, af, users[0])
 		},
 	}
 	cmd.Flags().StringVar(&username, "username", "", "look the user up by sign-in `NAME` (regardless of case)")
@@ -728,18 +652,11 @@ its data are kept.`, "disable"
 		Example: "  writ user " + verb + " USER_ID",
 		Args:    maxArgs(1, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := userIDArg(cmd, args)
+			id, err := af.resolve(cmd, args, userIDArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
-			if err != nil {
-				return err
-			}
-			data, err := c.call(cmd.Context(), "POST", userPath(id)+"/"+action, nil)
+			data, err := af.call(cmd.Context(), s, "POST", userPath(id)+"/"+action, nil)
 			if err != nil {
 				return err
 			}
@@ -768,26 +685,14 @@ keep the account but stop its use, "writ user disable" it instead.
 		Example: `  writ user delete USER_ID`,
 		Args:    maxArgs(1, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := userIDArg(cmd, args)
+			id, err := af.resolve(cmd, args, userIDArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
-			if err != nil {
+			if _, err := af.call(cmd.Context(), s, "DELETE", userPath(id), nil); err != nil {
 				return err
 			}
-			if _, err := c.call(cmd.Context(), "DELETE", userPath(id), nil); err != nil {
-				return err
-			}
-			if af.output == formatJSON {
-				data, _ := json.Marshal(map[string]any{"id": id, "deleted": true})
-				return writeJSONOutput(s, data)
-			}
-			_, err = fmt.Fprintf(s.out, "deleted user %s\n", tableCell(id))
-			return err
+			return printDone(s, af, map[string]any{"id": id, "deleted": true}, "deleted user %s", tableCell(id))
 		},
 	}
 }
@@ -813,10 +718,7 @@ newline is removed. --password puts it where other local users can see it.
 		Args: maxArgs(1, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := userIDArg(cmd, args)
+			id, err := af.resolve(cmd, args, userIDArg)
 			if err != nil {
 				return err
 			}
@@ -834,12 +736,7 @@ newline is removed. --password puts it where other local users can see it.
 			if _, err := c.call(ctx, "POST", userPath(id)+"/password", admin.PasswordRequest{Password: pw}); err != nil {
 				return err
 			}
-			if af.output == formatJSON {
-				data, _ := json.Marshal(map[string]any{"id": id, "password_set": true})
-				return writeJSONOutput(s, data)
-			}
-			_, err = fmt.Fprintf(s.out, "set the password of user %s; their sessions ended and their refresh tokens were revoked\n", tableCell(id))
-			return err
+			return printDone(s, af, map[string]any{"id": id, "password_set": true}, "set the password of user %s; their sessions ended and their refresh tokens were revoked", tableCell(id))
 		},
 	}
 	p.register(cmd.Flags())
@@ -859,44 +756,27 @@ it to have. "writ user revoke-consent" withdraws one.
   writ user consents USER_ID -o json`,
 		Args: maxArgs(1, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
-				return err
-			}
-			id, err := userIDArg(cmd, args)
+			id, err := af.resolve(cmd, args, userIDArg)
 			if err != nil {
 				return err
 			}
-			c, err := af.client(s)
+			data, err := af.call(cmd.Context(), s, "GET", userPath(id)+"/consents", nil)
 			if err != nil {
 				return err
 			}
-			data, err := c.call(cmd.Context(), "GET", userPath(id)+"/consents", nil)
-			if err != nil {
-				return err
-			}
-			var list admin.ConsentListResponse
-			if err := json.Unmarshal(data, &list); err != nil || list.Consents == nil {
-				return fmt.Errorf("the admin API answered with something that is not a consent list")
-			}
-			if af.output == formatJSON {
-				return writeJSONOutput(s, data)
-			}
-			if len(list.Consents) == 0 {
-				_, err := fmt.Fprintln(s.out, "No consents.")
-				return err
-			}
-			tw := newTabWriter(s.out)
-			fmt.Fprintln(tw, "CLIENT ID\tSCOPES\tGRANTED\tUPDATED")
-			for _, c := range list.Consents {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(c.ClientID), tableCell(c.Scope),
-					c.GrantedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339))
-			}
-			if err := tw.Flush(); err != nil {
-				return fmt.Errorf("cannot write to standard output: %w", err)
-			}
-			return nil
+			_, err = printAnswer(s, af, data, "a consent list", func(l *admin.ConsentListResponse) bool { return l.Consents != nil }, writeConsentTable)
+			return err
 		},
 	}
+}
+
+// writeConsentTable prints the consents one per row.
+func writeConsentTable(s *streams, list admin.ConsentListResponse) error {
+	rows := make([][]string, 0, len(list.Consents))
+	for _, c := range list.Consents {
+		rows = append(rows, []string{c.ClientID, c.Scope, c.GrantedAt.UTC().Format(time.RFC3339), c.UpdatedAt.UTC().Format(time.RFC3339)})
+	}
+	return writeTable(s, "No consents.", []string{"CLIENT ID", "SCOPES", "GRANTED", "UPDATED"}, rows)
 }
 
 // newUserRevokeConsentCmd builds "writ user revoke-consent".
@@ -921,19 +801,11 @@ the next time the client signs them in.
 				return err
 			}
 			id, clientID := args[0], args[1]
-			c, err := af.client(s)
-			if err != nil {
+			if _, err := af.call(cmd.Context(), s, "DELETE", userPath(id)+"/consents/"+url.PathEscape(clientID), nil); err != nil {
 				return err
 			}
-			if _, err := c.call(cmd.Context(), "DELETE", userPath(id)+"/consents/"+url.PathEscape(clientID), nil); err != nil {
-				return err
-			}
-			if af.output == formatJSON {
-				data, _ := json.Marshal(map[string]any{"id": id, "client_id": clientID, "revoked": true})
-				return writeJSONOutput(s, data)
-			}
-			_, err = fmt.Fprintf(s.out, "revoked the consent of user %s to client %s and its refresh tokens\n", tableCell(id), tableCell(clientID))
-			return err
+			return printDone(s, af, map[string]any{"id": id, "client_id": clientID, "revoked": true},
+				"revoked the consent of user %s to client %s and its refresh tokens", tableCell(id), tableCell(clientID))
 		},
 	}
 }

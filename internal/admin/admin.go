@@ -339,30 +339,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// storeError maps a store failure to a response, logging unexpected ones.
+// storeError maps a store failure of the client routes to a response,
+// logging unexpected ones.
 func (h *handler) storeError(ctx context.Context, op, id string, err error) error {
 	var e *apiError
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, store.ErrNotFound):
-		return apiErrorf(http.StatusNotFound, CodeNotFound, "no client with client_id %q", clip(id, 128))
+		return noClient(id)
 	case errors.Is(err, store.ErrAlreadyExists):
 		return apiErrorf(http.StatusConflict, CodeConflict, "client_id %q is already registered; choose another or leave it out to have one generated", clip(id, 128))
 	case errors.Is(err, store.ErrInvalid):
-		// The store names the field, never its value.
-		msg := err.Error()
-		if i := strings.Index(msg, store.ErrInvalid.Error()); i >= 0 {
-			msg = strings.TrimPrefix(msg[i+len(store.ErrInvalid.Error()):], ": ")
-		}
-		return badMetadata("the registration cannot be stored: %s", msg)
-	case errors.Is(err, store.ErrConflict):
-		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the change collided with a concurrent one and was not made; retry it")
-	case ctx.Err() != nil:
-		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the request was cancelled")
+		return badMetadata("the registration cannot be stored: %s", invalidReason(err))
 	}
-	h.log.ErrorContext(ctx, "admin: store failure", "op", op, "client_id", clip(id, 128), "error", err)
-	return fmt.Errorf("admin: %s: %w", op, err)
+	return h.storeFailure(ctx, op, "client_id", id, err)
 }
 
 // readBody reads a bounded request body. An empty body is returned as nil;

@@ -1,14 +1,11 @@
 package admin
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
@@ -43,15 +40,6 @@ func (h *handler) invalidate(id string) {
 	}
 }
 
-// generateID returns a random client_id: 128 bits, base64url.
-func generateID() (string, error) {
-	b := make([]byte, generatedIDBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("admin: generate client_id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // issueSecret generates a secret and returns it with its keyed hash.
 func (h *handler) issueSecret() (string, []byte, error) {
 	if h.hasher == nil {
@@ -72,14 +60,21 @@ func (h *handler) checkStore() error {
 	return nil
 }
 
-// pathID returns the {id} of the route, or a 404 for a value that no
-// client can have.
-func pathID(r *http.Request) (string, error) {
+// clientTarget checks that client management is available and returns
+// the {id} of the route, or a 404 for a value that no client can have.
+func (h *handler) clientTarget(r *http.Request) (string, error) {
+	if err := h.checkStore(); err != nil {
+		return "", err
+	}
 	id := r.PathValue("id")
 	if store.CheckID("client_id", id) != nil {
-		return "", apiErrorf(http.StatusNotFound, CodeNotFound, "no client with client_id %q", clip(id, 128))
+		return "", noClient(id)
 	}
 	return id, nil
+}
+
+func noClient(id string) *apiError {
+	return apiErrorf(http.StatusNotFound, CodeNotFound, "no client with client_id %q", clip(id, 128))
 }
 
 // createClient serves POST /admin/clients.
@@ -112,7 +107,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 			return badMetadata("client_id must be a string")
 		}
 		c.ID, generated = id, false
-	} else if c.ID, err = generateID(); err != nil {
+	} else if c.ID, err = randomID("client_id"); err != nil {
 		return err
 	}
 	if err := validateClient(&c); err != nil {
@@ -134,7 +129,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		if !generated || !errors.Is(err, store.ErrAlreadyExists) || attempt == 3 {
 			return h.storeError(ctx, "create client", c.ID, err)
 		}
-		if c.ID, err = generateID(); err != nil {
+		if c.ID, err = randomID("client_id"); err != nil {
 			return err
 		}
 	}
@@ -152,41 +147,15 @@ func (h *handler) listClients(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkStore(); err != nil {
 		return err
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	_, p, err := parseListQuery(r, "a client_id")
 	if err != nil {
-		return badRequest("the query string is malformed")
+		return err
 	}
-	limit, after := DefaultPageSize, ""
-	for name, vs := range q {
-		if len(vs) != 1 {
-			return badRequest("query parameter %q is repeated", clip(name, 32))
-		}
-		switch v := vs[0]; name {
-		case "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxPageSize {
-				return badRequest("limit must be a whole number from 1 to %d", MaxPageSize)
-			}
-			limit = n
-		case "after":
-			if v != "" && store.CheckID("after", v) != nil {
-				return badRequest("after must be a client_id (the next value of the previous page) of at most %d bytes", store.MaxIDLength)
-			}
-			after = v
-		default:
-			return badRequest("unknown query parameter %q; use limit and after", clip(name, 32))
-		}
-	}
-	// One more than asked tells whether another page follows.
-	list, err := h.store.ListClients(ctx, store.ListOptions{Limit: limit + 1, After: after})
+	list, next, err := fetchPage(ctx, p, h.store.ListClients, func(c store.Client) string { return c.ID })
 	if err != nil {
 		return h.storeError(ctx, "list clients", "", err)
 	}
-	resp := ListResponse{Clients: make([]json.RawMessage, 0, min(len(list), limit))}
-	if len(list) > limit {
-		list = list[:limit]
-		resp.Next = list[limit-1].ID
-	}
+	resp := ListResponse{Clients: make([]json.RawMessage, 0, len(list)), Next: next}
 	for _, c := range list {
 		b, err := json.Marshal(toJSON(c, ""))
 		if err != nil {
@@ -201,10 +170,7 @@ func (h *handler) listClients(w http.ResponseWriter, r *http.Request) error {
 // getClient serves GET /admin/clients/{id}.
 func (h *handler) getClient(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := h.checkStore(); err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	id, err := h.clientTarget(r)
 	if err != nil {
 		return err
 	}
@@ -221,35 +187,18 @@ func (h *handler) getClient(w http.ResponseWriter, r *http.Request) error {
 // result is validated as a whole, all in one store transaction.
 func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := h.checkStore(); err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	id, err := h.clientTarget(r)
 	if err != nil {
 		return err
 	}
-	body, err := h.readBody(w, r)
+	fields, _, err := readPatch(h, w, r, id, mergePatch[store.Client]{
+		bad:     badMetadata,
+		decode:  decodeFields,
+		idField: "client_id",
+		idFixed: "client_id cannot change; register a new client instead",
+		apply:   applyFields,
+	})
 	if err != nil {
-		return err
-	}
-	fields, err := decodeFields(body)
-	if err != nil {
-		return err
-	}
-	if raw, ok := fields["client_id"]; ok {
-		var got string
-		if json.Unmarshal(raw, &got) != nil || got != id {
-			return badMetadata("client_id cannot change; register a new client instead")
-		}
-		delete(fields, "client_id")
-	}
-	if len(fields) == 0 {
-		return badMetadata("the request changes nothing: give at least one field to change")
-	}
-	// Shapes are checked before the transaction, so that a malformed request
-	// does not take the write lock.
-	var scratch store.Client
-	if err := applyFields(&scratch, fields); err != nil {
 		return err
 	}
 	now := h.clock()
@@ -290,10 +239,7 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 // deleteClient serves DELETE /admin/clients/{id}.
 func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := h.checkStore(); err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	id, err := h.clientTarget(r)
 	if err != nil {
 		return err
 	}
@@ -302,8 +248,7 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client deleted", "client_id", id)
-	oauth.NoStore(w.Header())
-	w.WriteHeader(http.StatusNoContent)
+	writeNoContent(w)
 	return nil
 }
 
@@ -311,10 +256,7 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 // replaces the old one at once and is returned in this response only.
 func (h *handler) rotateSecret(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	if err := h.checkStore(); err != nil {
-		return err
-	}
-	id, err := pathID(r)
+	id, err := h.clientTarget(r)
 	if err != nil {
 		return err
 	}

@@ -81,17 +81,11 @@ func (h *handler) rotateKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	var req RotateRequest
 	if body != nil {
-		members, err := decodeObject(body, badRequest)
-		if err != nil {
+		if err := decodeOnly(body, "force", func(raw json.RawMessage) (err error) {
+			req.Force, err = decodeBool(badRequest, "force", raw)
 			return err
-		}
-		for _, m := range members {
-			if m.Name != "force" {
-				return badRequest("unknown field %q; the only field is force", clip(m.Name, 64))
-			}
-			if json.Unmarshal([]byte(m.Value), &req.Force) != nil {
-				return badRequest("force must be true or false")
-			}
+		}); err != nil {
+			return err
 		}
 	}
 	if err := h.keys.RotateKeys(ctx, req.Force); err != nil {

@@ -11,12 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
-	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 )
 
@@ -94,64 +91,17 @@ func readOnly(name string) string {
 	return ""
 }
 
-// decodeObject validates body as one strict JSON object (no duplicate
-// members, valid UTF-8, bounded depth) and returns its members in order.
-// Errors are made by bad, so that each route answers with its own code.
-func decodeObject(body []byte, bad func(string, ...any) *apiError) ([]strictjson.Member, error) {
-	const what = "the request body must be a JSON object"
-	if len(body) == 0 {
-		return nil, bad(what)
-	}
-	members, err := strictjson.ParseObject(string(body), 8, nil)
-	if err != nil {
-		switch {
-		case errors.Is(err, strictjson.ErrNotObject):
-			return nil, bad(what)
-		case errors.Is(err, strictjson.ErrDuplicate):
-			return nil, bad("the request body repeats a member name")
-		case errors.Is(err, strictjson.ErrDepth):
-			return nil, bad("the request body is nested too deeply")
-		}
-		return nil, bad("the request body is not valid JSON")
-	}
-	return members, nil
-}
-
-// decodeFields decodes a body of client metadata. Unknown members are
-// rejected.
+// decodeFields decodes a body of client metadata. Unknown and read-only
+// members are rejected.
 func decodeFields(body []byte) (map[string]json.RawMessage, error) {
-	members, err := decodeObject(body, badMetadata)
-	if err != nil {
-		return nil, err
-	}
-	fields := make(map[string]json.RawMessage, len(members))
-	for _, m := range members {
-		if why := readOnly(m.Name); why != "" {
-			return nil, badMetadata("%s cannot be set: %s", m.Name, why)
-		}
-		if !slices.Contains(fieldNames(), m.Name) {
-			return nil, badMetadata("unknown field %q; known fields: %s", clip(m.Name, 64), strings.Join(fieldNames(), ", "))
-		}
-		fields[m.Name] = json.RawMessage(m.Value)
-	}
-	return fields, nil
+	return decodeMembers(body, badMetadata, func(name string) error {
+		return settable(badMetadata, name, fieldNames(), readOnly)
+	})
 }
 
-// isNull reports whether a raw member value is JSON null.
-func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
-
+// decodeString decodes a one-line text member of client metadata.
 func decodeString(name string, raw json.RawMessage, max int) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", badMetadata("%s must be a string", name)
-	}
-	if len(s) > max {
-		return "", badMetadata("%s is longer than %d bytes", name, max)
-	}
-	if err := checkPrintable(name, s); err != nil {
-		return "", err
-	}
-	return s, nil
+	return decodeText(badMetadata, name, raw, max, false)
 }
 
 func decodeList(name string, raw json.RawMessage, maxItems, maxLen int) ([]string, error) {
@@ -194,33 +144,16 @@ func decodeTTL(name string, raw json.RawMessage, max time.Duration) (time.Durati
 }
 
 // checkPrintable rejects control characters (including newlines) and
-// invalid UTF-8 in a text field.
+// invalid UTF-8 in a text field of client metadata.
 func checkPrintable(name, s string) error {
-	if !utf8.ValidString(s) {
-		return badMetadata("%s is not valid UTF-8", name)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return badMetadata("%s contains a control character", name)
-		}
-	}
-	return nil
+	return checkText(badMetadata, name, s, false)
 }
 
 // applyFields sets the members present in fields on c. A member set to null
 // is reset to its default. Only shapes and sizes are checked here; the
 // result as a whole is judged by validateClient.
 func applyFields(c *store.Client, fields map[string]json.RawMessage) error {
-	for _, name := range fieldNames() {
-		raw, ok := fields[name]
-		if !ok {
-			continue
-		}
-		if err := applyField(c, name, raw); err != nil {
-			return err
-		}
-	}
-	return nil
+	return applyEach(c, fieldNames(), fields, applyField)
 }
 
 func applyField(c *store.Client, name string, raw json.RawMessage) error {
@@ -308,12 +241,7 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 			c.Audiences, err = decodeList(name, raw, MaxAudiences, MaxURILength)
 		}
 	case "first_party":
-		c.FirstParty = false
-		if !null {
-			if json.Unmarshal(raw, &c.FirstParty) != nil {
-				err = badMetadata("first_party must be true or false")
-			}
-		}
+		c.FirstParty, err = decodeBool(badMetadata, name, raw)
 	case "metadata":
 		c.Metadata = nil
 		if !null {

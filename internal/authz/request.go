@@ -21,8 +21,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 )
 
@@ -59,6 +61,11 @@ type Request struct {
 	UILocales string   `json:"ul,omitempty"`
 	Claims    string   `json:"cl,omitempty"`
 	Resources []string `json:"res,omitempty"`
+	// SessionID is the session the server found signed in, recently enough
+	// for the request, when it showed the page that carries this sealed
+	// request (consent, account choice); empty on the login page. The
+	// consent form issues a code only for this session.
+	SessionID string `json:"sid,omitempty"`
 	// Expires bounds how long the sealed request may be continued.
 	Expires int64 `json:"exp"`
 }
@@ -149,6 +156,13 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 	fail := func(code, format string, args ...any) (*Request, *store.Client, error) {
 		return nil, nil, &RedirectError{RedirectURI: redirect, State: truncate(req.State, maxState), Code: code, Description: fmt.Sprintf(format, args...)}
 	}
+	for _, vs := range params {
+		// Values travel on to the store, the sealed request (JSON) and
+		// tokens: each must be text that all of them keep byte for byte.
+		if !utf8.ValidString(vs[0]) || strings.IndexByte(vs[0], 0) >= 0 {
+			return fail(oauth.CodeInvalidRequest, "a parameter is not valid UTF-8 text")
+		}
+	}
 	if len(req.State) > maxState {
 		return fail(oauth.CodeInvalidRequest, "state is too long")
 	}
@@ -223,6 +237,9 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 		}
 		if !slices.Contains(scopes, "openid") {
 			return fail(oauth.CodeInvalidRequest, "claims requires the openid scope")
+		}
+		if _, err := oidc.ParseClaimsRequest(cl); err != nil {
+			return fail(oauth.CodeInvalidRequest, "claims is not a valid claims request")
 		}
 		req.Claims = cl
 	}

@@ -329,6 +329,48 @@ func Release(u store.User, scopes []string, req *ClaimsRequest, target Target) m
 	return out
 }
 
+// ClaimsBeyondScopes returns, sorted, the claims req asks for (for either
+// target) that Release may release although none of scopes covers them:
+// standard claims outside the scopes' ScopeClaims, and attribute names
+// other than the scopes themselves. Protocol claims, which Release never
+// releases, are left out. A user approves scopes; these claims must be
+// shown and approved on their own.
+func ClaimsBeyondScopes(req *ClaimsRequest, scopes []string) []string {
+	var out []string
+	for _, target := range []Target{TargetIDToken, TargetUserInfo} {
+		for _, name := range req.Names(target) {
+			if slices.Contains(out, name) || !releasable(name) || covered(name, scopes) {
+				continue
+			}
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// releasable reports whether Release may release a claim requested under
+// name: a standard claim, or an attribute name that is neither a protocol
+// claim nor a standard claim under case folding.
+func releasable(name string) bool {
+	exact, folded := standardClaim(name)
+	if exact {
+		return true
+	}
+	return name != "" && !folded && !ReservedClaim(name)
+}
+
+// covered reports whether one of scopes releases the claim name: as one of
+// its standard claims, or as the attribute named like the scope.
+func covered(name string, scopes []string) bool {
+	for _, s := range scopes {
+		if s == name || slices.Contains(ScopeClaims(s), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // releaseStandard copies the standard claim name from u when it is not
 // empty.
 func releaseStandard(out map[string]any, u store.User, name string) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -248,9 +249,26 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // revoke revokes token when it was issued to clientID. A token of another
-// client is left alone (RFC 7009 §2.1).
+// client is left alone (RFC 7009 §2.1). A refresh token takes its whole
+// family (every token rotated from the same grant) with it.
 func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	if len(token) > maxTokenParam {
+		return nil
+	}
+	if strings.HasPrefix(token, grant.RefreshPrefix) {
+		rt, err := s.opts.Store.GetRefreshToken(ctx, grant.HashToken(token))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("revoke refresh token: %w", err)
+		}
+		if rt.ClientID != clientID {
+			return nil
+		}
+		if err := s.opts.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("revoke refresh token: %w", err)
+		}
 		return nil
 	}
 	if mint.IsOpaque(token) {

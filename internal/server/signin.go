@@ -16,6 +16,7 @@ import (
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
 )
@@ -122,6 +123,9 @@ func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow) {
 		s.renderLogin(w, r, f, "", http.StatusOK)
 		return
 	}
+	// The pages shown from here on vouch for this session: the consent
+	// form issues a code only for it (handleConsent).
+	req.SessionID = f.sess.ID
 	if req.HasPrompt(authz.PromptSelectAccount) && !f.justSignedIn && !f.accountOK {
 		s.renderSelectAccount(w, r, f)
 		return
@@ -147,11 +151,26 @@ func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
 	if f.req.HasPrompt(authz.PromptConsent) {
 		return true
 	}
+	if len(extraClaims(f.req)) > 0 {
+		// Claims beyond the scopes are not remembered: the user approves
+		// them each time.
+		return true
+	}
 	c, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID)
 	if err != nil {
 		return true
 	}
 	return !oauth.Subset(consentScopes(f.req.Scopes), c.Scopes)
+}
+
+// extraClaims are the claims the request's claims parameter asks for
+// beyond what its scopes release (validated by authz.Parse).
+func extraClaims(req *authz.Request) []string {
+	cr, err := oidc.ParseClaimsRequest(req.Claims)
+	if err != nil {
+		return nil
+	}
+	return oidc.ClaimsBeyondScopes(cr, req.Scopes)
 }
 
 // consentScopes are the scopes a user consents to: openid is implied by
@@ -188,6 +207,7 @@ func clientName(c *store.Client) string {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, message string, status int) {
+	f.req.SessionID = "" // a login page vouches for no session
 	p, err := s.page(r, f)
 	if err != nil {
 		s.serverErrorPage(w, r, err)
@@ -221,7 +241,8 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) 
 		return
 	}
 	p.FormAction = PathConsent
-	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(f.req.Scopes...), DisplayName: displayName(&u), Username: u.Username}); err != nil {
+	scopes := ui.Scopes(append(slices.Clone(f.req.Scopes), extraClaims(f.req)...)...)
+	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render consent page", "error", err)
 	}
 }
@@ -343,6 +364,14 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "Choose Allow or Deny.")
+		return
+	}
+	if f.req.SessionID != f.sess.ID {
+		// The form was not shown to this session after the checks of the
+		// request (a login page's request, or another sign-in since):
+		// take the request from the start, so that prompt=login, max_age
+		// and the consent page apply to the session there is now.
+		s.continueFlow(w, r, f)
 		return
 	}
 	ctx := r.Context()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/authz"
@@ -19,6 +20,11 @@ import (
 
 // RefreshPrefix starts every refresh token.
 const RefreshPrefix = "writ_rt_"
+
+// opaqueRefPrefix starts the AuthCode.IssuedAccessJTI of an opaque access
+// token, which has no jti: the prefix, then the base64url hash of the token
+// (its storage key, mint.HashOpaque).
+const opaqueRefPrefix = "opaque:"
 
 // IDTokenParams is what an ID token says about a sign-in.
 type IDTokenParams struct {
@@ -45,6 +51,7 @@ type SignInStores interface {
 	store.UserStore
 	store.ConsentStore
 	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
+	RevokeToken(ctx context.Context, hash []byte) error
 }
 
 // Tokens mints what the user-facing grants return. It is shared by the
@@ -233,7 +240,11 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if err != nil {
 		return nil, err
 	}
-	if err := g.Store.SetAuthCodeIssued(ctx, hash, family, at.ID); err != nil {
+	accessRef := at.ID
+	if at.Format == store.AccessTokenOpaque {
+		accessRef = opaqueRefPrefix + base64.RawURLEncoding.EncodeToString(mint.HashOpaque(at.Value))
+	}
+	if err := g.Store.SetAuthCodeIssued(ctx, hash, family, accessRef); err != nil {
 		return nil, oauth.ServerError(fmt.Errorf("record code redemption: %w", err))
 	}
 	return resp, nil
@@ -250,7 +261,11 @@ func (g *AuthorizationCode) revokeIssued(ctx context.Context, ac *store.AuthCode
 		// it issued: revoke every refresh token of this client and user.
 		_ = g.Store.RevokeClientUserRefreshTokens(ctx, ac.ClientID, ac.UserID)
 	}
-	if ac.IssuedAccessJTI != "" {
+	if ref, ok := strings.CutPrefix(ac.IssuedAccessJTI, opaqueRefPrefix); ok {
+		if h, err := base64.RawURLEncoding.DecodeString(ref); err == nil {
+			_ = g.Store.RevokeToken(ctx, h)
+		}
+	} else if ac.IssuedAccessJTI != "" {
 		ttl := g.AccessTTL
 		_ = g.Store.RevokeJTI(ctx, ac.IssuedAccessJTI, now.Add(24*time.Hour+ttl+jwt.DefaultLeeway))
 	}
