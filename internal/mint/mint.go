@@ -26,6 +26,10 @@ import (
 // and people can tell what a leaked string is.
 const OpaquePrefix = "writ_at_"
 
+// ErrNoSigningKey means the key ring has no active key: nothing can be
+// signed until one is activated. It is a server state, not a client error.
+var ErrNoSigningKey = errors.New("mint: no active signing key")
+
 // SigningKeys supplies the key that signs now (the key ring).
 type SigningKeys interface {
 	Signer() (*jose.Key, error)
@@ -108,7 +112,7 @@ func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
 func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	key, err := m.keys.Signer()
 	if err != nil {
-		return Issued{}, fmt.Errorf("mint: no signing key: %w", err)
+		return Issued{}, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
 	}
 	jti, err := randomID(16)
 	if err != nil {

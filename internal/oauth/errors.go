@@ -97,6 +97,12 @@ func ServerError(cause error) *Error {
 	return &Error{Code: CodeServerError, Status: http.StatusInternalServerError, Description: "the server could not complete the request", Cause: cause}
 }
 
+// TemporarilyUnavailable reports a passing server condition (503) with a
+// Retry-After hint; the cause is logged, not sent.
+func TemporarilyUnavailable(cause error, description string) *Error {
+	return &Error{Code: CodeTemporarilyUnavailable, Status: http.StatusServiceUnavailable, Description: description, Cause: cause}
+}
+
 // AsError returns err as an *Error: itself when it is one, otherwise a
 // server_error wrapping it.
 func AsError(err error) *Error {
@@ -129,6 +135,9 @@ func WriteError(w http.ResponseWriter, err error) {
 	e := AsError(err)
 	if e.Challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.Challenge)
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
 	}
 	body := struct {
 		Error       string `json:"error"`

@@ -360,7 +360,10 @@ func TestJWKSBeforeSigning(t *testing.T) {
 	}
 	k1 := first.kids[0]
 	r := e.post(t, server.PathToken, url.Values{"grant_type": {"client_credentials"}}, basic("billing", secret))
-	wantOAuthError(t, r, http.StatusInternalServerError, "server_error")
+	wantOAuthError(t, r, http.StatusServiceUnavailable, "temporarily_unavailable")
+	if got := r.Header.Get("Retry-After"); got == "" {
+		t.Error("503 without Retry-After")
+	}
 
 	steps := []struct {
 		name    string

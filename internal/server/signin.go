@@ -336,7 +336,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.sess != nil {
-		_, _ = s.signin.sessions.End(ctx, w, r)
+		// A new sign-in replaces the old session (no fixation): end it the
+		// way a logout does, so its clients hear of it on the back channel.
+		s.endSession(w, r)
 	}
 	sess, err := s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
 	if err != nil {

@@ -75,8 +75,8 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 			Logger:     s.log,
 			Now:        s.now,
 		},
-		sessions: &authn.Sessions{Store: st, Secure: secure, TTL: o.SessionTTL, Now: s.now},
-		csrf:     &authn.CSRF{Key: o.CSRFKey, Secure: secure, Origin: origin},
+		sessions: &authn.Sessions{Store: st, Secure: secure, TTL: o.SessionTTL, Now: s.now, CookieName: cookieName(secure, authn.DefaultSessionCookie)},
+		csrf:     &authn.CSRF{Key: o.CSRFKey, Secure: secure, Origin: origin, CookieName: cookieName(secure, authn.DefaultCSRFCookie)},
 		sealer:   sealer,
 	}
 	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now}, ttl: o.IDTokenTTL}
@@ -153,4 +153,14 @@ func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,
 		Claims: oidc.Release(*u, p.Scopes, req, oidc.TargetIDToken),
 	})
+}
+
+// cookieName adds the __Host- prefix on https issuers: browsers then accept
+// the cookie only with Secure, Path=/ and no Domain, so a sibling subdomain
+// cannot plant one (cookie tossing).
+func cookieName(secure bool, name string) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
 }

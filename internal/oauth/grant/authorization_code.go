@@ -123,7 +123,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, refreshHash func(next 
 		Extra:    extra,
 	})
 	if err != nil {
-		return nil, mint.Issued{}, "", oauth.ServerError(err)
+		return nil, mint.Issued{}, "", mintFailed(err)
 	}
 	resp := &Response{AccessToken: at.Value, TokenType: "Bearer", ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}
 	if slices.Contains(g.scopes, "openid") && t.IDTokens != nil {

@@ -49,7 +49,7 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		Format:   c.AccessTokenFormat,
 	})
 	if err != nil {
-		return nil, oauth.ServerError(err)
+		return nil, mintFailed(err)
 	}
 	return &Response{
 		AccessToken: issued.Value,

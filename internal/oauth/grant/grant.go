@@ -6,9 +6,11 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"slices"
 
+	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -55,6 +57,16 @@ func (h Handlers) Names() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// mintFailed maps a minting failure to the OAuth error: no active signing
+// key is a passing condition (503 temporarily_unavailable), anything else a
+// server error.
+func mintFailed(err error) error {
+	if errors.Is(err, mint.ErrNoSigningKey) {
+		return oauth.TemporarilyUnavailable(err, "no signing key is active; retry shortly")
+	}
+	return oauth.ServerError(err)
 }
 
 // checkGrantAllowed fails unless the client registered grantType.

@@ -217,13 +217,13 @@ func TestClientCredentials(t *testing.T) {
 		})
 	}
 
-	t.Run("no signing key is a server error", func(t *testing.T) {
+	t.Run("no signing key is temporarily unavailable", func(t *testing.T) {
 		g := *g
 		g.Minter = mint.New(issuer, staticSigner{}, tokens, nil)
 		_, err := g.Handle(context.Background(), &grant.Request{Form: form(), Client: &oauth.Authenticated{Client: base, Method: oauth.AuthSecretBasic}})
 		var e *oauth.Error
-		if !errors.As(err, &e) || e.Code != oauth.CodeServerError || e.Status != 500 {
-			t.Fatalf("err = %v, want server_error", err)
+		if !errors.As(err, &e) || e.Code != oauth.CodeTemporarilyUnavailable || e.Status != 503 {
+			t.Fatalf("err = %v, want temporarily_unavailable (503)", err)
 		}
 	})
 }
