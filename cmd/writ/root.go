@@ -24,12 +24,14 @@ const (
 	groupTokens = "tokens"
 )
 
-const rootLong = `writ is a security token service. This binary creates signing keys, mints
-JSON Web Tokens (JWTs) and verifies them strictly: it follows the JWT best
-current practice (RFC 8725) and the JWT profile for OAuth 2.0 access tokens
-(RFC 9068). Every key is bound to one algorithm, "none" never verifies, keys
-named inside a token (jwk, jku, x5u, x5c) are never used, and exp, iss and
-aud are required.
+const rootLong = `writ is a security token service: an OAuth 2.0 authorization server and
+OpenID Connect provider ("writ serve") that issues JWT access tokens (RFC 9068),
+ID tokens and rotating refresh tokens, with an admin API ("writ client",
+"writ user", "writ key list|rotate"), and the strict token tools it is built on
+("writ key generate", "writ token mint|verify|decode"). Verification follows
+the JWT best current practice (RFC 8725): every key is bound to one algorithm,
+"none" never verifies, keys named inside a token (jwk, jku, x5u, x5c) are never
+used, and exp, iss and aud are required.
 
 Exit status:
   0    success; for "writ token verify": the token is valid
@@ -40,7 +42,14 @@ Exit status:
        could not be fetched, a file that could not be written
   130  interrupted (SIGINT or SIGTERM)`
 
-const rootExample = `  # Create an ES256 signing key: the private JWK goes to key.json (mode 0600),
+const rootExample = `  # Run the server in development mode (no configuration needed)
+  writ serve
+
+  # Register a machine client on it (the admin token is in writ-data/admin-token)
+  export WRIT_ADMIN_TOKEN=$(cat writ-data/admin-token)
+  writ client create --name billing --grant-type client_credentials --scope orders:read
+
+  # Create an ES256 signing key: the private JWK goes to key.json (mode 0600),
   # the public JWK Set to jwks.json
   writ key generate --out key.json > jwks.json
 
