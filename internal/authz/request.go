@@ -47,8 +47,12 @@ const (
 
 // Request is a validated authorization request.
 type Request struct {
-	ClientID            string   `json:"c"`
-	RedirectURI         string   `json:"r"`
+	ClientID    string `json:"c"`
+	RedirectURI string `json:"r"`
+	// RedirectOmitted records that the request named no redirect_uri (the
+	// client's only registered one is used); the token request must then
+	// omit it too (RFC 6749 §4.1.3).
+	RedirectOmitted     bool     `json:"ro,omitempty"`
 	Scopes              []string `json:"s,omitempty"`
 	State               string   `json:"st,omitempty"`
 	Nonce               string   `json:"n,omitempty"`
@@ -152,7 +156,7 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 	if err != nil {
 		return nil, nil, err
 	}
-	req := &Request{ClientID: c.ID, RedirectURI: redirect, State: get("state"), MaxAge: -1, Expires: now.Add(ttl).Unix()}
+	req := &Request{ClientID: c.ID, RedirectURI: redirect, RedirectOmitted: get("redirect_uri") == "", State: get("state"), MaxAge: -1, Expires: now.Add(ttl).Unix()}
 	fail := func(code, format string, args ...any) (*Request, *store.Client, error) {
 		return nil, nil, &RedirectError{RedirectURI: redirect, State: truncate(req.State, maxState), Code: code, Description: fmt.Sprintf(format, args...)}
 	}

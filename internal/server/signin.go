@@ -432,7 +432,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 	}
 	ac := store.AuthCode{
 		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,
-		RedirectURI: f.req.RedirectURI, Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
+		RedirectURI: codeRedirectURI(f.req), Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
 		CodeChallenge: f.req.CodeChallenge, CodeChallengeMethod: f.req.CodeChallengeMethod,
 		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
@@ -446,6 +446,16 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		q.Set("state", f.req.State)
 	}
 	http.Redirect(w, r, authz.AppendQuery(f.req.RedirectURI, q), http.StatusSeeOther)
+}
+
+// codeRedirectURI is the redirect_uri the token request must repeat: the
+// one the authorization request named, or none when it named none (RFC 6749
+// §4.1.3: "REQUIRED, if the redirect_uri parameter was included").
+func codeRedirectURI(r *authz.Request) string {
+	if r.RedirectOmitted {
+		return ""
+	}
+	return r.RedirectURI
 }
 
 func newCode() (string, []byte, error) {

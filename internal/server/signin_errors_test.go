@@ -552,6 +552,21 @@ func TestSignInCodeErrors(t *testing.T) {
 		})
 	}
 
+	// RFC 6749 §4.1.3: redirect_uri is required at the token endpoint only
+	// when the authorization request included it. A client with one
+	// registered URI may omit it in both.
+	t.Run("redirect_uri omitted in both requests", func(t *testing.T) {
+		omit := oauth2.SetAuthURLParam("redirect_uri", "")
+		code, r := ce.code(t, ce.web, omit)
+		resp := ce.redeem(t, "webapp", url.Values{"code": {code}, "code_verifier": {r.Verifier}})
+		if tok := decodeTokens(t, resp); tok.AccessToken == "" {
+			t.Fatalf("no access token: %s", resp.Body)
+		}
+		code, r = ce.code(t, ce.web, omit)
+		wantOAuthError(t, ce.redeem(t, "webapp", url.Values{"code": {code}, "redirect_uri": {ce.redirect}, "code_verifier": {r.Verifier}}),
+			http.StatusBadRequest, oauth.CodeInvalidGrant)
+	})
+
 	t.Run("code reuse revokes what the first use issued", func(t *testing.T) {
 		code, r := ce.code(t, ce.web)
 		form := url.Values{"code": {code}, "redirect_uri": {ce.redirect}, "code_verifier": {r.Verifier}}
