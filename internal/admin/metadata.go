@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"sort"
@@ -447,7 +446,7 @@ func checkRedirectURI(name, raw string) error {
 			return badRedirect("%s has no host", name)
 		}
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !oauth.IsLoopbackHost(u.Hostname()) {
 			return badRedirect("%s uses http, which is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https", name)
 		}
 	default:
@@ -472,21 +471,13 @@ func checkServerURI(name, raw string) error {
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !oauth.IsLoopbackHost(u.Hostname()) {
 			return badMetadata("%s must use https (http only for loopback hosts)", name)
 		}
 	default:
 		return badMetadata("%s must use https (http only for loopback hosts)", name)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
 }
 
 // ClientResponse is the JSON form of a registration in responses: the RFC

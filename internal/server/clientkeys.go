@@ -4,10 +4,9 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"net"
+	"github.com/writ-dev/writ/internal/oauth"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 
 	"github.com/writ-dev/writ/internal/store"
@@ -106,19 +105,9 @@ func checkJWKSURI(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if oauth.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 	}
 	return errors.New("client jwks_uri must use https (http only on a loopback host)")
-}
-
-// isLoopbackHost is the loopback rule of client registration: localhost,
-// 127.0.0.1 or ::1.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && (ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback))
 }

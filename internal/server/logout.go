@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
@@ -30,20 +31,8 @@ type logoutRequest struct {
 // and asks the user to confirm (skipped when id_token_hint names the
 // current session).
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	var params url.Values
-	switch r.Method {
-	case http.MethodGet:
-		params = r.URL.Query()
-	case http.MethodPost:
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-		if err := r.ParseForm(); err != nil {
-			s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The request could not be read.")
-			return
-		}
-		params = r.PostForm
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+	params, ok := s.requestParams(w, r)
+	if !ok {
 		return
 	}
 	lr, msg := s.parseLogout(r.Context(), params)
@@ -233,7 +222,7 @@ func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logout
 	if lr.redirectURI != "" {
 		target := lr.redirectURI
 		if lr.state != "" {
-			target = appendQuery(target, url.Values{"state": {lr.state}})
+			target = authz.AppendQuery(target, url.Values{"state": {lr.state}})
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
@@ -245,13 +234,6 @@ func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logout
 	if err := s.signin.ui.LoggedOut(w, r, ui.LoggedOutData{Page: p}); err != nil {
 		s.log.ErrorContext(r.Context(), "render logged-out page", "error", err)
 	}
-}
-
-func appendQuery(uri string, q url.Values) string {
-	if u, err := url.Parse(uri); err == nil && u.RawQuery != "" {
-		return uri + "&" + q.Encode()
-	}
-	return uri + "?" + q.Encode()
 }
 
 // idTokenHintVerifier accepts this server's ID tokens even after they

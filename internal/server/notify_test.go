@@ -24,19 +24,24 @@ func TestNotifyLogout(t *testing.T) {
 	if err := e.Store.PutConsent(ctx, store.Consent{UserID: u.ID, ClientID: "consented", Scopes: []string{"profile"}, GrantedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	e.Server.NotifyLogout(ctx, u.ID, []store.Session{{ID: "sid-1", UserID: u.ID}})
-	for name, lr := range map[string]*logoutReceiver{"first-party": first, "consented": consented} {
-		tok := lr.next(t)
-		v, err := jwt.NewVerifier(e.Ring, jwt.Config{Issuer: e.Issuer, SkipAudienceCheck: true, Type: "logout+jwt", Now: e.Clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := v.Verify(ctx, tok)
-		if err != nil {
-			t.Fatalf("%s: logout token: %v", name, err)
-		}
-		if sid, _ := got.StringClaim("sid"); sid != "sid-1" || got.Claims.Subject != u.ID {
-			t.Fatalf("%s: sid %q sub %q", name, sid, got.Claims.Subject)
+	// Two sessions: the notifier handles them one after the other and each
+	// round returns only when every delivery of it finished, so once the
+	// tokens for sid-2 arrive, any (wrong) delivery for sid-1 to the
+	// stranger has already happened.
+	e.Server.NotifyLogout(ctx, u.ID, []store.Session{{ID: "sid-1", UserID: u.ID}, {ID: "sid-2", UserID: u.ID}})
+	v, err := jwt.NewVerifier(e.Ring, jwt.Config{Issuer: e.Issuer, SkipAudienceCheck: true, Type: "logout+jwt", Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{"sid-1", "sid-2"} {
+		for name, lr := range map[string]*logoutReceiver{"first-party": first, "consented": consented} {
+			got, err := v.Verify(ctx, lr.next(t))
+			if err != nil {
+				t.Fatalf("%s: logout token: %v", name, err)
+			}
+			if gotSID, _ := got.StringClaim("sid"); gotSID != sid || got.Claims.Subject != u.ID {
+				t.Fatalf("%s: sid %q sub %q, want %s", name, gotSID, got.Claims.Subject, sid)
+			}
 		}
 	}
 	select {

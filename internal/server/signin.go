@@ -58,20 +58,8 @@ type flow struct {
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
 // §3.1.2): GET with a query, or POST with a form.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	var params url.Values
-	switch r.Method {
-	case http.MethodGet:
-		params = r.URL.Query()
-	case http.MethodPost:
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-		if err := r.ParseForm(); err != nil {
-			s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The request could not be read.")
-			return
-		}
-		params = r.PostForm
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+	params, ok := s.requestParams(w, r)
+	if !ok {
 		return
 	}
 	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
@@ -87,6 +75,26 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.continueFlow(w, r, f)
+}
+
+// requestParams reads the parameters of a browser endpoint that takes GET
+// (query) or POST (bounded form body). On failure it has written the error
+// page and returns false.
+func (s *Server) requestParams(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	switch r.Method {
+	case http.MethodGet:
+		return r.URL.Query(), true
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+		if err := r.ParseForm(); err != nil {
+			s.pageError(w, r, http.StatusBadRequest, "Invalid request", "The request could not be read.")
+			return nil, false
+		}
+		return r.PostForm, true
+	}
+	w.Header().Set("Allow", "GET, POST")
+	s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+	return nil, false
 }
 
 // continueFlow takes the sign-in to its next step: the login page, the
@@ -185,18 +193,37 @@ func consentScopes(scopes []string) []string {
 	return out
 }
 
-func (s *Server) page(r *http.Request, f *flow) (ui.Page, error) {
+// formPage builds the page data of a sign-in form posting to action: the
+// sealed request to continue, a CSRF token, the client's name. On failure
+// it has written the error page and returns false.
+func (s *Server) formPage(w http.ResponseWriter, r *http.Request, f *flow, action string) (ui.Page, bool) {
 	sealed, err := s.signin.sealer.Seal(f.req)
-	if err != nil {
-		return ui.Page{}, err
+	if err == nil {
+		var token string
+		if token, err = s.signin.csrf.Token(w, r); err == nil {
+			return ui.Page{
+				Locale:         f.req.UILocales,
+				CSRFToken:      token,
+				FormAction:     action,
+				RequestID:      sealed,
+				ClientName:     clientName(f.client),
+				RedirectTarget: f.req.RedirectURI,
+			}, true
+		}
 	}
-	return ui.Page{
-		Locale:         f.req.UILocales,
-		CSRFToken:      "",
-		RequestID:      sealed,
-		ClientName:     clientName(f.client),
-		RedirectTarget: f.req.RedirectURI,
-	}, nil
+	s.serverErrorPage(w, r, err)
+	return ui.Page{}, false
+}
+
+// sessionUser reads the user of the flow's session. On failure it has
+// written the error page and returns false.
+func (s *Server) sessionUser(w http.ResponseWriter, r *http.Request, f *flow) (store.User, bool) {
+	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return store.User{}, false
+	}
+	return u, true
 }
 
 func clientName(c *store.Client) string {
@@ -208,16 +235,10 @@ func clientName(c *store.Client) string {
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, message string, status int) {
 	f.req.SessionID = "" // a login page vouches for no session
-	p, err := s.page(r, f)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	p, ok := s.formPage(w, r, f, PathLogin)
+	if !ok {
 		return
 	}
-	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	p.FormAction = PathLogin
 	p.Error = message
 	p.Status = status
 	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint}); err != nil {
@@ -226,21 +247,14 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, me
 }
 
 func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) {
-	p, err := s.page(r, f)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	u, ok := s.sessionUser(w, r, f)
+	if !ok {
 		return
 	}
-	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	p, ok := s.formPage(w, r, f, PathConsent)
+	if !ok {
 		return
 	}
-	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	p.FormAction = PathConsent
 	scopes := ui.Scopes(append(slices.Clone(f.req.Scopes), extraClaims(f.req)...)...)
 	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render consent page", "error", err)
@@ -248,21 +262,14 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) 
 }
 
 func (s *Server) renderSelectAccount(w http.ResponseWriter, r *http.Request, f *flow) {
-	p, err := s.page(r, f)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	u, ok := s.sessionUser(w, r, f)
+	if !ok {
 		return
 	}
-	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	p, ok := s.formPage(w, r, f, PathSelectAccount)
+	if !ok {
 		return
 	}
-	if p.CSRFToken, err = s.signin.csrf.Token(w, r); err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	p.FormAction = PathSelectAccount
 	acct := ui.Account{ID: u.ID, DisplayName: displayName(&u), Username: u.Username}
 	if err := s.signin.ui.SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
 		s.log.ErrorContext(r.Context(), "render account page", "error", err)
