@@ -28,8 +28,10 @@ type Form struct {
 
 // ParseForm reads the body of a POST form request strictly: the method must
 // be POST, the content type application/x-www-form-urlencoded, the body at
-// most maxBody bytes, and no parameter may repeat unless it is listed in
-// repeatable. The URL query is ignored: credentials never travel there.
+// most maxBody bytes and not a JSON document, and no parameter may repeat
+// unless it is listed in repeatable. The URL query is ignored: credentials
+// never travel there. A wrong content type or a JSON body is invalid_request
+// with status 400 (RFC 6749 §5.2), like every other malformed request.
 func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable ...string) (Form, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -37,7 +39,7 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable
 	}
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || ct != "application/x-www-form-urlencoded" {
-		return Form{}, &Error{Code: CodeInvalidRequest, Status: http.StatusUnsupportedMediaType, Description: "Content-Type must be application/x-www-form-urlencoded"}
+		return Form{}, InvalidRequest("Content-Type must be application/x-www-form-urlencoded")
 	}
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
@@ -49,6 +51,9 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable
 			return Form{}, &Error{Code: CodeInvalidRequest, Status: http.StatusRequestEntityTooLarge, Description: "request body too large"}
 		}
 		return Form{}, InvalidRequest("could not read the request body")
+	}
+	if looksLikeJSON(body) {
+		return Form{}, InvalidRequest("the body must be form-encoded (application/x-www-form-urlencoded), not JSON")
 	}
 	if n := strings.Count(string(body), "&") + 1; n > MaxParams {
 		return Form{}, InvalidRequest("too many parameters")
@@ -76,6 +81,22 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable
 		}
 	}
 	return Form{values: values}, nil
+}
+
+// looksLikeJSON reports whether body is a JSON object or array sent under
+// the form content type: its first non-blank byte opens one. Form encoders
+// percent-encode "{" and "[", and no parameter name starts with them.
+func looksLikeJSON(body []byte) bool {
+	for _, b := range body {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 // NewForm wraps already decoded values, for tests and internal callers.

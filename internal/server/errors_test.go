@@ -46,9 +46,10 @@ func TestTokenEndpointErrors(t *testing.T) {
 		// Transport-level rules.
 		{name: "GET", method: http.MethodGet, body: "", auth: auth, wantStatus: 405, wantCode: oauth.CodeInvalidRequest, wantAllow: "POST"},
 		{name: "PUT", method: http.MethodPut, body: good, auth: auth, wantStatus: 405, wantCode: oauth.CodeInvalidRequest, wantAllow: "POST"},
-		{name: "JSON body", contentType: "application/json", body: `{"grant_type":"client_credentials"}`, auth: auth, wantStatus: 415, wantCode: oauth.CodeInvalidRequest},
-		{name: "no content type", contentType: "-", body: good, auth: auth, wantStatus: 415, wantCode: oauth.CodeInvalidRequest},
-		{name: "multipart", contentType: "multipart/form-data; boundary=x", body: good, auth: auth, wantStatus: 415, wantCode: oauth.CodeInvalidRequest},
+		{name: "JSON body", contentType: "application/json", body: `{"grant_type":"client_credentials"}`, auth: auth, wantStatus: 400, wantCode: oauth.CodeInvalidRequest},
+		{name: "no content type", contentType: "-", body: good, auth: auth, wantStatus: 400, wantCode: oauth.CodeInvalidRequest},
+		{name: "multipart", contentType: "multipart/form-data; boundary=x", body: good, auth: auth, wantStatus: 400, wantCode: oauth.CodeInvalidRequest},
+		{name: "JSON body under the form type", body: `{"grant_type":"client_credentials"}`, auth: auth, wantStatus: 400, wantCode: oauth.CodeInvalidRequest},
 		{name: "form with charset", contentType: formType + "; charset=UTF-8", body: good, auth: auth, wantStatus: 200},
 		{name: "oversized body", body: oversized, auth: auth, wantStatus: 413, wantCode: oauth.CodeInvalidRequest},
 		{name: "too many parameters", body: manyParams, auth: auth, wantStatus: 400, wantCode: oauth.CodeInvalidRequest},
@@ -212,7 +213,8 @@ func TestErrorsOnOtherEndpoints(t *testing.T) {
 			status                 int
 		}{
 			{"GET", http.MethodGet, "", "", 405},
-			{"JSON", http.MethodPost, "application/json", `{"token":"x"}`, 415},
+			{"JSON", http.MethodPost, "application/json", `{"token":"x"}`, 400},
+			{"JSON under the form type", http.MethodPost, formType, `{"token":"x"}`, 400},
 			{"repeated token", http.MethodPost, formType, "token=a&token=b", 400},
 			{"oversized", http.MethodPost, formType, "token=" + strings.Repeat("a", oauth.DefaultMaxBody), 413},
 			{"bad encoding", http.MethodPost, formType, "token=%zz", 400},
