@@ -104,7 +104,7 @@ func (e *RedirectError) Error() string { return e.Code + ": " + e.Description }
 func (e *RedirectError) Location(issuer string) string {
 	q := url.Values{"error": {e.Code}, "iss": {issuer}}
 	if e.Description != "" {
-		q.Set("error_description", e.Description)
+		q.Set("error_description", oauth.SafeDescription(e.Description))
 	}
 	if e.State != "" {
 		q.Set("state", e.State)

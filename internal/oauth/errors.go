@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error codes of RFC 6749, RFC 7009, RFC 8707 and RFC 8628.
@@ -27,7 +28,8 @@ const (
 )
 
 // Error is an OAuth error response. Description is shown to the client and
-// must never hold secrets; Cause is logged, never sent.
+// must never hold secrets nor echo request input; it is rendered through
+// SafeDescription. Cause is logged, never sent.
 type Error struct {
 	Code        string
 	Description string
@@ -113,6 +115,47 @@ func AsError(err error) *Error {
 	return ServerError(err)
 }
 
+// maxDescription bounds a rendered error_description.
+const maxDescription = 300
+
+// SafeDescription returns s as it may appear in error_description: only the
+// characters RFC 6749 §5.2 allows (%x20-21 / %x23-5B / %x5D-7E), at most
+// 300 of them. A double quote becomes an apostrophe, a backslash a slash and
+// any other character (a control, anything beyond ASCII) a question mark, so
+// that a description that slipped through with an unexpected character is
+// still readable and can never break a header or a query it is put into.
+func SafeDescription(s string) string {
+	ok := len(s) <= maxDescription
+	for i := 0; ok && i < len(s); i++ {
+		ok = descriptionChar(s[i])
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxDescription {
+			break
+		}
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r < 0x80 && descriptionChar(byte(r)):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+// descriptionChar reports whether c may appear in error_description.
+func descriptionChar(c byte) bool {
+	return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\'
+}
+
 // NoStore sets the cache headers every token response carries.
 func NoStore(h http.Header) {
 	h.Set("Cache-Control", "no-store")
@@ -142,6 +185,6 @@ func WriteError(w http.ResponseWriter, err error) {
 	body := struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
-	}{e.Code, e.Description}
+	}{e.Code, SafeDescription(e.Description)}
 	WriteJSON(w, e.Status, body)
 }

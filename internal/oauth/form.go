@@ -74,13 +74,27 @@ func ParseForm(w http.ResponseWriter, r *http.Request, maxBody int64, repeatable
 			}
 		}
 		if !allowed {
-			return Form{}, InvalidRequest("parameter %q appears more than once", name)
+			return Form{}, InvalidRequest("%s appears more than once", paramName(name))
 		}
 		if len(vs) > MaxValuesPerParam {
-			return Form{}, InvalidRequest("parameter %q appears too often", name)
+			return Form{}, InvalidRequest("%s appears too often", paramName(name))
 		}
 	}
 	return Form{values: values}, nil
+}
+
+// paramName names a parameter in an error description: by its name when
+// it is a known OAuth parameter, else as "a parameter", so that no name
+// the request made up is echoed.
+func paramName(name string) string {
+	switch name {
+	case "grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "resource",
+		"audience", "client_id", "client_secret", "client_assertion", "client_assertion_type", "token",
+		"token_type_hint", "access_token", "subject_token", "subject_token_type", "actor_token",
+		"actor_token_type", "requested_token_type", "device_code":
+		return "parameter " + name
+	}
+	return "a parameter"
 }
 
 // looksLikeJSON reports whether body is a JSON object or array sent under

@@ -23,12 +23,12 @@ func ParseScope(s string) ([]string, error) {
 		for j := 0; j < len(p); j++ {
 			c := p[j]
 			if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return nil, InvalidScope("scope contains a character outside RFC 6749 §3.3")
+				return nil, InvalidScope("scope contains a character outside RFC 6749 section 3.3")
 			}
 		}
 		for _, q := range parts[:i] {
 			if q == p {
-				return nil, InvalidScope("scope %q is repeated", p)
+				return nil, InvalidScope("a scope value is repeated")
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/keys"
@@ -182,7 +183,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	h, ok := s.grants[gt]
 	if !ok {
-		s.fail(w, r, oauth.UnsupportedGrantType("grant_type %q is not supported", truncate(gt, 64)))
+		s.fail(w, r, oauth.UnsupportedGrantType("the grant_type is not supported; use one of: %s", strings.Join(s.grants.Names(), ", ")))
 		return
 	}
 	client, err := s.auth.Authenticate(ctx, r, form)
