@@ -127,15 +127,15 @@ func writVerifyFull(t *testing.T, fx *fixture, token string, ks *jose.KeySet, wa
 	if err != nil {
 		t.Fatalf("writ verify: %v\n%s", err, token)
 	}
-	if tok.Header.Algorithm != fx.alg {
-		t.Errorf("alg %q, want %q", tok.Header.Algorithm, fx.alg)
+	if tok.Header().Algorithm != fx.alg {
+		t.Errorf("alg %q, want %q", tok.Header().Algorithm, fx.alg)
 	}
-	if tok.Key == nil || tok.Key.KeyID() != wantKID {
-		t.Errorf("verified by key %v, want kid %q", tok.Key, wantKID)
+	if tok.Key() == nil || tok.Key().KeyID() != wantKID {
+		t.Errorf("verified by key %v, want kid %q", tok.Key(), wantKID)
 	}
 	want := fx.claims.writ()
-	if !reflect.DeepEqual(tok.Claims, want.Claims) {
-		t.Errorf("writ registered claims\n got %+v\nwant %+v", tok.Claims, want.Claims)
+	if !reflect.DeepEqual(tok.Claims(), want.Claims) {
+		t.Errorf("writ registered claims\n got %+v\nwant %+v", tok.Claims(), want.Claims)
 	}
 	var got writClaims
 	if err := tok.DecodeClaims(&got); err != nil {

@@ -764,8 +764,8 @@ func TestNestedJWT(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if tok.Claims.Subject != "user-123" {
-					t.Fatalf("sub %q", tok.Claims.Subject)
+				if tok.Claims().Subject != "user-123" {
+					t.Fatalf("sub %q", tok.Claims().Subject)
 				}
 			})
 		}

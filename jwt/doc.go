@@ -17,7 +17,8 @@
 //	tok, err := v.Verify(ctx, raw)
 //	if errors.Is(err, jwt.ErrExpired) { ... }
 //
-// Custom claims are decoded into the caller's type only when asked, with
-// Token.DecodeClaims; single members can be read without decoding the
-// whole payload with Token.Claim.
+// A Token is read-only: Token.Claims returns a copy of the registered
+// claims Verify checked. Custom claims are decoded into the caller's type
+// only when asked, with Token.DecodeClaims; single members can be read
+// without decoding the whole payload with Token.Claim.
 package jwt

@@ -7,7 +7,9 @@ import (
 )
 
 // Errors returned by Verify. Every error it returns wraps exactly one of
-// them; the wrapping adds a short reason and never any key material.
+// them; the wrapping adds a short reason and never any key material. An
+// ErrKeySource error also wraps the key source's own error, so that
+// errors.Is still finds, say, rs.ErrKeySetUnavailable or context.Canceled.
 var (
 	// ErrMalformed: not a compact JWS, bad base64url, bad or duplicate JSON.
 	ErrMalformed = jose.ErrMalformed
@@ -21,6 +23,9 @@ var (
 	ErrKeyNotFound = jose.ErrKeyNotFound
 	// ErrSignature: the signature does not verify.
 	ErrSignature = jose.ErrSignature
+	// ErrKeySource: the KeySource failed to supply a key set. It is the
+	// issuer's or the network's fault, not the token's.
+	ErrKeySource = errors.New("jwt: key source failed")
 
 	// ErrExpired: the current time is at or after exp (plus leeway).
 	ErrExpired = errors.New("jwt: token expired")

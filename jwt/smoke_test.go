@@ -38,8 +38,8 @@ func TestSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", alg, err)
 		}
-		if got.Claims.Subject != "user-123" {
-			t.Fatalf("sub %q", got.Claims.Subject)
+		if got.Claims().Subject != "user-123" {
+			t.Fatalf("sub %q", got.Claims().Subject)
 		}
 	}
 }

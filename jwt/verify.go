@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,19 +134,44 @@ func normalizeType(t string) string {
 	return t
 }
 
-// Token is a verified JWT. Header and Claims may be trusted.
+// Token is a verified JWT. It cannot be changed after Verify returns it:
+// the header, the payload, the registered claims and the verifying key are
+// read through methods, and none of them shares memory the caller can write.
+// (A Token does not embed the jose.JWS it was parsed from, so no promoted
+// Parse or Verify can put a different payload behind checked claims.)
 type Token struct {
-	jose.JWS
-	// Claims holds the registered claims that were present.
-	Claims Claims
-	// Key is the trusted key that verified the signature.
-	Key *jose.Key
+	jws    jose.JWS
+	raw    string
+	claims Claims
+	key    *jose.Key
 
 	present uint8 // bit set of registered claims seen
 	members []strictjson.Member
 	memBuf  [12]strictjson.Member
 	audBuf  [2]string
 }
+
+// Header returns a copy of the protected header.
+func (t *Token) Header() jose.Header { return t.jws.Header }
+
+// Claims returns a copy of the registered claims that were present and
+// checked. Its Audience is the caller's own copy.
+func (t *Token) Claims() Claims {
+	c := t.claims
+	c.Audience = slices.Clone(c.Audience)
+	return c
+}
+
+// Key returns the trusted key that verified the signature. Keys are
+// immutable.
+func (t *Token) Key() *jose.Key { return t.key }
+
+// Payload returns the decoded payload, the JSON claims object exactly as it
+// was signed. Strings are immutable, so this is a read-only view.
+func (t *Token) Payload() string { return t.jws.Payload() }
+
+// Raw returns the compact serialization the token was verified from.
+func (t *Token) Raw() string { return t.raw }
 
 const (
 	hasIss uint8 = 1 << iota
@@ -214,10 +240,11 @@ func foldsToRegistered(name string) bool {
 // validates its header and registered claims against the policy.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Token, error) {
 	t := new(Token)
-	if err := t.JWS.Parse(token, v.cfg.MaxSize); err != nil {
+	if err := t.jws.Parse(token, v.cfg.MaxSize); err != nil {
 		return nil, err
 	}
-	h := &t.Header
+	t.raw = token
+	h := &t.jws.Header
 	if i := algIndex(h.Algorithm); i < 0 || v.allowed&(1<<i) == 0 {
 		return nil, fmt.Errorf("%w: %s is not allowed", ErrAlgorithm, h.Algorithm)
 	}
@@ -229,12 +256,12 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Token, error) {
 	}
 	ks, err := v.keys.KeySet(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("jwt: key source: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrKeySource, err)
 	}
 	if ks == nil {
 		return nil, fmt.Errorf("%w: the key source supplied no key set", ErrKeyNotFound)
 	}
-	if t.Key, err = t.JWS.Verify(ks); err != nil {
+	if t.key, err = t.jws.Verify(ks); err != nil {
 		return nil, err
 	}
 	if err := t.parseClaims(); err != nil {
@@ -252,7 +279,7 @@ func (t *Token) parseClaims() error {
 		return fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
 	t.members = members
-	c := &t.Claims
+	c := &t.claims
 	for _, m := range members {
 		var err error
 		switch m.Name {
@@ -308,7 +335,7 @@ func date(raw string) (NumericDate, error) {
 }
 
 func (v *Verifier) validate(t *Token) error {
-	c := &t.Claims
+	c := &t.claims
 	now := v.cfg.Now().Unix()
 	switch {
 	case t.present&hasExp != 0:

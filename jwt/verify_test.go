@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1220,8 +1221,8 @@ func TestVerifyKeySource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(context.Background(), good); !errors.Is(err, boom) {
-		t.Fatalf("Verify = %v, want the key source error", err)
+	if _, err := v.Verify(context.Background(), good); !errors.Is(err, boom) || !errors.Is(err, jwt.ErrKeySource) {
+		t.Fatalf("Verify = %v, want the key source error wrapped in ErrKeySource", err)
 	}
 
 	v, err = jwt.NewVerifier(&vtKeySource{}, cfg) // no set, no error
@@ -1242,6 +1243,48 @@ func TestVerifyKeySource(t *testing.T) {
 	}
 	if src.got != nil {
 		t.Fatal("the key source was asked for a malformed token")
+	}
+}
+
+// TestTokenCannotBeAltered: a verified Token offers no field or method
+// through which its header, payload or claims could be replaced, so what
+// DecodeClaims and Claim read is always what Verify checked.
+func TestTokenCannotBeAltered(t *testing.T) {
+	typ := reflect.TypeFor[jwt.Token]()
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.IsExported() || f.Anonymous {
+			t.Errorf("Token has the exported or embedded field %s", f.Name)
+		}
+	}
+	ptr := reflect.PointerTo(typ)
+	for i := range ptr.NumMethod() {
+		switch m := ptr.Method(i); m.Name {
+		case "Claim", "StringClaim", "DecodeClaims", "Claims", "Header", "Key", "Payload", "Raw":
+		default:
+			t.Errorf("Token has the unexpected method %s", m.Name)
+		}
+	}
+
+	e := vtNewEnv(t)
+	raw := e.tok(t, e.es, vtClaims(func(m map[string]any) { m["aud"] = []string{vtAud, "x"} }))
+	tok := vtCheck(t, e.verifier(t, nil), raw, nil)
+	c := tok.Claims()
+	c.Subject = "mallory"
+	c.Audience[0] = "https://evil.example"
+	h := tok.Header()
+	h.Algorithm, h.KeyID = jose.HS256, "other"
+	var decoded jwt.Claims
+	if err := tok.DecodeClaims(&decoded); err != nil {
+		t.Fatal(err)
+	}
+	if got := tok.Claims(); got.Subject != "user-1" || got.Audience[0] != vtAud || decoded.Subject != got.Subject {
+		t.Errorf("Claims after changing a copy: %+v (decoded %+v)", got, decoded)
+	}
+	if got := tok.Header(); got.Algorithm != jose.ES256 || got.KeyID != e.es.KeyID() {
+		t.Errorf("Header after changing a copy: %+v", got)
+	}
+	if tok.Raw() != raw {
+		t.Errorf("Raw = %q, want the verified token", tok.Raw())
 	}
 }
 
@@ -1267,17 +1310,17 @@ func TestTokenAccessors(t *testing.T) {
 	})
 	tok := vtCheck(t, e.verifier(t, nil), e.tok(t, e.es, payload), nil)
 
-	c := tok.Claims
+	c := tok.Claims()
 	if c.Issuer != vtIss || c.Subject != "user-1" || c.ID != "id-1" ||
 		c.ExpiresAt != vtNowUnix+3600 || c.IssuedAt != vtNowUnix || c.NotBefore != vtNowUnix-10 ||
 		len(c.Audience) != 2 || !c.Audience.Contains(vtAud) || c.Audience.Contains("y") {
 		t.Fatalf("Claims %+v", c)
 	}
-	if tok.Key == nil || tok.Key.KeyID() != e.es.KeyID() || tok.Key.IsPrivate() {
-		t.Fatalf("Key %v", tok.Key)
+	if k := tok.Key(); k == nil || k.KeyID() != e.es.KeyID() || k.IsPrivate() {
+		t.Fatalf("Key %v", k)
 	}
-	if tok.Header.Algorithm != jose.ES256 || tok.Header.Type != jwt.TypeAccessToken || tok.Payload() != payload {
-		t.Fatalf("Header %+v", tok.Header)
+	if h := tok.Header(); h.Algorithm != jose.ES256 || h.Type != jwt.TypeAccessToken || tok.Payload() != payload {
+		t.Fatalf("Header %+v", h)
 	}
 
 	for _, tc := range []struct {
@@ -1355,8 +1398,8 @@ func TestDecodeClaimsCaseFoldedNames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok := vtCheck(t, v, e.tok(t, e.es, tc.payload), nil)
-			if tok.Claims.Issuer != vtIss {
-				t.Fatalf("Claims.Issuer %q", tok.Claims.Issuer)
+			if tok.Claims().Issuer != vtIss {
+				t.Fatalf("Claims.Issuer %q", tok.Claims().Issuer)
 			}
 			var cc customClaims
 			err := tok.DecodeClaims(&cc)
@@ -1456,8 +1499,8 @@ func TestClaimsJSON(t *testing.T) {
 			if err := tok.DecodeClaims(&cc); err != nil {
 				t.Fatalf("exp %s: DecodeClaims: %v", exp, err)
 			}
-			if fmt.Sprintf("%+v", cc.Claims) != fmt.Sprintf("%+v", tok.Claims) {
-				t.Fatalf("exp %s: DecodeClaims %+v, Verify %+v", exp, cc.Claims, tok.Claims)
+			if fmt.Sprintf("%+v", cc.Claims) != fmt.Sprintf("%+v", tok.Claims()) {
+				t.Fatalf("exp %s: DecodeClaims %+v, Verify %+v", exp, cc.Claims, tok.Claims())
 			}
 		}
 	})
@@ -1474,7 +1517,7 @@ func TestVerifyConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 40 {
 				tok, err := v.Verify(context.Background(), goods[(g+i)%len(goods)])
-				if err != nil || tok.Claims.Subject != "user-1" {
+				if err != nil || tok.Claims().Subject != "user-1" {
 					errs <- fmt.Errorf("good token: %v", err)
 					return
 				}

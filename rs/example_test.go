@@ -75,6 +75,6 @@ func ExampleNewRemoteKeySet() {
 		fmt.Println("rejected:", err)
 		return
 	}
-	fmt.Println("subject:", tok.Claims.Subject)
+	fmt.Println("subject:", tok.Claims().Subject)
 	// Output: subject: service-a
 }

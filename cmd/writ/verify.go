@@ -192,7 +192,7 @@ func runTokenVerify(ctx context.Context, s *streams, o *tokenVerifyOptions, args
 	out := struct {
 		Header json.RawMessage `json:"header"`
 		Claims json.RawMessage `json:"claims"`
-	}{json.RawMessage(tok.Header.Raw), json.RawMessage(tok.Payload())}
+	}{json.RawMessage(tok.Header().Raw), json.RawMessage(tok.Payload())}
 	if err := writeJSON(s.out, out); err != nil {
 		return fmt.Errorf("cannot write the verified token: %w", err)
 	}

@@ -99,8 +99,8 @@ func TestJWTAccessToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("verify: %v", err)
 			}
-			if tok.Header.Type != "at+jwt" || tok.Header.Algorithm != jose.ES256 || tok.Header.KeyID != f.key.KeyID() {
-				t.Errorf("header %+v", tok.Header)
+			if tok.Header().Type != "at+jwt" || tok.Header().Algorithm != jose.ES256 || tok.Header().KeyID != f.key.KeyID() {
+				t.Errorf("header %+v", tok.Header())
 			}
 			var c map[string]json.RawMessage
 			if err := json.Unmarshal([]byte(tok.Payload()), &c); err != nil {
@@ -210,8 +210,8 @@ func TestJSONEscaping(t *testing.T) {
 			if c.Iss != issuer || c.Sub != id || c.ClientID != id || c.Scope != id || !slices.Equal(c.Aud, []string{id, "x"}) {
 				t.Errorf("decoded %+v", c)
 			}
-			if s, _ := tok.StringClaim("client_id"); s != id || tok.Claims.Subject != id || tok.Claims.Issuer != issuer {
-				t.Errorf("writ reads client_id %q sub %q iss %q", s, tok.Claims.Subject, tok.Claims.Issuer)
+			if s, _ := tok.StringClaim("client_id"); s != id || tok.Claims().Subject != id || tok.Claims().Issuer != issuer {
+				t.Errorf("writ reads client_id %q sub %q iss %q", s, tok.Claims().Subject, tok.Claims().Issuer)
 			}
 		})
 	}

@@ -240,7 +240,7 @@ func (a *Authenticator) assertion(ctx context.Context, f Form) (*Authenticated, 
 		return nil, ServerError(err)
 	}
 	tok, err := v.Verify(ctx, raw)
-	if err == nil && !audienceOK(tok.Claims.Audience, a.Audiences) {
+	if err == nil && !audienceOK(tok.Claims().Audience, a.Audiences) {
 		err = jwt.ErrAudience
 	}
 	if err != nil {
@@ -248,14 +248,15 @@ func (a *Authenticator) assertion(ctx context.Context, f Form) (*Authenticated, 
 		e.Cause = err
 		return nil, e
 	}
-	if tok.Claims.Subject != c.ID {
+	claims := tok.Claims()
+	if claims.Subject != c.ID {
 		return nil, InvalidClient("client_assertion sub must equal iss")
 	}
-	exp := tok.Claims.ExpiresAt.Time()
+	exp := claims.ExpiresAt.Time()
 	if exp.Sub(now) > MaxAssertionLifetime {
 		return nil, InvalidClient("client_assertion expires too far in the future (at most %s)", MaxAssertionLifetime)
 	}
-	if err := a.Replay.UseJTI(ctx, c.ID, tok.Claims.ID, exp.Add(jwt.DefaultLeeway)); err != nil {
+	if err := a.Replay.UseJTI(ctx, c.ID, claims.ID, exp.Add(jwt.DefaultLeeway)); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return nil, InvalidClient("client_assertion was already used")
 		}

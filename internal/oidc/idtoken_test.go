@@ -55,8 +55,8 @@ func TestIDTokenVerifiesWithWrit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("writ verifier rejects the ID token: %v", err)
 			}
-			if tok.Header.Type != "JWT" || tok.Header.KeyID != key.KeyID() || tok.Header.Algorithm != alg {
-				t.Errorf("header typ=%q kid=%q alg=%q, want JWT, %q, %s", tok.Header.Type, tok.Header.KeyID, tok.Header.Algorithm, key.KeyID(), alg)
+			if tok.Header().Type != "JWT" || tok.Header().KeyID != key.KeyID() || tok.Header().Algorithm != alg {
+				t.Errorf("header typ=%q kid=%q alg=%q, want JWT, %q, %s", tok.Header().Type, tok.Header().KeyID, tok.Header().Algorithm, key.KeyID(), alg)
 			}
 			wantHash, _ := AccessTokenHash(alg, in.AccessToken)
 			got := payload(t, tok)
@@ -191,8 +191,8 @@ func TestIDTokenFromKeyRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	active, _ := ring.Signer()
-	if tok.Header.KeyID != active.KeyID() {
-		t.Errorf("kid %q, want the active key %q", tok.Header.KeyID, active.KeyID())
+	if tok.Header().KeyID != active.KeyID() {
+		t.Errorf("kid %q, want the active key %q", tok.Header().KeyID, active.KeyID())
 	}
 	// A TTL beyond the ring's maximum token lifetime would outlive the
 	// key's publication.
@@ -227,7 +227,7 @@ func TestIDTokenOptionalClaimsOmitted(t *testing.T) {
 	// Two tokens never share a jti.
 	raw2, _ := mint.Mint(IDToken{Subject: "u", ClientID: "c", TTL: time.Minute})
 	tok2, _ := verifier(t, key, jwt.TypeJWT, "c", t0).Verify(t.Context(), raw2)
-	if tok2.Claims.ID == tok.Claims.ID {
+	if tok2.Claims().ID == tok.Claims().ID {
 		t.Error("jti repeated")
 	}
 }

@@ -37,8 +37,8 @@ func TestLogoutTokenContents(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %+v: writ verifier: %v", alg, c, err)
 			}
-			if tok.Header.Type != "logout+jwt" || tok.Header.KeyID != key.KeyID() {
-				t.Errorf("header typ %q kid %q", tok.Header.Type, tok.Header.KeyID)
+			if tok.Header().Type != "logout+jwt" || tok.Header().KeyID != key.KeyID() {
+				t.Errorf("header typ %q kid %q", tok.Header().Type, tok.Header().KeyID)
 			}
 			got := payload(t, tok)
 			jti, _ := got["jti"].(string)
@@ -168,8 +168,8 @@ func TestNotifierDelivers(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", client, err)
 		}
-		if tok.Claims.Subject != "user-1" {
-			t.Errorf("%s: sub %q", client, tok.Claims.Subject)
+		if tok.Claims().Subject != "user-1" {
+			t.Errorf("%s: sub %q", client, tok.Claims().Subject)
 		}
 		if sid, _ := tok.StringClaim("sid"); sid != "sid-1" {
 			t.Errorf("%s: sid %q", client, sid)

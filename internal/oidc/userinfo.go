@@ -294,17 +294,18 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (map[string]any, er
 		if err != nil {
 			return nil, errors.Join(errInvalidToken, err)
 		}
-		if tok.Claims.ID == "" {
+		claims := tok.Claims()
+		if claims.ID == "" {
 			return nil, errInvalidToken
 		}
-		revoked, err := h.Revoked(ctx, tok.Claims.ID)
+		revoked, err := h.Revoked(ctx, claims.ID)
 		if err != nil {
 			return nil, err
 		}
 		if revoked {
 			return nil, errInvalidToken
 		}
-		subject = tok.Claims.Subject
+		subject = claims.Subject
 		clientID, _ = tok.StringClaim("client_id")
 		if raw, ok := tok.Claim("scope"); ok {
 			s, err := strictjson.String(raw)

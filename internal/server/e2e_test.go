@@ -73,8 +73,8 @@ func verifyAccessToken(t testing.TB, e *testEnv, tok, aud string) (accessClaims,
 	if err != nil {
 		t.Fatalf("writ verifier rejects the token: %v", err)
 	}
-	if vt.Header.Type != "at+jwt" {
-		t.Errorf("typ = %q, want at+jwt", vt.Header.Type)
+	if vt.Header().Type != "at+jwt" {
+		t.Errorf("typ = %q, want at+jwt", vt.Header().Type)
 	}
 	if string(payload) != vt.Payload() {
 		t.Errorf("go-oidc and writ disagree on the payload")
@@ -83,7 +83,7 @@ func verifyAccessToken(t testing.TB, e *testEnv, tok, aud string) (accessClaims,
 	if err := vt.DecodeClaims(&c); err != nil {
 		t.Fatalf("decode claims: %v", err)
 	}
-	return c, vt.Header.KeyID
+	return c, vt.Header().KeyID
 }
 
 func TestClientCredentialsWithXOAuth2(t *testing.T) {
@@ -781,8 +781,8 @@ func TestIntrospection(t *testing.T) {
 				if err != nil {
 					t.Fatalf("writ verifier: %v", err)
 				}
-				if vt.Header.Type != "token-introspection+jwt" {
-					t.Errorf("typ = %q", vt.Header.Type)
+				if vt.Header().Type != "token-introspection+jwt" {
+					t.Errorf("typ = %q", vt.Header().Type)
 				}
 				var claims struct {
 					TI map[string]any `json:"token_introspection"`

@@ -156,7 +156,8 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 	if err != nil {
 		return inactive, nil
 	}
-	revoked, err := s.opts.Store.IsJTIRevoked(ctx, tok.Claims.ID)
+	claims := tok.Claims()
+	revoked, err := s.opts.Store.IsJTIRevoked(ctx, claims.ID)
 	if err != nil {
 		return inactive, fmt.Errorf("introspect: revocation list: %w", err)
 	}
@@ -164,8 +165,8 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 		return inactive, nil
 	}
 	res := Introspection{
-		Active: true, Subject: tok.Claims.Subject, Audience: tok.Claims.Audience, Issuer: tok.Claims.Issuer,
-		ExpiresAt: int64(tok.Claims.ExpiresAt), IssuedAt: int64(tok.Claims.IssuedAt), JTI: tok.Claims.ID, TokenType: "Bearer",
+		Active: true, Subject: claims.Subject, Audience: claims.Audience, Issuer: claims.Issuer,
+		ExpiresAt: int64(claims.ExpiresAt), IssuedAt: int64(claims.IssuedAt), JTI: claims.ID, TokenType: "Bearer",
 	}
 	res.ClientID, _ = tok.StringClaim("client_id")
 	res.Scope, _ = tok.StringClaim("scope")
@@ -295,8 +296,9 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	if owner, _ := tok.StringClaim("client_id"); owner != clientID {
 		return nil
 	}
-	until := tok.Claims.ExpiresAt.Time().Add(jwt.DefaultLeeway + time.Minute)
-	if err := s.opts.Store.RevokeJTI(ctx, tok.Claims.ID, until); err != nil {
+	claims := tok.Claims()
+	until := claims.ExpiresAt.Time().Add(jwt.DefaultLeeway + time.Minute)
+	if err := s.opts.Store.RevokeJTI(ctx, claims.ID, until); err != nil {
 		return fmt.Errorf("revoke jti: %w", err)
 	}
 	return nil

@@ -86,10 +86,10 @@ func (s *Server) parseLogout(ctx context.Context, params url.Values) (*logoutReq
 		// Only an ID token (typ JWT, or none) names a sign-in: not an
 		// access token, a logout token or an introspection response
 		// signed by the same keys (RFC 8725 §3.11).
-		if err != nil || (tok.Header.Type != "" && normalizedType(tok.Header.Type) != strings.ToLower(jwt.TypeJWT)) {
+		if err != nil || (tok.Header().Type != "" && normalizedType(tok.Header().Type) != strings.ToLower(jwt.TypeJWT)) {
 			return nil, "The id_token_hint is not an ID token issued here."
 		}
-		aud := tok.Claims.Audience
+		aud := tok.Claims().Audience
 		if clientID != "" && !aud.Contains(clientID) {
 			return nil, "client_id does not match the id_token_hint."
 		}

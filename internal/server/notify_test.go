@@ -39,8 +39,8 @@ func TestNotifyLogout(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: logout token: %v", name, err)
 			}
-			if gotSID, _ := got.StringClaim("sid"); gotSID != sid || got.Claims.Subject != u.ID {
-				t.Fatalf("%s: sid %q sub %q, want %s", name, gotSID, got.Claims.Subject, sid)
+			if gotSID, _ := got.StringClaim("sid"); gotSID != sid || got.Claims().Subject != u.ID {
+				t.Fatalf("%s: sid %q sub %q, want %s", name, gotSID, got.Claims().Subject, sid)
 			}
 		}
 	}

@@ -211,8 +211,8 @@ func TestClientCredentials(t *testing.T) {
 				t.Fatalf("verify: %v", err)
 			}
 			scope, _ := tok.StringClaim("scope")
-			if tok.Claims.Subject != "svc" || scope != resp.Scope || !slices.Equal(tok.Claims.Audience, []string{issuer}) {
-				t.Errorf("claims sub %q scope %q (response %q) aud %q", tok.Claims.Subject, scope, resp.Scope, tok.Claims.Audience)
+			if tok.Claims().Subject != "svc" || scope != resp.Scope || !slices.Equal(tok.Claims().Audience, []string{issuer}) {
+				t.Errorf("claims sub %q scope %q (response %q) aud %q", tok.Claims().Subject, scope, resp.Scope, tok.Claims().Audience)
 			}
 		})
 	}
