@@ -12,29 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
 
-// clock is a test clock that stands still until advanced.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns the shared fake clock, standing still until advanced.
+func newClock() *clocktest.Clock { return clocktest.Default() }
 
 // jwksServer is an issuer's JWKS endpoint on 127.0.0.1 whose answer the
 // test changes, and which counts the requests it gets.
@@ -149,16 +133,27 @@ func (s *jwksServer) wantHits(t *testing.T, want int32) {
 }
 
 // waitHits waits until the server has had want requests (background fetches
-// are asynchronous).
+// are asynchronous): each request signals its arrival, so this waits on
+// those signals, not on time.
 func (s *jwksServer) waitHits(t *testing.T, want int32) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
 	for s.hits.Load() < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("JWKS requests = %d, want %d", s.hits.Load(), want)
-		}
-		time.Sleep(time.Millisecond)
+		<-s.arrived
 	}
+}
+
+// inflight returns the fetch r has under way, or nil.
+func inflight(r *RemoteKeySet) *fetchCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight
+}
+
+// lastTry returns when r last started a fetch.
+func lastTry(r *RemoteKeySet) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastTry
 }
 
 func genKey(t testing.TB) *jose.Key {
@@ -299,14 +294,16 @@ func TestRemoteKeySetSharesOneFetch(t *testing.T) {
 		release := srv.hold()
 		defer release()
 		var (
-			wg    sync.WaitGroup
-			found atomic.Int32
+			wg, started sync.WaitGroup
+			found       atomic.Int32
 		)
 		errs := make(chan error, n)
 		for range n {
 			wg.Add(1)
+			started.Add(1)
 			go func() {
 				defer wg.Done()
+				started.Done()
 				set, err := r.KeySet(context.Background(), hdr(kid))
 				if err != nil {
 					errs <- err
@@ -318,7 +315,10 @@ func TestRemoteKeySetSharesOneFetch(t *testing.T) {
 			}()
 		}
 		srv.waitArrival(t)
-		time.Sleep(50 * time.Millisecond) // let the others queue up
+		// Every caller is running before the fetch is let go. One that
+		// reaches KeySet only after the fetch finished finds the new set
+		// cached, so the counts below hold however they are scheduled.
+		started.Wait()
 		release()
 		wg.Wait()
 		close(errs)
@@ -425,9 +425,14 @@ func TestRemoteKeySetRevalidatesAfterMaxAge(t *testing.T) {
 	mustKeySet(t, r, hdr(key.KeyID()))
 	srv.wantHits(t, 1)
 
+	first := lastTry(r)
 	clk.Advance(119 * time.Second)
 	mustKeySet(t, r, hdr(key.KeyID()))
-	time.Sleep(20 * time.Millisecond)
+	// A revalidation would have been started inside KeySet, before it
+	// returned: none was.
+	if inflight(r) != nil || !lastTry(r).Equal(first) {
+		t.Fatal("a set within its max-age was revalidated")
+	}
 	srv.wantHits(t, 1)
 
 	// Expired: the caller gets the cached set at once, and the set is
@@ -440,14 +445,14 @@ func TestRemoteKeySetRevalidatesAfterMaxAge(t *testing.T) {
 		t.Fatal("the expired set was not served while it was revalidated")
 	}
 	srv.waitHits(t, 2)
+	call := inflight(r)
 	release()
+	if call != nil {
+		<-call.done
+	}
 	// The revalidated set replaces the old one.
-	deadline := time.Now().Add(5 * time.Second)
-	for !has(mustKeySet(t, r, nil), newKey.KeyID()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the revalidated set never replaced the old one")
-		}
-		time.Sleep(time.Millisecond)
+	if !has(mustKeySet(t, r, nil), newKey.KeyID()) {
+		t.Fatal("the revalidated set did not replace the old one")
 	}
 	srv.wantHits(t, 2)
 }

@@ -10,32 +10,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/store"
 )
 
 // testParams keep argon2id fast in tests.
 var testParams = Params{Memory: 64, Time: 1, Threads: 1}
 
-// clock is a settable fake clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared fake clock.
+type clock = clocktest.Clock
 
 func newClock() *clock {
-	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return clocktest.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // fakeUsers is an in-memory Users with an UpdateUser, counting lookups.

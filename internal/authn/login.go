@@ -55,6 +55,18 @@ type Users interface {
 	GetUserByUsername(ctx context.Context, username string) (store.User, error)
 }
 
+// PasswordHasher is what Login needs of a password hasher; Hasher is the
+// implementation. Verify and DummyVerify each cost one password hash
+// computation, unless Verify fails on an unreadable encoded hash.
+type PasswordHasher interface {
+	// Hash encodes a new hash of password.
+	Hash(password string) (string, error)
+	// Verify checks password against an encoded hash.
+	Verify(password, encoded string) (ok, needsRehash bool, err error)
+	// DummyVerify does the work of a Verify without a stored hash.
+	DummyVerify(password string)
+}
+
 // UpdateUserFunc updates a user in one transaction, like
 // store.UserStore.UpdateUser.
 type UpdateUserFunc func(ctx context.Context, id string, fn func(old store.User) (store.User, error)) (store.User, error)
@@ -68,8 +80,9 @@ type UpdateUserFunc func(ctx context.Context, id string, fn func(old store.User)
 type Login struct {
 	// Users looks accounts up; required.
 	Users Users
-	// Hasher verifies passwords; its Params are those of new hashes.
-	Hasher Hasher
+	// Hasher verifies passwords and makes the hashes of rehashing; nil
+	// means a Hasher with the default Params.
+	Hasher PasswordHasher
 	// Throttle limits failed sign-ins; required.
 	Throttle *Throttle
 	// UpdateUser, when set (normally to a store's UpdateUser), lets a
@@ -136,19 +149,19 @@ func (l *Login) Authenticate(ctx context.Context, username, password, ip string)
 	u, err := l.Users.GetUserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		l.Hasher.DummyVerify(password)
+		l.hasher().DummyVerify(password)
 		return fail()
 	case err != nil:
 		return store.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	case u.PasswordHash == "":
-		l.Hasher.DummyVerify(password)
+		l.hasher().DummyVerify(password)
 		return fail()
 	}
-	ok, rehash, err := l.Hasher.Verify(password, u.PasswordHash)
+	ok, rehash, err := l.hasher().Verify(password, u.PasswordHash)
 	if err != nil {
 		l.logger().LogAttrs(ctx, slog.LevelWarn, "authn: stored password hash cannot be verified",
 			slog.String("user_id", u.ID), slog.String("error", err.Error()))
-		l.Hasher.DummyVerify(password)
+		l.hasher().DummyVerify(password)
 		return fail()
 	}
 	if !ok || u.Disabled {
@@ -167,7 +180,7 @@ var errHashChanged = errors.New("authn: password hash changed concurrently")
 // rehash replaces u's password hash by one made with the current
 // parameters and returns the updated user, or u when that fails.
 func (l *Login) rehash(ctx context.Context, u store.User, password string) store.User {
-	encoded, err := l.Hasher.Hash(password)
+	encoded, err := l.hasher().Hash(password)
 	if err == nil {
 		var nu store.User
 		nu, err = l.UpdateUser(ctx, u.ID, func(old store.User) (store.User, error) {
@@ -206,6 +219,13 @@ func (l *Login) acquire(ctx context.Context) error {
 }
 
 func (l *Login) release() { <-l.slots }
+
+func (l *Login) hasher() PasswordHasher {
+	if l.Hasher == nil {
+		return Hasher{}
+	}
+	return l.Hasher
+}
 
 func (l *Login) logger() *slog.Logger {
 	if l.Logger == nil {

@@ -15,36 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
 
-// fakeClock is a manually advanced clock, safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the shared fake clock.
+type fakeClock = clocktest.Clock
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
+	return clocktest.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 const testLifetime = time.Hour

@@ -17,10 +17,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/server"
@@ -37,37 +37,16 @@ const (
 	audBilling = "https://api.example.test/billing"
 )
 
-// testClock is a clock the tests control. With a zero base it follows the
-// real time plus an offset (so that real clients, which use time.Now, agree
-// with the server); with a base it stands still until advanced.
-type testClock struct {
-	mu   sync.Mutex
-	base time.Time
-	off  time.Duration
-}
+// testClock is the shared fake clock: realClock follows the real time plus
+// an offset (so that real clients, which use time.Now, agree with the
+// server); fixedClock stands still until advanced.
+type testClock = clocktest.Clock
 
 // realClock follows time.Now, shifted by Advance.
-func realClock() *testClock { return &testClock{} }
+func realClock() *testClock { return clocktest.Real() }
 
 // fixedClock stands at a fixed instant until advanced.
-func fixedClock() *testClock {
-	return &testClock{base: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.base.IsZero() {
-		return time.Now().Add(c.off)
-	}
-	return c.base.Add(c.off)
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
+func fixedClock() *testClock { return clocktest.Default() }
 
 // envOptions tune newEnv; the zero value gives a real-time clock and the
 // server's defaults.
