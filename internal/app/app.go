@@ -132,13 +132,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if a.master, err = a.loadMasterKey(o.Getenv); err != nil {
 		return nil, err
 	}
-	if a.Store, err = storeopen.Open(ctx, cfg.DatabaseDSN()); err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	if cfg.AutoMigrate {
-		if err := a.Store.Migrate(ctx); err != nil {
-			return nil, fmt.Errorf("migrate database: %w", err)
-		}
+	if a.Store, err = openStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
+		return nil, err
 	}
 	a.ringOpts = keys.Options{
 		Algorithm:        jose.Algorithm(cfg.KeyAlgorithm),
@@ -192,6 +187,23 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		MaxBytes:      cfg.MaxRequestBytes,
 	})
 	return a, nil
+}
+
+// openStore opens the store dsn names and, when migrate is set, applies
+// its pending migrations. It returns a nil interface on error, never a
+// typed nil, so that Close can tell there is nothing to close.
+func openStore(ctx context.Context, dsn string, migrate bool) (store.Store, error) {
+	st, err := storeopen.Open(ctx, dsn)
+	if err != nil {
+		return nil, storeError("open", dsn, err)
+	}
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, storeError("migrate", dsn, err)
+		}
+	}
+	return st, nil
 }
 
 // signInOptions derives the sign-in keys from the master key, so that all

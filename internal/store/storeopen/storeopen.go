@@ -66,11 +66,21 @@ func Open(ctx context.Context, dsn string) (store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each backend returns a concrete pointer: return a nil interface, not
+	// a typed nil inside a non-nil one, when it fails.
 	switch backend {
 	case Postgres:
-		return postgres.Open(ctx, target)
+		st, err := postgres.Open(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	case SQLite:
-		return sqlite.Open(ctx, target)
+		st, err := sqlite.Open(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	default:
 		return nil, fmt.Errorf("storeopen: backend %q: %w", backend, ErrUnsupportedDSN)
 	}
