@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/loadgen"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
 )
@@ -72,15 +70,12 @@ func (f *seedFlags) seed(ctx context.Context, s *streams, grantType string, prep
 		f.redirectURI = c.RedirectURIs[0]
 	}
 	now := time.Now().UTC()
-	suffix, err := randomB64(9)
-	if err != nil {
-		return nil, err
-	}
+	suffix := opaque.Random(9)
 	u := store.User{ID: "bench-" + suffix, Username: "writ-bench-" + suffix, Name: "writ bench", Email: "bench@example.invalid", CreatedAt: now, UpdatedAt: now}
 	if err := st.CreateUser(ctx, u); err != nil {
 		return nil, fmt.Errorf("create bench user: %w", err)
 	}
-	scopes := consentless(c.Scopes)
+	scopes := store.ConsentScopes(c.Scopes)
 	if err := st.PutConsent(ctx, store.Consent{UserID: u.ID, ClientID: c.ID, Scopes: scopes, GrantedAt: now, UpdatedAt: now}); err != nil {
 		return nil, fmt.Errorf("bench consent: %w", err)
 	}
@@ -95,29 +90,6 @@ func (f *seedFlags) seed(ctx context.Context, s *streams, grantType string, prep
 		}
 	}
 	return out, nil
-}
-
-func consentless(scopes []string) []string {
-	out := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if s != "openid" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func randomB64(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func hash(v string) []byte {
-	h := sha256.Sum256([]byte(v))
-	return h[:]
 }
 
 func newBenchCodeCmd(s *streams) *cobra.Command {
@@ -137,12 +109,9 @@ scope, and a refresh token when it has offline_access.`,
 				return err
 			}
 			codes, err := f.seed(cmd.Context(), s, "authorization_code", func(st store.Store, c store.Client, u store.User, _ int, now time.Time) (string, error) {
-				code, err := randomB64(32)
-				if err != nil {
-					return "", err
-				}
+				code, hash := opaque.New(opaque.CodePrefix)
 				return code, st.CreateAuthCode(cmd.Context(), store.AuthCode{
-					Hash: hash(code), ClientID: c.ID, UserID: u.ID, RedirectURI: f.redirectURI, Scopes: c.Scopes,
+					Hash: hash, ClientID: c.ID, UserID: u.ID, RedirectURI: f.redirectURI, Scopes: c.Scopes,
 					Nonce: "bench", AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
 				})
 			})
@@ -174,17 +143,9 @@ minted.`,
 				return err
 			}
 			tokens, err := f.seed(cmd.Context(), s, "refresh_token", func(st store.Store, c store.Client, u store.User, _ int, now time.Time) (string, error) {
-				v, err := randomB64(32)
-				if err != nil {
-					return "", err
-				}
-				v = "writ_rt_" + v
-				fam, err := randomB64(16)
-				if err != nil {
-					return "", err
-				}
+				v, hash := opaque.New(opaque.RefreshTokenPrefix)
 				return v, st.CreateRefreshToken(cmd.Context(), store.RefreshToken{
-					Hash: hash(v), FamilyID: fam, ClientID: c.ID, UserID: u.ID, Scopes: c.Scopes,
+					Hash: hash, FamilyID: opaque.Random(16), ClientID: c.ID, UserID: u.ID, Scopes: c.Scopes,
 					AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
 				})
 			})

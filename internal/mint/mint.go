@@ -5,26 +5,25 @@ package mint
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/writ-dev/writ/internal/strictjson"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
 
-// OpaquePrefix starts every opaque access token, so that secret scanners
-// and people can tell what a leaked string is.
-const OpaquePrefix = "writ_at_"
+// OpaquePrefix starts every opaque access token.
+//
+// Deprecated: use opaque.AccessTokenPrefix.
+const OpaquePrefix = opaque.AccessTokenPrefix
 
 // ErrNoSigningKey means the key ring has no active key: nothing can be
 // signed until one is activated. It is a server state, not a client error.
@@ -77,9 +76,16 @@ type AccessToken struct {
 
 // Issued is a minted token.
 type Issued struct {
-	Value     string
-	Format    string
-	ID        string // jti for a JWT
+	// Value is the token itself.
+	Value string
+	// Format is store.AccessTokenJWT or store.AccessTokenOpaque.
+	Format string
+	// ID is the jti of a JWT; empty for an opaque token.
+	ID string
+	// Record is the record of an opaque token, which Prepare leaves for
+	// the caller to store; nil for a JWT.
+	Record *store.TokenRecord
+	// IssuedAt and ExpiresAt are the token's iat and exp.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
@@ -89,8 +95,22 @@ func (i Issued) ExpiresIn() int64 { return int64(i.ExpiresAt.Sub(i.IssuedAt) / t
 
 var reserved = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"}
 
-// Access mints an access token.
+// Access mints an access token and stores the record of an opaque one.
 func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
+	iss, err := m.Prepare(at)
+	if err != nil || iss.Record == nil {
+		return iss, err
+	}
+	if err := m.tokens.CreateToken(ctx, *iss.Record); err != nil {
+		return Issued{}, fmt.Errorf("mint: store opaque token: %w", err)
+	}
+	return iss, nil
+}
+
+// Prepare mints an access token in memory: a signed JWT, or an opaque
+// token with its Record, which the caller stores (the grants store it in
+// the transaction that records what they issued). It writes nothing.
+func (m *Minter) Prepare(at AccessToken) (Issued, error) {
 	if at.TTL <= 0 {
 		return Issued{}, errors.New("mint: access token TTL must be positive")
 	}
@@ -104,7 +124,7 @@ func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
 	case store.AccessTokenJWT, "":
 		return m.jwtAccess(at, now)
 	case store.AccessTokenOpaque:
-		return m.opaqueAccess(ctx, at, now)
+		return m.opaqueAccess(at, now)
 	}
 	return Issued{}, fmt.Errorf("mint: unknown access token format %q", at.Format)
 }
@@ -114,10 +134,7 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	if err != nil {
 		return Issued{}, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
 	}
-	jti, err := randomID(16)
-	if err != nil {
-		return Issued{}, err
-	}
+	jti := opaque.Random(16)
 	exp := now.Add(at.TTL)
 	p := make([]byte, 0, 384)
 	p = append(p, `{"iss":`...)
@@ -165,21 +182,18 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	return Issued{Value: tok, Format: store.AccessTokenJWT, ID: jti, IssuedAt: now, ExpiresAt: exp}, nil
 }
 
-func (m *Minter) opaqueAccess(ctx context.Context, at AccessToken, now time.Time) (Issued, error) {
-	secret, err := randomID(32)
-	if err != nil {
-		return Issued{}, err
-	}
-	value := OpaquePrefix + secret
+func (m *Minter) opaqueAccess(at AccessToken, now time.Time) (Issued, error) {
+	value, hash := opaque.New(opaque.AccessTokenPrefix)
 	var extra json.RawMessage
 	if len(at.Extra) > 0 {
+		var err error
 		if extra, err = json.Marshal(at.Extra); err != nil {
 			return Issued{}, fmt.Errorf("mint: encode extra claims: %w", err)
 		}
 	}
 	exp := now.Add(at.TTL)
-	rec := store.TokenRecord{
-		Hash:      HashOpaque(value),
+	rec := &store.TokenRecord{
+		Hash:      hash,
 		Kind:      store.KindAccessToken,
 		ClientID:  at.ClientID,
 		Subject:   at.Subject,
@@ -189,25 +203,15 @@ func (m *Minter) opaqueAccess(ctx context.Context, at AccessToken, now time.Time
 		ExpiresAt: exp,
 		Extra:     extra,
 	}
-	if err := m.tokens.CreateToken(ctx, rec); err != nil {
-		return Issued{}, fmt.Errorf("mint: store opaque token: %w", err)
-	}
-	return Issued{Value: value, Format: store.AccessTokenOpaque, IssuedAt: now, ExpiresAt: exp}, nil
+	return Issued{Value: value, Format: store.AccessTokenOpaque, Record: rec, IssuedAt: now, ExpiresAt: exp}, nil
 }
 
 // HashOpaque returns the storage key of an opaque token.
-func HashOpaque(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+//
+// Deprecated: use opaque.Hash.
+func HashOpaque(token string) []byte { return opaque.Hash(token) }
 
 // IsOpaque reports whether token has the form of a writ opaque token.
-func IsOpaque(token string) bool { return strings.HasPrefix(token, OpaquePrefix) }
-
-func randomID(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("mint: random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
+//
+// Deprecated: use opaque.IsAccessToken.
+func IsOpaque(token string) bool { return opaque.IsAccessToken(token) }

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
 )
@@ -168,7 +167,7 @@ func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
 	if err != nil {
 		return true
 	}
-	return !oauth.Subset(consentScopes(f.req.Scopes), c.Scopes)
+	return !c.Covers(f.req.Scopes)
 }
 
 // extraClaims are the claims the request's claims parameter asks for
@@ -179,18 +178,6 @@ func extraClaims(req *authz.Request) []string {
 		return nil
 	}
 	return oidc.ClaimsBeyondScopes(cr, req.Scopes)
-}
-
-// consentScopes are the scopes a user consents to: openid is implied by
-// signing in.
-func consentScopes(scopes []string) []string {
-	out := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if s != "openid" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // formPage builds the page data of a sign-in form posting to action: the
@@ -385,7 +372,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := s.now()
-	scopes := consentScopes(f.req.Scopes)
+	scopes := store.ConsentScopes(f.req.Scopes)
 	if old, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID); err == nil {
 		for _, sc := range old.Scopes {
 			if !slices.Contains(scopes, sc) {
@@ -427,11 +414,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 	now := s.now()
 	aud := f.req.Resources
 	if len(aud) == 0 {
-		if len(f.client.Audiences) > 0 {
-			aud = f.client.Audiences[:1:1]
-		} else {
-			aud = []string{s.opts.DefaultAudience}
-		}
+		aud = grant.DefaultAudience(f.client, s.opts.DefaultAudience)
 	}
 	var claims []byte
 	if f.req.Claims != "" {
@@ -466,12 +449,8 @@ func codeRedirectURI(r *authz.Request) string {
 }
 
 func newCode() (string, []byte, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("authorization code: %w", err)
-	}
-	v := base64.RawURLEncoding.EncodeToString(b)
-	return v, grant.HashToken(v), nil
+	v, h := opaque.New(opaque.CodePrefix)
+	return v, h, nil
 }
 
 func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, f *flow, code, desc string) {

@@ -8,9 +8,9 @@ import (
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
-	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
 )
@@ -81,13 +81,12 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 	}
 	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now}, ttl: o.IDTokenTTL}
 	tokens := &grant.Tokens{
-		Minter:          s.minter,
-		IDTokens:        s.idTokens,
-		Store:           st,
-		DefaultAudience: s.opts.DefaultAudience,
-		AccessTTL:       s.opts.AccessTokenTTL,
-		RefreshTTL:      o.RefreshTTL,
-		RefreshMaxTTL:   o.RefreshMaxTTL,
+		Minter:        s.minter,
+		IDTokens:      s.idTokens,
+		AccessTTL:     s.opts.AccessTokenTTL,
+		RefreshTTL:    o.RefreshTTL,
+		RefreshMaxTTL: o.RefreshMaxTTL,
+		Logger:        s.log,
 		AccessExtra: func(claims string) map[string]any {
 			req, err := oidc.ParseClaimsRequest(claims)
 			if err != nil {
@@ -97,8 +96,8 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 		},
 		Now: s.now,
 	}
-	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens}
-	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens}
+	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
+	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
 	s.userinfo = &oidc.UserInfo{
 		Verifier: s.ownTokens,
 		Revoked:  st.IsJTIRevoked,
@@ -115,14 +114,14 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 
 // opaqueGrant looks up an opaque access token for UserInfo.
 func (s *Server) opaqueGrant(ctx context.Context, token string) (oidc.AccessGrant, bool, error) {
-	rec, err := s.opts.Store.GetToken(ctx, mint.HashOpaque(token))
+	rec, err := s.opts.Store.GetToken(ctx, opaque.Hash(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return oidc.AccessGrant{}, false, nil
 	case err != nil:
 		return oidc.AccessGrant{}, false, err
 	}
-	if rec.Revoked || rec.Kind != store.KindAccessToken || !s.now().Before(rec.ExpiresAt) {
+	if !rec.ActiveAccessToken(s.now()) {
 		return oidc.AccessGrant{}, false, nil
 	}
 	return oidc.AccessGrant{Subject: rec.Subject, ClientID: rec.ClientID, Scopes: rec.Scopes, Extra: rec.Extra}, true, nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -185,17 +186,79 @@ type AuthCode struct {
 	// DeleteExpired removes them.
 	ExpiresAt time.Time
 
-	// UsedAt is when the code was first consumed; zero until then. Set by
-	// ConsumeAuthCode: a new code must have it zero.
+	// UsedAt is when the code was redeemed; zero until then. Set by
+	// RedeemAuthCode: a new code must have it zero.
 	UsedAt time.Time
-	// IssuedFamilyID is the refresh token family the first redemption
-	// started, or empty. Set by SetAuthCodeIssued: a new code must have it
-	// empty.
+	// IssuedFamilyID is the refresh token family the redemption started,
+	// or empty. Set by RedeemAuthCode: a new code must have it empty.
 	IssuedFamilyID string
-	// IssuedAccessJTI is the jti of the access token the first redemption
-	// issued, or empty. Set by SetAuthCodeIssued: a new code must have it
+	// IssuedAccessJTI is the jti of the JWT access token the redemption
+	// issued, or empty. Set by RedeemAuthCode: a new code must have it
 	// empty.
 	IssuedAccessJTI string
+	// IssuedAccessHash is the hash of the opaque access token the
+	// redemption issued, or nil. Set by RedeemAuthCode: a new code must
+	// have it nil.
+	IssuedAccessHash []byte
+	// IssuedAccessExpiresAt is until when a revocation of that access
+	// token must be remembered (its expiry plus the verifiers' leeway);
+	// zero until the code is redeemed. Set by RedeemAuthCode.
+	IssuedAccessExpiresAt time.Time
+}
+
+// IssuedAccess names the access token a redemption or rotation issues, so
+// that revoking the grant revokes it too.
+type IssuedAccess struct {
+	// JTI is the jti of a JWT access token; empty for an opaque one.
+	JTI string
+	// Opaque is the record of an opaque access token, stored in the same
+	// transaction as the redemption or rotation; nil for a JWT.
+	Opaque *TokenRecord
+	// ExpiresAt is until when a revocation of the token must be
+	// remembered: its expiry plus the verifiers' clock-skew leeway. Not
+	// zero.
+	ExpiresAt time.Time
+}
+
+// Issue is what one redemption of an authorization code, or one rotation
+// of a refresh token, issues. The store writes it in the same transaction
+// that consumes the code or rotates the token, so the grant and what it
+// issued are committed together or not at all.
+type Issue struct {
+	// Access is the access token (exactly one of JTI and Opaque is set).
+	Access IssuedAccess
+	// Refresh is the new refresh token, or nil for none. A redemption
+	// starts a new family with it; a rotation continues the old token's
+	// family.
+	Refresh *RefreshToken
+}
+
+// Validate reports an error wrapping ErrInvalid unless i can be stored:
+// exactly one access token reference, valid, with a non-zero expiry, and a
+// storable refresh token when there is one.
+func (i Issue) Validate() error {
+	a := i.Access
+	switch {
+	case a.JTI == "" && a.Opaque == nil:
+		return invalid("issued access token", "is not set")
+	case a.JTI != "" && a.Opaque != nil:
+		return invalid("issued access token", "is both a JWT and an opaque token")
+	case a.JTI != "":
+		if err := CheckID("access token jti", a.JTI); err != nil {
+			return err
+		}
+	default:
+		if err := a.Opaque.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := CheckExpiry("access token expiry", a.ExpiresAt); err != nil {
+		return err
+	}
+	if i.Refresh != nil {
+		return i.Refresh.Validate()
+	}
+	return nil
 }
 
 // RefreshToken is an opaque refresh token, keyed by the SHA-256 of the
@@ -324,31 +387,55 @@ type AuthCodeStore interface {
 	// CreateAuthCode stores a new code; ErrAlreadyExists if the hash is
 	// taken, ErrNotFound if the client or the user does not exist.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	// ConsumeAuthCode atomically redeems the code with the given hash, now
-	// being the time of redemption (not zero):
+	AuthCodeRedeemer
+}
+
+// AuthCodeRedeemer is what the authorization code grant needs: look a code
+// up, redeem it with what it issues in one transaction, and revoke what a
+// redeemed code issued.
+type AuthCodeRedeemer interface {
+	// GetAuthCode returns the code with the given hash, redeemed and
+	// expired ones included (the caller checks), or ErrNotFound. It
+	// writes nothing: the caller validates the request against the code
+	// before redeeming it.
+	GetAuthCode(ctx context.Context, hash []byte) (AuthCode, error)
+	// RedeemAuthCode redeems the code with the given hash at now (not
+	// zero) and stores what the redemption issued, in one transaction
+	// with the code locked:
 	//
+	//   - issue not storable (see Issue.Validate) or now zero: ErrInvalid,
+	//     before anything is read;
 	//   - unknown hash: ErrNotFound;
-	//   - consumed before: the stored record (UsedAt and the Issued fields
-	//     of the first redemption) and ErrReused, so that the caller revokes
-	//     what the first redemption issued;
-	//   - otherwise UsedAt is set to now and the record returned.
+	//   - redeemed before: the stored record (with what the first
+	//     redemption issued) and ErrReused;
+	//   - code.ExpiresAt at or before now: the record and ErrExpired;
+	//   - issue's refresh token or opaque access token not of the code's
+	//     client and user: ErrInvalid; the refresh token's family exists
+	//     already: ErrAlreadyExists;
+	//   - otherwise UsedAt and the Issued fields are set, the opaque access
+	//     token record, the refresh token (starting its family) and the
+	//     access token's membership of that family are stored, and the
+	//     record is returned as stored.
 	//
-	// Of concurrent callers with one code exactly one succeeds; the others
-	// get ErrReused. Expiry and the bindings (client, redirect URI, PKCE)
-	// are the caller's checks: an expired code is consumed and returned
-	// like any other. A reuse racing the first redemption can find the
-	// Issued fields still empty (SetAuthCodeIssued not yet called); a
-	// caller that must revoke in that case too can fall back to
-	// RevokeClientUserRefreshTokens(code.ClientID, code.UserID).
-	ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (AuthCode, error)
-	// SetAuthCodeIssued records on a consumed code what its redemption
-	// issued: the refresh token family (or empty) and the access token's
-	// jti (or empty), replacing any earlier values. ErrNotFound if there is
-	// no such code, ErrInvalid if it was not consumed.
-	SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string) error
+	// With an error nothing is written. Of concurrent callers with one
+	// code exactly one succeeds; the others get ErrReused with the
+	// winner's Issued fields, which are committed with the redemption.
+	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue Issue) (AuthCode, error)
+	// RevokeAuthCodeIssue revokes, in one transaction, what the redemption
+	// of the code issued: its refresh token family with every access token
+	// issued under it, and its access token. A code not redeemed, or
+	// redeemed without an issue recorded, is ErrInvalid; an unknown one
+	// ErrNotFound. Revoking again is not an error.
+	RevokeAuthCodeIssue(ctx context.Context, hash []byte) error
 }
 
 // RefreshStore keeps refresh tokens and their rotation families.
+//
+// A family knows the access tokens issued under it (by the redemption that
+// started it and by each rotation): revoking the family, by any of the
+// revocation methods or by reuse detection, revokes them too — the jti of a
+// JWT goes on the revocation list, an opaque token's record is marked
+// revoked.
 type RefreshStore interface {
 	// CreateRefreshToken stores a new token. If its family does not exist
 	// the token starts it, with the token's ClientID, UserID and
@@ -358,42 +445,8 @@ type RefreshStore interface {
 	// user does not exist, or (wrapped with "revoked") if the family is
 	// revoked.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
-	// GetRefreshToken returns the token with the given hash, rotated,
-	// expired and revoked ones included (the caller decides), or
-	// ErrNotFound.
-	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
-	// RotateRefreshToken exchanges the token with hash oldHash for next, in
-	// one transaction with the family and the old token locked, and returns
-	// the old token as it is after the call. In order:
-	//
-	//   - next not storable (see RefreshToken.Validate) or now zero:
-	//     ErrInvalid, before anything is read;
-	//   - unknown hash: ErrNotFound, and a zero RefreshToken;
-	//   - old token rotated before (reuse, RFC 9700 §4.14.2): the whole
-	//     family is revoked, and stays so, and ErrReused returned (also
-	//     when the family was revoked already);
-	//   - revoked family: ErrNotFound (the message says revoked);
-	//   - old.ExpiresAt or old.FamilyExpiresAt at or before now: ErrExpired;
-	//   - next not of the old token's family (its FamilyID, ClientID,
-	//     UserID or FamilyExpiresAt differ): ErrInvalid;
-	//   - next's hash taken: ErrAlreadyExists;
-	//   - otherwise old.RotatedAt is set to now and next stored.
-	//
-	// With an error, the old token is returned too, except for ErrNotFound
-	// of an unknown hash and ErrInvalid of an unstorable next; nothing but
-	// the revocation is written. The
-	// caller normally reads the old token first (GetRefreshToken) to check
-	// its client binding and build next from it.
-	// Of concurrent callers rotating one token exactly one succeeds; the
-	// others see a rotated token, get ErrReused and revoke the family,
-	// including the winner's new token. This is deliberate: a benign client
-	// retry is indistinguishable from a replay by a thief, and RFC 9700
-	// §4.14.2 has the server revoke the family; the user signs in again.
-	RotateRefreshToken(ctx context.Context, oldHash []byte, next RefreshToken, now time.Time) (RefreshToken, error)
-	// RevokeRefreshFamily revokes every token of the family, including any
-	// added later. Revoking a revoked family is not an error; an unknown
-	// family is ErrNotFound.
-	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	RefreshRotator
+	RefreshRevoker
 	// RevokeUserRefreshTokens revokes every refresh token family of the
 	// user (when the user is disabled); none is not an error.
 	RevokeUserRefreshTokens(ctx context.Context, userID string) error
@@ -401,6 +454,55 @@ type RefreshStore interface {
 	// families at one client (when consent is withdrawn); none is not an
 	// error.
 	RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error
+}
+
+// RefreshRotator is what the refresh token grant needs.
+type RefreshRotator interface {
+	// GetRefreshToken returns the token with the given hash, rotated,
+	// expired and revoked ones included (the caller decides), or
+	// ErrNotFound.
+	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
+	// RotateRefreshToken exchanges the token with hash oldHash for
+	// issue.Refresh (which must be set) and stores issue's access token,
+	// in one transaction with the family and the old token locked, and
+	// returns the old token as it is after the call. In order:
+	//
+	//   - issue not storable (see Issue.Validate), without a refresh
+	//     token, or now zero: ErrInvalid, before anything is read;
+	//   - unknown hash: ErrNotFound, and a zero RefreshToken;
+	//   - old token rotated before (reuse, RFC 9700 §4.14.2): the whole
+	//     family is revoked, with its access tokens, and stays so, and
+	//     ErrReused returned (also when the family was revoked already);
+	//   - revoked family: ErrNotFound (the message says revoked);
+	//   - old.ExpiresAt or old.FamilyExpiresAt at or before now: ErrExpired;
+	//   - the new token not of the old token's family (its FamilyID,
+	//     ClientID, UserID or FamilyExpiresAt differ): ErrInvalid;
+	//   - the new token's hash taken: ErrAlreadyExists;
+	//   - otherwise old.RotatedAt is set to now, the new token, the opaque
+	//     access token record and the access token's membership of the
+	//     family stored.
+	//
+	// With an error, the old token is returned too, except for ErrNotFound
+	// of an unknown hash and ErrInvalid of an unstorable issue; nothing
+	// but the revocation is written. The caller normally reads the old
+	// token first (GetRefreshToken) to check its client binding and build
+	// the new one from it.
+	// Of concurrent callers rotating one token exactly one succeeds; the
+	// others see a rotated token, get ErrReused and revoke the family,
+	// including the winner's new tokens. This is deliberate: a benign
+	// client retry is indistinguishable from a replay by a thief, and RFC
+	// 9700 §4.14.2 has the server revoke the family; the user signs in
+	// again.
+	RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue Issue) (RefreshToken, error)
+	RefreshRevoker
+}
+
+// RefreshRevoker revokes one refresh token family.
+type RefreshRevoker interface {
+	// RevokeRefreshFamily revokes every token of the family, including any
+	// added later, and the access tokens issued under it. Revoking a
+	// revoked family is not an error; an unknown family is ErrNotFound.
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
 }
 
 // ConsentStore keeps the scopes users consented to, per client.
@@ -418,4 +520,34 @@ type ConsentStore interface {
 	// ListUserConsents returns the user's consents ordered by client ID;
 	// none (and no error) if there are none or the user does not exist.
 	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
+}
+
+// ConsentScopes are the scopes a user consents to when a client asks for
+// scopes: all of them but openid, which signing in implies.
+func ConsentScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if s != "openid" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Covers reports whether the consent allows a grant of scopes: every scope
+// of ConsentScopes(scopes) is among c.Scopes.
+func (c Consent) Covers(scopes []string) bool {
+	for _, s := range scopes {
+		if s != "openid" && !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// ActiveAccessToken reports whether the record is an access token usable
+// at now: of KindAccessToken, not revoked and not expired (ExpiresAt is the
+// first instant it is not). It is the one rule for opaque access tokens.
+func (r TokenRecord) ActiveAccessToken(now time.Time) bool {
+	return r.Kind == KindAccessToken && !r.Revoked && now.Before(r.ExpiresAt)
 }

@@ -23,8 +23,9 @@
 //     concurrent updates never lose a write. The function must not call the
 //     store itself: it runs while the transaction (and, on SQLite, the
 //     single writer connection) is held. The single-use operations
-//     (ConsumeAuthCode, RotateRefreshToken) lock the same way, so that of
-//     concurrent callers exactly one succeeds.
+//     (RedeemAuthCode, RotateRefreshToken) lock the same way, so that of
+//     concurrent callers exactly one succeeds, and write what the grant
+//     issued (Issue) in the same transaction.
 //   - Uniqueness is enforced by the database (primary keys), never by a
 //     check-then-insert in Go; a duplicate yields ErrAlreadyExists.
 //   - All SQL is parameterized. Text is stored verbatim; records that cannot be
@@ -80,12 +81,13 @@ var (
 	// was written. The message names the field, never its value.
 	ErrInvalid = errors.New("store: invalid record")
 	// ErrReused reports that a single-use credential was presented again:
-	// an authorization code consumed before (ConsumeAuthCode) or a refresh
+	// an authorization code redeemed before (RedeemAuthCode) or a refresh
 	// token rotated before (RotateRefreshToken). It is a sign of theft: the
 	// caller revokes what the first use issued.
 	ErrReused = errors.New("store: single-use credential used again")
-	// ErrExpired reports that a refresh token, or its family, has expired
-	// (RotateRefreshToken). Nothing was written.
+	// ErrExpired reports that an authorization code (RedeemAuthCode) or a
+	// refresh token, or its family, has expired (RotateRefreshToken).
+	// Nothing was written.
 	ErrExpired = errors.New("store: expired")
 )
 

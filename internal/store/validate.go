@@ -40,7 +40,7 @@ func CheckTime(field string, t time.Time) error {
 }
 
 // CheckExpiry is CheckTime for an expiry, or another instant that must be
-// set (not the zero time), such as the "now" of ConsumeAuthCode.
+// set (not the zero time), such as the "now" of RedeemAuthCode.
 func CheckExpiry(field string, t time.Time) error {
 	if t.IsZero() {
 		return invalid(field, "is not set")
@@ -345,7 +345,7 @@ func (s Session) Validate() error {
 // new code: a 32-byte hash, valid client and user IDs, a session ID that is
 // empty or valid, text of valid UTF-8 without NUL, times in range with a
 // non-zero expiry, Claims that is valid JSON when set, and the fields set
-// by redemption (UsedAt, IssuedFamilyID, IssuedAccessJTI) unset.
+// by redemption (UsedAt and the Issued fields) unset.
 func (c AuthCode) Validate() error {
 	if err := checkHash("code hash", c.Hash); err != nil {
 		return err
@@ -391,7 +391,7 @@ func (c AuthCode) Validate() error {
 	if !c.UsedAt.IsZero() {
 		return invalid("use time", "is set on a new code")
 	}
-	if c.IssuedFamilyID != "" || c.IssuedAccessJTI != "" {
+	if c.IssuedFamilyID != "" || c.IssuedAccessJTI != "" || c.IssuedAccessHash != nil || !c.IssuedAccessExpiresAt.IsZero() {
 		return invalid("issued family and access token", "are set on a new code")
 	}
 	return nil
@@ -467,4 +467,48 @@ func (c Consent) Validate() error {
 		{"grant time", c.GrantedAt},
 		{"update time", c.UpdatedAt},
 	})
+}
+
+// CheckRedeemable is the rule every backend applies in RedeemAuthCode once
+// the code is locked: ErrReused if it was redeemed, ErrExpired if it
+// expired at or before now, ErrInvalid if what it issues is not for the
+// code's client and user.
+func CheckRedeemable(c AuthCode, now time.Time, i Issue) error {
+	if !c.UsedAt.IsZero() {
+		return ErrReused
+	}
+	if !c.ExpiresAt.After(now) {
+		return ErrExpired
+	}
+	if r := i.Refresh; r != nil && (r.ClientID != c.ClientID || r.UserID != c.UserID) {
+		return invalid("issued refresh token", "is not for the code's client and user")
+	}
+	if o := i.Access.Opaque; o != nil && (o.ClientID != c.ClientID || o.Subject != c.UserID) {
+		return invalid("issued access token", "is not for the code's client and user")
+	}
+	return nil
+}
+
+// CheckRotation is the rule every backend applies in RotateRefreshToken
+// once the old token and its family are locked, after reuse detection:
+// ErrNotFound if the family is revoked, ErrExpired if the token or its
+// family expired at or before now, ErrInvalid if the new token or the
+// opaque access token are not of the old token's family, client and user.
+func CheckRotation(old RefreshToken, now time.Time, i Issue) error {
+	next := i.Refresh
+	switch {
+	case old.Revoked:
+		return fmt.Errorf("%w: the refresh token is revoked", ErrNotFound)
+	case !old.ExpiresAt.After(now) || !old.FamilyExpiresAt.After(now):
+		return ErrExpired
+	case next.FamilyID != old.FamilyID:
+		return invalid("new refresh token", "is of another family")
+	case next.ClientID != old.ClientID || next.UserID != old.UserID ||
+		!next.FamilyExpiresAt.Truncate(TimePrecision).Equal(old.FamilyExpiresAt):
+		return invalid("new refresh token", "differs from its family in client, user or family expiry")
+	}
+	if o := i.Access.Opaque; o != nil && (o.ClientID != old.ClientID || o.Subject != old.UserID) {
+		return invalid("issued access token", "is not for the family's client and user")
+	}
+	return nil
 }

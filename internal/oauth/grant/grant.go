@@ -2,6 +2,15 @@
 // grant_type in a plain map. Each handler receives a decoded request whose
 // client is already authenticated, asks only for the narrow store
 // interfaces it needs, and returns a typed response or an *oauth.Error.
+//
+// The user-facing grants (authorization_code, refresh_token) follow one
+// shape, fosite's split of checking from populating the response: look the
+// credential up and validate the request against it without writing
+// anything; mint the tokens in memory; then one store call commits the
+// redemption (or rotation) together with what it issued (store.Issue).
+// A failed request therefore neither consumes nor revokes anything, and a
+// replay that loses a race to the first use still finds what that use
+// issued, and revokes exactly that.
 package grant
 
 import (
@@ -26,8 +35,14 @@ const (
 
 // Request is a token request after decoding and client authentication.
 type Request struct {
-	Form   oauth.Form
+	// Form is the decoded request body.
+	Form oauth.Form
+	// Client is the authenticated client.
 	Client *oauth.Authenticated
+	// RequestID identifies the HTTP request in logs, or is empty.
+	RequestID string
+	// SourceAddr is the client's network address, for logs, or empty.
+	SourceAddr string
 }
 
 // Response is a successful token response (RFC 6749 §5.1).
@@ -96,16 +111,23 @@ func Scopes(f oauth.Form, allowed []string) ([]string, error) {
 // MaxResourceLen bounds one resource indicator.
 const MaxResourceLen = 2048
 
+// DefaultAudience is the audience of a token for which no resource was
+// requested (RFC 9068 §3 requires one): the client's first registered
+// audience, else def (the server's default, normally the issuer).
+func DefaultAudience(c *store.Client, def string) []string {
+	if len(c.Audiences) > 0 {
+		return c.Audiences[:1:1]
+	}
+	return []string{def}
+}
+
 // Audience resolves RFC 8707 resource indicators: each must be an absolute
 // URI without a fragment and among the client's allowed audiences. Without
-// any, the client's first audience is used, else def.
+// any, it is DefaultAudience.
 func Audience(f oauth.Form, c *store.Client, def string) ([]string, error) {
 	resources := f.All("resource")
 	if len(resources) == 0 {
-		if len(c.Audiences) > 0 {
-			return c.Audiences[:1], nil
-		}
-		return []string{def}, nil
+		return DefaultAudience(c, def), nil
 	}
 	out := make([]string, 0, len(resources))
 	for _, r := range resources {

@@ -14,7 +14,8 @@ import (
 
 const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, scopes, audience,
 	nonce, code_challenge, code_challenge_method, auth_time, amr, acr, claims,
-	created_at, expires_at, used_at, issued_family_id, issued_access_jti`
+	created_at, expires_at, used_at, issued_family_id, issued_access_jti,
+	issued_access_hash, issued_access_expires_at`
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
@@ -22,18 +23,21 @@ func scanAuthCode(row pgx.Row) (store.AuthCode, error) {
 	var (
 		c      store.AuthCode
 		used   *time.Time
+		access *time.Time
 		claims []byte
 	)
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.Scopes, &c.Audience,
 		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &c.AuthTime, &c.AMR, &c.ACR, &claims,
-		&c.CreatedAt, &c.ExpiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI)
+		&c.CreatedAt, &c.ExpiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI,
+		&c.IssuedAccessHash, &access)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
 	c.Scopes, c.Audience, c.AMR = nonEmptyList(c.Scopes), nonEmptyList(c.Audience), nonEmptyList(c.AMR)
 	c.Claims = nonEmpty(claims)
 	c.AuthTime, c.CreatedAt, c.ExpiresAt = c.AuthTime.UTC(), c.CreatedAt.UTC(), c.ExpiresAt.UTC()
-	c.UsedAt = fromOptionalTime(used)
+	c.UsedAt, c.IssuedAccessExpiresAt = fromOptionalTime(used), fromOptionalTime(access)
+	c.IssuedAccessHash = nonEmpty(c.IssuedAccessHash)
 	return c, nil
 }
 
@@ -45,98 +49,111 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 		return fmt.Errorf("store/postgres: create authorization code: %w", err)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-		VALUES (`+params(1, 19)+`)`,
+		VALUES (`+params(1, 21)+`)`,
 		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, list(c.Scopes), list(c.Audience),
 		c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, c.AuthTime, list(c.AMR), c.ACR, nullBytes(c.Claims),
-		c.CreatedAt, c.ExpiresAt, nil, "", "")
+		c.CreatedAt, c.ExpiresAt, nil, "", "", nil, nil)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create authorization code: %w", classify(err))
 	}
 	return nil
 }
 
-// ConsumeAuthCode marks the code used at now, with its row locked by
-// SELECT ... FOR UPDATE; store.ErrReused (with the record) if it was used
-// before.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (store.AuthCode, error) {
+// GetAuthCode returns the code with the given hash, or store.ErrNotFound.
+func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
 	if len(hash) != sha256.Size {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("store/postgres: get authorization code: %w", store.ErrNotFound)
 	}
-	if err := store.CheckExpiry("use time", now); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", err)
-	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", classify(err))
-	}
-	defer rollback(ctx, tx)
-	c, err := scanAuthCode(tx.QueryRow(ctx, selectAuthCode+` WHERE hash = $1 FOR UPDATE`, hash))
+	c, err := scanAuthCode(s.pool.QueryRow(ctx, selectAuthCode+` WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("store/postgres: get authorization code: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", classify(err))
+		return store.AuthCode{}, fmt.Errorf("store/postgres: get authorization code: %w", classify(err))
 	}
-	if !c.UsedAt.IsZero() {
-		return c, fmt.Errorf("store/postgres: consume authorization code: %w", store.ErrReused)
-	}
-	var used time.Time
-	if err := tx.QueryRow(ctx, `UPDATE auth_codes SET used_at = $2 WHERE hash = $1 RETURNING used_at`,
-		hash, now).Scan(&used); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", classify(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/postgres: consume authorization code: %w", classify(err))
-	}
-	c.UsedAt = used.UTC()
 	return c, nil
 }
 
-// SetAuthCodeIssued records what the redemption of a consumed code issued.
-func (s *Store) SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string) error {
+// RedeemAuthCode marks the code used at now and stores what it issued, in
+// one transaction with the code's row locked (SELECT ... FOR UPDATE);
+// store.ErrReused (with the record) if it was redeemed before.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
+	const op = "store/postgres: redeem authorization code"
+	if err := issue.Validate(); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := store.CheckExpiry("use time", now); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	}
 	if len(hash) != sha256.Size {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	if err := checkIssued(familyID, accessJTI); err != nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", err)
+	var c store.AuthCode
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = scanAuthCode(tx.QueryRow(ctx, selectAuthCode+` WHERE hash = $1 FOR UPDATE`, hash))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := store.CheckRedeemable(c, now, issue); err != nil {
+			return err
+		}
+		if err := writeIssue(ctx, tx, issue, true); err != nil {
+			return err
+		}
+		c.UsedAt = now.Truncate(store.TimePrecision).UTC()
+		c.IssuedAccessJTI = issue.Access.JTI
+		c.IssuedAccessExpiresAt = issue.Access.ExpiresAt.Truncate(store.TimePrecision).UTC()
+		if issue.Access.Opaque != nil {
+			c.IssuedAccessHash = issue.Access.Opaque.Hash
+		}
+		if issue.Refresh != nil {
+			c.IssuedFamilyID = issue.Refresh.FamilyID
+		}
+		_, err = tx.Exec(ctx, `UPDATE auth_codes SET used_at = $2, issued_family_id = $3, issued_access_jti = $4,
+			issued_access_hash = $5, issued_access_expires_at = $6 WHERE hash = $1`,
+			hash, now, c.IssuedFamilyID, c.IssuedAccessJTI, nullBytes(c.IssuedAccessHash), issue.Access.ExpiresAt)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrReused), errors.Is(err, store.ErrExpired):
+		return c, fmt.Errorf("%s: %w", op, err)
+	case err != nil:
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", classify(err))
-	}
-	defer rollback(ctx, tx)
-	var used *time.Time
-	err = tx.QueryRow(ctx, `SELECT used_at FROM auth_codes WHERE hash = $1 FOR UPDATE`, hash).Scan(&used)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", classify(err))
-	}
-	if used == nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w: the code was not consumed", store.ErrInvalid)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE auth_codes SET issued_family_id = $2, issued_access_jti = $3 WHERE hash = $1`,
-		hash, familyID, accessJTI); err != nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", classify(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store/postgres: set authorization code issued: %w", classify(err))
-	}
-	return nil
+	return c, nil
 }
 
-// checkIssued accepts an empty or valid family ID and access token jti.
-func checkIssued(familyID, accessJTI string) error {
-	if familyID != "" {
-		if err := store.CheckID("family ID", familyID); err != nil {
-			return err
-		}
+// RevokeAuthCodeIssue revokes what the redemption of the code issued, in
+// one transaction with the code and then the family locked.
+func (s *Store) RevokeAuthCodeIssue(ctx context.Context, hash []byte) error {
+	const op = "store/postgres: revoke authorization code issue"
+	if len(hash) != sha256.Size {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	if accessJTI != "" {
-		if err := store.CheckID("access token jti", accessJTI); err != nil {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		c, err := scanAuthCode(tx.QueryRow(ctx, selectAuthCode+` WHERE hash = $1 FOR UPDATE`, hash))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
 			return err
 		}
+		if c.UsedAt.IsZero() || (c.IssuedAccessJTI == "" && c.IssuedAccessHash == nil) {
+			return fmt.Errorf("%w: the code was not redeemed", store.ErrInvalid)
+		}
+		if c.IssuedFamilyID != "" {
+			if _, err := revokeFamilies(ctx, tx, `id = $1`, c.IssuedFamilyID); err != nil {
+				return err
+			}
+		}
+		return revokeAccess(ctx, tx, c.IssuedAccessJTI, c.IssuedAccessHash, c.IssuedAccessExpiresAt)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ const (
 // not the Detail field that may quote values.
 func classify(err error) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
+	if !errors.As(err, &pe) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	switch pe.Code {
@@ -105,6 +105,20 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	}
 	return err
+}
+
+// inTx runs fn in one transaction and commits when fn returns nil.
+// Errors, fn's included, are classified.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return classify(err)
+	}
+	defer rollback(ctx, tx)
+	if err := fn(tx); err != nil {
+		return classify(err)
+	}
+	return classify(tx.Commit(ctx))
 }
 
 // rollback ends a transaction that was not committed; after a commit it is

@@ -136,123 +136,195 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	return t, nil
 }
 
-// RotateRefreshToken exchanges the old token for next with the family row
-// and then the token row locked (SELECT ... FOR UPDATE); a reuse revokes
-// the family (and commits that).
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
-	if err := next.Validate(); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", err)
+// RotateRefreshToken exchanges the old token for issue.Refresh and stores
+// issue's access token in one transaction, with the family row locked
+// first and then the token row (SELECT ... FOR UPDATE); a reuse revokes
+// the family with its access tokens (and commits that).
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
+	const op = "store/postgres: rotate refresh token"
+	if err := issue.Validate(); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if issue.Refresh == nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w: no new refresh token", op, store.ErrInvalid)
 	}
 	if err := store.CheckExpiry("rotation time", now); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", err)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(oldHash) != sha256.Size {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", store.ErrNotFound)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", classify(err))
-	}
-	defer rollback(ctx, tx)
-	// Lock the family first (a token's family never changes), then the
-	// token; no rows means the token (or its family) does not exist.
-	var familyID string
-	err = tx.QueryRow(ctx, `SELECT f.id FROM refresh_families f
-		WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, oldHash).Scan(&familyID)
-	if err == nil {
-		var old store.RefreshToken
-		old, err = scanRefreshToken(tx.QueryRow(ctx, selectRefreshToken+` WHERE t.hash = $1 FOR UPDATE OF t`, oldHash))
+	var old store.RefreshToken
+	reused := false
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the family first (a token's family never changes), then the
+		// token; no rows means the token (or its family) does not exist.
+		var familyID string
+		err := tx.QueryRow(ctx, `SELECT f.id FROM refresh_families f
+			WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE`, oldHash).Scan(&familyID)
 		if err == nil {
-			return s.rotateLocked(ctx, tx, old, next, now)
+			old, err = scanRefreshToken(tx.QueryRow(ctx, selectRefreshToken+` WHERE t.hash = $1 FOR UPDATE OF t`, oldHash))
 		}
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", store.ErrNotFound)
-	}
-	return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", classify(err))
-}
-
-// rotateLocked finishes RotateRefreshToken once the old token and its
-// family are locked by tx.
-func (s *Store) rotateLocked(ctx context.Context, tx pgx.Tx, old, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
-	switch {
-	case !old.RotatedAt.IsZero():
-		// A reuse, even in a family revoked already (by an earlier reuse,
-		// such as a concurrent rotation of the same token).
-		if !old.Revoked {
-			if _, err := tx.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE id = $1`, old.FamilyID); err != nil {
-				return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: revoke family: %w", classify(err))
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: revoke family: %w", classify(err))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !old.RotatedAt.IsZero() {
+			// A reuse, even in a family revoked already (by an earlier
+			// reuse, such as a concurrent rotation of the same token): the
+			// revocation is committed.
+			reused = true
+			if old.Revoked {
+				return nil
 			}
 			old.Revoked = true
+			_, err := revokeFamilies(ctx, tx, `id = $1`, old.FamilyID)
+			return err
 		}
-		return old, fmt.Errorf("store/postgres: rotate refresh token: %w: the family is revoked", store.ErrReused)
-	case old.Revoked:
-		return old, fmt.Errorf("store/postgres: rotate refresh token: %w: the refresh token is revoked", store.ErrNotFound)
-	case !old.ExpiresAt.After(now) || !old.FamilyExpiresAt.After(now):
-		return old, fmt.Errorf("store/postgres: rotate refresh token: %w", store.ErrExpired)
+		if err := store.CheckRotation(old, now, issue); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1`, oldHash, now); err != nil {
+			return err
+		}
+		return writeIssue(ctx, tx, issue, false)
+	})
+	switch {
+	case reused && err == nil:
+		return old, fmt.Errorf("%s: %w: the family is revoked", op, store.ErrReused)
+	case errors.Is(err, store.ErrNotFound) && old.Hash == nil:
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	case err != nil:
+		return old, fmt.Errorf("%s: %w", op, err)
 	}
-	if next.FamilyID != old.FamilyID {
-		return old, fmt.Errorf("store/postgres: rotate refresh token: %w: the new token is of another family", store.ErrInvalid)
-	}
-	f := family{clientID: old.ClientID, userID: old.UserID, expiresAt: old.FamilyExpiresAt}
-	if err := checkFamily(f, next); err != nil {
-		return old, fmt.Errorf("store/postgres: rotate refresh token: %w", err)
-	}
-	var rotated time.Time
-	if err := tx.QueryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1 RETURNING rotated_at`,
-		old.Hash, now).Scan(&rotated); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", classify(err))
-	}
-	if err := insertRefreshToken(ctx, tx, next); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/postgres: rotate refresh token: %w", classify(err))
-	}
-	old.RotatedAt = rotated.UTC()
+	old.RotatedAt = now.Truncate(store.TimePrecision).UTC()
 	return old, nil
 }
 
-// RevokeRefreshFamily revokes the family; idempotent; store.ErrNotFound
-// for an unknown family.
+// writeIssue stores what a redemption or rotation issued: the opaque
+// access token's record, the new refresh token (starting its family when
+// newFamily) and the access token's membership of that family.
+func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily bool) error {
+	a := issue.Access
+	var accessHash []byte
+	if r := a.Opaque; r != nil {
+		accessHash = r.Hash
+		if err := insertToken(ctx, tx, *r); err != nil {
+			return err
+		}
+	}
+	t := issue.Refresh
+	if t == nil {
+		return nil
+	}
+	if newFamily {
+		if _, err := tx.Exec(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
+			VALUES ($1, $2, $3, $4, false)`, t.FamilyID, t.ClientID, t.UserID, t.FamilyExpiresAt); err != nil {
+			return classify(err)
+		}
+	}
+	if err := insertRefreshToken(ctx, tx, *t); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO refresh_family_access (family_id, jti, token_hash, expires_at)
+		VALUES ($1, $2, $3, $4)`, t.FamilyID, a.JTI, nullBytes(accessHash), a.ExpiresAt)
+	return classify(err)
+}
+
+// revokeFamilies locks the families selected by cond (a condition on
+// refresh_families with its arguments) in ID order, revokes them and
+// every access token issued under them, and returns how many families it
+// matched.
+func revokeFamilies(ctx context.Context, tx pgx.Tx, cond string, args ...any) (int64, error) {
+	sel := `SELECT id FROM refresh_families WHERE ` + cond
+	tag, err := tx.Exec(ctx, sel+` ORDER BY id FOR UPDATE`, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	n := tag.RowsAffected()
+	if n == 0 {
+		return 0, nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at)
+		SELECT jti, max(expires_at) FROM refresh_family_access WHERE family_id IN (`+sel+`) AND jti <> ''
+		GROUP BY jti ORDER BY jti
+		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`, args...); err != nil {
+		return 0, classify(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash IN
+		(SELECT token_hash FROM refresh_family_access WHERE family_id IN (`+sel+`) AND token_hash IS NOT NULL)`, args...); err != nil {
+		return 0, classify(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE `+cond, args...); err != nil {
+		return 0, classify(err)
+	}
+	return n, nil
+}
+
+// revokeAccess revokes one access token: a JWT's jti until expiresAt, or
+// an opaque token's record (gone already is not an error).
+func revokeAccess(ctx context.Context, tx pgx.Tx, jti string, hash []byte, expiresAt time.Time) error {
+	if jti != "" {
+		_, err := tx.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`, jti, expiresAt)
+		return classify(err)
+	}
+	if hash != nil {
+		_, err := tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash = $1`, hash)
+		return classify(err)
+	}
+	return nil
+}
+
+// RevokeRefreshFamily revokes the family and its access tokens;
+// idempotent; store.ErrNotFound for an unknown family.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
 	if store.CheckID("family ID", familyID) != nil {
 		return fmt.Errorf("store/postgres: revoke refresh family: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE id = $1`, familyID)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		n, err := revokeFamilies(ctx, tx, `id = $1`, familyID)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store/postgres: revoke refresh family: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: revoke refresh family %q: %w", familyID, store.ErrNotFound)
+		return fmt.Errorf("store/postgres: revoke refresh family: %w", err)
 	}
 	return nil
 }
 
-// RevokeUserRefreshTokens revokes every family of the user.
+// RevokeUserRefreshTokens revokes every family of the user, with its
+// access tokens.
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) error {
 	if store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE id IN
-		(SELECT id FROM refresh_families WHERE user_id = $1 ORDER BY id FOR UPDATE)`, userID); err != nil {
-		return fmt.Errorf("store/postgres: revoke user refresh tokens: %w", classify(err))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := revokeFamilies(ctx, tx, `user_id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store/postgres: revoke user refresh tokens: %w", err)
 	}
 	return nil
 }
 
-// RevokeClientUserRefreshTokens revokes the user's families at the client.
+// RevokeClientUserRefreshTokens revokes the user's families at the client,
+// with their access tokens.
 func (s *Store) RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error {
 	if store.CheckID("client ID", clientID) != nil || store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE id IN
-		(SELECT id FROM refresh_families WHERE client_id = $1 AND user_id = $2 ORDER BY id FOR UPDATE)`,
-		clientID, userID); err != nil {
-		return fmt.Errorf("store/postgres: revoke client user refresh tokens: %w", classify(err))
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := revokeFamilies(ctx, tx, `client_id = $1 AND user_id = $2`, clientID, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store/postgres: revoke client user refresh tokens: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -17,19 +18,32 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create token: %w", err)
 	}
+	if err := insertToken(ctx, s.pool, r); err != nil {
+		return fmt.Errorf("store/postgres: create token: %w", err)
+	}
+	return nil
+}
+
+// execer is a pool, a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// insertToken inserts a validated token record.
+func insertToken(ctx context.Context, db execer, r store.TokenRecord) error {
 	// A foreign-key violation (unknown client) fails the statement and is
 	// classified as ErrNotFound; a duplicate hash inserts nothing.
-	tag, err := s.pool.Exec(ctx, `INSERT INTO tokens
+	tag, err := db.Exec(ctx, `INSERT INTO tokens
 		(hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (hash) DO NOTHING`,
 		r.Hash, r.Kind, r.ClientID, r.Subject, list(r.Scopes), list(r.Audience),
 		r.IssuedAt, r.ExpiresAt, r.Revoked, nullBytes(r.Extra))
 	if err != nil {
-		return fmt.Errorf("store/postgres: create token: %w", classify(err))
+		return classify(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: create token: %w", store.ErrAlreadyExists)
+		return store.ErrAlreadyExists
 	}
 	return nil
 }
@@ -156,8 +170,14 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			total += tag.RowsAffected()
 		}
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM refresh_families WHERE expires_at <= $1`, now); err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
+	// Families and the access tokens recorded for them are not counted.
+	for _, q := range []string{
+		`DELETE FROM refresh_family_access WHERE expires_at <= $1`,
+		`DELETE FROM refresh_families WHERE expires_at <= $1`,
+	} {
+		if _, err := tx.Exec(ctx, q, now); err != nil {
+			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))

@@ -13,7 +13,8 @@ import (
 
 const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, scopes, audience,
 	nonce, code_challenge, code_challenge_method, auth_time, amr, acr, claims,
-	created_at, expires_at, used_at, issued_family_id, issued_access_jti`
+	created_at, expires_at, used_at, issued_family_id, issued_access_jti,
+	issued_access_hash, issued_access_expires_at`
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
@@ -22,12 +23,13 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 		c                        store.AuthCode
 		scopes, aud, amr         string
 		auth, created, expiresAt int64
-		used                     sql.NullInt64
+		used, accessExp          sql.NullInt64
 		claims                   []byte
 	)
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &scopes, &aud,
 		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &auth, &amr, &c.ACR, &claims,
-		&created, &expiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI)
+		&created, &expiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI,
+		&c.IssuedAccessHash, &accessExp)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
@@ -41,7 +43,8 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	}
 	c.Claims = nonEmpty(claims)
 	c.AuthTime, c.CreatedAt, c.ExpiresAt = decodeTime(auth), decodeTime(created), decodeTime(expiresAt)
-	c.UsedAt = decodeOptionalTime(used)
+	c.UsedAt, c.IssuedAccessExpiresAt = decodeOptionalTime(used), decodeOptionalTime(accessExp)
+	c.IssuedAccessHash = nonEmpty(c.IssuedAccessHash)
 	return c, nil
 }
 
@@ -60,95 +63,111 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 		}
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-		VALUES (`+params(19)+`)`,
+		VALUES (`+params(21)+`)`,
 		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, lists[0], lists[1],
 		c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, encodeTime(c.AuthTime), lists[2], c.ACR, nullBytes(c.Claims),
-		encodeTime(c.CreatedAt), encodeTime(c.ExpiresAt), nil, "", "")
+		encodeTime(c.CreatedAt), encodeTime(c.ExpiresAt), nil, "", "", nil, nil)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create authorization code: %w", classify(err))
 	}
 	return nil
 }
 
-// ConsumeAuthCode marks the code used at now in one BEGIN IMMEDIATE
-// transaction; store.ErrReused (with the record) if it was used before.
-func (s *Store) ConsumeAuthCode(ctx context.Context, hash []byte, now time.Time) (store.AuthCode, error) {
+// GetAuthCode returns the code with the given hash, or store.ErrNotFound.
+func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
 	if len(hash) != sha256.Size {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}
-	if err := store.CheckExpiry("use time", now); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", err)
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", classify(err))
-	}
-	defer rollback(tx)
-	c, err := scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+	c, err := scanAuthCode(s.r.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", classify(err))
+		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", classify(err))
 	}
-	if !c.UsedAt.IsZero() {
-		return c, fmt.Errorf("store/sqlite: consume authorization code: %w", store.ErrReused)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ? WHERE hash = ?`, encodeTime(now), hash); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return store.AuthCode{}, fmt.Errorf("store/sqlite: consume authorization code: %w", classify(err))
-	}
-	c.UsedAt = decodeTime(encodeTime(now))
 	return c, nil
 }
 
-// SetAuthCodeIssued records what the redemption of a consumed code issued.
-func (s *Store) SetAuthCodeIssued(ctx context.Context, hash []byte, familyID, accessJTI string) error {
+// RedeemAuthCode marks the code used at now and stores what it issued, in
+// one BEGIN IMMEDIATE transaction; store.ErrReused (with the record) if it
+// was redeemed before.
+func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
+	const op = "store/sqlite: redeem authorization code"
+	if err := issue.Validate(); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := store.CheckExpiry("use time", now); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	}
 	if len(hash) != sha256.Size {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", store.ErrNotFound)
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	if err := checkIssued(familyID, accessJTI); err != nil {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", err)
+	var c store.AuthCode
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := store.CheckRedeemable(c, now, issue); err != nil {
+			return err
+		}
+		if err := writeIssue(ctx, tx, issue, true); err != nil {
+			return err
+		}
+		c.UsedAt = decodeTime(encodeTime(now))
+		c.IssuedAccessJTI, c.IssuedAccessExpiresAt = issue.Access.JTI, decodeTime(encodeTime(issue.Access.ExpiresAt))
+		if issue.Access.Opaque != nil {
+			c.IssuedAccessHash = issue.Access.Opaque.Hash
+		}
+		if issue.Refresh != nil {
+			c.IssuedFamilyID = issue.Refresh.FamilyID
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?, issued_family_id = ?, issued_access_jti = ?,
+			issued_access_hash = ?, issued_access_expires_at = ? WHERE hash = ?`,
+			encodeTime(now), c.IssuedFamilyID, c.IssuedAccessJTI, nullBytes(c.IssuedAccessHash),
+			encodeTime(c.IssuedAccessExpiresAt), hash)
+		return err
+	})
+	switch {
+	case errors.Is(err, store.ErrReused), errors.Is(err, store.ErrExpired):
+		return c, fmt.Errorf("%s: %w", op, err)
+	case err != nil:
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", classify(err))
-	}
-	defer rollback(tx)
-	var used sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT used_at FROM auth_codes WHERE hash = ?`, hash).Scan(&used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", classify(err))
-	}
-	if !used.Valid {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w: the code was not consumed", store.ErrInvalid)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET issued_family_id = ?, issued_access_jti = ? WHERE hash = ?`,
-		familyID, accessJTI, hash); err != nil {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store/sqlite: set authorization code issued: %w", classify(err))
-	}
-	return nil
+	return c, nil
 }
 
-// checkIssued accepts an empty or valid family ID and access token jti.
-func checkIssued(familyID, accessJTI string) error {
-	if familyID != "" {
-		if err := store.CheckID("family ID", familyID); err != nil {
-			return err
-		}
+// RevokeAuthCodeIssue revokes what the redemption of the code issued, in
+// one BEGIN IMMEDIATE transaction.
+func (s *Store) RevokeAuthCodeIssue(ctx context.Context, hash []byte) error {
+	const op = "store/sqlite: revoke authorization code issue"
+	if len(hash) != sha256.Size {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	if accessJTI != "" {
-		if err := store.CheckID("access token jti", accessJTI); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
 			return err
 		}
+		if c.UsedAt.IsZero() || (c.IssuedAccessJTI == "" && c.IssuedAccessHash == nil) {
+			return fmt.Errorf("%w: the code was not redeemed", store.ErrInvalid)
+		}
+		if c.IssuedFamilyID != "" {
+			if _, err := revokeFamilies(ctx, tx, `id = ?`, c.IssuedFamilyID); err != nil {
+				return err
+			}
+		}
+		return revokeAccess(ctx, tx, c.IssuedAccessJTI, c.IssuedAccessHash, c.IssuedAccessExpiresAt)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }

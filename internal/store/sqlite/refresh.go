@@ -149,106 +149,179 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	return t, nil
 }
 
-// RotateRefreshToken exchanges the old token for next in one BEGIN
-// IMMEDIATE transaction; a reuse revokes the family (and commits that).
-func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, next store.RefreshToken, now time.Time) (store.RefreshToken, error) {
-	if err := next.Validate(); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", err)
+// RotateRefreshToken exchanges the old token for issue.Refresh and stores
+// issue's access token in one BEGIN IMMEDIATE transaction; a reuse revokes
+// the family (and commits that).
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
+	const op = "store/sqlite: rotate refresh token"
+	if err := issue.Validate(); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if issue.Refresh == nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w: no new refresh token", op, store.ErrInvalid)
 	}
 	if err := store.CheckExpiry("rotation time", now); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", err)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(oldHash) != sha256.Size {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", store.ErrNotFound)
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", classify(err))
-	}
-	defer rollback(tx)
-	old, err := scanRefreshToken(tx.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, oldHash))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", classify(err))
-	}
-	switch {
-	case !old.RotatedAt.IsZero():
-		// A reuse, even in a family revoked already (by an earlier reuse,
-		// such as a concurrent rotation of the same token).
-		if !old.Revoked {
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE id = ?`, old.FamilyID); err != nil {
-				return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: revoke family: %w", classify(err))
-			}
-			if err := tx.Commit(); err != nil {
-				return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: revoke family: %w", classify(err))
+	var old store.RefreshToken
+	reused := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		old, err = scanRefreshToken(tx.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, oldHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if !old.RotatedAt.IsZero() {
+			// A reuse, even in a family revoked already (by an earlier
+			// reuse, such as a concurrent rotation of the same token): the
+			// revocation is committed.
+			reused = true
+			if old.Revoked {
+				return nil
 			}
 			old.Revoked = true
+			_, err := revokeFamilies(ctx, tx, `id = ?`, old.FamilyID)
+			return err
 		}
-		return old, fmt.Errorf("store/sqlite: rotate refresh token: %w: the family is revoked", store.ErrReused)
-	case old.Revoked:
-		return old, fmt.Errorf("store/sqlite: rotate refresh token: %w: the refresh token is revoked", store.ErrNotFound)
-	case !old.ExpiresAt.After(now) || !old.FamilyExpiresAt.After(now):
-		return old, fmt.Errorf("store/sqlite: rotate refresh token: %w", store.ErrExpired)
-	}
-	if next.FamilyID != old.FamilyID {
-		return old, fmt.Errorf("store/sqlite: rotate refresh token: %w: the new token is of another family", store.ErrInvalid)
-	}
-	f := family{clientID: old.ClientID, userID: old.UserID, expiresAt: encodeTime(old.FamilyExpiresAt)}
-	if err := checkFamily(f, next); err != nil {
-		return old, fmt.Errorf("store/sqlite: rotate refresh token: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, encodeTime(now), oldHash); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", classify(err))
-	}
-	if err := insertRefreshToken(ctx, tx, next); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", classify(err))
+		if err := store.CheckRotation(old, now, issue); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, encodeTime(now), oldHash); err != nil {
+			return err
+		}
+		return writeIssue(ctx, tx, issue, false)
+	})
+	switch {
+	case reused && err == nil:
+		return old, fmt.Errorf("%s: %w: the family is revoked", op, store.ErrReused)
+	case errors.Is(err, store.ErrNotFound) && old.Hash == nil:
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	case err != nil:
+		return old, fmt.Errorf("%s: %w", op, err)
 	}
 	old.RotatedAt = decodeTime(encodeTime(now))
 	return old, nil
 }
 
-// RevokeRefreshFamily revokes the family; idempotent; store.ErrNotFound
-// for an unknown family.
+// writeIssue stores what a redemption or rotation issued: the opaque
+// access token's record, the new refresh token (starting its family when
+// newFamily) and the access token's membership of that family.
+func writeIssue(ctx context.Context, tx *sql.Tx, issue store.Issue, newFamily bool) error {
+	a := issue.Access
+	var accessHash []byte
+	if r := a.Opaque; r != nil {
+		accessHash = r.Hash
+		if err := insertToken(ctx, tx, *r); err != nil {
+			return err
+		}
+	}
+	t := issue.Refresh
+	if t == nil {
+		return nil
+	}
+	if newFamily {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
+			VALUES (?, ?, ?, ?, 0)`, t.FamilyID, t.ClientID, t.UserID, encodeTime(t.FamilyExpiresAt)); err != nil {
+			return classify(err)
+		}
+	}
+	if err := insertRefreshToken(ctx, tx, *t); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_family_access (family_id, jti, token_hash, expires_at)
+		VALUES (?, ?, ?, ?)`, t.FamilyID, a.JTI, nullBytes(accessHash), encodeTime(a.ExpiresAt))
+	return classify(err)
+}
+
+// revokeFamilies revokes the families selected by cond (a condition on
+// refresh_families with its arguments) and every access token issued
+// under them, and returns how many families it matched.
+func revokeFamilies(ctx context.Context, tx *sql.Tx, cond string, args ...any) (int64, error) {
+	sel := `SELECT id FROM refresh_families WHERE ` + cond
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at)
+		SELECT jti, expires_at FROM refresh_family_access WHERE family_id IN (`+sel+`) AND jti <> ''
+		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, args...); err != nil {
+		return 0, classify(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash IN
+		(SELECT token_hash FROM refresh_family_access WHERE family_id IN (`+sel+`) AND token_hash IS NOT NULL)`, args...); err != nil {
+		return 0, classify(err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE `+cond, args...)
+	if err != nil {
+		return 0, classify(err)
+	}
+	return res.RowsAffected()
+}
+
+// revokeAccess revokes one access token: a JWT's jti until expiresAt, or
+// an opaque token's record (gone already is not an error).
+func revokeAccess(ctx context.Context, tx *sql.Tx, jti string, hash []byte, expiresAt time.Time) error {
+	if jti != "" {
+		_, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, encodeTime(expiresAt))
+		return classify(err)
+	}
+	if hash != nil {
+		_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash = ?`, hash)
+		return classify(err)
+	}
+	return nil
+}
+
+// RevokeRefreshFamily revokes the family and its access tokens;
+// idempotent; store.ErrNotFound for an unknown family.
 func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
 	if store.CheckID("family ID", familyID) != nil {
 		return fmt.Errorf("store/sqlite: revoke refresh family: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE id = ?`, familyID)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := revokeFamilies(ctx, tx, `id = ?`, familyID)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store/sqlite: revoke refresh family: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("store/sqlite: revoke refresh family: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: revoke refresh family %q: %w", familyID, store.ErrNotFound)
 	}
 	return nil
 }
 
-// RevokeUserRefreshTokens revokes every family of the user.
+// RevokeUserRefreshTokens revokes every family of the user, with its
+// access tokens.
 func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) error {
 	if store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE user_id = ?`, userID); err != nil {
-		return fmt.Errorf("store/sqlite: revoke user refresh tokens: %w", classify(err))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := revokeFamilies(ctx, tx, `user_id = ?`, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store/sqlite: revoke user refresh tokens: %w", err)
 	}
 	return nil
 }
 
-// RevokeClientUserRefreshTokens revokes the user's families at the client.
+// RevokeClientUserRefreshTokens revokes the user's families at the client,
+// with their access tokens.
 func (s *Store) RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error {
 	if store.CheckID("client ID", clientID) != nil || store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE client_id = ? AND user_id = ?`,
-		clientID, userID); err != nil {
-		return fmt.Errorf("store/sqlite: revoke client user refresh tokens: %w", classify(err))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := revokeFamilies(ctx, tx, `client_id = ? AND user_id = ?`, clientID, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store/sqlite: revoke client user refresh tokens: %w", err)
 	}
 	return nil
 }

@@ -190,7 +190,7 @@ func (s *Store) Close() error {
 // values.
 func classify(err error) error {
 	var se *sqlite.Error
-	if !errors.As(err, &se) {
+	if !errors.As(err, &se) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		return err
 	}
 	switch se.Code() {
@@ -204,6 +204,20 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	}
 	return err
+}
+
+// inTx runs fn in one transaction on the writer (BEGIN IMMEDIATE) and
+// commits when fn returns nil. Errors, fn's included, are classified.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	defer rollback(tx)
+	if err := fn(tx); err != nil {
+		return classify(err)
+	}
+	return classify(tx.Commit())
 }
 
 // rollback ends a transaction that was not committed; after a commit it is

@@ -16,29 +16,42 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/sqlite: create token: %w", err)
 	}
+	if err := insertToken(ctx, s.w, r); err != nil {
+		return fmt.Errorf("store/sqlite: create token: %w", err)
+	}
+	return nil
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// insertToken inserts a validated token record.
+func insertToken(ctx context.Context, db execer, r store.TokenRecord) error {
 	scopes, err := encodeList(r.Scopes)
 	if err != nil {
-		return fmt.Errorf("store/sqlite: create token: %w", err)
+		return err
 	}
 	aud, err := encodeList(r.Audience)
 	if err != nil {
-		return fmt.Errorf("store/sqlite: create token: %w", err)
+		return err
 	}
 	// A foreign-key violation (unknown client) aborts the statement and is
 	// classified as ErrNotFound; a duplicate hash inserts nothing.
-	res, err := s.w.ExecContext(ctx, `INSERT INTO tokens
+	res, err := db.ExecContext(ctx, `INSERT INTO tokens
 		(hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (hash) DO NOTHING`,
 		r.Hash, r.Kind, r.ClientID, r.Subject, scopes, aud,
 		encodeTime(r.IssuedAt), encodeTime(r.ExpiresAt), boolInt(r.Revoked), nullBytes(r.Extra))
 	if err != nil {
-		return fmt.Errorf("store/sqlite: create token: %w", classify(err))
+		return classify(err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: create token: %w", err)
+		return err
 	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: create token: %w", store.ErrAlreadyExists)
+		return store.ErrAlreadyExists
 	}
 	return nil
 }
@@ -181,8 +194,14 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		}
 		total += n
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_families WHERE expires_at <= ?`, encodeTime(now)); err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
+	// Families and the access tokens recorded for them are not counted.
+	for _, q := range []string{
+		`DELETE FROM refresh_family_access WHERE expires_at <= ?`,
+		`DELETE FROM refresh_families WHERE expires_at <= ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, encodeTime(now)); err != nil {
+			return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))

@@ -47,7 +47,7 @@ func signInTests() []struct {
 		{"AuthCode/Reuse", testAuthCodeReuse},
 		{"AuthCode/NotFound", testAuthCodeNotFound},
 		{"AuthCode/Invalid", testAuthCodeInvalid},
-		{"AuthCode/ConsumeConcurrent", testAuthCodeConsumeConcurrent},
+		{"AuthCode/RedeemConcurrent", testAuthCodeRedeemConcurrent},
 		{"Refresh/RoundTrip", testRefreshRoundTrip},
 		{"Refresh/Family", testRefreshFamily},
 		{"Refresh/NotFound", testRefreshNotFound},
@@ -58,6 +58,7 @@ func signInTests() []struct {
 		{"Refresh/RotateConcurrent", testRefreshRotateConcurrent},
 		{"Refresh/Revoke", testRefreshRevoke},
 		{"Refresh/Invalid", testRefreshInvalid},
+		{"Refresh/RevokeAccess", testRefreshRevokeAccess},
 		{"Consent/PutGetDelete", testConsentPutGetDelete},
 		{"Consent/List", testConsentList},
 		{"Consent/Invalid", testConsentInvalid},
@@ -251,6 +252,8 @@ func authCodeDiff(want, got store.AuthCode) []string {
 	check("UsedAt", sameTime(want.UsedAt, got.UsedAt))
 	check("IssuedFamilyID", want.IssuedFamilyID == got.IssuedFamilyID)
 	check("IssuedAccessJTI", want.IssuedAccessJTI == got.IssuedAccessJTI)
+	check("IssuedAccessHash", bytes.Equal(want.IssuedAccessHash, got.IssuedAccessHash))
+	check("IssuedAccessExpiresAt", sameTime(want.IssuedAccessExpiresAt, got.IssuedAccessExpiresAt))
 	return d
 }
 
@@ -737,8 +740,8 @@ func wantGrants(t *testing.T, s store.Store, clientID, userID string, withSessio
 		_, err = s.GetSessionByID(ctx, "sid "+pair)
 		check("GetSessionByID", err)
 	}
-	_, err := s.ConsumeAuthCode(ctx, hashOf("code "+pair), baseTime())
-	check("ConsumeAuthCode", err)
+	_, err := s.GetAuthCode(ctx, hashOf("code "+pair))
+	check("GetAuthCode", err)
 	_, err = s.GetRefreshToken(ctx, hashOf("rt "+pair))
 	check("GetRefreshToken", err)
 	check("RevokeRefreshFamily", s.RevokeRefreshFamily(ctx, "fam "+pair))
@@ -1013,40 +1016,99 @@ func testSessionInvalid(t *testing.T, s store.Store) {
 	wantErr(t, "GetSessionByID after invalid creates", err, store.ErrNotFound)
 }
 
+// jwtIssue is what a redemption or rotation issues with a JWT access token
+// (jti) and, when token is not empty, the refresh token token of family.
+func jwtIssue(clientID, userID, jti, family, token string) store.Issue {
+	i := store.Issue{Access: store.IssuedAccess{JTI: jti, ExpiresAt: baseTime().Add(20 * time.Minute)}}
+	if token != "" {
+		r := fullRefresh(clientID, userID, family, token)
+		i.Refresh = &r
+	}
+	return i
+}
+
+// opaqueIssue is jwtIssue with the opaque access token access.
+func opaqueIssue(clientID, userID, access, family, token string) store.Issue {
+	i := jwtIssue(clientID, userID, "", family, token)
+	r := fullToken(clientID, access)
+	r.Subject = userID
+	i.Access.Opaque = &r
+	return i
+}
+
+// rotation is what a rotation to next issues, with a JWT access token.
+func rotation(next store.RefreshToken) store.Issue {
+	return store.Issue{
+		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: baseTime().Add(20 * time.Minute)},
+		Refresh: &next,
+	}
+}
+
+// redeemed is want as RedeemAuthCode(now, i) leaves it.
+func redeemed(want store.AuthCode, now time.Time, i store.Issue) store.AuthCode {
+	want.UsedAt = now
+	want.IssuedAccessJTI = i.Access.JTI
+	want.IssuedAccessExpiresAt = i.Access.ExpiresAt
+	if i.Access.Opaque != nil {
+		want.IssuedAccessHash = i.Access.Opaque.Hash
+	}
+	if i.Refresh != nil {
+		want.IssuedFamilyID = i.Refresh.FamilyID
+	}
+	return want
+}
+
 func testAuthCodeRoundTrip(t *testing.T, s store.Store) {
 	base := baseTime()
 	ctx := t.Context()
 	signInFixture(t, s)
 	want := fullAuthCode("c", "u", "code-1")
 	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, want))
-	now := base.Add(10 * time.Second)
-	got, err := s.ConsumeAuthCode(ctx, want.Hash, now)
-	must(t, "ConsumeAuthCode", err)
-	want.UsedAt = now
+	got, err := s.GetAuthCode(ctx, want.Hash)
+	must(t, "GetAuthCode", err)
 	wantAuthCode(t, want, got)
 
-	minimal := store.AuthCode{Hash: hashOf("code-2"), ClientID: "c", UserID: "u", ExpiresAt: base}
-	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, minimal))
-	got, err = s.ConsumeAuthCode(ctx, minimal.Hash, now)
-	must(t, "ConsumeAuthCode", err)
-	minimal.UsedAt = now
-	wantAuthCode(t, minimal, got)
+	now := base.Add(10 * time.Second)
+	issue := opaqueIssue("c", "u", "at-1", "fam-1", "rt-1")
+	got, err = s.RedeemAuthCode(ctx, want.Hash, now, issue)
+	must(t, "RedeemAuthCode", err)
+	want = redeemed(want, now, issue)
+	wantAuthCode(t, want, got)
+	got, err = s.GetAuthCode(ctx, want.Hash)
+	must(t, "GetAuthCode of a redeemed code", err)
+	wantAuthCode(t, want, got)
+	// What it issued is stored with it.
+	rec, err := s.GetToken(ctx, issue.Access.Opaque.Hash)
+	must(t, "GetToken of the issued access token", err)
+	wantToken(t, *issue.Access.Opaque, rec)
+	rt, err := s.GetRefreshToken(ctx, issue.Refresh.Hash)
+	must(t, "GetRefreshToken of the issued refresh token", err)
+	wantRefresh(t, *issue.Refresh, rt)
 
-	// An expired code is consumed and returned: the caller checks expiry.
+	minimal := store.AuthCode{Hash: hashOf("code-2"), ClientID: "c", UserID: "u", ExpiresAt: base.Add(time.Hour)}
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, minimal))
+	issue = jwtIssue("c", "u", "jti-2", "", "")
+	got, err = s.RedeemAuthCode(ctx, minimal.Hash, now, issue)
+	must(t, "RedeemAuthCode", err)
+	wantAuthCode(t, redeemed(minimal, now, issue), got)
+
+	// An expired code is refused and stays unused.
 	expired := fullAuthCode("c", "u", "code-3")
-	expired.ExpiresAt = base.Add(-time.Hour)
+	expired.ExpiresAt = now
 	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, expired))
-	got, err = s.ConsumeAuthCode(ctx, expired.Hash, now)
-	must(t, "ConsumeAuthCode of an expired code", err)
-	expired.UsedAt = now
+	issue = jwtIssue("c", "u", "jti-3", "fam-3", "rt-3")
+	got, err = s.RedeemAuthCode(ctx, expired.Hash, now, issue)
+	wantErr(t, "RedeemAuthCode of an expired code", err, store.ErrExpired)
 	wantAuthCode(t, expired, got)
+	_, err = s.GetRefreshToken(ctx, issue.Refresh.Hash)
+	wantErr(t, "GetRefreshToken of what an expired code would issue", err, store.ErrNotFound)
 
 	wantErr(t, "CreateAuthCode duplicate", s.CreateAuthCode(ctx, fullAuthCode("c", "u", "code-1")), store.ErrAlreadyExists)
 	wantErr(t, "CreateAuthCode for an unknown client", s.CreateAuthCode(ctx, fullAuthCode("nobody", "u", "code-4")), store.ErrNotFound)
 	wantErr(t, "CreateAuthCode for an unknown user", s.CreateAuthCode(ctx, fullAuthCode("c", "nobody", "code-5")), store.ErrNotFound)
 	for _, code := range []string{"code-4", "code-5"} {
-		_, err := s.ConsumeAuthCode(ctx, hashOf(code), now)
-		wantErr(t, "ConsumeAuthCode of a refused code", err, store.ErrNotFound)
+		_, err := s.GetAuthCode(ctx, hashOf(code))
+		wantErr(t, "GetAuthCode of a refused code", err, store.ErrNotFound)
 	}
 }
 
@@ -1057,40 +1119,56 @@ func testAuthCodeReuse(t *testing.T, s store.Store) {
 	want := fullAuthCode("c", "u", "code")
 	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, want))
 
-	// Nothing to record before the code is consumed.
-	wantErr(t, "SetAuthCodeIssued before ConsumeAuthCode",
-		s.SetAuthCodeIssued(ctx, want.Hash, "fam", "jti"), store.ErrInvalid)
+	// Nothing to revoke before the code is redeemed.
+	wantErr(t, "RevokeAuthCodeIssue before RedeemAuthCode", s.RevokeAuthCodeIssue(ctx, want.Hash), store.ErrInvalid)
 
 	first := base.Add(time.Second)
-	_, err := s.ConsumeAuthCode(ctx, want.Hash, first)
-	must(t, "ConsumeAuthCode", err)
-	want.UsedAt = first
+	issue := jwtIssue("c", "u", "jti-1", "family-1", "rt-1")
+	_, err := s.RedeemAuthCode(ctx, want.Hash, first, issue)
+	must(t, "RedeemAuthCode", err)
+	want = redeemed(want, first, issue)
 
-	// A second use before SetAuthCodeIssued: the record, Issued fields
-	// empty, and ErrReused; UsedAt stays the first use's.
-	got, err := s.ConsumeAuthCode(ctx, want.Hash, base.Add(2*time.Second))
-	wantErr(t, "ConsumeAuthCode again", err, store.ErrReused)
+	// A second redemption: the record with what the first issued, and
+	// ErrReused; nothing of the second is stored.
+	second := jwtIssue("c", "u", "jti-2", "family-2", "rt-2")
+	got, err := s.RedeemAuthCode(ctx, want.Hash, base.Add(2*time.Second), second)
+	wantErr(t, "RedeemAuthCode again", err, store.ErrReused)
 	wantAuthCode(t, want, got)
+	_, err = s.GetRefreshToken(ctx, second.Refresh.Hash)
+	wantErr(t, "GetRefreshToken of a reuse's refresh token", err, store.ErrNotFound)
 
-	must(t, "SetAuthCodeIssued", s.SetAuthCodeIssued(ctx, want.Hash, "family-1", "jti-1"))
-	want.IssuedFamilyID, want.IssuedAccessJTI = "family-1", "jti-1"
-	got, err = s.ConsumeAuthCode(ctx, want.Hash, base.Add(3*time.Second))
-	wantErr(t, "ConsumeAuthCode a third time", err, store.ErrReused)
-	wantAuthCode(t, want, got)
+	// Revoking what the code issued: the family and the access token.
+	wantJTIRevoked(t, s, false, "jti-1")
+	must(t, "RevokeAuthCodeIssue", s.RevokeAuthCodeIssue(ctx, want.Hash))
+	wantRevoked(t, s, true, issue.Refresh.Hash)
+	wantJTIRevoked(t, s, true, "jti-1")
+	wantJTIRevoked(t, s, false, "jti-2")
+	must(t, "RevokeAuthCodeIssue again", s.RevokeAuthCodeIssue(ctx, want.Hash))
 
-	// Replacing, and clearing one of them.
-	must(t, "SetAuthCodeIssued again", s.SetAuthCodeIssued(ctx, want.Hash, "", "jti-2"))
-	want.IssuedFamilyID, want.IssuedAccessJTI = "", "jti-2"
-	got, err = s.ConsumeAuthCode(ctx, want.Hash, base.Add(4*time.Second))
-	wantErr(t, "ConsumeAuthCode a fourth time", err, store.ErrReused)
-	wantAuthCode(t, want, got)
+	// An opaque access token without a refresh token.
+	other := fullAuthCode("c", "u", "code-opaque")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, other))
+	oi := opaqueIssue("c", "u", "at-opaque", "", "")
+	_, err = s.RedeemAuthCode(ctx, other.Hash, first, oi)
+	must(t, "RedeemAuthCode", err)
+	must(t, "RevokeAuthCodeIssue", s.RevokeAuthCodeIssue(ctx, other.Hash))
+	rec, err := s.GetToken(ctx, oi.Access.Opaque.Hash)
+	must(t, "GetToken", err)
+	if !rec.Revoked {
+		t.Error("RevokeAuthCodeIssue left the opaque access token active")
+	}
+}
 
-	wantErr(t, "SetAuthCodeIssued with an invalid family",
-		s.SetAuthCodeIssued(ctx, want.Hash, "f\xff", "j"), store.ErrInvalid)
-	wantErr(t, "SetAuthCodeIssued with a NUL jti",
-		s.SetAuthCodeIssued(ctx, want.Hash, "f", "j\x00"), store.ErrInvalid)
-	_, err = s.ConsumeAuthCode(ctx, want.Hash, base.Add(5*time.Second))
-	wantErr(t, "ConsumeAuthCode", err, store.ErrReused)
+// wantJTIRevoked checks whether each jti is on the revocation list.
+func wantJTIRevoked(t *testing.T, s store.Store, want bool, jtis ...string) {
+	t.Helper()
+	for _, j := range jtis {
+		got, err := s.IsJTIRevoked(t.Context(), j)
+		must(t, "IsJTIRevoked", err)
+		if got != want {
+			t.Errorf("jti %q revoked = %v, want %v", j, got, want)
+		}
+	}
 }
 
 func testAuthCodeNotFound(t *testing.T, s store.Store) {
@@ -1099,16 +1177,45 @@ func testAuthCodeNotFound(t *testing.T, s store.Store) {
 	signInFixture(t, s)
 	code := fullAuthCode("c", "u", "present")
 	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
+	issue := jwtIssue("c", "u", "j", "f", "rt")
 	for _, h := range [][]byte{hashOf("absent"), nil, {}, code.Hash[:31], append(slices.Clone(code.Hash), 0)} {
-		_, err := s.ConsumeAuthCode(ctx, h, base)
-		wantErr(t, fmt.Sprintf("ConsumeAuthCode(%x)", h), err, store.ErrNotFound)
-		wantErr(t, fmt.Sprintf("SetAuthCodeIssued(%x)", h), s.SetAuthCodeIssued(ctx, h, "f", "j"), store.ErrNotFound)
+		_, err := s.GetAuthCode(ctx, h)
+		wantErr(t, fmt.Sprintf("GetAuthCode(%x)", h), err, store.ErrNotFound)
+		_, err = s.RedeemAuthCode(ctx, h, base, issue)
+		wantErr(t, fmt.Sprintf("RedeemAuthCode(%x)", h), err, store.ErrNotFound)
+		wantErr(t, fmt.Sprintf("RevokeAuthCodeIssue(%x)", h), s.RevokeAuthCodeIssue(ctx, h), store.ErrNotFound)
 	}
-	// An invalid time consumes nothing.
-	_, err := s.ConsumeAuthCode(ctx, code.Hash, time.Time{})
-	wantErr(t, "ConsumeAuthCode at the zero time", err, store.ErrInvalid)
-	_, err = s.ConsumeAuthCode(ctx, code.Hash, base)
-	must(t, "ConsumeAuthCode after an invalid attempt", err)
+	// An invalid time or issue redeems nothing.
+	_, err := s.RedeemAuthCode(ctx, code.Hash, time.Time{}, issue)
+	wantErr(t, "RedeemAuthCode at the zero time", err, store.ErrInvalid)
+	refused := map[string]store.Issue{
+		"no access token":           {Refresh: issue.Refresh},
+		"two access tokens":         opaqueIssue("c", "u", "at", "f", "rt"),
+		"no access expiry":          {Access: store.IssuedAccess{JTI: "j"}},
+		"jti not UTF-8":             jwtIssue("c", "u", "\xff", "", ""),
+		"refresh of another user":   jwtIssue("c", "u2", "j", "f", "rt"),
+		"refresh of another client": jwtIssue("c2", "u", "j", "f", "rt"),
+		"opaque of another user":    opaqueIssue("c", "u2", "at", "", ""),
+		"invalid refresh token": func() store.Issue {
+			i := jwtIssue("c", "u", "j", "f", "rt")
+			i.Refresh.ExpiresAt = time.Time{}
+			return i
+		}(),
+	}
+	refused["two access tokens"] = func() store.Issue { i := refused["two access tokens"]; i.Access.JTI = "j"; return i }()
+	for name, i := range refused {
+		_, err := s.RedeemAuthCode(ctx, code.Hash, base, i)
+		wantErr(t, "RedeemAuthCode with "+name, err, store.ErrInvalid)
+	}
+	// A family that exists already is refused too.
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, fullRefresh("c", "u", "taken", "rt-taken")))
+	_, err = s.RedeemAuthCode(ctx, code.Hash, base, jwtIssue("c", "u", "j", "taken", "rt-new"))
+	wantErr(t, "RedeemAuthCode starting an existing family", err, store.ErrAlreadyExists)
+	got, err := s.GetAuthCode(ctx, code.Hash)
+	must(t, "GetAuthCode", err)
+	wantAuthCode(t, code, got)
+	_, err = s.RedeemAuthCode(ctx, code.Hash, base, issue)
+	must(t, "RedeemAuthCode after refused attempts", err)
 }
 
 func testAuthCodeInvalid(t *testing.T, s store.Store) {
@@ -1132,27 +1239,33 @@ func testAuthCodeInvalid(t *testing.T, s store.Store) {
 		"used already":            func(c *store.AuthCode) { c.UsedAt = base },
 		"issued family already":   func(c *store.AuthCode) { c.IssuedFamilyID = "f" },
 		"issued access JTI known": func(c *store.AuthCode) { c.IssuedAccessJTI = "j" },
+		"issued access hash":      func(c *store.AuthCode) { c.IssuedAccessHash = hashOf("x") },
+		"issued access expiry":    func(c *store.AuthCode) { c.IssuedAccessExpiresAt = base },
 	}
 	for name, mutate := range cases {
 		c := fullAuthCode("c", "u", "code")
 		mutate(&c)
 		wantErr(t, "CreateAuthCode with "+name, s.CreateAuthCode(ctx, c), store.ErrInvalid)
 	}
-	_, err := s.ConsumeAuthCode(ctx, hashOf("code"), base)
-	wantErr(t, "ConsumeAuthCode after invalid creates", err, store.ErrNotFound)
+	_, err := s.GetAuthCode(ctx, hashOf("code"))
+	wantErr(t, "GetAuthCode after invalid creates", err, store.ErrNotFound)
 }
 
-func testAuthCodeConsumeConcurrent(t *testing.T, s store.Store) {
+// testAuthCodeRedeemConcurrent races many redemptions of one code: exactly
+// one wins, and every loser sees what the winner issued (committed with the
+// redemption), so revoking it after any loss revokes the winner's tokens.
+func testAuthCodeRedeemConcurrent(t *testing.T, s store.Store) {
 	base := baseTime()
 	ctx := t.Context()
 	signInFixture(t, s)
-	const workers = 16
+	const workers = 32
 	for round := range 3 {
 		code := fullAuthCode("c", "u", "race-"+strconv.Itoa(round))
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
 		type result struct {
-			code store.AuthCode
-			err  error
+			issue store.Issue
+			code  store.AuthCode
+			err   error
 		}
 		var wg sync.WaitGroup
 		results := make(chan result, workers)
@@ -1161,37 +1274,40 @@ func testAuthCodeConsumeConcurrent(t *testing.T, s store.Store) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				name := fmt.Sprintf("%d-%d", round, w)
+				issue := jwtIssue("c", "u", "jti-"+name, "fam-"+name, "rt-"+name)
 				<-start
-				c, err := s.ConsumeAuthCode(ctx, code.Hash, base.Add(time.Duration(w+1)*time.Second))
-				results <- result{c, err}
+				c, err := s.RedeemAuthCode(ctx, code.Hash, base.Add(time.Duration(w+1)*time.Second), issue)
+				results <- result{issue, c, err}
 			}()
 		}
 		close(start)
 		wg.Wait()
 		close(results)
-		var winner store.AuthCode
+		var winner *result
 		var reused []store.AuthCode
 		for r := range results {
 			switch {
 			case r.err == nil:
-				if !winner.UsedAt.IsZero() {
-					t.Errorf("round %d: a second ConsumeAuthCode succeeded", round)
+				if winner != nil {
+					t.Errorf("round %d: a second RedeemAuthCode succeeded", round)
 				}
-				winner = r.code
+				winner = &r
 			case errors.Is(r.err, store.ErrReused):
 				reused = append(reused, r.code)
 			default:
-				t.Errorf("concurrent ConsumeAuthCode: %v", r.err)
+				t.Errorf("concurrent RedeemAuthCode: %v", r.err)
 			}
 		}
-		if winner.UsedAt.IsZero() || len(reused) != workers-1 {
-			t.Fatalf("round %d: %d of %d concurrent ConsumeAuthCode calls got ErrReused, want exactly one success", round, len(reused), workers)
+		if winner == nil || len(reused) != workers-1 {
+			t.Fatalf("round %d: %d of %d concurrent RedeemAuthCode calls got ErrReused, want exactly one success", round, len(reused), workers)
 		}
 		for _, c := range reused {
-			if !c.UsedAt.Equal(winner.UsedAt) || !bytes.Equal(c.Hash, code.Hash) {
-				t.Errorf("round %d: a reuse saw UsedAt %v, the winner set %v", round, c.UsedAt, winner.UsedAt)
-			}
+			wantAuthCode(t, winner.code, c)
 		}
+		must(t, "RevokeAuthCodeIssue", s.RevokeAuthCodeIssue(ctx, code.Hash))
+		wantRevoked(t, s, true, winner.issue.Refresh.Hash)
+		wantJTIRevoked(t, s, true, winner.issue.Access.JTI)
 	}
 }
 
@@ -1274,7 +1390,7 @@ func testRefreshNotFound(t *testing.T, s store.Store) {
 	for _, h := range [][]byte{hashOf("absent"), nil, {}, r.Hash[:31], append(slices.Clone(r.Hash), 0)} {
 		_, err := s.GetRefreshToken(ctx, h)
 		wantErr(t, fmt.Sprintf("GetRefreshToken(%x)", h), err, store.ErrNotFound)
-		old, err := s.RotateRefreshToken(ctx, h, fullRefresh("c", "u", "fam", "next"), base)
+		old, err := s.RotateRefreshToken(ctx, h, base, rotation(fullRefresh("c", "u", "fam", "next")))
 		wantErr(t, fmt.Sprintf("RotateRefreshToken(%x)", h), err, store.ErrNotFound)
 		if old.Hash != nil {
 			t.Errorf("RotateRefreshToken of an unknown token returned %+v", old)
@@ -1306,7 +1422,7 @@ func testRefreshRotate(t *testing.T, s store.Store) {
 		next.CreatedAt = now
 		next.ExpiresAt = now.Add(24 * time.Hour)
 		next.Scopes = prev.Scopes[:len(prev.Scopes)-1] // narrowing is the caller's business
-		old, err := s.RotateRefreshToken(ctx, prev.Hash, next, now)
+		old, err := s.RotateRefreshToken(ctx, prev.Hash, now, rotation(next))
 		must(t, "RotateRefreshToken", err)
 		prev.RotatedAt = now
 		wantRefresh(t, prev, old)
@@ -1336,12 +1452,12 @@ func testRefreshReuse(t *testing.T, s store.Store) {
 	other := fullRefresh("c", "u", "other-fam", "other")
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, other))
 	t2 := fullRefresh("c", "u", "fam", "rt-2")
-	_, err := s.RotateRefreshToken(ctx, t1.Hash, t2, base.Add(time.Minute))
+	_, err := s.RotateRefreshToken(ctx, t1.Hash, base.Add(time.Minute), rotation(t2))
 	must(t, "RotateRefreshToken", err)
 
 	// The thief replays t1: the whole family is revoked.
 	t3 := fullRefresh("c", "u", "fam", "rt-3")
-	old, err := s.RotateRefreshToken(ctx, t1.Hash, t3, base.Add(2*time.Minute))
+	old, err := s.RotateRefreshToken(ctx, t1.Hash, base.Add(2*time.Minute), rotation(t3))
 	wantErr(t, "RotateRefreshToken of a rotated token", err, store.ErrReused)
 	t1.RotatedAt, t1.Revoked = base.Add(time.Minute), true
 	wantRefresh(t, t1, old)
@@ -1352,12 +1468,12 @@ func testRefreshReuse(t *testing.T, s store.Store) {
 
 	// The legitimate client's t2 is now refused as revoked; t1 is still a
 	// reuse.
-	old, err = s.RotateRefreshToken(ctx, t2.Hash, t3, base.Add(3*time.Minute))
+	old, err = s.RotateRefreshToken(ctx, t2.Hash, base.Add(3*time.Minute), rotation(t3))
 	wantErr(t, "RotateRefreshToken in a revoked family", err, store.ErrNotFound)
 	if !strings.Contains(err.Error(), "revoked") || !old.Revoked {
 		t.Errorf("rotating a revoked token: %v, old %+v; want the message and record to say revoked", err, old)
 	}
-	old, err = s.RotateRefreshToken(ctx, t1.Hash, t3, base.Add(3*time.Minute))
+	old, err = s.RotateRefreshToken(ctx, t1.Hash, base.Add(3*time.Minute), rotation(t3))
 	wantErr(t, "RotateRefreshToken of a rotated token in a revoked family", err, store.ErrReused)
 	wantRefresh(t, t1, old)
 	wantErr(t, "CreateRefreshToken in a revoked family", s.CreateRefreshToken(ctx, t3), store.ErrNotFound)
@@ -1393,7 +1509,7 @@ func testRefreshExpired(t *testing.T, s store.Store) {
 	} {
 		next := c.tok
 		next.Hash = hashOf("next " + c.name)
-		old, err := s.RotateRefreshToken(ctx, c.tok.Hash, next, c.now)
+		old, err := s.RotateRefreshToken(ctx, c.tok.Hash, c.now, rotation(next))
 		wantErr(t, "RotateRefreshToken "+c.name, err, store.ErrExpired)
 		wantRefresh(t, c.tok, old)
 		_, err = s.GetRefreshToken(ctx, next.Hash)
@@ -1406,7 +1522,7 @@ func testRefreshExpired(t *testing.T, s store.Store) {
 	for _, tok := range []store.RefreshToken{r, f} {
 		next := tok
 		next.Hash = hashOf("next in time for " + tok.FamilyID)
-		_, err := s.RotateRefreshToken(ctx, tok.Hash, next, base.Add(time.Hour-time.Microsecond))
+		_, err := s.RotateRefreshToken(ctx, tok.Hash, base.Add(time.Hour-time.Microsecond), rotation(next))
 		must(t, "RotateRefreshToken just before the expiry", err)
 	}
 }
@@ -1441,12 +1557,12 @@ func testRefreshRotateRefused(t *testing.T, s store.Store) {
 	} {
 		next := good
 		c.mutate(&next)
-		_, err := s.RotateRefreshToken(ctx, r.Hash, next, now)
+		_, err := s.RotateRefreshToken(ctx, r.Hash, now, rotation(next))
 		wantErr(t, "RotateRefreshToken to a token with "+name, err, c.target)
 		_, err = s.GetRefreshToken(ctx, good.Hash)
 		wantErr(t, "GetRefreshToken of the refused next token", err, store.ErrNotFound)
 	}
-	_, err := s.RotateRefreshToken(ctx, r.Hash, good, time.Time{})
+	_, err := s.RotateRefreshToken(ctx, r.Hash, time.Time{}, rotation(good))
 	wantErr(t, "RotateRefreshToken at the zero time", err, store.ErrInvalid)
 	wantErr(t, "RevokeRefreshFamily of the would-be new family", s.RevokeRefreshFamily(ctx, "fam-new"), store.ErrNotFound)
 
@@ -1454,7 +1570,7 @@ func testRefreshRotateRefused(t *testing.T, s store.Store) {
 	got, err := s.GetRefreshToken(ctx, r.Hash)
 	must(t, "GetRefreshToken", err)
 	wantRefresh(t, r, got)
-	_, err = s.RotateRefreshToken(ctx, r.Hash, good, now)
+	_, err = s.RotateRefreshToken(ctx, r.Hash, now, rotation(good))
 	must(t, "RotateRefreshToken after refusals", err)
 }
 
@@ -1480,7 +1596,7 @@ func testRefreshRotateConcurrent(t *testing.T, s store.Store) {
 				defer wg.Done()
 				next := fullRefresh("c", "u", fam, fam+"/next-"+strconv.Itoa(w))
 				<-start
-				_, err := s.RotateRefreshToken(ctx, first.Hash, next, base.Add(time.Minute))
+				_, err := s.RotateRefreshToken(ctx, first.Hash, base.Add(time.Minute), rotation(next))
 				results <- result{next, err}
 			}()
 		}
@@ -1549,6 +1665,69 @@ func testRefreshRevoke(t *testing.T, s store.Store) {
 	want(true, true, true, true, false)
 	must(t, "RevokeUserRefreshTokens", s.RevokeUserRefreshTokens(ctx, "u2"))
 	want(true, true, true, true, true)
+}
+
+// testRefreshRevokeAccess checks that a family knows the access tokens
+// issued under it (by the redemption that started it and by each rotation)
+// and that every way of revoking the family revokes them (RFC 7009 §2.1).
+func testRefreshRevokeAccess(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	// start redeems a code into family fam with a JWT access token, then
+	// rotates once with an opaque one.
+	start := func(fam string) (jti string, opaque []byte, current store.RefreshToken) {
+		code := fullAuthCode("c", "u", "code-"+fam)
+		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
+		issue := jwtIssue("c", "u", "jti-"+fam, fam, "rt1-"+fam)
+		_, err := s.RedeemAuthCode(ctx, code.Hash, base, issue)
+		must(t, "RedeemAuthCode", err)
+		next := fullRefresh("c", "u", fam, "rt2-"+fam)
+		rot := opaqueIssue("c", "u", "at-"+fam, fam, "")
+		rot.Refresh = &next
+		_, err = s.RotateRefreshToken(ctx, issue.Refresh.Hash, base.Add(time.Second), rot)
+		must(t, "RotateRefreshToken", err)
+		return issue.Access.JTI, rot.Access.Opaque.Hash, next
+	}
+	wantOpaqueRevoked := func(h []byte, want bool) {
+		t.Helper()
+		rec, err := s.GetToken(ctx, h)
+		must(t, "GetToken", err)
+		if rec.Revoked != want {
+			t.Errorf("opaque access token revoked = %v, want %v", rec.Revoked, want)
+		}
+	}
+	revokers := map[string]func(fam string) error{
+		"RevokeRefreshFamily":     func(fam string) error { return s.RevokeRefreshFamily(ctx, fam) },
+		"RevokeUserRefreshTokens": func(string) error { return s.RevokeUserRefreshTokens(ctx, "u") },
+		"RevokeClientUserRefreshTokens": func(string) error {
+			return s.RevokeClientUserRefreshTokens(ctx, "c", "u")
+		},
+		"reuse": func(fam string) error {
+			_, err := s.RotateRefreshToken(ctx, hashOf("rt1-"+fam), base.Add(2*time.Second),
+				rotation(fullRefresh("c", "u", fam, "rt3-"+fam)))
+			if !errors.Is(err, store.ErrReused) {
+				return fmt.Errorf("reuse: %w, want ErrReused", err)
+			}
+			return nil
+		},
+	}
+	for name, revoke := range revokers {
+		fam := "fam-" + name
+		jti, opaque, current := start(fam)
+		other, otherOpaque, _ := start("other-" + name)
+		wantJTIRevoked(t, s, false, jti)
+		wantOpaqueRevoked(opaque, false)
+		must(t, name, revoke(fam))
+		wantJTIRevoked(t, s, true, jti)
+		wantOpaqueRevoked(opaque, true)
+		wantRevoked(t, s, true, current.Hash)
+		if name == "RevokeRefreshFamily" || name == "reuse" {
+			wantJTIRevoked(t, s, false, other)
+			wantOpaqueRevoked(otherOpaque, false)
+		}
+		must(t, "RevokeUserRefreshTokens", s.RevokeUserRefreshTokens(ctx, "u"))
+	}
 }
 
 func testRefreshInvalid(t *testing.T, s store.Store) {
@@ -1729,8 +1908,8 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 		c.ExpiresAt = exp
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, c))
 		if consume {
-			_, err := s.ConsumeAuthCode(ctx, c.Hash, base)
-			must(t, "ConsumeAuthCode", err)
+			_, err := s.RedeemAuthCode(ctx, c.Hash, base, jwtIssue("c", "u", "jti-"+name, "", ""))
+			must(t, "RedeemAuthCode", err)
 		}
 		return c
 	}
@@ -1744,7 +1923,7 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, f1a))
 	f1b := f1a
 	f1b.Hash = hashOf("f1b")
-	_, err := s.RotateRefreshToken(ctx, f1a.Hash, f1b, base)
+	_, err := s.RotateRefreshToken(ctx, f1a.Hash, base, rotation(f1b))
 	must(t, "RotateRefreshToken", err)
 	// Family f2 lives on: its rotated token whose own expiry passed goes,
 	// its current token stays.
@@ -1752,7 +1931,7 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 	f2a.ExpiresAt = now.Add(-time.Minute)
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, f2a))
 	f2b := fullRefresh("c", "u", "f2", "f2b")
-	_, err = s.RotateRefreshToken(ctx, f2a.Hash, f2b, base)
+	_, err = s.RotateRefreshToken(ctx, f2a.Hash, base, rotation(f2b))
 	must(t, "RotateRefreshToken", err)
 	expiredTokens := [][]byte{f1a.Hash, f1b.Hash, f2a.Hash}
 
@@ -1771,12 +1950,13 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 		wantSession(t, x, got)
 	}
 	for _, c := range expiredCodes {
-		_, err := s.ConsumeAuthCode(ctx, c.Hash, now)
-		wantErr(t, "ConsumeAuthCode of a purged code", err, store.ErrNotFound)
+		_, err := s.GetAuthCode(ctx, c.Hash)
+		wantErr(t, "GetAuthCode of a purged code", err, store.ErrNotFound)
 	}
 	for _, c := range liveCodes {
-		_, err := s.ConsumeAuthCode(ctx, c.Hash, now)
-		must(t, "ConsumeAuthCode of a live code", err)
+		got, err := s.GetAuthCode(ctx, c.Hash)
+		must(t, "GetAuthCode of a live code", err)
+		wantAuthCode(t, c, got)
 	}
 	for _, h := range expiredTokens {
 		_, err := s.GetRefreshToken(ctx, h)

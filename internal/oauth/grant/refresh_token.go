@@ -1,0 +1,150 @@
+package grant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/opaque"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// ConsentGetter reads a user's consent to a client.
+type ConsentGetter interface {
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+}
+
+// RefreshStores are the stores the refresh token grant needs.
+type RefreshStores interface {
+	store.RefreshRotator
+	UserGetter
+	ConsentGetter
+}
+
+// RefreshToken is the refresh token grant (RFC 6749 §6) with rotation: each
+// use returns a new refresh token; presenting a rotated one again revokes
+// the whole family with its access tokens (RFC 9700 §4.14.2). A refresh
+// stays inside the authority that exists now: the user must be active,
+// consent (for third-party clients) must still cover the scope, and the
+// scope is narrowed to what the client is registered for today.
+type RefreshToken struct {
+	*Tokens
+	// Store reads and rotates refresh tokens and what they need.
+	Store RefreshStores
+}
+
+// Handle implements Handler.
+func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, error) {
+	c := &req.Client.Client
+	if err := checkGrantAllowed(c, TypeRefreshToken); err != nil {
+		return nil, err
+	}
+	value := req.Form.Get("refresh_token")
+	if value == "" || len(value) > opaque.MaxLength {
+		return nil, oauth.InvalidRequest("refresh_token is required")
+	}
+	now := g.now()
+	hash := opaque.Hash(value)
+	old, err := g.Store.GetRefreshToken(ctx, hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauth.InvalidGrant("the refresh token is invalid")
+	case err != nil:
+		return nil, oauth.ServerError(err)
+	}
+	if old.ClientID != c.ID {
+		return nil, oauth.InvalidGrant("the refresh token was issued to another client")
+	}
+	if !old.RotatedAt.IsZero() {
+		return nil, g.reused(ctx, req, &old)
+	}
+	if old.Revoked || !now.Before(old.ExpiresAt) || !now.Before(old.FamilyExpiresAt) {
+		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
+	}
+	scopes, refreshScopes, err := refreshScopes(req.Form.Get("scope"), old.Scopes, c.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	u, err := g.Store.GetUser(ctx, old.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil, g.revokeFamily(ctx, req, &old, "the user is no longer active")
+	} else if err != nil {
+		return nil, oauth.ServerError(err)
+	}
+	if !c.FirstParty {
+		consent, err := g.Store.GetConsent(ctx, u.ID, c.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !consent.Covers(scopes)) {
+			return nil, g.revokeFamily(ctx, req, &old, "the user has withdrawn consent")
+		} else if err != nil {
+			return nil, oauth.ServerError(err)
+		}
+	}
+	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
+		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
+		rotate: true, refreshScopes: refreshScopes}
+	resp, issue, err := g.issue(ctx, st, now)
+	if err != nil {
+		return nil, err
+	}
+	old, err = g.Store.RotateRefreshToken(ctx, hash, now, issue)
+	switch {
+	case errors.Is(err, store.ErrReused):
+		// A concurrent rotation won; the store revoked the family.
+		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
+		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
+	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
+		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
+	case err != nil:
+		return nil, oauth.ServerError(fmt.Errorf("rotate refresh token: %w", err))
+	}
+	return resp, nil
+}
+
+// refreshScopes returns the scope of the new access token and of the new
+// refresh token. The request may narrow the presented token's scope (RFC
+// 6749 §6); both are then narrowed to the scopes the client is registered
+// for now, so that a scope removed from the client is not refreshed. An
+// empty result is invalid_scope.
+func refreshScopes(requested string, granted, registered []string) (access, refresh []string, err error) {
+	access = granted
+	if requested != "" {
+		r, err := oauth.ParseScope(requested)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !oauth.Subset(r, granted) {
+			return nil, nil, oauth.InvalidScope("a refresh may only narrow the original scope")
+		}
+		access = r
+	}
+	keep := func(s string) bool { return !slices.Contains(registered, s) }
+	access = slices.DeleteFunc(slices.Clone(access), keep)
+	refresh = slices.DeleteFunc(slices.Clone(granted), keep)
+	if len(access) == 0 {
+		return nil, nil, oauth.InvalidScope("none of the granted scope is registered for this client any more")
+	}
+	return access, refresh, nil
+}
+
+// reused handles a refresh token presented again after its rotation: the
+// sign of theft of RFC 9700 §4.14.2. The family is revoked with its access
+// tokens; a failed revocation fails the request.
+func (g *RefreshToken) reused(ctx context.Context, req *Request, old *store.RefreshToken) error {
+	g.securityEvent(ctx, req, "refresh token reused; revoking its family", old.UserID)
+	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return g.revocationFailed(ctx, req, "refresh token family", err)
+	}
+	return oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
+}
+
+// revokeFamily revokes the family of a token that may no longer be
+// refreshed and answers invalid_grant with why; a failed revocation fails
+// the request.
+func (g *RefreshToken) revokeFamily(ctx context.Context, req *Request, old *store.RefreshToken, why string) error {
+	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return g.revocationFailed(ctx, req, "refresh token family", err)
+	}
+	return oauth.InvalidGrant("%s", why)
+}

@@ -1,0 +1,195 @@
+package grant
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/opaque"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jwt"
+)
+
+// IDTokenParams is what an ID token says about a sign-in.
+type IDTokenParams struct {
+	// Scopes are the granted scopes, which decide the released claims.
+	Scopes []string
+	// Nonce is the authorization request's nonce, or empty.
+	Nonce string
+	// AuthTime is when the user authenticated.
+	AuthTime time.Time
+	// AMR and ACR describe how.
+	AMR []string
+	ACR string
+	// SessionID is the sid, or empty.
+	SessionID string
+	// AccessToken is the access token issued with the ID token (at_hash).
+	AccessToken string
+	// Claims is the raw OIDC claims request, or empty.
+	Claims string
+}
+
+// IDTokenIssuer mints ID tokens (package oidc, adapted by the server).
+type IDTokenIssuer interface {
+	IssueIDToken(ctx context.Context, u *store.User, c *store.Client, p IDTokenParams) (string, error)
+}
+
+// UserGetter reads a user account.
+type UserGetter interface {
+	GetUser(ctx context.Context, id string) (store.User, error)
+}
+
+// Tokens mints what the user-facing grants return, in memory: the access
+// token, the ID token and the next refresh token. It is shared by the
+// authorization code and refresh token grants and writes nothing: the
+// grant commits the result in one store call.
+type Tokens struct {
+	// Minter mints access tokens.
+	Minter *mint.Minter
+	// IDTokens mints ID tokens; nil means none are issued.
+	IDTokens IDTokenIssuer
+	// AccessTTL is the access token lifetime when the client sets none.
+	AccessTTL time.Duration
+	// RefreshTTL is the sliding lifetime of a refresh token (when the
+	// client sets none); RefreshMaxTTL the absolute lifetime of its family.
+	RefreshTTL    time.Duration
+	RefreshMaxTTL time.Duration
+	// AccessExtra, when set, returns extra access token claims for a raw
+	// OIDC claims request (what UserInfo must release).
+	AccessExtra func(claims string) map[string]any
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the security events of the grants (code replay,
+	// refresh token reuse); nil discards them.
+	Logger *slog.Logger
+}
+
+func (t *Tokens) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Tokens) log() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// grantState is one grant's input to issue.
+type grantState struct {
+	client    *store.Client
+	user      *store.User
+	scopes    []string
+	audience  []string
+	sessionID string
+	authTime  time.Time
+	amr       []string
+	acr       string
+	nonce     string
+	claims    string
+	familyID  string    // continue this family (refresh), or start one
+	familyExp time.Time // absolute expiry when continuing
+	// rotate forces a new refresh token (the refresh grant always rotates,
+	// even when the request narrowed the scope below offline_access).
+	rotate bool
+	// refreshScopes are the scopes of the new refresh token when not nil:
+	// a refresh keeps the presented token's scope however it narrowed the
+	// access token (RFC 6749 §6).
+	refreshScopes []string
+}
+
+// issue mints, in memory, the access token, the ID token (openid scope)
+// and a refresh token (offline_access scope and the refresh_token grant
+// registered, or a rotation), and returns the response with the
+// store.Issue to commit. Nothing is stored.
+func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Response, store.Issue, error) {
+	ttl := g.client.AccessTokenTTL
+	if ttl <= 0 {
+		ttl = t.AccessTTL
+	}
+	var extra map[string]any
+	if g.claims != "" && t.AccessExtra != nil {
+		extra = t.AccessExtra(g.claims)
+	}
+	at, err := t.Minter.Prepare(mint.AccessToken{
+		ClientID: g.client.ID,
+		Subject:  g.user.ID,
+		Scopes:   g.scopes,
+		Audience: g.audience,
+		TTL:      ttl,
+		Format:   g.client.AccessTokenFormat,
+		Extra:    extra,
+	})
+	if err != nil {
+		return nil, store.Issue{}, mintFailed(err)
+	}
+	issue := store.Issue{Access: store.IssuedAccess{
+		JTI: at.ID, Opaque: at.Record,
+		// A revocation must outlast every verifier's clock-skew leeway.
+		ExpiresAt: at.ExpiresAt.Add(jwt.DefaultLeeway),
+	}}
+	resp := &Response{AccessToken: at.Value, TokenType: "Bearer", ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}
+	if slices.Contains(g.scopes, "openid") && t.IDTokens != nil {
+		idt, err := t.IDTokens.IssueIDToken(ctx, g.user, g.client, IDTokenParams{
+			Scopes: g.scopes, Nonce: g.nonce, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
+			SessionID: g.sessionID, AccessToken: at.Value, Claims: g.claims,
+		})
+		if err != nil {
+			return nil, store.Issue{}, oauth.ServerError(err)
+		}
+		resp.IDToken = idt
+	}
+	if g.rotate || (slices.Contains(g.scopes, "offline_access") && slices.Contains(g.client.GrantTypes, TypeRefreshToken)) {
+		value, hash := opaque.New(opaque.RefreshTokenPrefix)
+		family, famExp := g.familyID, g.familyExp
+		if family == "" {
+			family, famExp = opaque.Random(16), now.Add(t.RefreshMaxTTL)
+		}
+		sliding := g.client.RefreshTokenTTL
+		if sliding <= 0 {
+			sliding = t.RefreshTTL
+		}
+		exp := now.Add(sliding)
+		if famExp.Before(exp) {
+			exp = famExp
+		}
+		rtScopes := g.scopes
+		if g.refreshScopes != nil {
+			rtScopes = g.refreshScopes
+		}
+		issue.Refresh = &store.RefreshToken{
+			Hash: hash, FamilyID: family, ClientID: g.client.ID, UserID: g.user.ID, SessionID: g.sessionID,
+			Scopes: rtScopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
+			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp,
+		}
+		resp.RefreshToken = value
+	}
+	return resp, issue, nil
+}
+
+// securityEvent logs a sign of credential theft at warn, with who and
+// where, never a secret.
+func (t *Tokens) securityEvent(ctx context.Context, req *Request, msg, userID string) {
+	t.log().LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("client_id", req.Client.Client.ID),
+		slog.String("user_id", userID),
+		slog.String("source", req.SourceAddr),
+		slog.String("request_id", req.RequestID))
+}
+
+// revocationFailed logs a revocation that did not happen and turns it into
+// the request's failure: a revocation is never dropped.
+func (t *Tokens) revocationFailed(ctx context.Context, req *Request, what string, err error) error {
+	t.log().LogAttrs(ctx, slog.LevelError, "revocation failed",
+		slog.String("what", what),
+		slog.String("client_id", req.Client.Client.ID),
+		slog.String("request_id", req.RequestID),
+		slog.Any("error", err))
+	return oauth.ServerError(err)
+}
