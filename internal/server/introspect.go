@@ -125,8 +125,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 // introspectFor answers the introspection of token by caller. The token is
-// active only when it is live (introspect, introspectRefresh) and caller
-// may see it (mayIntrospect). Errors are store failures only.
+// active only when it is live (introspect), its client and user still are
+// (holdersActive), and caller may see it (mayIntrospect). Errors are store
+// failures only.
 func (s *Server) introspectFor(ctx context.Context, caller *store.Client, token string) (Introspection, error) {
 	inactive := Introspection{Active: false}
 	var (
@@ -141,6 +142,10 @@ func (s *Server) introspectFor(ctx context.Context, caller *store.Client, token 
 		res, err = s.introspect(ctx, token)
 	}
 	if err != nil || !res.Active || !mayIntrospect(caller, res, refresh) {
+		return inactive, err
+	}
+	live, err := s.holdersActive(ctx, res)
+	if err != nil || !live {
 		return inactive, err
 	}
 	return res, nil
@@ -164,6 +169,31 @@ func mayIntrospect(caller *store.Client, res Introspection, refresh bool) bool {
 		}
 	}
 	return false
+}
+
+// holdersActive reports whether the client a token was issued to still
+// exists and, for a token that acts for a user, whether that user still
+// exists and is not disabled. A token whose sub is its client_id was
+// issued to the client for itself (RFC 9068 §5; no user may have a
+// client's id).
+func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
+	if _, err := s.clients.GetClient(ctx, res.ClientID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	if res.Subject == "" || res.Subject == res.ClientID {
+		return true, nil
+	}
+	u, err := s.opts.Store.GetUser(ctx, res.Subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up user: %w", err)
+	}
+	return !u.Disabled, nil
 }
 
 // introspectRefresh finds out whether a refresh token is active: known,

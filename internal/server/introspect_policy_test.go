@@ -6,7 +6,10 @@ import (
 	"net/url"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -186,5 +189,97 @@ func TestIntrospectionRefreshTokens(t *testing.T) {
 		}
 		resp, in = ce.introspect(t, next.RefreshToken, web)
 		wantInactive(t, resp, in)
+	})
+}
+
+// TestIntrospectionHolders: a token is inactive once its client is
+// deleted, or the user it acts for is disabled or deleted — JWT and opaque
+// access tokens and refresh tokens alike, also when they are not revoked.
+func TestIntrospectionHolders(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("deleted client", func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		rsSecret := e.addConfidential(t, "rs", withGrants(), withAudiences(audOrders))
+		rs := basic("rs", rsSecret)
+		jwtSecret := e.addConfidential(t, "app", withAudiences(audOrders))
+		opqSecret := e.addConfidential(t, "app-opaque", opaqueFormat(), withAudiences(audOrders))
+		toks := map[string]string{
+			"jwt":    e.token(t, "app", jwtSecret, nil).AccessToken,
+			"opaque": e.token(t, "app-opaque", opqSecret, nil).AccessToken,
+		}
+		for name, tok := range toks {
+			if _, in := e.introspect(t, tok, rs); in["active"] != true {
+				t.Fatalf("%s token inactive before the deletion: %v", name, in)
+			}
+		}
+		for _, id := range []string{"app", "app-opaque"} {
+			if err := e.Store.DeleteClient(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			e.Server.Clients().Invalidate(id) // as the admin API does
+		}
+		for name, tok := range toks {
+			t.Run(name, func(t *testing.T) {
+				resp, in := e.introspect(t, tok, rs)
+				wantInactive(t, resp, in)
+			})
+		}
+	})
+
+	t.Run("disabled or deleted user", func(t *testing.T) {
+		ce := newCodeEnv(t)
+		redirect := ce.redirect
+		ce.secrets["opaqueweb"] = ce.addConfidential(t, "opaqueweb", webApp(redirect), opaqueFormat())
+		opaqueRP := ce.newRP(t, "opaqueweb", ce.secrets["opaqueweb"], redirect, webScopes...)
+		opaqueRP.signIn(t, ce.testEnv, ce.b, user{Username: "alice", Password: alicePassword})
+
+		jwtToks := ce.tokens(t, "openid offline_access")
+		code, r := ce.code(t, opaqueRP, oauth2.SetAuthURLParam("scope", "openid offline_access"))
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {r.Verifier}}
+		opqToks := decodeTokens(t, ce.post(t, server.PathToken, form, basic("opaqueweb", ce.secrets["opaqueweb"])))
+
+		web := basic("webapp", ce.secrets["webapp"])
+		opq := basic("opaqueweb", ce.secrets["opaqueweb"])
+		cases := []struct {
+			name, token string
+			auth        func(*http.Request)
+		}{
+			{"jwt access token", jwtToks.AccessToken, web},
+			{"jwt client's refresh token", jwtToks.RefreshToken, web},
+			{"opaque access token", opqToks.AccessToken, opq},
+			{"opaque client's refresh token", opqToks.RefreshToken, opq},
+		}
+		wantAll := func(t *testing.T, active bool) {
+			t.Helper()
+			for _, tc := range cases {
+				resp, in := ce.introspect(t, tc.token, tc.auth)
+				if active && in["active"] != true {
+					t.Errorf("%s: inactive: %s", tc.name, resp.Body)
+				}
+				if !active {
+					wantInactive(t, resp, in)
+				}
+			}
+		}
+		setDisabled := func(t *testing.T, disabled bool) {
+			t.Helper()
+			if _, err := ce.Store.UpdateUser(ctx, "u-alice", func(u store.User) (store.User, error) {
+				u.Disabled = disabled
+				return u, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantAll(t, true)
+		setDisabled(t, true)
+		wantAll(t, false)
+		// Nothing was revoked: the tokens are inactive because the user is.
+		setDisabled(t, false)
+		wantAll(t, true)
+		if err := ce.Store.DeleteUser(ctx, "u-alice"); err != nil {
+			t.Fatal(err)
+		}
+		wantAll(t, false)
 	})
 }
