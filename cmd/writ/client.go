@@ -104,7 +104,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	if update {
 		fs.StringVar(&f.id, "id", "", "the `CLIENT_ID` of the client to change (or give it as the argument)")
 	} else {
-		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~)")
+		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~; not the id of a user)")
 	}
 	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
 	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, token-exchange, device_code")
