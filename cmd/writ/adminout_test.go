@@ -36,7 +36,7 @@ func cannedAdmin(t *testing.T, answers map[string]string) {
 // reports of changes the API answers without a body.
 func TestAdminOutput(t *testing.T) {
 	const (
-		client1 = `{"client_id":"svc-1","client_name":"billing","grant_types":["client_credentials","urn:ietf:params:oauth:grant-type:token-exchange"],"response_types":[],"scope":"a b","token_endpoint_auth_method":"client_secret_basic","access_token_format":"jwt","first_party":false,"metadata":{"team":"pay","env":"prod"},"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-01T12:00:00Z"}`
+		client1 = `{"client_id":"svc-1","client_name":"billing","grant_types":["client_credentials","refresh_token"],"response_types":[],"scope":"a b","token_endpoint_auth_method":"client_secret_basic","access_token_format":"jwt","first_party":false,"metadata":{"team":"pay","env":"prod"},"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-01T12:00:00Z"}`
 		client2 = `{"client_id":"svc-2","grant_types":["authorization_code"],"response_types":["code"],"token_endpoint_auth_method":"none","access_token_format":"opaque","access_token_ttl":300,"first_party":true,"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-01T12:00:00Z"}`
 		user1   = `{"id":"u1","username":"ada","disabled":false,"has_password":true,"email":"ada@example.com","email_verified":true,"name":"Ada","address":{"locality":"London","country":"UK"},"attributes":{"roles":["admin"],"dept":"math"},"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-02T12:00:00Z"}`
 		user2   = `{"id":"u2","username":"grace","disabled":true,"has_password":false,"email_verified":false,"phone_number_verified":false,"created_at":"2026-03-01T12:00:00Z","updated_at":"2026-03-01T12:00:00Z"}`
@@ -77,8 +77,8 @@ func TestAdminOutput(t *testing.T) {
 	}{
 		{
 			name: "client list page", args: []string{"client", "list", "--limit", "1"},
-			stdout: "CLIENT ID  NAME     GRANT TYPES                        AUTH METHOD          SCOPES\n" +
-				"svc-1      billing  client_credentials,token-exchange  client_secret_basic  a b\n",
+			stdout: "CLIENT ID  NAME     GRANT TYPES                       AUTH METHOD          SCOPES\n" +
+				"svc-1      billing  client_credentials,refresh_token  client_secret_basic  a b\n",
 			stderr: "writ: more clients follow: use --all, or --after svc-1 for the next page\n",
 		},
 		{
@@ -87,9 +87,9 @@ func TestAdminOutput(t *testing.T) {
 		},
 		{
 			name: "client list all", args: []string{"client", "list", "--limit", "1", "--all"},
-			stdout: "CLIENT ID  NAME     GRANT TYPES                        AUTH METHOD          SCOPES\n" +
-				"svc-1      billing  client_credentials,token-exchange  client_secret_basic  a b\n" +
-				"svc-2      -        authorization_code                 none                 -\n",
+			stdout: "CLIENT ID  NAME     GRANT TYPES                       AUTH METHOD          SCOPES\n" +
+				"svc-1      billing  client_credentials,refresh_token  client_secret_basic  a b\n" +
+				"svc-2      -        authorization_code                none                 -\n",
 		},
 		{
 			name: "client list all json", args: []string{"client", "list", "--limit", "1", "--all", "-o", "json"},
@@ -113,7 +113,7 @@ func TestAdminOutput(t *testing.T) {
 			name: "client get", args: []string{"client", "get", "svc-1"},
 			stdout: "CLIENT ID         svc-1\n" +
 				"NAME              billing\n" +
-				"GRANT TYPES       client_credentials, token-exchange\n" +
+				"GRANT TYPES       client_credentials, refresh_token\n" +
 				"AUTH METHOD       client_secret_basic\n" +
 				"SCOPES            a b\n" +
 				"AUDIENCES         -\n" +

@@ -18,12 +18,6 @@ import (
 	"github.com/writ-dev/writ/jose"
 )
 
-// Grant type aliases accepted by --grant-type besides the full names.
-const (
-	aliasTokenExchange = "token-exchange"
-	aliasDeviceCode    = "device_code"
-)
-
 // clientAdminHelp is shared by the client commands' help: where the API is and
 // how the credential is found.
 const clientAdminHelp = `The commands talk to the admin API of a running "writ serve" (its admin
@@ -104,10 +98,10 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	if update {
 		fs.StringVar(&f.id, "id", "", "the `CLIENT_ID` of the client to change (or give it as the argument)")
 	} else {
-		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~)")
+		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~; not the id of a user)")
 	}
 	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
-	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, token-exchange, device_code")
+	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token")
 	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+hint)
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
 	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)
@@ -245,38 +239,13 @@ func nonEmpty(v []string) []string {
 	return out
 }
 
-// grantTypeName expands the short grant type names.
+// grantTypeName checks a --grant-type value: one of the grant types the
+// server serves.
 func grantTypeName(g string) (string, error) {
-	switch g {
-	case aliasTokenExchange, "token_exchange":
-		return admin.GrantTokenExchange, nil
-	case aliasDeviceCode, "device-code":
-		return admin.GrantDeviceCode, nil
-	}
 	if !slices.Contains(admin.GrantTypes(), g) {
-		return "", usagef("--grant-type %q: choose client_credentials, authorization_code, refresh_token, token-exchange or device_code", truncate(g, 48))
+		return "", usagef("--grant-type %q: choose %s (the grant types writ serves)", truncate(g, 48), strings.Join(admin.GrantTypes(), ", "))
 	}
 	return g, nil
-}
-
-// shortGrantType is the inverse of grantTypeName, for tables.
-func shortGrantType(g string) string {
-	switch g {
-	case admin.GrantTokenExchange:
-		return aliasTokenExchange
-	case admin.GrantDeviceCode:
-		return aliasDeviceCode
-	}
-	return g
-}
-
-// shortGrantTypes maps shortGrantType over gs.
-func shortGrantTypes(gs []string) []string {
-	short := make([]string, len(gs))
-	for i, g := range gs {
-		short[i] = shortGrantType(g)
-	}
-	return short
 }
 
 // parseTTL reads a lifetime flag: a Go duration (15m, 1h30m) or a number of
@@ -449,7 +418,7 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	rows := [][]string{
 		{"CLIENT ID", c.ClientID},
 		{"NAME", c.ClientName},
-		{"GRANT TYPES", strings.Join(shortGrantTypes(c.GrantTypes), ", ")},
+		{"GRANT TYPES", strings.Join(c.GrantTypes, ", ")},
 		{"AUTH METHOD", c.TokenEndpointAuthMethod},
 		{"SCOPES", c.Scope},
 		{"AUDIENCES", strings.Join(c.Audiences, ", ")},
@@ -545,7 +514,7 @@ func writeClientTable(s *streams, raw []json.RawMessage) error {
 		if err := json.Unmarshal(r, &c); err != nil {
 			return fmt.Errorf("the admin API answered with a malformed client")
 		}
-		rows = append(rows, []string{c.ClientID, c.ClientName, strings.Join(shortGrantTypes(c.GrantTypes), ","), c.TokenEndpointAuthMethod, c.Scope})
+		rows = append(rows, []string{c.ClientID, c.ClientName, strings.Join(c.GrantTypes, ","), c.TokenEndpointAuthMethod, c.Scope})
 	}
 	return writeTable(s, "No clients.", []string{"CLIENT ID", "NAME", "GRANT TYPES", "AUTH METHOD", "SCOPES"}, rows)
 }

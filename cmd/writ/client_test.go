@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -150,10 +151,10 @@ func TestClientCreateTable(t *testing.T) {
 	e := newAdminEnv(t)
 	t.Setenv(envAdminEndpoint, e.url) // the endpoint from the environment
 	r := writAdmin(t, "", "client", "create", "--id", "reports", "--name", "reports",
-		"--grant-type", "client_credentials", "--grant-type", "token-exchange",
+		"--grant-type", "client_credentials",
 		"--scope", "reports:read", "--audience", "https://reports.example.com",
 		"--token-format", "opaque", "--access-token-ttl", "5m", "--metadata", "team=data").mustSucceed(t)
-	for _, want := range []string{"CLIENT ID", "reports", "client_credentials, token-exchange", "client_secret_basic",
+	for _, want := range []string{"CLIENT ID", "reports", "client_credentials", "client_secret_basic",
 		"reports:read", "https://reports.example.com", "opaque", "5m0s", "METADATA team", "CLIENT SECRET"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, r.stdout)
@@ -166,7 +167,7 @@ func TestClientCreateTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AccessTokenTTL != 5*time.Minute || c.AccessTokenFormat != "opaque" || c.GrantTypes[1] != admin.GrantTokenExchange || c.Metadata["team"] != "data" {
+	if c.AccessTokenTTL != 5*time.Minute || c.AccessTokenFormat != "opaque" || !slices.Equal(c.GrantTypes, []string{admin.GrantClientCredentials}) || c.Metadata["team"] != "data" {
 		t.Fatalf("stored %v %v %v %v", c.AccessTokenTTL, c.AccessTokenFormat, c.GrantTypes, c.Metadata)
 	}
 	// The secret in the table verifies.

@@ -120,9 +120,20 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		}
 		c.SecretRotatedAt = now
 	}
-	// A generated identifier that collides (2^-128) is simply drawn again.
+	// A generated identifier that collides (2^-128), with a client or a
+	// user, is simply drawn again.
 	for attempt := 1; ; attempt++ {
-		err = h.store.CreateClient(ctx, c)
+		isUser, uerr := h.isUserID(ctx, c.ID)
+		switch {
+		case uerr != nil:
+			return uerr
+		case isUser && !generated:
+			return clientIDIsUser(c.ID)
+		case isUser:
+			err = store.ErrAlreadyExists
+		default:
+			err = h.store.CreateClient(ctx, c)
+		}
 		if err == nil {
 			break
 		}

@@ -16,13 +16,12 @@ import (
 	"github.com/writ-dev/writ/jose"
 )
 
-// Grant types a client may register.
+// Grant types a client may register: those the token endpoint serves.
+// Token exchange and the device grant join when the server serves them.
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
-	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
-	GrantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // ResponseTypeCode is the only response type writ supports.
@@ -52,7 +51,7 @@ const (
 
 // GrantTypes returns the grant types a client may register.
 func GrantTypes() []string {
-	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange, GrantDeviceCode}
+	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
 }
 
 // AuthMethods returns the token endpoint authentication methods a client
@@ -382,8 +381,8 @@ func validateClient(c *store.Client) error {
 		return badMetadata("response type \"code\" needs the authorization_code grant in grant_types")
 	case authCode && len(c.RedirectURIs) == 0:
 		return badRedirect("the authorization_code grant needs at least one redirect_uri")
-	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !slices.Contains(c.GrantTypes, GrantDeviceCode) && !slices.Contains(c.GrantTypes, GrantTokenExchange):
-		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens (authorization_code, device_code or token-exchange)")
+	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode:
+		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code")
 	}
 	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return badMetadata("public clients (token_endpoint_auth_method none) cannot use client_credentials: they cannot keep a secret")

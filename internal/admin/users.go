@@ -651,8 +651,17 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	// ErrAlreadyExists is a taken username, or (2^-128) a generated ID
 	// that collides, which is simply drawn again.
+	// A generated id that is a client_id (2^-128) is drawn again too.
 	for attempt := 1; ; attempt++ {
-		err = h.users.CreateUser(ctx, u)
+		isClient, cerr := h.isClientID(ctx, u.ID)
+		switch {
+		case cerr != nil:
+			return cerr
+		case isClient:
+			err = store.ErrAlreadyExists
+		default:
+			err = h.users.CreateUser(ctx, u)
+		}
 		if err == nil {
 			break
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,6 +63,9 @@ type Authenticator struct {
 	Audiences []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Logger receives a warning for every failed client authentication;
+	// nil discards them.
+	Logger *slog.Logger
 }
 
 // Authenticated is the result of client authentication.
@@ -75,11 +79,84 @@ type Authenticated struct {
 const errAuthFailed = "client authentication failed"
 
 // Authenticate identifies and authenticates the client of a form request. It
-// accepts exactly one method; the method must be the one the client
+// accepts exactly one method. A client registered with a secret
+// (client_secret_basic or client_secret_post) may send it either way, since
+// the secret is the same; private_key_jwt and none must be used as
 // registered. Public clients (method none) are identified, not
 // authenticated: callers must check what such a client may do.
+//
+// Every failure is logged as a warning with the client_id the request
+// named, the source address and the request id (RequestID), never a secret.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, f Form) (*Authenticated, error) {
+	claimed := attempt{method: "unknown"}
+	res, err := a.authenticate(ctx, r, f, &claimed)
+	if err != nil {
+		a.logFailure(ctx, r, claimed, err)
+	}
+	return res, err
+}
+
+// attempt is what a request claimed, for the log of a failure.
+type attempt struct {
+	clientID string
+	method   string
+}
+
+// logFailure logs a failed client authentication. Store failures are
+// server errors, logged by the caller with their cause.
+func (a *Authenticator) logFailure(ctx context.Context, r *http.Request, claimed attempt, err error) {
+	e := AsError(err)
+	if a.Logger == nil || e.Status >= http.StatusInternalServerError {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("client_id", clip(claimed.clientID, maxClientIDLen)),
+		slog.String("auth_method", claimed.method),
+		slog.String("source", r.RemoteAddr),
+		slog.String("error", e.Code),
+		slog.String("description", e.Description),
+	}
+	if id := RequestID(r); id != "" {
+		attrs = append(attrs, slog.String("request_id", id))
+	}
+	a.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication failed", attrs...)
+}
+
+// RequestIDHeader is the request header whose value names the request in
+// logs, as set by a proxy in front of writ.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds a logged request id.
+const maxRequestIDLen = 128
+
+// RequestID returns the request id of r: the X-Request-Id header when it
+// is at most 128 printable ASCII characters, else "".
+func RequestID(r *http.Request) string {
+	id := r.Header.Get(RequestIDHeader)
+	if len(id) > maxRequestIDLen {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= 0x20 || id[i] >= 0x7f {
+			return ""
+		}
+	}
+	return id
+}
+
+// clip bounds a logged value that came from the request.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, r *http.Request, f Form, claimed *attempt) (*Authenticated, error) {
 	basicID, basicSecret, hasBasic, err := basicAuth(r)
+	if hasBasic || err != nil {
+		claimed.clientID, claimed.method = basicID, AuthSecretBasic
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +172,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, f For
 		return nil, InvalidRequest("use exactly one client authentication method")
 	}
 	formID := f.Get("client_id")
+	if !hasBasic {
+		claimed.clientID = formID
+	}
 	switch {
 	case hasBasic:
 		if formID != "" && formID != basicID {
@@ -102,13 +182,33 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, f For
 		}
 		return a.secret(ctx, basicID, basicSecret, AuthSecretBasic)
 	case hasPost:
+		claimed.method = AuthSecretPost
 		return a.secret(ctx, formID, f.Get("client_secret"), AuthSecretPost)
 	case hasAssertion:
-		return a.assertion(ctx, f)
+		claimed.method = AuthPrivateKeyJWT
+		return a.assertion(ctx, f, claimed)
 	case formID != "":
+		claimed.method = AuthNone
 		return a.public(ctx, formID)
 	}
+	claimed.method = "none given"
 	return nil, InvalidClient("client authentication is required")
+}
+
+// usesSecret reports whether a registered method authenticates with the
+// client secret.
+func usesSecret(method string) bool { return method == AuthSecretBasic || method == AuthSecretPost }
+
+// wrongMethod is the failure of a known client that authenticated with a
+// method other than the one it registered. Both names come from the fixed
+// set of methods, never from the request.
+func wrongMethod(registered, used string) *Error {
+	switch registered {
+	case AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone:
+	default:
+		registered = "another method"
+	}
+	return InvalidClient("the client is registered for %s but authenticated with %s", registered, used)
 }
 
 func basicAuth(r *http.Request) (id, secret string, ok bool, err error) {
@@ -170,9 +270,14 @@ func (a *Authenticator) secret(ctx context.Context, id, secret, method string) (
 		stored = c.SecretHash
 	}
 	ok := a.Hasher.Verify(secret, stored)
-	if !found || !ok || len(c.SecretHash) == 0 || c.TokenEndpointAuthMethod != method {
+	if found && !usesSecret(c.TokenEndpointAuthMethod) {
+		return nil, wrongMethod(c.TokenEndpointAuthMethod, method)
+	}
+	if !found || !ok || len(c.SecretHash) == 0 {
 		return nil, InvalidClient(errAuthFailed)
 	}
+	// Either secret method is accepted for a client registered with a
+	// secret; Method reports the one used.
 	return &Authenticated{Client: c, Method: method}, nil
 }
 
@@ -181,8 +286,11 @@ func (a *Authenticator) public(ctx context.Context, id string) (*Authenticated, 
 	if err != nil {
 		return nil, err
 	}
-	if !found || c.TokenEndpointAuthMethod != AuthNone {
+	if !found {
 		return nil, InvalidClient(errAuthFailed)
+	}
+	if c.TokenEndpointAuthMethod != AuthNone {
+		return nil, wrongMethod(c.TokenEndpointAuthMethod, AuthNone)
 	}
 	return &Authenticated{Client: c, Method: AuthNone}, nil
 }
@@ -197,7 +305,7 @@ func (a *Authenticator) now() time.Time {
 // assertion authenticates private_key_jwt (RFC 7523 §2.2, §3): a JWT signed
 // by the client, iss = sub = client_id, aud naming this server, a short
 // lifetime and a jti that is used once.
-func (a *Authenticator) assertion(ctx context.Context, f Form) (*Authenticated, error) {
+func (a *Authenticator) assertion(ctx context.Context, f Form, claimed *attempt) (*Authenticated, error) {
 	if f.Get("client_assertion_type") != AssertionTypeJWTBearer {
 		return nil, InvalidClient("client_assertion_type must be %s", AssertionTypeJWTBearer)
 	}
@@ -217,6 +325,7 @@ func (a *Authenticator) assertion(ctx context.Context, f Form) (*Authenticated, 
 	if err := jsonUnmarshalString(unverified.Payload(), &peek); err != nil || peek.Sub == "" {
 		return nil, InvalidClient("client_assertion has no sub")
 	}
+	claimed.clientID = peek.Sub
 	if id := f.Get("client_id"); id != "" && id != peek.Sub {
 		return nil, InvalidClient(errAuthFailed)
 	}
@@ -224,7 +333,10 @@ func (a *Authenticator) assertion(ctx context.Context, f Form) (*Authenticated, 
 	if err != nil {
 		return nil, err
 	}
-	if !found || c.TokenEndpointAuthMethod != AuthPrivateKeyJWT || a.Keys == nil {
+	if found && c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		return nil, wrongMethod(c.TokenEndpointAuthMethod, AuthPrivateKeyJWT)
+	}
+	if !found || a.Keys == nil {
 		return nil, InvalidClient(errAuthFailed)
 	}
 	now := a.now()

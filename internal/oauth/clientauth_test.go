@@ -1,11 +1,13 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -207,8 +209,10 @@ func TestAuthenticate(t *testing.T) {
 		{name: "wrong secret", header: basicHdr("basic", "wrong"), wantCode: CodeInvalidClient, wantStatus: 401},
 		{name: "unknown client", header: basicHdr("nobody", "s3cret"), wantCode: CodeInvalidClient, wantStatus: 401},
 		{name: "no stored hash", header: basicHdr("nohash", ""), wantCode: CodeInvalidClient, wantStatus: 401},
-		{name: "basic client via post", form: url.Values{"client_id": {"basic"}, "client_secret": {"s3cret"}}, wantCode: CodeInvalidClient, wantStatus: 401},
-		{name: "post client via basic", header: basicHdr("post", "s3cret"), wantCode: CodeInvalidClient, wantStatus: 401},
+		{name: "basic client via post", form: url.Values{"client_id": {"basic"}, "client_secret": {"s3cret"}}, wantClient: "basic", wantMethod: AuthSecretPost},
+		{name: "post client via basic", header: basicHdr("post", "s3cret"), wantClient: "post", wantMethod: AuthSecretBasic},
+		{name: "basic client via post, wrong secret", form: url.Values{"client_id": {"basic"}, "client_secret": {"wrong"}}, wantCode: CodeInvalidClient, wantStatus: 401},
+		{name: "post client via basic, wrong secret", header: basicHdr("post", "wrong"), wantCode: CodeInvalidClient, wantStatus: 401},
 		{name: "confidential client as public", form: url.Values{"client_id": {"basic"}}, wantCode: CodeInvalidClient, wantStatus: 401},
 		{name: "public client with a secret", form: url.Values{"client_id": {"public"}, "client_secret": {""}}, wantCode: CodeInvalidClient, wantStatus: 401},
 		{name: "secret too long", header: basicHdr("basic", strings.Repeat("s", maxSecretLen+1)), wantCode: CodeInvalidClient, wantStatus: 401},
@@ -270,7 +274,7 @@ func TestAuthenticateSameFailure(t *testing.T) {
 		}
 		return e
 	}
-	a, b, c := do("basic", "wrong"), do("nobody", "wrong"), do("post", "s3cret")
+	a, b, c := do("basic", "wrong"), do("nobody", "wrong"), do("post", "wrong")
 	for _, e := range []*Error{b, c} {
 		if e.Code != a.Code || e.Description != a.Description || e.Status != a.Status || e.Challenge != a.Challenge {
 			t.Errorf("%+v differs from %+v", e, a)
@@ -298,4 +302,118 @@ func TestAuthenticateStoreFailure(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != CodeServerError {
 		t.Fatalf("Authenticate with a failing replay store = %v, want server_error", err)
 	}
+}
+
+// TestAuthenticateMethodMismatch: a known client that used a method other
+// than the one it registered (beyond the two secret methods, which are
+// interchangeable) is told both, and nothing else of the request.
+func TestAuthenticateMethodMismatch(t *testing.T) {
+	f := newAuthFixture(t)
+	basicHdr := func(id, secret string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	}
+	tests := []struct {
+		name, header string
+		form         url.Values
+		want         string
+	}{
+		{"private_key_jwt client via basic", basicHdr("pkjwt", "guess"), nil, "the client is registered for private_key_jwt but authenticated with client_secret_basic"},
+		{"private_key_jwt client via post", "", url.Values{"client_id": {"pkjwt"}, "client_secret": {"guess"}}, "the client is registered for private_key_jwt but authenticated with client_secret_post"},
+		{"private_key_jwt client as public", "", url.Values{"client_id": {"pkjwt"}}, "the client is registered for private_key_jwt but authenticated with none"},
+		{"public client via basic", basicHdr("public", "guess"), nil, "the client is registered for none but authenticated with client_secret_basic"},
+		{"public client via post", "", url.Values{"client_id": {"public"}, "client_secret": {""}}, "the client is registered for none but authenticated with client_secret_post"},
+		{"basic client as public", "", url.Values{"client_id": {"basic"}}, "the client is registered for client_secret_basic but authenticated with none"},
+		{"post client as public", "", url.Values{"client_id": {"post"}}, "the client is registered for client_secret_post but authenticated with none"},
+		{"basic client via assertion", "", url.Values{"client_assertion_type": {AssertionTypeJWTBearer}, "client_assertion": {f.assertion(t, func(c map[string]any) { c["iss"], c["sub"] = "basic", "basic" })}}, "the client is registered for client_secret_basic but authenticated with private_key_jwt"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			if tc.header != "" {
+				r.Header.Set("Authorization", tc.header)
+			}
+			_, err := f.a.Authenticate(context.Background(), r, NewForm(tc.form))
+			var e *Error
+			if !errors.As(err, &e) || e.Code != CodeInvalidClient || e.Status != 401 || e.Challenge == "" {
+				t.Fatalf("Authenticate = %v, want invalid_client 401 with a challenge", err)
+			}
+			if e.Description != tc.want {
+				t.Errorf("description %q, want %q", e.Description, tc.want)
+			}
+		})
+	}
+}
+
+// TestAuthenticateLogsFailures: every failed client authentication is a
+// warning naming the client_id, the method, the source address and the
+// request id, and never the secret or the assertion.
+func TestAuthenticateLogsFailures(t *testing.T) {
+	f := newAuthFixture(t)
+	var buf bytes.Buffer
+	f.a.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	const secret = "Sup3r-s3cret-VALUE"
+	assertion := f.assertion(t, func(c map[string]any) { c["aud"] = "https://elsewhere.test" })
+	tests := []struct {
+		name      string
+		header    string
+		form      url.Values
+		requestID string
+		client    string
+		method    string
+	}{
+		{"wrong secret via basic", "Basic " + base64.StdEncoding.EncodeToString([]byte("basic:"+secret)), nil, "req-42", "basic", AuthSecretBasic},
+		{"unknown client via post", "", url.Values{"client_id": {"nobody"}, "client_secret": {secret}}, "", "nobody", AuthSecretPost},
+		{"rejected assertion", "", url.Values{"client_assertion_type": {AssertionTypeJWTBearer}, "client_assertion": {assertion}}, "abc", "pkjwt", AuthPrivateKeyJWT},
+		{"confidential client as public", "", url.Values{"client_id": {"basic"}}, "", "basic", AuthNone},
+		{"request id with a space is dropped", "Basic " + base64.StdEncoding.EncodeToString([]byte("basic:"+secret)), nil, "a b", "basic", AuthSecretBasic},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			buf.Reset()
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			r.RemoteAddr = "192.0.2.7:4711"
+			if tc.header != "" {
+				r.Header.Set("Authorization", tc.header)
+			}
+			if tc.requestID != "" {
+				r.Header.Set(RequestIDHeader, tc.requestID)
+			}
+			if _, err := f.a.Authenticate(context.Background(), r, NewForm(tc.form)); err == nil {
+				t.Fatal("Authenticate succeeded")
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+				t.Fatalf("log %q: %v", buf.String(), err)
+			}
+			wantID := tc.requestID
+			if strings.Contains(wantID, " ") {
+				wantID = ""
+			}
+			want := map[string]any{"level": "WARN", "msg": "client authentication failed", "client_id": tc.client,
+				"auth_method": tc.method, "source": "192.0.2.7:4711", "error": CodeInvalidClient}
+			for k, v := range want {
+				if rec[k] != v {
+					t.Errorf("%s = %v, want %v (log %s)", k, rec[k], v, buf.String())
+				}
+			}
+			if got, _ := rec["request_id"].(string); got != wantID {
+				t.Errorf("request_id = %q, want %q", got, wantID)
+			}
+			if strings.Contains(buf.String(), secret) || strings.Contains(buf.String(), assertion) {
+				t.Errorf("the log holds a credential: %s", buf.String())
+			}
+		})
+	}
+
+	t.Run("success is not logged", func(t *testing.T) {
+		buf.Reset()
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.SetBasicAuth("basic", "s3cret")
+		if _, err := f.a.Authenticate(context.Background(), r, NewForm(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("logged %s", buf.String())
+		}
+	})
 }

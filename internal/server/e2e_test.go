@@ -649,11 +649,11 @@ func wantActive(t testing.TB, e *testEnv, resp *response, in introspection, clie
 
 func TestIntrospection(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	rsSecret := e.addConfidential(t, "resource-server", withGrants())
+	rsSecret := e.addConfidential(t, "resource-server", withGrants(), withAudiences(audOrders))
 	jwtSecret := e.addConfidential(t, "billing", withAudiences(audOrders))
 	opqSecret := e.addConfidential(t, "billing-opaque", opaqueFormat(), withAudiences(audOrders, audBilling))
 	e.addPublic(t, "spa")
-	keyClient := e.addKeyJWT(t, "rs-keyjwt", withGrants())
+	keyClient := e.addKeyJWT(t, "rs-keyjwt", withGrants(), withAudiences(audOrders))
 
 	jwtTok := e.token(t, "billing", jwtSecret, url.Values{"scope": {scopeRead}}).AccessToken
 	opqTok := e.token(t, "billing-opaque", opqSecret, url.Values{"resource": {audOrders, audBilling}}).AccessToken
@@ -808,9 +808,9 @@ func TestIntrospection(t *testing.T) {
 func TestIntrospectionExpired(t *testing.T) {
 	clock := realClock()
 	e := newEnv(t, envOptions{Clock: clock})
-	rsSecret := e.addConfidential(t, "resource-server", withGrants())
-	jwtSecret := e.addConfidential(t, "billing", withTTL(time.Minute))
-	opqSecret := e.addConfidential(t, "billing-opaque", opaqueFormat(), withTTL(time.Minute))
+	rsSecret := e.addConfidential(t, "resource-server", withGrants(), withAudiences(audOrders))
+	jwtSecret := e.addConfidential(t, "billing", withTTL(time.Minute), withAudiences(audOrders))
+	opqSecret := e.addConfidential(t, "billing-opaque", opaqueFormat(), withTTL(time.Minute), withAudiences(audOrders))
 	jwtTok := e.token(t, "billing", jwtSecret, nil).AccessToken
 	opqTok := e.token(t, "billing-opaque", opqSecret, nil).AccessToken
 	rs := basic("resource-server", rsSecret)
@@ -831,7 +831,7 @@ func TestIntrospectionExpired(t *testing.T) {
 
 func TestRevocation(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	rsSecret := e.addConfidential(t, "resource-server", withGrants())
+	rsSecret := e.addConfidential(t, "resource-server", withGrants(), withAudiences(e.Issuer))
 	aSecret := e.addConfidential(t, "alice")
 	aoSecret := e.addConfidential(t, "alice-opaque", opaqueFormat())
 	bSecret := e.addConfidential(t, "bob")

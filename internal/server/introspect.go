@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,7 +112,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, oauth.InvalidRequest("token is required"))
 		return
 	}
-	res, err := s.introspect(ctx, token)
+	res, err := s.introspectFor(ctx, &caller.Client, token)
 	if err != nil {
 		s.fail(w, r, oauth.ServerError(err))
 		return
@@ -123,8 +124,110 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	oauth.WriteJSON(w, http.StatusOK, res)
 }
 
-// introspect finds out whether token is active. Errors are store failures
-// only; an unknown, malformed, expired or revoked token is inactive.
+// introspectFor answers the introspection of token by caller. The token is
+// active only when it is live (introspect), its client and user still are
+// (holdersActive), and caller may see it (mayIntrospect). Errors are store
+// failures only.
+func (s *Server) introspectFor(ctx context.Context, caller *store.Client, token string) (Introspection, error) {
+	inactive := Introspection{Active: false}
+	var (
+		res     Introspection
+		refresh bool
+		err     error
+	)
+	if strings.HasPrefix(token, grant.RefreshPrefix) {
+		res, err = s.introspectRefresh(ctx, token)
+		refresh = true
+	} else {
+		res, err = s.introspect(ctx, token)
+	}
+	if err != nil || !res.Active || !mayIntrospect(caller, res, refresh) {
+		return inactive, err
+	}
+	live, err := s.holdersActive(ctx, res)
+	if err != nil || !live {
+		return inactive, err
+	}
+	return res, nil
+}
+
+// mayIntrospect is the access policy of RFC 7662 §4: a client sees a token
+// as active when it is the token's client, or, for an access token, when
+// one of the token's audiences is an audience the client is registered for
+// (the client is that resource server). A refresh token is its client's
+// alone.
+func mayIntrospect(caller *store.Client, res Introspection, refresh bool) bool {
+	if res.ClientID != "" && caller.ID == res.ClientID {
+		return true
+	}
+	if refresh {
+		return false
+	}
+	for _, aud := range res.Audience {
+		if slices.Contains(caller.Audiences, aud) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdersActive reports whether the client a token was issued to still
+// exists and, for a token that acts for a user, whether that user still
+// exists and is not disabled. A token whose sub is its client_id was
+// issued to the client for itself (RFC 9068 §5; no user may have a
+// client's id).
+func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
+	if _, err := s.clients.GetClient(ctx, res.ClientID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	if res.Subject == "" || res.Subject == res.ClientID {
+		return true, nil
+	}
+	u, err := s.opts.Store.GetUser(ctx, res.Subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up user: %w", err)
+	}
+	return !u.Disabled, nil
+}
+
+// introspectRefresh finds out whether a refresh token is active: known,
+// neither rotated nor revoked, and within both its own and its family's
+// lifetime.
+func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspection, error) {
+	inactive := Introspection{Active: false}
+	if len(token) > maxTokenParam {
+		return inactive, nil
+	}
+	rt, err := s.opts.Store.GetRefreshToken(ctx, grant.HashToken(token))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return inactive, fmt.Errorf("introspect refresh token: %w", err)
+	}
+	now := s.now()
+	if rt.Revoked || !rt.RotatedAt.IsZero() || !now.Before(rt.ExpiresAt) || !now.Before(rt.FamilyExpiresAt) {
+		return inactive, nil
+	}
+	exp := rt.ExpiresAt
+	if rt.FamilyExpiresAt.Before(exp) {
+		exp = rt.FamilyExpiresAt
+	}
+	return Introspection{
+		Active: true, Scope: oauth.JoinScope(rt.Scopes), ClientID: rt.ClientID, Subject: rt.UserID,
+		Issuer: s.opts.Issuer, ExpiresAt: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(),
+	}, nil
+}
+
+// introspect finds out whether an access token is live. Errors are store
+// failures only; an unknown, malformed, expired or revoked token is
+// inactive.
 func (s *Server) introspect(ctx context.Context, token string) (Introspection, error) {
 	inactive := Introspection{Active: false}
 	if len(token) > maxTokenParam {

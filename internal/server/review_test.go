@@ -99,7 +99,7 @@ func TestReviewCodeReuseRevokesOpaqueAccessToken(t *testing.T) {
 	cb := newCallbackServer(t)
 	redirect := cb.URL + "/callback"
 	secret := e.addConfidential(t, "opaqueapp", webApp(redirect), opaqueFormat())
-	introspector := e.addConfidential(t, "rs")
+	introspector := e.addConfidential(t, "rs", withAudiences(e.Issuer))
 	rp := e.newRP(t, "opaqueapp", secret, redirect, webScopes...)
 	b := e.newBrowser(t)
 	rp.signIn(t, e, b, user{Username: "alice", Password: alicePassword})

@@ -571,7 +571,7 @@ func TestSignInCodeErrors(t *testing.T) {
 		code, r := ce.code(t, ce.web)
 		form := url.Values{"code": {code}, "redirect_uri": {ce.redirect}, "code_verifier": {r.Verifier}}
 		first := decodeTokens(t, ce.redeem(t, "webapp", form))
-		introspector := basic("otherapp", ce.secrets["otherapp"])
+		introspector := basic("webapp", ce.secrets["webapp"])
 		resp, in := ce.introspect(t, first.AccessToken, introspector)
 		if in["active"] != true {
 			t.Fatalf("the first access token is not active: %s", resp)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +76,12 @@ type Metadata struct {
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 
+	// The client assertion algorithms of the introspection and revocation
+	// endpoints (RFC 8414 §2): present whenever private_key_jwt is listed
+	// for the endpoint.
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
+
 	// Present when browser sign-in is on.
 	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
 	UserInfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
@@ -115,6 +122,14 @@ func (s *Server) metadata() Metadata {
 		RevocationEndpointAuthMethodsSupported:     append(authMethods, oauth.AuthNone),
 		IntrospectionSigningAlgValuesSupported:     []string{alg},
 		SubjectTypesSupported:                      []string{"public"},
+	}
+	// RFC 8414 §2: an endpoint that lists private_key_jwt lists its
+	// assertion algorithms too.
+	if slices.Contains(m.IntrospectionEndpointAuthMethodsSupported, oauth.AuthPrivateKeyJWT) {
+		m.IntrospectionEndpointAuthSigningAlgValuesSupported = assertionAlgs
+	}
+	if slices.Contains(m.RevocationEndpointAuthMethodsSupported, oauth.AuthPrivateKeyJWT) {
+		m.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgs
 	}
 	if s.signin != nil {
 		no := false

@@ -76,15 +76,6 @@ func english() map[string]string {
 		"error.description": "The request could not be completed. Go back to the application and try again.",
 		"error.code":        "Error code:",
 
-		// Device authorization (RFC 8628).
-		"device.title":        "Connect a device",
-		"device.heading":      "Connect a device",
-		"device.lead":         "Enter the code shown on the device you want to connect.",
-		"device.code":         "Code",
-		"device.hint":         "For example: WDJB-MJHT",
-		"device.signed_in_as": "Signed in as %s.",
-		"device.submit":       "Continue",
-
 		// Account page. "account.date_layout" is a Go time layout.
 		"account.title":         "Your account",
 		"account.heading":       "Your account",

@@ -21,7 +21,6 @@ const (
 	FieldPassword = "password"   // login
 	FieldDecision = "decision"   // consent, logout, select_account
 	FieldAccount  = "account"    // select_account: the chosen Account.ID
-	FieldUserCode = "user_code"  // device
 	FieldClientID = "client_id"  // account: the application whose access is removed
 )
 
@@ -152,16 +151,6 @@ type SelectAccountData struct {
 	Accounts []Account
 }
 
-// DeviceData is the data of the device code entry page (RFC 8628), whose
-// form submits "user_code".
-type DeviceData struct {
-	Page
-	// UserCode prefills the code (e.g. from verification_uri_complete).
-	UserCode string
-	// Username, when set, is shown as the signed-in user.
-	Username string
-}
-
 // AppAccess is one application the user allowed to access their account,
 // as listed on the account page.
 type AppAccess struct {
@@ -271,10 +260,6 @@ type (
 		SelectAccountData
 		frame
 	}
-	deviceView struct {
-		DeviceData
-		frame
-	}
 	errorView struct {
 		ErrorData
 		frame
@@ -324,11 +309,6 @@ func (u *UI) LoggedOut(w http.ResponseWriter, r *http.Request, d LoggedOutData) 
 // one for another account.
 func (u *UI) SelectAccount(w http.ResponseWriter, r *http.Request, d SelectAccountData) error {
 	return u.renderForm(w, pageSelectAccount, d.Page, u.selectAccountView(u.lang(r, d.Locale), d))
-}
-
-// Device renders the device code entry page of RFC 8628.
-func (u *UI) Device(w http.ResponseWriter, r *http.Request, d DeviceData) error {
-	return u.renderForm(w, pageDevice, d.Page, u.deviceView(u.lang(r, d.Locale), d))
 }
 
 // Account renders the user's account page: who is signed in, the
@@ -557,10 +537,6 @@ func (u *UI) selectAccountView(lang string, d SelectAccountData) selectAccountVi
 	return selectAccountView{SelectAccountData: d, frame: u.frame(lang, d.ClientURI)}
 }
 
-func (u *UI) deviceView(lang string, d DeviceData) deviceView {
-	return deviceView{DeviceData: d, frame: u.frame(lang, d.ClientURI)}
-}
-
 func (u *UI) accountView(lang string, d AccountData) accountView {
 	v := accountView{AccountData: d, frame: u.frame(lang, d.ClientURI)}
 	layout, _ := v.T("account.date_layout")
@@ -629,8 +605,6 @@ func (u *UI) samples() []sample {
 			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: full, Accounts: []Account{
 				{ID: "1", DisplayName: "Name", Username: "user"}, {ID: "2", Username: "user2"}}})},
 			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: bare})},
-			sample{pageDevice, u.deviceView(lang, DeviceData{Page: full, UserCode: "ABCD-EFGH", Username: "user"})},
-			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare})},
 			sample{pageError, u.errorView(lang, ErrorData{Title: "T", Description: "D", Code: "invalid_request"})},
 			sample{pageError, u.errorView(lang, ErrorData{})},
 			sample{pageAccount, u.accountView(lang, AccountData{Page: full,

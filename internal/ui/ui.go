@@ -1,6 +1,6 @@
 // Package ui renders writ's server-side HTML pages: sign-in, consent,
-// logout confirmation, signed-out, account selection, device code entry,
-// the user's own account page and errors. Pages need no JavaScript; every
+// logout confirmation, signed-out, account selection, the user's own
+// account page and errors. Pages need no JavaScript; every
 // form carries a CSRF token; every response carries a strict
 // Content-Security-Policy and no-store caching.
 //
@@ -36,8 +36,8 @@
 // {{template "title" .}} and {{template "content" .}}; it also defines the
 // partials "alert" (the error region) and "form-fields" (the CSRF token and
 // continuation fields), which a page file may use or redefine. A page file
-// (login, consent, logout, logged_out, select_account, error, device,
-// account) holds only {{define}} blocks. In templates, {{.T "key" args...}}
+// (login, consent, logout, logged_out, select_account, error, account)
+// holds only {{define}} blocks. In templates, {{.T "key" args...}}
 // returns a localized message (see messages.go for the keys) and
 // {{asset "writ.css"}} the content-hashed URL of a static file. Page data
 // fields are reachable directly ({{.ClientName}}); .Lang, .Dir, .Product,
@@ -86,13 +86,12 @@ const (
 	pageLoggedOut     = "logged_out"
 	pageSelectAccount = "select_account"
 	pageError         = "error"
-	pageDevice        = "device"
 	pageAccount       = "account"
 	layoutFile        = "base.html"
 )
 
 func pageNames() []string {
-	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageDevice, pageAccount}
+	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageAccount}
 }
 
 // Options configures New. The zero value is usable.

@@ -45,8 +45,6 @@ func render(t *testing.T, u *UI, page string, data any, r *http.Request) *httpte
 		err = u.LoggedOut(w, r, d)
 	case SelectAccountData:
 		err = u.SelectAccount(w, r, d)
-	case DeviceData:
-		err = u.Device(w, r, d)
 	case ErrorData:
 		err = u.Error(w, r, http.StatusBadRequest, d)
 	case AccountData:
@@ -87,8 +85,7 @@ func pages() map[string][2]any {
 		pageSelectAccount: {SelectAccountData{Page: fullPage(), Accounts: []Account{
 			{ID: "u1", DisplayName: "Alice", Username: "alice"}, {ID: "u2", Username: "bob"}}},
 			SelectAccountData{Page: bare}},
-		pageDevice: {DeviceData{Page: fullPage(), UserCode: "WDJB-MJHT", Username: "alice"}, DeviceData{Page: bare}},
-		pageError:  {ErrorData{Title: "Unknown client", Description: "No such application.", Code: "invalid_client"}, ErrorData{}},
+		pageError: {ErrorData{Title: "Unknown client", Description: "No such application.", Code: "invalid_client"}, ErrorData{}},
 		pageAccount: {AccountData{Page: fullPage(), DisplayName: "Alice Liddell", Username: "alice", Email: "alice@example.com",
 			Apps: []AppAccess{{ClientID: "app-1", ClientName: "Example App", Scopes: Scopes("profile", "email"),
 				GrantedAt: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}, {ClientID: "app-2"}},
@@ -97,7 +94,7 @@ func pages() map[string][2]any {
 }
 
 func formPages() []string {
-	return []string{pageLogin, pageConsent, pageLogout, pageSelectAccount, pageDevice}
+	return []string{pageLogin, pageConsent, pageLogout, pageSelectAccount}
 }
 
 func TestEveryPageHasAData(t *testing.T) {
@@ -146,7 +143,6 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
-		pageDevice:    {"ClientName": true},                                                                    // not known before the code is entered
 		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
 		pageAccount:   {"ClientName": true},                                                                    // names no application of its own
 	}
@@ -345,7 +341,6 @@ func TestMissingCSRFTokenRefused(t *testing.T) {
 		pageConsent:       func(w http.ResponseWriter) error { return u.Consent(w, r, ConsentData{}) },
 		pageLogout:        func(w http.ResponseWriter) error { return u.Logout(w, r, LogoutData{}) },
 		pageSelectAccount: func(w http.ResponseWriter) error { return u.SelectAccount(w, r, SelectAccountData{}) },
-		pageDevice:        func(w http.ResponseWriter) error { return u.Device(w, r, DeviceData{}) },
 		pageAccount:       func(w http.ResponseWriter) error { return u.Account(w, r, AccountData{}) },
 	}
 	for name, call := range calls {
@@ -498,8 +493,6 @@ func TestOtherPages(t *testing.T) {
 		{pageSelectAccount, SelectAccountData{Page: Page{CSRFToken: "t"}, Accounts: []Account{{ID: "u1", DisplayName: "Alice", Username: "alice"}, {ID: "u2", Username: "bob"}}},
 			[]string{`name="account" value="u1"`, `<span class="account-name">Alice</span>`, `<span class="account-detail">alice</span>`,
 				`name="account" value="u2"`, `<span class="account-name">bob</span>`, `name="decision" value="other"`}},
-		{pageDevice, DeviceData{Page: Page{CSRFToken: "t", Error: "That code is not valid."}, UserCode: "WDJB-MJHT"},
-			[]string{`name="user_code"`, `value="WDJB-MJHT"`, `aria-describedby="user_code-hint form-error" aria-invalid="true"`, `role="alert"`}},
 		{pageError, ErrorData{Title: "Unknown client", Description: "No such application.", Code: "invalid_client"},
 			[]string{"<title>Unknown client · Acme ID</title>", "<h1>Unknown client</h1>", "<p>No such application.</p>", "<code>invalid_client</code>"}},
 		{pageError, ErrorData{}, []string{"<h1>Something went wrong</h1>"}},
@@ -713,8 +706,8 @@ func TestThemeErrors(t *testing.T) {
 			map[string]string{"templates/base.html": `<html>{{template "content" .}`},
 			[]string{filepath.Join("templates", "base.html")}},
 		{"unknown field",
-			map[string]string{"templates/device.html": `{{define "title"}}x{{end}}{{define "content"}}<h1>{{.NoSuchField}}</h1>{{end}}`},
-			[]string{filepath.Join("templates", "device.html"), "NoSuchField"}},
+			map[string]string{"templates/select_account.html": `{{define "title"}}x{{end}}{{define "content"}}<h1>{{.NoSuchField}}</h1>{{end}}`},
+			[]string{filepath.Join("templates", "select_account.html"), "NoSuchField"}},
 		{"unknown message",
 			map[string]string{"templates/error.html": `{{define "title"}}x{{end}}{{define "content"}}<h1>{{.T "no.such.key"}}</h1>{{end}}`},
 			[]string{filepath.Join("templates", "error.html"), "no.such.key"}},

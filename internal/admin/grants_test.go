@@ -1,0 +1,34 @@
+package admin_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/writ-dev/writ/internal/admin"
+)
+
+// TestAdminGrantTypesServed: a client may register only the grant types
+// the token endpoint serves; token exchange and the device grant are not
+// served yet, so they are refused at registration and on update.
+func TestAdminGrantTypesServed(t *testing.T) {
+	e := newEnv(t)
+	for _, g := range []string{
+		"urn:ietf:params:oauth:grant-type:token-exchange",
+		"urn:ietf:params:oauth:grant-type:device_code",
+		"urn:ietf:params:oauth:grant-type:jwt-bearer",
+		"password",
+		"implicit",
+	} {
+		t.Run(g, func(t *testing.T) {
+			r := e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", g}}))
+			r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "use client_credentials, authorization_code, refresh_token")
+		})
+	}
+	c := e.create(t, m2m(nil))
+	id, _ := c["client_id"].(string)
+	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:token-exchange"}})
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "not supported")
+	// refresh_token needs the one grant that issues refresh tokens.
+	r = e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", "refresh_token"}}))
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "authorization_code")
+}
