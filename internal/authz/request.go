@@ -15,7 +15,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -261,10 +260,12 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 }
 
 // matchRedirect returns the redirect URI to use: the one given, when it
-// matches a registered one exactly (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3), or
-// for loopback http redirect URIs of native apps, matches but for the port
-// (RFC 8252 §7.3). Without redirect_uri, a client with exactly one
-// registered URI uses it.
+// equals a registered one byte for byte (RFC 6749 §3.1.2.3, RFC 9700
+// §4.1.3: no case folding, no percent-decoding, no empty query or fragment
+// appended). The one exception is RFC 8252 §7.3: a public (native) client
+// that registered an http redirect URI on a loopback IP literal may use any
+// port there, with everything else still equal byte for byte. Without
+// redirect_uri, a client with exactly one registered URI uses it.
 func matchRedirect(c *store.Client, given string) (string, error) {
 	if given == "" {
 		if len(c.RedirectURIs) == 1 {
@@ -272,30 +273,53 @@ func matchRedirect(c *store.Client, given string) (string, error) {
 		}
 		return "", &PageError{Title: "Invalid request", Description: "The request has no redirect_uri and the application registered several."}
 	}
+	anyPort := c.TokenEndpointAuthMethod == oauth.AuthNone
 	for _, r := range c.RedirectURIs {
-		if r == given || loopbackMatch(r, given) {
+		if r == given || anyPort && loopbackMatch(r, given) {
 			return given, nil
 		}
 	}
 	return "", &PageError{Title: "Invalid redirect", Description: "The redirect_uri of the request is not registered for this application."}
 }
 
+// loopbackMatch reports whether given is registered but for its port. Both
+// are compared as strings, not parsed and re-serialised, so that no
+// normalisation (case, percent-encoding, an empty query) can make two
+// different URIs equal. The rule applies only to the loopback IP literals
+// of RFC 8252 §7.3, spelt as clients are told to register them; not to
+// "localhost" (RFC 8252 §8.3).
 func loopbackMatch(registered, given string) bool {
-	ru, err1 := url.Parse(registered)
-	gu, err2 := url.Parse(given)
-	if err1 != nil || err2 != nil || ru.Scheme != "http" || gu.Scheme != "http" {
-		return false
+	for _, origin := range [...]string{"http://127.0.0.1", "http://[::1]"} {
+		rest, ok := strings.CutPrefix(registered, origin)
+		if !ok {
+			continue
+		}
+		grest, ok := strings.CutPrefix(given, origin)
+		if !ok {
+			return false
+		}
+		rpath, ok1 := cutPort(rest)
+		gpath, ok2 := cutPort(grest)
+		return ok1 && ok2 && rpath == gpath && (rpath == "" || rpath[0] == '/')
 	}
-	rh, gh := ru.Hostname(), gu.Hostname()
-	if rh != gh || !isLoopbackIP(rh) {
-		return false // "localhost" is not matched port-free (RFC 8252 §8.3)
-	}
-	return ru.Path == gu.Path && ru.RawQuery == gu.RawQuery && gu.Fragment == "" && gu.User == nil && ru.User == nil
+	return false
 }
 
-func isLoopbackIP(h string) bool {
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+// cutPort removes an optional ":port" (1 to 65535, decimal, without a
+// leading zero) from the start of s.
+func cutPort(s string) (string, bool) {
+	if s == "" || s[0] != ':' {
+		return s, true
+	}
+	i := 1
+	for i < len(s) && i <= 6 && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	p, err := strconv.Atoi(s[1:i])
+	if err != nil || p < 1 || p > 65535 || s[1] == '0' {
+		return "", false
+	}
+	return s[i:], true
 }
 
 func validChallenge(s string) bool {
