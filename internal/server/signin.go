@@ -41,6 +41,7 @@ const codeTTL = time.Minute
 type signIn struct {
 	ui       *ui.UI
 	login    *authn.Login
+	devices  *authn.DeviceCookies
 	sessions *authn.Sessions
 	csrf     *authn.CSRF
 	sealer   *authz.Sealer
@@ -327,13 +328,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	u, err := s.signin.login.Authenticate(ctx, username, password, clientIP(r))
+	username := r.PostForm.Get("username")
+	// A browser that signed in to this account before presents its device
+	// cookie: strangers' failures on the account do not hold it up.
+	u, err := s.signin.login.Authenticate(ctx, authn.Attempt{
+		Username: username,
+		Password: r.PostForm.Get("password"),
+		IP:       clientIP(r),
+		Device:   s.signin.devices.Trusted(r, username),
+	})
 	var throttled *authn.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		w.Header().Set("Retry-After", fmt.Sprint(int(throttled.RetryAfter.Seconds())+1))
-		s.renderLogin(w, r, f, "Too many failed attempts. Wait a few minutes and try again.", http.StatusTooManyRequests)
+		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
+		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, authn.ErrInvalidCredentials):
 		s.renderLogin(w, r, f, "The username or password is not correct.", http.StatusUnauthorized)
@@ -351,6 +359,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.serverErrorPage(w, r, err)
 		return
+	}
+	// A new device cookie (new device ID) at every sign-in; without one the
+	// browser is only a stranger next time.
+	if err := s.signin.devices.Issue(w, u.Username); err != nil {
+		s.log.WarnContext(ctx, "sign-in: device cookie not issued", "error", err)
 	}
 	f.sess, f.justSignedIn = &sess, true
 	s.continueFlow(w, r, f)
@@ -501,6 +514,18 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, t
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "error", err)
 	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
+}
+
+// waitText says how long to wait, in seconds or whole minutes rounded up.
+func waitText(seconds int64) string {
+	switch {
+	case seconds <= 1:
+		return "a second"
+	case seconds < 120:
+		return fmt.Sprintf("%d seconds", seconds)
+	default:
+		return fmt.Sprintf("%d minutes", (seconds+59)/60)
+	}
 }
 
 // clientIP is the peer address of the request. Behind a proxy, every user

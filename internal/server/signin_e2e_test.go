@@ -74,6 +74,7 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 			CSRFKey:   randomBytes(t, 32),
 			SealKey:   randomBytes(t, 32),
 			Passwords: testPasswordParams,
+			Sleep:     base.Clock.Sleep,
 		},
 	})
 	if err != nil {
