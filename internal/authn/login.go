@@ -25,6 +25,22 @@ var (
 	ErrThrottled = errors.New("authn: too many failed sign-in attempts")
 )
 
+// CredentialsError is ErrInvalidCredentials for an account that exists
+// (wrong password, disabled, no or unreadable password hash): it carries the
+// account's ID for the caller's log. It matches ErrInvalidCredentials with
+// errors.Is and has the same message, so that nothing a user is shown tells
+// it apart from an unknown username.
+type CredentialsError struct {
+	// UserID is the account's ID. Log it; never show it.
+	UserID string
+}
+
+// Error is ErrInvalidCredentials' message.
+func (e *CredentialsError) Error() string { return ErrInvalidCredentials.Error() }
+
+// Is reports whether target is ErrInvalidCredentials.
+func (e *CredentialsError) Is(target error) bool { return target == ErrInvalidCredentials }
+
 // ThrottledError is the error of a sign-in refused by the Throttle. It
 // matches ErrThrottled with errors.Is. Its message does not say whether the
 // account or the client address is limited; Limit does, for logs.
@@ -148,7 +164,8 @@ type Login struct {
 //
 // Errors: a *ThrottledError (errors.Is ErrThrottled) when refused, before
 // any password check; ErrInvalidCredentials for every kind of wrong
-// credentials (the failure is counted); the context's error while waiting
+// credentials (the failure is counted), as a *CredentialsError naming the
+// account when it exists; the context's error while waiting
 // for a delay or a slot; and a wrapped store error when the user cannot be
 // looked up for another reason than not existing. Input that cannot name
 // an account or be a password (empty, oversized, invalid username) is
@@ -184,6 +201,10 @@ func (l *Login) Authenticate(ctx context.Context, a Attempt) (store.User, error)
 		l.Throttle.Failure(username, a.IP, a.Device)
 		return store.User{}, ErrInvalidCredentials
 	}
+	failUser := func(id string) (store.User, error) {
+		l.Throttle.Failure(username, a.IP, a.Device)
+		return store.User{}, &CredentialsError{UserID: id}
+	}
 	// Malformed input cannot match any account: it is refused without a
 	// lookup or a hash, in a time that does not depend on any account.
 	if store.CheckID("username", username) != nil || checkPasswordLength(password) != nil {
@@ -198,17 +219,17 @@ func (l *Login) Authenticate(ctx context.Context, a Attempt) (store.User, error)
 		return store.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	case u.PasswordHash == "":
 		l.hasher().DummyVerify(password)
-		return fail()
+		return failUser(u.ID)
 	}
 	ok, rehash, err := l.hasher().Verify(password, u.PasswordHash)
 	if err != nil {
 		l.logger().LogAttrs(ctx, slog.LevelWarn, "authn: stored password hash cannot be verified",
 			slog.String("user_id", u.ID), slog.String("error", err.Error()))
 		l.hasher().DummyVerify(password)
-		return fail()
+		return failUser(u.ID)
 	}
 	if !ok || u.Disabled {
-		return fail()
+		return failUser(u.ID)
 	}
 	l.Throttle.Success(username, a.Device)
 	if rehash && l.UpdateUser != nil {

@@ -72,26 +72,31 @@ func TestAuthenticate(t *testing.T) {
 }
 
 func TestAuthenticateIndistinguishable(t *testing.T) {
-	tests := []struct{ name, username, password string }{
-		{"unknown user", "mallory", alicePassword},
-		{"wrong password", "alice", "wrong password"},
-		{"disabled user, right password", "bob", "bob password"},
-		{"disabled user, wrong password", "bob", "wrong password"},
-		{"user without password", "carol", "any password"},
-		{"unreadable stored hash", "dave", "any password"},
-		{"empty username", "", alicePassword},
-		{"empty password", "alice", ""},
-		{"oversized username", strings.Repeat("a", store.MaxIDLength+1), alicePassword},
-		{"username with NUL", "alice\x00", alicePassword},
-		{"oversized password", "alice", strings.Repeat("p", MaxPasswordLength+1)},
+	tests := []struct{ name, username, password, userID string }{
+		{"unknown user", "mallory", alicePassword, ""},
+		{"wrong password", "alice", "wrong password", "u-alice"},
+		{"disabled user, right password", "bob", "bob password", "u-bob"},
+		{"disabled user, wrong password", "bob", "wrong password", "u-bob"},
+		{"user without password", "carol", "any password", "u-carol"},
+		{"unreadable stored hash", "dave", "any password", "u-dave"},
+		{"empty username", "", alicePassword, ""},
+		{"empty password", "alice", "", ""},
+		{"oversized username", strings.Repeat("a", store.MaxIDLength+1), alicePassword, ""},
+		{"username with NUL", "alice\x00", alicePassword, ""},
+		{"oversized password", "alice", strings.Repeat("p", MaxPasswordLength+1), ""},
 	}
 	var first error
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newLoginFixture(t, testParams)
 			u, err := f.login.Authenticate(t.Context(), Attempt{Username: tc.username, Password: tc.password, IP: "192.0.2.1"})
-			if err != ErrInvalidCredentials {
-				t.Fatalf("error %v, want exactly ErrInvalidCredentials", err)
+			if !errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrThrottled) {
+				t.Fatalf("error %v, want ErrInvalidCredentials", err)
+			}
+			// The account's ID is there for the log, when it exists.
+			var ce *CredentialsError
+			if errors.As(err, &ce) != (tc.userID != "") || (ce != nil && ce.UserID != tc.userID) {
+				t.Fatalf("error %#v, want the user ID %q", err, tc.userID)
 			}
 			if u.ID != "" || u.PasswordHash != "" {
 				t.Fatal("a user record came back with the error")
@@ -171,7 +176,7 @@ func TestAuthenticateDelay(t *testing.T) {
 		return Attempt{Username: "alice", Password: "wrong", IP: fmt.Sprintf("203.0.113.%d", i)}
 	}
 	for i := range DefaultAccountLimit {
-		if _, err := f.login.Authenticate(ctx, attacker(i)); err != ErrInvalidCredentials {
+		if _, err := f.login.Authenticate(ctx, attacker(i)); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +236,7 @@ func TestAuthenticateDeviceLock(t *testing.T) {
 	ctx := t.Context()
 	own := Attempt{Username: "alice", Password: "typo", IP: "192.0.2.1", Device: "dev"}
 	for range DefaultDeviceLimit {
-		if _, err := f.login.Authenticate(ctx, own); err != ErrInvalidCredentials {
+		if _, err := f.login.Authenticate(ctx, own); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatal(err)
 		}
 	}
@@ -452,7 +457,7 @@ func TestAuthenticateRehashRaces(t *testing.T) {
 
 func TestAuthenticateLogsUnreadableHash(t *testing.T) {
 	f := newLoginFixture(t, testParams)
-	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "dave", Password: "any password", IP: ""}); err != ErrInvalidCredentials {
+	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "dave", Password: "any password", IP: ""}); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatal(err)
 	}
 	logged := f.log.String()

@@ -56,7 +56,7 @@ func TestWithSQLite(t *testing.T) {
 		{"alice", "wrong password"},
 		{"bob", "correct horse battery staple"},
 	} {
-		if _, err := login.Authenticate(ctx, authn.Attempt{Username: tc.username, Password: tc.password, IP: "192.0.2.1"}); err != authn.ErrInvalidCredentials {
+		if _, err := login.Authenticate(ctx, authn.Attempt{Username: tc.username, Password: tc.password, IP: "192.0.2.1"}); !errors.Is(err, authn.ErrInvalidCredentials) {
 			t.Fatalf("%s: %v", tc.username, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -329,27 +330,40 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	username := r.PostForm.Get("username")
+	ip := clientIP(r)
 	// A browser that signed in to this account before presents its device
 	// cookie: strangers' failures on the account do not hold it up.
+	device := s.signin.devices.Trusted(r, username)
 	u, err := s.signin.login.Authenticate(ctx, authn.Attempt{
 		Username: username,
 		Password: r.PostForm.Get("password"),
-		IP:       clientIP(r),
-		Device:   s.signin.devices.Trusted(r, username),
+		IP:       ip,
+		Device:   device,
 	})
-	var throttled *authn.ThrottledError
+	var (
+		throttled *authn.ThrottledError
+		wrong     *authn.CredentialsError
+	)
 	switch {
 	case errors.As(err, &throttled):
+		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, "", ip, device != "",
+			slog.String("limit", throttled.Limit), slog.Int64("retry_after_s", throttled.RetrySeconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
 		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, authn.ErrInvalidCredentials):
+		userID := ""
+		if errors.As(err, &wrong) {
+			userID = wrong.UserID
+		}
+		s.logSignIn(r, slog.LevelInfo, "sign-in failed: wrong username or password", f, userID, ip, device != "")
 		s.renderLogin(w, r, f, "The username or password is not correct.", http.StatusUnauthorized)
 		return
 	case err != nil:
 		s.serverErrorPage(w, r, err)
 		return
 	}
+	s.logSignIn(r, slog.LevelInfo, "signed in", f, u.ID, ip, device != "")
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
@@ -512,8 +526,23 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, t
 }
 
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "error", err)
+	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "request_id", RequestID(r.Context()), "error", err)
 	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
+}
+
+// logSignIn logs a sign-in event with the client, the user when known, the
+// source address, whether the browser presented the account's device
+// cookie, and the request ID: never the username as typed (it may be a
+// password typed in the wrong field), a password or a cookie value.
+func (s *Server) logSignIn(r *http.Request, level slog.Level, msg string, f *flow, userID, ip string, trusted bool, extra ...slog.Attr) {
+	attrs := make([]slog.Attr, 0, 6+len(extra))
+	attrs = append(attrs, slog.String("client_id", f.client.ID))
+	if userID != "" {
+		attrs = append(attrs, slog.String("user_id", userID))
+	}
+	attrs = append(attrs, slog.String("source_ip", ip), slog.Bool("device_cookie", trusted), slog.String("request_id", RequestID(r.Context())))
+	attrs = append(attrs, extra...)
+	s.log.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
 // waitText says how long to wait, in seconds or whole minutes rounded up.

@@ -68,6 +68,7 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		Ring:            base.Ring,
 		Hasher:          base.Hasher,
 		Now:             base.Clock.Now,
+		Logger:          o.Logger,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
 		SignIn: &server.SignInOptions{
