@@ -161,6 +161,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathLogoutConfirm, s.handleLogoutConfirm)
 		mux.HandleFunc(PathAccount, s.handleAccount)
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
+		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}

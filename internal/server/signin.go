@@ -55,6 +55,12 @@ type flow struct {
 	sess         *store.Session
 	justSignedIn bool
 	accountOK    bool
+	// account marks a sign-in started from the account page: no client,
+	// and back to PathAccount once signed in.
+	account bool
+	// username is what the login form last got, shown again with its
+	// error.
+	username string
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
@@ -208,7 +214,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request, f *flow, actio
 				CSRFToken:      token,
 				FormAction:     action,
 				RequestID:      sealed,
-				ClientName:     clientName(f.client),
+				ClientName:     flowClientName(f),
 				RedirectTarget: f.req.RedirectURI,
 			}, true
 		}
@@ -228,6 +234,15 @@ func (s *Server) sessionUser(w http.ResponseWriter, r *http.Request, f *flow) (s
 	return u, true
 }
 
+// flowClientName is the name of the flow's client, or empty for a sign-in
+// to the account page.
+func flowClientName(f *flow) string {
+	if f.client == nil {
+		return ""
+	}
+	return clientName(f.client)
+}
+
 func clientName(c *store.Client) string {
 	if c.Name != "" {
 		return c.Name
@@ -243,7 +258,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, me
 	}
 	p.Error = message
 	p.Status = status
-	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint}); err != nil {
+	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render login page", "error", err)
 	}
 }
@@ -310,6 +325,13 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 		s.pageError(w, r, http.StatusBadRequest, "Sign-in expired", msg)
 		return nil, false
 	}
+	if isAccountSignIn(req) {
+		f := &flow{req: req, account: true}
+		if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
+			f.sess = &sess
+		}
+		return f, true
+	}
 	c, err := s.clients.GetClient(r.Context(), req.ClientID)
 	if err != nil {
 		s.pageError(w, r, http.StatusBadRequest, "Unknown application", "The application is no longer registered.")
@@ -322,6 +344,17 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	return f, true
 }
 
+// resumeClientFlow is resume for the pages only a client's sign-in shows
+// (consent, account choice).
+func (s *Server) resumeClientFlow(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	f, ok := s.resume(w, r)
+	if ok && f.account {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "This form does not belong to a sign-in for an application.")
+		return nil, false
+	}
+	return f, ok
+}
+
 // handleLogin checks the username and password of the login form.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.resume(w, r)
@@ -330,6 +363,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	username := r.PostForm.Get("username")
+	f.username = username
 	ip := clientIP(r)
 	// A browser that signed in to this account before presents its device
 	// cookie: strangers' failures on the account do not hold it up.
@@ -380,12 +414,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(ctx, "sign-in: device cookie not issued", "error", err)
 	}
 	f.sess, f.justSignedIn = &sess, true
+	if f.account {
+		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		return
+	}
 	s.continueFlow(w, r, f)
 }
 
 // handleConsent records the user's decision on the consent page.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.resume(w, r)
+	f, ok := s.resumeClientFlow(w, r)
 	if !ok {
 		return
 	}
@@ -430,7 +468,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 // handleSelectAccount continues with the signed-in account or asks for
 // another one.
 func (s *Server) handleSelectAccount(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.resume(w, r)
+	f, ok := s.resumeClientFlow(w, r)
 	if !ok {
 		return
 	}
@@ -536,7 +574,9 @@ func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err err
 // password typed in the wrong field), a password or a cookie value.
 func (s *Server) logSignIn(r *http.Request, level slog.Level, msg string, f *flow, userID, ip string, trusted bool, extra ...slog.Attr) {
 	attrs := make([]slog.Attr, 0, 6+len(extra))
-	attrs = append(attrs, slog.String("client_id", f.client.ID))
+	if f.client != nil {
+		attrs = append(attrs, slog.String("client_id", f.client.ID))
+	}
 	if userID != "" {
 		attrs = append(attrs, slog.String("user_id", userID))
 	}
