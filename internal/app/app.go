@@ -217,9 +217,14 @@ func (a *App) signInOptions(cfg *config.Config) (*server.SignInOptions, error) {
 	if err != nil {
 		return nil, err
 	}
+	deviceKey, err := a.master.DeriveKey(authn.DevicePurpose)
+	if err != nil {
+		return nil, err
+	}
 	return &server.SignInOptions{
 		CSRFKey:       csrfKey,
 		SealKey:       sealKey,
+		DeviceKey:     deviceKey,
 		UI:            ui.Options{Dir: cfg.UIDir},
 		RefreshTTL:    cfg.RefreshTokenTTL,
 		RefreshMaxTTL: cfg.RefreshTokenAbsoluteTTL,

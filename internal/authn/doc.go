@@ -1,6 +1,8 @@
 // Package authn signs people in to writ: password hashing (argon2id in PHC
-// string form), throttling of failed sign-ins, the password check itself,
-// browser sessions and CSRF protection of the sign-in forms.
+// string form), throttling of failed sign-ins (per address, a progressive
+// delay per account, device cookies for browsers that signed in before), the
+// password check itself, browser sessions and CSRF protection of the
+// sign-in forms.
 //
 // # Security properties
 //

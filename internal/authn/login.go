@@ -19,17 +19,38 @@ var (
 	// that the caller cannot tell them apart.
 	ErrInvalidCredentials = errors.New("authn: invalid username or password")
 	// ErrThrottled reports that too many sign-ins failed recently for the
-	// account or the client address. The error is a *ThrottledError, which
-	// tells when to try again.
+	// client address or the device cookie, or that the account's delay is
+	// longer than Login waits. The error is a *ThrottledError, which tells
+	// when to try again.
 	ErrThrottled = errors.New("authn: too many failed sign-in attempts")
 )
 
+// CredentialsError is ErrInvalidCredentials for an account that exists
+// (wrong password, disabled, no or unreadable password hash): it carries the
+// account's ID for the caller's log. It matches ErrInvalidCredentials with
+// errors.Is and has the same message, so that nothing a user is shown tells
+// it apart from an unknown username.
+type CredentialsError struct {
+	// UserID is the account's ID. Log it; never show it.
+	UserID string
+}
+
+// Error is ErrInvalidCredentials' message.
+func (e *CredentialsError) Error() string { return ErrInvalidCredentials.Error() }
+
+// Is reports whether target is ErrInvalidCredentials.
+func (e *CredentialsError) Is(target error) bool { return target == ErrInvalidCredentials }
+
 // ThrottledError is the error of a sign-in refused by the Throttle. It
-// matches ErrThrottled with errors.Is. It does not say whether the account
-// or the client address is locked.
+// matches ErrThrottled with errors.Is. Its message does not say whether the
+// account or the client address is limited; Limit does, for logs.
 type ThrottledError struct {
 	// RetryAfter is how long until a sign-in may be attempted again.
 	RetryAfter time.Duration
+	// Limit is the limit that refused the attempt (LimitAddress,
+	// LimitDevice or LimitAccount). Not for the user: it would tell an
+	// account's delay from an address's lock.
+	Limit string
 }
 
 // Error says that the attempt was throttled and for how long, in whole
@@ -46,6 +67,22 @@ func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
 func (e *ThrottledError) RetrySeconds() int64 {
 	s := int64((e.RetryAfter + time.Second - 1) / time.Second)
 	return max(s, 1)
+}
+
+// DefaultMaxSleep is the longest account delay Login waits out before it
+// checks a password; a longer one refuses the attempt.
+const DefaultMaxSleep = 5 * time.Second
+
+// Attempt is one sign-in attempt.
+type Attempt struct {
+	// Username and Password are what the user typed.
+	Username string
+	Password string
+	// IP is the client address (see Throttle.Check).
+	IP string
+	// Device is the device ID of the device cookie the browser presented
+	// for Username (DeviceCookies.Trusted), or empty.
+	Device string
 }
 
 // Users finds accounts by username; store.UserStore is one.
@@ -100,6 +137,14 @@ type Login struct {
 	// before it is released, so that concurrent attempts exceed a limit
 	// by at most MaxConcurrent-1.
 	MaxConcurrent int
+	// MaxSleep is the longest account delay (see Throttle) an attempt
+	// waits out before its password is checked; an attempt with a longer
+	// one is refused with a *ThrottledError. Zero means DefaultMaxSleep;
+	// negative means never to wait.
+	MaxSleep time.Duration
+	// Sleep waits for d or until ctx is done; nil means a timer. Tests
+	// inject a fake clock's Sleep, so that delays are computed, not slept.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives warnings (a stored hash that cannot be parsed, a
 	// failed rehash); never a password or username. Nil discards them.
 	Logger *slog.Logger
@@ -110,36 +155,55 @@ type Login struct {
 	slots chan struct{}
 }
 
-// Authenticate checks username and password for a sign-in from client
-// address ip (see Throttle.Allow) and returns the user on success.
+// Authenticate checks an attempt's username and password and returns the
+// user on success.
 //
-// Errors: a *ThrottledError (errors.Is ErrThrottled) when the account or the
-// address is locked, before any password check; ErrInvalidCredentials for
-// every kind of wrong credentials (the failure is counted); the context's
-// error while waiting for a slot; and a wrapped store error when the user
-// cannot be looked up for another reason than not existing. Input that
-// cannot name an account or be a password (empty, oversized, invalid
-// username) is refused without a lookup or a hash: that is faster, but in a
-// way that depends on the input only, never on an account.
-func (l *Login) Authenticate(ctx context.Context, username, password, ip string) (store.User, error) {
+// The Throttle is consulted first: a locked address or device cookie
+// refuses the attempt; an account delay up to MaxSleep is waited out (the
+// browser's answer is that much slower), a longer one refuses it.
+//
+// Errors: a *ThrottledError (errors.Is ErrThrottled) when refused, before
+// any password check; ErrInvalidCredentials for every kind of wrong
+// credentials (the failure is counted), as a *CredentialsError naming the
+// account when it exists; the context's error while waiting
+// for a delay or a slot; and a wrapped store error when the user cannot be
+// looked up for another reason than not existing. Input that cannot name
+// an account or be a password (empty, oversized, invalid username) is
+// refused without a lookup or a hash: that is faster, but in a way that
+// depends on the input only, never on an account.
+func (l *Login) Authenticate(ctx context.Context, a Attempt) (store.User, error) {
 	if l.Users == nil || l.Throttle == nil {
 		return store.User{}, errors.New("authn: Login needs Users and Throttle")
 	}
-	if retry, ok := l.Throttle.Allow(username, ip); !ok {
-		return store.User{}, &ThrottledError{RetryAfter: retry}
+	v := l.Throttle.Check(a.Username, a.IP, a.Device)
+	if v.Locked > 0 {
+		return store.User{}, &ThrottledError{RetryAfter: v.Locked, Limit: v.Limit}
+	}
+	if v.Delay > 0 {
+		if v.Delay > l.maxSleep() {
+			return store.User{}, &ThrottledError{RetryAfter: v.Delay, Limit: v.Limit}
+		}
+		if err := l.sleep(ctx, v.Delay); err != nil {
+			return store.User{}, fmt.Errorf("authn: authenticate: %w", err)
+		}
 	}
 	if err := l.acquire(ctx); err != nil {
 		return store.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	}
 	defer l.release()
-	// Attempts that passed Allow together wait here; the ones the slots let
-	// through first may have locked the account meanwhile.
-	if retry, ok := l.Throttle.Allow(username, ip); !ok {
-		return store.User{}, &ThrottledError{RetryAfter: retry}
+	// Attempts that passed together wait here; the ones the slots let
+	// through first may have locked or delayed the account meanwhile.
+	if v := l.Throttle.Check(a.Username, a.IP, a.Device); v.Locked > 0 || v.Delay > 0 {
+		return store.User{}, &ThrottledError{RetryAfter: max(v.Locked, v.Delay), Limit: v.Limit}
 	}
+	username, password := a.Username, a.Password
 	fail := func() (store.User, error) {
-		l.Throttle.Failure(username, ip)
+		l.Throttle.Failure(username, a.IP, a.Device)
 		return store.User{}, ErrInvalidCredentials
+	}
+	failUser := func(id string) (store.User, error) {
+		l.Throttle.Failure(username, a.IP, a.Device)
+		return store.User{}, &CredentialsError{UserID: id}
 	}
 	// Malformed input cannot match any account: it is refused without a
 	// lookup or a hash, in a time that does not depend on any account.
@@ -155,19 +219,19 @@ func (l *Login) Authenticate(ctx context.Context, username, password, ip string)
 		return store.User{}, fmt.Errorf("authn: authenticate: %w", err)
 	case u.PasswordHash == "":
 		l.hasher().DummyVerify(password)
-		return fail()
+		return failUser(u.ID)
 	}
 	ok, rehash, err := l.hasher().Verify(password, u.PasswordHash)
 	if err != nil {
 		l.logger().LogAttrs(ctx, slog.LevelWarn, "authn: stored password hash cannot be verified",
 			slog.String("user_id", u.ID), slog.String("error", err.Error()))
 		l.hasher().DummyVerify(password)
-		return fail()
+		return failUser(u.ID)
 	}
 	if !ok || u.Disabled {
-		return fail()
+		return failUser(u.ID)
 	}
-	l.Throttle.Success(username)
+	l.Throttle.Success(username, a.Device)
 	if rehash && l.UpdateUser != nil {
 		u = l.rehash(ctx, u, password)
 	}
@@ -219,6 +283,27 @@ func (l *Login) acquire(ctx context.Context) error {
 }
 
 func (l *Login) release() { <-l.slots }
+
+func (l *Login) maxSleep() time.Duration {
+	if l.MaxSleep == 0 {
+		return DefaultMaxSleep
+	}
+	return max(l.MaxSleep, 0)
+}
+
+func (l *Login) sleep(ctx context.Context, d time.Duration) error {
+	if l.Sleep != nil {
+		return l.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (l *Login) hasher() PasswordHasher {
 	if l.Hasher == nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +50,7 @@ func newLoginFixture(t *testing.T, params Params) *loginFixture {
 		Throttle: &Throttle{Now: c.Now},
 		Logger:   slog.New(slog.NewTextHandler(&buf, nil)),
 		Now:      c.Now,
+		Sleep:    c.Sleep,
 	}
 	return &loginFixture{login: l, users: users, clock: c, log: &buf}
 }
@@ -55,40 +58,45 @@ func newLoginFixture(t *testing.T, params Params) *loginFixture {
 func TestAuthenticate(t *testing.T) {
 	f := newLoginFixture(t, testParams)
 	ctx := t.Context()
-	u, err := f.login.Authenticate(ctx, "alice", alicePassword, "192.0.2.1")
+	u, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: "192.0.2.1"})
 	if err != nil || u.ID != "u-alice" {
 		t.Fatalf("Authenticate = %q, %v", u.ID, err)
 	}
 	// Usernames are case-insensitive, passwords are not.
-	if u, err := f.login.Authenticate(ctx, "ALICE", alicePassword, "192.0.2.1"); err != nil || u.ID != "u-alice" {
+	if u, err := f.login.Authenticate(ctx, Attempt{Username: "ALICE", Password: alicePassword, IP: "192.0.2.1"}); err != nil || u.ID != "u-alice" {
 		t.Fatalf("ALICE: %q, %v", u.ID, err)
 	}
-	if _, err := f.login.Authenticate(ctx, "alice", strings.ToUpper(alicePassword), "192.0.2.1"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: strings.ToUpper(alicePassword), IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("upper-case password: %v", err)
 	}
 }
 
 func TestAuthenticateIndistinguishable(t *testing.T) {
-	tests := []struct{ name, username, password string }{
-		{"unknown user", "mallory", alicePassword},
-		{"wrong password", "alice", "wrong password"},
-		{"disabled user, right password", "bob", "bob password"},
-		{"disabled user, wrong password", "bob", "wrong password"},
-		{"user without password", "carol", "any password"},
-		{"unreadable stored hash", "dave", "any password"},
-		{"empty username", "", alicePassword},
-		{"empty password", "alice", ""},
-		{"oversized username", strings.Repeat("a", store.MaxIDLength+1), alicePassword},
-		{"username with NUL", "alice\x00", alicePassword},
-		{"oversized password", "alice", strings.Repeat("p", MaxPasswordLength+1)},
+	tests := []struct{ name, username, password, userID string }{
+		{"unknown user", "mallory", alicePassword, ""},
+		{"wrong password", "alice", "wrong password", "u-alice"},
+		{"disabled user, right password", "bob", "bob password", "u-bob"},
+		{"disabled user, wrong password", "bob", "wrong password", "u-bob"},
+		{"user without password", "carol", "any password", "u-carol"},
+		{"unreadable stored hash", "dave", "any password", "u-dave"},
+		{"empty username", "", alicePassword, ""},
+		{"empty password", "alice", "", ""},
+		{"oversized username", strings.Repeat("a", store.MaxIDLength+1), alicePassword, ""},
+		{"username with NUL", "alice\x00", alicePassword, ""},
+		{"oversized password", "alice", strings.Repeat("p", MaxPasswordLength+1), ""},
 	}
 	var first error
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newLoginFixture(t, testParams)
-			u, err := f.login.Authenticate(t.Context(), tc.username, tc.password, "192.0.2.1")
-			if err != ErrInvalidCredentials {
-				t.Fatalf("error %v, want exactly ErrInvalidCredentials", err)
+			u, err := f.login.Authenticate(t.Context(), Attempt{Username: tc.username, Password: tc.password, IP: "192.0.2.1"})
+			if !errors.Is(err, ErrInvalidCredentials) || errors.Is(err, ErrThrottled) {
+				t.Fatalf("error %v, want ErrInvalidCredentials", err)
+			}
+			// The account's ID is there for the log, when it exists.
+			var ce *CredentialsError
+			if errors.As(err, &ce) != (tc.userID != "") || (ce != nil && ce.UserID != tc.userID) {
+				t.Fatalf("error %#v, want the user ID %q", err, tc.userID)
 			}
 			if u.ID != "" || u.PasswordHash != "" {
 				t.Fatal("a user record came back with the error")
@@ -149,7 +157,7 @@ func TestAuthenticateSameWork(t *testing.T) {
 	f.login.Hasher = h
 	f.login.Throttle = &Throttle{AccountLimit: 1 << 20, IPLimit: 1 << 20, Now: f.clock.Now}
 	for _, who := range []string{"alice", "mallory", "carol", "bob", "dave"} {
-		if _, err := f.login.Authenticate(t.Context(), who, "wrong password", ""); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := f.login.Authenticate(t.Context(), Attempt{Username: who, Password: "wrong password", IP: ""}); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("%s: %v", who, err)
 		}
 		if n := h.take(); n != 1 {
@@ -158,49 +166,126 @@ func TestAuthenticateSameWork(t *testing.T) {
 	}
 }
 
-func TestAuthenticateThrottled(t *testing.T) {
+// TestAuthenticateDelay: failures from elsewhere delay an account
+// progressively; short delays are waited out (on the fake clock), long ones
+// refused; the owner's browser, with its device cookie, is not held up.
+func TestAuthenticateDelay(t *testing.T) {
 	f := newLoginFixture(t, testParams)
 	ctx := t.Context()
-	for range DefaultAccountLimit {
-		if _, err := f.login.Authenticate(ctx, "alice", "wrong", "192.0.2.1"); err != ErrInvalidCredentials {
+	attacker := func(i int) Attempt {
+		return Attempt{Username: "alice", Password: "wrong", IP: fmt.Sprintf("203.0.113.%d", i)}
+	}
+	for i := range DefaultAccountLimit {
+		if _, err := f.login.Authenticate(ctx, attacker(i)); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatal(err)
 		}
 	}
-	f.clock.Advance(time.Minute)
-	lookups := f.users.lookups
-	// Locked: even the right password is refused, before any lookup, and
-	// the error says when to come back.
-	_, err := f.login.Authenticate(ctx, "Alice", alicePassword, "198.51.100.2")
-	var te *ThrottledError
-	if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) {
-		t.Fatalf("error %v, want a *ThrottledError", err)
+	if s := f.clock.Slept(); len(s) != 0 {
+		t.Fatalf("slept %v before the limit", s)
 	}
-	if te.RetryAfter != DefaultThrottleWindow-time.Minute || te.RetrySeconds() != 14*60 {
-		t.Fatalf("RetryAfter %v (%d s), want 14m", te.RetryAfter, te.RetrySeconds())
-	}
-	if errors.Is(err, ErrInvalidCredentials) {
-		t.Fatal("throttled error is also ErrInvalidCredentials")
-	}
-	if !strings.Contains(err.Error(), "840 seconds") {
-		t.Fatalf("message %q", err)
-	}
-	if f.users.lookups != lookups {
-		t.Fatal("throttled attempt looked the user up")
-	}
-	// An unknown account is locked the same way: no enumeration by lock.
-	for range DefaultAccountLimit {
-		f.login.Authenticate(ctx, "nobody", "wrong", "")
-	}
-	if _, err := f.login.Authenticate(ctx, "nobody", "wrong", ""); !errors.Is(err, ErrThrottled) {
-		t.Fatalf("unknown account not throttled: %v", err)
-	}
-	// After the window, the right password works and clears the count.
-	f.clock.Advance(DefaultThrottleWindow)
-	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, "192.0.2.1"); err != nil {
+	// The next attempt waits 1 s, then is checked: the right password works.
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "Alice", Password: alicePassword, IP: "192.0.2.9"}); err != nil {
 		t.Fatal(err)
+	}
+	if s := f.clock.Slept(); !slices.Equal(s, []time.Duration{time.Second}) {
+		t.Fatalf("slept %v, want [1s]", s)
 	}
 	if _, ok := f.login.Throttle.accounts.entries["alice"]; ok {
 		t.Fatal("success did not clear the account's failures")
+	}
+
+	// A long attack: delays grow past MaxSleep and are refused, before
+	// any lookup, with the time to come back.
+	for i := range DefaultAccountLimit + 3 {
+		f.login.Authenticate(ctx, attacker(i))
+	}
+	lookups := f.users.lookups
+	_, err := f.login.Authenticate(ctx, attacker(99))
+	var te *ThrottledError
+	if !errors.As(err, &te) || !errors.Is(err, ErrThrottled) || errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("error %v, want a *ThrottledError", err)
+	}
+	if te.RetryAfter != 8*time.Second || te.Limit != LimitAccount || !strings.Contains(err.Error(), "8 seconds") {
+		t.Fatalf("RetryAfter %v, limit %q, message %q", te.RetryAfter, te.Limit, err)
+	}
+	if f.users.lookups != lookups {
+		t.Fatal("refused attempt looked the user up")
+	}
+	// The owner's browser presents its device cookie: checked at once.
+	slept := len(f.clock.Slept())
+	u, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: "192.0.2.9", Device: "owner-device"})
+	if err != nil || u.ID != "u-alice" || len(f.clock.Slept()) != slept {
+		t.Fatalf("owner with device cookie: %v (slept %v)", err, f.clock.Slept()[slept:])
+	}
+	// ... and the attacker is still held off.
+	if _, err := f.login.Authenticate(ctx, attacker(100)); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("attacker after the owner's sign-in: %v", err)
+	}
+
+	// An unknown account is delayed the same way: no enumeration.
+	for range DefaultAccountLimit + 3 {
+		f.login.Authenticate(ctx, Attempt{Username: "nobody", Password: "wrong"})
+	}
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "nobody", Password: "wrong"}); !errors.As(err, &te) || te.RetryAfter != 8*time.Second {
+		t.Fatalf("unknown account: %v", err)
+	}
+}
+
+func TestAuthenticateDeviceLock(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	ctx := t.Context()
+	own := Attempt{Username: "alice", Password: "typo", IP: "192.0.2.1", Device: "dev"}
+	for range DefaultDeviceLimit {
+		if _, err := f.login.Authenticate(ctx, own); !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatal(err)
+		}
+	}
+	var te *ThrottledError
+	own.Password = alicePassword
+	if _, err := f.login.Authenticate(ctx, own); !errors.As(err, &te) || te.Limit != LimitDevice || te.RetryAfter != DefaultThrottleWindow {
+		t.Fatalf("locked device: %v", err)
+	}
+	// Its failures did not delay the account for other browsers.
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: "192.0.2.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.clock.Slept(); len(s) != 0 {
+		t.Fatalf("slept %v", s)
+	}
+}
+
+func TestAuthenticateAddressLock(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	ctx := t.Context()
+	for i := range DefaultIPLimit {
+		f.login.Authenticate(ctx, Attempt{Username: fmt.Sprintf("user%d", i), Password: "wrong", IP: "192.0.2.1"})
+	}
+	var te *ThrottledError
+	_, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: "192.0.2.1", Device: "dev"})
+	if !errors.As(err, &te) || te.Limit != LimitAddress || te.RetryAfter != DefaultThrottleWindow {
+		t.Fatalf("locked address: %v", err)
+	}
+}
+
+func TestAuthenticateNeverSleeps(t *testing.T) {
+	f := newLoginFixture(t, testParams)
+	f.login.MaxSleep = -1
+	for range DefaultAccountLimit {
+		f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: "wrong"})
+	}
+	var te *ThrottledError
+	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: alicePassword}); !errors.As(err, &te) || te.RetryAfter != time.Second {
+		t.Fatalf("error %v, want a 1 s refusal", err)
+	}
+	if len(f.clock.Slept()) != 0 {
+		t.Fatal("slept")
+	}
+	// A sleep cut short by the context ends the attempt.
+	f.login.MaxSleep = 0
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want the context's", err)
 	}
 }
 
@@ -218,6 +303,7 @@ func TestThrottledErrorSeconds(t *testing.T) {
 func TestAuthenticateConcurrentBurst(t *testing.T) {
 	f := newLoginFixture(t, testParams)
 	f.login.MaxConcurrent = 2
+	f.login.MaxSleep = -1 // every delay refuses: the burst is counted exactly
 	var (
 		wg                 sync.WaitGroup
 		mu                 sync.Mutex
@@ -225,7 +311,7 @@ func TestAuthenticateConcurrentBurst(t *testing.T) {
 	)
 	for range 40 {
 		wg.Go(func() {
-			_, err := f.login.Authenticate(t.Context(), "alice", "wrong", "")
+			_, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: "wrong", IP: ""})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -254,11 +340,11 @@ func TestAuthenticateWaitsForSlot(t *testing.T) {
 	// The only slot is taken: the attempt waits until its context ends.
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); !errors.Is(err, context.Canceled) {
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: ""}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want the context's", err)
 	}
 	f.login.release()
-	if _, err := f.login.Authenticate(t.Context(), "alice", alicePassword, ""); err != nil {
+	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: alicePassword, IP: ""}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -268,7 +354,7 @@ func TestAuthenticateStoreError(t *testing.T) {
 	boom := errors.New("database on fire")
 	f.users.err = boom
 	for range 2 * DefaultAccountLimit {
-		_, err := f.login.Authenticate(t.Context(), "alice", alicePassword, "192.0.2.1")
+		_, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: alicePassword, IP: "192.0.2.1"})
 		if !errors.Is(err, boom) || errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("error %v, want the store's", err)
 		}
@@ -284,7 +370,7 @@ func TestAuthenticateStoreError(t *testing.T) {
 
 func TestAuthenticateMisconfigured(t *testing.T) {
 	for _, l := range []*Login{{}, {Users: newFakeUsers()}, {Throttle: &Throttle{}}} {
-		if _, err := l.Authenticate(t.Context(), "alice", "pw", ""); err == nil || errors.Is(err, ErrInvalidCredentials) {
+		if _, err := l.Authenticate(t.Context(), Attempt{Username: "alice", Password: "pw", IP: ""}); err == nil || errors.Is(err, ErrInvalidCredentials) {
 			t.Fatalf("error %v, want a configuration error", err)
 		}
 	}
@@ -297,7 +383,7 @@ func TestAuthenticateRehash(t *testing.T) {
 	ctx := t.Context()
 
 	// Without UpdateUser the old hash stays.
-	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); err != nil {
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: ""}); err != nil {
 		t.Fatal(err)
 	}
 	if f.users.updates != 0 {
@@ -307,7 +393,7 @@ func TestAuthenticateRehash(t *testing.T) {
 	f.login.UpdateUser = f.users.UpdateUser
 	before := f.users.get("alice")
 	f.clock.Advance(time.Hour)
-	u, err := f.login.Authenticate(ctx, "alice", alicePassword, "")
+	u, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +408,7 @@ func TestAuthenticateRehash(t *testing.T) {
 		t.Fatal("rehash must set UpdatedAt and leave PasswordChangedAt")
 	}
 	// Now current: no further update.
-	if _, err := f.login.Authenticate(ctx, "alice", alicePassword, ""); err != nil || f.users.updates != 1 {
+	if _, err := f.login.Authenticate(ctx, Attempt{Username: "alice", Password: alicePassword, IP: ""}); err != nil || f.users.updates != 1 {
 		t.Fatalf("err %v, %d updates; want one update in all", err, f.users.updates)
 	}
 }
@@ -340,7 +426,7 @@ func TestAuthenticateRehashRaces(t *testing.T) {
 		f.users.mu.Unlock()
 		return f.users.UpdateUser(ctx, id, fn)
 	}
-	if _, err := f.login.Authenticate(t.Context(), "alice", alicePassword, ""); err != nil {
+	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: alicePassword, IP: ""}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.users.get("alice").PasswordHash; got != "changed" {
@@ -356,7 +442,7 @@ func TestAuthenticateRehashRaces(t *testing.T) {
 	f.login.UpdateUser = func(context.Context, string, func(store.User) (store.User, error)) (store.User, error) {
 		return store.User{}, store.ErrConflict
 	}
-	u, err := f.login.Authenticate(t.Context(), "alice", alicePassword, "")
+	u, err := f.login.Authenticate(t.Context(), Attempt{Username: "alice", Password: alicePassword, IP: ""})
 	if err != nil || u.ID != "u-alice" {
 		t.Fatalf("%q, %v", u.ID, err)
 	}
@@ -371,7 +457,7 @@ func TestAuthenticateRehashRaces(t *testing.T) {
 
 func TestAuthenticateLogsUnreadableHash(t *testing.T) {
 	f := newLoginFixture(t, testParams)
-	if _, err := f.login.Authenticate(t.Context(), "dave", "any password", ""); err != ErrInvalidCredentials {
+	if _, err := f.login.Authenticate(t.Context(), Attempt{Username: "dave", Password: "any password", IP: ""}); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatal(err)
 	}
 	logged := f.log.String()

@@ -56,11 +56,11 @@ func TestWithSQLite(t *testing.T) {
 		{"alice", "wrong password"},
 		{"bob", "correct horse battery staple"},
 	} {
-		if _, err := login.Authenticate(ctx, tc.username, tc.password, "192.0.2.1"); err != authn.ErrInvalidCredentials {
+		if _, err := login.Authenticate(ctx, authn.Attempt{Username: tc.username, Password: tc.password, IP: "192.0.2.1"}); !errors.Is(err, authn.ErrInvalidCredentials) {
 			t.Fatalf("%s: %v", tc.username, err)
 		}
 	}
-	u, err := login.Authenticate(ctx, "ALICE", "correct horse battery staple", "192.0.2.1")
+	u, err := login.Authenticate(ctx, authn.Attempt{Username: "ALICE", Password: "correct horse battery staple", IP: "192.0.2.1"})
 	if err != nil || u.ID != "u-alice" {
 		t.Fatalf("Authenticate = %q, %v", u.ID, err)
 	}

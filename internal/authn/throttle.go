@@ -14,96 +14,184 @@ import (
 // Throttle defaults.
 const (
 	// DefaultAccountLimit is how many failed sign-ins an account may have
-	// within the window before it is locked.
+	// from browsers without its device cookie before each further attempt
+	// is delayed.
 	DefaultAccountLimit = 5
+	// DefaultBaseDelay is the delay after DefaultAccountLimit failures; it
+	// doubles with each further failure.
+	DefaultBaseDelay = time.Second
+	// DefaultMaxDelay caps the delay between attempts on one account: at
+	// most one guess per account every three minutes, 480 a day, from
+	// browsers without its device cookie.
+	DefaultMaxDelay = 3 * time.Minute
+	// DefaultDeviceLimit is how many failed sign-ins one device cookie may
+	// have within the window before it is locked.
+	DefaultDeviceLimit = 10
 	// DefaultIPLimit is how many failed sign-ins a client address may have
 	// within the window before it is locked.
 	DefaultIPLimit = 30
-	// DefaultThrottleWindow is the sliding window failures are counted in.
+	// DefaultThrottleWindow is how long failures are remembered: the
+	// sliding window of the address and device limits, and how long an
+	// account's failures last after its latest one.
 	DefaultThrottleWindow = 15 * time.Minute
-	// DefaultMaxTrackedKeys is how many accounts, and separately how many
-	// client addresses, a Throttle tracks at most. At the default limits a
-	// full Throttle holds about 16 MB of account state (usernames of 35
-	// bytes; at most about 32 MB with 256-byte ones) and 28 MB of address
-	// state.
+	// DefaultMaxTrackedKeys is how many accounts, how many device cookies
+	// and how many client addresses a Throttle tracks at most, each. A
+	// full table of accounts holds about 10 MB, of addresses 28 MB, of
+	// devices 11 MB.
 	DefaultMaxTrackedKeys = 1 << 16
+)
+
+// Limits a Verdict names.
+const (
+	// LimitAddress is the per-address limit.
+	LimitAddress = "address"
+	// LimitAccount is the per-account delay (browsers without the
+	// account's device cookie).
+	LimitAccount = "account"
+	// LimitDevice is the per-device-cookie limit.
+	LimitDevice = "device"
 )
 
 // maxThrottleKeyLength bounds a tracked key; longer ones are replaced by
 // their SHA-256.
 const maxThrottleKeyLength = 256
 
-// Throttle counts failed sign-ins per account and per client address in a
-// sliding window and locks either once it reaches its limit, until enough
-// failures have left the window. Attempts refused while locked do not count,
-// so a lock always ends one window after the failure that caused it.
-// Accounts are keyed by store.UsernameKey (lower case), so an account is one
-// account however it is spelled; unknown usernames are counted like known
-// ones, so a lock reveals nothing about whether an account exists. Client
-// addresses are keyed by IPv4 address, or by IPv6 /64 prefix (one host
-// usually holds a whole /64).
+// maxCountedFailures is where an account's failure count stops growing:
+// enough for any delay to reach its cap.
+const maxCountedFailures = 1 << 10
+
+// Throttle limits failed sign-ins without letting strangers lock an owner
+// out (OWASP's "device cookies" scheme, with a progressive delay instead of
+// a lock for the account):
+//
+//   - A client address is locked once it has IPLimit failures within the
+//     sliding Window, for every account, until enough of them left it.
+//   - An account's failures from browsers without its device cookie delay
+//     the next such attempt: nothing for the first AccountLimit, then
+//     BaseDelay, doubling with each failure up to MaxDelay. They are
+//     forgotten a Window after the latest one, or at a successful sign-in
+//     from such a browser.
+//   - A browser that signed in to the account before (it presents a device
+//     cookie for it, see DeviceCookies) is not delayed by the account's
+//     failures, and its own failures do not count against the account:
+//     they count against that device cookie, which is locked once it has
+//     DeviceLimit failures within the Window.
+//
+// Attempts refused or waiting do not count; only failures do. Accounts are
+// keyed by store.UsernameKey, so an account is one account however it is
+// spelled; unknown usernames are counted like known ones, so a delay
+// reveals nothing about whether an account exists. Client addresses are
+// keyed by IPv4 address, or by IPv6 /64 prefix (one host usually holds a
+// whole /64).
 //
 // The counts live in memory and are per node: behind a load balancer of n
 // nodes an attacker may get up to n times the limits, and a restart forgets
-// them. Memory is bounded: at most MaxKeys accounts and MaxKeys addresses
-// are tracked, keys whose last failure left the window are dropped, and
-// when the table is full the key whose last failure is oldest is evicted.
+// them. Memory is bounded: at most MaxKeys entries per table, keys whose
+// last failure left the window are dropped, and when a table is full the
+// key whose last failure is oldest is evicted.
 //
 // The zero Throttle uses the defaults. A Throttle is safe for concurrent
 // use and must not be copied after first use.
 type Throttle struct {
-	// AccountLimit is the number of failures within Window that locks an
-	// account; zero or negative means DefaultAccountLimit.
+	// AccountLimit is the number of failures of an account before attempts
+	// on it are delayed; zero or negative means DefaultAccountLimit.
 	AccountLimit int
+	// BaseDelay is the first delay; zero or negative means
+	// DefaultBaseDelay.
+	BaseDelay time.Duration
+	// MaxDelay caps the delay (and is itself capped at Window); zero or
+	// negative means DefaultMaxDelay.
+	MaxDelay time.Duration
+	// DeviceLimit is the number of failures within Window that locks a
+	// device cookie; zero or negative means DefaultDeviceLimit.
+	DeviceLimit int
 	// IPLimit is the number of failures within Window that locks a client
 	// address; zero or negative means DefaultIPLimit.
 	IPLimit int
-	// Window is the sliding window; zero or negative means
+	// Window is how long failures count; zero or negative means
 	// DefaultThrottleWindow.
 	Window time.Duration
-	// MaxKeys caps the tracked accounts, and separately the tracked
-	// addresses; zero or negative means DefaultMaxTrackedKeys.
+	// MaxKeys caps each table (accounts, devices, addresses); zero or
+	// negative means DefaultMaxTrackedKeys.
 	MaxKeys int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
 	mu       sync.Mutex
 	accounts failureTable
+	devices  failureTable
 	ips      failureTable
 }
 
-// Allow reports whether a sign-in for account from ip may be attempted now.
-// If the account or the address is locked, ok is false and retryAfter is
-// how long until both are unlocked. ip may be an address or an
-// address:port (such as http.Request.RemoteAddr); an empty account or ip is
-// not checked.
-func (t *Throttle) Allow(account, ip string) (retryAfter time.Duration, ok bool) {
+// Verdict is the Throttle's answer for one sign-in attempt.
+type Verdict struct {
+	// Locked, when positive, refuses the attempt: the client address or
+	// the device cookie is locked for that long.
+	Locked time.Duration
+	// Delay, when positive, is how long the attempt must wait before its
+	// password is checked: the account's progressive delay.
+	Delay time.Duration
+	// Limit names what refuses or delays the attempt (LimitAddress,
+	// LimitDevice, LimitAccount), or is empty. It is for logs: pages must
+	// not tell an account's delay from an address's lock.
+	Limit string
+}
+
+// Check tells whether a sign-in for account from ip may be attempted now.
+// device is the device cookie the browser presented for this account (see
+// DeviceCookies.Trusted), or empty. ip may be an address or an address:port
+// (such as http.Request.RemoteAddr); an empty account, device or ip is not
+// checked.
+func (t *Throttle) Check(account, ip, device string) Verdict {
 	now, window := t.now(), t.window()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	retryAfter = max(
-		t.accounts.retryAfter(accountKey(account), t.accountLimit(), window, now),
-		t.ips.retryAfter(ipKey(ip), t.ipLimit(), window, now),
-	)
-	return retryAfter, retryAfter <= 0
+	var v Verdict
+	if d := t.ips.lockedFor(ipKey(ip), t.ipLimit(), window, now); d > 0 {
+		v = Verdict{Locked: d, Limit: LimitAddress}
+	}
+	if device != "" {
+		if d := t.devices.lockedFor(boundKey(device), t.deviceLimit(), window, now); d > v.Locked {
+			v = Verdict{Locked: d, Limit: LimitDevice}
+		}
+		return v
+	}
+	if v.Locked > 0 {
+		return v
+	}
+	if d := t.accounts.delayFor(accountKey(account), t.accountLimit(), t.baseDelay(), t.maxDelay(), window, now); d > 0 {
+		v = Verdict{Delay: d, Limit: LimitAccount}
+	}
+	return v
 }
 
-// Failure records a failed sign-in for account from ip (either may be
-// empty to record only the other).
-func (t *Throttle) Failure(account, ip string) {
+// Failure records a failed sign-in for account from ip: against the device
+// cookie when device is not empty, else against the account. Any of them
+// may be empty to record only the others.
+func (t *Throttle) Failure(account, ip, device string) {
 	now, window, maxKeys := t.now(), t.window(), t.maxKeys()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.accounts.add(accountKey(account), t.accountLimit(), window, maxKeys, now)
+	if device != "" {
+		t.devices.add(boundKey(device), t.deviceLimit(), window, maxKeys, now)
+	} else {
+		t.accounts.add(accountKey(account), 1, window, maxKeys, now)
+	}
 	t.ips.add(ipKey(ip), t.ipLimit(), window, maxKeys, now)
 }
 
-// Success clears the failures of account after a successful sign-in. The
+// Success records a successful sign-in: it clears the failures of the
+// device cookie when device is not empty, else those of account. The
 // client address keeps its count: a success does not excuse the failures
-// an address had on other accounts.
-func (t *Throttle) Success(account string) {
+// an address had on other accounts. A success through a device cookie
+// leaves the account's delay in place for browsers without one.
+func (t *Throttle) Success(account, device string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if device != "" {
+		t.devices.remove(boundKey(device))
+		return
+	}
 	t.accounts.remove(accountKey(account))
 }
 
@@ -126,6 +214,27 @@ func (t *Throttle) accountLimit() int {
 		return DefaultAccountLimit
 	}
 	return t.AccountLimit
+}
+
+func (t *Throttle) deviceLimit() int {
+	if t.DeviceLimit <= 0 {
+		return DefaultDeviceLimit
+	}
+	return t.DeviceLimit
+}
+
+func (t *Throttle) baseDelay() time.Duration {
+	if t.BaseDelay <= 0 {
+		return DefaultBaseDelay
+	}
+	return t.BaseDelay
+}
+
+func (t *Throttle) maxDelay() time.Duration {
+	if t.MaxDelay <= 0 {
+		return min(DefaultMaxDelay, t.window())
+	}
+	return min(t.MaxDelay, t.window())
 }
 
 func (t *Throttle) ipLimit() int {
@@ -191,8 +300,11 @@ type failureTable struct {
 type failures struct {
 	key string
 	// times are the latest failures (Unix nanoseconds, oldest first), at
-	// most the limit of them: older ones cannot matter.
+	// most as many as the table keeps: older ones cannot matter.
 	times []int64
+	// count is the number of failures since the key was first tracked, up
+	// to maxCountedFailures.
+	count int
 }
 
 // prune drops the keys whose last failure has left the window.
@@ -208,10 +320,10 @@ func (ft *failureTable) prune(window time.Duration, now time.Time) {
 	}
 }
 
-// retryAfter is how long key stays locked: until the oldest of its last
+// lockedFor is how long key stays locked: until the oldest of its last
 // limit failures leaves the window, when that many are within it; zero
 // when it is not locked.
-func (ft *failureTable) retryAfter(key string, limit int, window time.Duration, now time.Time) time.Duration {
+func (ft *failureTable) lockedFor(key string, limit int, window time.Duration, now time.Time) time.Duration {
 	if key == "" {
 		return 0
 	}
@@ -228,9 +340,33 @@ func (ft *failureTable) retryAfter(key string, limit int, window time.Duration, 
 	return max(until.Sub(now), 0)
 }
 
-// add records a failure of key at now, evicting the least recently failed
-// key when the table is full.
-func (ft *failureTable) add(key string, limit int, window time.Duration, maxKeys int, now time.Time) {
+// delayFor is how long until key may be tried again: after limit failures,
+// base doubled for each further one, capped at maxDelay, counted from the
+// latest failure; zero when that time has come.
+func (ft *failureTable) delayFor(key string, limit int, base, maxDelay, window time.Duration, now time.Time) time.Duration {
+	if key == "" {
+		return 0
+	}
+	ft.prune(window, now)
+	e, ok := ft.entries[key]
+	if !ok {
+		return 0
+	}
+	f := e.Value.(*failures)
+	if f.count < limit {
+		return 0
+	}
+	delay := maxDelay
+	if shift := f.count - limit; shift < 62 && base <= maxDelay>>shift {
+		delay = base << shift
+	}
+	until := time.Unix(0, f.times[len(f.times)-1]).Add(delay)
+	return max(until.Sub(now), 0)
+}
+
+// add records a failure of key at now, keeping the latest keep times, and
+// evicting the least recently failed key when the table is full.
+func (ft *failureTable) add(key string, keep int, window time.Duration, maxKeys int, now time.Time) {
 	if key == "" {
 		return
 	}
@@ -242,9 +378,10 @@ func (ft *failureTable) add(key string, limit int, window time.Duration, maxKeys
 	if e, ok := ft.entries[key]; ok {
 		f := e.Value.(*failures)
 		f.times = append(f.times, t)
-		if n := len(f.times); n > limit {
-			f.times = append(f.times[:0], f.times[n-limit:]...)
+		if n := len(f.times); n > keep {
+			f.times = append(f.times[:0], f.times[n-keep:]...)
 		}
+		f.count = min(f.count+1, maxCountedFailures)
 		ft.order.MoveToBack(e)
 		return
 	}
@@ -253,7 +390,7 @@ func (ft *failureTable) add(key string, limit int, window time.Duration, maxKeys
 		ft.order.Remove(oldest)
 		delete(ft.entries, oldest.Value.(*failures).key)
 	}
-	ft.entries[key] = ft.order.PushBack(&failures{key: key, times: []int64{t}})
+	ft.entries[key] = ft.order.PushBack(&failures{key: key, times: []int64{t}, count: 1})
 }
 
 // remove forgets key.

@@ -10,80 +10,101 @@ import (
 
 func newThrottle(c *clock) *Throttle { return &Throttle{Now: c.Now} }
 
-func mustAllow(t *testing.T, th *Throttle, account, ip string) {
+func mustPass(t *testing.T, th *Throttle, account, ip, device string) {
 	t.Helper()
-	if retry, ok := th.Allow(account, ip); !ok || retry != 0 {
-		t.Fatalf("Allow(%q, %q) = %v, %t; want 0, true", account, ip, retry, ok)
+	if v := th.Check(account, ip, device); v != (Verdict{}) {
+		t.Fatalf("Check(%q, %q, %q) = %+v; want nothing", account, ip, device, v)
 	}
 }
 
-func mustRefuse(t *testing.T, th *Throttle, account, ip string, wantRetry time.Duration) {
+func mustVerdict(t *testing.T, th *Throttle, account, ip, device string, want Verdict) {
 	t.Helper()
-	retry, ok := th.Allow(account, ip)
-	if ok || retry != wantRetry {
-		t.Fatalf("Allow(%q, %q) = %v, %t; want %v, false", account, ip, retry, ok, wantRetry)
+	if v := th.Check(account, ip, device); v != want {
+		t.Fatalf("Check(%q, %q, %q) = %+v; want %+v", account, ip, device, v, want)
 	}
 }
 
-func TestThrottleAccountWindow(t *testing.T) {
+func delayed(d time.Duration) Verdict { return Verdict{Delay: d, Limit: LimitAccount} }
+
+// TestThrottleAccountDelay: an account's failures delay the next attempt
+// progressively; they never lock it.
+func TestThrottleAccountDelay(t *testing.T) {
 	c := newClock()
 	th := newThrottle(c)
-	// Five failures one second apart, each from another address.
-	for i := range DefaultAccountLimit {
-		mustAllow(t, th, "alice", fmt.Sprintf("192.0.2.%d", i))
-		th.Failure("alice", fmt.Sprintf("192.0.2.%d", i))
-		if i < DefaultAccountLimit-1 {
-			c.Advance(time.Second)
-		}
+	// The first failures, from anywhere, delay nothing.
+	for i := range DefaultAccountLimit - 1 {
+		th.Failure("alice", fmt.Sprintf("192.0.2.%d", i), "")
+		mustPass(t, th, "alice", "198.51.100.1", "")
 	}
-	// Locked until the first failure leaves the window, whatever the
-	// address or the spelling of the name.
-	want := DefaultThrottleWindow - 4*time.Second
-	mustRefuse(t, th, "alice", "198.51.100.1", want)
-	mustRefuse(t, th, "ALICE", "", want)
-	mustRefuse(t, th, "Alice", "2001:db8::1", want)
+	// Then 1 s, doubling up to the cap, whatever the address or spelling.
+	want := []time.Duration{1, 2, 4, 8, 16, 32, 64, 128, 180, 180}
+	for i, w := range want {
+		th.Failure("alice", fmt.Sprintf("203.0.113.%d", i), "")
+		d := w * time.Second
+		mustVerdict(t, th, "ALICE", "", "", delayed(d))
+		mustVerdict(t, th, "Alice", "2001:db8::1", "", delayed(d))
+		c.Advance(d - time.Nanosecond)
+		mustVerdict(t, th, "alice", "", "", delayed(time.Nanosecond))
+		c.Advance(time.Nanosecond)
+		mustPass(t, th, "alice", "", "")
+	}
 	// Other accounts are unaffected.
-	mustAllow(t, th, "bob", "192.0.2.1")
-
-	c.Advance(want - time.Nanosecond)
-	mustRefuse(t, th, "alice", "", time.Nanosecond)
-	c.Advance(time.Nanosecond)
-	mustAllow(t, th, "alice", "")
-
-	// The window slides: four failures are still in it, so one more locks
-	// again, until the second-oldest leaves.
-	th.Failure("alice", "")
-	mustRefuse(t, th, "alice", "", time.Second)
-	c.Advance(time.Second)
-	mustAllow(t, th, "alice", "")
-
-	// Refused attempts do not count: after a full window everything is
-	// forgotten.
+	mustPass(t, th, "bob", "192.0.2.1", "")
+	// A window after the latest failure, all is forgotten.
+	th.Failure("alice", "", "")
 	c.Advance(DefaultThrottleWindow)
+	mustPass(t, th, "alice", "", "")
 	for range DefaultAccountLimit - 1 {
-		th.Failure("alice", "")
+		th.Failure("alice", "", "")
 	}
-	mustAllow(t, th, "alice", "")
+	mustPass(t, th, "alice", "", "")
 }
 
-func TestThrottleSuccessClearsAccount(t *testing.T) {
+// TestThrottleDeviceCookie: a browser with the account's device cookie is
+// not delayed by strangers' failures, its failures do not delay the
+// account, and it has its own lock.
+func TestThrottleDeviceCookie(t *testing.T) {
 	c := newClock()
 	th := newThrottle(c)
-	for range DefaultAccountLimit - 1 {
-		th.Failure("alice", "192.0.2.1")
+	for i := range 50 { // an attacker, from many addresses
+		th.Failure("alice", fmt.Sprintf("10.0.0.%d", i), "")
 	}
-	th.Success("ALICE")
-	for range DefaultAccountLimit - 1 {
-		th.Failure("alice", "192.0.2.1")
+	mustVerdict(t, th, "alice", "", "", delayed(DefaultMaxDelay))
+	mustPass(t, th, "alice", "192.0.2.1", "dev-1")
+
+	// The owner mistypes on their own browser: only that device counts.
+	for range DefaultDeviceLimit - 1 {
+		th.Failure("bob", "192.0.2.1", "dev-2")
 	}
-	mustAllow(t, th, "alice", "")
-	th.Failure("Alice", "")
-	mustRefuse(t, th, "alice", "", DefaultThrottleWindow)
-	th.Success("alice")
-	mustAllow(t, th, "alice", "")
-	// The address kept its failures.
-	if n := len(th.ips.entries["192.0.2.1"].Value.(*failures).times); n != 2*(DefaultAccountLimit-1) {
-		t.Fatalf("address has %d failures, want %d", n, 2*(DefaultAccountLimit-1))
+	mustPass(t, th, "bob", "198.51.100.1", "")
+	mustPass(t, th, "bob", "192.0.2.1", "dev-2")
+	th.Failure("bob", "192.0.2.1", "dev-2")
+	mustVerdict(t, th, "bob", "192.0.2.1", "dev-2", Verdict{Locked: DefaultThrottleWindow, Limit: LimitDevice})
+	mustPass(t, th, "bob", "192.0.2.1", "dev-3")
+	mustPass(t, th, "bob", "192.0.2.1", "")
+
+	// Success through the device clears the device, not the account's
+	// delay for strangers.
+	th.Success("alice", "dev-1")
+	mustVerdict(t, th, "alice", "", "", delayed(DefaultMaxDelay))
+	th.Success("bob", "dev-2")
+	mustPass(t, th, "bob", "192.0.2.1", "dev-2")
+	// Success without one clears the account.
+	th.Success("ALICE", "")
+	mustPass(t, th, "alice", "", "")
+}
+
+func TestThrottleSuccessKeepsAddress(t *testing.T) {
+	c := newClock()
+	th := newThrottle(c)
+	for range DefaultAccountLimit {
+		th.Failure("alice", "192.0.2.1", "")
+	}
+	mustVerdict(t, th, "alice", "", "", delayed(DefaultBaseDelay))
+	th.Success("alice", "")
+	mustPass(t, th, "alice", "", "")
+	if n := len(th.ips.entries["192.0.2.1"].Value.(*failures).times); n != DefaultAccountLimit {
+		t.Fatalf("address has %d failures, want %d", n, DefaultAccountLimit)
 	}
 }
 
@@ -91,48 +112,52 @@ func TestThrottleIPLimit(t *testing.T) {
 	c := newClock()
 	th := newThrottle(c)
 	// Thirty failures from one address, each on another account (password
-	// spraying): no account is locked, the address is.
+	// spraying): no account is delayed, the address is locked, for every
+	// account and with a device cookie too.
 	for i := range DefaultIPLimit {
-		mustAllow(t, th, fmt.Sprintf("user%d", i), "192.0.2.7")
-		th.Failure(fmt.Sprintf("user%d", i), "192.0.2.7")
+		mustPass(t, th, fmt.Sprintf("user%d", i), "192.0.2.7", "")
+		th.Failure(fmt.Sprintf("user%d", i), "192.0.2.7", "")
 	}
-	mustRefuse(t, th, "fresh", "192.0.2.7", DefaultThrottleWindow)
-	mustRefuse(t, th, "", "192.0.2.7:52011", DefaultThrottleWindow)
-	mustAllow(t, th, "fresh", "192.0.2.8")
-	mustAllow(t, th, "user0", "192.0.2.8")
-	// A locked account does not lock the address for other accounts.
+	locked := Verdict{Locked: DefaultThrottleWindow, Limit: LimitAddress}
+	mustVerdict(t, th, "fresh", "192.0.2.7", "", locked)
+	mustVerdict(t, th, "", "192.0.2.7:52011", "", locked)
+	mustVerdict(t, th, "user0", "192.0.2.7", "dev-1", locked)
+	mustPass(t, th, "fresh", "192.0.2.8", "")
+	mustPass(t, th, "user0", "192.0.2.8", "")
+	// The address lock wins over an account delay.
 	for range DefaultAccountLimit {
-		th.Failure("victim", "198.51.100.9")
+		th.Failure("victim", "", "")
 	}
-	mustRefuse(t, th, "victim", "203.0.113.1", DefaultThrottleWindow)
-	mustAllow(t, th, "other", "198.51.100.9")
-	// When both are locked, the longer wait wins.
+	mustVerdict(t, th, "victim", "192.0.2.7", "", locked)
+	mustVerdict(t, th, "victim", "192.0.2.9", "", delayed(DefaultBaseDelay))
+	// When address and device are locked, the longer wait wins.
 	c.Advance(time.Minute)
-	th2 := newThrottle(c)
-	for range DefaultIPLimit {
-		th2.Failure("", "192.0.2.1")
+	for range DefaultDeviceLimit {
+		th.Failure("user0", "", "dev-1")
 	}
-	c.Advance(time.Minute)
-	for range DefaultAccountLimit {
-		th2.Failure("x", "")
-	}
-	mustRefuse(t, th2, "x", "192.0.2.1", DefaultThrottleWindow)
-	th2.Success("x")
-	mustRefuse(t, th2, "x", "192.0.2.1", DefaultThrottleWindow-time.Minute)
+	mustVerdict(t, th, "user0", "192.0.2.7", "dev-1", Verdict{Locked: DefaultThrottleWindow, Limit: LimitDevice})
 }
 
 func TestThrottleCustomLimits(t *testing.T) {
 	c := newClock()
-	th := &Throttle{AccountLimit: 2, IPLimit: 3, Window: time.Minute, Now: c.Now}
-	th.Failure("a", "192.0.2.1")
-	mustAllow(t, th, "a", "192.0.2.1")
-	th.Failure("a", "192.0.2.1")
-	mustRefuse(t, th, "a", "", time.Minute)
-	mustAllow(t, th, "b", "192.0.2.1")
-	th.Failure("b", "192.0.2.1")
-	mustRefuse(t, th, "c", "192.0.2.1", time.Minute)
-	c.Advance(time.Minute)
-	mustAllow(t, th, "a", "192.0.2.1")
+	th := &Throttle{AccountLimit: 2, BaseDelay: time.Minute, MaxDelay: time.Hour, DeviceLimit: 1, IPLimit: 3, Window: 10 * time.Minute, Now: c.Now}
+	th.Failure("a", "192.0.2.1", "")
+	mustPass(t, th, "a", "192.0.2.1", "")
+	th.Failure("a", "192.0.2.1", "")
+	mustVerdict(t, th, "a", "", "", delayed(time.Minute))
+	th.Failure("a", "", "")
+	mustVerdict(t, th, "a", "", "", delayed(2*time.Minute))
+	for range 10 {
+		th.Failure("a", "", "")
+	}
+	// The delay never outlasts the window.
+	mustVerdict(t, th, "a", "", "", delayed(10*time.Minute))
+	th.Failure("b", "192.0.2.1", "d")
+	mustVerdict(t, th, "c", "192.0.2.1", "", Verdict{Locked: 10 * time.Minute, Limit: LimitAddress})
+	mustVerdict(t, th, "b", "", "d", Verdict{Locked: 10 * time.Minute, Limit: LimitDevice})
+	c.Advance(10 * time.Minute)
+	mustPass(t, th, "a", "192.0.2.1", "")
+	mustPass(t, th, "b", "", "d")
 }
 
 func TestThrottleIPKeys(t *testing.T) {
@@ -172,12 +197,12 @@ func TestThrottleMemoryCap(t *testing.T) {
 	c := newClock()
 	th := &Throttle{MaxKeys: 3, Now: c.Now}
 	for i := range 3 {
-		th.Failure(fmt.Sprintf("a%d", i), fmt.Sprintf("192.0.2.%d", i))
+		th.Failure(fmt.Sprintf("a%d", i), fmt.Sprintf("192.0.2.%d", i), "")
 		c.Advance(time.Second)
 	}
-	th.Failure("a0", "192.0.2.0") // a0 is now the most recent
+	th.Failure("a0", "192.0.2.0", "") // a0 is now the most recent
 	c.Advance(time.Second)
-	th.Failure("a3", "192.0.2.3") // evicts a1, whose last failure is oldest
+	th.Failure("a3", "192.0.2.3", "") // evicts a1, whose last failure is oldest
 	if n := len(th.accounts.entries); n != 3 {
 		t.Fatalf("%d accounts tracked, want 3", n)
 	}
@@ -192,19 +217,29 @@ func TestThrottleMemoryCap(t *testing.T) {
 	if n := len(th.ips.entries); n != 3 {
 		t.Fatalf("%d addresses tracked, want 3", n)
 	}
-	// Thousands of keys stay within the cap, in both tables.
+	// Thousands of keys stay within the cap, in every table.
 	for i := range 5000 {
-		th.Failure(fmt.Sprintf("spray%d", i), fmt.Sprintf("10.0.%d.%d", i/256, i%256))
+		th.Failure(fmt.Sprintf("spray%d", i), fmt.Sprintf("10.0.%d.%d", i/256, i%256), "")
+		th.Failure("x", "", fmt.Sprintf("dev%d", i))
 	}
-	if na, ni := len(th.accounts.entries), len(th.ips.entries); na > 3 || ni > 3 || th.accounts.order.Len() != na || th.ips.order.Len() != ni {
-		t.Fatalf("tracked %d accounts, %d addresses (lists %d, %d); cap 3", na, ni, th.accounts.order.Len(), th.ips.order.Len())
+	for name, ft := range map[string]*failureTable{"accounts": &th.accounts, "addresses": &th.ips, "devices": &th.devices} {
+		if n := len(ft.entries); n > 3 || ft.order.Len() != n {
+			t.Fatalf("%s: %d tracked (list %d); cap 3", name, n, ft.order.Len())
+		}
 	}
-	// Per-key state is bounded by the limit too.
-	for range 100 {
-		th.Failure("busy", "")
+	// Per-key state is bounded too.
+	for range 5000 {
+		th.Failure("busy", "192.0.2.200", "busy-device")
 	}
-	if n := len(th.accounts.entries["busy"].Value.(*failures).times); n != DefaultAccountLimit {
-		t.Fatalf("%d failure times kept, want %d", n, DefaultAccountLimit)
+	th.Failure("busy", "", "")
+	if f := th.accounts.entries["busy"].Value.(*failures); len(f.times) != 1 || f.count > maxCountedFailures {
+		t.Fatalf("account keeps %d times, count %d", len(f.times), f.count)
+	}
+	if n := len(th.ips.entries["192.0.2.200"].Value.(*failures).times); n != DefaultIPLimit {
+		t.Fatalf("%d failure times kept for an address, want %d", n, DefaultIPLimit)
+	}
+	if n := len(th.devices.entries["busy-device"].Value.(*failures).times); n != DefaultDeviceLimit {
+		t.Fatalf("%d failure times kept for a device, want %d", n, DefaultDeviceLimit)
 	}
 }
 
@@ -212,12 +247,14 @@ func TestThrottleForgetsAfterWindow(t *testing.T) {
 	c := newClock()
 	th := newThrottle(c)
 	for i := range 100 {
-		th.Failure(fmt.Sprintf("u%d", i), fmt.Sprintf("192.0.2.%d", i))
+		th.Failure(fmt.Sprintf("u%d", i), fmt.Sprintf("192.0.2.%d", i), fmt.Sprintf("d%d", i))
+		th.Failure(fmt.Sprintf("u%d", i), "", "")
 	}
 	c.Advance(DefaultThrottleWindow)
-	th.Allow("someone", "198.51.100.1")
-	if na, ni := len(th.accounts.entries), len(th.ips.entries); na != 0 || ni != 0 {
-		t.Fatalf("%d accounts and %d addresses still tracked after the window", na, ni)
+	th.Check("someone", "198.51.100.1", "")
+	th.Check("someone", "", "dev")
+	if na, ni, nd := len(th.accounts.entries), len(th.ips.entries), len(th.devices.entries); na != 0 || ni != 0 || nd != 0 {
+		t.Fatalf("%d accounts, %d addresses, %d devices still tracked after the window", na, ni, nd)
 	}
 }
 
@@ -225,22 +262,22 @@ func TestThrottleEmptyKeys(t *testing.T) {
 	c := newClock()
 	th := newThrottle(c)
 	for range 100 {
-		th.Failure("", "")
+		th.Failure("", "", "")
 	}
-	mustAllow(t, th, "", "")
-	if len(th.accounts.entries)+len(th.ips.entries) != 0 {
+	mustPass(t, th, "", "", "")
+	if len(th.accounts.entries)+len(th.ips.entries)+len(th.devices.entries) != 0 {
 		t.Fatal("empty keys tracked")
 	}
 }
 
 func TestThrottleZeroValue(t *testing.T) {
 	var th Throttle
-	for range DefaultAccountLimit {
-		th.Failure("alice", "")
+	for range DefaultAccountLimit + 2 {
+		th.Failure("alice", "", "")
 	}
-	retry, ok := th.Allow("alice", "")
-	if ok || retry <= DefaultThrottleWindow-time.Minute || retry > DefaultThrottleWindow {
-		t.Fatalf("Allow = %v, %t", retry, ok)
+	v := th.Check("alice", "", "")
+	if v.Limit != LimitAccount || v.Delay <= 0 || v.Delay > 4*DefaultBaseDelay || v.Locked != 0 {
+		t.Fatalf("Check = %+v", v)
 	}
 }
 
@@ -251,16 +288,20 @@ func TestThrottleConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				acct := fmt.Sprintf("u%d", (g*200+i)%80)
-				th.Allow(acct, "192.0.2.1")
-				th.Failure(acct, fmt.Sprintf("10.0.0.%d", i%100))
+				dev := ""
+				if i%3 == 0 {
+					dev = fmt.Sprintf("d%d", i%60)
+				}
+				th.Check(acct, "192.0.2.1", dev)
+				th.Failure(acct, fmt.Sprintf("10.0.0.%d", i%100), dev)
 				if i%7 == 0 {
-					th.Success(acct)
+					th.Success(acct, dev)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if len(th.accounts.entries) > 50 || len(th.ips.entries) > 50 {
+	if len(th.accounts.entries) > 50 || len(th.ips.entries) > 50 || len(th.devices.entries) > 50 {
 		t.Fatal("cap exceeded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
 )
@@ -14,6 +15,8 @@ import (
 const (
 	PathAccount       = "/account"
 	PathAccountRevoke = "/account/revoke"
+	// PathAccountLogin starts a sign-in that ends on the account page.
+	PathAccountLogin = "/account/login"
 )
 
 // accountRemovedQuery is the query string of the redirect after a removal.
@@ -23,8 +26,8 @@ const accountRemovedQuery = "removed=1"
 
 // handleAccount serves GET (and HEAD) /account: who is signed in and the
 // applications holding their consent, each with a "Remove access" form.
-// Without a session it shows a page asking the user to sign in (401):
-// there is no authorization request to resume, so no login form.
+// Without a session it shows a page asking the user to sign in (401), with
+// a link to PathAccountLogin.
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -168,10 +171,41 @@ func (s *Server) accountUser(w http.ResponseWriter, r *http.Request) (store.User
 }
 
 // accountSignInNeeded is the answer to a request for the account page
-// without a session: a 401 page that says so and shows nothing else.
+// without a session: a 401 page that says so and links to a sign-in that
+// comes back to the account page; it shows nothing else.
 func (s *Server) accountSignInNeeded(w http.ResponseWriter, r *http.Request) {
-	s.pageError(w, r, http.StatusUnauthorized, "Sign in to manage your account",
-		"You are not signed in, or your session has ended. Sign in to an application that uses this service, then open this page again.")
+	d := ui.ErrorData{
+		Title:       "Sign in to manage your account",
+		Description: "You are not signed in, or your session has ended. Sign in to see the applications that use your account.",
+		SignInURL:   PathAccountLogin,
+	}
+	if err := s.signin.ui.Error(w, r, http.StatusUnauthorized, d); err != nil {
+		s.log.ErrorContext(r.Context(), "render error page", "error", err)
+	}
+}
+
+// handleAccountLogin serves GET (and HEAD) /account/login: the login page
+// of a sign-in for no application, which ends on the account page. A
+// browser already signed in goes straight there.
+func (s *Server) handleAccountLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.pageError(w, r, http.StatusMethodNotAllowed, "Method not allowed", "Open this page with a link.")
+		return
+	}
+	if _, err := s.signin.sessions.Current(r.Context(), r); err == nil {
+		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		return
+	}
+	req := &authz.Request{RedirectURI: PathAccount, MaxAge: -1, Expires: s.now().Add(authz.Timeout).Unix()}
+	s.renderLogin(w, r, &flow{req: req, account: true}, "", http.StatusOK)
+}
+
+// isAccountSignIn reports whether a sealed request is one of
+// handleAccountLogin's: no client (authz.Parse never yields one without),
+// and the account page to return to.
+func isAccountSignIn(req *authz.Request) bool {
+	return req.ClientID == "" && req.RedirectURI == PathAccount
 }
 
 // accountServerError logs err and shows a generic server error page.

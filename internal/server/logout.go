@@ -24,6 +24,7 @@ type logoutRequest struct {
 	redirectURI string        // registered post_logout_redirect_uri, or empty
 	state       string
 	hintSID     string
+	hintSub     string // the hint's sub, when hintSID is set
 	locale      string
 }
 
@@ -42,6 +43,13 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.signin.sessions.Current(r.Context(), r)
 	if errors.Is(err, authn.ErrNoSession) {
+		// No browser session (a back-end call, such as oauth2-proxy's
+		// --backend-logout-url, or a browser whose cookie is gone): the
+		// verified hint names the session to end.
+		if err := s.endHintedSession(r.Context(), lr); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
 		s.finishLogout(w, r, lr)
 		return
 	} else if err != nil {
@@ -97,6 +105,7 @@ func (s *Server) parseLogout(ctx context.Context, params url.Values) (*logoutReq
 			clientID = aud[0]
 		}
 		lr.hintSID, _ = tok.StringClaim("sid")
+		lr.hintSub = tok.Claims.Subject
 	}
 	if clientID != "" {
 		c, err := s.clients.GetClient(ctx, clientID)
@@ -151,6 +160,39 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.endSession(w, r)
 	s.finishLogout(w, r, lr)
+}
+
+// endHintedSession ends the session a verified id_token_hint names by its
+// sid, when that session belongs to the hint's subject, and notifies the
+// clients on the back channel as a logout does. A session that is gone
+// already, or a hint without sid, is nothing to do; a sid of another user's
+// session is refused silently (logged), so that a hint cannot end someone
+// else's session.
+func (s *Server) endHintedSession(ctx context.Context, lr *logoutRequest) error {
+	if lr.hintSID == "" || lr.hintSub == "" {
+		return nil
+	}
+	sess, err := s.opts.Store.GetSessionByID(ctx, lr.hintSID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case sess.UserID != lr.hintSub:
+		s.log.WarnContext(ctx, "logout: id_token_hint names a session of another user; not ended",
+			"sid", lr.hintSID, "request_id", RequestID(ctx))
+		return nil
+	}
+	ended, err := s.opts.Store.DeleteSession(ctx, sess.Hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound): // ended concurrently
+		return nil
+	case err != nil:
+		return err
+	}
+	s.log.InfoContext(ctx, "logout: session ended by id_token_hint", "user_id", ended.UserID, "request_id", RequestID(ctx))
+	s.NotifyLogout(ctx, ended.UserID, []store.Session{ended})
+	return nil
 }
 
 // endSession ends the browser session and notifies the clients that

@@ -163,10 +163,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathLogoutConfirm, s.handleLogoutConfirm)
 		mux.HandleFunc(PathAccount, s.handleAccount)
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
+		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}
-	return recoverer(s.log, mux)
+	return WithRequestID(recoverer(s.log, mux))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
@@ -227,7 +228,7 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v))
 				oauth.WriteError(w, oauth.ServerError(fmt.Errorf("panic: %v", v)))
 			}
 		}()

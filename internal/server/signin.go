@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,6 +41,7 @@ const codeTTL = time.Minute
 type signIn struct {
 	ui       *ui.UI
 	login    *authn.Login
+	devices  *authn.DeviceCookies
 	sessions *authn.Sessions
 	csrf     *authn.CSRF
 	sealer   *authz.Sealer
@@ -52,6 +54,12 @@ type flow struct {
 	sess         *store.Session
 	justSignedIn bool
 	accountOK    bool
+	// account marks a sign-in started from the account page: no client,
+	// and back to PathAccount once signed in.
+	account bool
+	// username is what the login form last got, shown again with its
+	// error.
+	username string
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
@@ -193,7 +201,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request, f *flow, actio
 				CSRFToken:      token,
 				FormAction:     action,
 				RequestID:      sealed,
-				ClientName:     clientName(f.client),
+				ClientName:     flowClientName(f),
 				RedirectTarget: f.req.RedirectURI,
 			}, true
 		}
@@ -213,6 +221,15 @@ func (s *Server) sessionUser(w http.ResponseWriter, r *http.Request, f *flow) (s
 	return u, true
 }
 
+// flowClientName is the name of the flow's client, or empty for a sign-in
+// to the account page.
+func flowClientName(f *flow) string {
+	if f.client == nil {
+		return ""
+	}
+	return clientName(f.client)
+}
+
 func clientName(c *store.Client) string {
 	if c.Name != "" {
 		return c.Name
@@ -228,7 +245,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, me
 	}
 	p.Error = message
 	p.Status = status
-	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint}); err != nil {
+	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render login page", "error", err)
 	}
 }
@@ -295,6 +312,13 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 		s.pageError(w, r, http.StatusBadRequest, "Sign-in expired", msg)
 		return nil, false
 	}
+	if isAccountSignIn(req) {
+		f := &flow{req: req, account: true}
+		if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
+			f.sess = &sess
+		}
+		return f, true
+	}
 	c, err := s.clients.GetClient(r.Context(), req.ClientID)
 	if err != nil {
 		s.pageError(w, r, http.StatusBadRequest, "Unknown application", "The application is no longer registered.")
@@ -307,6 +331,17 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	return f, true
 }
 
+// resumeClientFlow is resume for the pages only a client's sign-in shows
+// (consent, account choice).
+func (s *Server) resumeClientFlow(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	f, ok := s.resume(w, r)
+	if ok && f.account {
+		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "This form does not belong to a sign-in for an application.")
+		return nil, false
+	}
+	return f, ok
+}
+
 // handleLogin checks the username and password of the login form.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.resume(w, r)
@@ -314,21 +349,42 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	username, password := r.PostForm.Get("username"), r.PostForm.Get("password")
-	u, err := s.signin.login.Authenticate(ctx, username, password, clientIP(r))
-	var throttled *authn.ThrottledError
+	username := r.PostForm.Get("username")
+	f.username = username
+	ip := clientIP(r)
+	// A browser that signed in to this account before presents its device
+	// cookie: strangers' failures on the account do not hold it up.
+	device := s.signin.devices.Trusted(r, username)
+	u, err := s.signin.login.Authenticate(ctx, authn.Attempt{
+		Username: username,
+		Password: r.PostForm.Get("password"),
+		IP:       ip,
+		Device:   device,
+	})
+	var (
+		throttled *authn.ThrottledError
+		wrong     *authn.CredentialsError
+	)
 	switch {
 	case errors.As(err, &throttled):
-		w.Header().Set("Retry-After", fmt.Sprint(int(throttled.RetryAfter.Seconds())+1))
-		s.renderLogin(w, r, f, "Too many failed attempts. Wait a few minutes and try again.", http.StatusTooManyRequests)
+		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, "", ip, device != "",
+			slog.String("limit", throttled.Limit), slog.Int64("retry_after_s", throttled.RetrySeconds()))
+		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
+		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, authn.ErrInvalidCredentials):
+		userID := ""
+		if errors.As(err, &wrong) {
+			userID = wrong.UserID
+		}
+		s.logSignIn(r, slog.LevelInfo, "sign-in failed: wrong username or password", f, userID, ip, device != "")
 		s.renderLogin(w, r, f, "The username or password is not correct.", http.StatusUnauthorized)
 		return
 	case err != nil:
 		s.serverErrorPage(w, r, err)
 		return
 	}
+	s.logSignIn(r, slog.LevelInfo, "signed in", f, u.ID, ip, device != "")
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
@@ -339,13 +395,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
+	// A new device cookie (new device ID) at every sign-in; without one the
+	// browser is only a stranger next time.
+	if err := s.signin.devices.Issue(w, u.Username); err != nil {
+		s.log.WarnContext(ctx, "sign-in: device cookie not issued", "error", err)
+	}
 	f.sess, f.justSignedIn = &sess, true
+	if f.account {
+		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		return
+	}
 	s.continueFlow(w, r, f)
 }
 
 // handleConsent records the user's decision on the consent page.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.resume(w, r)
+	f, ok := s.resumeClientFlow(w, r)
 	if !ok {
 		return
 	}
@@ -390,7 +455,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 // handleSelectAccount continues with the signed-in account or asks for
 // another one.
 func (s *Server) handleSelectAccount(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.resume(w, r)
+	f, ok := s.resumeClientFlow(w, r)
 	if !ok {
 		return
 	}
@@ -478,8 +543,37 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, t
 }
 
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "error", err)
+	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "request_id", RequestID(r.Context()), "error", err)
 	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
+}
+
+// logSignIn logs a sign-in event with the client, the user when known, the
+// source address, whether the browser presented the account's device
+// cookie, and the request ID: never the username as typed (it may be a
+// password typed in the wrong field), a password or a cookie value.
+func (s *Server) logSignIn(r *http.Request, level slog.Level, msg string, f *flow, userID, ip string, trusted bool, extra ...slog.Attr) {
+	attrs := make([]slog.Attr, 0, 6+len(extra))
+	if f.client != nil {
+		attrs = append(attrs, slog.String("client_id", f.client.ID))
+	}
+	if userID != "" {
+		attrs = append(attrs, slog.String("user_id", userID))
+	}
+	attrs = append(attrs, slog.String("source_ip", ip), slog.Bool("device_cookie", trusted), slog.String("request_id", RequestID(r.Context())))
+	attrs = append(attrs, extra...)
+	s.log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// waitText says how long to wait, in seconds or whole minutes rounded up.
+func waitText(seconds int64) string {
+	switch {
+	case seconds <= 1:
+		return "a second"
+	case seconds < 120:
+		return fmt.Sprintf("%d seconds", seconds)
+	default:
+		return fmt.Sprintf("%d minutes", (seconds+59)/60)
+	}
 }
 
 // clientIP is the peer address of the request. Behind a proxy, every user

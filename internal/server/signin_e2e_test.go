@@ -68,12 +68,14 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		Ring:            base.Ring,
 		Hasher:          base.Hasher,
 		Now:             base.Clock.Now,
+		Logger:          o.Logger,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
 		SignIn: &server.SignInOptions{
 			CSRFKey:   randomBytes(t, 32),
 			SealKey:   randomBytes(t, 32),
 			Passwords: testPasswordParams,
+			Sleep:     base.Clock.Sleep,
 		},
 	})
 	if err != nil {

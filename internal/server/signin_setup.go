@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -21,6 +23,9 @@ import (
 type SignInOptions struct {
 	CSRFKey []byte
 	SealKey []byte
+	// DeviceKey MACs the device cookies (authn.DeviceCookies); empty
+	// derives one from CSRFKey.
+	DeviceKey []byte
 	// UI themes the pages (ui.Options.Dir replaces templates and CSS).
 	UI ui.Options
 	// Passwords are the argon2id parameters; zero fields take defaults.
@@ -32,6 +37,10 @@ type SignInOptions struct {
 	IDTokenTTL    time.Duration
 	// SessionTTL is the absolute lifetime of a browser session.
 	SessionTTL time.Duration
+	// Sleep waits out the delay of a sign-in on an account with recent
+	// failures (authn.Login.Sleep); nil means a timer. Tests pass a fake
+	// clock's Sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Defaults for SignInOptions.
@@ -65,6 +74,10 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 	}
 	secure := origin[:6] == "https:"
 	st := s.opts.Store
+	deviceKey := o.DeviceKey
+	if len(deviceKey) == 0 {
+		deviceKey = deriveDeviceKey(o.CSRFKey)
+	}
 	s.signin = &signIn{
 		ui: pages,
 		login: &authn.Login{
@@ -74,8 +87,10 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 			UpdateUser: st.UpdateUser,
 			Logger:     s.log,
 			Now:        s.now,
+			Sleep:      o.Sleep,
 		},
 		sessions: &authn.Sessions{Store: st, Secure: secure, TTL: o.SessionTTL, Now: s.now, CookieName: cookieName(secure, authn.DefaultSessionCookie)},
+		devices:  &authn.DeviceCookies{Key: deviceKey, Secure: secure, Now: s.now, CookieName: cookieName(secure, authn.DefaultDeviceCookie)},
 		csrf:     &authn.CSRF{Key: o.CSRFKey, Secure: secure, Origin: origin, CookieName: cookieName(secure, authn.DefaultCSRFCookie)},
 		sealer:   sealer,
 	}
@@ -152,6 +167,15 @@ func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,
 		Claims: oidc.Release(*u, p.Scopes, req, oidc.TargetIDToken),
 	})
+}
+
+// deriveDeviceKey derives the device cookie key from the CSRF key, for
+// callers that set no DeviceKey: a keyed hash under its own label, so that
+// the two keys are independent.
+func deriveDeviceKey(csrfKey []byte) []byte {
+	m := hmac.New(sha256.New, csrfKey)
+	m.Write([]byte("writ/" + authn.DevicePurpose))
+	return m.Sum(nil)
 }
 
 // cookieName adds the __Host- prefix on https issuers: browsers then accept

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -59,6 +60,9 @@ type envOptions struct {
 	// Rotations is how often the ring is rotated at start; zero means 2
 	// (an active key and a published next key).
 	Rotations int
+	// Logger receives the sign-in server's logs (newSignInEnv); nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // testEnv is a running server with its parts.

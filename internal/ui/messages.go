@@ -93,5 +93,6 @@ func english() map[string]string {
 		"account.remove_label":  "Remove access for %s",
 		"account.removed":       "Access removed. The application must ask for your permission before it can use your account again.",
 		"account.sign_out":      "Sign out",
+		"account.sign_in":       "Sign in",
 	}
 }

@@ -198,6 +198,9 @@ type ErrorData struct {
 	Description string
 	// Code, when set, is shown as a reference such as "invalid_request".
 	Code string
+	// SignInURL, when set, is linked as a "Sign in" button (a page that
+	// needs a signed-in user).
+	SignInURL string
 }
 
 // frame is what the renderer adds to every page's data.
@@ -607,6 +610,7 @@ func (u *UI) samples() []sample {
 			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: bare})},
 			sample{pageError, u.errorView(lang, ErrorData{Title: "T", Description: "D", Code: "invalid_request"})},
 			sample{pageError, u.errorView(lang, ErrorData{})},
+			sample{pageError, u.errorView(lang, ErrorData{Title: "T", SignInURL: "/account/login"})},
 			sample{pageAccount, u.accountView(lang, AccountData{Page: full,
 				DisplayName: "Name", Username: "user", Email: "user@example.com",
 				Apps: []AppAccess{

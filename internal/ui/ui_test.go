@@ -140,6 +140,7 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	notText := map[string]bool{
 		"Locale": true, "RedirectTarget": true, "ClientURI": true, "FormAction": true,
 		"SwitchAccountURL": true, "ReturnURI": true, "LoginHint": true, "SignOutURL": true,
+		"SignInURL": true,
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
