@@ -19,6 +19,8 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+
+	"github.com/writ-dev/writ/internal/config"
 )
 
 // Exit statuses of the writ binary. They are documented in the root
@@ -65,7 +67,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func describeError(ctx context.Context, cmd *cobra.Command, err error) (string, int) {
 	var verdict *verdictError
 	var usage *usageError
+	var invalid *config.ValidationError
 	switch {
+	case errors.As(err, &invalid):
+		return problemList(invalid.Problems), exitUsage
 	case errors.As(err, &verdict):
 		return oneLine(verdict.Error()), exitRejected
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
@@ -78,6 +83,20 @@ func describeError(ctx context.Context, cmd *cobra.Command, err error) (string, 
 		return fmt.Sprintf("%s (see '%s --help')", oneLine(usage.Error()), path), exitUsage
 	}
 	return oneLine(err.Error()), exitUsage
+}
+
+// problemList formats configuration problems one per line, each line
+// cleaned like oneLine.
+func problemList(problems []error) string {
+	if len(problems) == 1 {
+		return "configuration: " + oneLine(problems[0].Error())
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "the configuration has %d problems:", len(problems))
+	for _, p := range problems {
+		b.WriteString("\n  - " + oneLine(p.Error()))
+	}
+	return b.String()
 }
 
 // oneLine collapses every run of white space (newlines included) into one

@@ -61,6 +61,9 @@ func newServeCmd(s *streams) *cobra.Command {
 				return &usageError{err: err}
 			}
 			log := newLogger(s, cfg)
+			for _, w := range config.UnknownEnvironment(os.Environ()) {
+				log.Warn(w)
+			}
 			a, err := app.Open(cmd.Context(), cfg, app.Options{Logger: log, Announce: s.err})
 			if err != nil {
 				return err
@@ -73,8 +76,16 @@ func newServeCmd(s *streams) *cobra.Command {
 			return nil
 		},
 	}
-	config.BindFlags(cmd.Flags())
+	config.BindFlags(cmd.Flags(), config.ServeScope)
 	return cmd
+}
+
+// warnEnvironment prints a warning for each WRIT_* variable that names no
+// setting.
+func warnEnvironment(s *streams) {
+	for _, w := range config.UnknownEnvironment(os.Environ()) {
+		fmt.Fprintf(s.err, "writ: warning: %s\n", oneLine(w))
+	}
 }
 
 func newLogger(s *streams, cfg *config.Config) *slog.Logger {
@@ -94,7 +105,7 @@ func newMigrateCmd(s *streams) *cobra.Command {
 		Short: "Apply pending database migrations (or show their status)",
 		Long: `Apply the database schema migrations embedded in this binary, in order, each
 in its own transaction. Running it again does nothing. "writ serve" applies
-them at start unless --auto-migrate=false. With --status it only lists the
+them at start unless --auto-migrate=false (or auto_migrate: false). With --status it only lists the
 migrations and whether each is applied.
 
 The database is chosen like "writ serve" chooses it: --database (or
@@ -108,6 +119,7 @@ WRIT_DATABASE), else the SQLite file in --data-dir.`,
 			if err != nil {
 				return &usageError{err: err}
 			}
+			warnEnvironment(s)
 			if cfg.Database == "" {
 				if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 					return fmt.Errorf("create data directory: %w", err)
@@ -116,7 +128,7 @@ WRIT_DATABASE), else the SQLite file in --data-dir.`,
 			return migrate(cmd.Context(), s, cfg.DatabaseDSN(), statusOnly)
 		},
 	}
-	config.BindFlags(cmd.Flags())
+	config.BindFlags(cmd.Flags(), config.StoreScope)
 	cmd.Flags().BoolVar(&statusOnly, "status", false, "only show which migrations are applied")
 	return cmd
 }
@@ -177,24 +189,27 @@ effective values after the YAML file, the WRIT_* environment and the flags.`,
 	})
 	show := &cobra.Command{
 		Use:   "show",
-		Short: "Print the effective settings after the file, the environment and the flags",
-		Long: `Print every setting with the value "writ serve" would use, after reading the
-YAML file (--config or WRIT_CONFIG), the WRIT_* environment and the flags given
-here. None of the settings is a secret.`,
-		Example: `  WRIT_CONFIG=writ.yaml writ config show --addr 0.0.0.0:9000`,
-		Args:    noArgs,
+		Short: "Print the effective settings after the file and the environment",
+		Long: `Print every setting with the value "writ serve" would use with the same YAML
+file (--config or WRIT_CONFIG) and WRIT_* environment, before any flag of
+"writ serve". It warns about WRIT_* variables that name no setting. None of
+the settings is a secret.`,
+		Example: `  WRIT_CONFIG=writ.yaml writ config show
+  WRIT_ADDR=0.0.0.0:9000 writ config show --config writ.yaml`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Getenv)
 			if err != nil {
 				return &usageError{err: err}
 			}
+			warnEnvironment(s)
 			for _, kv := range cfg.Effective() {
 				fmt.Fprintf(s.out, "%s: %s\n", kv[0], kv[1])
 			}
 			return nil
 		},
 	}
-	config.BindFlags(show.Flags())
+	config.BindFlags(show.Flags(), config.FileScope)
 	cmd.AddCommand(show)
 	return cmd
 }

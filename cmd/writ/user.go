@@ -613,18 +613,11 @@ case). The password is never shown: writ keeps only its argon2id hash.
 				}
 				return printUser(s, af, data)
 			}
-			data, err := c.call(ctx, "GET", admin.PathUsers+"?"+url.Values{"username": {username}}.Encode(), nil)
+			data, err := lookupUser(ctx, c, username)
 			if err != nil {
 				return err
 			}
-			users, _, ok := decodeUserPage(data)
-			if !ok {
-				return fmt.Errorf("the admin API answered with something that is not a user list")
-			}
-			if len(users) == 0 {
-				return fmt.Errorf("no user with username %q", truncate(username, 64))
-			}
-			return printUser(s, af, users[0])
+			return printUser(s, af, data)
 		},
 	}
 	cmd.Flags().StringVar(&username, "username", "", "look the user up by sign-in `NAME` (regardless of case)")
@@ -645,14 +638,15 @@ revoked before the command returns. Access tokens already issued stay valid
 until they expire (minutes). "writ user enable" undoes it; the account and
 its data are kept.`, "disable"
 	}
-	return &cobra.Command{
-		Use:     verb + " USER_ID",
+	ref := &userRef{}
+	cmd := &cobra.Command{
+		Use:     verb + " USER_ID | --username NAME",
 		Short:   short,
 		Long:    long + "\n\n" + userAdminHelp,
-		Example: "  writ user " + verb + " USER_ID",
-		Args:    maxArgs(1, "the user id"),
+		Example: "  writ user " + verb + " USER_ID\n  writ user " + verb + " --username ada",
+		Args:    ref.args(0, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := af.resolve(cmd, args, userIDArg)
+			id, _, err := ref.resolve(cmd, s, af, args)
 			if err != nil {
 				return err
 			}
@@ -669,12 +663,15 @@ its data are kept.`, "disable"
 			return nil
 		},
 	}
+	ref.register(cmd.Flags())
+	return cmd
 }
 
 // newUserDeleteCmd builds "writ user delete".
 func newUserDeleteCmd(s *streams, af *adminFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete USER_ID",
+	ref := &userRef{}
+	cmd := &cobra.Command{
+		Use:   "delete USER_ID | --username NAME",
 		Short: "Delete a user with their sessions, refresh tokens and consents",
 		Long: `Delete a user account at once, without asking: their sessions end, and
 their refresh tokens, authorization codes and consents are deleted with it.
@@ -682,10 +679,11 @@ Access tokens already issued stay valid until they expire (minutes). To
 keep the account but stop its use, "writ user disable" it instead.
 
 ` + userAdminHelp,
-		Example: `  writ user delete USER_ID`,
-		Args:    maxArgs(1, "the user id"),
+		Example: `  writ user delete USER_ID
+  writ user delete --username ada`,
+		Args: ref.args(0, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := af.resolve(cmd, args, userIDArg)
+			id, _, err := ref.resolve(cmd, s, af, args)
 			if err != nil {
 				return err
 			}
@@ -695,13 +693,16 @@ keep the account but stop its use, "writ user disable" it instead.
 			return printDone(s, af, map[string]any{"id": id, "deleted": true}, "deleted user %s", tableCell(id))
 		},
 	}
+	ref.register(cmd.Flags())
+	return cmd
 }
 
 // newUserSetPasswordCmd builds "writ user set-password".
 func newUserSetPasswordCmd(s *streams, af *adminFlags) *cobra.Command {
 	p := &passwordFlags{}
+	ref := &userRef{}
 	cmd := &cobra.Command{
-		Use:   "set-password USER_ID [--password-stdin | --password PASSWORD]",
+		Use:   "set-password USER_ID | --username NAME [--password-stdin | --password PASSWORD]",
 		Short: "Set a user's password and end their sessions",
 		Long: `Set a new password for a user (at least 8 characters). All the user's
 sign-in sessions end and their refresh tokens are revoked, so that whoever
@@ -714,11 +715,11 @@ newline is removed. --password puts it where other local users can see it.
 ` + userAdminHelp,
 		Example: `  printf '%s' "$NEW_PASSWORD" | writ user set-password USER_ID
 
-  writ user set-password USER_ID --password-stdin < password.txt`,
-		Args: maxArgs(1, "the user id"),
+  writ user set-password --username ada --password-stdin < password.txt`,
+		Args: ref.args(0, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			id, err := af.resolve(cmd, args, userIDArg)
+			id, _, err := ref.resolve(cmd, s, af, args)
 			if err != nil {
 				return err
 			}
@@ -740,23 +741,25 @@ newline is removed. --password puts it where other local users can see it.
 		},
 	}
 	p.register(cmd.Flags())
+	ref.register(cmd.Flags())
 	return cmd
 }
 
 // newUserConsentsCmd builds "writ user consents".
 func newUserConsentsCmd(s *streams, af *adminFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "consents USER_ID",
+	ref := &userRef{}
+	cmd := &cobra.Command{
+		Use:   "consents USER_ID | --username NAME",
 		Short: "List the applications a user consented to, with the scopes",
 		Long: `List the consents a user gave: for each client, the scopes the user allowed
 it to have. "writ user revoke-consent" withdraws one.
 
 ` + userAdminHelp,
 		Example: `  writ user consents USER_ID
-  writ user consents USER_ID -o json`,
-		Args: maxArgs(1, "the user id"),
+  writ user consents --username ada -o json`,
+		Args: ref.args(0, "the user id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := af.resolve(cmd, args, userIDArg)
+			id, _, err := ref.resolve(cmd, s, af, args)
 			if err != nil {
 				return err
 			}
@@ -768,6 +771,8 @@ it to have. "writ user revoke-consent" withdraws one.
 			return err
 		},
 	}
+	ref.register(cmd.Flags())
+	return cmd
 }
 
 // writeConsentTable prints the consents one per row.
@@ -781,26 +786,41 @@ func writeConsentTable(s *streams, list admin.ConsentListResponse) error {
 
 // newUserRevokeConsentCmd builds "writ user revoke-consent".
 func newUserRevokeConsentCmd(s *streams, af *adminFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "revoke-consent USER_ID CLIENT_ID",
+	ref := &userRef{}
+	cmd := &cobra.Command{
+		Use:   "revoke-consent USER_ID CLIENT_ID | --username NAME CLIENT_ID",
 		Short: "Withdraw a user's consent to a client and revoke its refresh tokens",
 		Long: `Withdraw the consent a user gave to a client: the client's refresh tokens
 for the user are revoked at once, and the user is asked to consent again
 the next time the client signs them in.
 
 ` + userAdminHelp,
-		Example: `  writ user revoke-consent USER_ID CLIENT_ID`,
+		Example: `  writ user revoke-consent USER_ID CLIENT_ID
+  writ user revoke-consent --username ada CLIENT_ID`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 2 || args[0] == "" || args[1] == "" {
-				return usagef("%s takes two arguments, the user id and the client_id; got %d", cmd.CommandPath(), len(args))
+			want := 2
+			if ref.byName(cmd) {
+				want = 1
+			}
+			for _, a := range args {
+				if a == "" {
+					return usagef("%s: an argument is empty", cmd.CommandPath())
+				}
+			}
+			if len(args) != want {
+				if want == 1 {
+					return usagef("%s --username NAME takes one argument, the client_id; got %d", cmd.CommandPath(), len(args))
+				}
+				return usagef("%s takes two arguments, the user id and the client_id (or --username NAME and the client_id); got %d", cmd.CommandPath(), len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := af.check(); err != nil {
+			id, rest, err := ref.resolve(cmd, s, af, args)
+			if err != nil {
 				return err
 			}
-			id, clientID := args[0], args[1]
+			clientID := rest[0]
 			if _, err := af.call(cmd.Context(), s, "DELETE", userPath(id)+"/consents/"+url.PathEscape(clientID), nil); err != nil {
 				return err
 			}
@@ -808,4 +828,6 @@ the next time the client signs them in.
 				"revoked the consent of user %s to client %s and its refresh tokens", tableCell(id), tableCell(clientID))
 		},
 	}
+	ref.register(cmd.Flags())
+	return cmd
 }

@@ -501,3 +501,38 @@ func TestUserHelp(t *testing.T) {
 		t.Errorf("update --help shows --password:\n%s", r.stdout)
 	}
 }
+
+// TestUserByUsername: every command that takes a user id takes --username
+// instead.
+func TestUserByUsername(t *testing.T) {
+	e := newUserEnv(t)
+	u := e.createUserJSON(t, "", "--username", "ada")
+	e.seed(t, u.ID, "webapp")
+
+	writ(t, "", "user", "disable", "--username", "Ada").mustSucceed(t)
+	if !e.user(t, u.ID).Disabled {
+		t.Fatal("disable --username left the user enabled")
+	}
+	writ(t, "", "user", "enable", "--username", "ada").mustSucceed(t)
+	if e.user(t, u.ID).Disabled {
+		t.Fatal("enable --username left the user disabled")
+	}
+	r := writ(t, cliPassword+"\n", "user", "set-password", "--username", "ada", "--password-stdin").mustSucceed(t)
+	if !strings.Contains(r.stdout, "set the password of user "+u.ID) {
+		t.Fatalf("set-password --username: %q", r.stdout)
+	}
+	e.checkPassword(t, u.ID, cliPassword)
+	if r := writ(t, "", "user", "consents", "--username", "ada").mustSucceed(t); !strings.Contains(r.stdout, "webapp") {
+		t.Fatalf("consents --username: %q", r.stdout)
+	}
+	if r := writ(t, "", "user", "revoke-consent", "--username", "ada", "webapp").mustSucceed(t); !strings.Contains(r.stdout, "revoked the consent of user "+u.ID+" to client webapp") {
+		t.Fatalf("revoke-consent --username: %q", r.stdout)
+	}
+	writ(t, "", "user", "disable", u.ID, "--username", "ada").mustFail(t, exitUsage, "not both")
+	writ(t, "", "user", "revoke-consent", "--username", "ada").mustFail(t, exitUsage, "one argument, the client_id")
+	writ(t, "", "user", "disable", "--username", "nobody").mustFail(t, exitUsage, `no user with username "nobody"`)
+	writ(t, "", "user", "delete", "--username", "").mustFail(t, exitUsage, "--username must not be empty")
+	if r := writ(t, "", "user", "delete", "--username", "ada").mustSucceed(t); r.stdout != "deleted user "+u.ID+"\n" {
+		t.Fatalf("delete --username: %q", r.stdout)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -74,12 +75,25 @@ type field struct {
 	env   string
 	def   string
 	usage string
+	kind  kind
 	set   func(*Config, string) error
 	get   func(*Config) string
 }
 
+// kind is the type of a setting, as its flag and the reference show it.
+type kind string
+
+// The kinds of settings. A bool setting is a flag that works bare
+// (--tls-terminated) or with a value (--tls-terminated=false).
+const (
+	kindString   kind = "string"
+	kindDuration kind = "duration"
+	kindInt      kind = "int"
+	kindBool     kind = "bool"
+)
+
 func strField(key, env, def, usage string, p func(*Config) *string) field {
-	return field{key: key, env: env, def: def, usage: usage,
+	return field{key: key, env: env, def: def, usage: usage, kind: kindString,
 		set: func(c *Config, v string) error { *p(c) = v; return nil },
 		get: func(c *Config) string { return *p(c) }}
 }
@@ -99,11 +113,11 @@ func enumField(key, env, def, usage string, allowed []string, p func(*Config) *s
 }
 
 func durField(key, env, def, usage string, p func(*Config) *time.Duration) field {
-	return field{key: key, env: env, def: def, usage: usage,
+	return field{key: key, env: env, def: def, usage: usage, kind: kindDuration,
 		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				return fmt.Errorf("not a duration (use forms like 15m, 1h, 720h): %q", v)
+				return fmt.Errorf("not a duration (use forms like 15m, 1h, 720h): %q", truncate(v))
 			}
 			if d < 0 {
 				return fmt.Errorf("must not be negative: %q", v)
@@ -115,11 +129,11 @@ func durField(key, env, def, usage string, p func(*Config) *time.Duration) field
 }
 
 func boolField(key, env, def, usage string, p func(*Config) *bool) field {
-	return field{key: key, env: env, def: def, usage: usage,
+	return field{key: key, env: env, def: def, usage: usage, kind: kindBool,
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return fmt.Errorf("not a boolean (true or false): %q", v)
+				return fmt.Errorf("not a boolean (true or false): %q", truncate(v))
 			}
 			*p(c) = b
 			return nil
@@ -162,11 +176,11 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
 		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
 			func(c *Config) *string { return &c.UIDir }),
-		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of generated signing keys",
+		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of generated signing keys: ES256, ES384, ES512, EdDSA, RS256 or PS256",
 			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
 		durField("key_rotation", "WRIT_KEY_ROTATION", "720h", "rotate the signing key on this schedule (0 turns scheduled rotation off)",
 			func(c *Config) *time.Duration { return &c.KeyRotation }),
-		{key: "max_request_bytes", env: "WRIT_MAX_REQUEST_BYTES", def: "65536", usage: "largest request body accepted on any endpoint",
+		{key: "max_request_bytes", env: "WRIT_MAX_REQUEST_BYTES", def: "65536", usage: "largest request body accepted on any endpoint", kind: kindInt,
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil || n < 1024 || n > 16<<20 {
@@ -178,9 +192,9 @@ func fields() []field {
 			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
 			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level",
+		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error",
 			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
-		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format",
+		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
 		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
 			func(c *Config) *bool { return &c.AutoMigrate }),
@@ -189,12 +203,82 @@ func fields() []field {
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
-// BindFlags declares one flag per setting on fs, plus --config.
-func BindFlags(fs *pflag.FlagSet) {
+// Scope selects which settings a command takes as flags.
+type Scope int
+
+// Scopes.
+const (
+	// ServeScope is every setting ("writ serve").
+	ServeScope Scope = iota
+	// StoreScope is the settings that choose the database: data_dir and
+	// database ("writ migrate").
+	StoreScope
+	// FileScope is no setting: only --config ("writ config show", which
+	// reports what the file and the environment give).
+	FileScope
+)
+
+func (s Scope) includes(f field) bool {
+	switch s {
+	case ServeScope:
+		return true
+	case StoreScope:
+		return f.key == "data_dir" || f.key == "database"
+	}
+	return false
+}
+
+// BindFlags declares --config and one flag per setting in scope on fs. A
+// flag has the setting's type: a bool setting is a flag that works bare.
+func BindFlags(fs *pflag.FlagSet, scope Scope) {
 	fs.String("config", "", "YAML configuration file (also WRIT_CONFIG)")
 	for _, f := range fields() {
-		fs.String(flagName(f.key), f.def, f.usage+" (env "+f.env+")")
+		if !scope.includes(f) {
+			continue
+		}
+		name := flagName(f.key)
+		usage := f.usage + " (env " + f.env + ")"
+		if f.kind == kindBool {
+			usage = f.usage + " (bool; env " + f.env + ")"
+		}
+		fs.Var(&flagValue{f: f, text: f.def}, name, usage)
+		if f.kind == kindBool {
+			fs.Lookup(name).NoOptDefVal = "true"
+		}
 	}
+}
+
+// flagValue is the pflag.Value of one setting: it checks a value with the
+// setting's own parser and keeps the text as given, so that help shows
+// defaults as the reference writes them ("15m", not "15m0s").
+type flagValue struct {
+	f    field
+	text string
+}
+
+func (v *flagValue) String() string { return v.text }
+
+// Type is the type help shows next to the flag.
+func (v *flagValue) Type() string { return string(v.f.kind) }
+
+// Set checks s with the setting's parser.
+func (v *flagValue) Set(s string) error {
+	if err := v.f.set(&Config{}, s); err != nil {
+		return err
+	}
+	v.text = s
+	return nil
+}
+
+// IsBoolFlag tells flag parsers that a bool setting may be given bare.
+func (v *flagValue) IsBoolFlag() bool { return v.f.kind == kindBool }
+
+// truncate shortens a value quoted in an error message.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return strings.ToValidUTF8(s[:64], "") + "..."
+	}
+	return s
 }
 
 // Load builds a Config: defaults, then the YAML file (from --config or
@@ -249,7 +333,9 @@ func loadFile(c *Config, path string, all []field) error {
 	var doc map[string]yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		// io.EOF: the file is empty or holds only comments, which sets
+		// nothing.
 		return fmt.Errorf("config: %s is not valid YAML: %w", path, err)
 	}
 	byKey := make(map[string]field, len(all))
@@ -310,14 +396,35 @@ func (c *Config) Validate(getenv func(string) string) error {
 			errs = append(errs, errors.New("production mode needs a master key: set WRIT_MASTER_KEY or --master-key-file (create one with `writ key master`)"))
 		}
 		if c.TLSCertFile == "" && !c.TLSTerminated {
-			errs = append(errs, errors.New("production mode needs --tls-cert-file/--tls-key-file, or --tls-terminated=true when a proxy terminates TLS"))
+			errs = append(errs, errors.New("production mode needs --tls-cert-file/--tls-key-file, or --tls-terminated when a proxy terminates TLS"))
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("config: %w", errors.Join(errs...))
+		return &ValidationError{Problems: errs}
 	}
 	return nil
 }
+
+// ValidationError lists every problem Validate found, one per line.
+type ValidationError struct {
+	// Problems are the problems, each one line.
+	Problems []error
+}
+
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "config: %d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (e *ValidationError) Unwrap() []error { return e.Problems }
 
 // DatabaseDSN returns the configured DSN or the default SQLite file in the
 // data directory.
@@ -342,16 +449,16 @@ func (c *Config) IssuerURL() string {
 }
 
 // Reference returns the Markdown table of every setting: YAML key,
-// environment variable, flag, default and meaning.
+// environment variable, flag, type, default and meaning.
 func Reference() string {
 	var b strings.Builder
-	b.WriteString("| YAML key | environment | flag | default | meaning |\n|---|---|---|---|---|\n")
+	b.WriteString("| YAML key | environment | flag | type | default | meaning |\n|---|---|---|---|---|---|\n")
 	for _, f := range fields() {
-		def := f.def
-		if def == "" {
+		def := "`" + f.def + "`"
+		if f.def == "" {
 			def = "—"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | `%s` | %s |\n", f.key, f.env, flagName(f.key), def, f.usage)
+		fmt.Fprintf(&b, "| `%s` | `%s` | `--%s` | %s | %s | %s |\n", f.key, f.env, flagName(f.key), f.kind, def, f.usage)
 	}
 	return b.String()
 }

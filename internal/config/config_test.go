@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,7 @@ func TestPrecedence(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	BindFlags(fs)
+	BindFlags(fs, ServeScope)
 	if err := fs.Parse([]string{"--config", file, "--addr", "127.0.0.1:9200"}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +150,135 @@ func TestReferenceDocumented(t *testing.T) {
 	}
 	if !strings.Contains(string(doc), Reference()) {
 		t.Fatal("docs/configuration.md does not contain the current settings table; regenerate it with `go run ./cmd/writ config reference`")
+	}
+}
+
+// TestBoolFlagsBare: bool settings are flags that work bare, as the docs
+// write them, and with an explicit value.
+func TestBoolFlagsBare(t *testing.T) {
+	tests := []struct {
+		args                []string
+		terminated, migrate bool
+	}{
+		{nil, false, true},
+		{[]string{"--tls-terminated"}, true, true},
+		{[]string{"--tls-terminated", "--auto-migrate=false"}, true, false},
+		{[]string{"--tls-terminated=true", "--auto-migrate=true"}, true, true},
+		{[]string{"--tls-terminated=false"}, false, true},
+	}
+	for _, tt := range tests {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		BindFlags(fs, ServeScope)
+		if err := fs.Parse(tt.args); err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		c, err := Load(fs, envMap(nil))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		if c.TLSTerminated != tt.terminated || c.AutoMigrate != tt.migrate {
+			t.Errorf("%v: tls_terminated %v auto_migrate %v, want %v %v", tt.args, c.TLSTerminated, c.AutoMigrate, tt.terminated, tt.migrate)
+		}
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	BindFlags(fs, ServeScope)
+	for _, args := range [][]string{{"--tls-terminated=maybe"}, {"--access-token-ttl", "ten"}, {"--max-request-bytes", "12x"}, {"--mode", "prod"}} {
+		if err := fs.Parse(args); err == nil {
+			t.Errorf("%v parsed", args)
+		}
+	}
+}
+
+// TestFlagTypes: help shows each flag's type, and each command gets only
+// the flags that apply to it.
+func TestFlagTypes(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	BindFlags(fs, ServeScope)
+	for name, want := range map[string]string{"access-token-ttl": "duration", "max-request-bytes": "int", "tls-terminated": "bool", "auto-migrate": "bool", "addr": "string"} {
+		if got := fs.Lookup(name).Value.Type(); got != want {
+			t.Errorf("--%s has type %q, want %q", name, got, want)
+		}
+	}
+	usage := fs.FlagUsages()
+	for _, want := range []string{"--access-token-ttl duration", "(default 15m)", "--max-request-bytes int", "(bool; env WRIT_TLS_TERMINATED)"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("help lacks %q:\n%s", want, usage)
+		}
+	}
+	names := func(scope Scope) string {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		BindFlags(fs, scope)
+		var got []string
+		fs.VisitAll(func(f *pflag.Flag) { got = append(got, f.Name) })
+		return strings.Join(got, " ")
+	}
+	if got := names(StoreScope); got != "config data-dir database" {
+		t.Errorf("store scope flags: %s", got)
+	}
+	if got := names(FileScope); got != "config" {
+		t.Errorf("file scope flags: %s", got)
+	}
+}
+
+// TestEmptyConfigFile: an empty or comments-only file sets nothing.
+func TestEmptyConfigFile(t *testing.T) {
+	for name, body := range map[string]string{"empty": "", "comments": "# writ.yaml\n# mode: production\n", "blank": "\n\n", "null": "~\n"} {
+		p := filepath.Join(t.TempDir(), "writ.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(nil, envMap(map[string]string{"WRIT_CONFIG": p}))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if c.Addr != "127.0.0.1:8080" {
+			t.Errorf("%s: addr %q", name, c.Addr)
+		}
+	}
+}
+
+// TestValidationErrorLists: every production problem is reported, one per
+// line.
+func TestValidationErrorLists(t *testing.T) {
+	c, _ := Load(nil, envMap(map[string]string{"WRIT_MODE": "production"}))
+	err := c.Validate(envMap(nil))
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v is not a *ValidationError", err)
+	}
+	if len(ve.Problems) != 3 {
+		t.Fatalf("problems %q, want 3 (issuer, master key, TLS)", ve.Problems)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[1], "  - ") {
+		t.Fatalf("message is not one problem per line:\n%s", err)
+	}
+}
+
+func TestUnknownEnvironment(t *testing.T) {
+	got := UnknownEnvironment([]string{
+		"WRIT_ADRR=127.0.0.1:9000",
+		"WRIT_TLS_TERMINATE=true",
+		"WRIT_ADMIN_TOKEN=secret-value",
+		"WRIT_ADDR=x",
+		"WRIT_TEST_POSTGRES_DSN=postgres://x",
+		"WRIT_FROBNICATE=1",
+		"PATH=/bin",
+		"WRIT_MASTER_KEY=c2VjcmV0",
+	})
+	want := []string{
+		"environment variable WRIT_ADRR names no writ setting; it is ignored (did you mean WRIT_ADDR?)",
+		"environment variable WRIT_FROBNICATE names no writ setting; it is ignored",
+		"environment variable WRIT_TLS_TERMINATE names no writ setting; it is ignored (did you mean WRIT_TLS_TERMINATED?)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, w := range got {
+		if strings.Contains(w, "127.0.0.1") {
+			t.Errorf("warning quotes a value: %s", w)
+		}
 	}
 }
