@@ -105,7 +105,7 @@ func (s *Server) parseLogout(ctx context.Context, params url.Values) (*logoutReq
 			clientID = aud[0]
 		}
 		lr.hintSID, _ = tok.StringClaim("sid")
-		lr.hintSub = tok.Claims.Subject
+		lr.hintSub = tok.Claims().Subject
 	}
 	if clientID != "" {
 		c, err := s.clients.GetClient(ctx, clientID)
