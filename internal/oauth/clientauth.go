@@ -66,6 +66,10 @@ type Authenticator struct {
 	// Logger receives a warning for every failed client authentication;
 	// nil discards them.
 	Logger *slog.Logger
+	// RequestID returns the id the server gave the request of ctx, for
+	// the log of a failure; nil, or "", logs none. It is never read from
+	// the request itself.
+	RequestID func(ctx context.Context) string
 }
 
 // Authenticated is the result of client authentication.
@@ -86,7 +90,8 @@ const errAuthFailed = "client authentication failed"
 // authenticated: callers must check what such a client may do.
 //
 // Every failure is logged as a warning with the client_id the request
-// named, the source address and the request id (RequestID), never a secret.
+// named, the source address and the request id (Authenticator.RequestID),
+// never a secret.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request, f Form) (*Authenticated, error) {
 	claimed := attempt{method: "unknown"}
 	res, err := a.authenticate(ctx, r, f, &claimed)
@@ -116,32 +121,12 @@ func (a *Authenticator) logFailure(ctx context.Context, r *http.Request, claimed
 		slog.String("error", e.Code),
 		slog.String("description", e.Description),
 	}
-	if id := RequestID(r); id != "" {
-		attrs = append(attrs, slog.String("request_id", id))
-	}
-	a.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication failed", attrs...)
-}
-
-// RequestIDHeader is the request header whose value names the request in
-// logs, as set by a proxy in front of writ.
-const RequestIDHeader = "X-Request-Id"
-
-// maxRequestIDLen bounds a logged request id.
-const maxRequestIDLen = 128
-
-// RequestID returns the request id of r: the X-Request-Id header when it
-// is at most 128 printable ASCII characters, else "".
-func RequestID(r *http.Request) string {
-	id := r.Header.Get(RequestIDHeader)
-	if len(id) > maxRequestIDLen {
-		return ""
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= 0x20 || id[i] >= 0x7f {
-			return ""
+	if a.RequestID != nil {
+		if id := a.RequestID(ctx); id != "" {
+			attrs = append(attrs, slog.String("request_id", id))
 		}
 	}
-	return id
+	a.Logger.LogAttrs(ctx, slog.LevelWarn, "client authentication failed", attrs...)
 }
 
 // clip bounds a logged value that came from the request.
