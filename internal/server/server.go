@@ -119,6 +119,7 @@ func New(opts Options) (*Server, error) {
 		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
+		RequestID: RequestID,
 	}
 	s.minter = mint.New(opts.Issuer, opts.Ring, opts.Store, opts.Now)
 	s.grants = grant.Handlers{
