@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -223,7 +225,7 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, what, target strin
 	}
 	fmt.Fprintf(s.out, "%s: %d requests in %.1fs, %.0f req/s, %d errors\n", what, res.Requests, res.Elapsed.Seconds(), res.RPS, res.Errors)
 	fmt.Fprintf(s.out, "latency p50 %s  p90 %s  p99 %s  max %s\n", round(res.P50), round(res.P90), round(res.P99), round(res.Max))
-	fmt.Fprintf(s.out, "statuses %v\n", res.Statuses)
+	fmt.Fprintf(s.out, "statuses %s\n", formatStatuses(res.Statuses))
 	if res.FirstError != "" {
 		fmt.Fprintf(s.out, "first error: %s\n", res.FirstError)
 	}
@@ -238,4 +240,14 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
+}
+
+// formatStatuses lists status counts as "200: 1234, 400: 2", by status.
+func formatStatuses(m map[int]int64) string {
+	codes := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d: %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
 }

@@ -64,7 +64,7 @@ type fixture struct {
 	refresh *grant.RefreshToken
 }
 
-func newFixture(t *testing.T, s store.Store, format string) *fixture {
+func newFixture(t testing.TB, s store.Store, format string) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	key, err := jose.GenerateKey(jose.ES256)
@@ -100,7 +100,7 @@ func newFixture(t *testing.T, s store.Store, format string) *fixture {
 const verifier = "dBjftJeZ4CVP-mJ92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 // newCode stores a PKCE-bound code for alice at web and returns it.
-func (f *fixture) newCode(t *testing.T) string {
+func (f *fixture) newCode(t testing.TB) string {
 	t.Helper()
 	code, hash := opaque.New(opaque.CodePrefix)
 	sum := sha256.Sum256([]byte(verifier))

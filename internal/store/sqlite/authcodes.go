@@ -103,7 +103,7 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	var c store.AuthCode
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		var err error
 		c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -148,7 +148,7 @@ func (s *Store) RevokeAuthCodeIssue(ctx context.Context, hash []byte) error {
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		c, err := scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound

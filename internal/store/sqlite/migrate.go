@@ -25,7 +25,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("store/sqlite: migrate: %w", classify(err))
 	}
-	applied, err := s.applied(ctx, s.w)
+	applied, err := s.applied(ctx, s.w.DB)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: migrate: %w", err)
 	}
@@ -65,7 +65,7 @@ func (s *Store) apply(ctx context.Context, f migrate.File) error {
 
 // MigrationStatus lists the known and applied migrations.
 func (s *Store) MigrationStatus(ctx context.Context) ([]store.Migration, error) {
-	applied, err := s.applied(ctx, s.r)
+	applied, err := s.applied(ctx, s.r.DB)
 	if err != nil {
 		return nil, fmt.Errorf("store/sqlite: migration status: %w", err)
 	}

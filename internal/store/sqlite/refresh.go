@@ -66,7 +66,7 @@ func checkFamily(f family, t store.RefreshToken) error {
 }
 
 // insertRefreshToken inserts t's row; t's family row must exist.
-func insertRefreshToken(ctx context.Context, tx *sql.Tx, t store.RefreshToken) error {
+func insertRefreshToken(ctx context.Context, tx execer, t store.RefreshToken) error {
 	var lists [3]string
 	for i, l := range [][]string{t.Scopes, t.Audience, t.AMR} {
 		var err error
@@ -168,7 +168,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 	}
 	var old store.RefreshToken
 	reused := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		var err error
 		old, err = scanRefreshToken(tx.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, oldHash))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -212,7 +212,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 // writeIssue stores what a redemption or rotation issued: the opaque
 // access token's record, the new refresh token (starting its family when
 // newFamily) and the access token's membership of that family.
-func writeIssue(ctx context.Context, tx *sql.Tx, issue store.Issue, newFamily bool) error {
+func writeIssue(ctx context.Context, tx dbtx, issue store.Issue, newFamily bool) error {
 	a := issue.Access
 	var accessHash []byte
 	if r := a.Opaque; r != nil {
@@ -242,7 +242,7 @@ func writeIssue(ctx context.Context, tx *sql.Tx, issue store.Issue, newFamily bo
 // revokeFamilies revokes the families selected by cond (a condition on
 // refresh_families with its arguments) and every access token issued
 // under them, and returns how many families it matched.
-func revokeFamilies(ctx context.Context, tx *sql.Tx, cond string, args ...any) (int64, error) {
+func revokeFamilies(ctx context.Context, tx dbtx, cond string, args ...any) (int64, error) {
 	sel := `SELECT id FROM refresh_families WHERE ` + cond
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at)
 		SELECT jti, expires_at FROM refresh_family_access WHERE family_id IN (`+sel+`) AND jti <> ''
@@ -262,7 +262,7 @@ func revokeFamilies(ctx context.Context, tx *sql.Tx, cond string, args ...any) (
 
 // revokeAccess revokes one access token: a JWT's jti until expiresAt, or
 // an opaque token's record (gone already is not an error).
-func revokeAccess(ctx context.Context, tx *sql.Tx, jti string, hash []byte, expiresAt time.Time) error {
+func revokeAccess(ctx context.Context, tx dbtx, jti string, hash []byte, expiresAt time.Time) error {
 	if jti != "" {
 		_, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?)
 			ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, encodeTime(expiresAt))
@@ -281,7 +281,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 	if store.CheckID("family ID", familyID) != nil {
 		return fmt.Errorf("store/sqlite: revoke refresh family: %w", store.ErrNotFound)
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		n, err := revokeFamilies(ctx, tx, `id = ?`, familyID)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
@@ -300,7 +300,7 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) erro
 	if store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		_, err := revokeFamilies(ctx, tx, `user_id = ?`, userID)
 		return err
 	})
@@ -316,7 +316,7 @@ func (s *Store) RevokeClientUserRefreshTokens(ctx context.Context, clientID, use
 	if store.CheckID("client ID", clientID) != nil || store.CheckID("user ID", userID) != nil {
 		return nil
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx dbtx) error {
 		_, err := revokeFamilies(ctx, tx, `client_id = ? AND user_id = ?`, clientID, userID)
 		return err
 	})
