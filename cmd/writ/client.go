@@ -82,6 +82,7 @@ type clientFlags struct {
 	accessTTL    string
 	refreshTTL   string
 	idTTL        string
+	idTokenAlg   string
 	jwks         string
 	jwksURI      string
 	firstParty   bool
@@ -111,6 +112,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.accessTTL, "access-token-ttl", "", "access token lifetime `DURATION`, e.g. 15m (at most 24h; 0 = server default)")
 	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
 	fs.StringVar(&f.idTTL, "id-token-ttl", "", "ID token lifetime `DURATION`, e.g. 1h (at most 24h; 0 = server default)")
+	fs.StringVar(&f.idTokenAlg, "id-token-signed-response-alg", "", "`ALG` of the client's ID tokens: RS256 (the default), PS256, ES256 or EdDSA, as the server's key ring offers"+hint)
 	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
@@ -208,6 +210,7 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 			b["jwks"] = raw
 		}
 	}
+	text("id-token-signed-response-alg", "id_token_signed_response_alg", f.idTokenAlg)
 	text("jwks-uri", "jwks_uri", f.jwksURI)
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
 	if fs.Changed("first-party") {
@@ -436,6 +439,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.IDTokenTTL != 0 {
 		rows = append(rows, []string{"ID TOKEN TTL", ttl(c.IDTokenTTL)})
+	}
+	if c.IDTokenSignedResponseAlg != "" && slices.Contains(c.GrantTypes, admin.GrantAuthorizationCode) {
+		rows = append(rows, []string{"ID TOKEN ALG", c.IDTokenSignedResponseAlg})
 	}
 	if len(c.JWKS) > 0 {
 		n := "registered"

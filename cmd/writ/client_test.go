@@ -200,6 +200,13 @@ func TestClientCreateKinds(t *testing.T) {
 	if pub.TokenEndpointAuthMethod != "none" || pub.ClientSecret != "" || len(pub.RedirectURIs) != 2 || !pub.FirstParty || pub.RefreshTokenTTL != 720*3600 || pub.IDTokenTTL != 3600 {
 		t.Fatalf("public client %+v", pub)
 	}
+	if pub.IDTokenSignedResponseAlg != "RS256" {
+		t.Fatalf("default id_token_signed_response_alg %q, want RS256", pub.IDTokenSignedResponseAlg)
+	}
+	es := e.createJSON(t, "--grant-type", "authorization_code", "--redirect-uri", "https://es.example.com/cb", "--id-token-signed-response-alg", "ES256")
+	if es.IDTokenSignedResponseAlg != "ES256" {
+		t.Fatalf("--id-token-signed-response-alg ES256 registered %q", es.IDTokenSignedResponseAlg)
+	}
 	fromFile := e.createJSON(t, "--grant-type", "client_credentials", "--auth-method", "private_key_jwt", "--jwks", "@"+file)
 	if fromFile.ClientSecret != "" || len(fromFile.JWKS) == 0 {
 		t.Fatalf("private_key_jwt client %+v", fromFile)
@@ -423,7 +430,7 @@ func TestKeyListRotate(t *testing.T) {
 	if states[nextKID] != "active" || len(listing.Keys) != 3 {
 		t.Fatalf("after --force, the former next key %s is %q; listing %s", nextKID, states[nextKID], r.stdout)
 	}
-	if !strings.Contains(r.stderr, nextKID+" is now the active key") {
+	if !strings.Contains(r.stderr, nextKID+" is now the active ES256 key") {
 		t.Fatalf("stderr %q", r.stderr)
 	}
 }

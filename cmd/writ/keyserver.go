@@ -17,8 +17,10 @@ admin API (not on key files): give its URL with --endpoint or
 WRIT_ADMIN_ENDPOINT (default http://127.0.0.1:8081) and the admin
 credential in WRIT_ADMIN_TOKEN.
 
-A key is "next" (published in the JWKS, not signing yet), "active" (the one
-key that signs), or "retired" (no longer signs, published until every token
+The key ring keeps one active key per algorithm (key_algorithm for access
+tokens, RS256 and the key_algorithms setting for ID tokens). A key is "next"
+(published in the JWKS, not signing yet), "active" (the key that signs with
+its algorithm), or "retired" (no longer signs, published until every token
 it signed has expired: NOT AFTER).`
 
 // newKeyListCmd builds "writ key list": the server's signing keys.
@@ -50,10 +52,10 @@ func newKeyRotateCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate [--force]",
 		Short: "Rotate the signing keys of a running server",
-		Long: `Rotate the signing keys of a running writ server: the next key, published
-in the JWKS since the previous rotation, becomes the active key; the active
-key is retired (still published until its tokens have expired); and a new
-next key is published.
+		Long: `Rotate the signing keys of a running writ server, every algorithm at once:
+the next key, published in the JWKS since the previous rotation, becomes the
+active key of its algorithm; the active key is retired (still published
+until its tokens have expired); and a new next key is published.
 
 The next key is promoted only once it has been published long enough for
 relying parties with a cached JWKS to know it (10 minutes). --force
@@ -96,7 +98,7 @@ func runKeyServer(ctx context.Context, s *streams, af *adminFlags, method, path 
 	if method == "POST" {
 		for _, k := range listing.Keys {
 			if k.State == keys.Active.String() {
-				fmt.Fprintf(s.err, "writ: rotated the signing keys: %s is now the active key\n", tableCell(k.KeyID))
+				fmt.Fprintf(s.err, "writ: rotated the signing keys: %s is now the active %s key\n", tableCell(k.KeyID), tableCell(string(k.Algorithm)))
 			}
 		}
 	}

@@ -28,7 +28,8 @@
 //	GET    /admin/users/{id}/consents        list the user's consents
 //	DELETE /admin/users/{id}/consents/{client_id} revoke a consent and its refresh tokens (204)
 //
-// Client metadata uses the names of RFC 7591 plus writ's own
+// Client metadata uses the names of RFC 7591, id_token_signed_response_alg
+// of OpenID Connect Registration (RS256 unless set), and writ's own
 // (access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl,
 // audiences, first_party, metadata). Errors are JSON objects with "error"
 // and "error_description" (RFC 7591 §3.2.2 for registration errors).
@@ -52,7 +53,9 @@ import (
 
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
 )
 
 // DefaultMaxBytes is the request body limit when Options.MaxBytes is zero.
@@ -114,6 +117,10 @@ type Options struct {
 	// Keys, when set, serves the /admin/keys routes; without it they
 	// answer 503.
 	Keys KeyManager
+	// IDTokenAlgorithms are the algorithms the server signs ID tokens with
+	// (its key ring's); a client may register only one of them as its
+	// id_token_signed_response_alg. Empty means oidc.IDTokenAlgorithms().
+	IDTokenAlgorithms []jose.Algorithm
 	// Users, when set, serves the /admin/users routes; without it they
 	// answer 503. store.Store implements it.
 	Users UserStore
@@ -136,16 +143,17 @@ type Options struct {
 
 // handler serves the admin API.
 type handler struct {
-	tokenHash [sha256.Size]byte
-	enabled   bool
-	store     store.ClientStore
-	hasher    *oauth.SecretHasher
-	clients   Invalidator
-	keys      KeyManager
-	log       *slog.Logger
-	now       func() time.Time
-	maxBytes  int64
-	mux       *http.ServeMux
+	tokenHash   [sha256.Size]byte
+	enabled     bool
+	store       store.ClientStore
+	hasher      *oauth.SecretHasher
+	clients     Invalidator
+	keys        KeyManager
+	idTokenAlgs []jose.Algorithm
+	log         *slog.Logger
+	now         func() time.Time
+	maxBytes    int64
+	mux         *http.ServeMux
 
 	// The user routes' dependencies (Options.Users, Passwords,
 	// SessionsEnded).
@@ -167,6 +175,10 @@ func NewHandler(o Options) http.Handler {
 		maxBytes: o.MaxBytes,
 	}
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
+	h.idTokenAlgs = o.IDTokenAlgorithms
+	if len(h.idTokenAlgs) == 0 {
+		h.idTokenAlgs = oidc.IDTokenAlgorithms()
+	}
 	// Only the hash of the token is kept: comparing fixed-size digests in
 	// constant time reveals neither the token nor its length.
 	h.tokenHash = sha256.Sum256([]byte(o.Token))

@@ -113,6 +113,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err := validateClient(&c); err != nil {
 		return err
 	}
+	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+		return err
+	}
 	var secret string
 	if hasSecret(c.TokenEndpointAuthMethod) {
 		if secret, c.SecretHash, err = h.issueSecret(); err != nil {
@@ -222,6 +225,11 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 		}
 		if err := validateClient(&c); err != nil {
 			return store.Client{}, err
+		}
+		if _, ok := fields["id_token_signed_response_alg"]; ok {
+			if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+				return store.Client{}, err
+			}
 		}
 		switch {
 		case !hasSecret(c.TokenEndpointAuthMethod):

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 )
@@ -73,7 +75,7 @@ func fieldNames() []string {
 		"grant_types", "response_types", "scope", "token_endpoint_auth_method",
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
-		"audiences", "first_party", "metadata",
+		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
 	}
 }
 
@@ -233,6 +235,11 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		if !null {
 			c.IDTokenTTL, err = decodeTTL(name, raw, MaxAccessTokenTTL)
 		}
+	case "id_token_signed_response_alg":
+		c.IDTokenSignedResponseAlg = string(oidc.DefaultSigningAlgorithm)
+		if !null {
+			c.IDTokenSignedResponseAlg, err = decodeString(name, raw, 16)
+		}
 	case "audiences":
 		c.Audiences = nil
 		if !null {
@@ -339,6 +346,9 @@ func defaults(c *store.Client, fields map[string]json.RawMessage) {
 	if _, ok := fields["access_token_format"]; !ok {
 		c.AccessTokenFormat = store.AccessTokenJWT
 	}
+	if _, ok := fields["id_token_signed_response_alg"]; !ok {
+		c.IDTokenSignedResponseAlg = string(oidc.DefaultSigningAlgorithm) // OIDC Registration §2
+	}
 	if _, ok := fields["grant_types"]; !ok {
 		c.GrantTypes = []string{GrantAuthorizationCode}
 	}
@@ -420,6 +430,19 @@ func validateClient(c *store.Client) error {
 		}
 	}
 	return nil
+}
+
+// checkIDTokenAlg refuses an id_token_signed_response_alg the server cannot
+// sign with (its key ring has no key for it).
+func (h *handler) checkIDTokenAlg(alg string) error {
+	if slices.Contains(h.idTokenAlgs, jose.Algorithm(alg)) {
+		return nil
+	}
+	names := make([]string, len(h.idTokenAlgs))
+	for i, a := range h.idTokenAlgs {
+		names[i] = string(a)
+	}
+	return badMetadata("id_token_signed_response_alg %q is not supported; this server signs ID tokens with %s", clip(alg, 16), strings.Join(names, ", "))
 }
 
 // checkRedirectURI applies RFC 6749 §3.1.2, RFC 8252 and RFC 9700 to a
@@ -520,6 +543,9 @@ type ClientResponse struct {
 	RefreshTokenTTL int64 `json:"refresh_token_ttl,omitempty"`
 	// IDTokenTTL is in seconds; absent means the server default.
 	IDTokenTTL int64 `json:"id_token_ttl,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (and back-channel logout tokens), RS256 unless it registered another.
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
 	// Audiences are the resources the client may ask tokens for; the first
 	// is the default.
 	Audiences []string `json:"audiences,omitempty"`
@@ -539,28 +565,29 @@ type ClientResponse struct {
 // The stored hash is never rendered.
 func toJSON(c store.Client, secret string) ClientResponse {
 	j := ClientResponse{
-		ClientID:                c.ID,
-		ClientSecret:            secret,
-		ClientIDIssuedAt:        c.CreatedAt.Unix(),
-		ClientName:              c.Name,
-		RedirectURIs:            c.RedirectURIs,
-		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
-		GrantTypes:              nonNil(c.GrantTypes),
-		ResponseTypes:           nonNil(c.ResponseTypes),
-		Scope:                   oauth.JoinScope(c.Scopes),
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		JWKS:                    json.RawMessage(c.JWKS),
-		JWKSURI:                 c.JWKSURI,
-		BackchannelLogoutURI:    c.BackchannelLogoutURI,
-		AccessTokenFormat:       c.AccessTokenFormat,
-		AccessTokenTTL:          int64(c.AccessTokenTTL / time.Second),
-		RefreshTokenTTL:         int64(c.RefreshTokenTTL / time.Second),
-		IDTokenTTL:              int64(c.IDTokenTTL / time.Second),
-		Audiences:               c.Audiences,
-		FirstParty:              c.FirstParty,
-		Metadata:                c.Metadata,
-		CreatedAt:               c.CreatedAt,
-		UpdatedAt:               c.UpdatedAt,
+		ClientID:                 c.ID,
+		ClientSecret:             secret,
+		ClientIDIssuedAt:         c.CreatedAt.Unix(),
+		ClientName:               c.Name,
+		RedirectURIs:             c.RedirectURIs,
+		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
+		GrantTypes:               nonNil(c.GrantTypes),
+		ResponseTypes:            nonNil(c.ResponseTypes),
+		Scope:                    oauth.JoinScope(c.Scopes),
+		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
+		JWKS:                     json.RawMessage(c.JWKS),
+		JWKSURI:                  c.JWKSURI,
+		BackchannelLogoutURI:     c.BackchannelLogoutURI,
+		AccessTokenFormat:        c.AccessTokenFormat,
+		AccessTokenTTL:           int64(c.AccessTokenTTL / time.Second),
+		RefreshTokenTTL:          int64(c.RefreshTokenTTL / time.Second),
+		IDTokenTTL:               int64(c.IDTokenTTL / time.Second),
+		IDTokenSignedResponseAlg: cmp.Or(c.IDTokenSignedResponseAlg, string(oidc.DefaultSigningAlgorithm)),
+		Audiences:                c.Audiences,
+		FirstParty:               c.FirstParty,
+		Metadata:                 c.Metadata,
+		CreatedAt:                c.CreatedAt,
+		UpdatedAt:                c.UpdatedAt,
 	}
 	if len(c.JWKS) == 0 {
 		j.JWKS = nil

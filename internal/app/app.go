@@ -135,8 +135,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if a.Store, err = openStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
 		return nil, err
 	}
+	var algs []jose.Algorithm
+	for _, alg := range cfg.SigningAlgorithms() {
+		algs = append(algs, jose.Algorithm(alg))
+	}
 	a.ringOpts = keys.Options{
 		Algorithm:        jose.Algorithm(cfg.KeyAlgorithm),
+		Algorithms:       algs,
 		Clock:            o.Now,
 		MaxTokenLifetime: maxLifetime(cfg) + jwt.DefaultLeeway,
 		MinPublish:       keyMinPublish,
@@ -174,17 +179,18 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
-		Users:         a.Store,
-		Passwords:     authn.Hasher{},
-		SessionsEnded: a.Server.NotifyLogout,
-		Token:         a.AdminToken,
-		Store:         a.Store,
-		Hasher:        hasher,
-		Clients:       a.Server.Clients(),
-		Keys:          a,
-		Logger:        o.Logger,
-		Now:           o.Now,
-		MaxBytes:      cfg.MaxRequestBytes,
+		Users:             a.Store,
+		Passwords:         authn.Hasher{},
+		SessionsEnded:     a.Server.NotifyLogout,
+		Token:             a.AdminToken,
+		Store:             a.Store,
+		Hasher:            hasher,
+		Clients:           a.Server.Clients(),
+		Keys:              a,
+		IDTokenAlgorithms: a.Ring.Algorithms(),
+		Logger:            o.Logger,
+		Now:               o.Now,
+		MaxBytes:          cfg.MaxRequestBytes,
 	})
 	return a, nil
 }

@@ -39,31 +39,30 @@ func (a *App) loadRing(ctx context.Context) error {
 	return a.ensureActive(ctx)
 }
 
-// ensureActive makes sure the ring has an active key, bootstrapping one in
-// a transaction so that two nodes starting at once agree on it.
+// ensureActive makes sure the ring has an active key for every configured
+// algorithm (and none for an algorithm no longer configured), reconciling
+// it in a transaction so that two nodes starting at once agree.
 func (a *App) ensureActive(ctx context.Context) error {
-	if _, err := a.Ring.Signer(); err == nil {
+	if a.Ring.Reconciled() {
 		return nil
 	}
-	created := false
+	before := map[string]bool{}
+	for _, e := range a.Ring.Entries() {
+		before[e.KeyID()] = true
+	}
 	err := a.updateRing(ctx, func(r *keys.Ring) error {
-		if _, err := r.Signer(); err == nil {
-			return nil // another node bootstrapped it
+		if r.Reconciled() {
+			return nil // another node did it
 		}
-		for i := 0; i < 2; i++ { // next, then active + next
-			if err := r.Rotate(); err != nil {
-				return err
-			}
-		}
-		created = true
-		return nil
+		return r.Reconcile()
 	})
 	if err != nil {
 		return fmt.Errorf("create signing keys: %w", err)
 	}
-	if created {
-		k, _ := a.Ring.Signer()
-		a.say("generated an %s signing key (kid %s) and a next key, sealed under the master key", k.Algorithm(), k.KeyID())
+	for _, e := range a.Ring.Entries() {
+		if e.State == keys.Active && !before[e.KeyID()] {
+			a.say("generated an %s signing key (kid %s) and a next key, sealed under the master key", e.Key.Algorithm(), e.KeyID())
+		}
 	}
 	return nil
 }
@@ -104,36 +103,17 @@ func (a *App) updateRing(ctx context.Context, fn func(*keys.Ring) error) error {
 	return nil
 }
 
-// RotateKeys promotes the next key to active (it has been published since
-// the previous rotation) and publishes a new next key. Unless force is set,
-// a next key younger than the publication delay is not promoted.
+// RotateKeys promotes the next key of every algorithm to active (it has
+// been published since the previous rotation) and publishes a new next key
+// for each. Unless force is set, a next key younger than the publication
+// delay is not promoted.
 func (a *App) RotateKeys(ctx context.Context, force bool) error {
 	return a.updateRing(ctx, func(r *keys.Ring) error {
-		if !force {
-			return r.Rotate()
+		if force {
+			return r.ForceRotate()
 		}
-		for _, e := range r.Entries() {
-			if e.State == keys.Next {
-				if err := r.ForceActivate(e.KeyID()); err != nil {
-					return err
-				}
-				return r.Rotate()
-			}
-		}
-		if err := r.Rotate(); err != nil {
-			return err
-		}
-		return a.forceNext(r)
+		return r.Rotate()
 	})
-}
-
-func (a *App) forceNext(r *keys.Ring) error {
-	for _, e := range r.Entries() {
-		if e.State == keys.Next {
-			return r.ForceActivate(e.KeyID())
-		}
-	}
-	return nil
 }
 
 // KeyEntries lists the ring's keys with their states (public halves only).
@@ -185,10 +165,12 @@ func (a *App) keyMaintenance(ctx context.Context) error {
 	now := a.now()
 	for _, e := range a.Ring.Entries() {
 		if e.State == keys.Active && now.Sub(e.ActivatedAt) >= a.Config.KeyRotation {
-			a.log.Info("rotating signing key on schedule", "kid", e.KeyID())
+			// One rotation moves every algorithm; their keys age together.
+			a.log.Info("rotating signing keys on schedule", "kid", e.KeyID(), "alg", string(e.Key.Algorithm()))
 			if err := a.RotateKeys(ctx, false); err != nil && !errors.Is(err, keys.ErrTooEarly) {
 				return fmt.Errorf("scheduled rotation: %w", err)
 			}
+			break
 		}
 	}
 	return nil

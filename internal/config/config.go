@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,7 @@ type Config struct {
 	UIDir                   string
 
 	KeyAlgorithm      string
+	KeyAlgorithms     []string
 	KeyRotation       time.Duration
 	MaxRequestBytes   int64
 	ShutdownTimeout   time.Duration
@@ -141,6 +143,58 @@ func boolField(key, env, def, usage string, p func(*Config) *bool) field {
 		get: func(c *Config) string { return strconv.FormatBool(*p(c)) }}
 }
 
+// signingAlgorithms are the algorithms writ generates signing keys for.
+func signingAlgorithms() []string {
+	return []string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}
+}
+
+// algListField is a comma-separated list of signing algorithms, kept
+// without repeats. (RS256 and KeyAlgorithm are added by SigningAlgorithms,
+// not here, so that the effective configuration shows what was given.)
+func algListField(key, env, def, usage string, p func(*Config) *[]string) field {
+	f := strField(key, env, def, usage, nil) // a string setting whose set and get are replaced
+	f.set = func(c *Config, v string) error {
+		var list []string
+		for _, a := range strings.Split(v, ",") {
+			a = strings.TrimSpace(a)
+			if a == "" {
+				continue
+			}
+			if !slices.Contains(signingAlgorithms(), a) {
+				return fmt.Errorf("%q is not one of %s", truncateAlg(a), strings.Join(signingAlgorithms(), ", "))
+			}
+			if !slices.Contains(list, a) {
+				list = append(list, a)
+			}
+		}
+		*p(c) = list
+		return nil
+	}
+	f.get = func(c *Config) string { return strings.Join(*p(c), ",") }
+	return f
+}
+
+func truncateAlg(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
+
+// SigningAlgorithms returns the algorithms the key ring keeps an active
+// key for: KeyAlgorithm (access tokens) first, then RS256 (the ID token
+// default every OpenID Provider offers, OIDC Discovery §3), then
+// KeyAlgorithms.
+func (c *Config) SigningAlgorithms() []string {
+	out := []string{c.KeyAlgorithm}
+	for _, a := range append([]string{"RS256"}, c.KeyAlgorithms...) {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // fields is the single declaration of every setting.
 func fields() []field {
 	return []field{
@@ -176,8 +230,11 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
 		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
 			func(c *Config) *string { return &c.UIDir }),
-		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of generated signing keys: ES256, ES384, ES512, EdDSA, RS256 or PS256",
+		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of access tokens and introspection responses (the key ring always has a key for it)",
 			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
+		algListField("key_algorithms", "WRIT_KEY_ALGORITHMS", "RS256,ES256,EdDSA",
+			"comma-separated algorithms the key ring keeps an active key for, offered for ID tokens; RS256 and key_algorithm are always added",
+			func(c *Config) *[]string { return &c.KeyAlgorithms }),
 		durField("key_rotation", "WRIT_KEY_ROTATION", "720h", "rotate the signing key on this schedule (0 turns scheduled rotation off)",
 			func(c *Config) *time.Duration { return &c.KeyRotation }),
 		{key: "max_request_bytes", env: "WRIT_MAX_REQUEST_BYTES", def: "65536", usage: "largest request body accepted on any endpoint", kind: kindInt,

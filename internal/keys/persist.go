@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/writ-dev/writ/internal/strictjson"
@@ -96,9 +97,9 @@ func (r *Ring) SealedEntries(mk MasterKey) ([]SealedEntry, error) {
 // with mk. Everything is checked before anything changes: each blob must
 // open under mk with its record's kid and alg (ErrWrongMasterKey,
 // ErrSealedCorrupt), each key must be a usable signing key matching its
-// record, kids and key material must be unique, at most one key may be
-// active, and the timestamps must fit the states (ErrInvalidDocument). On
-// error the ring is unchanged. Keys past their NotAfter are kept; call
+// record, kids and key material must be unique, at most one key per
+// algorithm may be active, and the timestamps must fit the states
+// (ErrInvalidDocument). On error the ring is unchanged. Keys past their NotAfter are kept; call
 // Prune to drop them.
 func (r *Ring) LoadSealedEntries(entries []SealedEntry, mk MasterKey) error {
 	if !mk.valid() {
@@ -108,15 +109,16 @@ func (r *Ring) LoadSealedEntries(entries []SealedEntry, mk MasterKey) error {
 		return fmt.Errorf("%w: %d keys, at most %d", ErrInvalidDocument, len(entries), MaxEntries)
 	}
 	loaded := make([]Entry, 0, len(entries))
-	active := 0
+	var active []jose.Algorithm
 	for i, se := range entries {
 		if err := checkRecord(se); err != nil {
 			return fmt.Errorf("keys: key %d (%q): %w", i, se.KeyID, err)
 		}
 		if se.State == Active {
-			if active++; active > 1 {
-				return fmt.Errorf("%w: more than one active key", ErrInvalidDocument)
+			if slices.Contains(active, se.Algorithm) {
+				return fmt.Errorf("%w: more than one active %s key", ErrInvalidDocument, se.Algorithm)
 			}
+			active = append(active, se.Algorithm)
 		}
 		key, err := openKey(se, mk)
 		if err != nil {

@@ -13,22 +13,26 @@ import (
 	"github.com/writ-dev/writ/jwt"
 )
 
-// populatedRing returns a ring with an active (EdDSA), a next (ES256) and
-// two retired keys (ES256, then first).
+// populatedRing returns an ES256 ring with an active and a next ES256 key
+// and two retired keys (ES256, then first, whose algorithm the ring does
+// not sign with and which Reconcile retired).
 func populatedRing(t *testing.T, clock *fakeClock, first *jose.Key) *Ring {
 	t.Helper()
 	r := newTestRing(t, clock, Options{})
 	if err := r.Add(first); err != nil {
 		t.Fatal(err)
 	}
-	mustRotate(t, r, 1) // first active, ES256 next
-	clock.Advance(time.Minute)
-	if err := r.Add(genKey(t, jose.EdDSA)); err != nil {
+	if err := r.Activate(first.KeyID()); err != nil {
 		t.Fatal(err)
 	}
-	mustRotate(t, r, 1) // ES256 active, first retired, EdDSA next
 	clock.Advance(time.Minute)
-	mustRotate(t, r, 1) // EdDSA active, ES256 retired, new ES256 next
+	mustRotate(t, r, 2) // ES256 active and next beside first
+	clock.Advance(time.Minute)
+	if err := r.Reconcile(); err != nil { // first retires
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	mustRotate(t, r, 1) // the next ES256 key active, the first one retired
 	clock.Advance(time.Second)
 	return r
 }

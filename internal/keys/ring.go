@@ -1,6 +1,7 @@
-// Package keys holds writ's signing keys: a Ring that rotates them through
-// the states next → active → retired → removed, and the sealing of private
-// keys at rest under a MasterKey (AES-256-GCM).
+// Package keys holds writ's signing keys: a Ring that keeps one active key
+// per configured algorithm and rotates each through the states next →
+// active → retired → removed, and the sealing of private keys at rest under
+// a MasterKey (AES-256-GCM).
 //
 // Key material never appears in errors, in fmt output of any type of this
 // package, or in log/slog values.
@@ -209,9 +210,15 @@ func (e Entry) public() Entry {
 
 // Options configure a Ring. The zero value is usable.
 type Options struct {
-	// Algorithm is the algorithm of the keys Rotate generates: an asymmetric
-	// signature algorithm. Empty means ES256.
+	// Algorithm is the ring's primary algorithm, the one Signer signs with
+	// (access tokens, introspection responses): an asymmetric signature
+	// algorithm. Empty means ES256.
 	Algorithm jose.Algorithm
+	// Algorithms lists every algorithm the ring keeps an active key for
+	// (SignerFor), for example RS256 for ID tokens (OIDC Discovery §3).
+	// Algorithm is always one of them, added when missing; empty means
+	// Algorithm alone. Each must be an asymmetric signature algorithm.
+	Algorithms []jose.Algorithm
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 	// MaxTokenLifetime is the longest lifetime of any token signed with the
@@ -229,8 +236,10 @@ type Options struct {
 }
 
 // Ring is the set of signing keys of an issuer and their rotation states.
-// At most one key is active (it signs); next keys are published before they
-// sign; retired keys stay published until NotAfter.
+// At most one key per algorithm is active (it signs with that algorithm);
+// next keys are published before they sign; retired keys stay published
+// until NotAfter. Each configured algorithm (Options.Algorithms) rotates on
+// its own, in step: Rotate advances all of them.
 //
 // A Ring is safe for concurrent use. Writers (Add, Activate, Rotate, Prune,
 // Remove, UnmarshalSealed, ...) are serialized and each publishes a new
@@ -243,6 +252,7 @@ type Ring struct {
 	snap atomic.Pointer[snapshot]
 
 	alg        jose.Algorithm
+	algs       []jose.Algorithm // alg first
 	now        func() time.Time
 	maxLife    time.Duration
 	minPublish time.Duration
@@ -252,8 +262,8 @@ type Ring struct {
 // snapshot is an immutable state of a Ring.
 type snapshot struct {
 	version uint64
-	entries []Entry // private keys; order: active, next (oldest first), retired (newest first)
-	active  *jose.Key
+	entries []Entry     // private keys; order: active, next (oldest first), retired (newest first)
+	active  []*jose.Key // the active key of each algorithm
 	public  *jose.KeySet
 	jwks    []byte
 }
@@ -266,8 +276,16 @@ func NewRing(opts Options) (*Ring, error) {
 	if r.alg == "" {
 		r.alg = jose.ES256
 	}
-	if !r.alg.IsSignature() || r.alg.IsSymmetric() {
-		return nil, fmt.Errorf("%w: ring algorithm %q must be an asymmetric signature algorithm", ErrUnsuitableKey, r.alg)
+	r.algs = append(r.algs, r.alg)
+	for _, a := range opts.Algorithms {
+		if !slices.Contains(r.algs, a) {
+			r.algs = append(r.algs, a)
+		}
+	}
+	for _, a := range r.algs {
+		if !a.IsSignature() || a.IsSymmetric() {
+			return nil, fmt.Errorf("%w: ring algorithm %q must be an asymmetric signature algorithm", ErrUnsuitableKey, a)
+		}
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -292,17 +310,27 @@ func NewRing(opts Options) (*Ring, error) {
 	return r, nil
 }
 
-// Algorithm returns the algorithm of the keys Rotate generates.
+// Algorithm returns the primary algorithm, the one Signer signs with.
 func (r *Ring) Algorithm() jose.Algorithm { return r.alg }
+
+// Algorithms returns every algorithm the ring keeps an active key for, the
+// primary one first.
+func (r *Ring) Algorithms() []jose.Algorithm { return slices.Clone(r.algs) }
 
 // MaxTokenLifetime returns how long a retired key stays published.
 func (r *Ring) MaxTokenLifetime() time.Duration { return r.maxLife }
 
-// Signer returns the active key, which holds the private key, or
-// ErrNoActiveKey. It takes no lock and does not allocate.
-func (r *Ring) Signer() (*jose.Key, error) {
-	if k := r.snap.Load().active; k != nil {
-		return k, nil
+// Signer returns the active key of the primary algorithm, which holds the
+// private key, or ErrNoActiveKey. It takes no lock and does not allocate.
+func (r *Ring) Signer() (*jose.Key, error) { return r.SignerFor(r.alg) }
+
+// SignerFor returns the active key of algorithm alg, or ErrNoActiveKey. It
+// takes no lock and does not allocate.
+func (r *Ring) SignerFor(alg jose.Algorithm) (*jose.Key, error) {
+	for _, k := range r.snap.Load().active {
+		if k.Algorithm() == alg {
+			return k, nil
+		}
 	}
 	return nil, ErrNoActiveKey
 }
@@ -356,11 +384,12 @@ func (r *Ring) Add(key *jose.Key) error {
 	return r.publish(s, entries)
 }
 
-// Activate makes the next key kid active. The previously active key, if
-// any, becomes retired with RetiredAt now and NotAfter now plus
+// Activate makes the next key kid active. The previously active key of its
+// algorithm, if any, becomes retired with RetiredAt now and NotAfter now plus
 // MaxTokenLifetime. Activating a key that is not next (active, retired or
 // unknown) is an error, and so is activating a next key published for less
-// than Options.MinPublish while another key is active (ErrTooEarly).
+// than Options.MinPublish while another key of its algorithm is active
+// (ErrTooEarly).
 func (r *Ring) Activate(kid string) error { return r.activate(kid, false) }
 
 // ForceActivate is Activate without the MinPublish check, for emergencies
@@ -384,14 +413,14 @@ func (r *Ring) activate(kid string, force bool) error {
 	return r.publish(s, entries)
 }
 
-// promote makes entries[i] active and retires the current active key. It
-// changes entries in place and only when it returns nil.
+// promote makes entries[i] active and retires the current active key of its
+// algorithm. It changes entries in place and only when it returns nil.
 func (r *Ring) promote(entries []Entry, i int, now time.Time, force bool) error {
 	e := entries[i]
 	if e.State != Next {
 		return fmt.Errorf("%w: key %q is %s; only a next key can be activated", ErrInvalidTransition, e.KeyID(), e.State)
 	}
-	cur := slices.IndexFunc(entries, func(e Entry) bool { return e.State == Active })
+	cur := slices.IndexFunc(entries, func(a Entry) bool { return a.State == Active && a.alg() == e.alg() })
 	if cur >= 0 && !force && r.minPublish > 0 {
 		if ready := e.CreatedAt.Add(r.minPublish); now.Before(ready) {
 			return fmt.Errorf("%w: key %q has been published for %v, less than the required %v (ready at %s)",
@@ -406,48 +435,145 @@ func (r *Ring) promote(entries []Entry, i int, now time.Time, force bool) error 
 	return nil
 }
 
-// Rotate advances the rotation by one step, in one atomic change:
+// Rotate advances the rotation of every algorithm of the ring by one step,
+// in one atomic change. For each algorithm:
 //
-//   - If the ring has no next key, it generates one (Options.Algorithm) and
-//     adds it as next. Nothing else changes: the new key is published and
-//     will not sign before a later Rotate.
+//   - If it has no next key, Rotate generates one and adds it as next.
+//     Nothing else changes: the new key is published and will not sign
+//     before a later Rotate.
 //   - Otherwise it activates the oldest next key exactly as Activate does
-//     (the active key, if any, retires with NotAfter = now +
-//     MaxTokenLifetime; ErrTooEarly if the next key is younger than
-//     MinPublish), and, when no other next key remains, generates the
-//     following next key so that the key after this one is already
-//     published.
+//     (the active key of that algorithm, if any, retires with NotAfter =
+//     now + MaxTokenLifetime; ErrTooEarly if the next key is younger than
+//     MinPublish), and, when no other next key of the algorithm remains,
+//     generates the following next key so that the key after this one is
+//     already published.
 //
 // So a key always spends at least one rotation period published as next
 // before it signs. On an empty ring the first Rotate publishes key A (no
 // key signs yet: Signer returns ErrNoActiveKey) and the second activates A
-// and publishes B. Rotate does nothing when it fails.
-func (r *Ring) Rotate() error {
+// and publishes B; Reconcile does both at once. Rotate does nothing when it
+// fails.
+func (r *Ring) Rotate() error { return r.rotateAll(false) }
+
+// ForceRotate is Rotate for emergencies, such as a compromised key: it
+// ignores MinPublish, and an algorithm without a next key gets a new key
+// that signs at once (and a next key to follow it). Relying parties whose
+// cached JWKS predates a new active key reject its tokens until they
+// refresh.
+func (r *Ring) ForceRotate() error { return r.rotateAll(true) }
+
+func (r *Ring) rotateAll(force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.snap.Load()
 	now := r.clock()
 	entries := slices.Clone(s.entries)
-	next := oldestNext(entries)
-	if next >= 0 {
-		if err := r.promote(entries, next, now, false); err != nil {
+	for _, alg := range r.algs {
+		var err error
+		if force && oldestNext(entries, alg) < 0 {
+			if entries, err = r.addGenerated(entries, alg, now); err != nil {
+				return err
+			}
+		}
+		if entries, err = r.rotate(entries, alg, now, force); err != nil {
 			return err
 		}
-		if oldestNext(entries) >= 0 {
-			return r.publish(s, entries)
+	}
+	return r.publish(s, entries)
+}
+
+// rotate is one Rotate step for the keys of alg.
+func (r *Ring) rotate(entries []Entry, alg jose.Algorithm, now time.Time, force bool) ([]Entry, error) {
+	if next := oldestNext(entries, alg); next >= 0 {
+		if err := r.promote(entries, next, now, force); err != nil {
+			return nil, err
+		}
+		if oldestNext(entries, alg) >= 0 {
+			return entries, nil
 		}
 	}
-	key, err := r.generate(r.alg)
+	return r.addGenerated(entries, alg, now)
+}
+
+// addGenerated appends a new next key of alg to entries.
+func (r *Ring) addGenerated(entries []Entry, alg jose.Algorithm, now time.Time) ([]Entry, error) {
+	key, err := r.generate(alg)
 	if err != nil {
-		return fmt.Errorf("keys: rotate: generate %s key: %w", r.alg, err)
+		return nil, fmt.Errorf("keys: rotate: generate %s key: %w", alg, err)
 	}
 	if err := checkSigningKey(key); err != nil {
-		return fmt.Errorf("keys: rotate: generated key: %w", err)
+		return nil, fmt.Errorf("keys: rotate: generated key: %w", err)
+	}
+	if key.Algorithm() != alg {
+		return nil, fmt.Errorf("%w: generated key %q is %s, not %s", ErrUnsuitableKey, key.KeyID(), key.Algorithm(), alg)
 	}
 	if err := checkNew(entries, key); err != nil {
-		return fmt.Errorf("keys: rotate: generated key: %w", err)
+		return nil, fmt.Errorf("keys: rotate: generated key: %w", err)
 	}
-	entries = append(entries, Entry{Key: key, State: Next, CreatedAt: now})
+	return append(entries, Entry{Key: key, State: Next, CreatedAt: now}), nil
+}
+
+// Reconciled reports whether the ring is in line with its algorithms: each
+// has an active key, and no other algorithm has an active or next key.
+func (r *Ring) Reconciled() bool {
+	s := r.snap.Load()
+	for _, alg := range r.algs {
+		if !slices.ContainsFunc(s.active, func(k *jose.Key) bool { return k.Algorithm() == alg }) {
+			return false
+		}
+	}
+	for _, e := range s.entries {
+		if e.State != Retired && !slices.Contains(r.algs, e.alg()) {
+			return false
+		}
+	}
+	return true
+}
+
+// Reconcile brings the ring in line with its algorithms, in one atomic
+// change: an algorithm without an active key gets one at once (its oldest
+// next key, or a new one) and a next key to follow it; the active key of an
+// algorithm the ring no longer has retires (it stays published until
+// NotAfter) and that algorithm's next keys are dropped. A new ring signs
+// after one Reconcile; a ring that is Reconciled is left unchanged.
+func (r *Ring) Reconcile() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snap.Load()
+	now := r.clock()
+	entries := make([]Entry, 0, len(s.entries)+2*len(r.algs))
+	for _, e := range s.entries {
+		switch {
+		case e.State == Retired || slices.Contains(r.algs, e.alg()):
+			entries = append(entries, e)
+		case e.State == Active:
+			e.State, e.RetiredAt, e.NotAfter = Retired, now, now.Add(r.maxLife)
+			entries = append(entries, e)
+		}
+	}
+	changed := len(entries) != len(s.entries) || !slices.EqualFunc(entries, s.entries, func(a, b Entry) bool { return a.State == b.State })
+	for _, alg := range r.algs {
+		if slices.ContainsFunc(entries, func(e Entry) bool { return e.State == Active && e.alg() == alg }) {
+			continue
+		}
+		var err error
+		if oldestNext(entries, alg) < 0 {
+			if entries, err = r.addGenerated(entries, alg, now); err != nil {
+				return err
+			}
+		}
+		// Nothing signs with alg yet, so MinPublish does not apply.
+		if err := r.promote(entries, oldestNext(entries, alg), now, true); err != nil {
+			return err
+		}
+		if entries, err = r.addGenerated(entries, alg, now); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
 	return r.publish(s, entries)
 }
 
@@ -521,7 +647,11 @@ func (r *Ring) remove(kid string, force bool) (Entry, error) {
 func (r *Ring) String() string {
 	s := r.snap.Load()
 	var b strings.Builder
-	fmt.Fprintf(&b, "keys.Ring{alg=%s version=%d", r.alg, s.version)
+	fmt.Fprintf(&b, "keys.Ring{alg=%s", r.alg)
+	for _, a := range r.algs[1:] {
+		fmt.Fprintf(&b, ",%s", a)
+	}
+	fmt.Fprintf(&b, " version=%d", s.version)
 	for _, st := range []State{Active, Next, Retired} {
 		b.WriteString(" " + st.String() + "=[")
 		n := 0
@@ -573,7 +703,7 @@ func buildSnapshot(version uint64, entries []Entry) (*snapshot, error) {
 	pub := make([]*jose.Key, 0, len(entries))
 	for _, e := range entries {
 		if e.State == Active {
-			s.active = e.Key
+			s.active = append(s.active, e.Key)
 		}
 		pub = append(pub, e.Key.Public())
 	}
@@ -611,11 +741,11 @@ func indexOf(entries []Entry, kid string) int {
 	return slices.IndexFunc(entries, func(e Entry) bool { return e.KeyID() == kid })
 }
 
-// oldestNext returns the index of the next key created first, or -1.
-func oldestNext(entries []Entry) int {
+// oldestNext returns the index of the next key of alg created first, or -1.
+func oldestNext(entries []Entry, alg jose.Algorithm) int {
 	best := -1
 	for i, e := range entries {
-		if e.State == Next && (best < 0 || e.CreatedAt.Before(entries[best].CreatedAt)) {
+		if e.State == Next && e.alg() == alg && (best < 0 || e.CreatedAt.Before(entries[best].CreatedAt)) {
 			best = i
 		}
 	}

@@ -16,9 +16,13 @@ var t0 = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
-// staticKeys is a SigningKeys with one key.
+// staticKeys is a SigningKeys with one key, which it returns for any
+// algorithm asked (tests of the ring's choice use a keys.Ring).
 type staticKeys struct{ key *jose.Key }
 
+func (s staticKeys) SignerFor(jose.Algorithm) (*jose.Key, error) { return s.key, nil }
+
+// Signer makes staticKeys a mint.SigningKeys too.
 func (s staticKeys) Signer() (*jose.Key, error) { return s.key, nil }
 
 // boundedKeys is a SigningKeys that also bounds token lifetimes, like

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +23,52 @@ import (
 // tokens minted here.
 const maxClaimsDepth = jose.DefaultMaxDepth
 
-// SigningKeys supplies the key that signs now (the key ring).
+// SigningKeys supplies the key that signs now with an algorithm (the key
+// ring).
 type SigningKeys interface {
-	Signer() (*jose.Key, error)
+	SignerFor(alg jose.Algorithm) (*jose.Key, error)
+}
+
+// DefaultSigningAlgorithm is the algorithm of ID tokens (and logout tokens)
+// for a client that registered no id_token_signed_response_alg: RS256, the
+// default of OpenID Connect Dynamic Client Registration §2 and the one
+// algorithm every relying party accepts (OIDC Discovery §3).
+const DefaultSigningAlgorithm = jose.RS256
+
+// IDTokenAlgorithms returns the algorithms a client may register as its
+// id_token_signed_response_alg, the default first. The server signs with one
+// only while its key ring has a key for it.
+func IDTokenAlgorithms() []jose.Algorithm {
+	return []jose.Algorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA}
+}
+
+// IDTokenSigningAlgValues returns the id_token_signing_alg_values_supported
+// of a server whose key ring signs with have: exactly those algorithms,
+// RS256 first (OIDC Discovery §3 requires RS256; writ's ring always has it).
+func IDTokenSigningAlgValues(have []jose.Algorithm) []string {
+	out := make([]string, 0, len(have))
+	if slices.Contains(have, DefaultSigningAlgorithm) {
+		out = append(out, string(DefaultSigningAlgorithm))
+	}
+	for _, a := range have {
+		if a != DefaultSigningAlgorithm {
+			out = append(out, string(a))
+		}
+	}
+	return out
+}
+
+// signerFor returns the key of alg, or of DefaultSigningAlgorithm when alg
+// is empty.
+func signerFor(keys SigningKeys, alg jose.Algorithm) (*jose.Key, error) {
+	if alg == "" {
+		alg = DefaultSigningAlgorithm
+	}
+	key, err := keys.SignerFor(alg)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: no %s signing key: %w", alg, err)
+	}
+	return key, nil
 }
 
 // lifetimeBound is implemented by key sources that publish retired keys for
@@ -47,6 +91,9 @@ type IDTokens struct {
 
 // IDToken describes an ID token to mint.
 type IDToken struct {
+	// Algorithm is the client's id_token_signed_response_alg; empty means
+	// DefaultSigningAlgorithm.
+	Algorithm jose.Algorithm
 	// Subject is the sub: the user's ID.
 	Subject string
 	// ClientID is the aud (the only audience) and the azp.
@@ -95,8 +142,8 @@ func ReservedClaim(name string) bool {
 	return false
 }
 
-// Mint signs an ID token with the active key: header typ "JWT" and the
-// key's kid; claims iss, sub, aud and azp (the client), exp, iat,
+// Mint signs an ID token with the active key of tok.Algorithm: header typ
+// "JWT" and the key's kid; claims iss, sub, aud and azp (the client), exp, iat,
 // auth_time, nonce, acr, amr, sid and at_hash when given, a fresh jti, and
 // the released claims.
 func (t IDTokens) Mint(tok IDToken) (string, error) {
@@ -111,9 +158,9 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 			return "", fmt.Errorf("oidc: claim %q would replace a protocol claim", name)
 		}
 	}
-	key, err := t.Keys.Signer()
+	key, err := signerFor(t.Keys, tok.Algorithm)
 	if err != nil {
-		return "", fmt.Errorf("oidc: no signing key: %w", err)
+		return "", err
 	}
 	jti, err := randomID()
 	if err != nil {

@@ -167,33 +167,42 @@ func TestIDTokenVerifiesWithGoOIDC(t *testing.T) {
 }
 
 func TestIDTokenFromKeyRing(t *testing.T) {
-	ring, err := keys.NewRing(keys.Options{Clock: fixedClock(t0), MaxTokenLifetime: time.Hour})
+	ring, err := keys.NewRing(keys.Options{Clock: fixedClock(t0), MaxTokenLifetime: time.Hour, Algorithms: []jose.Algorithm{jose.RS256, jose.EdDSA}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		if err := ring.Rotate(); err != nil {
-			t.Fatal(err)
-		}
+	if err := ring.Reconcile(); err != nil {
+		t.Fatal(err)
 	}
 	mint := IDTokens{Issuer: testIssuer, Keys: ring, Now: fixedClock(t0)}
 	in := sampleIDToken()
-	raw, err := mint.Mint(in)
-	if err != nil {
-		t.Fatal(err)
-	}
 	v, err := jwt.NewVerifier(ring, jwt.Config{Issuer: testIssuer, Audience: in.ClientID, Type: jwt.TypeJWT, Now: fixedClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := v.Verify(t.Context(), raw)
-	if err != nil {
-		t.Fatal(err)
+	// No algorithm registered: RS256 (OIDC Registration §2); otherwise the
+	// client's choice, with that algorithm's active key.
+	for _, tc := range []struct{ asked, want jose.Algorithm }{{"", jose.RS256}, {jose.ES256, jose.ES256}, {jose.EdDSA, jose.EdDSA}, {jose.RS256, jose.RS256}} {
+		in.Algorithm = tc.asked
+		raw, err := mint.Mint(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := v.Verify(t.Context(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active, _ := ring.SignerFor(tc.want)
+		if h := tok.Header(); h.Algorithm != tc.want || h.KeyID != active.KeyID() {
+			t.Errorf("asked %q: alg %s kid %q, want %s and the active key %q", tc.asked, h.Algorithm, h.KeyID, tc.want, active.KeyID())
+		}
 	}
-	active, _ := ring.Signer()
-	if tok.Header().KeyID != active.KeyID() {
-		t.Errorf("kid %q, want the active key %q", tok.Header().KeyID, active.KeyID())
+	// An algorithm the ring has no key for is an error, not a fallback.
+	in.Algorithm = jose.PS256
+	if _, err := mint.Mint(in); !errors.Is(err, keys.ErrNoActiveKey) {
+		t.Errorf("PS256 without a PS256 key: %v, want ErrNoActiveKey", err)
 	}
+	in.Algorithm = ""
 	// A TTL beyond the ring's maximum token lifetime would outlive the
 	// key's publication.
 	in.TTL = 2 * time.Hour
@@ -288,7 +297,7 @@ func TestIDTokenRefusesBadInput(t *testing.T) {
 
 type failingKeys struct{}
 
-func (failingKeys) Signer() (*jose.Key, error) { return nil, keys.ErrNoActiveKey }
+func (failingKeys) SignerFor(jose.Algorithm) (*jose.Key, error) { return nil, keys.ErrNoActiveKey }
 
 func TestAccessTokenHashVectors(t *testing.T) {
 	// Published vectors: OpenID Connect Core 1.0 Appendix A.3 (RS256), and
@@ -349,5 +358,34 @@ func TestReservedClaim(t *testing.T) {
 	}
 	if !strings.EqualFold("\u017fid", "sid") || !ReservedClaim("\u017fid") {
 		t.Error("ſid is not treated as sid")
+	}
+}
+
+// TestLogoutTokenAlgorithm: a logout token is signed with the algorithm
+// the client verifies its ID tokens with, RS256 by default.
+func TestLogoutTokenAlgorithm(t *testing.T) {
+	ring, err := keys.NewRing(keys.Options{Clock: fixedClock(t0), MaxTokenLifetime: time.Hour, Algorithms: []jose.Algorithm{jose.RS256}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	lt := LogoutTokens{Issuer: testIssuer, Keys: ring, Now: fixedClock(t0)}
+	for _, tc := range []struct{ asked, want jose.Algorithm }{{"", jose.RS256}, {jose.ES256, jose.ES256}} {
+		raw, err := lt.MintAlg(tc.asked, "rp", "u", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := jose.ParseCompact(raw, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Header.Algorithm != tc.want {
+			t.Fatalf("asked %q: alg %v, want %s", tc.asked, j.Header.Algorithm, tc.want)
+		}
+	}
+	if raw, err := lt.Mint("rp", "u", ""); err != nil || !strings.HasPrefix(raw, "ey") {
+		t.Fatalf("Mint: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/writ-dev/writ/internal/strictjson"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/writ-dev/writ/internal/strictjson"
+	"github.com/writ-dev/writ/jose"
 )
 
 // Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
@@ -52,16 +54,25 @@ type LogoutTokens struct {
 // LogoutTokenTTL), a fresh jti, sub and sid when given, and the events
 // claim with the back-channel logout event. There is never a nonce, so
 // that no logout token can pass for an ID token.
+//
+// It signs with DefaultSigningAlgorithm; MintAlg signs with another.
 func (l LogoutTokens) Mint(clientID, subject, sid string) (string, error) {
+	return l.MintAlg("", clientID, subject, sid)
+}
+
+// MintAlg is Mint with the active key of alg (the client's
+// id_token_signed_response_alg, which it verifies ID tokens with); empty
+// means DefaultSigningAlgorithm.
+func (l LogoutTokens) MintAlg(alg jose.Algorithm, clientID, subject, sid string) (string, error) {
 	if clientID == "" {
 		return "", errors.New("oidc: logout token needs a client")
 	}
 	if subject == "" && sid == "" {
 		return "", errors.New("oidc: logout token needs a subject, a session ID or both")
 	}
-	key, err := l.Keys.Signer()
+	key, err := signerFor(l.Keys, alg)
 	if err != nil {
-		return "", fmt.Errorf("oidc: no signing key: %w", err)
+		return "", err
 	}
 	jti, err := randomID()
 	if err != nil {
@@ -98,6 +109,9 @@ func (l LogoutTokens) Mint(clientID, subject, sid string) (string, error) {
 type LogoutTarget struct {
 	ClientID string
 	URI      string
+	// Algorithm signs the client's logout token: its
+	// id_token_signed_response_alg, or empty for DefaultSigningAlgorithm.
+	Algorithm jose.Algorithm
 }
 
 // LogoutError reports a failed delivery to one client. Its message names
@@ -195,7 +209,7 @@ func (n *Notifier) deliver(ctx context.Context, client *http.Client, t LogoutTar
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
 		return fail(0, errors.New("backchannel_logout_uri is not an absolute http(s) URL without fragment"))
 	}
-	token, err := n.Tokens.Mint(t.ClientID, subject, sid)
+	token, err := n.Tokens.MintAlg(t.Algorithm, t.ClientID, subject, sid)
 	if err != nil {
 		return fail(0, err)
 	}

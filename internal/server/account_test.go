@@ -75,7 +75,7 @@ func newAcctEnv(t *testing.T) *acctEnv {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	ring, err := keys.NewRing(keys.Options{Algorithm: jose.ES256})
+	ring, err := keys.NewRing(keys.Options{Algorithm: jose.ES256, Algorithms: []jose.Algorithm{jose.RS256}, Generate: pooledKeys()})
 	if err != nil {
 		t.Fatalf("new ring: %v", err)
 	}

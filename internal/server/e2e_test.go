@@ -330,7 +330,7 @@ func TestDiscovery(t *testing.T) {
 }
 
 func TestJWKSEndpoint(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	e := newEnv(t, envOptions{AccessOnly: true})
 	resp := e.get(t, server.PathJWKS)
 	if resp.Status != http.StatusOK {
 		t.Fatalf("GET jwks: %s", resp)

@@ -14,6 +14,7 @@ import (
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
+	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
 
@@ -250,7 +251,7 @@ func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.L
 		}
 		for _, c := range page {
 			if c.BackchannelLogoutURI != "" && (c.FirstParty || consented[c.ID]) {
-				out = append(out, oidc.LogoutTarget{ClientID: c.ID, URI: c.BackchannelLogoutURI})
+				out = append(out, oidc.LogoutTarget{ClientID: c.ID, URI: c.BackchannelLogoutURI, Algorithm: jose.Algorithm(c.IDTokenSignedResponseAlg)})
 			}
 		}
 		if len(page) < store.MaxListLimit {

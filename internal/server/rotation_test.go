@@ -102,7 +102,7 @@ func TestRotationUnderTraffic(t *testing.T) {
 		maxRound   = 48 // and at most, to bound the test's work
 	)
 	clock := fixedClock()
-	e := newEnv(t, envOptions{Clock: clock, MinPublish: minPublish, MaxTokenLifetime: maxLife, AccessTokenTTL: tokenTTL})
+	e := newEnv(t, envOptions{Clock: clock, MinPublish: minPublish, MaxTokenLifetime: maxLife, AccessTokenTTL: tokenTTL, AccessOnly: true})
 	secret := e.addConfidential(t, "billing")
 	tokenURL := e.url(server.PathToken)
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
@@ -350,7 +350,7 @@ func TestRotationUnderTraffic(t *testing.T) {
 // clock, checking the JWKS endpoint at each step.
 func TestJWKSBeforeSigning(t *testing.T) {
 	clock := fixedClock()
-	e := newEnv(t, envOptions{Clock: clock, MinPublish: time.Hour, MaxTokenLifetime: 2 * time.Hour, AccessTokenTTL: time.Hour, Rotations: 1})
+	e := newEnv(t, envOptions{Clock: clock, MinPublish: time.Hour, MaxTokenLifetime: 2 * time.Hour, AccessTokenTTL: time.Hour, Rotations: 1, AccessOnly: true})
 	secret := e.addConfidential(t, "billing")
 
 	// One Rotate: a next key, published, and nothing signs.

@@ -1165,7 +1165,7 @@ func TestSignInDiscovery(t *testing.T) {
 		"response_modes_supported":              {"query"},
 		"code_challenge_methods_supported":      {"S256"},
 		"prompt_values_supported":               {"consent", "login", "none", "select_account"},
-		"id_token_signing_alg_values_supported": {"ES256"},
+		"id_token_signing_alg_values_supported": {"ES256", "RS256"}, // sorted here; RS256 is first on the wire
 		"subject_types_supported":               {"public"},
 	} {
 		if got := strs(name); !slices.Equal(got, want) {

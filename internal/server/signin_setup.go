@@ -15,6 +15,7 @@ import (
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/ui"
+	"github.com/writ-dev/writ/jose"
 )
 
 // SignInOptions turn on browser sign-in: the authorization endpoint, the
@@ -163,7 +164,8 @@ func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.
 		ttl = i.ttl
 	}
 	return i.tokens.Mint(oidc.IDToken{
-		Subject: u.ID, ClientID: c.ID, AuthTime: p.AuthTime, Nonce: p.Nonce, ACR: p.ACR, AMR: p.AMR,
+		Algorithm: jose.Algorithm(c.IDTokenSignedResponseAlg),
+		Subject:   u.ID, ClientID: c.ID, AuthTime: p.AuthTime, Nonce: p.Nonce, ACR: p.ACR, AMR: p.AMR,
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,
 		Claims: oidc.Release(*u, p.Scopes, req, oidc.TargetIDToken),
 	})

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,35 @@ func realClock() *testClock { return clocktest.Real() }
 // fixedClock stands at a fixed instant until advanced.
 func fixedClock() *testClock { return clocktest.Default() }
 
+// rsaPool holds the RSA keys of every test ring: generating RSA keys is slow,
+// and rings of different tests may share key material.
+var rsaPool struct {
+	mu   sync.Mutex
+	keys []*jose.Key
+}
+
+// pooledKeys returns a keys.Options.Generate whose RS256 keys come from
+// rsaPool, distinct within one ring; other algorithms are generated.
+func pooledKeys() func(jose.Algorithm) (*jose.Key, error) {
+	n := 0
+	return func(alg jose.Algorithm) (*jose.Key, error) {
+		if alg != jose.RS256 {
+			return jose.GenerateKey(alg)
+		}
+		rsaPool.mu.Lock()
+		defer rsaPool.mu.Unlock()
+		if n == len(rsaPool.keys) {
+			k, err := jose.GenerateKey(alg)
+			if err != nil {
+				return nil, err
+			}
+			rsaPool.keys = append(rsaPool.keys, k)
+		}
+		n++
+		return rsaPool.keys[n-1], nil
+	}
+}
+
 // envOptions tune newEnv; the zero value gives a real-time clock and the
 // server's defaults.
 type envOptions struct {
@@ -63,6 +93,9 @@ type envOptions struct {
 	// Logger receives the sign-in server's logs (newSignInEnv); nil
 	// discards them.
 	Logger *slog.Logger
+	// AccessOnly gives the ring ES256 keys only, no RS256 keys for ID
+	// tokens, for tests that count the published keys.
+	AccessOnly bool
 }
 
 // testEnv is a running server with its parts.
@@ -94,8 +127,14 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	idAlgs := []jose.Algorithm{jose.RS256} // ID tokens by default
+	if o.AccessOnly {
+		idAlgs = nil
+	}
 	ring, err := keys.NewRing(keys.Options{
 		Algorithm:        jose.ES256,
+		Algorithms:       idAlgs,
+		Generate:         pooledKeys(),
 		Clock:            o.Clock.Now,
 		MinPublish:       o.MinPublish,
 		MaxTokenLifetime: o.MaxTokenLifetime,
@@ -414,10 +453,12 @@ func jwksKids(t testing.TB, body []byte) []string {
 }
 
 // ringKids returns the kids of the ring's entries in the given state.
+// ringKids returns the kids of the ring's keys of the primary algorithm
+// (access tokens) in state st, sorted.
 func ringKids(r *keys.Ring, st keys.State) []string {
 	var kids []string
 	for _, e := range r.Entries() {
-		if e.State == st {
+		if e.State == st && e.Key.Algorithm() == r.Algorithm() {
 			kids = append(kids, e.KeyID())
 		}
 	}

@@ -139,7 +139,7 @@ func (s *Server) metadata() Metadata {
 		m.ResponseTypesSupported = []string{"code"}
 		m.ResponseModesSupported = []string{"query"}
 		m.CodeChallengeMethodsSupported = []string{"S256"}
-		m.IDTokenSigningAlgValuesSupported = []string{alg}
+		m.IDTokenSigningAlgValuesSupported = oidc.IDTokenSigningAlgValues(s.opts.Ring.Algorithms())
 		m.ScopesSupported = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 		m.ClaimsSupported = oidc.SupportedClaims()
 		m.ClaimsParameterSupported = true

@@ -149,6 +149,9 @@ type Client struct {
 	RefreshTokenTTL time.Duration
 	// IDTokenTTL is the lifetime of its ID tokens.
 	IDTokenTTL time.Duration
+	// IDTokenSignedResponseAlg is the algorithm its ID tokens are signed
+	// with (OIDC Registration §2); empty means RS256.
+	IDTokenSignedResponseAlg string
 	// FirstParty clients may skip the consent page.
 	FirstParty bool
 	// BackchannelLogoutURI receives OIDC back-channel logout tokens, or is

@@ -15,7 +15,8 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	post_logout_redirect_uris, grant_types, response_types, scopes, audiences,
 	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
-	backchannel_logout_uri, metadata, created_at, updated_at`
+	backchannel_logout_uri, metadata, created_at, updated_at,
+	id_token_signed_response_alg`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -28,6 +29,7 @@ func clientValues(c store.Client) []any {
 		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), c.FirstParty,
 		c.BackchannelLogoutURI, metadata(c.Metadata), c.CreatedAt, c.UpdatedAt,
+		c.IDTokenSignedResponseAlg,
 	}
 }
 
@@ -41,7 +43,8 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		&c.ResponseTypes, &c.Scopes, &c.Audiences,
 		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.AccessTokenFormat,
 		&atTTL, &rtTTL, &idTTL, &c.FirstParty,
-		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt)
+		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt,
+		&c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -64,7 +67,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/postgres: create client: %w", err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 		ON CONFLICT (id) DO NOTHING`, clientValues(c)...)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", classify(err))
@@ -152,7 +155,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		post_logout_redirect_uris = $6, grant_types = $7, response_types = $8, scopes = $9, audiences = $10,
 		token_endpoint_auth_method = $11, jwks = $12, jwks_uri = $13, access_token_format = $14,
 		access_token_ttl = $15, refresh_token_ttl = $16, id_token_ttl = $17, first_party = $18,
-		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22
+		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22,
+		id_token_signed_response_alg = $23
 		WHERE id = $1
 		RETURNING `+clientColumns, clientValues(c)...))
 	if err != nil {

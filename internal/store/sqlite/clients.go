@@ -14,7 +14,8 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	post_logout_redirect_uris, grant_types, response_types, scopes, audiences,
 	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
-	backchannel_logout_uri, metadata, created_at, updated_at`
+	backchannel_logout_uri, metadata, created_at, updated_at,
+	id_token_signed_response_alg`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -39,6 +40,7 @@ func clientValues(c store.Client) ([]any, error) {
 		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), boolInt(c.FirstParty),
 		c.BackchannelLogoutURI, meta, encodeTime(c.CreatedAt), encodeTime(c.UpdatedAt),
+		c.IDTokenSignedResponseAlg,
 	}, nil
 }
 
@@ -59,7 +61,8 @@ func scanClient(row scanner) (store.Client, error) {
 		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4], &lists[5],
 		&c.TokenEndpointAuthMethod, &jwks, &c.JWKSURI, &c.AccessTokenFormat,
 		&atTTL, &rtTTL, &idTTL, &firstParty,
-		&c.BackchannelLogoutURI, &meta, &created, &updated)
+		&c.BackchannelLogoutURI, &meta, &created, &updated,
+		&c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -90,7 +93,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
@@ -183,7 +186,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audiences = ?,
 		token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, access_token_format = ?,
 		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, first_party = ?,
-		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?
+		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?,
+		id_token_signed_response_alg = ?
 		WHERE id = ?`, append(vals[1:], vals[0])...)
 	if err != nil {
 		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
