@@ -115,14 +115,11 @@ func (s *jwksServer) hold() (release func()) {
 	}
 }
 
-// waitArrival waits until a request has reached the server.
+// waitArrival waits until a request has reached the server (the test's
+// own timeout guards a request that never comes).
 func (s *jwksServer) waitArrival(t *testing.T) {
 	t.Helper()
-	select {
-	case <-s.arrived:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no request reached the JWKS server")
-	}
+	<-s.arrived
 }
 
 func (s *jwksServer) wantHits(t *testing.T, want int32) {
@@ -540,13 +537,11 @@ func TestRemoteKeySetStopsReadingAtTheSizeLimit(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	r := NewRemoteKeySet(context.Background(), srv.URL)
-	start := time.Now()
+	// The error names the size limit: a fetch that read on until its
+	// timeout would fail with the deadline instead. No clock is read.
 	err := r.Refresh(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "larger than") {
+	if err == nil || !strings.Contains(err.Error(), "larger than") || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Refresh of an endless body: %v", err)
-	}
-	if d := time.Since(start); d > FetchTimeout/2 {
-		t.Fatalf("Refresh of an endless body took %v", d)
 	}
 }
 

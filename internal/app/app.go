@@ -101,6 +101,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err := cfg.Validate(o.Getenv); err != nil {
 		return nil, err
 	}
+	if err := checkProduction(cfg, o.Getenv); err != nil {
+		return nil, err
+	}
 	a := &App{Config: cfg, log: o.Logger, now: o.Now, announce: o.Announce}
 	defer func() {
 		if err != nil {
@@ -294,8 +297,8 @@ func (a *App) loadMasterKey(getenv func(string) string) (keys.MasterKey, error) 
 // refuses every call.
 func (a *App) loadAdminToken(getenv func(string) string) (string, error) {
 	if t := getenv(EnvAdminToken); t != "" {
-		if len(t) < 16 {
-			return "", fmt.Errorf("%s is too short: use at least 16 characters (e.g. openssl rand -base64 32)", EnvAdminToken)
+		if len(t) < minDevAdminTokenLength {
+			return "", fmt.Errorf("%s is too short: use at least %d characters (e.g. openssl rand -base64 32)", EnvAdminToken, minDevAdminTokenLength)
 		}
 		return t, nil
 	}
@@ -341,6 +344,14 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		publicLn = tl
 	}
+	adminLn := a.adminLn
+	if a.Config.AdminTLSCertFile != "" {
+		tl, err := tlsListener(adminLn, a.Config.AdminTLSCertFile, a.Config.AdminTLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminLn = tl
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	run := func(f func() error) {
@@ -355,7 +366,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	grace := a.Config.ShutdownTimeout
 	run(func() error { return server.Serve(ctx, publicLn, a.Server.Handler(), grace, a.log) })
-	run(func() error { return server.Serve(ctx, a.adminLn, a.Admin, grace, a.log) })
+	run(func() error { return server.Serve(ctx, adminLn, a.Admin, grace, a.log) })
 	run(func() error { a.maintainKeys(ctx); return nil })
 	run(func() error { a.purgeExpired(ctx); return nil })
 	wg.Wait()

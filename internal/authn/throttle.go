@@ -35,9 +35,9 @@ const (
 	// account's failures last after its latest one.
 	DefaultThrottleWindow = 15 * time.Minute
 	// DefaultMaxTrackedKeys is how many accounts, how many device cookies
-	// and how many client addresses a Throttle tracks at most, each. A
-	// full table of accounts holds about 10 MB, of addresses 28 MB, of
-	// devices 11 MB.
+	// and how many client addresses a Throttle tracks at most, each. Full
+	// at the default limits, measured: accounts (35-byte usernames) about
+	// 13 MB, device cookies 19 MB, addresses 27 MB.
 	DefaultMaxTrackedKeys = 1 << 16
 )
 

@@ -50,6 +50,9 @@ type Config struct {
 	TLSKeyFile    string
 	TLSTerminated bool
 
+	AdminTLSCertFile string
+	AdminTLSKeyFile  string
+
 	MasterKeyFile string
 
 	AccessTokenTTL          time.Duration
@@ -216,6 +219,10 @@ func fields() []field {
 			func(c *Config) *string { return &c.TLSKeyFile }),
 		boolField("tls_terminated", "WRIT_TLS_TERMINATED", "false", "TLS terminates in front of writ (a proxy or load balancer); serve plain HTTP",
 			func(c *Config) *bool { return &c.TLSTerminated }),
+		strField("admin_tls_cert_file", "WRIT_ADMIN_TLS_CERT_FILE", "", "TLS certificate (PEM) for the admin listener; production requires it when admin_addr is not a loopback address",
+			func(c *Config) *string { return &c.AdminTLSCertFile }),
+		strField("admin_tls_key_file", "WRIT_ADMIN_TLS_KEY_FILE", "", "TLS private key (PEM) for the admin listener",
+			func(c *Config) *string { return &c.AdminTLSKeyFile }),
 		strField("master_key_file", "WRIT_MASTER_KEY_FILE", "", "file holding the 32-byte master key (base64) that seals signing keys at rest; or set WRIT_MASTER_KEY",
 			func(c *Config) *string { return &c.MasterKeyFile }),
 		durField("access_token_ttl", "WRIT_ACCESS_TOKEN_TTL", "15m", "default access token lifetime",
@@ -430,6 +437,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("tls_cert_file and tls_key_file go together"))
+	}
+	if (c.AdminTLSCertFile == "") != (c.AdminTLSKeyFile == "") {
+		errs = append(errs, errors.New("admin_tls_cert_file and admin_tls_key_file go together"))
 	}
 	if c.Issuer != "" {
 		u, err := url.Parse(c.Issuer)

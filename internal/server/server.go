@@ -168,7 +168,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}
-	return WithRequestID(recoverer(s.log, mux))
+	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux)))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).

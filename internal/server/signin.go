@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -418,13 +420,16 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, f, "", http.StatusOK)
 		return
 	}
-	switch r.PostForm.Get(ui.FieldDecision) {
-	case ui.DecisionApprove:
-	case ui.DecisionDeny:
-		s.redirectError(w, r, f, oauth.CodeAccessDenied, "the user denied the request")
-		return
-	default:
+	decision := r.PostForm.Get(ui.FieldDecision)
+	if decision != ui.DecisionApprove && decision != ui.DecisionDeny {
 		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "Choose Allow or Deny.")
+		return
+	}
+	if !s.useConsentForm(w, r, f) {
+		return
+	}
+	if decision == ui.DecisionDeny {
+		s.redirectError(w, r, f, oauth.CodeAccessDenied, "the user denied the request")
 		return
 	}
 	if f.req.SessionID != f.sess.ID {
@@ -450,6 +455,32 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.issueCode(w, r, f)
+}
+
+// useConsentForm lets a consent form be answered once: the first answer
+// records the form's sealed request (by hash, until it expires) in the
+// replay store, and any later POST of the same form (the back button, a
+// double click, a replayed request) gets a page saying it was answered,
+// never a second code. On failure it has written the page and returns
+// false.
+func (s *Server) useConsentForm(w http.ResponseWriter, r *http.Request, f *flow) bool {
+	sum := sha256.Sum256([]byte(r.PostForm.Get("request")))
+	id := "consent-form:" + hex.EncodeToString(sum[:])
+	// A second after the sealed request expires, Open refuses it anyway.
+	until := time.Unix(f.req.Expires, 0).Add(time.Second)
+	err := s.opts.Store.UseJTI(r.Context(), f.client.ID, id, until)
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists):
+		s.log.InfoContext(r.Context(), "consent form submitted again; refused",
+			"client_id", f.client.ID, "user_id", f.sess.UserID, "request_id", RequestID(r.Context()))
+		s.pageError(w, r, http.StatusConflict, "Already answered",
+			"This request was answered already. Go back to the application; if it still needs your permission, it will ask again.")
+		return false
+	case err != nil:
+		s.serverErrorPage(w, r, err)
+		return false
+	}
+	return true
 }
 
 // handleSelectAccount continues with the signed-in account or asks for
