@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -223,11 +224,29 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, what, target strin
 	}
 	fmt.Fprintf(s.out, "%s: %d requests in %.1fs, %.0f req/s, %d errors\n", what, res.Requests, res.Elapsed.Seconds(), res.RPS, res.Errors)
 	fmt.Fprintf(s.out, "latency p50 %s  p90 %s  p99 %s  max %s\n", round(res.P50), round(res.P90), round(res.P99), round(res.Max))
-	fmt.Fprintf(s.out, "statuses %v\n", res.Statuses)
+	fmt.Fprintf(s.out, "statuses %s\n", formatStatuses(res.Statuses))
 	if res.FirstError != "" {
 		fmt.Fprintf(s.out, "first error: %s\n", res.FirstError)
 	}
 	return nil
+}
+
+// formatStatuses lists the HTTP statuses and their counts in status order:
+// "200: 35551, 429: 12" ("none" when no request completed).
+func formatStatuses(m map[int]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d: %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func round(d time.Duration) time.Duration {
