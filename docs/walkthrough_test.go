@@ -51,7 +51,7 @@ func shellBlocks(name string, data []byte) ([]block, error) {
 			pendingSkip = m[1]
 			continue
 		}
-		if strings.Contains(l, "doc-test:") {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "<!--") && strings.Contains(t, "doc-test:") {
 			return nil, fmt.Errorf("%s:%d: malformed marker %q; write <!-- doc-test: skip (reason) -->", name, i+1, strings.TrimSpace(l))
 		}
 		m := fenceRe.FindStringSubmatch(l)

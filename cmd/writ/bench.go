@@ -232,6 +232,20 @@ func runBench(ctx context.Context, s *streams, f *benchFlags, what, target strin
 	return nil
 }
 
+// formatStatuses lists the HTTP statuses and their counts in status order:
+// "200: 35551, 429: 12" ("none" when no request completed).
+func formatStatuses(m map[int]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	codes := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d: %d", c, m[c])
+	}
+	return strings.Join(parts, ", ")
+}
+
 func round(d time.Duration) time.Duration {
 	switch {
 	case d > time.Second:
@@ -240,14 +254,4 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond)
-}
-
-// formatStatuses lists status counts as "200: 1234, 400: 2", by status.
-func formatStatuses(m map[int]int64) string {
-	codes := slices.Sorted(maps.Keys(m))
-	parts := make([]string, len(codes))
-	for i, c := range codes {
-		parts[i] = fmt.Sprintf("%d: %d", c, m[c])
-	}
-	return strings.Join(parts, ", ")
 }

@@ -4,7 +4,8 @@
 //
 // Run "writ --help" for the commands and their examples. The exit status is
 // 0 on success, 1 when a token is rejected, 2 for usage and configuration
-// errors and 130 when interrupted.
+// errors and 130 when interrupted; "writ serve" shuts down gracefully on
+// SIGINT or SIGTERM and exits 0.
 package main
 
 import (
@@ -58,7 +59,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	msg, code := describeError(ctx, cmd, err)
-	fmt.Fprintf(stderr, "writ: %s\n", msg)
+	var logged *loggedError
+	if !errors.As(err, &logged) {
+		fmt.Fprintf(stderr, "writ: %s\n", msg)
+	}
 	return code
 }
 
@@ -127,6 +131,14 @@ func rejected(err error) error { return &verdictError{prefix: "token rejected", 
 
 // undecodable marks err as the reason decode could not parse a token.
 func undecodable(err error) error { return &verdictError{prefix: "cannot decode token", err: err} }
+
+// loggedError is an error a command has already written to its structured
+// log (writ serve --log-format json): run prints nothing more, so that
+// standard error holds only JSON.
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
 
 // usageError is a mistake in the command line: a missing or invalid flag
 // or argument. It is printed with a pointer to the command's help.

@@ -40,7 +40,8 @@ Exit status:
   2    usage or configuration error: a missing or invalid flag, an
        unreadable or invalid key, claims or key set file, a JWKS URL that
        could not be fetched, a file that could not be written
-  130  interrupted (SIGINT or SIGTERM)`
+  130  interrupted (SIGINT or SIGTERM); "writ serve" instead shuts down
+       gracefully and exits 0 (2 if the shutdown did not complete)`
 
 const rootExample = `  # Run the server in development mode (no configuration needed)
   writ serve

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,6 +17,7 @@ import (
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
 )
 
@@ -34,7 +40,12 @@ and flags; flags win over the environment, the environment over the file.
 Every setting is listed in docs/configuration.md and by
 "writ config reference".
 
-SIGINT or SIGTERM shut the server down gracefully.`
+SIGINT or SIGTERM shut the server down gracefully (requests in flight get
+--shutdown-timeout to finish); it then exits 0. SIGHUP is logged and
+otherwise ignored: nothing is reloaded, restart writ to apply changes. With
+--log-format json, standard error holds only JSON lines, the development
+notices included. --access-log logs every request (method, path, status,
+duration, client_id, request id; never a query string).`
 
 const serveExample = `  # Development: zero configuration
   writ serve
@@ -60,24 +71,73 @@ func newServeCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return &usageError{err: err}
 			}
-			log := newLogger(s, cfg)
-			for _, w := range config.UnknownEnvironment(os.Environ()) {
-				log.Warn(w)
-			}
-			a, err := app.Open(cmd.Context(), cfg, app.Options{Logger: log, Announce: s.err})
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			if err := a.Run(cmd.Context()); err != nil {
-				return err
-			}
-			fmt.Fprintln(s.err, "writ: stopped")
-			return nil
+			return serve(cmd.Context(), s, cfg)
 		},
 	}
 	config.BindFlags(cmd.Flags(), config.ServeScope)
 	return cmd
+}
+
+// serve runs the server until ctx ends. Its messages go to the log: with
+// --log-format json nothing but JSON reaches standard error, the error that
+// stops it included.
+func serve(ctx context.Context, s *streams, cfg *config.Config) error {
+	log := newLogger(s, cfg)
+	jsonOnly := cfg.LogFormat == "json"
+	for _, w := range config.UnknownEnvironment(os.Environ()) {
+		log.Warn(w)
+	}
+	fail := func(err error) error {
+		if !jsonOnly {
+			return err
+		}
+		var invalid *config.ValidationError
+		if errors.As(err, &invalid) {
+			problems := make([]string, len(invalid.Problems))
+			for i, p := range invalid.Problems {
+				problems[i] = p.Error()
+			}
+			log.Error("invalid configuration", "problems", problems)
+		} else {
+			log.Error("writ stopped", "error", err.Error())
+		}
+		return &loggedError{err: err}
+	}
+
+	// SIGHUP would end the process; log it instead.
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(done) }()
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				log.Info("SIGHUP received: writ reloads nothing on SIGHUP; restart it to apply configuration changes")
+			}
+		}
+	}()
+
+	var announce io.Writer = s.err
+	if jsonOnly {
+		announce = nil // development notices go to the log
+	}
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce})
+	if err != nil {
+		return fail(err)
+	}
+	defer a.Close()
+	if err := a.Run(ctx); err != nil {
+		return fail(err)
+	}
+	if jsonOnly {
+		log.Info("writ stopped")
+	} else {
+		fmt.Fprintln(s.err, "writ: stopped")
+	}
+	return nil
 }
 
 // warnEnvironment prints a warning for each WRIT_* variable that names no
@@ -136,9 +196,13 @@ WRIT_DATABASE), else the SQLite file in --data-dir.`,
 func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error {
 	st, err := storeopen.Open(ctx, dsn)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return fmt.Errorf("open database %s: %w", app.RedactDSN(dsn), err)
 	}
 	defer st.Close()
+	before, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
 	if !statusOnly {
 		if err := st.Migrate(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -147,6 +211,9 @@ func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error
 	list, err := st.MigrationStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("migration status: %w", err)
+	}
+	if !statusOnly {
+		fmt.Fprintf(s.err, "writ: %s\n", appliedSummary(before, list))
 	}
 	tw := tabwriter.NewWriter(s.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
@@ -162,6 +229,30 @@ func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error
 		fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, name, applied)
 	}
 	return tw.Flush()
+}
+
+// appliedSummary says which migrations went from pending (before) to
+// applied (after).
+func appliedSummary(before, after []store.Migration) string {
+	pending := make(map[int]bool, len(before))
+	for _, m := range before {
+		if !m.Applied {
+			pending[m.Version] = true
+		}
+	}
+	var names []string
+	for _, m := range after {
+		if m.Applied && pending[m.Version] {
+			names = append(names, fmt.Sprintf("%04d %s", m.Version, m.Name))
+		}
+	}
+	switch len(names) {
+	case 0:
+		return "the database schema is up to date: no migration to apply"
+	case 1:
+		return "applied 1 migration: " + names[0]
+	}
+	return fmt.Sprintf("applied %d migrations: %s", len(names), strings.Join(names, ", "))
 }
 
 func newConfigCmd(s *streams) *cobra.Command {

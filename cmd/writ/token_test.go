@@ -251,7 +251,7 @@ func TestOneLine(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	r := writ(t, "", "version").mustSucceed(t)
-	if !strings.HasPrefix(r.stdout, "writ devel (go") {
+	if !strings.HasPrefix(r.stdout, "writ devel (") {
 		t.Fatalf("version: %q", r.stdout)
 	}
 	writ(t, "", "--version").mustSucceed(t)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/accesslog"
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
@@ -76,7 +77,8 @@ type Options struct {
 	Getenv func(string) string
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Announce receives the loud one-time development messages (stderr).
+	// Announce receives the loud one-time development messages (stderr);
+	// nil sends them to Logger at warn instead (for JSON logs).
 	Announce io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -91,9 +93,6 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Announce == nil {
-		o.Announce = io.Discard
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -252,7 +251,13 @@ func maxLifetime(cfg *config.Config) time.Duration {
 	return m
 }
 
+// say announces a one-time development message: on the announce writer,
+// or, without one, in the log.
 func (a *App) say(format string, args ...any) {
+	if a.announce == nil {
+		a.log.Warn(fmt.Sprintf(format, args...))
+		return
+	}
 	fmt.Fprintf(a.announce, "writ: "+format+"\n", args...)
 }
 
@@ -335,7 +340,9 @@ func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.log.Info("writ serving", "issuer", a.Issuer, "addr", a.publicLn.Addr().String(), "admin_addr", a.adminLn.Addr().String(), "mode", string(a.Config.Mode))
-	a.say("serving %s on %s; admin API on %s", a.Issuer, a.publicLn.Addr(), a.adminLn.Addr())
+	if a.announce != nil {
+		fmt.Fprintf(a.announce, "writ: serving %s on %s; admin API on %s\n", a.Issuer, a.publicLn.Addr(), a.adminLn.Addr())
+	}
 	publicLn := a.publicLn
 	if a.Config.TLSCertFile != "" {
 		tl, err := tlsListener(publicLn, a.Config.TLSCertFile, a.Config.TLSKeyFile)
@@ -365,13 +372,28 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	grace := a.Config.ShutdownTimeout
-	run(func() error { return server.Serve(ctx, publicLn, a.Server.Handler(), grace, a.log) })
-	run(func() error { return server.Serve(ctx, adminLn, a.Admin, grace, a.log) })
+	public, adminH := a.Server.Handler(), a.Admin
+	if a.Config.AccessLog {
+		public, adminH = a.accessLog(public, "public"), a.accessLog(adminH, "admin")
+	}
+	run(func() error { return server.Serve(ctx, publicLn, public, grace, a.log) })
+	run(func() error { return server.Serve(ctx, adminLn, adminH, grace, a.log) })
 	run(func() error { a.maintainKeys(ctx); return nil })
 	run(func() error { a.purgeExpired(ctx); return nil })
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// accessLog wraps h in the access log, inside a request ID that the
+// server's own logs of the request share.
+func (a *App) accessLog(h http.Handler, listener string) http.Handler {
+	return server.WithRequestID(accesslog.Handler(h, accesslog.Options{
+		Logger:    a.log,
+		Listener:  listener,
+		RequestID: server.RequestID,
+		Now:       a.now,
+	}))
 }
 
 // purgeInterval is how often expired tokens, revoked jti values and used

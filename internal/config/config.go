@@ -70,6 +70,7 @@ type Config struct {
 	LogLevel          string
 	LogFormat         string
 	AutoMigrate       bool
+	AccessLog         bool
 	SecretHashKeyFile string
 }
 
@@ -262,6 +263,8 @@ func fields() []field {
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
 		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
 			func(c *Config) *bool { return &c.AutoMigrate }),
+		boolField("access_log", "WRIT_ACCESS_LOG", "false", "log every request at info: method, path (never the query), status, duration, client_id, request id",
+			func(c *Config) *bool { return &c.AccessLog }),
 	}
 }
 

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildWrit builds the writ binary once per test.
+func buildWrit(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "writ")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cleanEnv is the environment without writ's variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WRIT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// TestServeProcessJSON runs "writ serve --log-format json --access-log" as
+// a process: standard error holds only JSON lines, every request gets an
+// access log line with its request id (never the query), SIGHUP is logged
+// and the server keeps serving, and SIGTERM ends it with exit status 0.
+func TestServeProcessJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildWrit(t)
+	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+		"--log-format", "json", "--access-log")
+	cmd.Env = append(cleanEnv(), "WRIT_ADRR=typo")
+	stderr, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan map[string]any)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"NOT JSON": sc.Text()}
+			}
+			lines <- m
+		}
+	}()
+	// next returns the next line whose msg contains want, failing on any
+	// line that is not JSON.
+	next := func(want string) map[string]any {
+		t.Helper()
+		deadline := time.After(time.Minute) // a guard against a hang, not a timing check
+		for {
+			select {
+			case m, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended before %q", want)
+				}
+				if raw, bad := m["NOT JSON"]; bad {
+					t.Fatalf("a line on standard error is not JSON: %q", raw)
+				}
+				if msg, _ := m["msg"].(string); strings.Contains(msg, want) {
+					return m
+				}
+			case <-deadline:
+				t.Fatalf("no log line %q", want)
+			}
+		}
+	}
+	next("WRIT_ADRR names no writ setting")
+	next("DEVELOPMENT mode")
+	serving := next("writ serving")
+	addr, _ := serving["addr"].(string)
+
+	resp, err := http.Get("http://" + addr + "/healthz?code=SECRETCODE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	access := next("http request")
+	if access["path"] != "/healthz" || access["status"] != float64(200) || access["method"] != "GET" || access["request_id"] == "" ||
+		access["request_id"] != resp.Header.Get("X-Request-Id") {
+		t.Fatalf("access log line %v (X-Request-Id %q)", access, resp.Header.Get("X-Request-Id"))
+	}
+	if b, _ := json.Marshal(access); strings.Contains(string(b), "SECRETCODE") {
+		t.Fatalf("the access log carries the query: %s", b)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	next("SIGHUP received")
+	resp, err = http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatalf("not serving after SIGHUP: %v", err)
+	}
+	resp.Body.Close()
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	next("writ stopped")
+	for m := range lines {
+		if raw, bad := m["NOT JSON"]; bad {
+			t.Fatalf("a line on standard error is not JSON: %q", raw)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+	}
+}
+
+// TestServeProcessInterrupt: SIGINT shuts a text-logging server down and it
+// exits 0, as "writ --help" says.
+func TestServeProcessInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildWrit(t)
+	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	cmd.Env = cleanEnv()
+	out, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	var all []string
+	for sc.Scan() {
+		all = append(all, sc.Text())
+		if strings.HasPrefix(sc.Text(), "writ: serving ") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		all = append(all, sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGINT: %v, want status 0\n%s", err, strings.Join(all, "\n"))
+	}
+	if last := all[len(all)-1]; last != "writ: stopped" {
+		t.Fatalf("last line %q, want %q", last, "writ: stopped")
+	}
+	if !strings.Contains(rootLong, `"writ serve" instead shuts down`) {
+		t.Fatal("writ --help does not say how writ serve exits")
+	}
+}
+
+func TestMigrateSaysWhatItApplied(t *testing.T) {
+	t.Setenv("WRIT_CONFIG", "")
+	dir := t.TempDir()
+	r := writ(t, "", "migrate", "--data-dir", dir).mustSucceed(t)
+	if !strings.HasPrefix(r.stderr, "writ: applied ") || !strings.Contains(r.stderr, "0001 init") {
+		t.Fatalf("first run: %q", r.stderr)
+	}
+	r = writ(t, "", "migrate", "--data-dir", dir).mustSucceed(t)
+	if r.stderr != "writ: the database schema is up to date: no migration to apply\n" {
+		t.Fatalf("second run: %q", r.stderr)
+	}
+	r = writ(t, "", "migrate", "--status", "--data-dir", dir).mustSucceed(t)
+	if r.stderr != "" || !strings.Contains(r.stdout, "VERSION") {
+		t.Fatalf("--status: %q %q", r.stdout, r.stderr)
+	}
+}
+
+func TestBuildRevision(t *testing.T) {
+	info := &debug.BuildInfo{Settings: []debug.BuildSetting{
+		{Key: "vcs", Value: "git"},
+		{Key: "vcs.revision", Value: "28f7b254c312143ea4c69d81f6dfede933e294a4"},
+		{Key: "vcs.time", Value: "2026-12-02T08:14:46Z"},
+		{Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := buildRevision(info), "28f7b254c312143ea4c69d81f6dfede933e294a4+dirty 2026-12-02T08:14:46Z"; got != want {
+		t.Errorf("buildRevision = %q, want %q", got, want)
+	}
+	if got := buildRevision(&debug.BuildInfo{}); got != "" {
+		t.Errorf("no VCS settings: %q", got)
+	}
+	r := writ(t, "", "version").mustSucceed(t)
+	if !strings.HasPrefix(r.stdout, "writ devel (revision unknown; go") && !strings.HasPrefix(r.stdout, "writ v") {
+		t.Errorf("version: %q", r.stdout)
+	}
+}
+
+func TestFormatStatuses(t *testing.T) {
+	if got := formatStatuses(map[int]int64{429: 12, 200: 35551}); got != "200: 35551, 429: 12" {
+		t.Errorf("got %q", got)
+	}
+	if got := formatStatuses(nil); got != "none" {
+		t.Errorf("empty: %q", got)
+	}
+}
