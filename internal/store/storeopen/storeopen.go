@@ -39,7 +39,9 @@ const (
 //	sqlite::memory:                      SQLite in memory (tests)
 //	PATH                                 SQLite file PATH (anything without a scheme)
 //
-// Any other "scheme://" is ErrUnsupportedDSN, as is an empty DSN.
+// Any other "scheme://" is ErrUnsupportedDSN, as is an empty DSN and a
+// PostgreSQL keyword/value string ("host=db user=writ ..."), which would
+// otherwise name an SQLite file (carrying the password in its name).
 func Parse(dsn string) (Backend, string, error) {
 	lower := strings.ToLower(dsn)
 	switch {
@@ -54,6 +56,8 @@ func Parse(dsn string) (Backend, string, error) {
 		return SQLite, path, nil
 	case dsn == "", strings.Contains(dsn, "://"):
 		return "", "", ErrUnsupportedDSN
+	case looksLikeKeywordDSN(dsn):
+		return "", "", fmt.Errorf("%w (a keyword/value string such as \"host=... dbname=...\" is not accepted: write it as postgres://USER:PASSWORD@HOST:PORT/DB)", ErrUnsupportedDSN)
 	default:
 		return SQLite, dsn, nil
 	}
@@ -84,4 +88,19 @@ func Open(ctx context.Context, dsn string) (store.Store, error) {
 	default:
 		return nil, fmt.Errorf("storeopen: backend %q: %w", backend, ErrUnsupportedDSN)
 	}
+}
+
+// looksLikeKeywordDSN reports whether dsn starts like a libpq keyword/value
+// connection string: a lower-case keyword directly followed by '='.
+func looksLikeKeywordDSN(dsn string) bool {
+	key, _, ok := strings.Cut(dsn, "=")
+	if !ok || key == "" {
+		return false
+	}
+	for _, r := range key {
+		if (r < 'a' || r > 'z') && r != '_' {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,7 @@ func TestParse(t *testing.T) {
 		{"writ.db", storeopen.SQLite, "writ.db"},
 		{"/var/lib/writ/writ.db", storeopen.SQLite, "/var/lib/writ/writ.db"},
 		{"./data/writ.db", storeopen.SQLite, "./data/writ.db"},
+		{"data/a=b.db", storeopen.SQLite, "data/a=b.db"},
 	}
 	for _, c := range cases {
 		backend, target, err := storeopen.Parse(c.dsn)
@@ -36,7 +37,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %q, %q, %v; want %q, %q", c.dsn, backend, target, err, c.backend, c.target)
 		}
 	}
-	for _, dsn := range []string{"", "sqlite:", "sqlite://", "mysql://u@h/db", "file:///tmp/x.db", "redis://h"} {
+	for _, dsn := range []string{"", "sqlite:", "sqlite://", "mysql://u@h/db", "file:///tmp/x.db", "redis://h",
+		"host=127.0.0.1 port=5432 user=writ password=pw sslmode=disable", "dbname=writ"} {
 		if _, _, err := storeopen.Parse(dsn); !errors.Is(err, storeopen.ErrUnsupportedDSN) {
 			t.Errorf("Parse(%q): %v, want ErrUnsupportedDSN", dsn, err)
 		}
