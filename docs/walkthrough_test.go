@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -36,6 +37,8 @@ type block struct {
 var (
 	fenceRe = regexp.MustCompile("^\\s*```+\\s*([A-Za-z0-9_+-]*)")
 	skipRe  = regexp.MustCompile(`^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->\s*$`)
+	// bashLineRe finds bash's reference to a line of the script.
+	bashLineRe = regexp.MustCompile(`bash: line (\d+):`)
 )
 
 // shellBlocks returns the sh, bash and shell blocks of a Markdown file, in
@@ -171,8 +174,16 @@ func pasteBlocks(t *testing.T, dir, bin string, blocks []block, pass int) bool {
 	waitPortsFree(t, 30*time.Second)
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\nexport PS4='+ '\nset -x\n")
+	// lineMap maps a line of the script to its line in the Markdown file,
+	// so that bash's "line N" can be told in the file's terms.
+	lineMap := map[int]int{}
 	for _, b := range blocks {
-		fmt.Fprintf(&script, "{ set +x; } 2>/dev/null\nprintf '\\n=== doc-test: %s:%d\\n'\nset -x\n%s\n", b.file, b.line, b.text)
+		fmt.Fprintf(&script, "{ set +x; } 2>/dev/null\nprintf '\\n=== doc-test: %s:%d\\n'\nset -x\n", b.file, b.line)
+		first := strings.Count(script.String(), "\n") + 1
+		for i := range strings.Count(b.text, "\n") + 1 {
+			lineMap[first+i] = b.line + 1 + i
+		}
+		script.WriteString(b.text + "\n")
 	}
 	script.WriteString("{ set +x; } 2>/dev/null\nprintf '\\n=== doc-test: done\\n'\n")
 
@@ -209,6 +220,13 @@ func pasteBlocks(t *testing.T, dir, bin string, blocks []block, pass int) bool {
 	if timedOut.Load() {
 		why = "timed out after 3 minutes"
 	}
+	tail = bashLineRe.ReplaceAllStringFunc(tail, func(m string) string {
+		n, _ := strconv.Atoi(bashLineRe.FindStringSubmatch(m)[1])
+		if doc, ok := lineMap[n]; ok {
+			return fmt.Sprintf("%s (%s:%d):", strings.TrimSuffix(m, ":"), blocks[0].file, doc)
+		}
+		return m
+	})
 	t.Errorf("paste %d: the block at %s failed (%s); its output:\n%s", pass, where, why, tail)
 	return false
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/store"
-	"github.com/writ-dev/writ/internal/store/storeopen"
 )
 
 const serveLong = `Run the writ authorization server: the OAuth 2.0 token endpoint (client
@@ -194,9 +193,9 @@ WRIT_DATABASE), else the SQLite file in --data-dir.`,
 }
 
 func migrate(ctx context.Context, s *streams, dsn string, statusOnly bool) error {
-	st, err := storeopen.Open(ctx, dsn)
+	st, err := app.OpenStore(ctx, dsn, false)
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", app.RedactDSN(dsn), err)
+		return err
 	}
 	defer st.Close()
 	before, err := st.MigrationStatus(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,32 @@ func TestUnknownEnvironmentWarned(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "addr: 127.0.0.1:8080\n") {
 		t.Fatalf("stdout: %q", r.stdout)
+	}
+}
+
+// TestStoreFailureNoPanic: writ serve and writ migrate report a store that
+// does not open in one line that names it without its password, with exit
+// status 2 and no panic.
+func TestStoreFailureNoPanic(t *testing.T) {
+	t.Setenv("WRIT_CONFIG", "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dsn := "postgres://writ:pa55word@" + addr + "/writ?sslmode=disable"
+	for _, args := range [][]string{
+		{"serve", "--database", dsn, "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"},
+		{"migrate", "--database", dsn},
+	} {
+		r := writ(t, "", args...)
+		if r.code != exitUsage || strings.Contains(r.stderr, "pa55word") || strings.Contains(r.stderr, "panic") {
+			t.Fatalf("%s: exit %d\n%s", args[0], r.code, r.stderr)
+		}
+		last := r.stderr[strings.LastIndex(strings.TrimSuffix(r.stderr, "\n"), "\n")+1:]
+		if !strings.HasPrefix(last, "writ: open database postgres://writ:xxxxx@"+addr+"/writ") || !strings.Contains(last, "check that PostgreSQL is running") {
+			t.Fatalf("%s: last line %q", args[0], last)
+		}
 	}
 }

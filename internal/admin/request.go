@@ -307,13 +307,19 @@ func (h *handler) storeFailure(ctx context.Context, op, idKey, id string, err er
 }
 
 // randomID returns a random identifier: generatedIDBytes bytes (128
-// bits), 22 base64url characters. what names it in the error.
+// bits), 22 base64url characters, never starting with '-', which a command
+// line would take for a flag ("writ user disable -x..."). what names it in
+// the error.
 func randomID(what string) (string, error) {
 	b := make([]byte, generatedIDBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("admin: generate %s: %w", what, err)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("admin: generate %s: %w", what, err)
+		}
+		if id := base64.RawURLEncoding.EncodeToString(b); id[0] != '-' {
+			return id, nil
+		}
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // writeNoContent answers 204 No Content, uncacheable.

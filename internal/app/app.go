@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if a.master, err = a.loadMasterKey(o.Getenv); err != nil {
 		return nil, err
 	}
-	if a.Store, err = openStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
+	if a.Store, err = OpenStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
 		return nil, err
 	}
 	var algs []jose.Algorithm
@@ -197,10 +197,12 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	return a, nil
 }
 
-// openStore opens the store dsn names and, when migrate is set, applies
-// its pending migrations. It returns a nil interface on error, never a
-// typed nil, so that Close can tell there is nothing to close.
-func openStore(ctx context.Context, dsn string, migrate bool) (store.Store, error) {
+// OpenStore opens the store dsn names and, when migrate is set, applies
+// its pending migrations. A failure is a *StoreError that names the store
+// without its password and says what to check. It returns a nil interface
+// on error, never a typed nil, so that Close can tell there is nothing to
+// close.
+func OpenStore(ctx context.Context, dsn string, migrate bool) (store.Store, error) {
 	st, err := storeopen.Open(ctx, dsn)
 	if err != nil {
 		return nil, storeError("open", dsn, err)

@@ -147,3 +147,17 @@ func TestCloseAfterFailedOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenStoreMissingDatabase: on a real PostgreSQL, a database that does
+// not exist is named as such.
+func TestOpenStoreMissingDatabase(t *testing.T) {
+	c, err := net.Dial("tcp", "127.0.0.1:5432")
+	if err != nil {
+		t.Skip("no PostgreSQL on 127.0.0.1:5432")
+	}
+	c.Close()
+	_, err = OpenStore(context.Background(), "postgres://postgres@127.0.0.1:5432/writ_h5_no_such_database?sslmode=disable", false)
+	if err == nil || !strings.Contains(err.Error(), "the database does not exist: create it") {
+		t.Fatalf("error %v", err)
+	}
+}
