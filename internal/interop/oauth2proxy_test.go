@@ -113,6 +113,7 @@ func startProxy(t *testing.T, bin string, w *writNode, flags func(proxyURL strin
 		_ = cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
+			t.Logf("oauth2-proxy output:\n%s", p.out)
 		}
 	})
 	// The listener already accepts; /ping answers once oauth2-proxy has
