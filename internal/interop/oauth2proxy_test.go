@@ -141,7 +141,25 @@ func startProxy(t *testing.T, bin string, w *writNode, flags func(proxyURL strin
 	}
 }
 
-// bearer sends GET path to the proxy with a bearer token and no cookie.
+// auth asks the proxy's /oauth2/auth (nginx auth_request) endpoint about a
+// bearer token.
+func (p *proxy) auth(t *testing.T, token string) (int, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, p.URL+"/oauth2/auth", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("auth request: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header
+}
+
+// bearer sends GET /api/orders to the proxy with a bearer token and no
+// cookie.
 func (p *proxy) bearer(t *testing.T, token string) (int, seen) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, p.URL+"/api/orders", nil)
@@ -201,6 +219,7 @@ func TestOAuth2Proxy(t *testing.T) {
 			"--upstream=" + upstream.URL,
 			"--skip-provider-button",
 			"--pass-access-token",
+			"--set-xauthrequest",
 			"--skip-jwt-bearer-tokens",
 			"--oidc-extra-audience=" + apiAudience,
 			"--backend-logout-url=" + w.Issuer + "/oauth2/logout?id_token_hint={id_token}",
@@ -264,12 +283,21 @@ func TestOAuth2Proxy(t *testing.T) {
 				if s.User != tc.wantUser {
 					t.Errorf("upstream saw user %q, want %q", s.User, tc.wantUser)
 				}
+				// The nginx auth_request endpoint answers the same, with
+				// the identity in response headers (--set-xauthrequest).
+				status, h := p.auth(t, token)
+				if status != http.StatusAccepted || h.Get("X-Auth-Request-User") != tc.wantUser {
+					t.Errorf("/oauth2/auth: %d, X-Auth-Request-User %q, want 202 and %q", status, h.Get("X-Auth-Request-User"), tc.wantUser)
+				}
 			})
 		}
 		t.Run("other_audience_refused", func(t *testing.T) {
-			status, _ := p.bearer(t, w.clientCredentials(t, other))
-			if status == http.StatusOK {
+			token := w.clientCredentials(t, other)
+			if status, _ := p.bearer(t, token); status == http.StatusOK {
 				t.Fatalf("a token for another audience reached the upstream")
+			}
+			if status, _ := p.auth(t, token); status != http.StatusUnauthorized {
+				t.Errorf("/oauth2/auth: %d for a token for another audience, want 401", status)
 			}
 		})
 		t.Run("garbage_refused", func(t *testing.T) {
