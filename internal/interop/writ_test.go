@@ -90,6 +90,8 @@ type writNode struct {
 	CAPool *x509.CertPool
 	// Discovery is the OpenID Provider metadata.
 	Discovery map[string]any
+
+	client *http.Client
 }
 
 // startWrit starts a development-mode node: SQLite in a temporary data
@@ -144,7 +146,15 @@ func startWrit(t testing.TB) *writNode {
 		AdminToken: a.AdminToken,
 		CAFile:     caFile,
 		CAPool:     pool,
+		client: &http.Client{
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+			Timeout: 30 * time.Second,
+		},
 	}
+	t.Cleanup(w.client.CloseIdleConnections)
 	if !strings.HasPrefix(w.Issuer, "https://127.0.0.1:") {
 		t.Fatalf("issuer = %q, want https on 127.0.0.1", w.Issuer)
 	}
@@ -215,17 +225,9 @@ func writeTLS(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", leafDER), write("key.pem", "PRIVATE KEY", keyDER)
 }
 
-// HTTPClient returns a client that trusts the test CA and follows no
-// redirects.
-func (w *writNode) HTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: w.CAPool, MinVersion: tls.VersionTLS12}},
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-		Timeout: 30 * time.Second,
-	}
-}
+// HTTPClient returns the node's client: it trusts the test CA and follows
+// no redirects.
+func (w *writNode) HTTPClient() *http.Client { return w.client }
 
 // response is a fully read HTTP response.
 type response struct {
