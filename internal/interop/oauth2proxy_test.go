@@ -2,8 +2,10 @@ package interop_test
 
 // oauth2-proxy (v7.15.6, `go install
 // github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6`) in front of a small
-// upstream, with writ as its OpenID Connect provider, configured as
-// docs/oauth2-proxy.md configures it: the browser flow reaches the upstream
+// upstream, with writ as its OpenID Connect provider, run with the flags of
+// the command in docs/oauth2-proxy.md (addresses, secrets and the issuer
+// replaced; writ serves https here, so --provider-ca-file is added): the
+// browser flow reaches the upstream
 // with the user's identity headers; --skip-jwt-bearer-tokens lets a writ
 // access token for the API audience through (and no other);
 // --backend-logout-url ends the writ session with {id_token}.
@@ -12,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -27,8 +30,122 @@ import (
 
 // apiAudience is the audience the proxied application's tokens carry: the
 // proxy's client is registered for it, and oauth2-proxy accepts it with
-// --oidc-extra-audience.
-const apiAudience = "https://app.example.test"
+// --oidc-extra-audience. It is the one docs/oauth2-proxy.md uses.
+const apiAudience = "https://app.example.com"
+
+// The documented setup: its issuer, and the file whose oauth2-proxy
+// command the test runs.
+const (
+	docIssuer    = "http://127.0.0.1:8080"
+	docProxyFile = "../../docs/oauth2-proxy.md"
+)
+
+// documentedProxyFlags returns the flags of the oauth2-proxy command in
+// docs/oauth2-proxy.md, as --name=value and --name words, so that the test runs what
+// the documentation says.
+func documentedProxyFlags(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(docProxyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, "oauth2-proxy --") {
+			continue
+		}
+		// The command ends where its output is redirected.
+		if i := strings.IndexAny(line, ">&"); i >= 0 {
+			line = line[:i]
+		}
+		words, err := shellWords(line)
+		if err != nil {
+			t.Fatalf("%s: %v", docProxyFile, err)
+		}
+		return words[1:]
+	}
+	t.Fatalf("%s: no line starts with \"oauth2-proxy --\"", docProxyFile)
+	return nil
+}
+
+// shellWords splits a command line as sh does for the plain words, single
+// and double quotes of a documented command (no expansions).
+func shellWords(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range line {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("unterminated quote")
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// proxyFlags turns the documented flags into the test's: values of the
+// flags in set are replaced (or added), the listener flags are left to
+// startProxy, oldIssuer becomes newIssuer in the other values, and any
+// value still naming a shell variable or the documented address fails.
+func proxyFlags(t *testing.T, documented []string, set map[string]string, oldIssuer, newIssuer string) []string {
+	t.Helper()
+	var out []string
+	done := map[string]bool{}
+	for _, word := range documented {
+		if !strings.HasPrefix(word, "--") {
+			t.Fatalf("%s: write oauth2-proxy flags as --name=value or --name, not %q", docProxyFile, word)
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(word, "--"), "=")
+		if _, ok := set[name]; !hasValue && !ok {
+			out = append(out, word) // a boolean flag
+			continue
+		}
+		switch name {
+		case "http-address", "redirect-url":
+			if !strings.Contains(value, "127.0.0.1:4180") {
+				t.Errorf("%s: --%s=%s, want 127.0.0.1:4180", docProxyFile, name, value)
+			}
+			continue // startProxy sets them
+		}
+		if v, ok := set[name]; ok {
+			value, done[name] = v, true
+		} else {
+			value = strings.ReplaceAll(value, oldIssuer, newIssuer)
+		}
+		if strings.Contains(value, "$") || strings.Contains(value, "127.0.0.1:8080") {
+			t.Fatalf("%s: --%s=%s is not replaced by the test", docProxyFile, name, value)
+		}
+		out = append(out, "--"+name+"="+value)
+	}
+	for name, v := range set {
+		if !done[name] {
+			out = append(out, "--"+name+"="+v)
+		}
+	}
+	return out
+}
 
 // lockedBuffer collects a subprocess's output.
 type lockedBuffer struct {
@@ -206,24 +323,15 @@ func TestOAuth2Proxy(t *testing.T) {
 			"scope":         "openid email profile",
 			"audiences":     []string{apiAudience},
 		})
-		return []string{
-			"--provider=oidc",
-			"--oidc-issuer-url=" + w.Issuer,
-			"--provider-ca-file=" + w.CAFile,
-			"--client-id=" + proxyClient.ID,
-			"--client-secret=" + proxyClient.Secret,
-			"--code-challenge-method=S256",
-			"--cookie-secret=" + base64.URLEncoding.EncodeToString(cookieSecret),
-			"--cookie-secure=false", // the proxy listens on plain http here
-			"--email-domain=*",
-			"--upstream=" + upstream.URL,
-			"--skip-provider-button",
-			"--pass-access-token",
-			"--set-xauthrequest",
-			"--skip-jwt-bearer-tokens",
-			"--oidc-extra-audience=" + apiAudience,
-			"--backend-logout-url=" + w.Issuer + "/oauth2/logout?id_token_hint={id_token}",
-		}
+		return proxyFlags(t, documentedProxyFlags(t), map[string]string{
+			"oidc-issuer-url": w.Issuer,
+			"client-id":       proxyClient.ID,
+			"client-secret":   proxyClient.Secret,
+			"cookie-secret":   base64.URLEncoding.EncodeToString(cookieSecret),
+			"upstream":        upstream.URL,
+			// Only here: writ serves https with a test CA.
+			"provider-ca-file": w.CAFile,
+		}, docIssuer, w.Issuer)
 	})
 
 	b := w.newBrowser(t, carol)
