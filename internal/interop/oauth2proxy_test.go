@@ -5,10 +5,10 @@ package interop_test
 // upstream, with writ as its OpenID Connect provider, run with the flags of
 // the command in docs/oauth2-proxy.md (addresses, secrets and the issuer
 // replaced; writ serves https here, so --provider-ca-file is added): the
-// browser flow reaches the upstream
-// with the user's identity headers; --skip-jwt-bearer-tokens lets a writ
-// access token for the API audience through (and no other);
-// --backend-logout-url ends the writ session with {id_token}.
+// browser flow reaches the upstream with the user's identity headers;
+// --skip-jwt-bearer-tokens lets a writ access token for the API audience
+// through (and no other); --backend-logout-url ends the writ session with
+// {id_token}.
 
 import (
 	"crypto/rand"
