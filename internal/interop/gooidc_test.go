@@ -141,10 +141,16 @@ func runGoOIDC(t *testing.T, w *writNode, c client, u person) {
 		t.Error("a rotated refresh token was accepted again")
 	}
 
-	// The defaults accept what the server signs with; once item 14 lands,
-	// that is RS256, the algorithm every OIDC library expects.
+	// The defaults accept what the server signs with: an algorithm that
+	// discovery lists, and RS256 (the OIDC Registration default) for these
+	// clients, registered without id_token_signed_response_alg, once the
+	// server has item 14.
 	algs := w.discoveryList("id_token_signing_alg_values_supported")
-	if !slices.Contains(algs, idAlg(t, rawID)) {
-		t.Errorf("ID token alg %s not in discovery's %v", idAlg(t, rawID), algs)
+	alg := idAlg(t, rawID)
+	if !slices.Contains(algs, alg) {
+		t.Errorf("ID token alg %s not in discovery's %v", alg, algs)
+	}
+	if w.hasRS256IDTokens() && alg != "RS256" {
+		t.Errorf("ID token alg = %s, want RS256 for a client registered without id_token_signed_response_alg", alg)
 	}
 }
