@@ -165,12 +165,126 @@ type ClaimsRequest struct {
 // Other members are ignored, as §5.5 requires. An empty raw string means
 // no claims request: nil and no error. Every error wraps
 // ErrInvalidClaimsRequest and names no input bytes.
+//
+// Parse the parameter once, where the request arrives, and carry the
+// result: it encodes (MarshalJSON) to a claims request this function reads
+// back as the same value, to seal it into a page or store it with a code.
 func ParseClaimsRequest(raw string) (*ClaimsRequest, error) {
+	return parseClaimsRequest(raw, MaxClaimsRequestSize)
+}
+
+// DecodeClaimsRequest reads a claims request that MarshalJSON encoded, for
+// example one stored with an authorization code; empty input is nil. Its
+// size bound is eight times that of the parameter, as an encoder may escape
+// characters the parameter did not (json.Marshal writes "<" as \u003c).
+func DecodeClaimsRequest(b []byte) (*ClaimsRequest, error) {
+	return parseClaimsRequest(string(b), 8*MaxClaimsRequestSize)
+}
+
+// MarshalJSON encodes r as a claims request parameter, with the claim names
+// sorted; a nil r is null.
+func (r *ClaimsRequest) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteByte('{')
+	first := true
+	for _, t := range []struct {
+		name   string
+		claims map[string]IndividualClaim
+	}{{"userinfo", r.Userinfo}, {"id_token", r.IDToken}} {
+		if t.claims == nil {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(`"` + t.name + `":{`)
+		names := make([]string, 0, len(t.claims))
+		for n := range t.claims {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for j, n := range names {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if err := enc.Encode(n); err != nil {
+				return nil, err
+			}
+			b.Truncate(b.Len() - 1) // Encode's newline
+			b.WriteByte(':')
+			if err := t.claims[n].encode(&b, enc); err != nil {
+				return nil, err
+			}
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// encode writes c as an individual claim request: null when it asks for
+// nothing in particular.
+func (c IndividualClaim) encode(b *bytes.Buffer, enc *json.Encoder) error {
+	if !c.Essential && c.Value == nil && c.Values == nil {
+		b.WriteString("null")
+		return nil
+	}
+	member := func(name string, v any) error {
+		if b.Bytes()[b.Len()-1] != '{' {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + name + `":`)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("oidc: encode claims request: %w", err)
+		}
+		b.Truncate(b.Len() - 1)
+		return nil
+	}
+	b.WriteByte('{')
+	if c.Essential {
+		if err := member("essential", true); err != nil {
+			return err
+		}
+	}
+	if c.Value != nil {
+		if err := member("value", c.Value); err != nil {
+			return err
+		}
+	}
+	if c.Values != nil {
+		if err := member("values", c.Values); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote, as DecodeClaimsRequest does.
+func (r *ClaimsRequest) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	req, err := DecodeClaimsRequest(b)
+	if err != nil {
+		return err
+	}
+	*r = *req
+	return nil
+}
+
+func parseClaimsRequest(raw string, maxSize int) (*ClaimsRequest, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	if len(raw) > MaxClaimsRequestSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidClaimsRequest, MaxClaimsRequestSize)
+	if len(raw) > maxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidClaimsRequest, maxSize)
 	}
 	if err := strictjson.ValidateFold(raw, MaxClaimsRequestDepth); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidClaimsRequest, err)

@@ -89,14 +89,8 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 		AccessTTL:       s.opts.AccessTokenTTL,
 		RefreshTTL:      o.RefreshTTL,
 		RefreshMaxTTL:   o.RefreshMaxTTL,
-		AccessExtra: func(claims string) map[string]any {
-			req, err := oidc.ParseClaimsRequest(claims)
-			if err != nil {
-				return nil
-			}
-			return oidc.AccessTokenClaims(req)
-		},
-		Now: s.now,
+		AccessExtra:     oidc.AccessTokenClaims,
+		Now:             s.now,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens}
@@ -138,13 +132,6 @@ type idTokenIssuer struct {
 
 // IssueIDToken implements grant.IDTokenIssuer.
 func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.Client, p grant.IDTokenParams) (string, error) {
-	var req *oidc.ClaimsRequest
-	if p.Claims != "" {
-		var err error
-		if req, err = oidc.ParseClaimsRequest(p.Claims); err != nil {
-			req = nil // validated at the authorization endpoint; a bad one releases nothing extra
-		}
-	}
 	ttl := c.IDTokenTTL
 	if ttl <= 0 {
 		ttl = i.ttl
@@ -153,7 +140,7 @@ func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.
 		Algorithm: jose.Algorithm(c.IDTokenSignedResponseAlg),
 		Subject:   u.ID, ClientID: c.ID, AuthTime: p.AuthTime, Nonce: p.Nonce, ACR: p.ACR, AMR: p.AMR,
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,
-		Claims: oidc.Release(*u, p.Scopes, req, oidc.TargetIDToken),
+		Claims: oidc.Release(*u, p.Scopes, p.Claims, oidc.TargetIDToken),
 	})
 }
 

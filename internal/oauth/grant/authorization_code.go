@@ -14,6 +14,7 @@ import (
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -35,8 +36,8 @@ type IDTokenParams struct {
 	ACR         string
 	SessionID   string
 	AccessToken string
-	// Claims is the raw OIDC claims request, or empty.
-	Claims string
+	// Claims is the OIDC claims request, or nil.
+	Claims *oidc.ClaimsRequest
 }
 
 // IDTokenIssuer mints ID tokens (package oidc, adapted by the server).
@@ -66,9 +67,9 @@ type Tokens struct {
 	// the absolute lifetime of its family.
 	RefreshTTL    time.Duration
 	RefreshMaxTTL time.Duration
-	// AccessExtra, when set, returns extra access token claims for a raw
-	// OIDC claims request (what UserInfo must release).
-	AccessExtra func(claims string) map[string]any
+	// AccessExtra, when set, returns extra access token claims for an OIDC
+	// claims request (what UserInfo must release).
+	AccessExtra func(claims *oidc.ClaimsRequest) map[string]any
 	Now         func() time.Time
 }
 
@@ -83,7 +84,7 @@ type grantState struct {
 	amr       []string
 	acr       string
 	nonce     string
-	claims    string
+	claims    *oidc.ClaimsRequest
 	familyID  string    // continue this family (refresh), or start one
 	familyExp time.Time // absolute expiry when continuing
 	// rotate forces a new refresh token (the refresh grant always rotates,
@@ -110,7 +111,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, refreshHash func(next 
 		ttl = t.AccessTTL
 	}
 	var extra map[string]any
-	if g.claims != "" && t.AccessExtra != nil {
+	if g.claims != nil && t.AccessExtra != nil {
 		extra = t.AccessExtra(g.claims)
 	}
 	at, err := t.Minter.Access(ctx, mint.AccessToken{
@@ -226,8 +227,12 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	} else if err != nil {
 		return nil, oauth.ServerError(err)
 	}
+	claims, err := oidc.DecodeClaimsRequest(ac.Claims)
+	if err != nil {
+		return nil, oauth.ServerError(fmt.Errorf("stored claims request: %w", err))
+	}
 	st := grantState{client: c, user: &u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
-		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: string(ac.Claims)}
+		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims}
 	if len(st.audience) == 0 {
 		st.audience = []string{g.DefaultAudience}
 	}
