@@ -41,7 +41,7 @@ func TestAdminSharedRequestRules(t *testing.T) {
 		{"client unknown member", "POST", "/admin/clients", `{"colour":"red"}`, 400, meta,
 			`unknown field "colour"; known fields: client_id, client_name, redirect_uris, post_logout_redirect_uris, grant_types, response_types, scope, token_endpoint_auth_method, jwks, jwks_uri, backchannel_logout_uri, access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl, id_token_signed_response_alg, audiences, first_party, metadata`},
 		{"user unknown member", "POST", "/admin/users", `{"username":"b","colour":"red"}`, 400, req,
-			`unknown field "colour"; known fields: username, password, disabled, email, email_verified, name, given_name, family_name, middle_name, nickname, preferred_username, profile, picture, website, gender, birthdate, zoneinfo, locale, phone_number, phone_number_verified, address, attributes`},
+			`unknown field "colour"; known fields: username, password, disabled, name, family_name, given_name, middle_name, nickname, preferred_username, profile, picture, website, gender, birthdate, zoneinfo, locale, email, email_verified, address, phone_number, phone_number_verified, attributes`},
 
 		// Bodies of a single member, decoded in order.
 		{"rotate unknown member", "POST", "/admin/keys/rotate", `{"force":true,"x":1}`, 400, req, `unknown field "x"; the only field is force`},

@@ -34,10 +34,11 @@ const (
 	// character it stays within store.MaxIDLength.
 	MaxUsernameLength = 128
 	// MaxClaimLength bounds the short text claims (name, given_name,
-	// locale, phone_number, ...) and each address component, in bytes.
-	MaxClaimLength = 256
+	// gender, ...) and each address component, in bytes. Each claim's
+	// bound is declared in store.UserClaims.
+	MaxClaimLength = store.MaxClaimLength
 	// MaxEmailLength bounds email, in bytes (RFC 5321's path limit).
-	MaxEmailLength = 254
+	MaxEmailLength = store.MaxEmailLength
 	// MaxAddressLineLength bounds address.formatted and
 	// address.street_address, which may span lines, in bytes.
 	MaxAddressLineLength = 1024
@@ -164,13 +165,13 @@ type ConsentListResponse struct {
 // userFieldNames returns the members a user request may hold, in
 // documentation order. "id" is handled by the routes themselves.
 func userFieldNames() []string {
-	return []string{
-		"username", "password", "disabled",
-		"email", "email_verified", "name", "given_name", "family_name", "middle_name",
-		"nickname", "preferred_username", "profile", "picture", "website", "gender",
-		"birthdate", "zoneinfo", "locale", "phone_number", "phone_number_verified",
-		"address", "attributes",
+	names := []string{"username", "password", "disabled"}
+	for _, c := range store.UserClaims() {
+		if c.Format != store.FormatTime {
+			names = append(names, c.Name)
+		}
 	}
+	return append(names, "attributes")
 }
 
 // userReadOnly explains why a response member a caller may send back by
@@ -192,15 +193,16 @@ func userReadOnly(name string) string {
 // standard claims (which have fields of their own), so that an attribute
 // released as a claim can never shadow one of them.
 func reservedClaims() []string {
-	return []string{
+	names := []string{
 		"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "typ", "cnf", "scope",
 		"client_id", "act", "may_act", "auth_time", "nonce", "acr", "amr", "azp", "sid",
 		"at_hash", "c_hash", "s_hash", "events", "sub_jwk", "_claim_names", "_claim_sources",
-		"id", "username", "disabled", "updated_at",
-		"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username",
-		"profile", "picture", "website", "email", "email_verified", "gender", "birthdate",
-		"zoneinfo", "locale", "phone_number", "phone_number_verified", "address",
+		"id", "username", "disabled",
 	}
+	for _, c := range store.UserClaims() {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 // Shapes of the claims with a format of their own (OIDC Core §5.1). The
@@ -386,52 +388,44 @@ func applyUserField(u *store.User, name string, raw json.RawMessage) error {
 		return checkUsername(u.Username)
 	case "disabled":
 		u.Disabled, err = decodeBool(badRequest, name, raw)
-	case "email":
-		err = text(&u.Email, MaxEmailLength, checkEmail)
-	case "email_verified":
-		u.EmailVerified, err = decodeBool(badRequest, name, raw)
-	case "name":
-		err = text(&u.Name, MaxClaimLength, nil)
-	case "given_name":
-		err = text(&u.GivenName, MaxClaimLength, nil)
-	case "family_name":
-		err = text(&u.FamilyName, MaxClaimLength, nil)
-	case "middle_name":
-		err = text(&u.MiddleName, MaxClaimLength, nil)
-	case "nickname":
-		err = text(&u.Nickname, MaxClaimLength, nil)
-	case "preferred_username":
-		err = text(&u.PreferredUsername, MaxClaimLength, nil)
-	case "profile":
-		err = text(&u.Profile, MaxURILength, checkWebURL)
-	case "picture":
-		err = text(&u.Picture, MaxURILength, checkWebURL)
-	case "website":
-		err = text(&u.Website, MaxURILength, checkWebURL)
-	case "gender":
-		err = text(&u.Gender, MaxClaimLength, nil)
-	case "birthdate":
-		err = text(&u.Birthdate, 10, checkBirthdate)
-	case "zoneinfo":
-		err = text(&u.Zoneinfo, 64, checkZoneinfo)
-	case "locale":
-		err = text(&u.Locale, 35, checkLocale)
-	case "phone_number":
-		err = text(&u.PhoneNumber, 64, nil)
-	case "phone_number_verified":
-		u.PhoneNumberVerified, err = decodeBool(badRequest, name, raw)
-	case "address":
-		u.Address = store.Address{}
-		if !null {
-			u.Address, err = decodeAddress(raw)
-		}
 	case "attributes":
 		u.Attributes = nil
 		if !null {
 			u.Attributes, err = decodeAttributes(raw)
 		}
+	default:
+		c, ok := store.LookupUserClaim(name)
+		switch {
+		case !ok:
+		case c.Text != nil:
+			err = text(c.Text(u), c.MaxLen, formatCheck(c.Format))
+		case c.Bool != nil:
+			*c.Bool(u), err = decodeBool(badRequest, name, raw)
+		case c.Address != nil:
+			*c.Address(u) = store.Address{}
+			if !null {
+				*c.Address(u), err = decodeAddress(raw)
+			}
+		}
 	}
 	return err
+}
+
+// formatCheck returns the check of a text claim format; nil for free text.
+func formatCheck(f store.ClaimFormat) func(name, s string) error {
+	switch f {
+	case store.FormatEmail:
+		return checkEmail
+	case store.FormatURL:
+		return checkWebURL
+	case store.FormatBirthdate:
+		return checkBirthdate
+	case store.FormatZoneinfo:
+		return checkZoneinfo
+	case store.FormatLocale:
+		return checkLocale
+	}
+	return nil
 }
 
 // decodeAddress decodes the address object. Its members are matched by

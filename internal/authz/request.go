@@ -59,11 +59,12 @@ type Request struct {
 	CodeChallengeMethod string   `json:"ccm,omitempty"`
 	Prompt              []string `json:"p,omitempty"`
 	// MaxAge is max_age in seconds, or -1 when absent.
-	MaxAge    int      `json:"ma"`
-	LoginHint string   `json:"lh,omitempty"`
-	UILocales string   `json:"ul,omitempty"`
-	Claims    string   `json:"cl,omitempty"`
-	Resources []string `json:"res,omitempty"`
+	MaxAge    int    `json:"ma"`
+	LoginHint string `json:"lh,omitempty"`
+	UILocales string `json:"ul,omitempty"`
+	// Claims is the parsed claims parameter (OIDC Core §5.5), or nil.
+	Claims    *oidc.ClaimsRequest `json:"cl,omitempty"`
+	Resources []string            `json:"res,omitempty"`
 	// SessionID is the session the server found signed in, recently enough
 	// for the request, when it showed the page that carries this sealed
 	// request (consent, account choice); empty on the login page. The
@@ -241,10 +242,9 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 		if !slices.Contains(scopes, "openid") {
 			return fail(oauth.CodeInvalidRequest, "claims requires the openid scope")
 		}
-		if _, err := oidc.ParseClaimsRequest(cl); err != nil {
+		if req.Claims, err = oidc.ParseClaimsRequest(cl); err != nil {
 			return fail(oauth.CodeInvalidRequest, "claims is not a valid claims request")
 		}
-		req.Claims = cl
 	}
 	if res := get("resource"); res != "" {
 		u, err := url.Parse(res)

@@ -54,58 +54,39 @@ func (t Target) String() string {
 	return fmt.Sprintf("Target(%d)", uint8(t))
 }
 
-// Standard claims of OpenID Connect Core 1.0 §5.1, other than sub.
-const (
-	ClaimName                = "name"
-	ClaimFamilyName          = "family_name"
-	ClaimGivenName           = "given_name"
-	ClaimMiddleName          = "middle_name"
-	ClaimNickname            = "nickname"
-	ClaimPreferredUsername   = "preferred_username"
-	ClaimProfile             = "profile"
-	ClaimPicture             = "picture"
-	ClaimWebsite             = "website"
-	ClaimGender              = "gender"
-	ClaimBirthdate           = "birthdate"
-	ClaimZoneinfo            = "zoneinfo"
-	ClaimLocale              = "locale"
-	ClaimUpdatedAt           = "updated_at"
-	ClaimEmail               = "email"
-	ClaimEmailVerified       = "email_verified"
-	ClaimAddress             = "address"
-	ClaimPhoneNumber         = "phone_number"
-	ClaimPhoneNumberVerified = "phone_number_verified"
-)
-
 // ScopeClaims returns the standard claims that scope releases (OpenID
-// Connect Core 1.0 §5.4): profile, email, address and phone. Other scopes
-// release no standard claim (nil). The slice is new on every call.
+// Connect Core 1.0 §5.4, as store.UserClaims declares them): profile,
+// email, address and phone. Other scopes release no standard claim (nil).
+// The slice is new on every call.
 func ScopeClaims(scope string) []string {
-	switch scope {
-	case "profile":
-		return []string{ClaimName, ClaimFamilyName, ClaimGivenName, ClaimMiddleName, ClaimNickname,
-			ClaimPreferredUsername, ClaimProfile, ClaimPicture, ClaimWebsite, ClaimGender,
-			ClaimBirthdate, ClaimZoneinfo, ClaimLocale, ClaimUpdatedAt}
-	case "email":
-		return []string{ClaimEmail, ClaimEmailVerified}
-	case "address":
-		return []string{ClaimAddress}
-	case "phone":
-		return []string{ClaimPhoneNumber, ClaimPhoneNumberVerified}
+	var out []string
+	for _, c := range store.UserClaims() {
+		if c.Scope == scope {
+			out = append(out, c.Name)
+		}
 	}
-	return nil
+	return out
 }
 
 // ClaimScopes returns the scopes that release standard claims, for the
 // discovery document's scopes_supported (with "openid").
-func ClaimScopes() []string { return []string{"profile", "email", "address", "phone"} }
+func ClaimScopes() []string {
+	var out []string
+	for _, c := range store.UserClaims() {
+		if !slices.Contains(out, c.Scope) {
+			out = append(out, c.Scope)
+		}
+	}
+	return out
+}
 
 // StandardClaims returns the standard claims of OpenID Connect Core 1.0
 // §5.1 other than sub: those Release takes from the user record.
 func StandardClaims() []string {
-	var out []string
-	for _, s := range ClaimScopes() {
-		out = append(out, ScopeClaims(s)...)
+	claims := store.UserClaims()
+	out := make([]string, len(claims))
+	for i, c := range claims {
+		out[i] = c.Name
 	}
 	return out
 }
@@ -121,14 +102,12 @@ func SupportedClaims() []string {
 // standardClaim reports whether name is a standard claim of §5.1 other than
 // sub, and whether some standard claim equals it under case folding.
 func standardClaim(name string) (exact, folded bool) {
-	for _, s := range ClaimScopes() {
-		for _, c := range ScopeClaims(s) {
-			if c == name {
-				return true, true
-			}
-			if strings.EqualFold(c, name) {
-				folded = true
-			}
+	for _, c := range store.UserClaims() {
+		if c.Name == name {
+			return true, true
+		}
+		if strings.EqualFold(c.Name, name) {
+			folded = true
 		}
 	}
 	return false, folded
@@ -165,12 +144,126 @@ type ClaimsRequest struct {
 // Other members are ignored, as §5.5 requires. An empty raw string means
 // no claims request: nil and no error. Every error wraps
 // ErrInvalidClaimsRequest and names no input bytes.
+//
+// Parse the parameter once, where the request arrives, and carry the
+// result: it encodes (MarshalJSON) to a claims request this function reads
+// back as the same value, to seal it into a page or store it with a code.
 func ParseClaimsRequest(raw string) (*ClaimsRequest, error) {
+	return parseClaimsRequest(raw, MaxClaimsRequestSize)
+}
+
+// DecodeClaimsRequest reads a claims request that MarshalJSON encoded, for
+// example one stored with an authorization code; empty input is nil. Its
+// size bound is eight times that of the parameter, as an encoder may escape
+// characters the parameter did not (json.Marshal writes "<" as \u003c).
+func DecodeClaimsRequest(b []byte) (*ClaimsRequest, error) {
+	return parseClaimsRequest(string(b), 8*MaxClaimsRequestSize)
+}
+
+// MarshalJSON encodes r as a claims request parameter, with the claim names
+// sorted; a nil r is null.
+func (r *ClaimsRequest) MarshalJSON() ([]byte, error) {
+	if r == nil {
+		return []byte("null"), nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteByte('{')
+	first := true
+	for _, t := range []struct {
+		name   string
+		claims map[string]IndividualClaim
+	}{{"userinfo", r.Userinfo}, {"id_token", r.IDToken}} {
+		if t.claims == nil {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(`"` + t.name + `":{`)
+		names := make([]string, 0, len(t.claims))
+		for n := range t.claims {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for j, n := range names {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			if err := enc.Encode(n); err != nil {
+				return nil, err
+			}
+			b.Truncate(b.Len() - 1) // Encode's newline
+			b.WriteByte(':')
+			if err := t.claims[n].encode(&b, enc); err != nil {
+				return nil, err
+			}
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// encode writes c as an individual claim request: null when it asks for
+// nothing in particular.
+func (c IndividualClaim) encode(b *bytes.Buffer, enc *json.Encoder) error {
+	if !c.Essential && c.Value == nil && c.Values == nil {
+		b.WriteString("null")
+		return nil
+	}
+	member := func(name string, v any) error {
+		if b.Bytes()[b.Len()-1] != '{' {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + name + `":`)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("oidc: encode claims request: %w", err)
+		}
+		b.Truncate(b.Len() - 1)
+		return nil
+	}
+	b.WriteByte('{')
+	if c.Essential {
+		if err := member("essential", true); err != nil {
+			return err
+		}
+	}
+	if c.Value != nil {
+		if err := member("value", c.Value); err != nil {
+			return err
+		}
+	}
+	if c.Values != nil {
+		if err := member("values", c.Values); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote, as DecodeClaimsRequest does.
+func (r *ClaimsRequest) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	req, err := DecodeClaimsRequest(b)
+	if err != nil {
+		return err
+	}
+	*r = *req
+	return nil
+}
+
+func parseClaimsRequest(raw string, maxSize int) (*ClaimsRequest, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	if len(raw) > MaxClaimsRequestSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidClaimsRequest, MaxClaimsRequestSize)
+	if len(raw) > maxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidClaimsRequest, maxSize)
 	}
 	if err := strictjson.ValidateFold(raw, MaxClaimsRequestDepth); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidClaimsRequest, err)
@@ -311,17 +404,20 @@ func (r *ClaimsRequest) target(t Target) map[string]IndividualClaim {
 // a map[string]any (address) and json.RawMessage (attributes).
 func Release(u store.User, scopes []string, req *ClaimsRequest, target Target) map[string]any {
 	out := make(map[string]any)
+	claims := store.UserClaims()
 	if target == TargetUserInfo {
 		for _, scope := range scopes {
-			for _, name := range ScopeClaims(scope) {
-				releaseStandard(out, u, name)
+			for _, c := range claims {
+				if c.Scope == scope {
+					releaseStandard(out, &u, c)
+				}
 			}
 			releaseAttribute(out, u, scope)
 		}
 	}
 	for _, name := range req.Names(target) {
-		if exact, _ := standardClaim(name); exact {
-			releaseStandard(out, u, name)
+		if i := slices.IndexFunc(claims, func(c store.UserClaim) bool { return c.Name == name }); i >= 0 {
+			releaseStandard(out, &u, claims[i])
 		} else {
 			releaseAttribute(out, u, name)
 		}
@@ -371,66 +467,27 @@ func covered(name string, scopes []string) bool {
 	return false
 }
 
-// releaseStandard copies the standard claim name from u when it is not
-// empty.
-func releaseStandard(out map[string]any, u store.User, name string) {
-	var v any
-	switch name {
-	case ClaimName:
-		v = u.Name
-	case ClaimFamilyName:
-		v = u.FamilyName
-	case ClaimGivenName:
-		v = u.GivenName
-	case ClaimMiddleName:
-		v = u.MiddleName
-	case ClaimNickname:
-		v = u.Nickname
-	case ClaimPreferredUsername:
-		v = u.PreferredUsername
-	case ClaimProfile:
-		v = u.Profile
-	case ClaimPicture:
-		v = u.Picture
-	case ClaimWebsite:
-		v = u.Website
-	case ClaimGender:
-		v = u.Gender
-	case ClaimBirthdate:
-		v = u.Birthdate
-	case ClaimZoneinfo:
-		v = u.Zoneinfo
-	case ClaimLocale:
-		v = u.Locale
-	case ClaimEmail:
-		v = u.Email
-	case ClaimPhoneNumber:
-		v = u.PhoneNumber
-	case ClaimUpdatedAt:
-		if !u.UpdatedAt.IsZero() {
-			out[name] = jwt.NewNumericDate(u.UpdatedAt)
+// releaseStandard copies the standard claim c from u when it is set: a
+// non-empty text, an address, updated_at, or a boolean whose Requires claim
+// is set.
+func releaseStandard(out map[string]any, u *store.User, c store.UserClaim) {
+	switch {
+	case c.Text != nil:
+		if v := *c.Text(u); v != "" {
+			out[c.Name] = v
 		}
-		return
-	case ClaimEmailVerified:
-		if u.Email != "" {
-			out[name] = u.EmailVerified
+	case c.Bool != nil:
+		if req, ok := store.LookupUserClaim(c.Requires); !ok || req.Text == nil || *req.Text(u) != "" {
+			out[c.Name] = *c.Bool(u)
 		}
-		return
-	case ClaimPhoneNumberVerified:
-		if u.PhoneNumber != "" {
-			out[name] = u.PhoneNumberVerified
+	case c.Address != nil:
+		if a := addressClaim(*c.Address(u)); a != nil {
+			out[c.Name] = a
 		}
-		return
-	case ClaimAddress:
-		if a := addressClaim(u.Address); a != nil {
-			out[name] = a
+	case c.Time != nil:
+		if t := c.Time(u); !t.IsZero() {
+			out[c.Name] = jwt.NewNumericDate(t)
 		}
-		return
-	default:
-		return
-	}
-	if s := v.(string); s != "" {
-		out[name] = s
 	}
 }
 

@@ -183,11 +183,7 @@ func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
 // extraClaims are the claims the request's claims parameter asks for
 // beyond what its scopes release (validated by authz.Parse).
 func extraClaims(req *authz.Request) []string {
-	cr, err := oidc.ParseClaimsRequest(req.Claims)
-	if err != nil {
-		return nil
-	}
-	return oidc.ClaimsBeyondScopes(cr, req.Scopes)
+	return oidc.ClaimsBeyondScopes(req.Claims, req.Scopes)
 }
 
 // formPage builds the page data of a sign-in form posting to action: the
@@ -513,8 +509,11 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		aud = grant.DefaultAudience(f.client, s.opts.DefaultAudience)
 	}
 	var claims []byte
-	if f.req.Claims != "" {
-		claims = []byte(f.req.Claims)
+	if f.req.Claims != nil {
+		if claims, err = f.req.Claims.MarshalJSON(); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
 	}
 	ac := store.AuthCode{
 		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,

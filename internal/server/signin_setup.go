@@ -103,14 +103,8 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 		RefreshTTL:    o.RefreshTTL,
 		RefreshMaxTTL: o.RefreshMaxTTL,
 		Logger:        s.log,
-		AccessExtra: func(claims string) map[string]any {
-			req, err := oidc.ParseClaimsRequest(claims)
-			if err != nil {
-				return nil
-			}
-			return oidc.AccessTokenClaims(req)
-		},
-		Now: s.now,
+		AccessExtra:   oidc.AccessTokenClaims,
+		Now:           s.now,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
@@ -152,13 +146,6 @@ type idTokenIssuer struct {
 
 // IssueIDToken implements grant.IDTokenIssuer.
 func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.Client, p grant.IDTokenParams) (string, error) {
-	var req *oidc.ClaimsRequest
-	if p.Claims != "" {
-		var err error
-		if req, err = oidc.ParseClaimsRequest(p.Claims); err != nil {
-			req = nil // validated at the authorization endpoint; a bad one releases nothing extra
-		}
-	}
 	ttl := c.IDTokenTTL
 	if ttl <= 0 {
 		ttl = i.ttl
@@ -167,7 +154,7 @@ func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.
 		Algorithm: jose.Algorithm(c.IDTokenSignedResponseAlg),
 		Subject:   u.ID, ClientID: c.ID, AuthTime: p.AuthTime, Nonce: p.Nonce, ACR: p.ACR, AMR: p.AMR,
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,
-		Claims: oidc.Release(*u, p.Scopes, req, oidc.TargetIDToken),
+		Claims: oidc.Release(*u, p.Scopes, p.Claims, oidc.TargetIDToken),
 	})
 }
 

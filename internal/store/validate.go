@@ -275,30 +275,20 @@ func (u User) Validate() error {
 	if err := CheckID("username", u.Username); err != nil {
 		return err
 	}
-	err := checkTexts([]textField{
-		{"password hash", u.PasswordHash},
-		{"name", u.Name},
-		{"given_name", u.GivenName},
-		{"family_name", u.FamilyName},
-		{"middle_name", u.MiddleName},
-		{"nickname", u.Nickname},
-		{"preferred_username", u.PreferredUsername},
-		{"profile", u.Profile},
-		{"picture", u.Picture},
-		{"website", u.Website},
-		{"email", u.Email},
-		{"gender", u.Gender},
-		{"birthdate", u.Birthdate},
-		{"zoneinfo", u.Zoneinfo},
-		{"locale", u.Locale},
-		{"phone_number", u.PhoneNumber},
+	texts := []textField{{"password hash", u.PasswordHash}}
+	for _, c := range UserClaims() {
+		if c.Text != nil {
+			texts = append(texts, textField{c.Name, *c.Text(&u)})
+		}
+	}
+	err := checkTexts(append(texts, []textField{
 		{"address formatted", u.Address.Formatted},
 		{"address street_address", u.Address.StreetAddress},
 		{"address locality", u.Address.Locality},
 		{"address region", u.Address.Region},
 		{"address postal_code", u.Address.PostalCode},
 		{"address country", u.Address.Country},
-	})
+	}...))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -76,8 +77,12 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	} else if err != nil {
 		return nil, oauth.ServerError(err)
 	}
+	claims, err := oidc.DecodeClaimsRequest(ac.Claims)
+	if err != nil {
+		return nil, oauth.ServerError(fmt.Errorf("stored claims request: %w", err))
+	}
 	st := grantState{client: c, user: &u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
-		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: string(ac.Claims)}
+		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims}
 	if len(st.audience) == 0 {
 		st.audience = DefaultAudience(c, g.DefaultAudience)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
@@ -28,8 +29,8 @@ type IDTokenParams struct {
 	SessionID string
 	// AccessToken is the access token issued with the ID token (at_hash).
 	AccessToken string
-	// Claims is the raw OIDC claims request, or empty.
-	Claims string
+	// Claims is the OIDC claims request, or nil.
+	Claims *oidc.ClaimsRequest
 }
 
 // IDTokenIssuer mints ID tokens (package oidc, adapted by the server).
@@ -57,9 +58,9 @@ type Tokens struct {
 	// client sets none); RefreshMaxTTL the absolute lifetime of its family.
 	RefreshTTL    time.Duration
 	RefreshMaxTTL time.Duration
-	// AccessExtra, when set, returns extra access token claims for a raw
-	// OIDC claims request (what UserInfo must release).
-	AccessExtra func(claims string) map[string]any
+	// AccessExtra, when set, returns extra access token claims for an OIDC
+	// claims request (what UserInfo must release).
+	AccessExtra func(claims *oidc.ClaimsRequest) map[string]any
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the security events of the grants (code replay,
@@ -92,7 +93,7 @@ type grantState struct {
 	amr       []string
 	acr       string
 	nonce     string
-	claims    string
+	claims    *oidc.ClaimsRequest
 	familyID  string    // continue this family (refresh), or start one
 	familyExp time.Time // absolute expiry when continuing
 	// rotate forces a new refresh token (the refresh grant always rotates,
@@ -114,7 +115,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		ttl = t.AccessTTL
 	}
 	var extra map[string]any
-	if g.claims != "" && t.AccessExtra != nil {
+	if g.claims != nil && t.AccessExtra != nil {
 		extra = t.AccessExtra(g.claims)
 	}
 	at, err := t.Minter.Prepare(mint.AccessToken{
