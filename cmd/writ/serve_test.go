@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -79,5 +82,23 @@ func TestStoreFailureNoPanic(t *testing.T) {
 		if !strings.HasPrefix(last, "writ: open database postgres://writ:xxxxx@"+addr+"/writ") || !strings.Contains(last, "check that PostgreSQL is running") {
 			t.Fatalf("%s: last line %q", args[0], last)
 		}
+	}
+}
+
+// TestJoinedErrorsOnePerLine: an error made of several (errors.Join, as
+// production checks build them) is listed one per line after its prefix.
+func TestJoinedErrorsOnePerLine(t *testing.T) {
+	err := fmt.Errorf("production mode: %w", errors.Join(errors.New("admin_addr is public"), errors.New("WRIT_ADMIN_TOKEN is\nweak")))
+	msg, code := describeError(context.Background(), nil, err)
+	want := "production mode: 2 problems:\n  - admin_addr is public\n  - WRIT_ADMIN_TOKEN is weak"
+	if msg != want || code != exitUsage {
+		t.Fatalf("got %d %q, want %q", code, msg, want)
+	}
+	msg, _ = describeError(context.Background(), nil, errors.Join(errors.New("a"), errors.New("b")))
+	if msg != "2 problems:\n  - a\n  - b" {
+		t.Fatalf("bare join: %q", msg)
+	}
+	if msg, _ := describeError(context.Background(), nil, fmt.Errorf("x: %w", errors.Join(errors.New("only")))); msg != "x: only" {
+		t.Fatalf("single: %q", msg)
 	}
 }
