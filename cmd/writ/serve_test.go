@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -100,5 +101,27 @@ func TestJoinedErrorsOnePerLine(t *testing.T) {
 	}
 	if msg, _ := describeError(context.Background(), nil, fmt.Errorf("x: %w", errors.Join(errors.New("only")))); msg != "x: only" {
 		t.Fatalf("single: %q", msg)
+	}
+}
+
+// TestServeJSONConfigError: with --log-format json, even a configuration
+// that does not load is reported as one JSON line, and production problems
+// as a JSON list.
+func TestServeJSONConfigError(t *testing.T) {
+	t.Setenv("WRIT_CONFIG", "")
+	t.Setenv("WRIT_MASTER_KEY", "")
+	t.Setenv("WRIT_ACCESS_TOKEN_TTL", "ten minutes")
+	r := writ(t, "", "serve", "--log-format", "json", "--data-dir", t.TempDir())
+	if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 || !json.Valid([]byte(r.stderr)) || !strings.Contains(r.stderr, "WRIT_ACCESS_TOKEN_TTL") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	t.Setenv("WRIT_ACCESS_TOKEN_TTL", "")
+	r = writ(t, "", "serve", "--log-format", "json", "--mode", "production", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	var line struct {
+		Msg      string   `json:"msg"`
+		Problems []string `json:"problems"`
+	}
+	if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 || json.Unmarshal([]byte(r.stderr), &line) != nil || line.Msg != "invalid configuration" || len(line.Problems) != 3 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
