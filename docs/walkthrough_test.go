@@ -121,6 +121,7 @@ func TestShellBlocks(t *testing.T) {
 	}
 
 	tmp := t.TempDir()
+	dropWalkthroughDatabase(t)
 	bin := filepath.Join(tmp, "bin")
 	build := exec.Command("go", "build", "-o", filepath.Join(bin, "writ"), "./cmd/writ")
 	build.Dir = root
@@ -164,6 +165,40 @@ func TestShellBlocks(t *testing.T) {
 	for _, s := range skipped {
 		t.Logf("not run (marked doc-test: skip): %s", s)
 	}
+}
+
+// The PostgreSQL section of docs/server.md creates this role and database.
+const walkthroughDB = "writ"
+
+// dropWalkthroughDatabase arranges for the role and database the
+// walkthroughs create to be dropped when the test ends, unless they were
+// there before it (then they are someone else's, and left alone).
+func dropWalkthroughDatabase(t *testing.T) {
+	t.Helper()
+	psql := func(sql string) (string, error) {
+		out, err := exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-Atc", sql).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	db, err := psql("SELECT count(*) FROM pg_database WHERE datname = '" + walkthroughDB + "'")
+	if err != nil {
+		t.Fatalf("psql: %v: %s", err, db)
+	}
+	role, err := psql("SELECT count(*) FROM pg_roles WHERE rolname = '" + walkthroughDB + "'")
+	if err != nil {
+		t.Fatalf("psql: %v: %s", err, role)
+	}
+	t.Cleanup(func() {
+		if db == "0" {
+			if out, err := psql("DROP DATABASE IF EXISTS " + walkthroughDB + " WITH (FORCE)"); err != nil {
+				t.Errorf("drop the walkthrough database: %v: %s", err, out)
+			}
+		}
+		if role == "0" {
+			if out, err := psql("DROP ROLE IF EXISTS " + walkthroughDB); err != nil {
+				t.Errorf("drop the walkthrough role: %v: %s", err, out)
+			}
+		}
+	})
 }
 
 // pasteBlocks runs the blocks in one bash session in dir and reports a

@@ -86,7 +86,36 @@ func describeError(ctx context.Context, cmd *cobra.Command, err error) (string, 
 		}
 		return fmt.Sprintf("%s (see '%s --help')", oneLine(usage.Error()), path), exitUsage
 	}
+	if prefix, problems, ok := joined(err); ok {
+		head := fmt.Sprintf("%d problems:", len(problems))
+		if prefix != "" {
+			head = prefix + " " + head
+		}
+		return listLines(head, problems), exitUsage
+	}
 	return oneLine(err.Error()), exitUsage
+}
+
+// joined finds, in err's chain, an error of several (errors.Join) and
+// returns the text err puts before it ("production mode: ") and its
+// errors, so that each can be listed on a line of its own.
+func joined(err error) (prefix string, problems []error, ok bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		multi, isMulti := e.(interface{ Unwrap() []error })
+		if !isMulti {
+			continue
+		}
+		problems = multi.Unwrap()
+		if len(problems) < 2 {
+			return "", nil, false
+		}
+		outer, inner := err.Error(), e.Error()
+		if !strings.HasSuffix(outer, inner) {
+			return "", nil, false
+		}
+		return oneLine(strings.TrimSuffix(outer, inner)), problems, true
+	}
+	return "", nil, false
 }
 
 // problemList formats configuration problems one per line, each line
@@ -95,10 +124,16 @@ func problemList(problems []error) string {
 	if len(problems) == 1 {
 		return "configuration: " + oneLine(problems[0].Error())
 	}
+	return listLines(fmt.Sprintf("the configuration has %d problems:", len(problems)), problems)
+}
+
+// listLines is head followed by one indented line per error, each cleaned
+// like oneLine.
+func listLines(head string, errs []error) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the configuration has %d problems:", len(problems))
-	for _, p := range problems {
-		b.WriteString("\n  - " + oneLine(p.Error()))
+	b.WriteString(head)
+	for _, e := range errs {
+		b.WriteString("\n  - " + oneLine(e.Error()))
 	}
 	return b.String()
 }

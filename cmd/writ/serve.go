@@ -68,6 +68,12 @@ func newServeCmd(s *streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Getenv)
 			if err != nil {
+				if wantsJSON(cmd) {
+					// The configuration is broken, but the log format
+					// asked for is known: keep standard error JSON.
+					slog.New(slog.NewJSONHandler(s.err, nil)).Error("invalid configuration", "error", err.Error())
+					return &loggedError{err: &usageError{err: err}}
+				}
 				return &usageError{err: err}
 			}
 			return serve(cmd.Context(), s, cfg)
@@ -137,6 +143,15 @@ func serve(ctx context.Context, s *streams, cfg *config.Config) error {
 		fmt.Fprintln(s.err, "writ: stopped")
 	}
 	return nil
+}
+
+// wantsJSON tells whether JSON logs were asked for, by flag or environment,
+// even when the configuration as a whole does not load.
+func wantsJSON(cmd *cobra.Command) bool {
+	if f := cmd.Flags().Lookup("log-format"); f != nil && f.Changed {
+		return f.Value.String() == "json"
+	}
+	return os.Getenv("WRIT_LOG_FORMAT") == "json"
 }
 
 // warnEnvironment prints a warning for each WRIT_* variable that names no

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -79,5 +83,45 @@ func TestStoreFailureNoPanic(t *testing.T) {
 		if !strings.HasPrefix(last, "writ: open database postgres://writ:xxxxx@"+addr+"/writ") || !strings.Contains(last, "check that PostgreSQL is running") {
 			t.Fatalf("%s: last line %q", args[0], last)
 		}
+	}
+}
+
+// TestJoinedErrorsOnePerLine: an error made of several (errors.Join, as
+// production checks build them) is listed one per line after its prefix.
+func TestJoinedErrorsOnePerLine(t *testing.T) {
+	err := fmt.Errorf("production mode: %w", errors.Join(errors.New("admin_addr is public"), errors.New("WRIT_ADMIN_TOKEN is\nweak")))
+	msg, code := describeError(context.Background(), nil, err)
+	want := "production mode: 2 problems:\n  - admin_addr is public\n  - WRIT_ADMIN_TOKEN is weak"
+	if msg != want || code != exitUsage {
+		t.Fatalf("got %d %q, want %q", code, msg, want)
+	}
+	msg, _ = describeError(context.Background(), nil, errors.Join(errors.New("a"), errors.New("b")))
+	if msg != "2 problems:\n  - a\n  - b" {
+		t.Fatalf("bare join: %q", msg)
+	}
+	if msg, _ := describeError(context.Background(), nil, fmt.Errorf("x: %w", errors.Join(errors.New("only")))); msg != "x: only" {
+		t.Fatalf("single: %q", msg)
+	}
+}
+
+// TestServeJSONConfigError: with --log-format json, even a configuration
+// that does not load is reported as one JSON line, and production problems
+// as a JSON list.
+func TestServeJSONConfigError(t *testing.T) {
+	t.Setenv("WRIT_CONFIG", "")
+	t.Setenv("WRIT_MASTER_KEY", "")
+	t.Setenv("WRIT_ACCESS_TOKEN_TTL", "ten minutes")
+	r := writ(t, "", "serve", "--log-format", "json", "--data-dir", t.TempDir())
+	if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 || !json.Valid([]byte(r.stderr)) || !strings.Contains(r.stderr, "WRIT_ACCESS_TOKEN_TTL") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	t.Setenv("WRIT_ACCESS_TOKEN_TTL", "")
+	r = writ(t, "", "serve", "--log-format", "json", "--mode", "production", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	var line struct {
+		Msg      string   `json:"msg"`
+		Problems []string `json:"problems"`
+	}
+	if r.code != exitUsage || strings.Count(r.stderr, "\n") != 1 || json.Unmarshal([]byte(r.stderr), &line) != nil || line.Msg != "invalid configuration" || len(line.Problems) != 3 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

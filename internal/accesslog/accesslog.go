@@ -4,8 +4,9 @@
 //
 // It never logs a query string, a header value or a body: those carry
 // authorization codes, tokens, secrets and assertions. The client_id comes
-// from the request itself (the user name of HTTP Basic credentials, or the
-// client_id parameter of the query or of a form body) and is logged only
+// from the request itself (the user name of HTTP Basic credentials, the
+// client_id parameter of a form body or of the query, or the iss of a
+// client assertion) and is logged only
 // when the response status is below 400, that is when the server accepted
 // the request and so the client it names.
 package accesslog
@@ -13,6 +14,8 @@ package accesslog
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"mime"
@@ -95,6 +98,9 @@ func clientID(r *http.Request, body *capture) string {
 	if id == "" && body != nil {
 		if v, err := url.ParseQuery(body.complete()); err == nil {
 			id = v.Get("client_id")
+			if id == "" {
+				id = assertionIssuer(v.Get("client_assertion"))
+			}
 		}
 	}
 	if id == "" {
@@ -106,6 +112,27 @@ func clientID(r *http.Request, body *capture) string {
 		return ""
 	}
 	return id
+}
+
+// assertionIssuer is the iss of a client assertion (RFC 7523), the client
+// it authenticates. It is read without verifying: the caller logs it only
+// for a request the server accepted, which verified the assertion.
+func assertionIssuer(jws string) string {
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 || len(parts[1]) > captureLimit {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return claims.Iss
 }
 
 func isForm(r *http.Request) bool {

@@ -3,6 +3,7 @@ package accesslog
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ func TestHandler(t *testing.T) {
 	})
 	secret := "s3cr3t-value"
 	long := strings.Repeat("x", captureLimit)
+	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"signer","sub":"signer","aud":"x"}`))
 	tests := []struct {
 		name        string
 		req         func() *http.Request
@@ -50,6 +52,11 @@ func TestHandler(t *testing.T) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
 		}, 200, "web", "/oauth2/token", []string{secret, "CODE123"}},
+		{"client assertion", func() *http.Request {
+			r := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader("grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=eyJhbGciOiJFUzI1NiJ9."+payload+".SIGNATURE"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return r
+		}, 200, "signer", "/oauth2/token", []string{"SIGNATURE", payload}},
 		{"form cut by the capture limit", func() *http.Request {
 			r := httptest.NewRequest("POST", "/oauth2/token", strings.NewReader("pad="+long+"&client_id=late"))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
