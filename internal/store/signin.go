@@ -432,10 +432,12 @@ type AuthCodeRedeemer interface {
 // RefreshStore keeps refresh tokens and their rotation families.
 //
 // A family knows the access tokens issued under it (by the redemption that
-// started it and by each rotation): revoking the family, by any of the
-// revocation methods or by reuse detection, revokes them too — the jti of a
-// JWT goes on the revocation list, an opaque token's record is marked
-// revoked.
+// started it and by each rotation; each is recorded on the row of the
+// refresh token issued with it, so it is remembered as long as that token
+// is, normally far longer than the access token lives): revoking the
+// family, by any of the revocation methods or by reuse detection, revokes
+// them too — the jti of a JWT goes on the revocation list, an opaque
+// token's record is marked revoked.
 type RefreshStore interface {
 	// CreateRefreshToken stores a new token. If its family does not exist
 	// the token starts it, with the token's ClientID, UserID and

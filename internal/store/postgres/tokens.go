@@ -170,14 +170,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 			total += tag.RowsAffected()
 		}
 	}
-	// Families and the access tokens recorded for them are not counted.
-	for _, q := range []string{
-		`DELETE FROM refresh_family_access WHERE expires_at <= $1`,
-		`DELETE FROM refresh_families WHERE expires_at <= $1`,
-	} {
-		if _, err := tx.Exec(ctx, q, now); err != nil {
-			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
-		}
+	if _, err := tx.Exec(ctx, `DELETE FROM refresh_families WHERE expires_at <= $1`, now); err != nil {
+		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))

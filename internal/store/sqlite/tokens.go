@@ -194,14 +194,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		}
 		total += n
 	}
-	// Families and the access tokens recorded for them are not counted.
-	for _, q := range []string{
-		`DELETE FROM refresh_family_access WHERE expires_at <= ?`,
-		`DELETE FROM refresh_families WHERE expires_at <= ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, encodeTime(now)); err != nil {
-			return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
-		}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_families WHERE expires_at <= ?`, encodeTime(now)); err != nil {
+		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))

@@ -1039,7 +1039,7 @@ func opaqueIssue(clientID, userID, access, family, token string) store.Issue {
 // rotation is what a rotation to next issues, with a JWT access token.
 func rotation(next store.RefreshToken) store.Issue {
 	return store.Issue{
-		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: baseTime().Add(20 * time.Minute)},
+		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: next.ExpiresAt},
 		Refresh: &next,
 	}
 }
