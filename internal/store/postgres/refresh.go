@@ -159,6 +159,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 	if len(oldHash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
+	if old, ok, err := s.rotateFast(ctx, oldHash, now, issue); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	} else if ok {
+		return old, nil
+	}
+	// Nothing changed: find out why (a reuse revokes the family), with the
+	// family and the token locked.
 	var old store.RefreshToken
 	reused := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
