@@ -10,7 +10,8 @@
 // starting together apply each migration exactly once.
 //
 // Pool size and timeouts come from the DSN (pool_max_conns,
-// pool_max_conn_lifetime, connect_timeout, ...), as pgxpool documents.
+// pool_max_conn_lifetime, connect_timeout, ...), as pgxpool documents; the
+// pool size defaults to DefaultMaxConns.
 package postgres
 
 import (
@@ -18,6 +19,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +41,14 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
+// pgxpool's own default (the number of CPUs, at least 4) lets only that
+// many commits wait for the same WAL flush: every redemption, rotation and
+// opaque token is a commit, and PostgreSQL flushes the commits waiting
+// together with one fsync, so a larger pool serves more of them per
+// flush.
+const DefaultMaxConns = 16
+
 // Open connects to the PostgreSQL database named by dsn (a postgres:// URL
 // or a key=value connection string) and checks that it answers. Open does
 // not migrate: call Migrate.
@@ -52,6 +62,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// Parse errors may quote the DSN, password included: say only that
 		// it did not parse.
 		return nil, errors.New("store/postgres: the DSN does not parse as a PostgreSQL connection string (details withheld: it may contain a password)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

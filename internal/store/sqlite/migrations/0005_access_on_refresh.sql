@@ -1,4 +1,4 @@
--- writ schema, version 4: the access token issued with a refresh token is
+-- writ schema, version 5: the access token issued with a refresh token is
 -- recorded on the refresh token's row, not in a table of its own.
 --
 -- A family's access tokens are those of its tokens' rows: one insert per
