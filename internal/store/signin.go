@@ -515,6 +515,14 @@ type ConsentStore interface {
 	// an existing one for the same user and client; the existing GrantedAt
 	// is kept. ErrNotFound if the user or the client does not exist.
 	PutConsent(ctx context.Context, c Consent) error
+	// UpdateConsent applies fn to the user's consent to the client (the
+	// zero Consent and found false when there is none) inside one
+	// transaction with the consent locked, stores the result and returns
+	// it, so that two consents given at once (merging their scopes) do not
+	// lose one another's scopes. An error from fn aborts the update and is
+	// returned (wrapped). The result must keep userID and clientID
+	// (ErrInvalid); ErrNotFound if the user or the client does not exist.
+	UpdateConsent(ctx context.Context, userID, clientID string, fn func(old Consent, found bool) (Consent, error)) (Consent, error)
 	// DeleteConsent removes the user's consent to the client, or returns
 	// ErrNotFound. It does not revoke refresh tokens: the caller calls
 	// RevokeClientUserRefreshTokens too.

@@ -61,6 +61,7 @@ func signInTests() []struct {
 		{"Refresh/RevokeAccess", testRefreshRevokeAccess},
 		{"Consent/PutGetDelete", testConsentPutGetDelete},
 		{"Consent/List", testConsentList},
+		{"Consent/UpdateMerge", testConsentUpdateMerge},
 		{"Consent/Invalid", testConsentInvalid},
 		{"Client/DeleteCascades", testClientDeleteCascades},
 		{"DeleteExpired/SignIn", testDeleteExpiredSignIn},
@@ -1805,6 +1806,61 @@ func testConsentPutGetDelete(t *testing.T, s store.Store) {
 		s.PutConsent(ctx, store.Consent{UserID: "nobody", ClientID: "c"}), store.ErrNotFound)
 	wantErr(t, "PutConsent for an unknown client",
 		s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "nobody"}), store.ErrNotFound)
+}
+
+// testConsentUpdateMerge: UpdateConsent is an update by function in one
+// transaction, so concurrent merges of scopes lose none.
+func testConsentUpdateMerge(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	merge := func(scope string) func(store.Consent, bool) (store.Consent, error) {
+		return func(old store.Consent, found bool) (store.Consent, error) {
+			if !found {
+				old = store.Consent{UserID: "u", ClientID: "c", GrantedAt: base}
+			}
+			if !slices.Contains(old.Scopes, scope) {
+				old.Scopes = append(old.Scopes, scope)
+			}
+			old.UpdatedAt = base.Add(time.Minute)
+			return old, nil
+		}
+	}
+	const workers = 16
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UpdateConsent(ctx, "u", "c", merge(fmt.Sprintf("s%02d", w))); err != nil {
+				t.Errorf("UpdateConsent: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.GetConsent(ctx, "u", "c")
+	must(t, "GetConsent", err)
+	if len(got.Scopes) != workers {
+		t.Errorf("after %d concurrent merges the consent has %d scopes: %q", workers, len(got.Scopes), got.Scopes)
+	}
+	if !sameTime(base, got.GrantedAt) {
+		t.Errorf("GrantedAt = %v, want the first consent's %v", got.GrantedAt, base)
+	}
+	boom := errors.New("boom")
+	_, err = s.UpdateConsent(ctx, "u", "c", func(store.Consent, bool) (store.Consent, error) { return store.Consent{}, boom })
+	wantErr(t, "UpdateConsent with a failing function", err, boom)
+	_, err = s.UpdateConsent(ctx, "u", "c", func(old store.Consent, _ bool) (store.Consent, error) {
+		old.ClientID = "c2"
+		return old, nil
+	})
+	wantErr(t, "UpdateConsent changing the client", err, store.ErrInvalid)
+	_, err = s.UpdateConsent(ctx, "nobody", "c", func(store.Consent, bool) (store.Consent, error) {
+		return store.Consent{UserID: "nobody", ClientID: "c", Scopes: []string{"x"}, GrantedAt: base, UpdatedAt: base}, nil
+	})
+	wantErr(t, "UpdateConsent for an unknown user", err, store.ErrNotFound)
+	again, err := s.GetConsent(ctx, "u", "c")
+	must(t, "GetConsent", err)
+	wantConsent(t, got, again)
 }
 
 func testConsentList(t *testing.T, s store.Store) {
