@@ -1,12 +1,10 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,41 +114,8 @@ func fullUser(id, username string) store.User {
 	}
 }
 
-func userDiff(want, got store.User) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("ID", want.ID == got.ID)
-	check("Username", want.Username == got.Username)
-	check("PasswordHash", want.PasswordHash == got.PasswordHash)
-	check("Disabled", want.Disabled == got.Disabled)
-	check("Name", want.Name == got.Name)
-	check("GivenName", want.GivenName == got.GivenName)
-	check("FamilyName", want.FamilyName == got.FamilyName)
-	check("MiddleName", want.MiddleName == got.MiddleName)
-	check("Nickname", want.Nickname == got.Nickname)
-	check("PreferredUsername", want.PreferredUsername == got.PreferredUsername)
-	check("Profile", want.Profile == got.Profile)
-	check("Picture", want.Picture == got.Picture)
-	check("Website", want.Website == got.Website)
-	check("Email", want.Email == got.Email)
-	check("EmailVerified", want.EmailVerified == got.EmailVerified)
-	check("Gender", want.Gender == got.Gender)
-	check("Birthdate", want.Birthdate == got.Birthdate)
-	check("Zoneinfo", want.Zoneinfo == got.Zoneinfo)
-	check("Locale", want.Locale == got.Locale)
-	check("PhoneNumber", want.PhoneNumber == got.PhoneNumber)
-	check("PhoneNumberVerified", want.PhoneNumberVerified == got.PhoneNumberVerified)
-	check("Address", want.Address == got.Address)
-	check("Attributes", maps.EqualFunc(want.Attributes, got.Attributes, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }))
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("UpdatedAt", sameTime(want.UpdatedAt, got.UpdatedAt))
-	check("PasswordChangedAt", sameTime(want.PasswordChangedAt, got.PasswordChangedAt))
-	return d
-}
+// userDiff lists the fields in which got differs from want (recordDiff).
+func userDiff(want, got store.User) []string { return recordDiff(want, got) }
 
 func wantUser(t *testing.T, want, got store.User) {
 	t.Helper()
@@ -179,24 +144,8 @@ func fullSession(userID, cookie, sid string) store.Session {
 	}
 }
 
-func sessionDiff(want, got store.Session) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("ID", want.ID == got.ID)
-	check("UserID", want.UserID == got.UserID)
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("LastSeenAt", sameTime(want.LastSeenAt, got.LastSeenAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	return d
-}
+// sessionDiff lists the fields in which got differs from want (recordDiff).
+func sessionDiff(want, got store.Session) []string { return recordDiff(want, got) }
 
 func wantSession(t *testing.T, want, got store.Session) {
 	t.Helper()
@@ -227,36 +176,8 @@ func fullAuthCode(clientID, userID, code string) store.AuthCode {
 	}
 }
 
-func authCodeDiff(want, got store.AuthCode) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("ClientID", want.ClientID == got.ClientID)
-	check("UserID", want.UserID == got.UserID)
-	check("SessionID", want.SessionID == got.SessionID)
-	check("RedirectURI", want.RedirectURI == got.RedirectURI)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("Audience", slices.Equal(want.Audience, got.Audience))
-	check("Nonce", want.Nonce == got.Nonce)
-	check("CodeChallenge", want.CodeChallenge == got.CodeChallenge)
-	check("CodeChallengeMethod", want.CodeChallengeMethod == got.CodeChallengeMethod)
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("Claims", bytes.Equal(want.Claims, got.Claims))
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	check("UsedAt", sameTime(want.UsedAt, got.UsedAt))
-	check("IssuedFamilyID", want.IssuedFamilyID == got.IssuedFamilyID)
-	check("IssuedAccessJTI", want.IssuedAccessJTI == got.IssuedAccessJTI)
-	check("IssuedAccessHash", bytes.Equal(want.IssuedAccessHash, got.IssuedAccessHash))
-	check("IssuedAccessExpiresAt", sameTime(want.IssuedAccessExpiresAt, got.IssuedAccessExpiresAt))
-	return d
-}
+// authCodeDiff lists the fields in which got differs from want (recordDiff).
+func authCodeDiff(want, got store.AuthCode) []string { return recordDiff(want, got) }
 
 func wantAuthCode(t *testing.T, want, got store.AuthCode) {
 	t.Helper()
@@ -284,30 +205,8 @@ func fullRefresh(clientID, userID, familyID, token string) store.RefreshToken {
 	}
 }
 
-func refreshDiff(want, got store.RefreshToken) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("FamilyID", want.FamilyID == got.FamilyID)
-	check("ClientID", want.ClientID == got.ClientID)
-	check("UserID", want.UserID == got.UserID)
-	check("SessionID", want.SessionID == got.SessionID)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("Audience", slices.Equal(want.Audience, got.Audience))
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	check("FamilyExpiresAt", sameTime(want.FamilyExpiresAt, got.FamilyExpiresAt))
-	check("RotatedAt", sameTime(want.RotatedAt, got.RotatedAt))
-	check("Revoked", want.Revoked == got.Revoked)
-	return d
-}
+// refreshDiff lists the fields in which got differs from want (recordDiff).
+func refreshDiff(want, got store.RefreshToken) []string { return recordDiff(want, got) }
 
 func wantRefresh(t *testing.T, want, got store.RefreshToken) {
 	t.Helper()
@@ -316,20 +215,8 @@ func wantRefresh(t *testing.T, want, got store.RefreshToken) {
 	}
 }
 
-func consentDiff(want, got store.Consent) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("UserID", want.UserID == got.UserID)
-	check("ClientID", want.ClientID == got.ClientID)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("GrantedAt", sameTime(want.GrantedAt, got.GrantedAt))
-	check("UpdatedAt", sameTime(want.UpdatedAt, got.UpdatedAt))
-	return d
-}
+// consentDiff lists the fields in which got differs from want (recordDiff).
+func consentDiff(want, got store.Consent) []string { return recordDiff(want, got) }
 
 func wantConsent(t *testing.T, want, got store.Consent) {
 	t.Helper()
