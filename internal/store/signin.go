@@ -413,9 +413,9 @@ type AuthCodeRedeemer interface {
 	//     client and user: ErrInvalid; the refresh token's family exists
 	//     already: ErrAlreadyExists;
 	//   - otherwise UsedAt and the Issued fields are set, the opaque access
-	//     token record, the refresh token (starting its family) and the
-	//     access token's membership of that family are stored, and the
-	//     record is returned as stored.
+	//     token record and the refresh token (starting its family, with the
+	//     access token recorded on it) are stored, and the record is
+	//     returned as stored.
 	//
 	// With an error nothing is written. Of concurrent callers with one
 	// code exactly one succeeds; the others get ErrReused with the
@@ -480,9 +480,9 @@ type RefreshRotator interface {
 	//   - the new token not of the old token's family (its FamilyID,
 	//     ClientID, UserID or FamilyExpiresAt differ): ErrInvalid;
 	//   - the new token's hash taken: ErrAlreadyExists;
-	//   - otherwise old.RotatedAt is set to now, the new token, the opaque
-	//     access token record and the access token's membership of the
-	//     family stored.
+	//   - otherwise old.RotatedAt is set to now, and the new token (with
+	//     the access token recorded on it) and the opaque access token
+	//     record are stored.
 	//
 	// With an error, the old token is returned too, except for ErrNotFound
 	// of an unknown hash and ErrInvalid of an unstorable issue; nothing

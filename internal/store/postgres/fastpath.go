@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,14 +96,30 @@ func issueOwner(issue store.Issue) (clientID, userID string, ok bool) {
 	return clientID, userID, true
 }
 
-var redeemSQL = `WITH code AS (
-	UPDATE auth_codes SET used_at = $2, issued_family_id = COALESCE($14::text, ''), issued_access_jti = $3,
+// redeemSQL locks the code by its primary key alone (in a materialized
+// CTE) and checks the rest on the locked row: with conditions on indexed
+// columns next to the key, a planner with stale statistics (a table that
+// just grew) picked the client's index and filtered thousands of rows.
+var redeemSQL = `WITH cur AS MATERIALIZED (
+	SELECT hash, client_id, user_id, used_at, expires_at FROM auth_codes WHERE hash = $1 FOR UPDATE
+), code AS (
+	UPDATE auth_codes a SET used_at = $2, issued_family_id = COALESCE($14::text, ''), issued_access_jti = $3,
 		issued_access_hash = $4, issued_access_expires_at = $5
-	WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
-		AND ($24::text = '' OR (client_id = $24 AND user_id = $25))
-	RETURNING ` + authCodeColumns + `
+	FROM cur
+	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
+		AND ($24::text = '' OR (cur.client_id = $24 AND cur.user_id = $25))
+	RETURNING ` + prefixed("a", authCodeColumns) + `
 )` + issueCTEs("code", true) + `
 SELECT ` + authCodeColumns + ` FROM code`
+
+// prefixed qualifies each column of a comma-separated list with table.
+func prefixed(table, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = table + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
 
 // redeemFast redeems an unused, unexpired code matching the issue in one
 // statement; ok is false when it changed nothing.
@@ -122,15 +139,17 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 	return c, true, nil
 }
 
-var rotateSQL = `WITH fam AS (
-	SELECT f.id, f.client_id, f.user_id FROM refresh_families f
-	WHERE f.id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)
-		AND f.id = $14 AND f.client_id = $24 AND f.user_id = $25 AND f.expires_at = $23
-		AND NOT f.revoked AND f.expires_at > $2
+// rotateSQL locks the family by its primary key alone, for the reason
+// given at redeemSQL, and checks the rest on the locked row.
+var rotateSQL = `WITH fam AS MATERIALIZED (
+	SELECT id, client_id, user_id, expires_at, revoked FROM refresh_families
+	WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)
 	FOR UPDATE
 ), old AS (
 	UPDATE refresh_tokens t SET rotated_at = $2 FROM fam
 	WHERE t.hash = $1 AND t.family_id = fam.id AND t.rotated_at IS NULL AND t.expires_at > $2
+		AND fam.id = $14 AND fam.client_id = $24 AND fam.user_id = $25 AND fam.expires_at = $23
+		AND NOT fam.revoked AND fam.expires_at > $2
 	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
 		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at
 )` + issueCTEs("old", false) + `
