@@ -63,6 +63,7 @@ func signInTests() []struct {
 		{"Consent/Invalid", testConsentInvalid},
 		{"Client/DeleteCascades", testClientDeleteCascades},
 		{"DeleteExpired/SignIn", testDeleteExpiredSignIn},
+		{"DeleteExpired/PerAggregate", testDeleteExpiredPerAggregate},
 	}
 }
 
@@ -1919,4 +1920,59 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetUser(ctx, "u")
 	must(t, "GetUser after DeleteExpired", err)
+}
+
+// testDeleteExpiredPerAggregate: each aggregate's purge removes its own
+// expired records and nothing of the others.
+func testDeleteExpiredPerAggregate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	base := baseTime()
+	now := base.Add(48 * time.Hour)
+	tok := fullToken("c", "tok")
+	must(t, "CreateToken", s.CreateToken(ctx, tok))
+	must(t, "UseJTI", s.UseJTI(ctx, "c", "assertion", base.Add(time.Minute)))
+	must(t, "CreateSession", s.CreateSession(ctx, fullSession("u", "cookie", "sid")))
+	code := fullAuthCode("c", "u", "code")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
+	rt := fullRefresh("c", "u", "fam", "rt")
+	rt.FamilyExpiresAt = base.Add(24 * time.Hour)
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+
+	present := func() map[string]bool {
+		_, errTok := s.GetToken(ctx, tok.Hash)
+		errJTI := s.UseJTI(ctx, "c", "assertion", now.Add(time.Minute))
+		_, errSess := s.GetSessionByID(ctx, "sid")
+		_, errCode := s.GetAuthCode(ctx, code.Hash)
+		_, errRT := s.GetRefreshToken(ctx, rt.Hash)
+		return map[string]bool{
+			"token": errTok == nil, "replay": errors.Is(errJTI, store.ErrAlreadyExists), "session": errSess == nil,
+			"code": errCode == nil, "refresh": errRT == nil,
+		}
+	}
+	steps := []struct {
+		name  string
+		purge func(context.Context, time.Time) (int64, error)
+		want  int64
+	}{
+		{"token", s.DeleteExpiredTokens, 1},
+		{"session", s.DeleteExpiredSessions, 1},
+		{"code", s.DeleteExpiredAuthCodes, 1},
+		{"refresh", s.DeleteExpiredRefreshTokens, 1},
+		{"replay", s.DeleteExpiredReplays, 1},
+	}
+	gone := map[string]bool{}
+	for _, st := range steps {
+		n, err := st.purge(ctx, now)
+		must(t, "purge "+st.name, err)
+		if n != st.want {
+			t.Errorf("purge %s removed %d, want %d", st.name, n, st.want)
+		}
+		gone[st.name] = true
+		for what, there := range present() {
+			if there == gone[what] {
+				t.Errorf("after purging %s: %s present = %v", st.name, what, there)
+			}
+		}
+	}
 }
