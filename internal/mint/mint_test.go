@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -344,5 +345,29 @@ func TestAccessErrors(t *testing.T) {
 				t.Fatalf("Access = %+v, want an error", iss)
 			}
 		})
+	}
+}
+
+// TestPrepareWritesNothing: Prepare mints in memory and leaves the record
+// of an opaque token to the caller's transaction; Access stores it.
+func TestPrepareWritesNothing(t *testing.T) {
+	f := newFixture(t)
+	at := mint.AccessToken{ClientID: "svc", Subject: "u", TTL: time.Minute, Format: store.AccessTokenOpaque}
+	iss, err := f.m.Prepare(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.tokens.recs) != 0 {
+		t.Fatal("Prepare stored a record")
+	}
+	if iss.Record == nil || string(iss.Record.Hash) != string(opaque.Hash(iss.Value)) || iss.Record.ClientID != "svc" || !iss.Record.ExpiresAt.Equal(iss.ExpiresAt) {
+		t.Fatalf("Prepare's record %+v does not describe %q", iss.Record, iss.Value)
+	}
+	jwtIss, err := f.m.Prepare(mint.AccessToken{ClientID: "svc", Subject: "u", TTL: time.Minute})
+	if err != nil || jwtIss.Record != nil || jwtIss.ID == "" {
+		t.Fatalf("Prepare of a JWT: record %v, jti %q, %v", jwtIss.Record, jwtIss.ID, err)
+	}
+	if _, err := f.m.Access(context.Background(), at); err != nil || len(f.tokens.recs) != 1 {
+		t.Fatalf("Access stored %d records, %v", len(f.tokens.recs), err)
 	}
 }

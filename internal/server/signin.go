@@ -438,15 +438,20 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := s.now()
-	scopes := store.ConsentScopes(f.req.Scopes)
-	if old, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID); err == nil {
-		for _, sc := range old.Scopes {
-			if !slices.Contains(scopes, sc) {
-				scopes = append(scopes, sc)
+	// Merge the scopes into any earlier consent, in one transaction.
+	_, err := s.opts.Store.UpdateConsent(ctx, f.sess.UserID, f.client.ID, func(c store.Consent, found bool) (store.Consent, error) {
+		if !found {
+			c = store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, GrantedAt: now}
+		}
+		for _, sc := range store.ConsentScopes(f.req.Scopes) {
+			if !slices.Contains(c.Scopes, sc) {
+				c.Scopes = append(c.Scopes, sc)
 			}
 		}
-	}
-	if err := s.opts.Store.PutConsent(ctx, store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: now, UpdatedAt: now}); err != nil {
+		c.UpdatedAt = now
+		return c, nil
+	})
+	if err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}

@@ -413,9 +413,9 @@ type AuthCodeRedeemer interface {
 	//     client and user: ErrInvalid; the refresh token's family exists
 	//     already: ErrAlreadyExists;
 	//   - otherwise UsedAt and the Issued fields are set, the opaque access
-	//     token record, the refresh token (starting its family) and the
-	//     access token's membership of that family are stored, and the
-	//     record is returned as stored.
+	//     token record and the refresh token (starting its family, with the
+	//     access token recorded on it) are stored, and the record is
+	//     returned as stored.
 	//
 	// With an error nothing is written. Of concurrent callers with one
 	// code exactly one succeeds; the others get ErrReused with the
@@ -432,10 +432,12 @@ type AuthCodeRedeemer interface {
 // RefreshStore keeps refresh tokens and their rotation families.
 //
 // A family knows the access tokens issued under it (by the redemption that
-// started it and by each rotation): revoking the family, by any of the
-// revocation methods or by reuse detection, revokes them too — the jti of a
-// JWT goes on the revocation list, an opaque token's record is marked
-// revoked.
+// started it and by each rotation; each is recorded on the row of the
+// refresh token issued with it, so it is remembered as long as that token
+// is, normally far longer than the access token lives): revoking the
+// family, by any of the revocation methods or by reuse detection, revokes
+// them too — the jti of a JWT goes on the revocation list, an opaque
+// token's record is marked revoked.
 type RefreshStore interface {
 	// CreateRefreshToken stores a new token. If its family does not exist
 	// the token starts it, with the token's ClientID, UserID and
@@ -478,9 +480,9 @@ type RefreshRotator interface {
 	//   - the new token not of the old token's family (its FamilyID,
 	//     ClientID, UserID or FamilyExpiresAt differ): ErrInvalid;
 	//   - the new token's hash taken: ErrAlreadyExists;
-	//   - otherwise old.RotatedAt is set to now, the new token, the opaque
-	//     access token record and the access token's membership of the
-	//     family stored.
+	//   - otherwise old.RotatedAt is set to now, and the new token (with
+	//     the access token recorded on it) and the opaque access token
+	//     record are stored.
 	//
 	// With an error, the old token is returned too, except for ErrNotFound
 	// of an unknown hash and ErrInvalid of an unstorable issue; nothing
@@ -513,6 +515,14 @@ type ConsentStore interface {
 	// an existing one for the same user and client; the existing GrantedAt
 	// is kept. ErrNotFound if the user or the client does not exist.
 	PutConsent(ctx context.Context, c Consent) error
+	// UpdateConsent applies fn to the user's consent to the client (the
+	// zero Consent and found false when there is none) inside one
+	// transaction with the consent locked, stores the result and returns
+	// it, so that two consents given at once (merging their scopes) do not
+	// lose one another's scopes. An error from fn aborts the update and is
+	// returned (wrapped). The result must keep userID and clientID
+	// (ErrInvalid); ErrNotFound if the user or the client does not exist.
+	UpdateConsent(ctx context.Context, userID, clientID string, fn func(old Consent, found bool) (Consent, error)) (Consent, error)
 	// DeleteConsent removes the user's consent to the client, or returns
 	// ErrNotFound. It does not revoke refresh tokens: the caller calls
 	// RevokeClientUserRefreshTokens too.

@@ -53,7 +53,8 @@
 // package (the sign-in aggregates live in signin.go), a new numbered
 // migration file per backend (migrations/NNNN_name.sql), its methods in each
 // backend, and a group of tests in storetest; Store then embeds the new
-// interface. Expiring records are purged by TokenStore.DeleteExpired.
+// interface. Expiring records are purged by the aggregate's method of
+// Purger.
 package store
 
 import (
@@ -258,13 +259,31 @@ type TokenStore interface {
 	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	// IsJTIRevoked reports whether the jti is on the revocation list.
 	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
-	// DeleteExpired removes, in one transaction, every short-lived record
-	// whose expiry is at or before now and returns how many it removed:
-	// token records, revoked JTIs, used assertion JTIs, sessions
-	// (Session.ExpiresAt), authorization codes (AuthCode.ExpiresAt, used or
-	// not) and refresh tokens (RefreshToken.ExpiresAt, or their family's
-	// FamilyExpiresAt). Once purged, a code or rotated refresh token
-	// presented again is ErrNotFound rather than ErrReused.
+}
+
+// Purger removes expired records, one aggregate per method, each in one
+// transaction; every method returns how many records it removed, and
+// removes those whose expiry is at or before now.
+type Purger interface {
+	// DeleteExpiredTokens removes opaque token records (TokenRecord.ExpiresAt)
+	// and revoked JTIs.
+	DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error)
+	// DeleteExpiredReplays removes used assertion JTIs (UseJTI).
+	DeleteExpiredReplays(ctx context.Context, now time.Time) (int64, error)
+	// DeleteExpiredSessions removes sessions (Session.ExpiresAt).
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+	// DeleteExpiredAuthCodes removes authorization codes
+	// (AuthCode.ExpiresAt, redeemed or not). Once purged, a code presented
+	// again is ErrNotFound rather than ErrReused.
+	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error)
+	// DeleteExpiredRefreshTokens removes refresh tokens
+	// (RefreshToken.ExpiresAt) and the families past their absolute expiry
+	// with all their tokens; families are not counted, their tokens are.
+	// Once purged, a rotated token presented again is ErrNotFound rather
+	// than ErrReused, and the access tokens recorded on it are no longer
+	// revoked with its family.
+	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int64, error)
+	// DeleteExpired runs every method above and returns the sum.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -331,9 +350,27 @@ type Store interface {
 	AuthCodeStore
 	RefreshStore
 	ConsentStore
+	Purger
 	Migrator
 	// Ping checks that the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
 	Close() error
+}
+
+// DeleteAllExpired runs every method of p that purges one aggregate and
+// returns the sum; it is how a backend implements Purger.DeleteExpired.
+func DeleteAllExpired(ctx context.Context, p Purger, now time.Time) (int64, error) {
+	var total int64
+	for _, purge := range []func(context.Context, time.Time) (int64, error){
+		p.DeleteExpiredTokens, p.DeleteExpiredReplays, p.DeleteExpiredSessions,
+		p.DeleteExpiredAuthCodes, p.DeleteExpiredRefreshTokens,
+	} {
+		n, err := purge(ctx, now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }

@@ -1,12 +1,14 @@
 package grant_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -362,5 +364,53 @@ func TestRefreshNarrowsToRegisteredScopes(t *testing.T) {
 		none.Scopes = []string{"write"}
 		_, err = refresh(none, resp.RefreshToken)
 		wantOAuthCode(t, err, oauth.CodeInvalidScope)
+	})
+}
+
+// TestSecurityEventsLogged: a code replay and a refresh token reuse are
+// logged at warn with the client and the user, and never with the secret.
+func TestSecurityEventsLogged(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenJWT)
+		var buf bytes.Buffer
+		f.code.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		ctx := t.Context()
+		code := f.newCode(t)
+		resp, err := f.redeem(ctx, f.client, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.redeem(ctx, f.client, code)
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		next, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", resp.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}, RequestID: "req-42"})
+		if err == nil {
+			t.Fatalf("a refresh token of a replayed code was accepted: %+v", next)
+		}
+		code2 := f.newCode(t)
+		resp2, err := f.redeem(ctx, f.client, code2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &grant.Request{Form: form("refresh_token", resp2.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}, RequestID: "req-43"}
+		if _, err := f.refresh.Handle(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.refresh.Handle(ctx, req)
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+
+		logs := buf.String()
+		for _, want := range []string{`"level":"WARN"`, `"msg":"authorization code replayed`, `"msg":"refresh token reused`,
+			`"client_id":"web"`, `"user_id":"alice"`, `"request_id":"req-43"`} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("log lacks %s:\n%s", want, logs)
+			}
+		}
+		for _, secret := range []string{code, code2, resp.RefreshToken, resp2.RefreshToken, resp.AccessToken} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a secret is in the log:\n%s", logs)
+			}
+		}
 	})
 }

@@ -88,6 +88,13 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
+	if c, ok, err := s.redeemFast(ctx, hash, now, issue); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	} else if ok {
+		return c, nil
+	}
+	// Nothing changed: find out why (or redeem after all), with the code
+	// locked.
 	var c store.AuthCode
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error

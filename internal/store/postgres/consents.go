@@ -56,6 +56,49 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	return nil
 }
 
+// UpdateConsent applies fn to the consent in one transaction with its row
+// locked and stores the result. A consent not there yet is inserted empty
+// first (ON CONFLICT DO NOTHING), so that concurrent first consents queue
+// on its row too.
+func (s *Store) UpdateConsent(ctx context.Context, userID, clientID string, fn func(store.Consent, bool) (store.Consent, error)) (store.Consent, error) {
+	const op = "store/postgres: update consent"
+	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
+		return store.Consent{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var c store.Consent
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
+			VALUES ($1, $2, '{}', 'epoch', 'epoch') ON CONFLICT (user_id, client_id) DO NOTHING`, userID, clientID)
+		if err != nil {
+			return err
+		}
+		found := tag.RowsAffected() == 0
+		old, err := scanConsent(tx.QueryRow(ctx, selectConsent+` WHERE user_id = $1 AND client_id = $2 FOR UPDATE`, userID, clientID))
+		if err != nil {
+			return err
+		}
+		if !found {
+			old = store.Consent{}
+		}
+		if c, err = fn(old, found); err != nil {
+			return fmt.Errorf("%w", err)
+		}
+		if c.UserID != userID || c.ClientID != clientID {
+			return fmt.Errorf("%w: the user and client of a consent cannot change", store.ErrInvalid)
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE consents SET scopes = $3, granted_at = $4, updated_at = $5
+			WHERE user_id = $1 AND client_id = $2`, userID, clientID, list(c.Scopes), c.GrantedAt, c.UpdatedAt)
+		return err
+	})
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return s.GetConsent(ctx, userID, clientID)
+}
+
 // DeleteConsent removes the user's consent to the client, or returns
 // store.ErrNotFound.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {

@@ -30,31 +30,26 @@ func (s *Store) GetKeyRing(ctx context.Context) ([]byte, int64, error) {
 // UpdateKeyRing applies fn to the key ring row locked with SELECT ... FOR
 // UPDATE, in one transaction, and increments its version.
 func (s *Store) UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, error)) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("store/postgres: update key ring: %w", classify(err))
+	read := func(tx pgx.Tx) ([]byte, error) {
+		var old []byte
+		err := tx.QueryRow(ctx, `SELECT data FROM key_ring WHERE id = 1 FOR UPDATE`).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, errors.New("the key_ring row is missing (was the database migrated?)")
+		}
+		return old, err
 	}
-	defer rollback(ctx, tx)
-	var old []byte
-	err = tx.QueryRow(ctx, `SELECT data FROM key_ring WHERE id = 1 FOR UPDATE`).Scan(&old)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errors.New("store/postgres: update key ring: the key_ring row is missing (was the database migrated?)")
+	check := func(data []byte) error {
+		if len(data) == 0 {
+			return fmt.Errorf("%w: the new key ring is empty", store.ErrInvalid)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("store/postgres: update key ring: %w", classify(err))
+	write := func(tx pgx.Tx, data []byte) ([]byte, error) {
+		_, err := tx.Exec(ctx, `UPDATE key_ring SET data = $1, version = version + 1 WHERE id = 1`, data)
+		return data, err
 	}
-	data, err := fn(old)
-	if err != nil {
+	if _, err := update(ctx, s, read, fn, check, write); err != nil {
 		return fmt.Errorf("store/postgres: update key ring: %w", err)
-	}
-	if len(data) == 0 {
-		return fmt.Errorf("store/postgres: update key ring: %w: the new key ring is empty", store.ErrInvalid)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE key_ring SET data = $1, version = version + 1 WHERE id = 1`, data); err != nil {
-		return fmt.Errorf("store/postgres: update key ring: %w", classify(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store/postgres: update key ring: %w", classify(err))
 	}
 	return nil
 }

@@ -10,7 +10,8 @@
 // starting together apply each migration exactly once.
 //
 // Pool size and timeouts come from the DSN (pool_max_conns,
-// pool_max_conn_lifetime, connect_timeout, ...), as pgxpool documents.
+// pool_max_conn_lifetime, connect_timeout, ...), as pgxpool documents; the
+// pool size defaults to DefaultMaxConns.
 package postgres
 
 import (
@@ -18,6 +19,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,6 +41,14 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
+// pgxpool's own default (the number of CPUs, at least 4) lets only that
+// many commits wait for the same WAL flush: every redemption, rotation and
+// opaque token is a commit, and PostgreSQL flushes the commits waiting
+// together with one fsync, so a larger pool serves more of them per
+// flush.
+const DefaultMaxConns = 16
+
 // Open connects to the PostgreSQL database named by dsn (a postgres:// URL
 // or a key=value connection string) and checks that it answers. Open does
 // not migrate: call Migrate.
@@ -52,6 +62,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// Parse errors may quote the DSN, password included: say only that
 		// it did not parse.
 		return nil, errors.New("store/postgres: the DSN does not parse as a PostgreSQL connection string (details withheld: it may contain a password)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -119,6 +132,32 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		return classify(err)
 	}
 	return classify(tx.Commit(ctx))
+}
+
+// update is the cycle of every update by function, written once: in one
+// transaction, read the current value with its row locked (SELECT ... FOR
+// UPDATE in read), apply fn, check the result, write it, and return what
+// was stored. read returns store.ErrNotFound when there is nothing to
+// update; an error from fn is returned wrapped as it is.
+func update[T any](ctx context.Context, s *Store, read func(tx pgx.Tx) (T, error), fn func(T) (T, error),
+	check func(T) error, write func(tx pgx.Tx, v T) (T, error)) (T, error) {
+	var stored T
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		old, err := read(tx)
+		if err != nil {
+			return err
+		}
+		v, err := fn(old)
+		if err != nil {
+			return fmt.Errorf("%w", err)
+		}
+		if err := check(v); err != nil {
+			return err
+		}
+		stored, err = write(tx, v)
+		return err
+	})
+	return stored, err
 }
 
 // rollback ends a transaction that was not committed; after a commit it is

@@ -64,13 +64,18 @@ func checkFamily(f family, t store.RefreshToken) error {
 
 // insertRefreshToken inserts t's row; t's family row must exist (and be
 // locked by the transaction).
-func insertRefreshToken(ctx context.Context, tx pgx.Tx, t store.RefreshToken) error {
+func insertRefreshToken(ctx context.Context, tx pgx.Tx, t store.RefreshToken, a store.IssuedAccess) error {
+	var accessHash []byte
+	if a.Opaque != nil {
+		accessHash = a.Opaque.Hash
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO refresh_tokens
-		(hash, family_id, session_id, scopes, audience, auth_time, amr, acr, created_at, expires_at, rotated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
+		(hash, family_id, session_id, scopes, audience, auth_time, amr, acr, created_at, expires_at, rotated_at,
+		access_jti, access_hash, access_expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12, $13)
 		ON CONFLICT (hash) DO NOTHING`,
 		t.Hash, t.FamilyID, t.SessionID, list(t.Scopes), list(t.Audience), t.AuthTime, list(t.AMR), t.ACR,
-		t.CreatedAt, t.ExpiresAt)
+		t.CreatedAt, t.ExpiresAt, a.JTI, nullBytes(accessHash), optionalTime(a.ExpiresAt))
 	if err != nil {
 		return classify(err)
 	}
@@ -111,7 +116,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	if err := checkFamily(f, t); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", err)
 	}
-	if err := insertRefreshToken(ctx, tx, t); err != nil {
+	if err := insertRefreshToken(ctx, tx, t, store.IssuedAccess{}); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -154,6 +159,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 	if len(oldHash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
+	if old, ok, err := s.rotateFast(ctx, oldHash, now, issue); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	} else if ok {
+		return old, nil
+	}
+	// Nothing changed: find out why (a reuse revokes the family), with the
+	// family and the token locked.
 	var old store.RefreshToken
 	reused := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -204,13 +216,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 }
 
 // writeIssue stores what a redemption or rotation issued: the opaque
-// access token's record, the new refresh token (starting its family when
-// newFamily) and the access token's membership of that family.
+// access token's record and the new refresh token (starting its family
+// when newFamily) with the access token recorded on its row.
 func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily bool) error {
-	a := issue.Access
-	var accessHash []byte
-	if r := a.Opaque; r != nil {
-		accessHash = r.Hash
+	if r := issue.Access.Opaque; r != nil {
 		if err := insertToken(ctx, tx, *r); err != nil {
 			return err
 		}
@@ -225,18 +234,13 @@ func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily boo
 			return classify(err)
 		}
 	}
-	if err := insertRefreshToken(ctx, tx, *t); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO refresh_family_access (family_id, jti, token_hash, expires_at)
-		VALUES ($1, $2, $3, $4)`, t.FamilyID, a.JTI, nullBytes(accessHash), a.ExpiresAt)
-	return classify(err)
+	return insertRefreshToken(ctx, tx, *t, issue.Access)
 }
 
 // revokeFamilies locks the families selected by cond (a condition on
 // refresh_families with its arguments) in ID order, revokes them and
-// every access token issued under them, and returns how many families it
-// matched.
+// every access token issued under them (recorded on their tokens' rows),
+// and returns how many families it matched.
 func revokeFamilies(ctx context.Context, tx pgx.Tx, cond string, args ...any) (int64, error) {
 	sel := `SELECT id FROM refresh_families WHERE ` + cond
 	tag, err := tx.Exec(ctx, sel+` ORDER BY id FOR UPDATE`, args...)
@@ -248,13 +252,13 @@ func revokeFamilies(ctx context.Context, tx pgx.Tx, cond string, args ...any) (i
 		return 0, nil
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at)
-		SELECT jti, max(expires_at) FROM refresh_family_access WHERE family_id IN (`+sel+`) AND jti <> ''
-		GROUP BY jti ORDER BY jti
+		SELECT access_jti, max(access_expires_at) FROM refresh_tokens WHERE family_id IN (`+sel+`) AND access_jti <> ''
+		GROUP BY access_jti ORDER BY access_jti
 		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`, args...); err != nil {
 		return 0, classify(err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash IN
-		(SELECT token_hash FROM refresh_family_access WHERE family_id IN (`+sel+`) AND token_hash IS NOT NULL)`, args...); err != nil {
+		(SELECT access_hash FROM refresh_tokens WHERE family_id IN (`+sel+`) AND access_hash IS NOT NULL)`, args...); err != nil {
 		return 0, classify(err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE refresh_families SET revoked = true WHERE `+cond, args...); err != nil {

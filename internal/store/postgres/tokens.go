@@ -136,53 +136,75 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	return nil
 }
 
-// DeleteExpired removes the token records, revoked JTIs, used JTIs,
-// sessions, authorization codes and refresh tokens that expired at or
-// before now, and the refresh token families whose absolute expiry passed
-// (with their tokens), in one transaction. Families are not counted; their
-// tokens are. The expired families are locked before their tokens, in the
-// order rotations lock them (see refresh.go).
-func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+// purge runs the statements (each taking now as its only parameter) in
+// one transaction and returns the rows the DELETE statements of counted
+// removed; the statements of uncounted run after them and are not counted.
+func (s *Store) purge(ctx context.Context, op string, now time.Time, counted, uncounted []string) (int64, error) {
 	if err := store.CheckTime("now", now); err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired: %w", err)
+		return 0, fmt.Errorf("store/postgres: %s: %w", op, err)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
-	}
-	defer rollback(ctx, tx)
 	var total int64
-	for _, q := range []string{
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, q := range counted {
+			tag, err := tx.Exec(ctx, q, now)
+			if err != nil {
+				return err
+			}
+			if tag.Delete() {
+				total += tag.RowsAffected()
+			}
+		}
+		for _, q := range uncounted {
+			if _, err := tx.Exec(ctx, q, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store/postgres: %s: %w", op, err)
+	}
+	return total, nil
+}
+
+// DeleteExpiredTokens removes expired token records and revoked JTIs.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired tokens", now, []string{
 		`DELETE FROM tokens WHERE expires_at <= $1`,
 		`DELETE FROM revoked_jtis WHERE expires_at <= $1`,
-		`DELETE FROM used_jtis WHERE expires_at <= $1`,
-		`DELETE FROM sessions WHERE expires_at <= $1`,
-		`DELETE FROM auth_codes WHERE expires_at <= $1`,
+	}, nil)
+}
+
+// DeleteExpiredReplays removes expired used JTIs.
+func (s *Store) DeleteExpiredReplays(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired replays", now, []string{`DELETE FROM used_jtis WHERE expires_at <= $1`}, nil)
+}
+
+// DeleteExpiredSessions removes expired sessions.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired sessions", now, []string{`DELETE FROM sessions WHERE expires_at <= $1`}, nil)
+}
+
+// DeleteExpiredAuthCodes removes expired authorization codes.
+func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= $1`}, nil)
+}
+
+// DeleteExpiredRefreshTokens removes expired refresh tokens and the
+// families past their absolute expiry, with their tokens. The expired
+// families are locked before their tokens, in the order rotations lock
+// them (see refresh.go); families are not counted.
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired refresh tokens", now, []string{
 		`SELECT id FROM refresh_families WHERE expires_at <= $1 ORDER BY id FOR UPDATE`,
 		`DELETE FROM refresh_tokens WHERE expires_at <= $1
 			OR family_id IN (SELECT id FROM refresh_families WHERE expires_at <= $1)`,
-	} {
-		tag, err := tx.Exec(ctx, q, now)
-		if err != nil {
-			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
-		}
-		if tag.Delete() {
-			total += tag.RowsAffected()
-		}
-	}
-	// Families and the access tokens recorded for them are not counted.
-	for _, q := range []string{
-		`DELETE FROM refresh_family_access WHERE expires_at <= $1`,
-		`DELETE FROM refresh_families WHERE expires_at <= $1`,
-	} {
-		if _, err := tx.Exec(ctx, q, now); err != nil {
-			return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired: %w", classify(err))
-	}
-	return total, nil
+	}, []string{`DELETE FROM refresh_families WHERE expires_at <= $1`})
+}
+
+// DeleteExpired runs every DeleteExpired method and returns the sum.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	return store.DeleteAllExpired(ctx, s, now)
 }
 
 func checkJTI(jti string, expiresAt time.Time) error {

@@ -153,30 +153,22 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 	if store.CheckID("user ID", id) != nil {
 		return store.User{}, fmt.Errorf("store/postgres: update user: %w", store.ErrNotFound)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/postgres: update user: %w", classify(err))
+	read := func(tx pgx.Tx) (store.User, error) {
+		u, err := scanUser(tx.QueryRow(ctx, selectUser+` WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return u, store.ErrNotFound
+		}
+		return u, err
 	}
-	defer rollback(ctx, tx)
-	old, err := scanUser(tx.QueryRow(ctx, selectUser+` WHERE id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.User{}, fmt.Errorf("store/postgres: update user %q: %w", id, store.ErrNotFound)
+	check := func(u store.User) error {
+		if u.ID != id {
+			return fmt.Errorf("%w: the user ID cannot change", store.ErrInvalid)
+		}
+		return u.Validate()
 	}
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/postgres: update user: %w", classify(err))
-	}
-	u, err := fn(old)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/postgres: update user %q: %w", id, err)
-	}
-	if u.ID != id {
-		return store.User{}, fmt.Errorf("store/postgres: update user %q: %w: the user ID cannot change", id, store.ErrInvalid)
-	}
-	if err := u.Validate(); err != nil {
-		return store.User{}, fmt.Errorf("store/postgres: update user: %w", err)
-	}
-	// $1 is the ID: set every other column, match on the ID.
-	stored, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET
+	write := func(tx pgx.Tx, u store.User) (store.User, error) {
+		// $1 is the ID: set every other column, match on the ID.
+		stored, err := scanUser(tx.QueryRow(ctx, `UPDATE users SET
 		username = $2, username_key = $3, password_hash = $4, disabled = $5,
 		name = $6, given_name = $7, family_name = $8, middle_name = $9, nickname = $10, preferred_username = $11,
 		profile = $12, picture = $13, website = $14, email = $15, email_verified = $16, gender = $17, birthdate = $18,
@@ -186,11 +178,14 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 		created_at = $30, updated_at = $31, password_changed_at = $32
 		WHERE id = $1
 		RETURNING `+userColumns, userValues(u)...))
-	if err != nil {
-		return store.User{}, usernameTaken("update user", err)
+		if err != nil {
+			return store.User{}, usernameTaken("update user", err)
+		}
+		return stored, nil
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return store.User{}, fmt.Errorf("store/postgres: update user: %w", classify(err))
+	stored, err := update(ctx, s, read, fn, check, write)
+	if err != nil {
+		return store.User{}, fmt.Errorf("store/postgres: update user %q: %w", id, err)
 	}
 	return stored, nil
 }

@@ -74,11 +74,16 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 }
 
 // GetAuthCode returns the code with the given hash, or store.ErrNotFound.
+//
+// It reads on the writer connection: a code is looked up just before it is
+// redeemed, and the writer's page cache holds what the last redemptions
+// wrote, where a reader connection must drop its cache after every write
+// (WAL) and read the pages again.
 func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}
-	c, err := scanAuthCode(s.r.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+	c, err := scanAuthCode(s.w.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}

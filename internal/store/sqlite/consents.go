@@ -66,6 +66,46 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	return nil
 }
 
+// UpdateConsent applies fn to the consent in one BEGIN IMMEDIATE
+// transaction and stores the result.
+func (s *Store) UpdateConsent(ctx context.Context, userID, clientID string, fn func(store.Consent, bool) (store.Consent, error)) (store.Consent, error) {
+	const op = "store/sqlite: update consent"
+	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
+		return store.Consent{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var c store.Consent
+	err := s.inTx(ctx, func(tx dbtx) error {
+		old, err := scanConsent(tx.QueryRowContext(ctx, selectConsent+` WHERE user_id = ? AND client_id = ?`, userID, clientID))
+		found := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if c, err = fn(old, found); err != nil {
+			return fmt.Errorf("%w", err)
+		}
+		if c.UserID != userID || c.ClientID != clientID {
+			return fmt.Errorf("%w: the user and client of a consent cannot change", store.ErrInvalid)
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		scopes, err := encodeList(c.Scopes)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes,
+				granted_at = excluded.granted_at, updated_at = excluded.updated_at`,
+			c.UserID, c.ClientID, scopes, encodeTime(c.GrantedAt), encodeTime(c.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return store.Consent{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return s.GetConsent(ctx, userID, clientID)
+}
+
 // DeleteConsent removes the user's consent to the client, or returns
 // store.ErrNotFound.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {

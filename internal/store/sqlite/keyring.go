@@ -29,31 +29,26 @@ func (s *Store) GetKeyRing(ctx context.Context) ([]byte, int64, error) {
 // UpdateKeyRing applies fn to the stored key ring in one BEGIN IMMEDIATE
 // transaction and increments its version.
 func (s *Store) UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, error)) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: update key ring: %w", classify(err))
+	read := func(tx dbtx) ([]byte, error) {
+		var old []byte
+		err := tx.QueryRowContext(ctx, `SELECT data FROM key_ring WHERE id = 1`).Scan(&old)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, errors.New("the key_ring row is missing (was the database migrated?)")
+		}
+		return old, err
 	}
-	defer rollback(tx)
-	var old []byte
-	err = tx.QueryRowContext(ctx, `SELECT data FROM key_ring WHERE id = 1`).Scan(&old)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errors.New("store/sqlite: update key ring: the key_ring row is missing (was the database migrated?)")
+	check := func(data []byte) error {
+		if len(data) == 0 {
+			return fmt.Errorf("%w: the new key ring is empty", store.ErrInvalid)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("store/sqlite: update key ring: %w", classify(err))
+	write := func(tx dbtx, data []byte) ([]byte, error) {
+		_, err := tx.ExecContext(ctx, `UPDATE key_ring SET data = ?, version = version + 1 WHERE id = 1`, data)
+		return data, err
 	}
-	data, err := fn(old)
-	if err != nil {
+	if _, err := update(ctx, s, read, fn, check, write); err != nil {
 		return fmt.Errorf("store/sqlite: update key ring: %w", err)
-	}
-	if len(data) == 0 {
-		return fmt.Errorf("store/sqlite: update key ring: %w: the new key ring is empty", store.ErrInvalid)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE key_ring SET data = ?, version = version + 1 WHERE id = 1`, data); err != nil {
-		return fmt.Errorf("store/sqlite: update key ring: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store/sqlite: update key ring: %w", classify(err))
 	}
 	return nil
 }

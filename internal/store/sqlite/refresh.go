@@ -65,8 +65,9 @@ func checkFamily(f family, t store.RefreshToken) error {
 	return nil
 }
 
-// insertRefreshToken inserts t's row; t's family row must exist.
-func insertRefreshToken(ctx context.Context, tx execer, t store.RefreshToken) error {
+// insertRefreshToken inserts t's row, with the access token issued with
+// it (the zero IssuedAccess for none); t's family row must exist.
+func insertRefreshToken(ctx context.Context, tx execer, t store.RefreshToken, a store.IssuedAccess) error {
 	var lists [3]string
 	for i, l := range [][]string{t.Scopes, t.Audience, t.AMR} {
 		var err error
@@ -74,12 +75,17 @@ func insertRefreshToken(ctx context.Context, tx execer, t store.RefreshToken) er
 			return err
 		}
 	}
+	var accessHash []byte
+	if a.Opaque != nil {
+		accessHash = a.Opaque.Hash
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens
-		(hash, family_id, session_id, scopes, audience, auth_time, amr, acr, created_at, expires_at, rotated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+		(hash, family_id, session_id, scopes, audience, auth_time, amr, acr, created_at, expires_at, rotated_at,
+		access_jti, access_hash, access_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)
 		ON CONFLICT (hash) DO NOTHING`,
 		t.Hash, t.FamilyID, t.SessionID, lists[0], lists[1], encodeTime(t.AuthTime), lists[2], t.ACR,
-		encodeTime(t.CreatedAt), encodeTime(t.ExpiresAt))
+		encodeTime(t.CreatedAt), encodeTime(t.ExpiresAt), a.JTI, nullBytes(accessHash), encodeOptionalTime(a.ExpiresAt))
 	if err != nil {
 		return classify(err)
 	}
@@ -124,7 +130,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 			return fmt.Errorf("store/sqlite: create refresh token: %w", err)
 		}
 	}
-	if err := insertRefreshToken(ctx, tx, t); err != nil {
+	if err := insertRefreshToken(ctx, tx, t, store.IssuedAccess{}); err != nil {
 		return fmt.Errorf("store/sqlite: create refresh token: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -139,7 +145,9 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	if len(hash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("store/sqlite: get refresh token: %w", store.ErrNotFound)
 	}
-	t, err := scanRefreshToken(s.r.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, hash))
+	// On the writer, as GetAuthCode: a refresh token is read just before
+	// its rotation.
+	t, err := scanRefreshToken(s.w.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RefreshToken{}, fmt.Errorf("store/sqlite: get refresh token: %w", store.ErrNotFound)
 	}
@@ -210,13 +218,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 }
 
 // writeIssue stores what a redemption or rotation issued: the opaque
-// access token's record, the new refresh token (starting its family when
-// newFamily) and the access token's membership of that family.
+// access token's record and the new refresh token (starting its family
+// when newFamily) with the access token recorded on its row.
 func writeIssue(ctx context.Context, tx dbtx, issue store.Issue, newFamily bool) error {
-	a := issue.Access
-	var accessHash []byte
-	if r := a.Opaque; r != nil {
-		accessHash = r.Hash
+	if r := issue.Access.Opaque; r != nil {
 		if err := insertToken(ctx, tx, *r); err != nil {
 			return err
 		}
@@ -231,26 +236,22 @@ func writeIssue(ctx context.Context, tx dbtx, issue store.Issue, newFamily bool)
 			return classify(err)
 		}
 	}
-	if err := insertRefreshToken(ctx, tx, *t); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_family_access (family_id, jti, token_hash, expires_at)
-		VALUES (?, ?, ?, ?)`, t.FamilyID, a.JTI, nullBytes(accessHash), encodeTime(a.ExpiresAt))
-	return classify(err)
+	return insertRefreshToken(ctx, tx, *t, issue.Access)
 }
 
 // revokeFamilies revokes the families selected by cond (a condition on
 // refresh_families with its arguments) and every access token issued
-// under them, and returns how many families it matched.
+// under them (recorded on their tokens' rows), and returns how many
+// families it matched.
 func revokeFamilies(ctx context.Context, tx dbtx, cond string, args ...any) (int64, error) {
 	sel := `SELECT id FROM refresh_families WHERE ` + cond
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at)
-		SELECT jti, expires_at FROM refresh_family_access WHERE family_id IN (`+sel+`) AND jti <> ''
+		SELECT access_jti, access_expires_at FROM refresh_tokens WHERE family_id IN (`+sel+`) AND access_jti <> ''
 		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, args...); err != nil {
 		return 0, classify(err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash IN
-		(SELECT token_hash FROM refresh_family_access WHERE family_id IN (`+sel+`) AND token_hash IS NOT NULL)`, args...); err != nil {
+		(SELECT access_hash FROM refresh_tokens WHERE family_id IN (`+sel+`) AND access_hash IS NOT NULL)`, args...); err != nil {
 		return 0, classify(err)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked = 1 WHERE `+cond, args...)

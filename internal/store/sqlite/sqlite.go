@@ -54,9 +54,6 @@ var migrationFS embed.FS
 // MemoryPath is the path that opens a private in-memory database.
 const MemoryPath = ":memory:"
 
-// mmapBytes is how much of the database file each connection maps.
-const mmapBytes = 256 << 20
-
 // busyTimeoutMillis is how long a connection waits for a lock held by
 // another connection (normally another process) before giving up.
 const busyTimeoutMillis = 5000
@@ -156,8 +153,6 @@ func dsn(name string, writer bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMillis))
 	q.Add("_pragma", "foreign_keys(1)")
-	// Pages are read through a memory map instead of one pread each.
-	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapBytes))
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")

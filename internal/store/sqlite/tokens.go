@@ -160,53 +160,74 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	return nil
 }
 
-// DeleteExpired removes the token records, revoked JTIs, used JTIs,
-// sessions, authorization codes and refresh tokens that expired at or
-// before now, and the refresh token families whose absolute expiry passed
-// (with their tokens), in one transaction. Families are not counted; their
-// tokens are.
-func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+// purge runs the DELETE statements (each taking now as its only
+// parameter) in one transaction and returns the rows they removed; the
+// statements of uncounted run after them and are not counted.
+func (s *Store) purge(ctx context.Context, op string, now time.Time, counted, uncounted []string) (int64, error) {
 	if err := store.CheckTime("now", now); err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired: %w", err)
+		return 0, fmt.Errorf("store/sqlite: %s: %w", op, err)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
-	}
-	defer rollback(tx)
 	var total int64
-	for _, q := range []string{
-		`DELETE FROM tokens WHERE expires_at <= ?`,
-		`DELETE FROM revoked_jtis WHERE expires_at <= ?`,
-		`DELETE FROM used_jtis WHERE expires_at <= ?`,
-		`DELETE FROM sessions WHERE expires_at <= ?`,
-		`DELETE FROM auth_codes WHERE expires_at <= ?`,
-		`DELETE FROM refresh_tokens WHERE expires_at <= ?1
-			OR family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?1)`,
-	} {
-		res, err := tx.ExecContext(ctx, q, encodeTime(now))
-		if err != nil {
-			return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
+	err := s.inTx(ctx, func(tx dbtx) error {
+		for _, q := range counted {
+			res, err := tx.ExecContext(ctx, q, encodeTime(now))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += n
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("store/sqlite: delete expired: %w", err)
+		for _, q := range uncounted {
+			if _, err := tx.ExecContext(ctx, q, encodeTime(now)); err != nil {
+				return err
+			}
 		}
-		total += n
-	}
-	// Families and the access tokens recorded for them are not counted.
-	for _, q := range []string{
-		`DELETE FROM refresh_family_access WHERE expires_at <= ?`,
-		`DELETE FROM refresh_families WHERE expires_at <= ?`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, encodeTime(now)); err != nil {
-			return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired: %w", classify(err))
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: %s: %w", op, err)
 	}
 	return total, nil
+}
+
+// DeleteExpiredTokens removes expired token records and revoked JTIs.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired tokens", now, []string{
+		`DELETE FROM tokens WHERE expires_at <= ?`,
+		`DELETE FROM revoked_jtis WHERE expires_at <= ?`,
+	}, nil)
+}
+
+// DeleteExpiredReplays removes expired used JTIs.
+func (s *Store) DeleteExpiredReplays(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired replays", now, []string{`DELETE FROM used_jtis WHERE expires_at <= ?`}, nil)
+}
+
+// DeleteExpiredSessions removes expired sessions.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired sessions", now, []string{`DELETE FROM sessions WHERE expires_at <= ?`}, nil)
+}
+
+// DeleteExpiredAuthCodes removes expired authorization codes.
+func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= ?`}, nil)
+}
+
+// DeleteExpiredRefreshTokens removes expired refresh tokens and the
+// families past their absolute expiry, with their tokens.
+func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int64, error) {
+	return s.purge(ctx, "delete expired refresh tokens", now, []string{
+		`DELETE FROM refresh_tokens WHERE expires_at <= ?1
+			OR family_id IN (SELECT id FROM refresh_families WHERE expires_at <= ?1)`,
+	}, []string{`DELETE FROM refresh_families WHERE expires_at <= ?`})
+}
+
+// DeleteExpired runs every DeleteExpired method and returns the sum.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	return store.DeleteAllExpired(ctx, s, now)
 }
 
 func checkJTI(jti string, expiresAt time.Time) error {

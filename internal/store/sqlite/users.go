@@ -165,34 +165,26 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 	if store.CheckID("user ID", id) != nil {
 		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", store.ErrNotFound)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", classify(err))
+	read := func(tx dbtx) (store.User, error) {
+		u, err := scanUser(tx.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return u, store.ErrNotFound
+		}
+		return u, err
 	}
-	defer rollback(tx)
-	old, err := scanUser(tx.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.User{}, fmt.Errorf("store/sqlite: update user %q: %w", id, store.ErrNotFound)
+	check := func(u store.User) error {
+		if u.ID != id {
+			return fmt.Errorf("%w: the user ID cannot change", store.ErrInvalid)
+		}
+		return u.Validate()
 	}
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", classify(err))
-	}
-	u, err := fn(old)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user %q: %w", id, err)
-	}
-	if u.ID != id {
-		return store.User{}, fmt.Errorf("store/sqlite: update user %q: %w: the user ID cannot change", id, store.ErrInvalid)
-	}
-	if err := u.Validate(); err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", err)
-	}
-	vals, err := userValues(u)
-	if err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", err)
-	}
-	// vals[0] is the ID: set every other column, match on the ID.
-	_, err = tx.ExecContext(ctx, `UPDATE users SET
+	write := func(tx dbtx, u store.User) (store.User, error) {
+		vals, err := userValues(u)
+		if err != nil {
+			return store.User{}, err
+		}
+		// vals[0] is the ID: set every other column, match on the ID.
+		_, err = tx.ExecContext(ctx, `UPDATE users SET
 		username = ?, username_key = ?, password_hash = ?, disabled = ?,
 		name = ?, given_name = ?, family_name = ?, middle_name = ?, nickname = ?, preferred_username = ?,
 		profile = ?, picture = ?, website = ?, email = ?, email_verified = ?, gender = ?, birthdate = ?,
@@ -201,15 +193,14 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 		address_postal_code = ?, address_country = ?, attributes = ?,
 		created_at = ?, updated_at = ?, password_changed_at = ?
 		WHERE id = ?`, append(vals[1:], vals[0])...)
-	if err != nil {
-		return store.User{}, usernameTaken("update user", err)
+		if err != nil {
+			return store.User{}, usernameTaken("update user", err)
+		}
+		return read(tx)
 	}
-	stored, err := scanUser(tx.QueryRowContext(ctx, selectUser+` WHERE id = ?`, id))
+	stored, err := update(ctx, s, read, fn, check, write)
 	if err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return store.User{}, fmt.Errorf("store/sqlite: update user: %w", classify(err))
+		return store.User{}, fmt.Errorf("store/sqlite: update user %q: %w", id, err)
 	}
 	return stored, nil
 }

@@ -1,12 +1,10 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,9 +59,11 @@ func signInTests() []struct {
 		{"Refresh/RevokeAccess", testRefreshRevokeAccess},
 		{"Consent/PutGetDelete", testConsentPutGetDelete},
 		{"Consent/List", testConsentList},
+		{"Consent/UpdateMerge", testConsentUpdateMerge},
 		{"Consent/Invalid", testConsentInvalid},
 		{"Client/DeleteCascades", testClientDeleteCascades},
 		{"DeleteExpired/SignIn", testDeleteExpiredSignIn},
+		{"DeleteExpired/PerAggregate", testDeleteExpiredPerAggregate},
 	}
 }
 
@@ -115,41 +115,8 @@ func fullUser(id, username string) store.User {
 	}
 }
 
-func userDiff(want, got store.User) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("ID", want.ID == got.ID)
-	check("Username", want.Username == got.Username)
-	check("PasswordHash", want.PasswordHash == got.PasswordHash)
-	check("Disabled", want.Disabled == got.Disabled)
-	check("Name", want.Name == got.Name)
-	check("GivenName", want.GivenName == got.GivenName)
-	check("FamilyName", want.FamilyName == got.FamilyName)
-	check("MiddleName", want.MiddleName == got.MiddleName)
-	check("Nickname", want.Nickname == got.Nickname)
-	check("PreferredUsername", want.PreferredUsername == got.PreferredUsername)
-	check("Profile", want.Profile == got.Profile)
-	check("Picture", want.Picture == got.Picture)
-	check("Website", want.Website == got.Website)
-	check("Email", want.Email == got.Email)
-	check("EmailVerified", want.EmailVerified == got.EmailVerified)
-	check("Gender", want.Gender == got.Gender)
-	check("Birthdate", want.Birthdate == got.Birthdate)
-	check("Zoneinfo", want.Zoneinfo == got.Zoneinfo)
-	check("Locale", want.Locale == got.Locale)
-	check("PhoneNumber", want.PhoneNumber == got.PhoneNumber)
-	check("PhoneNumberVerified", want.PhoneNumberVerified == got.PhoneNumberVerified)
-	check("Address", want.Address == got.Address)
-	check("Attributes", maps.EqualFunc(want.Attributes, got.Attributes, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }))
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("UpdatedAt", sameTime(want.UpdatedAt, got.UpdatedAt))
-	check("PasswordChangedAt", sameTime(want.PasswordChangedAt, got.PasswordChangedAt))
-	return d
-}
+// userDiff lists the fields in which got differs from want (recordDiff).
+func userDiff(want, got store.User) []string { return recordDiff(want, got) }
 
 func wantUser(t *testing.T, want, got store.User) {
 	t.Helper()
@@ -178,24 +145,8 @@ func fullSession(userID, cookie, sid string) store.Session {
 	}
 }
 
-func sessionDiff(want, got store.Session) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("ID", want.ID == got.ID)
-	check("UserID", want.UserID == got.UserID)
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("LastSeenAt", sameTime(want.LastSeenAt, got.LastSeenAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	return d
-}
+// sessionDiff lists the fields in which got differs from want (recordDiff).
+func sessionDiff(want, got store.Session) []string { return recordDiff(want, got) }
 
 func wantSession(t *testing.T, want, got store.Session) {
 	t.Helper()
@@ -226,36 +177,8 @@ func fullAuthCode(clientID, userID, code string) store.AuthCode {
 	}
 }
 
-func authCodeDiff(want, got store.AuthCode) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("ClientID", want.ClientID == got.ClientID)
-	check("UserID", want.UserID == got.UserID)
-	check("SessionID", want.SessionID == got.SessionID)
-	check("RedirectURI", want.RedirectURI == got.RedirectURI)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("Audience", slices.Equal(want.Audience, got.Audience))
-	check("Nonce", want.Nonce == got.Nonce)
-	check("CodeChallenge", want.CodeChallenge == got.CodeChallenge)
-	check("CodeChallengeMethod", want.CodeChallengeMethod == got.CodeChallengeMethod)
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("Claims", bytes.Equal(want.Claims, got.Claims))
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	check("UsedAt", sameTime(want.UsedAt, got.UsedAt))
-	check("IssuedFamilyID", want.IssuedFamilyID == got.IssuedFamilyID)
-	check("IssuedAccessJTI", want.IssuedAccessJTI == got.IssuedAccessJTI)
-	check("IssuedAccessHash", bytes.Equal(want.IssuedAccessHash, got.IssuedAccessHash))
-	check("IssuedAccessExpiresAt", sameTime(want.IssuedAccessExpiresAt, got.IssuedAccessExpiresAt))
-	return d
-}
+// authCodeDiff lists the fields in which got differs from want (recordDiff).
+func authCodeDiff(want, got store.AuthCode) []string { return recordDiff(want, got) }
 
 func wantAuthCode(t *testing.T, want, got store.AuthCode) {
 	t.Helper()
@@ -283,30 +206,8 @@ func fullRefresh(clientID, userID, familyID, token string) store.RefreshToken {
 	}
 }
 
-func refreshDiff(want, got store.RefreshToken) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("Hash", bytes.Equal(want.Hash, got.Hash))
-	check("FamilyID", want.FamilyID == got.FamilyID)
-	check("ClientID", want.ClientID == got.ClientID)
-	check("UserID", want.UserID == got.UserID)
-	check("SessionID", want.SessionID == got.SessionID)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("Audience", slices.Equal(want.Audience, got.Audience))
-	check("AuthTime", sameTime(want.AuthTime, got.AuthTime))
-	check("AMR", slices.Equal(want.AMR, got.AMR))
-	check("ACR", want.ACR == got.ACR)
-	check("CreatedAt", sameTime(want.CreatedAt, got.CreatedAt))
-	check("ExpiresAt", sameTime(want.ExpiresAt, got.ExpiresAt))
-	check("FamilyExpiresAt", sameTime(want.FamilyExpiresAt, got.FamilyExpiresAt))
-	check("RotatedAt", sameTime(want.RotatedAt, got.RotatedAt))
-	check("Revoked", want.Revoked == got.Revoked)
-	return d
-}
+// refreshDiff lists the fields in which got differs from want (recordDiff).
+func refreshDiff(want, got store.RefreshToken) []string { return recordDiff(want, got) }
 
 func wantRefresh(t *testing.T, want, got store.RefreshToken) {
 	t.Helper()
@@ -315,20 +216,8 @@ func wantRefresh(t *testing.T, want, got store.RefreshToken) {
 	}
 }
 
-func consentDiff(want, got store.Consent) []string {
-	var d []string
-	check := func(field string, ok bool) {
-		if !ok {
-			d = append(d, field)
-		}
-	}
-	check("UserID", want.UserID == got.UserID)
-	check("ClientID", want.ClientID == got.ClientID)
-	check("Scopes", slices.Equal(want.Scopes, got.Scopes))
-	check("GrantedAt", sameTime(want.GrantedAt, got.GrantedAt))
-	check("UpdatedAt", sameTime(want.UpdatedAt, got.UpdatedAt))
-	return d
-}
+// consentDiff lists the fields in which got differs from want (recordDiff).
+func consentDiff(want, got store.Consent) []string { return recordDiff(want, got) }
 
 func wantConsent(t *testing.T, want, got store.Consent) {
 	t.Helper()
@@ -1039,7 +928,7 @@ func opaqueIssue(clientID, userID, access, family, token string) store.Issue {
 // rotation is what a rotation to next issues, with a JWT access token.
 func rotation(next store.RefreshToken) store.Issue {
 	return store.Issue{
-		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: baseTime().Add(20 * time.Minute)},
+		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: next.ExpiresAt},
 		Refresh: &next,
 	}
 }
@@ -1807,6 +1696,61 @@ func testConsentPutGetDelete(t *testing.T, s store.Store) {
 		s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "nobody"}), store.ErrNotFound)
 }
 
+// testConsentUpdateMerge: UpdateConsent is an update by function in one
+// transaction, so concurrent merges of scopes lose none.
+func testConsentUpdateMerge(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	merge := func(scope string) func(store.Consent, bool) (store.Consent, error) {
+		return func(old store.Consent, found bool) (store.Consent, error) {
+			if !found {
+				old = store.Consent{UserID: "u", ClientID: "c", GrantedAt: base}
+			}
+			if !slices.Contains(old.Scopes, scope) {
+				old.Scopes = append(old.Scopes, scope)
+			}
+			old.UpdatedAt = base.Add(time.Minute)
+			return old, nil
+		}
+	}
+	const workers = 16
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.UpdateConsent(ctx, "u", "c", merge(fmt.Sprintf("s%02d", w))); err != nil {
+				t.Errorf("UpdateConsent: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.GetConsent(ctx, "u", "c")
+	must(t, "GetConsent", err)
+	if len(got.Scopes) != workers {
+		t.Errorf("after %d concurrent merges the consent has %d scopes: %q", workers, len(got.Scopes), got.Scopes)
+	}
+	if !sameTime(base, got.GrantedAt) {
+		t.Errorf("GrantedAt = %v, want the first consent's %v", got.GrantedAt, base)
+	}
+	boom := errors.New("boom")
+	_, err = s.UpdateConsent(ctx, "u", "c", func(store.Consent, bool) (store.Consent, error) { return store.Consent{}, boom })
+	wantErr(t, "UpdateConsent with a failing function", err, boom)
+	_, err = s.UpdateConsent(ctx, "u", "c", func(old store.Consent, _ bool) (store.Consent, error) {
+		old.ClientID = "c2"
+		return old, nil
+	})
+	wantErr(t, "UpdateConsent changing the client", err, store.ErrInvalid)
+	_, err = s.UpdateConsent(ctx, "nobody", "c", func(store.Consent, bool) (store.Consent, error) {
+		return store.Consent{UserID: "nobody", ClientID: "c", Scopes: []string{"x"}, GrantedAt: base, UpdatedAt: base}, nil
+	})
+	wantErr(t, "UpdateConsent for an unknown user", err, store.ErrNotFound)
+	again, err := s.GetConsent(ctx, "u", "c")
+	must(t, "GetConsent", err)
+	wantConsent(t, got, again)
+}
+
 func testConsentList(t *testing.T, s store.Store) {
 	base := baseTime()
 	ctx := t.Context()
@@ -1976,4 +1920,59 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetUser(ctx, "u")
 	must(t, "GetUser after DeleteExpired", err)
+}
+
+// testDeleteExpiredPerAggregate: each aggregate's purge removes its own
+// expired records and nothing of the others.
+func testDeleteExpiredPerAggregate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	base := baseTime()
+	now := base.Add(48 * time.Hour)
+	tok := fullToken("c", "tok")
+	must(t, "CreateToken", s.CreateToken(ctx, tok))
+	must(t, "UseJTI", s.UseJTI(ctx, "c", "assertion", base.Add(time.Minute)))
+	must(t, "CreateSession", s.CreateSession(ctx, fullSession("u", "cookie", "sid")))
+	code := fullAuthCode("c", "u", "code")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
+	rt := fullRefresh("c", "u", "fam", "rt")
+	rt.FamilyExpiresAt = base.Add(24 * time.Hour)
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+
+	present := func() map[string]bool {
+		_, errTok := s.GetToken(ctx, tok.Hash)
+		errJTI := s.UseJTI(ctx, "c", "assertion", now.Add(time.Minute))
+		_, errSess := s.GetSessionByID(ctx, "sid")
+		_, errCode := s.GetAuthCode(ctx, code.Hash)
+		_, errRT := s.GetRefreshToken(ctx, rt.Hash)
+		return map[string]bool{
+			"token": errTok == nil, "replay": errors.Is(errJTI, store.ErrAlreadyExists), "session": errSess == nil,
+			"code": errCode == nil, "refresh": errRT == nil,
+		}
+	}
+	steps := []struct {
+		name  string
+		purge func(context.Context, time.Time) (int64, error)
+		want  int64
+	}{
+		{"token", s.DeleteExpiredTokens, 1},
+		{"session", s.DeleteExpiredSessions, 1},
+		{"code", s.DeleteExpiredAuthCodes, 1},
+		{"refresh", s.DeleteExpiredRefreshTokens, 1},
+		{"replay", s.DeleteExpiredReplays, 1},
+	}
+	gone := map[string]bool{}
+	for _, st := range steps {
+		n, err := st.purge(ctx, now)
+		must(t, "purge "+st.name, err)
+		if n != st.want {
+			t.Errorf("purge %s removed %d, want %d", st.name, n, st.want)
+		}
+		gone[st.name] = true
+		for what, there := range present() {
+			if there == gone[what] {
+				t.Errorf("after purging %s: %s present = %v", st.name, what, there)
+			}
+		}
+	}
 }

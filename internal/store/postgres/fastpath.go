@@ -1,0 +1,181 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// The common case of a redemption and of a rotation is written as one
+// statement (data-modifying CTEs, one round trip, atomic by itself) instead
+// of a transaction of seven or eight round trips. When the statement
+// changes nothing (the code was redeemed or expired, the token rotated,
+// revoked or expired, or anything does not match), the caller falls back
+// to the transaction, which locks, tells those cases apart and handles
+// them (a reuse revokes the family).
+
+// issueParams are the parameters both statements share: $1 the old
+// credential's hash, $2 now, then what was issued.
+func issueParams(hash []byte, now time.Time, issue store.Issue) []any {
+	a := issue.Access
+	var (
+		accessHash                   []byte
+		kind, subject                any
+		scopes, audience             any
+		issuedAt, expiresAt, extra   any
+		rtHash                       []byte
+		family, session, acr         any
+		rtScopes, rtAudience, rtAMR  any
+		authTime, created, rtExpires any
+		famExpires                   any
+	)
+	if r := a.Opaque; r != nil {
+		accessHash = r.Hash
+		kind, subject, scopes, audience = r.Kind, r.Subject, list(r.Scopes), list(r.Audience)
+		issuedAt, expiresAt, extra = r.IssuedAt, r.ExpiresAt, nullBytes(r.Extra)
+	}
+	if t := issue.Refresh; t != nil {
+		rtHash, family, session, acr = t.Hash, t.FamilyID, t.SessionID, t.ACR
+		rtScopes, rtAudience, rtAMR = list(t.Scopes), list(t.Audience), list(t.AMR)
+		authTime, created, rtExpires, famExpires = t.AuthTime, t.CreatedAt, t.ExpiresAt, t.FamilyExpiresAt.Truncate(store.TimePrecision)
+	}
+	return []any{
+		hash, now, // $1, $2
+		a.JTI, nullBytes(accessHash), a.ExpiresAt, // $3 jti, $4 opaque hash, $5 revocation expiry
+		kind, subject, scopes, audience, issuedAt, expiresAt, extra, // $6–$12 the opaque record
+		nullBytes(rtHash), family, session, rtScopes, rtAudience, authTime, rtAMR, acr, created, rtExpires, // $13–$22
+		famExpires, // $23
+	}
+}
+
+// issueCTEs insert the opaque access token (when $4 is set) and the new
+// refresh token (when $13 is set) for each row of the CTE named from,
+// which yields client_id and user_id; newFamily inserts the family first.
+func issueCTEs(from string, newFamily bool) string {
+	q := `, tok AS (
+	INSERT INTO tokens (hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
+	SELECT $4::bytea, $6::text, ` + from + `.client_id, $7::text, $8::text[], $9::text[], $10::timestamptz, $11::timestamptz, false, $12::bytea
+	FROM ` + from + ` WHERE $4::bytea IS NOT NULL
+)`
+	famID := from + `.family_id`
+	if newFamily {
+		q += `, fam AS (
+	INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
+	SELECT $14::text, ` + from + `.client_id, ` + from + `.user_id, $23::timestamptz, false
+	FROM ` + from + ` WHERE $13::bytea IS NOT NULL
+	RETURNING id
+)`
+		from, famID = "fam", "fam.id"
+	}
+	return q + `, rt AS (
+	INSERT INTO refresh_tokens (hash, family_id, session_id, scopes, audience, auth_time, amr, acr,
+		created_at, expires_at, rotated_at, access_jti, access_hash, access_expires_at)
+	SELECT $13::bytea, ` + famID + `, $15::text, $16::text[], $17::text[], $18::timestamptz, $19::text[], $20::text,
+		$21::timestamptz, $22::timestamptz, NULL, $3::text, $4::bytea, $5::timestamptz
+	FROM ` + from + ` WHERE $13::bytea IS NOT NULL
+)`
+}
+
+// issueOwner is the client and user the issue is for, from its refresh
+// token or opaque access token; ok is false when the two disagree.
+func issueOwner(issue store.Issue) (clientID, userID string, ok bool) {
+	if t := issue.Refresh; t != nil {
+		clientID, userID = t.ClientID, t.UserID
+	}
+	if r := issue.Access.Opaque; r != nil {
+		if clientID != "" && (r.ClientID != clientID || r.Subject != userID) {
+			return "", "", false
+		}
+		clientID, userID = r.ClientID, r.Subject
+	}
+	return clientID, userID, true
+}
+
+// redeemSQL locks the code by its primary key alone (in a materialized
+// CTE) and checks the rest on the locked row: with conditions on indexed
+// columns next to the key, a planner with stale statistics (a table that
+// just grew) picked the client's index and filtered thousands of rows.
+var redeemSQL = `WITH cur AS MATERIALIZED (
+	SELECT hash, client_id, user_id, used_at, expires_at FROM auth_codes WHERE hash = $1 FOR UPDATE
+), code AS (
+	UPDATE auth_codes a SET used_at = $2, issued_family_id = COALESCE($14::text, ''), issued_access_jti = $3,
+		issued_access_hash = $4, issued_access_expires_at = $5
+	FROM cur
+	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
+		AND ($24::text = '' OR (cur.client_id = $24 AND cur.user_id = $25))
+	RETURNING ` + prefixed("a", authCodeColumns) + `
+)` + issueCTEs("code", true) + `
+SELECT ` + authCodeColumns + ` FROM code`
+
+// prefixed qualifies each column of a comma-separated list with table.
+func prefixed(table, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = table + "." + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// redeemFast redeems an unused, unexpired code matching the issue in one
+// statement; ok is false when it changed nothing.
+func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (c store.AuthCode, ok bool, err error) {
+	clientID, userID, match := issueOwner(issue)
+	if !match {
+		return store.AuthCode{}, false, nil
+	}
+	args := append(issueParams(hash, now, issue), clientID, userID)
+	c, err = scanAuthCode(s.pool.QueryRow(ctx, redeemSQL, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.AuthCode{}, false, nil
+	}
+	if err != nil {
+		return store.AuthCode{}, false, classify(err)
+	}
+	return c, true, nil
+}
+
+// rotateSQL locks the family by its primary key alone, for the reason
+// given at redeemSQL, and checks the rest on the locked row.
+var rotateSQL = `WITH fam AS MATERIALIZED (
+	SELECT id, client_id, user_id, expires_at, revoked FROM refresh_families
+	WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)
+	FOR UPDATE
+), old AS (
+	UPDATE refresh_tokens t SET rotated_at = $2 FROM fam
+	WHERE t.hash = $1 AND t.family_id = fam.id AND t.rotated_at IS NULL AND t.expires_at > $2
+		AND fam.id = $14 AND fam.client_id = $24 AND fam.user_id = $25 AND fam.expires_at = $23
+		AND NOT fam.revoked AND fam.expires_at > $2
+	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
+		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at
+)` + issueCTEs("old", false) + `
+SELECT hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr, acr,
+	created_at, expires_at, rotated_at FROM old`
+
+// rotateFast rotates an unrotated, live token of a live family matching
+// the issue in one statement; ok is false when it changed nothing.
+func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, issue store.Issue) (old store.RefreshToken, ok bool, err error) {
+	clientID, userID, match := issueOwner(issue)
+	if !match {
+		return store.RefreshToken{}, false, nil
+	}
+	args := append(issueParams(oldHash, now, issue), clientID, userID)
+	var rotated time.Time
+	err = s.pool.QueryRow(ctx, rotateSQL, args...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
+		&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.RefreshToken{}, false, nil
+	}
+	if err != nil {
+		return store.RefreshToken{}, false, classify(err)
+	}
+	old.Scopes, old.Audience, old.AMR = nonEmptyList(old.Scopes), nonEmptyList(old.Audience), nonEmptyList(old.AMR)
+	old.AuthTime, old.CreatedAt, old.ExpiresAt = old.AuthTime.UTC(), old.CreatedAt.UTC(), old.ExpiresAt.UTC()
+	old.FamilyExpiresAt = issue.Refresh.FamilyExpiresAt.Truncate(store.TimePrecision).UTC()
+	old.RotatedAt = rotated.UTC()
+	return old, true, nil
+}
