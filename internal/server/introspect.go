@@ -242,7 +242,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 		case err != nil:
 			return inactive, fmt.Errorf("introspect opaque token: %w", err)
 		}
-		if rec.Revoked || !now.Before(rec.ExpiresAt) || rec.Kind != store.KindAccessToken {
+		if !rec.ActiveAccessToken(now) {
 			return inactive, nil
 		}
 		res := Introspection{
