@@ -1,12 +1,20 @@
 package server_test
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
+	"sync/atomic"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // TestGrantSecurityEventsCarryRequestID: a code replay and a refresh token
@@ -55,5 +63,71 @@ func TestGrantSecurityEventsCarryRequestID(t *testing.T) {
 	}
 	if id := reuse.Header.Get(server.RequestIDHeader); id == "" || reuses[0]["request_id"] != id {
 		t.Errorf("refresh reuse logged with request_id %v, response X-Request-Id %q", reuses[0]["request_id"], id)
+	}
+}
+
+// failingConsents is a store whose GetConsent fails while fail is set.
+type failingConsents struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingConsents) GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error) {
+	if s.fail.Load() {
+		return store.Consent{}, errors.New("database is locked")
+	}
+	return s.Store.GetConsent(ctx, userID, clientID)
+}
+
+// TestConsentMergeStoreFailure: when the consent already given cannot be
+// read, the consent form fails with a server error instead of replacing
+// the stored consent by the new request's scopes alone.
+func TestConsentMergeStoreFailure(t *testing.T) {
+	base := newEnv(t, envOptions{})
+	base.HTTP.Close()
+	st := &failingConsents{Store: base.Store}
+	ts := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + ts.Listener.Addr().String()
+	srv, err := server.New(server.Options{
+		Issuer: issuer, Store: st, Ring: base.Ring, Hasher: base.Hasher, Now: base.Clock.Now,
+		SignIn: &server.SignInOptions{
+			CSRFKey: randomBytes(t, 32), SealKey: randomBytes(t, 32),
+			Passwords: testPasswordParams, Sleep: base.Clock.Sleep,
+		},
+	})
+	if err != nil {
+		ts.Close()
+		t.Fatal(err)
+	}
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
+	t.Cleanup(ts.Close)
+	e := *base
+	e.Issuer, e.Server, e.HTTP, e.Client = issuer, srv, ts, ts.Client()
+	e.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	secret := e.addConfidential(t, "webapp", webApp(redirect))
+	rp := e.newRP(t, "webapp", secret, redirect, scopeOpenID, scopeProfile)
+	b := e.newBrowser(t)
+	if seen, _ := b.run(t, rp.authorize().URL, user{Username: "alice", Password: alicePassword}); !slices.Contains(seen, pageConsent) {
+		t.Fatalf("first sign-in showed %v, want a consent page", seen)
+	}
+
+	st.fail.Store(true)
+	p := b.get(t, rp.authorize(oauth2.SetAuthURLParam("scope", scopeOpenID+" "+scopeEmail)).URL)
+	p = b.consent(t, p, "approve")
+	st.fail.Store(false)
+	if p.Status != http.StatusInternalServerError {
+		t.Errorf("consent with an unreadable earlier consent: got %s, want 500", p)
+	}
+	c, err := base.Store.GetConsent(context.Background(), "u-alice", "webapp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(c.Scopes, scopeProfile) {
+		t.Errorf("stored consent %v lost the scope consented to before", c.Scopes)
 	}
 }

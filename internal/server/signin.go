@@ -439,12 +439,18 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	scopes := store.ConsentScopes(f.req.Scopes)
-	if old, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID); err == nil {
+	old, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID)
+	switch {
+	case err == nil:
 		for _, sc := range old.Scopes {
 			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}
 		}
+	case !errors.Is(err, store.ErrNotFound):
+		// Without the consent given before, a Put would drop its scopes.
+		s.serverErrorPage(w, r, fmt.Errorf("read consent: %w", err))
+		return
 	}
 	if err := s.opts.Store.PutConsent(ctx, store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, Scopes: scopes, GrantedAt: now, UpdatedAt: now}); err != nil {
 		s.serverErrorPage(w, r, err)
