@@ -83,29 +83,8 @@ func (s *failingConsents) GetConsent(ctx context.Context, userID, clientID strin
 // read, the consent form fails with a server error instead of replacing
 // the stored consent by the new request's scopes alone.
 func TestConsentMergeStoreFailure(t *testing.T) {
-	base := newEnv(t, envOptions{})
-	base.HTTP.Close()
-	st := &failingConsents{Store: base.Store}
-	ts := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ts.Listener.Addr().String()
-	srv, err := server.New(server.Options{
-		Issuer: issuer, Store: st, Ring: base.Ring, Hasher: base.Hasher, Now: base.Clock.Now,
-		SignIn: &server.SignInOptions{
-			CSRFKey: randomBytes(t, 32), SealKey: randomBytes(t, 32),
-			Passwords: testPasswordParams, Sleep: base.Clock.Sleep,
-		},
-	})
-	if err != nil {
-		ts.Close()
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv.Handler()
-	ts.Start()
-	t.Cleanup(ts.Close)
-	e := *base
-	e.Issuer, e.Server, e.HTTP, e.Client = issuer, srv, ts, ts.Client()
-	e.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
+	st := &failingConsents{}
+	e := newWrappedSignInEnv(t, func(base store.Store) store.Store { st.Store = base; return st })
 	e.addUser(t, "u-alice", "alice", alicePassword)
 	cb := newCallbackServer(t)
 	redirect := cb.URL + "/callback"
@@ -123,11 +102,91 @@ func TestConsentMergeStoreFailure(t *testing.T) {
 	if p.Status != http.StatusInternalServerError {
 		t.Errorf("consent with an unreadable earlier consent: got %s, want 500", p)
 	}
-	c, err := base.Store.GetConsent(context.Background(), "u-alice", "webapp")
+	c, err := st.Store.GetConsent(context.Background(), "u-alice", "webapp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(c.Scopes, scopeProfile) {
 		t.Errorf("stored consent %v lost the scope consented to before", c.Scopes)
 	}
+}
+
+// newWrappedSignInEnv is newSignInEnv with the server's store wrapped, for
+// tests that make the store fail; e.Store stays the unwrapped store.
+func newWrappedSignInEnv(t *testing.T, wrap func(store.Store) store.Store) *testEnv {
+	t.Helper()
+	base := newEnv(t, envOptions{})
+	base.HTTP.Close()
+	ts := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + ts.Listener.Addr().String()
+	srv, err := server.New(server.Options{
+		Issuer: issuer, Store: wrap(base.Store), Ring: base.Ring, Hasher: base.Hasher, Now: base.Clock.Now,
+		SignIn: &server.SignInOptions{
+			CSRFKey: randomBytes(t, 32), SealKey: randomBytes(t, 32),
+			Passwords: testPasswordParams, Sleep: base.Clock.Sleep,
+		},
+	})
+	if err != nil {
+		ts.Close()
+		t.Fatal(err)
+	}
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
+	t.Cleanup(ts.Close)
+	e := *base
+	e.Issuer, e.Server, e.HTTP, e.Client = issuer, srv, ts, ts.Client()
+	e.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &e
+}
+
+// failingSessionEnd is a store whose DeleteSession fails while fail is set.
+type failingSessionEnd struct {
+	store.Store
+	fail atomic.Bool
+}
+
+func (s *failingSessionEnd) DeleteSession(ctx context.Context, hash []byte) (store.Session, error) {
+	if s.fail.Load() {
+		return store.Session{}, errors.New("database is locked")
+	}
+	return s.Store.DeleteSession(ctx, hash)
+}
+
+// TestLogoutStoreFailure: a sign-out whose session cannot be deleted is a
+// server error, not a page or redirect saying the user is signed out while
+// the session lives on.
+func TestLogoutStoreFailure(t *testing.T) {
+	st := &failingSessionEnd{}
+	e := newWrappedSignInEnv(t, func(base store.Store) store.Store { st.Store = base; return st })
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	afterLogout := cb.URL + "/signed-out"
+	secret := e.addConfidential(t, "webapp", webApp(redirect), withPostLogout(afterLogout))
+	rp := e.newRP(t, "webapp", secret, redirect, webScopes...)
+	alice := user{Username: "alice", Password: alicePassword}
+
+	t.Run("id_token_hint of the current session", func(t *testing.T) {
+		b := e.newBrowser(t)
+		_, tok, _ := rp.signIn(t, e, b, alice)
+		hint, _ := tok.Extra("id_token").(string)
+		st.fail.Store(true)
+		defer st.fail.Store(false)
+		p := b.get(t, server.PathEndSession+"?"+url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {afterLogout}}.Encode())
+		if p.Status != http.StatusInternalServerError {
+			t.Errorf("sign-out with a failing store: got %s, want 500", p)
+		}
+	})
+	t.Run("confirmed", func(t *testing.T) {
+		b := e.newBrowser(t)
+		rp.signIn(t, e, b, alice)
+		p := b.get(t, server.PathEndSession+"?"+url.Values{"client_id": {"webapp"}, "post_logout_redirect_uri": {afterLogout}}.Encode())
+		p.want(t, pageLogout)
+		st.fail.Store(true)
+		defer st.fail.Store(false)
+		p = b.submit(t, p, url.Values{"decision": {"logout"}})
+		if p.Status != http.StatusInternalServerError {
+			t.Errorf("confirmed sign-out with a failing store: got %s, want 500", p)
+		}
+	})
 }

@@ -386,7 +386,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
 	}
 	sess, err := s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
 	if err != nil {
