@@ -248,16 +248,25 @@ func (s *Server) NotifyLogout(ctx context.Context, userID string, sessions []sto
 // clients.
 func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.LogoutTarget {
 	consented := map[string]bool{}
-	if list, err := s.opts.Store.ListUserConsents(ctx, userID); err == nil {
-		for _, c := range list {
-			consented[c.ClientID] = true
-		}
+	list, err := s.opts.Store.ListUserConsents(ctx, userID)
+	if err != nil {
+		// The first-party clients are still notified.
+		s.log.ErrorContext(ctx, "back-channel logout: cannot list the user's consents; clients the user consented to are not notified",
+			"user_id", userID, "request_id", RequestID(ctx), "error", err)
+	}
+	for _, c := range list {
+		consented[c.ClientID] = true
 	}
 	var out []oidc.LogoutTarget
 	after := ""
 	for {
 		page, err := s.opts.Store.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
-		if err != nil || len(page) == 0 {
+		if err != nil {
+			s.log.ErrorContext(ctx, "back-channel logout: cannot list the clients; some are not notified",
+				"user_id", userID, "request_id", RequestID(ctx), "error", err)
+			return out
+		}
+		if len(page) == 0 {
 			return out
 		}
 		for _, c := range page {

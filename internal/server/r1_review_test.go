@@ -190,3 +190,30 @@ func TestLogoutStoreFailure(t *testing.T) {
 		}
 	})
 }
+
+// failingConsentList is a store whose ListUserConsents fails.
+type failingConsentList struct{ store.Store }
+
+func (failingConsentList) ListUserConsents(context.Context, string) ([]store.Consent, error) {
+	return nil, errors.New("database is locked")
+}
+
+// TestBackchannelTargetsStoreFailure: when the clients to notify of a
+// sign-out cannot be listed, the failure is logged, not dropped.
+func TestBackchannelTargetsStoreFailure(t *testing.T) {
+	logs := &logBuffer{}
+	e := newEnv(t, envOptions{})
+	e.HTTP.Close()
+	srv, err := server.New(server.Options{
+		Issuer: e.Issuer, Store: failingConsentList{e.Store}, Ring: e.Ring, Hasher: e.Hasher, Now: e.Clock.Now,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		SignIn: &server.SignInOptions{CSRFKey: randomBytes(t, 32), SealKey: randomBytes(t, 32), Passwords: testPasswordParams},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.NotifyLogout(context.Background(), "u-alice", []store.Session{{ID: "sid-1", UserID: "u-alice"}})
+	if got := logs.entries(t, "back-channel logout: cannot list the user's consents"); len(got) != 1 || got[0]["user_id"] != "u-alice" {
+		t.Errorf("failure logged as %v", got)
+	}
+}
