@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -215,5 +216,33 @@ func TestBackchannelTargetsStoreFailure(t *testing.T) {
 	srv.NotifyLogout(context.Background(), "u-alice", []store.Session{{ID: "sid-1", UserID: "u-alice"}})
 	if got := logs.entries(t, "back-channel logout: cannot list the user's consents"); len(got) != 1 || got[0]["user_id"] != "u-alice" {
 		t.Errorf("failure logged as %v", got)
+	}
+}
+
+// TestLockoutLoggedWithUserID: a sign-in refused by the throttle (item
+// 12's lockout event) is logged with the account's user id when the
+// account exists, never with the username as typed.
+func TestLockoutLoggedWithUserID(t *testing.T) {
+	logs := &logBuffer{}
+	e := newSignInEnv(t, envOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	secret := e.addConfidential(t, "webapp", webApp(redirect))
+	rp := e.newRP(t, "webapp", secret, redirect, webScopes...)
+	b := e.newBrowser(t)
+	p := b.get(t, rp.authorize().URL)
+	for i := 0; p.Status != http.StatusTooManyRequests; i++ {
+		if i == 20 {
+			t.Fatalf("no refusal after %d failures: %s", i, p)
+		}
+		p = b.login(t, p, "Alice", "secret-guess")
+	}
+	refused := logs.entries(t, "sign-in refused")
+	if len(refused) != 1 || refused[0]["user_id"] != "u-alice" {
+		t.Fatalf("refusal logged as %v", refused)
+	}
+	if strings.Contains(logs.String(), "Alice") {
+		t.Error("the username as typed was logged")
 	}
 }
