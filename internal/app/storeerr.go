@@ -30,6 +30,8 @@ type StoreError struct {
 	Err error
 }
 
+// Error names the operation, the store (without password), the cause and
+// the hint.
 func (e *StoreError) Error() string {
 	msg := fmt.Sprintf("%s database %s: %v", e.Op, e.Store, e.Err)
 	if e.Hint != "" {
@@ -38,6 +40,7 @@ func (e *StoreError) Error() string {
 	return msg
 }
 
+// Unwrap returns the cause.
 func (e *StoreError) Unwrap() error { return e.Err }
 
 // storeError wraps err, the failure to open or migrate the store dsn names.

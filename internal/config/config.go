@@ -481,6 +481,7 @@ type ValidationError struct {
 	Problems []error
 }
 
+// Error lists the problems, one per line.
 func (e *ValidationError) Error() string {
 	if len(e.Problems) == 1 {
 		return "config: " + e.Problems[0].Error()

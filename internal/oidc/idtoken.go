@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -162,10 +162,7 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	jti, err := randomID()
-	if err != nil {
-		return "", err
-	}
+	jti := opaque.Random(16)
 	now := nowFunc(t.Now)().Truncate(time.Second)
 	p := make([]byte, 0, 512)
 	p = append(p, `{"iss":`...)
@@ -283,13 +280,4 @@ func nowFunc(now func() time.Time) func() time.Time {
 		return time.Now
 	}
 	return now
-}
-
-// randomID returns 128 random bits, base64url-encoded: a jti.
-func randomID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("oidc: random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 )
@@ -74,10 +75,7 @@ func (l LogoutTokens) MintAlg(alg jose.Algorithm, clientID, subject, sid string)
 	if err != nil {
 		return "", err
 	}
-	jti, err := randomID()
-	if err != nil {
-		return "", err
-	}
+	jti := opaque.Random(16)
 	now := nowFunc(l.Now)().Truncate(time.Second)
 	p := make([]byte, 0, 384)
 	p = append(p, `{"iss":`...)

@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
@@ -69,7 +69,7 @@ type UserInfo struct {
 	// Revoked reports whether a JWT access token's jti is on the
 	// revocation list. Required.
 	Revoked func(ctx context.Context, jti string) (bool, error)
-	// Opaque looks up an opaque access token (mint.IsOpaque). ok is false
+	// Opaque looks up an opaque access token (opaque.IsAccessToken). ok is false
 	// for a token that is unknown, expired, revoked or not an access token;
 	// err only for a store failure. Nil refuses opaque tokens.
 	Opaque func(ctx context.Context, token string) (grant AccessGrant, ok bool, err error)
@@ -266,7 +266,7 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (map[string]any, er
 		scopes            []string
 		carried           string
 	)
-	if mint.IsOpaque(token) {
+	if opaque.IsAccessToken(token) {
 		if h.Opaque == nil {
 			return nil, errInvalidToken
 		}

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
-	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -135,7 +134,7 @@ func (s *Server) introspectFor(ctx context.Context, caller *store.Client, token 
 		refresh bool
 		err     error
 	)
-	if strings.HasPrefix(token, grant.RefreshPrefix) {
+	if opaque.IsRefreshToken(token) {
 		res, err = s.introspectRefresh(ctx, token)
 		refresh = true
 	} else {
@@ -204,7 +203,7 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 	if len(token) > maxTokenParam {
 		return inactive, nil
 	}
-	rt, err := s.opts.Store.GetRefreshToken(ctx, grant.HashToken(token))
+	rt, err := s.opts.Store.GetRefreshToken(ctx, opaque.Hash(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
@@ -234,15 +233,15 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 		return inactive, nil
 	}
 	now := s.now()
-	if mint.IsOpaque(token) {
-		rec, err := s.opts.Store.GetToken(ctx, mint.HashOpaque(token))
+	if opaque.IsAccessToken(token) {
+		rec, err := s.opts.Store.GetToken(ctx, opaque.Hash(token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return inactive, nil
 		case err != nil:
 			return inactive, fmt.Errorf("introspect opaque token: %w", err)
 		}
-		if rec.Revoked || !now.Before(rec.ExpiresAt) || rec.Kind != store.KindAccessToken {
+		if !rec.ActiveAccessToken(now) {
 			return inactive, nil
 		}
 		res := Introspection{
@@ -359,8 +358,8 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	if len(token) > maxTokenParam {
 		return nil
 	}
-	if strings.HasPrefix(token, grant.RefreshPrefix) {
-		rt, err := s.opts.Store.GetRefreshToken(ctx, grant.HashToken(token))
+	if opaque.IsRefreshToken(token) {
+		rt, err := s.opts.Store.GetRefreshToken(ctx, opaque.Hash(token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil
@@ -375,8 +374,8 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		}
 		return nil
 	}
-	if mint.IsOpaque(token) {
-		hash := mint.HashOpaque(token)
+	if opaque.IsAccessToken(token) {
+		hash := opaque.Hash(token)
 		rec, err := s.opts.Store.GetToken(ctx, hash)
 		switch {
 		case errors.Is(err, store.ErrNotFound):

@@ -58,7 +58,10 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if lr.hintSID != "" && lr.hintSID == sess.ID {
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
 		s.finishLogout(w, r, lr)
 		return
 	}
@@ -159,7 +162,10 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 		return
 	}
-	s.endSession(w, r)
+	if err := s.endSession(w, r); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
 	s.finishLogout(w, r, lr)
 }
 
@@ -197,14 +203,19 @@ func (s *Server) endHintedSession(ctx context.Context, lr *logoutRequest) error 
 }
 
 // endSession ends the browser session and notifies the clients that
-// registered a back-channel logout URI.
-func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
+// registered a back-channel logout URI. A browser without a session is
+// nothing to end; the error is the store's failure to end it.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	sess, err := s.signin.sessions.End(ctx, w, r)
-	if err != nil {
-		return
+	switch {
+	case errors.Is(err, authn.ErrNoSession):
+		return nil
+	case err != nil:
+		return err
 	}
 	s.NotifyLogout(ctx, sess.UserID, []store.Session{sess})
+	return nil
 }
 
 // NotifyLogout sends back-channel logout tokens for the ended sessions of a
@@ -237,16 +248,25 @@ func (s *Server) NotifyLogout(ctx context.Context, userID string, sessions []sto
 // clients.
 func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.LogoutTarget {
 	consented := map[string]bool{}
-	if list, err := s.opts.Store.ListUserConsents(ctx, userID); err == nil {
-		for _, c := range list {
-			consented[c.ClientID] = true
-		}
+	list, err := s.opts.Store.ListUserConsents(ctx, userID)
+	if err != nil {
+		// The first-party clients are still notified.
+		s.log.ErrorContext(ctx, "back-channel logout: cannot list the user's consents; clients the user consented to are not notified",
+			"user_id", userID, "request_id", RequestID(ctx), "error", err)
+	}
+	for _, c := range list {
+		consented[c.ClientID] = true
 	}
 	var out []oidc.LogoutTarget
 	after := ""
 	for {
 		page, err := s.opts.Store.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
-		if err != nil || len(page) == 0 {
+		if err != nil {
+			s.log.ErrorContext(ctx, "back-channel logout: cannot list the clients; some are not notified",
+				"user_id", userID, "request_id", RequestID(ctx), "error", err)
+			return out
+		}
+		if len(page) == 0 {
 			return out
 		}
 		for _, c := range page {

@@ -194,7 +194,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	resp, err := h.Handle(ctx, &grant.Request{Form: form, Client: client, SourceAddr: r.RemoteAddr})
+	resp, err := h.Handle(ctx, &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr})
 	if err != nil {
 		s.fail(w, r, err)
 		return

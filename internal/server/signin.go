@@ -365,7 +365,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case errors.As(err, &throttled):
-		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, "", ip, device != "",
+		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, s.userIDForLog(ctx, username), ip, device != "",
 			slog.String("limit", throttled.Limit), slog.Int64("retry_after_s", throttled.RetrySeconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
 		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
@@ -386,7 +386,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
-		s.endSession(w, r)
+		if err := s.endSession(w, r); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
 	}
 	sess, err := s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
 	if err != nil {
@@ -597,6 +600,21 @@ func (s *Server) logSignIn(r *http.Request, level slog.Level, msg string, f *flo
 	attrs = append(attrs, slog.String("source_ip", ip), slog.Bool("device_cookie", trusted), slog.String("request_id", RequestID(r.Context())))
 	attrs = append(attrs, extra...)
 	s.log.LogAttrs(r.Context(), level, msg, attrs...)
+}
+
+// userIDForLog is the ID of the account username names, for the log of
+// a refused sign-in (the throttle refuses before any lookup), or "" when
+// there is none or it cannot be read: the username as typed is never
+// logged.
+func (s *Server) userIDForLog(ctx context.Context, username string) string {
+	if store.CheckID("username", username) != nil {
+		return ""
+	}
+	u, err := s.opts.Store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return ""
+	}
+	return u.ID
 }
 
 // waitText says how long to wait, in seconds or whole minutes rounded up.
