@@ -15,6 +15,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // userAdminHelp is shared by the user commands' help.
@@ -76,58 +77,43 @@ sign-in sessions and revokes all their refresh tokens at once.
 	return cmd
 }
 
-// userFlags are the account flags of create and update.
+// userFlags are the account flags of create and update. The flags of the
+// standard claims are registered from store.UserClaims (see claimFlag) and
+// read back from the flag set.
 type userFlags struct {
-	username          string
-	email             string
-	emailVerified     bool
-	name              string
-	givenName         string
-	familyName        string
-	middleName        string
-	nickname          string
-	preferredUsername string
-	profile           string
-	picture           string
-	website           string
-	gender            string
-	birthdate         string
-	zoneinfo          string
-	locale            string
-	phone             string
-	phoneVerified     bool
-	address           string
-	attributes        []string
-	disabled          bool
-	update            bool
+	username   string
+	attributes []string
+	disabled   bool
+	update     bool
 }
 
-// textFlags maps the text flags to their API fields.
-func (f *userFlags) textFlags() []struct {
-	flag, field string
-	value       *string
-} {
-	return []struct {
-		flag, field string
-		value       *string
-	}{
-		{"username", "username", &f.username},
-		{"email", "email", &f.email},
-		{"name", "name", &f.name},
-		{"given-name", "given_name", &f.givenName},
-		{"family-name", "family_name", &f.familyName},
-		{"middle-name", "middle_name", &f.middleName},
-		{"nickname", "nickname", &f.nickname},
-		{"preferred-username", "preferred_username", &f.preferredUsername},
-		{"profile", "profile", &f.profile},
-		{"picture", "picture", &f.picture},
-		{"website", "website", &f.website},
-		{"gender", "gender", &f.gender},
-		{"birthdate", "birthdate", &f.birthdate},
-		{"zoneinfo", "zoneinfo", &f.zoneinfo},
-		{"locale", "locale", &f.locale},
-		{"phone", "phone_number", &f.phone},
-	}
+// claimFlag is the flag name of a standard claim: the claim name with
+// dashes, phone_number shortened to phone (--phone, --phone-verified).
+func claimFlag(claim string) string {
+	return strings.Replace(strings.ReplaceAll(claim, "_", "-"), "phone-number", "phone", 1)
+}
+
+// claimFlagHelp is the help of the flag of each standard claim that can be
+// set; a claim missing here still gets a flag, with a plain help.
+var claimFlagHelp = map[string]string{
+	"name":                  "full `NAME` (the name claim)",
+	"family_name":           "family or last `NAME`",
+	"given_name":            "given or first `NAME`",
+	"middle_name":           "middle `NAME`",
+	"nickname":              "casual `NAME`",
+	"preferred_username":    "preferred_username claim `NAME` (need not be the username)",
+	"profile":               "profile page `URL`",
+	"picture":               "profile picture `URL`",
+	"website":               "web page or blog `URL`",
+	"gender":                "gender `VALUE`",
+	"birthdate":             "birth `DATE`: YYYY-MM-DD, 0000-MM-DD or YYYY",
+	"zoneinfo":              "time `ZONE`, e.g. Europe/Paris",
+	"locale":                "BCP 47 language `TAG`, e.g. en-US",
+	"email":                 "e-mail `ADDRESS` (the email claim)",
+	"email_verified":        "mark the e-mail address as verified (email_verified)",
+	"address":               "postal address as a JSON `OBJECT` with formatted, street_address, locality, region, postal_code, country",
+	"phone_number":          "telephone `NUMBER`, preferably E.164 (+33 1 23 45 67 89)",
+	"phone_number_verified": "mark the telephone number as verified (phone_number_verified)",
 }
 
 // register adds the account flags to fs.
@@ -139,24 +125,19 @@ func (f *userFlags) register(fs *pflag.FlagSet, update bool) {
 	} else {
 		fs.StringVar(&f.username, "username", "", "sign-in `NAME` (required; unique regardless of case, at most 128 characters)")
 	}
-	fs.StringVar(&f.email, "email", "", "e-mail `ADDRESS` (the email claim)"+hint)
-	fs.BoolVar(&f.emailVerified, "email-verified", false, "mark the e-mail address as verified (email_verified)")
-	fs.StringVar(&f.name, "name", "", "full `NAME` (the name claim)"+hint)
-	fs.StringVar(&f.givenName, "given-name", "", "given or first `NAME`"+hint)
-	fs.StringVar(&f.familyName, "family-name", "", "family or last `NAME`"+hint)
-	fs.StringVar(&f.middleName, "middle-name", "", "middle `NAME`"+hint)
-	fs.StringVar(&f.nickname, "nickname", "", "casual `NAME`"+hint)
-	fs.StringVar(&f.preferredUsername, "preferred-username", "", "preferred_username claim `NAME` (need not be the username)"+hint)
-	fs.StringVar(&f.profile, "profile", "", "profile page `URL`"+hint)
-	fs.StringVar(&f.picture, "picture", "", "profile picture `URL`"+hint)
-	fs.StringVar(&f.website, "website", "", "web page or blog `URL`"+hint)
-	fs.StringVar(&f.gender, "gender", "", "gender `VALUE`"+hint)
-	fs.StringVar(&f.birthdate, "birthdate", "", "birth `DATE`: YYYY-MM-DD, 0000-MM-DD or YYYY"+hint)
-	fs.StringVar(&f.zoneinfo, "zoneinfo", "", "time `ZONE`, e.g. Europe/Paris"+hint)
-	fs.StringVar(&f.locale, "locale", "", "BCP 47 language `TAG`, e.g. en-US"+hint)
-	fs.StringVar(&f.phone, "phone", "", "telephone `NUMBER`, preferably E.164 (+33 1 23 45 67 89)"+hint)
-	fs.BoolVar(&f.phoneVerified, "phone-verified", false, "mark the telephone number as verified (phone_number_verified)")
-	fs.StringVar(&f.address, "address", "", "postal address as a JSON `OBJECT` with formatted, street_address, locality, region, postal_code, country"+hint)
+	for _, c := range store.UserClaims() {
+		help, ok := claimFlagHelp[c.Name]
+		if !ok {
+			help = "the " + c.Name + " claim"
+		}
+		switch {
+		case c.Bool != nil:
+			fs.Bool(claimFlag(c.Name), false, help)
+		case c.Text != nil, c.Address != nil:
+			fs.String(claimFlag(c.Name), "", help+hint)
+		}
+		// The server keeps the time claims (updated_at).
+	}
 	replaces := ""
 	if update {
 		replaces = "; the flags given replace all the attributes, and an empty value removes them all"
@@ -169,41 +150,43 @@ func (f *userFlags) register(fs *pflag.FlagSet, update bool) {
 func (f *userFlags) body(cmd *cobra.Command) (map[string]any, error) {
 	fs := cmd.Flags()
 	b := map[string]any{}
-	for _, t := range f.textFlags() {
-		if !fs.Changed(t.flag) {
+	if fs.Changed("username") {
+		if f.username == "" {
+			return nil, usagef("--username must not be empty")
+		}
+		b["username"] = f.username
+	}
+	if fs.Changed("disabled") {
+		b["disabled"] = f.disabled
+	}
+	for _, c := range store.UserClaims() {
+		flag := claimFlag(c.Name)
+		if !fs.Changed(flag) {
 			continue
 		}
-		switch {
-		case t.flag == "username" && *t.value == "":
-			return nil, usagef("--username must not be empty")
-		case *t.value == "" && f.update:
-			b[t.field] = nil
-		case *t.value != "":
-			b[t.field] = *t.value
-		}
-	}
-	for _, t := range []struct {
-		flag, field string
-		value       bool
-	}{
-		{"email-verified", "email_verified", f.emailVerified},
-		{"phone-verified", "phone_number_verified", f.phoneVerified},
-		{"disabled", "disabled", f.disabled},
-	} {
-		if fs.Changed(t.flag) {
-			b[t.field] = t.value
-		}
-	}
-	if fs.Changed("address") {
-		switch {
-		case f.address == "" && f.update:
-			b["address"] = nil
-		case f.address != "":
-			var obj map[string]json.RawMessage
-			if json.Unmarshal([]byte(f.address), &obj) != nil || obj == nil {
-				return nil, usagef(`--address: want a JSON object such as '{"street_address": "1 Main St", "locality": "Springfield", "country": "US"}'`)
+		if c.Bool != nil {
+			v, err := fs.GetBool(flag)
+			if err != nil {
+				return nil, err
 			}
-			b["address"] = json.RawMessage(f.address)
+			b[c.Name] = v
+			continue
+		}
+		v, err := fs.GetString(flag)
+		switch {
+		case err != nil:
+			return nil, err
+		case v == "" && f.update:
+			b[c.Name] = nil
+		case v == "":
+		case c.Address != nil:
+			var obj map[string]json.RawMessage
+			if json.Unmarshal([]byte(v), &obj) != nil || obj == nil {
+				return nil, usagef(`--%s: want a JSON object such as '{"street_address": "1 Main St", "locality": "Springfield", "country": "US"}'`, flag)
+			}
+			b[c.Name] = json.RawMessage(v)
+		default:
+			b[c.Name] = v
 		}
 	}
 	if fs.Changed("attribute") {
@@ -442,59 +425,76 @@ func printUser(s *streams, af *adminFlags, data []byte) error {
 	return err
 }
 
-// writeUserDetails prints a user as a two-column table.
-func writeUserDetails(s *streams, u admin.UserResponse) error {
+// writeUserDetails prints a user as a two-column table: the columns of
+// "writ user list" and the password, then the other standard claims that
+// are set (by store.UserClaims, labelled by their flag names, a *_verified
+// claim beside the claim it verifies), the attributes and the times.
+func writeUserDetails(s *streams, r admin.UserResponse) error {
+	u := &r.User
+	label := func(claim string) string {
+		return strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(claimFlag(claim), "-at"), "-", " "))
+	}
 	yesNo := func(b bool) string {
 		if b {
 			return "yes"
 		}
 		return "no"
 	}
-	verified := func(v string, ok bool) string {
-		if v != "" && ok {
-			return v + " (verified)"
+	claims := store.UserClaims()
+	verified := map[string]bool{}
+	for _, c := range claims {
+		if c.Bool != nil && c.Requires != "" && *c.Bool(u) {
+			verified[c.Requires] = true
+		}
+	}
+	text := func(c store.UserClaim) string {
+		v := *c.Text(u)
+		if v != "" && verified[c.Name] {
+			v += " (verified)"
 		}
 		return v
 	}
 	password := "not set"
-	if u.HasPassword {
+	if r.HasPassword {
 		password = "set"
 	}
+	const head = "email" // a column of "writ user list", always shown
+	email, _ := store.LookupUserClaim(head)
 	rows := [][]string{
 		{"ID", u.ID},
 		{"USERNAME", u.Username},
-		{"EMAIL", verified(u.Email, u.EmailVerified)},
+		{label(head), text(email)},
 		{"DISABLED", yesNo(u.Disabled)},
 		{"PASSWORD", password},
 	}
-	rows = appendSet(rows,
-		[]string{"NAME", u.Name},
-		[]string{"GIVEN NAME", u.GivenName},
-		[]string{"FAMILY NAME", u.FamilyName},
-		[]string{"MIDDLE NAME", u.MiddleName},
-		[]string{"NICKNAME", u.Nickname},
-		[]string{"PREFERRED USERNAME", u.PreferredUsername},
-		[]string{"PROFILE", u.Profile},
-		[]string{"PICTURE", u.Picture},
-		[]string{"WEBSITE", u.Website},
-		[]string{"GENDER", u.Gender},
-		[]string{"BIRTHDATE", u.Birthdate},
-		[]string{"ZONEINFO", u.Zoneinfo},
-		[]string{"LOCALE", u.Locale},
-		[]string{"PHONE", verified(u.PhoneNumber, u.PhoneNumberVerified)},
-	)
-	if a := u.Address; a != nil {
-		addr := a.Formatted
-		if addr == "" {
-			addr = strings.Join(slices.DeleteFunc([]string{a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country}, func(v string) bool { return v == "" }), ", ")
+	var times [][]string
+	for _, c := range claims {
+		switch {
+		case c.Name == head:
+		case c.Text != nil:
+			if v := text(c); v != "" {
+				rows = append(rows, []string{label(c.Name), v})
+			}
+		case c.Bool != nil && c.Requires == "":
+			rows = append(rows, []string{label(c.Name), yesNo(*c.Bool(u))})
+		case c.Address != nil:
+			a := *c.Address(u)
+			addr := a.Formatted
+			if addr == "" {
+				addr = strings.Join(slices.DeleteFunc([]string{a.StreetAddress, a.Locality, a.Region, a.PostalCode, a.Country}, func(v string) bool { return v == "" }), ", ")
+			}
+			if addr != "" {
+				rows = append(rows, []string{label(c.Name), strings.Join(strings.Fields(addr), " ")})
+			}
+		case c.Time != nil:
+			times = append(times, []string{label(c.Name), c.Time(u).UTC().Format(time.RFC3339)})
 		}
-		rows = append(rows, []string{"ADDRESS", strings.Join(strings.Fields(addr), " ")})
 	}
 	for _, k := range slices.Sorted(maps.Keys(u.Attributes)) {
 		rows = append(rows, []string{"ATTRIBUTE " + k, string(u.Attributes[k])})
 	}
 	rows = append(rows, []string{"CREATED", u.CreatedAt.UTC().Format(time.RFC3339)})
-	rows = append(rows, []string{"UPDATED", u.UpdatedAt.UTC().Format(time.RFC3339)})
+	rows = append(rows, times...)
 	if !u.PasswordChangedAt.IsZero() {
 		rows = append(rows, []string{"PASSWORD CHANGED", u.PasswordChangedAt.UTC().Format(time.RFC3339)})
 	}

@@ -84,49 +84,152 @@ type AddressJSON struct {
 	Country       string `json:"country,omitempty"`
 }
 
-// UserResponse is the JSON form of a user in responses: the OIDC standard
-// claims under their claim names, the custom attributes, and the account's
-// state. Neither the password nor its hash is ever included; HasPassword
-// tells whether one is set.
+// UserResponse is the JSON form of a user in responses: the account's
+// state, the OIDC standard claims under their claim names and the custom
+// attributes. Its members are id, username, disabled, has_password, then
+// each claim of store.UserClaims in the table's order (a text claim only
+// when set, a boolean always, address only when set, updated_at always),
+// then attributes (when there are any), created_at and
+// password_changed_at (when the password was ever set).
+//
+// Neither the password nor its hash is ever included: User.PasswordHash is
+// always empty, and HasPassword tells whether one is set.
 type UserResponse struct {
-	// ID is the user's stable identifier, the sub claim of their tokens.
-	ID string `json:"id"`
-	// Username is the sign-in name.
-	Username string `json:"username"`
-	// Disabled users cannot sign in or get tokens.
-	Disabled bool `json:"disabled"`
+	// User is the account. Its PasswordHash is never encoded nor decoded.
+	store.User
 	// HasPassword reports whether the user can sign in with a password.
-	HasPassword bool `json:"has_password"`
+	HasPassword bool
+}
 
-	Email               string       `json:"email,omitempty"`
-	EmailVerified       bool         `json:"email_verified"`
-	Name                string       `json:"name,omitempty"`
-	GivenName           string       `json:"given_name,omitempty"`
-	FamilyName          string       `json:"family_name,omitempty"`
-	MiddleName          string       `json:"middle_name,omitempty"`
-	Nickname            string       `json:"nickname,omitempty"`
-	PreferredUsername   string       `json:"preferred_username,omitempty"`
-	Profile             string       `json:"profile,omitempty"`
-	Picture             string       `json:"picture,omitempty"`
-	Website             string       `json:"website,omitempty"`
-	Gender              string       `json:"gender,omitempty"`
-	Birthdate           string       `json:"birthdate,omitempty"`
-	Zoneinfo            string       `json:"zoneinfo,omitempty"`
-	Locale              string       `json:"locale,omitempty"`
-	PhoneNumber         string       `json:"phone_number,omitempty"`
-	PhoneNumberVerified bool         `json:"phone_number_verified"`
-	Address             *AddressJSON `json:"address,omitempty"`
+// userAccountJSON holds the members of a UserResponse that are not
+// standard claims; updated_at is a claim (store.UserClaims).
+type userAccountJSON struct {
+	ID                string                     `json:"id"`
+	Username          string                     `json:"username"`
+	Disabled          bool                       `json:"disabled"`
+	HasPassword       bool                       `json:"has_password"`
+	Attributes        map[string]json.RawMessage `json:"attributes,omitempty"`
+	CreatedAt         time.Time                  `json:"created_at"`
+	PasswordChangedAt time.Time                  `json:"password_changed_at,omitzero"`
+}
 
-	// Attributes are the custom attributes (roles, groups, ...), each any
-	// JSON value.
-	Attributes map[string]json.RawMessage `json:"attributes,omitempty"`
+// MarshalJSON encodes r as the admin API does: the account's state, the
+// standard claims by store.UserClaims, the attributes and the times; HTML
+// characters are escaped only when the caller's encoder escapes them.
+func (r UserResponse) MarshalJSON() ([]byte, error) {
+	u := r.User
+	var o jsonObject
+	o.add("id", u.ID)
+	o.add("username", u.Username)
+	o.add("disabled", u.Disabled)
+	o.add("has_password", r.HasPassword)
+	for _, c := range store.UserClaims() {
+		switch {
+		case c.Text != nil:
+			if v := *c.Text(&u); v != "" {
+				o.add(c.Name, v)
+			}
+		case c.Bool != nil:
+			o.add(c.Name, *c.Bool(&u))
+		case c.Address != nil:
+			if a := *c.Address(&u); a != (store.Address{}) {
+				o.add(c.Name, AddressJSON(a))
+			}
+		case c.Time != nil:
+			o.add(c.Name, *c.Time(&u))
+		}
+	}
+	if len(u.Attributes) > 0 {
+		o.add("attributes", u.Attributes)
+	}
+	o.add("created_at", u.CreatedAt)
+	if !u.PasswordChangedAt.IsZero() {
+		o.add("password_changed_at", u.PasswordChangedAt)
+	}
+	return o.close()
+}
 
-	// CreatedAt is when the account was created.
-	CreatedAt time.Time `json:"created_at"`
-	// UpdatedAt is when the account last changed.
-	UpdatedAt time.Time `json:"updated_at"`
-	// PasswordChangedAt is when the password was last set; absent if never.
-	PasswordChangedAt time.Time `json:"password_changed_at,omitzero"`
+// UnmarshalJSON decodes a user as MarshalJSON encodes it. Unknown members
+// are ignored, and a claim that is absent or null stays unset.
+func (r *UserResponse) UnmarshalJSON(data []byte) error {
+	var acct userAccountJSON
+	if err := json.Unmarshal(data, &acct); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return err
+	}
+	u := store.User{
+		ID: acct.ID, Username: acct.Username, Disabled: acct.Disabled, Attributes: acct.Attributes,
+		CreatedAt: acct.CreatedAt, PasswordChangedAt: acct.PasswordChangedAt,
+	}
+	for _, c := range store.UserClaims() {
+		raw, ok := members[c.Name]
+		if !ok || isNull(raw) {
+			continue
+		}
+		var err error
+		switch {
+		case c.Text != nil:
+			err = json.Unmarshal(raw, c.Text(&u))
+		case c.Bool != nil:
+			err = json.Unmarshal(raw, c.Bool(&u))
+		case c.Address != nil:
+			var a AddressJSON
+			err = json.Unmarshal(raw, &a)
+			*c.Address(&u) = store.Address(a)
+		case c.Time != nil:
+			err = json.Unmarshal(raw, c.Time(&u))
+		}
+		if err != nil {
+			return fmt.Errorf("admin: user member %s: %w", c.Name, err)
+		}
+	}
+	*r = UserResponse{User: u, HasPassword: acct.HasPassword}
+	return nil
+}
+
+// jsonObject writes a JSON object member by member, in the order added,
+// without escaping HTML characters (the encoder that embeds it decides).
+type jsonObject struct {
+	buf bytes.Buffer
+	err error
+}
+
+// add appends the member name: v.
+func (o *jsonObject) add(name string, v any) {
+	if o.err != nil {
+		return
+	}
+	if o.buf.Len() == 0 {
+		o.buf.WriteByte('{')
+	} else {
+		o.buf.WriteByte(',')
+	}
+	enc := json.NewEncoder(&o.buf)
+	enc.SetEscapeHTML(false)
+	if o.err = enc.Encode(name); o.err != nil {
+		return
+	}
+	// Encode ends each value with a newline.
+	o.buf.Truncate(o.buf.Len() - 1)
+	o.buf.WriteByte(':')
+	if o.err = enc.Encode(v); o.err == nil {
+		o.buf.Truncate(o.buf.Len() - 1)
+	}
+}
+
+// close ends the object and returns it.
+func (o *jsonObject) close() ([]byte, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	if o.buf.Len() == 0 {
+		return []byte("{}"), nil
+	}
+	o.buf.WriteByte('}')
+	return o.buf.Bytes(), nil
 }
 
 // UserListResponse is the body of GET /admin/users. Next, when not empty,
@@ -561,38 +664,9 @@ func (h *handler) endUserAccess(ctx context.Context, id string) (int, error) {
 
 // userJSON renders u without its password hash.
 func userJSON(u store.User) UserResponse {
-	j := UserResponse{
-		ID:                  u.ID,
-		Username:            u.Username,
-		Disabled:            u.Disabled,
-		HasPassword:         u.PasswordHash != "",
-		Email:               u.Email,
-		EmailVerified:       u.EmailVerified,
-		Name:                u.Name,
-		GivenName:           u.GivenName,
-		FamilyName:          u.FamilyName,
-		MiddleName:          u.MiddleName,
-		Nickname:            u.Nickname,
-		PreferredUsername:   u.PreferredUsername,
-		Profile:             u.Profile,
-		Picture:             u.Picture,
-		Website:             u.Website,
-		Gender:              u.Gender,
-		Birthdate:           u.Birthdate,
-		Zoneinfo:            u.Zoneinfo,
-		Locale:              u.Locale,
-		PhoneNumber:         u.PhoneNumber,
-		PhoneNumberVerified: u.PhoneNumberVerified,
-		Attributes:          u.Attributes,
-		CreatedAt:           u.CreatedAt,
-		UpdatedAt:           u.UpdatedAt,
-		PasswordChangedAt:   u.PasswordChangedAt,
-	}
-	if u.Address != (store.Address{}) {
-		a := AddressJSON(u.Address)
-		j.Address = &a
-	}
-	return j
+	hasPassword := u.PasswordHash != ""
+	u.PasswordHash = ""
+	return UserResponse{User: u, HasPassword: hasPassword}
 }
 
 // userFieldList lists the member names of a request, sorted, for logs

@@ -485,7 +485,7 @@ func releaseStandard(out map[string]any, u *store.User, c store.UserClaim) {
 			out[c.Name] = a
 		}
 	case c.Time != nil:
-		if t := c.Time(u); !t.IsZero() {
+		if t := *c.Time(u); !t.IsZero() {
 			out[c.Name] = jwt.NewNumericDate(t)
 		}
 	}

@@ -48,8 +48,8 @@ type UserClaim struct {
 	Bool func(*User) *bool
 	// Address returns the field of the FormatAddress claim.
 	Address func(*User) *Address
-	// Time returns the time of a FormatTime claim.
-	Time func(*User) time.Time
+	// Time returns the field of a FormatTime claim; nil for other formats.
+	Time func(*User) *time.Time
 }
 
 // Bounds of user claim values, in bytes.
@@ -86,7 +86,7 @@ func UserClaims() []UserClaim {
 		text("birthdate", "profile", FormatBirthdate, 10, func(u *User) *string { return &u.Birthdate }),
 		text("zoneinfo", "profile", FormatZoneinfo, 64, func(u *User) *string { return &u.Zoneinfo }),
 		text("locale", "profile", FormatLocale, 35, func(u *User) *string { return &u.Locale }),
-		{Name: "updated_at", Scope: "profile", Format: FormatTime, Time: func(u *User) time.Time { return u.UpdatedAt }},
+		{Name: "updated_at", Scope: "profile", Format: FormatTime, Time: func(u *User) *time.Time { return &u.UpdatedAt }},
 		text("email", "email", FormatEmail, MaxEmailLength, func(u *User) *string { return &u.Email }),
 		{Name: "email_verified", Scope: "email", Format: FormatBool, Requires: "email", Bool: func(u *User) *bool { return &u.EmailVerified }},
 		{Name: "address", Scope: "address", Format: FormatAddress, Address: func(u *User) *Address { return &u.Address }},
