@@ -67,22 +67,22 @@ func TestGrantSecurityEventsCarryRequestID(t *testing.T) {
 	}
 }
 
-// failingConsents is a store whose GetConsent fails while fail is set.
+// failingConsents is a store whose UpdateConsent fails while fail is set.
 type failingConsents struct {
 	store.Store
 	fail atomic.Bool
 }
 
-func (s *failingConsents) GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error) {
+func (s *failingConsents) UpdateConsent(ctx context.Context, userID, clientID string, fn func(store.Consent, bool) (store.Consent, error)) (store.Consent, error) {
 	if s.fail.Load() {
 		return store.Consent{}, errors.New("database is locked")
 	}
-	return s.Store.GetConsent(ctx, userID, clientID)
+	return s.Store.UpdateConsent(ctx, userID, clientID, fn)
 }
 
-// TestConsentMergeStoreFailure: when the consent already given cannot be
-// read, the consent form fails with a server error instead of replacing
-// the stored consent by the new request's scopes alone.
+// TestConsentMergeStoreFailure: when the consent cannot be merged in the
+// store, the consent form fails with a server error, issues no code, and
+// the consent given before is kept whole.
 func TestConsentMergeStoreFailure(t *testing.T) {
 	st := &failingConsents{}
 	e := newWrappedSignInEnv(t, func(base store.Store) store.Store { st.Store = base; return st })
@@ -101,7 +101,7 @@ func TestConsentMergeStoreFailure(t *testing.T) {
 	p = b.consent(t, p, "approve")
 	st.fail.Store(false)
 	if p.Status != http.StatusInternalServerError {
-		t.Errorf("consent with an unreadable earlier consent: got %s, want 500", p)
+		t.Errorf("consent that the store could not merge: got %s, want 500", p)
 	}
 	c, err := st.Store.GetConsent(context.Background(), "u-alice", "webapp")
 	if err != nil {
