@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
@@ -127,30 +128,22 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 	if store.CheckID("client ID", id) != nil {
 		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", store.ErrNotFound)
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	read := func(tx pgx.Tx) (store.Client, error) {
+		c, err := scanClient(tx.QueryRow(ctx, selectClient+` WHERE id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return c, store.ErrNotFound
+		}
+		return c, err
 	}
-	defer rollback(ctx, tx)
-	old, err := scanClient(tx.QueryRow(ctx, selectClient+` WHERE id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w", id, store.ErrNotFound)
+	check := func(c store.Client) error {
+		if c.ID != id {
+			return fmt.Errorf("%w: the client ID cannot change", store.ErrInvalid)
+		}
+		return c.Validate()
 	}
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
-	}
-	c, err := fn(old)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w", id, err)
-	}
-	if c.ID != id {
-		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w: the client ID cannot change", id, store.ErrInvalid)
-	}
-	if err := c.Validate(); err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", err)
-	}
-	// $1 is the ID: set every other column, match on the ID.
-	stored, err := scanClient(tx.QueryRow(ctx, `UPDATE clients SET
+	write := func(tx pgx.Tx, c store.Client) (store.Client, error) {
+		// $1 is the ID: set every other column, match on the ID.
+		return scanClient(tx.QueryRow(ctx, `UPDATE clients SET
 		secret_hash = $2, secret_rotated_at = $3, name = $4, redirect_uris = $5,
 		post_logout_redirect_uris = $6, grant_types = $7, response_types = $8, scopes = $9, audiences = $10,
 		token_endpoint_auth_method = $11, jwks = $12, jwks_uri = $13, access_token_format = $14,
@@ -159,11 +152,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		id_token_signed_response_alg = $23
 		WHERE id = $1
 		RETURNING `+clientColumns, clientValues(c)...))
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", classify(err))
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("store/postgres: update client %q: %w", id, err)
 	}
 	return stored, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 // GetKeyRing returns the stored key ring and its version, or
@@ -48,7 +49,7 @@ func (s *Store) UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, 
 		_, err := tx.Exec(ctx, `UPDATE key_ring SET data = $1, version = version + 1 WHERE id = 1`, data)
 		return data, err
 	}
-	if _, err := update(ctx, s, read, fn, check, write); err != nil {
+	if _, err := txn.Update(ctx, s.inTx, read, fn, check, write); err != nil {
 		return fmt.Errorf("store/postgres: update key ring: %w", err)
 	}
 	return nil

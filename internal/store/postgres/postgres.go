@@ -134,32 +134,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return classify(tx.Commit(ctx))
 }
 
-// update is the cycle of every update by function, written once: in one
-// transaction, read the current value with its row locked (SELECT ... FOR
-// UPDATE in read), apply fn, check the result, write it, and return what
-// was stored. read returns store.ErrNotFound when there is nothing to
-// update; an error from fn is returned wrapped as it is.
-func update[T any](ctx context.Context, s *Store, read func(tx pgx.Tx) (T, error), fn func(T) (T, error),
-	check func(T) error, write func(tx pgx.Tx, v T) (T, error)) (T, error) {
-	var stored T
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		old, err := read(tx)
-		if err != nil {
-			return err
-		}
-		v, err := fn(old)
-		if err != nil {
-			return fmt.Errorf("%w", err)
-		}
-		if err := check(v); err != nil {
-			return err
-		}
-		stored, err = write(tx, v)
-		return err
-	})
-	return stored, err
-}
-
 // rollback ends a transaction that was not committed; after a commit it is
 // a no-op. It ignores ctx's cancellation (a cancelled request must still
 // release its locks) but not for longer than rollbackTimeout.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const userColumns = `id, username, username_key, password_hash, disabled,
@@ -183,7 +184,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 		}
 		return stored, nil
 	}
-	stored, err := update(ctx, s, read, fn, check, write)
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {
 		return store.User{}, fmt.Errorf("store/postgres: update user %q: %w", id, err)
 	}

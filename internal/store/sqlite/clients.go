@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
@@ -154,50 +155,40 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 	if store.CheckID("client ID", id) != nil {
 		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", store.ErrNotFound)
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+	read := func(tx dbtx) (store.Client, error) {
+		c, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, store.ErrNotFound
+		}
+		return c, err
 	}
-	defer rollback(tx)
-	old, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w", id, store.ErrNotFound)
+	check := func(c store.Client) error {
+		if c.ID != id {
+			return fmt.Errorf("%w: the client ID cannot change", store.ErrInvalid)
+		}
+		return c.Validate()
 	}
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
-	}
-	c, err := fn(old)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w", id, err)
-	}
-	if c.ID != id {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w: the client ID cannot change", id, store.ErrInvalid)
-	}
-	if err := c.Validate(); err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", err)
-	}
-	vals, err := clientValues(c)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", err)
-	}
-	// vals[0] is the ID: set every other column, match on the ID.
-	_, err = tx.ExecContext(ctx, `UPDATE clients SET
+	write := func(tx dbtx, c store.Client) (store.Client, error) {
+		vals, err := clientValues(c)
+		if err != nil {
+			return store.Client{}, err
+		}
+		// vals[0] is the ID: set every other column, match on the ID.
+		if _, err := tx.ExecContext(ctx, `UPDATE clients SET
 		secret_hash = ?, secret_rotated_at = ?, name = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audiences = ?,
 		token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, access_token_format = ?,
 		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, first_party = ?,
 		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?,
 		id_token_signed_response_alg = ?
-		WHERE id = ?`, append(vals[1:], vals[0])...)
-	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+		WHERE id = ?`, append(vals[1:], vals[0])...); err != nil {
+			return store.Client{}, err
+		}
+		return read(tx)
 	}
-	stored, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", classify(err))
+		return store.Client{}, fmt.Errorf("store/sqlite: update client %q: %w", id, err)
 	}
 	return stored, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 // GetKeyRing returns the stored key ring and its version, or
@@ -47,7 +48,7 @@ func (s *Store) UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, 
 		_, err := tx.ExecContext(ctx, `UPDATE key_ring SET data = ?, version = version + 1 WHERE id = 1`, data)
 		return data, err
 	}
-	if _, err := update(ctx, s, read, fn, check, write); err != nil {
+	if _, err := txn.Update(ctx, s.inTx, read, fn, check, write); err != nil {
 		return fmt.Errorf("store/sqlite: update key ring: %w", err)
 	}
 	return nil

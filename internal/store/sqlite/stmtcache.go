@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"sync"
 )
 
@@ -112,30 +111,4 @@ func (p *pool) prepareMissed(ctx context.Context, missed []string) {
 	for _, q := range missed {
 		_, _ = p.stmt(ctx, q)
 	}
-}
-
-// update is the cycle of every update by function, written once: in one
-// transaction (inTx, so with the write lock held), read the current value,
-// apply fn, check the result, write it, and return what was stored. read
-// returns store.ErrNotFound when there is nothing to update; an error from
-// fn is returned wrapped as it is.
-func update[T any](ctx context.Context, s *Store, read func(tx dbtx) (T, error), fn func(T) (T, error),
-	check func(T) error, write func(tx dbtx, v T) (T, error)) (T, error) {
-	var stored T
-	err := s.inTx(ctx, func(tx dbtx) error {
-		old, err := read(tx)
-		if err != nil {
-			return err
-		}
-		v, err := fn(old)
-		if err != nil {
-			return fmt.Errorf("%w", err)
-		}
-		if err := check(v); err != nil {
-			return err
-		}
-		stored, err = write(tx, v)
-		return err
-	})
-	return stored, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const userColumns = `id, username, username_key, password_hash, disabled,
@@ -198,7 +199,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(store.User) (
 		}
 		return read(tx)
 	}
-	stored, err := update(ctx, s, read, fn, check, write)
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {
 		return store.User{}, fmt.Errorf("store/sqlite: update user %q: %w", id, err)
 	}
