@@ -264,6 +264,11 @@ type TokenStore interface {
 // Purger removes expired records, one aggregate per method, each in one
 // transaction; every method returns how many records it removed, and
 // removes those whose expiry is at or before now.
+// UsedAuthCodeRetention is how long past its expiry a redeemed
+// authorization code is kept, so that a replay of it (a sign of a stolen
+// code, RFC 6749 §4.1.2) still revokes the tokens its redemption issued.
+const UsedAuthCodeRetention = 24 * time.Hour
+
 type Purger interface {
 	// DeleteExpiredTokens removes opaque token records (TokenRecord.ExpiresAt)
 	// and revoked JTIs.
@@ -272,9 +277,10 @@ type Purger interface {
 	DeleteExpiredReplays(ctx context.Context, now time.Time) (int64, error)
 	// DeleteExpiredSessions removes sessions (Session.ExpiresAt).
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
-	// DeleteExpiredAuthCodes removes authorization codes
-	// (AuthCode.ExpiresAt, redeemed or not). Once purged, a code presented
-	// again is ErrNotFound rather than ErrReused.
+	// DeleteExpiredAuthCodes removes unredeemed authorization codes past
+	// AuthCode.ExpiresAt, and redeemed ones UsedAuthCodeRetention later, so
+	// that a replay still finds, and revokes, what the code issued. Once
+	// purged, a code presented again is ErrNotFound rather than ErrReused.
 	DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error)
 	// DeleteExpiredRefreshTokens removes refresh tokens
 	// (RefreshToken.ExpiresAt) and the families past their absolute expiry

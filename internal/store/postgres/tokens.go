@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -187,7 +188,8 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64
 
 // DeleteExpiredAuthCodes removes expired authorization codes.
 func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error) {
-	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= $1`}, nil)
+	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= $1::timestamptz - CASE WHEN used_at IS NULL THEN interval '0' ELSE make_interval(secs => ` +
+		strconv.FormatInt(int64(store.UsedAuthCodeRetention.Seconds()), 10) + `) END`}, nil)
 }
 
 // DeleteExpiredRefreshTokens removes expired refresh tokens and the

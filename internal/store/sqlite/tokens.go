@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/writ-dev/writ/internal/store"
@@ -211,9 +212,11 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64
 	return s.purge(ctx, "delete expired sessions", now, []string{`DELETE FROM sessions WHERE expires_at <= ?`}, nil)
 }
 
-// DeleteExpiredAuthCodes removes expired authorization codes.
+// DeleteExpiredAuthCodes removes expired authorization codes, redeemed
+// ones store.UsedAuthCodeRetention after their expiry.
 func (s *Store) DeleteExpiredAuthCodes(ctx context.Context, now time.Time) (int64, error) {
-	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= ?`}, nil)
+	return s.purge(ctx, "delete expired authorization codes", now, []string{`DELETE FROM auth_codes WHERE expires_at <= ?1 - CASE WHEN used_at IS NULL THEN 0 ELSE ` +
+		strconv.FormatInt(store.UsedAuthCodeRetention.Microseconds(), 10) + ` END`}, nil)
 }
 
 // DeleteExpiredRefreshTokens removes expired refresh tokens and the

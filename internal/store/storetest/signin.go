@@ -1852,13 +1852,16 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 		c.ExpiresAt = exp
 		must(t, "CreateAuthCode", s.CreateAuthCode(ctx, c))
 		if consume {
-			_, err := s.RedeemAuthCode(ctx, c.Hash, base, jwtIssue("c", "u", "jti-"+name, "", ""))
+			_, err := s.RedeemAuthCode(ctx, c.Hash, exp.Add(-time.Minute), jwtIssue("c", "u", "jti-"+name, "", ""))
 			must(t, "RedeemAuthCode", err)
 		}
 		return c
 	}
-	expiredCodes := []store.AuthCode{code("used", now, true), code("unused", now.Add(-time.Second), false)}
+	expiredCodes := []store.AuthCode{code("used", now.Add(-store.UsedAuthCodeRetention), true), code("unused", now.Add(-time.Second), false)}
 	liveCodes := []store.AuthCode{code("live", now.Add(time.Second), false)}
+	// A redeemed code outlives its expiry by UsedAuthCodeRetention, so that
+	// a replay still finds what it issued.
+	keptCodes := []store.AuthCode{code("used recently", now, true), code("used a day ago", now.Add(time.Second-store.UsedAuthCodeRetention), true)}
 
 	// Family f1 has passed its absolute expiry: both its tokens go, though
 	// their own expiry is later.
@@ -1901,6 +1904,13 @@ func testDeleteExpiredSignIn(t *testing.T, s store.Store) {
 		got, err := s.GetAuthCode(ctx, c.Hash)
 		must(t, "GetAuthCode of a live code", err)
 		wantAuthCode(t, c, got)
+	}
+	for _, c := range keptCodes {
+		got, err := s.GetAuthCode(ctx, c.Hash)
+		must(t, "GetAuthCode of a redeemed code within its retention", err)
+		if got.UsedAt.IsZero() || got.IssuedAccessJTI == "" {
+			t.Errorf("kept code %x lost its redemption: %+v", c.Hash, got)
+		}
 	}
 	for _, h := range expiredTokens {
 		_, err := s.GetRefreshToken(ctx, h)
