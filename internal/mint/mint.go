@@ -20,11 +20,6 @@ import (
 	"github.com/writ-dev/writ/jwt"
 )
 
-// OpaquePrefix starts every opaque access token.
-//
-// Deprecated: use opaque.AccessTokenPrefix.
-const OpaquePrefix = opaque.AccessTokenPrefix
-
 // ErrNoSigningKey means the key ring has no active key: nothing can be
 // signed until one is activated. It is a server state, not a client error.
 var ErrNoSigningKey = errors.New("mint: no active signing key")
@@ -205,13 +200,3 @@ func (m *Minter) opaqueAccess(at AccessToken, now time.Time) (Issued, error) {
 	}
 	return Issued{Value: value, Format: store.AccessTokenOpaque, Record: rec, IssuedAt: now, ExpiresAt: exp}, nil
 }
-
-// HashOpaque returns the storage key of an opaque token.
-//
-// Deprecated: use opaque.Hash.
-func HashOpaque(token string) []byte { return opaque.Hash(token) }
-
-// IsOpaque reports whether token has the form of a writ opaque token.
-//
-// Deprecated: use opaque.IsAccessToken.
-func IsOpaque(token string) bool { return opaque.IsAccessToken(token) }

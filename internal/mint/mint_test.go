@@ -145,7 +145,7 @@ func TestJWTAccessToken(t *testing.T) {
 			if iss.ExpiresIn() != int64(tc.at.TTL/time.Second) {
 				t.Errorf("ExpiresIn = %d", iss.ExpiresIn())
 			}
-			if mint.IsOpaque(iss.Value) {
+			if opaque.IsAccessToken(iss.Value) {
 				t.Error("IsOpaque(JWT) = true")
 			}
 		})
@@ -235,11 +235,11 @@ func TestOpaqueAccessToken(t *testing.T) {
 	if a.Value == b.Value {
 		t.Fatal("two opaque tokens are equal")
 	}
-	secret, ok := strings.CutPrefix(a.Value, mint.OpaquePrefix)
+	secret, ok := strings.CutPrefix(a.Value, opaque.AccessTokenPrefix)
 	if raw, err := base64.RawURLEncoding.DecodeString(secret); !ok || err != nil || len(raw) != 32 {
 		t.Fatalf("opaque token %q: want the prefix and 256 random bits", a.Value)
 	}
-	if !mint.IsOpaque(a.Value) || mint.IsOpaque(secret) {
+	if !opaque.IsAccessToken(a.Value) || opaque.IsAccessToken(secret) {
 		t.Error("IsOpaque")
 	}
 	if len(f.tokens.recs) != 2 {
@@ -247,7 +247,7 @@ func TestOpaqueAccessToken(t *testing.T) {
 	}
 	rec := f.tokens.recs[0]
 	sum := sha256.Sum256([]byte(a.Value))
-	if !bytes.Equal(rec.Hash, sum[:]) || !bytes.Equal(mint.HashOpaque(a.Value), sum[:]) {
+	if !bytes.Equal(rec.Hash, sum[:]) || !bytes.Equal(opaque.Hash(a.Value), sum[:]) {
 		t.Error("the stored hash is not SHA-256 of the token")
 	}
 	if bytes.Contains([]byte(rec.Hash), []byte(secret)) {
@@ -271,7 +271,7 @@ func TestOpaqueAccessToken(t *testing.T) {
 	// A known vector pins the hash: SHA-256 of the whole token, prefix
 	// included.
 	want, _ := base64.StdEncoding.DecodeString("aakSriYm8vCwivQEWMlW8ytUL8XZTpU56m+LsHOwvRU=")
-	if got := mint.HashOpaque("writ_at_abc"); !bytes.Equal(got, want) {
+	if got := opaque.Hash("writ_at_abc"); !bytes.Equal(got, want) {
 		t.Errorf("HashOpaque(writ_at_abc) = %x", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/writ-dev/writ/internal/mint"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -95,7 +96,7 @@ func newUserinfoEnv(t *testing.T) *userinfoEnv {
 		},
 		Opaque: func(_ context.Context, token string) (AccessGrant, bool, error) {
 			db.mu.Lock()
-			rec, ok := db.recs[string(mint.HashOpaque(token))]
+			rec, ok := db.recs[string(opaque.Hash(token))]
 			db.mu.Unlock()
 			if !ok || rec.Revoked || !t0.Add(time.Minute).Before(rec.ExpiresAt) || rec.Kind != store.KindAccessToken {
 				return AccessGrant{}, false, nil
@@ -290,7 +291,7 @@ func TestUserInfoErrors(t *testing.T) {
 		{"other issuer", "GET", "/userinfo", bearer(otherIssuer.Value), "", 401, challengeInvalid, "invalid_token"},
 		{"ID token as access token", "GET", "/userinfo", bearer(idt), "", 401, challengeInvalid, "invalid_token"},
 		{"revoked", "GET", "/userinfo", bearer(revoked.Value), "", 401, challengeInvalid, "invalid_token"},
-		{"unknown opaque", "GET", "/userinfo", bearer(mint.OpaquePrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "", 401, challengeInvalid, "invalid_token"},
+		{"unknown opaque", "GET", "/userinfo", bearer(opaque.AccessTokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "", 401, challengeInvalid, "invalid_token"},
 		{"client credentials token", "GET", "/userinfo", bearer(clientCreds), "", 401, challengeInvalid, "invalid_token"},
 		{"deleted user", "GET", "/userinfo", bearer(deleted), "", 401, challengeInvalid, "invalid_token"},
 		{"disabled user", "POST", "/userinfo", bearer(disabled), "", 401, challengeInvalid, "invalid_token"},
@@ -425,7 +426,7 @@ func TestUserInfoWithGoOIDC(t *testing.T) {
 }
 
 func TestIsB64Token(t *testing.T) {
-	for _, s := range []string{"a", "abc.def-ghi_jkl~mno+pqr/stu", "abc==", "A0=", mint.OpaquePrefix + "x"} {
+	for _, s := range []string{"a", "abc.def-ghi_jkl~mno+pqr/stu", "abc==", "A0=", opaque.AccessTokenPrefix + "x"} {
 		if !isB64Token(s) {
 			t.Errorf("%q refused", s)
 		}

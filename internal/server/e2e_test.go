@@ -23,8 +23,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/writ-dev/writ/internal/keys"
-	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -219,7 +219,7 @@ func TestTokenResponseHeaders(t *testing.T) {
 		wantParts        int
 	}{
 		{"jwt", "billing", secret, "eyJ", 900, 3},
-		{"opaque", "billing-opaque", opaqueSecret, mint.OpaquePrefix, 3600, 1},
+		{"opaque", "billing-opaque", opaqueSecret, opaque.AccessTokenPrefix, 3600, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestTokenResponseHeaders(t *testing.T) {
 			if !strings.HasPrefix(at, tc.wantPrefix) || len(strings.Split(at, ".")) != tc.wantParts {
 				t.Errorf("access_token %q: want prefix %q and %d dot-separated parts", at, tc.wantPrefix, tc.wantParts)
 			}
-			if tc.name == "opaque" && len(at) < len(mint.OpaquePrefix)+43 {
+			if tc.name == "opaque" && len(at) < len(opaque.AccessTokenPrefix)+43 {
 				t.Errorf("opaque token %q is shorter than 256 bits of randomness", at)
 			}
 		})
@@ -693,14 +693,14 @@ func TestIntrospection(t *testing.T) {
 
 	t.Run("inactive", func(t *testing.T) {
 		for name, tok := range map[string]string{
-			"unknown opaque":  mint.OpaquePrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			"unknown opaque":  opaque.AccessTokenPrefix + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			"garbage":         "definitely not a token",
 			"truncated jwt":   jwtTok[:len(jwtTok)-10],
 			"tampered jwt":    strings.Replace(jwtTok, ".", ".e30", 1),
 			"foreign jwt":     foreign,
 			"huge":            strings.Repeat("A", 20000),
-			"prefix only":     mint.OpaquePrefix,
-			"jwt as opaque":   mint.OpaquePrefix + jwtTok,
+			"prefix only":     opaque.AccessTokenPrefix,
+			"jwt as opaque":   opaque.AccessTokenPrefix + jwtTok,
 			"opaque suffixed": opqTok + "x",
 		} {
 			t.Run(name, func(t *testing.T) {
@@ -888,7 +888,7 @@ func TestRevocation(t *testing.T) {
 		}
 	})
 	t.Run("unknown token", func(t *testing.T) {
-		for _, tok := range []string{"garbage", mint.OpaquePrefix + "unknown", "a.b.c", strings.Repeat("x", 20000)} {
+		for _, tok := range []string{"garbage", opaque.AccessTokenPrefix + "unknown", "a.b.c", strings.Repeat("x", 20000)} {
 			want200(t, revoke(t, url.Values{"token": {tok}}, alice))
 		}
 	})

@@ -12,16 +12,6 @@ import (
 	"github.com/writ-dev/writ/internal/store"
 )
 
-// RefreshPrefix starts every refresh token.
-//
-// Deprecated: use opaque.RefreshTokenPrefix.
-const RefreshPrefix = opaque.RefreshTokenPrefix
-
-// HashToken is the storage key of an opaque code or token.
-//
-// Deprecated: use opaque.Hash.
-func HashToken(v string) []byte { return opaque.Hash(v) }
-
 // CodeStores are the stores the authorization code grant needs.
 type CodeStores interface {
 	store.AuthCodeRedeemer

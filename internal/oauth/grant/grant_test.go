@@ -12,6 +12,7 @@ import (
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -201,7 +202,7 @@ func TestClientCredentials(t *testing.T) {
 				t.Errorf("response %+v", resp)
 			}
 			if tc.opaque {
-				if !mint.IsOpaque(resp.AccessToken) {
+				if !opaque.IsAccessToken(resp.AccessToken) {
 					t.Errorf("token %q is not opaque", resp.AccessToken)
 				}
 				return
