@@ -13,15 +13,7 @@ import (
 // BenchmarkCodeRedemption measures a redemption (look-up, validation,
 // minting, one store transaction) on a SQLite file, in parallel.
 func BenchmarkCodeRedemption(b *testing.B) {
-	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "writ.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	f := newFixture(b, s, store.AccessTokenJWT)
+	f := benchFixture(b)
 	codes := make(chan string, b.N)
 	for range b.N {
 		codes <- f.newCode(b)
@@ -39,15 +31,7 @@ func BenchmarkCodeRedemption(b *testing.B) {
 
 // BenchmarkRefreshRotation measures a rotation on a SQLite file.
 func BenchmarkRefreshRotation(b *testing.B) {
-	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "writ.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	f := newFixture(b, s, store.AccessTokenJWT)
+	f := benchFixture(b)
 	rts := make(chan string, b.N)
 	for range b.N {
 		resp, err := f.redeem(b.Context(), f.client, f.newCode(b))
@@ -67,4 +51,18 @@ func BenchmarkRefreshRotation(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchFixture is a grant fixture on a migrated SQLite file, closed with b.
+func benchFixture(b *testing.B) *fixture {
+	b.Helper()
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "writ.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	return newFixture(b, s, store.AccessTokenJWT)
 }
