@@ -2,17 +2,14 @@
 // generic over each backend's transaction type.
 package txn
 
-import (
-	"context"
-	"fmt"
-)
+import "context"
 
 // Update is the cycle of every update by function, written once for both
 // backends: in one transaction (inTx), read the current value (the backend
 // holds its lock: SQLite's single writer, PostgreSQL's SELECT ... FOR
 // UPDATE in read), apply fn, check the result, write it, and return what
 // was stored. read returns store.ErrNotFound when there is nothing to
-// update; an error from fn is returned wrapped as it is.
+// update; an error from fn is returned as it is.
 func Update[Tx, T any](ctx context.Context, inTx func(context.Context, func(Tx) error) error,
 	read func(Tx) (T, error), fn func(T) (T, error), check func(T) error, write func(Tx, T) (T, error)) (T, error) {
 	var stored T
@@ -23,7 +20,7 @@ func Update[Tx, T any](ctx context.Context, inTx func(context.Context, func(Tx) 
 		}
 		v, err := fn(old)
 		if err != nil {
-			return fmt.Errorf("%w", err)
+			return err
 		}
 		if err := check(v); err != nil {
 			return err
