@@ -3,6 +3,7 @@ package rs
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/writ-dev/writ/jwt"
@@ -96,4 +97,41 @@ func WithToken(ctx context.Context, t *Token) context.Context {
 func TokenFromContext(ctx context.Context) (*Token, bool) {
 	t, ok := ctx.Value(tokenKey{}).(*Token)
 	return t, ok && t != nil
+}
+
+// Errors of DPoP proofs (RFC 9449), wrapped by what a DPoPChecker returns.
+var (
+	// ErrInvalidDPoPProof is wrapped when the DPoP proof is missing,
+	// malformed, replayed, or does not match the request or the token.
+	// Answer 401 with WWW-Authenticate: DPoP error="invalid_dpop_proof".
+	ErrInvalidDPoPProof = errors.New("rs: invalid DPoP proof")
+	// ErrUseDPoPNonce is wrapped by a *NonceError when the proof lacks the
+	// server's current nonce. Answer 401 with error="use_dpop_nonce" and
+	// the nonce in the DPoP-Nonce header.
+	ErrUseDPoPNonce = errors.New("rs: use DPoP nonce")
+)
+
+// NonceError asks the client to retry its DPoP proof with Nonce
+// (RFC 9449 §9). It wraps ErrUseDPoPNonce.
+type NonceError struct {
+	// Nonce is the value to send in the DPoP-Nonce response header.
+	Nonce string
+}
+
+// Error implements error.
+func (e *NonceError) Error() string { return "rs: DPoP proof must carry the server's nonce" }
+
+// Unwrap returns ErrUseDPoPNonce.
+func (e *NonceError) Unwrap() error { return ErrUseDPoPNonce }
+
+// DPoPChecker checks the DPoP proof of a request (RFC 9449 §4.3 and §7.1).
+// Package rs/dpop implements it; the middleware and the gateway call it for
+// every request under the DPoP scheme and for every token bound by cnf.jkt.
+type DPoPChecker interface {
+	// CheckDPoP verifies the request's single DPoP header against the
+	// request's method and URL, the access token (ath) and, when jkt is not
+	// empty, the key the token is bound to. Its errors wrap
+	// ErrInvalidDPoPProof or are a *NonceError; a failure of the replay
+	// store wraps ErrUnavailable.
+	CheckDPoP(ctx context.Context, r *http.Request, accessToken, jkt string) error
 }
