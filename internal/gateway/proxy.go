@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"time"
+
+	"github.com/writ-dev/writ/internal/gateway/route"
+	"github.com/writ-dev/writ/rs"
+)
+
+type routeNameKey struct{}
+
+// newTransport returns the upstream transport: bounded dial, TLS handshake,
+// response headers and idle connections.
+func newTransport(dial, responseHeader time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                  nil, // never an environment proxy
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    256,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		ResponseHeaderTimeout:  responseHeader,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+// timedTransport observes the time to the upstream's response headers.
+type timedTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	name, _ := r.Context().Value(routeNameKey{}).(string)
+	t.m.upstream.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+func (st *state) transport(timeout time.Duration) http.RoundTripper {
+	if rt, ok := st.transports[timeout]; ok {
+		return rt
+	}
+	var next http.RoundTripper
+	if st.g.deps.Transport != nil {
+		next = st.g.deps.Transport
+	} else {
+		next = newTransport(st.file.Timeouts.Dial, timeout)
+	}
+	t := timedTransport{next: next, m: st.g.metrics}
+	st.transports[timeout] = t
+	return t
+}
+
+// newProxy returns the reverse proxy of a route. The outgoing request
+// carries the normalised path under the upstream's base path, the
+// X-Forwarded-* headers of this hop only, and no hop-by-hop header.
+func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler {
+	target := cr.upstream
+	log := st.g.log
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+		},
+		Transport:     st.transport(timeout),
+		FlushInterval: -1,
+		ErrorLog:      nil,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var tooLarge *http.MaxBytesError
+			o := outcome{status: http.StatusBadGateway, err: "bad_gateway", description: "the upstream could not be reached"}
+			var ne net.Error
+			switch {
+			case errors.As(err, &tooLarge):
+				o = outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large"}
+			case r.Context().Err() != nil:
+				// The client went away; nobody reads this answer.
+				o = outcome{status: http.StatusBadGateway, err: "client_closed"}
+			case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+				o = outcome{status: http.StatusGatewayTimeout, err: "gateway_timeout", description: "the upstream did not answer in time"}
+			}
+			log.LogAttrs(r.Context(), levelFor(o.status), "upstream request failed", slogRoute(cr.name), slogErr(err))
+			o.write(w)
+		},
+	}
+}
+
+// proxy sends the request upstream with the normalised path.
+func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, _ *rs.Token) {
+	r.URL.Path = route.Unescape(p)
+	r.URL.RawPath = p
+	ctx := context.WithValue(r.Context(), routeNameKey{}, rt.name)
+	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
