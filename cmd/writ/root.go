@@ -89,6 +89,7 @@ func newRootCmd(s *streams) *cobra.Command {
 	root.AddGroup(&cobra.Group{ID: groupTokens, Title: "Keys and tokens:"})
 	root.AddCommand(
 		newServeCmd(s),
+		newGatewayCmd(s),
 		newMigrateCmd(s),
 		newConfigCmd(s),
 		newClientCmd(s),
