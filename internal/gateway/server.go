@@ -200,4 +200,3 @@ func restartOnly(old, f *config.File) []string {
 	}
 	return out
 }
-
