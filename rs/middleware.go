@@ -40,6 +40,15 @@ var (
 // ErrKeySetUnavailable, and never contains the token.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, status int, err error)
 
+// TokenVerifierFunc adapts a function to TokenVerifier, as
+// http.HandlerFunc adapts one to http.Handler.
+type TokenVerifierFunc func(ctx context.Context, raw string) (*Token, error)
+
+// Verify calls f.
+func (f TokenVerifierFunc) Verify(ctx context.Context, raw string) (*Token, error) {
+	return f(ctx, raw)
+}
+
 // Middleware authenticates requests by the access token of their
 // Authorization header and stores the verified Token in the request's
 // context. Create it with NewMiddleware; it is safe for concurrent use.
@@ -268,7 +277,7 @@ func parseAuthorization(h http.Header, max int) (scheme, token string, err error
 	case len(token) > max:
 		return scheme, "", refusalf(ErrInvalidToken, "the token is longer than %d bytes", max)
 	case !isToken68(token):
-		return scheme, "", refusalf(ErrInvalidToken, "the token is not token68 (RFC 9110 §11.2)")
+		return scheme, "", refusalf(ErrInvalidToken, "the token is not token68 (RFC 9110 section 11.2)")
 	}
 	return scheme, token, nil
 }
