@@ -15,7 +15,8 @@ const (
 
 // RequireScopes returns middleware that lets a request through only when
 // its token (stored by Middleware.Handler) carries every one of scopes. It
-// answers 401 when the request has no token, and otherwise 403 with
+// answers 401 when the request has no token (its challenge's scope
+// parameter names scopes, for the client to ask for), and otherwise 403 with
 // error="insufficient_scope" and a scope parameter naming every scope of
 // the call, not only the missing ones, so that the client can ask for all
 // it needs at once (RFC 6750 §3.1). Name all the scopes a route needs in one
