@@ -199,7 +199,7 @@ type authStateKey struct{}
 // It never answers 500.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, raw, err := parseAuthorization(r.Header, m.maxToken)
+		scheme, raw, err := ParseAuthorization(r.Header, m.maxToken)
 		if err != nil {
 			if errors.Is(err, ErrNoToken) && m.optional {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authStateKey{}, &m.bearer)))
@@ -220,6 +220,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
+		if m.verifier == nil {
+			m.refuse(w, r, scheme, errors.New("rs: the middleware has no TokenVerifier"))
+			return
+		}
 		tok, err := m.verifier.Verify(ctx, raw)
 		if err == nil && tok == nil {
 			err = errors.New("rs: the verifier returned neither a token nor an error")
@@ -246,12 +250,19 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// parseAuthorization returns the scheme (SchemeBearer or SchemeDPoP) and
-// the token of the request's Authorization header. Its errors wrap
-// ErrNoToken (no field, or another scheme), ErrInvalidRequest (several
-// fields) or ErrInvalidToken (no token68 after the scheme, or a token over
-// max bytes). The scheme is returned whenever it was recognised.
-func parseAuthorization(h http.Header, max int) (scheme, token string, err error) {
+// ParseAuthorization returns the scheme (SchemeBearer or SchemeDPoP) and
+// the token of a request's Authorization header, as the Middleware reads
+// them, for proxies that authenticate requests themselves. The scheme
+// name is case-insensitive and followed by one or more spaces and a
+// token68 (RFC 9110 §11.2) of at most max bytes (DefaultMaxTokenLength
+// when max is zero or less). Its errors wrap ErrNoToken (no field, or
+// another scheme), ErrInvalidRequest (several fields) or ErrInvalidToken
+// (no token68 after the scheme, or too long a token); the scheme is
+// returned whenever it was recognised. Errors never contain the token.
+func ParseAuthorization(h http.Header, max int) (scheme, token string, err error) {
+	if max <= 0 {
+		max = DefaultMaxTokenLength
+	}
 	values := h["Authorization"]
 	switch len(values) {
 	case 0:
@@ -304,40 +315,55 @@ func isToken68(s string) bool {
 	return true
 }
 
-// refusal is how an error is answered.
-type refusal struct {
-	status      int
-	code        string
-	description string
-	level       slog.Level
+// Refusal is how a refused request is answered.
+type Refusal struct {
+	// Status is the HTTP status: 400, 401, 403 or 503.
+	Status int
+	// Code is the challenge's error code (a Code constant); empty for a
+	// request without a token and for 503, which carries no challenge.
+	Code string
+	// Description is the challenge's error_description, fit for clients:
+	// it never repeats a verifier's own message.
+	Description string
+
+	level slog.Level // of the log line
 }
 
-// classify maps an error of the header parser, the verifier, the DPoP
-// checker or a Require helper to its answer. Unknown errors are answered
-// with 503: the token may be good, the server could not tell.
-func classify(err error) refusal {
+// RefusalFor maps an error of ParseAuthorization, a TokenVerifier, a
+// DPoPChecker or a Require helper to its answer, as the Middleware does,
+// for proxies that authenticate requests themselves:
+//
+//   - ErrNoToken: 401, no error code (RFC 6750 §3.1);
+//   - ErrInvalidRequest: 400 invalid_request;
+//   - ErrInvalidToken: 401 invalid_token;
+//   - ErrInvalidDPoPProof: 401 invalid_dpop_proof;
+//   - *NonceError: 401 use_dpop_nonce (send its Nonce as DPoP-Nonce);
+//   - ErrInsufficientScope, ErrForbidden: 403 insufficient_scope;
+//   - ErrUnavailable, ErrKeySetUnavailable, context.Canceled and any other
+//     error: 503 without challenge, since the token may be good.
+func RefusalFor(err error) Refusal {
 	var nonce *NonceError
 	switch {
 	case errors.As(err, &nonce):
-		return refusal{http.StatusUnauthorized, CodeUseDPoPNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header", slog.LevelInfo}
+		return Refusal{http.StatusUnauthorized, CodeUseDPoPNonce, "the DPoP proof must carry the nonce of the DPoP-Nonce header", slog.LevelInfo}
 	case errors.Is(err, ErrNoToken):
-		return refusal{http.StatusUnauthorized, "", "", slog.LevelDebug}
+		return Refusal{http.StatusUnauthorized, "", "", slog.LevelDebug}
 	case errors.Is(err, ErrInvalidRequest):
-		return refusal{http.StatusBadRequest, CodeInvalidRequest, describe(err, ErrInvalidRequest), slog.LevelInfo}
+		return Refusal{http.StatusBadRequest, CodeInvalidRequest, describe(err, ErrInvalidRequest), slog.LevelInfo}
 	case errors.Is(err, ErrInsufficientScope):
-		return refusal{http.StatusForbidden, CodeInsufficientScope, "the access token lacks a scope this resource requires", slog.LevelInfo}
+		return Refusal{http.StatusForbidden, CodeInsufficientScope, "the access token lacks a scope this resource requires", slog.LevelInfo}
 	case errors.Is(err, ErrForbidden):
-		return refusal{http.StatusForbidden, CodeInsufficientScope, describe(err, ErrForbidden), slog.LevelInfo}
+		return Refusal{http.StatusForbidden, CodeInsufficientScope, describe(err, ErrForbidden), slog.LevelInfo}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrKeySetUnavailable):
-		return refusal{http.StatusServiceUnavailable, "", "", slog.LevelWarn}
+		return Refusal{http.StatusServiceUnavailable, "", "", slog.LevelWarn}
 	case errors.Is(err, ErrInvalidDPoPProof):
-		return refusal{http.StatusUnauthorized, CodeInvalidDPoPProof, "the DPoP proof is missing or invalid", slog.LevelInfo}
+		return Refusal{http.StatusUnauthorized, CodeInvalidDPoPProof, "the DPoP proof is missing or invalid", slog.LevelInfo}
 	case errors.Is(err, ErrInvalidToken):
-		return refusal{http.StatusUnauthorized, CodeInvalidToken, describe(err, ErrInvalidToken), slog.LevelInfo}
+		return Refusal{http.StatusUnauthorized, CodeInvalidToken, describe(err, ErrInvalidToken), slog.LevelInfo}
 	case errors.Is(err, context.Canceled):
-		return refusal{http.StatusServiceUnavailable, "", "", slog.LevelDebug}
+		return Refusal{http.StatusServiceUnavailable, "", "", slog.LevelDebug}
 	}
-	return refusal{http.StatusServiceUnavailable, "", "", slog.LevelError}
+	return Refusal{http.StatusServiceUnavailable, "", "", slog.LevelError}
 }
 
 // reasonError is a refusal this package decided, with a reason fit for
@@ -385,16 +411,16 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, scheme strin
 // of the request's scheme carries the error code, the description and
 // scopes.
 func (m *Middleware) deny(w http.ResponseWriter, r *http.Request, scheme string, err error, scopes []string) {
-	rf := classify(err)
+	rf := RefusalFor(err)
 	m.logger.LogAttrs(r.Context(), rf.level, "rs: request refused",
-		slog.Int("status", rf.status),
-		slog.String("error", rf.code),
+		slog.Int("status", rf.Status),
+		slog.String("error", rf.Code),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("err", err.Error()))
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	if rf.status != http.StatusServiceUnavailable {
+	if rf.Status != http.StatusServiceUnavailable {
 		var nonce *NonceError
 		errors.As(err, &nonce)
 		target := m.errorScheme(scheme)
@@ -410,12 +436,12 @@ func (m *Middleware) deny(w http.ResponseWriter, r *http.Request, scheme string,
 				}
 			}
 			if s == target {
-				c.Error, c.Description, c.Scopes = rf.code, rf.description, scopes
+				c.Error, c.Description, c.Scopes = rf.Code, rf.Description, scopes
 			}
 			WriteChallenge(w, c)
 		}
 	}
-	m.onError(w, r, rf.status, err)
+	m.onError(w, r, rf.Status, err)
 }
 
 // accepts reports whether m accepts the scheme.

@@ -493,7 +493,7 @@ func TestParseAuthorization(t *testing.T) {
 		for _, v := range tt.values {
 			h.Add("Authorization", v)
 		}
-		scheme, token, err := parseAuthorization(h, 10)
+		scheme, token, err := ParseAuthorization(h, 10)
 		if scheme != tt.scheme || token != tt.token || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
 			t.Errorf("%q: got %q %q %v, want %q %q %v", tt.values, scheme, token, err, tt.scheme, tt.token, tt.err)
 		}
@@ -508,7 +508,7 @@ func FuzzParseAuthorization(f *testing.F) {
 		if max <= 0 || max > 1<<16 {
 			max = 64
 		}
-		scheme, token, err := parseAuthorization(http.Header{"Authorization": {v}}, max)
+		scheme, token, err := ParseAuthorization(http.Header{"Authorization": {v}}, max)
 		if err != nil {
 			if token != "" {
 				t.Fatalf("%q: error %v with token %q", v, err, token)
@@ -686,3 +686,47 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
+
+func TestRefusalFor(t *testing.T) {
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{ErrNoToken, 401, ""},
+		{refusalf(ErrInvalidRequest, "x"), 400, CodeInvalidRequest},
+		{fmt.Errorf("v: %w", ErrInvalidToken), 401, CodeInvalidToken},
+		{fmt.Errorf("%w: %w", ErrInvalidToken, ErrUnknownIssuer), 401, CodeInvalidToken},
+		{fmt.Errorf("p: %w", ErrInvalidDPoPProof), 401, CodeInvalidDPoPProof},
+		{&NonceError{Nonce: "n"}, 401, CodeUseDPoPNonce},
+		{ErrInsufficientScope, 403, CodeInsufficientScope},
+		{refusalf(ErrForbidden, "no role"), 403, CodeInsufficientScope},
+		{fmt.Errorf("k: %w", ErrKeySetUnavailable), 503, ""},
+		{fmt.Errorf("i: %w", ErrUnavailable), 503, ""},
+		{context.Canceled, 503, ""},
+		{errors.New("odd"), 503, ""},
+	}
+	for _, tt := range tests {
+		rf := RefusalFor(tt.err)
+		if rf.Status != tt.status || rf.Code != tt.code {
+			t.Errorf("RefusalFor(%v) = %d %q, want %d %q", tt.err, rf.Status, rf.Code, tt.status, tt.code)
+		}
+		if rf.Status >= 400 && rf.Status < 500 && tt.code != "" && rf.Description == "" {
+			t.Errorf("RefusalFor(%v): no description", tt.err)
+		}
+	}
+	if got := RefusalFor(refusalf(ErrForbidden, "no role")).Description; got != "no role" {
+		t.Errorf("own reason %q", got)
+	}
+}
+
+func TestMiddlewareWithoutVerifier(t *testing.T) {
+	m := NewMiddleware(nil, WithLogger(slog.New(slog.DiscardHandler)))
+	rec, _, reached := serve(t, m, request("GET", "/r", "Bearer "+goodTok))
+	if rec.Code != 503 || reached {
+		t.Fatalf("status %d, reached %v", rec.Code, reached)
+	}
+	if _, tok, err := ParseAuthorization(http.Header{"Authorization": {"Bearer " + strings.Repeat("a", DefaultMaxTokenLength)}}, 0); err != nil || tok == "" {
+		t.Errorf("max 0 does not mean the default: %v", err)
+	}
+}
