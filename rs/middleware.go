@@ -2,6 +2,9 @@ package rs
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -189,7 +192,9 @@ type authStateKey struct{}
 //     without WithDPoP;
 //   - 401 invalid_token: the verifier refused the token, the token is
 //     malformed or too long, a DPoP-bound token was sent under Bearer, an
-//     unbound one under DPoP, or Bearer was sent where DPoP is required;
+//     unbound one under DPoP, Bearer was sent where DPoP is required, or
+//     the token is bound to a client certificate (cnf x5t#S256, RFC 8705)
+//     that the TLS connection did not present;
 //   - 401 invalid_dpop_proof or use_dpop_nonce (with DPoP-Nonce): the
 //     DPoPChecker refused the proof;
 //   - 503 without challenge: the verifier or the DPoP replay store could
@@ -234,7 +239,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		}
 		if scheme == SchemeDPoP {
 			if tok.JKT == "" {
-				m.refuse(w, r, scheme, refusalf(ErrInvalidToken, "the token is not DPoP-bound; send it under the Bearer scheme"))
+				m.refuse(w, r, scheme, refusalf(ErrInvalidToken, "the token is not DPoP-bound"))
 				return
 			}
 			if err := m.dpop.CheckDPoP(ctx, r, raw, tok.JKT); err != nil {
@@ -245,9 +250,27 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.refuse(w, r, scheme, refusalf(ErrInvalidToken, "the token is DPoP-bound; send it under the DPoP scheme with a proof"))
 			return
 		}
+		if tok.X5TS256 != "" && !certificateBound(r, tok.X5TS256) {
+			m.refuse(w, r, scheme, refusalf(ErrInvalidToken, "the token is bound to a client certificate this connection did not present"))
+			return
+		}
 		ctx = context.WithValue(WithToken(ctx, tok), authStateKey{}, st)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// certificateBound reports whether the request came over a TLS connection
+// whose client certificate has the SHA-256 thumbprint x5t (RFC 8705 §3.1).
+// Behind a proxy that terminates TLS there is no certificate to check, and
+// a certificate-bound token is refused.
+func certificateBound(r *http.Request, x5t string) bool {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+	var enc [43]byte
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	return subtle.ConstantTimeCompare(enc[:], []byte(x5t)) == 1
 }
 
 // ParseAuthorization returns the scheme (SchemeBearer or SchemeDPoP) and

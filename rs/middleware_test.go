@@ -3,6 +3,10 @@ package rs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -258,7 +262,7 @@ func TestMiddleware(t *testing.T) {
 			req:    request("GET", "/r", "DPoP "+goodTok),
 			status: 401, challenge: []string{
 				`Bearer`,
-				`DPoP error="invalid_token", error_description="the token is not DPoP-bound; send it under the Bearer scheme", algs="ES256"`,
+				`DPoP error="invalid_token", error_description="the token is not DPoP-bound", algs="ES256"`,
 			},
 			verified: true,
 		},
@@ -728,5 +732,32 @@ func TestMiddlewareWithoutVerifier(t *testing.T) {
 	}
 	if _, tok, err := ParseAuthorization(http.Header{"Authorization": {"Bearer " + strings.Repeat("a", DefaultMaxTokenLength)}}, 0); err != nil || tok == "" {
 		t.Errorf("max 0 does not mean the default: %v", err)
+	}
+}
+
+func TestMiddlewareCertificateBound(t *testing.T) {
+	cert := &x509.Certificate{Raw: []byte("client certificate DER")}
+	sum := sha256.Sum256(cert.Raw)
+	x5t := base64.RawURLEncoding.EncodeToString(sum[:])
+	v := newFakeVerifier()
+	v.tokens["mtls.bound.token"] = &Token{Subject: "svc", X5TS256: x5t}
+	m := NewMiddleware(v, WithLogger(slog.New(slog.DiscardHandler)))
+	other := &x509.Certificate{Raw: []byte("another certificate")}
+	for _, tt := range []struct {
+		name   string
+		tls    *tls.ConnectionState
+		status int
+	}{
+		{"matching certificate", &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}, 200},
+		{"other certificate", &tls.ConnectionState{PeerCertificates: []*x509.Certificate{other}}, 401},
+		{"TLS without client certificate", &tls.ConnectionState{}, 401},
+		{"no TLS", nil, 401},
+	} {
+		r := request("GET", "/r", "Bearer mtls.bound.token")
+		r.TLS = tt.tls
+		rec, _, _ := serve(t, m, r)
+		if rec.Code != tt.status {
+			t.Errorf("%s: status %d, want %d", tt.name, rec.Code, tt.status)
+		}
 	}
 }
