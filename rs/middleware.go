@@ -277,14 +277,14 @@ func certificateBound(r *http.Request, x5t string) bool {
 // the token of a request's Authorization header, as the Middleware reads
 // them, for proxies that authenticate requests themselves. The scheme
 // name is case-insensitive and followed by one or more spaces and a
-// token68 (RFC 9110 §11.2) of at most max bytes (DefaultMaxTokenLength
-// when max is zero or less). Its errors wrap ErrNoToken (no field, or
+// token68 (RFC 9110 §11.2) of at most maxLen bytes (DefaultMaxTokenLength
+// when maxLen is zero or less). Its errors wrap ErrNoToken (no field, or
 // another scheme), ErrInvalidRequest (several fields) or ErrInvalidToken
 // (no token68 after the scheme, or too long a token); the scheme is
 // returned whenever it was recognised. Errors never contain the token.
-func ParseAuthorization(h http.Header, max int) (scheme, token string, err error) {
-	if max <= 0 {
-		max = DefaultMaxTokenLength
+func ParseAuthorization(h http.Header, maxLen int) (scheme, token string, err error) {
+	if maxLen <= 0 {
+		maxLen = DefaultMaxTokenLength
 	}
 	values := h["Authorization"]
 	switch len(values) {
@@ -308,8 +308,8 @@ func ParseAuthorization(h http.Header, max int) (scheme, token string, err error
 	switch {
 	case token == "":
 		return scheme, "", refusalf(ErrInvalidToken, "no token after the %s scheme", scheme)
-	case len(token) > max:
-		return scheme, "", refusalf(ErrInvalidToken, "the token is longer than %d bytes", max)
+	case len(token) > maxLen:
+		return scheme, "", refusalf(ErrInvalidToken, "the token is longer than %d bytes", maxLen)
 	case !isToken68(token):
 		return scheme, "", refusalf(ErrInvalidToken, "the token is not token68 (RFC 9110 section 11.2)")
 	}

@@ -22,6 +22,7 @@ const (
 // it needs at once (RFC 6750 §3.1). Name all the scopes a route needs in one
 // RequireScopes: a challenge names only the scopes of the helper that
 // refused. Token.Scopes holds the scope string's words or the scp array.
+// With no scopes, any token passes.
 func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	need := compact(scopes)
 	return require(func(t *Token) error {
@@ -36,7 +37,8 @@ func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 
 // RequireAnyScope returns middleware that lets a request through when its
 // token carries at least one of scopes. It answers like RequireScopes; the
-// challenge's scope parameter names all of scopes.
+// challenge's scope parameter names all of scopes. With no scopes, every
+// token is refused.
 func RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
 	alts := compact(scopes)
 	return require(func(t *Token) error {
@@ -51,7 +53,8 @@ func RequireAnyScope(scopes ...string) func(http.Handler) http.Handler {
 // claim at claimPath (see ClaimPath; "" means DefaultRolesClaim) holds
 // every one of roles, as a JSON array of strings or a space-separated
 // string ("realm_access.roles" for Keycloak's realm roles). It answers 401
-// without a token and 403 insufficient_scope otherwise.
+// without a token and 403 insufficient_scope otherwise. With no roles, any
+// token passes; the Any variants with no values refuse every token.
 func RequireRoles(claimPath string, roles ...string) func(http.Handler) http.Handler {
 	return requireValues(orDefault(claimPath, DefaultRolesClaim), "role", roles, true)
 }
