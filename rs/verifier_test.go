@@ -261,7 +261,12 @@ func TestVerifierRejects(t *testing.T) {
 func TestVerifierUnknownIssuerNeverFetches(t *testing.T) {
 	clk := newClock()
 	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}}})
+	md := newMetadataServer(t)
+	md.set(OIDCDiscoveryPath, metadata(md.URL, md.URL+"/jwks"))
+	v := newTestVerifier(t, clk, []IssuerConfig{
+		{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}},
+		{Issuer: md.URL, Audiences: []string{testAudience}},
+	})
 	base := claimsAt(clk.Now())
 	for i := range 50 {
 		// Unknown kids and issuers from anyone: nothing is fetched.
@@ -271,6 +276,9 @@ func TestVerifierUnknownIssuerNeverFetches(t *testing.T) {
 		}
 	}
 	is.srv.wantHits(t, 0)
+	if n := md.totalHits(); n != 0 {
+		t.Fatalf("%d requests to a discovered issuer", n)
+	}
 	// The configured issuer's first token fetches once.
 	if _, err := v.Verify(context.Background(), sign(t, is.key, jwt.TypeAccessToken, base)); err != nil {
 		t.Fatal(err)
