@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,12 +17,12 @@ import (
 
 func TestVerifierCachesVerifiedTokens(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}, Leeway: -1}},
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}, Leeway: -1}},
 		WithCacheMaxAge(time.Hour))
 	ctx := context.Background()
 	now := clk.Now()
-	raw := sign(t, is.key, jwt.TypeAccessToken, with(claimsAt(now), "exp", now.Add(2*time.Minute).Unix()))
+	raw := signJWT(t, is.key, jwt.TypeAccessToken, withClaims(validClaims(now), "exp", now.Add(2*time.Minute).Unix()))
 	first, err := v.Verify(ctx, raw)
 	if err != nil {
 		t.Fatal(err)
@@ -43,10 +44,10 @@ func TestVerifierCachesVerifiedTokens(t *testing.T) {
 func TestVerifierCacheMaxAge(t *testing.T) {
 	clk := newClock()
 	key := genKey(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{testAudience}}},
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}}},
 		WithCacheMaxAge(time.Minute))
 	ctx := context.Background()
-	raw := sign(t, key, jwt.TypeAccessToken, claimsAt(clk.Now())) // exp in 10 min
+	raw := signJWT(t, key, jwt.TypeAccessToken, validClaims(clk.Now())) // exp in 10 min
 	first, err := v.Verify(ctx, raw)
 	if err != nil {
 		t.Fatal(err)
@@ -68,15 +69,15 @@ func TestVerifierCacheMaxAge(t *testing.T) {
 
 func TestVerifierNeverCachesFailures(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}}})
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}}})
 	ctx := context.Background()
 	is.srv.respond(http.StatusServiceUnavailable, nil)
-	raw := sign(t, is.key, jwt.TypeAccessToken, claimsAt(clk.Now()))
+	raw := signJWT(t, is.key, jwt.TypeAccessToken, validClaims(clk.Now()))
 	if _, err := v.Verify(ctx, raw); !errors.Is(err, ErrKeySetUnavailable) {
 		t.Fatalf("Verify during the outage: %v", err)
 	}
-	bad := sign(t, genKey(t), jwt.TypeAccessToken, claimsAt(clk.Now()))
+	bad := signJWT(t, genKey(t), jwt.TypeAccessToken, validClaims(clk.Now()))
 	if _, err := v.Verify(ctx, bad); !errors.Is(err, ErrKeySetUnavailable) {
 		t.Fatalf("Verify during the outage: %v", err)
 	}
@@ -102,8 +103,8 @@ func TestVerifierWithoutCache(t *testing.T) {
 	clk := newClock()
 	key := genKey(t)
 	for _, opt := range []VerifierOption{WithoutCache(), WithCache(0), WithCacheMaxAge(0)} {
-		v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{testAudience}}}, opt)
-		raw := sign(t, key, jwt.TypeAccessToken, claimsAt(clk.Now()))
+		v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}}}, opt)
+		raw := signJWT(t, key, jwt.TypeAccessToken, validClaims(clk.Now()))
 		a, err := v.Verify(context.Background(), raw)
 		if err != nil {
 			t.Fatal(err)
@@ -212,45 +213,55 @@ func TestTokenCacheConcurrent(t *testing.T) {
 	}
 }
 
-// benchVerifier returns a Verifier with static ES256 keys and a token.
-func benchVerifier(b *testing.B, alg jose.Algorithm, opts ...VerifierOption) (*Verifier, string) {
+// benchMultiVerifier returns a Verifier with static keys of alg and n tokens.
+func benchMultiVerifier(b *testing.B, alg jose.Algorithm, n int, opts ...VerifierOption) (*Verifier, []string) {
 	b.Helper()
 	key, err := jose.GenerateKey(alg, jose.WithKeyID("k1"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	v, err := NewVerifier(context.Background(), []IssuerConfig{
-		{Issuer: "https://other.example", Keys: jose.NewKeySet(key.Public()), Audiences: []string{testAudience}},
-		{Issuer: testIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{testAudience}, ClaimMapping: map[string]string{"roles": "realm_access.roles"}},
+		{Issuer: "https://other.example", Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}},
+		{Issuer: vIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}, ClaimMapping: map[string]string{"roles": "realm_access.roles"}},
 	}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	claims := with(claimsAt(time.Now()), "exp", time.Now().Add(time.Hour).Unix(),
-		"realm_access", map[string]any{"roles": []string{"admin"}}, "cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
-	return v, sign(b, key, jwt.TypeAccessToken, claims)
+	raws := make([]string, n)
+	for i := range raws {
+		claims := withClaims(validClaims(time.Now()), "exp", time.Now().Add(time.Hour).Unix(), "jti", fmt.Sprint("jti-", i),
+			"realm_access", map[string]any{"roles": []string{"admin"}}, "cnf", map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+		raws[i] = signJWT(b, key, jwt.TypeAccessToken, claims)
+	}
+	return v, raws
 }
 
-// BenchmarkVerifyCached is a token presented again: a cache hit.
+// BenchmarkVerifyCached is a token presented again: a cache hit. serial
+// repeats one token; parallel spreads 1024 tokens over all CPUs.
 func BenchmarkVerifyCached(b *testing.B) {
-	v, raw := benchVerifier(b, jose.ES256)
+	v, raws := benchMultiVerifier(b, jose.ES256, 1024)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, raw); err != nil {
-		b.Fatal(err)
+	for _, raw := range raws {
+		if _, err := v.Verify(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := v.Verify(ctx, raw); err != nil {
+			if _, err := v.Verify(ctx, raws[0]); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
+		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
+			i := int(next.Add(97))
 			for pb.Next() {
-				if _, err := v.Verify(ctx, raw); err != nil {
+				i = (i + 1) % len(raws)
+				if _, err := v.Verify(ctx, raws[i]); err != nil {
 					b.Error(err)
 					return
 				}
@@ -264,11 +275,11 @@ func BenchmarkVerifyCached(b *testing.B) {
 func BenchmarkVerifyCold(b *testing.B) {
 	for _, alg := range []jose.Algorithm{jose.ES256, jose.RS256, jose.EdDSA} {
 		b.Run(string(alg), func(b *testing.B) {
-			v, raw := benchVerifier(b, alg, WithoutCache())
+			v, raws := benchMultiVerifier(b, alg, 1, WithoutCache())
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(ctx, raw); err != nil {
+				if _, err := v.Verify(ctx, raws[0]); err != nil {
 					b.Fatal(err)
 				}
 			}

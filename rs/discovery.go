@@ -24,8 +24,8 @@ const (
 	// OAuthMetadataPath is inserted between the issuer's host and path
 	// (RFC 8414 §3.1).
 	OAuthMetadataPath = "/.well-known/oauth-authorization-server"
-	// MaxMetadataSize bounds the body of a metadata document.
-	MaxMetadataSize = 1 << 20
+	// MaxIssuerMetadataSize bounds the body of a metadata document.
+	MaxIssuerMetadataSize = 1 << 20
 	// maxMetadataDepth bounds the nesting of a metadata document.
 	maxMetadataDepth = 32
 )
@@ -55,17 +55,17 @@ type discoveredKeys struct {
 var _ jwt.KeySource = (*discoveredKeys)(nil)
 
 func newDiscoveredKeys(ctx context.Context, issuer string, cfg keySetConfig) (*discoveredKeys, error) {
-	if _, err := MetadataURLs(issuer); err != nil {
+	if _, err := IssuerMetadataURLs(issuer); err != nil {
 		return nil, err
 	}
 	return &discoveredKeys{ctx: ctx, issuer: issuer, cfg: cfg, client: redirectChecked(cfg.client)}, nil
 }
 
-// MetadataURLs returns the URLs discovery tries for issuer, in order: the
+// IssuerMetadataURLs returns the URLs discovery tries for issuer, in order: the
 // OpenID Connect configuration, then the RFC 8414 authorization server
 // metadata. issuer must be an http or https URL without query or fragment
 // (RFC 8414 §2).
-func MetadataURLs(issuer string) ([]string, error) {
+func IssuerMetadataURLs(issuer string) ([]string, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("discovery needs an issuer that is an absolute http or https URL (or set JWKSURI or Keys)")
@@ -169,7 +169,7 @@ func (d *discoveredKeys) run(call *fetchCall) {
 // jwks_uri of the first that is valid. A document naming another issuer
 // stops discovery.
 func (d *discoveredKeys) discover() (string, error) {
-	urls, err := MetadataURLs(d.issuer)
+	urls, err := IssuerMetadataURLs(d.issuer)
 	if err != nil {
 		return "", err
 	}
@@ -178,7 +178,7 @@ func (d *discoveredKeys) discover() (string, error) {
 		body, err := d.get(u)
 		if err == nil {
 			var jwksURI string
-			if jwksURI, err = ParseMetadata(body, d.issuer); err == nil {
+			if jwksURI, err = ParseIssuerMetadata(body, d.issuer); err == nil {
 				return jwksURI, nil
 			}
 			err = fmt.Errorf("rs: metadata at %s: %w", redactURL(u), err)
@@ -208,23 +208,23 @@ func (d *discoveredKeys) get(u string) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("rs: fetch metadata from %s: status %s", redactURL(u), resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxMetadataSize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxIssuerMetadataSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("rs: read metadata from %s: %w", redactURL(u), err)
 	}
-	if len(body) > MaxMetadataSize {
-		return nil, fmt.Errorf("rs: metadata from %s is larger than %d bytes", redactURL(u), MaxMetadataSize)
+	if len(body) > MaxIssuerMetadataSize {
+		return nil, fmt.Errorf("rs: metadata from %s is larger than %d bytes", redactURL(u), MaxIssuerMetadataSize)
 	}
 	return body, nil
 }
 
-// ParseMetadata parses an OpenID Connect or RFC 8414 metadata document
+// ParseIssuerMetadata parses an OpenID Connect or RFC 8414 metadata document
 // strictly (one JSON object, no duplicate members, bounded depth) and
 // returns its jwks_uri. The document's issuer must be exactly issuer, and
 // jwks_uri an absolute http or https URL, https when the issuer is.
-func ParseMetadata(body []byte, issuer string) (jwksURI string, err error) {
-	if len(body) > MaxMetadataSize {
-		return "", fmt.Errorf("metadata larger than %d bytes", MaxMetadataSize)
+func ParseIssuerMetadata(body []byte, issuer string) (jwksURI string, err error) {
+	if len(body) > MaxIssuerMetadataSize {
+		return "", fmt.Errorf("metadata larger than %d bytes", MaxIssuerMetadataSize)
 	}
 	members, err := strictjson.ParseObject(string(body), maxMetadataDepth, nil)
 	if err != nil {

@@ -15,9 +15,9 @@ import (
 	"github.com/writ-dev/writ/jwt"
 )
 
-// metadataServer is an issuer on 127.0.0.1 that publishes metadata
+// issuerMetadataServer is an issuer on 127.0.0.1 that publishes metadata
 // documents and a JWKS, and counts the requests per path.
-type metadataServer struct {
+type issuerMetadataServer struct {
 	*httptest.Server
 	key *jose.Key
 
@@ -26,9 +26,9 @@ type metadataServer struct {
 	hits map[string]int
 }
 
-func newMetadataServer(t *testing.T) *metadataServer {
+func newIssuerMetadataServer(t *testing.T) *issuerMetadataServer {
 	t.Helper()
-	s := &metadataServer{key: genKey(t), docs: map[string]string{}, hits: map[string]int{}}
+	s := &issuerMetadataServer{key: genKey(t), docs: map[string]string{}, hits: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.hits[r.URL.Path]++
@@ -50,19 +50,19 @@ func newMetadataServer(t *testing.T) *metadataServer {
 	return s
 }
 
-func (s *metadataServer) set(path, body string) {
+func (s *issuerMetadataServer) set(path, body string) {
 	s.mu.Lock()
 	s.docs[path] = body
 	s.mu.Unlock()
 }
 
-func (s *metadataServer) hitsOf(path string) int {
+func (s *issuerMetadataServer) hitsOf(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.hits[path]
 }
 
-func (s *metadataServer) totalHits() int {
+func (s *issuerMetadataServer) totalHits() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -72,8 +72,8 @@ func (s *metadataServer) totalHits() int {
 	return n
 }
 
-// metadata returns a metadata document naming issuer and jwksURI.
-func metadata(issuer, jwksURI string) string {
+// metadataDoc returns a metadata document naming issuer and jwksURI.
+func metadataDoc(issuer, jwksURI string) string {
 	b, _ := json.Marshal(map[string]any{
 		"issuer":                 issuer,
 		"jwks_uri":               jwksURI,
@@ -98,15 +98,15 @@ func TestVerifierDiscovery(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newMetadataServer(t)
+			srv := newIssuerMetadataServer(t)
 			issuer := srv.URL + tc.path
-			srv.set(tc.docPath, metadata(issuer, srv.URL+"/jwks"))
+			srv.set(tc.docPath, metadataDoc(issuer, srv.URL+"/jwks"))
 			clk := newClock()
-			v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: issuer, Audiences: []string{testAudience}}})
+			v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: issuer, Audiences: []string{vAudience}}})
 			if st := v.Status()[0]; st.Source != KeysDiscovered || st.Available || st.JWKSURI != "" {
 				t.Fatalf("Status before discovery = %+v", st)
 			}
-			raw := sign(t, srv.key, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "iss", issuer))
+			raw := signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", issuer))
 			for range 3 {
 				if _, err := v.Verify(context.Background(), raw); err != nil {
 					t.Fatal(err)
@@ -134,15 +134,15 @@ func TestVerifierDiscovery(t *testing.T) {
 func TestVerifierDiscoveryIssuerMismatch(t *testing.T) {
 	for _, docIssuer := range []string{"https://evil.example", "{url}/", "{URL}"} {
 		t.Run(docIssuer, func(t *testing.T) {
-			srv := newMetadataServer(t)
+			srv := newIssuerMetadataServer(t)
 			named := strings.ReplaceAll(strings.ReplaceAll(docIssuer, "{url}", srv.URL), "{URL}", strings.ToUpper(srv.URL))
-			srv.set(OIDCDiscoveryPath, metadata(named, srv.URL+"/jwks"))
+			srv.set(OIDCDiscoveryPath, metadataDoc(named, srv.URL+"/jwks"))
 			// A valid RFC 8414 document must not be tried after a
 			// mismatching OpenID one.
-			srv.set(OAuthMetadataPath, metadata(srv.URL, srv.URL+"/jwks"))
+			srv.set(OAuthMetadataPath, metadataDoc(srv.URL, srv.URL+"/jwks"))
 			clk := newClock()
-			v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAudience}}})
-			raw := sign(t, srv.key, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "iss", srv.URL))
+			v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{vAudience}}})
+			raw := signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", srv.URL))
 			_, err := v.Verify(context.Background(), raw)
 			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidToken) || !errors.Is(err, errIssuerMismatch) {
 				t.Fatalf("Verify with a mismatching discovery document: %v", err)
@@ -168,10 +168,10 @@ func TestVerifierDiscoveryIssuerMismatch(t *testing.T) {
 }
 
 func TestVerifierDiscoveryFailsThenRecovers(t *testing.T) {
-	srv := newMetadataServer(t) // no document yet: both answer 404
+	srv := newIssuerMetadataServer(t) // no document yet: both answer 404
 	clk := newClock()
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAudience}}})
-	raw := sign(t, srv.key, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "iss", srv.URL))
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{vAudience}}})
+	raw := signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", srv.URL))
 	_, err := v.Verify(context.Background(), raw)
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("Verify without metadata: %v", err)
@@ -182,7 +182,7 @@ func TestVerifierDiscoveryFailsThenRecovers(t *testing.T) {
 	if err := v.Refresh(context.Background()); err == nil {
 		t.Fatal("Refresh succeeded without metadata")
 	}
-	srv.set(OIDCDiscoveryPath, metadata(srv.URL, srv.URL+"/jwks"))
+	srv.set(OIDCDiscoveryPath, metadataDoc(srv.URL, srv.URL+"/jwks"))
 	// Within the interval: still the remembered failure, no request.
 	before := srv.totalHits()
 	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrUnavailable) {
@@ -192,21 +192,21 @@ func TestVerifierDiscoveryFailsThenRecovers(t *testing.T) {
 		t.Fatal("discovery was retried within the interval")
 	}
 	clk.Advance(DefaultMinRefreshInterval)
-	raw = sign(t, srv.key, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "iss", srv.URL))
+	raw = signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", srv.URL))
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		t.Fatalf("Verify after the issuer recovered: %v", err)
 	}
 }
 
 func TestVerifierRefresh(t *testing.T) {
-	srv := newMetadataServer(t)
-	srv.set(OIDCDiscoveryPath, metadata(srv.URL, srv.URL+"/jwks"))
-	other := newTestIssuer(t)
+	srv := newIssuerMetadataServer(t)
+	srv.set(OIDCDiscoveryPath, metadataDoc(srv.URL, srv.URL+"/jwks"))
+	other := newJWKSIssuer(t)
 	clk := newClock()
-	v := newTestVerifier(t, clk, []IssuerConfig{
-		{Issuer: srv.URL, Audiences: []string{testAudience}},
-		{Issuer: testIssuer, JWKSURI: other.srv.URL, Audiences: []string{testAudience}},
-		{Issuer: "static", Keys: jose.NewKeySet(genKey(t).Public()), Audiences: []string{testAudience}},
+	v := newClockedVerifier(t, clk, []IssuerConfig{
+		{Issuer: srv.URL, Audiences: []string{vAudience}},
+		{Issuer: vIssuer, JWKSURI: other.srv.URL, Audiences: []string{vAudience}},
+		{Issuer: "static", Keys: jose.NewKeySet(genKey(t).Public()), Audiences: []string{vAudience}},
 	})
 	if err := v.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
@@ -215,7 +215,7 @@ func TestVerifierRefresh(t *testing.T) {
 		t.Fatal("Refresh did not fetch every key set")
 	}
 	st := v.Status()
-	if len(st) != 3 || st[0].Issuer != srv.URL || st[1].Issuer != testIssuer || st[2].Issuer != "static" {
+	if len(st) != 3 || st[0].Issuer != srv.URL || st[1].Issuer != vIssuer || st[2].Issuer != "static" {
 		t.Fatalf("Status order = %+v", st)
 	}
 	for _, s := range st {
@@ -232,7 +232,7 @@ func TestVerifierRefresh(t *testing.T) {
 	}
 	// A failing JWKS shows in Refresh's error and in Status.
 	other.srv.respond(http.StatusBadGateway, nil)
-	if err := v.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), testIssuer) {
+	if err := v.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), vIssuer) {
 		t.Fatalf("Refresh with a failing JWKS: %v", err)
 	}
 	if st := v.Status()[1]; !strings.Contains(st.LastError, "502") || !st.Available {
@@ -241,12 +241,12 @@ func TestVerifierRefresh(t *testing.T) {
 }
 
 func TestStatusHidesThePassword(t *testing.T) {
-	is := newTestIssuer(t)
+	is := newJWKSIssuer(t)
 	u := strings.Replace(is.srv.URL, "http://", "http://user:s3cret@", 1)
 	is.srv.respond(http.StatusInternalServerError, nil)
 	clk := newClock()
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: u, Audiences: []string{testAudience}}})
-	_, err := v.Verify(context.Background(), sign(t, is.key, jwt.TypeAccessToken, claimsAt(clk.Now())))
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: u, Audiences: []string{vAudience}}})
+	_, err := v.Verify(context.Background(), signJWT(t, is.key, jwt.TypeAccessToken, validClaims(clk.Now())))
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -274,15 +274,15 @@ func TestMetadataURLs(t *testing.T) {
 		{"", nil},
 	}
 	for _, tc := range tests {
-		got, err := MetadataURLs(tc.issuer)
+		got, err := IssuerMetadataURLs(tc.issuer)
 		if tc.want == nil {
 			if err == nil {
-				t.Errorf("MetadataURLs(%q) = %q; want an error", tc.issuer, got)
+				t.Errorf("IssuerMetadataURLs(%q) = %q; want an error", tc.issuer, got)
 			}
 			continue
 		}
 		if err != nil || len(got) != 2 || got[0] != tc.want[0] || got[1] != tc.want[1] {
-			t.Errorf("MetadataURLs(%q) = %q, %v; want %q", tc.issuer, got, err, tc.want)
+			t.Errorf("IssuerMetadataURLs(%q) = %q, %v; want %q", tc.issuer, got, err, tc.want)
 		}
 	}
 }
@@ -314,24 +314,24 @@ func TestParseMetadata(t *testing.T) {
 		{"trailing garbage", `{"issuer":"https://a.example","jwks_uri":"https://a.example/jwks"}x`, ""},
 		{"too deep", `{"issuer":"https://a.example","jwks_uri":"https://a.example/jwks","x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, ""},
 		{"empty", ``, ""},
-		{"too large", `{"issuer":"https://a.example","jwks_uri":"https://a.example/jwks"}` + strings.Repeat(" ", MaxMetadataSize), ""},
+		{"too large", `{"issuer":"https://a.example","jwks_uri":"https://a.example/jwks"}` + strings.Repeat(" ", MaxIssuerMetadataSize), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseMetadata([]byte(tc.body), iss)
+			got, err := ParseIssuerMetadata([]byte(tc.body), iss)
 			if tc.want == "" {
 				if err == nil {
-					t.Fatalf("ParseMetadata = %q; want an error", got)
+					t.Fatalf("ParseIssuerMetadata = %q; want an error", got)
 				}
 				return
 			}
 			if err != nil || got != tc.want {
-				t.Fatalf("ParseMetadata = %q, %v; want %q", got, err, tc.want)
+				t.Fatalf("ParseIssuerMetadata = %q, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
 	// An http issuer may publish its keys over http (a local issuer).
-	if got, err := ParseMetadata([]byte(`{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}`), "http://127.0.0.1:8080"); err != nil || got == "" {
+	if got, err := ParseIssuerMetadata([]byte(`{"issuer":"http://127.0.0.1:8080","jwks_uri":"http://127.0.0.1:8080/jwks"}`), "http://127.0.0.1:8080"); err != nil || got == "" {
 		t.Fatalf("http issuer: %q, %v", got, err)
 	}
 }
@@ -342,14 +342,14 @@ func TestVerifierDiscoveryBadDocuments(t *testing.T) {
 	for name, body := range map[string]string{
 		"garbage":     "<html>",
 		"no jwks_uri": `{"issuer":"{url}"}`,
-		"too large":   `{"issuer":"{url}","jwks_uri":"{url}/jwks","x":"` + strings.Repeat("a", MaxMetadataSize) + `"}`,
+		"too large":   `{"issuer":"{url}","jwks_uri":"{url}/jwks","x":"` + strings.Repeat("a", MaxIssuerMetadataSize) + `"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv := newMetadataServer(t)
+			srv := newIssuerMetadataServer(t)
 			srv.set(OIDCDiscoveryPath, strings.ReplaceAll(body, "{url}", srv.URL))
 			clk := newClock()
-			v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAudience}}})
-			raw := sign(t, srv.key, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "iss", srv.URL))
+			v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{vAudience}}})
+			raw := signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", srv.URL))
 			if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Verify: %v", err)
 			}

@@ -66,7 +66,7 @@ func FuzzParseMetadata(f *testing.F) {
 		f.Add([]byte(body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		jwksURI, err := ParseMetadata(body, iss)
+		jwksURI, err := ParseIssuerMetadata(body, iss)
 		if err != nil {
 			if jwksURI != "" {
 				t.Fatalf("jwks_uri %q with error %v", jwksURI, err)
@@ -89,9 +89,9 @@ func FuzzParseMetadata(f *testing.F) {
 	})
 }
 
-// fuzzKey is a fixed ES256 key, so that seed tokens signed by the fuzzing
+// fuzzES256Key is a fixed ES256 key, so that seed tokens signed by the fuzzing
 // coordinator verify in its workers.
-func fuzzKey(tb testing.TB) *jose.Key {
+func fuzzES256Key(tb testing.TB) *jose.Key {
 	tb.Helper()
 	s := sha256.Sum256([]byte("writ rs fuzz es256"))
 	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), s[:])
@@ -106,24 +106,24 @@ func fuzzKey(tb testing.TB) *jose.Key {
 }
 
 func FuzzVerifier(f *testing.F) {
-	key := fuzzKey(f)
+	key := fuzzES256Key(f)
 	now := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
-	base := with(claimsAt(now), "realm_access", map[string]any{"roles": []string{"a"}})
+	base := withClaims(validClaims(now), "realm_access", map[string]any{"roles": []string{"a"}})
 	for _, c := range []map[string]any{
 		base,
-		with(base, "iss", "https://b.example"),
-		with(base, "iss", "https://unknown.example"),
-		with(base, "scope", nil, "scp", []string{"x", "y"}),
-		with(base, "cnf", map[string]any{"jkt": "t"}),
-		with(base, "exp", now.Add(-time.Hour).Unix()),
+		withClaims(base, "iss", "https://b.example"),
+		withClaims(base, "iss", "https://unknown.example"),
+		withClaims(base, "scope", nil, "scp", []string{"x", "y"}),
+		withClaims(base, "cnf", map[string]any{"jkt": "t"}),
+		withClaims(base, "exp", now.Add(-time.Hour).Unix()),
 	} {
-		f.Add(sign(f, key, jwt.TypeAccessToken, c))
+		f.Add(signJWT(f, key, jwt.TypeAccessToken, c))
 	}
-	f.Add(sign(f, key, jwt.TypeJWT, base))
+	f.Add(signJWT(f, key, jwt.TypeJWT, base))
 	f.Add("e30.e30.e30")
 	f.Fuzz(func(t *testing.T, raw string) {
 		v, err := NewVerifier(context.Background(), []IssuerConfig{
-			{Issuer: testIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{testAudience}, ClaimMapping: map[string]string{"roles": "realm_access.roles"}},
+			{Issuer: vIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}, ClaimMapping: map[string]string{"roles": "realm_access.roles"}},
 			{Issuer: "https://b.example", Keys: jose.NewKeySet(key.Public()), AnyAudience: true, AllowUntypedTokens: true},
 		}, WithClock(func() time.Time { return now }))
 		if err != nil {
@@ -142,7 +142,7 @@ func FuzzVerifier(f *testing.F) {
 			}
 			return
 		}
-		if tok.Raw != raw || (tok.Issuer != testIssuer && tok.Issuer != "https://b.example") || tok.Claims == nil || tok.JWT == nil {
+		if tok.Raw != raw || (tok.Issuer != vIssuer && tok.Issuer != "https://b.example") || tok.Claims == nil || tok.JWT == nil {
 			t.Fatalf("token %+v", tok)
 		}
 		if again, err := v.Verify(context.Background(), raw); err != nil || again != tok {

@@ -397,7 +397,7 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string) (*Token, error
 	if t.ClientID, _ = claims["client_id"].(string); t.ClientID == "" {
 		t.ClientID, _ = claims["azp"].(string)
 	}
-	t.Scopes = scopes(claims)
+	t.Scopes = tokenScopes(claims)
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		t.JKT, _ = cnf["jkt"].(string)
 		t.X5TS256, _ = cnf["x5t#S256"].(string)
@@ -467,9 +467,9 @@ func descend(cur map[string]any, path string) (map[string]any, string) {
 	return nil, ""
 }
 
-// scopes reads the token's scopes: the space-separated scope claim, else
+// tokenScopes reads the token's scopes: the space-separated scope claim, else
 // scp as an array of strings or a space-separated string.
-func scopes(claims map[string]any) []string {
+func tokenScopes(claims map[string]any) []string {
 	if s, ok := claims["scope"].(string); ok {
 		return strings.Fields(s)
 	}

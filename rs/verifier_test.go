@@ -17,31 +17,31 @@ import (
 )
 
 const (
-	testIssuer   = "https://id.example.com"
-	testAudience = "https://api.example.com"
+	vIssuer   = "https://id.example.com"
+	vAudience = "https://api.example.com"
 )
 
-// testIssuerKeys is an issuer's signing key and its JWKS server.
-type testIssuerKeys struct {
+// jwksIssuer is an issuer's signing key and its JWKS server.
+type jwksIssuer struct {
 	key *jose.Key
 	srv *jwksServer
 }
 
-func newTestIssuer(t testing.TB) *testIssuerKeys {
+func newJWKSIssuer(t testing.TB) *jwksIssuer {
 	t.Helper()
 	key := genKey(t)
 	tt, ok := t.(*testing.T)
 	if !ok {
-		return &testIssuerKeys{key: key}
+		return &jwksIssuer{key: key}
 	}
-	return &testIssuerKeys{key: key, srv: newJWKSServer(tt, key)}
+	return &jwksIssuer{key: key, srv: newJWKSServer(tt, key)}
 }
 
-// claimsAt returns a valid claim set for testIssuer at now.
-func claimsAt(now time.Time) map[string]any {
+// validClaims returns a valid claim set for vIssuer at now.
+func validClaims(now time.Time) map[string]any {
 	return map[string]any{
-		"iss":       testIssuer,
-		"aud":       testAudience,
+		"iss":       vIssuer,
+		"aud":       vAudience,
 		"sub":       "alice",
 		"client_id": "app",
 		"iat":       now.Unix(),
@@ -51,8 +51,8 @@ func claimsAt(now time.Time) map[string]any {
 	}
 }
 
-// sign signs claims with key under typ.
-func sign(t testing.TB, key *jose.Key, typ string, claims map[string]any) string {
+// signJWT signs claims with key under typ.
+func signJWT(t testing.TB, key *jose.Key, typ string, claims map[string]any) string {
 	t.Helper()
 	s, err := jwt.NewSigner(key, typ)
 	if err != nil {
@@ -65,9 +65,9 @@ func sign(t testing.TB, key *jose.Key, typ string, claims map[string]any) string
 	return tok
 }
 
-// with returns a copy of claims with the given changes; a nil value
+// withClaims returns a copy of claims with the given changes; a nil value
 // removes the claim.
-func with(claims map[string]any, kv ...any) map[string]any {
+func withClaims(claims map[string]any, kv ...any) map[string]any {
 	c := maps.Clone(claims)
 	for i := 0; i < len(kv); i += 2 {
 		if kv[i+1] == nil {
@@ -79,7 +79,7 @@ func with(claims map[string]any, kv ...any) map[string]any {
 	return c
 }
 
-func newTestVerifier(t *testing.T, clk *clocktest.Clock, issuers []IssuerConfig, opts ...VerifierOption) *Verifier {
+func newClockedVerifier(t *testing.T, clk *clocktest.Clock, issuers []IssuerConfig, opts ...VerifierOption) *Verifier {
 	t.Helper()
 	opts = append([]VerifierOption{WithClock(clk.Now)}, opts...)
 	v, err := NewVerifier(context.Background(), issuers, opts...)
@@ -91,9 +91,9 @@ func newTestVerifier(t *testing.T, clk *clocktest.Clock, issuers []IssuerConfig,
 
 func TestVerifierFillsTheToken(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{
-		Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{"other", testAudience},
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{
+		Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{"other", vAudience},
 		ClaimMapping: map[string]string{
 			"roles":  "realm_access.roles",
 			"tenant": "https://example.com/claims.tenant",
@@ -101,21 +101,21 @@ func TestVerifierFillsTheToken(t *testing.T) {
 		},
 	}})
 	now := clk.Now()
-	claims := with(claimsAt(now),
-		"aud", []string{testAudience, "x"},
+	claims := withClaims(validClaims(now),
+		"aud", []string{vAudience, "x"},
 		"cnf", map[string]any{"jkt": "thumb", "x5t#S256": "certhash"},
 		"realm_access", map[string]any{"roles": []string{"admin", "ops"}},
 		"https://example.com/claims", map[string]any{"tenant": "acme"},
 		"gone", "set by the token",
 	)
-	raw := sign(t, is.key, jwt.TypeAccessToken, claims)
+	raw := signJWT(t, is.key, jwt.TypeAccessToken, claims)
 	tok, err := v.Verify(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Token{
-		Raw: raw, Issuer: testIssuer, Subject: "alice", ClientID: "app", ID: "j1",
-		Audience: []string{testAudience, "x"}, Scopes: []string{"orders:read", "orders:write"},
+		Raw: raw, Issuer: vIssuer, Subject: "alice", ClientID: "app", ID: "j1",
+		Audience: []string{vAudience, "x"}, Scopes: []string{"orders:read", "orders:write"},
 		Expiry: time.Unix(now.Add(10*time.Minute).Unix(), 0), IssuedAt: time.Unix(now.Unix(), 0),
 		JKT: "thumb", X5TS256: "certhash",
 	}
@@ -145,8 +145,8 @@ func TestVerifierFillsTheToken(t *testing.T) {
 func TestVerifierScopesAndClientID(t *testing.T) {
 	clk := newClock()
 	keys := genKey(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, Keys: jose.NewKeySet(keys.Public()), Audiences: []string{testAudience}}})
-	base := claimsAt(clk.Now())
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(keys.Public()), Audiences: []string{vAudience}}})
+	base := validClaims(clk.Now())
 	tests := []struct {
 		name   string
 		claims map[string]any
@@ -154,16 +154,16 @@ func TestVerifierScopesAndClientID(t *testing.T) {
 		client string
 	}{
 		{"scope string", base, []string{"orders:read", "orders:write"}, "app"},
-		{"scp array", with(base, "scope", nil, "scp", []string{"a", "b"}), []string{"a", "b"}, "app"},
-		{"scp string", with(base, "scope", nil, "scp", "a b"), []string{"a", "b"}, "app"},
-		{"scope wins over scp", with(base, "scp", []string{"x"}), []string{"orders:read", "orders:write"}, "app"},
-		{"no scopes", with(base, "scope", nil), nil, "app"},
-		{"azp when no client_id", with(base, "client_id", nil, "azp", "spa"), []string{"orders:read", "orders:write"}, "spa"},
-		{"client_id wins over azp", with(base, "azp", "spa"), []string{"orders:read", "orders:write"}, "app"},
+		{"scp array", withClaims(base, "scope", nil, "scp", []string{"a", "b"}), []string{"a", "b"}, "app"},
+		{"scp string", withClaims(base, "scope", nil, "scp", "a b"), []string{"a", "b"}, "app"},
+		{"scope wins over scp", withClaims(base, "scp", []string{"x"}), []string{"orders:read", "orders:write"}, "app"},
+		{"no scopes", withClaims(base, "scope", nil), nil, "app"},
+		{"azp when no client_id", withClaims(base, "client_id", nil, "azp", "spa"), []string{"orders:read", "orders:write"}, "spa"},
+		{"client_id wins over azp", withClaims(base, "azp", "spa"), []string{"orders:read", "orders:write"}, "app"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := v.Verify(context.Background(), sign(t, keys, jwt.TypeAccessToken, tc.claims))
+			tok, err := v.Verify(context.Background(), signJWT(t, keys, jwt.TypeAccessToken, tc.claims))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,20 +176,20 @@ func TestVerifierScopesAndClientID(t *testing.T) {
 
 func TestVerifierRejects(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
+	is := newJWKSIssuer(t)
 	other := genKey(t)
 	rsaKey, err := jose.GenerateKey(jose.RS256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	is.srv.serve(t, is.key, rsaKey)
-	v := newTestVerifier(t, clk, []IssuerConfig{
-		{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}, Algorithms: []jose.Algorithm{jose.ES256}, RequiredClaims: []string{"jti"}},
+	v := newClockedVerifier(t, clk, []IssuerConfig{
+		{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}, Algorithms: []jose.Algorithm{jose.ES256}, RequiredClaims: []string{"jti"}},
 		{Issuer: "https://untyped.example", Keys: jose.NewKeySet(is.key.Public()), AnyAudience: true, AllowUntypedTokens: true},
 	})
 	now := clk.Now()
-	base := claimsAt(now)
-	valid := sign(t, is.key, jwt.TypeAccessToken, base)
+	base := validClaims(now)
+	valid := signJWT(t, is.key, jwt.TypeAccessToken, base)
 	tamper := func(raw string) string {
 		parts := strings.Split(raw, ".")
 		payload := []byte(parts[1])
@@ -207,31 +207,31 @@ func TestVerifierRejects(t *testing.T) {
 		valid bool
 	}{
 		{"valid", valid, nil, true},
-		{"expired", sign(t, is.key, jwt.TypeAccessToken, with(base, "exp", now.Add(-time.Hour).Unix())), jwt.ErrExpired, false},
-		{"no exp", sign(t, is.key, jwt.TypeAccessToken, with(base, "exp", nil)), jwt.ErrClaim, false},
-		{"not yet valid", sign(t, is.key, jwt.TypeAccessToken, with(base, "nbf", now.Add(time.Hour).Unix())), jwt.ErrNotYetValid, false},
-		{"wrong audience", sign(t, is.key, jwt.TypeAccessToken, with(base, "aud", "https://other.example")), jwt.ErrAudience, false},
-		{"no audience", sign(t, is.key, jwt.TypeAccessToken, with(base, "aud", nil)), jwt.ErrAudience, false},
-		{"unknown issuer", sign(t, is.key, jwt.TypeAccessToken, with(base, "iss", "https://evil.example")), ErrUnknownIssuer, false},
-		{"issuer differs in case", sign(t, is.key, jwt.TypeAccessToken, with(base, "iss", "https://ID.example.com")), ErrUnknownIssuer, false},
-		{"issuer with trailing slash", sign(t, is.key, jwt.TypeAccessToken, with(base, "iss", testIssuer+"/")), ErrUnknownIssuer, false},
-		{"no issuer", sign(t, is.key, jwt.TypeAccessToken, with(base, "iss", nil)), jwt.ErrIssuer, false},
-		{"issuer not a string", sign(t, is.key, jwt.TypeAccessToken, with(base, "iss", 7)), jwt.ErrClaim, false},
-		{"ID token type", sign(t, is.key, jwt.TypeJWT, base), jwt.ErrType, false},
-		{"no type", sign(t, is.key, "", base), jwt.ErrType, false},
-		{"alg not allowed", sign(t, rsaKey, jwt.TypeAccessToken, base), jwt.ErrAlgorithm, false},
-		{"unknown key", sign(t, other, jwt.TypeAccessToken, base), jwt.ErrKeyNotFound, false},
+		{"expired", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "exp", now.Add(-time.Hour).Unix())), jwt.ErrExpired, false},
+		{"no exp", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "exp", nil)), jwt.ErrClaim, false},
+		{"not yet valid", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "nbf", now.Add(time.Hour).Unix())), jwt.ErrNotYetValid, false},
+		{"wrong audience", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "aud", "https://other.example")), jwt.ErrAudience, false},
+		{"no audience", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "aud", nil)), jwt.ErrAudience, false},
+		{"unknown issuer", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "iss", "https://evil.example")), ErrUnknownIssuer, false},
+		{"issuer differs in case", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "iss", "https://ID.example.com")), ErrUnknownIssuer, false},
+		{"issuer with trailing slash", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "iss", vIssuer+"/")), ErrUnknownIssuer, false},
+		{"no issuer", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "iss", nil)), jwt.ErrIssuer, false},
+		{"issuer not a string", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "iss", 7)), jwt.ErrClaim, false},
+		{"ID token type", signJWT(t, is.key, jwt.TypeJWT, base), jwt.ErrType, false},
+		{"no type", signJWT(t, is.key, "", base), jwt.ErrType, false},
+		{"alg not allowed", signJWT(t, rsaKey, jwt.TypeAccessToken, base), jwt.ErrAlgorithm, false},
+		{"unknown key", signJWT(t, other, jwt.TypeAccessToken, base), jwt.ErrKeyNotFound, false},
 		{"tampered payload", tamper(valid), nil, false},
-		{"missing required claim", sign(t, is.key, jwt.TypeAccessToken, with(base, "jti", nil)), jwt.ErrClaim, false},
+		{"missing required claim", signJWT(t, is.key, jwt.TypeAccessToken, withClaims(base, "jti", nil)), jwt.ErrClaim, false},
 		{"malformed", "not-a-jwt", jwt.ErrMalformed, false},
 		{"empty", "", jwt.ErrMalformed, false},
 		{"two segments", "a.b", jwt.ErrMalformed, false},
 		{"payload not base64", "eyJhbGciOiJFUzI1NiJ9.!!!.sig", jwt.ErrMalformed, false},
 		{"too large", strings.Repeat("a", jose.DefaultMaxSize+1), jwt.ErrTooLarge, false},
-		{"untyped issuer takes JWT", sign(t, is.key, jwt.TypeJWT, with(base, "iss", "https://untyped.example")), nil, true},
-		{"untyped issuer takes no typ", sign(t, is.key, "", with(base, "iss", "https://untyped.example", "aud", nil)), nil, true},
-		{"untyped issuer takes application/at+jwt", sign(t, is.key, "application/at+jwt", with(base, "iss", "https://untyped.example")), nil, true},
-		{"untyped issuer refuses dpop+jwt", sign(t, is.key, "dpop+jwt", with(base, "iss", "https://untyped.example")), jwt.ErrType, false},
+		{"untyped issuer takes JWT", signJWT(t, is.key, jwt.TypeJWT, withClaims(base, "iss", "https://untyped.example")), nil, true},
+		{"untyped issuer takes no typ", signJWT(t, is.key, "", withClaims(base, "iss", "https://untyped.example", "aud", nil)), nil, true},
+		{"untyped issuer takes application/at+jwt", signJWT(t, is.key, "application/at+jwt", withClaims(base, "iss", "https://untyped.example")), nil, true},
+		{"untyped issuer refuses dpop+jwt", signJWT(t, is.key, "dpop+jwt", withClaims(base, "iss", "https://untyped.example")), jwt.ErrType, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,17 +260,17 @@ func TestVerifierRejects(t *testing.T) {
 
 func TestVerifierUnknownIssuerNeverFetches(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	md := newMetadataServer(t)
-	md.set(OIDCDiscoveryPath, metadata(md.URL, md.URL+"/jwks"))
-	v := newTestVerifier(t, clk, []IssuerConfig{
-		{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}},
-		{Issuer: md.URL, Audiences: []string{testAudience}},
+	is := newJWKSIssuer(t)
+	md := newIssuerMetadataServer(t)
+	md.set(OIDCDiscoveryPath, metadataDoc(md.URL, md.URL+"/jwks"))
+	v := newClockedVerifier(t, clk, []IssuerConfig{
+		{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}},
+		{Issuer: md.URL, Audiences: []string{vAudience}},
 	})
-	base := claimsAt(clk.Now())
+	base := validClaims(clk.Now())
 	for i := range 50 {
 		// Unknown kids and issuers from anyone: nothing is fetched.
-		raw := sign(t, genKey(t), jwt.TypeAccessToken, with(base, "iss", "https://evil.example/"+string(rune('a'+i%26))))
+		raw := signJWT(t, genKey(t), jwt.TypeAccessToken, withClaims(base, "iss", "https://evil.example/"+string(rune('a'+i%26))))
 		if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrUnknownIssuer) {
 			t.Fatalf("Verify: %v; want ErrUnknownIssuer", err)
 		}
@@ -280,7 +280,7 @@ func TestVerifierUnknownIssuerNeverFetches(t *testing.T) {
 		t.Fatalf("%d requests to a discovered issuer", n)
 	}
 	// The configured issuer's first token fetches once.
-	if _, err := v.Verify(context.Background(), sign(t, is.key, jwt.TypeAccessToken, base)); err != nil {
+	if _, err := v.Verify(context.Background(), signJWT(t, is.key, jwt.TypeAccessToken, base)); err != nil {
 		t.Fatal(err)
 	}
 	is.srv.wantHits(t, 1)
@@ -288,26 +288,26 @@ func TestVerifierUnknownIssuerNeverFetches(t *testing.T) {
 
 func TestVerifierPicksTheIssuerByIss(t *testing.T) {
 	clk := newClock()
-	a, b := newTestIssuer(t), newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{
+	a, b := newJWKSIssuer(t), newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{
 		{Issuer: "https://a.example", JWKSURI: a.srv.URL, Audiences: []string{"api-a"}},
 		{Issuer: "https://b.example", JWKSURI: b.srv.URL, Audiences: []string{"api-b"}},
 	}, WithoutCache())
-	base := claimsAt(clk.Now())
+	base := validClaims(clk.Now())
 	ctx := context.Background()
-	tokA := sign(t, a.key, jwt.TypeAccessToken, with(base, "iss", "https://a.example", "aud", "api-a"))
+	tokA := signJWT(t, a.key, jwt.TypeAccessToken, withClaims(base, "iss", "https://a.example", "aud", "api-a"))
 	if tok, err := v.Verify(ctx, tokA); err != nil || tok.Issuer != "https://a.example" {
 		t.Fatalf("issuer a: %v", err)
 	}
 	a.srv.wantHits(t, 1)
 	b.srv.wantHits(t, 0)
 	// b's token with a's audience: b's policy applies.
-	if _, err := v.Verify(ctx, sign(t, b.key, jwt.TypeAccessToken, with(base, "iss", "https://b.example", "aud", "api-a"))); !errors.Is(err, jwt.ErrAudience) {
+	if _, err := v.Verify(ctx, signJWT(t, b.key, jwt.TypeAccessToken, withClaims(base, "iss", "https://b.example", "aud", "api-a"))); !errors.Is(err, jwt.ErrAudience) {
 		t.Fatalf("b's token for a's audience: %v", err)
 	}
 	// Signed by a's key but claiming to be b: b's keys do not verify it.
 	clk.Advance(DefaultMinRefreshInterval)
-	_, err := v.Verify(ctx, sign(t, a.key, jwt.TypeAccessToken, with(base, "iss", "https://b.example", "aud", "api-b")))
+	_, err := v.Verify(ctx, signJWT(t, a.key, jwt.TypeAccessToken, withClaims(base, "iss", "https://b.example", "aud", "api-b")))
 	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, jwt.ErrKeyNotFound) {
 		t.Fatalf("a's key claiming b: %v", err)
 	}
@@ -315,13 +315,13 @@ func TestVerifierPicksTheIssuerByIss(t *testing.T) {
 
 func TestVerifierJWKSOutage(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}}},
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}}},
 		WithMaxStale(30*time.Minute), WithoutCache())
 	ctx := context.Background()
 	verify := func() error {
 		// Tokens stay valid: each is signed at the clock's time.
-		_, err := v.Verify(ctx, sign(t, is.key, jwt.TypeAccessToken, claimsAt(clk.Now())))
+		_, err := v.Verify(ctx, signJWT(t, is.key, jwt.TypeAccessToken, validClaims(clk.Now())))
 		return err
 	}
 	if err := verify(); err != nil {
@@ -335,7 +335,7 @@ func TestVerifierJWKSOutage(t *testing.T) {
 		t.Fatalf("within MaxStale: %v", err)
 	}
 	is.srv.waitHits(t, 2)
-	waitIdle(t, v)
+	waitFetchesDone(t, v)
 	st := v.Status()[0]
 	if st.LastError == "" || !strings.Contains(st.LastError, "500") || !st.Stale || !st.Available || st.Keys != 1 {
 		t.Fatalf("Status during the outage = %+v", st)
@@ -360,8 +360,8 @@ func TestVerifierJWKSOutage(t *testing.T) {
 	}
 }
 
-// waitIdle waits until no fetch of v's key sets is under way.
-func waitIdle(t *testing.T, v *Verifier) {
+// waitFetchesDone waits until no fetch of v's key sets is under way.
+func waitFetchesDone(t *testing.T, v *Verifier) {
 	t.Helper()
 	for _, iv := range v.order {
 		ks := iv.remote
@@ -379,10 +379,10 @@ func waitIdle(t *testing.T, v *Verifier) {
 
 func TestVerifierRotation(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}}})
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}}})
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, sign(t, is.key, jwt.TypeAccessToken, claimsAt(clk.Now()))); err != nil {
+	if _, err := v.Verify(ctx, signJWT(t, is.key, jwt.TypeAccessToken, validClaims(clk.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	is.srv.wantHits(t, 1)
@@ -391,7 +391,7 @@ func TestVerifierRotation(t *testing.T) {
 	is.srv.serve(t, is.key, newKey)
 	clk.Advance(DefaultMinRefreshInterval)
 	for i := range 20 {
-		raw := sign(t, newKey, jwt.TypeAccessToken, with(claimsAt(clk.Now()), "jti", string(rune('a'+i))))
+		raw := signJWT(t, newKey, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "jti", string(rune('a'+i))))
 		if _, err := v.Verify(ctx, raw); err != nil {
 			t.Fatalf("token %d of the new key: %v", i, err)
 		}
@@ -401,14 +401,14 @@ func TestVerifierRotation(t *testing.T) {
 
 func TestVerifierContextEndsWait(t *testing.T) {
 	clk := newClock()
-	is := newTestIssuer(t)
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, JWKSURI: is.srv.URL, Audiences: []string{testAudience}}})
+	is := newJWKSIssuer(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{vAudience}}})
 	release := is.srv.hold()
 	defer release()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := v.Verify(ctx, sign(t, is.key, jwt.TypeAccessToken, claimsAt(clk.Now())))
+		_, err := v.Verify(ctx, signJWT(t, is.key, jwt.TypeAccessToken, validClaims(clk.Now())))
 		errc <- err
 	}()
 	is.srv.waitArrival(t)
@@ -421,7 +421,7 @@ func TestVerifierContextEndsWait(t *testing.T) {
 
 func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 	ks := jose.NewKeySet(genKey(t).Public())
-	aud := []string{testAudience}
+	aud := []string{vAudience}
 	tests := []struct {
 		name    string
 		issuers []IssuerConfig
@@ -467,14 +467,14 @@ func TestVerifierStaticKeysHMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, Keys: jose.NewKeySet(hk), Audiences: []string{testAudience}, Algorithms: []jose.Algorithm{jose.HS256}}})
-	if _, err := v.Verify(context.Background(), sign(t, hk, jwt.TypeAccessToken, claimsAt(clk.Now()))); err != nil {
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(hk), Audiences: []string{vAudience}, Algorithms: []jose.Algorithm{jose.HS256}}})
+	if _, err := v.Verify(context.Background(), signJWT(t, hk, jwt.TypeAccessToken, validClaims(clk.Now()))); err != nil {
 		t.Fatal(err)
 	}
 	// The default allow-list has no HMAC: a static HMAC key alone is not
 	// enough.
-	v = newTestVerifier(t, clk, []IssuerConfig{{Issuer: testIssuer, Keys: jose.NewKeySet(hk), Audiences: []string{testAudience}}})
-	if _, err := v.Verify(context.Background(), sign(t, hk, jwt.TypeAccessToken, claimsAt(clk.Now()))); !errors.Is(err, jwt.ErrAlgorithm) {
+	v = newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(hk), Audiences: []string{vAudience}}})
+	if _, err := v.Verify(context.Background(), signJWT(t, hk, jwt.TypeAccessToken, validClaims(clk.Now()))); !errors.Is(err, jwt.ErrAlgorithm) {
 		t.Fatalf("HMAC under the default allow-list: %v", err)
 	}
 	st := v.Status()
@@ -491,17 +491,17 @@ func TestUnverifiedIssuer(t *testing.T) {
 		iss  string
 		err  error
 	}{
-		{"plain", sign(t, key, "", map[string]any{"iss": "https://a.example"}), "https://a.example", nil},
-		{"escaped", "e30." + b64url(`{"iss":"https:\/\/a.example\u002f"}`) + ".x", "https://a.example/", nil},
-		{"missing", "e30." + b64url(`{"sub":"x"}`) + ".x", "", jwt.ErrIssuer},
-		{"number", "e30." + b64url(`{"iss":1}`) + ".x", "", jwt.ErrClaim},
-		{"duplicate iss", "e30." + b64url(`{"iss":"a","iss":"b"}`) + ".x", "", jwt.ErrMalformed},
-		{"not an object", "e30." + b64url(`["iss"]`) + ".x", "", jwt.ErrMalformed},
-		{"trailing data", "e30." + b64url(`{"iss":"a"} x`) + ".x", "", jwt.ErrMalformed},
-		{"padded", "e30." + b64url(`{"iss":"a"}`) + "=.x", "", jwt.ErrMalformed},
-		{"newline", "e30." + b64url(`{"iss":"abc"}`)[:4] + "\n" + b64url(`{"iss":"abc"}`)[4:] + ".x", "", jwt.ErrMalformed},
-		{"one dot", "e30." + b64url(`{"iss":"a"}`), "", jwt.ErrMalformed},
-		{"deep", "e30." + b64url(`{"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`,"iss":"a"}`) + ".x", "", jwt.ErrMalformed},
+		{"plain", signJWT(t, key, "", map[string]any{"iss": "https://a.example"}), "https://a.example", nil},
+		{"escaped", "e30." + b64urlString(`{"iss":"https:\/\/a.example\u002f"}`) + ".x", "https://a.example/", nil},
+		{"missing", "e30." + b64urlString(`{"sub":"x"}`) + ".x", "", jwt.ErrIssuer},
+		{"number", "e30." + b64urlString(`{"iss":1}`) + ".x", "", jwt.ErrClaim},
+		{"duplicate iss", "e30." + b64urlString(`{"iss":"a","iss":"b"}`) + ".x", "", jwt.ErrMalformed},
+		{"not an object", "e30." + b64urlString(`["iss"]`) + ".x", "", jwt.ErrMalformed},
+		{"trailing data", "e30." + b64urlString(`{"iss":"a"} x`) + ".x", "", jwt.ErrMalformed},
+		{"padded", "e30." + b64urlString(`{"iss":"a"}`) + "=.x", "", jwt.ErrMalformed},
+		{"newline", "e30." + b64urlString(`{"iss":"abc"}`)[:4] + "\n" + b64urlString(`{"iss":"abc"}`)[4:] + ".x", "", jwt.ErrMalformed},
+		{"one dot", "e30." + b64urlString(`{"iss":"a"}`), "", jwt.ErrMalformed},
+		{"deep", "e30." + b64urlString(`{"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`,"iss":"a"}`) + ".x", "", jwt.ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -519,4 +519,4 @@ func TestUnverifiedIssuer(t *testing.T) {
 	}
 }
 
-func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+func b64urlString(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
