@@ -3,6 +3,7 @@ package rs
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,10 +27,14 @@ type tokenCache struct {
 }
 
 // cacheShard is one part of a tokenCache, padded to its own cache lines.
+// Its counters share the line of its lock, which every lookup writes
+// anyway.
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[uint64]cacheEntry
-	_  [96]byte
+	mu     sync.RWMutex
+	m      map[uint64]cacheEntry
+	hits   atomic.Uint64
+	misses atomic.Uint64
+	_      [80]byte
 }
 
 // cacheEntry is one verified token and the instant (Unix nanoseconds) from
@@ -64,8 +69,10 @@ func (c *tokenCache) get(raw string, now time.Time) *Token {
 	e, ok := s.m[h]
 	s.mu.RUnlock()
 	if !ok || now.UnixNano() >= e.until || e.tok.Raw != raw {
+		s.misses.Add(1)
 		return nil
 	}
+	s.hits.Add(1)
 	return e.tok
 }
 
@@ -114,6 +121,33 @@ func (s *cacheShard) evict(now int64) {
 		}
 	}
 	delete(s.m, victim)
+}
+
+// CacheStats counts the lookups of a Verifier's verified-token cache, for
+// metrics (the hit rate is Hits / (Hits + Misses)).
+type CacheStats struct {
+	// Hits counts tokens answered from the cache.
+	Hits uint64
+	// Misses counts tokens that were not in the cache (or no longer
+	// servable) and were verified in full.
+	Misses uint64
+	// Entries is the number of tokens held, expired ones not yet evicted
+	// included.
+	Entries int
+	// Capacity is the most tokens the cache holds.
+	Capacity int
+}
+
+// stats returns the cache's counters.
+func (c *tokenCache) stats() CacheStats {
+	st := CacheStats{Capacity: c.perShard * len(c.shards)}
+	for i := range c.shards {
+		s := &c.shards[i]
+		st.Hits += s.hits.Load()
+		st.Misses += s.misses.Load()
+	}
+	st.Entries = c.len()
+	return st
 }
 
 // len returns the number of entries, expired ones included.

@@ -39,6 +39,9 @@ func TestVerifierCachesVerifiedTokens(t *testing.T) {
 	if tok, err := v.Verify(ctx, raw); !errors.Is(err, jwt.ErrExpired) {
 		t.Fatalf("Verify at exp = %v, %v; want ErrExpired", tok, err)
 	}
+	if st := v.CacheStats(); st.Hits != 1 || st.Misses != 2 || st.Entries != 1 || st.Capacity != DefaultTokenCacheSize-DefaultTokenCacheSize%maxCacheShards {
+		t.Fatalf("CacheStats = %+v", st)
+	}
 }
 
 func TestVerifierCacheMaxAge(t *testing.T) {
@@ -111,6 +114,9 @@ func TestVerifierWithoutCache(t *testing.T) {
 		}
 		if b, _ := v.Verify(context.Background(), raw); a == b || v.cache != nil {
 			t.Fatal("cached although the cache is off")
+		}
+		if st := v.CacheStats(); st != (CacheStats{}) {
+			t.Fatalf("CacheStats without a cache = %+v", st)
 		}
 	}
 }

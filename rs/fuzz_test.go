@@ -53,7 +53,7 @@ func FuzzUnverifiedIssuer(f *testing.F) {
 	})
 }
 
-func FuzzParseMetadata(f *testing.F) {
+func FuzzParseIssuerMetadata(f *testing.F) {
 	const iss = "https://a.example"
 	for _, body := range []string{
 		`{"issuer":"https://a.example","jwks_uri":"https://a.example/jwks"}`,

@@ -130,6 +130,8 @@ type RemoteKeySet struct {
 	lastTry   time.Time    // when the last fetch started, for the rate limit
 	lastErr   error        // what the last fetch failed with; nil after a success
 	inflight  *fetchCall   // the fetch under way, if any, shared by its waiters
+	fetches   uint64       // fetches finished
+	failures  uint64       // fetches failed
 }
 
 // fetchCall is one fetch that any number of callers may wait for.
@@ -265,6 +267,7 @@ func (r *RemoteKeySet) run(call *fetchCall) {
 	set, lifetime, err := r.fetch()
 	now := r.now()
 	r.mu.Lock()
+	r.fetches++
 	if err == nil {
 		r.set, r.fetched, r.expires, r.lastErr = set, now, now.Add(lifetime), nil
 		// Refresh ahead, when three quarters of the lifetime have passed,
@@ -272,6 +275,7 @@ func (r *RemoteKeySet) run(call *fetchCall) {
 		r.refreshAt = now.Add(lifetime - lifetime/4)
 	} else {
 		r.lastErr = err
+		r.failures++
 	}
 	call.err = err
 	r.inflight = nil
@@ -355,6 +359,9 @@ type KeySetStatus struct {
 	// longer than the MaxStale limit. Tokens then fail with
 	// ErrKeySetUnavailable.
 	Available bool
+	// Fetches counts the fetches finished so far, FetchErrors those of
+	// them that failed.
+	Fetches, FetchErrors uint64
 }
 
 // Status reports the state of the key set at the key set's current time.
@@ -368,6 +375,8 @@ func (r *RemoteKeySet) Status() KeySetStatus {
 		LastAttempt: r.lastTry,
 		Expires:     r.expires,
 		Available:   r.usable(now),
+		Fetches:     r.fetches,
+		FetchErrors: r.failures,
 	}
 	if r.set != nil {
 		st.Keys = r.set.Len()

@@ -28,7 +28,8 @@ type IssuerConfig struct {
 	// metadata (Issuer + "/.well-known/openid-configuration"), else of its
 	// RFC 8414 authorization server metadata, whose issuer must be exactly
 	// Issuer. Discovery happens on the first token of this issuer (or on
-	// Verifier.Refresh), never for a token of another issuer.
+	// Verifier.Refresh), never for a token of another issuer; once it has
+	// succeeded, the jwks_uri found is kept for the Verifier's life.
 	JWKSURI string
 	// Keys, when not nil, are the issuer's keys, fixed: nothing is fetched.
 	// It excludes JWKSURI.
@@ -553,6 +554,15 @@ func (v *Verifier) Status() []IssuerStatus {
 	return out
 }
 
+// CacheStats returns the counters of the verified-token cache; all zero
+// when the cache is off.
+func (v *Verifier) CacheStats() CacheStats {
+	if v.cache == nil {
+		return CacheStats{}
+	}
+	return v.cache.stats()
+}
+
 // Refresh discovers and fetches the key sets of every issuer now, ignoring
 // the rate limit, and returns what failed, joined. It is meant for
 // start-up and readiness checks, not to be called per request; the keys
@@ -607,6 +617,9 @@ type IssuerStatus struct {
 	// LastError is the error of the last discovery or fetch, empty when it
 	// succeeded. Non-empty means an outage of the issuer's endpoints.
 	LastError string
+	// Fetches counts the JWKS fetches made so far, FetchErrors those of
+	// them that failed (discovery attempts not included).
+	Fetches, FetchErrors uint64
 	// Stale reports that the keys served have outlived their lifetime,
 	// which happens only while refreshes fail (or before the next token
 	// of the issuer refreshes them).
@@ -640,6 +653,7 @@ func (iv *issuerVerifier) status(now time.Time) IssuerStatus {
 	kst := ks.Status()
 	st.JWKSURI, st.Keys, st.LastFetch = kst.URL, kst.Keys, kst.LastFetch
 	st.LastError, st.Stale, st.Available = kst.LastError, kst.Stale, kst.Available
+	st.Fetches, st.FetchErrors = kst.Fetches, kst.FetchErrors
 	if !st.LastFetch.IsZero() {
 		st.KeyAge = max(now.Sub(st.LastFetch), 0)
 	}

@@ -337,7 +337,8 @@ func TestVerifierJWKSOutage(t *testing.T) {
 	is.srv.waitHits(t, 2)
 	waitFetchesDone(t, v)
 	st := v.Status()[0]
-	if st.LastError == "" || !strings.Contains(st.LastError, "500") || !st.Stale || !st.Available || st.Keys != 1 {
+	if st.LastError == "" || !strings.Contains(st.LastError, "500") || !st.Stale || !st.Available || st.Keys != 1 ||
+		st.Fetches != 2 || st.FetchErrors != 1 {
 		t.Fatalf("Status during the outage = %+v", st)
 	}
 	// Past MaxStale: 503, not 401.
