@@ -47,8 +47,27 @@ const (
 // typically answers 503 rather than 401.
 var ErrKeySetUnavailable = errors.New("rs: no usable key set")
 
-// Option configures a RemoteKeySet.
-type Option func(*RemoteKeySet)
+// Option configures a RemoteKeySet. Every Option is also a VerifierOption,
+// applied to each key set a Verifier creates (and, for WithClock and
+// WithHTTPClient, to the Verifier's own clock and discovery requests).
+type Option func(*keySetConfig)
+
+// keySetConfig is what the Options of a RemoteKeySet set.
+type keySetConfig struct {
+	client     *http.Client
+	minRefresh time.Duration
+	maxStale   time.Duration
+	now        func() time.Time
+}
+
+// defaultKeySetConfig returns the settings of a RemoteKeySet without options.
+func defaultKeySetConfig() keySetConfig {
+	return keySetConfig{
+		minRefresh: DefaultMinRefreshInterval,
+		maxStale:   DefaultMaxStale,
+		now:        time.Now,
+	}
+}
 
 // WithHTTPClient makes the key set fetch with c instead of a client with
 // default settings. c is copied, not changed: the copy refuses redirects to
@@ -56,7 +75,7 @@ type Option func(*RemoteKeySet)
 // hops, before it asks c's own CheckRedirect. Each fetch is bounded by
 // FetchTimeout whatever c.Timeout says. A nil c keeps the default.
 func WithHTTPClient(c *http.Client) Option {
-	return func(r *RemoteKeySet) {
+	return func(r *keySetConfig) {
 		if c != nil {
 			r.client = c
 		}
@@ -68,7 +87,7 @@ func WithHTTPClient(c *http.Client) Option {
 // of zero or less keep DefaultMinRefreshInterval: the rate limit cannot be
 // turned off.
 func WithMinRefreshInterval(d time.Duration) Option {
-	return func(r *RemoteKeySet) {
+	return func(r *keySetConfig) {
 		if d > 0 {
 			r.minRefresh = d
 		}
@@ -80,13 +99,13 @@ func WithMinRefreshInterval(d time.Duration) Option {
 // wrapping ErrKeySetUnavailable until a fetch succeeds. Zero or less means
 // a set is never served past its lifetime.
 func WithMaxStale(d time.Duration) Option {
-	return func(r *RemoteKeySet) { r.maxStale = max(d, 0) }
+	return func(r *keySetConfig) { r.maxStale = max(d, 0) }
 }
 
 // WithClock makes the key set read the time from now instead of time.Now,
 // for tests. A nil now keeps time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(r *RemoteKeySet) {
+	return func(r *keySetConfig) {
 		if now != nil {
 			r.now = now
 		}
@@ -98,19 +117,21 @@ func WithClock(now func() time.Time) Option {
 // NewRemoteKeySet and share it among all verifiers of that issuer: the cache
 // and the rate limit live in the value.
 type RemoteKeySet struct {
-	ctx        context.Context
-	url        string
-	client     *http.Client
-	minRefresh time.Duration
-	maxStale   time.Duration
-	now        func() time.Time
+	ctx     context.Context
+	url     string
+	safeURL string // url without a password, for errors and Status
+	keySetConfig
 
-	mu       sync.Mutex
-	set      *jose.KeySet // the last good set; nil before the first success
-	expires  time.Time    // when set's lifetime ends
-	lastTry  time.Time    // when the last fetch started, for the rate limit
-	lastErr  error        // what the last fetch failed with; nil after a success
-	inflight *fetchCall   // the fetch under way, if any, shared by its waiters
+	mu        sync.Mutex
+	set       *jose.KeySet // the last good set; nil before the first success
+	fetched   time.Time    // when set was fetched
+	refreshAt time.Time    // when a use of set starts a refresh ahead of expires
+	expires   time.Time    // when set's lifetime ends
+	lastTry   time.Time    // when the last fetch started, for the rate limit
+	lastErr   error        // what the last fetch failed with; nil after a success
+	inflight  *fetchCall   // the fetch under way, if any, shared by its waiters
+	fetches   uint64       // fetches finished
+	failures  uint64       // fetches failed
 }
 
 // fetchCall is one fetch that any number of callers may wait for.
@@ -135,16 +156,16 @@ func NewRemoteKeySet(ctx context.Context, jwksURL string, opts ...Option) *Remot
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	r := &RemoteKeySet{
-		ctx:        ctx,
-		url:        jwksURL,
-		minRefresh: DefaultMinRefreshInterval,
-		maxStale:   DefaultMaxStale,
-		now:        time.Now,
-	}
+	cfg := defaultKeySetConfig()
 	for _, o := range opts {
-		o(r)
+		o(&cfg)
 	}
+	return newRemoteKeySet(ctx, jwksURL, cfg)
+}
+
+// newRemoteKeySet is NewRemoteKeySet with its options applied.
+func newRemoteKeySet(ctx context.Context, jwksURL string, cfg keySetConfig) *RemoteKeySet {
+	r := &RemoteKeySet{ctx: ctx, url: jwksURL, safeURL: redactURL(jwksURL), keySetConfig: cfg}
 	r.client = redirectChecked(r.client)
 	return r
 }
@@ -157,9 +178,11 @@ func NewRemoteKeySet(ctx context.Context, jwksURL string, opts ...Option) *Remot
 // whose lifetime has ended, start at most once per minimum refresh interval;
 // callers that miss while a fetch is under way wait for that fetch, and
 // callers within the interval get the cached set as it is, for the verifier
-// to report jwt.ErrKeyNotFound. A set whose lifetime has ended but that is
-// not yet too stale is returned at once while it is refreshed in the
-// background.
+// to report jwt.ErrKeyNotFound. No caller ever waits for a routine
+// refresh: once three quarters of a set's lifetime have passed, the next
+// use starts a refresh in the background and gets the cached set at once,
+// and so does a use after the lifetime has ended while the set is not yet
+// too stale (see WithMaxStale).
 //
 // KeySet returns an error wrapping ErrKeySetUnavailable when it has no set
 // to serve, and the context's error when ctx ends while it waits.
@@ -168,8 +191,8 @@ func (r *RemoteKeySet) KeySet(ctx context.Context, h *jose.Header) (*jose.KeySet
 	r.mu.Lock()
 	set, usable := r.set, r.usable(now)
 	if usable && !lacksKey(set, h) {
-		if !now.Before(r.expires) {
-			r.start(now, false) // revalidate; this caller does not wait
+		if !now.Before(r.refreshAt) {
+			r.start(now, false) // refresh ahead; this caller does not wait
 		}
 		r.mu.Unlock()
 		return set, nil
@@ -217,9 +240,9 @@ func (r *RemoteKeySet) usable(now time.Time) bool {
 // unavailable is the error for having no set to serve. r.mu is held.
 func (r *RemoteKeySet) unavailable() error {
 	if r.lastErr == nil {
-		return fmt.Errorf("%w from %s: the last good set is too stale", ErrKeySetUnavailable, r.url)
+		return fmt.Errorf("%w from %s: the last good set is too stale", ErrKeySetUnavailable, r.safeURL)
 	}
-	return fmt.Errorf("%w from %s: %w", ErrKeySetUnavailable, r.url, r.lastErr)
+	return fmt.Errorf("%w from %s: %w", ErrKeySetUnavailable, r.safeURL, r.lastErr)
 }
 
 // start returns the fetch under way, or starts one unless the rate limit
@@ -244,10 +267,15 @@ func (r *RemoteKeySet) run(call *fetchCall) {
 	set, lifetime, err := r.fetch()
 	now := r.now()
 	r.mu.Lock()
+	r.fetches++
 	if err == nil {
-		r.set, r.expires, r.lastErr = set, now.Add(lifetime), nil
+		r.set, r.fetched, r.expires, r.lastErr = set, now, now.Add(lifetime), nil
+		// Refresh ahead, when three quarters of the lifetime have passed,
+		// so that a set in use is replaced before it expires.
+		r.refreshAt = now.Add(lifetime - lifetime/4)
 	} else {
 		r.lastErr = err
+		r.failures++
 	}
 	call.err = err
 	r.inflight = nil
@@ -269,10 +297,10 @@ func wait(ctx context.Context, call *fetchCall) error {
 func (r *RemoteKeySet) fetch() (*jose.KeySet, time.Duration, error) {
 	u, err := url.Parse(r.url)
 	if err != nil {
-		return nil, 0, fmt.Errorf("rs: JWKS URL: %w", err)
+		return nil, 0, errors.New("rs: the JWKS URL does not parse")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, 0, fmt.Errorf("rs: JWKS URL %q must be an absolute http or https URL", r.url)
+		return nil, 0, fmt.Errorf("rs: JWKS URL %q must be an absolute http or https URL", r.safeURL)
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, FetchTimeout)
 	defer cancel()
@@ -287,20 +315,86 @@ func (r *RemoteKeySet) fetch() (*jose.KeySet, time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("rs: fetch JWKS from %s: status %s", r.url, resp.Status)
+		return nil, 0, fmt.Errorf("rs: fetch JWKS from %s: status %s", r.safeURL, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("rs: read JWKS from %s: %w", r.url, err)
+		return nil, 0, fmt.Errorf("rs: read JWKS from %s: %w", r.safeURL, err)
 	}
 	if len(body) > MaxResponseSize {
-		return nil, 0, fmt.Errorf("rs: JWKS from %s is larger than %d bytes", r.url, MaxResponseSize)
+		return nil, 0, fmt.Errorf("rs: JWKS from %s is larger than %d bytes", r.safeURL, MaxResponseSize)
 	}
 	set, err := jose.ParseKeySet(body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("rs: JWKS from %s: %w", r.url, err)
+		return nil, 0, fmt.Errorf("rs: JWKS from %s: %w", r.safeURL, err)
 	}
 	return set, r.lifetime(resp.Header), nil
+}
+
+// KeySetStatus is what a RemoteKeySet reports about its health, for
+// metrics and readiness checks. It never holds key material or secrets.
+type KeySetStatus struct {
+	// URL is the JWKS URL, without a password it may contain.
+	URL string
+	// Keys is the number of keys in the set served; zero before the first
+	// successful fetch.
+	Keys int
+	// LastFetch is when the set served was fetched; zero before the first
+	// successful fetch.
+	LastFetch time.Time
+	// LastAttempt is when the last fetch started; zero before the first.
+	LastAttempt time.Time
+	// Expires is when the lifetime of the set served ends.
+	Expires time.Time
+	// LastError is the error of the last fetch, empty when it succeeded
+	// (or none was made). Non-empty means the issuer's JWKS endpoint is out
+	// of reach or publishes something unusable: an outage.
+	LastError string
+	// Stale reports that the set served has outlived its lifetime, which
+	// happens only while refreshes fail (or before the next use refreshes
+	// it).
+	Stale bool
+	// Available reports whether there is a set to serve; false before the
+	// first successful fetch and once the last good set has been stale for
+	// longer than the MaxStale limit. Tokens then fail with
+	// ErrKeySetUnavailable.
+	Available bool
+	// Fetches counts the fetches finished so far, FetchErrors those of
+	// them that failed.
+	Fetches, FetchErrors uint64
+}
+
+// Status reports the state of the key set at the key set's current time.
+func (r *RemoteKeySet) Status() KeySetStatus {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := KeySetStatus{
+		URL:         r.safeURL,
+		LastFetch:   r.fetched,
+		LastAttempt: r.lastTry,
+		Expires:     r.expires,
+		Available:   r.usable(now),
+		Fetches:     r.fetches,
+		FetchErrors: r.failures,
+	}
+	if r.set != nil {
+		st.Keys = r.set.Len()
+		st.Stale = !now.Before(r.expires)
+	}
+	if r.lastErr != nil {
+		st.LastError = r.lastErr.Error()
+	}
+	return st
+}
+
+// redactURL returns u with any password replaced, for messages.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
 }
 
 // lifetime is how long a response with header h is fresh: its Cache-Control

@@ -423,35 +423,63 @@ func TestRemoteKeySetRevalidatesAfterMaxAge(t *testing.T) {
 	srv.wantHits(t, 1)
 
 	first := lastTry(r)
-	clk.Advance(119 * time.Second)
+	clk.Advance(89 * time.Second)
 	mustKeySet(t, r, hdr(key.KeyID()))
 	// A revalidation would have been started inside KeySet, before it
 	// returned: none was.
 	if inflight(r) != nil || !lastTry(r).Equal(first) {
-		t.Fatal("a set within its max-age was revalidated")
+		t.Fatal("a set within three quarters of its max-age was revalidated")
 	}
 	srv.wantHits(t, 1)
 
-	// Expired: the caller gets the cached set at once, and the set is
-	// fetched again in the background.
+	// Three quarters of the lifetime have passed: the caller gets the
+	// cached set at once, while the set is fetched again in the
+	// background, before it expires.
 	newKey := genKey(t)
 	srv.serve(t, newKey)
 	release := srv.hold()
 	clk.Advance(time.Second)
 	if set := mustKeySet(t, r, hdr(key.KeyID())); !has(set, key.KeyID()) {
-		t.Fatal("the expired set was not served while it was revalidated")
+		t.Fatal("the cached set was not served while it was refreshed ahead")
 	}
 	srv.waitHits(t, 2)
 	call := inflight(r)
+	if st := r.Status(); st.Stale || !st.Available || st.Keys != 1 {
+		t.Fatalf("Status during the refresh-ahead = %+v", st)
+	}
 	release()
 	if call != nil {
 		<-call.done
 	}
-	// The revalidated set replaces the old one.
+	// The refreshed set replaces the old one.
 	if !has(mustKeySet(t, r, nil), newKey.KeyID()) {
-		t.Fatal("the revalidated set did not replace the old one")
+		t.Fatal("the refreshed set did not replace the old one")
 	}
 	srv.wantHits(t, 2)
+
+	// Expired (nobody used the set in its last quarter): the caller gets
+	// the cached set at once, and the set is fetched again in the
+	// background.
+	newer := genKey(t)
+	srv.serve(t, newer)
+	release = srv.hold()
+	clk.Advance(120 * time.Second)
+	if st := r.Status(); !st.Stale || !st.Available {
+		t.Fatalf("Status of an expired set = %+v", st)
+	}
+	if set := mustKeySet(t, r, hdr(newKey.KeyID())); !has(set, newKey.KeyID()) {
+		t.Fatal("the expired set was not served while it was revalidated")
+	}
+	srv.waitHits(t, 3)
+	call = inflight(r)
+	release()
+	if call != nil {
+		<-call.done
+	}
+	if !has(mustKeySet(t, r, nil), newer.KeyID()) {
+		t.Fatal("the revalidated set did not replace the old one")
+	}
+	srv.wantHits(t, 3)
 }
 
 // TestRemoteKeySetFailedRefreshKeepsLastGoodSet covers every way a fetch
