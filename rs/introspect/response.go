@@ -51,7 +51,10 @@ func parseResponse(body string) (tok *rs.Token, active bool, err error) {
 		return nil, false, nil
 	}
 	tok = new(rs.Token)
-	var azp string
+	var (
+		azp         string
+		hasClientID bool
+	)
 	for _, m := range members {
 		var err error
 		switch m.Name {
@@ -61,6 +64,7 @@ func parseResponse(body string) (tok *rs.Token, active bool, err error) {
 			tok.Subject, err = str(m.Value)
 		case "client_id":
 			tok.ClientID, err = str(m.Value)
+			hasClientID = true
 		case "azp":
 			azp, err = str(m.Value)
 		case "jti":
@@ -87,7 +91,7 @@ func parseResponse(body string) (tok *rs.Token, active bool, err error) {
 			return nil, false, fmt.Errorf("%w: %q: %v", errMalformed, m.Name, err)
 		}
 	}
-	if tok.ClientID == "" {
+	if !hasClientID {
 		tok.ClientID = azp
 	}
 	if err := json.Unmarshal([]byte(body), &tok.Claims); err != nil {
