@@ -307,16 +307,20 @@ func (c *Client) lookup(ctx context.Context, raw string) (*result, error) {
 	if len(raw) > MaxTokenSize {
 		return nil, fmt.Errorf("%w: introspect: token longer than %d bytes", rs.ErrInvalidToken, MaxTokenSize)
 	}
-	k := key(sha256.Sum256([]byte(raw)))
-	check := func() (*result, bool) { return nil, false }
+	var buf [512]byte // typical tokens are hashed without an allocation
+	k := key(sha256.Sum256(append(buf[:0], raw...)))
 	if c.cache != nil {
-		check = func() (*result, bool) { return c.cache.get(k, c.now()) }
-		if res, ok := check(); ok {
+		if res, ok := c.cache.get(k, c.now()); ok {
 			c.hits.Add(1)
 			return res, nil
 		}
 	}
-	cl, res, leader := c.flights.join(k, check)
+	cl, res, leader := c.flights.join(k, func() (*result, bool) {
+		if c.cache == nil {
+			return nil, false
+		}
+		return c.cache.get(k, c.now())
+	})
 	if res != nil {
 		c.hits.Add(1)
 		return res, nil
