@@ -328,3 +328,31 @@ func TestSingleFlightDistinctTokens(t *testing.T) {
 		t.Fatalf("Verify(fast) while slow is under way: %v", err)
 	}
 }
+
+// TestMaxConcurrent: with every request slot taken, a miss fails as
+// unavailable after Timeout instead of adding a request; once a slot is
+// free it goes through.
+func TestMaxConcurrent(t *testing.T) {
+	f := newFakeAS(t)
+	f.set("tok", activeMembers())
+	cfg := f.config()
+	cfg.MaxConcurrent, cfg.Timeout = 2, time.Millisecond
+	c := f.client(cfg)
+	if cap(c.slots) != 2 {
+		t.Fatalf("%d slots", cap(c.slots))
+	}
+	c.slots <- struct{}{} // two requests under way
+	c.slots <- struct{}{}
+	if _, err := c.Verify(t.Context(), "tok"); !errors.Is(err, rs.ErrUnavailable) {
+		t.Fatalf("Verify with no free slot: %v", err)
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("%d requests, want 0", n)
+	}
+	<-c.slots
+	c.timeout = DefaultTimeout
+	verifyN(t, c, f, "tok", 1)
+	if len(c.slots) != 1 {
+		t.Errorf("the request did not give its slot back")
+	}
+}

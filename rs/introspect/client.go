@@ -39,6 +39,9 @@ const (
 	// MaxTokenSize bounds the tokens the client sends to the endpoint; a
 	// longer one is refused as invalid without a request.
 	MaxTokenSize = 16 << 10
+	// DefaultMaxConcurrent bounds the requests under way at once when
+	// Config.MaxConcurrent is zero.
+	DefaultMaxConcurrent = 64
 )
 
 // Media type and JWT type of RFC 9701 responses.
@@ -85,6 +88,12 @@ type Config struct {
 	// Timeout bounds each request, whatever HTTPClient.Timeout says; zero
 	// means DefaultTimeout.
 	Timeout time.Duration
+	// MaxConcurrent bounds the requests to the endpoint under way at once
+	// (for distinct tokens: misses for one token share a request); zero
+	// means DefaultMaxConcurrent. A miss that cannot start its request
+	// within Timeout fails with rs.ErrUnavailable, so that a flood of
+	// made-up tokens cannot flood the authorization server.
+	MaxConcurrent int
 	// AllowHTTP allows a plain http Endpoint on a non-loopback address,
 	// for a network the operator trusts. The token and the client secret
 	// then cross that network in the clear.
@@ -127,6 +136,7 @@ type Client struct {
 	endpoint string
 	client   *http.Client
 	timeout  time.Duration
+	slots    chan struct{} // one per request under way
 	basic    string     // the Authorization header; empty with client_secret_post
 	form     url.Values // the parameters of every request but the token
 	accept   string
@@ -215,6 +225,11 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
+	slots := cfg.MaxConcurrent
+	if slots <= 0 {
+		slots = DefaultMaxConcurrent
+	}
+	c.slots = make(chan struct{}, slots)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -346,7 +361,13 @@ func (c *Client) run(ctx context.Context, k key, raw string, cl *call) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := c.now()
-	cl.res, cl.err = c.introspect(ctx, raw)
+	select {
+	case c.slots <- struct{}{}:
+		cl.res, cl.err = c.introspect(ctx, raw)
+		<-c.slots
+	case <-ctx.Done():
+		cl.err = fmt.Errorf("%w: introspect: %d requests to %s are under way", rs.ErrUnavailable, cap(c.slots), c.endpoint)
+	}
 	if cl.err == nil && c.cache != nil {
 		until := start.Add(c.ttl)
 		if exp := cl.res.tok.Expiry; !exp.IsZero() && exp.Before(until) {
