@@ -137,8 +137,8 @@ type Client struct {
 	client   *http.Client
 	timeout  time.Duration
 	slots    chan struct{} // one per request under way
-	basic    string     // the Authorization header; empty with client_secret_post
-	form     url.Values // the parameters of every request but the token
+	basic    string        // the Authorization header; empty with client_secret_post
+	form     url.Values    // the parameters of every request but the token
 	accept   string
 	verifier *jwt.Verifier // nil in JSON mode
 	issuer   string
