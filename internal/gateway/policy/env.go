@@ -25,10 +25,10 @@ const (
 const (
 	// DefaultCostLimit is the runtime cost limit of one CEL expression
 	// evaluation (cel.CostLimit); an evaluation that exceeds it is a denial.
-	DefaultCostLimit = 100_000
+	DefaultCostLimit = 1_000_000
 	// DefaultMaxEstimatedCost bounds the worst-case cost estimated at load
 	// time; an expression estimated above it is refused.
-	DefaultMaxEstimatedCost = 1_000_000
+	DefaultMaxEstimatedCost = 10_000_000
 	// DefaultInputSizeBound is the size (bytes of a string, elements of a
 	// list or map) assumed of every input value when the cost is estimated.
 	DefaultInputSizeBound = 64 << 10
@@ -112,8 +112,9 @@ func NewCompiler(opts ...Option) (*Compiler, error) {
 
 // program is one compiled CEL expression.
 type program struct {
-	src string
-	prg cel.Program
+	src     string
+	prg     cel.Program
+	tracked bool // evaluated under cel.CostLimit
 }
 
 // compileExpr parses, type-checks, cost-checks and plans one expression.
@@ -141,14 +142,33 @@ func (c *Compiler) compileExpr(what, src string, attrs map[string]any) (*program
 		return nil, fmt.Errorf("%s: estimated worst-case cost %d exceeds the limit %d (nested loops over claims or request data?)",
 			what, est.Max, c.cfg.maxEstimatedCost)
 	}
-	prg, err := c.env.Program(checked,
-		cel.CostLimit(c.cfg.costLimit),
-		cel.EvalOptions(cel.OptOptimize),
-	)
+	// Runtime cost tracking costs several allocations per evaluation. It
+	// is pure overhead for an expression without loops whose worst case,
+	// estimated with every input at the size bound, is within the limit:
+	// such an expression evaluates each node at most once and cannot reach
+	// the limit. Every other expression runs under cel.CostLimit.
+	tracked := hasComprehension(checked) || est.Max > c.cfg.costLimit
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if tracked {
+		popts = append(popts, cel.CostLimit(c.cfg.costLimit))
+	}
+	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &program{src: src, prg: prg}, nil
+	return &program{src: src, prg: prg, tracked: tracked}, nil
+}
+
+// hasComprehension reports whether the expression has a loop (all, exists,
+// exists_one, map, filter and the like).
+func hasComprehension(a *cel.Ast) bool {
+	found := false
+	ast.PostOrderVisit(a.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
+		if e.Kind() == ast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
 }
 
 // formatIssues renders CEL errors on one line with 1-based line and column.
@@ -249,9 +269,11 @@ func newProvider(base types.Provider) *provider {
 		"host":   str(func(r *Request) string { return r.Host }),
 		"source": str(func(r *Request) string { return r.Source }),
 		"params": {
-			Type:    strMap,
-			IsSet:   func(any) bool { return true },
-			GetFrom: func(t any) (any, error) { return types.NewStringStringMap(types.DefaultTypeAdapter, asRequest(t).Params), nil },
+			Type:  strMap,
+			IsSet: func(any) bool { return true },
+			GetFrom: func(t any) (any, error) {
+				return asRequest(t).Params, nil
+			},
 		},
 		"query": {
 			Type:    listMap,

@@ -31,10 +31,9 @@ func (estimator) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode)
 // activation binds the CEL variables of one decision. Values are computed
 // on first use, so an expression pays only for the variables it reads.
 type activation struct {
-	in     *Input
-	route  ref.Val
-	claims ref.Val
-	act    ref.Val
+	in    *Input
+	route map[string]any
+	act   ref.Val
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -43,14 +42,12 @@ var _ interpreter.Activation = (*activation)(nil)
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "claims":
-		if a.claims == nil {
-			c := a.in.Claims
-			if c == nil {
-				c = map[string]any{}
-			}
-			a.claims = types.NewStringInterfaceMap(types.DefaultTypeAdapter, c)
+		// The raw map: the interpreter looks keys up in it directly and
+		// adapts only the values it reads.
+		if a.in.Claims == nil {
+			return emptyClaims, true
 		}
-		return a.claims, true
+		return a.in.Claims, true
 	case "request":
 		return requestVal{&a.in.Request}, true
 	case "act":
@@ -85,7 +82,11 @@ func actList(in *Input) ref.Val {
 // activations pools activation structs of one policy.
 type activations struct{ pool sync.Pool }
 
-func (p *activations) get(in *Input, route ref.Val) *activation {
+// emptyClaims stands for the claims of an anonymous request; it is never
+// written to.
+var emptyClaims = map[string]any{}
+
+func (p *activations) get(in *Input, route map[string]any) *activation {
 	a, _ := p.pool.Get().(*activation)
 	if a == nil {
 		a = &activation{}

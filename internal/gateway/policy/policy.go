@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
 )
 
 // Spec is the authorization rule of one route, as written in the gateway's
@@ -158,7 +157,7 @@ type Policy struct {
 	deny      *program
 	reqs      []requirement
 	allowRule string // Rule of an allow by requirements alone
-	route     ref.Val
+	route     map[string]any
 	scopes    []string
 	acts      activations
 }
@@ -200,7 +199,11 @@ func (c *Compiler) compile(s Spec) (*Policy, error) {
 	if err := validAttribute(attrs, 0); err != nil {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
-	p.route = types.DefaultTypeAdapter.NativeToValue(attrs)
+	// Attribute values are adapted to CEL values once, here.
+	p.route = make(map[string]any, len(attrs))
+	for k, v := range attrs {
+		p.route[k] = types.DefaultTypeAdapter.NativeToValue(v)
+	}
 
 	needsToken := s.Allow != "" || s.Scopes != nil || s.Roles != nil || s.Groups != nil || len(s.Claims) > 0
 	if s.Anonymous && needsToken {

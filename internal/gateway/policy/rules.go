@@ -18,11 +18,8 @@ func scopeRequirement(r *ScopeRule) (requirement, error) {
 		return requirement{}, err
 	}
 	all, anyOf := r.All, r.Any
-	has := func(c map[string]any, s string) bool {
-		return hasValue(c["scope"], s) || hasValue(c["scp"], s)
-	}
 	return requirement{rule: RuleScopes, check: func(c map[string]any) (bool, string) {
-		return checkList(c, has, all, anyOf, "scope")
+		return checkList(values{c["scope"], c["scp"]}, all, anyOf, "scope")
 	}}, nil
 }
 
@@ -44,12 +41,9 @@ func listRequirement(rule, defClaim string, r *ListRule) (requirement, error) {
 	}
 	all, anyOf := r.All, r.Any
 	what := strings.TrimSuffix(rule, "s") // "role", "group"
-	has := func(c map[string]any, s string) bool {
-		v, _ := path.lookup(c)
-		return hasValue(v, s)
-	}
 	return requirement{rule: rule, check: func(c map[string]any) (bool, string) {
-		return checkList(c, has, all, anyOf, what)
+		v, _ := path.lookup(c)
+		return checkList(values{v, nil}, all, anyOf, what)
 	}}, nil
 }
 
@@ -64,12 +58,18 @@ func validTokens(rule string, lists ...[]string) error {
 	return nil
 }
 
+// values are up to two claim values (for scopes: `scope` and `scp`), each
+// an array or a space-separated string.
+type values struct{ a, b any }
+
+func (v values) has(s string) bool { return hasValue(v.a, s) || hasValue(v.b, s) }
+
 // checkList checks all-of and any-of; the reason names every missing value
 // of all, or every value of any.
-func checkList(c map[string]any, has func(map[string]any, string) bool, all, anyOf []string, what string) (bool, string) {
+func checkList(v values, all, anyOf []string, what string) (bool, string) {
 	var missing []string
 	for _, s := range all {
-		if !has(c, s) {
+		if !v.has(s) {
 			missing = append(missing, s)
 		}
 	}
@@ -80,7 +80,7 @@ func checkList(c map[string]any, has func(map[string]any, string) bool, all, any
 		return true, ""
 	}
 	for _, s := range anyOf {
-		if has(c, s) {
+		if v.has(s) {
 			return true, ""
 		}
 	}
