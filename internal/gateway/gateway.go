@@ -103,7 +103,7 @@ func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.state.Store(st)
-	m.setStatusSource(g.statuses)
+	m.setSource(g.currentVerifier)
 	return g, nil
 }
 

@@ -201,6 +201,7 @@ type fixture struct {
 	srv      *httptest.Server
 	up       *upstream
 	logs     *bytes.Buffer
+	lines    chan string
 	reg      *prometheus.Registry
 	dpop     *fakeDPoP
 	key      *jose.Key
@@ -218,7 +219,7 @@ func tok(iss, sub string, aud []string, scopes []string, claims map[string]any) 
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	fx := &fixture{up: newUpstream(t), logs: &bytes.Buffer{}, reg: prometheus.NewRegistry(), dpop: &fakeDPoP{}, release: make(chan struct{})}
+	fx := &fixture{up: newUpstream(t), logs: &bytes.Buffer{}, lines: make(chan string, 1000), reg: prometheus.NewRegistry(), dpop: &fakeDPoP{}, release: make(chan struct{})}
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-fx.release:
@@ -260,7 +261,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	deps := Deps{
-		Logger:          slog.New(slog.NewJSONHandler(syncWriter{fx.logs, &sync.Mutex{}}, nil)),
+		Logger:          slog.New(slog.NewJSONHandler(syncWriter{fx.logs, &sync.Mutex{}, fx.lines}, nil)),
 		NewVerifier:     func(context.Context, []config.Issuer) (rs.TokenVerifier, error) { return fx.verifier, nil },
 		NewIntrospector: func(context.Context, config.Introspection) (Introspector, error) { return intro, nil },
 		NewDPoP:         func(context.Context, config.DPoP) (rs.DPoPChecker, error) { return fx.dpop, nil },
@@ -289,13 +290,18 @@ func newFixture(t testing.TB) *fixture {
 }
 
 type syncWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
+	w     io.Writer
+	mu    *sync.Mutex
+	lines chan string
 }
 
 func (s syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case s.lines <- string(b):
+	default:
+	}
 	return s.w.Write(b)
 }
 
@@ -600,8 +606,18 @@ func TestGatewayDecisionLogAndMetrics(t *testing.T) {
 	fx.do(t, "GET", "/orders/7", bearer("alice"), "")
 	fx.do(t, "GET", "/orders/0", bearer("alice"), "")
 	fx.do(t, "GET", "/orders/7", bearer("expired"), "")
+	// A line is written once its response is complete: wait for three.
 	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(fx.logs.String()), "\n") {
+	var all strings.Builder
+	timeout := time.After(10 * time.Second)
+	for len(lines) < 3 {
+		var l string
+		select {
+		case l = <-fx.lines:
+		case <-timeout:
+			t.Fatalf("decision lines: %v", lines)
+		}
+		all.WriteString(l)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
@@ -609,9 +625,6 @@ func TestGatewayDecisionLogAndMetrics(t *testing.T) {
 		if m["msg"] == "decision" {
 			lines = append(lines, m)
 		}
-	}
-	if len(lines) != 3 {
-		t.Fatalf("decision lines: %v", lines)
 	}
 	// Lines are written once a response is complete, so their order is
 	// not the order of the requests.
@@ -623,7 +636,7 @@ func TestGatewayDecisionLogAndMetrics(t *testing.T) {
 		}
 		delete(want, l["status"].(float64))
 	}
-	if strings.Contains(fx.logs.String(), "Bearer") || strings.Contains(fx.logs.String(), `"alice"`) && !strings.Contains(fx.logs.String(), `"sub":"alice"`) {
+	if strings.Contains(all.String(), "Bearer") {
 		t.Error("the log holds a token")
 	}
 	mfs, err := fx.reg.Gather()
@@ -770,4 +783,3 @@ func TestClaimPathAndAct(t *testing.T) {
 	}
 }
 
-var _ = time.Second

@@ -105,6 +105,11 @@ type Issuer struct {
 	Algorithms []string `yaml:"algorithms"`
 	// Types are the accepted typ header values (default at+jwt).
 	Types []string `yaml:"types"`
+	// AllowUntypedTokens also accepts typ "JWT" or no typ, as many
+	// issuers' access tokens carry.
+	AllowUntypedTokens bool `yaml:"allow_untyped_tokens"`
+	// RequiredClaims must be present in every token (exp always is).
+	RequiredClaims []string `yaml:"required_claims"`
 	// ClaimMapping maps a claim name to a dotted path in the token.
 	ClaimMapping map[string]string `yaml:"claim_mapping"`
 	// Leeway is the clock skew allowed for exp, nbf and iat.

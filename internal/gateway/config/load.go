@@ -406,7 +406,7 @@ func (v *validator) issuer(i int, iss Issuer, seen map[string]bool) {
 
 func knownAlg(a string) bool {
 	switch a {
-	case "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA", "Ed25519":
+	case "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA":
 		return true
 	}
 	return false
