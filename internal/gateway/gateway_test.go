@@ -782,4 +782,3 @@ func TestClaimPathAndAct(t *testing.T) {
 		t.Errorf("depth %d", n)
 	}
 }
-
