@@ -146,24 +146,18 @@ func (rt *compiledRoute) challenges(code, desc string, scopes []string) []challe
 // the token and, for phantom routes, the upstream's Authorization value.
 func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, string, outcome, bool) {
 	ch := func(code, desc string) []challenge { return rt.challenges(code, desc, nil) }
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
+	scheme, raw, err := rs.ParseAuthorization(r.Header, maxTokenLength)
+	switch {
+	case errors.Is(err, rs.ErrNoToken):
 		return nil, "", outcome{status: http.StatusUnauthorized, err: "unauthorized", description: "an access token is required", challenges: rt.challenges("", "", nil), reason: "no token"}, false
-	}
-	bad := func(desc string) (*rs.Token, string, outcome, bool) {
+	case errors.Is(err, rs.ErrInvalidRequest):
+		desc := "more than one Authorization header"
 		return nil, "", outcome{status: http.StatusBadRequest, err: "invalid_request", description: desc, challenges: ch("invalid_request", desc), reason: desc}, false
+	case err != nil:
+		desc := "the Authorization header does not hold a token"
+		return nil, "", outcome{status: http.StatusUnauthorized, err: "invalid_token", description: desc, challenges: ch("invalid_token", desc), reason: desc}, false
 	}
-	if len(vals) > 1 {
-		return bad("more than one Authorization header")
-	}
-	scheme, raw, found := strings.Cut(vals[0], " ")
-	if !found || raw == "" || len(raw) > maxTokenLength || !isB64Token(raw) {
-		return bad("the Authorization header is not \"Bearer token\" or \"DPoP token\"")
-	}
-	isDPoP := strings.EqualFold(scheme, "DPoP")
-	if !isDPoP && !strings.EqualFold(scheme, "Bearer") {
-		return bad("the Authorization scheme is neither Bearer nor DPoP")
-	}
+	isDPoP := scheme == rs.SchemeDPoP
 	if rt.dpopRequired && !isDPoP {
 		return nil, "", outcome{status: http.StatusUnauthorized, err: "invalid_token", description: "this resource requires a DPoP-bound token", challenges: ch("invalid_token", "this resource requires a DPoP-bound token"), reason: "bearer token on a DPoP route"}, false
 	}
@@ -325,17 +319,6 @@ func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, 
 		delete(r.Header, "Authorization")
 		delete(r.Header, "Dpop")
 	}
-}
-
-func isB64Token(s string) bool {
-	// RFC 6750 §2.1 b64token.
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
