@@ -103,7 +103,7 @@ func normalOrigin(o string) string {
 	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
 		return ""
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	return originOf(u)
 }
 
 func truncate(s string, n int) string {

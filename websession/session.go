@@ -228,7 +228,17 @@ func parseOrigin(raw string) (string, error) {
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", raw)
 	}
-	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+	return originOf(u), nil
+}
+
+// originOf serializes the origin of u as browsers send it in Origin:
+// lower case, without the scheme's default port.
+func originOf(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if (scheme == "https" && strings.HasSuffix(host, ":443")) || (scheme == "http" && strings.HasSuffix(host, ":80")) {
+		host = host[:strings.LastIndexByte(host, ':')]
+	}
+	return scheme + "://" + host
 }
 
 func checkCookieName(name string) error {
@@ -397,8 +407,8 @@ func (m *Manager) Decode(ctx context.Context, token string) (*Session, error) {
 	if m.ring.retired(t.Key(), now) {
 		return nil, ErrKeyRetired
 	}
-	var c claims
-	if err := t.DecodeClaims(&c); err != nil {
+	c, err := readClaims(t)
+	if err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrInvalidSession, err)
 	}
 	s := &Session{
@@ -418,8 +428,8 @@ func (m *Manager) Decode(ctx context.Context, token string) (*Session, error) {
 		// A shorter configured lifetime applies to sessions issued before.
 		return nil, fmt.Errorf("%w: beyond the configured lifetime", ErrExpired)
 	}
-	if err := m.checkData(c.Data); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidSession, err)
+	if raw, _ := t.Claim("data"); len(raw) > m.cfg.MaxDataSize {
+		return nil, fmt.Errorf("%w: %w: session data is %d bytes, the limit is %d", ErrInvalidSession, ErrTooLarge, len(raw), m.cfg.MaxDataSize)
 	}
 	idleEnd := min(c.IdleExp, c.Iat+int64(m.cfg.IdleTimeout/time.Second))
 	if now.Unix() >= idleEnd {

@@ -413,3 +413,47 @@ func TestEncodeLimits(t *testing.T) {
 		t.Error("Encode of a session not made by NewSession succeeded")
 	}
 }
+
+func TestDecodeClaimTypes(t *testing.T) {
+	clock := clocktest.Default()
+	t0 := clock.Now()
+	m := newManager(t, clock)
+	for _, tc := range []struct {
+		name string
+		set  func(map[string]any)
+		ok   bool
+	}{
+		{"data of strings", func(c map[string]any) { c["data"] = map[string]any{"a": "1", "b\u00e9": "2"} }, true},
+		{"empty data", func(c map[string]any) { c["data"] = map[string]any{} }, true},
+		{"data a string", func(c map[string]any) { c["data"] = "x" }, false},
+		{"data with a number", func(c map[string]any) { c["data"] = map[string]any{"a": 1} }, false},
+		{"data nested", func(c map[string]any) { c["data"] = map[string]any{"a": map[string]any{"b": "c"}} }, false},
+		{"data with too many members", func(c map[string]any) {
+			d := map[string]any{}
+			for i := range maxDataEntries + 1 {
+				d[string(rune('A'+i))] = ""
+			}
+			c["data"] = d
+		}, false},
+		{"auth_time fractional", func(c map[string]any) { c["auth_time"] = float64(t0.Unix()) - 0.5 }, false},
+		{"auth_time a string", func(c map[string]any) { c["auth_time"] = "1" }, false},
+		{"idle_exp negative", func(c map[string]any) { c["idle_exp"] = -1 }, false},
+		{"sid a number", func(c map[string]any) { c["sid"] = 1 }, false},
+		{"sub a number", func(c map[string]any) { c["sub"] = 1 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validClaims(t0)
+			tc.set(c)
+			s, err := m.Decode(t.Context(), signWith(t, m.ring.signer, TokenType, c))
+			if (err == nil) != tc.ok {
+				t.Fatalf("Decode: %v, want ok %v", err, tc.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidSession) {
+				t.Errorf("error %v is not ErrInvalidSession", err)
+			}
+			if err == nil && tc.name == "data of strings" && (s.Data["a"] != "1" || s.Data["b\u00e9"] != "2") {
+				t.Errorf("data = %v", s.Data)
+			}
+		})
+	}
+}
