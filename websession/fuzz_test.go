@@ -2,12 +2,15 @@ package websession
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/writ-dev/writ/internal/clocktest"
+	"github.com/writ-dev/writ/jwt"
 )
 
 // FuzzDecode feeds arbitrary cookie values to the decode path, as the
@@ -69,6 +72,45 @@ func FuzzCSRFToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		if s.ValidCSRFToken(v) && v != tok && len(v) != len(tok) {
 			t.Fatalf("ValidCSRFToken(%q)", v)
+		}
+	})
+}
+
+// FuzzClaims signs arbitrary payloads with the Manager's own key, so that
+// the claim checks behind the signature are exercised: no panic, and every
+// accepted session satisfies the invariants.
+func FuzzClaims(f *testing.F) {
+	clock := clocktest.Default()
+	m := newManager(f, clock)
+	now := clock.Now().Unix()
+	f.Add(fmt.Sprintf(`{"iss":%q,"aud":%q,"sub":"a","sid":"s","iat":%d,"auth_time":%d,"exp":%d,"idle_exp":%d,"csrf":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","data":{"k":"v"}}`,
+		appURL, appURL, now, now, now+3600, now+1800))
+	f.Add(`{"sub":"a"}`)
+	f.Add(`{"data":{"a":{"b":1}}}`)
+	signer, err := jwt.NewSigner(m.ring.signer, TokenType)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, payload string) {
+		tok, err := signer.SignPayload([]byte(payload))
+		if err != nil {
+			return
+		}
+		s, err := m.Decode(t.Context(), tok)
+		if err != nil {
+			if s != nil {
+				t.Fatal("a session together with an error")
+			}
+			return
+		}
+		now := clock.Now()
+		switch {
+		case s.Subject == "" || s.ID == "" || len(s.csrf) != csrfSecretSize:
+			t.Fatalf("accepted without sub, sid or csrf: %s", payload)
+		case !now.Before(s.ExpiresAt) || !now.Before(s.IdleExpiresAt) || s.IdleExpiresAt.After(s.ExpiresAt):
+			t.Fatalf("accepted an expired or inconsistent session: %s", payload)
+		case s.ExpiresAt.Sub(s.AuthTime) > time.Hour || s.AuthTime.After(s.IssuedAt):
+			t.Fatalf("accepted a session beyond its lifetime: %s", payload)
 		}
 	})
 }
