@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/testcert"
 )
@@ -170,6 +171,7 @@ func (b *browser) submit(t *testing.T, p *page, fields url.Values) *page {
 
 type fixture struct {
 	writ    *writNode
+	clock   *clocktest.Clock // the sessions' clock: real time plus an offset
 	appURL  string
 	user    struct{ id, username, password, name, email string }
 	newUser func() *browser
@@ -180,7 +182,7 @@ func setup(t *testing.T) *fixture {
 	dir := t.TempDir()
 	caFile, certFile, keyFile := testcert.Write(t, dir)
 	w := startWrit(t, dir, caFile, certFile, keyFile)
-	f := &fixture{writ: w}
+	f := &fixture{writ: w, clock: clocktest.Real()}
 	f.user.username, f.user.password = "alice", "webapp "+rand.Text()
 	f.user.name, f.user.email = "Alice Liddell", "alice@example.com"
 	var u struct {
@@ -213,6 +215,7 @@ func setup(t *testing.T) *fixture {
 		IssuerURL: w.issuer, ClientID: c.ID, ClientSecret: c.Secret, AppURL: f.appURL,
 		SessionKey: []byte(rand.Text() + rand.Text()), HTTPClient: w.client,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		Now:    f.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -393,4 +396,44 @@ func (f *fixture) startLogin(t *testing.T, b *browser) string {
 		t.Errorf("the authorization request lacks PKCE or nonce: %s", loc)
 	}
 	return q.Get("state")
+}
+
+// The session slides with use and ends when idle: the app's clock moves on
+// (writ's does not need to: the ID token was checked at the callback).
+func TestSessionSlidesAndEndsWhenIdle(t *testing.T) {
+	f := setup(t)
+	b := f.newUser()
+	f.signIn(t, b)
+	appURL, _ := url.Parse(f.appURL)
+	cookie := func() string {
+		for _, c := range b.c.Jar.Cookies(appURL) {
+			if c.Name == "__Host-session" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	first := cookie()
+	signedIn := func() bool {
+		p := b.get(t, f.appURL+"/")
+		return strings.Contains(p.body, f.user.name)
+	}
+	f.clock.Advance(20 * time.Minute) // within the 30-minute idle timeout: slides
+	if !signedIn() {
+		t.Fatal("signed out after 20 minutes")
+	}
+	if c := cookie(); c == "" || c == first {
+		t.Fatal("the session cookie was not re-issued")
+	}
+	f.clock.Advance(25 * time.Minute) // 45 minutes after sign-in, 25 after the last use
+	if !signedIn() {
+		t.Fatal("signed out 25 minutes after the last use")
+	}
+	f.clock.Advance(31 * time.Minute)
+	if signedIn() {
+		t.Fatal("still signed in after 31 idle minutes")
+	}
+	if cookie() != "" {
+		t.Error("the idle session's cookie was not cleared")
+	}
 }
