@@ -28,14 +28,23 @@ const MaxCookieSize = 4096
 
 // Defaults of Config.
 const (
-	DefaultCookieName   = "__Host-session"
-	DefaultLifetime     = 12 * time.Hour
-	DefaultIdleTimeout  = 30 * time.Minute
+	// DefaultCookieName is the session cookie's name.
+	DefaultCookieName = "__Host-session"
+	// DefaultLifetime is the absolute lifetime of a session.
+	DefaultLifetime = 12 * time.Hour
+	// DefaultIdleTimeout ends a session not used for this long.
+	DefaultIdleTimeout = 30 * time.Minute
+	// DefaultRefreshAfter is the fraction of the idle timeout after which
+	// the cookie is re-issued.
 	DefaultRefreshAfter = 0.25
-	DefaultMaxDataSize  = 1024
-	DefaultCSRFHeader   = "X-CSRF-Token"
-	DefaultCSRFField    = "csrf_token"
-	DefaultMaxFormSize  = 1 << 20
+	// DefaultMaxDataSize bounds Session.Data, JSON-encoded, in bytes.
+	DefaultMaxDataSize = 1024
+	// DefaultCSRFHeader is the request header carrying the CSRF token.
+	DefaultCSRFHeader = "X-CSRF-Token"
+	// DefaultCSRFField is the form field carrying the CSRF token.
+	DefaultCSRFField = "csrf_token"
+	// DefaultMaxFormSize bounds the body read to find the CSRF form field.
+	DefaultMaxFormSize = 1 << 20
 )
 
 // Errors. Every error the package returns about a request or a cookie
