@@ -170,8 +170,8 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // callback finishes the sign-in: state, issuer (RFC 9207), code exchange
-// with the PKCE verifier, ID token signature, audience, expiry and nonce;
-// then a new session.
+// with the PKCE verifier, ID token signature, issuer, audience, expiry,
+// nonce and at_hash; then a new session.
 func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	login, err := a.sessions.Transient(r, loginCookie)
 	a.sessions.ClearTransient(w, loginCookie) // single use, whatever happens
@@ -207,6 +207,12 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(login["nonce"])) != 1 {
 		a.fail(w, r, http.StatusBadRequest, "the ID token's nonce does not match", nil)
 		return
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			a.fail(w, r, http.StatusBadGateway, "the access token does not match the ID token's at_hash", err)
+			return
+		}
 	}
 	var claims struct {
 		Name  string `json:"name"`
