@@ -16,6 +16,9 @@ func gatewayDeps(log *slog.Logger) gateway.Deps {
 		NewVerifier: func(ctx context.Context, issuers []config.Issuer) (rs.TokenVerifier, error) {
 			return gateway.NewVerifier(ctx, issuers)
 		},
+		NewIntrospector: func(ctx context.Context, cfg config.Introspection) (gateway.Introspector, error) {
+			return gateway.NewIntrospector(ctx, cfg)
+		},
 		CompilePolicy: gatewayPolicyCompiler(),
 	}
 }

@@ -103,7 +103,7 @@ func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.state.Store(st)
-	m.setSource(g.currentVerifier)
+	m.setSource(g.currentVerifiers)
 	return g, nil
 }
 

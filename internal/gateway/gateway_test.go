@@ -148,6 +148,7 @@ issuers:
 introspection:
   endpoint: https://id.example/introspect
   client_id: gw
+  client_secret_file: secret.txt
   jwt_response: true
   issuer: https://id.example
 identity_assertion: {ttl: 20s}

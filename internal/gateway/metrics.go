@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/writ-dev/writ/rs"
+	"github.com/writ-dev/writ/rs/introspect"
 )
 
 // keyStatus is implemented by rs.Verifier: the state of each issuer's keys.
@@ -25,7 +26,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	upstream *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
-	source   atomic.Pointer[func() rs.TokenVerifier]
+	source   atomic.Pointer[func() (rs.TokenVerifier, Introspector)]
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -58,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) setSource(f func() rs.TokenVerifier) { m.source.Store(&f) }
+func (m *metrics) setSource(f func() (rs.TokenVerifier, Introspector)) { m.source.Store(&f) }
 
 // handler serves the metrics of the registry.
 func (m *metrics) handler() http.Handler {
@@ -74,13 +75,17 @@ func (g *Gateway) Handler() http.Handler {
 	return g.metrics.handler()
 }
 
-// currentVerifier is the JWT verifier of the configuration being served.
-func (g *Gateway) currentVerifier() rs.TokenVerifier { return g.state.Load().verifier }
+// currentVerifiers are the verifiers of the configuration being served.
+func (g *Gateway) currentVerifiers() (rs.TokenVerifier, Introspector) {
+	st := g.state.Load()
+	return st.verifier, st.intro
+}
 
 var (
 	descFetches = prometheus.NewDesc("writ_gateway_jwks_fetches_total", "JWKS fetches by issuer and result.", []string{"issuer", "result"}, nil)
 	descKeyAge  = prometheus.NewDesc("writ_gateway_jwks_age_seconds", "Age of the key set in use, by issuer.", []string{"issuer"}, nil)
 	descOutage  = prometheus.NewDesc("writ_gateway_jwks_outage", "1 while an issuer's key set cannot be refreshed.", []string{"issuer"}, nil)
+	descIntro   = prometheus.NewDesc("writ_gateway_introspection_cache_total", "Introspection cache lookups by result (hit, miss).", []string{"result"}, nil)
 	descCache   = prometheus.NewDesc("writ_gateway_token_cache_total", "Verified-token cache lookups by result (hit, miss); the hit rate is hit/(hit+miss).", []string{"result"}, nil)
 )
 
@@ -93,6 +98,7 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descKeyAge
 	ch <- descOutage
 	ch <- descCache
+	ch <- descIntro
 }
 
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -100,7 +106,7 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	if f == nil {
 		return
 	}
-	v := (*f)()
+	v, intro := (*f)()
 	if ks, ok := v.(keyStatus); ok {
 		for _, s := range ks.Status() {
 			ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.Fetches-s.FetchErrors), s.Issuer, "ok")
@@ -112,6 +118,11 @@ func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descOutage, prometheus.GaugeValue, outage, s.Issuer)
 		}
+	}
+	if in, ok := intro.(interface{ Stats() introspect.Stats }); ok {
+		st := in.Stats()
+		ch <- prometheus.MustNewConstMetric(descIntro, prometheus.CounterValue, float64(st.Hits), "hit")
+		ch <- prometheus.MustNewConstMetric(descIntro, prometheus.CounterValue, float64(st.Misses), "miss")
 	}
 	if cs, ok := v.(cacheStats); ok {
 		st := cs.CacheStats()

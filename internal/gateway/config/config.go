@@ -138,8 +138,17 @@ type Introspection struct {
 	// Issuer is the expected iss of a JWT response, and the issuer whose
 	// keys verify it.
 	Issuer string `yaml:"issuer"`
-	// JWKSURI is where the keys of JWT responses are; default discovery.
+	// JWKSURI is where the keys of JWT responses are; default the issuer
+	// followed by /.well-known/jwks.json (writ's JWKS).
 	JWKSURI string `yaml:"jwks_uri"`
+	// Audience, when set, must be one of an introspected token's aud.
+	Audience string `yaml:"audience"`
+	// AuthMethod is client_secret_basic (default) or client_secret_post.
+	AuthMethod string `yaml:"auth_method"`
+	// AllowHTTP allows a plain http endpoint on a non-loopback address.
+	AllowHTTP bool `yaml:"allow_http"`
+	// Timeout bounds each introspection request (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
 	// CacheSize bounds the introspection cache (entries).
 	CacheSize int `yaml:"cache_size"`
 	// CacheTTL bounds the life of a cached answer (never past exp).

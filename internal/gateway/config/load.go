@@ -306,6 +306,17 @@ func (v *validator) file(f *File) {
 		if in.ClientID == "" {
 			v.add(line, "introspection.client_id", "is required")
 		}
+		if in.ClientSecretFile == "" {
+			v.add(line, "introspection.client_secret_file", "is required (the file holding the gateway's client secret)")
+		}
+		switch in.AuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+		default:
+			v.add(line, "introspection.auth_method", "%q is neither client_secret_basic nor client_secret_post", in.AuthMethod)
+		}
+		if in.Timeout < 0 {
+			v.add(line, "introspection.timeout", "cannot be negative")
+		}
 		if in.JWTResponse && in.Issuer == "" {
 			v.add(line, "introspection.issuer", "is required with jwt_response (the iss of the signed responses)")
 		}
