@@ -317,6 +317,13 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 	cr.upstream = u
 	cr.proxy = st.newProxy(cr, r.Timeout)
 	if cr.anonymous {
+		if r.Policy.Deny != "" {
+			d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
+			if err != nil {
+				return nil, err
+			}
+			cr.decider = d
+		}
 		return cr, nil
 	}
 	d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)

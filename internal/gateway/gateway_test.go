@@ -81,7 +81,11 @@ func testPolicies(funcs map[string]func(*Input) Decision) PolicyCompiler {
 		if s.Allow == "" && s.Deny == "" {
 			return interimCompile(name, s)
 		}
-		f, ok := funcs[s.Allow]
+		key := s.Allow
+		if key == "" {
+			key = s.Deny
+		}
+		f, ok := funcs[key]
 		if !ok {
 			return interimCompile(name, s)
 		}
@@ -184,6 +188,10 @@ routes:
   - path: /public/
     upstream: UPSTREAM
     anonymous: true
+  - path: /open/
+    upstream: UPSTREAM
+    anonymous: true
+    deny: opendeny
   - path: /slow
     upstream: SLOW
     anonymous: true
@@ -271,6 +279,12 @@ func newFixture(t testing.TB) *fixture {
 				ok := slices.Contains(scopesOf(in.Claims), "orders:read") && in.Request.Params["id"] != "0"
 				return Decision{Allow: ok, Rule: "orders", Reason: "orders rule"}
 			},
+			"opendeny": func(in *Input) Decision {
+				if strings.Contains(in.Request.Path, "secret") {
+					return Decision{Rule: "deny", Reason: "secret"}
+				}
+				return Decision{Allow: true, Rule: "anonymous"}
+			},
 			"mcp": func(in *Input) Decision {
 				if in.Request.MCP != nil && in.Request.MCP.Tool == "delete_everything" {
 					return Decision{Rule: "no-delete", Reason: "tool refused"}
@@ -341,6 +355,8 @@ func TestGatewayRequestFlow(t *testing.T) {
 	}{
 		{"anonymous", "GET", "/public/a?x=1", nil, "", 200, "", "/public/a"},
 		{"no route", "GET", "/nowhere", nil, "", 404, "", ""},
+		{"anonymous with deny: allowed", "GET", "/open/x", nil, "", 200, "", "/open/x"},
+		{"anonymous with deny: denied", "GET", "/open/secret", nil, "", 403, "", ""},
 		{"method not allowed", "DELETE", "/orders/7", bearer("alice"), "", 405, "", ""},
 		{"no token", "GET", "/orders/7", nil, "", 401, `Bearer realm="writ-gateway"`, ""},
 		{"no token has no error code", "GET", "/orders/7", nil, "", 401, `DPoP realm="writ-gateway", algs=`, ""},
@@ -703,6 +719,9 @@ func TestGatewayReload(t *testing.T) {
 	}
 	next := *old
 	next.Routes = []config.Route{old.Routes[6]} // only /public/
+	if next.Routes[0].Path != "/public/" {
+		t.Fatal(next.Routes[0].Path)
+	}
 	if err := fx.gw.Reload(context.Background(), &next); err != nil {
 		t.Fatal(err)
 	}

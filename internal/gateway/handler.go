@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -72,6 +73,14 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 	}
 	if rt.anonymous {
 		d.result, d.rule = "anonymous", "anonymous"
+		if rt.decider != nil { // a deny expression applies to anonymous routes too
+			in := &Input{Request: requestOf(r, p, res.Params)}
+			if dec := rt.decider.Decide(r.Context(), in); !dec.Allow {
+				d.rule = dec.Rule
+				st.end(w, d, "deny", outcome{status: http.StatusForbidden, err: "access_denied", description: "the policy denies this request", reason: dec.Reason})
+				return
+			}
+		}
 		if !rt.cfg.ForwardToken {
 			delete(r.Header, "Authorization")
 			delete(r.Header, "Dpop")
@@ -242,21 +251,30 @@ func phantomToken(jwt string, tok *rs.Token, err error) (*rs.Token, string, erro
 
 // input builds what the rule sees.
 func (st *state) input(r *http.Request, rt *compiledRoute, p string, params map[string]string, tok *rs.Token) *Input {
+	return &Input{Claims: tok.Claims, Act: actChain(tok.Claims), Request: requestOf(r, p, params)}
+}
+
+// requestOf describes r to rules: never its credentials.
+func requestOf(r *http.Request, p string, params map[string]string) Request {
 	headers := make(map[string][]string, len(r.Header))
 	for k, v := range r.Header {
-		if k == "Authorization" || k == "Dpop" || k == "Cookie" {
-			continue // never the credentials
+		if k == "Authorization" || k == "Dpop" || k == "Cookie" || k == "Proxy-Authorization" {
+			continue
 		}
 		headers[strings.ToLower(k)] = v
 	}
-	return &Input{
-		Claims: tok.Claims,
-		Act:    actChain(tok.Claims),
-		Request: Request{
-			Method: r.Method, Path: p, Host: r.Host, RemoteAddr: r.RemoteAddr,
-			Params: params, Query: r.URL.Query(), Headers: headers,
-		},
+	return Request{
+		Method: r.Method, Path: p, Host: hostOnly(r.Host), Source: hostOnly(r.RemoteAddr),
+		Params: params, Query: r.URL.Query(), Headers: headers,
 	}
+}
+
+// hostOnly drops the port of host:port.
+func hostOnly(hp string) string {
+	if h, _, err := net.SplitHostPort(hp); err == nil {
+		return h
+	}
+	return hp
 }
 
 // authorize asks the route's rule, and for insufficient scopes answers

@@ -457,7 +457,7 @@ func (v *validator) route(f *File, i int, issuers map[string]bool, names map[str
 	p := r.Policy
 	if p.Anonymous {
 		for key, set := range map[string]bool{
-			"allow": p.Allow != "", "deny": p.Deny != "", "scopes": p.Scopes != nil, "roles": p.Roles != nil, "groups": p.Groups != nil,
+			"allow": p.Allow != "", "scopes": p.Scopes != nil, "roles": p.Roles != nil, "groups": p.Groups != nil,
 			"claims": len(p.Claims) > 0, "token": r.Token != "", "dpop": r.DPoP != "", "issuers": len(r.Issuers) > 0,
 			"audiences": len(r.Audiences) > 0, "headers": len(r.Headers) > 0, "phantom": r.Phantom, "mcp": r.MCP != nil,
 		} {
