@@ -79,11 +79,12 @@ type Gateway struct {
 	metrics *metrics
 	state   atomic.Pointer[state]
 	mu      sync.Mutex // serialises Reload
+	buffers *bufferPool
 }
 
 // New compiles f and returns a gateway serving it.
 func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
-	g := &Gateway{deps: deps, log: deps.Logger, now: deps.Now}
+	g := &Gateway{deps: deps, log: deps.Logger, now: deps.Now, buffers: newBufferPool()}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"time"
 
 	"github.com/writ-dev/writ/internal/gateway/route"
@@ -73,6 +74,7 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 			pr.SetXForwarded()
 		},
 		Transport:     st.transport(timeout),
+		BufferPool:    st.g.buffers,
 		FlushInterval: -1,
 		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -100,4 +102,22 @@ func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute
 	r.URL.RawPath = p
 	ctx := context.WithValue(r.Context(), routeNameKey{}, rt.name)
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// bufferPool lends the proxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+
+// Put implements httputil.BufferPool.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
 }
