@@ -138,6 +138,7 @@ type state struct {
 	file     *config.File
 	router   *route.Router[*compiledRoute]
 	strip    []string // canonical header names stripped from every request
+	stripSet map[string]bool
 	verifier rs.TokenVerifier
 	intro    Introspector
 	dpop     rs.DPoPChecker
@@ -301,6 +302,7 @@ func (g *Gateway) compile(ctx context.Context, f *config.File, old *state) (*sta
 	for h := range strip {
 		st.strip = append(st.strip, h)
 	}
+	st.stripSet = strip
 	slices.Sort(st.strip)
 	if m := f.Metrics; m != nil && m.Listen == "" && g.metrics.registry != nil {
 		st.metrics = g.metrics.handler()

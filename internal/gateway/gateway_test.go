@@ -504,6 +504,28 @@ func TestGatewayStripsSpoofedHeaders(t *testing.T) {
 			t.Errorf("Authorization %q, assertion %q", got.header.Get("Authorization"), got.header.Get("X-Writ-Assertion"))
 		}
 	})
+	t.Run("underscore spellings", func(t *testing.T) {
+		h := map[string]string{"Authorization": "Bearer partner", "X_User": "admin", "x_roles": "root", "X_Forwarded_For": "10.9.9.9"}
+		if r := fx.do(t, "GET", "/partner/x", h, ""); r.StatusCode != 200 {
+			t.Fatal(r.Status)
+		}
+		got := fx.up.last(t)
+		for k := range got.header {
+			if strings.Contains(k, "_") {
+				t.Errorf("%s: %q reached the upstream", k, got.header[k])
+			}
+		}
+	})
+	t.Run("Connection cannot drop identity headers", func(t *testing.T) {
+		h := map[string]string{"Authorization": "Bearer alice", "Connection": "X-User, X-Writ-Assertion, X-Forwarded-For"}
+		if r := fx.do(t, "GET", "/orders/7", h, ""); r.StatusCode != 200 {
+			t.Fatal(r.Status)
+		}
+		got := fx.up.last(t)
+		if got.header.Get("X-User") != "alice" || got.header.Get("X-Writ-Assertion") == "" || got.header.Get("X-Forwarded-For") == "" {
+			t.Errorf("headers dropped: %v", got.header)
+		}
+	})
 	t.Run("claim missing leaves the header out", func(t *testing.T) {
 		h := map[string]string{"Authorization": "Bearer partner", "X-User": "admin"}
 		if r := fx.do(t, "GET", "/partner/x", h, ""); r.StatusCode != 200 {

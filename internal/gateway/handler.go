@@ -31,9 +31,7 @@ type decision struct {
 func (st *state) serve(w http.ResponseWriter, r *http.Request) {
 	start := st.g.now()
 	// Headers the gateway sets are stripped first, whatever the outcome.
-	for _, h := range st.strip {
-		delete(r.Header, h)
-	}
+	st.stripHeaders(r.Header)
 	d := decision{id: newDecisionID(), route: "-"}
 	rw := &statusWriter{ResponseWriter: w}
 	st.handle(rw, r, &d)
@@ -108,8 +106,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		return
 	}
 	d.result = "allow"
-	st.setIdentity(r, rt, tok, p, d.id, upstreamAuth)
-	st.proxy(w, r, rt, p, tok)
+	st.proxy(w, r, rt, p, st.setIdentity(r, rt, tok, p, d.id, upstreamAuth))
 }
 
 // end writes o and records it.
@@ -121,6 +118,20 @@ func (st *state) end(w http.ResponseWriter, d *decision, result string, o outcom
 		d.reason = o.err
 	}
 	o.write(w)
+}
+
+// stripHeaders removes the headers the gateway sets, and their spellings
+// with "_" for "-", which some servers (CGI, WSGI, nginx with
+// underscores_in_headers) take for the same header.
+func (st *state) stripHeaders(h http.Header) {
+	for _, name := range st.strip {
+		delete(h, name)
+	}
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 && st.stripSet[http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))] {
+			delete(h, k)
+		}
+	}
 }
 
 // rawPath is the path of the request line, still escaped.
@@ -299,9 +310,13 @@ func (st *state) authorize(ctx context.Context, rt *compiledRoute, in *Input, d 
 	return outcome{}, true
 }
 
-// setIdentity sets the identity headers, the assertion and the upstream's
-// Authorization.
-func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, p, id, upstreamAuth string) {
+// setIdentity returns the identity headers, the assertion and the
+// upstream's Authorization, to be set on the outgoing request after the
+// proxy removed the hop-by-hop headers (so that a client cannot have them
+// dropped by naming them in Connection), and removes the client's
+// credentials unless the route forwards them.
+func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, p, id, upstreamAuth string) []headerPair {
+	var set []headerPair
 	var values map[string]string
 	for _, h := range rt.headers {
 		v, ok := claimPath(tok.Claims, h.claim)
@@ -313,7 +328,7 @@ func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, 
 			st.g.log.Warn("identity header left out: the claim is not a printable scalar or list", "route", rt.name, "header", h.name, "claim", h.claim)
 			continue
 		}
-		r.Header[h.name] = []string{s}
+		set = append(set, headerPair{h.name, s})
 		if rt.assertion {
 			if values == nil {
 				values = map[string]string{}
@@ -326,18 +341,23 @@ func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, 
 		if err != nil {
 			st.g.log.Error("identity assertion not signed", "route", rt.name, "error", err)
 		} else {
-			r.Header[st.signer.header] = []string{a}
+			set = append(set, headerPair{st.signer.header, a})
 		}
 	}
 	switch {
 	case upstreamAuth != "":
-		r.Header["Authorization"] = []string{upstreamAuth}
+		delete(r.Header, "Authorization")
 		delete(r.Header, "Dpop")
+		set = append(set, headerPair{"Authorization", upstreamAuth})
 	case !rt.cfg.ForwardToken || rt.mcp != nil:
 		delete(r.Header, "Authorization")
 		delete(r.Header, "Dpop")
 	}
+	return set
 }
+
+// headerPair is a header the gateway sets on the outgoing request.
+type headerPair struct{ name, value string }
 
 func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 	log := st.g.log
