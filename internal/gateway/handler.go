@@ -21,6 +21,7 @@ const maxTokenLength = 16 << 10
 // decision is what the decision log records of one request.
 type decision struct {
 	id, route, rule, reason string
+	path                    string // normalised
 	result                  string // allow, deny, anonymous, error
 	status                  int
 	sub, clientID, issuer   string
@@ -48,6 +49,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		st.end(w, d, "error", outcome{status: http.StatusBadRequest, err: "invalid_request", description: "invalid request path", reason: err.Error()})
 		return
 	}
+	d.path = p
 	if st.serveOwn(w, r, p, d) {
 		return
 	}
@@ -371,7 +373,7 @@ func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 		slog.String("decision", d.result),
 		slog.Int("status", d.status),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", d.path),
 		slog.Duration("duration", st.g.now().Sub(start)),
 	}
 	if d.rule != "" {
