@@ -33,11 +33,11 @@ import (
 const e2eAudience = "https://api.example.test"
 
 type writNode struct {
-	t      *testing.T
-	issuer string
-	admin  string
-	token  string
-	clock  *clocktest.Clock
+	t                            *testing.T
+	issuer                       string
+	admin                        string
+	token                        string
+	clock                        *clocktest.Clock
 	tokenEndpoint, introspection string
 }
 
