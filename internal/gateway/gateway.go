@@ -182,6 +182,12 @@ var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host"
 
 func (g *Gateway) compile(ctx context.Context, f *config.File, old *state) (*state, error) {
 	st := &state{g: g, file: f, metadata: map[string][]byte{}, transports: map[time.Duration]http.RoundTripper{}}
+	if old != nil && old.file.Timeouts.Dial == f.Timeouts.Dial {
+		// Keep the upstream connection pools across reloads.
+		for k, v := range old.transports {
+			st.transports[k] = v
+		}
+	}
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
