@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -130,7 +129,7 @@ func TestTokenCacheCollisionNeverReturnsAnotherToken(t *testing.T) {
 		t.Fatal("miss on the cached token")
 	}
 	// Make "token-b" collide with token-a's entry: its hash slot holds a.
-	hb := maphash.String(c.seed, "token-b")
+	hb := c.key("token-b")
 	s := &c.shards[hb%uint64(len(c.shards))]
 	s.m[hb] = cacheEntry{tok: a, until: now.Add(time.Hour).UnixNano()}
 	if got := c.get("token-b", now); got != nil {
