@@ -42,7 +42,7 @@ type IssuerConfig struct {
 	// where another layer checks the audience.
 	AnyAudience bool
 	// Algorithms is the allow-list of signature algorithms. Empty allows
-	// every asymmetric one (DefaultAlgorithms). HMAC algorithms are allowed
+	// every asymmetric one (DefaultAlgorithms()). HMAC algorithms are allowed
 	// only with static Keys.
 	Algorithms []jose.Algorithm
 	// Types lists the accepted values of the typ header, compared
@@ -72,11 +72,13 @@ type IssuerConfig struct {
 	Leeway time.Duration
 }
 
-// DefaultAlgorithms are the signature algorithms an issuer is allowed when
-// its IssuerConfig lists none: every asymmetric one writ supports.
-var DefaultAlgorithms = []jose.Algorithm{
-	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
-	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+// DefaultAlgorithms returns the signature algorithms an issuer is allowed
+// when its IssuerConfig lists none: every asymmetric one writ supports.
+func DefaultAlgorithms() []jose.Algorithm {
+	return []jose.Algorithm{
+		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	}
 }
 
 // Defaults of a Verifier's verified-token cache.
@@ -127,12 +129,7 @@ func WithoutCache() VerifierOption { return WithCache(0) }
 // cache (DefaultTokenCacheMaxAge without this option); a token is never
 // served past its exp whatever this says. Zero or less turns the cache off.
 func WithCacheMaxAge(d time.Duration) VerifierOption {
-	return verifierOptionFunc(func(c *verifierConfig) {
-		if d <= 0 {
-			c.cacheSize = 0
-		}
-		c.cacheMaxAge = d
-	})
+	return verifierOptionFunc(func(c *verifierConfig) { c.cacheMaxAge = d })
 }
 
 // Verifier verifies JWT access tokens of several issuers. Each token is
@@ -203,14 +200,21 @@ func NewVerifier(ctx context.Context, issuers []IssuerConfig, opts ...VerifierOp
 		v.issuers[ic.Issuer] = iv
 		v.order = append(v.order, iv)
 	}
-	if cfg.cacheSize > 0 {
+	if cfg.cacheSize > 0 && cfg.cacheMaxAge > 0 {
 		v.cache = newTokenCache(cfg.cacheSize, cfg.cacheMaxAge)
 	}
 	return v, nil
 }
 
-// registeredClaims cannot be targets of a claim mapping.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf"}
+// isRegisteredClaim reports whether name is a claim a mapping cannot set:
+// a registered claim that Verify checks, or cnf, which binds the token.
+func isRegisteredClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf":
+		return true
+	}
+	return false
+}
 
 func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*issuerVerifier, error) {
 	ic.Audiences = slices.Clone(ic.Audiences)
@@ -219,7 +223,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 	ic.RequiredClaims = slices.Clone(ic.RequiredClaims)
 	iv := &issuerVerifier{cfg: ic}
 	if ic.Issuer == "" {
-		return nil, errors.New("Issuer is empty")
+		return nil, errors.New("the issuer identifier is empty")
 	}
 	if len(ic.Audiences) == 0 && !ic.AnyAudience {
 		return nil, errors.New("no Audiences (set AnyAudience to accept any)")
@@ -228,7 +232,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 		return nil, errors.New("an audience is empty")
 	}
 	if len(ic.Algorithms) == 0 {
-		ic.Algorithms = slices.Clone(DefaultAlgorithms)
+		ic.Algorithms = DefaultAlgorithms()
 	}
 	for _, a := range ic.Algorithms {
 		if !a.IsSignature() {
@@ -243,7 +247,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 		if target == "" || path == "" {
 			return nil, errors.New("ClaimMapping has an empty target or path")
 		}
-		if slices.Contains(registeredClaims, target) {
+		if isRegisteredClaim(target) {
 			return nil, fmt.Errorf("ClaimMapping cannot set %q", target)
 		}
 		iv.mapping = append(iv.mapping, claimMap{target, path})
