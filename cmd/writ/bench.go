@@ -94,7 +94,7 @@ max), status codes and errors. Targets must be loopback addresses unless
 		Args:    noUnknownSubcommand,
 		RunE:    showHelp,
 	}
-	cmd.AddCommand(newBenchTokenCmd(s), newBenchIntrospectCmd(s), newBenchCodeCmd(s), newBenchRefreshCmd(s))
+	cmd.AddCommand(newBenchTokenCmd(s), newBenchIntrospectCmd(s), newBenchCodeCmd(s), newBenchRefreshCmd(s), newBenchHTTPCmd(s))
 	return cmd
 }
 
