@@ -54,14 +54,11 @@ type IssuerConfig struct {
 	// as many issuers' access tokens are.
 	AllowUntypedTokens bool
 	// ClaimMapping copies claims into Token.Claims under another name:
-	// each entry maps a target claim name to a dotted path into the token
-	// ("roles": "realm_access.roles"). At each level, a member named by
-	// the whole rest of the path wins, else the longest prefix of it that
-	// names an object is followed, so that claim names containing dots
-	// (URLs) can be reached. When the
-	// path is absent from a token, the target claim is removed, so that the
-	// mapping alone decides it. Targets cannot be registered claims (iss,
-	// sub, aud, exp, nbf, iat, jti) nor cnf.
+	// each entry maps a target claim name to a claim path in the token, as
+	// ClaimPath reads it ("roles": "realm_access.roles"). When the path is
+	// absent from a token, the target claim is removed, so that the mapping
+	// alone decides it. Targets cannot be registered claims (iss, sub, aud,
+	// exp, nbf, iat, jti) nor cnf.
 	ClaimMapping map[string]string
 	// RequiredClaims lists claims a token must carry, for example the
 	// RFC 9068 set "sub", "client_id", "iat", "jti". exp is always
@@ -432,7 +429,7 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 	vals := make([]any, len(iv.mapping))
 	found := make([]bool, len(iv.mapping))
 	for i, m := range iv.mapping {
-		vals[i], found[i] = lookupPath(claims, m.path)
+		vals[i], found[i] = ClaimPath(claims, m.path)
 	}
 	for i, m := range iv.mapping {
 		if found[i] {
@@ -441,35 +438,6 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 			delete(claims, m.target)
 		}
 	}
-}
-
-// lookupPath follows a dotted path into claims. At each level, a member
-// named by the whole rest of the path wins; otherwise the longest prefix
-// of the rest (ending before a dot) that names an object is followed, so
-// that member names containing dots (URLs) can be reached.
-func lookupPath(claims map[string]any, path string) (any, bool) {
-	cur := claims
-	for {
-		if v, ok := cur[path]; ok {
-			return v, true
-		}
-		next, rest := descend(cur, path)
-		if next == nil {
-			return nil, false
-		}
-		cur, path = next, rest
-	}
-}
-
-// descend finds the longest prefix of path, ending before a dot, that
-// names an object in cur, and returns that object and the rest of path.
-func descend(cur map[string]any, path string) (map[string]any, string) {
-	for i := strings.LastIndexByte(path, '.'); i >= 0; i = strings.LastIndexByte(path[:i], '.') {
-		if next, ok := cur[path[:i]].(map[string]any); ok {
-			return next, path[i+1:]
-		}
-	}
-	return nil, ""
 }
 
 // tokenScopes reads the token's scopes: the space-separated scope claim, else

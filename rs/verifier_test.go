@@ -96,7 +96,7 @@ func TestVerifierFillsTheToken(t *testing.T) {
 		Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{"other", vAudience},
 		ClaimMapping: map[string]string{
 			"roles":  "realm_access.roles",
-			"tenant": "https://example.com/claims.tenant",
+			"tenant": `https://example\.com/claims.tenant`,
 			"gone":   "no.such.path",
 		},
 	}})
