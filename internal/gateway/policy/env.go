@@ -330,13 +330,12 @@ func stringListMap(m map[string][]string) ref.Val {
 	return types.NewDynamicMap(types.DefaultTypeAdapter, m)
 }
 
-// credentialHeaders are never shown to rules: a rule has no business with
-// them, and a CEL error message could otherwise quote one.
-var credentialHeaders = [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
-
-// withoutCredentials returns h without credential headers; it copies only
-// when there is one to drop.
+// withoutCredentials returns h without credential headers, which are
+// never shown to rules: a rule has no business with them, and a CEL error
+// message could otherwise quote one. It copies only when there is one to
+// drop.
 func withoutCredentials(h map[string][]string) map[string][]string {
+	credentialHeaders := [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
 	found := false
 	for _, k := range credentialHeaders {
 		if _, ok := h[k]; ok {

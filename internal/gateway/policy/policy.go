@@ -35,8 +35,9 @@ type Spec struct {
 	Anonymous bool `yaml:"anonymous,omitempty"`
 }
 
-// ScopeRule requires scopes. The token's scopes are its `scope` claim
-// (space-separated string) and its `scp` claim (array or string).
+// ScopeRule requires scopes. The token's scopes are, as in rs.Token, its
+// `scope` claim (a space-separated string, or an array), or its `scp`
+// claim (an array or a string) when it has no `scope`.
 type ScopeRule struct {
 	// All lists scopes that must all be granted.
 	All []string `yaml:"all,omitempty"`

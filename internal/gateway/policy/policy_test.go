@@ -143,6 +143,7 @@ deny: request.path.startsWith("/public/admin") || has(claims.banned)`,
 				{claims: `{"scope":"orders:readx orders:list eu"}`, rule: "scopes", comment: "no prefix match"},
 				{claims: `{"scope":["orders:read","orders:list","eu"]}`, allow: true, rule: "scopes"},
 				{claims: `{"scope":7}`, rule: "scopes"},
+				{claims: `{"scope":"orders:read","scp":["orders:read","orders:list","eu"]}`, rule: "scopes", comment: "scp only without scope"},
 			},
 		},
 		{
@@ -608,5 +609,42 @@ func TestConcurrentDecide(t *testing.T) {
 		if !<-done {
 			t.Error("a concurrent decision was wrong")
 		}
+	}
+}
+
+func TestCostTracking(t *testing.T) {
+	tests := []struct {
+		name    string
+		expr    string
+		limit   uint64
+		tracked bool
+	}{
+		{"comparison", `claims.department == "engineering" && claims.clearance >= 3`, DefaultCostLimit, false},
+		{"contract rule", `"orders:read" in claims.scope.split(" ") && request.params.id != "0"`, DefaultCostLimit, false},
+		{"loop", `claims.roles.exists(r, r == "admin")`, DefaultCostLimit, true},
+		{"loop over a literal", `[1, 2].all(x, x > 0)`, DefaultCostLimit, true},
+		{"estimate above the runtime limit", `claims.s.split(" ").size() < 100`, 1000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compile("r", Spec{Allow: tt.expr}, WithCostLimit(tt.limit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.allow.tracked != tt.tracked {
+				t.Errorf("tracked = %v, want %v", p.allow.tracked, tt.tracked)
+			}
+		})
+	}
+	// The runtime limit stops an expression without loops whose estimate
+	// exceeded it.
+	p, err := Compile("r", Spec{Allow: `claims.s.split(" ").size() < 100000`}, WithCostLimit(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := p.Decide(context.Background(), &Input{Claims: map[string]any{"s": "a b c"}})
+	big := p.Decide(context.Background(), &Input{Claims: map[string]any{"s": strings.Repeat("a ", 50_000)}})
+	if !small.Allow || big.Allow || !strings.Contains(big.Reason, "cost limit exceeded") {
+		t.Errorf("small %+v, big %+v", small, big)
 	}
 }

@@ -19,7 +19,12 @@ func scopeRequirement(r *ScopeRule) (requirement, error) {
 	}
 	all, anyOf := r.All, r.Any
 	return requirement{rule: RuleScopes, check: func(c map[string]any) (bool, string) {
-		return checkList(values{c["scope"], c["scp"]}, all, anyOf, "scope")
+		// As rs.Token.Scopes: the scope claim, or scp when there is none.
+		v, ok := c["scope"]
+		if !ok {
+			v = c["scp"]
+		}
+		return checkList(values{v, nil}, all, anyOf, "scope")
 	}}, nil
 }
 
@@ -58,8 +63,8 @@ func validTokens(rule string, lists ...[]string) error {
 	return nil
 }
 
-// values are up to two claim values (for scopes: `scope` and `scp`), each
-// an array or a space-separated string.
+// values are up to two claim values, each an array or a space-separated
+// string.
 type values struct{ a, b any }
 
 func (v values) has(s string) bool { return hasValue(v.a, s) || hasValue(v.b, s) }
