@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -646,5 +647,45 @@ func TestCostTracking(t *testing.T) {
 	big := p.Decide(context.Background(), &Input{Claims: map[string]any{"s": strings.Repeat("a ", 50_000)}})
 	if !small.Allow || big.Allow || !strings.Contains(big.Reason, "cost limit exceeded") {
 		t.Errorf("small %+v, big %+v", small, big)
+	}
+}
+
+func TestSpecYAMLStrict(t *testing.T) {
+	for _, bad := range []string{
+		`alow: "true"`,
+		`scopes: {al: [a]}`,
+		`roles: {claim: r, some: [a]}`,
+		`claims: [{path: a, equal: 1}]`,
+		`claims: [{path: a, gt: high}]`,
+		`anonymous: maybe`,
+	} {
+		var s Spec
+		dec := yaml.NewDecoder(strings.NewReader(bad))
+		dec.KnownFields(true)
+		if err := dec.Decode(&s); err == nil {
+			t.Errorf("%s: decoded", bad)
+		}
+	}
+	s := yamlSpec(t, `
+allow: 'true'
+deny: 'false'
+scopes: {all: [a], any: [b]}
+roles: {claim: realm_access.roles, all: [r]}
+groups: {any: [g]}
+claims: [{path: n, equals: 1, in: [1, 2], contains: x, exists: true, gt: 0, ge: 1, lt: 3, le: 2}]
+attributes: {k: v}
+anonymous: false`)
+	one, two, three, zero := 1.0, 2.0, 3.0, 0.0
+	yes := true
+	want := Spec{
+		Allow: "true", Deny: "false",
+		Scopes:     &ScopeRule{All: []string{"a"}, Any: []string{"b"}},
+		Roles:      &ListRule{Claim: "realm_access.roles", All: []string{"r"}},
+		Groups:     &ListRule{Any: []string{"g"}},
+		Claims:     []ClaimRule{{Path: "n", Equals: 1, In: []any{1, 2}, Contains: "x", Exists: &yes, Gt: &zero, Ge: &one, Lt: &three, Le: &two}},
+		Attributes: map[string]any{"k": "v"},
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("decoded\n%#v\nwant\n%#v", s, want)
 	}
 }
