@@ -67,9 +67,8 @@ func WithMaxExpressionLength(n int) Option { return func(c *config) { c.maxExprL
 // to build, so that all the routes of a configuration share one. A Compiler
 // is safe for concurrent use.
 type Compiler struct {
-	cfg     config
-	env     *cel.Env
-	adapter types.Adapter
+	cfg config
+	env *cel.Env
 }
 
 // NewCompiler returns a Compiler with the given options.
@@ -107,12 +106,11 @@ func NewCompiler(opts ...Option) (*Compiler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: CEL environment: %w", err)
 	}
-	return &Compiler{cfg: cfg, env: env, adapter: env.CELTypeAdapter()}, nil
+	return &Compiler{cfg: cfg, env: env}, nil
 }
 
 // program is one compiled CEL expression.
 type program struct {
-	src     string
 	prg     cel.Program
 	tracked bool // evaluated under cel.CostLimit
 }
@@ -156,7 +154,7 @@ func (c *Compiler) compileExpr(what, src string, attrs map[string]any) (*program
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &program{src: src, prg: prg, tracked: tracked}, nil
+	return &program{prg: prg, tracked: tracked}, nil
 }
 
 // hasComprehension reports whether the expression has a loop (all, exists,

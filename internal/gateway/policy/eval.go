@@ -43,8 +43,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "claims":
 		// The raw map: the interpreter looks keys up in it directly and
-		// adapts only the values it reads.
-		// A nil map reads as an empty one.
+		// adapts only the values it reads. A nil map reads as empty.
 		return a.in.Claims, true
 	case "request":
 		return requestVal{&a.in.Request}, true
