@@ -149,6 +149,9 @@ func (c *Compiler) compileExpr(what, src string, attrs map[string]any) (*program
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	if tracked {
 		popts = append(popts, cel.CostLimit(c.cfg.costLimit))
+	} else {
+		// Untracked only: the rewritten node would escape cost tracking.
+		popts = append(popts, cel.CustomDecoratorV2(optimizeSplitMembership))
 	}
 	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
