@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -577,6 +578,19 @@ func TestHasField(t *testing.T) {
 			t.Errorf("hasField(%q, %q) = %v", tt.s, tt.want, got)
 		}
 	}
+}
+
+// FuzzHasField checks hasField against splitting into fields.
+func FuzzHasField(f *testing.F) {
+	f.Add("a b c", "b")
+	f.Add("aa a", "a")
+	f.Add("xa\tb", "a")
+	f.Fuzz(func(t *testing.T, s, want string) {
+		fields := strings.FieldsFunc(s, func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) })
+		if got, exp := hasField(s, want), want != "" && slices.Contains(fields, want); got != exp {
+			t.Fatalf("hasField(%q, %q) = %v, want %v", s, want, got, exp)
+		}
+	})
 }
 
 func TestConcurrentDecide(t *testing.T) {

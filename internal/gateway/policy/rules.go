@@ -123,20 +123,25 @@ func hasValue(v any, want string) bool {
 // hasField reports whether the whitespace-separated list s has the field
 // want, without allocating.
 func hasField(s, want string) bool {
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && isSpace(s[i]) {
-			i++
+	if want == "" {
+		return false
+	}
+	for i := 0; i < len(want); i++ {
+		if isSpace(want[i]) {
+			return false
 		}
-		s = s[i:]
-		j := 0
-		for j < len(s) && !isSpace(s[j]) {
-			j++
+	}
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], want)
+		if j < 0 {
+			return false
 		}
-		if j > 0 && s[:j] == want {
+		j += i
+		end := j + len(want)
+		if (j == 0 || isSpace(s[j-1])) && (end == len(s) || isSpace(s[end])) {
 			return true
 		}
-		s = s[j:]
+		i = j + 1
 	}
 	return false
 }
