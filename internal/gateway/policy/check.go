@@ -16,8 +16,10 @@ type Expect string
 
 // The two outcomes.
 const (
+	// ExpectAllow expects the request to be allowed.
 	ExpectAllow Expect = "allow"
-	ExpectDeny  Expect = "deny"
+	// ExpectDeny expects the request to be denied.
+	ExpectDeny Expect = "deny"
 )
 
 // UnmarshalYAML accepts only "allow" and "deny".

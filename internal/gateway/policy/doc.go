@@ -10,9 +10,10 @@
 // unknown variable, field or route attribute, or a result that is not a
 // bool is an error naming the route, the expression and the position. A
 // worst-case cost is estimated at load (every input assumed at the input
-// size bound) and an expression above the bound is refused; expressions
-// with loops, and any whose estimate exceeds the runtime limit, run under
-// cel.CostLimit.
+// size bound) and an expression estimated above WithMaxEstimatedCost is
+// refused; expressions with loops, and any whose estimate exceeds the
+// runtime limit, run under cel.CostLimit (WithCostLimit). The others cannot
+// reach it and run without the tracker's per-evaluation cost.
 //
 // CEL sees four variables:
 //
