@@ -11,11 +11,18 @@ import (
 // tokenCache, so that concurrent requests rarely contend for one lock.
 const maxCacheShards = 64
 
+// hashedSuffix is how many bytes at the end of a raw token its cache key
+// hashes: the tail of the signature, which differs between any two tokens
+// an issuer signed. Hashing a bounded part keeps a lookup's cost
+// independent of the token's size; the full token is compared on a hit.
+const hashedSuffix = 64
+
 // evictionSample is how many entries an insertion into a full shard looks
 // at to choose the one to evict.
 const evictionSample = 8
 
-// tokenCache holds verified tokens, keyed by a hash of the raw token. It is
+// tokenCache holds verified tokens, keyed by a hash of the raw token (of
+// its length and its last hashedSuffix bytes). It is
 // bounded in size, serves no entry past its token's exp nor past maxAge
 // after it was verified, and holds only successes. It is safe for
 // concurrent use: a lookup takes one shard's read lock.
@@ -59,11 +66,22 @@ func newTokenCache(size int, maxAge time.Duration) *tokenCache {
 	return c
 }
 
+// key is the cache key of raw: a seeded hash of its length and its last
+// hashedSuffix bytes. Tokens that share them (which only forged ones can)
+// share a slot, and the full comparison in get tells them apart.
+func (c *tokenCache) key(raw string) uint64 {
+	tail := raw
+	if len(tail) > hashedSuffix {
+		tail = tail[len(tail)-hashedSuffix:]
+	}
+	return maphash.String(c.seed, tail) ^ uint64(len(raw))*0x9e3779b97f4a7c15
+}
+
 // get returns the token cached for raw, or nil when there is none that may
 // be served at now. The hash only finds the entry: the entry's own raw
 // token must equal raw, so a collision can never return another token.
 func (c *tokenCache) get(raw string, now time.Time) *Token {
-	h := maphash.String(c.seed, raw)
+	h := c.key(raw)
 	s := &c.shards[h%uint64(len(c.shards))]
 	s.mu.RLock()
 	e, ok := s.m[h]
@@ -89,7 +107,7 @@ func (c *tokenCache) put(raw string, t *Token, now time.Time) {
 	if until <= nowNano {
 		return
 	}
-	h := maphash.String(c.seed, raw)
+	h := c.key(raw)
 	s := &c.shards[h%uint64(len(c.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -130,7 +129,7 @@ func TestTokenCacheCollisionNeverReturnsAnotherToken(t *testing.T) {
 		t.Fatal("miss on the cached token")
 	}
 	// Make "token-b" collide with token-a's entry: its hash slot holds a.
-	hb := maphash.String(c.seed, "token-b")
+	hb := c.key("token-b")
 	s := &c.shards[hb%uint64(len(c.shards))]
 	s.m[hb] = cacheEntry{tok: a, until: now.Add(time.Hour).UnixNano()}
 	if got := c.get("token-b", now); got != nil {
@@ -254,6 +253,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	}
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		for b.Loop() {
 			if _, err := v.Verify(ctx, raws[0]); err != nil {
 				b.Fatal(err)
@@ -262,6 +262,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b)()
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(next.Add(97))
@@ -284,11 +285,24 @@ func BenchmarkVerifyCold(b *testing.B) {
 			v, raws := benchMultiVerifier(b, alg, 1, WithoutCache())
 			ctx := context.Background()
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				if _, err := v.Verify(ctx, raws[0]); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// reportCPU starts measuring the process's CPU time; the function it
+// returns, deferred, reports it per operation as cpu-ns/op.
+func reportCPU(b *testing.B) func() {
+	start, ok := benchCPUTime()
+	return func() {
+		end, ok2 := benchCPUTime()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
 	}
 }

@@ -21,19 +21,34 @@ type issuerMetadataServer struct {
 	*httptest.Server
 	key *jose.Key
 
+	arrived chan string // receives each request's path, without blocking
+
 	mu   sync.Mutex
 	docs map[string]string // path → body; a missing path answers 404
 	hits map[string]int
+	hold chan struct{} // when not nil, requests wait until it is closed
 }
 
 func newIssuerMetadataServer(t *testing.T) *issuerMetadataServer {
 	t.Helper()
-	s := &issuerMetadataServer{key: genKey(t), docs: map[string]string{}, hits: map[string]int{}}
+	s := &issuerMetadataServer{key: genKey(t), docs: map[string]string{}, hits: map[string]int{}, arrived: make(chan string, 100)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.hits[r.URL.Path]++
 		body, ok := s.docs[r.URL.Path]
+		hold := s.hold
 		s.mu.Unlock()
+		select {
+		case s.arrived <- r.URL.Path:
+		default:
+		}
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -128,6 +143,47 @@ func TestVerifierDiscovery(t *testing.T) {
 				t.Fatalf("Status after discovery = %+v", st)
 			}
 		})
+	}
+}
+
+func TestVerifierDiscoveryIsShared(t *testing.T) {
+	srv := newIssuerMetadataServer(t)
+	srv.set(OIDCDiscoveryPath, metadataDoc(srv.URL, srv.URL+"/jwks"))
+	hold := make(chan struct{})
+	srv.mu.Lock()
+	srv.hold = hold
+	srv.mu.Unlock()
+	clk := newClock()
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: srv.URL, Audiences: []string{vAudience}}})
+	raw := signJWT(t, srv.key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "iss", srv.URL))
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := v.Verify(context.Background(), raw)
+			errs <- err
+		}()
+	}
+	// The first discovery request has arrived and waits; let the callers
+	// pile up behind it (they may arrive before or after the release:
+	// either way they share the one discovery).
+	if p := <-srv.arrived; p != OIDCDiscoveryPath {
+		t.Fatalf("first request to %s", p)
+	}
+	srv.mu.Lock()
+	srv.hold = nil
+	srv.mu.Unlock()
+	close(hold)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := srv.hitsOf(OIDCDiscoveryPath); got != 1 {
+		t.Fatalf("%d discoveries for %d concurrent first tokens", got, n)
+	}
+	if got := srv.hitsOf("/jwks"); got != 1 {
+		t.Fatalf("%d JWKS fetches for %d concurrent first tokens", got, n)
 	}
 }
 

@@ -86,7 +86,9 @@
 // than 200, with a body over MaxResponseSize, or with anything that is not a
 // strictly valid public JWK Set, changes nothing: the last good set keeps
 // being served until it has been stale for longer than the configured limit
-// (see WithMaxStale), and then tokens fail with ErrKeySetUnavailable.
+// (see WithMaxStale), and then tokens fail with ErrKeySetUnavailable. So
+// does, meanwhile, a token whose key the last good set lacks: the issuer
+// may have published it during the outage, so the answer is 503, not 401.
 // Status (of a RemoteKeySet, or per issuer of a Verifier) reports the
 // outage: the last error, the age of the keys, whether they are stale.
 package rs

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -73,8 +74,9 @@ func FuzzParseIssuerMetadata(f *testing.F) {
 			}
 			return
 		}
-		if err := checkHTTPURL(jwksURI); err != nil || !strings.HasPrefix(jwksURI, "https:") {
-			t.Fatalf("jwks_uri %q accepted: %v", jwksURI, err)
+		// Schemes are case-insensitive (RFC 3986 §3.1): "HTTPS:" is https.
+		if u, err := url.Parse(jwksURI); err != nil || checkHTTPURL(jwksURI) != nil || u.Scheme != "https" || u.Host == "" {
+			t.Fatalf("jwks_uri %q accepted for an https issuer", jwksURI)
 		}
 		var doc struct {
 			Issuer  string `json:"issuer"`

@@ -42,7 +42,9 @@ const (
 
 // ErrKeySetUnavailable is wrapped by the errors KeySet returns when it has
 // no set it may serve: the first fetch has not succeeded yet, or the last
-// good set has been stale for longer than the MaxStale limit. It is the
+// good set has been stale for longer than the MaxStale limit, or the
+// token's key is not in the last good set while fetching the current one
+// fails. It is the
 // issuer's (or the network's) fault, not the token's; a resource server
 // typically answers 503 rather than 401.
 var ErrKeySetUnavailable = errors.New("rs: no usable key set")
@@ -178,7 +180,9 @@ func newRemoteKeySet(ctx context.Context, jwksURL string, cfg keySetConfig) *Rem
 // whose lifetime has ended, start at most once per minimum refresh interval;
 // callers that miss while a fetch is under way wait for that fetch, and
 // callers within the interval get the cached set as it is, for the verifier
-// to report jwt.ErrKeyNotFound. No caller ever waits for a routine
+// to report jwt.ErrKeyNotFound, unless the last fetch failed: then the key
+// may exist in the set that could not be fetched, and KeySet reports the
+// outage (ErrKeySetUnavailable) rather than a bad token. No caller ever waits for a routine
 // refresh: once three quarters of a set's lifetime have passed, the next
 // use starts a refresh in the background and gets the cached set at once,
 // and so does a use after the lifetime has ended while the set is not yet
@@ -201,7 +205,7 @@ func (r *RemoteKeySet) KeySet(ctx context.Context, h *jose.Header) (*jose.KeySet
 	if call == nil { // rate-limited
 		defer r.mu.Unlock()
 		if usable {
-			return set, nil
+			return r.serve(set, h)
 		}
 		return nil, r.unavailable()
 	}
@@ -214,7 +218,19 @@ func (r *RemoteKeySet) KeySet(ctx context.Context, h *jose.Header) (*jose.KeySet
 	if !r.usable(r.now()) {
 		return nil, r.unavailable()
 	}
-	return r.set, nil
+	return r.serve(r.set, h)
+}
+
+// serve returns set for a token with header h. When set lacks the token's
+// key and the last fetch failed, the key may well be in the set the issuer
+// publishes now: that is an outage, not a bad token, so the error wraps
+// ErrKeySetUnavailable. r.mu is held.
+func (r *RemoteKeySet) serve(set *jose.KeySet, h *jose.Header) (*jose.KeySet, error) {
+	if r.lastErr != nil && lacksKey(set, h) {
+		return nil, fmt.Errorf("%w from %s: the token's key is not in the last good set, and fetching the current set failed: %w",
+			ErrKeySetUnavailable, r.safeURL, r.lastErr)
+	}
+	return set, nil
 }
 
 // Refresh fetches the set now and returns the fetch's error; the cached set

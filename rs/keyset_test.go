@@ -525,11 +525,21 @@ func TestRemoteKeySetFailedRefreshKeepsLastGoodSet(t *testing.T) {
 				t.Fatal("Refresh succeeded on a bad response")
 			}
 			clk.Advance(DefaultMinRefreshInterval)
-			set := mustKeySet(t, r, hdr("unknown"))
+			// A kid the last good set lacks may be in the set that could
+			// not be fetched: an outage, not a bad token.
+			if _, err := r.KeySet(context.Background(), hdr("unknown")); !errors.Is(err, ErrKeySetUnavailable) {
+				t.Fatalf("KeySet of an unknown kid during the outage: %v", err)
+			}
 			srv.wantHits(t, 3)
-			if !has(set, key.KeyID()) {
+			if set := mustKeySet(t, r, hdr(key.KeyID())); !has(set, key.KeyID()) {
 				t.Fatal("the last good set was not kept")
 			}
+			srv.wantHits(t, 3)
+			// Rate-limited, the answer is the same.
+			if _, err := r.KeySet(context.Background(), hdr("unknown")); !errors.Is(err, ErrKeySetUnavailable) {
+				t.Fatalf("KeySet of an unknown kid during the outage: %v", err)
+			}
+			srv.wantHits(t, 3)
 
 			// Past its lifetime (5 min) and within MaxStale: still served.
 			clk.Advance(DefaultCacheAge + 59*time.Minute)

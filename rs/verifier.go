@@ -42,7 +42,7 @@ type IssuerConfig struct {
 	// where another layer checks the audience.
 	AnyAudience bool
 	// Algorithms is the allow-list of signature algorithms. Empty allows
-	// every asymmetric one (DefaultAlgorithms). HMAC algorithms are allowed
+	// every asymmetric one (DefaultAlgorithms()). HMAC algorithms are allowed
 	// only with static Keys.
 	Algorithms []jose.Algorithm
 	// Types lists the accepted values of the typ header, compared
@@ -54,14 +54,11 @@ type IssuerConfig struct {
 	// as many issuers' access tokens are.
 	AllowUntypedTokens bool
 	// ClaimMapping copies claims into Token.Claims under another name:
-	// each entry maps a target claim name to a dotted path into the token
-	// ("roles": "realm_access.roles"). At each level, a member named by
-	// the whole rest of the path wins, else the longest prefix of it that
-	// names an object is followed, so that claim names containing dots
-	// (URLs) can be reached. When the
-	// path is absent from a token, the target claim is removed, so that the
-	// mapping alone decides it. Targets cannot be registered claims (iss,
-	// sub, aud, exp, nbf, iat, jti) nor cnf.
+	// each entry maps a target claim name to a claim path in the token, as
+	// ClaimPath reads it ("roles": "realm_access.roles"). When the path is
+	// absent from a token, the target claim is removed, so that the mapping
+	// alone decides it. Targets cannot be registered claims (iss, sub, aud,
+	// exp, nbf, iat, jti) nor cnf.
 	ClaimMapping map[string]string
 	// RequiredClaims lists claims a token must carry, for example the
 	// RFC 9068 set "sub", "client_id", "iat", "jti". exp is always
@@ -72,11 +69,13 @@ type IssuerConfig struct {
 	Leeway time.Duration
 }
 
-// DefaultAlgorithms are the signature algorithms an issuer is allowed when
-// its IssuerConfig lists none: every asymmetric one writ supports.
-var DefaultAlgorithms = []jose.Algorithm{
-	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
-	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+// DefaultAlgorithms returns the signature algorithms an issuer is allowed
+// when its IssuerConfig lists none: every asymmetric one writ supports.
+func DefaultAlgorithms() []jose.Algorithm {
+	return []jose.Algorithm{
+		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	}
 }
 
 // Defaults of a Verifier's verified-token cache.
@@ -127,12 +126,7 @@ func WithoutCache() VerifierOption { return WithCache(0) }
 // cache (DefaultTokenCacheMaxAge without this option); a token is never
 // served past its exp whatever this says. Zero or less turns the cache off.
 func WithCacheMaxAge(d time.Duration) VerifierOption {
-	return verifierOptionFunc(func(c *verifierConfig) {
-		if d <= 0 {
-			c.cacheSize = 0
-		}
-		c.cacheMaxAge = d
-	})
+	return verifierOptionFunc(func(c *verifierConfig) { c.cacheMaxAge = d })
 }
 
 // Verifier verifies JWT access tokens of several issuers. Each token is
@@ -203,14 +197,21 @@ func NewVerifier(ctx context.Context, issuers []IssuerConfig, opts ...VerifierOp
 		v.issuers[ic.Issuer] = iv
 		v.order = append(v.order, iv)
 	}
-	if cfg.cacheSize > 0 {
+	if cfg.cacheSize > 0 && cfg.cacheMaxAge > 0 {
 		v.cache = newTokenCache(cfg.cacheSize, cfg.cacheMaxAge)
 	}
 	return v, nil
 }
 
-// registeredClaims cannot be targets of a claim mapping.
-var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf"}
+// isRegisteredClaim reports whether name is a claim a mapping cannot set:
+// a registered claim that Verify checks, or cnf, which binds the token.
+func isRegisteredClaim(name string) bool {
+	switch name {
+	case "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "cnf":
+		return true
+	}
+	return false
+}
 
 func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*issuerVerifier, error) {
 	ic.Audiences = slices.Clone(ic.Audiences)
@@ -219,7 +220,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 	ic.RequiredClaims = slices.Clone(ic.RequiredClaims)
 	iv := &issuerVerifier{cfg: ic}
 	if ic.Issuer == "" {
-		return nil, errors.New("Issuer is empty")
+		return nil, errors.New("the issuer identifier is empty")
 	}
 	if len(ic.Audiences) == 0 && !ic.AnyAudience {
 		return nil, errors.New("no Audiences (set AnyAudience to accept any)")
@@ -228,7 +229,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 		return nil, errors.New("an audience is empty")
 	}
 	if len(ic.Algorithms) == 0 {
-		ic.Algorithms = slices.Clone(DefaultAlgorithms)
+		ic.Algorithms = DefaultAlgorithms()
 	}
 	for _, a := range ic.Algorithms {
 		if !a.IsSignature() {
@@ -243,7 +244,7 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 		if target == "" || path == "" {
 			return nil, errors.New("ClaimMapping has an empty target or path")
 		}
-		if slices.Contains(registeredClaims, target) {
+		if isRegisteredClaim(target) {
 			return nil, fmt.Errorf("ClaimMapping cannot set %q", target)
 		}
 		iv.mapping = append(iv.mapping, claimMap{target, path})
@@ -428,7 +429,7 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 	vals := make([]any, len(iv.mapping))
 	found := make([]bool, len(iv.mapping))
 	for i, m := range iv.mapping {
-		vals[i], found[i] = lookupPath(claims, m.path)
+		vals[i], found[i] = ClaimPath(claims, m.path)
 	}
 	for i, m := range iv.mapping {
 		if found[i] {
@@ -437,35 +438,6 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 			delete(claims, m.target)
 		}
 	}
-}
-
-// lookupPath follows a dotted path into claims. At each level, a member
-// named by the whole rest of the path wins; otherwise the longest prefix
-// of the rest (ending before a dot) that names an object is followed, so
-// that member names containing dots (URLs) can be reached.
-func lookupPath(claims map[string]any, path string) (any, bool) {
-	cur := claims
-	for {
-		if v, ok := cur[path]; ok {
-			return v, true
-		}
-		next, rest := descend(cur, path)
-		if next == nil {
-			return nil, false
-		}
-		cur, path = next, rest
-	}
-}
-
-// descend finds the longest prefix of path, ending before a dot, that
-// names an object in cur, and returns that object and the rest of path.
-func descend(cur map[string]any, path string) (map[string]any, string) {
-	for i := strings.LastIndexByte(path, '.'); i >= 0; i = strings.LastIndexByte(path[:i], '.') {
-		if next, ok := cur[path[:i]].(map[string]any); ok {
-			return next, path[i+1:]
-		}
-	}
-	return nil, ""
 }
 
 // tokenScopes reads the token's scopes: the space-separated scope claim, else

@@ -96,7 +96,7 @@ func TestVerifierFillsTheToken(t *testing.T) {
 		Issuer: vIssuer, JWKSURI: is.srv.URL, Audiences: []string{"other", vAudience},
 		ClaimMapping: map[string]string{
 			"roles":  "realm_access.roles",
-			"tenant": "https://example.com/claims.tenant",
+			"tenant": `https://example\.com/claims.tenant`,
 			"gone":   "no.such.path",
 		},
 	}})
@@ -336,14 +336,22 @@ func TestVerifierJWKSOutage(t *testing.T) {
 	}
 	is.srv.waitHits(t, 2)
 	waitFetchesDone(t, v)
+	// A token of a key the last good set lacks (the issuer may have
+	// rotated during the outage): 503, not 401.
+	clk.Advance(DefaultMinRefreshInterval)
+	_, err := v.Verify(ctx, signJWT(t, genKey(t), jwt.TypeAccessToken, validClaims(clk.Now())))
+	if !errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("unknown kid during the outage: %v; want ErrKeySetUnavailable only", err)
+	}
+	is.srv.wantHits(t, 3)
 	st := v.Status()[0]
 	if st.LastError == "" || !strings.Contains(st.LastError, "500") || !st.Stale || !st.Available || st.Keys != 1 ||
-		st.Fetches != 2 || st.FetchErrors != 1 {
+		st.Fetches != 3 || st.FetchErrors != 2 {
 		t.Fatalf("Status during the outage = %+v", st)
 	}
 	// Past MaxStale: 503, not 401.
 	clk.Advance(30 * time.Minute)
-	err := verify()
+	err = verify()
 	if !errors.Is(err, ErrKeySetUnavailable) || errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("past MaxStale: %v; want ErrKeySetUnavailable only", err)
 	}

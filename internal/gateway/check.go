@@ -88,6 +88,16 @@ func (st *state) decideTest(ctx context.Context, tc config.Test) (string, Decisi
 	}
 	rt := res.Entry.Value
 	if rt.anonymous {
+		if rt.decider != nil {
+			headers := map[string][]string{}
+			for k, v := range req.Headers {
+				headers[strings.ToLower(k)] = []string{v}
+			}
+			in := &Input{Request: Request{Method: req.Method, Path: p, Host: hostOnly(host), Source: req.Source, Params: res.Params, Query: req.Query, Headers: headers}}
+			if dec := rt.decider.Decide(ctx, in); !dec.Allow {
+				return rt.name, dec
+			}
+		}
 		return rt.name, Decision{Allow: true, Rule: "anonymous", Reason: "anonymous route"}
 	}
 	if tc.Claims == nil {
@@ -120,7 +130,7 @@ func (st *state) decideTest(ctx context.Context, tc config.Test) (string, Decisi
 		Claims: tc.Claims,
 		Act:    actChain(tc.Claims),
 		Request: Request{
-			Method: req.Method, Path: p, Host: host, RemoteAddr: req.Source,
+			Method: req.Method, Path: p, Host: hostOnly(host), Source: req.Source,
 			Params: res.Params, Query: query, Headers: headers,
 		},
 	}

@@ -3,6 +3,8 @@ package gateway
 import (
 	"strconv"
 	"strings"
+
+	"github.com/writ-dev/writ/rs"
 )
 
 // maxActDepth bounds the delegation chain read from nested act claims.
@@ -11,29 +13,9 @@ const maxActDepth = 16
 // maxHeaderValue bounds an identity header's value.
 const maxHeaderValue = 8 << 10
 
-// claimPath looks up a dotted path ("realm_access.roles") in claims. A
-// name with a dot of its own is found when it is a key as a whole.
-func claimPath(claims map[string]any, path string) (any, bool) {
-	if v, ok := claims[path]; ok {
-		return v, true
-	}
-	cur := claims
-	for {
-		name, rest, more := strings.Cut(path, ".")
-		v, ok := cur[name]
-		if !ok {
-			return nil, false
-		}
-		if !more {
-			return v, true
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, path = m, rest
-	}
-}
+// claimPath looks up a dotted path ("realm_access.roles") in claims, the
+// way the rs middleware's Require helpers do.
+func claimPath(claims map[string]any, path string) (any, bool) { return rs.ClaimPath(claims, path) }
 
 // scopesOf returns the scope claim split on spaces, or the scp array.
 func scopesOf(claims map[string]any) []string {

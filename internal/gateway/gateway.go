@@ -79,11 +79,12 @@ type Gateway struct {
 	metrics *metrics
 	state   atomic.Pointer[state]
 	mu      sync.Mutex // serialises Reload
+	buffers *bufferPool
 }
 
 // New compiles f and returns a gateway serving it.
 func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
-	g := &Gateway{deps: deps, log: deps.Logger, now: deps.Now}
+	g := &Gateway{deps: deps, log: deps.Logger, now: deps.Now, buffers: newBufferPool()}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +104,7 @@ func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.state.Store(st)
-	m.setStatusSource(g.statuses)
+	m.setSource(g.currentVerifiers)
 	return g, nil
 }
 
@@ -137,6 +138,7 @@ type state struct {
 	file     *config.File
 	router   *route.Router[*compiledRoute]
 	strip    []string // canonical header names stripped from every request
+	stripSet map[string]bool
 	verifier rs.TokenVerifier
 	intro    Introspector
 	dpop     rs.DPoPChecker
@@ -180,6 +182,12 @@ var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host"
 
 func (g *Gateway) compile(ctx context.Context, f *config.File, old *state) (*state, error) {
 	st := &state{g: g, file: f, metadata: map[string][]byte{}, transports: map[time.Duration]http.RoundTripper{}}
+	if old != nil && old.file.Timeouts.Dial == f.Timeouts.Dial {
+		// Keep the upstream connection pools across reloads.
+		for k, v := range old.transports {
+			st.transports[k] = v
+		}
+	}
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -300,6 +308,7 @@ func (g *Gateway) compile(ctx context.Context, f *config.File, old *state) (*sta
 	for h := range strip {
 		st.strip = append(st.strip, h)
 	}
+	st.stripSet = strip
 	slices.Sort(st.strip)
 	if m := f.Metrics; m != nil && m.Listen == "" && g.metrics.registry != nil {
 		st.metrics = g.metrics.handler()
@@ -317,6 +326,13 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 	cr.upstream = u
 	cr.proxy = st.newProxy(cr, r.Timeout)
 	if cr.anonymous {
+		if r.Policy.Deny != "" {
+			d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
+			if err != nil {
+				return nil, err
+			}
+			cr.decider = d
+		}
 		return cr, nil
 	}
 	d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)

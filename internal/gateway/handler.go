@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ const maxTokenLength = 16 << 10
 // decision is what the decision log records of one request.
 type decision struct {
 	id, route, rule, reason string
+	path                    string // normalised
 	result                  string // allow, deny, anonymous, error
 	status                  int
 	sub, clientID, issuer   string
@@ -30,9 +32,7 @@ type decision struct {
 func (st *state) serve(w http.ResponseWriter, r *http.Request) {
 	start := st.g.now()
 	// Headers the gateway sets are stripped first, whatever the outcome.
-	for _, h := range st.strip {
-		delete(r.Header, h)
-	}
+	st.stripHeaders(r.Header)
 	d := decision{id: newDecisionID(), route: "-"}
 	rw := &statusWriter{ResponseWriter: w}
 	st.handle(rw, r, &d)
@@ -49,6 +49,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		st.end(w, d, "error", outcome{status: http.StatusBadRequest, err: "invalid_request", description: "invalid request path", reason: err.Error()})
 		return
 	}
+	d.path = p
 	if st.serveOwn(w, r, p, d) {
 		return
 	}
@@ -72,6 +73,14 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 	}
 	if rt.anonymous {
 		d.result, d.rule = "anonymous", "anonymous"
+		if rt.decider != nil { // a deny expression applies to anonymous routes too
+			in := &Input{Request: requestOf(r, p, res.Params)}
+			if dec := rt.decider.Decide(r.Context(), in); !dec.Allow {
+				d.rule = dec.Rule
+				st.end(w, d, "deny", outcome{status: http.StatusForbidden, err: "access_denied", description: "the policy denies this request", reason: dec.Reason})
+				return
+			}
+		}
 		if !rt.cfg.ForwardToken {
 			delete(r.Header, "Authorization")
 			delete(r.Header, "Dpop")
@@ -99,8 +108,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		return
 	}
 	d.result = "allow"
-	st.setIdentity(r, rt, tok, p, d.id, upstreamAuth)
-	st.proxy(w, r, rt, p, tok)
+	st.proxy(w, r, rt, p, st.setIdentity(r, rt, tok, p, d.id, upstreamAuth))
 }
 
 // end writes o and records it.
@@ -112,6 +120,20 @@ func (st *state) end(w http.ResponseWriter, d *decision, result string, o outcom
 		d.reason = o.err
 	}
 	o.write(w)
+}
+
+// stripHeaders removes the headers the gateway sets, and their spellings
+// with "_" for "-", which some servers (CGI, WSGI, nginx with
+// underscores_in_headers) take for the same header.
+func (st *state) stripHeaders(h http.Header) {
+	for _, name := range st.strip {
+		delete(h, name)
+	}
+	for k := range h {
+		if strings.IndexByte(k, '_') >= 0 && st.stripSet[http.CanonicalHeaderKey(strings.ReplaceAll(k, "_", "-"))] {
+			delete(h, k)
+		}
+	}
 }
 
 // rawPath is the path of the request line, still escaped.
@@ -146,24 +168,18 @@ func (rt *compiledRoute) challenges(code, desc string, scopes []string) []challe
 // the token and, for phantom routes, the upstream's Authorization value.
 func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, string, outcome, bool) {
 	ch := func(code, desc string) []challenge { return rt.challenges(code, desc, nil) }
-	vals := r.Header.Values("Authorization")
-	if len(vals) == 0 {
+	scheme, raw, err := rs.ParseAuthorization(r.Header, maxTokenLength)
+	switch {
+	case errors.Is(err, rs.ErrNoToken):
 		return nil, "", outcome{status: http.StatusUnauthorized, err: "unauthorized", description: "an access token is required", challenges: rt.challenges("", "", nil), reason: "no token"}, false
-	}
-	bad := func(desc string) (*rs.Token, string, outcome, bool) {
+	case errors.Is(err, rs.ErrInvalidRequest):
+		desc := "more than one Authorization header"
 		return nil, "", outcome{status: http.StatusBadRequest, err: "invalid_request", description: desc, challenges: ch("invalid_request", desc), reason: desc}, false
+	case err != nil:
+		desc := "the Authorization header does not hold a token"
+		return nil, "", outcome{status: http.StatusUnauthorized, err: "invalid_token", description: desc, challenges: ch("invalid_token", desc), reason: desc}, false
 	}
-	if len(vals) > 1 {
-		return bad("more than one Authorization header")
-	}
-	scheme, raw, found := strings.Cut(vals[0], " ")
-	if !found || raw == "" || len(raw) > maxTokenLength || !isB64Token(raw) {
-		return bad("the Authorization header is not \"Bearer token\" or \"DPoP token\"")
-	}
-	isDPoP := strings.EqualFold(scheme, "DPoP")
-	if !isDPoP && !strings.EqualFold(scheme, "Bearer") {
-		return bad("the Authorization scheme is neither Bearer nor DPoP")
-	}
+	isDPoP := scheme == rs.SchemeDPoP
 	if rt.dpopRequired && !isDPoP {
 		return nil, "", outcome{status: http.StatusUnauthorized, err: "invalid_token", description: "this resource requires a DPoP-bound token", challenges: ch("invalid_token", "this resource requires a DPoP-bound token"), reason: "bearer token on a DPoP route"}, false
 	}
@@ -248,21 +264,30 @@ func phantomToken(jwt string, tok *rs.Token, err error) (*rs.Token, string, erro
 
 // input builds what the rule sees.
 func (st *state) input(r *http.Request, rt *compiledRoute, p string, params map[string]string, tok *rs.Token) *Input {
+	return &Input{Claims: tok.Claims, Act: actChain(tok.Claims), Request: requestOf(r, p, params)}
+}
+
+// requestOf describes r to rules: never its credentials.
+func requestOf(r *http.Request, p string, params map[string]string) Request {
 	headers := make(map[string][]string, len(r.Header))
 	for k, v := range r.Header {
-		if k == "Authorization" || k == "Dpop" || k == "Cookie" {
-			continue // never the credentials
+		if k == "Authorization" || k == "Dpop" || k == "Cookie" || k == "Proxy-Authorization" {
+			continue
 		}
 		headers[strings.ToLower(k)] = v
 	}
-	return &Input{
-		Claims: tok.Claims,
-		Act:    actChain(tok.Claims),
-		Request: Request{
-			Method: r.Method, Path: p, Host: r.Host, RemoteAddr: r.RemoteAddr,
-			Params: params, Query: r.URL.Query(), Headers: headers,
-		},
+	return Request{
+		Method: r.Method, Path: p, Host: hostOnly(r.Host), Source: hostOnly(r.RemoteAddr),
+		Params: params, Query: r.URL.Query(), Headers: headers,
 	}
+}
+
+// hostOnly drops the port of host:port.
+func hostOnly(hp string) string {
+	if h, _, err := net.SplitHostPort(hp); err == nil {
+		return h
+	}
+	return hp
 }
 
 // authorize asks the route's rule, and for insufficient scopes answers
@@ -287,9 +312,13 @@ func (st *state) authorize(ctx context.Context, rt *compiledRoute, in *Input, d 
 	return outcome{}, true
 }
 
-// setIdentity sets the identity headers, the assertion and the upstream's
-// Authorization.
-func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, p, id, upstreamAuth string) {
+// setIdentity returns the identity headers, the assertion and the
+// upstream's Authorization, to be set on the outgoing request after the
+// proxy removed the hop-by-hop headers (so that a client cannot have them
+// dropped by naming them in Connection), and removes the client's
+// credentials unless the route forwards them.
+func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, p, id, upstreamAuth string) []headerPair {
+	var set []headerPair
 	var values map[string]string
 	for _, h := range rt.headers {
 		v, ok := claimPath(tok.Claims, h.claim)
@@ -301,7 +330,7 @@ func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, 
 			st.g.log.Warn("identity header left out: the claim is not a printable scalar or list", "route", rt.name, "header", h.name, "claim", h.claim)
 			continue
 		}
-		r.Header[h.name] = []string{s}
+		set = append(set, headerPair{h.name, s})
 		if rt.assertion {
 			if values == nil {
 				values = map[string]string{}
@@ -314,29 +343,23 @@ func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, 
 		if err != nil {
 			st.g.log.Error("identity assertion not signed", "route", rt.name, "error", err)
 		} else {
-			r.Header[st.signer.header] = []string{a}
+			set = append(set, headerPair{st.signer.header, a})
 		}
 	}
 	switch {
 	case upstreamAuth != "":
-		r.Header["Authorization"] = []string{upstreamAuth}
+		delete(r.Header, "Authorization")
 		delete(r.Header, "Dpop")
+		set = append(set, headerPair{"Authorization", upstreamAuth})
 	case !rt.cfg.ForwardToken || rt.mcp != nil:
 		delete(r.Header, "Authorization")
 		delete(r.Header, "Dpop")
 	}
+	return set
 }
 
-func isB64Token(s string) bool {
-	// RFC 6750 §2.1 b64token.
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/=", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+// headerPair is a header the gateway sets on the outgoing request.
+type headerPair struct{ name, value string }
 
 func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 	log := st.g.log
@@ -350,7 +373,7 @@ func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 		slog.String("decision", d.result),
 		slog.Int("status", d.status),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", d.path),
 		slog.Duration("duration", st.g.now().Sub(start)),
 	}
 	if d.rule != "" {

@@ -6,28 +6,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/writ-dev/writ/rs"
+	"github.com/writ-dev/writ/rs/introspect"
 )
 
-// IssuerStatus is what the metrics report of one issuer's keys and the
-// verified-token cache.
-type IssuerStatus struct {
-	// Issuer is the iss value.
-	Issuer string
-	// Fetches and FetchErrors count the JWKS fetches.
-	Fetches, FetchErrors uint64
-	// KeyAgeSeconds is the age of the keys in use.
-	KeyAgeSeconds float64
-	// Outage is true while no fresh key set could be fetched.
-	Outage bool
-	// CacheHits and CacheMisses count the verified-token cache.
-	CacheHits, CacheMisses uint64
+// keyStatus is implemented by rs.Verifier: the state of each issuer's keys.
+type keyStatus interface {
+	Status() []rs.IssuerStatus
 }
 
-// StatusReporter is implemented by verifiers (and introspection clients)
-// that report their keys and caches.
-type StatusReporter interface {
-	// GatewayStatus returns one entry per issuer.
-	GatewayStatus() []IssuerStatus
+// cacheStats is implemented by rs.Verifier: its verified-token cache.
+type cacheStats interface {
+	CacheStats() rs.CacheStats
 }
 
 type metrics struct {
@@ -35,7 +26,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	upstream *prometheus.HistogramVec
 	reloads  *prometheus.CounterVec
-	statuses atomic.Pointer[func() []IssuerStatus]
+	source   atomic.Pointer[func() (rs.TokenVerifier, Introspector)]
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -68,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) setStatusSource(f func() []IssuerStatus) { m.statuses.Store(&f) }
+func (m *metrics) setSource(f func() (rs.TokenVerifier, Introspector)) { m.source.Store(&f) }
 
 // handler serves the metrics of the registry.
 func (m *metrics) handler() http.Handler {
@@ -84,23 +75,18 @@ func (g *Gateway) Handler() http.Handler {
 	return g.metrics.handler()
 }
 
-// statuses collects the issuers' statuses of the current verifiers.
-func (g *Gateway) statuses() []IssuerStatus {
+// currentVerifiers are the verifiers of the configuration being served.
+func (g *Gateway) currentVerifiers() (rs.TokenVerifier, Introspector) {
 	st := g.state.Load()
-	var out []IssuerStatus
-	for _, v := range []any{st.verifier, st.intro} {
-		if r, ok := v.(StatusReporter); ok {
-			out = append(out, r.GatewayStatus()...)
-		}
-	}
-	return out
+	return st.verifier, st.intro
 }
 
 var (
 	descFetches = prometheus.NewDesc("writ_gateway_jwks_fetches_total", "JWKS fetches by issuer and result.", []string{"issuer", "result"}, nil)
 	descKeyAge  = prometheus.NewDesc("writ_gateway_jwks_age_seconds", "Age of the key set in use, by issuer.", []string{"issuer"}, nil)
 	descOutage  = prometheus.NewDesc("writ_gateway_jwks_outage", "1 while an issuer's key set cannot be refreshed.", []string{"issuer"}, nil)
-	descCache   = prometheus.NewDesc("writ_gateway_token_cache_total", "Verified-token cache lookups by issuer and result (hit, miss).", []string{"issuer", "result"}, nil)
+	descIntro   = prometheus.NewDesc("writ_gateway_introspection_cache_total", "Introspection cache lookups by result (hit, miss).", []string{"result"}, nil)
+	descCache   = prometheus.NewDesc("writ_gateway_token_cache_total", "Verified-token cache lookups by result (hit, miss); the hit rate is hit/(hit+miss).", []string{"result"}, nil)
 )
 
 // statusCollector turns the verifiers' statuses into metrics at scrape
@@ -112,23 +98,35 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descKeyAge
 	ch <- descOutage
 	ch <- descCache
+	ch <- descIntro
 }
 
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
-	f := c.m.statuses.Load()
+	f := c.m.source.Load()
 	if f == nil {
 		return
 	}
-	for _, s := range (*f)() {
-		ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.Fetches-s.FetchErrors), s.Issuer, "ok")
-		ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.FetchErrors), s.Issuer, "error")
-		ch <- prometheus.MustNewConstMetric(descKeyAge, prometheus.GaugeValue, s.KeyAgeSeconds, s.Issuer)
-		outage := 0.0
-		if s.Outage {
-			outage = 1
+	v, intro := (*f)()
+	if ks, ok := v.(keyStatus); ok {
+		for _, s := range ks.Status() {
+			ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.Fetches-s.FetchErrors), s.Issuer, "ok")
+			ch <- prometheus.MustNewConstMetric(descFetches, prometheus.CounterValue, float64(s.FetchErrors), s.Issuer, "error")
+			ch <- prometheus.MustNewConstMetric(descKeyAge, prometheus.GaugeValue, s.KeyAge.Seconds(), s.Issuer)
+			outage := 0.0
+			if !s.Available || s.LastError != "" {
+				outage = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descOutage, prometheus.GaugeValue, outage, s.Issuer)
 		}
-		ch <- prometheus.MustNewConstMetric(descOutage, prometheus.GaugeValue, outage, s.Issuer)
-		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(s.CacheHits), s.Issuer, "hit")
-		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(s.CacheMisses), s.Issuer, "miss")
+	}
+	if in, ok := intro.(interface{ Stats() introspect.Stats }); ok {
+		st := in.Stats()
+		ch <- prometheus.MustNewConstMetric(descIntro, prometheus.CounterValue, float64(st.Hits), "hit")
+		ch <- prometheus.MustNewConstMetric(descIntro, prometheus.CounterValue, float64(st.Misses), "miss")
+	}
+	if cs, ok := v.(cacheStats); ok {
+		st := cs.CacheStats()
+		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(st.Hits), "hit")
+		ch <- prometheus.MustNewConstMetric(descCache, prometheus.CounterValue, float64(st.Misses), "miss")
 	}
 }

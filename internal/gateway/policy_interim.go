@@ -25,8 +25,9 @@ type Input struct {
 
 // Request is the request as rules see it.
 type Request struct {
-	// Method, Path (normalised), Host and RemoteAddr of the request.
-	Method, Path, Host, RemoteAddr string
+	// Method, Path (normalised), Host (without port) and Source (the
+	// client's IP address) of the request.
+	Method, Path, Host, Source string
 	// Params are the route template's parameters.
 	Params map[string]string
 	// Query holds the query parameters.
@@ -97,7 +98,7 @@ func (p interimPolicy) Decide(_ context.Context, in *Input) Decision {
 			return Decision{Allow: true, Rule: "scopes"}
 		}
 	}
-	if p.Allow == "true" {
+	if p.Allow == "true" || p.Anonymous {
 		return Decision{Allow: true, Rule: "allow"}
 	}
 	return Decision{Rule: "default", Reason: "no rule allows"}

@@ -6,13 +6,19 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"time"
 
 	"github.com/writ-dev/writ/internal/gateway/route"
-	"github.com/writ-dev/writ/rs"
 )
 
-type routeNameKey struct{}
+type proxyKey struct{}
+
+// proxyInfo is what the proxy needs of the request's decision.
+type proxyInfo struct {
+	route string
+	set   []headerPair
+}
 
 // newTransport returns the upstream transport: bounded dial, TLS handshake,
 // response headers and idle connections.
@@ -41,7 +47,10 @@ type timedTransport struct {
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)
-	name, _ := r.Context().Value(routeNameKey{}).(string)
+	name := ""
+	if pi, ok := r.Context().Value(proxyKey{}).(*proxyInfo); ok {
+		name = pi.route
+	}
 	t.m.upstream.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	return resp, err
 }
@@ -71,8 +80,14 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.SetXForwarded()
+			if pi, ok := pr.In.Context().Value(proxyKey{}).(*proxyInfo); ok {
+				for _, h := range pi.set {
+					pr.Out.Header[h.name] = []string{h.value}
+				}
+			}
 		},
 		Transport:     st.transport(timeout),
+		BufferPool:    st.g.buffers,
 		FlushInterval: -1,
 		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -95,9 +110,27 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 }
 
 // proxy sends the request upstream with the normalised path.
-func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, _ *rs.Token) {
+func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, set []headerPair) {
 	r.URL.Path = route.Unescape(p)
 	r.URL.RawPath = p
-	ctx := context.WithValue(r.Context(), routeNameKey{}, rt.name)
+	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{route: rt.name, set: set})
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// bufferPool lends the proxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+
+// Put implements httputil.BufferPool.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
 }

@@ -47,7 +47,10 @@
 // moment the endpoint was asked, whichever comes first, so a revoked token
 // stops working at most CacheTTL after its revocation; the cache holds at
 // most Config.CacheSize entries and drops the least recently used one
-// beyond that. Concurrent misses for the same token share one request.
+// beyond that. Concurrent misses for the same token share one request, and
+// at most Config.MaxConcurrent requests (for distinct tokens) are under way
+// at once: a flood of made-up tokens gets 503s, not a flooded server.
+// Client.Stats reports hits, misses, requests and entries for metrics.
 //
 // Inactive results are not cached. An inactive token is usually a revoked,
 // expired or made-up one: caching it would spare the endpoint only when the

@@ -105,6 +105,11 @@ type Issuer struct {
 	Algorithms []string `yaml:"algorithms"`
 	// Types are the accepted typ header values (default at+jwt).
 	Types []string `yaml:"types"`
+	// AllowUntypedTokens also accepts typ "JWT" or no typ, as many
+	// issuers' access tokens carry.
+	AllowUntypedTokens bool `yaml:"allow_untyped_tokens"`
+	// RequiredClaims must be present in every token (exp always is).
+	RequiredClaims []string `yaml:"required_claims"`
 	// ClaimMapping maps a claim name to a dotted path in the token.
 	ClaimMapping map[string]string `yaml:"claim_mapping"`
 	// Leeway is the clock skew allowed for exp, nbf and iat.
@@ -133,8 +138,17 @@ type Introspection struct {
 	// Issuer is the expected iss of a JWT response, and the issuer whose
 	// keys verify it.
 	Issuer string `yaml:"issuer"`
-	// JWKSURI is where the keys of JWT responses are; default discovery.
+	// JWKSURI is where the keys of JWT responses are; default the issuer
+	// followed by /.well-known/jwks.json (writ's JWKS).
 	JWKSURI string `yaml:"jwks_uri"`
+	// Audience, when set, must be one of an introspected token's aud.
+	Audience string `yaml:"audience"`
+	// AuthMethod is client_secret_basic (default) or client_secret_post.
+	AuthMethod string `yaml:"auth_method"`
+	// AllowHTTP allows a plain http endpoint on a non-loopback address.
+	AllowHTTP bool `yaml:"allow_http"`
+	// Timeout bounds each introspection request (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
 	// CacheSize bounds the introspection cache (entries).
 	CacheSize int `yaml:"cache_size"`
 	// CacheTTL bounds the life of a cached answer (never past exp).

@@ -306,6 +306,17 @@ func (v *validator) file(f *File) {
 		if in.ClientID == "" {
 			v.add(line, "introspection.client_id", "is required")
 		}
+		if in.ClientSecretFile == "" {
+			v.add(line, "introspection.client_secret_file", "is required (the file holding the gateway's client secret)")
+		}
+		switch in.AuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+		default:
+			v.add(line, "introspection.auth_method", "%q is neither client_secret_basic nor client_secret_post", in.AuthMethod)
+		}
+		if in.Timeout < 0 {
+			v.add(line, "introspection.timeout", "cannot be negative")
+		}
 		if in.JWTResponse && in.Issuer == "" {
 			v.add(line, "introspection.issuer", "is required with jwt_response (the iss of the signed responses)")
 		}
@@ -406,7 +417,7 @@ func (v *validator) issuer(i int, iss Issuer, seen map[string]bool) {
 
 func knownAlg(a string) bool {
 	switch a {
-	case "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA", "Ed25519":
+	case "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA":
 		return true
 	}
 	return false
@@ -446,7 +457,7 @@ func (v *validator) route(f *File, i int, issuers map[string]bool, names map[str
 	p := r.Policy
 	if p.Anonymous {
 		for key, set := range map[string]bool{
-			"allow": p.Allow != "", "deny": p.Deny != "", "scopes": p.Scopes != nil, "roles": p.Roles != nil, "groups": p.Groups != nil,
+			"allow": p.Allow != "", "scopes": p.Scopes != nil, "roles": p.Roles != nil, "groups": p.Groups != nil,
 			"claims": len(p.Claims) > 0, "token": r.Token != "", "dpop": r.DPoP != "", "issuers": len(r.Issuers) > 0,
 			"audiences": len(r.Audiences) > 0, "headers": len(r.Headers) > 0, "phantom": r.Phantom, "mcp": r.MCP != nil,
 		} {

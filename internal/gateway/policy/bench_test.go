@@ -82,3 +82,8 @@ func BenchmarkDecideRequirements(b *testing.B) {
 func BenchmarkDecideAnonymous(b *testing.B) {
 	benchDecide(b, Spec{Anonymous: true}, benchInput())
 }
+
+// BenchmarkDecideLoop is a rule with a loop, evaluated under cel.CostLimit.
+func BenchmarkDecideLoop(b *testing.B) {
+	benchDecide(b, Spec{Allow: `claims.roles.exists(r, r == "admin")`}, benchInput())
+}

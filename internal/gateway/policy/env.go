@@ -67,9 +67,8 @@ func WithMaxExpressionLength(n int) Option { return func(c *config) { c.maxExprL
 // to build, so that all the routes of a configuration share one. A Compiler
 // is safe for concurrent use.
 type Compiler struct {
-	cfg     config
-	env     *cel.Env
-	adapter types.Adapter
+	cfg config
+	env *cel.Env
 }
 
 // NewCompiler returns a Compiler with the given options.
@@ -107,12 +106,11 @@ func NewCompiler(opts ...Option) (*Compiler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: CEL environment: %w", err)
 	}
-	return &Compiler{cfg: cfg, env: env, adapter: env.CELTypeAdapter()}, nil
+	return &Compiler{cfg: cfg, env: env}, nil
 }
 
 // program is one compiled CEL expression.
 type program struct {
-	src     string
 	prg     cel.Program
 	tracked bool // evaluated under cel.CostLimit
 }
@@ -151,12 +149,15 @@ func (c *Compiler) compileExpr(what, src string, attrs map[string]any) (*program
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	if tracked {
 		popts = append(popts, cel.CostLimit(c.cfg.costLimit))
+	} else {
+		// Untracked only: the rewritten node would escape cost tracking.
+		popts = append(popts, cel.CustomDecoratorV2(optimizeSplitMembership))
 	}
 	prg, err := c.env.Program(checked, popts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return &program{src: src, prg: prg, tracked: tracked}, nil
+	return &program{prg: prg, tracked: tracked}, nil
 }
 
 // hasComprehension reports whether the expression has a loop (all, exists,
@@ -330,13 +331,12 @@ func stringListMap(m map[string][]string) ref.Val {
 	return types.NewDynamicMap(types.DefaultTypeAdapter, m)
 }
 
-// credentialHeaders are never shown to rules: a rule has no business with
-// them, and a CEL error message could otherwise quote one.
-var credentialHeaders = [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
-
-// withoutCredentials returns h without credential headers; it copies only
-// when there is one to drop.
+// withoutCredentials returns h without credential headers, which are
+// never shown to rules: a rule has no business with them, and a CEL error
+// message could otherwise quote one. It copies only when there is one to
+// drop.
 func withoutCredentials(h map[string][]string) map[string][]string {
+	credentialHeaders := [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
 	found := false
 	for _, k := range credentialHeaders {
 		if _, ok := h[k]; ok {

@@ -43,10 +43,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "claims":
 		// The raw map: the interpreter looks keys up in it directly and
-		// adapts only the values it reads.
-		if a.in.Claims == nil {
-			return emptyClaims, true
-		}
+		// adapts only the values it reads. A nil map reads as empty.
 		return a.in.Claims, true
 	case "request":
 		return requestVal{&a.in.Request}, true
@@ -81,10 +78,6 @@ func actList(in *Input) ref.Val {
 
 // activations pools activation structs of one policy.
 type activations struct{ pool sync.Pool }
-
-// emptyClaims stands for the claims of an anonymous request; it is never
-// written to.
-var emptyClaims = map[string]any{}
 
 func (p *activations) get(in *Input, route map[string]any) *activation {
 	a, _ := p.pool.Get().(*activation)

@@ -35,8 +35,9 @@ type Spec struct {
 	Anonymous bool `yaml:"anonymous,omitempty"`
 }
 
-// ScopeRule requires scopes. The token's scopes are its `scope` claim
-// (space-separated string) and its `scp` claim (array or string).
+// ScopeRule requires scopes. The token's scopes are, as in rs.Token, its
+// `scope` claim (a space-separated string, or an array), or its `scp`
+// claim (an array or a string) when it has no `scope`.
 type ScopeRule struct {
 	// All lists scopes that must all be granted.
 	All []string `yaml:"all,omitempty"`
@@ -83,15 +84,26 @@ type ClaimRule struct {
 
 // Names of the rules reported in Decision.Rule.
 const (
-	RuleDeny      = "deny"      // the deny expression (true, or failed)
-	RuleAllow     = "allow"     // the allow expression
-	RuleScopes    = "scopes"    // Spec.Scopes
-	RuleRoles     = "roles"     // Spec.Roles
-	RuleGroups    = "groups"    // Spec.Groups
-	RuleClaims    = "claims"    // Spec.Claims
-	RuleAnonymous = "anonymous" // an anonymous route
-	RuleToken     = "token"     // a non-anonymous route called without claims
-	RuleDefault   = "default"   // no rule at all: deny
+	// RuleDeny is the deny expression (true, or failed).
+	RuleDeny = "deny"
+	// RuleAllow is the allow expression.
+	RuleAllow = "allow"
+	// RuleScopes is Spec.Scopes; a denial by it is an insufficient_scope
+	// answer naming Policy.Scopes.
+	RuleScopes = "scopes"
+	// RuleRoles is Spec.Roles.
+	RuleRoles = "roles"
+	// RuleGroups is Spec.Groups.
+	RuleGroups = "groups"
+	// RuleClaims is Spec.Claims.
+	RuleClaims = "claims"
+	// RuleAnonymous is an anonymous route.
+	RuleAnonymous = "anonymous"
+	// RuleToken is a route that needs a token called without one (a 401,
+	// not a 403).
+	RuleToken = "token"
+	// RuleDefault is a route without any rule (deny), or a cancelled request.
+	RuleDefault = "default"
 )
 
 // Input is what a decision is made on.

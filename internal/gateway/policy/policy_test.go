@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -143,6 +145,7 @@ deny: request.path.startsWith("/public/admin") || has(claims.banned)`,
 				{claims: `{"scope":"orders:readx orders:list eu"}`, rule: "scopes", comment: "no prefix match"},
 				{claims: `{"scope":["orders:read","orders:list","eu"]}`, allow: true, rule: "scopes"},
 				{claims: `{"scope":7}`, rule: "scopes"},
+				{claims: `{"scope":"orders:read","scp":["orders:read","orders:list","eu"]}`, rule: "scopes", comment: "scp only without scope"},
 			},
 		},
 		{
@@ -577,6 +580,19 @@ func TestHasField(t *testing.T) {
 	}
 }
 
+// FuzzHasField checks hasField against splitting into fields.
+func FuzzHasField(f *testing.F) {
+	f.Add("a b c", "b")
+	f.Add("aa a", "a")
+	f.Add("xa\tb", "a")
+	f.Fuzz(func(t *testing.T, s, want string) {
+		fields := strings.FieldsFunc(s, func(r rune) bool { return r < utf8.RuneSelf && isSpace(byte(r)) })
+		if got, exp := hasField(s, want), want != "" && slices.Contains(fields, want); got != exp {
+			t.Fatalf("hasField(%q, %q) = %v, want %v", s, want, got, exp)
+		}
+	})
+}
+
 func TestConcurrentDecide(t *testing.T) {
 	p, err := Compile("r", Spec{
 		Allow: `"orders:read" in claims.scope.split(" ") && request.params.id != "0" && act.size() < 3`,
@@ -608,5 +624,82 @@ func TestConcurrentDecide(t *testing.T) {
 		if !<-done {
 			t.Error("a concurrent decision was wrong")
 		}
+	}
+}
+
+func TestCostTracking(t *testing.T) {
+	tests := []struct {
+		name    string
+		expr    string
+		limit   uint64
+		tracked bool
+	}{
+		{"comparison", `claims.department == "engineering" && claims.clearance >= 3`, DefaultCostLimit, false},
+		{"contract rule", `"orders:read" in claims.scope.split(" ") && request.params.id != "0"`, DefaultCostLimit, false},
+		{"loop", `claims.roles.exists(r, r == "admin")`, DefaultCostLimit, true},
+		{"loop over a literal", `[1, 2].all(x, x > 0)`, DefaultCostLimit, true},
+		{"estimate above the runtime limit", `claims.s.split(" ").size() < 100`, 1000, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Compile("r", Spec{Allow: tt.expr}, WithCostLimit(tt.limit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.allow.tracked != tt.tracked {
+				t.Errorf("tracked = %v, want %v", p.allow.tracked, tt.tracked)
+			}
+		})
+	}
+	// The runtime limit stops an expression without loops whose estimate
+	// exceeded it.
+	p, err := Compile("r", Spec{Allow: `claims.s.split(" ").size() < 100000`}, WithCostLimit(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := p.Decide(context.Background(), &Input{Claims: map[string]any{"s": "a b c"}})
+	big := p.Decide(context.Background(), &Input{Claims: map[string]any{"s": strings.Repeat("a ", 50_000)}})
+	if !small.Allow || big.Allow || !strings.Contains(big.Reason, "cost limit exceeded") {
+		t.Errorf("small %+v, big %+v", small, big)
+	}
+}
+
+func TestSpecYAMLStrict(t *testing.T) {
+	for _, bad := range []string{
+		`alow: "true"`,
+		`scopes: {al: [a]}`,
+		`roles: {claim: r, some: [a]}`,
+		`claims: [{path: a, equal: 1}]`,
+		`claims: [{path: a, gt: high}]`,
+		`anonymous: maybe`,
+	} {
+		var s Spec
+		dec := yaml.NewDecoder(strings.NewReader(bad))
+		dec.KnownFields(true)
+		if err := dec.Decode(&s); err == nil {
+			t.Errorf("%s: decoded", bad)
+		}
+	}
+	s := yamlSpec(t, `
+allow: 'true'
+deny: 'false'
+scopes: {all: [a], any: [b]}
+roles: {claim: realm_access.roles, all: [r]}
+groups: {any: [g]}
+claims: [{path: n, equals: 1, in: [1, 2], contains: x, exists: true, gt: 0, ge: 1, lt: 3, le: 2}]
+attributes: {k: v}
+anonymous: false`)
+	one, two, three, zero := 1.0, 2.0, 3.0, 0.0
+	yes := true
+	want := Spec{
+		Allow: "true", Deny: "false",
+		Scopes:     &ScopeRule{All: []string{"a"}, Any: []string{"b"}},
+		Roles:      &ListRule{Claim: "realm_access.roles", All: []string{"r"}},
+		Groups:     &ListRule{Any: []string{"g"}},
+		Claims:     []ClaimRule{{Path: "n", Equals: 1, In: []any{1, 2}, Contains: "x", Exists: &yes, Gt: &zero, Ge: &one, Lt: &three, Le: &two}},
+		Attributes: map[string]any{"k": "v"},
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("decoded\n%#v\nwant\n%#v", s, want)
 	}
 }

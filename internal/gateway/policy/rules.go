@@ -19,7 +19,12 @@ func scopeRequirement(r *ScopeRule) (requirement, error) {
 	}
 	all, anyOf := r.All, r.Any
 	return requirement{rule: RuleScopes, check: func(c map[string]any) (bool, string) {
-		return checkList(values{c["scope"], c["scp"]}, all, anyOf, "scope")
+		// As rs.Token.Scopes: the scope claim, or scp when there is none.
+		v, ok := c["scope"]
+		if !ok {
+			v = c["scp"]
+		}
+		return checkList(values{v, nil}, all, anyOf, "scope")
 	}}, nil
 }
 
@@ -58,8 +63,8 @@ func validTokens(rule string, lists ...[]string) error {
 	return nil
 }
 
-// values are up to two claim values (for scopes: `scope` and `scp`), each
-// an array or a space-separated string.
+// values are up to two claim values, each an array or a space-separated
+// string.
 type values struct{ a, b any }
 
 func (v values) has(s string) bool { return hasValue(v.a, s) || hasValue(v.b, s) }
@@ -118,20 +123,25 @@ func hasValue(v any, want string) bool {
 // hasField reports whether the whitespace-separated list s has the field
 // want, without allocating.
 func hasField(s, want string) bool {
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && isSpace(s[i]) {
-			i++
+	if want == "" {
+		return false
+	}
+	for i := 0; i < len(want); i++ {
+		if isSpace(want[i]) {
+			return false
 		}
-		s = s[i:]
-		j := 0
-		for j < len(s) && !isSpace(s[j]) {
-			j++
+	}
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], want)
+		if j < 0 {
+			return false
 		}
-		if j > 0 && s[:j] == want {
+		j += i
+		end := j + len(want)
+		if (j == 0 || isSpace(s[j-1])) && (end == len(s) || isSpace(s[end])) {
 			return true
 		}
-		s = s[j:]
+		i = j + 1
 	}
 	return false
 }
