@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,10 +11,8 @@ import (
 	"github.com/writ-dev/writ/internal/gateway"
 	"github.com/writ-dev/writ/internal/gateway/config"
 	"github.com/writ-dev/writ/internal/gateway/policy"
-	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs"
 	"github.com/writ-dev/writ/rs/dpop"
-	"github.com/writ-dev/writ/rs/introspect"
 )
 
 // countingTransport counts the gateway's requests for JWK Sets.
@@ -31,52 +28,25 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
-// gatewayDeps wires the gateway to the relying-party packages (rs, rs/dpop,
-// rs/introspect, policy) as `writ gateway` does, with the test's clock in
-// every part that reads the time, so that the tests can move it.
-//
-// It mirrors the wiring of cmd/writ (which lives in package main and
-// cannot be imported); the two differ only in the clock and the counting
-// transport.
+// gatewayDeps wires the gateway as `writ gateway` does (cmd/writ, package
+// main, cannot be imported): the verifier and the introspection client of
+// package gateway, with the test's clock and a transport that counts JWKS
+// fetches in the verifier so that the tests can move the clock. The DPoP
+// checker and the rule compiler are wired here until cmd/writ wires them
+// (rs/dpop and internal/gateway/policy).
 func gatewayDeps(now func() time.Time, tr *countingTransport) gateway.Deps {
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	return gateway.Deps{
 		Now:           now,
 		CompilePolicy: compilePolicy,
 		NewVerifier: func(ctx context.Context, issuers []config.Issuer) (rs.TokenVerifier, error) {
-			cfgs := make([]rs.IssuerConfig, 0, len(issuers))
-			for _, i := range issuers {
-				c := rs.IssuerConfig{Issuer: i.Issuer, JWKSURI: i.JWKSURI, Audiences: i.Audiences, Types: i.Types, ClaimMapping: i.ClaimMapping, Leeway: i.Leeway}
-				for _, a := range i.Algorithms {
-					c.Algorithms = append(c.Algorithms, jose.Algorithm(a))
-				}
-				if i.JWKSFile != "" {
-					b, err := os.ReadFile(i.JWKSFile)
-					if err != nil {
-						return nil, err
-					}
-					if c.Keys, err = jose.ParseKeySet(b); err != nil {
-						return nil, err
-					}
-				}
-				cfgs = append(cfgs, c)
-			}
-			return rs.NewVerifier(context.WithoutCancel(ctx), cfgs, rs.WithClock(now), rs.WithHTTPClient(hc))
+			return gateway.NewVerifier(ctx, issuers, rs.WithClock(now), rs.WithHTTPClient(hc))
 		},
 		NewDPoP: func(_ context.Context, c config.DPoP) (rs.DPoPChecker, error) {
 			return dpop.NewVerifier(dpop.Config{MaxAge: c.MaxAge, Now: now, Replay: dpop.NewMemoryReplayCache(1000, now)})
 		},
 		NewIntrospector: func(ctx context.Context, c config.Introspection) (gateway.Introspector, error) {
-			secret, err := os.ReadFile(c.ClientSecretFile)
-			if err != nil {
-				return nil, err
-			}
-			return introspect.New(introspect.Config{
-				Endpoint: c.Endpoint, ClientID: c.ClientID, ClientSecret: strings.TrimSpace(string(secret)),
-				HTTPClient: hc, JWTResponse: c.JWTResponse, Issuer: c.Issuer,
-				ResponseKeys: rs.NewRemoteKeySet(context.WithoutCancel(ctx), c.JWKSURI, rs.WithClock(now), rs.WithHTTPClient(hc)),
-				CacheSize:    c.CacheSize, CacheTTL: c.CacheTTL, Now: now,
-			})
+			return gateway.NewIntrospector(ctx, c)
 		},
 	}
 }
@@ -108,7 +78,7 @@ type decider struct{ p *policy.Policy }
 func (d decider) Decide(ctx context.Context, in *gateway.Input) gateway.Decision {
 	r := in.Request
 	pin := &policy.Input{Claims: in.Claims, Act: in.Act, Request: policy.Request{
-		Method: r.Method, Path: r.Path, Host: r.Host, Source: r.RemoteAddr,
+		Method: r.Method, Path: r.Path, Host: r.Host, Source: r.Source,
 		Params: r.Params, Query: r.Query, Headers: r.Headers,
 	}}
 	if r.MCP != nil {
