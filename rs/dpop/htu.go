@@ -32,6 +32,14 @@ func NormalizeURL(raw string) (string, error) {
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		raw = raw[:i]
 	}
+	if isNormal(raw) {
+		return raw, nil
+	}
+	return normalize(raw)
+}
+
+// normalize is NormalizeURL for a URL without query and fragment.
+func normalize(raw string) (string, error) {
 	sep := strings.Index(raw, "://")
 	if sep < 0 {
 		return "", errURL
@@ -69,6 +77,69 @@ func NormalizeURL(raw string) (string, error) {
 	}
 	b.WriteString(p)
 	return b.String(), nil
+}
+
+// isNormal reports whether raw, without query and fragment, is already in
+// the form NormalizeURL returns, the common case, which then costs no
+// allocation. It may say false of a normal URL; never true of another.
+func isNormal(raw string) bool {
+	var rest, defPort string
+	switch {
+	case strings.HasPrefix(raw, "https://"):
+		rest, defPort = raw[8:], "443"
+	case strings.HasPrefix(raw, "http://"):
+		rest, defPort = raw[7:], "80"
+	default:
+		return false
+	}
+	slash := strings.IndexByte(rest, '/')
+	if slash <= 0 {
+		return false
+	}
+	host, path := rest[:slash], rest[slash:]
+	if i := strings.IndexByte(host, ':'); i >= 0 {
+		port := host[i+1:]
+		host = host[:i]
+		if port == "" || port == defPort || len(port) > 5 || port[0] == '0' {
+			return false
+		}
+		n := 0
+		for j := 0; j < len(port); j++ {
+			if port[j] < '0' || port[j] > '9' {
+				return false
+			}
+			n = n*10 + int(port[j]-'0')
+		}
+		if n > 65535 {
+			return false
+		}
+	}
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if !isUnreserved(c) && !isPathSubDelim(c) && c != '/' {
+			return false
+		}
+		if c == '.' && path[i-1] == '/' {
+			// "." or ".." as a whole segment
+			j := i + 1
+			if j < len(path) && path[j] == '.' {
+				j++
+			}
+			if j == len(path) || path[j] == '/' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // splitHostPort checks an authority without user information and returns
@@ -226,7 +297,10 @@ func isPathSubDelim(c byte) bool {
 // otherwise; the Host header; the path exactly as the client sent it in
 // the request line (r.RequestURI), or r.URL's path when r did not come from
 // a server. Use it when clients talk to this server directly; behind a
-// proxy, see ForwardedURL and OriginURL.
+// proxy, see ForwardedURL and OriginURL. The Host header is the client's
+// to choose: a server that answers under several names, or that an
+// attacker can reach with a Host of another server's name, should use
+// OriginURL so that a proof made for another server never matches it.
 func RequestURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
