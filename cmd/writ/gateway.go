@@ -186,9 +186,12 @@ func newGatewayCheckCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return &usageError{err: fmt.Errorf("%s: %w", args[0], err)}
 			}
-			results := gw.RunTests(cmd.Context())
-			if failed := gateway.WriteReport(s.out, results); failed > 0 {
-				return &verdictError{prefix: "policy tests failed", err: fmt.Errorf("%d of %d", failed, len(results))}
+			report := gw.RunTests(cmd.Context())
+			if err := report.WriteText(s.out); err != nil {
+				return err
+			}
+			if !report.OK() {
+				return &verdictError{prefix: "policy tests failed", err: fmt.Errorf("%d of %d", report.Failed(), len(report.Results))}
 			}
 			return nil
 		},

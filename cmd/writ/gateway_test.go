@@ -53,7 +53,7 @@ tests:
 func TestGatewayCheckCommand(t *testing.T) {
 	t.Run("all pass", func(t *testing.T) {
 		r := writ(t, "", "gateway", "check", writeGatewayFile(t, gatewayCheckFile)).mustSucceed(t)
-		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "3 tests, 3 passed, 0 failed") {
+		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "PASS: 3/3") {
 			t.Fatalf("stdout %q", r.stdout)
 		}
 	})
@@ -64,10 +64,23 @@ func TestGatewayCheckCommand(t *testing.T) {
     expect: allow
 `
 		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustFail(t, 1, "policy tests failed", "1 of 4")
-		for _, want := range []string{"FAIL  writer may read (line 26)", "- expected: allow", "+ got:      deny by rule scopes", "route:    GET /orders/{id}", "reason:   missing scope orders:read"} {
+		for _, want := range []string{"FAIL  writer may read", "expected: allow", "got:      deny by rule scopes", "missing scope orders:read", "FAIL: 1/4 failed, 3 passed"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 			}
+		}
+	})
+	t.Run("the contract file", func(t *testing.T) {
+		r := writ(t, "", "gateway", "check", "../../internal/gateway/config/testdata/contract.yaml").mustSucceed(t)
+		if !strings.Contains(r.stdout, "PASS  reader may read") {
+			t.Fatalf("stdout %q", r.stdout)
+		}
+	})
+	t.Run("CEL errors at load", func(t *testing.T) {
+		file := strings.Replace(gatewayCheckFile, "scopes: {all: [orders:read]}", "allow: 'claims.scope.split(\" \").exists(s, s == 1)'", 1)
+		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file))
+		if r.code != 2 || !strings.Contains(r.stderr, "routes[0]") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
 	t.Run("invalid file", func(t *testing.T) {

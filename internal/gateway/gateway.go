@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/writ-dev/writ/internal/gateway/config"
+	"github.com/writ-dev/writ/internal/gateway/policy"
 	"github.com/writ-dev/writ/internal/gateway/route"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs"
@@ -57,7 +58,8 @@ type Deps struct {
 	NewIntrospector func(ctx context.Context, cfg config.Introspection) (Introspector, error)
 	// NewDPoP builds the DPoP proof checker.
 	NewDPoP func(ctx context.Context, cfg config.DPoP) (rs.DPoPChecker, error)
-	// CompilePolicy compiles a route's rule; nil for the default.
+	// CompilePolicy compiles a route's rule; nil for a policy.Compiler
+	// with default limits.
 	CompilePolicy PolicyCompiler
 	// Transport reaches the upstreams; nil for a transport built from the
 	// file's timeouts.
@@ -92,7 +94,11 @@ func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
 		g.now = time.Now
 	}
 	if g.deps.CompilePolicy == nil {
-		g.deps.CompilePolicy = defaultCompiler
+		c, err := policy.NewCompiler()
+		if err != nil {
+			return nil, err
+		}
+		g.deps.CompilePolicy = CompilerFor(c)
 	}
 	m, err := newMetrics(deps.Registerer)
 	if err != nil {
@@ -174,8 +180,6 @@ type compiledRoute struct {
 }
 
 type identityHeader struct{ name, claim string }
-
-var defaultCompiler PolicyCompiler = interimCompile
 
 // alwaysStripped are set by the gateway (or the proxy) only.
 var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url"}

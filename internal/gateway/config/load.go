@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/writ-dev/writ/internal/gateway/policy"
 	"github.com/writ-dev/writ/internal/gateway/route"
 )
 
@@ -155,13 +156,6 @@ func Parse(data []byte, path string) (*File, error) {
 		for i, n := range routes.Content {
 			if i < len(f.Routes) {
 				f.Routes[i].Line = n.Line
-			}
-		}
-	}
-	if tests := child(root, "tests"); tests != nil && tests.Kind == yaml.SequenceNode {
-		for i, n := range tests.Content {
-			if i < len(f.Tests) {
-				f.Tests[i].Line = n.Line
 			}
 		}
 	}
@@ -359,12 +353,17 @@ func (v *validator) file(f *File) {
 	if len(f.Routes) == 0 {
 		v.add(0, "routes", "at least one route is required")
 	}
-	names := map[string]int{}
+	routeNames := map[string]int{}
 	for i := range f.Routes {
-		v.route(f, i, issuers, names)
+		v.route(f, i, issuers, routeNames)
 	}
+	names := map[string]bool{}
 	for i := range f.Tests {
-		v.test(i, f.Tests[i])
+		v.test(i, &f.Tests[i])
+		if names[f.Tests[i].Name] {
+			v.add(v.item("tests", i).Line, fmt.Sprintf("tests[%d]", i), "the name %q is used twice", f.Tests[i].Name)
+		}
+		names[f.Tests[i].Name] = true
 	}
 }
 
@@ -551,19 +550,14 @@ func (v *validator) route(f *File, i int, issuers map[string]bool, names map[str
 	}
 }
 
-func (v *validator) test(i int, t Test) {
+func (v *validator) test(i int, t *policy.Case) {
 	n := v.item("tests", i)
 	where := fmt.Sprintf("tests[%d]", i)
 	if t.Name != "" {
 		where += fmt.Sprintf(" (%s)", t.Name)
 	}
-	if t.Request.Path == "" {
-		v.add(keyLine(n, "request"), where+".request.path", "is required")
-	}
-	switch t.Expect {
-	case "allow", "deny":
-	default:
-		v.add(keyLine(n, "expect"), where+".expect", "must be allow or deny, not %q", t.Expect)
+	if err := t.Validate(); err != nil {
+		v.add(n.Line, where, "%v", err)
 	}
 }
 
