@@ -109,6 +109,58 @@ func ParseKey(data []byte) (*Key, error) {
 	return parseKeyJSON(data)
 }
 
+// ParsePublicKey parses one public JWK that arrived inside a message, such
+// as the "jwk" header of a DPoP proof (RFC 9449 §4.2), and binds it to alg,
+// the algorithm of the message it came with. It is ParseKey with three more
+// rules: the JWK must hold no private or secret member (d, p, q, dp, dq, qi,
+// oth, k) and must not be a symmetric "oct" key; a JWK that names an "alg"
+// must name alg; and the key must be usable to verify signatures with alg
+// (an EC key of the curve alg needs, an RSA key for RS*/PS*, an Ed25519 key
+// for EdDSA). An RSA JWK may leave "alg" out here: alg binds it.
+func ParsePublicKey(data []byte, alg Algorithm) (*Key, error) {
+	if len(data) > MaxJWKSize {
+		return nil, fmt.Errorf("%w: JWK larger than %d bytes", ErrInvalidKey, MaxJWKSize)
+	}
+	if !alg.IsSignature() || alg.IsSymmetric() {
+		return nil, fmt.Errorf("%w: %q is not an asymmetric signature algorithm", ErrUnsupportedAlg, alg)
+	}
+	if err := strictjson.ValidateFold(string(data), 0); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	var probe struct {
+		D, P, Q, DP, DQ, QI, K *string
+		Oth                    json.RawMessage
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%w: JWK members have the wrong JSON types", ErrInvalidKey)
+	}
+	if probe.D != nil || probe.P != nil || probe.Q != nil || probe.DP != nil || probe.DQ != nil ||
+		probe.QI != nil || probe.K != nil || probe.Oth != nil {
+		return nil, fmt.Errorf("%w: the JWK holds private or secret members", ErrPrivateInPublic)
+	}
+	var j jwk
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("%w: JWK members have the wrong JSON types", ErrInvalidKey)
+	}
+	if j.Kty == "oct" {
+		return nil, fmt.Errorf("%w: a symmetric (oct) key is never a public key", ErrPrivateInPublic)
+	}
+	switch {
+	case j.Alg == "":
+		j.Alg = string(alg)
+	case Algorithm(j.Alg) != alg:
+		return nil, fmt.Errorf("%w: the JWK is bound to another algorithm", ErrKeyAlgMismatch)
+	}
+	k, err := j.key()
+	if err != nil {
+		return nil, err
+	}
+	if !k.canVerify() {
+		return nil, ErrKeyNotForSigning
+	}
+	return k, nil
+}
+
 func parseKeyJSON(data []byte) (*Key, error) {
 	var j jwk
 	dec := json.NewDecoder(bytes.NewReader(data))

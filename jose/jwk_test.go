@@ -788,3 +788,66 @@ func TestEmptyKeyOps(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePublicKey: the key embedded in a message is public, bound to
+// the message's algorithm, and usable for signatures.
+func TestParsePublicKey(t *testing.T) {
+	es := vtGen(t, jose.ES256)
+	ps := vtGen(t, jose.PS256)
+	ed := vtGen(t, jose.EdDSA)
+	hs := vtGen(t, jose.HS256)
+	drop := func(names ...string) func(map[string]any) {
+		return func(m map[string]any) {
+			for _, n := range names {
+				delete(m, n)
+			}
+		}
+	}
+	set := func(name string, v any) func(map[string]any) {
+		return func(m map[string]any) { m[name] = v }
+	}
+	for _, tc := range []struct {
+		name string
+		jwk  []byte
+		alg  jose.Algorithm
+		want error // nil: accepted, bound to alg, with k's thumbprint
+		k    *jose.Key
+	}{
+		{"EC without alg", vtJWK(t, es.Public(), drop("alg", "kid", "use", "key_ops")), jose.ES256, nil, es},
+		{"EC with its alg", vtJWK(t, es.Public(), nil), jose.ES256, nil, es},
+		{"RSA without alg takes the message's", vtJWK(t, ps.Public(), drop("alg")), jose.RS256, nil, ps},
+		{"Ed25519", vtJWK(t, ed.Public(), drop("alg")), jose.EdDSA, nil, ed},
+		{"EC private", vtJWK(t, es, nil), jose.ES256, jose.ErrPrivateInPublic, nil},
+		{"EC empty d", vtJWK(t, es.Public(), set("d", "")), jose.ES256, jose.ErrPrivateInPublic, nil},
+		{"RSA private", vtJWK(t, ps, nil), jose.PS256, jose.ErrPrivateInPublic, nil},
+		{"RSA oth", vtJWK(t, ps.Public(), set("oth", []any{})), jose.PS256, jose.ErrPrivateInPublic, nil},
+		{"Ed25519 private", vtJWK(t, ed, nil), jose.EdDSA, jose.ErrPrivateInPublic, nil},
+		{"oct under an asymmetric alg", vtJWK(t, hs, drop("alg")), jose.ES256, jose.ErrPrivateInPublic, nil},
+		{"oct under HS256", vtJWK(t, hs, nil), jose.HS256, jose.ErrUnsupportedAlg, nil},
+		{"JWK alg differs", vtJWK(t, es.Public(), nil), jose.ES384, jose.ErrKeyAlgMismatch, nil},
+		{"P-256 key under ES384", vtJWK(t, es.Public(), drop("alg")), jose.ES384, jose.ErrKeyAlgMismatch, nil},
+		{"Ed25519 key under ES256", vtJWK(t, ed.Public(), drop("alg")), jose.ES256, jose.ErrKeyAlgMismatch, nil},
+		{"RSA key under EdDSA", vtJWK(t, ps.Public(), drop("alg")), jose.EdDSA, jose.ErrKeyAlgMismatch, nil},
+		{"encryption key", vtJWK(t, es.Public(), set("use", "enc")), jose.ES256, jose.ErrKeyNotForSigning, nil},
+		{"no verify in key_ops", vtJWK(t, es.Public(), set("key_ops", []string{"deriveBits"})), jose.ES256, jose.ErrKeyNotForSigning, nil},
+		{"alg none", vtJWK(t, es.Public(), drop("alg")), "none", jose.ErrUnsupportedAlg, nil},
+		{"not JSON", []byte(`{"kty":"EC"`), jose.ES256, jose.ErrInvalidKey, nil},
+		{"duplicate member", []byte(`{"kty":"EC","kty":"EC"}`), jose.ES256, jose.ErrInvalidKey, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := jose.ParsePublicKey(tc.jwk, tc.alg)
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("ParsePublicKey = %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParsePublicKey: %v", err)
+			}
+			if k.IsPrivate() || k.Algorithm() != tc.alg || k.ThumbprintSHA256() != tc.k.ThumbprintSHA256() {
+				t.Errorf("got %v (private %v), want the public half of %v bound to %s", k, k.IsPrivate(), tc.k, tc.alg)
+			}
+		})
+	}
+}
