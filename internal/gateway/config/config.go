@@ -176,6 +176,10 @@ type DPoP struct {
 	NonceSecretFile string `yaml:"nonce_secret_file"`
 	// Algorithms is the allow-list of proof algorithms.
 	Algorithms []string `yaml:"algorithms"`
+	// Origin is the scheme and host clients address (the htu of their
+	// proofs), for a gateway behind a load balancer; default the
+	// request's own scheme and Host.
+	Origin string `yaml:"origin"`
 }
 
 // Assertion configures the identity assertion: a short-lived JWT the

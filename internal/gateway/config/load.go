@@ -336,6 +336,19 @@ func (v *validator) file(f *File) {
 	default:
 		v.add(keyLine(v.root, "dpop"), "dpop.replay", "%q is neither memory nor redis", d.Replay)
 	}
+	if d.Origin != "" {
+		if u, err := url.Parse(d.Origin); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			v.add(keyLine(v.root, "dpop"), "dpop.origin", "%q is not an origin such as https://api.example.com", d.Origin)
+		}
+	}
+	for _, a := range d.Algorithms {
+		if !knownAlg(a) {
+			v.add(keyLine(v.root, "dpop"), "dpop.algorithms", "%q is not an asymmetric signature algorithm", a)
+		}
+	}
+	if d.MaxAge < 0 || d.CacheSize < 0 {
+		v.add(keyLine(v.root, "dpop"), "dpop", "max_age and cache_size cannot be negative")
+	}
 	if a := f.Assertion; a != nil {
 		line := keyLine(v.root, "identity_assertion")
 		if a.Header != "" && !validHeaderName(a.Header) {
