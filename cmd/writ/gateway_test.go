@@ -35,7 +35,25 @@ routes:
   - path: /public/
     upstream: http://127.0.0.1:1
     anonymous: true
+  - path: /mcp
+    upstream: http://127.0.0.1:1
+    mcp: {resource: https://gw.example/mcp, scopes: [tools]}
+    deny: 'request.mcp.tool == "rm"'
 tests:
+  - name: an agent may echo
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: echo}}
+    claims: {scope: tools, aud: https://gw.example/mcp}
+    expect: allow
+  - name: no agent may rm
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: rm}}
+    claims: {scope: tools, aud: https://gw.example/mcp}
+    expect: deny
+    rule: deny
+  - name: the MCP audience is the resource
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: echo}}
+    claims: {scope: tools, aud: https://api.example}
+    expect: deny
+    rule: audience
   - name: reader may read
     request: {method: GET, path: /orders/7}
     claims: {scope: "orders:read", sub: alice}
@@ -53,7 +71,7 @@ tests:
 func TestGatewayCheckCommand(t *testing.T) {
 	t.Run("all pass", func(t *testing.T) {
 		r := writ(t, "", "gateway", "check", writeGatewayFile(t, gatewayCheckFile)).mustSucceed(t)
-		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "PASS: 3/3") {
+		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "PASS: 6/6") {
 			t.Fatalf("stdout %q", r.stdout)
 		}
 	})
@@ -63,8 +81,8 @@ func TestGatewayCheckCommand(t *testing.T) {
     claims: {scope: "orders:write"}
     expect: allow
 `
-		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustFail(t, 1, "policy tests failed", "1 of 4")
-		for _, want := range []string{"FAIL  writer may read", "expected: allow", "got:      deny by rule scopes", "missing scope orders:read", "FAIL: 1/4 failed, 3 passed"} {
+		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustFail(t, 1, "policy tests failed", "1 of 7")
+		for _, want := range []string{"FAIL  writer may read", "expected: allow", "got:      deny by rule scopes", "missing scope orders:read", "FAIL: 1/7 failed, 6 passed"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 			}

@@ -166,6 +166,7 @@ type compiledRoute struct {
 	name         string
 	anonymous    bool
 	kind         string // jwt, opaque, any
+	dpopAlgs     string // the algs of DPoP challenges
 	dpopRequired bool
 	issuers      map[string]bool // iss values; nil for all
 	audiences    []string
@@ -329,6 +330,14 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 	}
 	cr.upstream = u
 	cr.proxy = st.newProxy(cr, r.Timeout)
+	cr.dpopAlgs = "ES256 ES384 ES512 EdDSA PS256 PS384 PS512 RS256 RS384 RS512"
+	if a, ok := st.dpop.(interface{ Algorithms() []jose.Algorithm }); ok {
+		var names []string
+		for _, alg := range a.Algorithms() {
+			names = append(names, string(alg))
+		}
+		cr.dpopAlgs = strings.Join(names, " ")
+	}
 	if cr.anonymous {
 		if r.Policy.Deny != "" {
 			d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
@@ -339,7 +348,17 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 		}
 		return cr, nil
 	}
-	d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
+	spec := r.Policy
+	if r.MCP != nil && len(r.MCP.Scopes) > 0 {
+		// The MCP scopes are a scope rule of the route (all required).
+		sc := config.ScopeRule{}
+		if spec.Scopes != nil {
+			sc = *spec.Scopes
+		}
+		sc.All = append(slices.Clone(sc.All), r.MCP.Scopes...)
+		spec.Scopes = &sc
+	}
+	d, err := st.g.deps.CompilePolicy(r.Name, spec)
 	if err != nil {
 		return nil, err
 	}

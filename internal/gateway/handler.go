@@ -160,7 +160,7 @@ func (rt *compiledRoute) challenges(code, desc string, scopes []string) []challe
 	if !rt.dpopRequired {
 		cs = append(cs, challenge{scheme: "Bearer", err: code, description: desc, scopes: scopes, resourceMetadata: md})
 	}
-	cs = append(cs, challenge{scheme: "DPoP", err: code, description: desc, scopes: scopes, resourceMetadata: md, algs: "ES256 EdDSA PS256 RS256"})
+	cs = append(cs, challenge{scheme: "DPoP", err: code, description: desc, scopes: scopes, resourceMetadata: md, algs: rt.dpopAlgs})
 	return cs
 }
 
@@ -214,11 +214,11 @@ func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, st
 			switch {
 			case errors.As(err, &nonce):
 				o := outcome{status: http.StatusUnauthorized, err: "use_dpop_nonce", description: "a DPoP nonce is required", nonce: nonce.Nonce, reason: "DPoP nonce required"}
-				o.challenges = []challenge{{scheme: "DPoP", err: "use_dpop_nonce", description: "a DPoP nonce is required", algs: "ES256 EdDSA PS256 RS256"}}
+				o.challenges = []challenge{{scheme: "DPoP", err: "use_dpop_nonce", description: "a DPoP nonce is required", algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			case errors.Is(err, rs.ErrInvalidDPoPProof):
 				o := outcome{status: http.StatusUnauthorized, err: "invalid_dpop_proof", description: "the DPoP proof is invalid", reason: err.Error()}
-				o.challenges = []challenge{{scheme: "DPoP", err: "invalid_dpop_proof", description: "the DPoP proof is invalid", algs: "ES256 EdDSA PS256 RS256"}}
+				o.challenges = []challenge{{scheme: "DPoP", err: "invalid_dpop_proof", description: "the DPoP proof is invalid", algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			default:
 				return nil, "", outcome{status: http.StatusServiceUnavailable, err: "temporarily_unavailable", reason: err.Error()}, false

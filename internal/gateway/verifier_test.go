@@ -68,6 +68,7 @@ routes:
   - path: /orders/{id}
     upstream: ` + up.URL + `
     scopes: {all: [orders:read]}
+    allow: 'claims.client_id == "app" && request.params.id != "0"'
     headers: {X-User: sub}
 ` + extra
 	f, err := config.Parse([]byte(file), "")
