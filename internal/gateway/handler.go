@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,8 +69,14 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		st.end(w, d, "error", outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large", reason: "body larger than the route's limit"})
 		return
 	}
+	// timeouts.read bounds reading the request; once it is read, the
+	// deadline is lifted so that a long response (server-sent events, an
+	// MCP stream) is not cut when it passes.
+	rc := http.NewResponseController(w)
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+		r.Body = &eofHook{ReadCloser: http.MaxBytesReader(w, r.Body, rt.maxBody), done: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+	} else {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if rt.anonymous {
 		d.result, d.rule = "anonymous", "anonymous"
@@ -435,4 +442,20 @@ func statusClass(code int) string {
 		return "3xx"
 	}
 	return "2xx"
+}
+
+// eofHook calls done once, when the body has been read to its end.
+type eofHook struct {
+	io.ReadCloser
+	done func()
+	once bool
+}
+
+func (b *eofHook) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.once {
+		b.once = true
+		b.done()
+	}
+	return n, err
 }
