@@ -16,7 +16,9 @@ import (
 // reaches the network.
 type offline struct{}
 
+// Verify implements rs.TokenVerifier.
 func (offline) Verify(context.Context, string) (*rs.Token, error) { return nil, rs.ErrUnavailable }
+// Phantom implements Introspector.
 func (offline) Phantom(context.Context, string) (string, *rs.Token, error) {
 	return "", nil, rs.ErrUnavailable
 }
@@ -35,6 +37,7 @@ func CompileOffline(ctx context.Context, f *config.File, compile PolicyCompiler)
 
 type offlineTransport struct{}
 
+// RoundTrip implements http.RoundTripper: it never sends anything.
 func (offlineTransport) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("gateway check does not reach upstreams")
 }
