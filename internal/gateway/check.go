@@ -18,6 +18,7 @@ type offline struct{}
 
 // Verify implements rs.TokenVerifier.
 func (offline) Verify(context.Context, string) (*rs.Token, error) { return nil, rs.ErrUnavailable }
+
 // Phantom implements Introspector.
 func (offline) Phantom(context.Context, string) (string, *rs.Token, error) {
 	return "", nil, rs.ErrUnavailable
