@@ -94,6 +94,15 @@ func TestGatewayCheckCommand(t *testing.T) {
 			t.Fatalf("stdout %q", r.stdout)
 		}
 	})
+	t.Run("the route file of docs/gateway.md", func(t *testing.T) {
+		doc, err := os.ReadFile("../../docs/gateway.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(string(doc), "```yaml\n")
+		file, _, _ := strings.Cut(rest, "```")
+		writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustSucceed(t)
+	})
 	t.Run("CEL errors at load", func(t *testing.T) {
 		file := strings.Replace(gatewayCheckFile, "scopes: {all: [orders:read]}", "allow: 'claims.scope.split(\" \").exists(s, s == 1)'", 1)
 		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file))
