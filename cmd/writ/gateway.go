@@ -48,6 +48,29 @@ reloaded when its content changes (checked every second) and on SIGHUP;
 an invalid file keeps the configuration being served and the log says why.
 SIGINT or SIGTERM shut the gateway down gracefully.
 
+The route file (YAML; unknown keys are errors with their line):
+  listen, tls {cert_file, key_file}, metrics {listen, path},
+  timeouts {read_header, read, write, idle, upstream, dial, shutdown},
+  limits {max_header_bytes, max_body_bytes},
+  issuers [{name, issuer, jwks_uri | jwks_file (none: discovery), audiences,
+    algorithms, types, allow_untyped_tokens, required_claims, claim_mapping,
+    leeway}],
+  introspection {endpoint, client_id, client_secret_file, auth_method,
+    jwt_response, issuer, jwks_uri, audience, cache_size, cache_ttl, timeout},
+  dpop {replay: memory|redis, redis_url, redis_prefix, cache_size, max_age,
+    nonce, nonce_secret_file, algorithms, origin},
+  identity_assertion {header, key_file, issuer, ttl, jwks_path},
+  routes [{name, host, path (/exact, /prefix/, /template/{name}), methods,
+    upstream, token: jwt|opaque|any, dpop: allowed|required, issuers,
+    audiences, headers {Header: claim.path}, forward_token, phantom,
+    mcp {resource, scopes, authorization_servers, max_body_bytes},
+    identity_assertion, timeout, max_body_bytes,
+    and the rule: allow, deny (CEL), scopes {all, any}, roles, groups
+    {claim, all, any}, claims [{path, equals|in|contains|exists|gt|ge|lt|le}],
+    attributes, anonymous}],
+  tests [{name, request {method, path, host, headers, query, source, mcp},
+    claims, expect: allow|deny, rule}].
+
 Validate a file and run its policy tests with "writ gateway check FILE".`
 
 const gatewayExample = `  # Serve the routes of gateway.yaml
@@ -186,9 +209,12 @@ func newGatewayCheckCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return &usageError{err: fmt.Errorf("%s: %w", args[0], err)}
 			}
-			results := gw.RunTests(cmd.Context())
-			if failed := gateway.WriteReport(s.out, results); failed > 0 {
-				return &verdictError{prefix: "policy tests failed", err: fmt.Errorf("%d of %d", failed, len(results))}
+			report := gw.RunTests(cmd.Context())
+			if err := report.WriteText(s.out); err != nil {
+				return err
+			}
+			if !report.OK() {
+				return &verdictError{prefix: "policy tests failed", err: fmt.Errorf("%d of %d", report.Failed(), len(report.Results))}
 			}
 			return nil
 		},

@@ -19,6 +19,9 @@ func gatewayDeps(log *slog.Logger) gateway.Deps {
 		NewIntrospector: func(ctx context.Context, cfg config.Introspection) (gateway.Introspector, error) {
 			return gateway.NewIntrospector(ctx, cfg)
 		},
+		NewDPoP: func(ctx context.Context, cfg config.DPoP) (rs.DPoPChecker, error) {
+			return gateway.NewDPoP(ctx, cfg)
+		},
 		CompilePolicy: gatewayPolicyCompiler(),
 	}
 }

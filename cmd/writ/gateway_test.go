@@ -35,7 +35,25 @@ routes:
   - path: /public/
     upstream: http://127.0.0.1:1
     anonymous: true
+  - path: /mcp
+    upstream: http://127.0.0.1:1
+    mcp: {resource: https://gw.example/mcp, scopes: [tools]}
+    deny: 'request.mcp.tool == "rm"'
 tests:
+  - name: an agent may echo
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: echo}}
+    claims: {scope: tools, aud: https://gw.example/mcp}
+    expect: allow
+  - name: no agent may rm
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: rm}}
+    claims: {scope: tools, aud: https://gw.example/mcp}
+    expect: deny
+    rule: deny
+  - name: the MCP audience is the resource
+    request: {method: POST, path: /mcp, mcp: {method: tools/call, tool: echo}}
+    claims: {scope: tools, aud: https://api.example}
+    expect: deny
+    rule: audience
   - name: reader may read
     request: {method: GET, path: /orders/7}
     claims: {scope: "orders:read", sub: alice}
@@ -53,7 +71,7 @@ tests:
 func TestGatewayCheckCommand(t *testing.T) {
 	t.Run("all pass", func(t *testing.T) {
 		r := writ(t, "", "gateway", "check", writeGatewayFile(t, gatewayCheckFile)).mustSucceed(t)
-		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "3 tests, 3 passed, 0 failed") {
+		if !strings.Contains(r.stdout, "PASS  reader may read") || !strings.Contains(r.stdout, "PASS: 6/6") {
 			t.Fatalf("stdout %q", r.stdout)
 		}
 	})
@@ -63,11 +81,33 @@ func TestGatewayCheckCommand(t *testing.T) {
     claims: {scope: "orders:write"}
     expect: allow
 `
-		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustFail(t, 1, "policy tests failed", "1 of 4")
-		for _, want := range []string{"FAIL  writer may read (line 26)", "- expected: allow", "+ got:      deny by rule scopes", "route:    GET /orders/{id}", "reason:   missing scope orders:read"} {
+		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustFail(t, 1, "policy tests failed", "1 of 7")
+		for _, want := range []string{"FAIL  writer may read", "expected: allow", "got:      deny by rule scopes", "missing scope orders:read", "FAIL: 1/7 failed, 6 passed"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 			}
+		}
+	})
+	t.Run("the contract file", func(t *testing.T) {
+		r := writ(t, "", "gateway", "check", "../../internal/gateway/config/testdata/contract.yaml").mustSucceed(t)
+		if !strings.Contains(r.stdout, "PASS  reader may read") {
+			t.Fatalf("stdout %q", r.stdout)
+		}
+	})
+	t.Run("the route file of docs/gateway.md", func(t *testing.T) {
+		doc, err := os.ReadFile("../../docs/gateway.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(string(doc), "```yaml\n")
+		file, _, _ := strings.Cut(rest, "```")
+		writ(t, "", "gateway", "check", writeGatewayFile(t, file)).mustSucceed(t)
+	})
+	t.Run("CEL errors at load", func(t *testing.T) {
+		file := strings.Replace(gatewayCheckFile, "scopes: {all: [orders:read]}", "allow: 'claims.scope.split(\" \").exists(s, s == 1)'", 1)
+		r := writ(t, "", "gateway", "check", writeGatewayFile(t, file))
+		if r.code != 2 || !strings.Contains(r.stderr, "routes[0]") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})
 	t.Run("invalid file", func(t *testing.T) {

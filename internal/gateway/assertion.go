@@ -56,21 +56,36 @@ func newAssertionSigner(cfg *config.Assertion, key *jose.Key, now func() time.Ti
 
 // assertionClaims are the claims of an identity assertion.
 type assertionClaims struct {
-	Issuer    string            `json:"iss"`
-	Audience  string            `json:"aud"`
-	Subject   string            `json:"sub,omitempty"`
-	ClientID  string            `json:"client_id,omitempty"`
-	TokenIss  string            `json:"token_iss,omitempty"`
-	IssuedAt  int64             `json:"iat"`
-	Expiry    int64             `json:"exp"`
-	ID        string            `json:"jti"`
-	Route     string            `json:"route"`
-	Method    string            `json:"htm"`
-	Path      string            `json:"htp"`
-	Headers   map[string]string `json:"headers,omitempty"`
-	ActorSub  string            `json:"act_sub,omitempty"`
-	TokenJKT  string            `json:"jkt,omitempty"`
-	Delegated bool              `json:"delegated,omitempty"`
+	// Issuer is the gateway (identity_assertion.issuer).
+	Issuer string `json:"iss"`
+	// Audience is the upstream's origin.
+	Audience string `json:"aud"`
+	// Subject is the token's sub.
+	Subject string `json:"sub,omitempty"`
+	// ClientID is the token's client_id.
+	ClientID string `json:"client_id,omitempty"`
+	// TokenIss is the issuer of the client's token.
+	TokenIss string `json:"token_iss,omitempty"`
+	// IssuedAt and Expiry bound the assertion's short life.
+	IssuedAt int64 `json:"iat"`
+	// Expiry is IssuedAt plus the TTL.
+	Expiry int64 `json:"exp"`
+	// ID is the decision id of the decision log.
+	ID string `json:"jti"`
+	// Route is the route's name.
+	Route string `json:"route"`
+	// Method is the request's method.
+	Method string `json:"htm"`
+	// Path is the request's normalised path.
+	Path string `json:"htp"`
+	// Headers are the identity headers the gateway set, name → value.
+	Headers map[string]string `json:"headers,omitempty"`
+	// ActorSub is the sub of the current actor of a delegated token.
+	ActorSub string `json:"act_sub,omitempty"`
+	// TokenJKT is the DPoP key thumbprint the token is bound to.
+	TokenJKT string `json:"jkt,omitempty"`
+	// Delegated is true when the token carries an act chain.
+	Delegated bool `json:"delegated,omitempty"`
 }
 
 func (s *assertionSigner) sign(rt *compiledRoute, tok *rs.Token, method, path, id string, headers map[string]string) (string, error) {

@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/writ-dev/writ/internal/gateway/config"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs"
+	"github.com/writ-dev/writ/rs/dpop"
 	"github.com/writ-dev/writ/rs/introspect"
 )
 
@@ -64,4 +68,50 @@ func NewIntrospector(ctx context.Context, cfg config.Introspection) (*introspect
 		ic.ResponseKeys = rs.NewRemoteKeySet(ctx, uri)
 	}
 	return introspect.New(ic)
+}
+
+// NewDPoP builds the DPoP proof checker (rs/dpop) of the route file's dpop
+// section: its replay cache in memory or in Redis (shared by several
+// gateway nodes), server nonces when asked for (from a shared secret file,
+// or a random secret per process), and the origin clients address.
+func NewDPoP(ctx context.Context, cfg config.DPoP) (*dpop.Verifier, error) {
+	dc := dpop.Config{MaxAge: cfg.MaxAge}
+	for _, a := range cfg.Algorithms {
+		dc.Algorithms = append(dc.Algorithms, jose.Algorithm(a))
+	}
+	switch cfg.Replay {
+	case "redis":
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("dpop.redis_url: %w", err)
+		}
+		prefix := cfg.RedisPrefix
+		if prefix == "" {
+			prefix = "writ-gateway:dpop:"
+		}
+		dc.Replay = dpop.NewRedisReplayCache(redis.NewClient(opts), prefix)
+	default:
+		dc.Replay = dpop.NewMemoryReplayCache(cfg.CacheSize, nil)
+	}
+	if cfg.Nonce {
+		secret := make([]byte, 32)
+		if cfg.NonceSecretFile != "" {
+			data, err := os.ReadFile(cfg.NonceSecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("dpop.nonce_secret_file: %w", err)
+			}
+			secret = []byte(strings.TrimSpace(string(data)))
+		} else if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		n, err := dpop.NewNonces(secret, 0, nil)
+		if err != nil {
+			return nil, fmt.Errorf("dpop: %w", err)
+		}
+		dc.Nonces = n
+	}
+	if cfg.Origin != "" {
+		dc.URL = dpop.OriginURL(cfg.Origin)
+	}
+	return dpop.NewVerifier(dc)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/writ-dev/writ/internal/gateway/config"
+	"github.com/writ-dev/writ/internal/gateway/policy"
 	"github.com/writ-dev/writ/internal/gateway/route"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs"
@@ -57,7 +58,8 @@ type Deps struct {
 	NewIntrospector func(ctx context.Context, cfg config.Introspection) (Introspector, error)
 	// NewDPoP builds the DPoP proof checker.
 	NewDPoP func(ctx context.Context, cfg config.DPoP) (rs.DPoPChecker, error)
-	// CompilePolicy compiles a route's rule; nil for the default.
+	// CompilePolicy compiles a route's rule; nil for a policy.Compiler
+	// with default limits.
 	CompilePolicy PolicyCompiler
 	// Transport reaches the upstreams; nil for a transport built from the
 	// file's timeouts.
@@ -92,7 +94,11 @@ func New(ctx context.Context, f *config.File, deps Deps) (*Gateway, error) {
 		g.now = time.Now
 	}
 	if g.deps.CompilePolicy == nil {
-		g.deps.CompilePolicy = defaultCompiler
+		c, err := policy.NewCompiler()
+		if err != nil {
+			return nil, err
+		}
+		g.deps.CompilePolicy = CompilerFor(c)
 	}
 	m, err := newMetrics(deps.Registerer)
 	if err != nil {
@@ -160,6 +166,7 @@ type compiledRoute struct {
 	name         string
 	anonymous    bool
 	kind         string // jwt, opaque, any
+	dpopAlgs     string // the algs of DPoP challenges
 	dpopRequired bool
 	issuers      map[string]bool // iss values; nil for all
 	audiences    []string
@@ -174,8 +181,6 @@ type compiledRoute struct {
 }
 
 type identityHeader struct{ name, claim string }
-
-var defaultCompiler PolicyCompiler = interimCompile
 
 // alwaysStripped are set by the gateway (or the proxy) only.
 var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url"}
@@ -325,6 +330,14 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 	}
 	cr.upstream = u
 	cr.proxy = st.newProxy(cr, r.Timeout)
+	cr.dpopAlgs = "ES256 ES384 ES512 EdDSA PS256 PS384 PS512 RS256 RS384 RS512"
+	if a, ok := st.dpop.(interface{ Algorithms() []jose.Algorithm }); ok {
+		var names []string
+		for _, alg := range a.Algorithms() {
+			names = append(names, string(alg))
+		}
+		cr.dpopAlgs = strings.Join(names, " ")
+	}
 	if cr.anonymous {
 		if r.Policy.Deny != "" {
 			d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
@@ -335,7 +348,17 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 		}
 		return cr, nil
 	}
-	d, err := st.g.deps.CompilePolicy(r.Name, r.Policy)
+	spec := r.Policy
+	if r.MCP != nil && len(r.MCP.Scopes) > 0 {
+		// The MCP scopes are a scope rule of the route (all required).
+		sc := config.ScopeRule{}
+		if spec.Scopes != nil {
+			sc = *spec.Scopes
+		}
+		sc.All = append(slices.Clone(sc.All), r.MCP.Scopes...)
+		spec.Scopes = &sc
+	}
+	d, err := st.g.deps.CompilePolicy(r.Name, spec)
 	if err != nil {
 		return nil, err
 	}

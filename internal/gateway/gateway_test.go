@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/writ-dev/writ/internal/gateway/config"
+	"github.com/writ-dev/writ/internal/gateway/policy"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
@@ -77,9 +78,14 @@ func (f *fakeDPoP) CheckDPoP(_ context.Context, r *http.Request, token, jkt stri
 
 // testPolicies compiles `allow: NAME` to the function of that name.
 func testPolicies(funcs map[string]func(*Input) Decision) PolicyCompiler {
+	c, err := policy.NewCompiler()
+	if err != nil {
+		panic(err)
+	}
+	real := CompilerFor(c)
 	return func(name string, s config.PolicySpec) (Decider, error) {
 		if s.Allow == "" && s.Deny == "" {
-			return interimCompile(name, s)
+			return real(name, s)
 		}
 		key := s.Allow
 		if key == "" {
@@ -87,7 +93,7 @@ func testPolicies(funcs map[string]func(*Input) Decision) PolicyCompiler {
 		}
 		f, ok := funcs[key]
 		if !ok {
-			return interimCompile(name, s)
+			return real(name, s)
 		}
 		return funcDecider(f), nil
 	}

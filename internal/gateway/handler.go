@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,8 +69,14 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		st.end(w, d, "error", outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large", reason: "body larger than the route's limit"})
 		return
 	}
+	// timeouts.read bounds reading the request; once it is read, the
+	// deadline is lifted so that a long response (server-sent events, an
+	// MCP stream) is not cut when it passes.
+	rc := http.NewResponseController(w)
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, rt.maxBody)
+		r.Body = &eofHook{ReadCloser: http.MaxBytesReader(w, r.Body, rt.maxBody), done: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+	} else {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if rt.anonymous {
 		d.result, d.rule = "anonymous", "anonymous"
@@ -160,7 +167,7 @@ func (rt *compiledRoute) challenges(code, desc string, scopes []string) []challe
 	if !rt.dpopRequired {
 		cs = append(cs, challenge{scheme: "Bearer", err: code, description: desc, scopes: scopes, resourceMetadata: md})
 	}
-	cs = append(cs, challenge{scheme: "DPoP", err: code, description: desc, scopes: scopes, resourceMetadata: md, algs: "ES256 EdDSA PS256 RS256"})
+	cs = append(cs, challenge{scheme: "DPoP", err: code, description: desc, scopes: scopes, resourceMetadata: md, algs: rt.dpopAlgs})
 	return cs
 }
 
@@ -214,11 +221,11 @@ func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, st
 			switch {
 			case errors.As(err, &nonce):
 				o := outcome{status: http.StatusUnauthorized, err: "use_dpop_nonce", description: "a DPoP nonce is required", nonce: nonce.Nonce, reason: "DPoP nonce required"}
-				o.challenges = []challenge{{scheme: "DPoP", err: "use_dpop_nonce", description: "a DPoP nonce is required", algs: "ES256 EdDSA PS256 RS256"}}
+				o.challenges = []challenge{{scheme: "DPoP", err: "use_dpop_nonce", description: "a DPoP nonce is required", algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			case errors.Is(err, rs.ErrInvalidDPoPProof):
 				o := outcome{status: http.StatusUnauthorized, err: "invalid_dpop_proof", description: "the DPoP proof is invalid", reason: err.Error()}
-				o.challenges = []challenge{{scheme: "DPoP", err: "invalid_dpop_proof", description: "the DPoP proof is invalid", algs: "ES256 EdDSA PS256 RS256"}}
+				o.challenges = []challenge{{scheme: "DPoP", err: "invalid_dpop_proof", description: "the DPoP proof is invalid", algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			default:
 				return nil, "", outcome{status: http.StatusServiceUnavailable, err: "temporarily_unavailable", reason: err.Error()}, false
@@ -400,6 +407,7 @@ type statusWriter struct {
 	code int
 }
 
+// WriteHeader records the first status.
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
@@ -407,6 +415,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write records 200 when no status was written.
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
@@ -435,4 +444,21 @@ func statusClass(code int) string {
 		return "3xx"
 	}
 	return "2xx"
+}
+
+// eofHook calls done once, when the body has been read to its end.
+type eofHook struct {
+	io.ReadCloser
+	done func()
+	once bool
+}
+
+// Read reads and calls done at the end of the body.
+func (b *eofHook) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.once {
+		b.once = true
+		b.done()
+	}
+	return n, err
 }

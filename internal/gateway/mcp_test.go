@@ -15,9 +15,9 @@ func TestReadMCP(t *testing.T) {
 		want         MCP
 		status       int
 	}{
-		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`, 1024, MCP{"tools/call", "echo"}, 0},
-		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 1024, MCP{"tools/list", ""}, 0},
-		{"POST", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 1024, MCP{"notifications/initialized", ""}, 0},
+		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`, 1024, MCP{Method: "tools/call", Tool: "echo"}, 0},
+		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 1024, MCP{Method: "tools/list"}, 0},
+		{"POST", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 1024, MCP{Method: "notifications/initialized"}, 0},
 		{"GET", ``, 1024, MCP{}, 0},
 		{"POST", `{"jsonrpc":"2.0","method":"tools/list"}`, 10, MCP{}, 413},
 		{"POST", `[{"jsonrpc":"2.0","method":"tools/list"}]`, 1024, MCP{}, 400},

@@ -93,6 +93,7 @@ var (
 // time.
 type statusCollector struct{ m *metrics }
 
+// Describe implements prometheus.Collector.
 func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFetches
 	ch <- descKeyAge
@@ -101,6 +102,7 @@ func (c statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descIntro
 }
 
+// Collect implements prometheus.Collector.
 func (c statusCollector) Collect(ch chan<- prometheus.Metric) {
 	f := c.m.source.Load()
 	if f == nil {

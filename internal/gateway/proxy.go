@@ -44,6 +44,7 @@ type timedTransport struct {
 	m    *metrics
 }
 
+// RoundTrip implements http.RoundTripper.
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)

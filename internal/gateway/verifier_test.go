@@ -15,6 +15,7 @@ import (
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
+	"github.com/writ-dev/writ/rs/dpop"
 )
 
 // realSetup is a gateway with the real rs.Verifier (static keys from a
@@ -53,6 +54,7 @@ func newRealSetupWith(tb testing.TB, extra string, transport http.RoundTripper) 
 		_, _ = io.WriteString(w, "ok "+r.Header.Get("X-User"))
 	}))
 	tb.Cleanup(up.Close)
+	extra = strings.ReplaceAll(extra, "UP", up.URL)
 	file := `
 listen: 127.0.0.1:0
 issuers:
@@ -66,6 +68,7 @@ routes:
   - path: /orders/{id}
     upstream: ` + up.URL + `
     scopes: {all: [orders:read]}
+    allow: 'claims.client_id == "app" && request.params.id != "0"'
     headers: {X-User: sub}
 ` + extra
 	f, err := config.Parse([]byte(file), "")
@@ -74,6 +77,9 @@ routes:
 	}
 	gw, err := New(context.Background(), f, Deps{
 		Transport: transport,
+		NewDPoP: func(ctx context.Context, cfg config.DPoP) (rs.DPoPChecker, error) {
+			return NewDPoP(ctx, cfg)
+		},
 		NewVerifier: func(ctx context.Context, issuers []config.Issuer) (rs.TokenVerifier, error) {
 			return NewVerifier(ctx, issuers)
 		},
@@ -142,6 +148,63 @@ func TestGatewayWithRealVerifier(t *testing.T) {
 	s.gw.ServeHTTP(rec, req)
 	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "invalid_token") {
 		t.Fatalf("forged: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+}
+
+func TestGatewayWithRealDPoP(t *testing.T) {
+	s := newRealSetup(t, `  - path: /dpop/
+    upstream: UP
+    dpop: required
+    allow: 'true'
+`)
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := s.token(t, map[string]any{"cnf": map[string]any{"jkt": key.ThumbprintSHA256()}})
+	srv := httptest.NewServer(s.gw)
+	defer srv.Close()
+	send := func(path, scheme, tok, proof string) *http.Response {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", scheme+" "+tok)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	proof := func(path string) string {
+		p, err := dpop.NewProof(key, "GET", srv.URL+path, bound, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := proof("/dpop/x")
+	if r := send("/dpop/x", "DPoP", bound, p); r.StatusCode != 200 {
+		t.Fatalf("valid proof: %s %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := send("/dpop/x", "DPoP", bound, p); r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_dpop_proof") {
+		t.Fatalf("replayed proof: %s %q", r.Status, r.Header.Get("WWW-Authenticate"))
+	}
+	if r := send("/dpop/x", "DPoP", bound, proof("/dpop/other")); r.StatusCode != 401 {
+		t.Fatalf("proof for another URL: %s", r.Status)
+	}
+	if r := send("/dpop/x", "Bearer", bound, ""); r.StatusCode != 401 {
+		t.Fatalf("DPoP-bound token as Bearer: %s", r.Status)
+	}
+	if r := send("/orders/7", "Bearer", bound, ""); r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Fatalf("DPoP-bound token as Bearer on a bearer route: %s", r.Status)
+	}
+	if r := send("/orders/7", "DPoP", bound, proof("/orders/7")); r.StatusCode != 200 {
+		t.Fatalf("bound token with proof on a bearer route: %s", r.Status)
+	}
+	if r := send("/dpop/x", "DPoP", s.token(t, nil), proof("/dpop/x")); r.StatusCode != 401 {
+		t.Fatalf("unbound token on a DPoP route: %s", r.Status)
 	}
 }
 

@@ -11,6 +11,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/writ-dev/writ/internal/gateway/policy"
 )
 
 // File is a parsed and validated route file.
@@ -37,7 +39,7 @@ type File struct {
 	// Routes are matched against every request.
 	Routes []Route `yaml:"routes"`
 	// Tests are the policy test cases `writ gateway check` runs.
-	Tests []Test `yaml:"tests"`
+	Tests []policy.Case `yaml:"tests"`
 
 	// Path is the file the configuration was read from, if any.
 	Path string `yaml:"-"`
@@ -174,6 +176,10 @@ type DPoP struct {
 	NonceSecretFile string `yaml:"nonce_secret_file"`
 	// Algorithms is the allow-list of proof algorithms.
 	Algorithms []string `yaml:"algorithms"`
+	// Origin is the scheme and host clients address (the htu of their
+	// proofs), for a gateway behind a load balancer; default the
+	// request's own scheme and Host.
+	Origin string `yaml:"origin"`
 }
 
 // Assertion configures the identity assertion: a short-lived JWT the
@@ -253,48 +259,4 @@ type MCP struct {
 	AuthorizationServers []string `yaml:"authorization_servers"`
 	// MaxBodyBytes bounds the JSON-RPC body read (default 1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-}
-
-// Test is one policy test case.
-type Test struct {
-	// Name identifies the case.
-	Name string `yaml:"name"`
-	// Request is the request to decide.
-	Request TestRequest `yaml:"request"`
-	// Claims are the verified token's claims; absent for an anonymous
-	// request.
-	Claims map[string]any `yaml:"claims"`
-	// Expect is allow or deny.
-	Expect string `yaml:"expect"`
-	// Rule, when set, is the rule expected to decide.
-	Rule string `yaml:"rule"`
-
-	// Line is the line of the case in the file.
-	Line int `yaml:"-"`
-}
-
-// TestRequest is the request of a test case.
-type TestRequest struct {
-	// Method defaults to GET.
-	Method string `yaml:"method"`
-	// Path is the escaped path; it is normalised like a real one.
-	Path string `yaml:"path"`
-	// Host is the Host header.
-	Host string `yaml:"host"`
-	// Headers are request headers.
-	Headers map[string]string `yaml:"headers"`
-	// Query holds query parameters.
-	Query map[string][]string `yaml:"query"`
-	// Source is the client's address.
-	Source string `yaml:"source"`
-	// MCP is the JSON-RPC method and tool of an MCP request.
-	MCP *TestMCP `yaml:"mcp"`
-}
-
-// TestMCP is the JSON-RPC part of an MCP test request.
-type TestMCP struct {
-	// Method is the JSON-RPC method.
-	Method string `yaml:"method"`
-	// Tool is the tool name of tools/call.
-	Tool string `yaml:"tool"`
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/writ-dev/writ/internal/gateway/policy"
 )
 
 func TestContractFileLoads(t *testing.T) {
@@ -28,7 +30,7 @@ func TestContractFileLoads(t *testing.T) {
 		t.Fatalf("issuers = %+v", f.Issuers)
 	}
 	tc := f.Tests[0]
-	if tc.Name != "reader may read" || tc.Request.Method != "GET" || tc.Claims["sub"] != "alice" || tc.Expect != "allow" {
+	if tc.Name != "reader may read" || tc.Request.Method != "GET" || tc.Claims["sub"] != "alice" || tc.Expect != policy.ExpectAllow {
 		t.Fatalf("test = %+v", tc)
 	}
 	if f.Timeouts.ReadHeader != DefaultReadHeaderTimeout || f.Routes[0].Timeout != DefaultUpstreamTimeout || f.Routes[0].MaxBodyBytes != DefaultMaxBodyBytes {
@@ -125,7 +127,9 @@ func TestInvalidFiles(t *testing.T) {
 		{"duplicate issuer", "listen: 127.0.0.1:0\nissuers: [{issuer: https://id, audiences: [a]}, {issuer: https://id, audiences: [b]}]\nroutes: [{path: /, upstream: http://u, anonymous: true}]\n", []string{"configured twice"}},
 		{"issuer no audience", "listen: 127.0.0.1:0\nissuers: [{issuer: https://id}]\nroutes: [{path: /, upstream: http://u, anonymous: true}]\n", []string{"audience is required"}},
 		{"bad alg", "listen: 127.0.0.1:0\nissuers: [{issuer: https://id, audiences: [a], algorithms: [HS256]}]\nroutes: [{path: /, upstream: http://u, anonymous: true}]\n", []string{"HS256"}},
-		{"bad test", base + "routes: [{path: /, upstream: http://u, anonymous: true}]\ntests:\n  - name: t\n    request: {method: GET}\n    expect: maybe\n", []string{"tests[0] (t).request.path", "tests[0] (t).expect"}},
+		{"bad expect", base + "routes: [{path: /, upstream: http://u, anonymous: true}]\ntests:\n  - name: t\n    request: {method: GET, path: /}\n    expect: maybe\n", []string{"line 7", "expect must be allow or deny"}},
+		{"bad test", base + "routes: [{path: /, upstream: http://u, anonymous: true}]\ntests:\n  - name: t\n    request: {method: GET}\n    expect: allow\n", []string{"line 5: tests[0] (t)", "request.path is required"}},
+		{"unnamed test", base + "routes: [{path: /, upstream: http://u, anonymous: true}]\ntests:\n  - request: {path: /}\n    expect: allow\n", []string{"line 5: tests[0]", "needs a name"}},
 		{"bad duration", "listen: 127.0.0.1:0\ntimeouts: {read: soon}\nroutes: [{path: /, upstream: http://u, anonymous: true}]\n", []string{"line 2"}},
 		{"duplicate route", base + "routes: [{path: /, upstream: http://u, anonymous: true, name: a}, {path: /x, upstream: http://u, anonymous: true, name: a}]\n", []string{"also the name"}},
 		{"redis without url", base + "dpop: {replay: redis}\nroutes: [{path: /, upstream: http://u, anonymous: true}]\n", []string{"redis_url"}},

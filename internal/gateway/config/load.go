@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/writ-dev/writ/internal/gateway/policy"
 	"github.com/writ-dev/writ/internal/gateway/route"
 )
 
@@ -155,13 +156,6 @@ func Parse(data []byte, path string) (*File, error) {
 		for i, n := range routes.Content {
 			if i < len(f.Routes) {
 				f.Routes[i].Line = n.Line
-			}
-		}
-	}
-	if tests := child(root, "tests"); tests != nil && tests.Kind == yaml.SequenceNode {
-		for i, n := range tests.Content {
-			if i < len(f.Tests) {
-				f.Tests[i].Line = n.Line
 			}
 		}
 	}
@@ -342,6 +336,19 @@ func (v *validator) file(f *File) {
 	default:
 		v.add(keyLine(v.root, "dpop"), "dpop.replay", "%q is neither memory nor redis", d.Replay)
 	}
+	if d.Origin != "" {
+		if u, err := url.Parse(d.Origin); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			v.add(keyLine(v.root, "dpop"), "dpop.origin", "%q is not an origin such as https://api.example.com", d.Origin)
+		}
+	}
+	for _, a := range d.Algorithms {
+		if !knownAlg(a) {
+			v.add(keyLine(v.root, "dpop"), "dpop.algorithms", "%q is not an asymmetric signature algorithm", a)
+		}
+	}
+	if d.MaxAge < 0 || d.CacheSize < 0 {
+		v.add(keyLine(v.root, "dpop"), "dpop", "max_age and cache_size cannot be negative")
+	}
 	if a := f.Assertion; a != nil {
 		line := keyLine(v.root, "identity_assertion")
 		if a.Header != "" && !validHeaderName(a.Header) {
@@ -359,12 +366,17 @@ func (v *validator) file(f *File) {
 	if len(f.Routes) == 0 {
 		v.add(0, "routes", "at least one route is required")
 	}
-	names := map[string]int{}
+	routeNames := map[string]int{}
 	for i := range f.Routes {
-		v.route(f, i, issuers, names)
+		v.route(f, i, issuers, routeNames)
 	}
+	names := map[string]bool{}
 	for i := range f.Tests {
-		v.test(i, f.Tests[i])
+		v.test(i, &f.Tests[i])
+		if names[f.Tests[i].Name] {
+			v.add(v.item("tests", i).Line, fmt.Sprintf("tests[%d]", i), "the name %q is used twice", f.Tests[i].Name)
+		}
+		names[f.Tests[i].Name] = true
 	}
 }
 
@@ -551,19 +563,14 @@ func (v *validator) route(f *File, i int, issuers map[string]bool, names map[str
 	}
 }
 
-func (v *validator) test(i int, t Test) {
+func (v *validator) test(i int, t *policy.Case) {
 	n := v.item("tests", i)
 	where := fmt.Sprintf("tests[%d]", i)
 	if t.Name != "" {
 		where += fmt.Sprintf(" (%s)", t.Name)
 	}
-	if t.Request.Path == "" {
-		v.add(keyLine(n, "request"), where+".request.path", "is required")
-	}
-	switch t.Expect {
-	case "allow", "deny":
-	default:
-		v.add(keyLine(n, "expect"), where+".expect", "must be allow or deny, not %q", t.Expect)
+	if err := t.Validate(); err != nil {
+		v.add(n.Line, where, "%v", err)
 	}
 }
 
