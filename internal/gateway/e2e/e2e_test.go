@@ -844,6 +844,9 @@ func TestGateway(t *testing.T) {
 					t.Errorf("decision line without %s: %v", k, l)
 				}
 			}
+			if p, _ := l["path"].(string); strings.Contains(p, "%") || strings.Contains(p, "..") {
+				t.Errorf("decision line with a path that is not normalised: %v", l)
+			}
 			allow = allow || l["decision"] == "allow"
 			deny = deny || l["decision"] == "deny"
 		}
