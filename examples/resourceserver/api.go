@@ -386,33 +386,52 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request) {
 // {"item": "...", "quantity": n}.
 func (a *API) createOrder(w http.ResponseWriter, r *http.Request) {
 	tok, _ := rs.TokenFromContext(r.Context())
-	var in struct {
-		Item     string `json:"item"`
-		Quantity int    `json:"quantity"`
-	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOrderBody))
-	if err != nil {
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "the body is larger than 4 KiB"})
 		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || dec.More() {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `the body must be one JSON object {"item": string, "quantity": number}`})
+	} else if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body could not be read"})
 		return
 	}
-	in.Item = strings.TrimSpace(in.Item)
-	if in.Item == "" || len(in.Item) > maxItemLength || !utf8.ValidString(in.Item) || in.Quantity < 1 || in.Quantity > maxQuantity {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("item must be 1 to %d bytes of text, quantity 1 to %d", maxItemLength, maxQuantity)})
+	item, quantity, err := parseOrder(body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return
 	}
-	o, err := a.orders.add(order{Item: in.Item, Quantity: in.Quantity, ClientID: caller(tok), CreatedAt: a.now().UTC()})
+	o, err := a.orders.add(order{Item: item, Quantity: quantity, ClientID: caller(tok), CreatedAt: a.now().UTC()})
 	if err != nil {
 		writeJSON(w, http.StatusInsufficientStorage, map[string]string{"error": err.Error()})
 		return
 	}
 	a.logger.Info("order created", "id", o.ID, "client_id", o.ClientID)
 	writeJSON(w, http.StatusCreated, o)
+}
+
+// Errors of parseOrder, fit for the client.
+var (
+	errOrderJSON   = errors.New(`the body must be one JSON object {"item": string, "quantity": number}`)
+	errOrderValues = fmt.Errorf("item must be 1 to %d bytes of text, quantity 1 to %d", maxItemLength, maxQuantity)
+)
+
+// parseOrder reads the body of POST /orders: one JSON object with exactly
+// the members item (text, trimmed, 1 to maxItemLength bytes) and quantity
+// (1 to maxQuantity).
+func parseOrder(body []byte) (item string, quantity int, err error) {
+	var in struct {
+		Item     *string `json:"item"`
+		Quantity *int    `json:"quantity"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || dec.More() || in.Item == nil || in.Quantity == nil {
+		return "", 0, errOrderJSON
+	}
+	item = strings.TrimSpace(*in.Item)
+	if item == "" || len(item) > maxItemLength || !utf8.ValidString(item) || *in.Quantity < 1 || *in.Quantity > maxQuantity {
+		return "", 0, errOrderValues
+	}
+	return item, *in.Quantity, nil
 }
 
 // caller names the client a token was issued to (its subject when it has
