@@ -330,10 +330,12 @@ func (a *API) logRequests(next http.Handler) http.Handler {
 }
 
 // ready answers 200 when the issuer's keys are at hand, 503 otherwise.
-func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
+// The reason of an outage goes to the log, not to this public answer.
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	st := a.verifier.Status()[0]
 	if !st.Available {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "issuer": st.Issuer, "error": st.LastError})
+		a.logger.WarnContext(r.Context(), "not ready: no keys of the issuer", "issuer", st.Issuer, "err", st.LastError)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "issuer": st.Issuer})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "issuer": st.Issuer, "keys": st.Keys})

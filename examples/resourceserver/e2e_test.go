@@ -496,3 +496,42 @@ func TestOrdersAPIIntrospection(t *testing.T) {
 		t.Fatal("a token or the client secret is in the API's log")
 	}
 }
+
+// When writ cannot be reached, the API cannot tell a good token from a bad
+// one: it answers 503 without a challenge (the client keeps its token),
+// never 401, and /readyz says it is not ready.
+func TestOrdersAPIIssuerDown(t *testing.T) {
+	down := "http://127.0.0.1:1" // nothing listens on port 1
+	w := &writNode{clock: clocktest.Real()}
+	base, _ := startAPI(t, w, []string{"-issuer", down, "-audience", testAudience}, nil, nil)
+
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jwt.NewSigner(key, jwt.TypeAccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := signer.Sign(map[string]any{"iss": down, "aud": testAudience, "sub": "s", "client_id": "s", "jti": "1",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "scope": "orders:read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := call(t, "GET", base+"/orders", "Bearer "+tok, "", ""); a.status != 503 || len(a.challenge) != 0 {
+		t.Fatalf("token of an unreachable issuer: %d %q, want 503 without a challenge", a.status, a.challenge)
+	}
+	if a := call(t, "GET", base+"/readyz", "", "", ""); a.status != 503 || a.body["ready"] != false {
+		t.Fatalf("readyz: %+v", a)
+	}
+	// A token of an issuer the API does not trust is the token's fault.
+	other, err := signer.Sign(map[string]any{"iss": "https://elsewhere.example", "aud": testAudience, "sub": "s",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := call(t, "GET", base+"/orders", "Bearer "+other, "", ""); a.status != 401 {
+		t.Fatalf("token of an untrusted issuer: %d, want 401", a.status)
+	}
+}
