@@ -399,7 +399,7 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string) (*Token, error
 	if t.ClientID, _ = claims["client_id"].(string); t.ClientID == "" {
 		t.ClientID, _ = claims["azp"].(string)
 	}
-	t.Scopes = tokenScopes(claims)
+	t.Scopes = ScopesFromClaims(claims)
 	if cnf, ok := claims["cnf"].(map[string]any); ok {
 		t.JKT, _ = cnf["jkt"].(string)
 		t.X5TS256, _ = cnf["x5t#S256"].(string)
@@ -440,9 +440,12 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 	}
 }
 
-// tokenScopes reads the token's scopes: the space-separated scope claim, else
-// scp as an array of strings or a space-separated string.
-func tokenScopes(claims map[string]any) []string {
+// ScopesFromClaims returns the scopes of a token's claims (as encoding/json
+// decodes them into a map), as Token.Scopes holds them: the words of the
+// space-separated scope claim when it is a string, else the strings of the
+// scp claim, an array of strings or a space-separated string. Every
+// TokenVerifier of this module reads scopes this way.
+func ScopesFromClaims(claims map[string]any) []string {
 	if s, ok := claims["scope"].(string); ok {
 		return strings.Fields(s)
 	}

@@ -251,6 +251,16 @@ func TestResponseMembers(t *testing.T) {
 				t.Errorf("Scopes = %q", tok.Scopes)
 			}
 		}},
+		{"scp array when no scope, as rs.Token reads it", map[string]any{"scope": nil, "scp": []any{"orders:read", "orders:write"}}, func(t *testing.T, tok *rs.Token) {
+			if !tok.HasScope("orders:read") || !tok.HasScope("orders:write") || len(tok.Scopes) != 2 {
+				t.Errorf("Scopes = %q", tok.Scopes)
+			}
+		}},
+		{"scope wins over scp", map[string]any{"scope": "a b", "scp": []any{"c"}}, func(t *testing.T, tok *rs.Token) {
+			if len(tok.Scopes) != 2 || tok.HasScope("c") {
+				t.Errorf("Scopes = %q", tok.Scopes)
+			}
+		}},
 		{"x5t#S256", map[string]any{"cnf": map[string]any{"x5t#S256": "abc"}}, func(t *testing.T, tok *rs.Token) {
 			if tok.X5TS256 != "abc" || tok.JKT != "" {
 				t.Errorf("X5TS256 = %q, JKT = %q", tok.X5TS256, tok.JKT)
