@@ -316,6 +316,9 @@ func (c *Client) Stats() Stats {
 // lookup answers raw from the cache, from a request under way for the same
 // token, or from a new request.
 func (c *Client) lookup(ctx context.Context, raw string) (*result, error) {
+	if c.slots == nil {
+		return nil, fmt.Errorf("%w: introspect: the Client was not made by New", rs.ErrUnavailable)
+	}
 	if raw == "" {
 		return nil, fmt.Errorf("%w: introspect: empty token", rs.ErrInvalidToken)
 	}

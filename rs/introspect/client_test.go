@@ -458,3 +458,15 @@ func TestCallerContext(t *testing.T) {
 		t.Fatalf("Verify with a cancelled context = %v", err)
 	}
 }
+
+// A Client not made by New fails closed (503) instead of crashing the
+// process in the goroutine that would run the request.
+func TestZeroClient(t *testing.T) {
+	var c Client
+	if _, err := c.Verify(t.Context(), "tok"); !errors.Is(err, rs.ErrUnavailable) {
+		t.Fatalf("Verify = %v, want rs.ErrUnavailable", err)
+	}
+	if _, _, err := c.Phantom(t.Context(), "tok"); !errors.Is(err, rs.ErrUnavailable) {
+		t.Fatalf("Phantom = %v, want rs.ErrUnavailable", err)
+	}
+}
