@@ -474,8 +474,8 @@ func clip(s string) string {
 }
 
 // check applies the client's own rules to an active token: its exp and nbf
-// against the client's clock, its issuer and audience against the
-// configuration.
+// against the client's clock, that it is not a refresh token, its issuer
+// and audience against the configuration.
 func (c *Client) check(tok *rs.Token) error {
 	now := c.now()
 	if !tok.Expiry.IsZero() && !now.Before(tok.Expiry) {
@@ -483,6 +483,14 @@ func (c *Client) check(tok *rs.Token) error {
 	}
 	if nbf, ok := tok.Claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(now) {
 		return fmt.Errorf("%w: introspect: the token is not valid yet", rs.ErrInvalidToken)
+	}
+	// A refresh token may be active too (RFC 7662 §2.1), but it is no
+	// access token: refused when the response says what it is.
+	if use, _ := tok.Claims["token_use"].(string); use != "" && use != "access_token" {
+		return fmt.Errorf("%w: introspect: the token is not an access token (token_use)", rs.ErrInvalidToken)
+	}
+	if typ, _ := tok.Claims["token_type"].(string); strings.EqualFold(typ, "refresh_token") {
+		return fmt.Errorf("%w: introspect: the token is a refresh token (token_type)", rs.ErrInvalidToken)
 	}
 	if c.issuer != "" {
 		switch tok.Issuer {

@@ -328,6 +328,10 @@ func TestVerifyErrors(t *testing.T) {
 		{name: "inactive with members", respond: okJSON(`{"active":false,"sub":"x"}`), want: rs.ErrInvalidToken},
 		{name: "unknown token", members: nil, want: rs.ErrInvalidToken},
 		{name: "expired", members: map[string]any{"exp": start.Unix()}, want: rs.ErrInvalidToken},
+		// A refresh token is not an access token, whatever the server says
+		// of its activity (Ory Hydra's token_use, a token_type naming it).
+		{name: "refresh token (token_use)", members: map[string]any{"token_use": "refresh_token"}, want: rs.ErrInvalidToken},
+		{name: "refresh token (token_type)", members: map[string]any{"token_type": "refresh_token"}, want: rs.ErrInvalidToken},
 		{name: "expired long ago", members: map[string]any{"exp": 1}, want: rs.ErrInvalidToken},
 		{name: "not yet valid", members: map[string]any{"nbf": start.Add(time.Minute).Unix(), "exp": exp}, want: rs.ErrInvalidToken},
 		{name: "other issuer", members: map[string]any{"iss": "https://evil.example", "aud": testAudience}, want: rs.ErrInvalidToken},
