@@ -39,7 +39,7 @@ type IssuerConfig struct {
 	// AnyAudience is set.
 	Audiences []string
 	// AnyAudience accepts tokens whatever their aud claim says. Use it only
-	// where another layer checks the audience.
+	// where another layer checks the audience. It excludes Audiences.
 	AnyAudience bool
 	// Algorithms is the allow-list of signature algorithms. Empty allows
 	// every asymmetric one (DefaultAlgorithms()). HMAC algorithms are allowed
@@ -224,6 +224,10 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 	}
 	if len(ic.Audiences) == 0 && !ic.AnyAudience {
 		return nil, errors.New("no Audiences (set AnyAudience to accept any)")
+	}
+	if len(ic.Audiences) > 0 && ic.AnyAudience {
+		// AnyAudience would silently drop the audiences listed.
+		return nil, errors.New("both Audiences and AnyAudience are set")
 	}
 	if slices.Contains(ic.Audiences, "") {
 		return nil, errors.New("an audience is empty")

@@ -440,6 +440,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 		{"duplicate issuer", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: aud}, {Issuer: "a", Keys: ks, Audiences: aud}}},
 		{"no audience", []IssuerConfig{{Issuer: "a", Keys: ks}}},
 		{"empty audience", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: []string{""}}}},
+		{"audiences and AnyAudience", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: aud, AnyAudience: true}}},
 		{"keys and jwks_uri", []IssuerConfig{{Issuer: "a", Keys: ks, JWKSURI: "https://a/jwks", Audiences: aud}}},
 		{"relative jwks_uri", []IssuerConfig{{Issuer: "a", JWKSURI: "/jwks", Audiences: aud}}},
 		{"ftp jwks_uri", []IssuerConfig{{Issuer: "a", JWKSURI: "ftp://a/jwks", Audiences: aud}}},
