@@ -62,8 +62,9 @@ const (
 	AuthClientSecretPost = "client_secret_post"
 )
 
-// Config configures a Client. Endpoint, ClientID and ClientSecret are
-// required; so are Issuer and ResponseKeys with JWTResponse.
+// Config configures a Client. Endpoint, ClientID, ClientSecret and an
+// audience policy (Audience or AnyAudience) are required; so are Issuer and
+// ResponseKeys with JWTResponse.
 type Config struct {
 	// Endpoint is the introspection endpoint's URL (the
 	// introspection_endpoint of the server's metadata). It must be https,
@@ -114,9 +115,15 @@ type Config struct {
 	// gets Issuer as its Token.Issuer. In JWT mode it is required and the
 	// response JWT's iss must equal it.
 	Issuer string
-	// Audience, when set, must be one of the token's aud values; a token
-	// with no aud is then invalid.
+	// Audience must be one of the token's aud values; a token with no aud
+	// is invalid. Empty is a configuration error unless AnyAudience is
+	// set: many servers answer active to any client they authenticate,
+	// for tokens meant for any resource.
 	Audience string
+	// AnyAudience accepts tokens whatever their aud says. Use it only where
+	// another layer checks the audience (a gateway's routes). It excludes
+	// Audience.
+	AnyAudience bool
 
 	// CacheSize bounds the number of cached tokens; zero means
 	// DefaultCacheSize, a negative value turns the cache off.
@@ -177,6 +184,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("introspect: ClientID and ClientSecret are required")
+	}
+	switch {
+	case cfg.Audience == "" && !cfg.AnyAudience:
+		return nil, errors.New("introspect: Audience is required (set AnyAudience to accept any)")
+	case cfg.Audience != "" && cfg.AnyAudience:
+		return nil, errors.New("introspect: both Audience and AnyAudience are set")
 	}
 	c := &Client{
 		endpoint: u.String(),

@@ -17,7 +17,7 @@ import (
 
 func TestNewConfig(t *testing.T) {
 	keys := jwt.StaticKeys(nil)
-	ok := Config{Endpoint: "https://as.example.test/introspect", ClientID: "a", ClientSecret: "s3cr3t-value"}
+	ok := Config{Endpoint: "https://as.example.test/introspect", ClientID: "a", ClientSecret: "s3cr3t-value", Audience: "https://api.example.test"}
 	tests := []struct {
 		name    string
 		mod     func(*Config)
@@ -39,6 +39,9 @@ func TestNewConfig(t *testing.T) {
 		{"fragment", func(c *Config) { c.Endpoint = "https://as.example.test/i#x" }, "fragment"},
 		{"http remote", func(c *Config) { c.Endpoint = "http://writ:8080/i" }, "plain http"},
 		{"http lookalike", func(c *Config) { c.Endpoint = "http://127.0.0.1.example.com/i" }, "plain http"},
+		{"any audience", func(c *Config) { c.Audience, c.AnyAudience = "", true }, ""},
+		{"no audience", func(c *Config) { c.Audience = "" }, "Audience"},
+		{"audience and any audience", func(c *Config) { c.AnyAudience = true }, "Audience"},
 		{"no client id", func(c *Config) { c.ClientID = "" }, "required"},
 		{"no secret", func(c *Config) { c.ClientSecret = "" }, "required"},
 		{"bad method", func(c *Config) { c.AuthMethod = "private_key_jwt" }, "not supported"},
@@ -71,7 +74,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestNewDefaults(t *testing.T) {
-	c, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b"})
+	c, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", AnyAudience: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("defaults: timeout %v, ttl %v, cache %v", c.timeout, c.ttl, c.cache)
 	}
 	for _, cfg := range []Config{{CacheSize: -1}, {CacheTTL: -1}} {
-		cfg.Endpoint, cfg.ClientID, cfg.ClientSecret = "https://as.example.test/i", "a", "b"
+		cfg.Endpoint, cfg.ClientID, cfg.ClientSecret, cfg.AnyAudience = "https://as.example.test/i", "a", "b", true
 		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +95,7 @@ func TestNewDefaults(t *testing.T) {
 
 func TestNewCopiesHTTPClient(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second}
-	if _, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", HTTPClient: hc}); err != nil {
+	if _, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", AnyAudience: true, HTTPClient: hc}); err != nil {
 		t.Fatal(err)
 	}
 	if hc.CheckRedirect != nil {
