@@ -389,6 +389,10 @@ func (c *Client) run(ctx context.Context, k key, raw string, cl *call) {
 		if exp := cl.res.tok.Expiry; !exp.IsZero() && exp.Before(until) {
 			until = exp
 		}
+		// Phantom hands on the response JWT: not past its own exp either.
+		if exp := cl.res.jwtExp; !exp.IsZero() && exp.Before(until) {
+			until = exp
+		}
 		if start.Before(until) {
 			c.cache.put(k, cl.res, until)
 		}
@@ -414,6 +418,9 @@ func (c *Client) introspect(ctx context.Context, raw string) (*result, error) {
 		}
 		doc, _ = vt.Claim("token_introspection") // a required claim
 		res.jwt = body
+		if exp := vt.Claims().ExpiresAt; exp != 0 {
+			res.jwtExp = exp.Time()
+		}
 	}
 	tok, active, err := parseResponse(doc)
 	if err != nil {

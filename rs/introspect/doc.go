@@ -45,8 +45,9 @@
 //
 // Active results are cached in memory, keyed by the SHA-256 hash of the
 // token (the token itself is never a key, a log field or a metric label).
-// An entry lives until the token's exp or for Config.CacheTTL from the
-// moment the endpoint was asked, whichever comes first, so a revoked token
+// An entry lives until the token's exp (in JWT mode also the response
+// JWT's exp, if it has one) or for Config.CacheTTL from the moment the
+// endpoint was asked, whichever comes first, so a revoked token
 // stops working at most CacheTTL after its revocation; the cache holds at
 // most Config.CacheSize entries and drops the least recently used one
 // beyond that. Concurrent misses for the same token share one request, and
