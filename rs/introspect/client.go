@@ -494,8 +494,9 @@ func clip(s string) string {
 }
 
 // check applies the client's own rules to an active token: its exp and nbf
-// against the client's clock, that it is not a refresh token, its issuer
-// and audience against the configuration.
+// against the client's clock, that it is not a refresh token nor bound
+// in a way nothing checks, its issuer and audience against the
+// configuration.
 func (c *Client) check(tok *rs.Token) error {
 	now := c.now()
 	if !tok.Expiry.IsZero() && !now.Before(tok.Expiry) {
@@ -511,6 +512,11 @@ func (c *Client) check(tok *rs.Token) error {
 	}
 	if typ, _ := tok.Claims["token_type"].(string); strings.EqualFold(typ, "refresh_token") {
 		return fmt.Errorf("%w: introspect: the token is a refresh token (token_type)", rs.ErrInvalidToken)
+	}
+	// A token bound (cnf) by a method nothing here checks, such as RFC
+	// 7800's jwk, must not pass for a bearer token.
+	if _, bound := tok.Claims["cnf"]; bound && tok.JKT == "" && tok.X5TS256 == "" {
+		return fmt.Errorf("%w: introspect: the token is bound (cnf) by a method other than jkt or x5t#S256", rs.ErrInvalidToken)
 	}
 	if c.issuer != "" {
 		switch tok.Issuer {

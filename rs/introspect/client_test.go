@@ -335,6 +335,10 @@ func TestVerifyErrors(t *testing.T) {
 		// of its activity (Ory Hydra's token_use, a token_type naming it).
 		{name: "refresh token (token_use)", members: map[string]any{"token_use": "refresh_token"}, want: rs.ErrInvalidToken},
 		{name: "refresh token (token_type)", members: map[string]any{"token_type": "refresh_token"}, want: rs.ErrInvalidToken},
+		// A binding nothing here checks must not make a bearer token.
+		{name: "cnf jwk only", members: map[string]any{"cnf": map[string]any{"jwk": map[string]any{"kty": "EC"}}}, want: rs.ErrInvalidToken},
+		{name: "cnf empty", members: map[string]any{"cnf": map[string]any{}}, want: rs.ErrInvalidToken},
+		{name: "cnf jkt empty", members: map[string]any{"cnf": map[string]any{"jkt": ""}}, want: rs.ErrInvalidToken},
 		{name: "expired long ago", members: map[string]any{"exp": 1}, want: rs.ErrInvalidToken},
 		{name: "not yet valid", members: map[string]any{"nbf": start.Add(time.Minute).Unix(), "exp": exp}, want: rs.ErrInvalidToken},
 		{name: "other issuer", members: map[string]any{"iss": "https://evil.example", "aud": testAudience}, want: rs.ErrInvalidToken},

@@ -26,8 +26,8 @@
 //   - rs.ErrInvalidToken: the server said the token is not active, or it
 //     is active but expired by this client's clock, not yet valid, a
 //     refresh token (token_use other than access_token, or token_type
-//     refresh_token), of another issuer or not for the configured
-//     audience. Answer 401.
+//     refresh_token), bound by a cnf method other than jkt and x5t#S256,
+//     of another issuer or not for the configured audience. Answer 401.
 //   - rs.ErrUnavailable: the endpoint could not be reached, did not answer
 //     within the timeout, answered with a status other than 200 (5xx, but
 //     also 401 when this client's own credentials are wrong), with a body
