@@ -36,7 +36,8 @@ used, and exp, iss and aud are required.
 Exit status:
   0    success; for "writ token verify": the token is valid
   1    the token was rejected ("writ token verify") or could not be parsed
-       ("writ token decode"); standard error holds one line with the reason
+       ("writ token decode"), or a policy test failed ("writ gateway
+       check"); standard error holds one line with the reason
   2    usage or configuration error: a missing or invalid flag, an
        unreadable or invalid key, claims or key set file, a JWKS URL that
        could not be fetched, a file that could not be written
@@ -89,6 +90,7 @@ func newRootCmd(s *streams) *cobra.Command {
 	root.AddGroup(&cobra.Group{ID: groupTokens, Title: "Keys and tokens:"})
 	root.AddCommand(
 		newServeCmd(s),
+		newGatewayCmd(s),
 		newMigrateCmd(s),
 		newConfigCmd(s),
 		newClientCmd(s),

@@ -111,9 +111,19 @@ var claimFlagHelp = map[string]string{
 	"locale":                "BCP 47 language `TAG`, e.g. en-US",
 	"email":                 "e-mail `ADDRESS` (the email claim)",
 	"email_verified":        "mark the e-mail address as verified (email_verified)",
-	"address":               "postal address as a JSON `OBJECT` with formatted, street_address, locality, region, postal_code, country",
+	"address":               "postal address as a JSON `OBJECT` with ",
 	"phone_number":          "telephone `NUMBER`, preferably E.164 (+33 1 23 45 67 89)",
 	"phone_number_verified": "mark the telephone number as verified (phone_number_verified)",
+}
+
+// addressComponentNames lists the members of the address object, as
+// store.AddressComponents declares them.
+func addressComponentNames() string {
+	var names []string
+	for _, c := range store.AddressComponents() {
+		names = append(names, c.Name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // register adds the account flags to fs.
@@ -129,6 +139,9 @@ func (f *userFlags) register(fs *pflag.FlagSet, update bool) {
 		help, ok := claimFlagHelp[c.Name]
 		if !ok {
 			help = "the " + c.Name + " claim"
+		}
+		if c.Address != nil {
+			help += addressComponentNames()
 		}
 		switch {
 		case c.Bool != nil:

@@ -34,14 +34,15 @@ const (
 	// character it stays within store.MaxIDLength.
 	MaxUsernameLength = 128
 	// MaxClaimLength bounds the short text claims (name, given_name,
-	// gender, ...) and each address component, in bytes. Each claim's
-	// bound is declared in store.UserClaims.
+	// gender, ...) and the one-line address components, in bytes. Each
+	// claim's bound is declared in store.UserClaims, each address
+	// component's in store.AddressComponents.
 	MaxClaimLength = store.MaxClaimLength
 	// MaxEmailLength bounds email, in bytes (RFC 5321's path limit).
 	MaxEmailLength = store.MaxEmailLength
 	// MaxAddressLineLength bounds address.formatted and
 	// address.street_address, which may span lines, in bytes.
-	MaxAddressLineLength = 1024
+	MaxAddressLineLength = store.MaxAddressLineLength
 	// MaxAttributeNameLength bounds the name of a custom attribute, in
 	// bytes.
 	MaxAttributeNameLength = 64
@@ -74,14 +75,42 @@ type PasswordHasher interface {
 	Hash(password string) (string, error)
 }
 
-// AddressJSON is the OIDC address claim in requests and responses.
-type AddressJSON struct {
-	Formatted     string `json:"formatted,omitempty"`
-	StreetAddress string `json:"street_address,omitempty"`
-	Locality      string `json:"locality,omitempty"`
-	Region        string `json:"region,omitempty"`
-	PostalCode    string `json:"postal_code,omitempty"`
-	Country       string `json:"country,omitempty"`
+// addressJSON is the JSON form of the OIDC address claim in responses:
+// the non-empty components of store.AddressComponents, in its order.
+type addressJSON store.Address
+
+// MarshalJSON encodes the non-empty components of a, in the order of
+// store.AddressComponents.
+func (a addressJSON) MarshalJSON() ([]byte, error) {
+	addr := store.Address(a)
+	var o jsonObject
+	for _, c := range store.AddressComponents() {
+		if v := *c.Field(&addr); v != "" {
+			o.add(c.Name, v)
+		}
+	}
+	return o.close()
+}
+
+// UnmarshalJSON decodes an address as MarshalJSON encodes it. Unknown
+// members are ignored, and a component that is absent or null stays unset.
+func (a *addressJSON) UnmarshalJSON(data []byte) error {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return err
+	}
+	var addr store.Address
+	for _, c := range store.AddressComponents() {
+		raw, ok := members[c.Name]
+		if !ok || isNull(raw) {
+			continue
+		}
+		if err := json.Unmarshal(raw, c.Field(&addr)); err != nil {
+			return fmt.Errorf("address member %s: %w", c.Name, err)
+		}
+	}
+	*a = addressJSON(addr)
+	return nil
 }
 
 // UserResponse is the JSON form of a user in responses: the account's
@@ -133,7 +162,7 @@ func (r UserResponse) MarshalJSON() ([]byte, error) {
 			o.add(c.Name, *c.Bool(&u))
 		case c.Address != nil:
 			if a := *c.Address(&u); a != (store.Address{}) {
-				o.add(c.Name, AddressJSON(a))
+				o.add(c.Name, addressJSON(a))
 			}
 		case c.Time != nil:
 			o.add(c.Name, *c.Time(&u))
@@ -176,7 +205,7 @@ func (r *UserResponse) UnmarshalJSON(data []byte) error {
 		case c.Bool != nil:
 			err = json.Unmarshal(raw, c.Bool(&u))
 		case c.Address != nil:
-			var a AddressJSON
+			var a addressJSON
 			err = json.Unmarshal(raw, &a)
 			*c.Address(&u) = store.Address(a)
 		case c.Time != nil:
@@ -531,38 +560,31 @@ func formatCheck(f store.ClaimFormat) func(name, s string) error {
 	return nil
 }
 
-// decodeAddress decodes the address object. Its members are matched by
-// exact name; unknown ones are refused.
+// decodeAddress decodes the address object by store.AddressComponents. Its
+// members are matched by exact name; unknown ones are refused.
 func decodeAddress(raw json.RawMessage) (store.Address, error) {
-	const what = "address must be an object with some of formatted, street_address, locality, region, postal_code and country, each a string"
+	components := store.AddressComponents()
+	names := make([]string, len(components))
+	for i, c := range components {
+		names[i] = c.Name
+	}
+	last := len(names) - 1
+	what := "address must be an object with some of " + strings.Join(names[:last], ", ") + " and " + names[last] + ", each a string"
 	members, err := strictjson.ParseObject(string(raw), 2, nil)
 	if err != nil {
-		return store.Address{}, badRequest(what)
+		return store.Address{}, badRequest("%s", what)
 	}
 	var a store.Address
 	for _, m := range members {
-		var dst *string
-		max, multiline := MaxClaimLength, false
-		switch m.Name {
-		case "formatted":
-			dst, max, multiline = &a.Formatted, MaxAddressLineLength, true
-		case "street_address":
-			dst, max, multiline = &a.StreetAddress, MaxAddressLineLength, true
-		case "locality":
-			dst = &a.Locality
-		case "region":
-			dst = &a.Region
-		case "postal_code":
-			dst = &a.PostalCode
-		case "country":
-			dst = &a.Country
-		default:
+		i := slices.IndexFunc(components, func(c store.AddressComponent) bool { return c.Name == m.Name })
+		if i < 0 {
 			return store.Address{}, badRequest("unknown address field %q; %s", clip(m.Name, 64), what)
 		}
+		c := components[i]
 		if isNull(json.RawMessage(m.Value)) {
 			continue
 		}
-		if *dst, err = decodeText(badRequest, "address."+m.Name, json.RawMessage(m.Value), max, multiline); err != nil {
+		if *c.Field(&a), err = decodeText(badRequest, "address."+m.Name, json.RawMessage(m.Value), c.MaxLen, c.Multiline); err != nil {
 			return store.Address{}, err
 		}
 	}

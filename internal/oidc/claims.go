@@ -494,17 +494,11 @@ func releaseStandard(out map[string]any, u *store.User, c store.UserClaim) {
 // addressClaim is the address claim (§5.1.1) with its non-empty members,
 // or nil when all are empty.
 func addressClaim(a store.Address) map[string]any {
-	m := make(map[string]any, 6)
-	for _, f := range [...]struct{ name, v string }{
-		{"formatted", a.Formatted},
-		{"street_address", a.StreetAddress},
-		{"locality", a.Locality},
-		{"region", a.Region},
-		{"postal_code", a.PostalCode},
-		{"country", a.Country},
-	} {
-		if f.v != "" {
-			m[f.name] = f.v
+	components := store.AddressComponents()
+	m := make(map[string]any, len(components))
+	for _, c := range components {
+		if v := *c.Field(&a); v != "" {
+			m[c.Name] = v
 		}
 	}
 	if len(m) == 0 {

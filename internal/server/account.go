@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -24,6 +25,23 @@ const (
 // is shown.
 const accountRemovedQuery = "removed=1"
 
+// accountStore is what the account pages need: the signed-in user, their
+// consents, and the revocation of their refresh tokens at a client whose
+// access they remove.
+type accountStore interface {
+	// GetUser returns the session's user.
+	GetUser(ctx context.Context, id string) (store.User, error)
+	// ListUserConsents lists the applications the user allowed.
+	ListUserConsents(ctx context.Context, userID string) ([]store.Consent, error)
+	// GetConsent returns the user's consent to one client.
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+	// DeleteConsent removes it.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// RevokeClientUserRefreshTokens revokes the user's refresh tokens at
+	// the client.
+	RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error
+}
+
 // handleAccount serves GET (and HEAD) /account: who is signed in and the
 // applications holding their consent, each with a "Remove access" form.
 // Without a session it shows a page asking the user to sign in (401), with
@@ -39,7 +57,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	consents, err := s.opts.Store.ListUserConsents(ctx, u.ID)
+	consents, err := s.stores.account.ListUserConsents(ctx, u.ID)
 	if err != nil {
 		s.accountServerError(w, r, err)
 		return
@@ -119,7 +137,7 @@ func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clientID := clientIDs[0]
-	if _, err := s.opts.Store.GetConsent(ctx, u.ID, clientID); err != nil {
+	if _, err := s.stores.account.GetConsent(ctx, u.ID, clientID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.pageError(w, r, http.StatusNotFound, "Application not found",
 				"This application has no access to your account, or its access was removed already. Open your account page again to see the applications that have access.")
@@ -128,12 +146,12 @@ func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 		s.accountServerError(w, r, err)
 		return
 	}
-	if err := s.opts.Store.RevokeClientUserRefreshTokens(ctx, clientID, u.ID); err != nil {
+	if err := s.stores.account.RevokeClientUserRefreshTokens(ctx, clientID, u.ID); err != nil {
 		s.accountServerError(w, r, err)
 		return
 	}
 	// Gone already means a concurrent removal won: the outcome is the same.
-	if err := s.opts.Store.DeleteConsent(ctx, u.ID, clientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.stores.account.DeleteConsent(ctx, u.ID, clientID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.accountServerError(w, r, err)
 		return
 	}
@@ -157,7 +175,7 @@ func (s *Server) accountUser(w http.ResponseWriter, r *http.Request) (store.User
 		s.accountServerError(w, r, err)
 		return store.User{}, false
 	}
-	u, err := s.opts.Store.GetUser(ctx, sess.UserID)
+	u, err := s.stores.account.GetUser(ctx, sess.UserID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
 		_, _ = s.signin.sessions.End(ctx, w, r)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
 )
 
@@ -19,7 +20,7 @@ const maxCachedClients = 10000
 // ClientCache is a read-through cache of client registrations, so that the
 // token endpoint does not read the database on every request.
 type ClientCache struct {
-	store store.ClientStore
+	store oauth.ClientGetter
 	ttl   time.Duration
 	now   func() time.Time
 
@@ -35,7 +36,7 @@ type cachedClient struct {
 
 // NewClientCache wraps s. ttl zero means DefaultClientCacheTTL; negative
 // disables caching.
-func NewClientCache(s store.ClientStore, ttl time.Duration, now func() time.Time) *ClientCache {
+func NewClientCache(s oauth.ClientGetter, ttl time.Duration, now func() time.Time) *ClientCache {
 	if ttl == 0 {
 		ttl = DefaultClientCacheTTL
 	}

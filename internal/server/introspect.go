@@ -89,6 +89,34 @@ func (s *Server) ownTokenVerifier() (*jwt.Verifier, error) {
 	})
 }
 
+// introspectionStore is what introspection reads: the token records, the
+// refresh tokens, the JWT revocation list, and the users the tokens act
+// for (clients come from the client cache).
+type introspectionStore interface {
+	// GetToken returns an opaque access token's record.
+	GetToken(ctx context.Context, hash []byte) (store.TokenRecord, error)
+	// GetRefreshToken returns a refresh token.
+	GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error)
+	// IsJTIRevoked reports whether a JWT access token is revoked.
+	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
+	// GetUser returns the user a token acts for.
+	GetUser(ctx context.Context, id string) (store.User, error)
+}
+
+// revocationStore is what revocation reads and writes: opaque access
+// tokens, refresh token families and the JWT revocation list.
+type revocationStore interface {
+	// GetToken returns an opaque access token's record.
+	GetToken(ctx context.Context, hash []byte) (store.TokenRecord, error)
+	// RevokeToken revokes an opaque access token.
+	RevokeToken(ctx context.Context, hash []byte) error
+	// RevokeJTI puts a JWT access token on the revocation list.
+	RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error
+	// GetRefreshToken returns a refresh token.
+	GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error)
+	store.RefreshRevoker
+}
+
 // handleIntrospect is the introspection endpoint (RFC 7662, RFC 9701).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -185,7 +213,7 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 	if res.Subject == "" || res.Subject == res.ClientID {
 		return true, nil
 	}
-	u, err := s.opts.Store.GetUser(ctx, res.Subject)
+	u, err := s.stores.introspection.GetUser(ctx, res.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
@@ -203,7 +231,7 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 	if len(token) > maxTokenParam {
 		return inactive, nil
 	}
-	rt, err := s.opts.Store.GetRefreshToken(ctx, opaque.Hash(token))
+	rt, err := s.stores.introspection.GetRefreshToken(ctx, opaque.Hash(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
@@ -234,7 +262,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 	}
 	now := s.now()
 	if opaque.IsAccessToken(token) {
-		rec, err := s.opts.Store.GetToken(ctx, opaque.Hash(token))
+		rec, err := s.stores.introspection.GetToken(ctx, opaque.Hash(token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return inactive, nil
@@ -259,7 +287,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 		return inactive, nil
 	}
 	claims := tok.Claims()
-	revoked, err := s.opts.Store.IsJTIRevoked(ctx, claims.ID)
+	revoked, err := s.stores.introspection.IsJTIRevoked(ctx, claims.ID)
 	if err != nil {
 		return inactive, fmt.Errorf("introspect: revocation list: %w", err)
 	}
@@ -359,7 +387,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		return nil
 	}
 	if opaque.IsRefreshToken(token) {
-		rt, err := s.opts.Store.GetRefreshToken(ctx, opaque.Hash(token))
+		rt, err := s.stores.revocation.GetRefreshToken(ctx, opaque.Hash(token))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil
@@ -369,14 +397,14 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if rt.ClientID != clientID {
 			return nil
 		}
-		if err := s.opts.Store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revoke refresh token: %w", err)
 		}
 		return nil
 	}
 	if opaque.IsAccessToken(token) {
 		hash := opaque.Hash(token)
-		rec, err := s.opts.Store.GetToken(ctx, hash)
+		rec, err := s.stores.revocation.GetToken(ctx, hash)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil
@@ -386,7 +414,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if rec.ClientID != clientID {
 			return nil
 		}
-		if err := s.opts.Store.RevokeToken(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.stores.revocation.RevokeToken(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revoke: %w", err)
 		}
 		return nil
@@ -400,7 +428,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	}
 	claims := tok.Claims()
 	until := claims.ExpiresAt.Time().Add(jwt.DefaultLeeway + time.Minute)
-	if err := s.opts.Store.RevokeJTI(ctx, claims.ID, until); err != nil {
+	if err := s.stores.revocation.RevokeJTI(ctx, claims.ID, until); err != nil {
 		return fmt.Errorf("revoke jti: %w", err)
 	}
 	return nil

@@ -29,6 +29,22 @@ type logoutRequest struct {
 	locale      string
 }
 
+// logoutStore is what logout needs: the user shown on the confirmation
+// page, the session an id_token_hint names, and the clients to notify on
+// the back channel (those the user consented to, and first-party ones).
+type logoutStore interface {
+	// GetUser returns the session's user.
+	GetUser(ctx context.Context, id string) (store.User, error)
+	// GetSessionByID returns the session an id_token_hint's sid names.
+	GetSessionByID(ctx context.Context, id string) (store.Session, error)
+	// DeleteSession ends it.
+	DeleteSession(ctx context.Context, hash []byte) (store.Session, error)
+	// ListUserConsents lists the clients the user consented to.
+	ListUserConsents(ctx context.Context, userID string) ([]store.Consent, error)
+	// ListClients lists the clients, a page at a time.
+	ListClients(ctx context.Context, opts store.ListOptions) ([]store.Client, error)
+}
+
 // handleEndSession is the end_session_endpoint: it validates the request
 // and asks the user to confirm (skipped when id_token_hint names the
 // current session).
@@ -65,7 +81,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.finishLogout(w, r, lr)
 		return
 	}
-	u, _ := s.opts.Store.GetUser(r.Context(), sess.UserID)
+	u, _ := s.stores.logout.GetUser(r.Context(), sess.UserID)
 	hidden := []ui.Field{{Name: "state", Value: lr.state}, {Name: "post_logout_redirect_uri", Value: lr.redirectURI}}
 	name := ""
 	if lr.client != nil {
@@ -179,7 +195,7 @@ func (s *Server) endHintedSession(ctx context.Context, lr *logoutRequest) error 
 	if lr.hintSID == "" || lr.hintSub == "" {
 		return nil
 	}
-	sess, err := s.opts.Store.GetSessionByID(ctx, lr.hintSID)
+	sess, err := s.stores.logout.GetSessionByID(ctx, lr.hintSID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
@@ -190,7 +206,7 @@ func (s *Server) endHintedSession(ctx context.Context, lr *logoutRequest) error 
 			"sid", lr.hintSID, "request_id", RequestID(ctx))
 		return nil
 	}
-	ended, err := s.opts.Store.DeleteSession(ctx, sess.Hash)
+	ended, err := s.stores.logout.DeleteSession(ctx, sess.Hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound): // ended concurrently
 		return nil
@@ -248,7 +264,7 @@ func (s *Server) NotifyLogout(ctx context.Context, userID string, sessions []sto
 // clients.
 func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.LogoutTarget {
 	consented := map[string]bool{}
-	list, err := s.opts.Store.ListUserConsents(ctx, userID)
+	list, err := s.stores.logout.ListUserConsents(ctx, userID)
 	if err != nil {
 		// The first-party clients are still notified.
 		s.log.ErrorContext(ctx, "back-channel logout: cannot list the user's consents; clients the user consented to are not notified",
@@ -260,7 +276,7 @@ func (s *Server) backchannelTargets(ctx context.Context, userID string) []oidc.L
 	var out []oidc.LogoutTarget
 	after := ""
 	for {
-		page, err := s.opts.Store.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
+		page, err := s.stores.logout.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
 		if err != nil {
 			s.log.ErrorContext(ctx, "back-channel logout: cannot list the clients; some are not notified",
 				"user_id", userID, "request_id", RequestID(ctx), "error", err)

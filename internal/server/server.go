@@ -40,10 +40,36 @@ const (
 	readHeaderTimeout = 10 * time.Second
 )
 
+// Store is what New needs of the store: the union of the narrow interfaces
+// it hands out, each to the one component that uses it. store.Store
+// implements it.
+type Store interface {
+	// GetClient feeds the client cache.
+	oauth.ClientGetter
+	// UseJTI stops client assertion replay (the authenticator).
+	store.ReplayStore
+	// CreateToken stores opaque access tokens (the minter).
+	mint.TokenWriter
+	introspectionStore
+	revocationStore
+	pinger
+	// The rest serves browser sign-in (Options.SignIn).
+	signInStore
+	accountStore
+	logoutStore
+	signInSetupStore
+}
+
+// Every backend serves the server.
+var _ Store = store.Store(nil)
+
 // Options are what New needs. Store, Ring, Hasher and Issuer are required.
 type Options struct {
-	Issuer          string
-	Store           store.Store
+	Issuer string
+	// Store is the composition root's store: New hands each handler the
+	// narrow interface it needs, and the Server keeps no reference to the
+	// whole of it.
+	Store           Store
 	Ring            *keys.Ring
 	Hasher          *oauth.SecretHasher
 	Logger          *slog.Logger
@@ -84,6 +110,19 @@ type Server struct {
 	userinfo       *oidc.UserInfo
 	logoutNotifier *oidc.Notifier
 	idTokenHints   *jwt.Verifier
+
+	// stores are the handlers' store interfaces, each the narrowest one
+	// its handler needs, declared next to it; New fills them from
+	// Options.Store.
+	stores struct {
+		introspection introspectionStore
+		revocation    revocationStore
+		ready         pinger
+		signIn        signInStore
+		account       accountStore
+		logout        logoutStore
+		userinfo      userInfoStore
+	}
 }
 
 // New assembles the server.
@@ -109,19 +148,25 @@ func New(opts Options) (*Server, error) {
 	if opts.ClientKeys == nil {
 		opts.ClientKeys = NewClientKeyCache(0, rs.WithClock(opts.Now))
 	}
+	st := opts.Store
+	// No handler reaches the whole store: each gets its interface below.
+	opts.Store = nil
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
-	s.clients = NewClientCache(opts.Store, opts.ClientCacheTTL, opts.Now)
+	s.stores.introspection = st
+	s.stores.revocation = st
+	s.stores.ready = st
+	s.clients = NewClientCache(st, opts.ClientCacheTTL, opts.Now)
 	s.auth = &oauth.Authenticator{
 		Clients:   s.clients,
 		Hasher:    opts.Hasher,
-		Replay:    opts.Store,
+		Replay:    st,
 		Keys:      opts.ClientKeys,
 		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
 	}
-	s.minter = mint.New(opts.Issuer, opts.Ring, opts.Store, opts.Now)
+	s.minter = mint.New(opts.Issuer, opts.Ring, st, opts.Now)
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
 	}
@@ -130,7 +175,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.SignIn != nil {
-		if err := s.setupSignIn(opts.SignIn); err != nil {
+		s.stores.signIn = st
+		s.stores.account = st
+		s.stores.logout = st
+		if err := s.setupSignIn(opts.SignIn, st); err != nil {
 			return nil, err
 		}
 	}

@@ -49,6 +49,26 @@ type signIn struct {
 	sealer   *authz.Sealer
 }
 
+// signInStore is what the sign-in pages (authorization, login, consent,
+// account choice) need beyond the sessions and the password check: the
+// users, their consents, the single use of consent forms, and the codes
+// they issue.
+type signInStore interface {
+	// GetUser returns the session's user.
+	GetUser(ctx context.Context, id string) (store.User, error)
+	// GetUserByUsername finds the account a refused sign-in names, for the
+	// log.
+	GetUserByUsername(ctx context.Context, username string) (store.User, error)
+	// GetConsent returns the user's consent to the client.
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+	// UpdateConsent merges newly consented scopes in one transaction.
+	UpdateConsent(ctx context.Context, userID, clientID string, fn func(old store.Consent, found bool) (store.Consent, error)) (store.Consent, error)
+	// UseJTI records a consent form's single use.
+	UseJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error
+	// CreateAuthCode stores the code the sign-in ends with.
+	CreateAuthCode(ctx context.Context, c store.AuthCode) error
+}
+
 // flow carries what the pages of one sign-in learned so far.
 type flow struct {
 	req          *authz.Request
@@ -113,7 +133,7 @@ func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow) {
 	req := f.req
 	none := req.HasPrompt(authz.PromptNone)
 	if f.sess != nil {
-		u, err := s.opts.Store.GetUser(ctx, f.sess.UserID)
+		u, err := s.stores.signIn.GetUser(ctx, f.sess.UserID)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
 			_, _ = s.signin.sessions.End(ctx, w, r)
@@ -173,7 +193,7 @@ func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
 		// them each time.
 		return true
 	}
-	c, err := s.opts.Store.GetConsent(ctx, f.sess.UserID, f.client.ID)
+	c, err := s.stores.signIn.GetConsent(ctx, f.sess.UserID, f.client.ID)
 	if err != nil {
 		return true
 	}
@@ -211,7 +231,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request, f *flow, actio
 // sessionUser reads the user of the flow's session. On failure it has
 // written the error page and returns false.
 func (s *Server) sessionUser(w http.ResponseWriter, r *http.Request, f *flow) (store.User, bool) {
-	u, err := s.opts.Store.GetUser(r.Context(), f.sess.UserID)
+	u, err := s.stores.signIn.GetUser(r.Context(), f.sess.UserID)
 	if err != nil {
 		s.serverErrorPage(w, r, err)
 		return store.User{}, false
@@ -442,7 +462,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	// Merge the scopes into any earlier consent, in one transaction.
-	_, err := s.opts.Store.UpdateConsent(ctx, f.sess.UserID, f.client.ID, func(c store.Consent, found bool) (store.Consent, error) {
+	_, err := s.stores.signIn.UpdateConsent(ctx, f.sess.UserID, f.client.ID, func(c store.Consent, found bool) (store.Consent, error) {
 		if !found {
 			c = store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, GrantedAt: now}
 		}
@@ -472,7 +492,7 @@ func (s *Server) useConsentForm(w http.ResponseWriter, r *http.Request, f *flow)
 	id := "consent-form:" + hex.EncodeToString(sum[:])
 	// A second after the sealed request expires, Open refuses it anyway.
 	until := time.Unix(f.req.Expires, 0).Add(time.Second)
-	err := s.opts.Store.UseJTI(r.Context(), f.client.ID, id, until)
+	err := s.stores.signIn.UseJTI(r.Context(), f.client.ID, id, until)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists):
 		s.log.InfoContext(r.Context(), "consent form submitted again; refused",
@@ -530,7 +550,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	}
-	if err := s.opts.Store.CreateAuthCode(ctx, ac); err != nil {
+	if err := s.stores.signIn.CreateAuthCode(ctx, ac); err != nil {
 		s.serverErrorPage(w, r, err)
 		return
 	}
@@ -610,7 +630,7 @@ func (s *Server) userIDForLog(ctx context.Context, username string) string {
 	if store.CheckID("username", username) != nil {
 		return ""
 	}
-	u, err := s.opts.Store.GetUserByUsername(ctx, username)
+	u, err := s.stores.signIn.GetUserByUsername(ctx, username)
 	if err != nil {
 		return ""
 	}

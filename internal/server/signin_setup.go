@@ -51,7 +51,30 @@ const (
 	defaultIDTokenTTL    = time.Hour
 )
 
-func (s *Server) setupSignIn(o *SignInOptions) error {
+// signInSetupStore is what setupSignIn hands to the pieces of browser
+// sign-in beyond the handlers' own interfaces: the password check (with
+// its rehash), the sessions, the two grants and UserInfo.
+type signInSetupStore interface {
+	authn.Users
+	// UpdateUser stores a rehashed password (authn.Login.UpdateUser).
+	UpdateUser(ctx context.Context, id string, fn func(old store.User) (store.User, error)) (store.User, error)
+	store.SessionStore
+	grant.CodeStores
+	grant.RefreshStores
+	userInfoStore
+}
+
+// userInfoStore is what UserInfo reads: the token's user, the JWT
+// revocation list, and opaque access token records.
+type userInfoStore interface {
+	oidc.UserGetter
+	// IsJTIRevoked reports whether a JWT access token is revoked.
+	IsJTIRevoked(ctx context.Context, jti string) (bool, error)
+	// GetToken returns an opaque access token's record.
+	GetToken(ctx context.Context, hash []byte) (store.TokenRecord, error)
+}
+
+func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 	if o.RefreshTTL <= 0 {
 		o.RefreshTTL = defaultRefreshTTL
 	}
@@ -74,7 +97,6 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 		return fmt.Errorf("server: issuer origin: %w", err)
 	}
 	secure := origin[:6] == "https:"
-	st := s.opts.Store
 	deviceKey := o.DeviceKey
 	if len(deviceKey) == 0 {
 		deviceKey = deriveDeviceKey(o.CSRFKey)
@@ -108,6 +130,7 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
+	s.stores.userinfo = st
 	s.userinfo = &oidc.UserInfo{
 		Verifier: s.ownTokens,
 		Revoked:  st.IsJTIRevoked,
@@ -124,7 +147,7 @@ func (s *Server) setupSignIn(o *SignInOptions) error {
 
 // opaqueGrant looks up an opaque access token for UserInfo.
 func (s *Server) opaqueGrant(ctx context.Context, token string) (oidc.AccessGrant, bool, error) {
-	rec, err := s.opts.Store.GetToken(ctx, opaque.Hash(token))
+	rec, err := s.stores.userinfo.GetToken(ctx, opaque.Hash(token))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return oidc.AccessGrant{}, false, nil

@@ -166,6 +166,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSONBody(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// pinger checks that the store is reachable, for readiness.
+type pinger interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}
+
 // handleReady reports whether the node can issue tokens: the database
 // answers and the key ring has an active key.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -174,7 +180,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{"database": "ok", "signing_key": "ok"}
 	status := http.StatusOK
-	if err := s.opts.Store.Ping(ctx); err != nil {
+	if err := s.stores.ready.Ping(ctx); err != nil {
 		checks["database"], status = "unavailable", http.StatusServiceUnavailable
 	}
 	if _, err := s.opts.Ring.Signer(); err != nil {

@@ -61,6 +61,9 @@ const (
 	MaxEmailLength = 254
 	// MaxClaimURLLength bounds profile, picture and website.
 	MaxClaimURLLength = 2048
+	// MaxAddressLineLength bounds the address components that may span
+	// lines: formatted and street_address.
+	MaxAddressLineLength = 1024
 )
 
 // UserClaims returns the standard claims a User holds, by scope in the
@@ -103,4 +106,34 @@ func LookupUserClaim(name string) (UserClaim, bool) {
 		}
 	}
 	return UserClaim{}, false
+}
+
+// AddressComponent is one member of the address claim (OpenID Connect Core
+// 1.0 §5.1.1), held in a field of Address.
+type AddressComponent struct {
+	// Name is the member name in the claim and in the admin API.
+	Name string
+	// MaxLen bounds the value, in bytes.
+	MaxLen int
+	// Multiline reports whether the value may hold line breaks ("\n" or
+	// "\r\n"), as formatted and street_address may.
+	Multiline bool
+	// Field returns the field of Address that holds the component.
+	Field func(*Address) *string
+}
+
+// AddressComponents returns the members of the address claim in the order
+// of OpenID Connect Core 1.0 §5.1.1. It is the one declaration of them: the
+// admin API encodes, decodes and checks the address object by it, the store
+// validates by it, and package oidc releases the address claim by it. The
+// slice is new on every call.
+func AddressComponents() []AddressComponent {
+	return []AddressComponent{
+		{Name: "formatted", MaxLen: MaxAddressLineLength, Multiline: true, Field: func(a *Address) *string { return &a.Formatted }},
+		{Name: "street_address", MaxLen: MaxAddressLineLength, Multiline: true, Field: func(a *Address) *string { return &a.StreetAddress }},
+		{Name: "locality", MaxLen: MaxClaimLength, Field: func(a *Address) *string { return &a.Locality }},
+		{Name: "region", MaxLen: MaxClaimLength, Field: func(a *Address) *string { return &a.Region }},
+		{Name: "postal_code", MaxLen: MaxClaimLength, Field: func(a *Address) *string { return &a.PostalCode }},
+		{Name: "country", MaxLen: MaxClaimLength, Field: func(a *Address) *string { return &a.Country }},
+	}
 }

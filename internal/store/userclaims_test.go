@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,55 @@ func TestUserClaims(t *testing.T) {
 	}
 	if _, ok := store.LookupUserClaim("sub"); ok {
 		t.Error("sub is not a user claim of the table")
+	}
+}
+
+// TestAddressComponents: every field of store.Address has exactly one row
+// in store.AddressComponents and every row reaches a field of its own, so
+// a component added to Address without a row (and so never decoded,
+// validated nor released) fails here.
+func TestAddressComponents(t *testing.T) {
+	var a store.Address
+	v := reflect.ValueOf(&a).Elem()
+	fields := map[*string]string{}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		p, ok := v.Field(i).Addr().Interface().(*string)
+		if !ok {
+			t.Fatalf("Address.%s is a %s; the components are strings", f.Name, f.Type)
+		}
+		fields[p] = f.Name
+	}
+	components := store.AddressComponents()
+	rows := map[string]string{}
+	names := map[string]bool{}
+	for _, c := range components {
+		if c.Name == "" || names[c.Name] || c.Field == nil || c.MaxLen <= 0 {
+			t.Fatalf("component %+v: empty or repeated name, no field or no bound", c)
+		}
+		names[c.Name] = true
+		field, ok := fields[c.Field(&a)]
+		if !ok {
+			t.Fatalf("%s reaches no field of Address", c.Name)
+		}
+		if other, dup := rows[field]; dup {
+			t.Errorf("Address.%s is reached by %s and %s", field, other, c.Name)
+		}
+		rows[field] = c.Name
+	}
+	for _, name := range fields {
+		if _, ok := rows[name]; !ok {
+			t.Errorf("Address.%s has no row in store.AddressComponents", name)
+		}
+	}
+
+	// Validation covers every component, under its claim name.
+	base := store.User{ID: "u1", Username: "ada", CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(1, 0)}
+	for _, c := range components {
+		bad := base
+		*c.Field(&bad.Address) = "a\x00b"
+		if err := bad.Validate(); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "address "+c.Name) {
+			t.Errorf("address %s with a NUL: %v", c.Name, err)
+		}
 	}
 }

@@ -281,15 +281,10 @@ func (u User) Validate() error {
 			texts = append(texts, textField{c.Name, *c.Text(&u)})
 		}
 	}
-	err := checkTexts(append(texts, []textField{
-		{"address formatted", u.Address.Formatted},
-		{"address street_address", u.Address.StreetAddress},
-		{"address locality", u.Address.Locality},
-		{"address region", u.Address.Region},
-		{"address postal_code", u.Address.PostalCode},
-		{"address country", u.Address.Country},
-	}...))
-	if err != nil {
+	for _, c := range AddressComponents() {
+		texts = append(texts, textField{"address " + c.Name, *c.Field(&u.Address)})
+	}
+	if err := checkTexts(texts); err != nil {
 		return err
 	}
 	if err := checkAttributes(u.Attributes); err != nil {

@@ -297,7 +297,10 @@ func isPathSubDelim(c byte) bool {
 // otherwise; the Host header; the path exactly as the client sent it in
 // the request line (r.RequestURI), or r.URL's path when r did not come from
 // a server. Use it when clients talk to this server directly; behind a
-// proxy, see ForwardedURL and OriginURL.
+// proxy, see ForwardedURL and OriginURL. The Host header is the client's
+// to choose: a server that answers under several names, or that an
+// attacker can reach with a Host of another server's name, should use
+// OriginURL so that a proof made for another server never matches it.
 func RequestURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {

@@ -97,14 +97,14 @@ func (c *MemoryReplayCache) Use(_ context.Context, key string, until time.Time) 
 	if _, ok := s.seen[key]; ok {
 		return false, nil
 	}
-	if len(s.seen) >= c.perShard {
-		return false, fmt.Errorf("%w: %w", rs.ErrUnavailable, ErrReplayCacheFull)
-	}
 	exp := until.UnixNano()
 	if exp <= now {
 		// Already past its lifetime: nothing to remember, and the
 		// verifier refuses such a proof by its iat before it gets here.
 		return true, nil
+	}
+	if len(s.seen) >= c.perShard {
+		return false, fmt.Errorf("%w: %w", rs.ErrUnavailable, ErrReplayCacheFull)
 	}
 	s.seen[key] = exp
 	s.push(replayEntry{exp, key})

@@ -345,7 +345,19 @@ func proofKey(h *jose.Header) (*jose.Key, error) {
 		}
 		k, err := jose.ParsePublicKey([]byte(m.Value), h.Algorithm)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKey, err)
+			// A fixed reason: jose's own may quote the client's members.
+			reason := "not a valid public JWK"
+			switch {
+			case errors.Is(err, jose.ErrPrivateInPublic):
+				reason = "private or secret key material"
+			case errors.Is(err, jose.ErrKeyAlgMismatch):
+				reason = "the key does not fit alg"
+			case errors.Is(err, jose.ErrUnsupportedAlg):
+				reason = "unsupported key type or curve"
+			case errors.Is(err, jose.ErrKeyNotForSigning):
+				reason = "not a signature key"
+			}
+			return nil, fmt.Errorf("%w: %s", ErrKey, reason)
 		}
 		return k, nil
 	}

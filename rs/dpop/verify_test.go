@@ -173,12 +173,13 @@ func TestKey(t *testing.T) {
 		{"string", json.RawMessage(`"` + es.ThumbprintSHA256() + `"`)},
 		{"array", json.RawMessage(`[` + string(publicJWK(t, es)) + `]`)},
 		{"point not on the curve", withMember(es, "y", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")},
-		{"unknown kty", json.RawMessage(`{"kty":"XYZ"}`)},
+		{"unknown kty", json.RawMessage(`{"kty":"client-chosen-kty"}`)},
+		{"unknown curve", json.RawMessage(`{"kty":"EC","crv":"client-chosen-curve","x":"AA","y":"AA"}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVerifier(t, clocktest.New(t0), nil)
 			proof := craft(t, es, dpop.ProofType, tc.jwk, payload)
-			wantInvalid(t, check(v, proof, ""), dpop.ErrKey, proof)
+			wantInvalid(t, check(v, proof, ""), dpop.ErrKey, proof, "client-chosen")
 		})
 	}
 }

@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/writ-dev/writ/internal/gateway/config"
+)
+
+// mcpRoute is the MCP part of a route.
+type mcpRoute struct {
+	resource    string
+	metadataURL string
+	maxBody     int64
+}
+
+// resourceMetadata is RFC 9728 §2 protected-resource metadata.
+type resourceMetadata struct {
+	Resource               string   `json:"resource"`
+	AuthorizationServers   []string `json:"authorization_servers,omitempty"`
+	ScopesSupported        []string `json:"scopes_supported,omitempty"`
+	BearerMethodsSupported []string `json:"bearer_methods_supported"`
+	DPoPSigningAlgs        []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundRequired      bool     `json:"dpop_bound_access_tokens_required,omitempty"`
+}
+
+// compileMCP builds the metadata of an MCP route and where it is served:
+// /.well-known/oauth-protected-resource followed by the resource's path
+// (RFC 9728 §3.1).
+func (st *state) compileMCP(cr *compiledRoute, r *config.Route) (*mcpRoute, error) {
+	u, err := url.Parse(r.MCP.Resource)
+	if err != nil {
+		return nil, err
+	}
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
+	mdPath := config.MetadataPrefix + p
+	md := resourceMetadata{
+		Resource:               r.MCP.Resource,
+		AuthorizationServers:   r.MCP.AuthorizationServers,
+		ScopesSupported:        r.MCP.Scopes,
+		BearerMethodsSupported: []string{"header"},
+		DPoPSigningAlgs:        []string{"ES256", "EdDSA", "PS256", "RS256"},
+		DPoPBoundRequired:      cr.dpopRequired,
+	}
+	if len(md.AuthorizationServers) == 0 {
+		for _, iss := range st.file.Issuers {
+			if cr.issuers == nil || cr.issuers[iss.Issuer] {
+				md.AuthorizationServers = append(md.AuthorizationServers, iss.Issuer)
+			}
+		}
+	}
+	body, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	if _, dup := st.metadata[mdPath]; dup {
+		return nil, errors.New("another MCP route has the same resource path")
+	}
+	st.metadata[mdPath] = body
+	return &mcpRoute{resource: r.MCP.Resource, metadataURL: u.Scheme + "://" + u.Host + mdPath, maxBody: r.MCP.MaxBodyBytes}, nil
+}
+
+// readMCP reads the JSON-RPC request of an MCP POST (at most max bytes),
+// puts it back for the upstream, and returns its method and tool name.
+// Other methods (GET for the event stream, DELETE for the session) carry
+// no call.
+func readMCP(w http.ResponseWriter, r *http.Request, max int64) (*MCP, outcome, bool) {
+	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+		return &MCP{}, outcome{}, true
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	_ = r.Body.Close()
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large", reason: "MCP body too large"}, false
+		}
+		return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "the request body could not be read", reason: err.Error()}, false
+	}
+	if int64(len(body)) > max {
+		return nil, outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large", description: "the JSON-RPC message is too large", reason: "MCP body too large"}, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	var msg struct {
+		JSONRPC string          `json:"jsonrpc"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params"`
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "JSON-RPC batches are not accepted", reason: "JSON-RPC batch"}, false
+	}
+	if err := json.Unmarshal(body, &msg); err != nil || msg.JSONRPC != "2.0" {
+		return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "the body is not a JSON-RPC 2.0 message", reason: "not JSON-RPC"}, false
+	}
+	call := &MCP{Method: msg.Method}
+	if msg.Method == "tools/call" {
+		var p struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(msg.Params, &p); err != nil || p.Name == "" {
+			return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "tools/call needs params.name", reason: "tools/call without a name"}, false
+		}
+		call.Tool = p.Name
+	}
+	return call, outcome{}, true
+}

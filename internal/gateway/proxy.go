@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"time"
+
+	"github.com/writ-dev/writ/internal/gateway/route"
+)
+
+type proxyKey struct{}
+
+// proxyInfo is what the proxy needs of the request's decision.
+type proxyInfo struct {
+	route string
+	set   []headerPair
+}
+
+// newTransport returns the upstream transport: bounded dial, TLS handshake,
+// response headers and idle connections.
+func newTransport(dial, responseHeader time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                  nil, // never an environment proxy
+		DialContext:            d.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    256,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		ResponseHeaderTimeout:  responseHeader,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+// timedTransport observes the time to the upstream's response headers.
+type timedTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	name := ""
+	if pi, ok := r.Context().Value(proxyKey{}).(*proxyInfo); ok {
+		name = pi.route
+	}
+	t.m.upstream.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+func (st *state) transport(timeout time.Duration) http.RoundTripper {
+	if rt, ok := st.transports[timeout]; ok {
+		return rt
+	}
+	var next http.RoundTripper
+	if st.g.deps.Transport != nil {
+		next = st.g.deps.Transport
+	} else {
+		next = newTransport(st.file.Timeouts.Dial, timeout)
+	}
+	t := timedTransport{next: next, m: st.g.metrics}
+	st.transports[timeout] = t
+	return t
+}
+
+// newProxy returns the reverse proxy of a route. The outgoing request
+// carries the normalised path under the upstream's base path, the
+// X-Forwarded-* headers of this hop only, and no hop-by-hop header.
+func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler {
+	target := cr.upstream
+	log := st.g.log
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			if pi, ok := pr.In.Context().Value(proxyKey{}).(*proxyInfo); ok {
+				for _, h := range pi.set {
+					pr.Out.Header[h.name] = []string{h.value}
+				}
+			}
+		},
+		Transport:     st.transport(timeout),
+		BufferPool:    st.g.buffers,
+		FlushInterval: -1,
+		ErrorLog:      nil,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var tooLarge *http.MaxBytesError
+			o := outcome{status: http.StatusBadGateway, err: "bad_gateway", description: "the upstream could not be reached"}
+			var ne net.Error
+			switch {
+			case errors.As(err, &tooLarge):
+				o = outcome{status: http.StatusRequestEntityTooLarge, err: "request_too_large"}
+			case r.Context().Err() != nil:
+				// The client went away; nobody reads this answer.
+				o = outcome{status: http.StatusBadGateway, err: "client_closed"}
+			case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+				o = outcome{status: http.StatusGatewayTimeout, err: "gateway_timeout", description: "the upstream did not answer in time"}
+			}
+			log.LogAttrs(r.Context(), levelFor(o.status), "upstream request failed", slogRoute(cr.name), slogErr(err))
+			o.write(w)
+		},
+	}
+}
+
+// proxy sends the request upstream with the normalised path.
+func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, set []headerPair) {
+	r.URL.Path = route.Unescape(p)
+	r.URL.RawPath = p
+	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{route: rt.name, set: set})
+	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// bufferPool lends the proxy its 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+// Get implements httputil.BufferPool.
+func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+
+// Put implements httputil.BufferPool.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == 32<<10 {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
+}
