@@ -39,7 +39,7 @@ type IssuerConfig struct {
 	// AnyAudience is set.
 	Audiences []string
 	// AnyAudience accepts tokens whatever their aud claim says. Use it only
-	// where another layer checks the audience.
+	// where another layer checks the audience. It excludes Audiences.
 	AnyAudience bool
 	// Algorithms is the allow-list of signature algorithms. Empty allows
 	// every asymmetric one (DefaultAlgorithms()). HMAC algorithms are allowed
@@ -225,6 +225,10 @@ func newIssuerVerifier(ctx context.Context, ic IssuerConfig, kc keySetConfig) (*
 	if len(ic.Audiences) == 0 && !ic.AnyAudience {
 		return nil, errors.New("no Audiences (set AnyAudience to accept any)")
 	}
+	if len(ic.Audiences) > 0 && ic.AnyAudience {
+		// AnyAudience would silently drop the audiences listed.
+		return nil, errors.New("both Audiences and AnyAudience are set")
+	}
 	if slices.Contains(ic.Audiences, "") {
 		return nil, errors.New("an audience is empty")
 	}
@@ -329,7 +333,9 @@ func normalizeType(t string) string {
 
 // Verify checks raw, a compact JWT, against the configuration of the
 // issuer its iss claim names and returns its claims. A token verified
-// before and not yet expired is answered from the cache.
+// before and not yet expired is answered from the cache. A token bound by
+// its cnf claim in a way the Middleware cannot check (neither jkt nor
+// x5t#S256) is invalid: it must not pass for a bearer token.
 //
 // Its errors wrap ErrInvalidToken when the token is bad (together with the
 // jwt package's reason, such as jwt.ErrExpired or jwt.ErrAudience, and
@@ -399,12 +405,39 @@ func (iv *issuerVerifier) verify(ctx context.Context, raw string) (*Token, error
 	if t.ClientID, _ = claims["client_id"].(string); t.ClientID == "" {
 		t.ClientID, _ = claims["azp"].(string)
 	}
-	t.Scopes = tokenScopes(claims)
-	if cnf, ok := claims["cnf"].(map[string]any); ok {
-		t.JKT, _ = cnf["jkt"].(string)
-		t.X5TS256, _ = cnf["x5t#S256"].(string)
+	t.Scopes = ScopesFromClaims(claims)
+	if cnf, ok := claims["cnf"]; ok {
+		if t.JKT, t.X5TS256, err = confirmation(cnf); err != nil {
+			return nil, fmt.Errorf("%w: %w: %w", ErrInvalidToken, jwt.ErrClaim, err)
+		}
 	}
 	return t, nil
+}
+
+// confirmation reads a token's cnf claim (RFC 7800): its jkt (RFC 9449)
+// and x5t#S256 (RFC 8705), the bindings the Middleware checks. A cnf that
+// is not an object, whose jkt or x5t#S256 is not a non-empty string, or
+// that holds neither binds the token in a way nothing here checks: it is
+// an error, so that such a token is never taken for a bearer token.
+func confirmation(v any) (jkt, x5t string, err error) {
+	cnf, ok := v.(map[string]any)
+	if !ok {
+		return "", "", errors.New("cnf is not an object")
+	}
+	if j, ok := cnf["jkt"]; ok {
+		if jkt, _ = j.(string); jkt == "" {
+			return "", "", errors.New("cnf jkt is not a non-empty string")
+		}
+	}
+	if x, ok := cnf["x5t#S256"]; ok {
+		if x5t, _ = x.(string); x5t == "" {
+			return "", "", errors.New("cnf x5t#S256 is not a non-empty string")
+		}
+	}
+	if jkt == "" && x5t == "" {
+		return "", "", errors.New("cnf binds the token by a method other than jkt or x5t#S256")
+	}
+	return jkt, x5t, nil
 }
 
 // classify wraps an error of jwt.Verify in the rs sentinel it stands for.
@@ -440,9 +473,12 @@ func (iv *issuerVerifier) applyMapping(claims map[string]any) {
 	}
 }
 
-// tokenScopes reads the token's scopes: the space-separated scope claim, else
-// scp as an array of strings or a space-separated string.
-func tokenScopes(claims map[string]any) []string {
+// ScopesFromClaims returns the scopes of a token's claims (as encoding/json
+// decodes them into a map), as Token.Scopes holds them: the words of the
+// space-separated scope claim when it is a string, else the strings of the
+// scp claim, an array of strings or a space-separated string. Every
+// TokenVerifier of this module reads scopes this way.
+func ScopesFromClaims(claims map[string]any) []string {
 	if s, ok := claims["scope"].(string); ok {
 		return strings.Fields(s)
 	}

@@ -440,6 +440,7 @@ func TestNewVerifierRefusesBadConfigs(t *testing.T) {
 		{"duplicate issuer", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: aud}, {Issuer: "a", Keys: ks, Audiences: aud}}},
 		{"no audience", []IssuerConfig{{Issuer: "a", Keys: ks}}},
 		{"empty audience", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: []string{""}}}},
+		{"audiences and AnyAudience", []IssuerConfig{{Issuer: "a", Keys: ks, Audiences: aud, AnyAudience: true}}},
 		{"keys and jwks_uri", []IssuerConfig{{Issuer: "a", Keys: ks, JWKSURI: "https://a/jwks", Audiences: aud}}},
 		{"relative jwks_uri", []IssuerConfig{{Issuer: "a", JWKSURI: "/jwks", Audiences: aud}}},
 		{"ftp jwks_uri", []IssuerConfig{{Issuer: "a", JWKSURI: "ftp://a/jwks", Audiences: aud}}},
@@ -529,3 +530,34 @@ func TestUnverifiedIssuer(t *testing.T) {
 }
 
 func b64urlString(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// A token bound by a confirmation method this package cannot check (a cnf
+// without jkt nor x5t#S256, such as RFC 7800's jwk), or whose binding is
+// malformed, is refused: taken as a bearer token, it would be accepted
+// without its proof of possession.
+func TestVerifierRefusesUncheckableBinding(t *testing.T) {
+	clk := newClock()
+	key := genKey(t)
+	v := newClockedVerifier(t, clk, []IssuerConfig{{Issuer: vIssuer, Keys: jose.NewKeySet(key.Public()), Audiences: []string{vAudience}}}, WithoutCache())
+	for name, cnf := range map[string]any{
+		"jwk":           map[string]any{"jwk": map[string]any{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}},
+		"kid":           map[string]any{"kid": "k1"},
+		"empty":         map[string]any{},
+		"jkt number":    map[string]any{"jkt": 5},
+		"jkt empty":     map[string]any{"jkt": ""},
+		"x5t number":    map[string]any{"x5t#S256": 5},
+		"not an object": "thumb",
+	} {
+		raw := signJWT(t, key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "cnf", cnf))
+		if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("cnf %s: Verify = %v; want ErrInvalidToken", name, err)
+		}
+	}
+	// Still fine: jkt, x5t#S256, both.
+	for _, cnf := range []map[string]any{{"jkt": "thumb"}, {"x5t#S256": "hash"}, {"jkt": "thumb", "x5t#S256": "hash"}} {
+		raw := signJWT(t, key, jwt.TypeAccessToken, withClaims(validClaims(clk.Now()), "cnf", cnf))
+		if _, err := v.Verify(context.Background(), raw); err != nil {
+			t.Errorf("cnf %v: %v", cnf, err)
+		}
+	}
+}

@@ -85,13 +85,31 @@ func handler() http.Handler {
 			}
 		}
 		if a := r.Header.Get("Authorization"); a != "" {
-			scheme, _, _ := strings.Cut(a, " ")
-			e.Authorization = scheme + " (credential not shown)"
+			// Only a scheme name is shown; a header without one is a bare
+			// credential.
+			e.Authorization = "(credential not shown)"
+			if scheme, _, ok := strings.Cut(a, " "); ok && schemeName(scheme) {
+				e.Authorization = scheme + " " + e.Authorization
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		_ = enc.Encode(e)
 	})
+}
+
+// schemeName reports whether s looks like an authentication scheme name
+// (Bearer, DPoP, Basic): a few letters, digits or dashes.
+func schemeName(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // identityNames returns the identity header names of e, sorted (for tests).

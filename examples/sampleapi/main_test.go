@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -47,5 +49,19 @@ func TestEcho(t *testing.T) {
 	}
 	if e.Authorization != "Bearer (credential not shown)" {
 		t.Errorf("authorization = %q; the credential must never be echoed", e.Authorization)
+	}
+}
+
+// An Authorization header without a scheme is a bare credential: it is
+// not echoed as if it were the scheme's name.
+func TestEchoBareCredential(t *testing.T) {
+	for _, a := range []string{"eyJhbGciOiJFUzI1NiJ9.secret.sig", "Bearer\tsecret-token", "Bearer"} {
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", a)
+		rec := httptest.NewRecorder()
+		handler().ServeHTTP(rec, req)
+		if body := rec.Body.String(); strings.Contains(body, "secret") {
+			t.Errorf("Authorization %q: the echo holds the credential: %s", a, body)
+		}
 	}
 }

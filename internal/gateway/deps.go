@@ -58,7 +58,10 @@ func NewIntrospector(ctx context.Context, cfg config.Introspection) (*introspect
 		Endpoint: cfg.Endpoint, ClientID: cfg.ClientID, ClientSecret: strings.TrimSpace(string(secret)),
 		AuthMethod: cfg.AuthMethod, TokenTypeHint: "access_token", Timeout: cfg.Timeout, AllowHTTP: cfg.AllowHTTP,
 		JWTResponse: cfg.JWTResponse, Issuer: cfg.Issuer, Audience: cfg.Audience,
-		CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL,
+		// Without an audience, the routes' audiences (or the server's
+		// introspection policy) decide.
+		AnyAudience: cfg.Audience == "",
+		CacheSize:   cfg.CacheSize, CacheTTL: cfg.CacheTTL,
 	}
 	if cfg.JWTResponse {
 		uri := cfg.JWKSURI

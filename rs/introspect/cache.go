@@ -14,8 +14,9 @@ type key [32]byte
 
 // result is what one introspection found out about one active token.
 type result struct {
-	tok *rs.Token
-	jwt string // the RFC 9701 response JWT; empty in JSON mode
+	tok    *rs.Token
+	jwt    string    // the RFC 9701 response JWT; empty in JSON mode
+	jwtExp time.Time // the response JWT's exp; zero when it has none
 }
 
 // entry is one cached result.

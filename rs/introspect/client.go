@@ -62,8 +62,9 @@ const (
 	AuthClientSecretPost = "client_secret_post"
 )
 
-// Config configures a Client. Endpoint, ClientID and ClientSecret are
-// required; so are Issuer and ResponseKeys with JWTResponse.
+// Config configures a Client. Endpoint, ClientID, ClientSecret and an
+// audience policy (Audience or AnyAudience) are required; so are Issuer and
+// ResponseKeys with JWTResponse.
 type Config struct {
 	// Endpoint is the introspection endpoint's URL (the
 	// introspection_endpoint of the server's metadata). It must be https,
@@ -114,9 +115,15 @@ type Config struct {
 	// gets Issuer as its Token.Issuer. In JWT mode it is required and the
 	// response JWT's iss must equal it.
 	Issuer string
-	// Audience, when set, must be one of the token's aud values; a token
-	// with no aud is then invalid.
+	// Audience must be one of the token's aud values; a token with no aud
+	// is invalid. Empty is a configuration error unless AnyAudience is
+	// set: many servers answer active to any client they authenticate,
+	// for tokens meant for any resource.
 	Audience string
+	// AnyAudience accepts tokens whatever their aud says. Use it only where
+	// another layer checks the audience (a gateway's routes). It excludes
+	// Audience.
+	AnyAudience bool
 
 	// CacheSize bounds the number of cached tokens; zero means
 	// DefaultCacheSize, a negative value turns the cache off.
@@ -177,6 +184,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("introspect: ClientID and ClientSecret are required")
+	}
+	switch {
+	case cfg.Audience == "" && !cfg.AnyAudience:
+		return nil, errors.New("introspect: Audience is required (set AnyAudience to accept any)")
+	case cfg.Audience != "" && cfg.AnyAudience:
+		return nil, errors.New("introspect: both Audience and AnyAudience are set")
 	}
 	c := &Client{
 		endpoint: u.String(),
@@ -316,6 +329,9 @@ func (c *Client) Stats() Stats {
 // lookup answers raw from the cache, from a request under way for the same
 // token, or from a new request.
 func (c *Client) lookup(ctx context.Context, raw string) (*result, error) {
+	if c.slots == nil {
+		return nil, fmt.Errorf("%w: introspect: the Client was not made by New", rs.ErrUnavailable)
+	}
 	if raw == "" {
 		return nil, fmt.Errorf("%w: introspect: empty token", rs.ErrInvalidToken)
 	}
@@ -373,6 +389,10 @@ func (c *Client) run(ctx context.Context, k key, raw string, cl *call) {
 		if exp := cl.res.tok.Expiry; !exp.IsZero() && exp.Before(until) {
 			until = exp
 		}
+		// Phantom hands on the response JWT: not past its own exp either.
+		if exp := cl.res.jwtExp; !exp.IsZero() && exp.Before(until) {
+			until = exp
+		}
 		if start.Before(until) {
 			c.cache.put(k, cl.res, until)
 		}
@@ -398,6 +418,9 @@ func (c *Client) introspect(ctx context.Context, raw string) (*result, error) {
 		}
 		doc, _ = vt.Claim("token_introspection") // a required claim
 		res.jwt = body
+		if exp := vt.Claims().ExpiresAt; exp != 0 {
+			res.jwtExp = exp.Time()
+		}
 	}
 	tok, active, err := parseResponse(doc)
 	if err != nil {
@@ -471,7 +494,8 @@ func clip(s string) string {
 }
 
 // check applies the client's own rules to an active token: its exp and nbf
-// against the client's clock, its issuer and audience against the
+// against the client's clock, that it is not a refresh token nor bound
+// in a way nothing checks, its issuer and audience against the
 // configuration.
 func (c *Client) check(tok *rs.Token) error {
 	now := c.now()
@@ -480,6 +504,19 @@ func (c *Client) check(tok *rs.Token) error {
 	}
 	if nbf, ok := tok.Claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(now) {
 		return fmt.Errorf("%w: introspect: the token is not valid yet", rs.ErrInvalidToken)
+	}
+	// A refresh token may be active too (RFC 7662 §2.1), but it is no
+	// access token: refused when the response says what it is.
+	if use, _ := tok.Claims["token_use"].(string); use != "" && use != "access_token" {
+		return fmt.Errorf("%w: introspect: the token is not an access token (token_use)", rs.ErrInvalidToken)
+	}
+	if typ, _ := tok.Claims["token_type"].(string); strings.EqualFold(typ, "refresh_token") {
+		return fmt.Errorf("%w: introspect: the token is a refresh token (token_type)", rs.ErrInvalidToken)
+	}
+	// A token bound (cnf) by a method nothing here checks, such as RFC
+	// 7800's jwk, must not pass for a bearer token.
+	if _, bound := tok.Claims["cnf"]; bound && tok.JKT == "" && tok.X5TS256 == "" {
+		return fmt.Errorf("%w: introspect: the token is bound (cnf) by a method other than jkt or x5t#S256", rs.ErrInvalidToken)
 	}
 	if c.issuer != "" {
 		switch tok.Issuer {

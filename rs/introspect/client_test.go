@@ -17,7 +17,7 @@ import (
 
 func TestNewConfig(t *testing.T) {
 	keys := jwt.StaticKeys(nil)
-	ok := Config{Endpoint: "https://as.example.test/introspect", ClientID: "a", ClientSecret: "s3cr3t-value"}
+	ok := Config{Endpoint: "https://as.example.test/introspect", ClientID: "a", ClientSecret: "s3cr3t-value", Audience: "https://api.example.test"}
 	tests := []struct {
 		name    string
 		mod     func(*Config)
@@ -39,6 +39,9 @@ func TestNewConfig(t *testing.T) {
 		{"fragment", func(c *Config) { c.Endpoint = "https://as.example.test/i#x" }, "fragment"},
 		{"http remote", func(c *Config) { c.Endpoint = "http://writ:8080/i" }, "plain http"},
 		{"http lookalike", func(c *Config) { c.Endpoint = "http://127.0.0.1.example.com/i" }, "plain http"},
+		{"any audience", func(c *Config) { c.Audience, c.AnyAudience = "", true }, ""},
+		{"no audience", func(c *Config) { c.Audience = "" }, "Audience"},
+		{"audience and any audience", func(c *Config) { c.AnyAudience = true }, "Audience"},
 		{"no client id", func(c *Config) { c.ClientID = "" }, "required"},
 		{"no secret", func(c *Config) { c.ClientSecret = "" }, "required"},
 		{"bad method", func(c *Config) { c.AuthMethod = "private_key_jwt" }, "not supported"},
@@ -71,7 +74,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestNewDefaults(t *testing.T) {
-	c, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b"})
+	c, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", AnyAudience: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func TestNewDefaults(t *testing.T) {
 		t.Errorf("defaults: timeout %v, ttl %v, cache %v", c.timeout, c.ttl, c.cache)
 	}
 	for _, cfg := range []Config{{CacheSize: -1}, {CacheTTL: -1}} {
-		cfg.Endpoint, cfg.ClientID, cfg.ClientSecret = "https://as.example.test/i", "a", "b"
+		cfg.Endpoint, cfg.ClientID, cfg.ClientSecret, cfg.AnyAudience = "https://as.example.test/i", "a", "b", true
 		c, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +95,7 @@ func TestNewDefaults(t *testing.T) {
 
 func TestNewCopiesHTTPClient(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second}
-	if _, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", HTTPClient: hc}); err != nil {
+	if _, err := New(Config{Endpoint: "https://as.example.test/i", ClientID: "a", ClientSecret: "b", AnyAudience: true, HTTPClient: hc}); err != nil {
 		t.Fatal(err)
 	}
 	if hc.CheckRedirect != nil {
@@ -251,6 +254,16 @@ func TestResponseMembers(t *testing.T) {
 				t.Errorf("Scopes = %q", tok.Scopes)
 			}
 		}},
+		{"scp array when no scope, as rs.Token reads it", map[string]any{"scope": nil, "scp": []any{"orders:read", "orders:write"}}, func(t *testing.T, tok *rs.Token) {
+			if !tok.HasScope("orders:read") || !tok.HasScope("orders:write") || len(tok.Scopes) != 2 {
+				t.Errorf("Scopes = %q", tok.Scopes)
+			}
+		}},
+		{"scope wins over scp", map[string]any{"scope": "a b", "scp": []any{"c"}}, func(t *testing.T, tok *rs.Token) {
+			if len(tok.Scopes) != 2 || tok.HasScope("c") {
+				t.Errorf("Scopes = %q", tok.Scopes)
+			}
+		}},
 		{"x5t#S256", map[string]any{"cnf": map[string]any{"x5t#S256": "abc"}}, func(t *testing.T, tok *rs.Token) {
 			if tok.X5TS256 != "abc" || tok.JKT != "" {
 				t.Errorf("X5TS256 = %q, JKT = %q", tok.X5TS256, tok.JKT)
@@ -318,6 +331,14 @@ func TestVerifyErrors(t *testing.T) {
 		{name: "inactive with members", respond: okJSON(`{"active":false,"sub":"x"}`), want: rs.ErrInvalidToken},
 		{name: "unknown token", members: nil, want: rs.ErrInvalidToken},
 		{name: "expired", members: map[string]any{"exp": start.Unix()}, want: rs.ErrInvalidToken},
+		// A refresh token is not an access token, whatever the server says
+		// of its activity (Ory Hydra's token_use, a token_type naming it).
+		{name: "refresh token (token_use)", members: map[string]any{"token_use": "refresh_token"}, want: rs.ErrInvalidToken},
+		{name: "refresh token (token_type)", members: map[string]any{"token_type": "refresh_token"}, want: rs.ErrInvalidToken},
+		// A binding nothing here checks must not make a bearer token.
+		{name: "cnf jwk only", members: map[string]any{"cnf": map[string]any{"jwk": map[string]any{"kty": "EC"}}}, want: rs.ErrInvalidToken},
+		{name: "cnf empty", members: map[string]any{"cnf": map[string]any{}}, want: rs.ErrInvalidToken},
+		{name: "cnf jkt empty", members: map[string]any{"cnf": map[string]any{"jkt": ""}}, want: rs.ErrInvalidToken},
 		{name: "expired long ago", members: map[string]any{"exp": 1}, want: rs.ErrInvalidToken},
 		{name: "not yet valid", members: map[string]any{"nbf": start.Add(time.Minute).Unix(), "exp": exp}, want: rs.ErrInvalidToken},
 		{name: "other issuer", members: map[string]any{"iss": "https://evil.example", "aud": testAudience}, want: rs.ErrInvalidToken},
@@ -446,5 +467,17 @@ func TestCallerContext(t *testing.T) {
 	_, err := c.Verify(ctx, "tok")
 	if !errors.Is(err, rs.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify with a cancelled context = %v", err)
+	}
+}
+
+// A Client not made by New fails closed (503) instead of crashing the
+// process in the goroutine that would run the request.
+func TestZeroClient(t *testing.T) {
+	var c Client
+	if _, err := c.Verify(t.Context(), "tok"); !errors.Is(err, rs.ErrUnavailable) {
+		t.Fatalf("Verify = %v, want rs.ErrUnavailable", err)
+	}
+	if _, _, err := c.Phantom(t.Context(), "tok"); !errors.Is(err, rs.ErrUnavailable) {
+		t.Fatalf("Phantom = %v, want rs.ErrUnavailable", err)
 	}
 }

@@ -24,8 +24,10 @@
 // with the right status:
 //
 //   - rs.ErrInvalidToken: the server said the token is not active, or it
-//     is active but expired by this client's clock, not yet valid, of
-//     another issuer or not for the configured audience. Answer 401.
+//     is active but expired by this client's clock, not yet valid, a
+//     refresh token (token_use other than access_token, or token_type
+//     refresh_token), bound by a cnf method other than jkt and x5t#S256,
+//     of another issuer or not for the configured audience. Answer 401.
 //   - rs.ErrUnavailable: the endpoint could not be reached, did not answer
 //     within the timeout, answered with a status other than 200 (5xx, but
 //     also 401 when this client's own credentials are wrong), with a body
@@ -43,8 +45,9 @@
 //
 // Active results are cached in memory, keyed by the SHA-256 hash of the
 // token (the token itself is never a key, a log field or a metric label).
-// An entry lives until the token's exp or for Config.CacheTTL from the
-// moment the endpoint was asked, whichever comes first, so a revoked token
+// An entry lives until the token's exp (in JWT mode also the response
+// JWT's exp, if it has one) or for Config.CacheTTL from the moment the
+// endpoint was asked, whichever comes first, so a revoked token
 // stops working at most CacheTTL after its revocation; the cache holds at
 // most Config.CacheSize entries and drops the least recently used one
 // beyond that. Concurrent misses for the same token share one request, and

@@ -272,7 +272,7 @@ func TestWritIntrospection(t *testing.T) {
 
 	t.Run("wrong credentials", func(t *testing.T) {
 		bad, err := introspect.New(introspect.Config{
-			Endpoint: w.Discovery.Introspection, ClientID: rsClient.ID, ClientSecret: "wrong", Now: w.Clock.Now,
+			Endpoint: w.Discovery.Introspection, ClientID: rsClient.ID, ClientSecret: "wrong", Audience: e2eAudience, Now: w.Clock.Now,
 		})
 		if err != nil {
 			t.Fatal(err)

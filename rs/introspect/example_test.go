@@ -75,6 +75,7 @@ func ExampleClient_Verify_scopes() {
 	defer as.Close()
 	c, err := introspect.New(introspect.Config{
 		Endpoint: as.URL, ClientID: "orders-api", ClientSecret: "orders-api-secret",
+		Audience: "https://api.example.com/orders",
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -116,6 +117,7 @@ func ExampleClient_Phantom() {
 	c, err := introspect.New(introspect.Config{
 		Endpoint: as.URL, ClientID: "gateway", ClientSecret: "gateway-secret",
 		JWTResponse: true, ResponseKeys: keys, Issuer: "https://id.example.com",
+		AnyAudience: true, // the gateway checks each route's audience
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -216,3 +216,35 @@ func TestJWTResponseErrors(t *testing.T) {
 		})
 	}
 }
+
+// A cached result is not served past the exp of the response JWT that
+// vouches for it: Phantom would hand the upstream an expired JWT.
+func TestPhantomNotPastResponseExpiry(t *testing.T) {
+	f := newFakeAS(t)
+	m := activeMembers()
+	m["active"] = true
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.respond = func(w http.ResponseWriter, r *http.Request) {
+		claims := f.responseClaims(string(body))
+		claims["exp"] = f.clock.Now().Add(30 * time.Second).Unix()
+		f.writeJWT(w, claims, TypeJWT)
+	}
+	cfg := f.jwtConfig()
+	cfg.CacheTTL = 5 * time.Minute
+	c := f.client(cfg)
+	first, _, err := c.Phantom(t.Context(), "tok")
+	if err != nil {
+		t.Fatalf("Phantom: %v", err)
+	}
+	f.clock.Advance(30 * time.Second)
+	second, _, err := c.Phantom(t.Context(), "tok")
+	if err != nil {
+		t.Fatalf("Phantom: %v", err)
+	}
+	if second == first || len(f.requests()) != 2 {
+		t.Errorf("the cache served a response JWT at its exp (%d requests)", len(f.requests()))
+	}
+}

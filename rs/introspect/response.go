@@ -70,10 +70,7 @@ func parseResponse(body string) (tok *rs.Token, active bool, err error) {
 		case "jti":
 			tok.ID, err = str(m.Value)
 		case "scope":
-			var s string
-			if s, err = str(m.Value); err == nil {
-				tok.Scopes = splitScope(s)
-			}
+			_, err = str(m.Value)
 		case "aud":
 			tok.Audience, err = audience(m.Value)
 		case "exp":
@@ -98,6 +95,7 @@ func parseResponse(body string) (tok *rs.Token, active bool, err error) {
 		// strictjson accepted it, so this cannot happen; fail closed anyway.
 		return nil, false, fmt.Errorf("%w: %v", errMalformed, err)
 	}
+	tok.Scopes = rs.ScopesFromClaims(tok.Claims)
 	return tok, true, nil
 }
 
@@ -108,18 +106,6 @@ func str(raw string) (string, error) {
 		return "", errors.New("not a JSON string")
 	}
 	return s, nil
-}
-
-// splitScope splits a space-separated scope (RFC 6749 §3.3), ignoring
-// repeated spaces; an empty scope gives no scopes.
-func splitScope(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, " ") {
-		if f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // audience decodes aud: a string or an array of strings (RFC 7519 §4.1.3).

@@ -19,9 +19,10 @@ func scopeRequirement(r *ScopeRule) (requirement, error) {
 	}
 	all, anyOf := r.All, r.Any
 	return requirement{rule: RuleScopes, check: func(c map[string]any) (bool, string) {
-		// As rs.Token.Scopes: the scope claim, or scp when there is none.
-		v, ok := c["scope"]
-		if !ok {
+		// As rs.ScopesFromClaims: the scope claim when it is a string,
+		// else scp.
+		v := c["scope"]
+		if _, ok := v.(string); !ok {
 			v = c["scp"]
 		}
 		return checkList(values{v, nil}, all, anyOf, "scope")
