@@ -1,5 +1,5 @@
 // Command sampleapi is the small API that the gateway walkthrough
-// (docs/gateway.md) puts behind writ gateway. It trusts nothing itself: it
+// (docs/gateway-walkthrough.md) puts behind writ gateway. It trusts nothing itself: it
 // answers every request with a JSON echo of what reached it — the method,
 // the path, the identity headers the gateway set, and whether an
 // Authorization header got through — so that a reader can see what the
