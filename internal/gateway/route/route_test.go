@@ -204,6 +204,11 @@ func TestRouterMatch(t *testing.T) {
 		{"api.example.com:443", "GET", "/admin", "api-admin", nil, false},
 		{"api.example.com:8443", "GET", "/port", "api-port", nil, false},
 		{"api.example.com:8443", "GET", "/admin", "api-admin", nil, false},
+		// A fully qualified name is the same host: it must not fall
+		// through to the routes for any host.
+		{"api.example.com.", "GET", "/admin", "api-admin", nil, false},
+		{"API.example.com.:443", "GET", "/admin", "api-admin", nil, false},
+		{"api.example.com.:8443", "GET", "/port", "api-port", nil, false},
 		{"api.example.com", "GET", "/public/x", "public", nil, false},
 		{"x", "POST", "/get", "prefix-root", nil, false},
 	} {
