@@ -67,11 +67,12 @@ func (st *state) compileMCP(cr *compiledRoute, r *config.Route) (*mcpRoute, erro
 }
 
 // readMCP reads the JSON-RPC request of an MCP POST (at most max bytes),
-// puts it back for the upstream, and returns its method and tool name.
-// Other methods (GET for the event stream, DELETE for the session) carry
-// no call.
+// puts it back for the upstream, and returns its method and tool name. A
+// request without a body (GET for the event stream, DELETE for the
+// session) carries no call; a body is read whatever the method, since an
+// upstream may not look at the method.
 func readMCP(w http.ResponseWriter, r *http.Request, max int64) (*MCP, outcome, bool) {
-	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody {
 		return &MCP{}, outcome{}, true
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))

@@ -21,6 +21,11 @@ func TestReadMCP(t *testing.T) {
 		{"POST", `{"jsonrpc":"2.0","id":1,"result":{}}`, 1024, MCP{}, 0},
 		{"POST", `{"jsonrpc":"2.0","method":7}`, 1024, MCP{}, 400},
 		{"GET", ``, 1024, MCP{}, 0},
+		// A body is judged whatever the method: an upstream that does not
+		// look at the method would run the call the rule did not see.
+		{"PUT", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_everything"}}`, 1024, MCP{Method: "tools/call", Tool: "delete_everything"}, 0},
+		{"GET", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_everything"}}`, 1024, MCP{Method: "tools/call", Tool: "delete_everything"}, 0},
+		{"DELETE", `not json`, 1024, MCP{}, 400},
 		{"POST", `{"jsonrpc":"2.0","method":"tools/list"}`, 10, MCP{}, 413},
 		{"POST", `[{"jsonrpc":"2.0","method":"tools/list"}]`, 1024, MCP{}, 400},
 		{"POST", `{"jsonrpc":"1.0","method":"tools/list"}`, 1024, MCP{}, 400},
