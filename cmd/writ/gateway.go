@@ -25,8 +25,9 @@ For every request the gateway
      identity assertion, X-Forwarded-*, Forwarded), whatever the outcome;
   2. normalises the path once: dot segments resolved, "//" collapsed,
      encoded unreserved characters decoded (/%61dmin is /admin); an encoded
-     slash, backslash, dot or percent sign, a control character or a ".."
-     above the root is refused with 400. The upstream gets the same path;
+     slash, backslash, dot or percent sign, a control character, a ";"
+     path parameter or a ".." above the root is refused with 400. The
+     upstream gets the same path;
   3. picks the route: host, method, then the most specific path (exact,
      then templates such as /orders/{id}, then the longest prefix ending in
      "/"); none → 404 (405 when only the method differs);

@@ -183,7 +183,11 @@ type compiledRoute struct {
 type identityHeader struct{ name, claim string }
 
 // alwaysStripped are set by the gateway (or the proxy) only.
-var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url"}
+// Besides the forwarding headers, the client-address and original-URL
+// headers that frameworks, CDNs and proxies trust are never the client's.
+var alwaysStripped = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Port", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url",
+	"X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded-Uri", "X-Original-Uri", "X-Original-Host", "X-Original-Forwarded-For",
+	"True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "X-Cluster-Client-Ip"}
 
 func (g *Gateway) compile(ctx context.Context, f *config.File, old *state) (*state, error) {
 	st := &state{g: g, file: f, metadata: map[string][]byte{}, transports: map[time.Duration]http.RoundTripper{}}

@@ -446,6 +446,11 @@ func TestGatewayStripsSpoofedHeaders(t *testing.T) {
 	spoof := map[string]string{
 		"X-User": "admin", "x-roles": "root", "X-Level": "99", "X-Writ-Assertion": "forged",
 		"X-Forwarded-For": "10.9.9.9", "X-Forwarded-Host": "evil", "Forwarded": "for=10.9.9.9", "X-Real-IP": "10.9.9.9",
+		// other client-address and original-URL headers that frameworks
+		// and CDNs trust
+		"True-Client-IP": "10.9.9.9", "X-Client-IP": "10.9.9.9", "CF-Connecting-IP": "10.9.9.9", "X-Cluster-Client-IP": "10.9.9.9",
+		"X-Original-Forwarded-For": "10.9.9.9", "X-Forwarded-Server": "evil", "X-Forwarded-Ssl": "on-evil",
+		"X-Forwarded-Scheme": "evil", "X-Forwarded-Uri": "/evil", "X-Original-URI": "/evil", "X-Original-Host": "evil",
 	}
 	check := func(t *testing.T, got seen, allowed map[string]string) {
 		t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -66,11 +67,12 @@ func (st *state) compileMCP(cr *compiledRoute, r *config.Route) (*mcpRoute, erro
 }
 
 // readMCP reads the JSON-RPC request of an MCP POST (at most max bytes),
-// puts it back for the upstream, and returns its method and tool name.
-// Other methods (GET for the event stream, DELETE for the session) carry
-// no call.
+// puts it back for the upstream, and returns its method and tool name. A
+// request without a body (GET for the event stream, DELETE for the
+// session) carries no call; a body is read whatever the method, since an
+// upstream may not look at the method.
 func readMCP(w http.ResponseWriter, r *http.Request, max int64) (*MCP, outcome, bool) {
-	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody {
 		return &MCP{}, outcome{}, true
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
@@ -88,27 +90,77 @@ func readMCP(w http.ResponseWriter, r *http.Request, max int64) (*MCP, outcome, 
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	var msg struct {
-		JSONRPC string          `json:"jsonrpc"`
-		Method  string          `json:"method"`
-		Params  json.RawMessage `json:"params"`
-	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "JSON-RPC batches are not accepted", reason: "JSON-RPC batch"}, false
 	}
-	if err := json.Unmarshal(body, &msg); err != nil || msg.JSONRPC != "2.0" {
-		return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "the body is not a JSON-RPC 2.0 message", reason: "not JSON-RPC"}, false
+	notRPC := outcome{status: http.StatusBadRequest, err: "invalid_request", description: "the body is not a JSON-RPC 2.0 message", reason: "not JSON-RPC"}
+	msg, err := jsonFields(body, "jsonrpc", "id", "method", "params", "result", "error")
+	if err != nil {
+		return nil, notRPC, false
 	}
-	call := &MCP{Method: msg.Method}
-	if msg.Method == "tools/call" {
-		var p struct {
-			Name string `json:"name"`
+	var version, method string
+	if json.Unmarshal(msg["jsonrpc"], &version) != nil || version != "2.0" {
+		return nil, notRPC, false
+	}
+	if m, ok := msg["method"]; ok && json.Unmarshal(m, &method) != nil { // a response has none
+		return nil, notRPC, false
+	}
+	call := &MCP{Method: method}
+	if method == "tools/call" {
+		noName := outcome{status: http.StatusBadRequest, err: "invalid_request", description: "tools/call needs params.name", reason: "tools/call without a name"}
+		params, err := jsonFields(msg["params"], "name", "arguments")
+		if err != nil {
+			return nil, noName, false
 		}
-		if err := json.Unmarshal(msg.Params, &p); err != nil || p.Name == "" {
-			return nil, outcome{status: http.StatusBadRequest, err: "invalid_request", description: "tools/call needs params.name", reason: "tools/call without a name"}, false
+		var name string
+		if json.Unmarshal(params["name"], &name) != nil || name == "" {
+			return nil, noName, false
 		}
-		call.Tool = p.Name
+		call.Tool = name
 	}
 	return call, outcome{}, true
+}
+
+// jsonFields decodes a JSON object into its members, refusing a member
+// name that appears twice, even in another case: parsers disagree on which
+// duplicate wins and encoding/json matches names case-insensitively, so
+// the rule could otherwise judge another method or tool than the upstream
+// runs. A member spelled like one of known in another case is refused for
+// the same reason.
+func jsonFields(data []byte, known ...string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	fields := map[string]json.RawMessage{}
+	folded := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := t.(string)
+		if folded[strings.ToLower(name)] {
+			return nil, fmt.Errorf("member %q appears twice", name)
+		}
+		folded[strings.ToLower(name)] = true
+		for _, k := range known {
+			if name != k && strings.EqualFold(name, k) {
+				return nil, fmt.Errorf("member %q is not spelled %q", name, k)
+			}
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		fields[name] = v
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
+	}
+	return fields, nil
 }

@@ -18,11 +18,29 @@ func TestReadMCP(t *testing.T) {
 		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`, 1024, MCP{Method: "tools/call", Tool: "echo"}, 0},
 		{"POST", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 1024, MCP{Method: "tools/list"}, 0},
 		{"POST", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 1024, MCP{Method: "notifications/initialized"}, 0},
+		{"POST", `{"jsonrpc":"2.0","id":1,"result":{}}`, 1024, MCP{}, 0},
+		{"POST", `{"jsonrpc":"2.0","method":7}`, 1024, MCP{}, 400},
 		{"GET", ``, 1024, MCP{}, 0},
+		// A body is judged whatever the method: an upstream that does not
+		// look at the method would run the call the rule did not see.
+		{"PUT", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_everything"}}`, 1024, MCP{Method: "tools/call", Tool: "delete_everything"}, 0},
+		{"GET", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_everything"}}`, 1024, MCP{Method: "tools/call", Tool: "delete_everything"}, 0},
+		{"DELETE", `not json`, 1024, MCP{}, 400},
 		{"POST", `{"jsonrpc":"2.0","method":"tools/list"}`, 10, MCP{}, 413},
 		{"POST", `[{"jsonrpc":"2.0","method":"tools/list"}]`, 1024, MCP{}, 400},
 		{"POST", `{"jsonrpc":"1.0","method":"tools/list"}`, 1024, MCP{}, 400},
 		{"POST", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":7}}`, 1024, MCP{}, 400},
+		// Keys are matched exactly and only once: encoding/json would take
+		// "Name" for "name" and keep the last duplicate, while the upstream
+		// (JavaScript, Python) reads "name" or another duplicate, so the
+		// rule would judge another tool than the one called.
+		{"POST", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_everything","Name":"echo"}}`, 1024, MCP{}, 400},
+		{"POST", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_everything","name":"echo"}}`, 1024, MCP{}, 400},
+		{"POST", `{"jsonrpc":"2.0","method":"tools/call","Method":"tools/list","params":{"name":"x"}}`, 1024, MCP{}, 400},
+		{"POST", `{"jsonrpc":"2.0","method":"tools/list","method":"tools/call","params":{"name":"x"}}`, 1024, MCP{}, 400},
+		{"POST", `{"JSONRPC":"2.0","method":"tools/list"}`, 1024, MCP{}, 400},
+		{"POST", `{"jsonrpc":"2.0","METHOD":"tools/call","params":{"name":"x"}}`, 1024, MCP{}, 400},
+		{"POST", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{"name":"a","name":"b"}}}`, 1024, MCP{Method: "tools/call", Tool: "echo"}, 0},
 	} {
 		r := httptest.NewRequest(c.method, "/mcp", strings.NewReader(c.body))
 		if c.body == "" {

@@ -8,7 +8,7 @@
 // percent-encoded unreserved characters decoded (/%61dmin is /admin), and
 // every encoding that would let two components disagree on the path is
 // refused (an encoded slash, backslash, dot, percent sign or control
-// character, a literal backslash, a path parameter hiding a dot segment).
+// character, a literal backslash, a ";" path parameter).
 package route
 
 import (
@@ -63,6 +63,11 @@ func Normalize(escaped string) (string, error) {
 			}
 		case c == '\\':
 			return "", fmt.Errorf("%w: backslash is not accepted", ErrInvalidPath)
+		case c == ';':
+			// Tomcat, Jetty and Spring drop ";params" from each segment, so
+			// that /admin;x would reach /admin behind a route for another
+			// path; an encoded %3B is a plain character everywhere.
+			return "", fmt.Errorf("%w: a path parameter (;) is not accepted", ErrInvalidPath)
 		case c < 0x21 || c >= 0x7f || c == '#' || c == '?':
 			return "", fmt.Errorf("%w: character %q must be percent-encoded", ErrInvalidPath, rune(c))
 		default:

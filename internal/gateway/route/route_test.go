@@ -25,7 +25,7 @@ func TestNormalize(t *testing.T) {
 		{"/caf%c3%a9", "/caf%C3%A9"},
 		{"/x/.../y", "/x/.../y"},
 		{"/x/.hidden", "/x/.hidden"},
-		{"/a;b", "/a;b"},
+		{"/a%3bb", "/a%3Bb"},
 		{"/~user/%7e", "/~user/~"},
 	}
 	for _, c := range ok {
@@ -58,6 +58,12 @@ func TestNormalize(t *testing.T) {
 		{"/a/../../b", "above the root"},
 		{"/public/..;/admin", "path parameter"},
 		{"/public/.;x/admin", "path parameter"},
+		// Tomcat, Jetty and Spring drop ";params" from every segment: the
+		// upstream would serve /admin (or /orders/0) where the gateway
+		// matched the segment "admin;x" (or the parameter "0;x").
+		{"/admin;x", "path parameter"},
+		{"/orders/0;x", "path parameter"},
+		{"/a;", "path parameter"},
 		{"/" + strings.Repeat("a", MaxPathLength), "longer"},
 	}
 	for _, c := range bad {
@@ -198,6 +204,11 @@ func TestRouterMatch(t *testing.T) {
 		{"api.example.com:443", "GET", "/admin", "api-admin", nil, false},
 		{"api.example.com:8443", "GET", "/port", "api-port", nil, false},
 		{"api.example.com:8443", "GET", "/admin", "api-admin", nil, false},
+		// A fully qualified name is the same host: it must not fall
+		// through to the routes for any host.
+		{"api.example.com.", "GET", "/admin", "api-admin", nil, false},
+		{"API.example.com.:443", "GET", "/admin", "api-admin", nil, false},
+		{"api.example.com.:8443", "GET", "/port", "api-port", nil, false},
 		{"api.example.com", "GET", "/public/x", "public", nil, false},
 		{"x", "POST", "/get", "prefix-root", nil, false},
 	} {

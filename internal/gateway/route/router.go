@@ -289,7 +289,7 @@ func (t *table[T]) sort() {
 func (r *Router[T]) Match(host, method, p string) Result[T] {
 	var res Result[T]
 	if len(r.hosts) > 0 {
-		h := strings.ToLower(host)
+		h := canonicalHost(host)
 		if t := r.hosts[h]; t != nil {
 			if res = t.match(method, p); res.Entry != nil {
 				return res
@@ -311,6 +311,19 @@ func (r *Router[T]) Match(host, method, p string) Result[T] {
 	}
 	other.MethodNotAllowed = other.MethodNotAllowed || res.MethodNotAllowed
 	return other
+}
+
+// canonicalHost lowers host and drops the trailing dot of a fully
+// qualified name ("api.example.com.:443" is "api.example.com:443").
+func canonicalHost(host string) string {
+	h := strings.ToLower(host)
+	if name, port, err := net.SplitHostPort(h); err == nil {
+		if strings.HasSuffix(name, ".") {
+			return net.JoinHostPort(strings.TrimSuffix(name, "."), port)
+		}
+		return h
+	}
+	return strings.TrimSuffix(h, ".")
 }
 
 func (t *table[T]) match(method, p string) Result[T] {
