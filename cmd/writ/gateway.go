@@ -108,7 +108,10 @@ func newGatewayCmd(s *streams) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usagef("--log-level: %v", err)
 			}
-			log := slog.New(slog.NewJSONHandler(s.err, &slog.HandlerOptions{Level: level}))
+			// Decisions are buffered: one write per batch of lines,
+			// not per request; what is left is written on the way out.
+			log, flush := bufferedJSONLog(s.err, level)
+			defer flush()
 			return runGateway(cmd.Context(), file, log)
 		},
 	}

@@ -87,9 +87,13 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 				}
 			}
 		},
-		Transport:     st.transport(timeout),
-		BufferPool:    st.g.buffers,
-		FlushInterval: -1,
+		Transport:  st.transport(timeout),
+		BufferPool: st.g.buffers,
+		// 0: httputil.ReverseProxy flushes each write at once for
+		// text/event-stream and for bodies of unknown length (chunked MCP
+		// streams), and buffers a body of known length (one write, not a
+		// flush per copy).
+		FlushInterval: 0,
 		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var tooLarge *http.MaxBytesError
