@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/writ-dev/writ/internal/gateway/route"
 )
 
@@ -16,8 +18,8 @@ type proxyKey struct{}
 
 // proxyInfo is what the proxy needs of the request's decision.
 type proxyInfo struct {
-	route string
-	set   []headerPair
+	upstream prometheus.Observer // the route's upstream response time
+	set      []headerPair
 }
 
 // newTransport returns the upstream transport: bounded dial, TLS handshake,
@@ -48,11 +50,11 @@ type timedTransport struct {
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)
-	name := ""
 	if pi, ok := r.Context().Value(proxyKey{}).(*proxyInfo); ok {
-		name = pi.route
+		pi.upstream.Observe(time.Since(start).Seconds())
+	} else {
+		t.m.upstream.WithLabelValues("").Observe(time.Since(start).Seconds())
 	}
-	t.m.upstream.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	return resp, err
 }
 
@@ -118,7 +120,7 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, set []headerPair) {
 	r.URL.Path = route.Unescape(p)
 	r.URL.RawPath = p
-	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{route: rt.name, set: set})
+	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{upstream: rt.m.upstream, set: set})
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
