@@ -124,20 +124,22 @@ func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// bufferPool lends the proxy its 32 KiB copy buffers.
+// bufferPool lends the proxy its 32 KiB copy buffers. It pools the
+// arrays, so that putting a buffer back allocates nothing.
 type bufferPool struct{ p sync.Pool }
 
+const proxyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([proxyBufferSize]byte) }}}
 }
 
 // Get implements httputil.BufferPool.
-func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[proxyBufferSize]byte)[:] }
 
 // Put implements httputil.BufferPool.
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) == 32<<10 {
-		buf = buf[:cap(buf)]
-		b.p.Put(&buf)
+	if cap(buf) == proxyBufferSize {
+		b.p.Put((*[proxyBufferSize]byte)(buf[:proxyBufferSize]))
 	}
 }
