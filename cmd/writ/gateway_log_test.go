@@ -34,7 +34,7 @@ func (w *writes) get() []string {
 	return append([]string(nil), w.all...)
 }
 
-func TestLineBufferKeepsLinesWhole(t *testing.T) {
+func TestGatewayLogKeepsLinesWhole(t *testing.T) {
 	w := &writes{wrote: make(chan struct{}, 1)}
 	b := newLineBuffer(w, 16)
 	for _, l := range []string{"aaaaa\n", "bbbbb\n", "ccccc\n", strings.Repeat("d", 20) + "\n", "e\n"} {
@@ -54,7 +54,7 @@ func TestLineBufferKeepsLinesWhole(t *testing.T) {
 	}
 }
 
-func TestBufferedLogFlushes(t *testing.T) {
+func TestGatewayLogFlushes(t *testing.T) {
 	w := &writes{wrote: make(chan struct{}, 1)}
 	buf := newLineBuffer(w, 1<<10)
 	log := slog.New(flushingHandler{Handler: slog.NewJSONHandler(buf, nil), buf: buf})
@@ -87,7 +87,7 @@ func TestBufferedLogFlushes(t *testing.T) {
 	}
 }
 
-func TestBufferedJSONLogStopWritesAll(t *testing.T) {
+func TestGatewayLogStopWritesAll(t *testing.T) {
 	var out bytes.Buffer
 	log, stop := bufferedJSONLog(&out, slog.LevelInfo)
 	for i := range 1000 {
