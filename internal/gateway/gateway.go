@@ -178,6 +178,7 @@ type compiledRoute struct {
 	proxy        http.Handler
 	mcp          *mcpRoute
 	maxBody      int64
+	m            routeMetrics
 }
 
 type identityHeader struct{ name, claim string }
@@ -333,6 +334,7 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
 	cr.upstream = u
+	cr.m = st.g.metrics.forRoute(cr.name, cr.anonymous)
 	cr.proxy = st.newProxy(cr, r.Timeout)
 	cr.dpopAlgs = "ES256 ES384 ES512 EdDSA PS256 PS384 PS512 RS256 RS384 RS512"
 	if a, ok := st.dpop.(interface{ Algorithms() []jose.Algorithm }); ok {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/writ-dev/writ/internal/gateway/route"
 	"github.com/writ-dev/writ/rs"
 )
@@ -26,6 +28,7 @@ type decision struct {
 	result                  string // allow, deny, anonymous, error
 	status                  int
 	sub, clientID, issuer   string
+	served                  prometheus.Counter // the route's counter of decision result and 2xx; nil when the request was not proxied
 }
 
 // serve is the request flow: strip, normalise, match, authenticate,
@@ -40,7 +43,7 @@ func (st *state) serve(w http.ResponseWriter, r *http.Request) {
 	if d.status == 0 {
 		d.status = rw.status()
 	}
-	st.g.metrics.requests.WithLabelValues(d.route, d.result, statusClass(d.status)).Inc()
+	st.g.metrics.count(&d)
 	st.logDecision(r, &d, start)
 }
 
@@ -92,6 +95,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 			delete(r.Header, "Authorization")
 			delete(r.Header, "Dpop")
 		}
+		d.served = rt.m.served
 		st.proxy(w, r, rt, p, nil)
 		return
 	}
@@ -114,7 +118,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 		st.end(w, d, "deny", o)
 		return
 	}
-	d.result = "allow"
+	d.result, d.served = "allow", rt.m.served
 	st.proxy(w, r, rt, p, st.setIdentity(r, rt, tok, p, d.id, upstreamAuth))
 }
 

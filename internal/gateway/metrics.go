@@ -59,6 +59,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// routeMetrics are a route's metric children, resolved when the route is
+// compiled rather than looked up by label on each request.
+type routeMetrics struct {
+	served   prometheus.Counter  // requests proxied with a 2xx answer: decision allow (or anonymous), status 2xx
+	upstream prometheus.Observer // upstream response time
+}
+
+func (m *metrics) forRoute(name string, anonymous bool) routeMetrics {
+	result := "allow"
+	if anonymous {
+		result = "anonymous"
+	}
+	return routeMetrics{served: m.requests.WithLabelValues(name, result, "2xx"), upstream: m.upstream.WithLabelValues(name)}
+}
+
+// count counts a request by route, decision and status class, with the
+// route's resolved counter for the common case.
+func (m *metrics) count(d *decision) {
+	if d.served != nil && d.status < 300 {
+		d.served.Inc()
+		return
+	}
+	m.requests.WithLabelValues(d.route, d.result, statusClass(d.status)).Inc()
+}
+
 func (m *metrics) setSource(f func() (rs.TokenVerifier, Introspector)) { m.source.Store(&f) }
 
 // handler serves the metrics of the registry.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/writ-dev/writ/internal/gateway/route"
 )
 
@@ -16,8 +18,8 @@ type proxyKey struct{}
 
 // proxyInfo is what the proxy needs of the request's decision.
 type proxyInfo struct {
-	route string
-	set   []headerPair
+	upstream prometheus.Observer // the route's upstream response time
+	set      []headerPair
 }
 
 // newTransport returns the upstream transport: bounded dial, TLS handshake,
@@ -48,11 +50,11 @@ type timedTransport struct {
 func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(r)
-	name := ""
 	if pi, ok := r.Context().Value(proxyKey{}).(*proxyInfo); ok {
-		name = pi.route
+		pi.upstream.Observe(time.Since(start).Seconds())
+	} else {
+		t.m.upstream.WithLabelValues("").Observe(time.Since(start).Seconds())
 	}
-	t.m.upstream.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	return resp, err
 }
 
@@ -87,9 +89,13 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 				}
 			}
 		},
-		Transport:     st.transport(timeout),
-		BufferPool:    st.g.buffers,
-		FlushInterval: -1,
+		Transport:  st.transport(timeout),
+		BufferPool: st.g.buffers,
+		// 0: httputil.ReverseProxy flushes each write at once for
+		// text/event-stream and for bodies of unknown length (chunked MCP
+		// streams), and buffers a body of known length (one write, not a
+		// flush per copy).
+		FlushInterval: 0,
 		ErrorLog:      nil,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var tooLarge *http.MaxBytesError
@@ -114,24 +120,26 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 func (st *state) proxy(w http.ResponseWriter, r *http.Request, rt *compiledRoute, p string, set []headerPair) {
 	r.URL.Path = route.Unescape(p)
 	r.URL.RawPath = p
-	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{route: rt.name, set: set})
+	ctx := context.WithValue(r.Context(), proxyKey{}, &proxyInfo{upstream: rt.m.upstream, set: set})
 	rt.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// bufferPool lends the proxy its 32 KiB copy buffers.
+// bufferPool lends the proxy its 32 KiB copy buffers. It pools the
+// arrays, so that putting a buffer back allocates nothing.
 type bufferPool struct{ p sync.Pool }
 
+const proxyBufferSize = 32 << 10
+
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([proxyBufferSize]byte) }}}
 }
 
 // Get implements httputil.BufferPool.
-func (b *bufferPool) Get() []byte { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[proxyBufferSize]byte)[:] }
 
 // Put implements httputil.BufferPool.
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) == 32<<10 {
-		buf = buf[:cap(buf)]
-		b.p.Put(&buf)
+	if cap(buf) == proxyBufferSize {
+		b.p.Put((*[proxyBufferSize]byte)(buf[:proxyBufferSize]))
 	}
 }
