@@ -349,6 +349,22 @@ func (fx *fixture) do(t testing.TB, method, path string, header map[string]strin
 	return resp
 }
 
+func TestGatewayMethodNotAllowedNamesTheMethods(t *testing.T) {
+	fx := newFixture(t)
+	resp := fx.do(t, "DELETE", "/orders/7", bearer("alice"), "")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("status %d, want 405", resp.StatusCode)
+	}
+	allow := resp.Header.Get("Allow")
+	if !strings.Contains(allow, "GET") || !strings.Contains(allow, "HEAD") || strings.Contains(allow, "DELETE") {
+		t.Fatalf("Allow %q, want the route's methods with HEAD for GET", allow)
+	}
+	// HEAD is accepted where GET is.
+	if resp := fx.do(t, "HEAD", "/orders/7", bearer("alice"), ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD on a GET route: status %d, want 200", resp.StatusCode)
+	}
+}
+
 func TestGatewayRequestFlow(t *testing.T) {
 	fx := newFixture(t)
 	for _, c := range []struct {

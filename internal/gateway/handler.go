@@ -60,6 +60,7 @@ func (st *state) handle(w http.ResponseWriter, r *http.Request, d *decision) {
 	res := st.router.Match(r.Host, r.Method, p)
 	if res.Entry == nil {
 		if res.MethodNotAllowed {
+			w.Header().Set("Allow", strings.Join(res.Allow, ", "))
 			st.end(w, d, "error", outcome{status: http.StatusMethodNotAllowed, err: "method_not_allowed", reason: "no route for the method"})
 			return
 		}

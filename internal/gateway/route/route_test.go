@@ -211,6 +211,9 @@ func TestRouterMatch(t *testing.T) {
 		{"api.example.com.:8443", "GET", "/port", "api-port", nil, false},
 		{"api.example.com", "GET", "/public/x", "public", nil, false},
 		{"x", "POST", "/get", "prefix-root", nil, false},
+		// A route that accepts GET accepts HEAD (RFC 9110 §9.3.2).
+		{"x", "HEAD", "/get", "getonly", nil, false},
+		{"x", "HEAD", "/orders/7", "order", map[string]string{"id": "7"}, false},
 	} {
 		res := r.Match(c.host, c.method, c.path)
 		got := ""
@@ -225,11 +228,17 @@ func TestRouterMatch(t *testing.T) {
 
 func TestRouterMethodNotAllowedAndNotFound(t *testing.T) {
 	r := mustRouter(t, [3]string{"|get", "/get", "GET"}, [3]string{"|t", "/t/{x}", "GET,HEAD"})
-	if res := r.Match("h", "POST", "/get"); res.Entry != nil || !res.MethodNotAllowed {
-		t.Fatalf("POST /get = %+v", res)
+	if res := r.Match("h", "POST", "/get"); res.Entry != nil || !res.MethodNotAllowed || !reflect.DeepEqual(res.Allow, []string{"GET", "HEAD"}) {
+		t.Fatalf("POST /get = %+v, want 405 allowing GET, HEAD", res)
 	}
-	if res := r.Match("h", "DELETE", "/t/1"); res.Entry != nil || !res.MethodNotAllowed {
-		t.Fatalf("DELETE /t/1 = %+v", res)
+	if res := r.Match("h", "DELETE", "/t/1"); res.Entry != nil || !res.MethodNotAllowed || !reflect.DeepEqual(res.Allow, []string{"GET", "HEAD"}) {
+		t.Fatalf("DELETE /t/1 = %+v, want 405 allowing GET, HEAD", res)
+	}
+	// The methods of every route that matched the path, host-specific
+	// and for any host, sorted once.
+	r2 := mustRouter(t, [3]string{"h|a", "/x", "PUT"}, [3]string{"|b", "/x", "POST,GET"}, [3]string{"|c", "/x/", "DELETE"})
+	if res := r2.Match("h", "PATCH", "/x"); !res.MethodNotAllowed || !reflect.DeepEqual(res.Allow, []string{"GET", "HEAD", "POST", "PUT"}) {
+		t.Fatalf("PATCH /x = %+v", res)
 	}
 	if res := r.Match("h", "GET", "/nope"); res.Entry != nil || res.MethodNotAllowed {
 		t.Fatalf("GET /nope = %+v", res)

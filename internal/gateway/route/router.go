@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -206,6 +208,38 @@ type Result[T any] struct {
 	// MethodNotAllowed is set when no route matched but some route matched
 	// the host and path with another method.
 	MethodNotAllowed bool
+	// Allow lists, when MethodNotAllowed is set, the methods those routes
+	// accept, sorted and without repeats (the Allow header of a 405, RFC
+	// 9110 §15.5.6).
+	Allow []string
+}
+
+// refuse records that e matched the path but not the method.
+func (r *Result[T]) refuse(methods []string) {
+	r.MethodNotAllowed = true
+	for _, m := range methods {
+		r.addAllow(m)
+		if m == http.MethodGet {
+			r.addAllow(http.MethodHead)
+		}
+	}
+}
+
+func (r *Result[T]) addAllow(m string) {
+	i, found := slices.BinarySearch(r.Allow, m)
+	if !found {
+		r.Allow = slices.Insert(r.Allow, i, m)
+	}
+}
+
+// merge adds other's refusals to r.
+func (r *Result[T]) merge(other Result[T]) {
+	if other.MethodNotAllowed {
+		r.MethodNotAllowed = true
+		for _, m := range other.Allow {
+			r.addAllow(m)
+		}
+	}
 }
 
 // NewRouter builds a router. Two routes with the same host, pattern and an
@@ -301,7 +335,7 @@ func (r *Router[T]) Match(host, method, p string) Result[T] {
 				if other.Entry != nil {
 					return other
 				}
-				res.MethodNotAllowed = res.MethodNotAllowed || other.MethodNotAllowed
+				res.merge(other)
 			}
 		}
 	}
@@ -309,7 +343,7 @@ func (r *Router[T]) Match(host, method, p string) Result[T] {
 	if other.Entry != nil {
 		return other
 	}
-	other.MethodNotAllowed = other.MethodNotAllowed || res.MethodNotAllowed
+	other.merge(res)
 	return other
 }
 
@@ -332,7 +366,7 @@ func (t *table[T]) match(method, p string) Result[T] {
 		if allows(e.Methods, method) {
 			return Result[T]{Entry: e}
 		}
-		res.MethodNotAllowed = true
+		res.refuse(e.Methods)
 	}
 	for _, e := range t.template {
 		params, ok := e.Pattern.match(p)
@@ -342,7 +376,7 @@ func (t *table[T]) match(method, p string) Result[T] {
 		if allows(e.Methods, method) {
 			return Result[T]{Entry: e, Params: params}
 		}
-		res.MethodNotAllowed = true
+		res.refuse(e.Methods)
 	}
 	for _, e := range t.prefix {
 		if _, ok := e.Pattern.match(p); !ok {
@@ -351,17 +385,19 @@ func (t *table[T]) match(method, p string) Result[T] {
 		if allows(e.Methods, method) {
 			return Result[T]{Entry: e}
 		}
-		res.MethodNotAllowed = true
+		res.refuse(e.Methods)
 	}
 	return res
 }
 
+// allows reports whether a route with methods accepts m. A route that
+// accepts GET accepts HEAD too (RFC 9110 §9.3.2).
 func allows(methods []string, m string) bool {
 	if len(methods) == 0 {
 		return true
 	}
 	for _, x := range methods {
-		if x == m {
+		if x == m || (m == http.MethodHead && x == http.MethodGet) {
 			return true
 		}
 	}
