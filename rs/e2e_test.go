@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,8 +22,8 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/clocktest"
-	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/testcert"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
@@ -49,29 +48,7 @@ func startWritNode(t *testing.T) *e2eNode {
 		"WRIT_TLS_KEY_FILE":  keyFile,
 		"WRIT_LOG_LEVEL":     "warn",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load(nil, getenv)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, app.Options{
-		Getenv: getenv,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("open writ: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("writ run: %v", err)
-		}
-		_ = a.Close()
-	})
+	a := apptest.Start(t, env, app.Options{})
 	pemCA, err := os.ReadFile(caFile)
 	if err != nil {
 		t.Fatal(err)

@@ -11,10 +11,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -25,8 +23,8 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/clocktest"
-	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
@@ -53,31 +51,10 @@ func startWrit(t *testing.T) *writNode {
 		"WRIT_ADMIN_ADDR": "127.0.0.1:0",
 		"WRIT_LOG_LEVEL":  "warn",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load(nil, getenv)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	clock := clocktest.Real()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, app.Options{
-		Getenv:   getenv,
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	a := apptest.Start(t, env, app.Options{
 		Announce: io.Discard,
 		Now:      clock.Now,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("open writ: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("writ run: %v", err)
-		}
-		_ = a.Close()
 	})
 	w := &writNode{issuer: a.Issuer, admin: "http://" + a.AdminAddr().String(), adminToken: a.AdminToken,
 		clock: clock, http: &http.Client{Timeout: 30 * time.Second}}

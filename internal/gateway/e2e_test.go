@@ -9,9 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,8 +21,8 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/clocktest"
-	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/gateway"
 	gwconfig "github.com/writ-dev/writ/internal/gateway/config"
 	"github.com/writ-dev/writ/rs"
@@ -48,30 +46,8 @@ func startWrit(t *testing.T) *writNode {
 		"WRIT_MODE": "development", "WRIT_DATA_DIR": filepath.Join(dir, "data"),
 		"WRIT_ADDR": "127.0.0.1:0", "WRIT_ADMIN_ADDR": "127.0.0.1:0", "WRIT_LOG_LEVEL": "warn",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load(nil, getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := clocktest.Real()
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, app.Options{
-		Getenv: getenv, Announce: io.Discard, Now: clock.Now,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("writ run: %v", err)
-		}
-		_ = a.Close()
-	})
+	a := apptest.Start(t, env, app.Options{Announce: io.Discard, Now: clock.Now})
 	w := &writNode{t: t, issuer: a.Issuer, admin: "http://" + a.AdminAddr().String(), token: a.AdminToken, clock: clock}
 	var disc struct {
 		Token         string `json:"token_endpoint"`

@@ -8,7 +8,6 @@ package interop_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,7 +17,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -32,7 +30,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/app"
-	"github.com/writ-dev/writ/internal/config"
+	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/testcert"
 )
 
@@ -106,29 +104,7 @@ func startWrit(t testing.TB) *writNode {
 		"WRIT_TLS_KEY_FILE":  keyFile,
 		"WRIT_LOG_LEVEL":     "warn",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := config.Load(nil, getenv)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, app.Options{
-		Getenv: getenv,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("open writ: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("writ run: %v", err)
-		}
-		_ = a.Close()
-	})
+	a := apptest.Start(t, env, app.Options{})
 	pool := x509.NewCertPool()
 	pemCA, err := os.ReadFile(caFile)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,8 +23,8 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/clocktest"
-	wconfig "github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/gateway"
 	"github.com/writ-dev/writ/internal/gateway/config"
 	"github.com/writ-dev/writ/jose"
@@ -66,30 +65,9 @@ func startWrit(t *testing.T, clock *clocktest.Clock) *writNode {
 		"WRIT_ADMIN_ADDR": "127.0.0.1:0",
 		"WRIT_LOG_LEVEL":  "warn",
 	}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := wconfig.Load(nil, getenv)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.Open(ctx, cfg, app.Options{
-		Getenv:   getenv,
-		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	a := apptest.Start(t, env, app.Options{
 		Announce: io.Discard,
 		Now:      clock.Now,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("open writ: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("writ run: %v", err)
-		}
-		_ = a.Close()
 	})
 	w := &writNode{t: t, Issuer: a.Issuer, Admin: "http://" + a.AdminAddr().String(), token: a.AdminToken, http: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(w.http.CloseIdleConnections)
