@@ -165,8 +165,8 @@ type compiledRoute struct {
 	cfg          *config.Route
 	name         string
 	anonymous    bool
-	kind         string // jwt, opaque, any
-	dpopAlgs     string // the algs of DPoP challenges
+	kind         string   // jwt, opaque, any
+	dpopAlgs     []string // the algs of DPoP challenges
 	dpopRequired bool
 	issuers      map[string]bool // iss values; nil for all
 	audiences    []string
@@ -336,13 +336,12 @@ func (st *state) compileRoute(r *config.Route, byKey map[string]string) (*compil
 	cr.upstream = u
 	cr.m = st.g.metrics.forRoute(cr.name, cr.anonymous)
 	cr.proxy = st.newProxy(cr, r.Timeout)
-	cr.dpopAlgs = "ES256 ES384 ES512 EdDSA PS256 PS384 PS512 RS256 RS384 RS512"
+	cr.dpopAlgs = []string{"ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 	if a, ok := st.dpop.(interface{ Algorithms() []jose.Algorithm }); ok {
-		var names []string
+		cr.dpopAlgs = nil
 		for _, alg := range a.Algorithms() {
-			names = append(names, string(alg))
+			cr.dpopAlgs = append(cr.dpopAlgs, string(alg))
 		}
-		cr.dpopAlgs = strings.Join(names, " ")
 	}
 	if cr.anonymous {
 		if r.Policy.Deny != "" {

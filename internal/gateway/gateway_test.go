@@ -783,7 +783,7 @@ func TestGatewayReload(t *testing.T) {
 }
 
 func TestTokenFailureMapping(t *testing.T) {
-	ch := func(code, desc string) []challenge { return []challenge{{scheme: "Bearer", err: code}} }
+	ch := func(code, desc string) []rs.Challenge { return []rs.Challenge{{Scheme: rs.SchemeBearer, Error: code}} }
 	for _, c := range []struct {
 		err    error
 		status int

@@ -162,24 +162,27 @@ func rawPath(r *http.Request) string {
 	return r.URL.EscapedPath()
 }
 
+// realm is the protection space named in the gateway's challenges.
+const realm = "writ-gateway"
+
 // challenges builds the route's WWW-Authenticate challenges.
-func (rt *compiledRoute) challenges(code, desc string, scopes []string) []challenge {
+func (rt *compiledRoute) challenges(code, desc string, scopes []string) []rs.Challenge {
 	md := ""
 	if rt.mcp != nil {
 		md = rt.mcp.metadataURL
 	}
-	var cs []challenge
+	var cs []rs.Challenge
 	if !rt.dpopRequired {
-		cs = append(cs, challenge{scheme: "Bearer", err: code, description: desc, scopes: scopes, resourceMetadata: md})
+		cs = append(cs, rs.Challenge{Scheme: rs.SchemeBearer, Realm: realm, Error: code, Description: desc, Scopes: scopes, ResourceMetadata: md})
 	}
-	cs = append(cs, challenge{scheme: "DPoP", err: code, description: desc, scopes: scopes, resourceMetadata: md, algs: rt.dpopAlgs})
+	cs = append(cs, rs.Challenge{Scheme: rs.SchemeDPoP, Realm: realm, Error: code, Description: desc, Scopes: scopes, ResourceMetadata: md, Algs: rt.dpopAlgs})
 	return cs
 }
 
 // authenticate finds, verifies and binds the request's token. It returns
 // the token and, for phantom routes, the upstream's Authorization value.
 func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, string, outcome, bool) {
-	ch := func(code, desc string) []challenge { return rt.challenges(code, desc, nil) }
+	ch := func(code, desc string) []rs.Challenge { return rt.challenges(code, desc, nil) }
 	scheme, raw, err := rs.ParseAuthorization(r.Header, maxTokenLength)
 	switch {
 	case errors.Is(err, rs.ErrNoToken):
@@ -226,11 +229,11 @@ func (st *state) authenticate(r *http.Request, rt *compiledRoute) (*rs.Token, st
 			switch {
 			case errors.As(err, &nonce):
 				o := outcome{status: http.StatusUnauthorized, err: "use_dpop_nonce", description: "a DPoP nonce is required", nonce: nonce.Nonce, reason: "DPoP nonce required"}
-				o.challenges = []challenge{{scheme: "DPoP", err: "use_dpop_nonce", description: "a DPoP nonce is required", algs: rt.dpopAlgs}}
+				o.challenges = []rs.Challenge{{Scheme: rs.SchemeDPoP, Realm: realm, Error: rs.CodeUseDPoPNonce, Description: "a DPoP nonce is required", Algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			case errors.Is(err, rs.ErrInvalidDPoPProof):
 				o := outcome{status: http.StatusUnauthorized, err: "invalid_dpop_proof", description: "the DPoP proof is invalid", reason: err.Error()}
-				o.challenges = []challenge{{scheme: "DPoP", err: "invalid_dpop_proof", description: "the DPoP proof is invalid", algs: rt.dpopAlgs}}
+				o.challenges = []rs.Challenge{{Scheme: rs.SchemeDPoP, Realm: realm, Error: rs.CodeInvalidDPoPProof, Description: "the DPoP proof is invalid", Algs: rt.dpopAlgs}}
 				return nil, "", o, false
 			default:
 				return nil, "", outcome{status: http.StatusServiceUnavailable, err: "temporarily_unavailable", reason: err.Error()}, false
