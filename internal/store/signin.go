@@ -297,6 +297,14 @@ type RefreshToken struct {
 	AMR []string
 	// ACR is the acr of the original authentication, or empty.
 	ACR string
+	// JKT is the RFC 7638 thumbprint of the DPoP key the token is bound
+	// to, or empty; the same for the whole family.
+	JKT string
+	// DelegationID is the Delegation that issued the family, or empty.
+	DelegationID string
+	// Extra is a JSON object of further claims every access token of the
+	// family carries (act, delegation_id), or nil; kept byte for byte.
+	Extra json.RawMessage
 	// CreatedAt is when this token was issued.
 	CreatedAt time.Time
 	// ExpiresAt is when this token stops being usable (the sliding

@@ -160,11 +160,34 @@ type Client struct {
 	BackchannelLogoutURI string
 	// Metadata holds free-form annotations.
 	Metadata map[string]string
+	// Agent, when not nil, registers the client as an agent (a principal
+	// acting for its owner); nil for other clients.
+	Agent *AgentPolicy
+	// Exchange is the client's token exchange policy; nil is the default
+	// policy (the zero ExchangePolicy).
+	Exchange *ExchangePolicy
+	// Origin is how the client was registered: OriginAdmin (empty),
+	// OriginDynamic (RFC 7591) or OriginMetadataDocument (a client ID
+	// metadata document, cached as this record).
+	Origin string
+	// RegistrationTokenHash is the SHA-256 of the RFC 7592 registration
+	// access token of a dynamically registered client, or nil.
+	RegistrationTokenHash []byte
+	// TokensRevokedBefore, when not zero, makes every token issued to the
+	// client at or before it inactive (RevokeClientGrants sets it).
+	TokensRevokedBefore time.Time
 	// CreatedAt is when the client was registered.
 	CreatedAt time.Time
 	// UpdatedAt is when the registration last changed.
 	UpdatedAt time.Time
 }
+
+// Client origins, the values of Client.Origin.
+const (
+	OriginAdmin            = ""
+	OriginDynamic          = "dynamic"
+	OriginMetadataDocument = "metadata_document"
+)
 
 // TokenRecord is the stored state of an opaque token, keyed by the SHA-256
 // hash of the token; the token itself is never stored.

@@ -22,6 +22,7 @@ import (
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jwt"
 )
 
 // Grant types.
@@ -31,7 +32,41 @@ const (
 	TypeRefreshToken      = "refresh_token"
 	TypeTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
 	TypeDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+	TypeJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
+
+// Token type identifiers (RFC 8693 §3, draft-ietf-oauth-identity-assertion-authz-grant).
+const (
+	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeRefreshToken = "urn:ietf:params:oauth:token-type:refresh_token"
+	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeIDJAG        = "urn:ietf:params:oauth:token-type:id-jag"
+)
+
+// IDJAGRequest asks for an Identity Assertion JWT Authorization Grant,
+// after token exchange validated the subject token and the client's policy
+// (ExchangePolicy.IDJAGAudiences).
+type IDJAGRequest struct {
+	// Client is the client that asked (the ID-JAG's client_id).
+	Client *store.Client
+	// Subject is the user (the subject token's sub); SubjectToken the
+	// verified subject token, for claims such as auth_time.
+	Subject string
+	// Audience is the resource authorization server's issuer identifier.
+	Audience string
+	// Resources are the RFC 8707 resources asked for, or nil.
+	Resources []string
+	// Scopes are the scopes asked for, or nil.
+	Scopes []string
+	// RequestID identifies the HTTP request, for the audit trail.
+	RequestID string
+}
+
+// IDJAGIssuer mints ID-JAGs (typ oauth-id-jag+jwt) for token exchange.
+type IDJAGIssuer interface {
+	IssueIDJAG(ctx context.Context, req IDJAGRequest) (token string, expiresIn int64, err error)
+}
 
 // Request is a token request after decoding and client authentication.
 type Request struct {
@@ -43,6 +78,12 @@ type Request struct {
 	RequestID string
 	// SourceAddr is the client's network address, for logs, or empty.
 	SourceAddr string
+	// DPoPKey is the RFC 7638 thumbprint of the key of the valid DPoP
+	// proof (RFC 9449 §5) sent with the request, or empty when none was
+	// sent. The server checks the proof before the grant runs; a grant
+	// that gets a key binds what it issues to it (cnf.jkt, token_type
+	// DPoP).
+	DPoPKey string
 }
 
 // Response is a successful token response (RFC 6749 §5.1).
@@ -146,4 +187,20 @@ func Audience(f oauth.Form, c *store.Client, def string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ErrUntrustedIssuer reports a JWT whose iss is not a TrustedIssuer
+// admitted for the use asked (ExternalTokens.Verify).
+var ErrUntrustedIssuer = errors.New("grant: the token's issuer is not trusted for this use")
+
+// ExternalTokens verifies JWTs issued by trusted external issuers
+// (store.TrustedIssuer): subject and actor tokens of token exchange, JWT
+// bearer assertions, ID-JAGs.
+type ExternalTokens interface {
+	// Verify verifies raw as a token of a trusted issuer admitted for use
+	// (a store.Trust* constant): signature by the issuer's keys, exp, nbf,
+	// iat, and that aud is one of audiences when audiences is not empty.
+	// It returns ErrUntrustedIssuer (wrapped) when the iss is not trusted
+	// for use, jwt's sentinels for a token that fails verification.
+	Verify(ctx context.Context, raw, use string, audiences []string) (*jwt.Token, *store.TrustedIssuer, error)
 }
