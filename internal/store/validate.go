@@ -622,3 +622,61 @@ func (c Client) validateDelegation() error {
 	}
 	return nil
 }
+
+// checkOptionalText accepts the empty string or valid UTF-8 without NUL
+// of at most MaxIDLength bytes: the optional names of delegation records.
+func checkOptionalText(field, s string) error {
+	return checkBoundedText(field, s, MaxIDLength)
+}
+
+// Validate reports an error wrapping ErrInvalid unless e can be appended:
+// a type that can be a key, a time set and in range, the names optional
+// and bounded (MaxIDLength), at most MaxDelegationDepth actors, and
+// Details a JSON object of at most MaxExtraSize bytes when set. Seq is
+// ignored: the store assigns it.
+func (e AuditEvent) Validate() error {
+	if err := CheckID("audit type", e.Type); err != nil {
+		return err
+	}
+	if err := CheckExpiry("audit time", e.Time); err != nil {
+		return err
+	}
+	for _, f := range []textField{
+		{"client ID", e.ClientID},
+		{"subject", e.Subject},
+		{"delegation ID", e.DelegationID},
+		{"by", e.By},
+		{"request ID", e.RequestID},
+	} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	if err := checkBoundedList("actors", e.Actors, MaxDelegationDepth, MaxIDLength); err != nil {
+		return err
+	}
+	return checkJSONObject("details", e.Details, MaxExtraSize)
+}
+
+// Validate reports an error wrapping ErrInvalid unless q can be asked: a
+// non-negative AfterSeq and filters of valid UTF-8 without NUL of at most
+// MaxIDLength bytes.
+func (q AuditQuery) Validate() error {
+	if q.AfterSeq < 0 {
+		return invalid("after sequence number", "is negative")
+	}
+	for _, f := range []textField{{"type", q.Type}, {"client ID", q.ClientID}, {"subject", q.Subject}} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EffectiveLimit returns the number of events a backend returns for q
+// (ListOptions.EffectiveLimit rules).
+func (q AuditQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }
+
+// EffectiveLimit returns the number of delegations a backend returns for
+// q (ListOptions.EffectiveLimit rules).
+func (q DelegationQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }

@@ -138,6 +138,7 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"AuthCode redeemed", redeemed(fullAuthCode("c", "u", "code"), base, issue), []string{"IssuedAccessJTI"}},
 		{"RefreshToken", fullRefresh("c", "u", "fam", "rt"), []string{"RotatedAt", "Revoked"}},
 		{"Consent", fullConsent("u", "c"), nil},
+		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq"}},
 	}
 	for _, f := range fixtures {
 		if unset := unsetFields(f.v, f.except...); len(unset) > 0 {
