@@ -380,6 +380,7 @@ type Store interface {
 	RefreshStore
 	ConsentStore
 	AuditStore
+	DelegationStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

@@ -680,3 +680,66 @@ func (q AuditQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.Ef
 // EffectiveLimit returns the number of delegations a backend returns for
 // q (ListOptions.EffectiveLimit rules).
 func (q DelegationQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }
+
+// Validate reports an error wrapping ErrInvalid unless d can be stored as
+// a new delegation: valid ID, root, client and subject (and parent when
+// set; a delegation without a parent is its own root, one with a parent
+// is not its own parent), a subject issuer of at most MaxURILength bytes,
+// at most MaxDelegationDepth actors of at most MaxIDLength bytes, at most
+// MaxPolicyEntries audiences and scopes of at most MaxURILength bytes,
+// times in range with a non-zero expiry, and RevokedAt unset.
+func (d Delegation) Validate() error {
+	for _, id := range []textField{
+		{"delegation ID", d.ID},
+		{"root delegation ID", d.RootID},
+		{"client ID", d.ClientID},
+		{"subject", d.Subject},
+	} {
+		if err := CheckID(id.field, id.value); err != nil {
+			return err
+		}
+	}
+	if err := checkOptionalID("parent delegation ID", d.ParentID); err != nil {
+		return err
+	}
+	switch {
+	case d.ParentID == "" && d.RootID != d.ID:
+		return invalid("root delegation ID", "is not the ID of a delegation without a parent")
+	case d.ParentID == d.ID:
+		return invalid("parent delegation ID", "is the delegation's own ID")
+	}
+	if err := checkBoundedText("subject issuer", d.SubjectIssuer, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("actors", d.Actors, MaxDelegationDepth, MaxIDLength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("audience", d.Audience, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("scopes", d.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := CheckTime("creation time", d.CreatedAt); err != nil {
+		return err
+	}
+	if err := CheckExpiry("expiry", d.ExpiresAt); err != nil {
+		return err
+	}
+	if !d.RevokedAt.IsZero() {
+		return invalid("revocation time", "is set on a new delegation")
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless q can be asked:
+// filters of valid UTF-8 without NUL of at most MaxIDLength bytes and
+// ActiveAt in range.
+func (q DelegationQuery) Validate() error {
+	for _, f := range []textField{{"subject", q.Subject}, {"client ID", q.ClientID}, {"actor", q.Actor}} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return CheckTime("active-at time", q.ActiveAt)
+}
