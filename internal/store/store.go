@@ -381,6 +381,7 @@ type Store interface {
 	ConsentStore
 	AuditStore
 	DelegationStore
+	TrustStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

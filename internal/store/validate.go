@@ -743,3 +743,60 @@ func (q DelegationQuery) Validate() error {
 	}
 	return CheckTime("active-at time", q.ActiveAt)
 }
+
+// checkIssuer accepts an issuer identifier: 1 to MaxURILength bytes of
+// valid UTF-8 without NUL.
+func checkIssuer(field, issuer string) error {
+	if issuer == "" {
+		return invalid(field, "is empty")
+	}
+	return checkBoundedText(field, issuer, MaxURILength)
+}
+
+// Validate reports an error wrapping ErrInvalid unless t can be stored: an
+// issuer of 1 to MaxURILength bytes, JWKS a JSON object of at most
+// MaxJWKSSize bytes when set, a JWKS URI of at most MaxURILength bytes,
+// uses among the Trust* constants, at most MaxPolicyEntries uses and
+// rules, each rule with a client ID that can be a key and bounded lists,
+// and times in range. It does not judge policy (that a key set or URI is
+// set, that the URI is https); the caller does.
+func (t TrustedIssuer) Validate() error {
+	if err := checkIssuer("issuer", t.Issuer); err != nil {
+		return err
+	}
+	if err := checkJSONObject("jwks", t.JWKS, MaxJWKSSize); err != nil {
+		return err
+	}
+	if err := checkBoundedText("jwks_uri", t.JWKSURI, MaxURILength); err != nil {
+		return err
+	}
+	if len(t.Uses) > MaxPolicyEntries {
+		return invalid("uses", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for _, u := range t.Uses {
+		switch u {
+		case TrustSubjectToken, TrustJWTBearer, TrustIDJAG:
+		default:
+			return invalid("uses", "has an unknown use")
+		}
+	}
+	if len(t.Rules) > MaxPolicyEntries {
+		return invalid("rules", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for i, r := range t.Rules {
+		if err := CheckID(fmt.Sprintf("rules[%d] client ID", i), r.ClientID); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] audiences", i), r.Audiences, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] scopes", i), r.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+	}
+	return checkTimes([]timeField{{"creation time", t.CreatedAt}, {"update time", t.UpdatedAt}})
+}
+
+// CheckIssuer reports an error wrapping ErrInvalid unless issuer can be a
+// TrustedIssuer key.
+func CheckIssuer(issuer string) error { return checkIssuer("issuer", issuer) }

@@ -32,6 +32,9 @@ func delegationTests() []struct {
 		{"Delegation/RevokeClientGrants", testRevokeClientGrants},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
+		{"Trust/RoundTrip", testTrustRoundTrip},
+		{"Trust/List", testTrustList},
+		{"Trust/Invalid", testTrustInvalid},
 	}
 }
 
@@ -652,5 +655,142 @@ func testDelegationInvalid(t *testing.T, s store.Store) {
 	must(t, "ListDelegations", err)
 	if len(list) != 0 {
 		t.Errorf("invalid delegations were stored: %d", len(list))
+	}
+}
+
+// fullTrustedIssuer sets every field of a trusted issuer.
+func fullTrustedIssuer(issuer string) store.TrustedIssuer {
+	base := baseTime()
+	return store.TrustedIssuer{
+		Issuer:  issuer,
+		JWKS:    []byte(`{"keys": [ {"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"} ]}`),
+		JWKSURI: issuer + "/jwks.json",
+		Uses:    []string{store.TrustSubjectToken, store.TrustJWTBearer, store.TrustIDJAG},
+		Rules: []store.TrustRule{
+			{ClientID: "c", Audiences: []string{"https://api.example"}, Scopes: []string{"orders:read", "openid"}},
+			{ClientID: "*", Audiences: []string{"https://other.example"}, Scopes: []string{"profile"}},
+		},
+		CreatedAt: base,
+		UpdatedAt: base.Add(time.Second),
+	}
+}
+
+func wantTrustedIssuer(t *testing.T, want, got store.TrustedIssuer) {
+	t.Helper()
+	if d := recordDiff(want, got); len(d) > 0 {
+		t.Errorf("trusted issuer %q: fields differ: %s\nwant %+v\ngot  %+v", want.Issuer, strings.Join(d, ", "), want, got)
+	}
+}
+
+func testTrustRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := fullTrustedIssuer("https://idp.example")
+	must(t, "PutTrustedIssuer", s.PutTrustedIssuer(ctx, want))
+	got, err := s.GetTrustedIssuer(ctx, want.Issuer)
+	must(t, "GetTrustedIssuer", err)
+	wantTrustedIssuer(t, want, got)
+
+	// A replacement changes everything but CreatedAt.
+	next := store.TrustedIssuer{Issuer: want.Issuer, JWKSURI: "https://idp.example/keys",
+		Uses: []string{store.TrustJWTBearer}, CreatedAt: want.CreatedAt.Add(time.Hour), UpdatedAt: want.UpdatedAt.Add(time.Hour)}
+	must(t, "PutTrustedIssuer replacing", s.PutTrustedIssuer(ctx, next))
+	got, err = s.GetTrustedIssuer(ctx, want.Issuer)
+	must(t, "GetTrustedIssuer", err)
+	next.CreatedAt = want.CreatedAt
+	wantTrustedIssuer(t, next, got)
+	if got.JWKS != nil || got.Rules != nil {
+		t.Errorf("a replacement kept the old JWKS or rules: %+v", got)
+	}
+
+	_, err = s.GetTrustedIssuer(ctx, "https://unknown.example")
+	wantErr(t, "GetTrustedIssuer of an unknown issuer", err, store.ErrNotFound)
+	_, err = s.GetTrustedIssuer(ctx, "")
+	wantErr(t, "GetTrustedIssuer of the empty issuer", err, store.ErrNotFound)
+	must(t, "DeleteTrustedIssuer", s.DeleteTrustedIssuer(ctx, want.Issuer))
+	_, err = s.GetTrustedIssuer(ctx, want.Issuer)
+	wantErr(t, "GetTrustedIssuer after DeleteTrustedIssuer", err, store.ErrNotFound)
+	wantErr(t, "DeleteTrustedIssuer again", s.DeleteTrustedIssuer(ctx, want.Issuer), store.ErrNotFound)
+	wantErr(t, "DeleteTrustedIssuer of an invalid issuer", s.DeleteTrustedIssuer(ctx, "\xff"), store.ErrNotFound)
+
+	// Hostile text is stored verbatim; wildcards match only themselves.
+	for _, h := range hostileStrings() {
+		ti := fullTrustedIssuer(h)
+		ti.Rules = []store.TrustRule{{ClientID: h, Audiences: []string{h}, Scopes: []string{h}}}
+		must(t, "PutTrustedIssuer", s.PutTrustedIssuer(ctx, ti))
+		got, err := s.GetTrustedIssuer(ctx, h)
+		must(t, "GetTrustedIssuer", err)
+		wantTrustedIssuer(t, ti, got)
+	}
+	must(t, "DeleteTrustedIssuer(%)", s.DeleteTrustedIssuer(ctx, "%"))
+	list, err := s.ListTrustedIssuers(ctx)
+	must(t, "ListTrustedIssuers", err)
+	if len(list) != len(hostileStrings())-1 {
+		t.Errorf("deleting %q left %d of %d issuers", "%", len(list), len(hostileStrings()))
+	}
+}
+
+func testTrustList(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	list, err := s.ListTrustedIssuers(ctx)
+	must(t, "ListTrustedIssuers", err)
+	if len(list) != 0 {
+		t.Fatalf("a new store trusts %d issuers", len(list))
+	}
+	// Byte order: upper case before lower case, ASCII before the rest.
+	issuers := []string{"https://é.example", "https://b.example", "https://B.example", "https://a.example/tenant"}
+	for _, iss := range issuers {
+		must(t, "PutTrustedIssuer", s.PutTrustedIssuer(ctx, fullTrustedIssuer(iss)))
+	}
+	minimal := store.TrustedIssuer{Issuer: "https://A.example"}
+	must(t, "PutTrustedIssuer", s.PutTrustedIssuer(ctx, minimal))
+	list, err = s.ListTrustedIssuers(ctx)
+	must(t, "ListTrustedIssuers", err)
+	var got []string
+	for _, ti := range list {
+		got = append(got, ti.Issuer)
+	}
+	want := []string{"https://A.example", "https://B.example", "https://a.example/tenant", "https://b.example", "https://é.example"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ListTrustedIssuers = %q, want %q", got, want)
+	}
+	wantTrustedIssuer(t, minimal, list[0])
+	wantTrustedIssuer(t, fullTrustedIssuer("https://b.example"), list[3])
+}
+
+func testTrustInvalid(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	cases := map[string]func(*store.TrustedIssuer){
+		"no issuer":          func(ti *store.TrustedIssuer) { ti.Issuer = "" },
+		"long issuer":        func(ti *store.TrustedIssuer) { ti.Issuer = strings.Repeat("i", store.MaxURILength+1) },
+		"issuer not UTF-8":   func(ti *store.TrustedIssuer) { ti.Issuer = "https://\xff" },
+		"issuer with NUL":    func(ti *store.TrustedIssuer) { ti.Issuer = "https://a\x00" },
+		"JWKS not JSON":      func(ti *store.TrustedIssuer) { ti.JWKS = []byte(`{"keys":[`) },
+		"JWKS not an object": func(ti *store.TrustedIssuer) { ti.JWKS = []byte(`[]`) },
+		"JWKS too large": func(ti *store.TrustedIssuer) {
+			ti.JWKS = []byte(`{"k":"` + strings.Repeat("x", store.MaxJWKSSize) + `"}`)
+		},
+		"long JWKS URI":       func(ti *store.TrustedIssuer) { ti.JWKSURI = strings.Repeat("u", store.MaxURILength+1) },
+		"unknown use":         func(ti *store.TrustedIssuer) { ti.Uses = []string{"everything"} },
+		"too many rules":      func(ti *store.TrustedIssuer) { ti.Rules = make([]store.TrustRule, store.MaxPolicyEntries+1) },
+		"rule without client": func(ti *store.TrustedIssuer) { ti.Rules = []store.TrustRule{{}} },
+		"rule scope with NUL": func(ti *store.TrustedIssuer) { ti.Rules[0].Scopes = []string{"\x00"} },
+		"rule long audience": func(ti *store.TrustedIssuer) {
+			ti.Rules[1].Audiences = []string{strings.Repeat("a", store.MaxURILength+1)}
+		},
+		"update after 9999": func(ti *store.TrustedIssuer) { ti.UpdatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+	}
+	for name, mutate := range cases {
+		ti := fullTrustedIssuer("https://idp.example")
+		mutate(&ti)
+		err := s.PutTrustedIssuer(ctx, ti)
+		wantErr(t, "PutTrustedIssuer with "+name, err, store.ErrInvalid)
+		if strings.Contains(err.Error(), "\xff") || strings.Contains(err.Error(), "\x00") {
+			t.Errorf("%s: error quotes the invalid value: %q", name, err)
+		}
+	}
+	list, err := s.ListTrustedIssuers(ctx)
+	must(t, "ListTrustedIssuers", err)
+	if len(list) != 0 {
+		t.Errorf("invalid issuers were stored: %d", len(list))
 	}
 }
