@@ -220,8 +220,9 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 // RevokeClientGrants revokes, in one BEGIN IMMEDIATE transaction, the
 // client's refresh token families (with their access tokens), its
 // delegations and those where it is an actor (with the families that
-// carry them), and sets the client's TokensRevokedBefore to at (or keeps
-// a later one). store.ErrNotFound for an unknown client.
+// carry them) and its opaque access tokens issued at or before at, and
+// sets the client's TokensRevokedBefore to at (or keeps a later one).
+// store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/sqlite: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
@@ -248,8 +249,12 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 			clientID, clientID, clientID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
-			WHERE revoked_at IS NULL AND id IN (`+held+`)`, encodeTime(at), clientID, clientID)
+		if _, err := tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND id IN (`+held+`)`, encodeTime(at), clientID, clientID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE client_id = ? AND issued_at <= ? AND revoked = 0`,
+			clientID, encodeTime(at))
 		return err
 	})
 	if err != nil {
