@@ -69,13 +69,13 @@ func (s *Store) GetDelegation(ctx context.Context, id string) (store.Delegation,
 }
 
 // delegationAncestors is the delegation and its ancestors, nearest first,
-// at most store.MaxDelegationDepth of them.
-var delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+// at most the second argument (store.MaxDelegationDepth) of them.
+const delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
 	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = $1
 	UNION ALL
 	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
 	FROM delegations d JOIN chain c ON d.id = c.parent_id
-	WHERE c.parent_id <> '' AND c.depth < ` + strconv.Itoa(store.MaxDelegationDepth) + `
+	WHERE c.parent_id <> '' AND c.depth < $2
 )
 SELECT parent_id, revoked FROM chain ORDER BY depth`
 
@@ -86,7 +86,7 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	if store.CheckID("delegation ID", id) != nil {
 		return true, nil
 	}
-	rows, err := s.pool.Query(ctx, delegationAncestors, id)
+	rows, err := s.pool.Query(ctx, delegationAncestors, id, store.MaxDelegationDepth)
 	if err != nil {
 		return true, fmt.Errorf("store/postgres: delegation revoked: %w", classify(err))
 	}
