@@ -190,16 +190,20 @@ func Audience(f oauth.Form, c *store.Client, def string) ([]string, error) {
 }
 
 // RequireResource refuses a token for an audience in explicit (the MCP
-// servers) when the request did not name it with resource: the MCP
-// authorization specification has clients send resource on every request,
-// and a token for an MCP server must never be a default (RFC 8707 §2:
-// invalid_target covers a missing resource).
+// servers) unless the request named it, with resource (RFC 8707) or, in
+// token exchange, audience (RFC 8693): the MCP authorization specification
+// has clients send resource on every request, and a token for an MCP
+// server must never be a default (RFC 8707 §2: invalid_target covers a
+// missing resource). Grants call it with the audience they resolved.
 func RequireResource(f oauth.Form, aud []string, explicit *oauth.ResourceSet) error {
-	if len(f.All("resource")) > 0 {
+	if explicit.Empty() {
 		return nil
 	}
-	if a, ok := explicit.First(aud); ok {
-		return oauth.InvalidTarget("resource is required: %s is an MCP server", a)
+	named := slices.Concat(f.All("resource"), f.All("audience"))
+	for _, a := range aud {
+		if explicit.Contains(a) && !slices.Contains(named, a) {
+			return oauth.InvalidTarget("resource is required: %s is an MCP server", a)
+		}
 	}
 	return nil
 }

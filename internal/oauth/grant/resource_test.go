@@ -60,6 +60,9 @@ func TestRequireResource(t *testing.T) {
 		{"named", form("resource", "https://mcp.example.test/mcp"), []string{"https://mcp.example.test/mcp"}, mcp, ""},
 		{"other audience", form(), []string{"https://api.example.test"}, mcp, ""},
 		{"no MCP servers marked", form(), []string{"https://mcp.example.test/mcp"}, nil, ""},
+		{"named by audience (token exchange)", form("audience", "https://mcp.example.test/mcp"), []string{"https://mcp.example.test/mcp"}, mcp, ""},
+		{"another resource named", form("resource", "https://api.example.test"), []string{"https://api.example.test", "https://mcp.example.test/mcp"}, mcp, oauth.CodeInvalidTarget},
+		{"both named", form("resource", "https://api.example.test", "resource", "https://mcp.example.test/mcp"), []string{"https://api.example.test", "https://mcp.example.test/mcp"}, mcp, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
