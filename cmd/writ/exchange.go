@@ -20,6 +20,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/rs/dpop"
 )
 
 // Bounds of "writ token exchange".
@@ -59,6 +60,7 @@ type exchangeFlags struct {
 	resources     []string
 	scope         string
 	requestedType string
+	dpopKey       string
 	decode        bool
 	jsonOut       bool
 	quiet         bool
@@ -90,6 +92,11 @@ standard output is one JSON object instead: the token endpoint's response
 plus "claims" and "act_chain" (a list, current actor first) when the token
 is a JWT.
 
+With --dpop-key the request carries a DPoP proof (RFC 9449) signed by that
+key, as a DPoP-bound subject or actor token requires (a proof by the key it
+is bound to); the new token is then bound to the key too. A server that
+asks for a nonce (use_dpop_nonce) gets one retry with it.
+
 Exit status: 0 on success, 1 when the server refused the exchange (its
 OAuth error and description are printed), 2 for anything else.`,
 		Example: `  # A service exchanges the user's token it received for one to call the next service
@@ -120,6 +127,7 @@ OAuth error and description are printed), 2 for anything else.`,
 	fl.StringArrayVar(&f.resources, "resource", nil, "`URI` of the target resource, RFC 8707 (repeatable)")
 	fl.StringVar(&f.scope, "scope", "", "space-separated scopes to ask for (default: what the server grants)")
 	fl.StringVar(&f.requestedType, "requested-token-type", "", "type of token to ask for: a token type URI or its short name (default: the server's choice)")
+	fl.StringVar(&f.dpopKey, "dpop-key", "", "private key `FILE` (JWK or PEM, e.g. from 'writ key generate --out') to sign a DPoP proof with (RFC 9449): needed for a DPoP-bound subject or actor token, and binds the new token to the key")
 	fl.BoolVar(&f.decode, "decode", false, "also print every claim of the new token (decoded, NOT verified)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print one JSON object on standard output instead")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the token (nothing on standard error)")
@@ -309,34 +317,27 @@ func runTokenExchange(ctx context.Context, s *streams, f *exchangeFlags) error {
 	if f.secret == "" {
 		form.Set("client_id", f.clientID) // a public client (RFC 6749 §2.3)
 	}
+	var dpopKey *jose.Key
+	if f.dpopKey != "" {
+		if dpopKey, err = loadSigningKey(f.dpopKey, "", ""); err != nil {
+			return &usageError{err: fmt.Errorf("--dpop-key: %w", err)}
+		}
+		if dpopKey.IsSymmetric() {
+			return usagef("--dpop-key: a DPoP proof is signed with an asymmetric key, not %s", dpopKey.Algorithm())
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	resp, body, err := f.post(ctx, endpoint, form, dpopKey, "")
+	if err == nil && dpopKey != nil && resp.StatusCode == http.StatusBadRequest && resp.Header.Get("DPoP-Nonce") != "" {
+		// RFC 9449 §8: the server wants its nonce in the proof; once.
+		var refusal exchangeRefused
+		if json.Unmarshal(body, &refusal) == nil && refusal.Code == "use_dpop_nonce" {
+			resp, body, err = f.post(ctx, endpoint, form, dpopKey, resp.Header.Get("DPoP-Nonce"))
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("token request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if f.secret != "" {
-		// RFC 6749 §2.3.1: the credentials are form-urlencoded first.
-		req.SetBasicAuth(url.QueryEscape(f.clientID), url.QueryEscape(f.secret))
-	}
-	client := &http.Client{
-		// A token endpoint answers; it never redirects (a redirect would
-		// resend the credentials elsewhere).
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("token request to %s: %w", endpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxExchangeResponse+1))
-	if err != nil {
-		return fmt.Errorf("read the token response: %w", err)
-	}
-	if len(body) > maxExchangeResponse {
-		return fmt.Errorf("the token response is larger than %d bytes", maxExchangeResponse)
+		return err
 	}
 	isJSON := false
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt == "application/json" {
@@ -360,6 +361,46 @@ func runTokenExchange(ctx context.Context, s *streams, f *exchangeFlags) error {
 		return errors.New("the token response has no access_token or no issued_token_type (RFC 8693 §2.2.1)")
 	}
 	return printExchange(s, f, body, &out)
+}
+
+// post sends the token request, with a DPoP proof when key is set, and
+// returns the response with its body read (bounded).
+func (f *exchangeFlags) post(ctx context.Context, endpoint string, form url.Values, key *jose.Key, nonce string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if f.secret != "" {
+		// RFC 6749 §2.3.1: the credentials are form-urlencoded first.
+		req.SetBasicAuth(url.QueryEscape(f.clientID), url.QueryEscape(f.secret))
+	}
+	if key != nil {
+		proof, err := dpop.NewProof(key, http.MethodPost, endpoint, "", nonce, time.Now())
+		if err != nil {
+			return nil, nil, fmt.Errorf("DPoP proof: %w", err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
+	client := &http.Client{
+		// A token endpoint answers; it never redirects (a redirect would
+		// resend the credentials elsewhere).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token request to %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxExchangeResponse+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the token response: %w", err)
+	}
+	if len(body) > maxExchangeResponse {
+		return nil, nil, fmt.Errorf("the token response is larger than %d bytes", maxExchangeResponse)
+	}
+	return resp, body, nil
 }
 
 // actLink is one actor of an act chain (RFC 8693 §4.1): its claims but

@@ -319,3 +319,70 @@ func FuzzActChain(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenExchangeDPoP: --dpop-key sends a proof signed by the key (its
+// public half in the header, htm POST, htu the endpoint), retries once
+// with the server's nonce, and the bound token's type is shown.
+func TestTokenExchangeDPoP(t *testing.T) {
+	f := newExchangeFixture(t)
+	dir := t.TempDir()
+	g := genKey(t, dir, jose.ES256)
+	var (
+		mu     sync.Mutex
+		proofs []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		proofs = append(proofs, r.Header.Get("DPoP"))
+		n := len(proofs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if n == 1 {
+			w.Header().Set("DPoP-Nonce", "nonce-1")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"use_dpop_nonce","error_description":"use the nonce"}`)
+			return
+		}
+		io.WriteString(w, `{"access_token":"writ_at_bound","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"DPoP","expires_in":60}`)
+	}))
+	t.Cleanup(srv.Close)
+	r := writ(t, "", "token", "exchange", "--url", srv.URL, "--client-id", "svc", "--client-secret", "x",
+		"--subject-token-file", f.subjectFile, "--dpop-key", g.keyFile).mustSucceed(t)
+	if r.stdout != "writ_at_bound\n" || !strings.Contains(r.stderr, "token_type: DPoP") {
+		t.Errorf("stdout %q stderr %q", r.stdout, r.stderr)
+	}
+	if len(proofs) != 2 {
+		t.Fatalf("%d requests, want 2 (the nonce retry)", len(proofs))
+	}
+	for i, proof := range proofs {
+		jws, err := jose.ParseCompact(proof, 0)
+		if err != nil {
+			t.Fatalf("proof %d: %v", i, err)
+		}
+		var hdr struct {
+			Typ string          `json:"typ"`
+			JWK json.RawMessage `json:"jwk"`
+		}
+		var claims struct {
+			HTM, HTU, Nonce string
+		}
+		if json.Unmarshal([]byte(jws.Header.Raw), &hdr) != nil || json.Unmarshal([]byte(jws.Payload()), &claims) != nil {
+			t.Fatalf("proof %d: %s %s", i, jws.Header.Raw, jws.Payload())
+		}
+		pub, err := jose.ParsePublicKey(hdr.JWK, jws.Header.Algorithm)
+		if err != nil || pub.ThumbprintSHA256() != g.key.ThumbprintSHA256() || jws.VerifyKey(pub) != nil {
+			t.Errorf("proof %d is not signed by the --dpop-key key: %v", i, err)
+		}
+		wantNonce := map[int]string{0: "", 1: "nonce-1"}[i]
+		if hdr.Typ != "dpop+jwt" || claims.HTM != "POST" || claims.HTU != srv.URL+"/oauth2/token" || claims.Nonce != wantNonce {
+			t.Errorf("proof %d: typ %q htm %q htu %q nonce %q", i, hdr.Typ, claims.HTM, claims.HTU, claims.Nonce)
+		}
+	}
+
+	// A symmetric key cannot sign a proof; a public key neither.
+	h := genKey(t, dir, jose.HS256)
+	writ(t, "", "token", "exchange", "--url", srv.URL, "--client-id", "svc", "--client-secret", "x",
+		"--subject-token-file", f.subjectFile, "--dpop-key", h.keyFile).mustFail(t, exitUsage, "--dpop-key")
+	writ(t, "", "token", "exchange", "--url", srv.URL, "--client-id", "svc", "--client-secret", "x",
+		"--subject-token-file", f.subjectFile, "--dpop-key", g.jwks).mustFail(t, exitUsage, "--dpop-key")
+}
