@@ -17,11 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/server"
-	"golang.org/x/oauth2"
 )
 
 const (
@@ -378,5 +379,71 @@ func TestMCPResourceRequired(t *testing.T) {
 	r = e.post(t, server.PathToken, url.Values{"grant_type": {"client_credentials"}}, basic(id2, secret2))
 	if r.Status != http.StatusOK {
 		t.Fatalf("client_credentials for a plain API: %s", r)
+	}
+}
+
+// TestMCPIssOnEveryAuthorizationResponse: RFC 9207 §2 — every
+// authorization response that goes back to the client, code or error,
+// carries iss (and the state it was sent).
+func TestMCPIssOnEveryAuthorizationResponse(t *testing.T) {
+	e, _ := startMCPNode(t)
+	e.addUser(t, "u-carol", "carol", "carol's passphrase")
+	redirect := mcpClient(t, e, "mcp-host")
+	_, challenge := pkce(t)
+	base := func(change func(q url.Values)) string {
+		q := url.Values{
+			"response_type": {"code"}, "client_id": {"mcp-host"}, "redirect_uri": {redirect},
+			"scope": {"openid"}, "state": {"st-9"}, "resource": {mcpServer},
+			"code_challenge": {challenge}, "code_challenge_method": {"S256"},
+		}
+		if change != nil {
+			change(q)
+		}
+		return server.PathAuthorize + "?" + q.Encode()
+	}
+
+	// Signed out.
+	for _, tc := range []struct {
+		name, code string
+		change     func(url.Values)
+	}{
+		{"unsupported response type", oauth.CodeUnsupportedResponseType, func(q url.Values) { q.Set("response_type", "token") }},
+		{"scope not allowed", oauth.CodeInvalidScope, func(q url.Values) { q.Set("scope", "admin") }},
+		{"no PKCE for a public client", oauth.CodeInvalidRequest, func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }},
+		{"plain PKCE", oauth.CodeInvalidRequest, func(q url.Values) { q.Set("code_challenge_method", "plain") }},
+		{"resource not registered", oauth.CodeInvalidTarget, func(q url.Values) { q.Set("resource", "https://other.example.test/mcp") }},
+		{"resource missing for an MCP server", oauth.CodeInvalidTarget, func(q url.Values) { q.Del("resource") }},
+		{"request object", "request_not_supported", func(q url.Values) { q.Set("request", "x.y.z") }},
+		{"prompt=none without a session", "login_required", func(q url.Values) { q.Set("prompt", "none") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := e.newBrowser(t).get(t, base(tc.change))
+			p.want(t, pageRedirect)
+			q := p.Location.Query()
+			if q.Get("error") != tc.code || q.Get("iss") != e.Issuer || q.Get("state") != "st-9" {
+				t.Errorf("%v: want error=%s with iss=%s and state", q, tc.code, e.Issuer)
+			}
+		})
+	}
+
+	// Signed in: consent required without a prompt, denied, then a code.
+	b := e.newBrowser(t)
+	p := b.login(t, b.get(t, base(nil)), "carol", "carol's passphrase")
+	p.want(t, pageConsent)
+	for _, step := range []struct {
+		name string
+		page func() *page
+		want string
+	}{
+		{"consent required", func() *page { return b.get(t, base(func(q url.Values) { q.Set("prompt", "none") })) }, "consent_required"},
+		{"access denied", func() *page { return b.consent(t, b.get(t, base(nil)), "deny") }, oauth.CodeAccessDenied},
+		{"code", func() *page { return b.consent(t, b.get(t, base(nil)), "approve") }, ""},
+	} {
+		p := step.page()
+		p.want(t, pageRedirect)
+		q := p.Location.Query()
+		if q.Get("error") != step.want || q.Get("iss") != e.Issuer || q.Get("state") != "st-9" || (step.want == "") != (q.Get("code") != "") {
+			t.Errorf("%s: %v: want error=%q, iss=%s, state", step.name, q, step.want, e.Issuer)
+		}
 	}
 }
