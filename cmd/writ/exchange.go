@@ -360,6 +360,11 @@ func runTokenExchange(ctx context.Context, s *streams, f *exchangeFlags) error {
 	if err := json.Unmarshal(body, &out); err != nil || out.AccessToken == "" || out.IssuedTokenType == "" {
 		return errors.New("the token response has no access_token or no issued_token_type (RFC 8693 §2.2.1)")
 	}
+	if !tokenChars(out.AccessToken) || !tokenChars(out.RefreshToken) {
+		// RFC 6749 Appendix A.12: a token is visible ASCII; anything else
+		// would reach the terminal or a script as it is.
+		return errors.New("the token response holds a token with characters a token cannot have")
+	}
 	return printExchange(s, f, body, &out)
 }
 
@@ -469,7 +474,7 @@ func printExchange(s *streams, f *exchangeFlags, body []byte, out *exchangeRespo
 		return nil
 	}
 	w := s.err
-	fmt.Fprintf(w, "issued_token_type: %s\n", out.IssuedTokenType)
+	fmt.Fprintf(w, "issued_token_type: %s\n", safeText(out.IssuedTokenType))
 	line := "token_type: " + safeText(out.TokenType)
 	if out.ExpiresIn > 0 {
 		line += fmt.Sprintf("  expires_in: %d", out.ExpiresIn)
@@ -541,6 +546,17 @@ func claimText(raw json.RawMessage) string {
 		return safeText(buf.String())
 	}
 	return "?"
+}
+
+// tokenChars reports whether s is empty or visible ASCII only (no space,
+// no control character).
+func tokenChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // safeText bounds s and replaces control characters, so that a token's

@@ -232,6 +232,8 @@ func TestTokenExchangeRefused(t *testing.T) {
 		{"no issued_token_type", `{"access_token":"x","token_type":"Bearer"}`, "application/json", 200, exitUsage, []string{"issued_token_type"}},
 		{"duplicate members", `{"access_token":"x","access_token":"y","issued_token_type":"t","token_type":"Bearer"}`, "application/json", 200, exitUsage, []string{"not a JSON object"}},
 		{"redirect not followed", ``, "text/plain", 307, exitUsage, []string{"answered 307"}},
+		{"token with a control character", `{"access_token":"x\u001b[2Jy","issued_token_type":"t","token_type":"Bearer"}`, "application/json", 200, exitUsage, []string{"characters a token cannot have"}},
+		{"token with a newline", `{"access_token":"x\ny","issued_token_type":"t","token_type":"Bearer"}`, "application/json", 200, exitUsage, []string{"characters a token cannot have"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ep := newTokenEndpoint(t, tc.status, tc.body)
