@@ -426,9 +426,21 @@ func TestMCPIssOnEveryAuthorizationResponse(t *testing.T) {
 		})
 	}
 
+	// Exact redirect URIs: a near miss is an error page, never a redirect
+	// (RFC 9700 §4.1.3); a loopback port may differ for a public client
+	// (RFC 8252 §7.3).
+	for _, bad := range []string{redirect + "/", redirect + "?x=1", "http://127.0.0.1/Callback", "http://localhost/callback", "http://127.0.0.1/callback#"} {
+		p := e.newBrowser(t).get(t, base(func(q url.Values) { q.Set("redirect_uri", bad) }))
+		if p.Status != http.StatusBadRequest || p.Location != nil {
+			t.Errorf("redirect_uri %q: %s, want an error page", bad, p)
+		}
+	}
+	p := e.newBrowser(t).get(t, base(func(q url.Values) { q.Set("redirect_uri", "http://127.0.0.1:53682/callback") }))
+	p.want(t, pageLogin)
+
 	// Signed in: consent required without a prompt, denied, then a code.
 	b := e.newBrowser(t)
-	p := b.login(t, b.get(t, base(nil)), "carol", "carol's passphrase")
+	p = b.login(t, b.get(t, base(nil)), "carol", "carol's passphrase")
 	p.want(t, pageConsent)
 	for _, step := range []struct {
 		name string
