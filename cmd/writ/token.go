@@ -8,12 +8,14 @@ import (
 func newTokenCmd(s *streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token",
-		Short: "Mint, verify and decode JSON Web Tokens",
+		Short: "Mint, verify, decode and exchange tokens",
 		Long: `Mint, verify and decode JSON Web Tokens (compact JWS, RFC 7519).
 
 "writ token verify" is the one to trust: it checks the signature against the
 keys you give it and validates exp, nbf, iat, iss, aud and optionally typ.
-"writ token decode" only shows what a token says, without any check.`,
+"writ token decode" only shows what a token says, without any check.
+"writ token exchange" asks a token endpoint for a new token in exchange for
+a subject token and an optional actor token (RFC 8693).`,
 		Example: `  # Mint a token with a key from "writ key generate"
   writ token mint --key key.json --issuer https://id.example.com \
     --audience https://api.example.com --subject user-123 > token.jwt
@@ -34,6 +36,7 @@ keys you give it and validates exp, nbf, iat, iss, aud and optionally typ.
 		newTokenMintCmd(s),
 		newTokenVerifyCmd(s),
 		newTokenDecodeCmd(s),
+		newTokenExchangeCmd(s),
 	)
 	return cmd
 }

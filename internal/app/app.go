@@ -167,15 +167,19 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Server, err = server.New(server.Options{
-		SignIn:          signIn,
-		Issuer:          a.Issuer,
-		Store:           a.Store,
-		Ring:            a.Ring,
-		Hasher:          hasher,
-		Logger:          o.Logger,
-		Now:             o.Now,
-		AccessTokenTTL:  cfg.AccessTokenTTL,
-		MaxRequestBytes: cfg.MaxRequestBytes,
+		SignIn:         signIn,
+		Issuer:         a.Issuer,
+		Store:          a.Store,
+		Ring:           a.Ring,
+		Hasher:         hasher,
+		Logger:         o.Logger,
+		Now:            o.Now,
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		// MCP authorization: short tokens for public clients, resource
+		// required for MCP servers.
+		PublicAccessTokenTTL: cfg.PublicAccessTokenTTL,
+		MCPResources:         cfg.MCPResources,
+		MaxRequestBytes:      cfg.MaxRequestBytes,
 	})
 	if err != nil {
 		return nil, err

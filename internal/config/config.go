@@ -60,7 +60,13 @@ type Config struct {
 	RefreshTokenAbsoluteTTL time.Duration
 	IDTokenTTL              time.Duration
 	SessionTTL              time.Duration
-	UIDir                   string
+	// PublicAccessTokenTTL caps the access token lifetime of public
+	// clients (token_endpoint_auth_method none).
+	PublicAccessTokenTTL time.Duration
+	// MCPResources mark the audiences that are MCP servers: exact URIs or
+	// prefixes ending in "/*" (oauth.ResourceSet).
+	MCPResources []string
+	UIDir        string
 
 	KeyAlgorithm      string
 	KeyAlgorithms     []string
@@ -178,6 +184,53 @@ func algListField(key, env, def, usage string, p func(*Config) *[]string) field 
 	return f
 }
 
+// resourceListField is a comma-separated list of resource URIs or
+// prefixes ending in "/*" (the patterns of oauth.ResourceSet), kept
+// without repeats.
+func resourceListField(key, env, def, usage string, p func(*Config) *[]string) field {
+	f := strField(key, env, def, usage, nil) // a string setting whose set and get are replaced
+	f.set = func(c *Config, v string) error {
+		var list []string
+		for _, r := range strings.Split(v, ",") {
+			r = strings.TrimSpace(r)
+			if r == "" {
+				continue
+			}
+			if err := checkResourcePattern(r); err != nil {
+				return err
+			}
+			if !slices.Contains(list, r) {
+				list = append(list, r)
+			}
+		}
+		if len(list) > 256 {
+			return errors.New("at most 256 entries")
+		}
+		*p(c) = list
+		return nil
+	}
+	f.get = func(c *Config) string { return strings.Join(*p(c), ",") }
+	return f
+}
+
+// checkResourcePattern is oauth.CheckResourcePattern (config depends on
+// no other package of writ): an absolute URI with a host, no fragment,
+// optionally ending in "/*".
+func checkResourcePattern(r string) error {
+	base := r
+	if prefix, ok := strings.CutSuffix(r, "*"); ok {
+		if !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("%q: a wildcard must follow a slash (https://host/path/*)", truncate(r))
+		}
+		base = prefix
+	}
+	u, err := url.Parse(base)
+	if len(r) > 2048 || strings.ContainsAny(base, "*#") || err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URI with a host and without a fragment", truncate(r))
+	}
+	return nil
+}
+
 func truncateAlg(s string) string {
 	if len(s) > 16 {
 		return s[:16] + "…"
@@ -232,6 +285,12 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.RefreshTokenTTL }),
 		durField("refresh_token_absolute_ttl", "WRIT_REFRESH_TOKEN_ABSOLUTE_TTL", "2160h", "absolute lifetime of a refresh token family, however often it is used",
 			func(c *Config) *time.Duration { return &c.RefreshTokenAbsoluteTTL }),
+		durField("public_client_access_token_ttl", "WRIT_PUBLIC_CLIENT_ACCESS_TOKEN_TTL", "15m",
+			"longest access token lifetime of a public client (no client secret, e.g. a native or MCP client): caps access_token_ttl and the client's own",
+			func(c *Config) *time.Duration { return &c.PublicAccessTokenTTL }),
+		resourceListField("mcp_resources", "WRIT_MCP_RESOURCES", "",
+			"comma-separated resource URIs of MCP servers (an entry ending in /* is a prefix): a token for one is issued only to a request that names it with resource (RFC 8707)",
+			func(c *Config) *[]string { return &c.MCPResources }),
 		durField("id_token_ttl", "WRIT_ID_TOKEN_TTL", "1h", "default ID token lifetime",
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
@@ -455,6 +514,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("access_token_ttl %s must be between 1m and 24h", c.AccessTokenTTL))
+	}
+	if c.PublicAccessTokenTTL < time.Minute || c.PublicAccessTokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("public_client_access_token_ttl %s must be between 1m and 24h", c.PublicAccessTokenTTL))
 	}
 	if c.Mode == Production {
 		if c.Issuer == "" {

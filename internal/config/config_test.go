@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +280,36 @@ func TestUnknownEnvironment(t *testing.T) {
 	for _, w := range got {
 		if strings.Contains(w, "127.0.0.1") {
 			t.Errorf("warning quotes a value: %s", w)
+		}
+	}
+}
+
+// TestMCPSettings: mcp_resources is a list of absolute URIs or "/*"
+// prefixes; public_client_access_token_ttl is bounded like
+// access_token_ttl.
+func TestMCPSettings(t *testing.T) {
+	c, err := Load(nil, envMap(map[string]string{"WRIT_MCP_RESOURCES": " https://mcp.example.com/mcp, https://tools.example.com/* ,https://mcp.example.com/mcp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://mcp.example.com/mcp", "https://tools.example.com/*"}; !slices.Equal(c.MCPResources, want) {
+		t.Errorf("MCPResources = %q, want %q", c.MCPResources, want)
+	}
+	if c.PublicAccessTokenTTL != 15*time.Minute {
+		t.Errorf("PublicAccessTokenTTL default = %s, want 15m", c.PublicAccessTokenTTL)
+	}
+	for _, bad := range []string{"mcp.example.com", "https://tools.example.com*", "https://x.example/#f", "https://*.example.com/", "/mcp"} {
+		if _, err := Load(nil, envMap(map[string]string{"WRIT_MCP_RESOURCES": bad})); err == nil {
+			t.Errorf("mcp_resources %q accepted", bad)
+		}
+	}
+	for _, ttl := range []string{"30s", "25h"} {
+		c, err := Load(nil, envMap(map[string]string{"WRIT_PUBLIC_CLIENT_ACCESS_TOKEN_TTL": ttl}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(envMap(nil)); err == nil || !strings.Contains(err.Error(), "public_client_access_token_ttl") {
+			t.Errorf("public_client_access_token_ttl %s: %v", ttl, err)
 		}
 	}
 }

@@ -27,17 +27,22 @@ import (
 
 // Endpoint paths, relative to the issuer URL.
 const (
-	PathToken         = "/oauth2/token"
-	PathIntrospect    = "/oauth2/introspect"
-	PathRevoke        = "/oauth2/revoke"
-	PathJWKS          = "/.well-known/jwks.json"
-	PathASMetadata    = "/.well-known/oauth-authorization-server"
-	PathOIDCMetadata  = "/.well-known/openid-configuration"
-	PathHealth        = "/healthz"
-	PathReady         = "/readyz"
-	jwksMaxAge        = 5 * time.Minute
-	defaultAccessTTL  = 15 * time.Minute
-	readHeaderTimeout = 10 * time.Second
+	PathToken        = "/oauth2/token"
+	PathIntrospect   = "/oauth2/introspect"
+	PathRevoke       = "/oauth2/revoke"
+	PathJWKS         = "/.well-known/jwks.json"
+	PathASMetadata   = "/.well-known/oauth-authorization-server"
+	PathOIDCMetadata = "/.well-known/openid-configuration"
+	PathHealth       = "/healthz"
+	PathReady        = "/readyz"
+	jwksMaxAge       = 5 * time.Minute
+	defaultAccessTTL = 15 * time.Minute
+	// defaultPublicAccessTTL caps public clients' access tokens: they hold
+	// them where a confidential server cannot protect them (a desktop,
+	// a browser, an agent), and refresh tokens, rotated on every use,
+	// renew them.
+	defaultPublicAccessTTL = 15 * time.Minute
+	readHeaderTimeout      = 10 * time.Second
 )
 
 // Store is what New needs of the store: the union of the narrow interfaces
@@ -88,6 +93,14 @@ type Options struct {
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
 	SignIn *SignInOptions
+	// PublicAccessTokenTTL caps the access token lifetime of public
+	// clients (token_endpoint_auth_method none); zero means
+	// defaultPublicAccessTTL.
+	PublicAccessTokenTTL time.Duration
+	// MCPResources are the resource URIs (or "/*" prefixes,
+	// oauth.ResourceSet) of MCP servers: a token with one of them as its
+	// audience is issued only when the request names it with resource.
+	MCPResources []string
 }
 
 // Server holds the assembled endpoints.
@@ -100,6 +113,8 @@ type Server struct {
 	minter  *mint.Minter
 	grants  grant.Handlers
 	public  http.Handler
+	// mcpResources mark the audiences that are MCP servers.
+	mcpResources *oauth.ResourceSet
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
@@ -145,13 +160,20 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = oauth.DefaultMaxBody
 	}
+	if opts.PublicAccessTokenTTL <= 0 {
+		opts.PublicAccessTokenTTL = defaultPublicAccessTTL
+	}
+	mcp, err := oauth.NewResourceSet(opts.MCPResources)
+	if err != nil {
+		return nil, fmt.Errorf("server: MCP resources: %w", err)
+	}
 	if opts.ClientKeys == nil {
 		opts.ClientKeys = NewClientKeyCache(0, rs.WithClock(opts.Now))
 	}
 	st := opts.Store
 	// No handler reaches the whole store: each gets its interface below.
 	opts.Store = nil
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mcpResources: mcp}
 	s.stores.introspection = st
 	s.stores.revocation = st
 	s.stores.ready = st
@@ -168,9 +190,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.minter = mint.New(opts.Issuer, opts.Ring, st, opts.Now)
 	s.grants = grant.Handlers{
-		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
+		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL, MCPResources: mcp},
 	}
-	var err error
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
 	}

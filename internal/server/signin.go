@@ -97,6 +97,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := &flow{req: req, client: client}
+	if len(req.Resources) == 0 {
+		// An MCP server's token is issued only for a request that names
+		// it (MCP authorization, RFC 8707): a client that registered it
+		// as its first audience does not get it by default.
+		if aud, ok := s.mcpResources.First(grant.DefaultAudience(client, s.opts.DefaultAudience)); ok {
+			s.redirectError(w, r, f, oauth.CodeInvalidTarget, "resource is required: "+aud+" is an MCP server")
+			return
+		}
+	}
 	if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
 		f.sess = &sess
 	} else if !errors.Is(err, authn.ErrNoSession) {

@@ -122,6 +122,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Minter:        s.minter,
 		IDTokens:      s.idTokens,
 		AccessTTL:     s.opts.AccessTokenTTL,
+		PublicMaxTTL:  s.opts.PublicAccessTokenTTL,
 		RefreshTTL:    o.RefreshTTL,
 		RefreshMaxTTL: o.RefreshMaxTTL,
 		Logger:        s.log,

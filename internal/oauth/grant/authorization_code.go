@@ -76,6 +76,11 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if len(st.audience) == 0 {
 		st.audience = DefaultAudience(c, g.DefaultAudience)
 	}
+	// The code's grant is for its audience; resource in the token
+	// request (which MCP clients always send) may only name it again.
+	if st.accessAudience, err = TokenResources(req.Form, st.audience); err != nil {
+		return nil, err
+	}
 	resp, issue, err := g.issue(ctx, st, now)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,9 @@ type ClientCredentials struct {
 	DefaultAudience string
 	// DefaultTTL is the access token lifetime when the client sets none.
 	DefaultTTL time.Duration
+	// MCPResources are audiences issued only when the request names them
+	// with resource (MCP servers); nil is none.
+	MCPResources *oauth.ResourceSet
 }
 
 // Handle implements Handler.
@@ -34,6 +37,9 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	}
 	aud, err := Audience(req.Form, c, g.DefaultAudience)
 	if err != nil {
+		return nil, err
+	}
+	if err := RequireResource(req.Form, aud, g.MCPResources); err != nil {
 		return nil, err
 	}
 	ttl := c.AccessTokenTTL

@@ -189,6 +189,46 @@ func Audience(f oauth.Form, c *store.Client, def string) ([]string, error) {
 	return out, nil
 }
 
+// RequireResource refuses a token for an audience in explicit (the MCP
+// servers) unless the request named it, with resource (RFC 8707) or, in
+// token exchange, audience (RFC 8693): the MCP authorization specification
+// has clients send resource on every request, and a token for an MCP
+// server must never be a default (RFC 8707 §2: invalid_target covers a
+// missing resource). Grants call it with the audience they resolved.
+func RequireResource(f oauth.Form, aud []string, explicit *oauth.ResourceSet) error {
+	if explicit.Empty() {
+		return nil
+	}
+	named := slices.Concat(f.All("resource"), f.All("audience"))
+	for _, a := range aud {
+		if explicit.Contains(a) && !slices.Contains(named, a) {
+			return oauth.InvalidTarget("resource is required: %s is an MCP server", a)
+		}
+	}
+	return nil
+}
+
+// TokenResources resolves the resource parameters of a token request that
+// redeems a grant made for granted (an authorization code, a refresh
+// token; RFC 8707 §2.2): none keeps granted; otherwise each must be one of
+// granted, and the access token is issued for them alone.
+func TokenResources(f oauth.Form, granted []string) ([]string, error) {
+	resources := f.All("resource")
+	if len(resources) == 0 {
+		return granted, nil
+	}
+	out := make([]string, 0, len(resources))
+	for _, r := range resources {
+		if !slices.Contains(granted, r) {
+			return nil, oauth.InvalidTarget("resource must be one the authorization was granted for")
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // ErrUntrustedIssuer reports a JWT whose iss is not a TrustedIssuer
 // admitted for the use asked (ExternalTokens.Verify).
 var ErrUntrustedIssuer = errors.New("grant: the token's issuer is not trusted for this use")

@@ -84,6 +84,11 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
 		rotate: true, refreshScopes: refreshScopes}
+	// RFC 8707 §2.2: resource narrows this access token to audiences the
+	// refresh token was granted for; the refresh token keeps them all.
+	if st.accessAudience, err = TokenResources(req.Form, old.Audience); err != nil {
+		return nil, err
+	}
 	resp, issue, err := g.issue(ctx, st, now)
 	if err != nil {
 		return nil, err

@@ -54,6 +54,10 @@ type Tokens struct {
 	IDTokens IDTokenIssuer
 	// AccessTTL is the access token lifetime when the client sets none.
 	AccessTTL time.Duration
+	// PublicMaxTTL, when positive, caps the access token lifetime of a
+	// public client (token_endpoint_auth_method none), whatever AccessTTL
+	// or the client's own lifetime say.
+	PublicMaxTTL time.Duration
 	// RefreshTTL is the sliding lifetime of a refresh token (when the
 	// client sets none); RefreshMaxTTL the absolute lifetime of its family.
 	RefreshTTL    time.Duration
@@ -84,18 +88,22 @@ func (t *Tokens) log() *slog.Logger {
 
 // grantState is one grant's input to issue.
 type grantState struct {
-	client    *store.Client
-	user      *store.User
-	scopes    []string
-	audience  []string
-	sessionID string
-	authTime  time.Time
-	amr       []string
-	acr       string
-	nonce     string
-	claims    *oidc.ClaimsRequest
-	familyID  string    // continue this family (refresh), or start one
-	familyExp time.Time // absolute expiry when continuing
+	client   *store.Client
+	user     *store.User
+	scopes   []string
+	audience []string
+	// accessAudience, when not nil, is the access token's aud: a subset of
+	// audience that the token request named with resource (RFC 8707
+	// §2.2); the refresh token keeps audience.
+	accessAudience []string
+	sessionID      string
+	authTime       time.Time
+	amr            []string
+	acr            string
+	nonce          string
+	claims         *oidc.ClaimsRequest
+	familyID       string    // continue this family (refresh), or start one
+	familyExp      time.Time // absolute expiry when continuing
 	// rotate forces a new refresh token (the refresh grant always rotates,
 	// even when the request narrowed the scope below offline_access).
 	rotate bool
@@ -114,6 +122,13 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 	if ttl <= 0 {
 		ttl = t.AccessTTL
 	}
+	if t.PublicMaxTTL > 0 && g.client.TokenEndpointAuthMethod == oauth.AuthNone {
+		ttl = min(ttl, t.PublicMaxTTL)
+	}
+	accessAud := g.audience
+	if g.accessAudience != nil {
+		accessAud = g.accessAudience
+	}
 	var extra map[string]any
 	if g.claims != nil && t.AccessExtra != nil {
 		extra = t.AccessExtra(g.claims)
@@ -122,7 +137,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		ClientID: g.client.ID,
 		Subject:  g.user.ID,
 		Scopes:   g.scopes,
-		Audience: g.audience,
+		Audience: accessAud,
 		TTL:      ttl,
 		Format:   g.client.AccessTokenFormat,
 		Extra:    extra,
