@@ -57,6 +57,11 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if old.ClientID != c.ID {
 		return nil, oauth.InvalidGrant("the refresh token was issued to another client")
 	}
+	// A request without the bound key's proof has no effect: whoever
+	// holds a stolen bound token but not the key cannot even revoke it.
+	if err := checkRefreshBinding(&old, req.DPoPKey); err != nil {
+		return nil, err
+	}
 	if !old.RotatedAt.IsZero() {
 		return nil, g.reused(ctx, req, &old)
 	}
@@ -83,7 +88,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
-		rotate: true, refreshScopes: refreshScopes}
+		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT}
 	resp, issue, err := g.issue(ctx, st, now)
 	if err != nil {
 		return nil, err
