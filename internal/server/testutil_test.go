@@ -96,6 +96,10 @@ type envOptions struct {
 	// AccessOnly gives the ring ES256 keys only, no RS256 keys for ID
 	// tokens, for tests that count the published keys.
 	AccessOnly bool
+	// DPoP configures DPoP at the token endpoint (server.Options.DPoP).
+	DPoP *server.DPoPOptions
+	// WrapStore, when set, wraps the store the server is given.
+	WrapStore func(store.Store) server.Store
 }
 
 // testEnv is a running server with its parts.
@@ -162,9 +166,14 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 
 	ts := httptest.NewUnstartedServer(nil) // listens on 127.0.0.1:0
 	issuer := "http://" + ts.Listener.Addr().String()
+	var ss server.Store = st
+	if o.WrapStore != nil {
+		ss = o.WrapStore(st)
+	}
 	srv, err := server.New(server.Options{
 		Issuer:          issuer,
-		Store:           st,
+		Store:           ss,
+		DPoP:            o.DPoP,
 		Ring:            ring,
 		Hasher:          hasher,
 		Now:             o.Clock.Now,

@@ -1,0 +1,226 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/rs/dpop"
+)
+
+// agentStore registers some clients as agents, whatever the backend keeps.
+type agentStore struct {
+	store.Store
+	agents map[string]*store.AgentPolicy
+}
+
+func (s agentStore) GetClient(ctx context.Context, id string) (store.Client, error) {
+	c, err := s.Store.GetClient(ctx, id)
+	if a, ok := s.agents[id]; ok && err == nil {
+		c.Agent = a
+	}
+	return c, err
+}
+
+func newDPoPKey(t testing.TB) *jose.Key {
+	t.Helper()
+	k, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// proofAt makes a proof by key for method and u at the env's clock.
+func (e *testEnv) proofAt(t testing.TB, key *jose.Key, method, u, nonce string) string {
+	t.Helper()
+	p, err := dpop.NewProof(key, method, u, "", nonce, e.Clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func withDPoP(proofs ...string) func(*http.Request) {
+	return func(r *http.Request) {
+		for _, p := range proofs {
+			r.Header.Add("DPoP", p)
+		}
+	}
+}
+
+func TestDPoPTokenEndpoint(t *testing.T) {
+	e := newEnv(t, envOptions{WrapStore: func(st store.Store) server.Store {
+		return agentStore{Store: st, agents: map[string]*store.AgentPolicy{"agent": {RequireDPoP: true}}}
+	}})
+	secret := e.addConfidential(t, "svc")
+	opaqueSecret := e.addConfidential(t, "svc-opaque", opaqueFormat())
+	agentSecret := e.addConfidential(t, "agent")
+	key := newDPoPKey(t)
+	jkt := key.ThumbprintSHA256()
+	tokenURL := e.url(server.PathToken)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+
+	t.Run("discovery", func(t *testing.T) {
+		var m map[string]any
+		decodeJSON(t, e.get(t, server.PathASMetadata).Body, &m)
+		algs, _ := m["dpop_signing_alg_values_supported"].([]any)
+		if !slices.Contains(algs, any("ES256")) || slices.Contains(algs, any("HS256")) {
+			t.Errorf("dpop_signing_alg_values_supported = %v", m["dpop_signing_alg_values_supported"])
+		}
+	})
+
+	t.Run("bound JWT", func(t *testing.T) {
+		resp := e.post(t, server.PathToken, cc, basic("svc", secret), withDPoP(e.proofAt(t, key, "POST", tokenURL, "")))
+		if resp.Status != http.StatusOK {
+			t.Fatalf("token: %s", resp)
+		}
+		var tr tokenResponse
+		decodeJSON(t, resp.Body, &tr)
+		if tr.TokenType != "DPoP" {
+			t.Errorf("token_type = %q", tr.TokenType)
+		}
+		cnf, _ := jwtPayload(t, tr.AccessToken)["cnf"].(map[string]any)
+		if cnf["jkt"] != jkt {
+			t.Errorf("cnf = %v, want jkt %s", cnf, jkt)
+		}
+		_, in := e.introspect(t, tr.AccessToken, basic("svc", secret))
+		if in["token_type"] != "DPoP" || in["cnf"].(map[string]any)["jkt"] != jkt {
+			t.Errorf("introspection token_type %v cnf %v", in["token_type"], in["cnf"])
+		}
+	})
+
+	t.Run("bound opaque token", func(t *testing.T) {
+		resp := e.post(t, server.PathToken, cc, basic("svc-opaque", opaqueSecret), withDPoP(e.proofAt(t, key, "POST", tokenURL, "")))
+		var tr tokenResponse
+		decodeJSON(t, resp.Body, &tr)
+		if resp.Status != http.StatusOK || tr.TokenType != "DPoP" {
+			t.Fatalf("token: %s", resp)
+		}
+		_, in := e.introspect(t, tr.AccessToken, basic("svc-opaque", opaqueSecret))
+		cnf, _ := in["cnf"].(map[string]any)
+		if in["token_type"] != "DPoP" || cnf["jkt"] != jkt {
+			t.Errorf("introspection token_type %v cnf %v", in["token_type"], in["cnf"])
+		}
+	})
+
+	t.Run("no proof: Bearer", func(t *testing.T) {
+		tr := e.token(t, "svc", secret, nil)
+		if tr.TokenType != "Bearer" || jwtPayload(t, tr.AccessToken)["cnf"] != nil {
+			t.Errorf("token_type %q, claims %v", tr.TokenType, jwtPayload(t, tr.AccessToken))
+		}
+	})
+
+	t.Run("agent with a proof", func(t *testing.T) {
+		resp := e.post(t, server.PathToken, cc, basic("agent", agentSecret), withDPoP(e.proofAt(t, key, "POST", tokenURL, "")))
+		if resp.Status != http.StatusOK {
+			t.Fatalf("token: %s", resp)
+		}
+	})
+
+	used := e.proofAt(t, key, "POST", tokenURL, "")
+	if r := e.post(t, server.PathToken, cc, basic("svc", secret), withDPoP(used)); r.Status != http.StatusOK {
+		t.Fatalf("first use: %s", r)
+	}
+	other := newDPoPKey(t)
+	tests := []struct {
+		name   string
+		client string
+		secret string
+		proofs []string
+	}{
+		{"agent without proof", "agent", agentSecret, nil},
+		{"not a JWS", "svc", secret, []string{"not-a-proof"}},
+		{"empty header", "svc", secret, []string{""}},
+		{"two headers", "svc", secret, []string{e.proofAt(t, key, "POST", tokenURL, ""), e.proofAt(t, other, "POST", tokenURL, "")}},
+		{"wrong htu", "svc", secret, []string{e.proofAt(t, key, "POST", e.url(server.PathIntrospect), "")}},
+		{"htu of another host", "svc", secret, []string{e.proofAt(t, key, "POST", "https://as.example.test"+server.PathToken, "")}},
+		{"wrong htm", "svc", secret, []string{e.proofAt(t, key, "GET", tokenURL, "")}},
+		{"replayed", "svc", secret, []string{used}},
+		{"too old", "svc", secret, []string{func() string {
+			p, err := dpop.NewProof(key, "POST", tokenURL, "", "", e.Clock.Now().Add(-10*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}()}},
+		{"in the future", "svc", secret, []string{func() string {
+			p, err := dpop.NewProof(key, "POST", tokenURL, "", "", e.Clock.Now().Add(10*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}()}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.post(t, server.PathToken, cc, basic(tc.client, tc.secret), withDPoP(tc.proofs...))
+			wantOAuthError(t, r, http.StatusBadRequest, oauth.CodeInvalidDPoPProof)
+		})
+	}
+}
+
+func TestDPoPNonce(t *testing.T) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOptions{DPoP: &server.DPoPOptions{NonceSecret: secret}})
+	svc := e.addConfidential(t, "svc")
+	key := newDPoPKey(t)
+	tokenURL := e.url(server.PathToken)
+	cc := url.Values{"grant_type": {"client_credentials"}}
+
+	r := e.post(t, server.PathToken, cc, basic("svc", svc), withDPoP(e.proofAt(t, key, "POST", tokenURL, "")))
+	wantOAuthError(t, r, http.StatusBadRequest, oauth.CodeUseDPoPNonce)
+	nonce := r.Header.Get("DPoP-Nonce")
+	if nonce == "" {
+		t.Fatal("use_dpop_nonce without a DPoP-Nonce header")
+	}
+	r = e.post(t, server.PathToken, cc, basic("svc", svc), withDPoP(e.proofAt(t, key, "POST", tokenURL, "not-the-nonce")))
+	wantOAuthError(t, r, http.StatusBadRequest, oauth.CodeUseDPoPNonce)
+
+	r = e.post(t, server.PathToken, cc, basic("svc", svc), withDPoP(e.proofAt(t, key, "POST", tokenURL, nonce)))
+	if r.Status != http.StatusOK {
+		t.Fatalf("with the nonce: %s", r)
+	}
+	if r.Header.Get("DPoP-Nonce") == "" {
+		t.Error("no DPoP-Nonce on success")
+	}
+	var tr tokenResponse
+	decodeJSON(t, r.Body, &tr)
+	if tr.TokenType != "DPoP" {
+		t.Errorf("token_type %q", tr.TokenType)
+	}
+	// The nonce outlives its period by one more, then is refused.
+	e.Clock.Advance(11 * time.Minute)
+	r = e.post(t, server.PathToken, cc, basic("svc", svc), withDPoP(e.proofAt(t, key, "POST", tokenURL, nonce)))
+	wantOAuthError(t, r, http.StatusBadRequest, oauth.CodeUseDPoPNonce)
+	if got := r.Header.Get("DPoP-Nonce"); got == "" || got == nonce {
+		t.Errorf("DPoP-Nonce after rotation = %q", got)
+	}
+}
+
+func TestDPoPDisabled(t *testing.T) {
+	e := newEnv(t, envOptions{DPoP: &server.DPoPOptions{Disabled: true}})
+	svc := e.addConfidential(t, "svc")
+	var m map[string]any
+	decodeJSON(t, e.get(t, server.PathASMetadata).Body, &m)
+	if _, ok := m["dpop_signing_alg_values_supported"]; ok {
+		t.Errorf("discovery lists DPoP algorithms with DPoP off")
+	}
+	r := e.post(t, server.PathToken, url.Values{"grant_type": {"client_credentials"}}, basic("svc", svc), withDPoP("ignored"))
+	var tr tokenResponse
+	decodeJSON(t, r.Body, &tr)
+	if r.Status != http.StatusOK || tr.TokenType != "Bearer" {
+		t.Fatalf("with DPoP off: %s", r)
+	}
+}
