@@ -103,6 +103,27 @@ func (s *Server) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http.R
 	return proof.JKT, nil
 }
 
+// endpointDPoP checks the proofs of requests to one endpoint of this
+// server (UserInfo) against its URL under the issuer, whatever host the
+// request came in by.
+type endpointDPoP struct {
+	v   *dpop.Verifier
+	url string
+}
+
+// CheckDPoP implements oidc.DPoPChecker.
+func (e endpointDPoP) CheckDPoP(ctx context.Context, r *http.Request, accessToken, jkt string) error {
+	vals := r.Header.Values(dpop.Header)
+	switch {
+	case len(vals) > 1:
+		return dpop.ErrMultiple
+	case len(vals) == 0:
+		return dpop.ErrMissing
+	}
+	_, err := e.v.Verify(ctx, dpop.Params{Proof: vals[0], Method: r.Method, URL: e.url, AccessToken: accessToken, JKT: jkt})
+	return err
+}
+
 // dpopReason is the reason of a refused proof without the package prefix
 // ("htu does not match the request URL"). rs/dpop's errors never hold a
 // token, a key or a claim's value.
