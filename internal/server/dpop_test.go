@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +225,142 @@ func TestDPoPDisabled(t *testing.T) {
 	if r.Status != http.StatusOK || tr.TokenType != "Bearer" {
 		t.Fatalf("with DPoP off: %s", r)
 	}
+}
+
+// jktRemembering keeps the DPoP binding of the refresh tokens it stores
+// beside the store, so that the sign-in flow is tested whether or not the
+// backend persists RefreshToken.JKT.
+type jktRemembering struct {
+	store.Store
+	mu  sync.Mutex
+	jkt map[string]string
+}
+
+func (s *jktRemembering) remember(issue store.Issue) {
+	if issue.Refresh != nil {
+		s.mu.Lock()
+		s.jkt[string(issue.Refresh.Hash)] = issue.Refresh.JKT
+		s.mu.Unlock()
+	}
+}
+
+func (s *jktRemembering) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
+	ac, err := s.Store.RedeemAuthCode(ctx, hash, now, issue)
+	if err == nil {
+		s.remember(issue)
+	}
+	return ac, err
+}
+
+func (s *jktRemembering) RotateRefreshToken(ctx context.Context, old []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
+	rt, err := s.Store.RotateRefreshToken(ctx, old, now, issue)
+	if err == nil {
+		s.remember(issue)
+	}
+	return rt, err
+}
+
+func (s *jktRemembering) GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error) {
+	rt, err := s.Store.GetRefreshToken(ctx, hash)
+	if err == nil && rt.JKT == "" {
+		s.mu.Lock()
+		rt.JKT = s.jkt[string(hash)]
+		s.mu.Unlock()
+	}
+	return rt, err
+}
+
+// A public client signs a user in and redeems the code with a proof: its
+// access token is bound (and works at UserInfo only under DPoP with a
+// proof), and so is its refresh token (refreshed only with a proof by the
+// same key).
+func TestDPoPSignInPublicClient(t *testing.T) {
+	e := newWrappedSignInEnv(t, func(base store.Store) store.Store {
+		return &jktRemembering{Store: base, jkt: map[string]string{}}
+	})
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	e.addPublic(t, "spa", webApp(redirect), firstParty())
+	rp := e.newRP(t, "spa", "", redirect, webScopes...)
+	b := e.newBrowser(t)
+	ar := rp.authorize()
+	_, p := b.run(t, ar.URL, user{Username: "alice", Password: alicePassword})
+	code := e.callback(t, p, redirect, ar.State)
+	key, thief := newDPoPKey(t), newDPoPKey(t)
+	tokenURL := e.url(server.PathToken)
+
+	r := e.post(t, server.PathToken, url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+		"code_verifier": {ar.Verifier}, "client_id": {"spa"},
+	}, withDPoP(e.proofAt(t, key, "POST", tokenURL, "")))
+	if r.Status != http.StatusOK {
+		t.Fatalf("code redemption: %s", r)
+	}
+	var tr struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		RefreshToken string `json:"refresh_token"`
+		IDToken      string `json:"id_token"`
+	}
+	decodeJSON(t, r.Body, &tr)
+	if tr.TokenType != "DPoP" || tr.RefreshToken == "" || tr.IDToken == "" {
+		t.Fatalf("token response %s", r.Body)
+	}
+	if cnf, _ := jwtPayload(t, tr.AccessToken)["cnf"].(map[string]any); cnf["jkt"] != key.ThumbprintSHA256() {
+		t.Fatalf("cnf = %v", cnf)
+	}
+
+	t.Run("UserInfo", func(t *testing.T) {
+		userinfo := e.url(server.PathUserInfo)
+		proof := func(k *jose.Key, method string) string {
+			p, err := dpop.NewProof(k, method, userinfo, tr.AccessToken, "", e.Clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		for _, tc := range []struct {
+			name   string
+			auth   string
+			proofs []string
+			status int
+			scheme string
+		}{
+			{"DPoP with a proof", "DPoP ", []string{proof(key, "GET")}, 200, ""},
+			{"as Bearer", "Bearer ", nil, 401, "Bearer "},
+			{"DPoP without a proof", "DPoP ", nil, 401, "DPoP "},
+			{"a thief's proof", "DPoP ", []string{proof(thief, "GET")}, 401, "DPoP "},
+			{"a proof for another URL", "DPoP ", []string{func() string {
+				p, _ := dpop.NewProof(key, "GET", e.url(server.PathToken), tr.AccessToken, "", e.Clock.Now())
+				return p
+			}()}, 401, "DPoP "},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.get(t, server.PathUserInfo, header("Authorization", tc.auth+tr.AccessToken), withDPoP(tc.proofs...))
+				if r.Status != tc.status || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), tc.scheme) {
+					t.Fatalf("%d %q %s", r.Status, r.Header.Get("WWW-Authenticate"), r.Body)
+				}
+			})
+		}
+	})
+
+	t.Run("refresh", func(t *testing.T) {
+		refresh := func(proofs ...string) *response {
+			return e.post(t, server.PathToken, url.Values{
+				"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {"spa"},
+			}, withDPoP(proofs...))
+		}
+		wantOAuthError(t, refresh(), http.StatusBadRequest, oauth.CodeInvalidGrant)
+		wantOAuthError(t, refresh(e.proofAt(t, thief, "POST", tokenURL, "")), http.StatusBadRequest, oauth.CodeInvalidGrant)
+		r := refresh(e.proofAt(t, key, "POST", tokenURL, ""))
+		if r.Status != http.StatusOK {
+			t.Fatalf("refresh with the key: %s", r)
+		}
+		var next tokenResponse
+		decodeJSON(t, r.Body, &next)
+		if next.TokenType != "DPoP" {
+			t.Errorf("refreshed token_type %q", next.TokenType)
+		}
+	})
 }
