@@ -122,3 +122,35 @@ func TestUserInfoDPoP(t *testing.T) {
 		}
 	})
 }
+
+// FuzzUserInfoAuthorization throws arbitrary Authorization and DPoP headers
+// at UserInfo with DPoP on: never a 5xx, never 200 without a token the
+// minter issued, always a challenge on 401.
+func FuzzUserInfoAuthorization(f *testing.F) {
+	e := newUserinfoEnv(f)
+	now := fixedClock(t0.Add(time.Minute))
+	v, err := dpop.NewVerifier(dpop.Config{Now: now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	e.h.DPoP = v
+	for _, s := range [][2]string{
+		{"DPoP abc", ""}, {"DPoP abc", "a.b.c"}, {"dpop  writ_at_AAAA", "x"}, {"Bearer abc", "a.b.c"},
+		{"DPoP ", ""}, {"DPoP a b", ""}, {"DPoP =abc", ""}, {"DPoPabc", ""}, {"DPoP " + strings.Repeat("a", 20000), ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, auth, proof string) {
+		h := http.Header{"Authorization": {auth}}
+		if proof != "" {
+			h.Set("DPoP", proof)
+		}
+		w := e.call("GET", "/userinfo", h, "")
+		switch {
+		case w.Code >= 500 || w.Code == 200:
+			t.Fatalf("status %d for %q / %q", w.Code, auth, proof)
+		case w.Code == 401 && w.Header().Get("WWW-Authenticate") == "":
+			t.Fatalf("401 without a challenge for %q", auth)
+		}
+	})
+}

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -361,6 +363,46 @@ func TestDPoPSignInPublicClient(t *testing.T) {
 		decodeJSON(t, r.Body, &next)
 		if next.TokenType != "DPoP" {
 			t.Errorf("refreshed token_type %q", next.TokenType)
+		}
+	})
+}
+
+// FuzzTokenEndpointDPoP throws arbitrary DPoP headers at the token endpoint
+// with a valid client: the answer is never a 5xx; it is invalid_dpop_proof,
+// or (for the seed proof's first use) a DPoP-bound token.
+func FuzzTokenEndpointDPoP(f *testing.F) {
+	e := newEnv(f, envOptions{})
+	secret := e.addConfidential(f, "billing")
+	handler := e.Server.Handler()
+	key := newDPoPKey(f)
+	valid := e.proofAt(f, key, "POST", e.url(server.PathToken), "")
+	for _, s := range []string{valid, valid[:len(valid)/2], "", "a.b.c", strings.Repeat("e", 9000),
+		"eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.", valid + "x"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, proof string, twice bool) {
+		req := httptest.NewRequest(http.MethodPost, server.PathToken, strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", formType)
+		req.Header.Set("Authorization", "Basic "+b64("billing:"+secret))
+		req.Header.Add("DPoP", proof)
+		if twice {
+			req.Header.Add("DPoP", proof)
+		}
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		var doc struct {
+			Error     string `json:"error"`
+			TokenType string `json:"token_type"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatalf("body %q: %v", rec.Body, err)
+		}
+		switch {
+		case rec.Code == http.StatusOK && (doc.TokenType != "DPoP" || twice):
+			t.Fatalf("issued a %q token for proof %q (twice %v)", doc.TokenType, proof, twice)
+		case rec.Code != http.StatusOK && (rec.Code != http.StatusBadRequest || doc.Error != oauth.CodeInvalidDPoPProof):
+			t.Fatalf("status %d %s for proof %q", rec.Code, rec.Body, proof)
 		}
 	})
 }
