@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"encoding/json"
 	"maps"
 
 	"github.com/writ-dev/writ/internal/oauth"
@@ -73,4 +74,46 @@ func checkRefreshBinding(rt *store.RefreshToken, jkt string) error {
 		return oauth.InvalidGrant("the DPoP proof is not made with the key the refresh token is bound to")
 	}
 	return nil
+}
+
+// presentedBinding returns the key what a grant issues on a presented
+// token (a token exchange's subject or actor token, an assertion) must be
+// bound to, given the presented token's cnf.jkt (empty: not bound) and the
+// request's proof: a bound token stays bound, to the same key, and needs a
+// proof by it (RFC 9449 §5: it never becomes a bearer token); an unbound
+// one binds to the proof's key, if any.
+func presentedBinding(presentedJKT string, req *Request) (string, error) {
+	switch {
+	case presentedJKT == "":
+		return req.DPoPKey, nil
+	case req.DPoPKey == "":
+		return "", oauth.InvalidGrant("the presented token is DPoP-bound: send a DPoP proof made with its key")
+	case req.DPoPKey != presentedJKT:
+		return "", oauth.InvalidGrant("the DPoP proof is not made with the key the presented token is bound to")
+	}
+	return presentedJKT, nil
+}
+
+// cnfJKT returns the jkt member of a presented token's cnf claim (raw
+// JSON; empty when the token has none), "" for a token without cnf. A cnf
+// that is not an object with a string jkt is an error: a token bound by
+// another method (x5t#S256, which writ does not check yet) or malformed is
+// refused, never taken as unbound.
+func cnfJKT(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	var cnf map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &cnf); err != nil {
+		return "", oauth.InvalidGrant("the presented token's cnf claim is malformed")
+	}
+	j, ok := cnf["jkt"]
+	if !ok {
+		return "", oauth.InvalidGrant("the presented token is bound (cnf) by a method other than DPoP")
+	}
+	var jkt string
+	if err := json.Unmarshal(j, &jkt); err != nil || jkt == "" {
+		return "", oauth.InvalidGrant("the presented token's cnf.jkt is malformed")
+	}
+	return jkt, nil
 }
