@@ -582,7 +582,8 @@ func Reference() string {
 }
 
 // Effective lists every setting with its value in c, in declaration order,
-// as YAML key and value. None of the settings is a secret.
+// as YAML key and value. No value shown is a secret: the one setting that
+// may hold one, a password in dpop_replay's Redis URL, shows it as xxxxx.
 func (c *Config) Effective() [][2]string {
 	all := fields()
 	out := make([][2]string, 0, len(all))
