@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,20 +17,6 @@ import (
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs/dpop"
 )
-
-// agentStore registers some clients as agents, whatever the backend keeps.
-type agentStore struct {
-	store.Store
-	agents map[string]*store.AgentPolicy
-}
-
-func (s agentStore) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := s.Store.GetClient(ctx, id)
-	if a, ok := s.agents[id]; ok && err == nil {
-		c.Agent = a
-	}
-	return c, err
-}
 
 func newDPoPKey(t testing.TB) *jose.Key {
 	t.Helper()
@@ -62,12 +46,12 @@ func withDPoP(proofs ...string) func(*http.Request) {
 }
 
 func TestDPoPTokenEndpoint(t *testing.T) {
-	e := newEnv(t, envOptions{WrapStore: func(st store.Store) server.Store {
-		return agentStore{Store: st, agents: map[string]*store.AgentPolicy{"agent": {RequireDPoP: true}}}
-	}})
+	e := newEnv(t, envOptions{})
 	secret := e.addConfidential(t, "svc")
 	opaqueSecret := e.addConfidential(t, "svc-opaque", opaqueFormat())
-	agentSecret := e.addConfidential(t, "agent")
+	agentSecret := e.addConfidential(t, "agent", func(c *store.Client) {
+		c.Agent = &store.AgentPolicy{Owner: "user:u-alice", RequireDPoP: true}
+	})
 	key := newDPoPKey(t)
 	jkt := key.ThumbprintSHA256()
 	tokenURL := e.url(server.PathToken)
@@ -229,57 +213,12 @@ func TestDPoPDisabled(t *testing.T) {
 	}
 }
 
-// jktRemembering keeps the DPoP binding of the refresh tokens it stores
-// beside the store, so that the sign-in flow is tested whether or not the
-// backend persists RefreshToken.JKT.
-type jktRemembering struct {
-	store.Store
-	mu  sync.Mutex
-	jkt map[string]string
-}
-
-func (s *jktRemembering) remember(issue store.Issue) {
-	if issue.Refresh != nil {
-		s.mu.Lock()
-		s.jkt[string(issue.Refresh.Hash)] = issue.Refresh.JKT
-		s.mu.Unlock()
-	}
-}
-
-func (s *jktRemembering) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
-	ac, err := s.Store.RedeemAuthCode(ctx, hash, now, issue)
-	if err == nil {
-		s.remember(issue)
-	}
-	return ac, err
-}
-
-func (s *jktRemembering) RotateRefreshToken(ctx context.Context, old []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
-	rt, err := s.Store.RotateRefreshToken(ctx, old, now, issue)
-	if err == nil {
-		s.remember(issue)
-	}
-	return rt, err
-}
-
-func (s *jktRemembering) GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error) {
-	rt, err := s.Store.GetRefreshToken(ctx, hash)
-	if err == nil && rt.JKT == "" {
-		s.mu.Lock()
-		rt.JKT = s.jkt[string(hash)]
-		s.mu.Unlock()
-	}
-	return rt, err
-}
-
 // A public client signs a user in and redeems the code with a proof: its
 // access token is bound (and works at UserInfo only under DPoP with a
 // proof), and so is its refresh token (refreshed only with a proof by the
 // same key).
 func TestDPoPSignInPublicClient(t *testing.T) {
-	e := newWrappedSignInEnv(t, func(base store.Store) store.Store {
-		return &jktRemembering{Store: base, jkt: map[string]string{}}
-	})
+	e := newSignInEnv(t, envOptions{})
 	e.addUser(t, "u-alice", "alice", alicePassword)
 	cb := newCallbackServer(t)
 	redirect := cb.URL + "/callback"

@@ -98,8 +98,6 @@ type envOptions struct {
 	AccessOnly bool
 	// DPoP configures DPoP at the token endpoint (server.Options.DPoP).
 	DPoP *server.DPoPOptions
-	// WrapStore, when set, wraps the store the server is given.
-	WrapStore func(store.Store) server.Store
 }
 
 // testEnv is a running server with its parts.
@@ -166,13 +164,9 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 
 	ts := httptest.NewUnstartedServer(nil) // listens on 127.0.0.1:0
 	issuer := "http://" + ts.Listener.Addr().String()
-	var ss server.Store = st
-	if o.WrapStore != nil {
-		ss = o.WrapStore(st)
-	}
 	srv, err := server.New(server.Options{
 		Issuer:          issuer,
-		Store:           ss,
+		Store:           st,
 		DPoP:            o.DPoP,
 		Ring:            ring,
 		Hasher:          hasher,

@@ -1,10 +1,7 @@
 package grant_test
 
 import (
-	"context"
 	"encoding/json"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +10,6 @@ import (
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
-	"github.com/writ-dev/writ/internal/store/sqlite"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -23,70 +19,17 @@ const (
 	jktB = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 )
 
-// jktStore keeps the JKT of the refresh tokens it stores beside the store,
-// so that the binding is tested whether or not the backend persists it.
-type jktStore struct {
-	store.Store
-	mu  sync.Mutex
-	jkt map[string]string
-}
-
-func (s *jktStore) remember(issue store.Issue) {
-	if issue.Refresh == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.jkt[string(issue.Refresh.Hash)] = issue.Refresh.JKT
-}
-
-func (s *jktStore) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
-	ac, err := s.Store.RedeemAuthCode(ctx, hash, now, issue)
-	if err == nil {
-		s.remember(issue)
-	}
-	return ac, err
-}
-
-func (s *jktStore) RotateRefreshToken(ctx context.Context, old []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
-	rt, err := s.Store.RotateRefreshToken(ctx, old, now, issue)
-	if err == nil {
-		s.remember(issue)
-	}
-	return rt, err
-}
-
-func (s *jktStore) GetRefreshToken(ctx context.Context, hash []byte) (store.RefreshToken, error) {
-	rt, err := s.Store.GetRefreshToken(ctx, hash)
-	if err == nil && rt.JKT == "" {
-		s.mu.Lock()
-		rt.JKT = s.jkt[string(hash)]
-		s.mu.Unlock()
-	}
-	return rt, err
-}
-
-// dpopFixture is the user-facing grants on SQLite, with a confidential
+// dpopFixture is the user-facing grants on store s, with a confidential
 // client "web" and a public client "spa".
-func dpopFixture(t *testing.T, format string) (*fixture, *jktStore) {
+func dpopFixture(t *testing.T, s store.Store, format string) *fixture {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "writ.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	js := &jktStore{Store: s, jkt: map[string]string{}}
-	f := newFixture(t, js, format)
-	f.code.Store, f.refresh.Store = js, js
+	f := newFixture(t, s, format)
 	spa := f.client
 	spa.ID, spa.TokenEndpointAuthMethod, spa.FirstParty = "spa", oauth.AuthNone, true
 	if err := s.CreateClient(t.Context(), spa); err != nil {
 		t.Fatal(err)
 	}
-	return f, js
+	return f
 }
 
 // codeFor stores a PKCE-bound code of alice for clientID.
@@ -156,85 +99,91 @@ func cnfJKT(t *testing.T, s store.Store, access string) string {
 func TestDPoPBindsCodeAndRefresh(t *testing.T) {
 	for _, format := range []string{store.AccessTokenJWT, store.AccessTokenOpaque} {
 		t.Run(format, func(t *testing.T) {
-			f, js := dpopFixture(t, format)
-			ctx := t.Context()
-			spa, err := js.GetClient(ctx, "spa")
-			if err != nil {
-				t.Fatal(err)
-			}
-			redeem := func(c store.Client, jkt string) *grant.Response {
-				t.Helper()
-				fm := form("code", f.codeFor(t, c.ID), "redirect_uri", "https://app.test/cb", "code_verifier", verifier)
-				resp, err := f.code.Handle(ctx, &grant.Request{Form: fm, Client: authed(c), DPoPKey: jkt})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return resp
-			}
-			refresh := func(c store.Client, rt, jkt string) (*grant.Response, error) {
-				return f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt), Client: authed(c), DPoPKey: jkt})
-			}
-
-			t.Run("without a proof: Bearer, not bound", func(t *testing.T) {
-				resp := redeem(spa, "")
-				if resp.TokenType != "Bearer" || cnfJKT(t, js, resp.AccessToken) != "" {
-					t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
-				}
-				if _, err := refresh(spa, resp.RefreshToken, ""); err != nil {
-					t.Fatalf("unbound refresh: %v", err)
-				}
-			})
-
-			t.Run("public client: access and refresh bound", func(t *testing.T) {
-				resp := redeem(spa, jktA)
-				if resp.TokenType != "DPoP" || cnfJKT(t, js, resp.AccessToken) != jktA {
-					t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
-				}
-				// Refusals have no effect: the token still rotates after them.
-				for _, tc := range []struct{ name, jkt string }{{"no proof", ""}, {"another key", jktB}} {
-					_, err := refresh(spa, resp.RefreshToken, tc.jkt)
-					wantOAuthCode(t, err, oauth.CodeInvalidGrant)
-				}
-				next, err := refresh(spa, resp.RefreshToken, jktA)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if next.TokenType != "DPoP" || cnfJKT(t, js, next.AccessToken) != jktA {
-					t.Fatalf("refreshed: token_type %q, cnf %q", next.TokenType, cnfJKT(t, js, next.AccessToken))
-				}
-				// The family stays bound.
-				_, err = refresh(spa, next.RefreshToken, jktB)
-				wantOAuthCode(t, err, oauth.CodeInvalidGrant)
-				// A reuse of the rotated token without the key revokes nothing.
-				_, err = refresh(spa, resp.RefreshToken, "")
-				wantOAuthCode(t, err, oauth.CodeInvalidGrant)
-				if f.refreshRevoked(t, next.RefreshToken) {
-					t.Fatal("a keyless reuse revoked the family")
-				}
-			})
-
-			t.Run("confidential client: access bound, refresh not", func(t *testing.T) {
-				resp := redeem(f.client, jktA)
-				if resp.TokenType != "DPoP" || cnfJKT(t, js, resp.AccessToken) != jktA {
-					t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
-				}
-				next, err := refresh(f.client, resp.RefreshToken, jktB)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if next.TokenType != "DPoP" || cnfJKT(t, js, next.AccessToken) != jktB {
-					t.Fatalf("refreshed with key B: token_type %q, cnf %q", next.TokenType, cnfJKT(t, js, next.AccessToken))
-				}
-				last, err := refresh(f.client, next.RefreshToken, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if last.TokenType != "Bearer" || cnfJKT(t, js, last.AccessToken) != "" {
-					t.Fatalf("refreshed without proof: token_type %q", last.TokenType)
-				}
+			backends(t, func(t *testing.T, js store.Store) {
+				testDPoPBindsCodeAndRefresh(t, js, format)
 			})
 		})
 	}
+}
+
+func testDPoPBindsCodeAndRefresh(t *testing.T, js store.Store, format string) {
+	f := dpopFixture(t, js, format)
+	ctx := t.Context()
+	spa, err := js.GetClient(ctx, "spa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(c store.Client, jkt string) *grant.Response {
+		t.Helper()
+		fm := form("code", f.codeFor(t, c.ID), "redirect_uri", "https://app.test/cb", "code_verifier", verifier)
+		resp, err := f.code.Handle(ctx, &grant.Request{Form: fm, Client: authed(c), DPoPKey: jkt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	refresh := func(c store.Client, rt, jkt string) (*grant.Response, error) {
+		return f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt), Client: authed(c), DPoPKey: jkt})
+	}
+
+	t.Run("without a proof: Bearer, not bound", func(t *testing.T) {
+		resp := redeem(spa, "")
+		if resp.TokenType != "Bearer" || cnfJKT(t, js, resp.AccessToken) != "" {
+			t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
+		}
+		if _, err := refresh(spa, resp.RefreshToken, ""); err != nil {
+			t.Fatalf("unbound refresh: %v", err)
+		}
+	})
+
+	t.Run("public client: access and refresh bound", func(t *testing.T) {
+		resp := redeem(spa, jktA)
+		if resp.TokenType != "DPoP" || cnfJKT(t, js, resp.AccessToken) != jktA {
+			t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
+		}
+		// Refusals have no effect: the token still rotates after them.
+		for _, tc := range []struct{ name, jkt string }{{"no proof", ""}, {"another key", jktB}} {
+			_, err := refresh(spa, resp.RefreshToken, tc.jkt)
+			wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		}
+		next, err := refresh(spa, resp.RefreshToken, jktA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.TokenType != "DPoP" || cnfJKT(t, js, next.AccessToken) != jktA {
+			t.Fatalf("refreshed: token_type %q, cnf %q", next.TokenType, cnfJKT(t, js, next.AccessToken))
+		}
+		// The family stays bound.
+		_, err = refresh(spa, next.RefreshToken, jktB)
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		// A reuse of the rotated token without the key revokes nothing.
+		_, err = refresh(spa, resp.RefreshToken, "")
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		if f.refreshRevoked(t, next.RefreshToken) {
+			t.Fatal("a keyless reuse revoked the family")
+		}
+	})
+
+	t.Run("confidential client: access bound, refresh not", func(t *testing.T) {
+		resp := redeem(f.client, jktA)
+		if resp.TokenType != "DPoP" || cnfJKT(t, js, resp.AccessToken) != jktA {
+			t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
+		}
+		next, err := refresh(f.client, resp.RefreshToken, jktB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.TokenType != "DPoP" || cnfJKT(t, js, next.AccessToken) != jktB {
+			t.Fatalf("refreshed with key B: token_type %q, cnf %q", next.TokenType, cnfJKT(t, js, next.AccessToken))
+		}
+		last, err := refresh(f.client, next.RefreshToken, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last.TokenType != "Bearer" || cnfJKT(t, js, last.AccessToken) != "" {
+			t.Fatalf("refreshed without proof: token_type %q", last.TokenType)
+		}
+	})
 }
 
 func TestDPoPClientCredentials(t *testing.T) {
