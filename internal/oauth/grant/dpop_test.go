@@ -1,7 +1,11 @@
 package grant_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,6 +112,8 @@ func TestDPoPBindsCodeAndRefresh(t *testing.T) {
 
 func testDPoPBindsCodeAndRefresh(t *testing.T, js store.Store, format string) {
 	f := dpopFixture(t, js, format)
+	var logBuf syncBuffer
+	f.code.Logger = slog.New(slog.NewJSONHandler(&logBuf, nil))
 	ctx := t.Context()
 	spa, err := js.GetClient(ctx, "spa")
 	if err != nil {
@@ -161,6 +167,11 @@ func testDPoPBindsCodeAndRefresh(t *testing.T, js store.Store, format string) {
 		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
 		if f.refreshRevoked(t, next.RefreshToken) {
 			t.Fatal("a keyless reuse revoked the family")
+		}
+		logs := logBuf.String()
+		if !strings.Contains(logs, `"msg":"DPoP-bound refresh token presented without a proof by its key"`) ||
+			strings.Contains(logs, resp.RefreshToken) {
+			t.Errorf("security log:\n%s", logs)
 		}
 	})
 
@@ -271,4 +282,22 @@ func TestRequireDPoP(t *testing.T) {
 			wantOAuthCode(t, err, tc.code)
 		})
 	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

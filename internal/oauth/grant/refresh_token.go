@@ -60,6 +60,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	// A request without the bound key's proof has no effect: whoever
 	// holds a stolen bound token but not the key cannot even revoke it.
 	if err := checkRefreshBinding(&old, req.DPoPKey); err != nil {
+		g.securityEvent(ctx, req, "DPoP-bound refresh token presented without a proof by its key", old.UserID)
 		return nil, err
 	}
 	if !old.RotatedAt.IsZero() {
