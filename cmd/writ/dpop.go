@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs/dpop"
 )
 
@@ -51,6 +52,7 @@ good for a short time, and is accepted once.`,
 // dpopProofOptions are the flags of "writ dpop proof".
 type dpopProofOptions struct {
 	keyFile   string
+	alg       string
 	htm       string
 	htu       string
 	tokenFile string
@@ -91,6 +93,7 @@ a new one for each request.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.keyFile, "key", "", "sign with the private key in `FILE` (JWK or PEM)")
+	f.StringVar(&o.alg, "alg", "", "the `ALG` of a PEM RSA key (RS256, PS256, ...); a JWK names its own")
 	f.StringVar(&o.htm, "htm", "POST", "the request's HTTP `METHOD`")
 	f.StringVar(&o.htu, "htu", "", "the request's absolute `URL` (query and fragment are dropped)")
 	f.StringVar(&o.tokenFile, "access-token-file", "", "bind the proof to the access token in `FILE` (- for standard input) with ath")
@@ -111,7 +114,14 @@ func runDPoPProof(ctx context.Context, s *streams, o *dpopProofOptions) error {
 	if u, err := url.Parse(o.htu); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return usagef("--htu must be an absolute http or https URL")
 	}
-	key, err := loadSigningKey(o.keyFile, "", "")
+	var alg jose.Algorithm
+	if o.alg != "" {
+		var err error
+		if alg, err = parseSignatureAlg("alg", o.alg); err != nil {
+			return err
+		}
+	}
+	key, err := loadSigningKey(o.keyFile, alg, "")
 	if err != nil {
 		return err
 	}
@@ -171,9 +181,9 @@ func displayPath(path string) string {
 
 // newDPoPThumbprintCmd builds "writ dpop thumbprint".
 func newDPoPThumbprintCmd(s *streams) *cobra.Command {
-	var keyFile string
+	var keyFile, algName string
 	cmd := &cobra.Command{
-		Use:   "thumbprint --key FILE",
+		Use:   "thumbprint --key FILE [--alg ALG]",
 		Short: "Print the RFC 7638 thumbprint of a key: the cnf.jkt of tokens bound to it",
 		Long: `Print the RFC 7638 SHA-256 thumbprint of a key (base64url), followed by a
 newline: the value of cnf.jkt in the access tokens bound to it, and of the
@@ -184,7 +194,14 @@ dpop_jkt authorization request parameter.`,
 			if keyFile == "" {
 				return usagef("--key is required")
 			}
-			key, err := loadSigningKey(keyFile, "", "")
+			var alg jose.Algorithm
+			if algName != "" {
+				var err error
+				if alg, err = parseSignatureAlg("alg", algName); err != nil {
+					return err
+				}
+			}
+			key, err := loadSigningKey(keyFile, alg, "")
 			if err != nil {
 				return err
 			}
@@ -196,5 +213,6 @@ dpop_jkt authorization request parameter.`,
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "the private key `FILE` (JWK or PEM)")
+	cmd.Flags().StringVar(&algName, "alg", "", "the `ALG` of a PEM RSA key (RS256, PS256, ...)")
 	return cmd
 }

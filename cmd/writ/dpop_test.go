@@ -52,6 +52,17 @@ func TestDPoPProof(t *testing.T) {
 			"--access-token-file", tokenFile, "--nonce", n.Current()).mustSucceed(t)
 		verify(t, r.stdout, dpop.Params{Method: "GET", URL: "https://api.example.test/orders", AccessToken: "writ_at_abc"}, n)
 	})
+	t.Run("RSA key in PEM form", func(t *testing.T) {
+		pem := filepath.Join(dir, "rsa.pem")
+		writ(t, "", "key", "generate", "--alg", "PS256", "--format", "pem", "--out", pem).mustSucceed(t)
+		writ(t, "", "dpop", "proof", "--key", pem, "--htu", tokenURL).mustFail(t, exitUsage, "--alg")
+		r := writ(t, "", "dpop", "proof", "--key", pem, "--alg", "PS256", "--htu", tokenURL).mustSucceed(t)
+		pr := verify(t, r.stdout, dpop.Params{Method: "POST", URL: tokenURL}, nil)
+		thumb := writ(t, "", "dpop", "thumbprint", "--key", pem, "--alg", "PS256").mustSucceed(t).stdout
+		if strings.TrimSpace(thumb) != pr.JKT {
+			t.Errorf("thumbprint %q, proof key %s", thumb, pr.JKT)
+		}
+	})
 	t.Run("token on standard input", func(t *testing.T) {
 		r := writ(t, "writ_at_abc\n", "dpop", "proof", "--key", es.keyFile, "--htm", "GET", "--htu", "https://api.example.test/orders",
 			"--access-token-file", "-").mustSucceed(t)
