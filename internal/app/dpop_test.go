@@ -3,6 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -116,5 +118,62 @@ func TestDPoPReplayCacheSharedByNodes(t *testing.T) {
 	}
 	if st, got := token(b, fresh); st != 401 || got != "invalid_client" {
 		t.Fatalf("fresh proof at node b: %d %s, want 401 invalid_client", st, got)
+	}
+}
+
+// Two nodes with one master key (dpop_nonce on) issue and accept the same
+// DPoP nonces: the nonce one hands out passes at the other.
+func TestDPoPNoncesSharedByNodes(t *testing.T) {
+	const issuer = "http://writ.example.test"
+	var mk [32]byte
+	if _, err := rand.Read(mk[:]); err != nil {
+		t.Fatal(err)
+	}
+	master := base64.StdEncoding.EncodeToString(mk[:])
+	start := func(name string) *app.App {
+		return apptest.Start(t, map[string]string{
+			"WRIT_MODE": "development", "WRIT_ISSUER": issuer, "WRIT_MASTER_KEY": master,
+			"WRIT_DATA_DIR": filepath.Join(t.TempDir(), name), "WRIT_ADDR": "127.0.0.1:0", "WRIT_ADMIN_ADDR": "127.0.0.1:0",
+			"WRIT_LOG_LEVEL": "error", "WRIT_DPOP_NONCE": "true",
+		}, app.Options{Announce: io.Discard})
+	}
+	a, b := start("a"), start("b")
+	hc := &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(hc.CloseIdleConnections)
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No client is registered: a proof that passes gets invalid_client.
+	send := func(node *app.App, nonce string) (int, string, string) {
+		t.Helper()
+		proof, err := dpop.NewProof(key, "POST", issuer+"/oauth2/token", "", nonce, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+node.PublicAddr().String()+"/oauth2/token",
+			strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("nobody", "nothing")
+		req.Header.Set("DPoP", proof)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Error string `json:"error"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out.Error, resp.Header.Get("DPoP-Nonce")
+	}
+	st, code, nonce := send(a, "")
+	if st != 400 || code != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("without a nonce at node a: %d %s nonce %q", st, code, nonce)
+	}
+	if st, code, _ := send(b, nonce); st != 401 || code != "invalid_client" {
+		t.Fatalf("node a's nonce at node b: %d %s, want the proof accepted (then 401 invalid_client)", st, code)
 	}
 }
