@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -344,4 +346,29 @@ func FuzzTokenEndpointDPoP(f *testing.F) {
 			t.Fatalf("status %d %s for proof %q", rec.Code, rec.Body, proof)
 		}
 	})
+}
+
+// downCache is a replay cache that cannot answer.
+type downCache struct{}
+
+func (downCache) Use(context.Context, string, time.Time) (bool, error) {
+	return false, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+// A proof whose replay cannot be checked is not accepted: 503, and the
+// client retries.
+func TestDPoPReplayCacheDown(t *testing.T) {
+	e := newEnv(t, envOptions{DPoP: &server.DPoPOptions{Replay: downCache{}}})
+	svc := e.addConfidential(t, "svc")
+	key := newDPoPKey(t)
+	r := e.post(t, server.PathToken, url.Values{"grant_type": {"client_credentials"}}, basic("svc", svc),
+		withDPoP(e.proofAt(t, key, "POST", e.url(server.PathToken), "")))
+	wantOAuthError(t, r, http.StatusServiceUnavailable, oauth.CodeTemporarilyUnavailable)
+	if strings.Contains(string(r.Body), "6379") {
+		t.Errorf("the cause leaked: %s", r.Body)
+	}
+	// Without a proof the client still gets a bearer token.
+	if tr := e.token(t, "svc", svc, nil); tr.TokenType != "Bearer" {
+		t.Errorf("token_type %q", tr.TokenType)
+	}
 }
