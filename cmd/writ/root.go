@@ -98,6 +98,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newBenchCmd(s),
 		newKeyCmd(s),
 		newTokenCmd(s),
+		newDPoPCmd(s),
 		newVersionCmd(s),
 	)
 	return root

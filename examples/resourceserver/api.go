@@ -70,9 +70,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	// extraIssuers are trusted besides Issuer. Only the tests set them:
-	// writ does not bind tokens to DPoP keys yet, so the tests mint
-	// DPoP-bound tokens themselves under an issuer of their own.
+	// extraIssuers are trusted besides Issuer. Only the tests set them,
+	// to mint DPoP-bound tokens with chosen claims under an issuer of
+	// their own (writ's own bound tokens are tested too).
 	extraIssuers []rs.IssuerConfig
 }
 

@@ -69,6 +69,9 @@ type App struct {
 	publicLn  net.Listener
 	adminLn   net.Listener
 	closeOnce sync.Once
+	// closers are closed by Close after the listeners (the DPoP replay
+	// cache's Redis client).
+	closers []io.Closer
 }
 
 // Options adjust Open for tests and embedding.
@@ -166,8 +169,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	dpopOpts, err := a.dpopOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	a.Server, err = server.New(server.Options{
 		SignIn:         signIn,
+		DPoP:           dpopOpts,
 		Issuer:         a.Issuer,
 		Store:          a.Store,
 		Ring:           a.Ring,
@@ -445,6 +453,9 @@ func (a *App) Close() error {
 		}
 		if a.adminLn != nil {
 			a.adminLn.Close()
+		}
+		for _, c := range a.closers {
+			c.Close()
 		}
 		if a.Store != nil {
 			err = a.Store.Close()

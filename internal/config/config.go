@@ -78,6 +78,15 @@ type Config struct {
 	AutoMigrate       bool
 	AccessLog         bool
 	SecretHashKeyFile string
+
+	// DPoP (RFC 9449) at the token endpoint.
+	DPoP           bool
+	DPoPAlgorithms []string
+	DPoPMaxAge     time.Duration
+	DPoPNonce      bool
+	// DPoPReplay is "memory" or the redis:// (rediss://, unix://) URL of
+	// a replay cache shared by every node.
+	DPoPReplay string
 }
 
 // field declares one setting: its YAML key, environment variable, flag,
@@ -324,7 +333,42 @@ func fields() []field {
 			func(c *Config) *bool { return &c.AutoMigrate }),
 		boolField("access_log", "WRIT_ACCESS_LOG", "false", "log every request at info: method, path (never the query), status, duration, client_id, request id",
 			func(c *Config) *bool { return &c.AccessLog }),
+		boolField("dpop", "WRIT_DPOP", "true", "accept DPoP proofs (RFC 9449) at the token endpoint and issue DPoP-bound tokens to clients that send one",
+			func(c *Config) *bool { return &c.DPoP }),
+		algListField("dpop_algorithms", "WRIT_DPOP_ALGORITHMS", "ES256,ES384,ES512,EdDSA,PS256,RS256",
+			"comma-separated algorithms accepted for DPoP proofs (dpop_signing_alg_values_supported)",
+			func(c *Config) *[]string { return &c.DPoPAlgorithms }),
+		durField("dpop_max_age", "WRIT_DPOP_MAX_AGE", "2m", "how long after its iat a DPoP proof is accepted (and its jti remembered), between 10s and 10m",
+			func(c *Config) *time.Duration { return &c.DPoPMaxAge }),
+		boolField("dpop_nonce", "WRIT_DPOP_NONCE", "false", "require a server nonce in DPoP proofs (use_dpop_nonce, DPoP-Nonce; stateless, from the master key, rotating every 5m)",
+			func(c *Config) *bool { return &c.DPoPNonce }),
+		dpopReplayField(),
 	}
+}
+
+// dpopReplayField is the DPoP replay cache: memory, or a Redis URL. Its
+// value as shown (Effective) hides a password in the URL.
+func dpopReplayField() field {
+	f := strField("dpop_replay", "WRIT_DPOP_REPLAY", "memory",
+		"where used DPoP proofs are remembered: memory (one node) or a redis://, rediss:// or unix:// URL of a Redis shared by every node",
+		func(c *Config) *string { return &c.DPoPReplay })
+	f.set = func(c *Config, v string) error {
+		if v != "memory" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+				return errors.New("must be memory or a redis://, rediss:// or unix:// URL")
+			}
+		}
+		c.DPoPReplay = v
+		return nil
+	}
+	f.get = func(c *Config) string {
+		if u, err := url.Parse(c.DPoPReplay); err == nil && u.Scheme != "" {
+			return u.Redacted()
+		}
+		return c.DPoPReplay
+	}
+	return f
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
@@ -512,6 +556,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 			errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment (RFC 8414)", c.Issuer))
 		}
 	}
+	if c.DPoPMaxAge < 10*time.Second || c.DPoPMaxAge > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("dpop_max_age %s must be between 10s and 10m", c.DPoPMaxAge))
+	}
 	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("access_token_ttl %s must be between 1m and 24h", c.AccessTokenTTL))
 	}
@@ -597,7 +644,8 @@ func Reference() string {
 }
 
 // Effective lists every setting with its value in c, in declaration order,
-// as YAML key and value. None of the settings is a secret.
+// as YAML key and value. No value shown is a secret: the one setting that
+// may hold one, a password in dpop_replay's Redis URL, shows it as xxxxx.
 func (c *Config) Effective() [][2]string {
 	all := fields()
 	out := make([][2]string, 0, len(all))

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,6 +74,12 @@ type nodeResult struct {
 		ClientID string `json:"client_id"`
 	} `json:"introspection"`
 	RevokedActive *bool `json:"revoked_active"`
+	// With DPOP=1: the token types openid-client saw, and what
+	// introspection says of the refreshed access token.
+	TokenType              string `json:"token_type"`
+	RefreshedTokenType     string `json:"refreshed_token_type"`
+	IntrospectionTokenType string `json:"introspection_token_type"`
+	DPoPJKT                string `json:"dpop_jkt"`
 }
 
 // runOpenIDClient runs flow.mjs for client c, signs u in where it asks,
@@ -221,4 +228,33 @@ func TestOpenIDClientDefaults(t *testing.T) {
 		r := runOpenIDClient(t, node, w, c, bob, env...)
 		checkNodeResult(t, r, c, bob)
 	})
+}
+
+// openid-client binding its tokens to a DPoP key of its own (RFC 9449):
+// proofs at the token endpoint (code and refresh) and at UserInfo, with
+// writ answering DPoP-bound tokens that UserInfo takes under the DPoP
+// scheme and introspection reports as such.
+func TestOpenIDClientDPoP(t *testing.T) {
+	node := needNodeModules(t)
+	w := startWrit(t)
+	bob := w.createUser(t, "bob")
+	c := w.createClient(t, map[string]any{
+		"client_name":                "openid-client, DPoP",
+		"redirect_uris":              []string{nodeRedirectURI},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"scope":                      "openid profile email offline_access",
+		"token_endpoint_auth_method": "client_secret_post",
+	})
+	env := []string{"DPOP=1"}
+	if !w.hasRS256IDTokens() {
+		env = append(env, "ID_TOKEN_ALG="+w.discoveryList("id_token_signing_alg_values_supported")[0])
+	}
+	r := runOpenIDClient(t, node, w, c, bob, env...)
+	checkNodeResult(t, r, c, bob)
+	if !strings.EqualFold(r.TokenType, "DPoP") || !strings.EqualFold(r.RefreshedTokenType, "DPoP") {
+		t.Errorf("token_type %q, after refresh %q; want DPoP", r.TokenType, r.RefreshedTokenType)
+	}
+	if r.IntrospectionTokenType != "DPoP" || r.DPoPJKT == "" {
+		t.Errorf("introspection token_type %q, cnf.jkt %q", r.IntrospectionTokenType, r.DPoPJKT)
+	}
 }

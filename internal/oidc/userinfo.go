@@ -16,6 +16,7 @@ import (
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
+	"github.com/writ-dev/writ/rs"
 )
 
 // Bounds of UserInfo requests.
@@ -75,16 +76,35 @@ type UserInfo struct {
 	Opaque func(ctx context.Context, token string) (grant AccessGrant, ok bool, err error)
 	// Users reads the token's user. Required.
 	Users UserGetter
+	// DPoP checks the DPoP proof of a request that presents a DPoP-bound
+	// token under the DPoP scheme (RFC 9449 §7): htm, htu (this endpoint),
+	// ath and the token's cnf.jkt. Nil refuses the DPoP scheme. A bound
+	// token is never accepted under Bearer.
+	DPoP DPoPChecker
 	// Logger receives failures; never a token. Nil discards.
 	Logger *slog.Logger
 }
 
-// bearerError is an RFC 6750 §3 error.
+// DPoPChecker checks the DPoP proof of a request for an access token bound
+// to jkt (rs/dpop.Verifier has the method). Its errors wrap
+// rs.ErrInvalidDPoPProof, or are an *rs.NonceError; any other error is a
+// server failure.
+type DPoPChecker interface {
+	CheckDPoP(ctx context.Context, r *http.Request, accessToken, jkt string) error
+}
+
+// schemeDPoP is the DPoP authentication scheme (RFC 9449 §7.1).
+const schemeDPoP = "DPoP"
+
+// bearerError is an RFC 6750 §3 error, or its RFC 9449 §7.1 DPoP
+// counterpart when scheme is DPoP.
 type bearerError struct {
 	status int
 	code   string
 	desc   string // a constant: it is sent inside a quoted-string
 	scope  string
+	scheme string // empty: Bearer
+	nonce  string // DPoP-Nonce to send, or empty
 }
 
 var (
@@ -99,12 +119,19 @@ var (
 	errBadQuery      = &bearerError{status: http.StatusBadRequest, code: "invalid_request", desc: "the query is malformed"}
 	errBodyTooLarge  = &bearerError{status: http.StatusRequestEntityTooLarge, code: "invalid_request", desc: "the request body is too large"}
 	errTokenTooLarge = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is too large"}
+	errBoundBearer   = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is DPoP-bound: send it under the DPoP scheme with a proof"}
+	errUnboundDPoP   = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is not DPoP-bound: send it under the Bearer scheme", scheme: schemeDPoP}
+	errDPoPProof     = &bearerError{status: http.StatusUnauthorized, code: "invalid_dpop_proof", desc: "the DPoP proof is missing or invalid", scheme: schemeDPoP}
 )
 
 func (e *bearerError) Error() string { return "oidc: userinfo: " + e.code + " " + e.desc }
 
 func (e *bearerError) challenge() string {
-	c := `Bearer realm="` + Realm + `"`
+	scheme := e.scheme
+	if scheme == "" {
+		scheme = "Bearer"
+	}
+	c := scheme + ` realm="` + Realm + `"`
 	if e.code != "" {
 		c += `, error="` + e.code + `", error_description="` + e.desc + `"`
 	}
@@ -117,6 +144,9 @@ func (e *bearerError) challenge() string {
 func (e *bearerError) write(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("WWW-Authenticate", e.challenge())
+	if e.nonce != "" {
+		h.Set("DPoP-Nonce", e.nonce)
+	}
 	if e.code == "" {
 		oauth.NoStore(h)
 		w.WriteHeader(e.status)
@@ -140,12 +170,15 @@ func (h *UserInfo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, errors.New("oidc: UserInfo needs Verifier, Revoked and Users"))
 		return
 	}
-	token, err := bearerToken(w, r)
+	token, scheme, err := h.accessToken(w, r)
 	if err != nil {
 		h.refuse(w, r, err)
 		return
 	}
-	claims, err := h.lookup(r.Context(), token)
+	claims, jkt, err := h.lookup(r.Context(), token)
+	if err == nil {
+		err = h.checkBinding(r, token, scheme, jkt)
+	}
 	if err != nil {
 		h.refuse(w, r, err)
 		return
@@ -174,6 +207,53 @@ func (h *UserInfo) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return h.Logger
+}
+
+// checkBinding enforces the token's DPoP binding (RFC 9449 §7): a bound
+// token only under the DPoP scheme with a proof by its key, an unbound one
+// only under Bearer.
+func (h *UserInfo) checkBinding(r *http.Request, token, scheme, jkt string) error {
+	switch {
+	case scheme != schemeDPoP && jkt != "":
+		return errBoundBearer
+	case scheme != schemeDPoP:
+		return nil
+	case jkt == "":
+		return errUnboundDPoP
+	}
+	err := h.DPoP.CheckDPoP(r.Context(), r, token, jkt)
+	var nonce *rs.NonceError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nonce):
+		return &bearerError{status: http.StatusUnauthorized, code: "use_dpop_nonce", scheme: schemeDPoP, nonce: nonce.Nonce,
+			desc: "the DPoP proof must carry the nonce of the DPoP-Nonce header"}
+	case errors.Is(err, rs.ErrInvalidDPoPProof):
+		return errors.Join(errDPoPProof, err)
+	}
+	return err
+}
+
+// accessToken finds the one access token of the request and its scheme:
+// under DPoP in the Authorization header when DPoP is on (RFC 9449 §7.1),
+// else as a bearer token (bearerToken).
+func (h *UserInfo) accessToken(w http.ResponseWriter, r *http.Request) (token, scheme string, err error) {
+	if auth := r.Header.Values("Authorization"); len(auth) == 1 && h.DPoP != nil {
+		name, cred, _ := strings.Cut(auth[0], " ")
+		if strings.EqualFold(name, schemeDPoP) {
+			cred = strings.Trim(cred, " ")
+			switch {
+			case !isB64Token(cred):
+				return "", "", errBadHeader
+			case len(cred) > MaxAccessTokenSize:
+				return "", "", errTokenTooLarge
+			}
+			return cred, schemeDPoP, nil
+		}
+	}
+	token, err = bearerToken(w, r)
+	return token, "Bearer", err
 }
 
 // bearerToken finds the one access token of the request (RFC 6750 §2.1,
@@ -259,85 +339,101 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// lookup resolves token to the UserInfo response.
-func (h *UserInfo) lookup(ctx context.Context, token string) (map[string]any, error) {
+// lookup resolves token to the UserInfo response and the thumbprint of
+// the DPoP key the token is bound to (cnf.jkt), or "".
+func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, jkt string, _ error) {
 	var (
 		subject, clientID string
 		scopes            []string
-		carried           string
+		carried, cnf      string
 	)
 	if opaque.IsAccessToken(token) {
 		if h.Opaque == nil {
-			return nil, errInvalidToken
+			return nil, "", errInvalidToken
 		}
 		g, ok, err := h.Opaque(ctx, token)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if !ok {
-			return nil, errInvalidToken
+			return nil, "", errInvalidToken
 		}
 		subject, clientID, scopes = g.Subject, g.ClientID, g.Scopes
 		if len(g.Extra) > 0 {
 			members, err := strictjson.ParseObject(string(g.Extra), maxClaimsDepth, nil)
 			if err != nil {
-				return nil, errInvalidToken
+				return nil, "", errInvalidToken
 			}
 			for _, m := range members {
-				if m.Name == UserinfoClaimsClaim {
+				switch m.Name {
+				case UserinfoClaimsClaim:
 					carried = m.Value
+				case "cnf":
+					cnf = m.Value
 				}
 			}
 		}
 	} else {
 		tok, err := h.Verifier.Verify(ctx, token)
 		if err != nil {
-			return nil, errors.Join(errInvalidToken, err)
+			return nil, "", errors.Join(errInvalidToken, err)
 		}
 		claims := tok.Claims()
 		if claims.ID == "" {
-			return nil, errInvalidToken
+			return nil, "", errInvalidToken
 		}
 		revoked, err := h.Revoked(ctx, claims.ID)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if revoked {
-			return nil, errInvalidToken
+			return nil, "", errInvalidToken
 		}
+		cnf, _ = tok.Claim("cnf")
 		subject = claims.Subject
 		clientID, _ = tok.StringClaim("client_id")
 		if raw, ok := tok.Claim("scope"); ok {
 			s, err := strictjson.String(raw)
 			if err != nil {
-				return nil, errInvalidToken
+				return nil, "", errInvalidToken
 			}
 			scopes = strings.Fields(s)
 		}
 		carried, _ = tok.Claim(UserinfoClaimsClaim)
 	}
 	if subject == "" || clientID == "" || subject == clientID {
-		return nil, errInvalidToken
+		return nil, "", errInvalidToken
+	}
+	if cnf != "" {
+		var c struct {
+			JKT string `json:"jkt"`
+		}
+		// A token bound by a method UserInfo does not check (not jkt) is
+		// refused rather than taken as a bearer token.
+		if json.Unmarshal([]byte(cnf), &c) != nil || c.JKT == "" {
+			return nil, "", errInvalidToken
+		}
+		jkt = c.JKT
 	}
 	if !contains(scopes, "openid") {
-		return nil, errNeedOpenID
+		return nil, "", errNeedOpenID
 	}
 	req, err := userinfoRequest(carried)
 	if err != nil {
-		return nil, errInvalidToken
+		return nil, "", errInvalidToken
 	}
 	u, err := h.Users.GetUser(ctx, subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, errInvalidToken
+		return nil, "", errInvalidToken
 	case err != nil:
-		return nil, err
+		return nil, "", err
 	case u.Disabled || u.ID != subject:
-		return nil, errInvalidToken
+		return nil, "", errInvalidToken
 	}
 	claims := Release(u, scopes, req, TargetUserInfo)
 	claims["sub"] = u.ID
-	return claims, nil
+	return claims, jkt, nil
 }
 
 func contains(list []string, s string) bool {

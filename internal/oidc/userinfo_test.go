@@ -66,7 +66,7 @@ type userinfoEnv struct {
 	logs    *bytes.Buffer
 }
 
-func newUserinfoEnv(t *testing.T) *userinfoEnv {
+func newUserinfoEnv(t testing.TB) *userinfoEnv {
 	t.Helper()
 	key := genKey(t, jose.ES256)
 	db := &tokenDB{recs: map[string]store.TokenRecord{}}

@@ -246,10 +246,19 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 	if rt.FamilyExpiresAt.Before(exp) {
 		exp = rt.FamilyExpiresAt
 	}
-	return Introspection{
+	res := Introspection{
 		Active: true, Scope: oauth.JoinScope(rt.Scopes), ClientID: rt.ClientID, Subject: rt.UserID,
 		Issuer: s.opts.Issuer, ExpiresAt: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(),
-	}, nil
+	}
+	if rt.JKT != "" {
+		// A refresh token bound to a DPoP key (RFC 9449 §5) says so.
+		cnf, err := json.Marshal(map[string]string{"jkt": rt.JKT})
+		if err != nil {
+			return inactive, fmt.Errorf("introspect refresh token: %w", err)
+		}
+		res.Extra = map[string]json.RawMessage{"cnf": cnf}
+	}
+	return res, nil
 }
 
 // introspect finds out whether an access token is live. Errors are store
@@ -280,6 +289,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 		if len(rec.Extra) > 0 {
 			_ = json.Unmarshal(rec.Extra, &res.Extra)
 		}
+		res.TokenType = boundTokenType(res.Extra)
 		return res, nil
 	}
 	tok, err := s.ownTokens.Verify(ctx, token)
@@ -308,6 +318,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 			res.Extra[name] = json.RawMessage(raw)
 		}
 	}
+	res.TokenType = boundTokenType(res.Extra)
 	return res, nil
 }
 

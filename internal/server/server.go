@@ -23,6 +23,7 @@ import (
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
+	"github.com/writ-dev/writ/rs/dpop"
 )
 
 // Endpoint paths, relative to the issuer URL.
@@ -101,6 +102,9 @@ type Options struct {
 	// oauth.ResourceSet) of MCP servers: a token with one of them as its
 	// audience is issued only when the request names it with resource.
 	MCPResources []string
+	// DPoP configures DPoP proofs at the token endpoint; nil accepts them
+	// with the defaults of DPoPOptions.
+	DPoP *DPoPOptions
 }
 
 // Server holds the assembled endpoints.
@@ -118,6 +122,10 @@ type Server struct {
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
+	// dpop checks the DPoP proofs of token requests (nil: DPoP off);
+	// dpopNonces are its server nonces (nil: none required).
+	dpop       *dpop.Verifier
+	dpopNonces *dpop.Nonces
 
 	// Browser sign-in, when configured.
 	signin         *signIn
@@ -192,6 +200,9 @@ func New(opts Options) (*Server, error) {
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL, MCPResources: mcp},
 	}
+	if s.dpop, s.dpopNonces, err = newDPoP(opts.DPoP, opts.Now); err != nil {
+		return nil, err
+	}
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
 	}
@@ -258,12 +269,24 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, oauth.UnsupportedGrantType("the grant_type is not supported; use one of: %s", strings.Join(s.grants.Names(), ", ")))
 		return
 	}
+	// The proof is checked before the client authenticates, so that a
+	// use_dpop_nonce retry does not spend a single-use client assertion.
+	jkt, err := s.checkDPoP(ctx, w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	client, err := s.auth.Authenticate(ctx, r, form)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	resp, err := h.Handle(ctx, &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr})
+	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt}
+	if err := grant.RequireDPoP(req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, err := h.Handle(ctx, req)
 	if err != nil {
 		s.fail(w, r, err)
 		return

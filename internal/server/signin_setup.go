@@ -139,6 +139,9 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Users:    st,
 		Logger:   s.log,
 	}
+	if s.dpop != nil {
+		s.userinfo.DPoP = endpointDPoP{v: s.dpop, url: s.opts.Issuer + PathUserInfo}
+	}
 	s.logoutNotifier = &oidc.Notifier{Tokens: oidc.LogoutTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now}, Logger: s.log}
 	if s.idTokenHints, err = s.idTokenHintVerifier(); err != nil {
 		return err

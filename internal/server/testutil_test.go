@@ -96,6 +96,8 @@ type envOptions struct {
 	// AccessOnly gives the ring ES256 keys only, no RS256 keys for ID
 	// tokens, for tests that count the published keys.
 	AccessOnly bool
+	// DPoP configures DPoP at the token endpoint (server.Options.DPoP).
+	DPoP *server.DPoPOptions
 }
 
 // testEnv is a running server with its parts.
@@ -165,6 +167,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	srv, err := server.New(server.Options{
 		Issuer:          issuer,
 		Store:           st,
+		DPoP:            o.DPoP,
 		Ring:            ring,
 		Hasher:          hasher,
 		Now:             o.Clock.Now,

@@ -96,6 +96,10 @@ type Metadata struct {
 	RequestParameterSupported         *bool    `json:"request_parameter_supported,omitempty"`
 	RequestURIParameterSupported      *bool    `json:"request_uri_parameter_supported,omitempty"`
 	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
+
+	// DPoPSigningAlgValuesSupported lists the accepted DPoP proof
+	// algorithms (RFC 9449 §5.1); absent when DPoP is off.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -122,6 +126,7 @@ func (s *Server) metadata() Metadata {
 		RevocationEndpointAuthMethodsSupported:     append(authMethods, oauth.AuthNone),
 		IntrospectionSigningAlgValuesSupported:     []string{alg},
 		SubjectTypesSupported:                      []string{"public"},
+		DPoPSigningAlgValuesSupported:              s.dpopAlgorithms(),
 	}
 	// RFC 8414 §2: an endpoint that lists private_key_jwt lists its
 	// assertion algorithms too.

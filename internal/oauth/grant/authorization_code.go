@@ -72,7 +72,8 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 		return nil, oauth.ServerError(fmt.Errorf("stored claims request: %w", err))
 	}
 	st := grantState{client: c, user: &u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
-		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims}
+		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims,
+		jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey)}
 	if len(st.audience) == 0 {
 		st.audience = DefaultAudience(c, g.DefaultAudience)
 	}

@@ -53,13 +53,14 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		Audience: aud,
 		TTL:      ttl,
 		Format:   c.AccessTokenFormat,
+		Extra:    withCnf(nil, req.DPoPKey),
 	})
 	if err != nil {
 		return nil, mintFailed(err)
 	}
 	return &Response{
 		AccessToken: issued.Value,
-		TokenType:   "Bearer",
+		TokenType:   tokenType(req.DPoPKey),
 		ExpiresIn:   issued.ExpiresIn(),
 		Scope:       oauth.JoinScope(scopes),
 	}, nil

@@ -57,6 +57,12 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if old.ClientID != c.ID {
 		return nil, oauth.InvalidGrant("the refresh token was issued to another client")
 	}
+	// A request without the bound key's proof has no effect: whoever
+	// holds a stolen bound token but not the key cannot even revoke it.
+	if err := checkRefreshBinding(&old, req.DPoPKey); err != nil {
+		g.securityEvent(ctx, req, "DPoP-bound refresh token presented without a proof by its key", old.UserID)
+		return nil, err
+	}
 	if !old.RotatedAt.IsZero() {
 		return nil, g.reused(ctx, req, &old)
 	}
@@ -83,7 +89,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
-		rotate: true, refreshScopes: refreshScopes}
+		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT}
 	// RFC 8707 §2.2: resource narrows this access token to audiences the
 	// refresh token was granted for; the refresh token keeps them all.
 	if st.accessAudience, err = TokenResources(req.Form, old.Audience); err != nil {

@@ -111,6 +111,9 @@ type grantState struct {
 	// a refresh keeps the presented token's scope however it narrowed the
 	// access token (RFC 6749 §6).
 	refreshScopes []string
+	// jkt binds the access token to a DPoP key (cnf.jkt), or is empty;
+	// refreshJKT binds a new refresh token family (dpop.go).
+	jkt, refreshJKT string
 }
 
 // issue mints, in memory, the access token, the ID token (openid scope)
@@ -140,7 +143,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		Audience: accessAud,
 		TTL:      ttl,
 		Format:   g.client.AccessTokenFormat,
-		Extra:    extra,
+		Extra:    withCnf(extra, g.jkt),
 	})
 	if err != nil {
 		return nil, store.Issue{}, mintFailed(err)
@@ -150,7 +153,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		// A revocation must outlast every verifier's clock-skew leeway.
 		ExpiresAt: at.ExpiresAt.Add(jwt.DefaultLeeway),
 	}}
-	resp := &Response{AccessToken: at.Value, TokenType: "Bearer", ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}
+	resp := &Response{AccessToken: at.Value, TokenType: tokenType(g.jkt), ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}
 	if slices.Contains(g.scopes, "openid") && t.IDTokens != nil {
 		idt, err := t.IDTokens.IssueIDToken(ctx, g.user, g.client, IDTokenParams{
 			Scopes: g.scopes, Nonce: g.nonce, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
@@ -182,7 +185,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		issue.Refresh = &store.RefreshToken{
 			Hash: hash, FamilyID: family, ClientID: g.client.ID, UserID: g.user.ID, SessionID: g.sessionID,
 			Scopes: rtScopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
-			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp,
+			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp, JKT: g.refreshJKT,
 		}
 		resp.RefreshToken = value
 	}

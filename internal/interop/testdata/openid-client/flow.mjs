@@ -3,7 +3,9 @@
 //
 //   WRIT_ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI in the environment;
 //   NODE_EXTRA_CA_CERTS names the test CA (the only thing set besides them);
-//   ID_TOKEN_ALG, when set, overrides the expected ID token algorithm.
+//   ID_TOKEN_ALG, when set, overrides the expected ID token algorithm;
+//   DPOP=1 makes the client bind its tokens to a DPoP key of its own (RFC
+//   9449): every token request and the UserInfo request carry proofs.
 //
 // It speaks JSON lines: it prints {"step":"authorize","url":...}, reads
 // {"callback":...} (where the browser landed) from standard input, then runs
@@ -25,7 +27,7 @@ async function readMessage() {
 const header = (jws) => JSON.parse(Buffer.from(jws.split('.')[0], 'base64url').toString());
 
 async function main() {
-  const { WRIT_ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, ID_TOKEN_ALG } = process.env;
+  const { WRIT_ISSUER, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, ID_TOKEN_ALG, DPOP } = process.env;
   // Defaults: a string secret means client_secret_post; ID tokens are
   // expected signed with RS256 (id_token_signed_response_alg's default).
   // ID_TOKEN_ALG, when set, is the one departure from them.
@@ -33,6 +35,7 @@ async function main() {
     ? { client_secret: CLIENT_SECRET, id_token_signed_response_alg: ID_TOKEN_ALG }
     : CLIENT_SECRET;
   const config = await client.discovery(new URL(WRIT_ISSUER), CLIENT_ID, metadata);
+  const DPoP = DPOP ? client.getDPoPHandle(config, await client.randomDPoPKeyPair()) : undefined;
 
   const codeVerifier = client.randomPKCECodeVerifier();
   const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
@@ -54,11 +57,11 @@ async function main() {
     expectedState: state,
     expectedNonce: nonce,
     idTokenExpected: true,
-  });
+  }, undefined, { DPoP });
   const claims = tokens.claims();
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
 
-  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
   const refreshedClaims = refreshed.id_token ? refreshed.claims() : null;
 
   const introspection = await client.tokenIntrospection(config, refreshed.access_token);
@@ -78,6 +81,10 @@ async function main() {
     refreshed_sub: refreshedClaims ? refreshedClaims.sub : null,
     introspection,
     revoked_active: revoked.active,
+    token_type: tokens.token_type,
+    refreshed_token_type: refreshed.token_type,
+    introspection_token_type: introspection.token_type ?? null,
+    dpop_jkt: introspection.cnf?.jkt ?? null,
   });
 }
 

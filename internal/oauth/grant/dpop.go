@@ -1,0 +1,119 @@
+package grant
+
+import (
+	"encoding/json"
+	"maps"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// Token types of a token response (RFC 6749 §7.1, RFC 9449 §5).
+const (
+	// TokenTypeBearer is the token_type of a bearer access token.
+	TokenTypeBearer = "Bearer"
+	// TokenTypeDPoP is the token_type of an access token bound to a DPoP
+	// key (cnf.jkt).
+	TokenTypeDPoP = "DPoP"
+)
+
+// RequireDPoP refuses a request without a DPoP proof from a client that
+// may only get DPoP-bound tokens (an agent registered with RequireDPoP):
+// invalid_dpop_proof (RFC 9449 §5), since what is wrong is the proof,
+// here its absence. The server calls it for every grant, after client
+// authentication.
+func RequireDPoP(req *Request) error {
+	c := &req.Client.Client
+	if req.DPoPKey == "" && c.Agent != nil && c.Agent.RequireDPoP {
+		return oauth.InvalidDPoPProof("this client must send a DPoP proof: it is only issued DPoP-bound tokens")
+	}
+	return nil
+}
+
+// tokenType is the token_type of an access token bound to jkt (empty: not
+// bound).
+func tokenType(jkt string) string {
+	if jkt != "" {
+		return TokenTypeDPoP
+	}
+	return TokenTypeBearer
+}
+
+// withCnf returns extra with the confirmation claim {"jkt": jkt} (RFC 9449
+// §6) added, extra itself when jkt is empty. extra is not modified.
+func withCnf(extra map[string]any, jkt string) map[string]any {
+	if jkt == "" {
+		return extra
+	}
+	out := make(map[string]any, len(extra)+1)
+	maps.Copy(out, extra)
+	out["cnf"] = map[string]string{"jkt": jkt}
+	return out
+}
+
+// refreshBinding is the key a new refresh token family of c is bound to:
+// the proof's key for a public client (RFC 9449 §5), none for a
+// confidential one, whose refresh tokens are bound to its authentication
+// instead.
+func refreshBinding(c *store.Client, jkt string) string {
+	if c.TokenEndpointAuthMethod == oauth.AuthNone {
+		return jkt
+	}
+	return ""
+}
+
+// checkRefreshBinding refuses to rotate a refresh token bound to a DPoP
+// key unless the request's proof is by that key (RFC 9449 §5).
+func checkRefreshBinding(rt *store.RefreshToken, jkt string) error {
+	switch {
+	case rt.JKT == "":
+		return nil
+	case jkt == "":
+		return oauth.InvalidGrant("the refresh token is bound to a DPoP key: send a DPoP proof made with it")
+	case jkt != rt.JKT:
+		return oauth.InvalidGrant("the DPoP proof is not made with the key the refresh token is bound to")
+	}
+	return nil
+}
+
+// presentedBinding returns the key what a grant issues on a presented
+// token (a token exchange's subject or actor token, an assertion) must be
+// bound to, given the presented token's cnf.jkt (empty: not bound) and the
+// request's proof: a bound token stays bound, to the same key, and needs a
+// proof by it (RFC 9449 §5: it never becomes a bearer token); an unbound
+// one binds to the proof's key, if any.
+func presentedBinding(presentedJKT string, req *Request) (string, error) {
+	switch {
+	case presentedJKT == "":
+		return req.DPoPKey, nil
+	case req.DPoPKey == "":
+		return "", oauth.InvalidGrant("the presented token is DPoP-bound: send a DPoP proof made with its key")
+	case req.DPoPKey != presentedJKT:
+		return "", oauth.InvalidGrant("the DPoP proof is not made with the key the presented token is bound to")
+	}
+	return presentedJKT, nil
+}
+
+// cnfJKT returns the jkt member of a presented token's cnf claim (raw
+// JSON; empty when the token has none), "" for a token without cnf. A cnf
+// that is not an object with a string jkt is an error: a token bound by
+// another method (x5t#S256, which writ does not check yet) or malformed is
+// refused, never taken as unbound.
+func cnfJKT(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	var cnf map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &cnf); err != nil {
+		return "", oauth.InvalidGrant("the presented token's cnf claim is malformed")
+	}
+	j, ok := cnf["jkt"]
+	if !ok {
+		return "", oauth.InvalidGrant("the presented token is bound (cnf) by a method other than DPoP")
+	}
+	var jkt string
+	if err := json.Unmarshal(j, &jkt); err != nil || jkt == "" {
+		return "", oauth.InvalidGrant("the presented token's cnf.jkt is malformed")
+	}
+	return jkt, nil
+}
