@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -23,6 +24,9 @@ type ClientCache struct {
 	store oauth.ClientGetter
 	ttl   time.Duration
 	now   func() time.Time
+	// meta, when set, resolves client_ids that are https URLs from their
+	// metadata documents.
+	meta *metadataClients
 
 	mu      sync.RWMutex
 	entries map[string]cachedClient
@@ -46,7 +50,7 @@ func NewClientCache(s oauth.ClientGetter, ttl time.Duration, now func() time.Tim
 // GetClient implements oauth.ClientGetter.
 func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, error) {
 	if cc.ttl < 0 {
-		return cc.store.GetClient(ctx, id)
+		return cc.load(ctx, id)
 	}
 	now := cc.now()
 	cc.mu.RLock()
@@ -55,7 +59,7 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	if ok && now.Before(e.expires) {
 		return e.c, e.err
 	}
-	c, err := cc.store.GetClient(ctx, id)
+	c, err := cc.load(ctx, id)
 	if err != nil && err != store.ErrNotFound && !isNotFound(err) {
 		return c, err // do not cache transient failures
 	}
@@ -65,6 +69,24 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	}
 	cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
 	cc.mu.Unlock()
+	return c, err
+}
+
+// load reads a client from the store; with metadata documents on, a
+// client_id that is an https URL and unknown to the store, or known only
+// from its document, is resolved from its document (an administrator's
+// registration under the same id wins).
+func (cc *ClientCache) load(ctx context.Context, id string) (store.Client, error) {
+	c, err := cc.store.GetClient(ctx, id)
+	if cc.meta == nil || !cimd.IsClientIDURL(id) {
+		return c, err
+	}
+	switch {
+	case err == nil && c.Origin == store.OriginMetadataDocument:
+		return cc.meta.resolve(ctx, id, c, true)
+	case isNotFound(err):
+		return cc.meta.resolve(ctx, id, store.Client{}, false)
+	}
 	return c, err
 }
 

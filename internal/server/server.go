@@ -46,6 +46,10 @@ const (
 type Store interface {
 	// GetClient feeds the client cache.
 	oauth.ClientGetter
+	// CreateClient and UpdateClient keep metadata document clients
+	// (Options.ClientMetadata) and dynamically registered ones
+	// (Options.Registration).
+	clientWriter
 	// UseJTI stops client assertion replay (the authenticator).
 	store.ReplayStore
 	// CreateToken stores opaque access tokens (the minter).
@@ -88,6 +92,9 @@ type Options struct {
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
 	SignIn *SignInOptions
+	// ClientMetadata turns on Client ID Metadata Documents; nil leaves
+	// them off.
+	ClientMetadata *ClientMetadataOptions
 }
 
 // Server holds the assembled endpoints.
@@ -146,7 +153,16 @@ func New(opts Options) (*Server, error) {
 		opts.MaxRequestBytes = oauth.DefaultMaxBody
 	}
 	if opts.ClientKeys == nil {
-		opts.ClientKeys = NewClientKeyCache(0, rs.WithClock(opts.Now))
+		keys := NewClientKeyCache(0, rs.WithClock(opts.Now))
+		opts.ClientKeys = keys
+		if opts.ClientMetadata != nil && opts.ClientMetadata.Resolver != nil {
+			// The jwks_uri of a client nobody vetted is fetched through the
+			// same guards as its metadata document.
+			opts.ClientKeys = originKeys{
+				admin:     keys,
+				untrusted: NewClientKeyCache(0, rs.WithClock(opts.Now), rs.WithHTTPClient(opts.ClientMetadata.Resolver.HTTPClient())),
+			}
+		}
 	}
 	st := opts.Store
 	// No handler reaches the whole store: each gets its interface below.
@@ -156,6 +172,12 @@ func New(opts Options) (*Server, error) {
 	s.stores.revocation = st
 	s.stores.ready = st
 	s.clients = NewClientCache(st, opts.ClientCacheTTL, opts.Now)
+	if m := opts.ClientMetadata; m != nil {
+		if m.Resolver == nil {
+			return nil, errors.New("server: ClientMetadata needs a Resolver")
+		}
+		s.clients.meta = &metadataClients{opts: *m, store: st, now: opts.Now, log: opts.Logger}
+	}
 	s.auth = &oauth.Authenticator{
 		Clients:   s.clients,
 		Hasher:    opts.Hasher,

@@ -96,6 +96,13 @@ type Metadata struct {
 	RequestParameterSupported         *bool    `json:"request_parameter_supported,omitempty"`
 	RequestURIParameterSupported      *bool    `json:"request_uri_parameter_supported,omitempty"`
 	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
+
+	// ClientIDMetadataDocumentSupported is true when client_ids that are
+	// https URLs are resolved from their metadata documents.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// RegistrationEndpoint is present when dynamic client registration
+	// (RFC 7591) is on.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -151,6 +158,7 @@ func (s *Server) metadata() Metadata {
 		m.AuthorizationResponseIssParameterSupported = true
 		m.UILocalesSupported = []string{"en"}
 	}
+	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
 	return m
 }
 
