@@ -217,9 +217,9 @@ func TestMetadataDocumentEndToEnd(t *testing.T) {
 	t.Run("refused addresses", func(t *testing.T) {
 		port := netip.MustParseAddrPort(strings.TrimPrefix(strings.Split(e.docURL, "/client.json")[0], "https://")).Port()
 		for _, id := range []string{
-			fmt.Sprintf("https://127.0.0.2:%d/client.json", port), // loopback, not on the allow-list
-			fmt.Sprintf("https://localhost:%d/client.json", port), // a name resolving to loopback
-			"https://10.0.0.1/client.json",                        // private
+			fmt.Sprintf("https://127.0.0.2:%d/client.json", port),  // loopback, not on the allow-list
+			fmt.Sprintf("https://localhost:%d/client.json", port),  // a name resolving to loopback
+			"https://10.0.0.1/client.json",                         // private
 			"https://169.254.169.254/latest/meta-data/client.json", // cloud metadata service
 			"https://[fd00::1]/client.json",                        // IPv6 ULA
 		} {
