@@ -179,7 +179,23 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		}
 		meta = &server.ClientMetadataOptions{Resolver: cimd.New(co), Scopes: cfg.DynamicClientScopeList(), Audiences: cfg.DynamicClientAudienceList()}
 	}
+	var reg *server.RegistrationOptions
+	if cfg.Registration != config.RegistrationOff {
+		reg = &server.RegistrationOptions{
+			Open:         cfg.Registration == config.RegistrationOpen,
+			Scopes:       cfg.DynamicClientScopeList(),
+			Audiences:    cfg.DynamicClientAudienceList(),
+			AllowPrivate: cfg.ClientMetadataAllowPrivate,
+		}
+		if cfg.Registration == config.RegistrationToken {
+			reg.InitialTokens = admin.InitialTokensFile(cfg.RegistrationInitialTokensFile)
+			if _, err := reg.InitialTokens(); err != nil {
+				return nil, fmt.Errorf("registration_initial_tokens_file: %w", err)
+			}
+		}
+	}
 	a.Server, err = server.New(server.Options{
+		Registration:    reg,
 		ClientMetadata:  meta,
 		SignIn:          signIn,
 		Issuer:          a.Issuer,

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
@@ -95,6 +98,24 @@ type Options struct {
 	// ClientMetadata turns on Client ID Metadata Documents; nil leaves
 	// them off.
 	ClientMetadata *ClientMetadataOptions
+	// Registration turns on dynamic client registration (RFC 7591, RFC
+	// 7592) at admin.PathRegister; nil leaves it off.
+	Registration *RegistrationOptions
+}
+
+// RegistrationOptions configure dynamic client registration.
+type RegistrationOptions struct {
+	// Open lets anyone register; otherwise InitialTokens must name the
+	// initial access tokens.
+	Open bool
+	// InitialTokens returns the SHA-256 hashes of the initial access
+	// tokens (e.g. admin.InitialTokensFile).
+	InitialTokens func() ([][sha256.Size]byte, error)
+	// Scopes and Audiences bound what a registered client may have.
+	Scopes, Audiences []string
+	// AllowPrivate lets the jwks_uri of registered clients be fetched from
+	// private and loopback addresses (development only).
+	AllowPrivate bool
 }
 
 // Server holds the assembled endpoints.
@@ -110,6 +131,9 @@ type Server struct {
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
+
+	// registration serves dynamic client registration, when on.
+	registration http.Handler
 
 	// Browser sign-in, when configured.
 	signin         *signIn
@@ -155,12 +179,22 @@ func New(opts Options) (*Server, error) {
 	if opts.ClientKeys == nil {
 		keys := NewClientKeyCache(0, rs.WithClock(opts.Now))
 		opts.ClientKeys = keys
-		if opts.ClientMetadata != nil && opts.ClientMetadata.Resolver != nil {
-			// The jwks_uri of a client nobody vetted is fetched through the
-			// same guards as its metadata document.
+		// The jwks_uri of a client nobody vetted (registered dynamically
+		// or known from its metadata document) is fetched through the
+		// guards of metadata documents: no special-use address, no
+		// redirect.
+		var guarded *http.Client
+		switch {
+		case opts.ClientMetadata != nil && opts.ClientMetadata.Resolver != nil:
+			guarded = opts.ClientMetadata.Resolver.HTTPClient()
+		case opts.Registration != nil:
+			g := cimd.Guard{AllowPrivate: opts.Registration.AllowPrivate}
+			guarded = g.NewHTTPClient(cimd.HTTPClientOptions{})
+		}
+		if guarded != nil {
 			opts.ClientKeys = originKeys{
 				admin:     keys,
-				untrusted: NewClientKeyCache(0, rs.WithClock(opts.Now), rs.WithHTTPClient(opts.ClientMetadata.Resolver.HTTPClient())),
+				untrusted: NewClientKeyCache(0, rs.WithClock(opts.Now), rs.WithHTTPClient(guarded)),
 			}
 		}
 	}
@@ -204,8 +238,49 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := s.setupRegistration(st); err != nil {
+		return nil, err
+	}
 	s.public = s.routes()
 	return s, nil
+}
+
+// setupRegistration builds the registration endpoint when it is on.
+func (s *Server) setupRegistration(st Store) error {
+	o := s.opts.Registration
+	if o == nil {
+		return nil
+	}
+	clients, ok := st.(store.ClientStore)
+	if !ok {
+		return errors.New("server: registration needs a store that keeps clients (store.ClientStore)")
+	}
+	if !o.Open && o.InitialTokens == nil {
+		return errors.New("server: registration without Open needs InitialTokens")
+	}
+	ro := admin.RegistrationOptions{
+		Open:              o.Open,
+		InitialTokens:     o.InitialTokens,
+		Store:             clients,
+		Hasher:            s.opts.Hasher,
+		Clients:           s.clients,
+		Scopes:            o.Scopes,
+		Audiences:         o.Audiences,
+		IDTokenAlgorithms: s.opts.Ring.Algorithms(),
+		Endpoint:          s.opts.Issuer + admin.PathRegister,
+		RequestID:         RequestID,
+		Logger:            s.log,
+		Now:               s.now,
+		MaxBytes:          s.opts.MaxRequestBytes,
+	}
+	if u, ok := st.(admin.UserStore); ok {
+		ro.Users = u
+	}
+	if a, ok := st.(store.AuditStore); ok {
+		ro.Audit = a
+	}
+	s.registration = admin.NewRegistration(ro)
+	return nil
 }
 
 // Clients returns the client cache, so that the admin API can invalidate
@@ -225,6 +300,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+PathOIDCMetadata, s.handleMetadata)
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
 	mux.HandleFunc("GET "+PathReady, s.handleReady)
+	if s.registration != nil {
+		mux.Handle(admin.PathRegister, s.registration)
+		mux.Handle(admin.PathRegister+"/", s.registration)
+	}
 	if s.signin != nil {
 		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
 		mux.HandleFunc(PathLogin, s.handleLogin)

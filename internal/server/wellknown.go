@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
@@ -159,6 +160,9 @@ func (s *Server) metadata() Metadata {
 		m.UILocalesSupported = []string{"en"}
 	}
 	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
+	if s.registration != nil {
+		m.RegistrationEndpoint = iss + admin.PathRegister
+	}
 	return m
 }
 
