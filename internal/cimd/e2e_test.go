@@ -31,11 +31,16 @@ import (
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clocktest"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 const redirectURI = "http://127.0.0.1/callback"
 
 type e2e struct {
+	app      *app.App
+	clock    *clocktest.Clock
+	name     *atomic.Value // the document's client_name
 	issuer   string
 	admin    string
 	token    string
@@ -48,6 +53,8 @@ type e2e struct {
 func startE2E(t *testing.T) *e2e {
 	t.Helper()
 	var hits atomic.Int64
+	var name atomic.Value
+	name.Store("MCP Inspector")
 	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		if r.URL.Path != "/client.json" {
@@ -56,8 +63,8 @@ func startE2E(t *testing.T) *e2e {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "max-age=300")
-		fmt.Fprintf(w, `{"client_id":%q,"client_name":"MCP Inspector","redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none","scope":"openid profile offline_access mcp:tools"}`,
-			"https://"+r.Host+r.URL.Path, redirectURI)
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":%q,"redirect_uris":[%q],"grant_types":["authorization_code","refresh_token"],"token_endpoint_auth_method":"none","scope":"openid profile offline_access mcp:tools"}`,
+			"https://"+r.Host+r.URL.Path, name.Load().(string), redirectURI)
 	}))
 	t.Cleanup(docs.Close)
 	pool := x509.NewCertPool()
@@ -72,12 +79,13 @@ func startE2E(t *testing.T) *e2e {
 		"WRIT_LOG_LEVEL":                 "warn",
 		"WRIT_CLIENT_METADATA_DOCUMENTS": "true",
 	}
-	a := apptest.Start(t, env, app.Options{ClientMetadata: func(o *cimd.Options) {
+	clock := clocktest.Real()
+	a := apptest.Start(t, env, app.Options{Now: clock.Now, ClientMetadata: func(o *cimd.Options) {
 		o.RootCAs = pool
 		// Only the test's document server, nothing else on loopback.
 		o.Guard.Allow = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddrPort(docs.Listener.Addr().String()).Addr(), 32)}
 	}})
-	e := &e2e{issuer: a.Issuer, admin: "http://" + a.AdminAddr().String(), token: a.AdminToken,
+	e := &e2e{app: a, clock: clock, name: &name, issuer: a.Issuer, admin: "http://" + a.AdminAddr().String(), token: a.AdminToken,
 		docURL: docs.URL + "/client.json", docHits: &hits, username: "alice", password: "cimd " + rand.Text()}
 	var u struct {
 		ID string `json:"id"`
@@ -237,57 +245,60 @@ func TestMetadataDocumentEndToEnd(t *testing.T) {
 
 	t.Run("sign-in with PKCE", func(t *testing.T) {
 		for round := range 2 {
-			b := newBrowser(e.issuer)
-			verifier, challenge := pkce()
-			p := b.get(t, authorizeURL(e.issuer, e.docURL, challenge))
-			if !strings.Contains(p.body, `name="password"`) {
-				t.Fatalf("round %d: no login page: %d %.1500s", round, p.status, p.body)
-			}
-			p = b.submit(t, p, url.Values{"username": {e.username}, "password": {e.password}})
-			// The consent page every time, naming the document's host.
-			if !strings.Contains(p.body, `value="approve"`) {
-				t.Fatalf("round %d: no consent page: %d %.1500s", round, p.status, p.body)
-			}
-			if !strings.Contains(p.body, "MCP Inspector") || !strings.Contains(p.body, ">127.0.0.1<") {
-				t.Fatalf("round %d: consent page does not name the client and its host: %.2000s", round, p.body)
-			}
-			p = b.submit(t, p, url.Values{"decision": {"approve"}})
-			if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirectURI+"?") {
-				t.Fatalf("round %d: after consent: %d %q %.500s", round, p.status, p.location, p.body)
-			}
-			loc, _ := url.Parse(p.location)
-			code := loc.Query().Get("code")
-			if code == "" || loc.Query().Get("state") != "st-1" {
-				t.Fatalf("round %d: redirect %s", round, p.location)
-			}
-			resp, err := http.PostForm(e.issuer+"/oauth2/token", url.Values{
-				"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
-				"client_id": {e.docURL}, "code_verifier": {verifier},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tok struct {
-				AccessToken  string `json:"access_token"`
-				IDToken      string `json:"id_token"`
-				RefreshToken string `json:"refresh_token"`
-				Scope        string `json:"scope"`
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("round %d: token: %d %s", round, resp.StatusCode, body)
-			}
-			if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" || tok.IDToken == "" {
-				t.Fatalf("round %d: token response %s", round, body)
-			}
-			if claims := jwtClaims(t, tok.IDToken); claims["aud"] != e.docURL {
+			tok := e.signIn(t, e.docURL, "MCP Inspector", true)
+			if claims := jwtClaims(t, tok["id_token"].(string)); claims["aud"] != e.docURL {
 				t.Fatalf("round %d: id_token aud = %v", round, claims["aud"])
+			}
+			if round == 1 {
+				// A public client's refresh token rotates (client_id, no secret).
+				r := postForm(t, e.issuer+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {e.docURL}})
+				if r["access_token"] == nil || r["refresh_token"] == nil || r["refresh_token"] == tok["refresh_token"] {
+					t.Fatalf("refresh: %v", r)
+				}
 			}
 		}
 		// The document was fetched once: the cache served the rest.
 		if n := e.docHits.Load(); n != 1 {
 			t.Errorf("the document was fetched %d times, want 1", n)
+		}
+		c, err := e.app.Store.GetClient(t.Context(), e.docURL)
+		if err != nil || c.Origin != store.OriginMetadataDocument || c.FirstParty || c.Name != "MCP Inspector" ||
+			strings.Join(c.Scopes, " ") != "openid profile offline_access" {
+			t.Fatalf("stored client %+v, %v", c, err)
+		}
+	})
+
+	t.Run("a changed document is seen after its max-age", func(t *testing.T) {
+		e.name.Store("MCP Inspector 2")
+		before := e.docHits.Load()
+		e.clock.Advance(301 * time.Second)
+		e.signIn(t, e.docURL, "MCP Inspector 2", true)
+		if e.docHits.Load() != before+1 {
+			t.Fatalf("fetches: %d, want one more", e.docHits.Load()-before)
+		}
+		c, err := e.app.Store.GetClient(t.Context(), e.docURL)
+		if err != nil || c.Name != "MCP Inspector 2" || c.Origin != store.OriginMetadataDocument {
+			t.Fatalf("stored client %+v, %v", c, err)
+		}
+	})
+
+	t.Run("an administrator's registration wins", func(t *testing.T) {
+		// A client registered under an https id the document server does
+		// not serve: writ uses the registration and fetches nothing.
+		id := strings.Replace(e.docURL, "/client.json", "/registered-by-admin", 1)
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		if err := e.app.Store.CreateClient(t.Context(), store.Client{
+			ID: id, Name: "Vetted app", RedirectURIs: []string{redirectURI},
+			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, Scopes: []string{"openid", "profile", "offline_access"},
+			TokenEndpointAuthMethod: "none", AccessTokenFormat: "jwt", IDTokenSignedResponseAlg: "RS256",
+			FirstParty: true, CreatedAt: now, UpdatedAt: now,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before := e.docHits.Load()
+		e.signIn(t, id, "", false) // first-party: no consent page
+		if e.docHits.Load() != before {
+			t.Fatal("the document of an admin-registered client was fetched")
 		}
 	})
 
@@ -313,6 +324,66 @@ func jwtClaims(t *testing.T, token string) map[string]any {
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// signIn signs the user in to clientID with code + PKCE and returns the
+// token response. consent says whether a consent page naming name (and the
+// document's host) must come.
+func (e *e2e) signIn(t *testing.T, clientID, name string, consent bool) map[string]any {
+	t.Helper()
+	b := newBrowser(e.issuer)
+	verifier, challenge := pkce()
+	u := strings.Replace(authorizeURL(e.issuer, clientID, challenge), "scope=openid+profile", "scope=openid+profile+offline_access", 1)
+	p := b.get(t, u)
+	if !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("no login page: %d %.1500s", p.status, p.body)
+	}
+	p = b.submit(t, p, url.Values{"username": {e.username}, "password": {e.password}})
+	if consent {
+		// The consent page every time, naming the document's host.
+		if !strings.Contains(p.body, `value="approve"`) {
+			t.Fatalf("no consent page: %d %.1500s", p.status, p.body)
+		}
+		if !strings.Contains(p.body, html.EscapeString(name)) || !strings.Contains(p.body, ">127.0.0.1<") {
+			t.Fatalf("consent page does not name the client %q and its host: %.2000s", name, p.body)
+		}
+		p = b.submit(t, p, url.Values{"decision": {"approve"}})
+	}
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, redirectURI+"?") {
+		t.Fatalf("after sign-in: %d %q %.500s", p.status, p.location, p.body)
+	}
+	loc, _ := url.Parse(p.location)
+	code := loc.Query().Get("code")
+	if code == "" || loc.Query().Get("state") != "st-1" {
+		t.Fatalf("redirect %s", p.location)
+	}
+	tok := postForm(t, e.issuer+"/oauth2/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
+		"client_id": {clientID}, "code_verifier": {verifier},
+	})
+	if tok["access_token"] == nil || tok["id_token"] == nil {
+		t.Fatalf("token response %v", tok)
+	}
+	return tok
+}
+
+// postForm posts a form and decodes a 200 JSON answer.
+func postForm(t *testing.T, u string, form url.Values) map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", u, resp.StatusCode, body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
