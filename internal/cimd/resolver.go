@@ -176,13 +176,6 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Document, err
 	}
 }
 
-// Forget drops clientID from the cache.
-func (r *Resolver) Forget(clientID string) {
-	r.mu.Lock()
-	delete(r.entries, clientID)
-	r.mu.Unlock()
-}
-
 func (r *Resolver) run(ctx context.Context, clientID string, c *call) {
 	doc, ttl, err := r.fetch(ctx, clientID)
 	if err != nil {

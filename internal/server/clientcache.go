@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -78,7 +79,15 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 // registration under the same id wins).
 func (cc *ClientCache) load(ctx context.Context, id string) (store.Client, error) {
 	c, err := cc.store.GetClient(ctx, id)
-	if cc.meta == nil || !cimd.IsClientIDURL(id) {
+	if cc.meta == nil {
+		if err == nil && c.Origin == store.OriginMetadataDocument {
+			// Metadata documents were turned off: the clients known only
+			// from theirs are unknown again.
+			return store.Client{}, fmt.Errorf("server: client %q is known from its metadata document, and metadata documents are off: %w", truncate(id, 200), store.ErrNotFound)
+		}
+		return c, err
+	}
+	if !cimd.IsClientIDURL(id) {
 		return c, err
 	}
 	switch {

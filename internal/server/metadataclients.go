@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/cimd"
@@ -45,6 +46,9 @@ type clientWriter interface {
 type metadataClients struct {
 	opts  ClientMetadataOptions
 	store clientWriter
+	// audit, when set, records each client created or changed from its
+	// document.
+	audit store.AuditStore
 	now   func() time.Time
 	log   *slog.Logger
 }
@@ -72,6 +76,7 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		err := m.store.CreateClient(ctx, want)
 		if err == nil {
 			m.log.InfoContext(ctx, "client registered from its metadata document", "client_id", truncate(id, 200))
+			m.record(ctx, store.AuditClientRegistered, &want)
 			return want, nil
 		}
 		if !errors.Is(err, store.ErrAlreadyExists) {
@@ -96,7 +101,27 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		return store.Client{}, fmt.Errorf("server: update metadata document client: %w", err)
 	}
 	m.log.InfoContext(ctx, "client metadata document changed", "client_id", truncate(id, 200))
+	m.record(ctx, store.AuditClientUpdated, &updated)
 	return updated, nil
+}
+
+// record appends an audit event for c; a failure is logged.
+func (m *metadataClients) record(ctx context.Context, typ string, c *store.Client) {
+	if m.audit == nil {
+		return
+	}
+	details, _ := json.Marshal(map[string]any{
+		"origin":                     c.Origin,
+		"client_name":                c.Name,
+		"redirect_uris":              c.RedirectURIs,
+		"grant_types":                c.GrantTypes,
+		"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
+		"scope":                      strings.Join(c.Scopes, " "),
+	})
+	e := store.AuditEvent{Time: m.now().UTC(), Type: typ, ClientID: c.ID, By: "metadata_document", RequestID: RequestID(ctx), Details: details}
+	if _, err := m.audit.AppendAudit(ctx, e); err != nil {
+		m.log.ErrorContext(ctx, "audit event not stored", "type", typ, "client_id", truncate(c.ID, 200), "error", err)
+	}
 }
 
 // client is the registration a document gives, under the server's policy:

@@ -211,6 +211,9 @@ func New(opts Options) (*Server, error) {
 			return nil, errors.New("server: ClientMetadata needs a Resolver")
 		}
 		s.clients.meta = &metadataClients{opts: *m, store: st, now: opts.Now, log: opts.Logger}
+		if a, ok := st.(store.AuditStore); ok {
+			s.clients.meta.audit = a
+		}
 	}
 	s.auth = &oauth.Authenticator{
 		Clients:   s.clients,
