@@ -316,11 +316,7 @@ func TestRegistrationTokenMode(t *testing.T) {
 	})
 
 	t.Run("audit", func(t *testing.T) {
-		as, ok := n.a.Store.(store.AuditStore)
-		if !ok {
-			t.Skip("this store keeps no audit trail yet")
-		}
-		events, err := as.ListAudit(context.Background(), store.AuditQuery{ClientID: reg.body["client_id"].(string)})
+		events, err := n.a.Store.ListAudit(context.Background(), store.AuditQuery{ClientID: reg.body["client_id"].(string)})
 		if err != nil {
 			t.Fatal(err)
 		}

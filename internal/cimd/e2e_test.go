@@ -280,6 +280,17 @@ func TestMetadataDocumentEndToEnd(t *testing.T) {
 		if err != nil || c.Name != "MCP Inspector 2" || c.Origin != store.OriginMetadataDocument {
 			t.Fatalf("stored client %+v, %v", c, err)
 		}
+		events, err := e.app.Store.ListAudit(t.Context(), store.AuditQuery{ClientID: e.docURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, ev := range events {
+			types = append(types, ev.Type+"/"+ev.By)
+		}
+		if want := "client_registered/metadata_document client_updated/metadata_document"; strings.Join(types, " ") != want {
+			t.Fatalf("audit events %v, want %s", types, want)
+		}
 	})
 
 	t.Run("an administrator's registration wins", func(t *testing.T) {
