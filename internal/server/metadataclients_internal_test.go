@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clocktest"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/storeopen"
+)
+
+const testJWK = `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256","use":"sig"}`
+
+type metaFixture struct {
+	st    store.Store
+	clock *clocktest.Clock
+	cache *ClientCache
+	meta  *metadataClients
+	url   string
+	hits  *atomic.Int64
+	name  *atomic.Value
+}
+
+func newMetaFixture(t *testing.T) *metaFixture {
+	t.Helper()
+	var hits atomic.Int64
+	var name atomic.Value
+	name.Store("App")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(w, `{"client_id":%q,"client_name":%q,"redirect_uris":["https://app.example.com/cb"],"scope":"openid profile admin","token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[%s]}}`,
+			"https://"+r.Host+r.URL.Path, name.Load(), testJWK)
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	st, err := storeopen.Open(context.Background(), "sqlite:"+t.TempDir()+"/writ.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock := clocktest.Default()
+	res := cimd.New(cimd.Options{Guard: cimd.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, RootCAs: pool, Now: clock.Now})
+	f := &metaFixture{st: st, clock: clock, url: srv.URL + "/client.json", hits: &hits, name: &name}
+	f.meta = &metadataClients{opts: ClientMetadataOptions{Resolver: res, Scopes: []string{"openid", "profile"}, Audiences: []string{"https://mcp.example.com"}},
+		store: st, audit: st, now: clock.Now, log: slog.New(slog.DiscardHandler)}
+	f.cache = NewClientCache(st, -1, clock.Now)
+	f.cache.meta = f.meta
+	return f
+}
+
+func TestMetadataClientLifecycle(t *testing.T) {
+	f := newMetaFixture(t)
+	ctx := context.Background()
+	c, err := f.cache.GetClient(ctx, f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Origin != store.OriginMetadataDocument || c.FirstParty || c.Name != "App" || len(c.Scopes) != 2 || c.Audiences[0] != "https://mcp.example.com" || len(c.JWKS) == 0 {
+		t.Fatalf("client %+v", c)
+	}
+	stored, err := f.st.GetClient(ctx, f.url)
+	if err != nil || stored.Origin != store.OriginMetadataDocument {
+		t.Fatalf("stored %+v, %v", stored, err)
+	}
+
+	// The same document again: no write (UpdatedAt stays), even when the
+	// store spells the key set differently.
+	f.clock.Advance(2 * time.Minute)
+	if _, err := f.st.UpdateClient(ctx, f.url, func(old store.Client) (store.Client, error) {
+		old.JWKS = []byte(`{ "keys" : [ ` + testJWK + ` ] }`)
+		return old, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.st.GetClient(ctx, f.url)
+	if _, err := f.cache.GetClient(ctx, f.url); err != nil {
+		t.Fatal(err)
+	}
+	if f.hits.Load() != 2 {
+		t.Fatalf("%d fetches, want 2 (cache expired once)", f.hits.Load())
+	}
+	after, _ := f.st.GetClient(ctx, f.url)
+	if !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatal("an unchanged document rewrote the registration")
+	}
+
+	// A changed document updates it, keeping CreatedAt.
+	f.name.Store("App 2")
+	f.clock.Advance(2 * time.Minute)
+	c, err = f.cache.GetClient(ctx, f.url)
+	if err != nil || c.Name != "App 2" || !c.CreatedAt.Equal(stored.CreatedAt) {
+		t.Fatalf("after a change: %+v, %v", c, err)
+	}
+
+	// Two nodes creating at once: the loser updates.
+	c, err = f.meta.resolve(ctx, f.url, store.Client{}, false)
+	if err != nil || c.Name != "App 2" {
+		t.Fatalf("create over an existing record: %+v, %v", c, err)
+	}
+
+	// Metadata documents turned off: the client is unknown.
+	off := NewClientCache(f.st, -1, f.clock.Now)
+	if _, err := off.GetClient(ctx, f.url); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("with documents off: %v", err)
+	}
+}
+
+func TestMetadataClientAdminWins(t *testing.T) {
+	f := newMetaFixture(t)
+	ctx := context.Background()
+	now := f.clock.Now().UTC().Truncate(store.TimePrecision)
+	admin := store.Client{ID: f.url, Name: "Vetted", RedirectURIs: []string{"https://vetted.example/cb"},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+		AccessTokenFormat: store.AccessTokenJWT, IDTokenSignedResponseAlg: "RS256", FirstParty: true, CreatedAt: now, UpdatedAt: now}
+	if err := f.st.CreateClient(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.cache.GetClient(ctx, f.url)
+	if err != nil || c.Name != "Vetted" || !c.FirstParty {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	if f.hits.Load() != 0 {
+		t.Fatal("the document of an admin-registered client was fetched")
+	}
+	// A resolution racing an admin registration never overwrites it.
+	if _, err := f.meta.resolve(ctx, f.url, store.Client{}, false); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("resolve over an admin client: %v", err)
+	}
+	if c, _ := f.st.GetClient(ctx, f.url); c.Name != "Vetted" || c.Origin != store.OriginAdmin {
+		t.Fatalf("admin client overwritten: %+v", c)
+	}
+}
+
+func TestMetadataClientRefused(t *testing.T) {
+	f := newMetaFixture(t)
+	for _, id := range []string{"https://10.1.2.3/client.json", "https://127.0.0.1/c?x=1", "https://169.254.169.254/latest"} {
+		_, err := f.cache.GetClient(context.Background(), id)
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: %v, want not found", id, err)
+		}
+		if _, err := f.st.GetClient(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s stored", id)
+		}
+	}
+}
+
+func TestJSONEqual(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		eq   bool
+	}{
+		{`{"a":1,"b":[1,2]}`, `{ "b": [1, 2], "a": 1 }`, true},
+		{`{"a":1}`, `{"a":2}`, false},
+		{``, ``, true},
+		{`{"a":1}`, ``, false},
+		{`not json`, `{"a":1}`, false},
+	} {
+		if got := jsonEqual([]byte(tt.a), []byte(tt.b)); got != tt.eq {
+			t.Errorf("jsonEqual(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
