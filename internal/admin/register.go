@@ -467,6 +467,12 @@ func (rg *registration) update(w http.ResponseWriter, r *http.Request) error {
 		c.CreatedAt, c.UpdatedAt = cur.CreatedAt, now
 		c.RegistrationTokenHash = cur.RegistrationTokenHash
 		c.TokensRevokedBefore = cur.TokensRevokedBefore
+		// What only an administrator sets stays as they set it: a client
+		// cannot shed an agent policy or widen its audiences by
+		// re-registering.
+		c.Agent, c.Exchange, c.FirstParty = cur.Agent, cur.Exchange, cur.FirstParty
+		c.Audiences, c.Metadata, c.BackchannelLogoutURI = cur.Audiences, cur.Metadata, cur.BackchannelLogoutURI
+		c.AccessTokenFormat, c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = cur.AccessTokenFormat, cur.AccessTokenTTL, cur.RefreshTokenTTL, cur.IDTokenTTL
 		if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
 			c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
 		}

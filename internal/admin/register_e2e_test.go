@@ -262,6 +262,15 @@ func TestRegistrationTokenMode(t *testing.T) {
 			t.Errorf("admin client through RFC 7592: %d %s", r.status, r.raw)
 		}
 
+		// An administrator's agent policy and audiences survive the
+		// client's own updates.
+		if _, err := n.a.Store.UpdateClient(context.Background(), id, func(c store.Client) (store.Client, error) {
+			c.Agent = &store.AgentPolicy{Owner: store.OwnerClient + id, RequireDPoP: true}
+			c.Audiences = []string{"https://mcp.example.com", "https://extra.example.com"}
+			return c, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		update := map[string]any{
 			"client_id": id, "client_secret": secret, "client_name": "Renamed",
 			"redirect_uris": []string{"https://app.example.com/cb2"}, "grant_types": []string{"authorization_code"},
@@ -276,6 +285,9 @@ func TestRegistrationTokenMode(t *testing.T) {
 		c, err := n.a.Store.GetClient(context.Background(), id)
 		if err != nil || c.Name != "Renamed" || !slices.Equal(c.RedirectURIs, []string{"https://app.example.com/cb2"}) || !slices.Equal(c.Scopes, []string{"openid", "profile", "mcp:tools"}) {
 			t.Fatalf("stored after update: %+v %v", c, err)
+		}
+		if c.Agent == nil || !c.Agent.RequireDPoP || len(c.Audiences) != 2 {
+			t.Fatalf("the update dropped what the administrator set: agent %+v, audiences %v", c.Agent, c.Audiences)
 		}
 		for name, body := range map[string]map[string]any{
 			"no client_id":    {"redirect_uris": []string{"https://a.example/cb"}},

@@ -91,6 +91,8 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		c := want
 		c.CreatedAt = old.CreatedAt
 		c.TokensRevokedBefore = old.TokensRevokedBefore
+		// Policies an administrator attached (agent, token exchange) stay.
+		c.Agent, c.Exchange = old.Agent, old.Exchange
 		return c, nil
 	})
 	if errors.Is(err, errAdminRegistered) {
