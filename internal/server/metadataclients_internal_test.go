@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/rs"
 )
 
 const testJWK = `{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","alg":"ES256","use":"sig"}`
@@ -173,6 +176,35 @@ func TestJSONEqual(t *testing.T) {
 	} {
 		if got := jsonEqual([]byte(tt.a), []byte(tt.b)); got != tt.eq {
 			t.Errorf("jsonEqual(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+func TestOriginKeysGuardUntrusted(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"keys":[%s]}`, testJWK)
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	trusting := srv.Client() // the admin side: trusts the server, no address rule
+	var strict cimd.Guard    // the untrusted side: loopback refused
+	guarded := strict.NewHTTPClient(cimd.HTTPClientOptions{RootCAs: pool})
+	keys := originKeys{
+		admin:     NewClientKeyCache(0, rs.WithHTTPClient(trusting)),
+		untrusted: NewClientKeyCache(0, rs.WithHTTPClient(guarded)),
+	}
+	h := &jose.Header{Algorithm: jose.ES256}
+	admin := &store.Client{ID: "svc", JWKSURI: srv.URL + "/jwks"}
+	if _, err := keys.ClientKeys(context.Background(), admin, h); err != nil {
+		t.Fatalf("admin client: %v", err)
+	}
+	for _, origin := range []string{store.OriginDynamic, store.OriginMetadataDocument} {
+		c := &store.Client{ID: "c-" + origin, JWKSURI: srv.URL + "/jwks?" + origin, Origin: origin}
+		_, err := keys.ClientKeys(context.Background(), c, h)
+		if err == nil || !strings.Contains(err.Error(), "address not allowed") {
+			t.Errorf("%s client: %v, want the loopback jwks_uri refused", origin, err)
 		}
 	}
 }
