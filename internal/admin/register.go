@@ -13,10 +13,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
@@ -44,6 +46,15 @@ const RegistrationTokenPrefix = "writ_reg_"
 const (
 	maxInitialTokensFile = 64 << 10
 	maxInitialTokens     = 1000
+)
+
+// Bounds of open registration: at most OpenRegistrationsPerAddress
+// registrations per client address (an IPv6 address counts by its /64)
+// within OpenRegistrationWindow, so that nobody fills the client table.
+const (
+	OpenRegistrationsPerAddress = 30
+	OpenRegistrationWindow      = time.Hour
+	maxLimitedAddresses         = 10000
 )
 
 // RegistrationOptions configure NewRegistration.
@@ -97,6 +108,63 @@ type registration struct {
 	mux       *http.ServeMux
 	grants    []string
 	requestID func(context.Context) string
+	limit     addrLimiter
+}
+
+// addrLimiter counts registrations per client address in fixed windows.
+type addrLimiter struct {
+	mu     sync.Mutex
+	counts map[netip.Prefix]*addrCount
+}
+
+type addrCount struct {
+	start time.Time
+	n     int
+}
+
+// allow counts one registration from remoteAddr (host:port) and reports
+// whether it is within the bound, and if not, when to retry.
+func (l *addrLimiter) allow(remoteAddr string, now time.Time) (bool, time.Duration) {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false, OpenRegistrationWindow
+	}
+	addr := ap.Addr().Unmap()
+	bits := 32
+	if addr.Is6() {
+		bits = 64
+	}
+	key, _ := addr.Prefix(bits)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = make(map[netip.Prefix]*addrCount)
+	}
+	c, ok := l.counts[key]
+	if ok && now.Sub(c.start) >= OpenRegistrationWindow {
+		c.start, c.n = now, 0
+	}
+	if !ok {
+		if len(l.counts) >= maxLimitedAddresses {
+			for k, old := range l.counts {
+				if now.Sub(old.start) >= OpenRegistrationWindow {
+					delete(l.counts, k)
+				}
+			}
+			if len(l.counts) >= maxLimitedAddresses {
+				// Under a flood from many addresses, refuse rather than
+				// forget the counts.
+				return false, time.Minute
+			}
+		}
+		c = &addrCount{start: now}
+		l.counts[key] = c
+	}
+	if c.n >= OpenRegistrationsPerAddress {
+		return false, c.start.Add(OpenRegistrationWindow).Sub(now)
+	}
+	c.n++
+	return true, 0
 }
 
 // NewRegistration returns the handler of PathRegister and
@@ -318,6 +386,14 @@ func (rg *registration) register(w http.ResponseWriter, r *http.Request) error {
 	tag, err := rg.checkInitialToken(r)
 	if err != nil {
 		return err
+	}
+	if rg.o.Open {
+		if ok, retry := rg.limit.allow(r.RemoteAddr, rg.h.now()); !ok {
+			rg.h.log.InfoContext(ctx, "registration: too many registrations from one address", "remote", r.RemoteAddr)
+			e := apiErrorf(http.StatusTooManyRequests, CodeTemporarilyUnavailable, "too many registrations from this address; try again later")
+			e.retryAfter = retry
+			return e
+		}
 	}
 	if err := rg.h.checkStore(); err != nil {
 		return err

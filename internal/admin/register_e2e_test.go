@@ -375,6 +375,20 @@ func TestRegistrationOpenMode(t *testing.T) {
 	}
 }
 
+func TestRegistrationOpenModeBounded(t *testing.T) {
+	n := startRegNode(t, "open", nil)
+	body := map[string]any{"redirect_uris": []string{"https://a.example/cb"}, "token_endpoint_auth_method": "none"}
+	for i := range admin.OpenRegistrationsPerAddress {
+		if r := n.call(t, http.MethodPost, n.issuer+admin.PathRegister, "", body); r.status != http.StatusCreated {
+			t.Fatalf("registration %d: %d %s", i+1, r.status, r.raw)
+		}
+	}
+	r := n.call(t, http.MethodPost, n.issuer+admin.PathRegister, "", body)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("one more: %d %s (Retry-After %q)", r.status, r.raw, r.header.Get("Retry-After"))
+	}
+}
+
 func TestRegistrationOff(t *testing.T) {
 	n := startRegNode(t, "off", nil)
 	if _, ok := discovery(t, n.issuer)["registration_endpoint"]; ok {
