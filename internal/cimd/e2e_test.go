@@ -313,6 +313,22 @@ func TestMetadataDocumentEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("an administrator deletes a metadata document client", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodDelete, e.admin+"/admin/clients/"+url.PathEscape(e.docURL), nil)
+		req.Header.Set("Authorization", "Bearer "+e.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("admin DELETE: %d", resp.StatusCode)
+		}
+		if _, err := e.app.Store.GetClient(t.Context(), e.docURL); err == nil {
+			t.Fatal("still stored")
+		}
+	})
+
 	t.Run("scope beyond dynamic_client_scopes", func(t *testing.T) {
 		_, challenge := pkce()
 		u := strings.Replace(authorizeURL(e.issuer, e.docURL, challenge), "scope=openid+profile", "scope=openid+mcp%3Atools", 1)
