@@ -177,8 +177,8 @@ func New(opts Options) (*Server, error) {
 		opts.MaxRequestBytes = oauth.DefaultMaxBody
 	}
 	if opts.ClientKeys == nil {
-		keys := NewClientKeyCache(0, rs.WithClock(opts.Now))
-		opts.ClientKeys = keys
+		kc := NewClientKeyCache(0, rs.WithClock(opts.Now))
+		opts.ClientKeys = kc
 		// The jwks_uri of a client nobody vetted (registered dynamically
 		// or known from its metadata document) is fetched through the
 		// guards of metadata documents: no special-use address, no
@@ -193,7 +193,7 @@ func New(opts Options) (*Server, error) {
 		}
 		if guarded != nil {
 			opts.ClientKeys = originKeys{
-				admin:     keys,
+				admin:     kc,
 				untrusted: NewClientKeyCache(0, rs.WithClock(opts.Now), rs.WithHTTPClient(guarded)),
 			}
 		}
