@@ -173,7 +173,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	}
 	var meta *server.ClientMetadataOptions
 	if cfg.ClientMetadataDocuments {
-		co := cimd.Options{Guard: cimd.Guard{AllowPrivate: cfg.ClientMetadataAllowPrivate}, Now: o.Now, Logger: o.Logger}
+		co := cimd.Options{Guard: cimd.Guard{AllowPrivate: cfg.ClientMetadataAllowPrivate}, Hosts: cfg.ClientMetadataHostList(), Now: o.Now, Logger: o.Logger}
 		if o.ClientMetadata != nil {
 			o.ClientMetadata(&co)
 		}

@@ -10,11 +10,16 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
+
+// ErrHostNotAllowed reports a client_id whose host is not on the
+// operator's list (Options.Hosts).
+var ErrHostNotAllowed = errors.New("cimd: the client_id's host is not among the allowed hosts")
 
 // ErrFetch reports that the document could not be fetched: the connection,
 // TLS, the status (anything but 200, redirects included), the content type,
@@ -51,6 +56,11 @@ const (
 type Options struct {
 	// Guard decides which addresses may be reached.
 	Guard Guard
+	// Hosts, when not empty, are the only hosts a client_id may name:
+	// exact host names ("mcp.example.com"), or "*." and a domain for its
+	// subdomains ("*.example.com" matches a.example.com, not example.com).
+	// Compared in lower case.
+	Hosts []string
 	// RootCAs are the trusted roots; nil means the system's.
 	RootCAs *x509.CertPool
 	// MaxBytes bounds the document; more is an error.
@@ -152,6 +162,12 @@ func (r *Resolver) HTTPClient() *http.Client { return r.client }
 func (r *Resolver) Resolve(ctx context.Context, clientID string) (*Document, error) {
 	if err := CheckClientID(clientID); err != nil {
 		return nil, err
+	}
+	if len(r.o.Hosts) > 0 {
+		u, err := url.Parse(clientID)
+		if err != nil || !HostAllowed(r.o.Hosts, u.Hostname()) {
+			return nil, ErrHostNotAllowed
+		}
 	}
 	now := r.o.Now()
 	r.mu.Lock()
@@ -351,4 +367,23 @@ func (d *Document) clone() *Document {
 	c.Scopes = append([]string(nil), d.Scopes...)
 	c.JWKS = append([]byte(nil), d.JWKS...)
 	return &c
+}
+
+// HostAllowed reports whether host matches one of patterns: an exact host
+// name, or "*." and a domain for any of its subdomains; in lower case.
+func HostAllowed(patterns []string, host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	for _, p := range patterns {
+		p = strings.ToLower(p)
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if strings.HasSuffix(host, "."+suffix) {
+				return true
+			}
+			continue
+		}
+		if host == p {
+			return true
+		}
+	}
+	return false
 }

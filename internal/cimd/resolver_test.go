@@ -345,3 +345,28 @@ func TestResolveBounded(t *testing.T) {
 		t.Fatalf("%d refetches of 5, want at least 3 (at most 2 cached)", got)
 	}
 }
+
+func TestHosts(t *testing.T) {
+	patterns := []string{"mcp.example.com", "*.clients.example.org"}
+	for host, want := range map[string]bool{
+		"mcp.example.com": true, "MCP.Example.com": true, "mcp.example.com.": true,
+		"a.clients.example.org": true, "a.b.clients.example.org": true,
+		"clients.example.org": false, "evilclients.example.org": false, "example.com": false, "x.mcp.example.com": false,
+	} {
+		if got := cimd.HostAllowed(patterns, host); got != want {
+			t.Errorf("HostAllowed(%q) = %v, want %v", host, got, want)
+		}
+	}
+	ds := newDocServer(t)
+	r := cimd.New(cimd.Options{Guard: cimd.Guard{Allow: allowLoopback()}, RootCAs: ds.pool, Hosts: []string{"mcp.example.com"}})
+	if _, err := r.Resolve(context.Background(), ds.url("/client.json")); !errors.Is(err, cimd.ErrHostNotAllowed) {
+		t.Fatalf("Resolve = %v, want ErrHostNotAllowed", err)
+	}
+	if ds.hits.Load() != 0 {
+		t.Fatal("a host off the list was fetched")
+	}
+	r = cimd.New(cimd.Options{Guard: cimd.Guard{Allow: allowLoopback()}, RootCAs: ds.pool, Hosts: []string{"127.0.0.1"}})
+	if _, err := r.Resolve(context.Background(), ds.url("/client.json")); err != nil {
+		t.Fatalf("listed host: %v", err)
+	}
+}

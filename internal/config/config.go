@@ -76,6 +76,7 @@ type Config struct {
 	// Client ID Metadata Documents and dynamic client registration.
 	ClientMetadataDocuments       bool
 	ClientMetadataAllowPrivate    bool
+	ClientMetadataHosts           string
 	Registration                  string
 	RegistrationInitialTokensFile string
 	DynamicClientScopes           string
@@ -284,6 +285,8 @@ func fields() []field {
 			func(c *Config) *bool { return &c.ClientMetadataDocuments }),
 		boolField("client_metadata_allow_private", "WRIT_CLIENT_METADATA_ALLOW_PRIVATE", "false", "development only (refused in production): let metadata documents and client jwks_uri be fetched from loopback and private addresses",
 			func(c *Config) *bool { return &c.ClientMetadataAllowPrivate }),
+		strField("client_metadata_hosts", "WRIT_CLIENT_METADATA_HOSTS", "", "comma-separated hosts whose metadata documents are accepted (mcp.example.com, or *.example.com for its subdomains); empty: any public host",
+			func(c *Config) *string { return &c.ClientMetadataHosts }),
 		enumField("registration", "WRIT_REGISTRATION", RegistrationOff, "dynamic client registration (RFC 7591/7592) at /oauth2/register: off, token (an initial access token from registration_initial_tokens_file is required) or open",
 			[]string{RegistrationOff, RegistrationToken, RegistrationOpen}, func(c *Config) *string { return &c.Registration }),
 		strField("registration_initial_tokens_file", "WRIT_REGISTRATION_INITIAL_TOKENS_FILE", "", "file of initial access tokens for registration=token: one SHA-256 of a token per line (64 hex digits), # comments; read at each registration",
@@ -591,6 +594,12 @@ func (c *Config) validateRegistration() []error {
 			}
 		}
 	}
+	for _, h := range c.ClientMetadataHostList() {
+		name := strings.TrimPrefix(h, "*.")
+		if name == "" || strings.ContainsAny(name, "*/:@?#[] ") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+			errs = append(errs, fmt.Errorf("client_metadata_hosts: %q must be a host name, or *. and a domain", truncate(h)))
+		}
+	}
 	for _, a := range c.DynamicClientAudienceList() {
 		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a, "#") {
 			errs = append(errs, fmt.Errorf("dynamic_client_audiences: %q must be an absolute URI without a fragment", truncate(a)))
@@ -606,8 +615,19 @@ func (c *Config) DynamicClientScopeList() []string {
 
 // DynamicClientAudienceList returns dynamic_client_audiences as a list.
 func (c *Config) DynamicClientAudienceList() []string {
+	return commaList(c.DynamicClientAudiences)
+}
+
+// ClientMetadataHostList returns client_metadata_hosts as a list.
+func (c *Config) ClientMetadataHostList() []string {
+	return commaList(c.ClientMetadataHosts)
+}
+
+// commaList splits a comma-separated setting, trimmed, without empty
+// entries or repeats.
+func commaList(v string) []string {
 	var out []string
-	for _, a := range strings.Split(c.DynamicClientAudiences, ",") {
+	for _, a := range strings.Split(v, ",") {
 		if a = strings.TrimSpace(a); a != "" && !slices.Contains(out, a) {
 			out = append(out, a)
 		}

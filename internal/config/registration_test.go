@@ -41,6 +41,9 @@ func TestRegistrationSettings(t *testing.T) {
 		{"open", map[string]string{"WRIT_REGISTRATION": "open"}, ""},
 		{"bad scope", map[string]string{"WRIT_DYNAMIC_CLIENT_SCOPES": `openid "x"`}, "dynamic_client_scopes"},
 		{"audiences", map[string]string{"WRIT_DYNAMIC_CLIENT_AUDIENCES": "https://mcp.example.com, https://api.example.com"}, ""},
+		{"hosts", map[string]string{"WRIT_CLIENT_METADATA_HOSTS": "mcp.example.com, *.clients.example.org"}, ""},
+		{"bad host", map[string]string{"WRIT_CLIENT_METADATA_HOSTS": "https://mcp.example.com"}, "client_metadata_hosts"},
+		{"bad wildcard", map[string]string{"WRIT_CLIENT_METADATA_HOSTS": "*.*.example.com"}, "client_metadata_hosts"},
 		{"bad audience", map[string]string{"WRIT_DYNAMIC_CLIENT_AUDIENCES": "mcp.example.com"}, "dynamic_client_audiences"},
 	}
 	for _, tt := range tests {
