@@ -17,6 +17,7 @@ import (
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
 	"github.com/writ-dev/writ/internal/store/storeopen"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/rs"
@@ -36,6 +37,11 @@ type metaFixture struct {
 
 func newMetaFixture(t *testing.T) *metaFixture {
 	t.Helper()
+	return newMetaFixtureOn(t, "sqlite:"+t.TempDir()+"/writ.db")
+}
+
+func newMetaFixtureOn(t *testing.T, dsn string) *metaFixture {
+	t.Helper()
 	var hits atomic.Int64
 	var name atomic.Value
 	name.Store("App")
@@ -49,7 +55,7 @@ func newMetaFixture(t *testing.T) *metaFixture {
 	t.Cleanup(srv.Close)
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	st, err := storeopen.Open(context.Background(), "sqlite:"+t.TempDir()+"/writ.db")
+	st, err := storeopen.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +74,14 @@ func newMetaFixture(t *testing.T) *metaFixture {
 }
 
 func TestMetadataClientLifecycle(t *testing.T) {
-	f := newMetaFixture(t)
+	t.Run("sqlite", func(t *testing.T) { testMetadataClientLifecycle(t, newMetaFixture(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		pgtest.Require(t)
+		testMetadataClientLifecycle(t, newMetaFixtureOn(t, pgtest.NewDatabase(t)))
+	})
+}
+
+func testMetadataClientLifecycle(t *testing.T, f *metaFixture) {
 	ctx := context.Background()
 	c, err := f.cache.GetClient(ctx, f.url)
 	if err != nil {
