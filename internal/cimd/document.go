@@ -40,9 +40,9 @@ var (
 
 // Bounds.
 const (
-	// MaxClientIDLength is the longest client_id URL accepted: the longest
-	// key the store keeps.
-	MaxClientIDLength = 512
+	// MaxClientIDLength is the longest client_id URL accepted: the
+	// longest client_id the token endpoint looks up.
+	MaxClientIDLength = 256
 	// MaxURIs bounds redirect_uris and post_logout_redirect_uris.
 	MaxURIs = 16
 	// MaxURILength bounds each URI of the document.

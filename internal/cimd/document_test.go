@@ -43,6 +43,7 @@ func TestCheckClientID(t *testing.T) {
 		"https://app.example.com:0/c",
 		"https://app.example.com:99999/c",
 		"https://" + strings.Repeat("a", 600) + ".example/c",
+		"https://app.example.com/" + strings.Repeat("c", 240),
 		"",
 		"client-123",
 	}
