@@ -73,6 +73,24 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	return c, err
 }
 
+// Registered is GetClient for looking at clients that already hold
+// something (introspection, the account page): when a metadata document
+// cannot be resolved at that moment, the registration it left is returned,
+// so that neither depends on a client's web site being up. A metadata
+// document client is still unknown while metadata documents are off.
+func (cc *ClientCache) Registered(ctx context.Context, id string) (store.Client, error) {
+	c, err := cc.GetClient(ctx, id)
+	if err == nil || cc.meta == nil || !cimd.IsClientIDURL(id) {
+		return c, err
+	}
+	// The document could not be resolved: the registration it left.
+	c, serr := cc.store.GetClient(ctx, id)
+	if serr != nil || c.Origin != store.OriginMetadataDocument {
+		return store.Client{}, err
+	}
+	return c, nil
+}
+
 // load reads a client from the store; with metadata documents on, a
 // client_id that is an https URL and unknown to the store, or known only
 // from its document, is resolved from its document (an administrator's

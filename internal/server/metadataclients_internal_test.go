@@ -33,6 +33,7 @@ type metaFixture struct {
 	url   string
 	hits  *atomic.Int64
 	name  *atomic.Value
+	fail  *atomic.Bool
 }
 
 func newMetaFixture(t *testing.T) *metaFixture {
@@ -44,9 +45,14 @@ func newMetaFixtureOn(t *testing.T, dsn string) *metaFixture {
 	t.Helper()
 	var hits atomic.Int64
 	var name atomic.Value
+	var fail atomic.Bool
 	name.Store("App")
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		if fail.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "max-age=60")
 		fmt.Fprintf(w, `{"client_id":%q,"client_name":%q,"redirect_uris":["https://app.example.com/cb"],"scope":"openid profile admin","token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[%s]}}`,
@@ -65,7 +71,7 @@ func newMetaFixtureOn(t *testing.T, dsn string) *metaFixture {
 	}
 	clock := clocktest.Default()
 	res := cimd.New(cimd.Options{Guard: cimd.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, RootCAs: pool, Now: clock.Now})
-	f := &metaFixture{st: st, clock: clock, url: srv.URL + "/client.json", hits: &hits, name: &name}
+	f := &metaFixture{st: st, clock: clock, url: srv.URL + "/client.json", hits: &hits, name: &name, fail: &fail}
 	f.meta = &metadataClients{opts: ClientMetadataOptions{Resolver: res, Scopes: []string{"openid", "profile"}, Audiences: []string{"https://mcp.example.com"}},
 		store: st, audit: st, now: clock.Now, log: slog.New(slog.DiscardHandler)}
 	f.cache = NewClientCache(st, -1, clock.Now)
@@ -130,10 +136,26 @@ func testMetadataClientLifecycle(t *testing.T, f *metaFixture) {
 		t.Fatalf("create over an existing record: %+v, %v", c, err)
 	}
 
+	// The client's site is down once the document expired: no new sign-in
+	// or token request, but what it holds is still seen (introspection,
+	// the account page).
+	f.fail.Store(true)
+	f.clock.Advance(2 * time.Minute)
+	if _, err := f.cache.GetClient(ctx, f.url); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("document down: GetClient = %v, want not found", err)
+	}
+	if c, err := f.cache.Registered(ctx, f.url); err != nil || c.Name != "App 2" {
+		t.Fatalf("document down: Registered = %+v, %v", c, err)
+	}
+	f.fail.Store(false)
+
 	// Metadata documents turned off: the client is unknown.
 	off := NewClientCache(f.st, -1, f.clock.Now)
 	if _, err := off.GetClient(ctx, f.url); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("with documents off: %v", err)
+	}
+	if _, err := off.Registered(ctx, f.url); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("with documents off: Registered = %v", err)
 	}
 }
 
