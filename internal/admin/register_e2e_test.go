@@ -436,3 +436,20 @@ func TestParseInitialTokens(t *testing.T) {
 		t.Error("more than 1000 tokens accepted")
 	}
 }
+
+func FuzzParseInitialTokens(f *testing.F) {
+	f.Add([]byte("# c\n" + strings.Repeat("ab", 32) + "\n"))
+	f.Add([]byte("\r\n\t" + strings.Repeat("0F", 32) + "  \r\n#"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		hashes, err := admin.ParseInitialTokens(data)
+		if err != nil {
+			if hashes != nil {
+				t.Fatal("hashes with an error")
+			}
+			return
+		}
+		if len(hashes) > 1000 {
+			t.Fatalf("%d tokens", len(hashes))
+		}
+	})
+}
