@@ -648,7 +648,7 @@ func ParseInitialTokens(data []byte) ([][sha256.Size]byte, error) {
 		}
 		b, err := hex.DecodeString(line)
 		if err != nil || len(b) != sha256.Size {
-			return nil, fmt.Errorf("initial access tokens: line %d is not a SHA-256 in hex (64 digits): compute it with: printf %%s \"$TOKEN\" | sha256sum", n)
+			return nil, fmt.Errorf("initial access tokens: line %d is not a SHA-256 in hex (64 digits): compute it with: printf %%s \"$TOKEN\" | openssl dgst -sha256 -r", n)
 		}
 		if len(out) == maxInitialTokens {
 			return nil, fmt.Errorf("initial access tokens: more than %d tokens", maxInitialTokens)

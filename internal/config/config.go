@@ -289,7 +289,7 @@ func fields() []field {
 			func(c *Config) *string { return &c.ClientMetadataHosts }),
 		enumField("registration", "WRIT_REGISTRATION", RegistrationOff, "dynamic client registration (RFC 7591/7592) at /oauth2/register: off, token (an initial access token from registration_initial_tokens_file is required) or open",
 			[]string{RegistrationOff, RegistrationToken, RegistrationOpen}, func(c *Config) *string { return &c.Registration }),
-		strField("registration_initial_tokens_file", "WRIT_REGISTRATION_INITIAL_TOKENS_FILE", "", "file of initial access tokens for registration=token: one SHA-256 of a token per line (64 hex digits), # comments; read at each registration",
+		strField("registration_initial_tokens_file", "WRIT_REGISTRATION_INITIAL_TOKENS_FILE", "", "file of initial access tokens for registration=token: one SHA-256 of a token per line (64 hex digits, as openssl dgst -sha256 -r prints it), # comments; read at each registration",
 			func(c *Config) *string { return &c.RegistrationInitialTokensFile }),
 		strField("dynamic_client_scopes", "WRIT_DYNAMIC_CLIENT_SCOPES", "openid profile email address phone offline_access", "space-separated scopes that dynamically registered and metadata document clients may be given (at most)",
 			func(c *Config) *string { return &c.DynamicClientScopes }),
