@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/writ-dev/writ/internal/cimd"
@@ -35,6 +36,20 @@ type ClientMetadataOptions struct {
 	Audiences []string
 }
 
+// MaxNewMetadataClients bounds how many metadata document clients one
+// node registers per NewMetadataClientsWindow: each new client_id URL that
+// resolves becomes a row of the client table, and anyone can publish
+// documents at as many URLs as they like. Clients already registered are
+// not affected when the bound is reached.
+const (
+	MaxNewMetadataClients    = 1000
+	NewMetadataClientsWindow = time.Hour
+)
+
+// errTooManyNewClients refuses a new metadata document client beyond the
+// bound.
+var errTooManyNewClients = errors.New("server: too many new metadata document clients; try again later")
+
 // clientWriter is what the client cache needs to keep metadata document
 // clients in the store.
 type clientWriter interface {
@@ -51,6 +66,27 @@ type metadataClients struct {
 	audit store.AuditStore
 	now   func() time.Time
 	log   *slog.Logger
+
+	// created counts the clients created in the window that started at
+	// windowStart.
+	mu          sync.Mutex
+	windowStart time.Time
+	created     int
+}
+
+// allowCreate counts one new client and reports whether it is within
+// MaxNewMetadataClients.
+func (m *metadataClients) allowCreate(now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now.Sub(m.windowStart) >= NewMetadataClientsWindow || now.Before(m.windowStart) {
+		m.windowStart, m.created = now, 0
+	}
+	if m.created >= MaxNewMetadataClients {
+		return false
+	}
+	m.created++
+	return true
 }
 
 // errAdminRegistered aborts an update of a metadata document client that
@@ -73,6 +109,10 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		return stored, nil
 	}
 	if !exists {
+		if !m.allowCreate(now) {
+			m.log.WarnContext(ctx, "new metadata document client refused: too many new ones this hour", "client_id", truncate(id, 200), "max", MaxNewMetadataClients)
+			return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, errTooManyNewClients)
+		}
 		err := m.store.CreateClient(ctx, want)
 		if err == nil {
 			m.log.InfoContext(ctx, "client registered from its metadata document", "client_id", truncate(id, 200))

@@ -243,3 +243,19 @@ func TestOriginKeysGuardUntrusted(t *testing.T) {
 		}
 	}
 }
+
+func TestMetadataClientsBounded(t *testing.T) {
+	m := &metadataClients{}
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for i := range MaxNewMetadataClients {
+		if !m.allowCreate(now.Add(time.Duration(i) * time.Millisecond)) {
+			t.Fatalf("new client %d refused", i+1)
+		}
+	}
+	if m.allowCreate(now.Add(time.Minute)) {
+		t.Fatal("one more new client within the window")
+	}
+	if !m.allowCreate(now.Add(NewMetadataClientsWindow)) {
+		t.Fatal("refused in the next window")
+	}
+}
