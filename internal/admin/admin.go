@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -291,6 +292,8 @@ type apiError struct {
 	code        string
 	description string
 	challenge   string
+	// retryAfter, when positive, is sent as Retry-After (seconds).
+	retryAfter time.Duration
 	// cause is logged by the caller, never sent.
 	cause error
 }
@@ -335,6 +338,9 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	if e.status == http.StatusServiceUnavailable && e.code == CodeTemporarilyUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, e.status, errorBody{Error: e.code, Description: e.description})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
@@ -85,6 +86,10 @@ type Options struct {
 	Announce io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ClientMetadata, when set, adjusts the options of the Client ID
+	// Metadata Document resolver built from the configuration, e.g. for a
+	// test to trust its CA and allow its loopback server's address.
+	ClientMetadata func(*cimd.Options)
 }
 
 // Open prepares a node: it validates cfg, binds the listeners (so that the
@@ -169,11 +174,36 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	var meta *server.ClientMetadataOptions
+	if cfg.ClientMetadataDocuments {
+		co := cimd.Options{Guard: cimd.Guard{AllowPrivate: cfg.ClientMetadataAllowPrivate}, Hosts: cfg.ClientMetadataHostList(), Now: o.Now, Logger: o.Logger}
+		if o.ClientMetadata != nil {
+			o.ClientMetadata(&co)
+		}
+		meta = &server.ClientMetadataOptions{Resolver: cimd.New(co), Scopes: cfg.DynamicClientScopeList(), Audiences: cfg.DynamicClientAudienceList()}
+	}
+	var reg *server.RegistrationOptions
+	if cfg.Registration != config.RegistrationOff {
+		reg = &server.RegistrationOptions{
+			Open:         cfg.Registration == config.RegistrationOpen,
+			Scopes:       cfg.DynamicClientScopeList(),
+			Audiences:    cfg.DynamicClientAudienceList(),
+			AllowPrivate: cfg.ClientMetadataAllowPrivate,
+		}
+		if cfg.Registration == config.RegistrationToken {
+			reg.InitialTokens = admin.InitialTokensFile(cfg.RegistrationInitialTokensFile)
+			if _, err := reg.InitialTokens(); err != nil {
+				return nil, fmt.Errorf("registration_initial_tokens_file: %w", err)
+			}
+		}
+	}
 	dpopOpts, err := a.dpopOptions(cfg)
 	if err != nil {
 		return nil, err
 	}
 	a.Server, err = server.New(server.Options{
+		Registration:   reg,
+		ClientMetadata: meta,
 		SignIn:         signIn,
 		DPoP:           dpopOpts,
 		Issuer:         a.Issuer,

@@ -87,7 +87,22 @@ type Config struct {
 	// DPoPReplay is "memory" or the redis:// (rediss://, unix://) URL of
 	// a replay cache shared by every node.
 	DPoPReplay string
+	// Client ID Metadata Documents and dynamic client registration.
+	ClientMetadataDocuments       bool
+	ClientMetadataAllowPrivate    bool
+	ClientMetadataHosts           string
+	Registration                  string
+	RegistrationInitialTokensFile string
+	DynamicClientScopes           string
+	DynamicClientAudiences        string
 }
+
+// Values of Config.Registration.
+const (
+	RegistrationOff   = "off"
+	RegistrationToken = "token"
+	RegistrationOpen  = "open"
+)
 
 // field declares one setting: its YAML key, environment variable, flag,
 // default, help text, and how to read and write it in a Config.
@@ -343,6 +358,20 @@ func fields() []field {
 		boolField("dpop_nonce", "WRIT_DPOP_NONCE", "false", "require a server nonce in DPoP proofs (use_dpop_nonce, DPoP-Nonce; stateless, from the master key, rotating every 5m)",
 			func(c *Config) *bool { return &c.DPoPNonce }),
 		dpopReplayField(),
+		boolField("client_metadata_documents", "WRIT_CLIENT_METADATA_DOCUMENTS", "false", "accept a client_id that is an https URL by fetching its Client ID Metadata Document (the MCP clients' registration); off by default: it lets any site start a sign-in, always with a consent page",
+			func(c *Config) *bool { return &c.ClientMetadataDocuments }),
+		boolField("client_metadata_allow_private", "WRIT_CLIENT_METADATA_ALLOW_PRIVATE", "false", "development only (refused in production): let metadata documents and client jwks_uri be fetched from loopback and private addresses",
+			func(c *Config) *bool { return &c.ClientMetadataAllowPrivate }),
+		strField("client_metadata_hosts", "WRIT_CLIENT_METADATA_HOSTS", "", "comma-separated hosts whose metadata documents are accepted (mcp.example.com, or *.example.com for its subdomains); empty: any public host",
+			func(c *Config) *string { return &c.ClientMetadataHosts }),
+		enumField("registration", "WRIT_REGISTRATION", RegistrationOff, "dynamic client registration (RFC 7591/7592) at /oauth2/register: off, token (an initial access token from registration_initial_tokens_file is required) or open",
+			[]string{RegistrationOff, RegistrationToken, RegistrationOpen}, func(c *Config) *string { return &c.Registration }),
+		strField("registration_initial_tokens_file", "WRIT_REGISTRATION_INITIAL_TOKENS_FILE", "", "file of initial access tokens for registration=token: one SHA-256 of a token per line (64 hex digits, as openssl dgst -sha256 -r prints it), # comments; read at each registration",
+			func(c *Config) *string { return &c.RegistrationInitialTokensFile }),
+		strField("dynamic_client_scopes", "WRIT_DYNAMIC_CLIENT_SCOPES", "openid profile email address phone offline_access", "space-separated scopes that dynamically registered and metadata document clients may be given (at most)",
+			func(c *Config) *string { return &c.DynamicClientScopes }),
+		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
+			func(c *Config) *string { return &c.DynamicClientAudiences }),
 	}
 }
 
@@ -565,7 +594,11 @@ func (c *Config) Validate(getenv func(string) string) error {
 	if c.PublicAccessTokenTTL < time.Minute || c.PublicAccessTokenTTL > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("public_client_access_token_ttl %s must be between 1m and 24h", c.PublicAccessTokenTTL))
 	}
+	errs = append(errs, c.validateRegistration()...)
 	if c.Mode == Production {
+		if c.ClientMetadataAllowPrivate {
+			errs = append(errs, errors.New("client_metadata_allow_private is for development only: production mode refuses it"))
+		}
 		if c.Issuer == "" {
 			errs = append(errs, errors.New("production mode needs an explicit issuer (--issuer or WRIT_ISSUER)"))
 		} else if u, err := url.Parse(c.Issuer); err == nil && u.Scheme != "https" {
@@ -651,6 +684,62 @@ func (c *Config) Effective() [][2]string {
 	out := make([][2]string, 0, len(all))
 	for _, f := range all {
 		out = append(out, [2]string{f.key, f.get(c)})
+	}
+	return out
+}
+
+// validateRegistration checks the settings of dynamic client registration
+// and metadata document clients.
+func (c *Config) validateRegistration() []error {
+	var errs []error
+	if c.Registration == RegistrationToken && c.RegistrationInitialTokensFile == "" {
+		errs = append(errs, errors.New("registration=token needs registration_initial_tokens_file (SHA-256 hashes of the initial access tokens)"))
+	}
+	for _, s := range c.DynamicClientScopeList() {
+		for i := 0; i < len(s); i++ {
+			if ch := s[i]; ch < 0x21 || ch == '"' || ch == '\\' || ch > 0x7e {
+				errs = append(errs, fmt.Errorf("dynamic_client_scopes: %q is not a scope value (RFC 6749 section 3.3)", truncate(s)))
+				break
+			}
+		}
+	}
+	for _, h := range c.ClientMetadataHostList() {
+		name := strings.TrimPrefix(h, "*.")
+		if name == "" || strings.ContainsAny(name, "*/:@?#[] ") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+			errs = append(errs, fmt.Errorf("client_metadata_hosts: %q must be a host name, or *. and a domain", truncate(h)))
+		}
+	}
+	for _, a := range c.DynamicClientAudienceList() {
+		if u, err := url.Parse(a); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(a, "#") {
+			errs = append(errs, fmt.Errorf("dynamic_client_audiences: %q must be an absolute URI without a fragment", truncate(a)))
+		}
+	}
+	return errs
+}
+
+// DynamicClientScopeList returns dynamic_client_scopes as a list.
+func (c *Config) DynamicClientScopeList() []string {
+	return strings.Fields(c.DynamicClientScopes)
+}
+
+// DynamicClientAudienceList returns dynamic_client_audiences as a list.
+func (c *Config) DynamicClientAudienceList() []string {
+	return commaList(c.DynamicClientAudiences)
+}
+
+// ClientMetadataHostList returns client_metadata_hosts as a list.
+func (c *Config) ClientMetadataHostList() []string {
+	return commaList(c.ClientMetadataHosts)
+}
+
+// commaList splits a comma-separated setting, trimmed, without empty
+// entries or repeats.
+func commaList(v string) []string {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
 	}
 	return out
 }

@@ -64,7 +64,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	apps := make([]ui.AppAccess, 0, len(consents))
 	for _, c := range consents {
-		client, err := s.clients.GetClient(ctx, c.ClientID)
+		client, err := s.clients.Registered(ctx, c.ClientID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			// Deleting a client deletes its consents; one deleted in

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -23,6 +25,9 @@ type ClientCache struct {
 	store oauth.ClientGetter
 	ttl   time.Duration
 	now   func() time.Time
+	// meta, when set, resolves client_ids that are https URLs from their
+	// metadata documents.
+	meta *metadataClients
 
 	mu      sync.RWMutex
 	entries map[string]cachedClient
@@ -46,7 +51,7 @@ func NewClientCache(s oauth.ClientGetter, ttl time.Duration, now func() time.Tim
 // GetClient implements oauth.ClientGetter.
 func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, error) {
 	if cc.ttl < 0 {
-		return cc.store.GetClient(ctx, id)
+		return cc.load(ctx, id)
 	}
 	now := cc.now()
 	cc.mu.RLock()
@@ -55,7 +60,7 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	if ok && now.Before(e.expires) {
 		return e.c, e.err
 	}
-	c, err := cc.store.GetClient(ctx, id)
+	c, err := cc.load(ctx, id)
 	if err != nil && err != store.ErrNotFound && !isNotFound(err) {
 		return c, err // do not cache transient failures
 	}
@@ -65,6 +70,50 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	}
 	cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
 	cc.mu.Unlock()
+	return c, err
+}
+
+// Registered is GetClient for looking at clients that already hold
+// something (introspection, the account page): when a metadata document
+// cannot be resolved at that moment, the registration it left is returned,
+// so that neither depends on a client's web site being up. A metadata
+// document client is still unknown while metadata documents are off.
+func (cc *ClientCache) Registered(ctx context.Context, id string) (store.Client, error) {
+	c, err := cc.GetClient(ctx, id)
+	if err == nil || cc.meta == nil || !cimd.IsClientIDURL(id) {
+		return c, err
+	}
+	// The document could not be resolved: the registration it left.
+	c, serr := cc.store.GetClient(ctx, id)
+	if serr != nil || c.Origin != store.OriginMetadataDocument {
+		return store.Client{}, err
+	}
+	return c, nil
+}
+
+// load reads a client from the store; with metadata documents on, a
+// client_id that is an https URL and unknown to the store, or known only
+// from its document, is resolved from its document (an administrator's
+// registration under the same id wins).
+func (cc *ClientCache) load(ctx context.Context, id string) (store.Client, error) {
+	c, err := cc.store.GetClient(ctx, id)
+	if cc.meta == nil {
+		if err == nil && c.Origin == store.OriginMetadataDocument {
+			// Metadata documents were turned off: the clients known only
+			// from theirs are unknown again.
+			return store.Client{}, fmt.Errorf("server: client %q is known from its metadata document, and metadata documents are off: %w", truncate(id, 200), store.ErrNotFound)
+		}
+		return c, err
+	}
+	if !cimd.IsClientIDURL(id) {
+		return c, err
+	}
+	switch {
+	case err == nil && c.Origin == store.OriginMetadataDocument:
+		return cc.meta.resolve(ctx, id, c, true)
+	case isNotFound(err):
+		return cc.meta.resolve(ctx, id, store.Client{}, false)
+	}
 	return c, err
 }
 

@@ -111,3 +111,19 @@ func checkJWKSURI(u *url.URL) error {
 	}
 	return errors.New("client jwks_uri must use https (http only on a loopback host)")
 }
+
+// originKeys sends the key lookups of clients an administrator registered
+// to one source and those of the others (registered dynamically or known
+// from a metadata document, whose jwks_uri anyone chose) to another, whose
+// fetches are guarded against server-side request forgery.
+type originKeys struct {
+	admin, untrusted oauth.ClientKeySource
+}
+
+// ClientKeys implements oauth.ClientKeySource.
+func (o originKeys) ClientKeys(ctx context.Context, c *store.Client, h *jose.Header) (*jose.KeySet, error) {
+	if c.Origin == store.OriginAdmin {
+		return o.admin.ClientKeys(ctx, c, h)
+	}
+	return o.untrusted.ClientKeys(ctx, c, h)
+}

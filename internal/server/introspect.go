@@ -204,7 +204,7 @@ func mayIntrospect(caller *store.Client, res Introspection, refresh bool) bool {
 // issued to the client for itself (RFC 9068 §5; no user may have a
 // client's id).
 func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
-	if _, err := s.clients.GetClient(ctx, res.ClientID); err != nil {
+	if _, err := s.clients.Registered(ctx, res.ClientID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}

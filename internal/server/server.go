@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
@@ -52,6 +55,10 @@ const (
 type Store interface {
 	// GetClient feeds the client cache.
 	oauth.ClientGetter
+	// CreateClient and UpdateClient keep metadata document clients
+	// (Options.ClientMetadata) and dynamically registered ones
+	// (Options.Registration).
+	clientWriter
 	// UseJTI stops client assertion replay (the authenticator).
 	store.ReplayStore
 	// CreateToken stores opaque access tokens (the minter).
@@ -105,6 +112,27 @@ type Options struct {
 	// DPoP configures DPoP proofs at the token endpoint; nil accepts them
 	// with the defaults of DPoPOptions.
 	DPoP *DPoPOptions
+	// ClientMetadata turns on Client ID Metadata Documents; nil leaves
+	// them off.
+	ClientMetadata *ClientMetadataOptions
+	// Registration turns on dynamic client registration (RFC 7591, RFC
+	// 7592) at admin.PathRegister; nil leaves it off.
+	Registration *RegistrationOptions
+}
+
+// RegistrationOptions configure dynamic client registration.
+type RegistrationOptions struct {
+	// Open lets anyone register; otherwise InitialTokens must name the
+	// initial access tokens.
+	Open bool
+	// InitialTokens returns the SHA-256 hashes of the initial access
+	// tokens (e.g. admin.InitialTokensFile).
+	InitialTokens func() ([][sha256.Size]byte, error)
+	// Scopes and Audiences bound what a registered client may have.
+	Scopes, Audiences []string
+	// AllowPrivate lets the jwks_uri of registered clients be fetched from
+	// private and loopback addresses (development only).
+	AllowPrivate bool
 }
 
 // Server holds the assembled endpoints.
@@ -126,6 +154,9 @@ type Server struct {
 	// dpopNonces are its server nonces (nil: none required).
 	dpop       *dpop.Verifier
 	dpopNonces *dpop.Nonces
+
+	// registration serves dynamic client registration, when on.
+	registration http.Handler
 
 	// Browser sign-in, when configured.
 	signin         *signIn
@@ -176,7 +207,26 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: MCP resources: %w", err)
 	}
 	if opts.ClientKeys == nil {
-		opts.ClientKeys = NewClientKeyCache(0, rs.WithClock(opts.Now))
+		kc := NewClientKeyCache(0, rs.WithClock(opts.Now))
+		opts.ClientKeys = kc
+		// The jwks_uri of a client nobody vetted (registered dynamically
+		// or known from its metadata document) is fetched through the
+		// guards of metadata documents: no special-use address, no
+		// redirect.
+		var guarded *http.Client
+		switch {
+		case opts.ClientMetadata != nil && opts.ClientMetadata.Resolver != nil:
+			guarded = opts.ClientMetadata.Resolver.HTTPClient()
+		case opts.Registration != nil:
+			g := cimd.Guard{AllowPrivate: opts.Registration.AllowPrivate}
+			guarded = g.NewHTTPClient(cimd.HTTPClientOptions{})
+		}
+		if guarded != nil {
+			opts.ClientKeys = originKeys{
+				admin:     kc,
+				untrusted: NewClientKeyCache(0, rs.WithClock(opts.Now), rs.WithHTTPClient(guarded)),
+			}
+		}
 	}
 	st := opts.Store
 	// No handler reaches the whole store: each gets its interface below.
@@ -186,6 +236,15 @@ func New(opts Options) (*Server, error) {
 	s.stores.revocation = st
 	s.stores.ready = st
 	s.clients = NewClientCache(st, opts.ClientCacheTTL, opts.Now)
+	if m := opts.ClientMetadata; m != nil {
+		if m.Resolver == nil {
+			return nil, errors.New("server: ClientMetadata needs a Resolver")
+		}
+		s.clients.meta = &metadataClients{opts: *m, store: st, now: opts.Now, log: opts.Logger}
+		if a, ok := st.(store.AuditStore); ok {
+			s.clients.meta.audit = a
+		}
+	}
 	s.auth = &oauth.Authenticator{
 		Clients:   s.clients,
 		Hasher:    opts.Hasher,
@@ -214,8 +273,49 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if err := s.setupRegistration(st); err != nil {
+		return nil, err
+	}
 	s.public = s.routes()
 	return s, nil
+}
+
+// setupRegistration builds the registration endpoint when it is on.
+func (s *Server) setupRegistration(st Store) error {
+	o := s.opts.Registration
+	if o == nil {
+		return nil
+	}
+	clients, ok := st.(store.ClientStore)
+	if !ok {
+		return errors.New("server: registration needs a store that keeps clients (store.ClientStore)")
+	}
+	if !o.Open && o.InitialTokens == nil {
+		return errors.New("server: registration without Open needs InitialTokens")
+	}
+	ro := admin.RegistrationOptions{
+		Open:              o.Open,
+		InitialTokens:     o.InitialTokens,
+		Store:             clients,
+		Hasher:            s.opts.Hasher,
+		Clients:           s.clients,
+		Scopes:            o.Scopes,
+		Audiences:         o.Audiences,
+		IDTokenAlgorithms: s.opts.Ring.Algorithms(),
+		Endpoint:          s.opts.Issuer + admin.PathRegister,
+		RequestID:         RequestID,
+		Logger:            s.log,
+		Now:               s.now,
+		MaxBytes:          s.opts.MaxRequestBytes,
+	}
+	if u, ok := st.(admin.UserStore); ok {
+		ro.Users = u
+	}
+	if a, ok := st.(store.AuditStore); ok {
+		ro.Audit = a
+	}
+	s.registration = admin.NewRegistration(ro)
+	return nil
 }
 
 // Clients returns the client cache, so that the admin API can invalidate
@@ -235,6 +335,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+PathOIDCMetadata, s.handleMetadata)
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
 	mux.HandleFunc("GET "+PathReady, s.handleReady)
+	if s.registration != nil {
+		mux.Handle(admin.PathRegister, s.registration)
+		mux.Handle(admin.PathRegister+"/", s.registration)
+	}
 	if s.signin != nil {
 		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
 		mux.HandleFunc(PathLogin, s.handleLogin)

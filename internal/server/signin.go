@@ -191,6 +191,11 @@ func (s *Server) continueFlow(w http.ResponseWriter, r *http.Request, f *flow) {
 // first-party clients, and not when a remembered consent covers the scopes
 // (unless prompt=consent).
 func (s *Server) needsConsent(ctx context.Context, f *flow) bool {
+	if f.client.Origin == store.OriginMetadataDocument {
+		// Anyone on the internet can publish a metadata document: the
+		// user approves such a client every time, seeing its host.
+		return true
+	}
 	if f.client.FirstParty {
 		return false
 	}
@@ -229,6 +234,7 @@ func (s *Server) formPage(w http.ResponseWriter, r *http.Request, f *flow, actio
 				FormAction:     action,
 				RequestID:      sealed,
 				ClientName:     flowClientName(f),
+				ClientURI:      flowClientURI(f),
 				RedirectTarget: f.req.RedirectURI,
 			}, true
 		}
@@ -255,6 +261,17 @@ func flowClientName(f *flow) string {
 		return ""
 	}
 	return clientName(f.client)
+}
+
+// flowClientURI is the address whose host the sign-in pages show: for a
+// client known from its metadata document, the client_id itself (the
+// draft's advice against phishing: the user sees which site the
+// application is).
+func flowClientURI(f *flow) string {
+	if f.client != nil && f.client.Origin == store.OriginMetadataDocument {
+		return f.client.ID
+	}
+	return ""
 }
 
 func clientName(c *store.Client) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
@@ -100,6 +101,12 @@ type Metadata struct {
 	// DPoPSigningAlgValuesSupported lists the accepted DPoP proof
 	// algorithms (RFC 9449 §5.1); absent when DPoP is off.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// ClientIDMetadataDocumentSupported is true when client_ids that are
+	// https URLs are resolved from their metadata documents.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// RegistrationEndpoint is present when dynamic client registration
+	// (RFC 7591) is on.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -155,6 +162,10 @@ func (s *Server) metadata() Metadata {
 		m.RequestURIParameterSupported = &no
 		m.AuthorizationResponseIssParameterSupported = true
 		m.UILocalesSupported = []string{"en"}
+	}
+	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
+	if s.registration != nil {
+		m.RegistrationEndpoint = iss + admin.PathRegister
 	}
 	return m
 }
