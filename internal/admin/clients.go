@@ -116,6 +116,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
 		return err
 	}
+	if err := h.checkOwnerExists(ctx, c.Agent); err != nil {
+		return err
+	}
 	var secret string
 	if hasSecret(c.TokenEndpointAuthMethod) {
 		if secret, c.SecretHash, err = h.issueSecret(); err != nil {
@@ -205,7 +208,7 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fields, _, err := readPatch(h, w, r, id, mergePatch[store.Client]{
+	fields, scratch, err := readPatch(h, w, r, id, mergePatch[store.Client]{
 		bad:     badMetadata,
 		decode:  decodeFields,
 		idField: "client_id",
@@ -213,6 +216,11 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 		apply:   applyFields,
 	})
 	if err != nil {
+		return err
+	}
+	// An owner the patch names must exist; one it leaves alone was checked
+	// when it was set.
+	if err := h.checkOwnerExists(ctx, scratch.Agent); err != nil {
 		return err
 	}
 	now := h.clock()

@@ -76,6 +76,7 @@ func fieldNames() []string {
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
+		"agent", "token_exchange",
 	}
 }
 
@@ -252,6 +253,10 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		if !null {
 			c.Metadata, err = decodeMetadata(raw)
 		}
+	case "agent":
+		err = applyAgent(c, raw)
+	case "token_exchange":
+		err = applyExchange(c, raw)
 	}
 	return err
 }
@@ -429,7 +434,7 @@ func validateClient(c *store.Client) error {
 			return badMetadata("audiences[%d] must be an absolute URI without a fragment (RFC 8707), e.g. https://api.example.com", i)
 		}
 	}
-	return nil
+	return validateDelegation(c)
 }
 
 // checkIDTokenAlg refuses an id_token_signed_response_alg the server cannot
@@ -553,6 +558,15 @@ type ClientResponse struct {
 	FirstParty bool `json:"first_party"`
 	// Metadata holds free-form annotations.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// Agent, when present, registers the client as an agent acting for
+	// its owner.
+	Agent *AgentJSON `json:"agent,omitempty"`
+	// TokenExchange is the client's token exchange policy; absent means
+	// the default policy.
+	TokenExchange *ExchangeJSON `json:"token_exchange,omitempty"`
+	// TokensRevokedBefore, when set, is the instant at or before which
+	// every token issued to the client is inactive (revoke-grants).
+	TokensRevokedBefore time.Time `json:"tokens_revoked_before,omitzero"`
 	// SecretRotatedAt is when the current secret was issued.
 	SecretRotatedAt time.Time `json:"client_secret_rotated_at,omitzero"`
 	// CreatedAt is when the client was registered.
@@ -586,6 +600,9 @@ func toJSON(c store.Client, secret string) ClientResponse {
 		Audiences:                c.Audiences,
 		FirstParty:               c.FirstParty,
 		Metadata:                 c.Metadata,
+		Agent:                    agentJSON(c.Agent),
+		TokenExchange:            exchangeJSON(c.Exchange),
+		TokensRevokedBefore:      c.TokensRevokedBefore,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}

@@ -1,0 +1,438 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// fakeDelegations is an in-memory DelegationStore and AuditStore; client
+// revocations are recorded, not applied.
+type fakeDelegations struct {
+	mu        sync.Mutex
+	dels      []store.Delegation
+	events    []store.AuditEvent
+	revoked   map[string]time.Time // client grants revoked
+	failAudit bool
+}
+
+func (f *fakeDelegations) CreateDelegation(_ context.Context, d store.Delegation) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dels = append(f.dels, d)
+	return nil
+}
+
+func (f *fakeDelegations) GetDelegation(_ context.Context, id string) (store.Delegation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.dels {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return store.Delegation{}, store.ErrNotFound
+}
+
+func (f *fakeDelegations) DelegationRevoked(ctx context.Context, id string) (bool, error) {
+	d, err := f.GetDelegation(ctx, id)
+	return err != nil || !d.RevokedAt.IsZero(), nil
+}
+
+func (f *fakeDelegations) ListDelegations(_ context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []store.Delegation
+	for _, d := range f.dels {
+		switch {
+		case q.Subject != "" && d.Subject != q.Subject,
+			q.ClientID != "" && d.ClientID != q.ClientID,
+			q.Actor != "" && !slices.Contains(d.Actors, q.Actor),
+			!q.ActiveAt.IsZero() && (!d.RevokedAt.IsZero() || !q.ActiveAt.Before(d.ExpiresAt)):
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (f *fakeDelegations) RevokeDelegation(_ context.Context, id string, at time.Time) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, found := 0, false
+	for i, d := range f.dels {
+		if d.ID == id {
+			found = true
+		}
+		if (d.ID == id || d.RootID == id || d.ParentID == id) && d.RevokedAt.IsZero() {
+			f.dels[i].RevokedAt = at
+			n++
+		}
+	}
+	if !found {
+		return 0, store.ErrNotFound
+	}
+	return n, nil
+}
+
+func (f *fakeDelegations) RevokeClientGrants(_ context.Context, clientID string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.revoked == nil {
+		f.revoked = map[string]time.Time{}
+	}
+	f.revoked[clientID] = at
+	return nil
+}
+
+func (f *fakeDelegations) DeleteExpiredDelegations(context.Context, time.Time) (int64, error) {
+	return 0, nil
+}
+
+func (f *fakeDelegations) AppendAudit(_ context.Context, e store.AuditEvent) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failAudit {
+		return 0, context.DeadlineExceeded
+	}
+	e.Seq = int64(len(f.events) + 1)
+	f.events = append(f.events, e)
+	return e.Seq, nil
+}
+
+func (f *fakeDelegations) ListAudit(_ context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []store.AuditEvent
+	for _, e := range f.events {
+		if e.Seq <= q.AfterSeq || q.Type != "" && e.Type != q.Type || q.ClientID != "" && e.ClientID != q.ClientID || q.Subject != "" && e.Subject != q.Subject {
+			continue
+		}
+		if len(out) == q.Limit {
+			break
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (f *fakeDelegations) auditEvents() []store.AuditEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]store.AuditEvent(nil), f.events...)
+}
+
+// newAgentEnv is an admin API with users and a delegation store: the
+// store's own when it keeps delegations, else fakeDelegations.
+func newAgentEnv(t *testing.T) (*env, *fakeDelegations) {
+	t.Helper()
+	fake := &fakeDelegations{}
+	e, _ := newUserEnv(t, func(o *admin.Options) {
+		o.Delegations, o.Audit = fake, fake
+	})
+	return e, fake
+}
+
+func agentBody(owner string, extra map[string]any) map[string]any {
+	agent := map[string]any{"owner": owner}
+	for k, v := range extra {
+		agent[k] = v
+	}
+	return m2m(map[string]any{"client_name": "travel agent", "agent": agent})
+}
+
+func TestAdminAgentCreate(t *testing.T) {
+	e, _ := newAgentEnv(t)
+	u := e.createUser(t, map[string]any{"username": "alice"})
+	uid := u["id"].(string)
+	c := e.create(t, agentBody("user:"+uid, nil))
+	agent, ok := c["agent"].(map[string]any)
+	if !ok {
+		t.Fatalf("no agent in %v", c)
+	}
+	if agent["owner"] != "user:"+uid || agent["max_token_ttl"] != float64(900) || agent["allow_refresh"] != false || agent["require_dpop"] != false {
+		t.Fatalf("agent = %v", agent)
+	}
+	// The server default could outlive max_token_ttl: the agent's tokens
+	// live max_token_ttl.
+	if c["access_token_ttl"] != float64(900) {
+		t.Fatalf("access_token_ttl = %v, want 900", c["access_token_ttl"])
+	}
+	if _, ok := c["token_exchange"]; ok {
+		t.Fatalf("token_exchange present without a policy: %v", c)
+	}
+
+	// A service owns another agent, with a shorter TTL and DPoP.
+	svc := e.create(t, m2m(map[string]any{"client_id": "svc"}))
+	c = e.create(t, agentBody("client:"+svc["client_id"].(string), map[string]any{"max_token_ttl": 120, "require_dpop": true}))
+	agent = c["agent"].(map[string]any)
+	if agent["max_token_ttl"] != float64(120) || agent["require_dpop"] != true || c["access_token_ttl"] != float64(120) {
+		t.Fatalf("service agent = %v", c)
+	}
+	x := e.create(t, m2m(map[string]any{"token_exchange": map[string]any{
+		"subject_issuers": []string{"https://idp.example.com"}, "subject_audiences": []string{"https://a.example.com"},
+		"actors": []string{"agent-1"}, "max_chain": 2, "impersonation": true, "refresh_tokens": true,
+		"id_jag_audiences": []string{"https://as.example.net"},
+	}}))
+	want := `{"subject_issuers":["https://idp.example.com"],"subject_audiences":["https://a.example.com"],"actors":["agent-1"],"max_chain":2,"impersonation":true,"refresh_tokens":true,"id_jag_audiences":["https://as.example.net"]}`
+	if got, _ := json.Marshal(x["token_exchange"]); !jsonEqual(t, got, want) {
+		t.Fatalf("token_exchange = %s, want %s", got, want)
+	}
+}
+
+func jsonEqual(t *testing.T, a []byte, b string) bool {
+	t.Helper()
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		t.Fatalf("not JSON: %s / %s", a, b)
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
+
+func TestAdminAgentValidation(t *testing.T) {
+	e, _ := newAgentEnv(t)
+	uid := e.createUser(t, map[string]any{"username": "bob"})["id"].(string)
+	owner := "user:" + uid
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		desc string
+	}{
+		{"no owner", m2m(map[string]any{"agent": map[string]any{"max_token_ttl": 60}}), "agent.owner is required"},
+		{"owner form", agentBody("alice", nil), `agent.owner must be "user:<user id>"`},
+		{"empty owner id", agentBody("user:", nil), `agent.owner must be`},
+		{"unknown user", agentBody("user:nobody", nil), `agent.owner "user:nobody" is not a registered user`},
+		{"unknown client", agentBody("client:nosuch", nil), `is not a registered client`},
+		{"bad client id", agentBody("client:a b", nil), "no client can have"},
+		{"owns itself", func() map[string]any { b := agentBody("client:me", nil); b["client_id"] = "me"; return b }(), "cannot own itself"},
+		{"ttl too short", agentBody(owner, map[string]any{"max_token_ttl": 30}), "agent.max_token_ttl must be from 60 to 86400"},
+		{"ttl too long", agentBody(owner, map[string]any{"max_token_ttl": 86401}), "agent.max_token_ttl must be a whole number"},
+		{"ttl string", agentBody(owner, map[string]any{"max_token_ttl": "10m"}), "agent.max_token_ttl must be a number of seconds"},
+		{"access ttl above", func() map[string]any {
+			b := agentBody(owner, map[string]any{"max_token_ttl": 300})
+			b["access_token_ttl"] = 600
+			return b
+		}(), "access_token_ttl (600 s) is longer than agent.max_token_ttl (300 s)"},
+		{"refresh not allowed", func() map[string]any {
+			b := agentBody(owner, nil)
+			b["grant_types"] = []string{"authorization_code", "refresh_token"}
+			b["redirect_uris"] = []string{"https://agent.example.com/cb"}
+			return b
+		}(), "agent.allow_refresh is false"},
+		{"exchange refresh not allowed", func() map[string]any {
+			b := agentBody(owner, nil)
+			b["token_exchange"] = map[string]any{"refresh_tokens": true}
+			return b
+		}(), "token_exchange.refresh_tokens cannot be true"},
+		{"unknown agent member", agentBody(owner, map[string]any{"colour": "red"}), `unknown member "colour" of agent`},
+		{"agent not object", m2m(map[string]any{"agent": "user:x"}), "agent: the request body must be a JSON object"},
+		{"allow_refresh type", agentBody(owner, map[string]any{"allow_refresh": "yes"}), "agent.allow_refresh must be true or false"},
+		{"max_chain", m2m(map[string]any{"token_exchange": map[string]any{"max_chain": 17}}), "token_exchange.max_chain must be a whole number from 1 to 16"},
+		{"max_chain negative", m2m(map[string]any{"token_exchange": map[string]any{"max_chain": -1}}), "token_exchange.max_chain"},
+		{"issuer not URI", m2m(map[string]any{"token_exchange": map[string]any{"subject_issuers": []string{"idp"}}}), "token_exchange.subject_issuers[0] must be an absolute URI"},
+		{"id-jag audience", m2m(map[string]any{"token_exchange": map[string]any{"id_jag_audiences": []string{"https://x#f"}}}), "token_exchange.id_jag_audiences[0]"},
+		{"empty actor", m2m(map[string]any{"token_exchange": map[string]any{"actors": []string{""}}}), "empty audience or actor"},
+		{"repeated actor", m2m(map[string]any{"token_exchange": map[string]any{"actors": []string{"a", "a"}}}), "lists \"a\" twice"},
+		{"unknown exchange member", m2m(map[string]any{"token_exchange": map[string]any{"audiences": []string{}}}), `unknown member "audiences" of token_exchange`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call(t, http.MethodPost, "/admin/clients", tc.body)
+			r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, tc.desc)
+		})
+	}
+}
+
+func TestAdminAgentNeedsUserStore(t *testing.T) {
+	e := newEnv(t)
+	r := e.call(t, http.MethodPost, "/admin/clients", agentBody("user:x", nil))
+	r.wantError(t, http.StatusServiceUnavailable, admin.CodeServerError, "no user store")
+}
+
+// TestAdminAgentPatch: agent and token_exchange merge member by member;
+// null removes them.
+func TestAdminAgentPatch(t *testing.T) {
+	e, _ := newAgentEnv(t)
+	uid := e.createUser(t, map[string]any{"username": "carol"})["id"].(string)
+	c := e.create(t, agentBody("user:"+uid, map[string]any{"max_token_ttl": 600}))
+	id := c["client_id"].(string)
+	path := "/admin/clients/" + id
+	r := e.call(t, http.MethodPatch, path, map[string]any{"agent": map[string]any{"require_dpop": true}})
+	if r.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	got := e.call(t, http.MethodGet, path, nil).json(t)
+	agent, _ := got["agent"].(map[string]any)
+	if agent["owner"] != "user:"+uid || agent["require_dpop"] != true || agent["max_token_ttl"] != float64(600) {
+		t.Fatalf("after merge: %v", got)
+	}
+	r = e.call(t, http.MethodPatch, path, map[string]any{"agent": map[string]any{"owner": "user:ghost"}})
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "is not a registered user")
+	r = e.call(t, http.MethodPatch, path, map[string]any{"agent": map[string]any{"max_token_ttl": 300}})
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "access_token_ttl (600 s) is longer than agent.max_token_ttl (300 s)")
+	r = e.call(t, http.MethodPatch, path, map[string]any{"agent": map[string]any{"max_token_ttl": 300}, "access_token_ttl": nil})
+	if r.status != http.StatusOK || r.json(t)["access_token_ttl"] != float64(300) {
+		t.Fatalf("lower both: %d %s", r.status, r.body)
+	}
+	r = e.call(t, http.MethodPatch, path, map[string]any{"token_exchange": map[string]any{"max_chain": 2}})
+	if r.status != http.StatusOK {
+		t.Fatalf("patch exchange: %d %s", r.status, r.body)
+	}
+	r = e.call(t, http.MethodPatch, path, map[string]any{"token_exchange": map[string]any{"actors": []string{"x"}}})
+	x, _ := r.json(t)["token_exchange"].(map[string]any)
+	if x["max_chain"] != float64(2) || len(x["actors"].([]any)) != 1 {
+		t.Fatalf("exchange merge: %s", r.body)
+	}
+	r = e.call(t, http.MethodPatch, path, map[string]any{"agent": nil, "token_exchange": nil})
+	m := r.json(t)
+	if _, ok := m["agent"]; ok {
+		t.Fatalf("agent not removed: %s", r.body)
+	}
+	if _, ok := m["token_exchange"]; ok {
+		t.Fatalf("token_exchange not removed: %s", r.body)
+	}
+}
+
+func TestAdminRevokeGrants(t *testing.T) {
+	e, fake := newAgentEnv(t)
+	uid := e.createUser(t, map[string]any{"username": "dave"})["id"].(string)
+	id := e.create(t, agentBody("user:"+uid, nil))["client_id"].(string)
+	before := e.cache.count(id)
+	r := e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("revoke-grants: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	now := e.clock().UTC().Truncate(store.TimePrecision)
+	if m["client_id"] != id || m["tokens_revoked_before"] != now.Format(time.RFC3339Nano) {
+		t.Fatalf("response %v, want at %s", m, now.Format(time.RFC3339Nano))
+	}
+	if !fake.revoked[id].Equal(now) {
+		t.Fatalf("store revoked at %v", fake.revoked[id])
+	}
+	if e.cache.count(id) != before+1 {
+		t.Fatalf("cache not invalidated")
+	}
+	ev := fake.auditEvents()
+	if len(ev) != 1 || ev[0].Type != store.AuditAgentRevoked || ev[0].ClientID != id || ev[0].By != "admin" || ev[0].Subject != uid {
+		t.Fatalf("audit = %+v", ev)
+	}
+	if !strings.Contains(string(ev[0].Details), `"owner":"user:`+uid+`"`) {
+		t.Fatalf("details = %s", ev[0].Details)
+	}
+	e.call(t, http.MethodPost, "/admin/clients/nosuch/revoke-grants", nil).wantError(t, http.StatusNotFound, admin.CodeNotFound, "no client")
+	e.call(t, http.MethodGet, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusMethodNotAllowed, admin.CodeMethodNotAllowed, "POST")
+	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", map[string]any{"x": 1}).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, "no body")
+	fake.failAudit = true
+	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusInternalServerError, admin.CodeServerError, "the grants were revoked, but the audit event could not be recorded")
+}
+
+func TestAdminDelegationRoutesUnavailable(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []struct{ method, path string }{
+		{http.MethodPost, "/admin/clients/x/revoke-grants"},
+		{http.MethodGet, "/admin/delegations"},
+		{http.MethodPost, "/admin/delegations/d1/revoke"},
+		{http.MethodGet, "/admin/audit"},
+	} {
+		e.call(t, p.method, p.path, nil).wantError(t, http.StatusServiceUnavailable, admin.CodeServerError, "delegation management is not available")
+	}
+}
+
+func TestAdminDelegations(t *testing.T) {
+	e, fake := newAgentEnv(t)
+	now := e.clock()
+	for _, d := range []store.Delegation{
+		{ID: "d1", RootID: "d1", ClientID: "svc", Subject: "alice", Actors: []string{"svc"}, Audience: []string{"https://b.example.com"}, Scopes: []string{"read"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "d2", RootID: "d1", ParentID: "d1", ClientID: "agent", Subject: "alice", Actors: []string{"agent", "svc"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "d3", RootID: "d3", ClientID: "svc", Subject: "bob", Actors: []string{"svc"}, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
+	} {
+		_ = fake.CreateDelegation(context.Background(), d)
+	}
+	list := func(q string) []string {
+		t.Helper()
+		r := e.call(t, http.MethodGet, "/admin/delegations"+q, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("list %s: %d %s", q, r.status, r.body)
+		}
+		var resp admin.DelegationListResponse
+		if err := json.Unmarshal(r.body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, d := range resp.Delegations {
+			ids = append(ids, d.ID)
+		}
+		return ids
+	}
+	for q, want := range map[string]string{
+		"":                         "d1 d2 d3",
+		"?subject=alice":           "d1 d2",
+		"?client_id=svc":           "d1 d3",
+		"?actor=agent":             "d2",
+		"?active=true":             "d1 d2",
+		"?active=true&subject=bob": "",
+		"?active=false&limit=5":    "d1 d2 d3",
+	} {
+		if got := strings.Join(list(q), " "); got != want {
+			t.Errorf("list %q = %q, want %q", q, got, want)
+		}
+	}
+	for _, q := range []string{"?active=yes", "?limit=0", "?limit=1001", "?colour=red", "?subject=a&subject=b"} {
+		e.call(t, http.MethodGet, "/admin/delegations"+q, nil).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, "")
+	}
+	r := e.call(t, http.MethodPost, "/admin/delegations/d1/revoke", nil)
+	if r.status != http.StatusOK || !jsonEqual(t, r.body, `{"delegation_id":"d1","revoked":2}`) {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	if got := strings.Join(list("?active=true"), " "); got != "" {
+		t.Fatalf("active after revoke: %q", got)
+	}
+	ev := fake.auditEvents()
+	if len(ev) != 1 || ev[0].Type != store.AuditDelegationRevoked || ev[0].DelegationID != "d1" || ev[0].Subject != "alice" || ev[0].By != "admin" || ev[0].ClientID != "svc" {
+		t.Fatalf("audit = %+v", ev)
+	}
+	e.call(t, http.MethodPost, "/admin/delegations/nope/revoke", nil).wantError(t, http.StatusNotFound, admin.CodeNotFound, `no delegation with id "nope"`)
+
+	// The audit trail, filtered and paged.
+	_, _ = fake.AppendAudit(context.Background(), store.AuditEvent{Type: store.AuditTokenExchange, ClientID: "svc", Subject: "bob", Actors: []string{"svc"}, Details: json.RawMessage(`{"aud":["x"]}`)})
+	audit := func(q string) admin.AuditListResponse {
+		t.Helper()
+		r := e.call(t, http.MethodGet, "/admin/audit"+q, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("audit %s: %d %s", q, r.status, r.body)
+		}
+		var resp admin.AuditListResponse
+		if err := json.Unmarshal(r.body, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if a := audit(""); len(a.Events) != 2 || a.Next != 2 || string(a.Events[1].Details) != `{"aud":["x"]}` {
+		t.Fatalf("audit = %+v", a)
+	}
+	if a := audit("?limit=1"); len(a.Events) != 1 || a.Next != 1 {
+		t.Fatalf("audit page 1 = %+v", a)
+	}
+	if a := audit("?after=1"); len(a.Events) != 1 || a.Events[0].Seq != 2 {
+		t.Fatalf("audit after 1 = %+v", a)
+	}
+	if a := audit("?after=2"); len(a.Events) != 0 || a.Next != 2 {
+		t.Fatalf("audit after 2 = %+v", a)
+	}
+	if a := audit("?type=delegation_revoked&client_id=svc&subject=alice"); len(a.Events) != 1 {
+		t.Fatalf("audit filtered = %+v", a)
+	}
+	for _, q := range []string{"?after=-1", "?after=x", "?limit=abc", "?who=me"} {
+		e.call(t, http.MethodGet, "/admin/audit"+q, nil).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, "")
+	}
+}
