@@ -198,17 +198,43 @@ func mayIntrospect(caller *store.Client, res Introspection, refresh bool) bool {
 	return false
 }
 
+// delegationChecker tells whether a delegation (a token exchange chain)
+// was revoked; store.DelegationStore implements it.
+type delegationChecker interface {
+	// DelegationRevoked reports whether the delegation or one it descends
+	// from is revoked; an unknown id counts as revoked.
+	DelegationRevoked(ctx context.Context, id string) (bool, error)
+}
+
+// ClaimDelegationID is the claim (and TokenRecord.Extra member) that names
+// the store.Delegation a token was issued by.
+const ClaimDelegationID = "delegation_id"
+
 // holdersActive reports whether the client a token was issued to still
-// exists and, for a token that acts for a user, whether that user still
-// exists and is not disabled. A token whose sub is its client_id was
-// issued to the client for itself (RFC 9068 §5; no user may have a
-// client's id).
+// exists and has not had its grants revoked since the token was issued
+// (Client.TokensRevokedBefore ≥ iat), whether the delegation the token was
+// issued by (delegation_id) is not revoked, and, for a token that acts for
+// a user, whether that user still exists and is not disabled. A token
+// whose sub is its client_id was issued to the client for itself (RFC 9068
+// §5; no user may have a client's id).
 func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
-	if _, err := s.clients.GetClient(ctx, res.ClientID); err != nil {
+	c, err := s.clients.GetClient(ctx, res.ClientID)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}
 		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	// iat has whole seconds: a token of the second of the revocation is
+	// revoked with it.
+	if !c.TokensRevokedBefore.IsZero() && res.IssuedAt <= c.TokensRevokedBefore.Unix() {
+		return false, nil
+	}
+	if raw, ok := res.Extra[ClaimDelegationID]; ok {
+		live, err := s.delegationActive(ctx, raw)
+		if err != nil || !live {
+			return false, err
+		}
 	}
 	if res.Subject == "" || res.Subject == res.ClientID {
 		return true, nil
@@ -221,6 +247,21 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 		return false, fmt.Errorf("introspect: look up user: %w", err)
 	}
 	return !u.Disabled, nil
+}
+
+// delegationActive reports whether the delegation a token names (the raw
+// JSON value of its delegation_id) is live. A malformed value, or a
+// server that keeps no delegations, makes the token inactive.
+func (s *Server) delegationActive(ctx context.Context, raw json.RawMessage) (bool, error) {
+	var id string
+	if json.Unmarshal(raw, &id) != nil || store.CheckID(ClaimDelegationID, id) != nil || id == "" || s.stores.delegations == nil {
+		return false, nil
+	}
+	revoked, err := s.stores.delegations.DelegationRevoked(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("introspect: delegation: %w", err)
+	}
+	return !revoked, nil
 }
 
 // introspectRefresh finds out whether a refresh token is active: known,
@@ -246,10 +287,15 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 	if rt.FamilyExpiresAt.Before(exp) {
 		exp = rt.FamilyExpiresAt
 	}
-	return Introspection{
+	res := Introspection{
 		Active: true, Scope: oauth.JoinScope(rt.Scopes), ClientID: rt.ClientID, Subject: rt.UserID,
 		Issuer: s.opts.Issuer, ExpiresAt: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(),
-	}, nil
+	}
+	if rt.DelegationID != "" {
+		id, _ := json.Marshal(rt.DelegationID)
+		res.Extra = map[string]json.RawMessage{ClaimDelegationID: id}
+	}
+	return res, nil
 }
 
 // introspect finds out whether an access token is live. Errors are store
@@ -300,7 +346,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 	}
 	res.ClientID, _ = tok.StringClaim("client_id")
 	res.Scope, _ = tok.StringClaim("scope")
-	for _, name := range []string{"act", "cnf", "may_act", "auth_time", "acr", "amr"} {
+	for _, name := range []string{"act", "cnf", "may_act", "auth_time", "acr", "amr", ClaimDelegationID} {
 		if raw, ok := tok.Claim(name); ok {
 			if res.Extra == nil {
 				res.Extra = map[string]json.RawMessage{}
