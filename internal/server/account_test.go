@@ -64,7 +64,9 @@ type acctEnv struct {
 	Sessions *authn.Sessions
 }
 
-func newAcctEnv(t *testing.T) *acctEnv {
+// newAcctEnv starts the server; wrap, when given, changes the store the
+// server sees (the test's Store stays the acctStore).
+func newAcctEnv(t *testing.T, wrap ...func(store.Store) store.Store) *acctEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := storeopen.Open(ctx, "sqlite:"+t.TempDir()+"/writ.db")
@@ -89,9 +91,13 @@ func newAcctEnv(t *testing.T) *acctEnv {
 		t.Fatal(err)
 	}
 	wrapped := &acctStore{Store: st}
+	var served store.Store = wrapped
+	for _, w := range wrap {
+		served = w(served)
+	}
 	srv, err := server.New(server.Options{
 		Issuer: acctIssuer,
-		Store:  wrapped,
+		Store:  served,
 		Ring:   ring,
 		Hasher: hasher,
 		SignIn: &server.SignInOptions{
