@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
 )
 
@@ -214,6 +215,9 @@ func applyExchange(c *store.Client, raw json.RawMessage) error {
 // could outlive max_token_ttl, so an agent's tokens live max_token_ttl
 // unless it asks for less).
 func validateDelegation(c *store.Client) error {
+	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantTokenExchange) {
+		return badMetadata("public clients (token_endpoint_auth_method none) cannot use token exchange: the exchanging client must authenticate")
+	}
 	if a := c.Agent; a != nil {
 		if err := checkOwner(c.ID, a.Owner); err != nil {
 			return err
@@ -260,6 +264,12 @@ func validateDelegation(c *store.Client) error {
 		}
 	}
 	return nil
+}
+
+// exchangeRefresh reports whether c may get refresh tokens by token
+// exchange.
+func exchangeRefresh(c *store.Client) bool {
+	return slices.Contains(c.GrantTypes, GrantTokenExchange) && c.Exchange != nil && c.Exchange.RefreshTokens
 }
 
 // checkAbsURI accepts an absolute URI without a fragment or spaces.

@@ -24,6 +24,9 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
+	// GrantTokenExchange is RFC 8693 token exchange, under the client's
+	// token_exchange policy.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // ResponseTypeCode is the only response type writ supports.
@@ -53,7 +56,7 @@ const (
 
 // GrantTypes returns the grant types a client may register.
 func GrantTypes() []string {
-	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
+	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange}
 }
 
 // AuthMethods returns the token endpoint authentication methods a client
@@ -396,8 +399,8 @@ func validateClient(c *store.Client) error {
 		return badMetadata("response type \"code\" needs the authorization_code grant in grant_types")
 	case authCode && len(c.RedirectURIs) == 0:
 		return badRedirect("the authorization_code grant needs at least one redirect_uri")
-	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode:
-		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code")
+	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !exchangeRefresh(c):
+		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code, or token exchange with token_exchange.refresh_tokens")
 	}
 	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return badMetadata("public clients (token_endpoint_auth_method none) cannot use client_credentials: they cannot keep a secret")
