@@ -373,6 +373,29 @@ func TestIntrospectionDelegationRevoked(t *testing.T) {
 			t.Errorf("%s: active", name)
 		}
 	}
+	// The subject of an exchanged token may be a service (a client), or
+	// another issuer's principal; a subject that is neither is inactive.
+	e.addConfidential(t, "svc2")
+	newDelegation(t, d, now, "d-svc", "", "svc", "svc2", "svc")
+	newDelegation(t, d, now, "d-ghost", "", "svc", "ghost", "svc")
+	if err := d.CreateDelegation(ctx, store.Delegation{ID: "d-ext", RootID: "d-ext", ClientID: "svc", Subject: "ext-user",
+		SubjectIssuer: "https://idp.example.com", Actors: []string{"svc"}, CreatedAt: now.UTC().Truncate(store.TimePrecision),
+		ExpiresAt: now.Add(time.Hour).UTC().Truncate(store.TimePrecision)}); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		tok  string
+		want bool
+	}{
+		"service subject":                     {signAccessToken(t, e, "svc", "svc2", map[string]any{"delegation_id": "d-svc"}), true},
+		"external subject":                    {signAccessToken(t, e, "svc", "ext-user", map[string]any{"delegation_id": "d-ext"}), true},
+		"unknown subject":                     {signAccessToken(t, e, "svc", "ghost", map[string]any{"delegation_id": "d-ghost"}), false},
+		"client subject without a delegation": {signAccessToken(t, e, "svc", "svc2", nil), false},
+	} {
+		if got := introspectActive(t, e, c.tok, auth); got != c.want {
+			t.Errorf("%s: active = %v, want %v", name, got, c.want)
+		}
+	}
 	if n, err := d.RevokeDelegation(ctx, "d-root", e.Clock.Now()); err != nil || n < 2 {
 		t.Fatalf("revoke: %d %v", n, err)
 	}

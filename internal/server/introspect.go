@@ -204,6 +204,8 @@ type delegationChecker interface {
 	// DelegationRevoked reports whether the delegation or one it descends
 	// from is revoked; an unknown id counts as revoked.
 	DelegationRevoked(ctx context.Context, id string) (bool, error)
+	// GetDelegation returns one delegation, for its subject's issuer.
+	GetDelegation(ctx context.Context, id string) (store.Delegation, error)
 }
 
 // ClaimDelegationID is the claim (and TokenRecord.Extra member) that names
@@ -216,7 +218,9 @@ const ClaimDelegationID = "delegation_id"
 // issued by (delegation_id) is not revoked, and, for a token that acts for
 // a user, whether that user still exists and is not disabled. A token
 // whose sub is its client_id was issued to the client for itself (RFC 9068
-// §5; no user may have a client's id).
+// §5; no user may have a client's id); an exchanged token's sub may also
+// be a client (a service acting as the subject) or, when its delegation's
+// subject issuer is another issuer, that issuer's principal.
 func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
 	c, err := s.clients.GetClient(ctx, res.ClientID)
 	if err != nil {
@@ -230,17 +234,25 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 	if !c.TokensRevokedBefore.IsZero() && res.IssuedAt <= c.TokensRevokedBefore.Unix() {
 		return false, nil
 	}
+	var d *store.Delegation
 	if raw, ok := res.Extra[ClaimDelegationID]; ok {
-		live, err := s.delegationActive(ctx, raw)
-		if err != nil || !live {
+		if d, err = s.liveDelegation(ctx, raw); err != nil || d == nil {
 			return false, err
 		}
 	}
 	if res.Subject == "" || res.Subject == res.ClientID {
 		return true, nil
 	}
+	if d != nil && d.SubjectIssuer != "" && d.SubjectIssuer != s.opts.Issuer {
+		// The subject is another issuer's principal: that issuer answers
+		// for it, through the delegation writ keeps.
+		return true, nil
+	}
 	u, err := s.stores.introspection.GetUser(ctx, res.Subject)
 	switch {
+	case errors.Is(err, store.ErrNotFound) && d != nil:
+		// A token exchanged for a service: its subject is a client.
+		return s.clientExists(ctx, res.Subject)
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
 	case err != nil:
@@ -249,19 +261,46 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 	return !u.Disabled, nil
 }
 
-// delegationActive reports whether the delegation a token names (the raw
-// JSON value of its delegation_id) is live. A malformed value, or a
-// server that keeps no delegations, makes the token inactive.
-func (s *Server) delegationActive(ctx context.Context, raw json.RawMessage) (bool, error) {
+// clientExists reports whether a client is registered.
+func (s *Server) clientExists(ctx context.Context, id string) (bool, error) {
+	_, err := s.clients.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	return true, nil
+}
+
+// liveDelegation returns the delegation a token names (the raw JSON value
+// of its delegation_id) when it is live: known, and neither it nor one it
+// descends from revoked; nil otherwise. A malformed value, or a server
+// that keeps no delegations, gives nil.
+func (s *Server) liveDelegation(ctx context.Context, raw json.RawMessage) (*store.Delegation, error) {
 	var id string
 	if json.Unmarshal(raw, &id) != nil || store.CheckID(ClaimDelegationID, id) != nil || id == "" || s.stores.delegations == nil {
-		return false, nil
+		return nil, nil
 	}
 	revoked, err := s.stores.delegations.DelegationRevoked(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("introspect: delegation: %w", err)
+	if err != nil || revoked {
+		return nil, wrapDelegationErr(err)
 	}
-	return !revoked, nil
+	d, err := s.stores.delegations.GetDelegation(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil // purged in between
+	case err != nil:
+		return nil, wrapDelegationErr(err)
+	}
+	return &d, nil
+}
+
+func wrapDelegationErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("introspect: delegation: %w", err)
 }
 
 // introspectRefresh finds out whether a refresh token is active: known,
