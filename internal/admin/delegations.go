@@ -170,7 +170,8 @@ func AgentRevokedEvent(c *store.Client, by string, now time.Time) store.AuditEve
 	subject := ""
 	if c.Agent != nil {
 		details["owner"] = c.Agent.Owner
-		if kind, id, ok := splitOwner(c.Agent.Owner); ok && kind == store.OwnerUser {
+		// The agent acts for its owner: the user, or the service.
+		if _, id, ok := splitOwner(c.Agent.Owner); ok {
 			subject = id
 		}
 	}
