@@ -261,7 +261,7 @@ func TestAdminAgentNeedsUserStore(t *testing.T) {
 // TestAdminAgentPatch: agent and token_exchange merge member by member;
 // null removes them.
 func TestAdminAgentPatch(t *testing.T) {
-	e, _ := newAgentEnv(t)
+	e, fake := newAgentEnv(t)
 	uid := e.createUser(t, map[string]any{"username": "carol"})["id"].(string)
 	c := e.create(t, agentBody("user:"+uid, map[string]any{"max_token_ttl": 600}))
 	id := c["client_id"].(string)
@@ -300,6 +300,18 @@ func TestAdminAgentPatch(t *testing.T) {
 	if _, ok := m["token_exchange"]; ok {
 		t.Fatalf("token_exchange not removed: %s", r.body)
 	}
+	e.call(t, http.MethodDelete, path, nil)
+	var types []string
+	for _, ev := range fake.auditEvents() {
+		if ev.ClientID == id && ev.By == "admin" {
+			types = append(types, ev.Type)
+		}
+	}
+	// Registered, five changes (two refused ones are not), deleted.
+	want := "client_registered client_updated client_updated client_updated client_updated client_updated client_deleted"
+	if got := strings.Join(types, " "); got != want {
+		t.Fatalf("audit types = %s, want %s", got, want)
+	}
 }
 
 func TestAdminRevokeGrants(t *testing.T) {
@@ -323,6 +335,11 @@ func TestAdminRevokeGrants(t *testing.T) {
 		t.Fatalf("cache not invalidated")
 	}
 	ev := fake.auditEvents()
+	if len(ev) != 2 || ev[0].Type != store.AuditClientRegistered || ev[0].ClientID != id || ev[0].Subject != uid ||
+		!strings.Contains(string(ev[0].Details), `"agent_owner":"user:`+uid+`"`) {
+		t.Fatalf("registration audit = %+v", ev)
+	}
+	ev = ev[1:]
 	if len(ev) != 1 || ev[0].Type != store.AuditAgentRevoked || ev[0].ClientID != id || ev[0].By != "admin" || ev[0].Subject != uid {
 		t.Fatalf("audit = %+v", ev)
 	}

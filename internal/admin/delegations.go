@@ -130,6 +130,32 @@ func (h *handler) appendAudit(ctx context.Context, e store.AuditEvent, done stri
 	return nil
 }
 
+// auditClient records a change of client c made through the admin API
+// (By "admin"), with details; an agent's owner is its subject. A failure
+// is logged: the change is made and answered all the same. Nothing is
+// recorded without an audit store.
+func (h *handler) auditClient(ctx context.Context, typ string, c *store.Client, details map[string]any) {
+	if h.audit == nil {
+		return
+	}
+	e := store.AuditEvent{Time: h.clock(), Type: typ, ClientID: c.ID, By: AuditByAdmin}
+	if c.Agent != nil {
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["agent_owner"] = c.Agent.Owner
+		if _, id, ok := splitOwner(c.Agent.Owner); ok {
+			e.Subject = id
+		}
+	}
+	if details != nil {
+		e.Details, _ = json.Marshal(details)
+	}
+	if _, err := h.audit.AppendAudit(ctx, e); err != nil {
+		h.log.ErrorContext(ctx, "admin: audit event not recorded", "type", typ, "client_id", c.ID, "error", err)
+	}
+}
+
 // revokeGrants serves POST /admin/clients/{id}/revoke-grants: everything
 // the client holds (refresh tokens, delegations, its delegations as an
 // actor, and every token issued to it until now) is revoked at once, and
