@@ -243,6 +243,7 @@ func TestAdminAgentValidation(t *testing.T) {
 		{"id-jag audience", m2m(map[string]any{"token_exchange": map[string]any{"id_jag_audiences": []string{"https://x#f"}}}), "token_exchange.id_jag_audiences[0]"},
 		{"empty actor", m2m(map[string]any{"token_exchange": map[string]any{"actors": []string{""}}}), "empty audience or actor"},
 		{"repeated actor", m2m(map[string]any{"token_exchange": map[string]any{"actors": []string{"a", "a"}}}), "lists \"a\" twice"},
+		{"revocation is read-only", m2m(map[string]any{"tokens_revoked_before": "2026-01-01T00:00:00Z"}), "tokens_revoked_before cannot be set: it is set by POST /admin/clients/{id}/revoke-grants"},
 		{"unknown exchange member", m2m(map[string]any{"token_exchange": map[string]any{"audiences": []string{}}}), `unknown member "audiences" of token_exchange`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
