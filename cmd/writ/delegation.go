@@ -28,6 +28,9 @@ everything one holds at once: its refresh tokens, its delegations and those
 it acts in, and every access token issued to it until now.
 
 ` + clientAdminHelp,
+		Example: `  writ client create --name trip-planner --grant-type client_credentials \
+    --agent-owner user:USER_ID --agent-max-token-ttl 10m
+  writ agent revoke CLIENT_ID`,
 		GroupID:               groupServer,
 		Args:                  noUnknownSubcommand,
 		RunE:                  showHelp,
@@ -86,6 +89,8 @@ func newDelegationCmd(s *streams) *cobra.Command {
 Revoking one revokes it and every delegation exchanged from it.
 
 ` + clientAdminHelp,
+		Example: `  writ delegation list --subject USER_ID --active
+  writ delegation revoke DELEGATION_ID`,
 		GroupID:               groupServer,
 		Args:                  noUnknownSubcommand,
 		RunE:                  showHelp,
@@ -206,6 +211,8 @@ impersonation, and every revocation of an agent or a delegation, with the
 whole actor chain and who caused it.
 
 ` + clientAdminHelp,
+		Example: `  writ audit list --type agent_revoked
+  writ audit list --client CLIENT_ID --after 120 -o json`,
 		GroupID:               groupServer,
 		Args:                  noUnknownSubcommand,
 		RunE:                  showHelp,
