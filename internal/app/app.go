@@ -180,13 +180,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
-	// The store keeps delegations and the audit trail once its backends
-	// implement them (store.DelegationStore, store.AuditStore).
-	delegations, _ := a.Store.(store.DelegationStore)
-	audit, _ := a.Store.(store.AuditStore)
 	a.Admin = admin.NewHandler(admin.Options{
-		Delegations:       delegations,
-		Audit:             audit,
+		Delegations:       a.Store,
+		Audit:             a.Store,
 		Users:             a.Store,
 		Passwords:         authn.Hasher{},
 		SessionsEnded:     a.Server.NotifyLogout,
