@@ -64,9 +64,7 @@ type acctEnv struct {
 	Sessions *authn.Sessions
 }
 
-// newAcctEnv starts the server; wrap, when given, changes the store the
-// server sees (the test's Store stays the acctStore).
-func newAcctEnv(t *testing.T, wrap ...func(store.Store) store.Store) *acctEnv {
+func newAcctEnv(t *testing.T) *acctEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := storeopen.Open(ctx, "sqlite:"+t.TempDir()+"/writ.db")
@@ -91,13 +89,9 @@ func newAcctEnv(t *testing.T, wrap ...func(store.Store) store.Store) *acctEnv {
 		t.Fatal(err)
 	}
 	wrapped := &acctStore{Store: st}
-	var served store.Store = wrapped
-	for _, w := range wrap {
-		served = w(served)
-	}
 	srv, err := server.New(server.Options{
 		Issuer: acctIssuer,
-		Store:  served,
+		Store:  wrapped,
 		Ring:   ring,
 		Hasher: hasher,
 		SignIn: &server.SignInOptions{

@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,150 +21,11 @@ import (
 	"github.com/writ-dev/writ/jose"
 )
 
-// delegations is what the tests use of a store that keeps delegations.
+// delegations is what the tests use of the store: its delegations and
+// audit trail.
 type delegations interface {
 	store.DelegationStore
 	store.AuditStore
-}
-
-// delegStore adds in-memory delegations and an audit trail to a store
-// that does not keep them (yet); RevokeClientGrants is applied to the
-// clients it returns.
-type delegStore struct {
-	store.Store
-	mu      sync.Mutex
-	dels    []store.Delegation
-	events  []store.AuditEvent
-	revoked map[string]time.Time
-}
-
-// withDelegations returns st when it keeps delegations itself, else st
-// with delegStore's.
-func withDelegations(st store.Store) store.Store {
-	if _, ok := st.(delegations); ok {
-		return st
-	}
-	return &delegStore{Store: st, revoked: map[string]time.Time{}}
-}
-
-func delegationsOf(t testing.TB, st any) delegations {
-	t.Helper()
-	d, ok := st.(delegations)
-	if !ok {
-		t.Fatalf("%T keeps no delegations", st)
-	}
-	return d
-}
-
-func (s *delegStore) GetClient(ctx context.Context, id string) (store.Client, error) {
-	c, err := s.Store.GetClient(ctx, id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if at, ok := s.revoked[id]; ok && err == nil {
-		c.TokensRevokedBefore = at
-	}
-	return c, err
-}
-
-func (s *delegStore) CreateDelegation(_ context.Context, d store.Delegation) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dels = append(s.dels, d)
-	return nil
-}
-
-func (s *delegStore) GetDelegation(_ context.Context, id string) (store.Delegation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.get(id)
-}
-
-func (s *delegStore) get(id string) (store.Delegation, error) {
-	for _, d := range s.dels {
-		if d.ID == id {
-			return d, nil
-		}
-	}
-	return store.Delegation{}, store.ErrNotFound
-}
-
-func (s *delegStore) DelegationRevoked(_ context.Context, id string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id != "" {
-		d, err := s.get(id)
-		if err != nil || !d.RevokedAt.IsZero() {
-			return true, nil
-		}
-		id = d.ParentID
-	}
-	return false, nil
-}
-
-func (s *delegStore) ListDelegations(_ context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.Delegation
-	for _, d := range s.dels {
-		if (q.Subject == "" || d.Subject == q.Subject) && (q.ClientID == "" || d.ClientID == q.ClientID) &&
-			(q.Actor == "" || slices.Contains(d.Actors, q.Actor)) &&
-			(q.ActiveAt.IsZero() || d.RevokedAt.IsZero() && q.ActiveAt.Before(d.ExpiresAt)) {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
-func (s *delegStore) RevokeDelegation(_ context.Context, id string, at time.Time) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.get(id); err != nil {
-		return 0, err
-	}
-	n := 0
-	for i, d := range s.dels {
-		if (d.ID == id || d.RootID == id || d.ParentID == id) && d.RevokedAt.IsZero() {
-			s.dels[i].RevokedAt = at
-			n++
-		}
-	}
-	return n, nil
-}
-
-func (s *delegStore) RevokeClientGrants(_ context.Context, clientID string, at time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.revoked[clientID] = at
-	for i, d := range s.dels {
-		if d.ClientID == clientID || slices.Contains(d.Actors, clientID) {
-			s.dels[i].RevokedAt = at
-		}
-	}
-	return nil
-}
-
-func (s *delegStore) DeleteExpiredDelegations(context.Context, time.Time) (int64, error) {
-	return 0, nil
-}
-
-func (s *delegStore) AppendAudit(_ context.Context, e store.AuditEvent) (int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e.Seq = int64(len(s.events) + 1)
-	s.events = append(s.events, e)
-	return e.Seq, nil
-}
-
-func (s *delegStore) ListAudit(_ context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []store.AuditEvent
-	for _, e := range s.events {
-		if e.Seq > q.AfterSeq && (q.Type == "" || e.Type == q.Type) && (q.ClientID == "" || e.ClientID == q.ClientID) && (q.Subject == "" || e.Subject == q.Subject) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }
 
 // auditOf returns the events of one type.
@@ -285,8 +144,8 @@ func introspectActive(t testing.TB, e *testEnv, token string, auth func(*http.Re
 // at or before then are inactive; tokens issued later are active.
 func TestIntrospectionClientGrantsRevoked(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, envOptions{WrapStore: withDelegations})
-	d := delegationsOf(t, e.Store)
+	e := newEnv(t, envOptions{})
+	var d delegations = e.Store
 	e.addStoreUser(t, "u-alice")
 	secret := e.addConfidential(t, "svc")
 	agentSecret := e.addConfidential(t, "agent", withAgent("client:svc"))
@@ -335,8 +194,8 @@ func TestIntrospectionClientGrantsRevoked(t *testing.T) {
 // malformed.
 func TestIntrospectionDelegationRevoked(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, envOptions{WrapStore: withDelegations})
-	d := delegationsOf(t, e.Store)
+	e := newEnv(t, envOptions{})
+	var d delegations = e.Store
 	e.addStoreUser(t, "u-alice")
 	secret := e.addConfidential(t, "svc", withAudiences(audOrders))
 	auth := basic("svc", secret)
@@ -413,8 +272,8 @@ func TestIntrospectionDelegationRevoked(t *testing.T) {
 // owns at PathAgentRevoke; nothing else can, and every refusal looks the
 // same.
 func TestAgentRevokeByService(t *testing.T) {
-	e := newEnv(t, envOptions{WrapStore: withDelegations})
-	d := delegationsOf(t, e.Store)
+	e := newEnv(t, envOptions{})
+	var d delegations = e.Store
 	svcSecret := e.addConfidential(t, "svc")
 	otherSecret := e.addConfidential(t, "other")
 	agentSecret := e.addConfidential(t, "agent", withAgent("client:svc"))
@@ -483,12 +342,8 @@ func TestAgentRevokeByService(t *testing.T) {
 // audited with By "user:<id>".
 func TestAccountAgents(t *testing.T) {
 	ctx := context.Background()
-	var ds store.Store
-	e := newAcctEnv(t, func(st store.Store) store.Store {
-		ds = withDelegations(st)
-		return ds
-	})
-	d := delegationsOf(t, ds)
+	e := newAcctEnv(t)
+	ds, d := e.Store, delegations(e.Store)
 	alice := e.addUser(t, "u-alice", "alice", "Alice", "alice@example.com")
 	bob := e.addUser(t, "u-bob", "bob", "Bob", "bob@example.com")
 	e.addClient(t, "svc", "Booking Service")

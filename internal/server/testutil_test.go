@@ -96,9 +96,6 @@ type envOptions struct {
 	// AccessOnly gives the ring ES256 keys only, no RS256 keys for ID
 	// tokens, for tests that count the published keys.
 	AccessOnly bool
-	// WrapStore, when set, replaces the store the server (and the test)
-	// uses with what it returns.
-	WrapStore func(store.Store) store.Store
 }
 
 // testEnv is a running server with its parts.
@@ -129,9 +126,6 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("migrate: %v", err)
-	}
-	if o.WrapStore != nil {
-		st = o.WrapStore(st)
 	}
 	idAlgs := []jose.Algorithm{jose.RS256} // ID tokens by default
 	if o.AccessOnly {
