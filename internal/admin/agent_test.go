@@ -3,10 +3,10 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
-	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,131 +14,39 @@ import (
 	"github.com/writ-dev/writ/internal/store"
 )
 
-// fakeDelegations is an in-memory DelegationStore and AuditStore; client
-// revocations are recorded, not applied.
-type fakeDelegations struct {
-	mu        sync.Mutex
-	dels      []store.Delegation
-	events    []store.AuditEvent
-	revoked   map[string]time.Time // client grants revoked
-	failAudit bool
+// agentStore is the test store with an audit trail that fails on demand.
+type agentStore struct {
+	store.Store
+	failAudit atomic.Bool
 }
 
-func (f *fakeDelegations) CreateDelegation(_ context.Context, d store.Delegation) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dels = append(f.dels, d)
-	return nil
-}
-
-func (f *fakeDelegations) GetDelegation(_ context.Context, id string) (store.Delegation, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range f.dels {
-		if d.ID == id {
-			return d, nil
-		}
-	}
-	return store.Delegation{}, store.ErrNotFound
-}
-
-func (f *fakeDelegations) DelegationRevoked(ctx context.Context, id string) (bool, error) {
-	d, err := f.GetDelegation(ctx, id)
-	return err != nil || !d.RevokedAt.IsZero(), nil
-}
-
-func (f *fakeDelegations) ListDelegations(_ context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []store.Delegation
-	for _, d := range f.dels {
-		switch {
-		case q.Subject != "" && d.Subject != q.Subject,
-			q.ClientID != "" && d.ClientID != q.ClientID,
-			q.Actor != "" && !slices.Contains(d.Actors, q.Actor),
-			!q.ActiveAt.IsZero() && (!d.RevokedAt.IsZero() || !q.ActiveAt.Before(d.ExpiresAt)):
-			continue
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-func (f *fakeDelegations) RevokeDelegation(_ context.Context, id string, at time.Time) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n, found := 0, false
-	for i, d := range f.dels {
-		if d.ID == id {
-			found = true
-		}
-		if (d.ID == id || d.RootID == id || d.ParentID == id) && d.RevokedAt.IsZero() {
-			f.dels[i].RevokedAt = at
-			n++
-		}
-	}
-	if !found {
-		return 0, store.ErrNotFound
-	}
-	return n, nil
-}
-
-func (f *fakeDelegations) RevokeClientGrants(_ context.Context, clientID string, at time.Time) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.revoked == nil {
-		f.revoked = map[string]time.Time{}
-	}
-	f.revoked[clientID] = at
-	return nil
-}
-
-func (f *fakeDelegations) DeleteExpiredDelegations(context.Context, time.Time) (int64, error) {
-	return 0, nil
-}
-
-func (f *fakeDelegations) AppendAudit(_ context.Context, e store.AuditEvent) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failAudit {
+func (s *agentStore) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
+	if s.failAudit.Load() {
 		return 0, context.DeadlineExceeded
 	}
-	e.Seq = int64(len(f.events) + 1)
-	f.events = append(f.events, e)
-	return e.Seq, nil
+	return s.Store.AppendAudit(ctx, e)
 }
 
-func (f *fakeDelegations) ListAudit(_ context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []store.AuditEvent
-	for _, e := range f.events {
-		if e.Seq <= q.AfterSeq || q.Type != "" && e.Type != q.Type || q.ClientID != "" && e.ClientID != q.ClientID || q.Subject != "" && e.Subject != q.Subject {
-			continue
-		}
-		if len(out) == q.Limit {
-			break
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-func (f *fakeDelegations) auditEvents() []store.AuditEvent {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]store.AuditEvent(nil), f.events...)
-}
-
-// newAgentEnv is an admin API with users and a delegation store: the
-// store's own when it keeps delegations, else fakeDelegations.
-func newAgentEnv(t *testing.T) (*env, *fakeDelegations) {
+// auditEvents lists the whole audit trail.
+func (s *agentStore) auditEvents(t *testing.T) []store.AuditEvent {
 	t.Helper()
-	fake := &fakeDelegations{}
+	ev, err := s.ListAudit(context.Background(), store.AuditQuery{Limit: store.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// newAgentEnv is an admin API with users, delegations and an audit trail,
+// all the store's.
+func newAgentEnv(t *testing.T) (*env, *agentStore) {
+	t.Helper()
+	var as *agentStore
 	e, _ := newUserEnv(t, func(o *admin.Options) {
-		o.Delegations, o.Audit = fake, fake
+		as = &agentStore{Store: o.Store.(store.Store)}
+		o.Delegations, o.Audit = as, as
 	})
-	return e, fake
+	return e, as
 }
 
 func agentBody(owner string, extra map[string]any) map[string]any {
@@ -303,7 +211,7 @@ func TestAdminAgentPatch(t *testing.T) {
 	}
 	e.call(t, http.MethodDelete, path, nil)
 	var types []string
-	for _, ev := range fake.auditEvents() {
+	for _, ev := range fake.auditEvents(t) {
 		if ev.ClientID == id && ev.By == "admin" {
 			types = append(types, ev.Type)
 		}
@@ -329,13 +237,13 @@ func TestAdminRevokeGrants(t *testing.T) {
 	if m["client_id"] != id || m["tokens_revoked_before"] != now.Format(time.RFC3339Nano) {
 		t.Fatalf("response %v, want at %s", m, now.Format(time.RFC3339Nano))
 	}
-	if !fake.revoked[id].Equal(now) {
-		t.Fatalf("store revoked at %v", fake.revoked[id])
+	if c, err := e.store.GetClient(context.Background(), id); err != nil || !c.TokensRevokedBefore.Equal(now) {
+		t.Fatalf("store revoked at %v (%v)", c.TokensRevokedBefore, err)
 	}
 	if e.cache.count(id) != before+1 {
 		t.Fatalf("cache not invalidated")
 	}
-	ev := fake.auditEvents()
+	ev := fake.auditEvents(t)
 	if len(ev) != 2 || ev[0].Type != store.AuditClientRegistered || ev[0].ClientID != id || ev[0].Subject != uid ||
 		!strings.Contains(string(ev[0].Details), `"agent_owner":"user:`+uid+`"`) {
 		t.Fatalf("registration audit = %+v", ev)
@@ -350,7 +258,7 @@ func TestAdminRevokeGrants(t *testing.T) {
 	e.call(t, http.MethodPost, "/admin/clients/nosuch/revoke-grants", nil).wantError(t, http.StatusNotFound, admin.CodeNotFound, "no client")
 	e.call(t, http.MethodGet, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusMethodNotAllowed, admin.CodeMethodNotAllowed, "POST")
 	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", map[string]any{"x": 1}).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, "no body")
-	fake.failAudit = true
+	fake.failAudit.Store(true)
 	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusInternalServerError, admin.CodeServerError, "the grants were revoked, but the audit event could not be recorded")
 }
 
@@ -368,13 +276,18 @@ func TestAdminDelegationRoutesUnavailable(t *testing.T) {
 
 func TestAdminDelegations(t *testing.T) {
 	e, fake := newAgentEnv(t)
+	ctx := context.Background()
 	now := e.clock()
+	e.create(t, m2m(map[string]any{"client_id": "svc"}))
+	e.create(t, m2m(map[string]any{"client_id": "agent"}))
 	for _, d := range []store.Delegation{
 		{ID: "d1", RootID: "d1", ClientID: "svc", Subject: "alice", Actors: []string{"svc"}, Audience: []string{"https://b.example.com"}, Scopes: []string{"read"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
-		{ID: "d2", RootID: "d1", ParentID: "d1", ClientID: "agent", Subject: "alice", Actors: []string{"agent", "svc"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "d2", RootID: "d1", ParentID: "d1", ClientID: "agent", Subject: "alice", Actors: []string{"agent", "svc"}, CreatedAt: now.Add(time.Second), ExpiresAt: now.Add(time.Hour)},
 		{ID: "d3", RootID: "d3", ClientID: "svc", Subject: "bob", Actors: []string{"svc"}, CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)},
 	} {
-		_ = fake.CreateDelegation(context.Background(), d)
+		if err := fake.CreateDelegation(ctx, d); err != nil {
+			t.Fatal(err)
+		}
 	}
 	list := func(q string) []string {
 		t.Helper()
@@ -393,13 +306,14 @@ func TestAdminDelegations(t *testing.T) {
 		return ids
 	}
 	for q, want := range map[string]string{
-		"":                         "d1 d2 d3",
-		"?subject=alice":           "d1 d2",
+		"":                         "d2 d1 d3", // newest first
+		"?subject=alice":           "d2 d1",
 		"?client_id=svc":           "d1 d3",
 		"?actor=agent":             "d2",
-		"?active=true":             "d1 d2",
+		"?active=true":             "d2 d1",
 		"?active=true&subject=bob": "",
-		"?active=false&limit=5":    "d1 d2 d3",
+		"?active=false&limit=5":    "d2 d1 d3",
+		"?limit=1":                 "d2",
 	} {
 		if got := strings.Join(list(q), " "); got != want {
 			t.Errorf("list %q = %q, want %q", q, got, want)
@@ -415,14 +329,17 @@ func TestAdminDelegations(t *testing.T) {
 	if got := strings.Join(list("?active=true"), " "); got != "" {
 		t.Fatalf("active after revoke: %q", got)
 	}
-	ev := fake.auditEvents()
+	ev, _ := fake.ListAudit(ctx, store.AuditQuery{Type: store.AuditDelegationRevoked, Limit: 10})
 	if len(ev) != 1 || ev[0].Type != store.AuditDelegationRevoked || ev[0].DelegationID != "d1" || ev[0].Subject != "alice" || ev[0].By != "admin" || ev[0].ClientID != "svc" {
 		t.Fatalf("audit = %+v", ev)
 	}
 	e.call(t, http.MethodPost, "/admin/delegations/nope/revoke", nil).wantError(t, http.StatusNotFound, admin.CodeNotFound, `no delegation with id "nope"`)
 
 	// The audit trail, filtered and paged.
-	_, _ = fake.AppendAudit(context.Background(), store.AuditEvent{Type: store.AuditTokenExchange, ClientID: "svc", Subject: "bob", Actors: []string{"svc"}, Details: json.RawMessage(`{"aud":["x"]}`)})
+	// Two registrations and a revocation so far; then an exchange.
+	if _, err := fake.AppendAudit(ctx, store.AuditEvent{Time: now, Type: store.AuditTokenExchange, ClientID: "svc", Subject: "bob", Actors: []string{"svc"}, Details: json.RawMessage(`{"aud":["x"]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	audit := func(q string) admin.AuditListResponse {
 		t.Helper()
 		r := e.call(t, http.MethodGet, "/admin/audit"+q, nil)
@@ -435,17 +352,26 @@ func TestAdminDelegations(t *testing.T) {
 		}
 		return resp
 	}
-	if a := audit(""); len(a.Events) != 2 || a.Next != 2 || string(a.Events[1].Details) != `{"aud":["x"]}` {
-		t.Fatalf("audit = %+v", a)
+	all := audit("")
+	if len(all.Events) != 4 || all.Next != all.Events[3].Seq || string(all.Events[3].Details) != `{"aud":["x"]}` {
+		t.Fatalf("audit = %+v", all)
 	}
-	if a := audit("?limit=1"); len(a.Events) != 1 || a.Next != 1 {
+	types := []string{}
+	for _, ev := range all.Events {
+		types = append(types, ev.Type)
+	}
+	if got := strings.Join(types, " "); got != "client_registered client_registered delegation_revoked token_exchange" {
+		t.Fatalf("audit types = %s", got)
+	}
+	first, last := all.Events[0].Seq, all.Events[3].Seq
+	if a := audit("?limit=1"); len(a.Events) != 1 || a.Next != first {
 		t.Fatalf("audit page 1 = %+v", a)
 	}
-	if a := audit("?after=1"); len(a.Events) != 1 || a.Events[0].Seq != 2 {
-		t.Fatalf("audit after 1 = %+v", a)
+	if a := audit(fmt.Sprintf("?after=%d", all.Events[2].Seq)); len(a.Events) != 1 || a.Events[0].Seq != last {
+		t.Fatalf("audit after the third = %+v", a)
 	}
-	if a := audit("?after=2"); len(a.Events) != 0 || a.Next != 2 {
-		t.Fatalf("audit after 2 = %+v", a)
+	if a := audit(fmt.Sprintf("?after=%d", last)); len(a.Events) != 0 || a.Next != last {
+		t.Fatalf("audit after the last = %+v", a)
 	}
 	if a := audit("?type=delegation_revoked&client_id=svc&subject=alice"); len(a.Events) != 1 {
 		t.Fatalf("audit filtered = %+v", a)
