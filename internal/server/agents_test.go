@@ -38,8 +38,8 @@ func auditOf(t testing.TB, d delegations, typ string) []store.AuditEvent {
 	return ev
 }
 
-// withAgent makes a client an agent of owner.
-func withAgent(owner string) clientOption {
+// asAgentOf makes a client an agent of owner.
+func asAgentOf(owner string) clientOption {
 	return func(c *store.Client) {
 		c.Agent = &store.AgentPolicy{Owner: owner, MaxTokenTTL: 10 * time.Minute}
 	}
@@ -148,8 +148,8 @@ func TestIntrospectionClientGrantsRevoked(t *testing.T) {
 	var d delegations = e.Store
 	e.addStoreUser(t, "u-alice")
 	secret := e.addConfidential(t, "svc")
-	agentSecret := e.addConfidential(t, "agent", withAgent("client:svc"))
-	opqSecret := e.addConfidential(t, "agent-opq", withAgent("client:svc"), opaqueFormat())
+	agentSecret := e.addConfidential(t, "agent", asAgentOf("client:svc"))
+	opqSecret := e.addConfidential(t, "agent-opq", asAgentOf("client:svc"), opaqueFormat())
 	agent, opq := basic("agent", agentSecret), basic("agent-opq", opqSecret)
 
 	tokens := map[string]struct {
@@ -276,8 +276,8 @@ func TestAgentRevokeByService(t *testing.T) {
 	var d delegations = e.Store
 	svcSecret := e.addConfidential(t, "svc")
 	otherSecret := e.addConfidential(t, "other")
-	agentSecret := e.addConfidential(t, "agent", withAgent("client:svc"))
-	e.addConfidential(t, "user-agent", withAgent("user:u-alice"))
+	agentSecret := e.addConfidential(t, "agent", asAgentOf("client:svc"))
+	e.addConfidential(t, "user-agent", asAgentOf("user:u-alice"))
 	e.addPublic(t, "pub", withGrants("authorization_code"))
 	tok := e.token(t, "agent", agentSecret, nil).AccessToken
 
