@@ -187,6 +187,53 @@ func TestIntrospectionClientGrantsRevoked(t *testing.T) {
 	}
 }
 
+// TestIntrospectionAgentOwner: an agent's tokens are inactive while its
+// owner is gone: a user deleted or disabled (active again once enabled),
+// a service deleted.
+func TestIntrospectionAgentOwner(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, envOptions{})
+	e.addStoreUser(t, "u-alice")
+	e.addConfidential(t, "svc")
+	userAgent := e.addConfidential(t, "user-agent", asAgentOf("user:u-alice"))
+	svcAgent := e.addConfidential(t, "svc-agent", asAgentOf("client:svc"))
+	ua, sa := basic("user-agent", userAgent), basic("svc-agent", svcAgent)
+	uTok, sTok := e.token(t, "user-agent", userAgent, nil).AccessToken, e.token(t, "svc-agent", svcAgent, nil).AccessToken
+	if !introspectActive(t, e, uTok, ua) || !introspectActive(t, e, sTok, sa) {
+		t.Fatal("inactive while the owners are there")
+	}
+	setDisabled := func(disabled bool) {
+		t.Helper()
+		if _, err := e.Store.UpdateUser(ctx, "u-alice", func(u store.User) (store.User, error) {
+			u.Disabled = disabled
+			return u, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setDisabled(true)
+	if introspectActive(t, e, uTok, ua) {
+		t.Error("active while its owner is disabled")
+	}
+	setDisabled(false)
+	if !introspectActive(t, e, uTok, ua) {
+		t.Error("inactive once its owner is enabled again")
+	}
+	if err := e.Store.DeleteUser(ctx, "u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if introspectActive(t, e, uTok, ua) {
+		t.Error("active after its owner was deleted")
+	}
+	if err := e.Store.DeleteClient(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	e.Server.Clients().Invalidate("svc")
+	if introspectActive(t, e, sTok, sa) {
+		t.Error("active after its owning service was deleted")
+	}
+}
+
 // TestIntrospectionDelegationRevoked: a token that names a delegation
 // (delegation_id: a JWT claim, an opaque token's extra claims, a refresh
 // token's family) is inactive once the delegation, or one it descends

@@ -214,7 +214,8 @@ const ClaimDelegationID = "delegation_id"
 
 // holdersActive reports whether the client a token was issued to still
 // exists and has not had its grants revoked since the token was issued
-// (Client.TokensRevokedBefore ≥ iat), whether the delegation the token was
+// (Client.TokensRevokedBefore ≥ iat), for an agent whether its owner is
+// still there (ownerActive), whether the delegation the token was
 // issued by (delegation_id) is not revoked, and, for a token that acts for
 // a user, whether that user still exists and is not disabled. A token
 // whose sub is its client_id was issued to the client for itself (RFC 9068
@@ -233,6 +234,11 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 	// revoked with it.
 	if !c.TokensRevokedBefore.IsZero() && res.IssuedAt <= c.TokensRevokedBefore.Unix() {
 		return false, nil
+	}
+	if c.Agent != nil {
+		if live, err := s.ownerActive(ctx, c.Agent.Owner); err != nil || !live {
+			return false, err
+		}
 	}
 	var d *store.Delegation
 	if raw, ok := res.Extra[ClaimDelegationID]; ok {
@@ -257,6 +263,27 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("introspect: look up user: %w", err)
+	}
+	return !u.Disabled, nil
+}
+
+// ownerActive reports whether an agent's owner is still there: a user
+// that exists and is not disabled, or a registered client. An agent acts
+// for its owner; without one it acts for no one.
+func (s *Server) ownerActive(ctx context.Context, owner string) (bool, error) {
+	if id, ok := strings.CutPrefix(owner, store.OwnerClient); ok {
+		return s.clientExists(ctx, id)
+	}
+	id, ok := strings.CutPrefix(owner, store.OwnerUser)
+	if !ok {
+		return false, nil
+	}
+	u, err := s.stores.introspection.GetUser(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up agent owner: %w", err)
 	}
 	return !u.Disabled, nil
 }
