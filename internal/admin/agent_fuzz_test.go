@@ -2,6 +2,10 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/writ-dev/writ/internal/store"
@@ -48,6 +52,34 @@ func FuzzDelegationMetadata(f *testing.F) {
 			if err := applyExchange(&again, b); err != nil {
 				t.Fatalf("rendered token_exchange %s does not decode: %v", b, err)
 			}
+		}
+	})
+}
+
+// FuzzDelegationQuery: the query strings of /admin/delegations and
+// /admin/audit parse into known, single parameters and a bounded limit,
+// or a 400; never a panic.
+func FuzzDelegationQuery(f *testing.F) {
+	for _, s := range []string{"", "subject=a&active=true&limit=5", "limit=0", "limit=99999999999999999999", "a=1&a=2", "%zz", "after=-1&type=x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := &http.Request{URL: &url.URL{RawQuery: raw}}
+		q, err := parseQuery(r, "subject", "client_id", "actor", "active", "limit")
+		if err != nil {
+			var e *apiError
+			if !errors.As(err, &e) || e.status != http.StatusBadRequest {
+				t.Fatalf("error %v is not a 400", err)
+			}
+			return
+		}
+		for name, vs := range q {
+			if len(vs) != 1 || !slices.Contains([]string{"subject", "client_id", "actor", "active", "limit"}, name) {
+				t.Fatalf("accepted %q = %q", name, vs)
+			}
+		}
+		if n, err := parseLimit(q.Get("limit")); err == nil && (n < 1 || n > MaxAuditPage) {
+			t.Fatalf("limit %d out of bounds", n)
 		}
 	})
 }
