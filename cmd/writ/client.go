@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 )
 
@@ -90,6 +91,20 @@ type clientFlags struct {
 	public       bool
 	metadata     []string
 	update       bool
+
+	// The agent policy (--agent-*) and the token exchange policy
+	// (--exchange-*).
+	agentOwner        string
+	agentMaxTTL       string
+	agentAllowRefresh bool
+	agentRequireDPoP  bool
+	exSubjectIssuers  []string
+	exSubjectAuds     []string
+	exActors          []string
+	exMaxChain        int
+	exImpersonation   bool
+	exRefreshTokens   bool
+	exIDJAGAuds       []string
 }
 
 // register adds the registration flags to fs.
@@ -102,7 +117,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~; not the id of a user)")
 	}
 	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
-	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token")
+	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange")
 	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+hint)
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
 	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)
@@ -119,6 +134,90 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
+	agentHint := ""
+	if update {
+		agentHint = `; "" removes the agent policy`
+	}
+	fs.StringVar(&f.agentOwner, "agent-owner", "", "register the client as an agent acting for `OWNER`: user:USER_ID or client:CLIENT_ID"+agentHint)
+	fs.StringVar(&f.agentMaxTTL, "agent-max-token-ttl", "", "longest lifetime `DURATION` of the agent's tokens, 1m to 24h (default 15m)")
+	fs.BoolVar(&f.agentAllowRefresh, "agent-allow-refresh", false, "let the agent get refresh tokens")
+	fs.BoolVar(&f.agentRequireDPoP, "agent-require-dpop", false, "issue the agent DPoP-bound tokens only")
+	fs.StringArrayVar(&f.exSubjectIssuers, "exchange-subject-issuer", nil, "token exchange: a further trusted `ISSUER` of subject tokens (repeatable)"+hint)
+	fs.StringArrayVar(&f.exSubjectAuds, "exchange-subject-audience", nil, "token exchange: a further `AUDIENCE` subject tokens may carry (repeatable)"+hint)
+	fs.StringArrayVar(&f.exActors, "exchange-actor", nil, "token exchange: the only actor `SUB`s allowed (repeatable)"+hint)
+	fs.IntVar(&f.exMaxChain, "exchange-max-chain", 0, fmt.Sprintf("token exchange: the longest act chain, `N` from 1 to %d (0 = default, %d)", admin.MaxExchangeChain, store.DefaultMaxChain))
+	fs.BoolVar(&f.exImpersonation, "exchange-impersonation", false, "token exchange: allow results without act (impersonation, audited)")
+	fs.BoolVar(&f.exRefreshTokens, "exchange-refresh-tokens", false, "token exchange: allow refresh tokens")
+	fs.StringArrayVar(&f.exIDJAGAuds, "exchange-id-jag-audience", nil, "token exchange: a resource authorization server `ISSUER` the client may get ID-JAGs for (repeatable)"+hint)
+}
+
+// delegationBody adds the "agent" and "token_exchange" members the
+// --agent-* and --exchange-* flags give to b. On update each object is
+// merged member by member by the server, so only the flags given change.
+func (f *clientFlags) delegationBody(fs *pflag.FlagSet, b map[string]any) error {
+	agent := map[string]any{}
+	if fs.Changed("agent-owner") {
+		agent["owner"] = f.agentOwner
+		if f.agentOwner == "" {
+			if !f.update {
+				return usagef("--agent-owner must not be empty: user:USER_ID or client:CLIENT_ID")
+			}
+			for _, flag := range []string{"agent-max-token-ttl", "agent-allow-refresh", "agent-require-dpop"} {
+				if fs.Changed(flag) {
+					return usagef("--agent-owner \"\" removes the agent policy; it cannot be combined with --%s", flag)
+				}
+			}
+			b["agent"] = nil
+		} else if !strings.HasPrefix(f.agentOwner, "user:") && !strings.HasPrefix(f.agentOwner, "client:") {
+			return usagef("--agent-owner %q: want user:USER_ID or client:CLIENT_ID", truncate(f.agentOwner, 48))
+		}
+	}
+	if fs.Changed("agent-max-token-ttl") {
+		secs, err := parseTTL("agent-max-token-ttl", f.agentMaxTTL, admin.MaxAgentTokenTTL)
+		if err != nil {
+			return err
+		}
+		agent["max_token_ttl"] = secs
+	}
+	if fs.Changed("agent-allow-refresh") {
+		agent["allow_refresh"] = f.agentAllowRefresh
+	}
+	if fs.Changed("agent-require-dpop") {
+		agent["require_dpop"] = f.agentRequireDPoP
+	}
+	if _, removed := b["agent"]; !removed && len(agent) > 0 {
+		b["agent"] = agent
+	}
+	x := map[string]any{}
+	for _, l := range []struct {
+		flag, member string
+		v            []string
+	}{
+		{"exchange-subject-issuer", "subject_issuers", f.exSubjectIssuers},
+		{"exchange-subject-audience", "subject_audiences", f.exSubjectAuds},
+		{"exchange-actor", "actors", f.exActors},
+		{"exchange-id-jag-audience", "id_jag_audiences", f.exIDJAGAuds},
+	} {
+		if fs.Changed(l.flag) {
+			x[l.member] = nonEmpty(l.v)
+		}
+	}
+	if fs.Changed("exchange-max-chain") {
+		if f.exMaxChain < 0 || f.exMaxChain > admin.MaxExchangeChain {
+			return usagef("--exchange-max-chain %d: want 1 to %d, or 0 for the default", f.exMaxChain, admin.MaxExchangeChain)
+		}
+		x["max_chain"] = f.exMaxChain
+	}
+	if fs.Changed("exchange-impersonation") {
+		x["impersonation"] = f.exImpersonation
+	}
+	if fs.Changed("exchange-refresh-tokens") {
+		x["refresh_tokens"] = f.exRefreshTokens
+	}
+	if len(x) > 0 {
+		b["token_exchange"] = x
+	}
+	return nil
 }
 
 // body turns the flags that were given into an admin API request body.
@@ -226,6 +325,9 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 			m[k] = v
 		}
 		b["metadata"] = m
+	}
+	if err := f.delegationBody(fs, b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -368,7 +470,11 @@ which needs --redirect-uri. Services that get tokens for themselves use
 
   # A client that authenticates with a signed JWT (private_key_jwt)
   writ client create --name batch --grant-type client_credentials \
-    --auth-method private_key_jwt --jwks @batch-jwks.json`,
+    --auth-method private_key_jwt --jwks @batch-jwks.json
+
+  # An agent acting for a user: 10-minute tokens, DPoP-bound, no refresh
+  writ client create --name travel-agent --grant-type client_credentials \
+    --agent-owner user:USER_ID --agent-max-token-ttl 10m --agent-require-dpop`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runClientCreate(cmd.Context(), cmd, s, af, f)
@@ -453,6 +559,29 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	if c.FirstParty {
 		rows = append(rows, []string{"FIRST PARTY", "yes"})
 	}
+	if a := c.Agent; a != nil {
+		rows = append(rows,
+			[]string{"AGENT OWNER", a.Owner},
+			[]string{"AGENT MAX TOKEN TTL", ttl(a.MaxTokenTTL)},
+			[]string{"AGENT REFRESH", yesNo(a.AllowRefresh)},
+			[]string{"AGENT DPOP", yesNo(a.RequireDPoP)})
+	}
+	if x := c.TokenExchange; x != nil {
+		rows = appendSet(rows,
+			[]string{"EXCHANGE SUBJECT ISSUERS", strings.Join(x.SubjectIssuers, ", ")},
+			[]string{"EXCHANGE SUBJECT AUDIENCES", strings.Join(x.SubjectAudiences, ", ")},
+			[]string{"EXCHANGE ACTORS", strings.Join(x.Actors, ", ")},
+			[]string{"EXCHANGE ID-JAG AUDIENCES", strings.Join(x.IDJAGAudiences, ", ")})
+		if x.MaxChain != 0 {
+			rows = append(rows, []string{"EXCHANGE MAX CHAIN", strconv.Itoa(x.MaxChain)})
+		}
+		rows = append(rows,
+			[]string{"EXCHANGE IMPERSONATION", yesNo(x.Impersonation)},
+			[]string{"EXCHANGE REFRESH TOKENS", yesNo(x.RefreshTokens)})
+	}
+	if !c.TokensRevokedBefore.IsZero() {
+		rows = append(rows, []string{"TOKENS REVOKED BEFORE", c.TokensRevokedBefore.UTC().Format(time.RFC3339)})
+	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})
 	}
@@ -461,6 +590,14 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 		rows = append(rows, []string{"CLIENT SECRET", c.ClientSecret})
 	}
 	return writeColumns(s, rows)
+}
+
+// yesNo renders a flag of a table.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // newClientListCmd builds "writ client list".

@@ -14,6 +14,10 @@
 //	PATCH  /admin/clients/{id}               change fields (merge; null resets a field)
 //	DELETE /admin/clients/{id}               delete a client (204)
 //	POST   /admin/clients/{id}/rotate-secret issue a new secret (returned once)
+//	POST   /admin/clients/{id}/revoke-grants revoke everything the client (agent) holds, audited
+//	GET    /admin/delegations?subject=&client_id=&actor=&active=&limit= list delegations, newest first
+//	POST   /admin/delegations/{id}/revoke    revoke a delegation and those below it, audited
+//	GET    /admin/audit?after=&type=&client_id=&subject=&limit= read the audit trail, oldest first
 //	GET    /admin/keys                       list the signing keys
 //	POST   /admin/keys/rotate                rotate the signing keys ({"force": true} optional)
 //	POST   /admin/users                      create a user (201; password optional, hashed)
@@ -31,7 +35,8 @@
 // Client metadata uses the names of RFC 7591, id_token_signed_response_alg
 // of OpenID Connect Registration (RS256 unless set), and writ's own
 // (access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl,
-// audiences, first_party, metadata). Errors are JSON objects with "error"
+// audiences, first_party, metadata, and the objects agent and
+// token_exchange, which PATCH merges member by member). Errors are JSON objects with "error"
 // and "error_description" (RFC 7591 §3.2.2 for registration errors).
 // Client secrets appear only in the response that created them; the store
 // keeps a keyed hash, and no listing shows either.
@@ -133,6 +138,11 @@ type Options struct {
 	// change and before the response, e.g. to send back-channel logout
 	// tokens. It must not block for long.
 	SessionsEnded func(ctx context.Context, userID string, sessions []store.Session)
+	// Delegations and Audit, when both set, serve the delegation routes
+	// (revoke-grants, /admin/delegations, /admin/audit); without them they
+	// answer 503.
+	Delegations store.DelegationStore
+	Audit       store.AuditStore
 	// Logger receives one info record per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -158,6 +168,9 @@ type handler struct {
 
 	// The user routes' dependencies (Options.Users, Passwords,
 	// SessionsEnded).
+	delegations store.DelegationStore
+	audit       store.AuditStore
+
 	users         UserStore
 	passwords     PasswordHasher
 	sessionsEnded func(ctx context.Context, userID string, sessions []store.Session)
@@ -176,6 +189,7 @@ func NewHandler(o Options) http.Handler {
 		maxBytes: o.MaxBytes,
 	}
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
+	h.delegations, h.audit = o.Delegations, o.Audit
 	h.idTokenAlgs = o.IDTokenAlgorithms
 	if len(h.idTokenAlgs) == 0 {
 		h.idTokenAlgs = oidc.IDTokenAlgorithms()
@@ -196,6 +210,10 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle(PathClients, methods{http.MethodGet: h.listClients, http.MethodPost: h.createClient})
 	mux.Handle(PathClients+"/{id}", methods{http.MethodGet: h.getClient, http.MethodPatch: h.patchClient, http.MethodDelete: h.deleteClient})
 	mux.Handle(PathClients+"/{id}/rotate-secret", methods{http.MethodPost: h.rotateSecret})
+	mux.Handle(PathClients+"/{id}/revoke-grants", methods{http.MethodPost: h.revokeGrants})
+	mux.Handle(PathDelegations, methods{http.MethodGet: h.listDelegations})
+	mux.Handle(PathDelegations+"/{id}/revoke", methods{http.MethodPost: h.revokeDelegation})
+	mux.Handle(PathAudit, methods{http.MethodGet: h.listAudit})
 	mux.Handle(PathKeys, methods{http.MethodGet: h.listKeys})
 	mux.Handle(PathKeys+"/rotate", methods{http.MethodPost: h.rotateKeys})
 	mux.Handle(PathUsers, methods{http.MethodGet: h.listUsers, http.MethodPost: h.createUser})

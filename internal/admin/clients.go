@@ -116,6 +116,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
 		return err
 	}
+	if err := h.checkOwnerExists(ctx, c.Agent); err != nil {
+		return err
+	}
 	var secret string
 	if hasSecret(c.TokenEndpointAuthMethod) {
 		if secret, c.SecretHash, err = h.issueSecret(); err != nil {
@@ -150,6 +153,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	h.invalidate(c.ID) // a lookup may have cached "not found"
 	h.log.InfoContext(ctx, "admin: client registered", "client_id", c.ID,
 		"token_endpoint_auth_method", c.TokenEndpointAuthMethod, "grant_types", c.GrantTypes)
+	h.auditClient(ctx, store.AuditClientRegistered, &c, map[string]any{"grant_types": c.GrantTypes})
 	w.Header().Set("Location", PathClients+"/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, toJSON(c, secret))
 	return nil
@@ -205,7 +209,7 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fields, _, err := readPatch(h, w, r, id, mergePatch[store.Client]{
+	fields, scratch, err := readPatch(h, w, r, id, mergePatch[store.Client]{
 		bad:     badMetadata,
 		decode:  decodeFields,
 		idField: "client_id",
@@ -213,6 +217,11 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 		apply:   applyFields,
 	})
 	if err != nil {
+		return err
+	}
+	// An owner the patch names must exist; one it leaves alone was checked
+	// when it was set.
+	if err := h.checkOwnerExists(ctx, scratch.Agent); err != nil {
 		return err
 	}
 	now := h.clock()
@@ -251,6 +260,7 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client updated", "client_id", id, "fields", changedFields(fields), "secret_issued", secret != "")
+	h.auditClient(ctx, store.AuditClientUpdated, &updated, map[string]any{"fields": changedFields(fields), "secret_issued": secret != ""})
 	writeJSON(w, http.StatusOK, toJSON(updated, secret))
 	return nil
 }
@@ -267,6 +277,7 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client deleted", "client_id", id)
+	h.auditClient(ctx, store.AuditClientDeleted, &store.Client{ID: id}, nil)
 	writeNoContent(w)
 	return nil
 }

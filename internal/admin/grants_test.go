@@ -8,12 +8,11 @@ import (
 )
 
 // TestAdminGrantTypesServed: a client may register only the grant types
-// the token endpoint serves; token exchange and the device grant are not
-// served yet, so they are refused at registration and on update.
+// the token endpoint serves; the device grant is not served yet, so it is
+// refused at registration and on update.
 func TestAdminGrantTypesServed(t *testing.T) {
 	e := newEnv(t)
 	for _, g := range []string{
-		"urn:ietf:params:oauth:grant-type:token-exchange",
 		"urn:ietf:params:oauth:grant-type:device_code",
 		"urn:ietf:params:oauth:grant-type:jwt-bearer",
 		"password",
@@ -26,9 +25,25 @@ func TestAdminGrantTypesServed(t *testing.T) {
 	}
 	c := e.create(t, m2m(nil))
 	id, _ := c["client_id"].(string)
-	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:token-exchange"}})
+	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code"}})
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "not supported")
 	// refresh_token needs the one grant that issues refresh tokens.
 	r = e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", "refresh_token"}}))
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "authorization_code")
+}
+
+// TestAdminTokenExchangeGrant: token exchange is served, for confidential
+// clients; it may come with refresh_token only when its policy issues
+// refresh tokens.
+func TestAdminTokenExchangeGrant(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(t, m2m(map[string]any{"grant_types": []string{admin.GrantTokenExchange}, "audiences": []string{"https://b.example.com"}}))
+	if g, _ := c["grant_types"].([]any); len(g) != 1 || g[0] != admin.GrantTokenExchange {
+		t.Fatalf("grant_types = %v", c["grant_types"])
+	}
+	r := e.call(t, http.MethodPost, "/admin/clients", map[string]any{"grant_types": []string{admin.GrantTokenExchange}, "token_endpoint_auth_method": "none"})
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "public clients")
+	r = e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{admin.GrantTokenExchange, "refresh_token"}}))
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "token_exchange.refresh_tokens")
+	e.create(t, m2m(map[string]any{"grant_types": []string{admin.GrantTokenExchange, "refresh_token"}, "token_exchange": map[string]any{"refresh_tokens": true}}))
 }

@@ -223,6 +223,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
+		Delegations:       a.Store,
+		Audit:             a.Store,
 		Users:             a.Store,
 		Passwords:         authn.Hasher{},
 		SessionsEnded:     a.Server.NotifyLogout,

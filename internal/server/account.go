@@ -81,19 +81,29 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			GrantedAt:  c.GrantedAt,
 		})
 	}
+	agents, delegations, err := s.accountAgents(ctx, u.ID)
+	if err != nil {
+		s.accountServerError(w, r, err)
+		return
+	}
 	token, err := s.signin.csrf.Token(w, r)
 	if err != nil {
 		s.accountServerError(w, r, err)
 		return
 	}
 	d := ui.AccountData{
-		Page:        ui.Page{Locale: u.Locale, CSRFToken: token, FormAction: PathAccountRevoke},
-		DisplayName: u.Name,
-		Username:    u.Username,
-		Email:       u.Email,
-		Apps:        apps,
-		Removed:     r.URL.Query().Get("removed") == "1",
-		SignOutURL:  PathEndSession,
+		Agents:           agents,
+		Delegations:      delegations,
+		AgentAction:      PathAccountAgentRevoke,
+		DelegationAction: PathAccountDelegationRevoke,
+		Revoked:          r.URL.Query().Get("revoked") == "1",
+		Page:             ui.Page{Locale: u.Locale, CSRFToken: token, FormAction: PathAccountRevoke},
+		DisplayName:      u.Name,
+		Username:         u.Username,
+		Email:            u.Email,
+		Apps:             apps,
+		Removed:          r.URL.Query().Get("removed") == "1",
+		SignOutURL:       PathEndSession,
 	}
 	if err := s.signin.ui.Account(w, r, d); err != nil {
 		s.log.ErrorContext(ctx, "render account page", "error", err)

@@ -198,29 +198,136 @@ func mayIntrospect(caller *store.Client, res Introspection, refresh bool) bool {
 	return false
 }
 
+// delegationChecker tells whether a delegation (a token exchange chain)
+// was revoked; store.DelegationStore implements it.
+type delegationChecker interface {
+	// DelegationRevoked reports whether the delegation or one it descends
+	// from is revoked; an unknown id counts as revoked.
+	DelegationRevoked(ctx context.Context, id string) (bool, error)
+	// GetDelegation returns one delegation, for its subject's issuer.
+	GetDelegation(ctx context.Context, id string) (store.Delegation, error)
+}
+
+// ClaimDelegationID is the claim (and TokenRecord.Extra member) that names
+// the store.Delegation a token was issued by.
+const ClaimDelegationID = "delegation_id"
+
 // holdersActive reports whether the client a token was issued to still
-// exists and, for a token that acts for a user, whether that user still
-// exists and is not disabled. A token whose sub is its client_id was
-// issued to the client for itself (RFC 9068 §5; no user may have a
-// client's id).
+// exists and has not had its grants revoked since the token was issued
+// (Client.TokensRevokedBefore ≥ iat), for an agent whether its owner is
+// still there (ownerActive), whether the delegation the token was
+// issued by (delegation_id) is not revoked, and, for a token that acts for
+// a user, whether that user still exists and is not disabled. A token
+// whose sub is its client_id was issued to the client for itself (RFC 9068
+// §5; no user may have a client's id); an exchanged token's sub may also
+// be a client (a service acting as the subject) or, when its delegation's
+// subject issuer is another issuer, that issuer's principal.
 func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, error) {
-	if _, err := s.clients.Registered(ctx, res.ClientID); err != nil {
+	c, err := s.clients.Registered(ctx, res.ClientID)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}
 		return false, fmt.Errorf("introspect: look up client: %w", err)
 	}
+	// iat has whole seconds: a token of the second of the revocation is
+	// revoked with it.
+	if !c.TokensRevokedBefore.IsZero() && res.IssuedAt <= c.TokensRevokedBefore.Unix() {
+		return false, nil
+	}
+	if c.Agent != nil {
+		if live, err := s.ownerActive(ctx, c.Agent.Owner); err != nil || !live {
+			return false, err
+		}
+	}
+	var d *store.Delegation
+	if raw, ok := res.Extra[ClaimDelegationID]; ok {
+		if d, err = s.liveDelegation(ctx, raw); err != nil || d == nil {
+			return false, err
+		}
+	}
 	if res.Subject == "" || res.Subject == res.ClientID {
+		return true, nil
+	}
+	if d != nil && d.SubjectIssuer != "" && d.SubjectIssuer != s.opts.Issuer {
+		// The subject is another issuer's principal: that issuer answers
+		// for it, through the delegation writ keeps.
 		return true, nil
 	}
 	u, err := s.stores.introspection.GetUser(ctx, res.Subject)
 	switch {
+	case errors.Is(err, store.ErrNotFound) && d != nil:
+		// A token exchanged for a service: its subject is a client.
+		return s.clientExists(ctx, res.Subject)
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("introspect: look up user: %w", err)
 	}
 	return !u.Disabled, nil
+}
+
+// ownerActive reports whether an agent's owner is still there: a user
+// that exists and is not disabled, or a registered client. An agent acts
+// for its owner; without one it acts for no one.
+func (s *Server) ownerActive(ctx context.Context, owner string) (bool, error) {
+	if id, ok := strings.CutPrefix(owner, store.OwnerClient); ok {
+		return s.clientExists(ctx, id)
+	}
+	id, ok := strings.CutPrefix(owner, store.OwnerUser)
+	if !ok {
+		return false, nil
+	}
+	u, err := s.stores.introspection.GetUser(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up agent owner: %w", err)
+	}
+	return !u.Disabled, nil
+}
+
+// clientExists reports whether a client is registered.
+func (s *Server) clientExists(ctx context.Context, id string) (bool, error) {
+	_, err := s.clients.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	return true, nil
+}
+
+// liveDelegation returns the delegation a token names (the raw JSON value
+// of its delegation_id) when it is live: known, and neither it nor one it
+// descends from revoked; nil otherwise. A malformed value, or a server
+// that keeps no delegations, gives nil.
+func (s *Server) liveDelegation(ctx context.Context, raw json.RawMessage) (*store.Delegation, error) {
+	var id string
+	if json.Unmarshal(raw, &id) != nil || store.CheckID(ClaimDelegationID, id) != nil || id == "" || s.stores.delegations == nil {
+		return nil, nil
+	}
+	revoked, err := s.stores.delegations.DelegationRevoked(ctx, id)
+	if err != nil || revoked {
+		return nil, wrapDelegationErr(err)
+	}
+	d, err := s.stores.delegations.GetDelegation(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil // purged in between
+	case err != nil:
+		return nil, wrapDelegationErr(err)
+	}
+	return &d, nil
+}
+
+func wrapDelegationErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("introspect: delegation: %w", err)
 }
 
 // introspectRefresh finds out whether a refresh token is active: known,
@@ -250,13 +357,20 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 		Active: true, Scope: oauth.JoinScope(rt.Scopes), ClientID: rt.ClientID, Subject: rt.UserID,
 		Issuer: s.opts.Issuer, ExpiresAt: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(),
 	}
+	if rt.JKT != "" || rt.DelegationID != "" {
+		res.Extra = map[string]json.RawMessage{}
+	}
 	if rt.JKT != "" {
 		// A refresh token bound to a DPoP key (RFC 9449 §5) says so.
 		cnf, err := json.Marshal(map[string]string{"jkt": rt.JKT})
 		if err != nil {
 			return inactive, fmt.Errorf("introspect refresh token: %w", err)
 		}
-		res.Extra = map[string]json.RawMessage{"cnf": cnf}
+		res.Extra["cnf"] = cnf
+	}
+	if rt.DelegationID != "" {
+		id, _ := json.Marshal(rt.DelegationID)
+		res.Extra[ClaimDelegationID] = id
 	}
 	return res, nil
 }
@@ -310,7 +424,7 @@ func (s *Server) introspect(ctx context.Context, token string) (Introspection, e
 	}
 	res.ClientID, _ = tok.StringClaim("client_id")
 	res.Scope, _ = tok.StringClaim("scope")
-	for _, name := range []string{"act", "cnf", "may_act", "auth_time", "acr", "amr"} {
+	for _, name := range []string{"act", "cnf", "may_act", "auth_time", "acr", "amr", ClaimDelegationID} {
 		if raw, ok := tok.Claim(name); ok {
 			if res.Extra == nil {
 				res.Extra = map[string]json.RawMessage{}

@@ -176,6 +176,12 @@ type Server struct {
 		account       accountStore
 		logout        logoutStore
 		userinfo      userInfoStore
+		// delegations is nil while the store keeps no delegations;
+		// tokens that name one are then inactive.
+		delegations delegationChecker
+		// agents serves the revocation of agents by their owners; nil
+		// while the store keeps no delegations.
+		agents agentStore
 	}
 }
 
@@ -235,6 +241,10 @@ func New(opts Options) (*Server, error) {
 	s.stores.introspection = st
 	s.stores.revocation = st
 	s.stores.ready = st
+	// Every backend keeps delegations once the store implements
+	// store.DelegationStore and store.AuditStore.
+	s.stores.delegations, _ = st.(delegationChecker)
+	s.stores.agents, _ = st.(agentStore)
 	s.clients = NewClientCache(st, opts.ClientCacheTTL, opts.Now)
 	if m := opts.ClientMetadata; m != nil {
 		if m.Resolver == nil {
@@ -330,6 +340,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc(PathToken, s.handleToken)
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.HandleFunc(PathRevoke, s.handleRevoke)
+	mux.HandleFunc(PathAgentRevoke, s.handleAgentRevoke)
 	mux.HandleFunc("GET "+PathJWKS, s.handleJWKS)
 	mux.HandleFunc("GET "+PathASMetadata, s.handleMetadata)
 	mux.HandleFunc("GET "+PathOIDCMetadata, s.handleMetadata)
@@ -348,6 +359,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathLogoutConfirm, s.handleLogoutConfirm)
 		mux.HandleFunc(PathAccount, s.handleAccount)
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
+		mux.HandleFunc(PathAccountAgentRevoke, s.handleAccountAgentRevoke)
+		mux.HandleFunc(PathAccountDelegationRevoke, s.handleAccountDelegationRevoke)
 		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())

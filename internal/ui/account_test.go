@@ -224,3 +224,39 @@ func TestAccountPageStatus(t *testing.T) {
 		t.Errorf("status %d, want 404", w.Code)
 	}
 }
+
+// TestAccountPageAgents: the agents the user owns and the delegations
+// acting for them, each with its own revoke form, and the confirmation
+// after a revocation; without either, neither section.
+func TestAccountPageAgents(t *testing.T) {
+	u := newUI(t, Options{})
+	d := accountData()
+	d.AgentAction, d.DelegationAction = "/account/agents/revoke", "/account/delegations/revoke"
+	d.Agents = []AgentAccess{{ClientID: "trip-agent", ClientName: "Trip planner", MaxTokenTTL: 10 * time.Minute, RequireDPoP: true}}
+	d.Delegations = []DelegationAccess{{ID: "d-1", ClientID: "svc", ClientName: "Booking", Actors: []string{"trip-agent", "svc"},
+		Scopes: []string{"trips:read"}, Audience: []string{"https://trips.example"}, ExpiresAt: time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)}}
+	d.Revoked = true
+	body := renderAccount(t, u, d).Body.String()
+	for _, want := range []string{
+		`<h2 id="agents-heading">Your agents</h2>`, "Trip planner", "Its tokens live at most 10m0s.", "(DPoP)",
+		`<form method="post" action="/account/agents/revoke">`, `<input type="hidden" name="client_id" value="trip-agent">`,
+		`aria-label="Revoke every token of Trip planner"`,
+		`<h2 id="delegations-heading">Acting for you</h2>`, "Booking", "trip-agent ← svc", "trips:read", "https://trips.example",
+		`<time datetime="2030-01-02T03:04:00Z">2 January 2030, 03:04 UTC</time>`,
+		`<form method="post" action="/account/delegations/revoke">`, `<input type="hidden" name="delegation_id" value="d-1">`,
+		"Revoked. Every token it held stopped working.",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if n := strings.Count(body, `name="csrf_token"`); n != len(d.Apps)+2 {
+		t.Errorf("%d csrf_token fields, want one per form (%d)", n, len(d.Apps)+2)
+	}
+	body = renderAccount(t, u, accountData()).Body.String()
+	for _, absent := range []string{"Your agents", "Acting for you", "Revoked."} {
+		if strings.Contains(body, absent) {
+			t.Errorf("page without agents shows %q", absent)
+		}
+	}
+}

@@ -167,6 +167,40 @@ type AppAccess struct {
 	GrantedAt time.Time
 }
 
+// AgentAccess is an agent the user owns (a client registered to act for
+// them), as listed on the account page with a "Revoke" form that submits
+// "client_id" = ClientID to AccountData.AgentAction.
+type AgentAccess struct {
+	// ClientID identifies the agent.
+	ClientID string
+	// ClientName names it; empty shows ClientID.
+	ClientName string
+	// MaxTokenTTL is the longest life of its tokens.
+	MaxTokenTTL time.Duration
+	// RequireDPoP is set when its tokens are bound to its key.
+	RequireDPoP bool
+}
+
+// DelegationAccess is an active delegation that acts for the user (tokens
+// issued by token exchange with the user as subject), as listed on the
+// account page with a "Revoke" form that submits "delegation_id" = ID to
+// AccountData.DelegationAction.
+type DelegationAccess struct {
+	// ID identifies the delegation.
+	ID string
+	// ClientID is the client that holds the tokens; ClientName names it
+	// (empty shows ClientID).
+	ClientID   string
+	ClientName string
+	// Actors is the act chain, the current actor first.
+	Actors []string
+	// Scopes and Audience are those of its tokens.
+	Scopes   []string
+	Audience []string
+	// ExpiresAt is when its last token expires.
+	ExpiresAt time.Time
+}
+
 // AccountData is the data of the account page: the signed-in user and the
 // applications with access to their account, each with a "Remove access"
 // form that submits "client_id" = AppAccess.ClientID to Page.FormAction.
@@ -180,9 +214,19 @@ type AccountData struct {
 	Email       string
 	// Apps are the applications with access, in display order.
 	Apps []AppAccess
+	// Agents are the agents the user owns; Delegations the active
+	// delegations acting for the user. Each section is shown only when
+	// not empty; its forms post to AgentAction and DelegationAction.
+	Agents           []AgentAccess
+	Delegations      []DelegationAccess
+	AgentAction      string
+	DelegationAction string
 	// Removed shows a confirmation that an application's access was
 	// removed.
 	Removed bool
+	// Revoked shows a confirmation that an agent or delegation was
+	// revoked.
+	Revoked bool
 	// SignOutURL, when set, is linked as "Sign out".
 	SignOutURL string
 }
@@ -272,7 +316,25 @@ type (
 	accountView struct {
 		AccountData
 		frame
-		Items []appAccessView
+		Items           []appAccessView
+		AgentItems      []agentView
+		DelegationItems []delegationView
+	}
+	// agentView is an AgentAccess with what the template shows of it.
+	agentView struct {
+		AgentAccess
+		Name string // ClientName, or ClientID
+		TTL  string // MaxTokenTTL, e.g. "15m0s"
+	}
+	// delegationView is a DelegationAccess with what the template shows.
+	delegationView struct {
+		DelegationAccess
+		Name     string // ClientName, or ClientID
+		Chain    string // the actors, current first, joined by " ← "
+		Scope    string // the scopes, space-separated
+		Aud      string // the audiences, space-separated
+		Date     string // ExpiresAt in the locale's layout
+		DateTime string // ExpiresAt in RFC 3339
 	}
 	// appAccessView is an AppAccess with what the template shows of it.
 	appAccessView struct {
@@ -557,7 +619,32 @@ func (u *UI) accountView(lang string, d AccountData) accountView {
 		}
 		v.Items = append(v.Items, item)
 	}
+	for _, a := range d.Agents {
+		item := agentView{AgentAccess: a, Name: cmpOr(a.ClientName, a.ClientID), TTL: a.MaxTokenTTL.String()}
+		v.AgentItems = append(v.AgentItems, item)
+	}
+	timeLayout, _ := v.T("account.time_layout")
+	for _, dl := range d.Delegations {
+		item := delegationView{
+			DelegationAccess: dl, Name: cmpOr(dl.ClientName, dl.ClientID),
+			Chain: strings.Join(dl.Actors, " ← "), Scope: strings.Join(dl.Scopes, " "), Aud: strings.Join(dl.Audience, " "),
+		}
+		if !dl.ExpiresAt.IsZero() {
+			t := dl.ExpiresAt.UTC()
+			item.Date = t.Format(timeLayout)
+			item.DateTime = t.Format(time.RFC3339)
+		}
+		v.DelegationItems = append(v.DelegationItems, item)
+	}
 	return v
+}
+
+// cmpOr returns a, or b when a is empty.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func (u *UI) errorView(lang string, d ErrorData) errorView {
@@ -618,7 +705,14 @@ func (u *UI) samples() []sample {
 						GrantedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
 					{ClientID: "c2"},
 				},
-				Removed: true, SignOutURL: "/logout"})},
+				Agents: []AgentAccess{{ClientID: "a1", ClientName: "Agent", MaxTokenTTL: 15 * time.Minute, RequireDPoP: true}, {ClientID: "a2"}},
+				Delegations: []DelegationAccess{
+					{ID: "d1", ClientID: "c1", ClientName: "Client", Actors: []string{"a1", "c1"}, Scopes: []string{"read"},
+						Audience: []string{"https://api.example"}, ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+					{ID: "d2", ClientID: "c2"},
+				},
+				AgentAction: "/account/agents/revoke", DelegationAction: "/account/delegations/revoke",
+				Removed: true, Revoked: true, SignOutURL: "/logout"})},
 			sample{pageAccount, u.accountView(lang, AccountData{Page: bare})},
 		)
 	}

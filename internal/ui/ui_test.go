@@ -140,12 +140,12 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	notText := map[string]bool{
 		"Locale": true, "RedirectTarget": true, "ClientURI": true, "FormAction": true,
 		"SwitchAccountURL": true, "ReturnURI": true, "LoginHint": true, "SignOutURL": true,
-		"SignInURL": true,
+		"SignInURL": true, "AgentAction": true, "DelegationAction": true,
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
 		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
-		pageAccount:   {"ClientName": true},                                                                    // names no application of its own
+		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                   // names no application of its own; a delegation's client by name
 	}
 	for name, data := range pages() {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,362 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// This file holds the routes of delegation: revoking everything a client
+// (an agent) holds, listing and revoking delegations (token exchange
+// chains), and reading the audit trail.
+
+// Paths of the delegation routes.
+const (
+	PathDelegations = "/admin/delegations"
+	PathAudit       = "/admin/audit"
+)
+
+// AuditByAdmin is the By of the audit events the admin API records.
+const AuditByAdmin = "admin"
+
+// MaxAuditPage bounds the limit of GET /admin/audit and GET
+// /admin/delegations.
+const MaxAuditPage = store.MaxListLimit
+
+// RevokeGrantsResponse is the body of POST /admin/clients/{id}/revoke-grants.
+type RevokeGrantsResponse struct {
+	// ClientID is the client whose grants were revoked.
+	ClientID string `json:"client_id"`
+	// TokensRevokedBefore is the instant at or before which every token
+	// issued to the client is now inactive.
+	TokensRevokedBefore time.Time `json:"tokens_revoked_before"`
+}
+
+// DelegationJSON is a delegation in responses.
+type DelegationJSON struct {
+	ID            string    `json:"id"`
+	RootID        string    `json:"root_id"`
+	ParentID      string    `json:"parent_id,omitempty"`
+	ClientID      string    `json:"client_id"`
+	Subject       string    `json:"subject"`
+	SubjectIssuer string    `json:"subject_issuer,omitempty"`
+	Actors        []string  `json:"actors"`
+	Audience      []string  `json:"aud,omitempty"`
+	Scope         string    `json:"scope,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	RevokedAt     time.Time `json:"revoked_at,omitzero"`
+	// Active is true while the delegation is neither revoked nor expired.
+	Active bool `json:"active"`
+}
+
+// DelegationListResponse is the body of GET /admin/delegations.
+type DelegationListResponse struct {
+	Delegations []DelegationJSON `json:"delegations"`
+}
+
+// RevokeDelegationResponse is the body of POST /admin/delegations/{id}/revoke.
+type RevokeDelegationResponse struct {
+	// DelegationID is the delegation revoked.
+	DelegationID string `json:"delegation_id"`
+	// Revoked is how many delegations were revoked: it and those below it.
+	Revoked int `json:"revoked"`
+}
+
+// AuditEventJSON is an audit event in responses.
+type AuditEventJSON struct {
+	Seq          int64           `json:"seq"`
+	Time         time.Time       `json:"time"`
+	Type         string          `json:"type"`
+	ClientID     string          `json:"client_id,omitempty"`
+	Subject      string          `json:"subject,omitempty"`
+	Actors       []string        `json:"actors,omitempty"`
+	DelegationID string          `json:"delegation_id,omitempty"`
+	By           string          `json:"by,omitempty"`
+	RequestID    string          `json:"request_id,omitempty"`
+	Details      json.RawMessage `json:"details,omitempty"`
+}
+
+// AuditListResponse is the body of GET /admin/audit. Next is the after
+// value of the following page (the last seq), or 0 when the page is empty.
+type AuditListResponse struct {
+	Events []AuditEventJSON `json:"events"`
+	Next   int64            `json:"next"`
+}
+
+// DelegationToJSON renders d as of now.
+func DelegationToJSON(d store.Delegation, now time.Time) DelegationJSON {
+	return DelegationJSON{
+		ID: d.ID, RootID: d.RootID, ParentID: d.ParentID, ClientID: d.ClientID, Subject: d.Subject,
+		SubjectIssuer: d.SubjectIssuer, Actors: nonNil(d.Actors), Audience: d.Audience,
+		Scope: oauth.JoinScope(d.Scopes), CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt, RevokedAt: d.RevokedAt,
+		Active: d.RevokedAt.IsZero() && now.Before(d.ExpiresAt),
+	}
+}
+
+// AuditToJSON renders e.
+func AuditToJSON(e store.AuditEvent) AuditEventJSON {
+	j := AuditEventJSON{
+		Seq: e.Seq, Time: e.Time, Type: e.Type, ClientID: e.ClientID, Subject: e.Subject, Actors: e.Actors,
+		DelegationID: e.DelegationID, By: e.By, RequestID: e.RequestID, Details: e.Details,
+	}
+	if len(j.Details) == 0 {
+		j.Details = nil
+	}
+	return j
+}
+
+func (h *handler) checkDelegations() error {
+	if h.delegations == nil || h.audit == nil {
+		return apiErrorf(http.StatusServiceUnavailable, CodeServerError, "delegation management is not available: the server's store keeps no delegations or audit trail")
+	}
+	return nil
+}
+
+// appendAudit records e; a failure is logged and returned as a 500 that
+// says what was done all the same.
+func (h *handler) appendAudit(ctx context.Context, e store.AuditEvent, done string) error {
+	if _, err := h.audit.AppendAudit(ctx, e); err != nil {
+		h.log.ErrorContext(ctx, "admin: audit event not recorded", "type", e.Type, "client_id", e.ClientID, "delegation_id", e.DelegationID, "error", err)
+		return apiErrorf(http.StatusInternalServerError, CodeServerError, "%s, but the audit event could not be recorded", done)
+	}
+	return nil
+}
+
+// auditClient records a change of client c made through the admin API
+// (By "admin"), with details; an agent's owner is its subject. A failure
+// is logged: the change is made and answered all the same. Nothing is
+// recorded without an audit store.
+func (h *handler) auditClient(ctx context.Context, typ string, c *store.Client, details map[string]any) {
+	if h.audit == nil {
+		return
+	}
+	e := store.AuditEvent{Time: h.clock(), Type: typ, ClientID: c.ID, By: AuditByAdmin}
+	if c.Agent != nil {
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["agent_owner"] = c.Agent.Owner
+		if _, id, ok := splitOwner(c.Agent.Owner); ok {
+			e.Subject = id
+		}
+	}
+	if details != nil {
+		e.Details, _ = json.Marshal(details)
+	}
+	if _, err := h.audit.AppendAudit(ctx, e); err != nil {
+		h.log.ErrorContext(ctx, "admin: audit event not recorded", "type", typ, "client_id", c.ID, "error", err)
+	}
+}
+
+// revokeGrants serves POST /admin/clients/{id}/revoke-grants: everything
+// the client holds (refresh tokens, delegations, its delegations as an
+// actor, and every token issued to it until now) is revoked at once, and
+// an agent_revoked audit event recorded.
+func (h *handler) revokeGrants(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := h.clientTarget(r)
+	if err != nil {
+		return err
+	}
+	if err := h.checkDelegations(); err != nil {
+		return err
+	}
+	if err := h.emptyBody(w, r); err != nil {
+		return err
+	}
+	c, err := h.store.GetClient(ctx, id)
+	if err != nil {
+		return h.storeError(ctx, "get client", id, err)
+	}
+	now := h.clock()
+	if err := h.delegations.RevokeClientGrants(ctx, id, now); err != nil {
+		return h.storeError(ctx, "revoke client grants", id, err)
+	}
+	h.invalidate(id)
+	h.log.InfoContext(ctx, "admin: client grants revoked", "client_id", id)
+	if err := h.appendAudit(ctx, AgentRevokedEvent(&c, AuditByAdmin, now), "the grants were revoked"); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, RevokeGrantsResponse{ClientID: id, TokensRevokedBefore: now})
+	return nil
+}
+
+// AgentRevokedEvent is the audit event of revoking everything client c
+// holds, by whom ("admin", "user:<id>", "client:<id>"), at now.
+func AgentRevokedEvent(c *store.Client, by string, now time.Time) store.AuditEvent {
+	details := map[string]any{"tokens_revoked_before": now}
+	subject := ""
+	if c.Agent != nil {
+		details["owner"] = c.Agent.Owner
+		// The agent acts for its owner: the user, or the service.
+		if _, id, ok := splitOwner(c.Agent.Owner); ok {
+			subject = id
+		}
+	}
+	b, _ := json.Marshal(details)
+	return store.AuditEvent{Time: now, Type: store.AuditAgentRevoked, ClientID: c.ID, Subject: subject, By: by, Details: b}
+}
+
+// DelegationRevokedEvent is the audit event of revoking delegation d (and
+// n delegations in all) by whom, at now.
+func DelegationRevokedEvent(d store.Delegation, n int, by string, now time.Time) store.AuditEvent {
+	b, _ := json.Marshal(map[string]any{"revoked": n, "root_id": d.RootID})
+	return store.AuditEvent{
+		Time: now, Type: store.AuditDelegationRevoked, ClientID: d.ClientID, Subject: d.Subject,
+		Actors: d.Actors, DelegationID: d.ID, By: by, Details: b,
+	}
+}
+
+// listDelegations serves GET /admin/delegations?subject=&client_id=&actor=&active=&limit=.
+func (h *handler) listDelegations(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkDelegations(); err != nil {
+		return err
+	}
+	q, err := parseQuery(r, "subject", "client_id", "actor", "active", "limit")
+	if err != nil {
+		return err
+	}
+	now := h.clock()
+	dq := store.DelegationQuery{Subject: q.Get("subject"), ClientID: q.Get("client_id"), Actor: q.Get("actor")}
+	for name, v := range map[string]string{"subject": dq.Subject, "client_id": dq.ClientID, "actor": dq.Actor} {
+		if v != "" && store.CheckID(name, v) != nil {
+			return badRequest("%s must be at most %d bytes of UTF-8 text", name, store.MaxIDLength)
+		}
+	}
+	switch q.Get("active") {
+	case "", "false":
+	case "true":
+		dq.ActiveAt = now
+	default:
+		return badRequest("active must be true or false")
+	}
+	if dq.Limit, err = parseLimit(q.Get("limit")); err != nil {
+		return err
+	}
+	list, err := h.delegations.ListDelegations(ctx, dq)
+	if err != nil {
+		return h.storeFailure(ctx, "list delegations", "subject", dq.Subject, err)
+	}
+	resp := DelegationListResponse{Delegations: make([]DelegationJSON, 0, len(list))}
+	for _, d := range list {
+		resp.Delegations = append(resp.Delegations, DelegationToJSON(d, now))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// revokeDelegation serves POST /admin/delegations/{id}/revoke: the
+// delegation and every one below it are revoked, and a delegation_revoked
+// audit event recorded.
+func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkDelegations(); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	notFound := apiErrorf(http.StatusNotFound, CodeNotFound, "no delegation with id %q", clip(id, 128))
+	if store.CheckID("id", id) != nil {
+		return notFound
+	}
+	if err := h.emptyBody(w, r); err != nil {
+		return err
+	}
+	d, err := h.delegations.GetDelegation(ctx, id)
+	if err == nil {
+		now := h.clock()
+		var n int
+		if n, err = h.delegations.RevokeDelegation(ctx, id, now); err == nil {
+			h.log.InfoContext(ctx, "admin: delegation revoked", "delegation_id", id, "revoked", n)
+			if err := h.appendAudit(ctx, DelegationRevokedEvent(d, n, AuditByAdmin, now), "the delegation was revoked"); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, RevokeDelegationResponse{DelegationID: id, Revoked: n})
+			return nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	return h.storeFailure(ctx, "revoke delegation", "delegation_id", id, err)
+}
+
+// listAudit serves GET /admin/audit?after=&type=&client_id=&subject=&limit=,
+// oldest first.
+func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	if err := h.checkDelegations(); err != nil {
+		return err
+	}
+	q, err := parseQuery(r, "after", "type", "client_id", "subject", "limit")
+	if err != nil {
+		return err
+	}
+	aq := store.AuditQuery{Type: q.Get("type"), ClientID: q.Get("client_id"), Subject: q.Get("subject")}
+	for name, v := range map[string]string{"type": aq.Type, "client_id": aq.ClientID, "subject": aq.Subject} {
+		if v != "" && store.CheckID(name, v) != nil {
+			return badRequest("%s must be at most %d bytes of UTF-8 text", name, store.MaxIDLength)
+		}
+	}
+	if v := q.Get("after"); v != "" {
+		if aq.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || aq.AfterSeq < 0 {
+			return badRequest("after must be a sequence number (the next value of the previous page)")
+		}
+	}
+	if aq.Limit, err = parseLimit(q.Get("limit")); err != nil {
+		return err
+	}
+	events, err := h.audit.ListAudit(ctx, aq)
+	if err != nil {
+		return h.storeFailure(ctx, "list audit", "type", aq.Type, err)
+	}
+	resp := AuditListResponse{Events: make([]AuditEventJSON, 0, len(events)), Next: aq.AfterSeq}
+	for _, e := range events {
+		resp.Events = append(resp.Events, AuditToJSON(e))
+		resp.Next = e.Seq
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// parseQuery parses a query string whose parameters are among allowed,
+// each given once.
+func parseQuery(r *http.Request, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("the query string is malformed")
+	}
+	for name, vs := range q {
+		if len(vs) != 1 {
+			return nil, badRequest("query parameter %q is repeated", clip(name, 32))
+		}
+		known := false
+		for _, a := range allowed {
+			known = known || a == name
+		}
+		if !known {
+			return nil, badRequest("unknown query parameter %q; use %v", clip(name, 32), allowed)
+		}
+	}
+	return q, nil
+}
+
+// parseLimit parses a limit parameter: empty means the default page size.
+func parseLimit(v string) (int, error) {
+	if v == "" {
+		return DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxAuditPage {
+		return 0, badRequest("limit must be a whole number from 1 to %d", MaxAuditPage)
+	}
+	return n, nil
+}
