@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// decisionMessage is the message of the gateway's decision log lines
+// (internal/gateway's logDecision).
+const decisionMessage = "decision"
+
 // logBufferSize is the decision log's buffer: a few hundred lines.
 const logBufferSize = 64 << 10
 
@@ -65,8 +69,10 @@ func (b *lineBuffer) flushEvery(ctx context.Context, tick <-chan time.Time) {
 }
 
 // flushingHandler flushes the line buffer after each record at warning
-// level or above, so that problems are seen at once; decisions (info)
-// wait for the next flush.
+// level or above, and after every record that is not a decision (start,
+// reload, shutdown: rare, and awaited by whoever watches the log), so
+// that they are seen at once; decisions below warning, the bulk of the
+// log, wait for the next flush.
 type flushingHandler struct {
 	slog.Handler
 	buf *lineBuffer
@@ -75,7 +81,7 @@ type flushingHandler struct {
 // Handle implements slog.Handler.
 func (h flushingHandler) Handle(ctx context.Context, r slog.Record) error {
 	err := h.Handler.Handle(ctx, r)
-	if r.Level >= slog.LevelWarn {
+	if r.Level >= slog.LevelWarn || r.Message != decisionMessage {
 		if ferr := h.buf.Flush(); err == nil {
 			err = ferr
 		}

@@ -78,11 +78,17 @@ func TestGatewayLogFlushes(t *testing.T) {
 	if got := w.get(); len(got) != 2 || !strings.Contains(got[1], `"n":2`) || !strings.Contains(got[1], `"level":"WARN"`) {
 		t.Fatalf("after a warning: %q", got)
 	}
+	// Any other message (a reload, a start) is written at once too.
+	log.Info("decision", "n", 4)
+	log.Info("route file reloaded")
+	if got := w.get(); len(got) != 3 || !strings.Contains(got[2], `"n":4`) || !strings.Contains(got[2], "route file reloaded") {
+		t.Fatalf("after an info line that is not a decision: %q", got)
+	}
 	// Stopping flushes what is left.
 	log.Info("decision", "n", 3)
 	cancel()
 	<-done
-	if got := w.get(); len(got) != 3 || !strings.Contains(got[2], `"n":3`) {
+	if got := w.get(); len(got) != 4 || !strings.Contains(got[3], `"n":3`) {
 		t.Fatalf("after stopping: %q", got)
 	}
 }
