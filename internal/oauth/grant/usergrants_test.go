@@ -414,3 +414,40 @@ func TestSecurityEventsLogged(t *testing.T) {
 		}
 	})
 }
+
+// TestAgentLimitsInUserGrants: an agent's tokens live at most its
+// MaxTokenTTL, and it gets and uses refresh tokens only when AllowRefresh.
+func TestAgentLimitsInUserGrants(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenJWT)
+		ctx := t.Context()
+		agent := f.client
+		agent.Agent = &store.AgentPolicy{Owner: store.OwnerUser + "alice", MaxTokenTTL: time.Minute}
+		resp, err := f.redeem(ctx, agent, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ExpiresIn != 60 || resp.RefreshToken != "" {
+			t.Fatalf("agent without AllowRefresh: expires_in %d, refresh token %q", resp.ExpiresIn, resp.RefreshToken)
+		}
+		agent.Agent.AllowRefresh = true
+		resp, err = f.redeem(ctx, agent, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ExpiresIn != 60 || resp.RefreshToken == "" {
+			t.Fatalf("agent with AllowRefresh: expires_in %d, refresh token %q", resp.ExpiresIn, resp.RefreshToken)
+		}
+		refresh := func(c store.Client, rt string) (*grant.Response, error) {
+			return f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt),
+				Client: &oauth.Authenticated{Client: c, Method: oauth.AuthSecretBasic}})
+		}
+		next, err := refresh(agent, resp.RefreshToken)
+		if err != nil || next.ExpiresIn != 60 {
+			t.Fatalf("refresh: %v %+v", err, next)
+		}
+		agent.Agent.AllowRefresh = false
+		_, err = refresh(agent, next.RefreshToken)
+		wantOAuthCode(t, err, oauth.CodeUnauthorizedClient)
+	})
+}
