@@ -88,6 +88,12 @@ type Options struct {
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
 	SignIn *SignInOptions
+	// ExternalTokens verifies subject and actor tokens of trusted external
+	// issuers for token exchange; nil trusts none.
+	ExternalTokens grant.ExternalTokens
+	// IDJAG issues ID-JAGs by token exchange; nil answers
+	// requested_token_type id-jag with invalid_request.
+	IDJAG grant.IDJAGIssuer
 }
 
 // Server holds the assembled endpoints.
@@ -173,6 +179,13 @@ func New(opts Options) (*Server, error) {
 	var err error
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
+	}
+	// Token exchange needs the delegation and audit stores; a store
+	// without them serves every other grant.
+	if xs, ok := st.(exchangeStore); ok {
+		if err := s.setupExchange(xs); err != nil {
+			return nil, err
+		}
 	}
 	if opts.SignIn != nil {
 		s.stores.signIn = st
