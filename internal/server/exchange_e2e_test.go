@@ -91,6 +91,8 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 	agentSecret := e.addConfidential(t, "agent-7", withGrants(grant.TypeTokenExchange, "client_credentials"),
 		withScopes(scopeRead), withAudiences(audServiceB, audServiceC),
 		withAgent(&store.AgentPolicy{Owner: store.OwnerUser + "u-alice", MaxTokenTTL: 2 * time.Minute}))
+	rSecret := e.addConfidential(t, "svc-r", withGrants(grant.TypeTokenExchange, "refresh_token"),
+		withScopes(scopeRead), withAudiences(audServiceA, audServiceB), withExchange(&store.ExchangePolicy{RefreshTokens: true}))
 	shortSecret := e.addConfidential(t, "agent-short", withGrants(grant.TypeTokenExchange),
 		withScopes(scopeRead), withAudiences(audServiceB, audServiceC), withExchange(&store.ExchangePolicy{MaxChain: 1}))
 
@@ -174,6 +176,25 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 		t.Fatalf("introspection: %s", intr)
 	}
 
+	// A policy with refresh tokens: every access token of the family
+	// carries the act chain and the delegation.
+	r := ok(exchange("svc-r", rSecret, url.Values{
+		"subject_token": {userToken}, "subject_token_type": {grant.TokenTypeAccessToken}, "audience": {audServiceB},
+	}))
+	if r.RefreshToken == "" {
+		t.Fatal("no refresh token under a policy with refresh_tokens")
+	}
+	refreshed := e.post(t, server.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r.RefreshToken}}, basic("svc-r", rSecret))
+	var rr exchangeResponse
+	if refreshed.Status != http.StatusOK {
+		t.Fatalf("refresh: %s", refreshed)
+	}
+	decodeJSON(t, refreshed.Body, &rr)
+	first, again := payloadOf(t, r.AccessToken), payloadOf(t, rr.AccessToken)
+	if string(again["act"]) != `{"sub":"svc-r","client_id":"svc-r"}` || string(again["delegation_id"]) != string(first["delegation_id"]) {
+		t.Fatalf("refreshed token: act %s delegation_id %s (first %s)", again["act"], again["delegation_id"], first["delegation_id"])
+	}
+
 	// Refusals, each with its error code.
 	stranger, err := jose.GenerateKey(jose.ES256)
 	if err != nil {
@@ -209,7 +230,7 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 			wantOAuthError(t, exchange(tc.id, tc.secret, tc.form), http.StatusBadRequest, tc.code)
 		})
 	}
-	if events, err := audit.ListAudit(ctx, store.AuditQuery{}); err != nil || len(events) != 2 {
+	if events, err := audit.ListAudit(ctx, store.AuditQuery{}); err != nil || len(events) != 3 {
 		t.Fatalf("refusals were audited as exchanges: %d events (%v)", len(events), err)
 	}
 }
