@@ -378,6 +378,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 	userA := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, nil)
 	withAct := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"act": map[string]any{"sub": "svc-0"}})
 	mayAct := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"may_act": map[string]any{"sub": "svc-z"}})
+	mayActA := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"may_act": map[string]any{"sub": "svc-a", "client_id": "svc-a"}})
+	partnerActor := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "partner-bot", "exp": f.now.Add(time.Hour).Unix()})
 	bound := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"cnf": map[string]any{"jkt": dpopKey}})
 	mtls := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"cnf": map[string]any{"x5t#S256": "abc"}})
 	forOther := f.userToken(t, "https://other.test", []string{"read"}, 10*time.Minute, nil)
@@ -451,6 +453,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 		{"mtls-bound subject", a, "", sub(mtls), oauth.CodeInvalidRequest},
 		{"agent requires dpop", dpopAgent, "", sub(userA), oauth.CodeInvalidRequest},
 		{"actor token dpop-bound", a, "", append(sub(userA), "actor_token", bound, "actor_token_type", grant.TokenTypeAccessToken), oauth.CodeInvalidRequest},
+		{"external actor, issuer not in policy", a, "", append(sub(userA), "actor_token", partnerActor, "actor_token_type", grant.TokenTypeJWT), oauth.CodeInvalidRequest},
+		{"impersonation with actor token", a, "", append(sub(userA), grant.ParamImpersonate, "true", "actor_token", userA, "actor_token_type", grant.TokenTypeAccessToken), oauth.CodeInvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -474,6 +478,8 @@ func TestTokenExchangeRefusals(t *testing.T) {
 		{"trusted partner", partnerOK, "", sub(partnerTok)},
 		{"dpop-bound subject with its key", a, dpopKey, sub(bound)},
 		{"chain within default", a, "", sub(withAct)},
+		{"may_act names the actor", a, "", sub(mayActA)},
+		{"external actor of a trusted issuer", partnerOK, "", append(sub(userA), "actor_token", partnerActor, "actor_token_type", grant.TokenTypeJWT)},
 		{"id token for this client", func() store.Client { c := xClientA(); c.ID = "web"; return c }(), "", []string{"subject_token", idTok, "subject_token_type", grant.TokenTypeIDToken, "audience", "https://b.test"}},
 	} {
 		t.Run("allowed/"+tc.name, func(t *testing.T) {
@@ -530,6 +536,21 @@ func TestTokenExchangeTerms(t *testing.T) {
 		m := f.claimsOf(t, resp.AccessToken)
 		if string(m["act"]) != `{"sub":"agent-7","client_id":"agent-7"}` || resp.ExpiresIn != 120 {
 			t.Fatalf("act = %s, expires_in %d", m["act"], resp.ExpiresIn)
+		}
+	})
+
+	t.Run("an external actor is named with its issuer", func(t *testing.T) {
+		c := xClientA()
+		c.Exchange = &store.ExchangePolicy{SubjectIssuers: []string{xExternal}}
+		user := f.userToken(t, "https://a.test", []string{"read"}, time.Hour, nil)
+		actor := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "partner-bot", "client_id": "bot", "exp": f.now.Add(time.Hour).Unix()})
+		resp, err := f.exchange(c, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+			"actor_token", actor, "actor_token_type", grant.TokenTypeJWT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if act := string(f.claimsOf(t, resp.AccessToken)["act"]); act != `{"sub":"partner-bot","client_id":"bot","iss":"https://partner.test"}` {
+			t.Fatalf("act = %s", act)
 		}
 	})
 
