@@ -379,6 +379,7 @@ type Store interface {
 	AuthCodeStore
 	RefreshStore
 	ConsentStore
+	AuditStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.
