@@ -101,6 +101,8 @@ type presented struct {
 	jkt          string
 	delegationID string
 	user         bool // sub is a writ user
+	// token is the verified JWT, nil for an opaque token.
+	token *jwt.Token
 }
 
 // Handle implements Handler.
@@ -583,7 +585,7 @@ func (g *TokenExchange) ownJWT(ctx context.Context, raw string, v *jwt.Verifier,
 	}
 	p := &presented{
 		own: true, issuer: claims.Issuer, subject: claims.Subject, audience: claims.Audience,
-		issuedAt: claims.IssuedAt.Time(), expiresAt: claims.ExpiresAt.Time(),
+		issuedAt: claims.IssuedAt.Time(), expiresAt: claims.ExpiresAt.Time(), token: tok,
 	}
 	if access {
 		if claims.ID == "" {
@@ -635,7 +637,7 @@ func (g *TokenExchange) external(ctx context.Context, raw, typ, param, iss strin
 	}
 	p := &presented{
 		tokenType: typ, issuer: iss, subject: claims.Subject, audience: claims.Audience,
-		issuedAt: claims.IssuedAt.Time(), expiresAt: claims.ExpiresAt.Time(),
+		issuedAt: claims.IssuedAt.Time(), expiresAt: claims.ExpiresAt.Time(), token: tok,
 	}
 	p.clientID, _ = tok.StringClaim("client_id")
 	if err := p.claims(tok); err != nil {
