@@ -380,6 +380,8 @@ type Store interface {
 	RefreshStore
 	ConsentStore
 	AuditStore
+	DelegationStore
+	TrustStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

@@ -680,3 +680,123 @@ func (q AuditQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.Ef
 // EffectiveLimit returns the number of delegations a backend returns for
 // q (ListOptions.EffectiveLimit rules).
 func (q DelegationQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }
+
+// Validate reports an error wrapping ErrInvalid unless d can be stored as
+// a new delegation: valid ID, root, client and subject (and parent when
+// set; a delegation without a parent is its own root, one with a parent
+// is not its own parent), a subject issuer of at most MaxURILength bytes,
+// at most MaxDelegationDepth actors of at most MaxIDLength bytes, at most
+// MaxPolicyEntries audiences and scopes of at most MaxURILength bytes,
+// times in range with a non-zero expiry, and RevokedAt unset.
+func (d Delegation) Validate() error {
+	for _, id := range []textField{
+		{"delegation ID", d.ID},
+		{"root delegation ID", d.RootID},
+		{"client ID", d.ClientID},
+		{"subject", d.Subject},
+	} {
+		if err := CheckID(id.field, id.value); err != nil {
+			return err
+		}
+	}
+	if err := checkOptionalID("parent delegation ID", d.ParentID); err != nil {
+		return err
+	}
+	switch {
+	case d.ParentID == "" && d.RootID != d.ID:
+		return invalid("root delegation ID", "is not the ID of a delegation without a parent")
+	case d.ParentID == d.ID:
+		return invalid("parent delegation ID", "is the delegation's own ID")
+	}
+	if err := checkBoundedText("subject issuer", d.SubjectIssuer, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("actors", d.Actors, MaxDelegationDepth, MaxIDLength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("audience", d.Audience, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("scopes", d.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := CheckTime("creation time", d.CreatedAt); err != nil {
+		return err
+	}
+	if err := CheckExpiry("expiry", d.ExpiresAt); err != nil {
+		return err
+	}
+	if !d.RevokedAt.IsZero() {
+		return invalid("revocation time", "is set on a new delegation")
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless q can be asked:
+// filters of valid UTF-8 without NUL of at most MaxIDLength bytes and
+// ActiveAt in range.
+func (q DelegationQuery) Validate() error {
+	for _, f := range []textField{{"subject", q.Subject}, {"client ID", q.ClientID}, {"actor", q.Actor}} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return CheckTime("active-at time", q.ActiveAt)
+}
+
+// checkIssuer accepts an issuer identifier: 1 to MaxURILength bytes of
+// valid UTF-8 without NUL.
+func checkIssuer(field, issuer string) error {
+	if issuer == "" {
+		return invalid(field, "is empty")
+	}
+	return checkBoundedText(field, issuer, MaxURILength)
+}
+
+// Validate reports an error wrapping ErrInvalid unless t can be stored: an
+// issuer of 1 to MaxURILength bytes, JWKS a JSON object of at most
+// MaxJWKSSize bytes when set, a JWKS URI of at most MaxURILength bytes,
+// uses among the Trust* constants, at most MaxPolicyEntries uses and
+// rules, each rule with a client ID that can be a key and bounded lists,
+// and times in range. It does not judge policy (that a key set or URI is
+// set, that the URI is https); the caller does.
+func (t TrustedIssuer) Validate() error {
+	if err := checkIssuer("issuer", t.Issuer); err != nil {
+		return err
+	}
+	if err := checkJSONObject("jwks", t.JWKS, MaxJWKSSize); err != nil {
+		return err
+	}
+	if err := checkBoundedText("jwks_uri", t.JWKSURI, MaxURILength); err != nil {
+		return err
+	}
+	if len(t.Uses) > MaxPolicyEntries {
+		return invalid("uses", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for _, u := range t.Uses {
+		switch u {
+		case TrustSubjectToken, TrustJWTBearer, TrustIDJAG:
+		default:
+			return invalid("uses", "has an unknown use")
+		}
+	}
+	if len(t.Rules) > MaxPolicyEntries {
+		return invalid("rules", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for i, r := range t.Rules {
+		if err := CheckID(fmt.Sprintf("rules[%d] client ID", i), r.ClientID); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] audiences", i), r.Audiences, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] scopes", i), r.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+	}
+	return checkTimes([]timeField{{"creation time", t.CreatedAt}, {"update time", t.UpdatedAt}})
+}
+
+// CheckIssuer reports an error wrapping ErrInvalid unless issuer can be a
+// TrustedIssuer key.
+func CheckIssuer(issuer string) error { return checkIssuer("issuer", issuer) }

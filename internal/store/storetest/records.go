@@ -139,6 +139,8 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"RefreshToken", fullRefresh("c", "u", "fam", "rt"), []string{"RotatedAt", "Revoked"}},
 		{"Consent", fullConsent("u", "c"), nil},
 		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq"}},
+		{"Delegation", fullDelegation("d2", "d1", "d1", "c"), []string{"RevokedAt"}},
+		{"TrustedIssuer", fullTrustedIssuer("https://idp.example"), nil},
 	}
 	for _, f := range fixtures {
 		if unset := unsetFields(f.v, f.except...); len(unset) > 0 {

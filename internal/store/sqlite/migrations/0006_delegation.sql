@@ -38,6 +38,7 @@ CREATE TABLE delegations (
 ) STRICT;
 
 CREATE INDEX delegations_parent_id ON delegations (parent_id) WHERE parent_id <> '';
+CREATE INDEX delegations_root_id ON delegations (root_id);
 CREATE INDEX delegations_client_id ON delegations (client_id, created_at);
 CREATE INDEX delegations_subject ON delegations (subject, created_at);
 CREATE INDEX delegations_created_at ON delegations (created_at);
