@@ -65,20 +65,22 @@ func withExchange(p *store.ExchangePolicy) clientOption {
 
 func withAgent(a *store.AgentPolicy) clientOption { return func(c *store.Client) { c.Agent = a } }
 
+// xClient registers a client that may exchange tokens addressed to its
+// first audience, and returns its secret.
+func xClient(e *testEnv, t *testing.T, id string, audiences ...string) string {
+	t.Helper()
+	return e.addConfidential(t, id, withGrants(grant.TypeTokenExchange), withScopes(scopeRead), withAudiences(audiences...))
+}
+
 func TestTokenExchangeEndToEnd(t *testing.T) {
 	e := newSignInEnv(t, envOptions{})
 	ctx := context.Background()
-	if _, ok := e.Store.(interface {
-		CreateDelegation(ctx context.Context, d store.Delegation) error
-	}); !ok {
-		t.Skip("the store keeps no delegations yet: token exchange is off")
-	}
 
 	// Discovery lists the grant.
 	var md server.Metadata
 	decodeJSON(t, e.get(t, server.PathASMetadata).Body, &md)
 	if !slices.Contains(md.GrantTypesSupported, grant.TypeTokenExchange) {
-		t.Fatalf("grant_types_supported = %q: token exchange is off (the store keeps no delegations?)", md.GrantTypesSupported)
+		t.Fatalf("grant_types_supported = %q: no token exchange", md.GrantTypesSupported)
 	}
 
 	e.addUser(t, "u-alice", "alice", alicePassword)
@@ -155,17 +157,11 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 	_ = json.Unmarshal(cClaims["delegation_id"], &cID)
 
 	// The delegations and the audit trail record both hops.
-	ds := e.Store.(interface {
-		GetDelegation(ctx context.Context, id string) (store.Delegation, error)
-	})
-	d, err := ds.GetDelegation(ctx, cID)
+	d, err := e.Store.GetDelegation(ctx, cID)
 	if err != nil || d.ParentID != bID || d.RootID != bID || !slices.Equal(d.Actors, []string{"agent-7", "svc-a"}) || d.Subject != "u-alice" {
 		t.Fatalf("delegation %+v (%v)", d, err)
 	}
-	audit := e.Store.(interface {
-		ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
-	})
-	events, err := audit.ListAudit(ctx, store.AuditQuery{Type: store.AuditTokenExchange})
+	events, err := e.Store.ListAudit(ctx, store.AuditQuery{Type: store.AuditTokenExchange})
 	if err != nil || len(events) != 2 || !slices.Equal(events[1].Actors, []string{"agent-7", "svc-a"}) || events[1].DelegationID != cID {
 		t.Fatalf("audit %+v (%v)", events, err)
 	}
@@ -230,7 +226,16 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 			wantOAuthError(t, exchange(tc.id, tc.secret, tc.form), http.StatusBadRequest, tc.code)
 		})
 	}
-	if events, err := audit.ListAudit(ctx, store.AuditQuery{}); err != nil || len(events) != 3 {
+	if events, err := e.Store.ListAudit(ctx, store.AuditQuery{}); err != nil || len(events) != 3 {
 		t.Fatalf("refusals were audited as exchanges: %d events (%v)", len(events), err)
 	}
+
+	// Revoking A's delegation revokes the agent's below it: neither token
+	// can be exchanged any more.
+	if n, err := e.Store.RevokeDelegation(ctx, bID, e.Clock.Now()); err != nil || n != 2 {
+		t.Fatalf("revoke delegation: %d, %v", n, err)
+	}
+	wantOAuthError(t, exchange("agent-7", agentSecret, subject(b.AccessToken)), http.StatusBadRequest, oauth.CodeInvalidRequest)
+	cr := xClient(e, t, "svc-c", audServiceC, audServiceA)
+	wantOAuthError(t, exchange("svc-c", cr, subject(c.AccessToken)), http.StatusBadRequest, oauth.CodeInvalidRequest)
 }

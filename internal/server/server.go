@@ -52,6 +52,8 @@ type Store interface {
 	mint.TokenWriter
 	introspectionStore
 	revocationStore
+	// Token exchange: subject tokens, delegations, the audit trail.
+	exchangeStore
 	pinger
 	// The rest serves browser sign-in (Options.SignIn).
 	signInStore
@@ -180,12 +182,8 @@ func New(opts Options) (*Server, error) {
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
 	}
-	// Token exchange needs the delegation and audit stores; a store
-	// without them serves every other grant.
-	if xs, ok := st.(exchangeStore); ok {
-		if err := s.setupExchange(xs); err != nil {
-			return nil, err
-		}
+	if err := s.setupExchange(st); err != nil {
+		return nil, err
 	}
 	if opts.SignIn != nil {
 		s.stores.signIn = st
