@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,7 +101,10 @@ type presented struct {
 	mayAct       json.RawMessage
 	jkt          string
 	delegationID string
-	user         bool // sub is a writ user
+	user         bool // sub is a writ user (holdersActive)
+	// delegation is the delegation of a writ token issued by exchange
+	// (holdersActive), or nil.
+	delegation *store.Delegation
 	// token is the verified JWT, nil for an opaque token.
 	token *jwt.Token
 }
@@ -252,23 +256,14 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		return nil, oauth.InvalidRequest("the presented tokens expire too soon to exchange")
 	}
 
-	// The subject's delegation, when it came from an exchange: not revoked,
-	// and the root of the chain the new one joins.
+	// The subject's delegation, when it came from an exchange (checked
+	// not revoked): the root of the chain the new one joins, and who the
+	// subject is.
 	id := opaque.Random(16)
-	root, parent := id, subj.delegationID
-	if parent != "" {
-		p, err := g.Store.GetDelegation(ctx, parent)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, oauth.InvalidRequest("the subject_token's delegation is revoked")
-		case err != nil:
-			return nil, oauth.ServerError(fmt.Errorf("token exchange: look up delegation: %w", err))
-		}
-		if p.RootID != "" {
-			root = p.RootID
-		} else {
-			root = p.ID
-		}
+	root, parent, subjectIssuer := id, "", subj.issuer
+	if d := subj.delegation; d != nil {
+		parent, root = d.ID, cmp.Or(d.RootID, d.ID)
+		subjectIssuer = cmp.Or(d.SubjectIssuer, subjectIssuer)
 	}
 
 	// Mint in memory.
@@ -327,12 +322,12 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	}
 
 	d := store.Delegation{
-		ID: id, RootID: root, ParentID: parent, ClientID: c.ID, Subject: subj.subject, SubjectIssuer: subj.issuer,
+		ID: id, RootID: root, ParentID: parent, ClientID: c.ID, Subject: subj.subject, SubjectIssuer: subjectIssuer,
 		Actors: chain.Subjects(), Audience: aud, Scopes: scopes, CreatedAt: now, ExpiresAt: expires,
 	}
 	details := map[string]any{
 		"audience": aud, "scope": oauth.JoinScope(scopes), "subject_token_type": subj.tokenType,
-		"subject_issuer": subj.issuer, "requested_token_type": requested, "refresh_token": refresh != nil,
+		"subject_issuer": subjectIssuer, "requested_token_type": requested, "refresh_token": refresh != nil,
 	}
 	if act != nil {
 		details["actor_token_type"] = act.tokenType
@@ -548,7 +543,6 @@ func (g *TokenExchange) ownOpaque(ctx context.Context, raw string, now time.Time
 	p := &presented{
 		own: true, issuer: g.Issuer, subject: rec.Subject, clientID: rec.ClientID, audience: rec.Audience,
 		scopes: rec.Scopes, hasScope: true, issuedAt: rec.IssuedAt, expiresAt: rec.ExpiresAt,
-		user: rec.Subject != rec.ClientID,
 	}
 	if len(rec.Extra) > 0 {
 		members, err := strictjson.ParseObject(string(rec.Extra), 0, nil)
@@ -599,9 +593,7 @@ func (g *TokenExchange) ownJWT(ctx context.Context, raw string, v *jwt.Verifier,
 			return nil, errRevoked
 		}
 		p.clientID, _ = tok.StringClaim("client_id")
-		p.user = p.subject != p.clientID
 	} else {
-		p.user = true
 		p.clientID, _ = tok.StringClaim("azp")
 	}
 	if err := p.claims(tok); err != nil {
@@ -698,9 +690,13 @@ func (p *presented) extraClaims(claim func(string) (string, bool)) error {
 	return nil
 }
 
-// holdersActive refuses a writ token whose delegation was revoked, whose
-// client's grants were revoked after it was issued, or whose user is gone
-// or disabled.
+// holdersActive refuses a writ token whose delegation (or one above it)
+// was revoked, whose client's grants were revoked after it was issued, or
+// whose subject is gone: a user must exist and be active, a service (a
+// client acting for itself or acted for) must exist; another issuer's
+// principal, on a token writ issued by exchange, is recorded on its
+// delegation. It records the token's delegation and whether its subject
+// is a writ user.
 func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param string) error {
 	revoked := oauth.InvalidRequest("the %s is invalid, expired or revoked", param)
 	if p.delegationID != "" {
@@ -711,8 +707,16 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 		if r {
 			return revoked
 		}
+		d, err := g.Store.GetDelegation(ctx, p.delegationID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return revoked
+		case err != nil:
+			return oauth.ServerError(fmt.Errorf("token exchange: look up delegation: %w", err))
+		}
+		p.delegation = &d
 	}
-	if p.own && p.clientID != "" && g.Clients != nil {
+	if p.clientID != "" && g.Clients != nil {
 		holder, err := g.Clients.GetClient(ctx, p.clientID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -724,16 +728,32 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 			return revoked
 		}
 	}
-	if p.user {
-		u, err := g.Store.GetUser(ctx, p.subject)
-		switch {
-		case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
-			return revoked
-		case err != nil:
-			return oauth.ServerError(fmt.Errorf("token exchange: look up user: %w", err))
-		}
+	if p.subject == p.clientID {
+		return nil // a client's token for itself, checked above
 	}
-	return nil
+	if p.delegation != nil && p.delegation.SubjectIssuer != "" && p.delegation.SubjectIssuer != g.Issuer {
+		// Another issuer's principal, exchanged before: never taken for
+		// a writ user of the same name.
+		return nil
+	}
+	u, err := g.Store.GetUser(ctx, p.subject)
+	switch {
+	case err == nil && u.Disabled:
+		return revoked
+	case err == nil:
+		p.user = true
+		return nil
+	case !errors.Is(err, store.ErrNotFound):
+		return oauth.ServerError(fmt.Errorf("token exchange: look up user: %w", err))
+	case g.Clients == nil:
+		return revoked
+	}
+	if _, err := g.Clients.GetClient(ctx, p.subject); errors.Is(err, store.ErrNotFound) {
+		return revoked
+	} else if err != nil {
+		return oauth.ServerError(fmt.Errorf("token exchange: look up client: %w", err))
+	}
+	return nil // a service acted for
 }
 
 // peekIssuer reads the iss of a compact JWS without verifying it, only to

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -691,4 +692,70 @@ func TestAgentTTL(t *testing.T) {
 	if !grant.AgentMayRefresh(c) {
 		t.Fatal("AllowRefresh ignored")
 	}
+}
+
+// TestTokenExchangeSubjectKinds: the subject of an exchanged token may be
+// a writ user, a service (a client), or another issuer's principal; each
+// stays what it is through further hops.
+func TestTokenExchangeSubjectKinds(t *testing.T) {
+	f := newXFixture(t)
+	hop := func(t *testing.T, c store.Client, subject string) map[string]json.RawMessage {
+		t.Helper()
+		resp, err := f.exchange(c, "", "subject_token", subject, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := f.claimsOf(t, resp.AccessToken)
+		m["_raw"] = json.RawMessage(strconv.Quote(resp.AccessToken))
+		m["_refresh"] = json.RawMessage(strconv.Quote(resp.RefreshToken))
+		return m
+	}
+	raw := func(m map[string]json.RawMessage, k string) string {
+		var s string
+		_ = json.Unmarshal(m[k], &s)
+		return s
+	}
+	agent := xAgent()
+	agent.Audiences = []string{"https://b.test"}
+
+	t.Run("service", func(t *testing.T) {
+		svc, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: "web", Subject: "web", Audience: []string{"https://a.test"},
+			TTL: time.Hour, Format: store.AccessTokenJWT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := hop(t, xClientA(), svc.Value)
+		second := hop(t, agent, raw(first, "_raw"))
+		if raw(second, "sub") != "web" {
+			t.Fatalf("sub = %s", second["sub"])
+		}
+		// The service is deleted: its tokens, and those acting for it, go.
+		delete(f.s.clients, "web")
+		defer func() { f.s.clients["web"] = store.Client{ID: "web"} }()
+		_, err = f.exchange(agent, "", "subject_token", raw(first, "_raw"), "subject_token_type", grant.TokenTypeAccessToken)
+		wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+	})
+
+	t.Run("another issuer's principal", func(t *testing.T) {
+		c := xClientA()
+		c.Exchange = &store.ExchangePolicy{SubjectIssuers: []string{xExternal}, RefreshTokens: true}
+		// A partner's "alice" is not writ's alice.
+		partner := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "alice", "aud": "https://a.test", "exp": f.now.Add(time.Hour).Unix()})
+		first := hop(t, c, partner)
+		if raw(first, "_refresh") != "" {
+			t.Fatal("a refresh token for another issuer's principal")
+		}
+		second := hop(t, agent, raw(first, "_raw"))
+		d := f.s.delegations[raw(second, "delegation_id")]
+		if d.Subject != "alice" || d.SubjectIssuer != xExternal || d.ParentID != raw(first, "delegation_id") {
+			t.Fatalf("second delegation %+v", d)
+		}
+		agentR := agent
+		agentR.Exchange = &store.ExchangePolicy{RefreshTokens: true}
+		agentR.GrantTypes = append(agentR.GrantTypes, grant.TypeRefreshToken)
+		agentR.Agent = nil
+		if third := hop(t, agentR, raw(first, "_raw")); raw(third, "_refresh") != "" {
+			t.Fatal("a later hop took another issuer's alice for writ's")
+		}
+	})
 }
