@@ -156,3 +156,20 @@ func FuzzParseAct(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMayAct checks that the may_act check never panics, and never allows
+// an actor when it fails.
+func FuzzMayAct(f *testing.F) {
+	for _, s := range []string{`{"sub":"a"}`, `{"sub":"a","client_id":"c"}`, `{}`, `{"x":1}`, `[]`, ``} {
+		f.Add([]byte(s), "a", "c")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, sub, clientID string) {
+		ok, err := MayAct(raw, Actor{Subject: sub, ClientID: clientID})
+		if err != nil && ok {
+			t.Fatal("allowed with an error")
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("unexpected error type: %v", err)
+		}
+	})
+}
