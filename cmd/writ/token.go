@@ -34,6 +34,7 @@ keys you give it and validates exp, nbf, iat, iss, aud and optionally typ.
 		newTokenMintCmd(s),
 		newTokenVerifyCmd(s),
 		newTokenDecodeCmd(s),
+		newTokenExchangeCmd(s),
 	)
 	return cmd
 }
