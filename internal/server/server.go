@@ -65,6 +65,8 @@ type Store interface {
 	mint.TokenWriter
 	introspectionStore
 	revocationStore
+	// Token exchange: subject tokens, delegations, the audit trail.
+	exchangeStore
 	pinger
 	// The rest serves browser sign-in (Options.SignIn).
 	signInStore
@@ -118,6 +120,12 @@ type Options struct {
 	// Registration turns on dynamic client registration (RFC 7591, RFC
 	// 7592) at admin.PathRegister; nil leaves it off.
 	Registration *RegistrationOptions
+	// ExternalTokens verifies subject and actor tokens of trusted external
+	// issuers for token exchange; nil trusts none.
+	ExternalTokens grant.ExternalTokens
+	// IDJAG issues ID-JAGs by token exchange; nil answers
+	// requested_token_type id-jag with invalid_request.
+	IDJAG grant.IDJAGIssuer
 }
 
 // RegistrationOptions configure dynamic client registration.
@@ -273,6 +281,9 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
+		return nil, err
+	}
+	if err := s.setupExchange(st); err != nil {
 		return nil, err
 	}
 	if opts.SignIn != nil {

@@ -46,6 +46,7 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	if ttl <= 0 {
 		ttl = g.DefaultTTL
 	}
+	ttl = AgentTTL(c, ttl)
 	issued, err := g.Minter.Access(ctx, mint.AccessToken{
 		ClientID: c.ID,
 		Subject:  c.ID,

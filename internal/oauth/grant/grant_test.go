@@ -182,6 +182,7 @@ func TestClientCredentials(t *testing.T) {
 		{name: "jwt", client: base, method: oauth.AuthSecretBasic, f: form("scope", "read"), wantTTL: 900},
 		{name: "client TTL", client: with(func(c *store.Client) { c.AccessTokenTTL = time.Minute }), method: oauth.AuthSecretBasic, f: form(), wantTTL: 60},
 		{name: "opaque", client: with(func(c *store.Client) { c.AccessTokenFormat = store.AccessTokenOpaque }), method: oauth.AuthSecretPost, f: form(), wantTTL: 900, opaque: true},
+		{name: "agent TTL cap", client: with(func(c *store.Client) { c.Agent = &store.AgentPolicy{MaxTokenTTL: 2 * time.Minute} }), method: oauth.AuthSecretBasic, f: form(), wantTTL: 120},
 		{name: "public client", client: with(func(c *store.Client) { c.TokenEndpointAuthMethod = oauth.AuthNone }), method: oauth.AuthNone, f: form(), code: oauth.CodeUnauthorizedClient},
 		{name: "grant not registered", client: with(func(c *store.Client) { c.GrantTypes = []string{grant.TypeAuthorizationCode} }), method: oauth.AuthSecretBasic, f: form(), code: oauth.CodeUnauthorizedClient},
 		{name: "no grants", client: with(func(c *store.Client) { c.GrantTypes = nil }), method: oauth.AuthSecretBasic, f: form(), code: oauth.CodeUnauthorizedClient},

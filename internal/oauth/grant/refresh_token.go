@@ -41,6 +41,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if err := checkGrantAllowed(c, TypeRefreshToken); err != nil {
 		return nil, err
 	}
+	if !AgentMayRefresh(c) {
+		return nil, oauth.UnauthorizedClient("this agent may not use refresh tokens")
+	}
 	value := req.Form.Get("refresh_token")
 	if value == "" || len(value) > opaque.MaxLength {
 		return nil, oauth.InvalidRequest("refresh_token is required")
@@ -79,7 +82,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	} else if err != nil {
 		return nil, oauth.ServerError(err)
 	}
-	if !c.FirstParty {
+	// A family issued by token exchange rests on its delegation (revoking
+	// the delegation revokes the family), not on the user's consent.
+	if !c.FirstParty && old.DelegationID == "" {
 		consent, err := g.Store.GetConsent(ctx, u.ID, c.ID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !consent.Covers(scopes)) {
 			return nil, g.revokeFamily(ctx, req, &old, "the user has withdrawn consent")
@@ -89,7 +94,8 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
-		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT}
+		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT,
+		extra: old.Extra, delegationID: old.DelegationID}
 	// RFC 8707 §2.2: resource narrows this access token to audiences the
 	// refresh token was granted for; the refresh token keeps them all.
 	if st.accessAudience, err = TokenResources(req.Form, old.Audience); err != nil {

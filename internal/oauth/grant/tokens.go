@@ -2,6 +2,8 @@ package grant
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jwt"
 )
 
@@ -107,6 +110,11 @@ type grantState struct {
 	// rotate forces a new refresh token (the refresh grant always rotates,
 	// even when the request narrowed the scope below offline_access).
 	rotate bool
+	// extra are further claims of every access token of the family (act,
+	// delegation_id: RefreshToken.Extra), and delegationID the delegation
+	// that issued it; both are carried to the new refresh token.
+	extra        json.RawMessage
+	delegationID string
 	// refreshScopes are the scopes of the new refresh token when not nil:
 	// a refresh keeps the presented token's scope however it narrowed the
 	// access token (RFC 6749 §6).
@@ -125,6 +133,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 	if ttl <= 0 {
 		ttl = t.AccessTTL
 	}
+	ttl = AgentTTL(g.client, ttl)
 	if t.PublicMaxTTL > 0 && g.client.TokenEndpointAuthMethod == oauth.AuthNone {
 		ttl = min(ttl, t.PublicMaxTTL)
 	}
@@ -135,6 +144,18 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 	var extra map[string]any
 	if g.claims != nil && t.AccessExtra != nil {
 		extra = t.AccessExtra(g.claims)
+	}
+	if len(g.extra) > 0 {
+		members, err := strictjson.ParseObject(string(g.extra), 0, nil)
+		if err != nil {
+			return nil, store.Issue{}, oauth.ServerError(fmt.Errorf("refresh token family claims: %w", err))
+		}
+		if extra == nil {
+			extra = make(map[string]any, len(members))
+		}
+		for _, m := range members {
+			extra[m.Name] = json.RawMessage(m.Value)
+		}
 	}
 	at, err := t.Minter.Prepare(mint.AccessToken{
 		ClientID: g.client.ID,
@@ -164,7 +185,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		}
 		resp.IDToken = idt
 	}
-	if g.rotate || (slices.Contains(g.scopes, "offline_access") && slices.Contains(g.client.GrantTypes, TypeRefreshToken)) {
+	if (g.rotate || (slices.Contains(g.scopes, "offline_access") && slices.Contains(g.client.GrantTypes, TypeRefreshToken))) && AgentMayRefresh(g.client) {
 		value, hash := opaque.New(opaque.RefreshTokenPrefix)
 		family, famExp := g.familyID, g.familyExp
 		if family == "" {
@@ -186,6 +207,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			Hash: hash, FamilyID: family, ClientID: g.client.ID, UserID: g.user.ID, SessionID: g.sessionID,
 			Scopes: rtScopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
 			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp, JKT: g.refreshJKT,
+			DelegationID: g.delegationID, Extra: g.extra,
 		}
 		resp.RefreshToken = value
 	}

@@ -414,3 +414,95 @@ func TestSecurityEventsLogged(t *testing.T) {
 		}
 	})
 }
+
+// TestAgentLimitsInUserGrants: an agent's tokens live at most its
+// MaxTokenTTL, and it gets and uses refresh tokens only when AllowRefresh.
+func TestAgentLimitsInUserGrants(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenJWT)
+		ctx := t.Context()
+		agent := f.client
+		agent.Agent = &store.AgentPolicy{Owner: store.OwnerUser + "alice", MaxTokenTTL: time.Minute}
+		resp, err := f.redeem(ctx, agent, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ExpiresIn != 60 || resp.RefreshToken != "" {
+			t.Fatalf("agent without AllowRefresh: expires_in %d, refresh token %q", resp.ExpiresIn, resp.RefreshToken)
+		}
+		agent.Agent.AllowRefresh = true
+		resp, err = f.redeem(ctx, agent, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ExpiresIn != 60 || resp.RefreshToken == "" {
+			t.Fatalf("agent with AllowRefresh: expires_in %d, refresh token %q", resp.ExpiresIn, resp.RefreshToken)
+		}
+		refresh := func(c store.Client, rt string) (*grant.Response, error) {
+			return f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt),
+				Client: &oauth.Authenticated{Client: c, Method: oauth.AuthSecretBasic}})
+		}
+		next, err := refresh(agent, resp.RefreshToken)
+		if err != nil || next.ExpiresIn != 60 {
+			t.Fatalf("refresh: %v %+v", err, next)
+		}
+		agent.Agent.AllowRefresh = false
+		_, err = refresh(agent, next.RefreshToken)
+		wantOAuthCode(t, err, oauth.CodeUnauthorizedClient)
+	})
+}
+
+// TestRefreshKeepsFamilyClaims: a family issued by token exchange carries
+// its act chain and delegation_id (RefreshToken.Extra) into every access
+// token and refresh token it rotates to; it rests on its delegation, not
+// on the user's consent to the client.
+func TestRefreshKeepsFamilyClaims(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenOpaque)
+		ctx := t.Context()
+		if err := s.DeleteConsent(ctx, "alice", "web"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		d := store.Delegation{ID: "dlg-1", RootID: "dlg-1", ClientID: "web", Subject: "alice", SubjectIssuer: "https://as.test",
+			Actors: []string{"web"}, Scopes: []string{"read"}, CreatedAt: testNow, ExpiresAt: testNow.Add(24 * time.Hour)}
+		if err := s.CreateDelegation(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		extra := json.RawMessage(`{"act":{"sub":"web","client_id":"web"},"delegation_id":"dlg-1"}`)
+		value, hash := opaque.New(opaque.RefreshTokenPrefix)
+		if err := s.CreateRefreshToken(ctx, store.RefreshToken{
+			Hash: hash, FamilyID: "fam-x", ClientID: "web", UserID: "alice", Scopes: []string{"read"},
+			Audience: []string{"https://b.test"}, DelegationID: "dlg-1", Extra: extra,
+			CreatedAt: testNow, ExpiresAt: testNow.Add(time.Hour), FamilyExpiresAt: testNow.Add(24 * time.Hour),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", value),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.GetToken(ctx, opaque.Hash(resp.AccessToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Extra, &got); err != nil || string(got["act"]) != `{"sub":"web","client_id":"web"}` || string(got["delegation_id"]) != `"dlg-1"` {
+			t.Fatalf("access token claims %s (%v)", rec.Extra, err)
+		}
+		next, err := s.GetRefreshToken(ctx, opaque.Hash(resp.RefreshToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.DelegationID != "dlg-1" || !bytes.Equal(next.Extra, extra) {
+			t.Fatalf("rotated refresh token: delegation %q extra %s", next.DelegationID, next.Extra)
+		}
+		// Revoking the delegation revokes the family.
+		if _, err := s.RevokeDelegation(ctx, "dlg-1", testNow); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", resp.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+	})
+}
