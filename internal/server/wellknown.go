@@ -13,6 +13,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
@@ -107,6 +108,19 @@ type Metadata struct {
 	// RegistrationEndpoint is present when dynamic client registration
 	// (RFC 7591) is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+
+	// Token exchange (RFC 8693), present when the grant is served.
+	// IdentityChainingRequestedTokenTypesSupported lists the
+	// requested_token_type values (draft-ietf-oauth-identity-chaining §3;
+	// draft-ietf-oauth-identity-assertion-authz-grant §7.1 has an IdP that
+	// issues ID-JAGs list id-jag here).
+	IdentityChainingRequestedTokenTypesSupported []string `json:"identity_chaining_requested_token_types_supported,omitempty"`
+	// WritSubjectTokenTypesSupported and WritActorTokenTypesSupported list
+	// the subject_token_type and actor_token_type values. No specification
+	// defines such members; the writ_ prefix keeps them apart from any
+	// that one may define later.
+	WritSubjectTokenTypesSupported []string `json:"writ_subject_token_types_supported,omitempty"`
+	WritActorTokenTypesSupported   []string `json:"writ_actor_token_types_supported,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -166,6 +180,11 @@ func (s *Server) metadata() Metadata {
 	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
 	if s.registration != nil {
 		m.RegistrationEndpoint = iss + admin.PathRegister
+	}
+	if x, ok := s.grants[grant.TypeTokenExchange].(*grant.TokenExchange); ok {
+		m.IdentityChainingRequestedTokenTypesSupported = x.RequestedTokenTypes()
+		m.WritSubjectTokenTypesSupported = x.SubjectTokenTypes()
+		m.WritActorTokenTypesSupported = x.SubjectTokenTypes()
 	}
 	return m
 }

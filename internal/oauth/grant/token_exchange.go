@@ -112,6 +112,25 @@ type presented struct {
 	token *jwt.Token
 }
 
+// SubjectTokenTypes lists the subject_token_type values Handle accepts,
+// which are also its actor_token_type values: writ's own access tokens
+// (access_token, or jwt for a JWT one) and ID tokens, and JWTs of trusted
+// external issuers (jwt, or the type the issuer's tokens are).
+func (g *TokenExchange) SubjectTokenTypes() []string {
+	return []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT}
+}
+
+// RequestedTokenTypes lists the requested_token_type values Handle
+// accepts: access_token (the default) and jwt, and id-jag when IDJAG is
+// set.
+func (g *TokenExchange) RequestedTokenTypes() []string {
+	types := []string{TokenTypeAccessToken, TokenTypeJWT}
+	if g.IDJAG != nil {
+		types = append(types, TokenTypeIDJAG)
+	}
+	return types
+}
+
 // Handle implements Handler.
 func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, error) {
 	c := &req.Client.Client
@@ -124,14 +143,12 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	}
 	f := req.Form
 	requested := f.Get("requested_token_type")
-	switch requested {
-	case "":
+	switch {
+	case requested == "":
 		requested = TokenTypeAccessToken
-	case TokenTypeAccessToken, TokenTypeJWT:
-	case TokenTypeIDJAG:
-		if g.IDJAG == nil {
-			return nil, oauth.InvalidRequest("requested_token_type %s is not supported", TokenTypeIDJAG)
-		}
+	case slices.Contains(g.RequestedTokenTypes(), requested):
+	case requested == TokenTypeIDJAG:
+		return nil, oauth.InvalidRequest("requested_token_type %s is not supported", TokenTypeIDJAG)
 	default:
 		return nil, oauth.InvalidRequest("requested_token_type is not supported; use %s or %s", TokenTypeAccessToken, TokenTypeJWT)
 	}
@@ -486,9 +503,7 @@ func (g *TokenExchange) verify(ctx context.Context, raw, typ, param string, pol 
 	if len(raw) > MaxExchangeToken {
 		return nil, oauth.InvalidRequest("%s is too large", param)
 	}
-	switch typ {
-	case TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT:
-	default:
+	if !slices.Contains(g.SubjectTokenTypes(), typ) {
 		return nil, oauth.InvalidRequest("%s_type is not supported; use %s, %s or %s", param, TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT)
 	}
 	invalid := func(err error) error {
