@@ -215,8 +215,9 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 
 // RevokeClientGrants revokes, in one transaction with the client row
 // locked first, the client's refresh token families (with their access
-// tokens), its delegations and those where it is an actor (with the
-// families that carry them) and its opaque access tokens issued at or
+// tokens), its delegations and those where it is an actor with every
+// delegation below them (and the families that carry them) and its
+// opaque access tokens issued at or
 // before at, and sets the client's TokensRevokedBefore to at (or keeps a
 // later one). store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
@@ -227,7 +228,13 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	if store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	const held = `SELECT id FROM delegations WHERE client_id = $1 OR actors @> ARRAY[$1::text]`
+	// held: the client's delegations, those where it is an actor, and
+	// every delegation below them (as delegationTree; UNION ends a cycle).
+	const held = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = $1 OR actors @> ARRAY[$1::text]
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock order: the client row, its delegations in ID order, then
 		// the families in ID order (revokeFamilies).
@@ -240,7 +247,7 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		if _, err := tx.Exec(ctx, held+` ORDER BY id FOR UPDATE`, clientID); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id IN (`+held+`) ORDER BY id FOR UPDATE`, clientID); err != nil {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `(client_id = $1 OR delegation_id IN (`+held+`))`, clientID); err != nil {

@@ -218,8 +218,9 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 
 // RevokeClientGrants revokes, in one BEGIN IMMEDIATE transaction, the
 // client's refresh token families (with their access tokens), its
-// delegations and those where it is an actor (with the families that
-// carry them) and its opaque access tokens issued at or before at, and
+// delegations and those where it is an actor with every delegation below
+// them (and the families that carry them) and its opaque access tokens
+// issued at or before at, and
 // sets the client's TokensRevokedBefore to at (or keeps a later one).
 // store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
@@ -230,8 +231,14 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	if store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	const held = `SELECT id FROM delegations
-		WHERE client_id = ? OR EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)`
+	// held: the client's delegations, those where it is an actor, and
+	// every delegation below them (as delegationTree; UNION ends a cycle).
+	const held = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations
+	WHERE client_id = ? OR EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
 	err := s.inTx(ctx, func(tx dbtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE clients
 			SET tokens_revoked_before = max(coalesce(tokens_revoked_before, ?1), ?1) WHERE id = ?2`,

@@ -30,6 +30,7 @@ func delegationTests() []struct {
 		{"Delegation/Depth", testDelegationDepth},
 		{"Delegation/List", testDelegationList},
 		{"Delegation/RevokeClientGrants", testRevokeClientGrants},
+		{"Delegation/RevokeClientGrantsDescendants", testRevokeClientGrantsDescendants},
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
@@ -645,6 +646,71 @@ func testRevokeClientGrants(t *testing.T, s store.Store) {
 
 	wantErr(t, "RevokeClientGrants of an unknown client", s.RevokeClientGrants(ctx, "nobody", at), store.ErrNotFound)
 	wantErr(t, "RevokeClientGrants at the zero time", s.RevokeClientGrants(ctx, "c2", time.Time{}), store.ErrInvalid)
+}
+
+// testRevokeClientGrantsDescendants: revoking a client's grants revokes
+// its delegations as RevokeDelegation does, with every delegation below
+// them (other clients' exchanges of its tokens, even when the client is
+// not in their act chain, as after an impersonation) and the refresh
+// families that carry them.
+func testRevokeClientGrantsDescendants(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	mustCreateClient(t, s, fullClient("c3"))
+	// own (c) → below (c2, impersonating: no actors) → further (c3);
+	// acted (c2, c acting) → after (c3, c no longer in the chain).
+	own := fullDelegation("own", "", "", "c")
+	below := fullDelegation("below", "own", "own", "c2")
+	below.Actors = nil
+	further := fullDelegation("further", "below", "own", "c3")
+	further.Actors = []string{"c3"}
+	acted := fullDelegation("acted", "", "", "c2")
+	acted.Actors = []string{"c"}
+	after := fullDelegation("after", "acted", "acted", "c3")
+	after.Actors = []string{"c3"}
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.Actors = []string{"c2"}
+	for _, d := range []store.Delegation{own, below, further, acted, after, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	family := func(clientID, delegation string) store.RefreshToken {
+		r := fullRefresh(clientID, "u", "fam-"+delegation, "rt-"+delegation)
+		r.DelegationID = delegation
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		return r
+	}
+	families := map[string]store.RefreshToken{
+		"below": family("c2", "below"), "further": family("c3", "further"),
+		"after": family("c3", "after"), "apart": family("c2", "apart"),
+	}
+	at := baseTime().Add(time.Hour)
+	must(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, "c", at))
+	for id, want := range map[string]bool{"own": true, "below": true, "further": true, "acted": true, "after": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		d, err := s.GetDelegation(ctx, id)
+		must(t, "GetDelegation", err)
+		if want && !sameTime(at, d.RevokedAt) || !want && !d.RevokedAt.IsZero() {
+			t.Errorf("delegation %q RevokedAt = %v, want revoked %v at %v", id, d.RevokedAt, want, at)
+		}
+	}
+	for id, r := range families {
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		must(t, "GetRefreshToken", err)
+		if want := id != "apart"; got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+	}
+	// None of them is listed as active any more.
+	list, err := s.ListDelegations(ctx, store.DelegationQuery{ActiveAt: baseTime()})
+	must(t, "ListDelegations", err)
+	if len(list) != 1 || list[0].ID != "apart" {
+		ids := []string{}
+		for _, d := range list {
+			ids = append(ids, d.ID)
+		}
+		t.Errorf("active delegations after RevokeClientGrants = %v, want [apart]", ids)
+	}
 }
 
 func testDelegationDeleteExpired(t *testing.T, s store.Store) {
