@@ -109,6 +109,69 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	return n == 0 || parent != "", nil
 }
 
+// delegationChain is the delegation and its ancestors, nearest first, at
+// most the second argument (store.MaxDelegationDepth) of them, by ID.
+const delegationChain = `WITH RECURSIVE chain(id, parent_id, depth) AS (
+	SELECT id, parent_id, 1 FROM delegations WHERE id = $1
+	UNION ALL
+	SELECT d.id, d.parent_id, c.depth + 1
+	FROM delegations d JOIN chain c ON d.id = c.parent_id
+	WHERE c.parent_id <> '' AND c.depth < $2
+)
+SELECT id, parent_id FROM chain ORDER BY depth`
+
+// lockDelegationChain locks the delegation id and its ancestors FOR SHARE,
+// in ID order (the revocations lock them FOR UPDATE in the same order),
+// and reports whether the delegation is stored and whether it counts as
+// revoked (DelegationRevoked's rules, read on the locked rows). A family
+// started on it in the same transaction is thus either seen by a
+// concurrent revocation of any of them, or refused after it.
+func lockDelegationChain(ctx context.Context, tx pgx.Tx, id string) (exists, revoked bool, err error) {
+	rows, err := tx.Query(ctx, delegationChain, id, store.MaxDelegationDepth)
+	if err != nil {
+		return false, false, err
+	}
+	var ids []string
+	parent := ""
+	for rows.Next() {
+		var cur string
+		if err := rows.Scan(&cur, &parent); err != nil {
+			rows.Close()
+			return false, false, err
+		}
+		ids = append(ids, cur)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, false, err
+	}
+	if len(ids) == 0 {
+		return false, false, nil
+	}
+	// The last one has a parent: it is missing, or the chain is too deep.
+	revoked = parent != ""
+	rows, err = tx.Query(ctx, `SELECT revoked_at IS NOT NULL FROM delegations
+		WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE`, ids)
+	if err != nil {
+		return true, true, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r bool
+		if err := rows.Scan(&r); err != nil {
+			return true, true, err
+		}
+		revoked = revoked || r
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return true, true, err
+	}
+	// One was purged meanwhile: the chain is broken.
+	return true, revoked || n != len(ids), nil
+}
+
 // ListDelegations returns the delegations q selects, newest first.
 func (s *Store) ListDelegations(ctx context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
 	if err := q.Validate(); err != nil {
@@ -172,6 +235,38 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
 ) SELECT id FROM tree`
 
+// lockDelegations runs a SELECT id ... ORDER BY id FOR UPDATE and returns
+// the IDs it locked.
+func lockDelegations(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// revokeLocked sets RevokedAt on the delegations ids (locked by
+// lockDelegations) not revoked yet, and returns how many. Only those: a
+// delegation committed below them since then is revoked through them
+// (DelegationRevoked walks up), and locking it now, out of ID order, could
+// deadlock with a transaction starting its family (lockDelegationChain
+// holds it while waiting for one of ids).
+func revokeLocked(ctx context.Context, tx pgx.Tx, ids []string, at time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
+		WHERE revoked_at IS NULL AND id = ANY($1::text[])`, ids, at)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
 // RevokeDelegation revokes the delegation, every delegation below it and
 // the refresh token families that carry their IDs (with the access tokens
 // issued under them), in one transaction that locks the delegations in ID
@@ -196,15 +291,14 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 		}
 		// Lock order: the tree's delegations in ID order, then their
 		// families in ID order (revokeFamilies), as RevokeClientGrants.
-		if _, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id IN (`+delegationTree+`) ORDER BY id FOR UPDATE`, id); err != nil {
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+delegationTree+`) ORDER BY id FOR UPDATE`, id)
+		if err != nil {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `delegation_id IN (`+delegationTree+`)`, id); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
-			WHERE revoked_at IS NULL AND id IN (`+delegationTree+`)`, id, at)
-		n = tag.RowsAffected()
+		n, err = revokeLocked(ctx, tx, ids, at)
 		return err
 	})
 	if err != nil {
@@ -247,14 +341,14 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		if _, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id IN (`+held+`) ORDER BY id FOR UPDATE`, clientID); err != nil {
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+held+`) ORDER BY id FOR UPDATE`, clientID)
+		if err != nil {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `(client_id = $1 OR delegation_id IN (`+held+`))`, clientID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
-			WHERE revoked_at IS NULL AND id IN (`+held+`)`, clientID, at); err != nil {
+		if _, err := revokeLocked(ctx, tx, ids, at); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE client_id = $1 AND issued_at <= $2 AND NOT revoked`, clientID, at)

@@ -122,6 +122,34 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	return n == 0 || parent != "", nil
 }
 
+// delegationChainState is DelegationRevoked's walk in one row: how many of
+// the delegation and its ancestors (at most the second argument,
+// store.MaxDelegationDepth) are stored, whether one is revoked, and the
+// parent of the last one.
+const delegationChainState = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = ?
+	UNION ALL
+	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
+	FROM delegations d JOIN chain c ON d.id = c.parent_id
+	WHERE c.parent_id <> '' AND c.depth < ?
+)
+SELECT count(*), coalesce(max(revoked), 0),
+	coalesce((SELECT parent_id FROM chain ORDER BY depth DESC LIMIT 1), '') FROM chain`
+
+// delegationChainRevoked reports, inside a transaction, whether the
+// delegation id is stored and whether it counts as revoked
+// (DelegationRevoked's rules).
+func delegationChainRevoked(ctx context.Context, tx dbtx, id string) (exists, revoked bool, err error) {
+	var (
+		n, anyRevoked int64
+		parent        string
+	)
+	if err := tx.QueryRowContext(ctx, delegationChainState, id, store.MaxDelegationDepth).Scan(&n, &anyRevoked, &parent); err != nil {
+		return false, false, err
+	}
+	return n > 0, anyRevoked != 0 || parent != "", nil
+}
+
 // ListDelegations returns the delegations q selects, newest first.
 func (s *Store) ListDelegations(ctx context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
 	if err := q.Validate(); err != nil {

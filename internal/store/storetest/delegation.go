@@ -32,6 +32,8 @@ func delegationTests() []struct {
 		{"Delegation/RevokeClientGrants", testRevokeClientGrants},
 		{"Delegation/RevokeClientGrantsDescendants", testRevokeClientGrantsDescendants},
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
+		{"Delegation/RevokedRefresh", testDelegationRevokedRefresh},
+		{"Delegation/RevokeRefreshConcurrent", testDelegationRevokeRefreshConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
 		{"Trust/RoundTrip", testTrustRoundTrip},
@@ -956,6 +958,94 @@ func testDelegationRevokeConcurrent(t *testing.T, s store.Store) {
 			if !got.Revoked {
 				t.Errorf("family of %s not revoked", id(i))
 			}
+		}
+	}
+}
+
+// testDelegationRevokedRefresh: a refresh token family cannot start on a
+// stored delegation that is revoked, or below one that is (the refresh
+// grant relies on revoking a delegation revoking its families, so a
+// family started afterwards would live on).
+func testDelegationRevokedRefresh(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	mustCreateDelegation(t, s, fullDelegation("root", "", "", "c"))
+	mustCreateDelegation(t, s, fullDelegation("mid", "root", "root", "c"))
+	mustCreateDelegation(t, s, fullDelegation("leaf", "mid", "root", "c"))
+	mustCreateDelegation(t, s, fullDelegation("live", "", "", "c"))
+	mustCreateDelegation(t, s, fullDelegation("orphan", "gone", "gone", "c"))
+	_, err := s.RevokeDelegation(ctx, "mid", baseTime())
+	must(t, "RevokeDelegation", err)
+	// "late" is created below "mid" after its revocation, as a concurrent
+	// exchange that checked its subject token just before could.
+	mustCreateDelegation(t, s, fullDelegation("late", "mid", "root", "c"))
+	for i, tc := range []struct {
+		delegation string
+		want       error
+	}{
+		{"mid", store.ErrNotFound},
+		{"leaf", store.ErrNotFound},
+		{"late", store.ErrNotFound},
+		{"orphan", store.ErrNotFound},
+		{"live", nil},
+		{"root", nil},
+		// Not stored (a caller that keeps no delegation records): the
+		// family starts as before.
+		{"unknown", nil},
+	} {
+		r := fullRefresh("c", "u", fmt.Sprintf("fam-%d", i), fmt.Sprintf("rt-%d", i))
+		r.DelegationID = tc.delegation
+		err := s.CreateRefreshToken(ctx, r)
+		if tc.want == nil {
+			must(t, "CreateRefreshToken of delegation "+tc.delegation, err)
+			continue
+		}
+		wantErr(t, "CreateRefreshToken of delegation "+tc.delegation, err, tc.want)
+		_, err = s.GetRefreshToken(ctx, r.Hash)
+		wantErr(t, "GetRefreshToken of the refused token", err, store.ErrNotFound)
+	}
+}
+
+// testDelegationRevokeRefreshConcurrent races the revocation of a
+// delegation with an exchange below it (a child delegation, then its
+// refresh family): whichever wins, a family that was stored is revoked.
+func testDelegationRevokeRefreshConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	for round := range 20 {
+		parent, child := fmt.Sprintf("p%d", round), fmt.Sprintf("c%d", round)
+		mustCreateDelegation(t, s, fullDelegation(parent, "", "", "c"))
+		r := fullRefresh("c", "u", "fam-"+child, "rt-"+child)
+		r.DelegationID = child
+		var (
+			wg               sync.WaitGroup
+			revErr, createEr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, revErr = s.RevokeDelegation(ctx, parent, baseTime())
+		}()
+		go func() {
+			defer wg.Done()
+			if createEr = s.CreateDelegation(ctx, fullDelegation(child, parent, parent, "c")); createEr == nil {
+				createEr = s.CreateRefreshToken(ctx, r)
+			}
+		}()
+		wg.Wait()
+		must(t, "RevokeDelegation", revErr)
+		if createEr != nil && !errors.Is(createEr, store.ErrNotFound) {
+			t.Fatalf("round %d: exchange: %v", round, createEr)
+		}
+		wantDelegationRevoked(t, s, child, true)
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		switch {
+		case createEr != nil:
+			wantErr(t, "GetRefreshToken of a refused family", err, store.ErrNotFound)
+		case err != nil:
+			t.Fatalf("round %d: GetRefreshToken: %v", round, err)
+		case !got.Revoked:
+			t.Errorf("round %d: the family of %s, below revoked %s, is live", round, child, parent)
 		}
 	}
 }
