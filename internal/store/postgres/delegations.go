@@ -235,6 +235,14 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
 ) SELECT id FROM tree`
 
+// clientDelegationTree is the client's ($1) delegations and every
+// delegation below them (as delegationTree).
+const clientDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = $1
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
 // lockDelegations runs a SELECT id ... ORDER BY id FOR UPDATE and returns
 // the IDs it locked.
 func lockDelegations(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]string, error) {

@@ -205,6 +205,14 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
 ) SELECT id FROM tree`
 
+// clientDelegationTree is the client's (the argument) delegations and
+// every delegation below them (as delegationTree).
+const clientDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = ?
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
 // RevokeDelegation revokes the delegation, every delegation below it and
 // the refresh token families that carry their IDs (with the access tokens
 // issued under them), in one BEGIN IMMEDIATE transaction. It returns how

@@ -33,6 +33,7 @@ func delegationTests() []struct {
 		{"Delegation/RevokeClientGrantsDescendants", testRevokeClientGrantsDescendants},
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
 		{"Delegation/RevokedRefresh", testDelegationRevokedRefresh},
+		{"Delegation/DeleteClient", testDelegationDeleteClient},
 		{"Delegation/RevokeRefreshConcurrent", testDelegationRevokeRefreshConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
@@ -1048,4 +1049,53 @@ func testDelegationRevokeRefreshConcurrent(t *testing.T, s store.Store) {
 			t.Errorf("round %d: the family of %s, below revoked %s, is live", round, child, parent)
 		}
 	}
+}
+
+// testDelegationDeleteClient: deleting a client deletes its delegations;
+// those below them, other clients' exchanges of its tokens, then count as
+// revoked (their chain is broken), and so the refresh families that carry
+// them are revoked with the deletion, or the refresh grant (which does not
+// walk delegations) would keep rotating them.
+func testDelegationDeleteClient(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	own := fullDelegation("own", "", "", "c")
+	below := fullDelegation("below", "own", "own", "c2")
+	below.Actors = nil // an impersonation: c is not in its act chain
+	further := fullDelegation("further", "below", "own", "c2")
+	further.Actors = []string{"c2"}
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.Actors = []string{"c2"}
+	for _, d := range []store.Delegation{own, below, further, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	families := map[string]store.RefreshToken{}
+	for _, id := range []string{"below", "further", "apart"} {
+		r := fullRefresh("c2", "u", "fam-"+id, "rt-"+id)
+		r.DelegationID = id
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		next := r
+		next.Hash = hashOf("rt2-" + id)
+		_, err := s.RotateRefreshToken(ctx, r.Hash, baseTime().Add(time.Minute), rotation(next))
+		must(t, "RotateRefreshToken", err)
+		families[id] = next
+	}
+	must(t, "DeleteClient", s.DeleteClient(ctx, "c"))
+	_, err := s.GetDelegation(ctx, "own")
+	wantErr(t, "GetDelegation of the deleted client's", err, store.ErrNotFound)
+	for id, want := range map[string]bool{"below": true, "further": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		got, err := s.GetRefreshToken(ctx, families[id].Hash)
+		must(t, "GetRefreshToken", err)
+		if got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+		jtiRevoked, err := s.IsJTIRevoked(ctx, rotation(families[id]).Access.JTI)
+		must(t, "IsJTIRevoked", err)
+		if jtiRevoked != want {
+			t.Errorf("access token of the family of %q revoked = %v, want %v", id, jtiRevoked, want)
+		}
+	}
+	wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "c"), store.ErrNotFound)
 }
