@@ -368,11 +368,34 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	return nil
 }
 
-// DeleteExpiredDelegations removes delegations past ExpiresAt.
+// expiredDelegationTree is the delegations expired at $1 and every
+// delegation below them (as delegationTree).
+const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE expires_at <= $1
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// DeleteExpiredDelegations removes delegations past ExpiresAt, in one
+// transaction that locks them in ID order and first revokes the live
+// refresh token families (with their access tokens) of the delegations
+// below them: once a delegation is gone, those below it count as revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM delegations WHERE expires_at <= $1`, now)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE expires_at <= $1 ORDER BY id FOR UPDATE`, now)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := revokeFamilies(ctx, tx, `NOT revoked AND expires_at > $1 AND delegation_id IN (`+expiredDelegationTree+`)`, now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM delegations WHERE id = ANY($1::text[])`, ids)
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired delegations: %w", classify(err))
+		return 0, fmt.Errorf("store/postgres: delete expired delegations: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }

@@ -305,15 +305,34 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	return nil
 }
 
-// DeleteExpiredDelegations removes delegations past ExpiresAt.
+// expiredDelegationTree is the delegations expired at the argument and
+// every delegation below them (as delegationTree).
+const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE expires_at <= ?
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// DeleteExpiredDelegations removes delegations past ExpiresAt, in one
+// BEGIN IMMEDIATE transaction that first revokes the live refresh token
+// families (with their access tokens) of the delegations below them: once
+// a delegation is gone, those below it count as revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, encodeTime(now))
+	var n int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		at := encodeTime(now)
+		if _, err := revokeFamilies(ctx, tx, `revoked = 0 AND expires_at > ? AND delegation_id IN (`+expiredDelegationTree+`)`, at, at); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, at)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", classify(err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", err)
 	}
 	return n, nil
 }

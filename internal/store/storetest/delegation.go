@@ -34,6 +34,7 @@ func delegationTests() []struct {
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
 		{"Delegation/RevokedRefresh", testDelegationRevokedRefresh},
 		{"Delegation/DeleteClient", testDelegationDeleteClient},
+		{"Delegation/DeleteExpiredParent", testDelegationDeleteExpiredParent},
 		{"Delegation/RevokeRefreshConcurrent", testDelegationRevokeRefreshConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
@@ -1098,4 +1099,46 @@ func testDelegationDeleteClient(t *testing.T, s store.Store) {
 		}
 	}
 	wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "c"), store.ErrNotFound)
+}
+
+// testDelegationDeleteExpiredParent: purging an expired delegation breaks
+// the chain of a delegation below it that lives on (it then counts as
+// revoked), so the purge revokes the live refresh families that carry
+// those below, or the refresh grant would keep rotating them.
+func testDelegationDeleteExpiredParent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	parent := fullDelegation("parent", "", "", "c")
+	parent.ExpiresAt = base.Add(time.Hour)
+	child := fullDelegation("child", "parent", "parent", "c2")
+	child.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	grandchild := fullDelegation("grandchild", "child", "parent", "c2")
+	grandchild.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	for _, d := range []store.Delegation{parent, child, grandchild, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	families := map[string]store.RefreshToken{}
+	for _, id := range []string{"child", "grandchild", "apart"} {
+		r := fullRefresh("c2", "u", "fam-"+id, "rt-"+id)
+		r.DelegationID = id
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		families[id] = r
+	}
+	n, err := s.DeleteExpiredDelegations(ctx, base.Add(2*time.Hour))
+	must(t, "DeleteExpiredDelegations", err)
+	if n != 1 {
+		t.Errorf("DeleteExpiredDelegations = %d, want 1", n)
+	}
+	for id, want := range map[string]bool{"child": true, "grandchild": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		got, err := s.GetRefreshToken(ctx, families[id].Hash)
+		must(t, "GetRefreshToken", err)
+		if got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+	}
 }
