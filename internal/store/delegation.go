@@ -180,8 +180,9 @@ type DelegationStore interface {
 	// sets Client.TokensRevokedBefore to at, in one transaction.
 	RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error
 	// DeleteExpiredDelegations removes delegations past ExpiresAt; the
-	// live refresh token families of the delegations below them, which
-	// then count as revoked, are revoked in the same transaction.
+	// delegations below them that live on, which then count as revoked,
+	// are revoked at now with their live refresh token families, in the
+	// same transaction.
 	DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error)
 }
 

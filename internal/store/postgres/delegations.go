@@ -377,20 +377,28 @@ const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
 ) SELECT id FROM tree`
 
 // DeleteExpiredDelegations removes delegations past ExpiresAt, in one
-// transaction that locks them in ID order and first revokes the live
-// refresh token families (with their access tokens) of the delegations
-// below them: once a delegation is gone, those below it count as revoked.
+// transaction that locks them and those below them in ID order and first
+// revokes the delegations below them that live on (RevokedAt now) with
+// their live refresh token families (and access tokens): once a
+// delegation is gone, those below it count as revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE expires_at <= $1 ORDER BY id FOR UPDATE`, now)
+		// The expired ones and those below them, locked in ID order (as
+		// the revocations lock them).
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+expiredDelegationTree+`) ORDER BY id FOR UPDATE`, now)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `NOT revoked AND expires_at > $1 AND delegation_id IN (`+expiredDelegationTree+`)`, now); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM delegations WHERE id = ANY($1::text[])`, ids)
+		// Those below that live on are revoked from now on; the expired
+		// ones go.
+		if _, err := revokeLocked(ctx, tx, ids, now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM delegations WHERE expires_at <= $1 AND id = ANY($2::text[])`, now, ids)
 		n = tag.RowsAffected()
 		return err
 	})

@@ -314,14 +314,21 @@ const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
 ) SELECT id FROM tree`
 
 // DeleteExpiredDelegations removes delegations past ExpiresAt, in one
-// BEGIN IMMEDIATE transaction that first revokes the live refresh token
-// families (with their access tokens) of the delegations below them: once
-// a delegation is gone, those below it count as revoked.
+// BEGIN IMMEDIATE transaction that first revokes the delegations below
+// them that live on (RevokedAt now) with their live refresh token families
+// (and access tokens): once a delegation is gone, those below it count as
+// revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
 	var n int64
 	err := s.inTx(ctx, func(tx dbtx) error {
 		at := encodeTime(now)
 		if _, err := revokeFamilies(ctx, tx, `revoked = 0 AND expires_at > ? AND delegation_id IN (`+expiredDelegationTree+`)`, at, at); err != nil {
+			return err
+		}
+		// Those below that live on are revoked from now on; the expired
+		// ones go.
+		if _, err := tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND expires_at > ? AND id IN (`+expiredDelegationTree+`)`, at, at, at); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, at)

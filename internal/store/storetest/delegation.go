@@ -1133,8 +1133,15 @@ func testDelegationDeleteExpiredParent(t *testing.T, s store.Store) {
 	if n != 1 {
 		t.Errorf("DeleteExpiredDelegations = %d, want 1", n)
 	}
+	purged := base.Add(2 * time.Hour)
 	for id, want := range map[string]bool{"child": true, "grandchild": true, "apart": false} {
 		wantDelegationRevoked(t, s, id, want)
+		// Listed as revoked from the purge on, not as active.
+		d, err := s.GetDelegation(ctx, id)
+		must(t, "GetDelegation", err)
+		if want && !sameTime(purged, d.RevokedAt) || !want && !d.RevokedAt.IsZero() {
+			t.Errorf("delegation %q RevokedAt = %v, want revoked %v at %v", id, d.RevokedAt, want, purged)
+		}
 		got, err := s.GetRefreshToken(ctx, families[id].Hash)
 		must(t, "GetRefreshToken", err)
 		if got.Revoked != want {
