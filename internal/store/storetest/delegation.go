@@ -34,6 +34,7 @@ func delegationTests() []struct {
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
 		{"Delegation/RevokedRefresh", testDelegationRevokedRefresh},
 		{"Delegation/DeleteClient", testDelegationDeleteClient},
+		{"Delegation/DeleteClientConcurrent", testDelegationDeleteClientConcurrent},
 		{"Delegation/DeleteExpiredParent", testDelegationDeleteExpiredParent},
 		{"Delegation/RevokeRefreshConcurrent", testDelegationRevokeRefreshConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
@@ -1146,6 +1147,62 @@ func testDelegationDeleteExpiredParent(t *testing.T, s store.Store) {
 		must(t, "GetRefreshToken", err)
 		if got.Revoked != want {
 			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+	}
+}
+
+// testDelegationDeleteClientConcurrent races the deletion of a client with
+// another client's exchange below the client's delegation (a child
+// delegation, then its refresh family) and with the purge: each call
+// succeeds or is refused as not found, never deadlocks, and a family that
+// was stored below the deleted client's delegation is revoked.
+func testDelegationDeleteClientConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	mustCreateUser(t, s, fullUser("u", "User"))
+	mustCreateClient(t, s, fullClient("c2"))
+	for round := range 10 {
+		owner, parent, child := fmt.Sprintf("owner%d", round), fmt.Sprintf("p%d", round), fmt.Sprintf("c%d", round)
+		mustCreateClient(t, s, fullClient(owner))
+		mustCreateDelegation(t, s, fullDelegation(parent, "", "", owner))
+		r := fullRefresh("c2", "u", "fam-"+child, "rt-"+child)
+		r.DelegationID = child
+		var (
+			wg                        sync.WaitGroup
+			delErr, createErr, purgeE error
+		)
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			delErr = s.DeleteClient(ctx, owner)
+		}()
+		go func() {
+			defer wg.Done()
+			d := fullDelegation(child, parent, parent, "c2")
+			d.ExpiresAt = base.Add(30 * 24 * time.Hour)
+			if createErr = s.CreateDelegation(ctx, d); createErr == nil {
+				createErr = s.CreateRefreshToken(ctx, r)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, purgeE = s.DeleteExpiredDelegations(ctx, base)
+		}()
+		wg.Wait()
+		must(t, "DeleteClient", delErr)
+		must(t, "DeleteExpiredDelegations", purgeE)
+		if createErr != nil && !errors.Is(createErr, store.ErrNotFound) {
+			t.Fatalf("round %d: exchange: %v", round, createErr)
+		}
+		wantDelegationRevoked(t, s, child, true)
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		switch {
+		case createErr != nil:
+			wantErr(t, "GetRefreshToken of a refused family", err, store.ErrNotFound)
+		case err != nil:
+			t.Fatalf("round %d: GetRefreshToken: %v", round, err)
+		case !got.Revoked:
+			t.Errorf("round %d: the family of %s, below the deleted client's %s, is live", round, child, parent)
 		}
 	}
 }
