@@ -256,9 +256,8 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 // client's refresh token families (with their access tokens), its
 // delegations and those where it is an actor with every delegation below
 // them (and the families that carry them) and its opaque access tokens
-// issued at or before at, and
-// sets the client's TokensRevokedBefore to at (or keeps a later one).
-// store.ErrNotFound for an unknown client.
+// issued at or before at, and sets the client's TokensRevokedBefore to at
+// (or keeps a later one). store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/sqlite: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
