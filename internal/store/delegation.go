@@ -175,10 +175,14 @@ type DelegationStore interface {
 	// for an unknown id.
 	RevokeDelegation(ctx context.Context, id string, at time.Time) (int, error)
 	// RevokeClientGrants revokes everything a client holds: its refresh
-	// token families, its delegations and those where it is an actor, and
+	// token families, its delegations and those where it is an actor (with
+	// every delegation below them, as RevokeDelegation), and
 	// sets Client.TokensRevokedBefore to at, in one transaction.
 	RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error
-	// DeleteExpiredDelegations removes delegations past ExpiresAt.
+	// DeleteExpiredDelegations removes delegations past ExpiresAt; the
+	// delegations below them that live on, which then count as revoked,
+	// are revoked at now with their live refresh token families, in the
+	// same transaction.
 	DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error)
 }
 

@@ -453,7 +453,8 @@ type RefreshStore interface {
 	// family's ClientID, UserID and FamilyExpiresAt (ErrInvalid if not).
 	// ErrAlreadyExists if the hash is taken; ErrNotFound if the client or
 	// user does not exist, or (wrapped with "revoked") if the family is
-	// revoked.
+	// revoked, or if DelegationID names a stored delegation that is revoked
+	// or below one that is (DelegationStore.DelegationRevoked).
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	RefreshRotator
 	RefreshRevoker

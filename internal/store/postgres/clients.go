@@ -197,17 +197,40 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 }
 
 // DeleteClient removes the client and (by cascade) its token records,
-// authorization codes, refresh token families and consents.
+// authorization codes, refresh token families, consents and delegations,
+// in one transaction that first revokes the refresh token families (with
+// their access tokens) of other clients' delegations below the client's:
+// those delegations count as revoked once the client's are gone.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if store.CheckID("client ID", id) != nil {
 		return fmt.Errorf("store/postgres: delete client: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("store/postgres: delete client: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
+	// Lock order as RevokeClientGrants: the client row, the delegations in
+	// ID order, then the families in ID order; the cascade deletes what
+	// is the client's.
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+clientDelegationTree+`) ORDER BY id FOR UPDATE`, id); err != nil {
+			return err
+		}
+		if _, err := revokeFamilies(ctx, tx, `client_id <> $1 AND delegation_id IN (`+clientDelegationTree+`)`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("store/postgres: delete client %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store/postgres: delete client: %w", err)
 	}
 	return nil
 }

@@ -109,6 +109,69 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	return n == 0 || parent != "", nil
 }
 
+// delegationChain is the delegation and its ancestors, nearest first, at
+// most the second argument (store.MaxDelegationDepth) of them, by ID.
+const delegationChain = `WITH RECURSIVE chain(id, parent_id, depth) AS (
+	SELECT id, parent_id, 1 FROM delegations WHERE id = $1
+	UNION ALL
+	SELECT d.id, d.parent_id, c.depth + 1
+	FROM delegations d JOIN chain c ON d.id = c.parent_id
+	WHERE c.parent_id <> '' AND c.depth < $2
+)
+SELECT id, parent_id FROM chain ORDER BY depth`
+
+// lockDelegationChain locks the delegation id and its ancestors FOR SHARE,
+// in ID order (the revocations lock them FOR UPDATE in the same order),
+// and reports whether the delegation is stored and whether it counts as
+// revoked (DelegationRevoked's rules, read on the locked rows). A family
+// started on it in the same transaction is thus either seen by a
+// concurrent revocation of any of them, or refused after it.
+func lockDelegationChain(ctx context.Context, tx pgx.Tx, id string) (exists, revoked bool, err error) {
+	rows, err := tx.Query(ctx, delegationChain, id, store.MaxDelegationDepth)
+	if err != nil {
+		return false, false, err
+	}
+	var ids []string
+	parent := ""
+	for rows.Next() {
+		var cur string
+		if err := rows.Scan(&cur, &parent); err != nil {
+			rows.Close()
+			return false, false, err
+		}
+		ids = append(ids, cur)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, false, err
+	}
+	if len(ids) == 0 {
+		return false, false, nil
+	}
+	// The last one has a parent: it is missing, or the chain is too deep.
+	revoked = parent != ""
+	rows, err = tx.Query(ctx, `SELECT revoked_at IS NOT NULL FROM delegations
+		WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE`, ids)
+	if err != nil {
+		return true, true, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r bool
+		if err := rows.Scan(&r); err != nil {
+			return true, true, err
+		}
+		revoked = revoked || r
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return true, true, err
+	}
+	// One was purged meanwhile: the chain is broken.
+	return true, revoked || n != len(ids), nil
+}
+
 // ListDelegations returns the delegations q selects, newest first.
 func (s *Store) ListDelegations(ctx context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
 	if err := q.Validate(); err != nil {
@@ -172,6 +235,46 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
 ) SELECT id FROM tree`
 
+// clientDelegationTree is the client's ($1) delegations and every
+// delegation below them (as delegationTree).
+const clientDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = $1
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// lockDelegations runs a SELECT id ... ORDER BY id FOR UPDATE and returns
+// the IDs it locked.
+func lockDelegations(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// revokeLocked sets RevokedAt on the delegations ids (locked by
+// lockDelegations) not revoked yet, and returns how many. Only those: a
+// delegation committed below them since then is revoked through them
+// (DelegationRevoked walks up), and locking it now, out of ID order, could
+// deadlock with a transaction starting its family (lockDelegationChain
+// holds it while waiting for one of ids).
+func revokeLocked(ctx context.Context, tx pgx.Tx, ids []string, at time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
+		WHERE revoked_at IS NULL AND id = ANY($1::text[])`, ids, at)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
 // RevokeDelegation revokes the delegation, every delegation below it and
 // the refresh token families that carry their IDs (with the access tokens
 // issued under them), in one transaction that locks the delegations in ID
@@ -196,15 +299,14 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 		}
 		// Lock order: the tree's delegations in ID order, then their
 		// families in ID order (revokeFamilies), as RevokeClientGrants.
-		if _, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id IN (`+delegationTree+`) ORDER BY id FOR UPDATE`, id); err != nil {
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+delegationTree+`) ORDER BY id FOR UPDATE`, id)
+		if err != nil {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `delegation_id IN (`+delegationTree+`)`, id); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
-			WHERE revoked_at IS NULL AND id IN (`+delegationTree+`)`, id, at)
-		n = tag.RowsAffected()
+		n, err = revokeLocked(ctx, tx, ids, at)
 		return err
 	})
 	if err != nil {
@@ -215,10 +317,11 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 
 // RevokeClientGrants revokes, in one transaction with the client row
 // locked first, the client's refresh token families (with their access
-// tokens), its delegations and those where it is an actor (with the
-// families that carry them) and its opaque access tokens issued at or
-// before at, and sets the client's TokensRevokedBefore to at (or keeps a
-// later one). store.ErrNotFound for an unknown client.
+// tokens), its delegations and those where it is an actor with every
+// delegation below them (and the families that carry them) and its
+// opaque access tokens issued at or before at, and sets the client's
+// TokensRevokedBefore to at (or keeps a later one). store.ErrNotFound for
+// an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/postgres: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
@@ -227,7 +330,13 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	if store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	const held = `SELECT id FROM delegations WHERE client_id = $1 OR actors @> ARRAY[$1::text]`
+	// held: the client's delegations, those where it is an actor, and
+	// every delegation below them (as delegationTree; UNION ends a cycle).
+	const held = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = $1 OR actors @> ARRAY[$1::text]
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock order: the client row, its delegations in ID order, then
 		// the families in ID order (revokeFamilies).
@@ -240,14 +349,14 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		if _, err := tx.Exec(ctx, held+` ORDER BY id FOR UPDATE`, clientID); err != nil {
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+held+`) ORDER BY id FOR UPDATE`, clientID)
+		if err != nil {
 			return err
 		}
 		if _, err := revokeFamilies(ctx, tx, `(client_id = $1 OR delegation_id IN (`+held+`))`, clientID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
-			WHERE revoked_at IS NULL AND id IN (`+held+`)`, clientID, at); err != nil {
+		if _, err := revokeLocked(ctx, tx, ids, at); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE client_id = $1 AND issued_at <= $2 AND NOT revoked`, clientID, at)
@@ -259,11 +368,42 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	return nil
 }
 
-// DeleteExpiredDelegations removes delegations past ExpiresAt.
+// expiredDelegationTree is the delegations expired at $1 and every
+// delegation below them (as delegationTree).
+const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE expires_at <= $1
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// DeleteExpiredDelegations removes delegations past ExpiresAt, in one
+// transaction that locks them and those below them in ID order and first
+// revokes the delegations below them that live on (RevokedAt now) with
+// their live refresh token families (and access tokens): once a
+// delegation is gone, those below it count as revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM delegations WHERE expires_at <= $1`, now)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The expired ones and those below them, locked in ID order (as
+		// the revocations lock them).
+		ids, err := lockDelegations(ctx, tx, `SELECT id FROM delegations WHERE id IN (`+expiredDelegationTree+`) ORDER BY id FOR UPDATE`, now)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := revokeFamilies(ctx, tx, `NOT revoked AND expires_at > $1 AND delegation_id IN (`+expiredDelegationTree+`)`, now); err != nil {
+			return err
+		}
+		// Those below that live on are revoked from now on; the expired
+		// ones go.
+		if _, err := revokeLocked(ctx, tx, ids, now); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM delegations WHERE expires_at <= $1 AND id = ANY($2::text[])`, now, ids)
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store/postgres: delete expired delegations: %w", classify(err))
+		return 0, fmt.Errorf("store/postgres: delete expired delegations: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }

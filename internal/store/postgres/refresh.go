@@ -100,8 +100,35 @@ func insertRefreshToken(ctx context.Context, tx pgx.Tx, t store.RefreshToken, a 
 	return nil
 }
 
+// checkFamilyDelegation refuses a token of a stored delegation that is
+// revoked, or below one that is (store.ErrNotFound): the refresh grant
+// relies on a revocation revoking the families, so one started after it
+// would live on. The client row is locked FOR KEY SHARE first, as the
+// family's insert would, so that the delegations' locks never come
+// between a DeleteClient's lock of the client and its cascade.
+func checkFamilyDelegation(ctx context.Context, tx pgx.Tx, t store.RefreshToken) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM clients WHERE id = $1 FOR KEY SHARE`, t.ClientID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return classify(err)
+	}
+	exists, revoked, err := lockDelegationChain(ctx, tx, t.DelegationID)
+	if err != nil {
+		return classify(err)
+	}
+	if exists && revoked {
+		return fmt.Errorf("%w: the delegation is revoked", store.ErrNotFound)
+	}
+	return nil
+}
+
 // CreateRefreshToken stores a new refresh token, starting its family if
-// the family does not exist yet, with the family row locked.
+// the family does not exist yet, with the family row locked; a token of a
+// stored delegation that is revoked, or below one that is, is refused
+// (store.ErrNotFound).
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", err)
@@ -111,6 +138,11 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
 	defer rollback(ctx, tx)
+	if t.DelegationID != "" {
+		if err := checkFamilyDelegation(ctx, tx, t); err != nil {
+			return fmt.Errorf("store/postgres: create refresh token: %w", err)
+		}
+	}
 	// Start the family unless it exists; an unknown client or user is a
 	// foreign-key violation, classified as ErrNotFound. Then lock it.
 	if _, err := tx.Exec(ctx, insertFamily+` ON CONFLICT (id) DO NOTHING`, familyValues(t)...); err != nil {

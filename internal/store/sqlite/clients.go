@@ -221,19 +221,34 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 }
 
 // DeleteClient removes the client and (by cascade) its token records,
-// authorization codes, refresh token families and consents.
+// authorization codes, refresh token families, consents and delegations,
+// in one transaction that first revokes the refresh token families (with
+// their access tokens) of other clients' delegations below the client's:
+// those delegations count as revoked once the client's are gone.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	if store.CheckID("client ID", id) != nil {
 		return fmt.Errorf("store/sqlite: delete client: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	err := s.inTx(ctx, func(tx dbtx) error {
+		if _, err := revokeFamilies(ctx, tx, `client_id <> ? AND delegation_id IN (`+clientDelegationTree+`)`, id, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("store/sqlite: delete client %q: %w", id, store.ErrNotFound)
+	}
 	if err != nil {
 		return fmt.Errorf("store/sqlite: delete client: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: delete client: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: delete client %q: %w", id, store.ErrNotFound)
 	}
 	return nil
 }

@@ -122,6 +122,34 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	return n == 0 || parent != "", nil
 }
 
+// delegationChainState is DelegationRevoked's walk in one row: how many of
+// the delegation and its ancestors (at most the second argument,
+// store.MaxDelegationDepth) are stored, whether one is revoked, and the
+// parent of the last one.
+const delegationChainState = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = ?
+	UNION ALL
+	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
+	FROM delegations d JOIN chain c ON d.id = c.parent_id
+	WHERE c.parent_id <> '' AND c.depth < ?
+)
+SELECT count(*), coalesce(max(revoked), 0),
+	coalesce((SELECT parent_id FROM chain ORDER BY depth DESC LIMIT 1), '') FROM chain`
+
+// delegationChainRevoked reports, inside a transaction, whether the
+// delegation id is stored and whether it counts as revoked
+// (DelegationRevoked's rules).
+func delegationChainRevoked(ctx context.Context, tx dbtx, id string) (exists, revoked bool, err error) {
+	var (
+		n, anyRevoked int64
+		parent        string
+	)
+	if err := tx.QueryRowContext(ctx, delegationChainState, id, store.MaxDelegationDepth).Scan(&n, &anyRevoked, &parent); err != nil {
+		return false, false, err
+	}
+	return n > 0, anyRevoked != 0 || parent != "", nil
+}
+
 // ListDelegations returns the delegations q selects, newest first.
 func (s *Store) ListDelegations(ctx context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
 	if err := q.Validate(); err != nil {
@@ -177,6 +205,14 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
 ) SELECT id FROM tree`
 
+// clientDelegationTree is the client's (the argument) delegations and
+// every delegation below them (as delegationTree).
+const clientDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE client_id = ?
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
 // RevokeDelegation revokes the delegation, every delegation below it and
 // the refresh token families that carry their IDs (with the access tokens
 // issued under them), in one BEGIN IMMEDIATE transaction. It returns how
@@ -218,10 +254,10 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 
 // RevokeClientGrants revokes, in one BEGIN IMMEDIATE transaction, the
 // client's refresh token families (with their access tokens), its
-// delegations and those where it is an actor (with the families that
-// carry them) and its opaque access tokens issued at or before at, and
-// sets the client's TokensRevokedBefore to at (or keeps a later one).
-// store.ErrNotFound for an unknown client.
+// delegations and those where it is an actor with every delegation below
+// them (and the families that carry them) and its opaque access tokens
+// issued at or before at, and sets the client's TokensRevokedBefore to at
+// (or keeps a later one). store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/sqlite: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
@@ -230,8 +266,14 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	if store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	const held = `SELECT id FROM delegations
-		WHERE client_id = ? OR EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)`
+	// held: the client's delegations, those where it is an actor, and
+	// every delegation below them (as delegationTree; UNION ends a cycle).
+	const held = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations
+	WHERE client_id = ? OR EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
 	err := s.inTx(ctx, func(tx dbtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE clients
 			SET tokens_revoked_before = max(coalesce(tokens_revoked_before, ?1), ?1) WHERE id = ?2`,
@@ -262,15 +304,41 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	return nil
 }
 
-// DeleteExpiredDelegations removes delegations past ExpiresAt.
+// expiredDelegationTree is the delegations expired at the argument and
+// every delegation below them (as delegationTree).
+const expiredDelegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT id FROM delegations WHERE expires_at <= ?
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// DeleteExpiredDelegations removes delegations past ExpiresAt, in one
+// BEGIN IMMEDIATE transaction that first revokes the delegations below
+// them that live on (RevokedAt now) with their live refresh token families
+// (and access tokens): once a delegation is gone, those below it count as
+// revoked.
 func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, encodeTime(now))
+	var n int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		at := encodeTime(now)
+		if _, err := revokeFamilies(ctx, tx, `revoked = 0 AND expires_at > ? AND delegation_id IN (`+expiredDelegationTree+`)`, at, at); err != nil {
+			return err
+		}
+		// Those below that live on are revoked from now on; the expired
+		// ones go.
+		if _, err := tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND expires_at > ? AND id IN (`+expiredDelegationTree+`)`, at, at, at); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, at)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", classify(err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", err)
 	}
 	return n, nil
 }

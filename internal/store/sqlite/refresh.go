@@ -117,7 +117,9 @@ func insertRefreshToken(ctx context.Context, tx execer, t store.RefreshToken, a 
 }
 
 // CreateRefreshToken stores a new refresh token, starting its family if
-// the family does not exist yet, in one BEGIN IMMEDIATE transaction.
+// the family does not exist yet, in one BEGIN IMMEDIATE transaction; a
+// token of a stored delegation that is revoked, or below one that is, is
+// refused (store.ErrNotFound).
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("store/sqlite: create refresh token: %w", err)
@@ -127,6 +129,17 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 		return fmt.Errorf("store/sqlite: create refresh token: %w", classify(err))
 	}
 	defer rollback(tx)
+	if t.DelegationID != "" {
+		// The refresh grant relies on a revocation revoking the families,
+		// so one started after it would live on.
+		exists, revoked, err := delegationChainRevoked(ctx, tx, t.DelegationID)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: create refresh token: %w", classify(err))
+		}
+		if exists && revoked {
+			return fmt.Errorf("store/sqlite: create refresh token: %w: the delegation is revoked", store.ErrNotFound)
+		}
+	}
 	var (
 		f       family
 		revoked int64

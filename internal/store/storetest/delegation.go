@@ -30,7 +30,13 @@ func delegationTests() []struct {
 		{"Delegation/Depth", testDelegationDepth},
 		{"Delegation/List", testDelegationList},
 		{"Delegation/RevokeClientGrants", testRevokeClientGrants},
+		{"Delegation/RevokeClientGrantsDescendants", testRevokeClientGrantsDescendants},
 		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
+		{"Delegation/RevokedRefresh", testDelegationRevokedRefresh},
+		{"Delegation/DeleteClient", testDelegationDeleteClient},
+		{"Delegation/DeleteClientConcurrent", testDelegationDeleteClientConcurrent},
+		{"Delegation/DeleteExpiredParent", testDelegationDeleteExpiredParent},
+		{"Delegation/RevokeRefreshConcurrent", testDelegationRevokeRefreshConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
 		{"Trust/RoundTrip", testTrustRoundTrip},
@@ -647,6 +653,71 @@ func testRevokeClientGrants(t *testing.T, s store.Store) {
 	wantErr(t, "RevokeClientGrants at the zero time", s.RevokeClientGrants(ctx, "c2", time.Time{}), store.ErrInvalid)
 }
 
+// testRevokeClientGrantsDescendants: revoking a client's grants revokes
+// its delegations as RevokeDelegation does, with every delegation below
+// them (other clients' exchanges of its tokens, even when the client is
+// not in their act chain, as after an impersonation) and the refresh
+// families that carry them.
+func testRevokeClientGrantsDescendants(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	mustCreateClient(t, s, fullClient("c3"))
+	// own (c) → below (c2, impersonating: no actors) → further (c3);
+	// acted (c2, c acting) → after (c3, c no longer in the chain).
+	own := fullDelegation("own", "", "", "c")
+	below := fullDelegation("below", "own", "own", "c2")
+	below.Actors = nil
+	further := fullDelegation("further", "below", "own", "c3")
+	further.Actors = []string{"c3"}
+	acted := fullDelegation("acted", "", "", "c2")
+	acted.Actors = []string{"c"}
+	after := fullDelegation("after", "acted", "acted", "c3")
+	after.Actors = []string{"c3"}
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.Actors = []string{"c2"}
+	for _, d := range []store.Delegation{own, below, further, acted, after, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	family := func(clientID, delegation string) store.RefreshToken {
+		r := fullRefresh(clientID, "u", "fam-"+delegation, "rt-"+delegation)
+		r.DelegationID = delegation
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		return r
+	}
+	families := map[string]store.RefreshToken{
+		"below": family("c2", "below"), "further": family("c3", "further"),
+		"after": family("c3", "after"), "apart": family("c2", "apart"),
+	}
+	at := baseTime().Add(time.Hour)
+	must(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, "c", at))
+	for id, want := range map[string]bool{"own": true, "below": true, "further": true, "acted": true, "after": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		d, err := s.GetDelegation(ctx, id)
+		must(t, "GetDelegation", err)
+		if want && !sameTime(at, d.RevokedAt) || !want && !d.RevokedAt.IsZero() {
+			t.Errorf("delegation %q RevokedAt = %v, want revoked %v at %v", id, d.RevokedAt, want, at)
+		}
+	}
+	for id, r := range families {
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		must(t, "GetRefreshToken", err)
+		if want := id != "apart"; got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+	}
+	// None of them is listed as active any more.
+	list, err := s.ListDelegations(ctx, store.DelegationQuery{ActiveAt: baseTime()})
+	must(t, "ListDelegations", err)
+	if len(list) != 1 || list[0].ID != "apart" {
+		ids := []string{}
+		for _, d := range list {
+			ids = append(ids, d.ID)
+		}
+		t.Errorf("active delegations after RevokeClientGrants = %v, want [apart]", ids)
+	}
+}
+
 func testDelegationDeleteExpired(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	base := baseTime()
@@ -890,6 +961,248 @@ func testDelegationRevokeConcurrent(t *testing.T, s store.Store) {
 			if !got.Revoked {
 				t.Errorf("family of %s not revoked", id(i))
 			}
+		}
+	}
+}
+
+// testDelegationRevokedRefresh: a refresh token family cannot start on a
+// stored delegation that is revoked, or below one that is (the refresh
+// grant relies on revoking a delegation revoking its families, so a
+// family started afterwards would live on).
+func testDelegationRevokedRefresh(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	mustCreateDelegation(t, s, fullDelegation("root", "", "", "c"))
+	mustCreateDelegation(t, s, fullDelegation("mid", "root", "root", "c"))
+	mustCreateDelegation(t, s, fullDelegation("leaf", "mid", "root", "c"))
+	mustCreateDelegation(t, s, fullDelegation("live", "", "", "c"))
+	mustCreateDelegation(t, s, fullDelegation("orphan", "gone", "gone", "c"))
+	_, err := s.RevokeDelegation(ctx, "mid", baseTime())
+	must(t, "RevokeDelegation", err)
+	// "late" is created below "mid" after its revocation, as a concurrent
+	// exchange that checked its subject token just before could.
+	mustCreateDelegation(t, s, fullDelegation("late", "mid", "root", "c"))
+	for i, tc := range []struct {
+		delegation string
+		want       error
+	}{
+		{"mid", store.ErrNotFound},
+		{"leaf", store.ErrNotFound},
+		{"late", store.ErrNotFound},
+		{"orphan", store.ErrNotFound},
+		{"live", nil},
+		{"root", nil},
+		// Not stored (a caller that keeps no delegation records): the
+		// family starts as before.
+		{"unknown", nil},
+	} {
+		r := fullRefresh("c", "u", fmt.Sprintf("fam-%d", i), fmt.Sprintf("rt-%d", i))
+		r.DelegationID = tc.delegation
+		err := s.CreateRefreshToken(ctx, r)
+		if tc.want == nil {
+			must(t, "CreateRefreshToken of delegation "+tc.delegation, err)
+			continue
+		}
+		wantErr(t, "CreateRefreshToken of delegation "+tc.delegation, err, tc.want)
+		_, err = s.GetRefreshToken(ctx, r.Hash)
+		wantErr(t, "GetRefreshToken of the refused token", err, store.ErrNotFound)
+	}
+}
+
+// testDelegationRevokeRefreshConcurrent races the revocation of a
+// delegation with an exchange below it (a child delegation, then its
+// refresh family): whichever wins, a family that was stored is revoked.
+func testDelegationRevokeRefreshConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s)
+	for round := range 20 {
+		parent, child := fmt.Sprintf("p%d", round), fmt.Sprintf("c%d", round)
+		mustCreateDelegation(t, s, fullDelegation(parent, "", "", "c"))
+		r := fullRefresh("c", "u", "fam-"+child, "rt-"+child)
+		r.DelegationID = child
+		var (
+			wg               sync.WaitGroup
+			revErr, createEr error
+		)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, revErr = s.RevokeDelegation(ctx, parent, baseTime())
+		}()
+		go func() {
+			defer wg.Done()
+			if createEr = s.CreateDelegation(ctx, fullDelegation(child, parent, parent, "c")); createEr == nil {
+				createEr = s.CreateRefreshToken(ctx, r)
+			}
+		}()
+		wg.Wait()
+		must(t, "RevokeDelegation", revErr)
+		if createEr != nil && !errors.Is(createEr, store.ErrNotFound) {
+			t.Fatalf("round %d: exchange: %v", round, createEr)
+		}
+		wantDelegationRevoked(t, s, child, true)
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		switch {
+		case createEr != nil:
+			wantErr(t, "GetRefreshToken of a refused family", err, store.ErrNotFound)
+		case err != nil:
+			t.Fatalf("round %d: GetRefreshToken: %v", round, err)
+		case !got.Revoked:
+			t.Errorf("round %d: the family of %s, below revoked %s, is live", round, child, parent)
+		}
+	}
+}
+
+// testDelegationDeleteClient: deleting a client deletes its delegations;
+// those below them, other clients' exchanges of its tokens, then count as
+// revoked (their chain is broken), and so the refresh families that carry
+// them are revoked with the deletion, or the refresh grant (which does not
+// walk delegations) would keep rotating them.
+func testDelegationDeleteClient(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	own := fullDelegation("own", "", "", "c")
+	below := fullDelegation("below", "own", "own", "c2")
+	below.Actors = nil // an impersonation: c is not in its act chain
+	further := fullDelegation("further", "below", "own", "c2")
+	further.Actors = []string{"c2"}
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.Actors = []string{"c2"}
+	for _, d := range []store.Delegation{own, below, further, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	families := map[string]store.RefreshToken{}
+	for _, id := range []string{"below", "further", "apart"} {
+		r := fullRefresh("c2", "u", "fam-"+id, "rt-"+id)
+		r.DelegationID = id
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		next := r
+		next.Hash = hashOf("rt2-" + id)
+		_, err := s.RotateRefreshToken(ctx, r.Hash, baseTime().Add(time.Minute), rotation(next))
+		must(t, "RotateRefreshToken", err)
+		families[id] = next
+	}
+	must(t, "DeleteClient", s.DeleteClient(ctx, "c"))
+	_, err := s.GetDelegation(ctx, "own")
+	wantErr(t, "GetDelegation of the deleted client's", err, store.ErrNotFound)
+	for id, want := range map[string]bool{"below": true, "further": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		got, err := s.GetRefreshToken(ctx, families[id].Hash)
+		must(t, "GetRefreshToken", err)
+		if got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+		jtiRevoked, err := s.IsJTIRevoked(ctx, rotation(families[id]).Access.JTI)
+		must(t, "IsJTIRevoked", err)
+		if jtiRevoked != want {
+			t.Errorf("access token of the family of %q revoked = %v, want %v", id, jtiRevoked, want)
+		}
+	}
+	wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "c"), store.ErrNotFound)
+}
+
+// testDelegationDeleteExpiredParent: purging an expired delegation breaks
+// the chain of a delegation below it that lives on (it then counts as
+// revoked), so the purge revokes the live refresh families that carry
+// those below, or the refresh grant would keep rotating them.
+func testDelegationDeleteExpiredParent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	signInFixture(t, s) // client c, user u
+	mustCreateClient(t, s, fullClient("c2"))
+	parent := fullDelegation("parent", "", "", "c")
+	parent.ExpiresAt = base.Add(time.Hour)
+	child := fullDelegation("child", "parent", "parent", "c2")
+	child.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	grandchild := fullDelegation("grandchild", "child", "parent", "c2")
+	grandchild.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	apart := fullDelegation("apart", "", "", "c2")
+	apart.ExpiresAt = base.Add(30 * 24 * time.Hour)
+	for _, d := range []store.Delegation{parent, child, grandchild, apart} {
+		mustCreateDelegation(t, s, d)
+	}
+	families := map[string]store.RefreshToken{}
+	for _, id := range []string{"child", "grandchild", "apart"} {
+		r := fullRefresh("c2", "u", "fam-"+id, "rt-"+id)
+		r.DelegationID = id
+		must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		families[id] = r
+	}
+	n, err := s.DeleteExpiredDelegations(ctx, base.Add(2*time.Hour))
+	must(t, "DeleteExpiredDelegations", err)
+	if n != 1 {
+		t.Errorf("DeleteExpiredDelegations = %d, want 1", n)
+	}
+	purged := base.Add(2 * time.Hour)
+	for id, want := range map[string]bool{"child": true, "grandchild": true, "apart": false} {
+		wantDelegationRevoked(t, s, id, want)
+		// Listed as revoked from the purge on, not as active.
+		d, err := s.GetDelegation(ctx, id)
+		must(t, "GetDelegation", err)
+		if want && !sameTime(purged, d.RevokedAt) || !want && !d.RevokedAt.IsZero() {
+			t.Errorf("delegation %q RevokedAt = %v, want revoked %v at %v", id, d.RevokedAt, want, purged)
+		}
+		got, err := s.GetRefreshToken(ctx, families[id].Hash)
+		must(t, "GetRefreshToken", err)
+		if got.Revoked != want {
+			t.Errorf("refresh family of delegation %q: revoked = %v, want %v", id, got.Revoked, want)
+		}
+	}
+}
+
+// testDelegationDeleteClientConcurrent races the deletion of a client with
+// another client's exchange below the client's delegation (a child
+// delegation, then its refresh family) and with the purge: each call
+// succeeds or is refused as not found, never deadlocks, and a family that
+// was stored below the deleted client's delegation is revoked.
+func testDelegationDeleteClientConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	mustCreateUser(t, s, fullUser("u", "User"))
+	mustCreateClient(t, s, fullClient("c2"))
+	for round := range 10 {
+		owner, parent, child := fmt.Sprintf("owner%d", round), fmt.Sprintf("p%d", round), fmt.Sprintf("c%d", round)
+		mustCreateClient(t, s, fullClient(owner))
+		mustCreateDelegation(t, s, fullDelegation(parent, "", "", owner))
+		r := fullRefresh("c2", "u", "fam-"+child, "rt-"+child)
+		r.DelegationID = child
+		var (
+			wg                        sync.WaitGroup
+			delErr, createErr, purgeE error
+		)
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			delErr = s.DeleteClient(ctx, owner)
+		}()
+		go func() {
+			defer wg.Done()
+			d := fullDelegation(child, parent, parent, "c2")
+			d.ExpiresAt = base.Add(30 * 24 * time.Hour)
+			if createErr = s.CreateDelegation(ctx, d); createErr == nil {
+				createErr = s.CreateRefreshToken(ctx, r)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			_, purgeE = s.DeleteExpiredDelegations(ctx, base)
+		}()
+		wg.Wait()
+		must(t, "DeleteClient", delErr)
+		must(t, "DeleteExpiredDelegations", purgeE)
+		if createErr != nil && !errors.Is(createErr, store.ErrNotFound) {
+			t.Fatalf("round %d: exchange: %v", round, createErr)
+		}
+		wantDelegationRevoked(t, s, child, true)
+		got, err := s.GetRefreshToken(ctx, r.Hash)
+		switch {
+		case createErr != nil:
+			wantErr(t, "GetRefreshToken of a refused family", err, store.ErrNotFound)
+		case err != nil:
+			t.Fatalf("round %d: GetRefreshToken: %v", round, err)
+		case !got.Revoked:
+			t.Errorf("round %d: the family of %s, below the deleted client's %s, is live", round, child, parent)
 		}
 	}
 }
