@@ -20,7 +20,9 @@ import (
 )
 
 // memTrust is an in-memory store.TrustStore getter.
-type memTrust struct{ m map[string]store.TrustedIssuer }
+type memTrust struct {
+	m map[string]store.TrustedIssuer
+}
 
 func (s *memTrust) GetTrustedIssuer(_ context.Context, iss string) (store.TrustedIssuer, error) {
 	t, ok := s.m[iss]
