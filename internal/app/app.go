@@ -28,9 +28,11 @@ import (
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/internal/trust"
 	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -58,6 +60,9 @@ type App struct {
 	Admin      http.Handler
 	AdminToken string
 	Issuer     string
+	// Trust verifies tokens of the trusted external issuers (jwt-bearer,
+	// ID-JAG); nil when the store keeps no trusted issuers.
+	Trust *trust.Registry
 
 	log       *slog.Logger
 	master    keys.MasterKey
@@ -166,7 +171,17 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	// The delegation records: trusted issuers and the audit trail, when
+	// the store keeps them.
+	var external grant.ExternalTokens
+	if ts, ok := a.Store.(store.TrustStore); ok {
+		a.Trust = trust.New(context.Background(), ts, trust.Options{Now: o.Now})
+		external = a.Trust
+	}
+	audit, _ := a.Store.(store.AuditStore)
 	a.Server, err = server.New(server.Options{
+		External:        external,
+		Audit:           audit,
 		SignIn:          signIn,
 		Issuer:          a.Issuer,
 		Store:           a.Store,

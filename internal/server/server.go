@@ -88,6 +88,13 @@ type Options struct {
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
 	SignIn *SignInOptions
+	// External verifies tokens of the trusted external issuers
+	// (internal/trust.Registry); when set, the jwt-bearer grant (RFC 7523
+	// assertions and ID-JAGs) is served. nil leaves it off.
+	External grant.ExternalTokens
+	// Audit receives the audit trail of the delegation grants (jwt-bearer,
+	// ID-JAG); nil records none.
+	Audit store.AuditStore
 }
 
 // Server holds the assembled endpoints.
@@ -100,6 +107,8 @@ type Server struct {
 	minter  *mint.Minter
 	grants  grant.Handlers
 	public  http.Handler
+	// idjag mints ID-JAGs (writ as the IdP), for token exchange.
+	idjag *grant.IDJAGMinter
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
@@ -170,6 +179,21 @@ func New(opts Options) (*Server, error) {
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
 	}
+	s.idjag = &grant.IDJAGMinter{Issuer: opts.Issuer, Keys: opts.Ring, Audit: opts.Audit, Now: opts.Now}
+	if opts.External != nil {
+		s.grants[grant.TypeJWTBearer] = &grant.JWTBearer{
+			Minter:          s.minter,
+			External:        opts.External,
+			Replay:          st,
+			Audit:           opts.Audit,
+			Issuer:          opts.Issuer,
+			TokenEndpoint:   opts.Issuer + PathToken,
+			DefaultAudience: opts.DefaultAudience,
+			DefaultTTL:      opts.AccessTokenTTL,
+			Now:             opts.Now,
+			Logger:          opts.Logger,
+		}
+	}
 	var err error
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
@@ -185,6 +209,10 @@ func New(opts Options) (*Server, error) {
 	s.public = s.routes()
 	return s, nil
 }
+
+// IDJAGIssuer returns the ID-JAG minter (writ as the IdP: typ
+// oauth-id-jag+jwt signed by the key ring), for token exchange.
+func (s *Server) IDJAGIssuer() grant.IDJAGIssuer { return s.idjag }
 
 // Clients returns the client cache, so that the admin API can invalidate
 // entries it changes.
