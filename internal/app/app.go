@@ -174,9 +174,11 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	// The delegation records: trusted issuers and the audit trail, when
 	// the store keeps them.
 	var external grant.ExternalTokens
-	if ts, ok := a.Store.(store.TrustStore); ok {
-		a.Trust = trust.New(context.Background(), ts, trust.Options{Now: o.Now})
-		external = a.Trust
+	var trustCache admin.Invalidator
+	trusted, _ := a.Store.(store.TrustStore)
+	if trusted != nil {
+		a.Trust = trust.New(context.Background(), trusted, trust.Options{Now: o.Now})
+		external, trustCache = a.Trust, a.Trust
 	}
 	audit, _ := a.Store.(store.AuditStore)
 	a.Server, err = server.New(server.Options{
@@ -204,6 +206,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		Hasher:            hasher,
 		Clients:           a.Server.Clients(),
 		Keys:              a,
+		TrustedIssuers:    trusted,
+		TrustCache:        trustCache,
 		IDTokenAlgorithms: a.Ring.Algorithms(),
 		Logger:            o.Logger,
 		Now:               o.Now,
