@@ -182,8 +182,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	}
 	audit, _ := a.Store.(store.AuditStore)
 	a.Server, err = server.New(server.Options{
-		External:        external,
-		Audit:           audit,
+		ExternalTokens: external,
+		// writ as the IdP of ID-JAGs: signed by the key ring, audited.
+		IDJAG:           &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: audit, Now: o.Now},
 		SignIn:          signIn,
 		Issuer:          a.Issuer,
 		Store:           a.Store,

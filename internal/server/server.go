@@ -88,13 +88,12 @@ type Options struct {
 	// SignIn turns on browser sign-in (authorization code flow, OpenID
 	// Connect); nil leaves only the machine-to-machine endpoints.
 	SignIn *SignInOptions
-	// External verifies tokens of the trusted external issuers
-	// (internal/trust.Registry); when set, the jwt-bearer grant (RFC 7523
-	// assertions and ID-JAGs) is served. nil leaves it off.
-	External grant.ExternalTokens
-	// Audit receives the audit trail of the delegation grants (jwt-bearer,
-	// ID-JAG); nil records none.
-	Audit store.AuditStore
+	// ExternalTokens verifies subject and actor tokens of trusted external
+	// issuers for token exchange; nil trusts none.
+	ExternalTokens grant.ExternalTokens
+	// IDJAG issues ID-JAGs by token exchange; nil answers
+	// requested_token_type id-jag with invalid_request.
+	IDJAG grant.IDJAGIssuer
 }
 
 // Server holds the assembled endpoints.
@@ -107,8 +106,6 @@ type Server struct {
 	minter  *mint.Minter
 	grants  grant.Handlers
 	public  http.Handler
-	// idjag mints ID-JAGs (writ as the IdP), for token exchange.
-	idjag *grant.IDJAGMinter
 	// ownTokens verifies access tokens this server issued, for
 	// introspection and revocation.
 	ownTokens *jwt.Verifier
@@ -179,13 +176,16 @@ func New(opts Options) (*Server, error) {
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL},
 	}
-	s.idjag = &grant.IDJAGMinter{Issuer: opts.Issuer, Keys: opts.Ring, Audit: opts.Audit, Now: opts.Now}
-	if opts.External != nil {
+	// The jwt-bearer grant (RFC 7523 assertions and ID-JAGs of trusted
+	// issuers) is served when external tokens can be verified; it audits
+	// into the store when the store keeps the audit trail.
+	if opts.ExternalTokens != nil {
+		audit, _ := st.(store.AuditStore)
 		s.grants[grant.TypeJWTBearer] = &grant.JWTBearer{
 			Minter:          s.minter,
-			External:        opts.External,
+			External:        opts.ExternalTokens,
 			Replay:          st,
-			Audit:           opts.Audit,
+			Audit:           audit,
 			Issuer:          opts.Issuer,
 			TokenEndpoint:   opts.Issuer + PathToken,
 			DefaultAudience: opts.DefaultAudience,
@@ -209,10 +209,6 @@ func New(opts Options) (*Server, error) {
 	s.public = s.routes()
 	return s, nil
 }
-
-// IDJAGIssuer returns the ID-JAG minter (writ as the IdP: typ
-// oauth-id-jag+jwt signed by the key ring), for token exchange.
-func (s *Server) IDJAGIssuer() grant.IDJAGIssuer { return s.idjag }
 
 // Clients returns the client cache, so that the admin API can invalidate
 // entries it changes.
