@@ -237,7 +237,9 @@ func newIssuerListCmd(s *streams, af *adminFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List the trusted issuers",
 		Long:  "List the external issuers the server trusts, ordered by issuer.\n\n" + issuerAdminHelp,
-		Args:  noArgs,
+		Example: `  writ issuer list
+  writ issuer list -o json`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := af.check(); err != nil {
 				return err
