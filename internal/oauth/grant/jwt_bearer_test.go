@@ -92,7 +92,7 @@ type bearerFixture struct {
 	other    store.Client
 }
 
-func newBearerFixture(t *testing.T) *bearerFixture {
+func newBearerFixture(t testing.TB) *bearerFixture {
 	t.Helper()
 	clock := clocktest.Default()
 	idpKey, err := jose.GenerateKey(jose.ES256)
@@ -157,7 +157,7 @@ func nextJTI() string {
 
 // assertion signs claims (a fresh jti, iat/exp around now, aud writ's
 // issuer) changed by over; a nil value removes the claim.
-func (f *bearerFixture) assertion(t *testing.T, typ string, over map[string]any) string {
+func (f *bearerFixture) assertion(t testing.TB, typ string, over map[string]any) string {
 	t.Helper()
 	now := f.clock.Now()
 	c := map[string]any{"iss": idp, "sub": "alice", "aud": asIssuer, "iat": now.Unix(),
@@ -418,4 +418,31 @@ func TestIDJAGRoundTrip(t *testing.T) {
 	if _, _, err := m.IssueIDJAG(context.Background(), grant.IDJAGRequest{Client: &f.svc, Subject: "alice", Audience: asIssuer}); err == nil {
 		t.Error("an ID-JAG was issued without a signing key")
 	}
+}
+
+// FuzzJWTBearerAssertion: whatever the assertion, the grant answers with
+// a token or an OAuth error of status 400 or 503, never a panic, and a
+// description never holds the assertion.
+func FuzzJWTBearerAssertion(f *testing.F) {
+	fx := newBearerFixture(f)
+	f.Add(fx.assertion(f, "JWT", nil))
+	f.Add(fx.assertion(f, grant.IDJAGType, map[string]any{"resource": []string{apiA}, "scope": "read"}))
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, raw string) {
+		resp, err := fx.handle(fx.svc, oauth.AuthSecretBasic, "assertion", raw)
+		if err == nil {
+			if resp.AccessToken == "" {
+				t.Fatal("success without a token")
+			}
+			return
+		}
+		e, ok := err.(*oauth.Error)
+		if !ok || (e.Status != 400 && e.Status != 503) {
+			t.Fatalf("error %v", err)
+		}
+		if len(raw) > 8 && strings.Contains(e.Description, raw) {
+			t.Fatalf("description echoes the assertion")
+		}
+	})
 }
