@@ -165,6 +165,9 @@ func signAt(t *testing.T, a *node, typ string, claims map[string]any) string {
 }
 
 func TestIDJAGAcrossTwoNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two writ nodes")
+	}
 	clock := clocktest.Real()
 	a, b := start(t, clock), start(t, clock)
 	ctx := context.Background()
