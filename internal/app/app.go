@@ -433,7 +433,7 @@ func (a *App) purgeExpired(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := a.Store.DeleteExpired(ctx, a.now())
+		n, err := purgeOnce(ctx, a.Store, a.now())
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("purge expired records", "error", err)
@@ -441,6 +441,15 @@ func (a *App) purgeExpired(ctx context.Context) {
 			a.log.Info("purged expired records", "count", n)
 		}
 	}
+}
+
+// purgeOnce deletes every kind of expired record once: those of the
+// store's Purger, then expired delegations. It returns how many it
+// deleted; an error of one step does not stop the next.
+func purgeOnce(ctx context.Context, st store.Store, now time.Time) (int64, error) {
+	n, err := st.DeleteExpired(ctx, now)
+	d, derr := st.DeleteExpiredDelegations(ctx, now)
+	return n + d, errors.Join(err, derr)
 }
 
 // Close releases the store and listeners.

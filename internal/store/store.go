@@ -379,6 +379,9 @@ type Store interface {
 	AuthCodeStore
 	RefreshStore
 	ConsentStore
+	AuditStore
+	DelegationStore
+	TrustStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

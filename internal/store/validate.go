@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -143,11 +144,15 @@ func (c Client) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateDelegation(); err != nil {
+		return err
+	}
 	times := []struct {
 		field string
 		value time.Time
 	}{
 		{"secret rotation time", c.SecretRotatedAt},
+		{"tokens-revoked-before time", c.TokensRevokedBefore},
 		{"creation time", c.CreatedAt},
 		{"update time", c.UpdatedAt},
 	}
@@ -414,6 +419,15 @@ func (t RefreshToken) Validate() error {
 	if err := checkText("acr", t.ACR); err != nil {
 		return err
 	}
+	if err := checkOptionalID("jkt", t.JKT); err != nil {
+		return err
+	}
+	if err := checkOptionalID("delegation ID", t.DelegationID); err != nil {
+		return err
+	}
+	if err := checkJSONObject("extra", t.Extra, MaxExtraSize); err != nil {
+		return err
+	}
 	if err := checkTimes([]timeField{
 		{"auth time", t.AuthTime},
 		{"creation time", t.CreatedAt},
@@ -491,9 +505,298 @@ func CheckRotation(old RefreshToken, now time.Time, i Issue) error {
 	case next.ClientID != old.ClientID || next.UserID != old.UserID ||
 		!next.FamilyExpiresAt.Truncate(TimePrecision).Equal(old.FamilyExpiresAt):
 		return invalid("new refresh token", "differs from its family in client, user or family expiry")
+	case !SameFamilyBinding(*next, old):
+		return invalid("new refresh token", "differs from its family in jkt, delegation ID or extra")
 	}
 	if o := i.Access.Opaque; o != nil && (o.ClientID != old.ClientID || o.Subject != old.UserID) {
 		return invalid("issued access token", "is not for the family's client and user")
 	}
 	return nil
 }
+
+// SameFamilyBinding reports whether a and b carry the same family-wide
+// binding: JKT, DelegationID and Extra (byte for byte; nil and empty are
+// the same). A token continuing a family must carry its family's.
+func SameFamilyBinding(a, b RefreshToken) bool {
+	return a.JKT == b.JKT && a.DelegationID == b.DelegationID && bytes.Equal(a.Extra, b.Extra)
+}
+
+// Bounds of the delegation records, beyond those of keys (MaxIDLength).
+const (
+	// MaxDelegationDepth is the longest chain of delegations (ParentID
+	// links) and of actors a store keeps, and the largest
+	// ExchangePolicy.MaxChain.
+	MaxDelegationDepth = 16
+	// MaxPolicyEntries bounds each list of a policy (ExchangePolicy lists,
+	// TrustedIssuer.Uses and Rules, a TrustRule's lists) and a
+	// delegation's audiences and scopes.
+	MaxPolicyEntries = 100
+	// MaxURILength bounds an issuer, audience or URI in those lists, in
+	// bytes.
+	MaxURILength = 2048
+	// MaxExtraSize bounds RefreshToken.Extra and AuditEvent.Details, in
+	// bytes.
+	MaxExtraSize = 16 << 10
+	// MaxJWKSSize bounds TrustedIssuer.JWKS, in bytes.
+	MaxJWKSSize = 64 << 10
+)
+
+// checkBoundedText accepts valid UTF-8 without NUL of at most limit bytes.
+func checkBoundedText(field, s string, limit int) error {
+	if len(s) > limit {
+		return invalid(field, fmt.Sprintf("is longer than %d bytes", limit))
+	}
+	return checkText(field, s)
+}
+
+// checkBoundedList accepts at most maxItems elements, each valid UTF-8
+// without NUL of at most maxLen bytes.
+func checkBoundedList(field string, list []string, maxItems, maxLen int) error {
+	if len(list) > maxItems {
+		return invalid(field, fmt.Sprintf("has more than %d entries", maxItems))
+	}
+	for i, s := range list {
+		if err := checkBoundedText(fmt.Sprintf("%s[%d]", field, i), s, maxLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkJSONObject accepts nil/empty, or a JSON object of valid UTF-8 of at
+// most limit bytes.
+func checkJSONObject(field string, b []byte, limit int) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > limit {
+		return invalid(field, fmt.Sprintf("is larger than %d bytes", limit))
+	}
+	if !utf8.Valid(b) || !json.Valid(b) {
+		return invalid(field, "is not valid JSON")
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); t[0] != '{' {
+		return invalid(field, "is not a JSON object")
+	}
+	return nil
+}
+
+// validateDelegation checks the client's agent and exchange policies,
+// origin and registration token hash.
+func (c Client) validateDelegation() error {
+	if a := c.Agent; a != nil {
+		if err := checkBoundedText("agent owner", a.Owner, MaxIDLength+len(OwnerClient)); err != nil {
+			return err
+		}
+		if err := checkDuration("agent max token TTL", a.MaxTokenTTL); err != nil {
+			return err
+		}
+	}
+	if e := c.Exchange; e != nil {
+		for _, l := range []struct {
+			field string
+			value []string
+		}{
+			{"exchange subject issuers", e.SubjectIssuers},
+			{"exchange subject audiences", e.SubjectAudiences},
+			{"exchange actors", e.Actors},
+			{"exchange ID-JAG audiences", e.IDJAGAudiences},
+		} {
+			if err := checkBoundedList(l.field, l.value, MaxPolicyEntries, MaxURILength); err != nil {
+				return err
+			}
+		}
+		if e.MaxChain < 0 || e.MaxChain > MaxDelegationDepth {
+			return invalid("exchange max chain", fmt.Sprintf("is not between 0 and %d", MaxDelegationDepth))
+		}
+	}
+	switch c.Origin {
+	case OriginAdmin, OriginDynamic, OriginMetadataDocument:
+	default:
+		return invalid("origin", "is not a known origin")
+	}
+	if len(c.RegistrationTokenHash) != 0 {
+		if err := checkHash("registration token hash", c.RegistrationTokenHash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkOptionalText accepts the empty string or valid UTF-8 without NUL
+// of at most MaxIDLength bytes: the optional names of delegation records.
+func checkOptionalText(field, s string) error {
+	return checkBoundedText(field, s, MaxIDLength)
+}
+
+// Validate reports an error wrapping ErrInvalid unless e can be appended:
+// a type that can be a key, a time set and in range, the names optional
+// and bounded (MaxIDLength), at most MaxDelegationDepth actors, and
+// Details a JSON object of at most MaxExtraSize bytes when set. Seq is
+// ignored: the store assigns it.
+func (e AuditEvent) Validate() error {
+	if err := CheckID("audit type", e.Type); err != nil {
+		return err
+	}
+	if err := CheckExpiry("audit time", e.Time); err != nil {
+		return err
+	}
+	for _, f := range []textField{
+		{"client ID", e.ClientID},
+		{"subject", e.Subject},
+		{"delegation ID", e.DelegationID},
+		{"by", e.By},
+		{"request ID", e.RequestID},
+	} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	if err := checkBoundedList("actors", e.Actors, MaxDelegationDepth, MaxIDLength); err != nil {
+		return err
+	}
+	return checkJSONObject("details", e.Details, MaxExtraSize)
+}
+
+// Validate reports an error wrapping ErrInvalid unless q can be asked: a
+// non-negative AfterSeq and filters of valid UTF-8 without NUL of at most
+// MaxIDLength bytes.
+func (q AuditQuery) Validate() error {
+	if q.AfterSeq < 0 {
+		return invalid("after sequence number", "is negative")
+	}
+	for _, f := range []textField{{"type", q.Type}, {"client ID", q.ClientID}, {"subject", q.Subject}} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EffectiveLimit returns the number of events a backend returns for q
+// (ListOptions.EffectiveLimit rules).
+func (q AuditQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }
+
+// EffectiveLimit returns the number of delegations a backend returns for
+// q (ListOptions.EffectiveLimit rules).
+func (q DelegationQuery) EffectiveLimit() int { return ListOptions{Limit: q.Limit}.EffectiveLimit() }
+
+// Validate reports an error wrapping ErrInvalid unless d can be stored as
+// a new delegation: valid ID, root, client and subject (and parent when
+// set; a delegation without a parent is its own root, one with a parent
+// is not its own parent), a subject issuer of at most MaxURILength bytes,
+// at most MaxDelegationDepth actors of at most MaxIDLength bytes, at most
+// MaxPolicyEntries audiences and scopes of at most MaxURILength bytes,
+// times in range with a non-zero expiry, and RevokedAt unset.
+func (d Delegation) Validate() error {
+	for _, id := range []textField{
+		{"delegation ID", d.ID},
+		{"root delegation ID", d.RootID},
+		{"client ID", d.ClientID},
+		{"subject", d.Subject},
+	} {
+		if err := CheckID(id.field, id.value); err != nil {
+			return err
+		}
+	}
+	if err := checkOptionalID("parent delegation ID", d.ParentID); err != nil {
+		return err
+	}
+	switch {
+	case d.ParentID == "" && d.RootID != d.ID:
+		return invalid("root delegation ID", "is not the ID of a delegation without a parent")
+	case d.ParentID == d.ID:
+		return invalid("parent delegation ID", "is the delegation's own ID")
+	}
+	if err := checkBoundedText("subject issuer", d.SubjectIssuer, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("actors", d.Actors, MaxDelegationDepth, MaxIDLength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("audience", d.Audience, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := checkBoundedList("scopes", d.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+		return err
+	}
+	if err := CheckTime("creation time", d.CreatedAt); err != nil {
+		return err
+	}
+	if err := CheckExpiry("expiry", d.ExpiresAt); err != nil {
+		return err
+	}
+	if !d.RevokedAt.IsZero() {
+		return invalid("revocation time", "is set on a new delegation")
+	}
+	return nil
+}
+
+// Validate reports an error wrapping ErrInvalid unless q can be asked:
+// filters of valid UTF-8 without NUL of at most MaxIDLength bytes and
+// ActiveAt in range.
+func (q DelegationQuery) Validate() error {
+	for _, f := range []textField{{"subject", q.Subject}, {"client ID", q.ClientID}, {"actor", q.Actor}} {
+		if err := checkOptionalText(f.field, f.value); err != nil {
+			return err
+		}
+	}
+	return CheckTime("active-at time", q.ActiveAt)
+}
+
+// checkIssuer accepts an issuer identifier: 1 to MaxURILength bytes of
+// valid UTF-8 without NUL.
+func checkIssuer(field, issuer string) error {
+	if issuer == "" {
+		return invalid(field, "is empty")
+	}
+	return checkBoundedText(field, issuer, MaxURILength)
+}
+
+// Validate reports an error wrapping ErrInvalid unless t can be stored: an
+// issuer of 1 to MaxURILength bytes, JWKS a JSON object of at most
+// MaxJWKSSize bytes when set, a JWKS URI of at most MaxURILength bytes,
+// uses among the Trust* constants, at most MaxPolicyEntries uses and
+// rules, each rule with a client ID that can be a key and bounded lists,
+// and times in range. It does not judge policy (that a key set or URI is
+// set, that the URI is https); the caller does.
+func (t TrustedIssuer) Validate() error {
+	if err := checkIssuer("issuer", t.Issuer); err != nil {
+		return err
+	}
+	if err := checkJSONObject("jwks", t.JWKS, MaxJWKSSize); err != nil {
+		return err
+	}
+	if err := checkBoundedText("jwks_uri", t.JWKSURI, MaxURILength); err != nil {
+		return err
+	}
+	if len(t.Uses) > MaxPolicyEntries {
+		return invalid("uses", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for _, u := range t.Uses {
+		switch u {
+		case TrustSubjectToken, TrustJWTBearer, TrustIDJAG:
+		default:
+			return invalid("uses", "has an unknown use")
+		}
+	}
+	if len(t.Rules) > MaxPolicyEntries {
+		return invalid("rules", fmt.Sprintf("has more than %d entries", MaxPolicyEntries))
+	}
+	for i, r := range t.Rules {
+		if err := CheckID(fmt.Sprintf("rules[%d] client ID", i), r.ClientID); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] audiences", i), r.Audiences, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+		if err := checkBoundedList(fmt.Sprintf("rules[%d] scopes", i), r.Scopes, MaxPolicyEntries, MaxURILength); err != nil {
+			return err
+		}
+	}
+	return checkTimes([]timeField{{"creation time", t.CreatedAt}, {"update time", t.UpdatedAt}})
+}
+
+// CheckIssuer reports an error wrapping ErrInvalid unless issuer can be a
+// TrustedIssuer key.
+func CheckIssuer(issuer string) error { return checkIssuer("issuer", issuer) }

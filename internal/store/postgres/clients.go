@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/recjson"
 	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
@@ -17,12 +18,21 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
-	id_token_signed_response_alg`
+	id_token_signed_response_alg, agent, exchange, origin,
+	registration_token_hash, tokens_revoked_before`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
 // clientValues returns c's column values in clientColumns order.
-func clientValues(c store.Client) []any {
+func clientValues(c store.Client) ([]any, error) {
+	agent, err := recjson.EncodeAgent(c.Agent)
+	if err != nil {
+		return nil, err
+	}
+	exchange, err := recjson.EncodeExchange(c.Exchange)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, nullBytes(c.SecretHash), c.SecretRotatedAt, c.Name,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
@@ -30,14 +40,17 @@ func clientValues(c store.Client) []any {
 		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), c.FirstParty,
 		c.BackchannelLogoutURI, metadata(c.Metadata), c.CreatedAt, c.UpdatedAt,
-		c.IDTokenSignedResponseAlg,
-	}
+		c.IDTokenSignedResponseAlg, nullJSON(agent), nullJSON(exchange), c.Origin,
+		nullBytes(c.RegistrationTokenHash), optionalTime(c.TokensRevokedBefore),
+	}, nil
 }
 
 func scanClient(row pgx.Row) (store.Client, error) {
 	var (
 		c                   store.Client
 		atTTL, rtTTL, idTTL int64
+		agent, exchange     []byte
+		revokedBefore       *time.Time
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.SecretRotatedAt, &c.Name,
 		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes,
@@ -45,10 +58,19 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		&c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.AccessTokenFormat,
 		&atTTL, &rtTTL, &idTTL, &c.FirstParty,
 		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt,
-		&c.IDTokenSignedResponseAlg)
+		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
+		&c.RegistrationTokenHash, &revokedBefore)
 	if err != nil {
 		return store.Client{}, err
 	}
+	if c.Agent, err = recjson.DecodeAgent(agent); err != nil {
+		return store.Client{}, err
+	}
+	if c.Exchange, err = recjson.DecodeExchange(exchange); err != nil {
+		return store.Client{}, err
+	}
+	c.RegistrationTokenHash = nonEmpty(c.RegistrationTokenHash)
+	c.TokensRevokedBefore = fromOptionalTime(revokedBefore)
 	c.SecretHash, c.JWKS = nonEmpty(c.SecretHash), nonEmpty(c.JWKS)
 	for _, l := range []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audiences} {
 		*l = nonEmptyList(*l)
@@ -67,9 +89,13 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", err)
 	}
+	vals, err := clientValues(c)
+	if err != nil {
+		return fmt.Errorf("store/postgres: create client: %w", err)
+	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
-		ON CONFLICT (id) DO NOTHING`, clientValues(c)...)
+		VALUES (`+params(1, 28)+`)
+		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", classify(err))
 	}
@@ -142,6 +168,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		return c.Validate()
 	}
 	write := func(tx pgx.Tx, c store.Client) (store.Client, error) {
+		vals, err := clientValues(c)
+		if err != nil {
+			return store.Client{}, err
+		}
 		// $1 is the ID: set every other column, match on the ID.
 		return scanClient(tx.QueryRow(ctx, `UPDATE clients SET
 		secret_hash = $2, secret_rotated_at = $3, name = $4, redirect_uris = $5,
@@ -149,9 +179,10 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		token_endpoint_auth_method = $11, jwks = $12, jwks_uri = $13, access_token_format = $14,
 		access_token_ttl = $15, refresh_token_ttl = $16, id_token_ttl = $17, first_party = $18,
 		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22,
-		id_token_signed_response_alg = $23
+		id_token_signed_response_alg = $23, agent = $24, exchange = $25, origin = $26,
+		registration_token_hash = $27, tokens_revoked_before = $28
 		WHERE id = $1
-		RETURNING `+clientColumns, clientValues(c)...))
+		RETURNING `+clientColumns, vals...))
 	}
 	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {

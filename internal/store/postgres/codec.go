@@ -19,6 +19,15 @@ func nullBytes(b []byte) any {
 	return b
 }
 
+// nullJSON stores an absent JSON document (nil) as NULL; others are sent
+// as text, which a jsonb parameter parses.
+func nullJSON(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
 // nonEmpty reads a NULL or empty bytea back as nil.
 func nonEmpty(b []byte) []byte {
 	if len(b) == 0 {

@@ -33,6 +33,8 @@ func issueParams(hash []byte, now time.Time, issue store.Issue) []any {
 		rtScopes, rtAudience, rtAMR  any
 		authTime, created, rtExpires any
 		famExpires                   any
+		jkt, delegationID            string
+		famExtra                     []byte
 	)
 	if r := a.Opaque; r != nil {
 		accessHash = r.Hash
@@ -43,13 +45,15 @@ func issueParams(hash []byte, now time.Time, issue store.Issue) []any {
 		rtHash, family, session, acr = t.Hash, t.FamilyID, t.SessionID, t.ACR
 		rtScopes, rtAudience, rtAMR = list(t.Scopes), list(t.Audience), list(t.AMR)
 		authTime, created, rtExpires, famExpires = t.AuthTime, t.CreatedAt, t.ExpiresAt, t.FamilyExpiresAt.Truncate(store.TimePrecision)
+		jkt, delegationID, famExtra = t.JKT, t.DelegationID, t.Extra
 	}
 	return []any{
 		hash, now, // $1, $2
 		a.JTI, nullBytes(accessHash), a.ExpiresAt, // $3 jti, $4 opaque hash, $5 revocation expiry
 		kind, subject, scopes, audience, issuedAt, expiresAt, extra, // $6–$12 the opaque record
 		nullBytes(rtHash), family, session, rtScopes, rtAudience, authTime, rtAMR, acr, created, rtExpires, // $13–$22
-		famExpires, // $23
+		famExpires,                             // $23
+		jkt, delegationID, nullBytes(famExtra), // $24–$26 the family's binding
 	}
 }
 
@@ -65,8 +69,8 @@ func issueCTEs(from string, newFamily bool) string {
 	famID := from + `.family_id`
 	if newFamily {
 		q += `, fam AS (
-	INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
-	SELECT $14::text, ` + from + `.client_id, ` + from + `.user_id, $23::timestamptz, false
+	INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked, jkt, delegation_id, extra)
+	SELECT $14::text, ` + from + `.client_id, ` + from + `.user_id, $23::timestamptz, false, $24::text, $25::text, $26::bytea
 	FROM ` + from + ` WHERE $13::bytea IS NOT NULL
 	RETURNING id
 )`
@@ -107,7 +111,7 @@ var redeemSQL = `WITH cur AS MATERIALIZED (
 		issued_access_hash = $4, issued_access_expires_at = $5
 	FROM cur
 	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
-		AND ($24::text = '' OR (cur.client_id = $24 AND cur.user_id = $25))
+		AND ($27::text = '' OR (cur.client_id = $27 AND cur.user_id = $28))
 	RETURNING ` + prefixed("a", authCodeColumns) + `
 )` + issueCTEs("code", true) + `
 SELECT ` + authCodeColumns + ` FROM code`
@@ -142,19 +146,20 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 // rotateSQL locks the family by its primary key alone, for the reason
 // given at redeemSQL, and checks the rest on the locked row.
 var rotateSQL = `WITH fam AS MATERIALIZED (
-	SELECT id, client_id, user_id, expires_at, revoked FROM refresh_families
+	SELECT id, client_id, user_id, expires_at, revoked, jkt, delegation_id, extra FROM refresh_families
 	WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)
 	FOR UPDATE
 ), old AS (
 	UPDATE refresh_tokens t SET rotated_at = $2 FROM fam
 	WHERE t.hash = $1 AND t.family_id = fam.id AND t.rotated_at IS NULL AND t.expires_at > $2
-		AND fam.id = $14 AND fam.client_id = $24 AND fam.user_id = $25 AND fam.expires_at = $23
+		AND fam.id = $14 AND fam.client_id = $27 AND fam.user_id = $28 AND fam.expires_at = $23
+		AND fam.jkt = $24 AND fam.delegation_id = $25 AND fam.extra IS NOT DISTINCT FROM $26
 		AND NOT fam.revoked AND fam.expires_at > $2
 	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
-		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at
+		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at, fam.jkt, fam.delegation_id, fam.extra
 )` + issueCTEs("old", false) + `
 SELECT hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr, acr,
-	created_at, expires_at, rotated_at FROM old`
+	created_at, expires_at, rotated_at, jkt, delegation_id, extra FROM old`
 
 // rotateFast rotates an unrotated, live token of a live family matching
 // the issue in one statement; ok is false when it changed nothing.
@@ -166,7 +171,8 @@ func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, i
 	args := append(issueParams(oldHash, now, issue), clientID, userID)
 	var rotated time.Time
 	err = s.pool.QueryRow(ctx, rotateSQL, args...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
-		&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated)
+		&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated,
+		&old.JKT, &old.DelegationID, &old.Extra)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.RefreshToken{}, false, nil
 	}
@@ -174,6 +180,7 @@ func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, i
 		return store.RefreshToken{}, false, classify(err)
 	}
 	old.Scopes, old.Audience, old.AMR = nonEmptyList(old.Scopes), nonEmptyList(old.Audience), nonEmptyList(old.AMR)
+	old.Extra = nonEmpty(old.Extra)
 	old.AuthTime, old.CreatedAt, old.ExpiresAt = old.AuthTime.UTC(), old.CreatedAt.UTC(), old.ExpiresAt.UTC()
 	old.FamilyExpiresAt = issue.Refresh.FamilyExpiresAt.Truncate(store.TimePrecision).UTC()
 	old.RotatedAt = rotated.UTC()

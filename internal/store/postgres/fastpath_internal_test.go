@@ -36,7 +36,8 @@ func TestFastPaths(t *testing.T) {
 	}
 	rt := func(name string, famExp time.Time) *store.RefreshToken {
 		return &store.RefreshToken{Hash: h(name), FamilyID: "f", ClientID: "c", UserID: "u", CreatedAt: now,
-			ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: famExp}
+			ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: famExp,
+			JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I", DelegationID: "d", Extra: []byte(`{"act": {"sub": "a"}}`)}
 	}
 	famExp := now.Add(24 * time.Hour)
 	opaque := &store.TokenRecord{Hash: h("at"), Kind: store.KindAccessToken, ClientID: "c", Subject: "u", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}

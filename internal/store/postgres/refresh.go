@@ -22,7 +22,7 @@ import (
 // and revocation.
 const selectRefreshToken = `SELECT t.hash, t.family_id, f.client_id, f.user_id, t.session_id,
 	t.scopes, t.audience, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at,
-	f.expires_at, t.rotated_at, f.revoked
+	f.expires_at, t.rotated_at, f.revoked, f.jkt, f.delegation_id, f.extra
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
 
 func scanRefreshToken(row pgx.Row) (store.RefreshToken, error) {
@@ -32,10 +32,11 @@ func scanRefreshToken(row pgx.Row) (store.RefreshToken, error) {
 	)
 	err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.SessionID,
 		&t.Scopes, &t.Audience, &t.AuthTime, &t.AMR, &t.ACR, &t.CreatedAt, &t.ExpiresAt,
-		&t.FamilyExpiresAt, &rotated, &t.Revoked)
+		&t.FamilyExpiresAt, &rotated, &t.Revoked, &t.JKT, &t.DelegationID, &t.Extra)
 	if err != nil {
 		return store.RefreshToken{}, err
 	}
+	t.Extra = nonEmpty(t.Extra)
 	t.Scopes, t.Audience, t.AMR = nonEmptyList(t.Scopes), nonEmptyList(t.Audience), nonEmptyList(t.AMR)
 	t.AuthTime, t.CreatedAt, t.ExpiresAt = t.AuthTime.UTC(), t.CreatedAt.UTC(), t.ExpiresAt.UTC()
 	t.FamilyExpiresAt = t.FamilyExpiresAt.UTC()
@@ -48,6 +49,17 @@ type family struct {
 	clientID, userID string
 	expiresAt        time.Time
 	revoked          bool
+	// binding holds the family's JKT, DelegationID and Extra.
+	binding store.RefreshToken
+}
+
+// insertFamily starts t's family unless it exists.
+const insertFamily = `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked, jkt, delegation_id, extra)
+	VALUES ($1, $2, $3, $4, false, $5, $6, $7)`
+
+// familyValues are insertFamily's arguments for t.
+func familyValues(t store.RefreshToken) []any {
+	return []any{t.FamilyID, t.ClientID, t.UserID, t.FamilyExpiresAt, t.JKT, t.DelegationID, nullBytes(t.Extra)}
 }
 
 // checkFamily reports whether t may join the family f.
@@ -55,6 +67,9 @@ func checkFamily(f family, t store.RefreshToken) error {
 	if f.clientID != t.ClientID || f.userID != t.UserID ||
 		!f.expiresAt.Equal(t.FamilyExpiresAt.Truncate(store.TimePrecision)) {
 		return fmt.Errorf("%w: the token's client, user or family expiry differ from its family's", store.ErrInvalid)
+	}
+	if !store.SameFamilyBinding(f.binding, t) {
+		return fmt.Errorf("%w: the token's jkt, delegation ID or extra differ from its family's", store.ErrInvalid)
 	}
 	if f.revoked {
 		return fmt.Errorf("%w: the refresh token family is revoked", store.ErrNotFound)
@@ -98,14 +113,13 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	defer rollback(ctx, tx)
 	// Start the family unless it exists; an unknown client or user is a
 	// foreign-key violation, classified as ErrNotFound. Then lock it.
-	if _, err := tx.Exec(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
-		VALUES ($1, $2, $3, $4, false) ON CONFLICT (id) DO NOTHING`,
-		t.FamilyID, t.ClientID, t.UserID, t.FamilyExpiresAt); err != nil {
+	if _, err := tx.Exec(ctx, insertFamily+` ON CONFLICT (id) DO NOTHING`, familyValues(t)...); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
 	var f family
-	if err := tx.QueryRow(ctx, `SELECT client_id, user_id, expires_at, revoked FROM refresh_families
-		WHERE id = $1 FOR UPDATE`, t.FamilyID).Scan(&f.clientID, &f.userID, &f.expiresAt, &f.revoked); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT client_id, user_id, expires_at, revoked, jkt, delegation_id, extra FROM refresh_families
+		WHERE id = $1 FOR UPDATE`, t.FamilyID).Scan(&f.clientID, &f.userID, &f.expiresAt, &f.revoked,
+		&f.binding.JKT, &f.binding.DelegationID, &f.binding.Extra); err != nil {
 		// ErrNoRows: the family was deleted (its client or user with it)
 		// between the two statements.
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -113,6 +127,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 		}
 		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
+	f.binding.Extra = nonEmpty(f.binding.Extra)
 	if err := checkFamily(f, t); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", err)
 	}
@@ -229,8 +244,7 @@ func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily boo
 		return nil
 	}
 	if newFamily {
-		if _, err := tx.Exec(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
-			VALUES ($1, $2, $3, $4, false)`, t.FamilyID, t.ClientID, t.UserID, t.FamilyExpiresAt); err != nil {
+		if _, err := tx.Exec(ctx, insertFamily, familyValues(*t)...); err != nil {
 			return classify(err)
 		}
 	}

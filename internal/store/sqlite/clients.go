@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/internal/recjson"
 	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
@@ -16,7 +17,8 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	token_endpoint_auth_method, jwks, jwks_uri, access_token_format,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
-	id_token_signed_response_alg`
+	id_token_signed_response_alg, agent, exchange, origin,
+	registration_token_hash, tokens_revoked_before`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -35,13 +37,22 @@ func clientValues(c store.Client) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	agent, err := recjson.EncodeAgent(c.Agent)
+	if err != nil {
+		return nil, err
+	}
+	exchange, err := recjson.EncodeExchange(c.Exchange)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, nullBytes(c.SecretHash), encodeTime(c.SecretRotatedAt), c.Name,
 		enc[0], enc[1], enc[2], enc[3], enc[4], enc[5],
 		c.TokenEndpointAuthMethod, nullBytes(c.JWKS), c.JWKSURI, c.AccessTokenFormat,
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), boolInt(c.FirstParty),
 		c.BackchannelLogoutURI, meta, encodeTime(c.CreatedAt), encodeTime(c.UpdatedAt),
-		c.IDTokenSignedResponseAlg,
+		c.IDTokenSignedResponseAlg, nullText(agent), nullText(exchange), c.Origin,
+		nullBytes(c.RegistrationTokenHash), encodeOptionalTime(c.TokensRevokedBefore),
 	}, nil
 }
 
@@ -56,17 +67,28 @@ func scanClient(row scanner) (store.Client, error) {
 		lists                           [6]string
 		atTTL, rtTTL, idTTL, firstParty int64
 		meta                            string
-		secretHash, jwks                []byte
+		secretHash, jwks, regHash       []byte
+		agent, exchange                 sql.NullString
+		revokedBefore                   sql.NullInt64
 	)
 	err := row.Scan(&c.ID, &secretHash, &rotated, &c.Name,
 		&lists[0], &lists[1], &lists[2], &lists[3], &lists[4], &lists[5],
 		&c.TokenEndpointAuthMethod, &jwks, &c.JWKSURI, &c.AccessTokenFormat,
 		&atTTL, &rtTTL, &idTTL, &firstParty,
 		&c.BackchannelLogoutURI, &meta, &created, &updated,
-		&c.IDTokenSignedResponseAlg)
+		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
+		&regHash, &revokedBefore)
 	if err != nil {
 		return store.Client{}, err
 	}
+	if c.Agent, err = recjson.DecodeAgent([]byte(agent.String)); err != nil {
+		return store.Client{}, err
+	}
+	if c.Exchange, err = recjson.DecodeExchange([]byte(exchange.String)); err != nil {
+		return store.Client{}, err
+	}
+	c.RegistrationTokenHash = nonEmpty(regHash)
+	c.TokensRevokedBefore = decodeOptionalTime(revokedBefore)
 	dst := []*[]string{&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes, &c.Scopes, &c.Audiences}
 	for i, d := range dst {
 		if *d, err = decodeList(lists[i]); err != nil {
@@ -94,7 +116,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (`+params(28)+`)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
@@ -180,7 +202,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, access_token_format = ?,
 		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, first_party = ?,
 		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?,
-		id_token_signed_response_alg = ?
+		id_token_signed_response_alg = ?, agent = ?, exchange = ?, origin = ?,
+		registration_token_hash = ?, tokens_revoked_before = ?
 		WHERE id = ?`, append(vals[1:], vals[0])...); err != nil {
 			return store.Client{}, err
 		}

@@ -67,6 +67,14 @@ func nullBytes(b []byte) any {
 	return b
 }
 
+// nullText stores an absent JSON document (nil) as NULL, others as TEXT.
+func nullText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
 // nonEmpty reads a NULL or empty BLOB back as nil.
 func nonEmpty(b []byte) []byte {
 	if len(b) == 0 {

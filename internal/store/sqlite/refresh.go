@@ -15,7 +15,7 @@ import (
 // and revocation.
 const selectRefreshToken = `SELECT t.hash, t.family_id, f.client_id, f.user_id, t.session_id,
 	t.scopes, t.audience, t.auth_time, t.amr, t.acr, t.created_at, t.expires_at,
-	f.expires_at, t.rotated_at, f.revoked
+	f.expires_at, t.rotated_at, f.revoked, f.jkt, f.delegation_id, f.extra
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id`
 
 func scanRefreshToken(row scanner) (store.RefreshToken, error) {
@@ -25,13 +25,15 @@ func scanRefreshToken(row scanner) (store.RefreshToken, error) {
 		auth, created, expiresAt, familyExpiresAt int64
 		rotated                                   sql.NullInt64
 		revoked                                   int64
+		extra                                     []byte
 	)
 	err := row.Scan(&t.Hash, &t.FamilyID, &t.ClientID, &t.UserID, &t.SessionID,
 		&scopes, &aud, &auth, &amr, &t.ACR, &created, &expiresAt,
-		&familyExpiresAt, &rotated, &revoked)
+		&familyExpiresAt, &rotated, &revoked, &t.JKT, &t.DelegationID, &extra)
 	if err != nil {
 		return store.RefreshToken{}, err
 	}
+	t.Extra = nonEmpty(extra)
 	for _, l := range []struct {
 		dst *[]string
 		src string
@@ -52,12 +54,29 @@ type family struct {
 	clientID, userID string
 	expiresAt        int64
 	revoked          bool
+	// binding holds the family's JKT, DelegationID and Extra.
+	binding store.RefreshToken
+}
+
+// selectFamily reads a family row into family's fields (familyDest).
+const selectFamily = `SELECT client_id, user_id, expires_at, revoked, jkt, delegation_id, extra FROM refresh_families`
+
+// insertFamily starts t's family.
+const insertFamily = `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked, jkt, delegation_id, extra)
+	VALUES (?, ?, ?, ?, 0, ?, ?, ?)`
+
+// familyValues are insertFamily's arguments for t.
+func familyValues(t store.RefreshToken) []any {
+	return []any{t.FamilyID, t.ClientID, t.UserID, encodeTime(t.FamilyExpiresAt), t.JKT, t.DelegationID, nullBytes(t.Extra)}
 }
 
 // checkFamily reports whether t may join the family f.
 func checkFamily(f family, t store.RefreshToken) error {
 	if f.clientID != t.ClientID || f.userID != t.UserID || f.expiresAt != encodeTime(t.FamilyExpiresAt) {
 		return fmt.Errorf("%w: the token's client, user or family expiry differ from its family's", store.ErrInvalid)
+	}
+	if !store.SameFamilyBinding(f.binding, t) {
+		return fmt.Errorf("%w: the token's jkt, delegation ID or extra differ from its family's", store.ErrInvalid)
 	}
 	if f.revoked {
 		return fmt.Errorf("%w: the refresh token family is revoked", store.ErrNotFound)
@@ -111,21 +130,22 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	var (
 		f       family
 		revoked int64
+		extra   []byte
 	)
-	err = tx.QueryRowContext(ctx, `SELECT client_id, user_id, expires_at, revoked FROM refresh_families WHERE id = ?`,
-		t.FamilyID).Scan(&f.clientID, &f.userID, &f.expiresAt, &revoked)
+	err = tx.QueryRowContext(ctx, selectFamily+` WHERE id = ?`, t.FamilyID).Scan(&f.clientID, &f.userID, &f.expiresAt, &revoked,
+		&f.binding.JKT, &f.binding.DelegationID, &extra)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// A new family; an unknown client or user is a foreign-key
 		// violation, classified as ErrNotFound.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
-			VALUES (?, ?, ?, ?, 0)`, t.FamilyID, t.ClientID, t.UserID, encodeTime(t.FamilyExpiresAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, insertFamily, familyValues(t)...); err != nil {
 			return fmt.Errorf("store/sqlite: create refresh token: %w", classify(err))
 		}
 	case err != nil:
 		return fmt.Errorf("store/sqlite: create refresh token: %w", classify(err))
 	default:
 		f.revoked = revoked != 0
+		f.binding.Extra = nonEmpty(extra)
 		if err := checkFamily(f, t); err != nil {
 			return fmt.Errorf("store/sqlite: create refresh token: %w", err)
 		}
@@ -231,8 +251,7 @@ func writeIssue(ctx context.Context, tx dbtx, issue store.Issue, newFamily bool)
 		return nil
 	}
 	if newFamily {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, client_id, user_id, expires_at, revoked)
-			VALUES (?, ?, ?, ?, 0)`, t.FamilyID, t.ClientID, t.UserID, encodeTime(t.FamilyExpiresAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, insertFamily, familyValues(*t)...); err != nil {
 			return classify(err)
 		}
 	}

@@ -14,8 +14,9 @@ import (
 var timeType = reflect.TypeFor[time.Time]()
 
 // recordDiff lists the fields in which got differs from want, for any
-// record type: every exported field is compared, nested structs and map
-// values field by field, so that a field added to a record is compared
+// record type: every exported field is compared, nested structs (also
+// behind pointers: both nil, or both set and equal) and map values field
+// by field, so that a field added to a record is compared
 // without a change here. Times compare at store.TimePrecision and got's
 // must be in UTC; nil and empty slices, maps and byte strings are equal;
 // byte strings (json.RawMessage included) compare byte for byte.
@@ -31,6 +32,14 @@ func diffValue(path string, w, g reflect.Value, d *[]string) {
 	case w.Type() == timeType:
 		if !sameTime(w.Interface().(time.Time), g.Interface().(time.Time)) {
 			differ()
+		}
+	case w.Kind() == reflect.Pointer:
+		switch {
+		case w.IsNil() && g.IsNil():
+		case w.IsNil() || g.IsNil():
+			differ()
+		default:
+			diffValue(path, w.Elem(), g.Elem(), d)
 		}
 	case w.Kind() == reflect.Struct:
 		for i := range w.NumField() {
@@ -76,8 +85,8 @@ func diffValue(path string, w, g reflect.Value, d *[]string) {
 	}
 }
 
-// unsetFields lists the exported fields of the fixture v (nested structs
-// field by field) left at their zero value, but those named in except.
+// unsetFields lists the exported fields of the fixture v (nested structs,
+// and structs behind non-nil pointers, field by field) left at their zero value, but those named in except.
 func unsetFields(v any, except ...string) []string {
 	var out []string
 	var walk func(path string, rv reflect.Value)
@@ -96,6 +105,8 @@ func unsetFields(v any, except ...string) []string {
 			case slices.Contains(except, name):
 			case fv.Kind() == reflect.Struct && fv.Type() != timeType:
 				walk(name, fv)
+			case fv.Kind() == reflect.Pointer && !fv.IsNil() && fv.Elem().Kind() == reflect.Struct:
+				walk(name, fv.Elem())
 			case fv.IsZero() || (fv.Kind() == reflect.Slice || fv.Kind() == reflect.Map) && fv.Len() == 0:
 				out = append(out, name)
 			}
@@ -127,6 +138,9 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"AuthCode redeemed", redeemed(fullAuthCode("c", "u", "code"), base, issue), []string{"IssuedAccessJTI"}},
 		{"RefreshToken", fullRefresh("c", "u", "fam", "rt"), []string{"RotatedAt", "Revoked"}},
 		{"Consent", fullConsent("u", "c"), nil},
+		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq"}},
+		{"Delegation", fullDelegation("d2", "d1", "d1", "c"), []string{"RevokedAt"}},
+		{"TrustedIssuer", fullTrustedIssuer("https://idp.example"), nil},
 	}
 	for _, f := range fixtures {
 		if unset := unsetFields(f.v, f.except...); len(unset) > 0 {

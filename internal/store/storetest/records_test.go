@@ -61,3 +61,40 @@ func TestUnsetFields(t *testing.T) {
 		t.Errorf("unsetFields with an exception = %q", got)
 	}
 }
+
+func TestRecordDiffPointers(t *testing.T) {
+	want := fullClient("c")
+	tests := []struct {
+		name   string
+		mutate func(c *store.Client)
+		diff   []string
+	}{
+		{"same", func(*store.Client) {}, nil},
+		{"nil agent", func(c *store.Client) { c.Agent = nil }, []string{"Agent"}},
+		{"agent field", func(c *store.Client) { a := *c.Agent; a.RequireDPoP = false; c.Agent = &a }, []string{"Agent.RequireDPoP"}},
+		{"exchange list", func(c *store.Client) { e := *c.Exchange; e.Actors = nil; c.Exchange = &e }, []string{"Exchange.Actors"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fullClient("c")
+			got.SecretRotatedAt, got.CreatedAt, got.UpdatedAt = want.SecretRotatedAt.UTC(), want.CreatedAt.UTC(), want.UpdatedAt.UTC()
+			got.TokensRevokedBefore = want.TokensRevokedBefore.UTC()
+			tt.mutate(&got)
+			// Times are compared at the stored precision.
+			w := want
+			w.SecretRotatedAt, w.CreatedAt, w.UpdatedAt = w.SecretRotatedAt.Truncate(store.TimePrecision), w.CreatedAt.Truncate(store.TimePrecision), w.UpdatedAt.Truncate(store.TimePrecision)
+			w.TokensRevokedBefore = w.TokensRevokedBefore.Truncate(store.TimePrecision)
+			got.SecretRotatedAt, got.CreatedAt, got.UpdatedAt = w.SecretRotatedAt.UTC(), w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+			got.TokensRevokedBefore = w.TokensRevokedBefore.UTC()
+			if d := recordDiff(w, got); !slices.Equal(d, tt.diff) {
+				t.Errorf("recordDiff = %q, want %q", d, tt.diff)
+			}
+		})
+	}
+	c := fullClient("c")
+	c.Exchange = &store.ExchangePolicy{Actors: []string{"a"}}
+	got := unsetFields(c)
+	if !slices.Contains(got, "Exchange.MaxChain") || !slices.Contains(got, "Exchange.SubjectIssuers") || slices.Contains(got, "Exchange.Actors") {
+		t.Errorf("unsetFields behind a pointer = %q", got)
+	}
+}

@@ -190,16 +190,20 @@ func wantAuthCode(t *testing.T, want, got store.AuthCode) {
 func fullRefresh(clientID, userID, familyID, token string) store.RefreshToken {
 	base := baseTime()
 	return store.RefreshToken{
-		Hash:            hashOf(token),
-		FamilyID:        familyID,
-		ClientID:        clientID,
-		UserID:          userID,
-		SessionID:       "sid-" + familyID,
-		Scopes:          []string{"openid", "offline_access", "orders:read"},
-		Audience:        []string{"https://api.example", "https://other.example"},
-		AuthTime:        base.Add(-time.Minute),
-		AMR:             []string{"pwd", "hwk"},
-		ACR:             "urn:writ:acr:mfa",
+		Hash:      hashOf(token),
+		FamilyID:  familyID,
+		ClientID:  clientID,
+		UserID:    userID,
+		SessionID: "sid-" + familyID,
+		Scopes:    []string{"openid", "offline_access", "orders:read"},
+		Audience:  []string{"https://api.example", "https://other.example"},
+		AuthTime:  base.Add(-time.Minute),
+		AMR:       []string{"pwd", "hwk"},
+		ACR:       "urn:writ:acr:mfa",
+		// The family's binding, the same for each of its tokens.
+		JKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+		DelegationID:    "dlg-" + familyID,
+		Extra:           []byte(`{"act": {"sub": "agent-1", "act": {"sub": "svc"}}, "delegation_id": "dlg-` + familyID + `"}`),
 		CreatedAt:       base,
 		ExpiresAt:       base.Add(24 * time.Hour),
 		FamilyExpiresAt: base.Add(30 * 24 * time.Hour),
@@ -1437,6 +1441,11 @@ func testRefreshRotateRefused(t *testing.T, s store.Store) {
 		"another client":               {func(n *store.RefreshToken) { n.ClientID = "c2" }, store.ErrInvalid},
 		"another user":                 {func(n *store.RefreshToken) { n.UserID = "u2" }, store.ErrInvalid},
 		"a later family expiry":        {func(n *store.RefreshToken) { n.FamilyExpiresAt = n.FamilyExpiresAt.Add(time.Hour) }, store.ErrInvalid},
+		"another DPoP key":             {func(n *store.RefreshToken) { n.JKT = "other" }, store.ErrInvalid},
+		"no DPoP key":                  {func(n *store.RefreshToken) { n.JKT = "" }, store.ErrInvalid},
+		"another delegation":           {func(n *store.RefreshToken) { n.DelegationID = "other" }, store.ErrInvalid},
+		"other extra claims":           {func(n *store.RefreshToken) { n.Extra = []byte(`{"act":{"sub":"x"}}`) }, store.ErrInvalid},
+		"no extra claims":              {func(n *store.RefreshToken) { n.Extra = nil }, store.ErrInvalid},
 		"a short hash":                 {func(n *store.RefreshToken) { n.Hash = n.Hash[:8] }, store.ErrInvalid},
 		"a rotation time":              {func(n *store.RefreshToken) { n.RotatedAt = now }, store.ErrInvalid},
 		"the revoked flag":             {func(n *store.RefreshToken) { n.Revoked = true }, store.ErrInvalid},
@@ -1640,6 +1649,15 @@ func testRefreshInvalid(t *testing.T, s store.Store) {
 		"auth time after 9999": func(r *store.RefreshToken) { r.AuthTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"rotated already":      func(r *store.RefreshToken) { r.RotatedAt = base },
 		"revoked already":      func(r *store.RefreshToken) { r.Revoked = true },
+		"JKT not UTF-8":        func(r *store.RefreshToken) { r.JKT = "\xff" },
+		"long JKT":             func(r *store.RefreshToken) { r.JKT = strings.Repeat("j", store.MaxIDLength+1) },
+		"delegation with NUL":  func(r *store.RefreshToken) { r.DelegationID = "d\x00" },
+		"extra not JSON":       func(r *store.RefreshToken) { r.Extra = []byte(`{"act":`) },
+		"extra not an object":  func(r *store.RefreshToken) { r.Extra = []byte(`["act"]`) },
+		"extra not UTF-8":      func(r *store.RefreshToken) { r.Extra = []byte("{\"a\":\"\xff\"}") },
+		"extra too large": func(r *store.RefreshToken) {
+			r.Extra = []byte(`{"a":"` + strings.Repeat("x", store.MaxExtraSize) + `"}`)
+		},
 	}
 	for name, mutate := range cases {
 		r := fullRefresh("c", "u", "fam", "rt")

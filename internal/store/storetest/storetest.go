@@ -72,6 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeyRing/UpdateConcurrent", testKeyRingUpdateConcurrent},
 	}
 	tests = append(tests, signInTests()...)
+	tests = append(tests, delegationTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -120,8 +121,22 @@ func fullClient(id string) store.Client {
 		FirstParty:               true,
 		BackchannelLogoutURI:     "https://app.example/backchannel",
 		Metadata:                 map[string]string{"team": "billing", "counter": "0", "": "empty key"},
-		CreatedAt:                base,
-		UpdatedAt:                base.Add(time.Second),
+		Agent: &store.AgentPolicy{Owner: store.OwnerUser + "user-42", MaxTokenTTL: 10*time.Minute + 1,
+			AllowRefresh: true, RequireDPoP: true},
+		Exchange: &store.ExchangePolicy{
+			SubjectIssuers:   []string{"https://idp.example", "https://other-idp.example"},
+			SubjectAudiences: []string{"https://gateway.example"},
+			Actors:           []string{"agent-1", "svc «β»"},
+			MaxChain:         3,
+			Impersonation:    true,
+			RefreshTokens:    true,
+			IDJAGAudiences:   []string{"https://as.partner.example"},
+		},
+		Origin:                store.OriginDynamic,
+		RegistrationTokenHash: hashOf("registration token of " + id),
+		TokensRevokedBefore:   base.Add(-2 * time.Hour),
+		CreatedAt:             base,
+		UpdatedAt:             base.Add(time.Second),
 	}
 }
 
@@ -634,6 +649,21 @@ func testClientInvalid(t *testing.T, s store.Store) {
 		"negative TTL":           func(c *store.Client) { c.AccessTokenTTL = -time.Second },
 		"time before year 1":     func(c *store.Client) { c.CreatedAt = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC) },
 		"time after 9999":        func(c *store.Client) { c.UpdatedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"agent owner not UTF-8":  func(c *store.Client) { c.Agent.Owner = "user:\xff" },
+		"long agent owner":       func(c *store.Client) { c.Agent.Owner = store.OwnerUser + strings.Repeat("o", store.MaxIDLength+8) },
+		"negative agent TTL":     func(c *store.Client) { c.Agent.MaxTokenTTL = -1 },
+		"exchange actor NUL":     func(c *store.Client) { c.Exchange.Actors = []string{"a\x00"} },
+		"long exchange issuer":   func(c *store.Client) { c.Exchange.SubjectIssuers = []string{strings.Repeat("i", store.MaxURILength+1)} },
+		"too many audiences": func(c *store.Client) {
+			c.Exchange.IDJAGAudiences = make([]string, store.MaxPolicyEntries+1)
+		},
+		"negative max chain":      func(c *store.Client) { c.Exchange.MaxChain = -1 },
+		"max chain too long":      func(c *store.Client) { c.Exchange.MaxChain = store.MaxDelegationDepth + 1 },
+		"unknown origin":          func(c *store.Client) { c.Origin = "elsewhere" },
+		"short registration hash": func(c *store.Client) { c.RegistrationTokenHash = []byte("short") },
+		"revoked-before after 9999": func(c *store.Client) {
+			c.TokensRevokedBefore = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
 	}
 	for name, mutate := range cases {
 		c := fullClient("valid")

@@ -1,0 +1,272 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+const delegationColumns = `id, root_id, parent_id, client_id, subject, subject_issuer, actors, audience, scopes,
+	created_at, expires_at, revoked_at`
+
+const selectDelegation = `SELECT ` + delegationColumns + ` FROM delegations`
+
+func scanDelegation(row scanner) (store.Delegation, error) {
+	var (
+		d                  store.Delegation
+		lists              [3]string
+		created, expiresAt int64
+		revoked            sql.NullInt64
+	)
+	err := row.Scan(&d.ID, &d.RootID, &d.ParentID, &d.ClientID, &d.Subject, &d.SubjectIssuer,
+		&lists[0], &lists[1], &lists[2], &created, &expiresAt, &revoked)
+	if err != nil {
+		return store.Delegation{}, err
+	}
+	for i, dst := range []*[]string{&d.Actors, &d.Audience, &d.Scopes} {
+		if *dst, err = decodeList(lists[i]); err != nil {
+			return store.Delegation{}, err
+		}
+	}
+	d.CreatedAt, d.ExpiresAt, d.RevokedAt = decodeTime(created), decodeTime(expiresAt), decodeOptionalTime(revoked)
+	return d, nil
+}
+
+// CreateDelegation stores d; store.ErrAlreadyExists if the ID is taken,
+// store.ErrNotFound if the client does not exist.
+func (s *Store) CreateDelegation(ctx context.Context, d store.Delegation) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("store/sqlite: create delegation: %w", err)
+	}
+	var lists [3]string
+	for i, l := range [][]string{d.Actors, d.Audience, d.Scopes} {
+		var err error
+		if lists[i], err = encodeList(l); err != nil {
+			return fmt.Errorf("store/sqlite: create delegation: %w", err)
+		}
+	}
+	res, err := s.w.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`,
+		d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer, lists[0], lists[1], lists[2],
+		encodeTime(d.CreatedAt), encodeTime(d.ExpiresAt))
+	if err != nil {
+		// An unknown client is a foreign-key violation: ErrNotFound.
+		return fmt.Errorf("store/sqlite: create delegation: %w", classify(err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store/sqlite: create delegation: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("store/sqlite: create delegation %q: %w", d.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetDelegation returns one delegation, or store.ErrNotFound.
+func (s *Store) GetDelegation(ctx context.Context, id string) (store.Delegation, error) {
+	if store.CheckID("delegation ID", id) != nil {
+		return store.Delegation{}, fmt.Errorf("store/sqlite: get delegation: %w", store.ErrNotFound)
+	}
+	d, err := scanDelegation(s.r.QueryRowContext(ctx, selectDelegation+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Delegation{}, fmt.Errorf("store/sqlite: get delegation %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Delegation{}, fmt.Errorf("store/sqlite: get delegation: %w", classify(err))
+	}
+	return d, nil
+}
+
+// delegationAncestors is the delegation and its ancestors, nearest first,
+// at most store.MaxDelegationDepth of them.
+var delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = ?
+	UNION ALL
+	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
+	FROM delegations d JOIN chain c ON d.id = c.parent_id
+	WHERE c.parent_id <> '' AND c.depth < ` + strconv.Itoa(store.MaxDelegationDepth) + `
+)
+SELECT parent_id, revoked FROM chain ORDER BY depth`
+
+// DelegationRevoked reports whether the delegation or an ancestor is
+// revoked; an unknown delegation, a missing ancestor (purged) or a chain
+// deeper than store.MaxDelegationDepth counts as revoked.
+func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) {
+	if store.CheckID("delegation ID", id) != nil {
+		return true, nil
+	}
+	rows, err := s.r.QueryContext(ctx, delegationAncestors, id)
+	if err != nil {
+		return true, fmt.Errorf("store/sqlite: delegation revoked: %w", classify(err))
+	}
+	defer rows.Close()
+	n, parent := 0, ""
+	for rows.Next() {
+		var revoked bool
+		if err := rows.Scan(&parent, &revoked); err != nil {
+			return true, fmt.Errorf("store/sqlite: delegation revoked: %w", classify(err))
+		}
+		if revoked {
+			return true, nil
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return true, fmt.Errorf("store/sqlite: delegation revoked: %w", classify(err))
+	}
+	// The last row has a parent: it is missing, or the chain is too deep.
+	return n == 0 || parent != "", nil
+}
+
+// ListDelegations returns the delegations q selects, newest first.
+func (s *Store) ListDelegations(ctx context.Context, q store.DelegationQuery) ([]store.Delegation, error) {
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list delegations: %w", err)
+	}
+	// One query per combination of filters, each prepared once.
+	var (
+		conds []string
+		args  []any
+	)
+	for _, f := range []struct{ cond, value string }{
+		{"subject = ?", q.Subject},
+		{"client_id = ?", q.ClientID},
+		{"EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)", q.Actor},
+	} {
+		if f.value != "" {
+			conds, args = append(conds, f.cond), append(args, f.value)
+		}
+	}
+	if !q.ActiveAt.IsZero() {
+		conds, args = append(conds, "revoked_at IS NULL AND expires_at > ?"), append(args, encodeTime(q.ActiveAt))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = ` WHERE ` + strings.Join(conds, " AND ")
+	}
+	rows, err := s.r.QueryContext(ctx, selectDelegation+where+` ORDER BY created_at DESC, id DESC LIMIT ?`,
+		append(args, q.EffectiveLimit())...)
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: list delegations: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Delegation
+	for rows.Next() {
+		d, err := scanDelegation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store/sqlite: list delegations: %w", classify(err))
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list delegations: %w", classify(err))
+	}
+	return out, nil
+}
+
+// delegationTree is the delegation (the argument) and every delegation
+// below it: those with an ID of the tree as ParentID or RootID,
+// transitively (UNION ends a cycle).
+const delegationTree = `WITH RECURSIVE tree(id) AS (
+	SELECT ?
+	UNION
+	SELECT d.id FROM delegations d JOIN tree t ON d.parent_id = t.id OR d.root_id = t.id
+) SELECT id FROM tree`
+
+// RevokeDelegation revokes the delegation, every delegation below it and
+// the refresh token families that carry their IDs (with the access tokens
+// issued under them), in one BEGIN IMMEDIATE transaction. It returns how
+// many delegations it revoked (those revoked already keep their RevokedAt
+// and are not counted).
+func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (int, error) {
+	const op = "store/sqlite: revoke delegation"
+	if err := store.CheckExpiry("revocation time", at); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if store.CheckID("delegation ID", id) != nil {
+		return 0, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		var exists int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM delegations WHERE id = ?`, id).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return store.ErrNotFound
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND id IN (`+delegationTree+`)`, encodeTime(at), id)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = revokeFamilies(ctx, tx, `delegation_id IN (`+delegationTree+`)`, id)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return int(n), nil
+}
+
+// RevokeClientGrants revokes, in one BEGIN IMMEDIATE transaction, the
+// client's refresh token families (with their access tokens), its
+// delegations and those where it is an actor (with the families that
+// carry them), and sets the client's TokensRevokedBefore to at (or keeps
+// a later one). store.ErrNotFound for an unknown client.
+func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
+	const op = "store/sqlite: revoke client grants"
+	if err := store.CheckExpiry("revocation time", at); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if store.CheckID("client ID", clientID) != nil {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	const held = `SELECT id FROM delegations
+		WHERE client_id = ? OR EXISTS (SELECT 1 FROM json_each(actors) WHERE value = ?)`
+	err := s.inTx(ctx, func(tx dbtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE clients
+			SET tokens_revoked_before = max(coalesce(tokens_revoked_before, ?1), ?1) WHERE id = ?2`,
+			encodeTime(at), clientID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		if _, err := revokeFamilies(ctx, tx, `(client_id = ? OR delegation_id IN (`+held+`))`,
+			clientID, clientID, clientID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND id IN (`+held+`)`, encodeTime(at), clientID, clientID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// DeleteExpiredDelegations removes delegations past ExpiresAt.
+func (s *Store) DeleteExpiredDelegations(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM delegations WHERE expires_at <= ?`, encodeTime(now))
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: delete expired delegations: %w", err)
+	}
+	return n, nil
+}
