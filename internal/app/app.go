@@ -61,7 +61,7 @@ type App struct {
 	AdminToken string
 	Issuer     string
 	// Trust verifies tokens of the trusted external issuers (jwt-bearer,
-	// ID-JAG); nil when the store keeps no trusted issuers.
+	// ID-JAG, token exchange subjects) against the store's records.
 	Trust *trust.Registry
 
 	log       *slog.Logger
@@ -171,20 +171,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
-	// The delegation records: trusted issuers and the audit trail, when
-	// the store keeps them.
-	var external grant.ExternalTokens
-	var trustCache admin.Invalidator
-	trusted, _ := a.Store.(store.TrustStore)
-	if trusted != nil {
-		a.Trust = trust.New(context.Background(), trusted, trust.Options{Now: o.Now})
-		external, trustCache = a.Trust, a.Trust
-	}
-	audit, _ := a.Store.(store.AuditStore)
+	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
+	// exchange subjects), verified against the store's records.
+	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
 	a.Server, err = server.New(server.Options{
-		ExternalTokens: external,
+		ExternalTokens: a.Trust,
 		// writ as the IdP of ID-JAGs: signed by the key ring, audited.
-		IDJAG:           &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: audit, Now: o.Now},
+		IDJAG:           &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: a.Store, Now: o.Now},
 		SignIn:          signIn,
 		Issuer:          a.Issuer,
 		Store:           a.Store,
@@ -207,8 +200,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		Hasher:            hasher,
 		Clients:           a.Server.Clients(),
 		Keys:              a,
-		TrustedIssuers:    trusted,
-		TrustCache:        trustCache,
+		TrustedIssuers:    a.Store,
+		TrustCache:        a.Trust,
 		IDTokenAlgorithms: a.Ring.Algorithms(),
 		Logger:            o.Logger,
 		Now:               o.Now,
