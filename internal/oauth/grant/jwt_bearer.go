@@ -327,7 +327,7 @@ func admit(rules []store.TrustRule, c *store.Client, wantAud, wantScopes []strin
 func admitRule(r store.TrustRule, c *store.Client, wantAud, wantScopes []string, narrow bool, def string) ([]string, []string, error) {
 	allowedAud := c.Audiences
 	if len(r.Audiences) > 0 {
-		allowedAud = intersect(r.Audiences, c.Audiences)
+		allowedAud = intersectOrdered(r.Audiences, c.Audiences)
 	}
 	var aud []string
 	switch {
@@ -349,14 +349,14 @@ func admitRule(r store.TrustRule, c *store.Client, wantAud, wantScopes []string,
 	}
 	allowedScopes := c.Scopes
 	if len(r.Scopes) > 0 {
-		allowedScopes = intersect(r.Scopes, c.Scopes)
+		allowedScopes = intersectOrdered(r.Scopes, c.Scopes)
 	}
 	var scopes []string
 	switch {
 	case wantScopes == nil:
 		scopes = slices.Clone(allowedScopes)
 	case narrow:
-		scopes = intersect(wantScopes, allowedScopes)
+		scopes = intersectOrdered(wantScopes, allowedScopes)
 		if len(wantScopes) > 0 && len(scopes) == 0 {
 			return nil, nil, oauth.InvalidScope("none of the ID-JAG's scopes is allowed to this client")
 		}
@@ -369,8 +369,8 @@ func admitRule(r store.TrustRule, c *store.Client, wantAud, wantScopes []string,
 	return aud, scopes, nil
 }
 
-// intersect returns the members of a that are in b, in a's order.
-func intersect(a, b []string) []string {
+// intersectOrdered returns the members of a that are in b, in a's order.
+func intersectOrdered(a, b []string) []string {
 	out := make([]string, 0, len(a))
 	for _, s := range a {
 		if slices.Contains(b, s) && !slices.Contains(out, s) {
