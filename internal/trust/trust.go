@@ -81,13 +81,13 @@ type Options struct {
 
 // Registry verifies external tokens. It is safe for concurrent use.
 type Registry struct {
-	src     IssuerGetter
-	ttl     time.Duration
-	max     int
-	now     func() time.Time
-	ksOpts  []rs.Option
-	ctx     context.Context
-	insecur bool
+	src      IssuerGetter
+	ttl      time.Duration
+	max      int
+	now      func() time.Time
+	ksOpts   []rs.Option
+	ctx      context.Context
+	insecure bool
 
 	mu     sync.Mutex
 	byIss  map[string]*list.Element // values are *compiled
@@ -112,8 +112,8 @@ func New(ctx context.Context, src IssuerGetter, opts Options) *Registry {
 		ctx = context.Background()
 	}
 	r := &Registry{src: src, ttl: opts.TTL, max: opts.MaxIssuers, now: opts.Now, ctx: ctx,
-		insecur: opts.AllowInsecureJWKSURI,
-		byIss:   make(map[string]*list.Element), lru: list.New(), remote: make(map[string]*rs.RemoteKeySet)}
+		insecure: opts.AllowInsecureJWKSURI,
+		byIss:    make(map[string]*list.Element), lru: list.New(), remote: make(map[string]*rs.RemoteKeySet)}
 	if r.ttl == 0 {
 		r.ttl = DefaultTTL
 	}
@@ -269,7 +269,7 @@ func (r *Registry) compile(rec store.TrustedIssuer, now time.Time) *compiled {
 		}
 		keys = jwt.StaticKeys(ks)
 	case rec.JWKSURI != "":
-		if err := CheckJWKSURI(rec.JWKSURI, r.insecur); err != nil {
+		if err := CheckJWKSURI(rec.JWKSURI, r.insecure); err != nil {
 			c.err = fmt.Errorf("%w: %w", jwt.ErrKeySource, err)
 			return c
 		}
