@@ -1,6 +1,7 @@
 // Package e2e tests the jwt-bearer grant and ID-JAG across two real writ
 // nodes started in-process (internal/apptest): node A is the identity
-// provider, node B the authorization server of a resource that trusts A
+// provider (SQLite), node B (PostgreSQL) the authorization server of a
+// resource that trusts A
 // (use id_jag and jwt_bearer, A's JWKS URI), registered through B's admin
 // API. ID-JAGs are minted by A's grant.IDJAGMinter over A's key ring, as
 // token exchange at A mints them; B fetches A's keys over HTTP.
@@ -25,6 +26,7 @@ import (
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
@@ -43,16 +45,22 @@ type node struct {
 	http  *http.Client
 }
 
-func start(t *testing.T, clock *clocktest.Clock) *node {
+// start runs a development node on loopback ports; dsn, when not empty,
+// is its database (else SQLite in a temporary directory).
+func start(t *testing.T, clock *clocktest.Clock, dsn string) *node {
 	t.Helper()
 	dir := t.TempDir()
-	a := apptest.Start(t, map[string]string{
+	env := map[string]string{
 		"WRIT_MODE":       "development",
 		"WRIT_DATA_DIR":   filepath.Join(dir, "data"),
 		"WRIT_ADDR":       "127.0.0.1:0",
 		"WRIT_ADMIN_ADDR": "127.0.0.1:0",
 		"WRIT_LOG_LEVEL":  "warn",
-	}, app.Options{Announce: io.Discard, Now: clock.Now})
+	}
+	if dsn != "" {
+		env["WRIT_DATABASE"] = dsn
+	}
+	a := apptest.Start(t, env, app.Options{Announce: io.Discard, Now: clock.Now})
 	n := &node{t: t, app: a, admin: "http://" + a.AdminAddr().String(), http: &http.Client{Timeout: 30 * time.Second}}
 	t.Cleanup(n.http.CloseIdleConnections)
 	return n
@@ -168,8 +176,11 @@ func TestIDJAGAcrossTwoNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two writ nodes")
 	}
+	// A keeps its records in SQLite, B in PostgreSQL: the trusted
+	// issuers, the used jti and the audit trail of both backends.
+	pgtest.Require(t)
 	clock := clocktest.Real()
-	a, b := start(t, clock), start(t, clock)
+	a, b := start(t, clock, ""), start(t, clock, pgtest.NewDatabase(t))
 	ctx := context.Background()
 
 	// B trusts A: ID-JAGs and plain assertions, keys from A's JWKS URI;
