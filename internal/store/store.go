@@ -2,10 +2,11 @@
 // through which the rest of the server reads and writes them.
 //
 // Every aggregate has its own interface (ClientStore, TokenStore,
-// ReplayStore, KeyStore, and for signing users in UserStore, SessionStore,
-// AuthCodeStore, RefreshStore and ConsentStore), so a handler asks only for
-// what it needs: the client credentials grant depends on a ClientStore,
-// introspection on a TokenStore. Store embeds them all, plus Migrator, Ping
+// ReplayStore, KeyStore, for signing users in UserStore, SessionStore,
+// AuthCodeStore, RefreshStore and ConsentStore, and for delegation
+// DelegationStore, TrustStore and AuditStore, in delegation.go), so a
+// handler asks only for what it needs: the client credentials grant
+// depends on a ClientStore, introspection on a TokenStore. Store embeds them all, plus Migrator, Ping
 // and Close, and is what a backend implements.
 //
 // The package is split so that nothing registers itself globally:
@@ -44,8 +45,10 @@
 //     "now" to the operations that judge or record an instant.
 //   - Deleting a record deletes what depends on it, in the same statement
 //     (foreign keys ON DELETE CASCADE): a client takes its token records,
-//     authorization codes, refresh tokens and consents with it; a user its
-//     sessions, authorization codes, refresh tokens and consents.
+//     authorization codes, refresh tokens, consents and delegations with
+//     it; a user its sessions, authorization codes, refresh tokens and
+//     consents. The audit trail names clients and users but does not
+//     depend on them: it outlives them.
 //
 // # Adding an aggregate
 //

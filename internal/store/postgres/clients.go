@@ -150,15 +150,19 @@ func (s *Store) ListClients(ctx context.Context, opts store.ListOptions) ([]stor
 
 // UpdateClient applies fn to the client row locked with SELECT ... FOR
 // UPDATE, in one transaction, and returns the stored result.
+// TokensRevokedBefore never moves back: an earlier (or zero) one keeps the
+// stored one.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
 	if store.CheckID("client ID", id) != nil {
 		return store.Client{}, fmt.Errorf("store/postgres: update client: %w", store.ErrNotFound)
 	}
+	var revokedBefore time.Time // the stored TokensRevokedBefore
 	read := func(tx pgx.Tx) (store.Client, error) {
 		c, err := scanClient(tx.QueryRow(ctx, selectClient+` WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return c, store.ErrNotFound
 		}
+		revokedBefore = c.TokensRevokedBefore
 		return c, err
 	}
 	check := func(c store.Client) error {
@@ -168,6 +172,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		return c.Validate()
 	}
 	write := func(tx pgx.Tx, c store.Client) (store.Client, error) {
+		c.TokensRevokedBefore = laterOf(c.TokensRevokedBefore, revokedBefore)
 		vals, err := clientValues(c)
 		if err != nil {
 			return store.Client{}, err

@@ -111,3 +111,11 @@ func params(from, to int) string {
 	}
 	return b.String()
 }
+
+// laterOf returns the later of a and b (the zero time is the earliest).
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -69,13 +69,13 @@ func (s *Store) GetDelegation(ctx context.Context, id string) (store.Delegation,
 }
 
 // delegationAncestors is the delegation and its ancestors, nearest first,
-// at most store.MaxDelegationDepth of them.
-var delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+// at most the second argument (store.MaxDelegationDepth) of them.
+const delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
 	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = $1
 	UNION ALL
 	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
 	FROM delegations d JOIN chain c ON d.id = c.parent_id
-	WHERE c.parent_id <> '' AND c.depth < ` + strconv.Itoa(store.MaxDelegationDepth) + `
+	WHERE c.parent_id <> '' AND c.depth < $2
 )
 SELECT parent_id, revoked FROM chain ORDER BY depth`
 
@@ -86,7 +86,7 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	if store.CheckID("delegation ID", id) != nil {
 		return true, nil
 	}
-	rows, err := s.pool.Query(ctx, delegationAncestors, id)
+	rows, err := s.pool.Query(ctx, delegationAncestors, id, store.MaxDelegationDepth)
 	if err != nil {
 		return true, fmt.Errorf("store/postgres: delegation revoked: %w", classify(err))
 	}
@@ -174,8 +174,8 @@ const delegationTree = `WITH RECURSIVE tree(id) AS (
 
 // RevokeDelegation revokes the delegation, every delegation below it and
 // the refresh token families that carry their IDs (with the access tokens
-// issued under them), in one transaction with the delegation row locked
-// first. It returns how many delegations it revoked (those revoked
+// issued under them), in one transaction that locks the delegations in ID
+// order, then the families. It returns how many delegations it revoked (those revoked
 // already keep their RevokedAt and are not counted).
 func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (int, error) {
 	const op = "store/postgres: revoke delegation"
@@ -187,19 +187,22 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 	}
 	var n int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id = $1 FOR UPDATE`, id)
-		if err != nil {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM delegations WHERE id = $1)`, id).Scan(&exists); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if !exists {
 			return store.ErrNotFound
 		}
-		// Families first, in ID order (revokeFamilies), as every other
-		// revocation takes them.
+		// Lock order: the tree's delegations in ID order, then their
+		// families in ID order (revokeFamilies), as RevokeClientGrants.
+		if _, err := tx.Exec(ctx, `SELECT id FROM delegations WHERE id IN (`+delegationTree+`) ORDER BY id FOR UPDATE`, id); err != nil {
+			return err
+		}
 		if _, err := revokeFamilies(ctx, tx, `delegation_id IN (`+delegationTree+`)`, id); err != nil {
 			return err
 		}
-		tag, err = tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
+		tag, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
 			WHERE revoked_at IS NULL AND id IN (`+delegationTree+`)`, id, at)
 		n = tag.RowsAffected()
 		return err
@@ -213,8 +216,9 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 // RevokeClientGrants revokes, in one transaction with the client row
 // locked first, the client's refresh token families (with their access
 // tokens), its delegations and those where it is an actor (with the
-// families that carry them), and sets the client's TokensRevokedBefore to
-// at (or keeps a later one). store.ErrNotFound for an unknown client.
+// families that carry them) and its opaque access tokens issued at or
+// before at, and sets the client's TokensRevokedBefore to at (or keeps a
+// later one). store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/postgres: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
@@ -225,6 +229,8 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 	}
 	const held = `SELECT id FROM delegations WHERE client_id = $1 OR actors @> ARRAY[$1::text]`
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock order: the client row, its delegations in ID order, then
+		// the families in ID order (revokeFamilies).
 		tag, err := tx.Exec(ctx, `UPDATE clients
 			SET tokens_revoked_before = GREATEST(coalesce(tokens_revoked_before, $2), $2) WHERE id = $1`,
 			clientID, at)
@@ -234,11 +240,17 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
+		if _, err := tx.Exec(ctx, held+` ORDER BY id FOR UPDATE`, clientID); err != nil {
+			return err
+		}
 		if _, err := revokeFamilies(ctx, tx, `(client_id = $1 OR delegation_id IN (`+held+`))`, clientID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
-			WHERE revoked_at IS NULL AND id IN (`+held+`)`, clientID, at)
+		if _, err := tx.Exec(ctx, `UPDATE delegations SET revoked_at = $2
+			WHERE revoked_at IS NULL AND id IN (`+held+`)`, clientID, at); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE tokens SET revoked = true WHERE client_id = $1 AND issued_at <= $2 AND NOT revoked`, clientID, at)
 		return err
 	})
 	if err != nil {

@@ -172,16 +172,19 @@ func (s *Store) ListClients(ctx context.Context, opts store.ListOptions) ([]stor
 }
 
 // UpdateClient applies fn to the stored client in one BEGIN IMMEDIATE
-// transaction and returns the stored result.
+// transaction and returns the stored result. TokensRevokedBefore never
+// moves back: an earlier (or zero) one keeps the stored one.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Client) (store.Client, error)) (store.Client, error) {
 	if store.CheckID("client ID", id) != nil {
 		return store.Client{}, fmt.Errorf("store/sqlite: update client: %w", store.ErrNotFound)
 	}
+	var revokedBefore time.Time // the stored TokensRevokedBefore
 	read := func(tx dbtx) (store.Client, error) {
 		c, err := scanClient(tx.QueryRowContext(ctx, selectClient+` WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, store.ErrNotFound
 		}
+		revokedBefore = c.TokensRevokedBefore
 		return c, err
 	}
 	check := func(c store.Client) error {
@@ -191,6 +194,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		return c.Validate()
 	}
 	write := func(tx dbtx, c store.Client) (store.Client, error) {
+		c.TokensRevokedBefore = laterOf(c.TokensRevokedBefore, revokedBefore)
 		vals, err := clientValues(c)
 		if err != nil {
 			return store.Client{}, err

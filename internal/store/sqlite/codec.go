@@ -141,3 +141,11 @@ func decodeAttributes(s string) (map[string]json.RawMessage, error) {
 func params(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
+
+// laterOf returns the later of a and b (the zero time is the earliest).
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,13 +82,13 @@ func (s *Store) GetDelegation(ctx context.Context, id string) (store.Delegation,
 }
 
 // delegationAncestors is the delegation and its ancestors, nearest first,
-// at most store.MaxDelegationDepth of them.
-var delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
+// at most the second argument (store.MaxDelegationDepth) of them.
+const delegationAncestors = `WITH RECURSIVE chain(id, parent_id, revoked, depth) AS (
 	SELECT id, parent_id, revoked_at IS NOT NULL, 1 FROM delegations WHERE id = ?
 	UNION ALL
 	SELECT d.id, d.parent_id, d.revoked_at IS NOT NULL, c.depth + 1
 	FROM delegations d JOIN chain c ON d.id = c.parent_id
-	WHERE c.parent_id <> '' AND c.depth < ` + strconv.Itoa(store.MaxDelegationDepth) + `
+	WHERE c.parent_id <> '' AND c.depth < ?
 )
 SELECT parent_id, revoked FROM chain ORDER BY depth`
 
@@ -100,7 +99,7 @@ func (s *Store) DelegationRevoked(ctx context.Context, id string) (bool, error) 
 	if store.CheckID("delegation ID", id) != nil {
 		return true, nil
 	}
-	rows, err := s.r.QueryContext(ctx, delegationAncestors, id)
+	rows, err := s.r.QueryContext(ctx, delegationAncestors, id, store.MaxDelegationDepth)
 	if err != nil {
 		return true, fmt.Errorf("store/sqlite: delegation revoked: %w", classify(err))
 	}
@@ -220,8 +219,9 @@ func (s *Store) RevokeDelegation(ctx context.Context, id string, at time.Time) (
 // RevokeClientGrants revokes, in one BEGIN IMMEDIATE transaction, the
 // client's refresh token families (with their access tokens), its
 // delegations and those where it is an actor (with the families that
-// carry them), and sets the client's TokensRevokedBefore to at (or keeps
-// a later one). store.ErrNotFound for an unknown client.
+// carry them) and its opaque access tokens issued at or before at, and
+// sets the client's TokensRevokedBefore to at (or keeps a later one).
+// store.ErrNotFound for an unknown client.
 func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
 	const op = "store/sqlite: revoke client grants"
 	if err := store.CheckExpiry("revocation time", at); err != nil {
@@ -248,8 +248,12 @@ func (s *Store) RevokeClientGrants(ctx context.Context, clientID string, at time
 			clientID, clientID, clientID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
-			WHERE revoked_at IS NULL AND id IN (`+held+`)`, encodeTime(at), clientID, clientID)
+		if _, err := tx.ExecContext(ctx, `UPDATE delegations SET revoked_at = ?
+			WHERE revoked_at IS NULL AND id IN (`+held+`)`, encodeTime(at), clientID, clientID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE client_id = ? AND issued_at <= ? AND revoked = 0`,
+			clientID, encodeTime(at))
 		return err
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ func delegationTests() []struct {
 		{"Delegation/Depth", testDelegationDepth},
 		{"Delegation/List", testDelegationList},
 		{"Delegation/RevokeClientGrants", testRevokeClientGrants},
+		{"Delegation/RevokeConcurrent", testDelegationRevokeConcurrent},
 		{"Delegation/DeleteExpired", testDelegationDeleteExpired},
 		{"Delegation/Invalid", testDelegationInvalid},
 		{"Trust/RoundTrip", testTrustRoundTrip},
@@ -553,7 +554,37 @@ func testRevokeClientGrants(t *testing.T, s store.Store) {
 		"of another client's delegate": {family("c2", "apart", "apart"), false},
 	}
 	at := base.Add(time.Hour)
+	// Opaque access tokens: the client's issued up to at are revoked.
+	opaque := map[string]struct {
+		r    store.TokenRecord
+		want bool
+	}{}
+	for name, tc := range map[string]struct {
+		clientID string
+		issued   time.Time
+		want     bool
+	}{
+		"issued before":      {"c", at.Add(-time.Minute), true},
+		"issued at the time": {"c", at, true},
+		"issued after":       {"c", at.Add(time.Microsecond), false},
+		"of another client":  {"c2", at.Add(-time.Minute), false},
+	} {
+		r := fullToken(tc.clientID, "opaque "+name)
+		r.IssuedAt, r.ExpiresAt = tc.issued, at.Add(time.Hour)
+		must(t, "CreateToken", s.CreateToken(ctx, r))
+		opaque[name] = struct {
+			r    store.TokenRecord
+			want bool
+		}{r, tc.want}
+	}
 	must(t, "RevokeClientGrants", s.RevokeClientGrants(ctx, "c", at))
+	for name, o := range opaque {
+		got, err := s.GetToken(ctx, o.r.Hash)
+		must(t, "GetToken", err)
+		if got.Revoked != o.want {
+			t.Errorf("opaque token %s: revoked = %v, want %v", name, got.Revoked, o.want)
+		}
+	}
 	for name, tok := range tokens {
 		got, err := s.GetRefreshToken(ctx, tok.r.Hash)
 		must(t, "GetRefreshToken", err)
@@ -581,6 +612,26 @@ func testRevokeClientGrants(t *testing.T, s store.Store) {
 	must(t, "GetClient", err)
 	if !sameTime(at.Add(time.Minute), c.TokensRevokedBefore) {
 		t.Errorf("after a later revocation TokensRevokedBefore = %v, want %v", c.TokensRevokedBefore, at.Add(time.Minute))
+	}
+	// An update never moves it back either (an admin replacing the
+	// registration from a request that does not carry it).
+	updated, err := s.UpdateClient(ctx, "c", func(c store.Client) (store.Client, error) {
+		c.Name = "renamed"
+		c.TokensRevokedBefore = time.Time{}
+		return c, nil
+	})
+	must(t, "UpdateClient", err)
+	if !sameTime(at.Add(time.Minute), updated.TokensRevokedBefore) || updated.Name != "renamed" {
+		t.Errorf("after an update clearing it TokensRevokedBefore = %v (name %q), want %v", updated.TokensRevokedBefore, updated.Name, at.Add(time.Minute))
+	}
+	later := at.Add(2 * time.Minute)
+	updated, err = s.UpdateClient(ctx, "c", func(c store.Client) (store.Client, error) {
+		c.TokensRevokedBefore = later
+		return c, nil
+	})
+	must(t, "UpdateClient", err)
+	if !sameTime(later, updated.TokensRevokedBefore) {
+		t.Errorf("after an update moving it on TokensRevokedBefore = %v, want %v", updated.TokensRevokedBefore, later)
 	}
 	c2, err := s.GetClient(ctx, "c2")
 	must(t, "GetClient", err)
@@ -792,5 +843,53 @@ func testTrustInvalid(t *testing.T, s store.Store) {
 	must(t, "ListTrustedIssuers", err)
 	if len(list) != 0 {
 		t.Errorf("invalid issuers were stored: %d", len(list))
+	}
+}
+
+// testDelegationRevokeConcurrent revokes overlapping trees, and the
+// client's grants, at once: each call succeeds (no deadlock between their
+// locks) and together they revoke everything.
+func testDelegationRevokeConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	signInFixture(t, s)
+	const depth = 6
+	for round := range 3 {
+		id := func(i int) string { return fmt.Sprintf("r%d-d%d", round, i) }
+		mustCreateDelegation(t, s, fullDelegation(id(0), "", "", "c"))
+		for i := 1; i < depth; i++ {
+			mustCreateDelegation(t, s, fullDelegation(id(i), id(i-1), id(0), "c"))
+		}
+		for i := range depth {
+			r := fullRefresh("c", "u", "fam-"+id(i), "rt-"+id(i))
+			r.DelegationID = id(i)
+			must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, r))
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, depth+1)
+		for i := range depth {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.RevokeDelegation(ctx, id(depth-1-i), base)
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[depth] = s.RevokeClientGrants(ctx, "c", base)
+		}()
+		wg.Wait()
+		for _, err := range errs {
+			must(t, "concurrent revocation", err)
+		}
+		for i := range depth {
+			wantDelegationRevoked(t, s, id(i), true)
+			got, err := s.GetRefreshToken(ctx, hashOf("rt-"+id(i)))
+			must(t, "GetRefreshToken", err)
+			if !got.Revoked {
+				t.Errorf("family of %s not revoked", id(i))
+			}
+		}
 	}
 }
