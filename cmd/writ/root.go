@@ -94,6 +94,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newMigrateCmd(s),
 		newConfigCmd(s),
 		newClientCmd(s),
+		newIssuerCmd(s),
 		newUserCmd(s),
 		newAgentCmd(s),
 		newDelegationCmd(s),

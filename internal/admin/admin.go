@@ -31,6 +31,11 @@
 //	POST   /admin/users/{id}/enable          enable again
 //	GET    /admin/users/{id}/consents        list the user's consents
 //	DELETE /admin/users/{id}/consents/{client_id} revoke a consent and its refresh tokens (204)
+//	POST   /admin/trusted-issuers            trust an external issuer (201; 409 if registered)
+//	GET    /admin/trusted-issuers            list them, ordered by issuer
+//	GET    /admin/trusted-issuers/{issuer}   read one (issuer URL-escaped as one segment)
+//	PUT    /admin/trusted-issuers/{issuer}   replace one (404 if not registered)
+//	DELETE /admin/trusted-issuers/{issuer}   stop trusting it (204)
 //
 // Client metadata uses the names of RFC 7591, id_token_signed_response_alg
 // of OpenID Connect Registration (RS256 unless set), and writ's own
@@ -143,6 +148,12 @@ type Options struct {
 	// answer 503.
 	Delegations store.DelegationStore
 	Audit       store.AuditStore
+	// TrustedIssuers, when set, serves the /admin/trusted-issuers routes;
+	// without it they answer 503.
+	TrustedIssuers store.TrustStore
+	// TrustCache, when set, is told about every changed trusted issuer
+	// (*trust.Registry implements it).
+	TrustCache Invalidator
 	// Logger receives one info record per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -174,6 +185,10 @@ type handler struct {
 	users         UserStore
 	passwords     PasswordHasher
 	sessionsEnded func(ctx context.Context, userID string, sessions []store.Session)
+
+	// The trusted issuer routes' (Options.TrustedIssuers, TrustCache).
+	trusted    store.TrustStore
+	trustCache Invalidator
 }
 
 // NewHandler returns the admin API handler.
@@ -190,6 +205,7 @@ func NewHandler(o Options) http.Handler {
 	}
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
 	h.delegations, h.audit = o.Delegations, o.Audit
+	h.trusted, h.trustCache = o.TrustedIssuers, o.TrustCache
 	h.idTokenAlgs = o.IDTokenAlgorithms
 	if len(h.idTokenAlgs) == 0 {
 		h.idTokenAlgs = oidc.IDTokenAlgorithms()
@@ -223,6 +239,8 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle(PathUsers+"/{id}/enable", methods{http.MethodPost: h.setDisabled(false)})
 	mux.Handle(PathUsers+"/{id}/consents", methods{http.MethodGet: h.listConsents})
 	mux.Handle(PathUsers+"/{id}/consents/{client_id}", methods{http.MethodDelete: h.revokeConsent})
+	mux.Handle(PathTrustedIssuers, methods{http.MethodGet: h.listTrusted, http.MethodPost: h.createTrusted})
+	mux.Handle(PathTrustedIssuers+"/{issuer}", methods{http.MethodGet: h.getTrusted, http.MethodPut: h.putTrusted, http.MethodDelete: h.deleteTrusted})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErrorf(http.StatusNotFound, CodeNotFound, "no such admin API route: %s", clip(r.URL.Path, 128)))
 	})

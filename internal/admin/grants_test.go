@@ -14,7 +14,6 @@ func TestAdminGrantTypesServed(t *testing.T) {
 	e := newEnv(t)
 	for _, g := range []string{
 		"urn:ietf:params:oauth:grant-type:device_code",
-		"urn:ietf:params:oauth:grant-type:jwt-bearer",
 		"password",
 		"implicit",
 	} {
@@ -27,6 +26,10 @@ func TestAdminGrantTypesServed(t *testing.T) {
 	id, _ := c["client_id"].(string)
 	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code"}})
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "not supported")
+	// jwt-bearer is served, for confidential clients only.
+	e.create(t, m2m(map[string]any{"grant_types": []string{admin.GrantJWTBearer}}))
+	r = e.call(t, http.MethodPost, "/admin/clients", map[string]any{"grant_types": []string{admin.GrantJWTBearer}, "token_endpoint_auth_method": "none"})
+	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "public clients")
 	// refresh_token needs the one grant that issues refresh tokens.
 	r = e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", "refresh_token"}}))
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "authorization_code")

@@ -27,6 +27,9 @@ const (
 	// GrantTokenExchange is RFC 8693 token exchange, under the client's
 	// token_exchange policy.
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// GrantJWTBearer is RFC 7523 §2.1: assertions and ID-JAGs of the
+	// trusted issuers (/admin/trusted-issuers).
+	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
 // ResponseTypeCode is the only response type writ supports.
@@ -56,7 +59,7 @@ const (
 
 // GrantTypes returns the grant types a client may register.
 func GrantTypes() []string {
-	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange}
+	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange, GrantJWTBearer}
 }
 
 // AuthMethods returns the token endpoint authentication methods a client
@@ -406,6 +409,9 @@ func validateClient(c *store.Client) error {
 	}
 	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return badMetadata("public clients (token_endpoint_auth_method none) cannot use client_credentials: they cannot keep a secret")
+	}
+	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantJWTBearer) {
+		return badMetadata("public clients (token_endpoint_auth_method none) cannot use the jwt-bearer grant: the trust rules admit authenticated clients")
 	}
 	for i, u := range c.RedirectURIs {
 		if err := checkRedirectURI(fmt.Sprintf("redirect_uris[%d]", i), u); err != nil {

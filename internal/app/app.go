@@ -29,9 +29,11 @@ import (
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/internal/trust"
 	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -59,6 +61,9 @@ type App struct {
 	Admin      http.Handler
 	AdminToken string
 	Issuer     string
+	// Trust verifies tokens of the trusted external issuers (jwt-bearer,
+	// ID-JAG, token exchange subjects) against the store's records.
+	Trust *trust.Registry
 
 	log       *slog.Logger
 	master    keys.MasterKey
@@ -201,7 +206,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
+	// exchange subjects), verified against the store's records.
+	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
 	a.Server, err = server.New(server.Options{
+		ExternalTokens: a.Trust,
+		// writ as the IdP of ID-JAGs: signed by the key ring, audited.
+		IDJAG:          &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: a.Store, Now: o.Now},
 		Registration:   reg,
 		ClientMetadata: meta,
 		SignIn:         signIn,
@@ -233,6 +244,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		Hasher:            hasher,
 		Clients:           a.Server.Clients(),
 		Keys:              a,
+		TrustedIssuers:    a.Store,
+		TrustCache:        a.Trust,
 		IDTokenAlgorithms: a.Ring.Algorithms(),
 		Logger:            o.Logger,
 		Now:               o.Now,

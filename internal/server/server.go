@@ -280,6 +280,24 @@ func New(opts Options) (*Server, error) {
 	if s.dpop, s.dpopNonces, err = newDPoP(opts.DPoP, opts.Now); err != nil {
 		return nil, err
 	}
+	// The jwt-bearer grant (RFC 7523 assertions and ID-JAGs of trusted
+	// issuers) is served when external tokens can be verified; it audits
+	// into the store when the store keeps the audit trail.
+	if opts.ExternalTokens != nil {
+		audit, _ := st.(store.AuditStore)
+		s.grants[grant.TypeJWTBearer] = &grant.JWTBearer{
+			Minter:          s.minter,
+			External:        opts.ExternalTokens,
+			Replay:          st,
+			Audit:           audit,
+			Issuer:          opts.Issuer,
+			TokenEndpoint:   opts.Issuer + PathToken,
+			DefaultAudience: opts.DefaultAudience,
+			DefaultTTL:      opts.AccessTokenTTL,
+			Now:             opts.Now,
+			Logger:          opts.Logger,
+		}
+	}
 	if s.ownTokens, err = s.ownTokenVerifier(); err != nil {
 		return nil, err
 	}

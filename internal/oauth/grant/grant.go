@@ -53,6 +53,9 @@ type IDJAGRequest struct {
 	// Subject is the user (the subject token's sub); SubjectToken the
 	// verified subject token, for claims such as auth_time.
 	Subject string
+	// SubjectToken is the verified subject token, or nil; the ID-JAG
+	// copies its auth_time (and acr, amr) when present.
+	SubjectToken *jwt.Token
 	// Audience is the resource authorization server's issuer identifier.
 	Audience string
 	// Resources are the RFC 8707 resources asked for, or nil.

@@ -420,7 +420,7 @@ func (g *TokenExchange) idJAG(ctx context.Context, req *Request, subj *presented
 		}
 	}
 	tok, expiresIn, err := g.IDJAG.IssueIDJAG(ctx, IDJAGRequest{
-		Client: &req.Client.Client, Subject: subj.subject, Audience: auds[0], Resources: resources,
+		Client: &req.Client.Client, Subject: subj.subject, SubjectToken: subj.token, Audience: auds[0], Resources: resources,
 		Scopes: scopes, RequestID: req.RequestID,
 	})
 	if err != nil {
