@@ -47,6 +47,7 @@ func TestTokenExchangeDiscovery(t *testing.T) {
 				Requested  []string `json:"identity_chaining_requested_token_types_supported"`
 				Subject    []string `json:"writ_subject_token_types_supported"`
 				Actor      []string `json:"writ_actor_token_types_supported"`
+				Profiles   []string `json:"authorization_grant_profiles_supported"`
 			}
 			decodeJSON(t, tc.e.get(t, server.PathASMetadata).Body, &md)
 			if !slices.Contains(md.GrantTypes, grant.TypeTokenExchange) {
@@ -54,6 +55,11 @@ func TestTokenExchangeDiscovery(t *testing.T) {
 			}
 			if !slices.Equal(md.Requested, tc.requested) {
 				t.Errorf("identity_chaining_requested_token_types_supported = %q, want %q", md.Requested, tc.requested)
+			}
+			// No ExternalTokens: no jwt-bearer grant, so no ID-JAG profile
+			// (internal/trust/e2e checks a node that has both).
+			if slices.Contains(md.GrantTypes, grant.TypeJWTBearer) || len(md.Profiles) != 0 {
+				t.Errorf("jwt-bearer advertised without trusted issuers: %q %q", md.GrantTypes, md.Profiles)
 			}
 			if !slices.Equal(md.Subject, presented) || !slices.Equal(md.Actor, presented) {
 				t.Errorf("writ_subject_token_types_supported = %q, writ_actor_token_types_supported = %q, want %q", md.Subject, md.Actor, presented)

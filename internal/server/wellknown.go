@@ -121,6 +121,10 @@ type Metadata struct {
 	// that one may define later.
 	WritSubjectTokenTypesSupported []string `json:"writ_subject_token_types_supported,omitempty"`
 	WritActorTokenTypesSupported   []string `json:"writ_actor_token_types_supported,omitempty"`
+	// AuthorizationGrantProfilesSupported lists the ID-JAG profile when the
+	// jwt-bearer grant is served, which redeems ID-JAGs of the trusted
+	// issuers (draft-ietf-oauth-identity-assertion-authz-grant §7.2).
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
@@ -185,6 +189,9 @@ func (s *Server) metadata() Metadata {
 		m.IdentityChainingRequestedTokenTypesSupported = x.RequestedTokenTypes()
 		m.WritSubjectTokenTypesSupported = x.SubjectTokenTypes()
 		m.WritActorTokenTypesSupported = x.SubjectTokenTypes()
+	}
+	if _, ok := s.grants[grant.TypeJWTBearer]; ok {
+		m.AuthorizationGrantProfilesSupported = []string{grant.IDJAGProfile}
 	}
 	return m
 }

@@ -27,6 +27,11 @@ import (
 // Grant (draft-ietf-oauth-identity-assertion-authz-grant).
 const IDJAGType = "oauth-id-jag+jwt"
 
+// IDJAGProfile is the authorization grant profile of ID-JAGs, which an
+// authorization server that redeems them lists in its metadata
+// (authorization_grant_profiles_supported, §7.2 of the draft).
+const IDJAGProfile = "urn:ietf:params:oauth:grant-profile:id-jag"
+
 // Bounds of the JWT bearer grant.
 const (
 	// MaxAssertionSize bounds the assertion parameter, in bytes.
