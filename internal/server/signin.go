@@ -573,7 +573,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,
 		RedirectURI: codeRedirectURI(f.req), Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
 		CodeChallenge: f.req.CodeChallenge, CodeChallengeMethod: f.req.CodeChallengeMethod,
-		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
+		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims, DPoPJKT: f.req.DPoPJKT,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	}
 	if err := s.stores.signIn.CreateAuthCode(ctx, ac); err != nil {
