@@ -135,3 +135,28 @@ func TestDPoPBoundAccessTokensClient(t *testing.T) {
 		rt = next.RefreshToken
 	}
 }
+
+// TestDPoPJKTDisabled: with DPoP off, dpop_jkt is an unknown parameter,
+// ignored: the code is not bound, and redeems without a proof.
+func TestDPoPJKTDisabled(t *testing.T) {
+	e := newSignInEnv(t, envOptions{DPoP: &server.DPoPOptions{Disabled: true}})
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	e.addPublic(t, "spa", webApp(redirect), firstParty())
+	rp := e.newRP(t, "spa", "", redirect, webScopes...)
+	for _, jkt := range []string{newDPoPKey(t).ThumbprintSHA256(), "not-a-thumbprint"} {
+		ar := rp.authorize(oauth2.SetAuthURLParam("dpop_jkt", jkt))
+		_, p := e.newBrowser(t).run(t, ar.URL, user{Username: "alice", Password: alicePassword})
+		code := e.callback(t, p, redirect, ar.State)
+		r := e.post(t, server.PathToken, url.Values{
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"code_verifier": {ar.Verifier}, "client_id": {"spa"},
+		})
+		var tr codeTokens
+		decodeJSON(t, r.Body, &tr)
+		if r.Status != http.StatusOK || tr.TokenType != "Bearer" {
+			t.Fatalf("dpop_jkt %q with DPoP off: %s", jkt, r)
+		}
+	}
+}

@@ -91,6 +91,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.dpop == nil {
+		// DPoP is off: dpop_jkt is an unknown parameter, ignored (RFC
+		// 6749 §3.1), not a binding no proof could ever satisfy.
+		params.Del("dpop_jkt")
+	}
 	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
 	if err != nil {
 		s.authzError(w, r, err)
