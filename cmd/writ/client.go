@@ -87,6 +87,7 @@ type clientFlags struct {
 	jwks         string
 	jwksURI      string
 	firstParty   bool
+	dpopBound    bool
 	backchannel  string
 	public       bool
 	metadata     []string
@@ -131,6 +132,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
+	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -314,6 +316,9 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
 	if fs.Changed("first-party") {
 		b["first_party"] = f.firstParty
+	}
+	if fs.Changed("dpop-bound-access-tokens") {
+		b["dpop_bound_access_tokens"] = f.dpopBound
 	}
 	if fs.Changed("metadata") {
 		m := map[string]string{}
@@ -581,6 +586,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if !c.TokensRevokedBefore.IsZero() {
 		rows = append(rows, []string{"TOKENS REVOKED BEFORE", c.TokensRevokedBefore.UTC().Format(time.RFC3339)})
+	}
+	if c.DPoPBoundAccessTokens {
+		rows = append(rows, []string{"DPOP-BOUND TOKENS", "yes"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

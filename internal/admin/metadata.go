@@ -79,7 +79,7 @@ func fieldNames() []string {
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
-		"agent", "token_exchange",
+		"agent", "token_exchange", "dpop_bound_access_tokens",
 	}
 }
 
@@ -253,6 +253,8 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		}
 	case "first_party":
 		c.FirstParty, err = decodeBool(badMetadata, name, raw)
+	case "dpop_bound_access_tokens":
+		c.DPoPBoundAccessTokens, err = decodeBool(badMetadata, name, raw)
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -563,6 +565,9 @@ type ClientResponse struct {
 	FirstParty bool `json:"first_party"`
 	// Metadata holds free-form annotations.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of the
+	// client must carry a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -609,6 +614,7 @@ func toJSON(c store.Client, secret string) ClientResponse {
 		Audiences:                c.Audiences,
 		FirstParty:               c.FirstParty,
 		Metadata:                 c.Metadata,
+		DPoPBoundAccessTokens:    c.DPoPBoundAccessTokens,
 		Origin:                   c.Origin,
 		Agent:                    agentJSON(c.Agent),
 		TokenExchange:            exchangeJSON(c.Exchange),

@@ -91,6 +91,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.dpop == nil {
+		// DPoP is off: dpop_jkt is an unknown parameter, ignored (RFC
+		// 6749 §3.1), not a binding no proof could ever satisfy.
+		params.Del("dpop_jkt")
+	}
 	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
 	if err != nil {
 		s.authzError(w, r, err)
@@ -573,7 +578,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,
 		RedirectURI: codeRedirectURI(f.req), Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
 		CodeChallenge: f.req.CodeChallenge, CodeChallengeMethod: f.req.CodeChallengeMethod,
-		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
+		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims, DPoPJKT: f.req.DPoPJKT,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	}
 	if err := s.stores.signIn.CreateAuthCode(ctx, ac); err != nil {

@@ -71,6 +71,7 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		Logger:          o.Logger,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
+		DPoP:            o.DPoP,
 		SignIn: &server.SignInOptions{
 			CSRFKey:   randomBytes(t, 32),
 			SealKey:   randomBytes(t, 32),

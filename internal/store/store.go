@@ -163,6 +163,11 @@ type Client struct {
 	BackchannelLogoutURI string
 	// Metadata holds free-form annotations.
 	Metadata map[string]string
+	// DPoPBoundAccessTokens is the client metadata dpop_bound_access_tokens
+	// (RFC 9449 §5.2): every token request of the client must carry a
+	// DPoP proof, and its tokens are all DPoP-bound (its refresh tokens
+	// too, confidential client or not).
+	DPoPBoundAccessTokens bool
 	// Agent, when not nil, registers the client as an agent (a principal
 	// acting for its owner); nil for other clients.
 	Agent *AgentPolicy

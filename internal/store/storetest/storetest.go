@@ -121,6 +121,7 @@ func fullClient(id string) store.Client {
 		FirstParty:               true,
 		BackchannelLogoutURI:     "https://app.example/backchannel",
 		Metadata:                 map[string]string{"team": "billing", "counter": "0", "": "empty key"},
+		DPoPBoundAccessTokens:    true,
 		Agent: &store.AgentPolicy{Owner: store.OwnerUser + "user-42", MaxTokenTTL: 10*time.Minute + 1,
 			AllowRefresh: true, RequireDPoP: true},
 		Exchange: &store.ExchangePolicy{
