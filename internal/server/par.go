@@ -79,7 +79,7 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		delete(params, name)
 	}
 	if params.Has("request_uri") {
-		s.fail(w, r, oauth.InvalidRequest("request_uri cannot be pushed (RFC 9126 §2.1)"))
+		s.fail(w, r, oauth.InvalidRequest("request_uri cannot be pushed"))
 		return
 	}
 	if id := params.Get("client_id"); id != "" && id != c.ID {
