@@ -163,6 +163,10 @@ type Client struct {
 	BackchannelLogoutURI string
 	// Metadata holds free-form annotations.
 	Metadata map[string]string
+	// RequirePushedAuthorizationRequests is the client metadata of RFC
+	// 9126 §6: the authorization endpoint takes the client's requests only
+	// as a request_uri from the pushed authorization request endpoint.
+	RequirePushedAuthorizationRequests bool
 	// Agent, when not nil, registers the client as an agent (a principal
 	// acting for its owner); nil for other clients.
 	Agent *AgentPolicy

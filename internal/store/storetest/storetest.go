@@ -120,7 +120,9 @@ func fullClient(id string) store.Client {
 		IDTokenSignedResponseAlg: "ES256",
 		FirstParty:               true,
 		BackchannelLogoutURI:     "https://app.example/backchannel",
-		Metadata:                 map[string]string{"team": "billing", "counter": "0", "": "empty key"},
+
+		RequirePushedAuthorizationRequests: true,
+		Metadata:                           map[string]string{"team": "billing", "counter": "0", "": "empty key"},
 		Agent: &store.AgentPolicy{Owner: store.OwnerUser + "user-42", MaxTokenTTL: 10*time.Minute + 1,
 			AllowRefresh: true, RequireDPoP: true},
 		Exchange: &store.ExchangePolicy{
