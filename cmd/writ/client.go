@@ -86,6 +86,7 @@ type clientFlags struct {
 	jwks         string
 	jwksURI      string
 	firstParty   bool
+	requirePAR   bool
 	backchannel  string
 	public       bool
 	metadata     []string
@@ -116,6 +117,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
+	fs.BoolVar(&f.requirePAR, "require-pushed-authorization-requests", false, "accept the client's authorization requests only as a request_uri from /oauth2/par (RFC 9126)")
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -215,6 +217,9 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
 	if fs.Changed("first-party") {
 		b["first_party"] = f.firstParty
+	}
+	if fs.Changed("require-pushed-authorization-requests") {
+		b["require_pushed_authorization_requests"] = f.requirePAR
 	}
 	if fs.Changed("metadata") {
 		m := map[string]string{}
@@ -452,6 +457,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.FirstParty {
 		rows = append(rows, []string{"FIRST PARTY", "yes"})
+	}
+	if c.RequirePushedAuthorizationRequests {
+		rows = append(rows, []string{"REQUIRE PAR", "yes"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

@@ -76,6 +76,7 @@ func fieldNames() []string {
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
+		"require_pushed_authorization_requests",
 	}
 }
 
@@ -247,6 +248,8 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		}
 	case "first_party":
 		c.FirstParty, err = decodeBool(badMetadata, name, raw)
+	case "require_pushed_authorization_requests":
+		c.RequirePushedAuthorizationRequests, err = decodeBool(badMetadata, name, raw)
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -553,6 +556,10 @@ type ClientResponse struct {
 	FirstParty bool `json:"first_party"`
 	// Metadata holds free-form annotations.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// take the client's requests only from the pushed authorization
+	// request endpoint (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -591,8 +598,10 @@ func toJSON(c store.Client, secret string) ClientResponse {
 		FirstParty:               c.FirstParty,
 		Metadata:                 c.Metadata,
 		Origin:                   c.Origin,
-		CreatedAt:                c.CreatedAt,
-		UpdatedAt:                c.UpdatedAt,
+
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		CreatedAt:                          c.CreatedAt,
+		UpdatedAt:                          c.UpdatedAt,
 	}
 	if len(c.JWKS) == 0 {
 		j.JWKS = nil

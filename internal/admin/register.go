@@ -226,6 +226,7 @@ func registrationFields() []string {
 	return []string{
 		"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
+		"require_pushed_authorization_requests",
 	}
 }
 
@@ -247,6 +248,8 @@ type RegistrationResponse struct {
 	JWKS                     json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                  string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	// RequirePushedAuthorizationRequests is RFC 9126 §6's metadata.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -260,6 +263,8 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		GrantTypes: j.GrantTypes, ResponseTypes: j.ResponseTypes, Scope: j.Scope,
 		TokenEndpointAuthMethod: j.TokenEndpointAuthMethod, JWKS: j.JWKS, JWKSURI: j.JWKSURI,
 		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg,
+
+		RequirePushedAuthorizationRequests: j.RequirePushedAuthorizationRequests,
 	}
 }
 

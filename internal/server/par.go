@@ -199,7 +199,7 @@ type resolved struct {
 func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolved, error) {
 	hasURI, hasObject := params.Has("request_uri"), params.Has("request")
 	required := s.opts.SignIn.RequirePushedAuthorizationRequests
-	if !hasURI && !hasObject && !required {
+	if !hasURI && !hasObject && !required && !s.clientRequiresPAR(ctx, params) {
 		return resolved{params: params}, nil
 	}
 	for name, vs := range params {
@@ -234,8 +234,12 @@ func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolve
 			return resolved{}, authz.RefuseRequest(&c, params, authz.CodeInvalidRequestURI, desc)
 		}
 		return resolved{req: req, client: &c}, nil
-	case required:
+	case required || c.RequirePushedAuthorizationRequests:
+		// Pushed requests are required, server-wide or for the client:
+		// neither plain parameters nor a request object will do.
 		return resolved{}, authz.RefuseRequest(&c, params, oauth.CodeInvalidRequest, "authorization requests must be pushed first (pushed authorization request endpoint, then request_uri)")
+	case !hasObject:
+		return resolved{params: params}, nil
 	}
 	obj, err := s.requestObjects.Verify(ctx, params.Get("request"), &c)
 	var oe *authz.RequestObjectError
@@ -246,6 +250,18 @@ func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolve
 		return resolved{}, err
 	}
 	return resolved{params: obj}, nil
+}
+
+// clientRequiresPAR reports whether the client a plain request names
+// registered require_pushed_authorization_requests. A client that cannot
+// be read is left to authz.Parse, which refuses it.
+func (s *Server) clientRequiresPAR(ctx context.Context, params url.Values) bool {
+	ids := params["client_id"]
+	if len(ids) != 1 || ids[0] == "" {
+		return false
+	}
+	c, err := s.clients.GetClient(ctx, ids[0])
+	return err == nil && c.RequirePushedAuthorizationRequests
 }
 
 // pushedRequest spends the request_uri of client c and returns the request

@@ -437,3 +437,35 @@ func TestRequestObjectAtAuthorizationEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestRequirePARPerClient: a client registered with
+// require_pushed_authorization_requests gets nothing from the
+// authorization endpoint but through a request_uri (plain parameters and
+// request objects refused); other clients are unaffected.
+func TestRequirePARPerClient(t *testing.T) {
+	e := newSignInEnv(t, envOptions{})
+	redirect := newCallbackServer(t).URL + "/callback"
+	key := e.addKeyJWT(t, "strict", webApp(redirect), func(c *store.Client) { c.RequirePushedAuthorizationRequests = true })
+	e.addPublic(t, "relaxed", webApp(redirect))
+	verifier := oauth2.GenerateVerifier()
+	plain := func(id string) url.Values {
+		return url.Values{
+			"client_id": {id}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"},
+			"state": {"s-1"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"},
+		}
+	}
+	authorize := func(q url.Values) *page {
+		return e.newBrowser(t).get(t, e.url(server.PathAuthorize)+"?"+q.Encode())
+	}
+	wantRedirectError(t, e, authorize(plain("strict")), redirect, oauth.CodeInvalidRequest, "s-1")
+	obj := plain("strict")
+	obj.Set("request", signObject(t, key, authz.RequestObjectType, e.objectClaims("strict", redirect, verifier)))
+	wantRedirectError(t, e, authorize(obj), redirect, oauth.CodeInvalidRequest, "s-1")
+	if p := authorize(plain("relaxed")); p.Kind() != pageLogin {
+		t.Errorf("a client without the requirement: %s", p)
+	}
+	uri := e.push(t, e.keyAuth(t, "strict", key, plain("strict")))
+	if p := e.newBrowser(t).get(t, e.authorizeURI("strict", uri, nil)); p.Kind() != pageLogin {
+		t.Errorf("pushed: %s", p)
+	}
+}
