@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -468,4 +469,40 @@ func TestRequirePARPerClient(t *testing.T) {
 	if p := e.newBrowser(t).get(t, e.authorizeURI("strict", uri, nil)); p.Kind() != pageLogin {
 		t.Errorf("pushed: %s", p)
 	}
+}
+
+// TestRequestObjectKeysFromJWKSURI: a client that publishes its keys at a
+// jwks_uri signs request objects with them, through the key source of
+// private_key_jwt (fetched and cached); an object signed by another key is
+// refused.
+func TestRequestObjectKeysFromJWKSURI(t *testing.T) {
+	e := newSignInEnv(t, envOptions{})
+	e.addUser(t, "u-alice", "alice", alicePassword)
+	redirect := newCallbackServer(t).URL + "/callback"
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := jose.NewKeySet(key.Public()).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(keys.Close)
+	e.addPublic(t, "remote-keys", webApp(redirect), func(c *store.Client) { c.JWKSURI = keys.URL + "/jwks.json" })
+	verifier := oauth2.GenerateVerifier()
+
+	uri := e.push(t, url.Values{"client_id": {"remote-keys"}, "request": {signObject(t, key, authz.RequestObjectType, e.objectClaims("remote-keys", redirect, verifier))}})
+	_, p := e.newBrowser(t).run(t, e.authorizeURI("remote-keys", uri, nil), user{Username: "alice", Password: alicePassword})
+	e.callback(t, p, redirect, "o-state")
+
+	other, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.post(t, server.PathPAR, url.Values{"client_id": {"remote-keys"}, "request": {signObject(t, other, authz.RequestObjectType, e.objectClaims("remote-keys", redirect, verifier))}})
+	wantOAuthError(t, resp, http.StatusBadRequest, authz.CodeInvalidRequestObject)
 }
