@@ -1,11 +1,16 @@
 package authz_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
 )
 
 func TestObjectParams(t *testing.T) {
@@ -75,6 +80,54 @@ func FuzzObjectParams(f *testing.F) {
 			case "iss", "aud", "exp", "nbf", "iat", "jti", "sub", "request", "request_uri":
 				t.Errorf("%s passed through", name)
 			}
+		}
+	})
+}
+
+// staticKeys is a client key source with one key set.
+type staticKeys struct{ ks *jose.KeySet }
+
+func (s staticKeys) ClientKeys(context.Context, *store.Client, *jose.Header) (*jose.KeySet, error) {
+	return s.ks, nil
+}
+
+// FuzzRequestObjectVerify: whatever a request carries in request, Verify
+// returns parameters only for an object signed by the client's key, and
+// otherwise a RequestObjectError; never a panic. The seeds include a valid
+// object, so that the fuzzer mutates signed input too.
+func FuzzRequestObjectVerify(f *testing.F) {
+	key, err := jose.GenerateKey(jose.ES256)
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	ro := &authz.RequestObjects{Keys: staticKeys{jose.NewKeySet(key.Public())}, Issuer: "https://as.example", Now: func() time.Time { return now }}
+	client := &store.Client{ID: "app", JWKS: []byte(`{"keys":[]}`)}
+	payload, _ := json.Marshal(map[string]any{
+		"iss": "app", "aud": "https://as.example", "exp": now.Add(time.Minute).Unix(),
+		"client_id": "app", "scope": "openid", "max_age": 60, "claims": map[string]any{"userinfo": map[string]any{"email": nil}},
+	})
+	valid, err := jose.Sign(key, payload, &jose.SignOptions{Type: authz.RequestObjectType})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if params, err := ro.Verify(context.Background(), valid, client); err != nil || params.Get("scope") != "openid" || params.Get("client_id") != "app" {
+		f.Fatalf("the valid seed: %v, %v", params, err)
+	}
+	for _, s := range []string{valid, valid[:len(valid)-2], "eyJhbGciOiJub25lIn0.e30.", "a.b.c", "", "...."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		params, err := ro.Verify(context.Background(), raw, client)
+		if err != nil {
+			var oe *authz.RequestObjectError
+			if !errors.As(err, &oe) {
+				t.Fatalf("error %v is not a RequestObjectError", err)
+			}
+			return
+		}
+		if params.Get("client_id") != "app" {
+			t.Fatalf("accepted with client_id %q", params.Get("client_id"))
 		}
 	})
 }
