@@ -88,6 +88,7 @@ type clientFlags struct {
 	jwksURI      string
 	firstParty   bool
 	dpopBound    bool
+	requirePAR   bool
 	backchannel  string
 	public       bool
 	metadata     []string
@@ -133,6 +134,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
 	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
+	fs.BoolVar(&f.requirePAR, "require-pushed-authorization-requests", false, "accept the client's authorization requests only as a request_uri from /oauth2/par (RFC 9126)")
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -319,6 +321,9 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	}
 	if fs.Changed("dpop-bound-access-tokens") {
 		b["dpop_bound_access_tokens"] = f.dpopBound
+	}
+	if fs.Changed("require-pushed-authorization-requests") {
+		b["require_pushed_authorization_requests"] = f.requirePAR
 	}
 	if fs.Changed("metadata") {
 		m := map[string]string{}
@@ -589,6 +594,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.DPoPBoundAccessTokens {
 		rows = append(rows, []string{"DPOP-BOUND TOKENS", "yes"})
+	}
+	if c.RequirePushedAuthorizationRequests {
+		rows = append(rows, []string{"REQUIRE PAR", "yes"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

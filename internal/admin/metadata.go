@@ -79,7 +79,7 @@ func fieldNames() []string {
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
-		"agent", "token_exchange", "dpop_bound_access_tokens",
+		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
 	}
 }
 
@@ -255,6 +255,8 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		c.FirstParty, err = decodeBool(badMetadata, name, raw)
 	case "dpop_bound_access_tokens":
 		c.DPoPBoundAccessTokens, err = decodeBool(badMetadata, name, raw)
+	case "require_pushed_authorization_requests":
+		c.RequirePushedAuthorizationRequests, err = decodeBool(badMetadata, name, raw)
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -568,6 +570,10 @@ type ClientResponse struct {
 	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of the
 	// client must carry a DPoP proof.
 	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// take the client's requests only from the pushed authorization
+	// request endpoint (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -593,34 +599,35 @@ type ClientResponse struct {
 // The stored hash is never rendered.
 func toJSON(c store.Client, secret string) ClientResponse {
 	j := ClientResponse{
-		ClientID:                 c.ID,
-		ClientSecret:             secret,
-		ClientIDIssuedAt:         c.CreatedAt.Unix(),
-		ClientName:               c.Name,
-		RedirectURIs:             c.RedirectURIs,
-		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
-		GrantTypes:               nonNil(c.GrantTypes),
-		ResponseTypes:            nonNil(c.ResponseTypes),
-		Scope:                    oauth.JoinScope(c.Scopes),
-		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
-		JWKS:                     json.RawMessage(c.JWKS),
-		JWKSURI:                  c.JWKSURI,
-		BackchannelLogoutURI:     c.BackchannelLogoutURI,
-		AccessTokenFormat:        c.AccessTokenFormat,
-		AccessTokenTTL:           int64(c.AccessTokenTTL / time.Second),
-		RefreshTokenTTL:          int64(c.RefreshTokenTTL / time.Second),
-		IDTokenTTL:               int64(c.IDTokenTTL / time.Second),
-		IDTokenSignedResponseAlg: cmp.Or(c.IDTokenSignedResponseAlg, string(oidc.DefaultSigningAlgorithm)),
-		Audiences:                c.Audiences,
-		FirstParty:               c.FirstParty,
-		Metadata:                 c.Metadata,
-		DPoPBoundAccessTokens:    c.DPoPBoundAccessTokens,
-		Origin:                   c.Origin,
-		Agent:                    agentJSON(c.Agent),
-		TokenExchange:            exchangeJSON(c.Exchange),
-		TokensRevokedBefore:      c.TokensRevokedBefore,
-		CreatedAt:                c.CreatedAt,
-		UpdatedAt:                c.UpdatedAt,
+		ClientID:                           c.ID,
+		ClientSecret:                       secret,
+		ClientIDIssuedAt:                   c.CreatedAt.Unix(),
+		ClientName:                         c.Name,
+		RedirectURIs:                       c.RedirectURIs,
+		PostLogoutRedirectURIs:             c.PostLogoutRedirectURIs,
+		GrantTypes:                         nonNil(c.GrantTypes),
+		ResponseTypes:                      nonNil(c.ResponseTypes),
+		Scope:                              oauth.JoinScope(c.Scopes),
+		TokenEndpointAuthMethod:            c.TokenEndpointAuthMethod,
+		JWKS:                               json.RawMessage(c.JWKS),
+		JWKSURI:                            c.JWKSURI,
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		AccessTokenFormat:                  c.AccessTokenFormat,
+		AccessTokenTTL:                     int64(c.AccessTokenTTL / time.Second),
+		RefreshTokenTTL:                    int64(c.RefreshTokenTTL / time.Second),
+		IDTokenTTL:                         int64(c.IDTokenTTL / time.Second),
+		IDTokenSignedResponseAlg:           cmp.Or(c.IDTokenSignedResponseAlg, string(oidc.DefaultSigningAlgorithm)),
+		Audiences:                          c.Audiences,
+		FirstParty:                         c.FirstParty,
+		Metadata:                           c.Metadata,
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
+		Origin:                             c.Origin,
+		Agent:                              agentJSON(c.Agent),
+		TokenExchange:                      exchangeJSON(c.Exchange),
+		TokensRevokedBefore:                c.TokensRevokedBefore,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		CreatedAt:                          c.CreatedAt,
+		UpdatedAt:                          c.UpdatedAt,
 	}
 	if len(c.JWKS) == 0 {
 		j.JWKS = nil

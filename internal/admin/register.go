@@ -227,6 +227,7 @@ func registrationFields() []string {
 		"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
 		"dpop_bound_access_tokens",
+		"require_pushed_authorization_requests",
 	}
 }
 
@@ -249,6 +250,8 @@ type RegistrationResponse struct {
 	JWKSURI                  string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
 	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
+	// RequirePushedAuthorizationRequests is RFC 9126 §6's metadata.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -262,6 +265,7 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		GrantTypes: j.GrantTypes, ResponseTypes: j.ResponseTypes, Scope: j.Scope,
 		TokenEndpointAuthMethod: j.TokenEndpointAuthMethod, JWKS: j.JWKS, JWKSURI: j.JWKSURI,
 		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg, DPoPBoundAccessTokens: j.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: j.RequirePushedAuthorizationRequests,
 	}
 }
 

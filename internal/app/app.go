@@ -284,6 +284,8 @@ func (a *App) signInOptions(cfg *config.Config) (*server.SignInOptions, error) {
 		RefreshMaxTTL: cfg.RefreshTokenAbsoluteTTL,
 		IDTokenTTL:    cfg.IDTokenTTL,
 		SessionTTL:    cfg.SessionTTL,
+
+		RequirePushedAuthorizationRequests: cfg.RequirePushedAuthorizationRequests,
 	}, nil
 }
 

@@ -173,6 +173,8 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 	if len(req.State) > maxState {
 		return fail(oauth.CodeInvalidRequest, "state is too long")
 	}
+	// The server resolves request (RequestObjects.Verify) and request_uri
+	// (pushed requests) before Parse; here they are never expected.
 	if get("request") != "" {
 		return fail("request_not_supported", "request objects are not supported")
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
@@ -73,6 +74,7 @@ type Store interface {
 	accountStore
 	logoutStore
 	signInSetupStore
+	parStore
 }
 
 // Every backend serves the server.
@@ -172,6 +174,9 @@ type Server struct {
 	userinfo       *oidc.UserInfo
 	logoutNotifier *oidc.Notifier
 	idTokenHints   *jwt.Verifier
+	// requestObjects verifies request objects (RFC 9101) at the
+	// authorization and pushed authorization request endpoints.
+	requestObjects *authz.RequestObjects
 
 	// stores are the handlers' store interfaces, each the narrowest one
 	// its handler needs, declared next to it; New fills them from
@@ -190,6 +195,7 @@ type Server struct {
 		// agents serves the revocation of agents by their owners; nil
 		// while the store keeps no delegations.
 		agents agentStore
+		par    parStore
 	}
 }
 
@@ -268,7 +274,7 @@ func New(opts Options) (*Server, error) {
 		Hasher:    opts.Hasher,
 		Replay:    st,
 		Keys:      opts.ClientKeys,
-		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
+		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke, opts.Issuer + PathPAR},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
@@ -290,6 +296,8 @@ func New(opts Options) (*Server, error) {
 		s.stores.signIn = st
 		s.stores.account = st
 		s.stores.logout = st
+		s.stores.par = st
+		s.requestObjects = &authz.RequestObjects{Keys: opts.ClientKeys, Replay: st, Issuer: opts.Issuer, Now: opts.Now}
 		if err := s.setupSignIn(opts.SignIn, st); err != nil {
 			return nil, err
 		}
@@ -363,6 +371,7 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.signin != nil {
 		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
+		mux.HandleFunc(PathPAR, s.handlePAR)
 		mux.HandleFunc(PathLogin, s.handleLogin)
 		mux.HandleFunc(PathConsent, s.handleConsent)
 		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)

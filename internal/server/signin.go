@@ -96,21 +96,28 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// 6749 §3.1), not a binding no proof could ever satisfy.
 		params.Del("dpop_jkt")
 	}
-	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
+	// request_uri (a pushed request, validated when it was pushed) or
+	// request (a request object, whose parameters replace the query's).
+	res, err := s.resolveRequest(r.Context(), params)
 	if err != nil {
 		s.authzError(w, r, err)
 		return
 	}
-	f := &flow{req: req, client: client}
-	if len(req.Resources) == 0 {
-		// An MCP server's token is issued only for a request that names
-		// it (MCP authorization, RFC 8707): a client that registered it
-		// as its first audience does not get it by default.
-		if aud, ok := s.mcpResources.First(grant.DefaultAudience(client, s.opts.DefaultAudience)); ok {
-			s.redirectError(w, r, f, oauth.CodeInvalidTarget, "resource is required: "+aud+" is an MCP server")
+	req, client := res.req, res.client
+	if req == nil {
+		if req, client, err = authz.Parse(r.Context(), res.params, s.clients, s.now(), authz.Timeout); err == nil {
+			// An MCP server's token is issued only for a request that
+			// names it (MCP authorization, RFC 8707): a client that
+			// registered it as its first audience does not get it by
+			// default.
+			err = s.checkAudience(req, client)
+		}
+		if err != nil {
+			s.authzError(w, r, err)
 			return
 		}
 	}
+	f := &flow{req: req, client: client}
 	if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
 		f.sess = &sess
 	} else if !errors.Is(err, authn.ErrNoSession) {

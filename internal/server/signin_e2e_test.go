@@ -77,6 +77,8 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 			SealKey:   randomBytes(t, 32),
 			Passwords: testPasswordParams,
 			Sleep:     base.Clock.Sleep,
+
+			RequirePushedAuthorizationRequests: o.RequirePAR,
 		},
 	})
 	if err != nil {
@@ -1180,7 +1182,8 @@ func TestSignInDiscovery(t *testing.T) {
 		"authorization_response_iss_parameter_supported": true,
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
-		"request_parameter_supported":                    false,
+		"request_parameter_supported":                    true,
+		"pushed_authorization_request_endpoint":          e.url(server.PathPAR),
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     true,
 	} {

@@ -38,6 +38,10 @@ type SignInOptions struct {
 	IDTokenTTL    time.Duration
 	// SessionTTL is the absolute lifetime of a browser session.
 	SessionTTL time.Duration
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// accept only request_uri values from the pushed authorization request
+	// endpoint (RFC 9126 §5), for every client.
+	RequirePushedAuthorizationRequests bool
 	// Sleep waits out the delay of a sign-in on an account with recent
 	// failures (authn.Login.Sleep); nil means a timer. Tests pass a fake
 	// clock's Sleep.

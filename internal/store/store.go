@@ -168,6 +168,10 @@ type Client struct {
 	// DPoP proof, and its tokens are all DPoP-bound (its refresh tokens
 	// too, confidential client or not).
 	DPoPBoundAccessTokens bool
+	// RequirePushedAuthorizationRequests is the client metadata of RFC
+	// 9126 §6: the authorization endpoint takes the client's requests only
+	// as a request_uri from the pushed authorization request endpoint.
+	RequirePushedAuthorizationRequests bool
 	// Agent, when not nil, registers the client as an agent (a principal
 	// acting for its owner); nil for other clients.
 	Agent *AgentPolicy
