@@ -385,6 +385,7 @@ type Store interface {
 	AuditStore
 	DelegationStore
 	TrustStore
+	DeviceCodeStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.
