@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
@@ -155,6 +156,11 @@ type Server struct {
 	dpop       *dpop.Verifier
 	dpopNonces *dpop.Nonces
 
+	// deviceAuthz serves the device authorization endpoint and
+	// deviceThrottle limits user code guesses, with sign-in on.
+	deviceAuthz    *grant.DeviceAuthorization
+	deviceThrottle *authn.Throttle
+
 	// registration serves dynamic client registration, when on.
 	registration http.Handler
 
@@ -176,6 +182,7 @@ type Server struct {
 		account       accountStore
 		logout        logoutStore
 		userinfo      userInfoStore
+		device        deviceStore
 	}
 }
 
@@ -250,7 +257,7 @@ func New(opts Options) (*Server, error) {
 		Hasher:    opts.Hasher,
 		Replay:    st,
 		Keys:      opts.ClientKeys,
-		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
+		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke, opts.Issuer + PathDeviceAuthorization},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
@@ -349,6 +356,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathAccount, s.handleAccount)
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
 		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
+		mux.HandleFunc(PathDevice, s.handleDevice)
+		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}

@@ -449,7 +449,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	f.sess, f.justSignedIn = &sess, true
 	if f.account {
-		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		back := PathAccount
+		if isDeviceReturn(f.req.RedirectURI) {
+			back = f.req.RedirectURI
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	s.continueFlow(w, r, f)
