@@ -146,6 +146,14 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, http.StatusBadRequest, "Invalid request", "Choose Allow or Deny.")
 		return
 	}
+	if decision == ui.DecisionApprove {
+		// The approval is a consent, remembered as the consent page's
+		// is: the refresh grant checks it still covers the scopes.
+		if err := s.mergeConsent(ctx, u.ID, c.ID, d.Scopes, now); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
+		}
+	}
 	_, err = s.stores.device.DecideDeviceCode(ctx, uc, now, store.DeviceDecision{
 		Approve: decision == ui.DecisionApprove, UserID: u.ID, SessionID: sess.ID,
 		AuthTime: sess.AuthTime, AMR: sess.AMR, ACR: sess.ACR,
