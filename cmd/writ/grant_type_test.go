@@ -11,4 +11,6 @@ func TestClientGrantTypesServed(t *testing.T) {
 			mustFail(t, exitUsage, "client_credentials, authorization_code, refresh_token")
 	}
 	writAdmin(t, "", "client", "create", "--endpoint", e.url, "--grant-type", "client_credentials").mustSucceed(t)
+	writAdmin(t, "", "client", "create", "--endpoint", e.url, "--public",
+		"--grant-type", "urn:ietf:params:oauth:grant-type:device_code", "--grant-type", "refresh_token").mustSucceed(t)
 }
