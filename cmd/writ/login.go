@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
+)
+
+// Bounds of "writ login".
+const (
+	// loginHTTPTimeout bounds each request to the issuer.
+	loginHTTPTimeout = 30 * time.Second
+	// maxLoginDocument bounds a discovery document and the token file.
+	maxLoginDocument = 1 << 20
+	// loginFileVersion is the format of the token file.
+	loginFileVersion = 1
+)
+
+// loginFlags are the flags of "writ login".
+type loginFlags struct {
+	issuer     string
+	clientID   string
+	scope      string
+	tokenFile  string
+	printToken bool
+}
+
+// newLoginCmd builds "writ login".
+func newLoginCmd(s *streams) *cobra.Command {
+	var f loginFlags
+	cmd := &cobra.Command{
+		Use:     "login",
+		GroupID: groupTokens,
+		Short:   "Sign in to an issuer from the command line (device flow) and keep the tokens",
+		Long: `Sign in to an OAuth 2.0 / OpenID Connect issuer with the device authorization
+grant (RFC 8628): writ prints an address and a code on standard error, you
+open the address in any browser, sign in and allow the client, and writ,
+polling the token endpoint meanwhile, keeps the tokens it gets in a file of
+mode 0600 under your configuration directory (` + "`" + `$XDG_CONFIG_HOME/writ/tokens.json` + "`" + `
+on Linux), one entry per issuer and client.
+
+With --print-token, writ prints the access token of the stored sign-in on
+standard output, for scripts, refreshing it first with the refresh token
+when it has expired; it never starts an interactive sign-in (run "writ
+login" for that).
+
+The client must be registered with the device grant
+(urn:ietf:params:oauth:grant-type:device_code, and refresh_token to
+refresh), normally as a public client.`,
+		Example: `  writ login --issuer http://127.0.0.1:8080 --client-id "$CLIENT_ID"
+  curl -H "Authorization: Bearer $(writ login --print-token --issuer http://127.0.0.1:8080 --client-id "$CLIENT_ID")" ...`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLogin(cmd.Context(), s, f)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.issuer, "issuer", "", "the issuer `URL` (https, or http on a loopback address)")
+	fs.StringVar(&f.clientID, "client-id", "", "the `CLIENT_ID` registered with the device grant")
+	fs.StringVar(&f.scope, "scope", "openid offline_access", "space-separated `SCOPES` to ask for")
+	fs.StringVar(&f.tokenFile, "token-file", "", "where the tokens are kept (`FILE`; default: the user's configuration directory, writ/tokens.json)")
+	fs.BoolVar(&f.printToken, "print-token", false, "print the stored access token on standard output, refreshed when expired")
+	return cmd
+}
+
+// storedLogin is one sign-in kept in the token file.
+type storedLogin struct {
+	Issuer        string    `json:"issuer"`
+	ClientID      string    `json:"client_id"`
+	TokenEndpoint string    `json:"token_endpoint"`
+	AccessToken   string    `json:"access_token"`
+	TokenType     string    `json:"token_type"`
+	RefreshToken  string    `json:"refresh_token,omitempty"`
+	IDToken       string    `json:"id_token,omitempty"`
+	Scope         string    `json:"scope,omitempty"`
+	Expiry        time.Time `json:"expiry,omitzero"`
+}
+
+// loginFile is the token file.
+type loginFile struct {
+	Version int                    `json:"version"`
+	Logins  map[string]storedLogin `json:"logins"`
+}
+
+func loginKey(issuer, clientID string) string { return issuer + " " + clientID }
+
+func runLogin(ctx context.Context, s *streams, f loginFlags) error {
+	issuer, err := checkIssuerURL(f.issuer)
+	if err != nil {
+		return err
+	}
+	if f.clientID == "" {
+		return usagef("--client-id is required")
+	}
+	path := f.tokenFile
+	if path == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return usagef("no configuration directory (%v); give --token-file", err)
+		}
+		path = filepath.Join(dir, "writ", "tokens.json")
+	}
+	file, err := readLoginFile(path)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: loginHTTPTimeout}
+	defer hc.CloseIdleConnections()
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
+	key := loginKey(issuer, f.clientID)
+
+	if f.printToken {
+		l, ok := file.Logins[key]
+		if !ok {
+			return usagef("not signed in to %s as client %s: run writ login --issuer %s --client-id %s", issuer, f.clientID, issuer, f.clientID)
+		}
+		cfg := oauth2.Config{ClientID: f.clientID, Endpoint: oauth2.Endpoint{TokenURL: l.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams}}
+		old := &oauth2.Token{AccessToken: l.AccessToken, TokenType: l.TokenType, RefreshToken: l.RefreshToken, Expiry: l.Expiry}
+		tok, err := cfg.TokenSource(ctx, old).Token()
+		if err != nil {
+			return fmt.Errorf("refresh the token (sign in again with writ login): %s", describeOAuthError(err))
+		}
+		if tok.AccessToken != old.AccessToken {
+			file.Logins[key] = fromToken(l, tok)
+			if err := writeLoginFile(path, file); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintln(s.out, tok.AccessToken)
+		return err
+	}
+
+	md, err := discoverEndpoints(ctx, hc, issuer)
+	if err != nil {
+		return err
+	}
+	cfg := oauth2.Config{
+		ClientID: f.clientID,
+		Scopes:   strings.Fields(f.scope),
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: md.DeviceAuthorizationEndpoint, TokenURL: md.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
+	}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		return fmt.Errorf("device authorization at %s: %s", md.DeviceAuthorizationEndpoint, describeOAuthError(err))
+	}
+	fmt.Fprintf(s.err, "To sign in, open %s\nand enter the code %s\n", da.VerificationURI, da.UserCode)
+	if da.VerificationURIComplete != "" {
+		fmt.Fprintf(s.err, "(or open %s)\n", da.VerificationURIComplete)
+	}
+	fmt.Fprintln(s.err, "Waiting for you to allow the request...")
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("sign-in did not complete: %s", describeOAuthError(err))
+	}
+	if file.Logins == nil {
+		file.Logins = map[string]storedLogin{}
+	}
+	file.Logins[key] = fromToken(storedLogin{Issuer: issuer, ClientID: f.clientID, TokenEndpoint: md.TokenEndpoint}, tok)
+	if err := writeLoginFile(path, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.err, "Signed in to %s; tokens kept in %s\n", issuer, path)
+	return nil
+}
+
+// fromToken is l with the tokens of tok (a refresh that returns no new
+// refresh token keeps the old one).
+func fromToken(l storedLogin, tok *oauth2.Token) storedLogin {
+	l.AccessToken, l.TokenType, l.Expiry = tok.AccessToken, tok.TokenType, tok.Expiry
+	if tok.RefreshToken != "" {
+		l.RefreshToken = tok.RefreshToken
+	}
+	if idt, ok := tok.Extra("id_token").(string); ok && idt != "" {
+		l.IDToken = idt
+	}
+	if sc, ok := tok.Extra("scope").(string); ok && sc != "" {
+		l.Scope = sc
+	}
+	return l
+}
+
+// describeOAuthError is the one-line reason of an OAuth failure: the
+// error code and description of an OAuth error response, never a token.
+func describeOAuthError(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode != "" {
+		if re.ErrorDescription != "" {
+			return re.ErrorCode + ": " + re.ErrorDescription
+		}
+		return re.ErrorCode
+	}
+	return err.Error()
+}
+
+// checkIssuerURL accepts an https URL, or an http one on a loopback
+// address, without query or fragment; the trailing slash is dropped.
+func checkIssuerURL(raw string) (string, error) {
+	if raw == "" {
+		return "", usagef("--issuer is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", usagef("--issuer %q: want an absolute URL without query, fragment or credentials", truncate(raw, 64))
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", usagef("--issuer %q: http only on a loopback address; use https", truncate(raw, 64))
+		}
+	default:
+		return "", usagef("--issuer %q: want https (or http on a loopback address)", truncate(raw, 64))
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+// loginMetadata is what "writ login" reads of the discovery document.
+type loginMetadata struct {
+	Issuer                      string `json:"issuer"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+}
+
+// discoverEndpoints reads the issuer's RFC 8414 metadata (then its OpenID
+// Connect discovery document), whose issuer must be the one asked.
+func discoverEndpoints(ctx context.Context, hc *http.Client, issuer string) (loginMetadata, error) {
+	var lastErr error
+	for _, p := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+p, nil)
+		if err != nil {
+			return loginMetadata{}, err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxLoginDocument+1))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || len(body) > maxLoginDocument {
+			lastErr = fmt.Errorf("GET %s: status %d", p, resp.StatusCode)
+			continue
+		}
+		var md loginMetadata
+		if err := json.Unmarshal(body, &md); err != nil {
+			return loginMetadata{}, fmt.Errorf("discovery document of %s: %w", issuer, err)
+		}
+		switch {
+		case md.Issuer != issuer:
+			return loginMetadata{}, fmt.Errorf("discovery document of %s names the issuer %q", issuer, truncate(md.Issuer, 64))
+		case md.DeviceAuthorizationEndpoint == "":
+			return loginMetadata{}, fmt.Errorf("%s has no device_authorization_endpoint: it does not offer the device flow", issuer)
+		case md.TokenEndpoint == "":
+			return loginMetadata{}, fmt.Errorf("%s has no token_endpoint", issuer)
+		}
+		return md, nil
+	}
+	return loginMetadata{}, fmt.Errorf("discover %s: %w", issuer, lastErr)
+}
+
+// readLoginFile reads the token file; a missing file is an empty one.
+func readLoginFile(path string) (loginFile, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return loginFile{Version: loginFileVersion, Logins: map[string]storedLogin{}}, nil
+	}
+	if err != nil {
+		return loginFile{}, usagef("token file: %v", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return loginFile{}, usagef("token file %s is readable by others (mode %v): chmod 600 it", path, st.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxLoginDocument+1))
+	if err != nil || len(data) > maxLoginDocument {
+		return loginFile{}, usagef("token file %s: unreadable or larger than %d bytes", path, maxLoginDocument)
+	}
+	var lf loginFile
+	if err := json.Unmarshal(data, &lf); err != nil || lf.Version != loginFileVersion {
+		return loginFile{}, usagef("token file %s is not a writ token file (version %d)", path, loginFileVersion)
+	}
+	if lf.Logins == nil {
+		lf.Logins = map[string]storedLogin{}
+	}
+	return lf, nil
+}
+
+// writeLoginFile replaces the token file atomically: a new file of mode
+// 0600 in the same directory (0700), renamed over the old one.
+func writeLoginFile(path string, lf loginFile) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return usagef("token file: %v", err)
+	}
+	data, err := json.MarshalIndent(lf, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tokens-*.json")
+	if err != nil {
+		return usagef("token file: %v", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return usagef("token file: %v", err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return usagef("token file: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return usagef("token file: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return usagef("token file: %v", err)
+	}
+	return nil
+}
