@@ -167,7 +167,8 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
-	s.deviceThrottle.Success("", sess.ID)
+	// No Success: anyone can start a device authorization and approve it,
+	// so a right code must not wipe the session's wrong ones.
 	s.log.LogAttrs(ctx, slog.LevelInfo, "device: user decided", slog.String("client_id", c.ID), slog.String("user_id", u.ID),
 		slog.String("decision", decision), slog.String("request_id", RequestID(ctx)))
 	s.renderDevice(w, r, ui.DeviceData{Approved: decision == ui.DecisionApprove, Denied: decision == ui.DecisionDeny}, &u, http.StatusOK)
