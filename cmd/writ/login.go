@@ -12,10 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
+
+	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/rs/dpop"
 )
 
 // Bounds of "writ login".
@@ -34,6 +38,7 @@ type loginFlags struct {
 	clientID   string
 	scope      string
 	tokenFile  string
+	dpopKey    string
 	printToken bool
 }
 
@@ -56,6 +61,11 @@ standard output, for scripts, refreshing it first with the refresh token
 when it has expired; it never starts an interactive sign-in (run "writ
 login" for that).
 
+With --dpop-key the token requests carry DPoP proofs (RFC 9449) signed by
+that key, so the access and refresh tokens are bound to it; --print-token
+then prints a DPoP-bound token, to be used with a proof from "writ dpop
+proof --key FILE".
+
 The client must be registered with the device grant
 (urn:ietf:params:oauth:grant-type:device_code, and refresh_token to
 refresh), normally as a public client.`,
@@ -71,6 +81,7 @@ refresh), normally as a public client.`,
 	fs.StringVar(&f.clientID, "client-id", "", "the `CLIENT_ID` registered with the device grant")
 	fs.StringVar(&f.scope, "scope", "openid offline_access", "space-separated `SCOPES` to ask for")
 	fs.StringVar(&f.tokenFile, "token-file", "", "where the tokens are kept (`FILE`; default: the user's configuration directory, writ/tokens.json)")
+	fs.StringVar(&f.dpopKey, "dpop-key", "", "private key `FILE` (JWK or PEM, e.g. from 'writ key generate --out') to bind the tokens to with DPoP (RFC 9449); remembered for refreshes")
 	fs.BoolVar(&f.printToken, "print-token", false, "print the stored access token on standard output, refreshed when expired")
 	return cmd
 }
@@ -86,6 +97,8 @@ type storedLogin struct {
 	IDToken       string    `json:"id_token,omitempty"`
 	Scope         string    `json:"scope,omitempty"`
 	Expiry        time.Time `json:"expiry,omitzero"`
+	// DPoPKey is the key file the tokens are bound to, or empty.
+	DPoPKey string `json:"dpop_key,omitempty"`
 }
 
 // loginFile is the token file.
@@ -116,16 +129,35 @@ func runLogin(ctx context.Context, s *streams, f loginFlags) error {
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: loginHTTPTimeout}
+	key := loginKey(issuer, f.clientID)
+	stored, signedIn := file.Logins[key]
+	keyFile := f.dpopKey
+	if keyFile == "" && f.printToken {
+		keyFile = stored.DPoPKey
+	}
+	var dk *jose.Key
+	if keyFile != "" {
+		if keyFile, err = filepath.Abs(keyFile); err != nil {
+			return usagef("--dpop-key: %v", err)
+		}
+		if dk, err = loadSigningKey(keyFile, "", ""); err != nil {
+			return err
+		}
+		if dk.IsSymmetric() {
+			return usagef("--dpop-key: a DPoP proof is signed with an asymmetric key, not %s", dk.Algorithm())
+		}
+	}
+	hc := &http.Client{Timeout: loginHTTPTimeout, Transport: &dpopTransport{key: dk, base: http.DefaultTransport}}
 	defer hc.CloseIdleConnections()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
-	key := loginKey(issuer, f.clientID)
 
 	if f.printToken {
-		l, ok := file.Logins[key]
+		l, ok := stored, signedIn
 		if !ok {
 			return usagef("not signed in to %s as client %s: run writ login --issuer %s --client-id %s", issuer, f.clientID, issuer, f.clientID)
 		}
+		l.DPoPKey = keyFile
+		hc.Transport.(*dpopTransport).tokenURL = l.TokenEndpoint
 		cfg := oauth2.Config{ClientID: f.clientID, Endpoint: oauth2.Endpoint{TokenURL: l.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams}}
 		old := &oauth2.Token{AccessToken: l.AccessToken, TokenType: l.TokenType, RefreshToken: l.RefreshToken, Expiry: l.Expiry}
 		tok, err := cfg.TokenSource(ctx, old).Token()
@@ -146,6 +178,7 @@ func runLogin(ctx context.Context, s *streams, f loginFlags) error {
 	if err != nil {
 		return err
 	}
+	hc.Transport.(*dpopTransport).tokenURL = md.TokenEndpoint
 	cfg := oauth2.Config{
 		ClientID: f.clientID,
 		Scopes:   strings.Fields(f.scope),
@@ -170,12 +203,64 @@ func runLogin(ctx context.Context, s *streams, f loginFlags) error {
 	if file.Logins == nil {
 		file.Logins = map[string]storedLogin{}
 	}
-	file.Logins[key] = fromToken(storedLogin{Issuer: issuer, ClientID: f.clientID, TokenEndpoint: md.TokenEndpoint}, tok)
+	file.Logins[key] = fromToken(storedLogin{Issuer: issuer, ClientID: f.clientID, TokenEndpoint: md.TokenEndpoint, DPoPKey: keyFile}, tok)
 	if err := writeLoginFile(path, file); err != nil {
 		return err
 	}
 	fmt.Fprintf(s.err, "Signed in to %s; tokens kept in %s\n", issuer, path)
 	return nil
+}
+
+// dpopTransport adds a DPoP proof (RFC 9449) signed by key to every POST
+// to the token endpoint, and retries once with the server's nonce when it
+// asks for one (use_dpop_nonce), remembering it for the next requests.
+// Without a key it only passes requests on.
+type dpopTransport struct {
+	key      *jose.Key
+	base     http.RoundTripper
+	tokenURL string
+
+	mu    sync.Mutex
+	nonce string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *dpopTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.key == nil || req.Method != http.MethodPost || req.URL.String() != t.tokenURL {
+		return t.base.RoundTrip(req)
+	}
+	t.mu.Lock()
+	nonce := t.nonce
+	t.mu.Unlock()
+	resp, err := t.send(req, nonce)
+	if err != nil || resp.StatusCode != http.StatusBadRequest || resp.Header.Get("DPoP-Nonce") == "" || req.GetBody == nil {
+		return resp, err
+	}
+	fresh := resp.Header.Get("DPoP-Nonce")
+	t.mu.Lock()
+	t.nonce = fresh
+	t.mu.Unlock()
+	if fresh == nonce {
+		return resp, nil
+	}
+	resp.Body.Close()
+	body, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	retry := req.Clone(req.Context())
+	retry.Body = body
+	return t.send(retry, fresh)
+}
+
+func (t *dpopTransport) send(req *http.Request, nonce string) (*http.Response, error) {
+	proof, err := dpop.NewProof(t.key, http.MethodPost, t.tokenURL, "", nonce, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("DPoP proof: %w", err)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("DPoP", proof)
+	return t.base.RoundTrip(r)
 }
 
 // fromToken is l with the tokens of tok (a refresh that returns no new

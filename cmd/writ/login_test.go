@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
@@ -88,6 +89,42 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// loginApproved runs "writ login" with args while a scripted user
+// approves the code it prints.
+func loginApproved(t *testing.T, issuer string, args []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var out bytes.Buffer
+	errs := &lockedWriter{}
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, args, strings.NewReader(""), &out, io.MultiWriter(pw, errs))
+		pw.Close()
+		done <- code
+	}()
+	sc := bufio.NewScanner(pr)
+	var verification string
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "(or open "); ok {
+			verification = strings.TrimSuffix(rest, ")")
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if verification == "" {
+		<-done
+		t.Fatalf("writ login printed no verification URL: %s", errs.b.String())
+	}
+	approveAsUser(t, issuer, verification, "dana", "correct horse battery staple")
+	if code := <-done; code != 0 {
+		errs.mu.Lock()
+		defer errs.mu.Unlock()
+		t.Fatalf("writ login: exit %d\n%s", code, errs.b.String())
+	}
+}
+
 // TestLoginEndToEnd: "writ login" against a running writ node, the device
 // flow approved by a scripted user; the tokens land in a 0600 file;
 // --print-token prints them, and refreshes them once expired.
@@ -124,35 +161,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	// Not signed in yet: --print-token refuses, and starts nothing.
 	writ(t, "", append(args, "--print-token")...).mustFail(t, exitUsage, "not signed in", "writ login")
 
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	pr, pw := io.Pipe()
-	var out bytes.Buffer
-	errs := &lockedWriter{}
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, args, strings.NewReader(""), &out, io.MultiWriter(pw, errs))
-		pw.Close()
-		done <- code
-	}()
-	sc := bufio.NewScanner(pr)
-	var verification string
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "(or open "); ok {
-			verification = strings.TrimSuffix(rest, ")")
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if verification == "" {
-		t.Fatalf("writ login printed no verification URL: %s", errs.b.String())
-	}
-	approveAsUser(t, a.Issuer, verification, "dana", "correct horse battery staple")
-	if code := <-done; code != 0 {
-		errs.mu.Lock()
-		t.Fatalf("writ login: exit %d\n%s", code, errs.b.String())
-	}
-
+	loginApproved(t, a.Issuer, args)
 	st, err := os.Stat(tokenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +208,49 @@ func TestLoginEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	writ(t, "", append(args, "--print-token")...).mustFail(t, exitUsage, "readable by others")
+
+	// With --dpop-key the tokens are DPoP-bound, and refreshing (the
+	// refresh family is bound too) signs proofs with the remembered key.
+	key := genKey(t, dir, "ES256")
+	dpopFile := filepath.Join(dir, "dpop-tokens.json")
+	dargs := []string{"login", "--issuer", a.Issuer, "--client-id", clientID, "--token-file", dpopFile}
+	loginApproved(t, a.Issuer, append(dargs, "--dpop-key", key.keyFile))
+	raw, _ = os.ReadFile(dpopFile)
+	var dl loginFile
+	if err := json.Unmarshal(raw, &dl); err != nil {
+		t.Fatal(err)
+	}
+	bound := dl.Logins[loginKey(a.Issuer, clientID)]
+	if bound.TokenType != "DPoP" || bound.DPoPKey != key.keyFile {
+		t.Fatalf("DPoP login stored %+v", bound)
+	}
+	jkt := strings.TrimSpace(writ(t, "", "dpop", "thumbprint", "--key", key.keyFile).mustSucceed(t).stdout)
+	if !strings.Contains(decodePayload(t, bound.AccessToken), `"jkt":"`+jkt+`"`) {
+		t.Errorf("the access token is not bound to the key %s: %s", jkt, decodePayload(t, bound.AccessToken))
+	}
+	bound.Expiry = time.Now().Add(-time.Minute)
+	dl.Logins[loginKey(a.Issuer, clientID)] = bound
+	if err := writeLoginFile(dpopFile, dl); err != nil {
+		t.Fatal(err)
+	}
+	r = writ(t, "", append(dargs, "--print-token")...).mustSucceed(t)
+	if got := strings.TrimSpace(r.stdout); got == bound.AccessToken || !strings.Contains(decodePayload(t, got), jkt) {
+		t.Errorf("the refreshed token %q is not a new token bound to the key", got)
+	}
+}
+
+// decodePayload returns the JSON payload of a JWS.
+func decodePayload(t *testing.T, jws string) string {
+	t.Helper()
+	parts := strings.Split(jws, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", jws)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestLoginUsage(t *testing.T) {
