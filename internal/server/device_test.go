@@ -252,3 +252,36 @@ func TestDeviceDiscoveryAndInterop(t *testing.T) {
 		t.Errorf("x/oauth2 read %+v", da)
 	}
 }
+
+// TestDeviceFlowDPoPAndConfidential: a device that polls with a DPoP
+// proof gets a DPoP-bound token; a confidential device client
+// authenticates at the device authorization endpoint as at the token
+// endpoint.
+func TestDeviceFlowDPoPAndConfidential(t *testing.T) {
+	e := newDeviceEnv(t)
+	key := newDPoPKey(t)
+	d := e.deviceAuthorize(t, "openid offline_access")
+	e.approveDevice(t, e.newBrowser(t), d, "approve")
+	r := e.post(t, server.PathToken, url.Values{"grant_type": {grantDeviceCode}, "device_code": {d.DeviceCode}, "client_id": {"tv"}},
+		withDPoP(e.proofAt(t, key, http.MethodPost, e.url(server.PathToken), "")))
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"token_type":"DPoP"`) {
+		t.Fatalf("DPoP poll: %s", r)
+	}
+
+	secret := e.addConfidential(t, "kiosk", withGrants(grantDeviceCode), withScopes("read"))
+	r = e.post(t, server.PathDeviceAuthorization, url.Values{"client_id": {"kiosk"}})
+	wantOAuthError(t, r, http.StatusUnauthorized, oauth.CodeInvalidClient)
+	r = e.post(t, server.PathDeviceAuthorization, url.Values{}, basic("kiosk", "wrong"))
+	wantOAuthError(t, r, http.StatusUnauthorized, oauth.CodeInvalidClient)
+	r = e.post(t, server.PathDeviceAuthorization, url.Values{}, basic("kiosk", secret))
+	if r.Status != http.StatusOK {
+		t.Fatalf("confidential device authorization: %s", r)
+	}
+	var k deviceAuthResponse
+	decodeJSON(t, r.Body, &k)
+	// Polling needs the client's authentication too.
+	r = e.post(t, server.PathToken, url.Values{"grant_type": {grantDeviceCode}, "device_code": {k.DeviceCode}, "client_id": {"kiosk"}})
+	wantOAuthError(t, r, http.StatusUnauthorized, oauth.CodeInvalidClient)
+	r = e.post(t, server.PathToken, url.Values{"grant_type": {grantDeviceCode}, "device_code": {k.DeviceCode}}, basic("kiosk", secret))
+	wantOAuthError(t, r, http.StatusBadRequest, "authorization_pending")
+}
