@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +42,7 @@ type loginFlags struct {
 	scope      string
 	tokenFile  string
 	dpopKey    string
+	browser    bool
 	printToken bool
 }
 
@@ -66,6 +70,12 @@ that key, so the access and refresh tokens are bound to it; --print-token
 then prints a DPoP-bound token, to be used with a proof from "writ dpop
 proof --key FILE".
 
+With --browser writ signs in through a browser on this machine instead: it
+prints an address to open, listens on a loopback port for the redirect
+(RFC 8252), and redeems the code with PKCE (S256); the client then needs
+the authorization_code grant and the redirect URI http://127.0.0.1/callback
+(any port).
+
 The client must be registered with the device grant
 (urn:ietf:params:oauth:grant-type:device_code, and refresh_token to
 refresh), normally as a public client.`,
@@ -82,6 +92,7 @@ refresh), normally as a public client.`,
 	fs.StringVar(&f.scope, "scope", "openid offline_access", "space-separated `SCOPES` to ask for")
 	fs.StringVar(&f.tokenFile, "token-file", "", "where the tokens are kept (`FILE`; default: the user's configuration directory, writ/tokens.json)")
 	fs.StringVar(&f.dpopKey, "dpop-key", "", "private key `FILE` (JWK or PEM, e.g. from 'writ key generate --out') to bind the tokens to with DPoP (RFC 9449); remembered for refreshes")
+	fs.BoolVar(&f.browser, "browser", false, "sign in through a browser on this machine instead: the authorization code flow with PKCE and a loopback redirect (RFC 8252); the client needs the authorization_code grant and the redirect URI http://127.0.0.1/callback")
 	fs.BoolVar(&f.printToken, "print-token", false, "print the stored access token on standard output, refreshed when expired")
 	return cmd
 }
@@ -184,21 +195,13 @@ func runLogin(ctx context.Context, s *streams, f loginFlags) error {
 		Scopes:   strings.Fields(f.scope),
 		Endpoint: oauth2.Endpoint{DeviceAuthURL: md.DeviceAuthorizationEndpoint, TokenURL: md.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams},
 	}
-	da, err := cfg.DeviceAuth(ctx)
-	if err != nil {
-		return fmt.Errorf("device authorization at %s: %s", md.DeviceAuthorizationEndpoint, describeOAuthError(err))
-	}
-	fmt.Fprintf(s.err, "To sign in, open %s\nand enter the code %s\n", da.VerificationURI, da.UserCode)
-	if da.VerificationURIComplete != "" {
-		fmt.Fprintf(s.err, "(or open %s)\n", da.VerificationURIComplete)
-	}
-	fmt.Fprintln(s.err, "Waiting for you to allow the request...")
-	tok, err := cfg.DeviceAccessToken(ctx, da)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	var tok *oauth2.Token
+	if f.browser {
+		if tok, err = browserLogin(ctx, s, issuer, md, cfg); err != nil {
+			return err
 		}
-		return fmt.Errorf("sign-in did not complete: %s", describeOAuthError(err))
+	} else if tok, err = deviceLogin(ctx, s, md, cfg); err != nil {
+		return err
 	}
 	if file.Logins == nil {
 		file.Logins = map[string]storedLogin{}
@@ -209,6 +212,111 @@ func runLogin(ctx context.Context, s *streams, f loginFlags) error {
 	}
 	fmt.Fprintf(s.err, "Signed in to %s; tokens kept in %s\n", issuer, path)
 	return nil
+}
+
+// deviceLogin runs the device flow: the address and code on standard
+// error, then polling until the user decides.
+func deviceLogin(ctx context.Context, s *streams, md loginMetadata, cfg oauth2.Config) (*oauth2.Token, error) {
+	if md.DeviceAuthorizationEndpoint == "" {
+		return nil, fmt.Errorf("%s has no device_authorization_endpoint: it does not offer the device flow (try --browser)", md.Issuer)
+	}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("device authorization at %s: %s", md.DeviceAuthorizationEndpoint, describeOAuthError(err))
+	}
+	fmt.Fprintf(s.err, "To sign in, open %s\nand enter the code %s\n", da.VerificationURI, da.UserCode)
+	if da.VerificationURIComplete != "" {
+		fmt.Fprintf(s.err, "(or open %s)\n", da.VerificationURIComplete)
+	}
+	fmt.Fprintln(s.err, "Waiting for you to allow the request...")
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("sign-in did not complete: %s", describeOAuthError(err))
+	}
+	return tok, nil
+}
+
+// browserWait bounds how long "writ login --browser" waits for the
+// redirect.
+const browserWait = 10 * time.Minute
+
+// browserLogin runs the authorization code flow with PKCE and a loopback
+// redirect (RFC 8252 §7.3): it listens on 127.0.0.1 at a port the kernel
+// picks, prints the authorization URL, takes the one redirect whose state
+// matches (and whose iss, when sent, is the issuer, RFC 9207), and redeems
+// the code with the verifier.
+func browserLogin(ctx context.Context, s *streams, issuer string, md loginMetadata, cfg oauth2.Config) (*oauth2.Token, error) {
+	if md.AuthorizationEndpoint == "" {
+		return nil, fmt.Errorf("%s has no authorization_endpoint: it does not offer browser sign-in", issuer)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen for the redirect: %w", err)
+	}
+	cfg.RedirectURL = "http://" + ln.Addr().String() + "/callback"
+	cfg.Endpoint.AuthURL = md.AuthorizationEndpoint
+	verifier := oauth2.GenerateVerifier()
+	var sb [16]byte
+	if _, err := rand.Read(sb[:]); err != nil {
+		return nil, err
+	}
+	state := base64.RawURLEncoding.EncodeToString(sb[:])
+	type answer struct{ code, err string }
+	answers := make(chan answer, 1)
+	var once sync.Once
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
+			http.Error(w, "This is not the sign-in writ started.", http.StatusBadRequest)
+			return
+		}
+		a := answer{code: q.Get("code")}
+		switch {
+		case q.Has("iss") && q.Get("iss") != issuer:
+			a = answer{err: "the redirect names another issuer"}
+		case q.Has("error"):
+			a = answer{err: oneLine(truncate(q.Get("error")+": "+q.Get("error_description"), 200))}
+		case a.code == "":
+			a = answer{err: "the redirect has no code"}
+		}
+		once.Do(func() { answers <- a })
+		if a.err != "" {
+			http.Error(w, "Sign-in failed: "+a.err, http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, "Signed in. You can close this tab and go back to the terminal.\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	fmt.Fprintf(s.err, "To sign in, open this address in a browser on this machine:\n%s\n", cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
+	fmt.Fprintln(s.err, "Waiting for the browser...")
+	wctx, cancel := context.WithTimeout(ctx, browserWait)
+	defer cancel()
+	var a answer
+	select {
+	case a = <-answers:
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("no sign-in within %s", browserWait)
+	}
+	if a.err != "" {
+		return nil, fmt.Errorf("sign-in failed: %s", a.err)
+	}
+	tok, err := cfg.Exchange(ctx, a.code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, fmt.Errorf("redeem the code: %s", describeOAuthError(err))
+	}
+	return tok, nil
 }
 
 // dpopTransport adds a DPoP proof (RFC 9449) signed by key to every POST
@@ -321,6 +429,7 @@ type loginMetadata struct {
 	Issuer                      string `json:"issuer"`
 	TokenEndpoint               string `json:"token_endpoint"`
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint"`
 }
 
 // discoverEndpoints reads the issuer's RFC 8414 metadata (then its OpenID
@@ -351,8 +460,6 @@ func discoverEndpoints(ctx context.Context, hc *http.Client, issuer string) (log
 		switch {
 		case md.Issuer != issuer:
 			return loginMetadata{}, fmt.Errorf("discovery document of %s names the issuer %q", issuer, truncate(md.Issuer, 64))
-		case md.DeviceAuthorizationEndpoint == "":
-			return loginMetadata{}, fmt.Errorf("%s has no device_authorization_endpoint: it does not offer the device flow", issuer)
 		case md.TokenEndpoint == "":
 			return loginMetadata{}, fmt.Errorf("%s has no token_endpoint", issuer)
 		}

@@ -267,3 +267,118 @@ func TestLoginUsage(t *testing.T) {
 		writ(t, "", tc.args...).mustFail(t, exitUsage, tc.want)
 	}
 }
+
+// TestLoginBrowser: "writ login --browser" against a running node: the
+// authorization code flow with PKCE and a loopback redirect, the user's
+// browser scripted (login, consent, redirect back to writ's listener).
+func TestLoginBrowser(t *testing.T) {
+	dir := t.TempDir()
+	a := apptest.Start(t, map[string]string{
+		"WRIT_MODE":       "development",
+		"WRIT_DATA_DIR":   filepath.Join(dir, "data"),
+		"WRIT_ADDR":       "127.0.0.1:0",
+		"WRIT_ADMIN_ADDR": "127.0.0.1:0",
+	}, app.Options{Announce: io.Discard})
+	admin := func(path string, body map[string]any) map[string]any {
+		t.Helper()
+		raw, _ := json.Marshal(body)
+		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+a.AdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		a.Admin.ServeHTTP(rec, req)
+		var out map[string]any
+		if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+			t.Fatalf("POST %s: %d %s", path, rec.Code, rec.Body)
+		}
+		return out
+	}
+	client := admin("/admin/clients", map[string]any{"client_name": "writ CLI", "token_endpoint_auth_method": "none",
+		"grant_types": []string{"authorization_code", "refresh_token"}, "redirect_uris": []string{"http://127.0.0.1/callback"},
+		"scope": "openid offline_access"})
+	clientID, _ := client["client_id"].(string)
+	admin("/admin/users", map[string]any{"username": "dana", "password": "correct horse battery staple"})
+	tokenFile := filepath.Join(dir, "tokens.json")
+	args := []string{"login", "--browser", "--issuer", a.Issuer, "--client-id", clientID, "--token-file", tokenFile}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var out bytes.Buffer
+	errs := &lockedWriter{}
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, args, strings.NewReader(""), &out, io.MultiWriter(pw, errs))
+		pw.Close()
+		done <- code
+	}()
+	sc := bufio.NewScanner(pr)
+	var authURL string
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), a.Issuer+"/oauth2/authorize?") {
+			authURL = sc.Text()
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if authURL == "" {
+		<-done
+		t.Fatalf("writ login --browser printed no authorization URL: %s", errs.b.String())
+	}
+	q, _ := url.Parse(authURL)
+	if q.Query().Get("code_challenge_method") != "S256" || !strings.HasPrefix(q.Query().Get("redirect_uri"), "http://127.0.0.1:") {
+		t.Errorf("authorization URL %s", authURL)
+	}
+
+	// A redirect without writ's state (a forged one) is refused and does
+	// not end the wait.
+	forged, err := http.Get(q.Query().Get("redirect_uri") + "?code=stolen&state=guess")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Body.Close()
+	if forged.StatusCode != http.StatusBadRequest {
+		t.Errorf("a redirect with another state: %d, want 400", forged.StatusCode)
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	read := func(resp *http.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d\n%s", resp.Request.Method, resp.Request.URL, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	form := hiddenFields(read(hc.Get(authURL)))
+	form.Set("username", "dana")
+	form.Set("password", "correct horse battery staple")
+	consent := read(hc.PostForm(a.Issuer+"/login", form))
+	form = hiddenFields(consent)
+	form.Set("decision", "approve")
+	if back := read(hc.PostForm(a.Issuer+"/consent", form)); !strings.Contains(back, "Signed in.") {
+		t.Fatalf("the redirect to writ's listener answered %q", back)
+	}
+	if code := <-done; code != 0 {
+		errs.mu.Lock()
+		defer errs.mu.Unlock()
+		t.Fatalf("writ login --browser: exit %d\n%s", code, errs.b.String())
+	}
+	raw, _ := os.ReadFile(tokenFile)
+	var lf loginFile
+	if err := json.Unmarshal(raw, &lf); err != nil {
+		t.Fatal(err)
+	}
+	if l := lf.Logins[loginKey(a.Issuer, clientID)]; l.AccessToken == "" || l.RefreshToken == "" || l.IDToken == "" {
+		t.Fatalf("stored %+v", l)
+	}
+	r := writ(t, "", "login", "--print-token", "--issuer", a.Issuer, "--client-id", clientID, "--token-file", tokenFile).mustSucceed(t)
+	if strings.TrimSpace(r.stdout) == "" {
+		t.Error("--print-token printed nothing")
+	}
+}
