@@ -119,7 +119,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~; not the id of a user)")
 	}
 	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
-	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange")
+	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:device_code")
 	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+hint)
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
 	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)

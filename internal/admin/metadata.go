@@ -19,7 +19,7 @@ import (
 )
 
 // Grant types a client may register: those the token endpoint serves.
-// Token exchange and the device grant join when the server serves them.
+// Token exchange joins when the server serves it.
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
@@ -27,6 +27,8 @@ const (
 	// GrantTokenExchange is RFC 8693 token exchange, under the client's
 	// token_exchange policy.
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // ResponseTypeCode is the only response type writ supports.
@@ -56,7 +58,7 @@ const (
 
 // GrantTypes returns the grant types a client may register.
 func GrantTypes() []string {
-	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange}
+	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange, GrantDeviceCode}
 }
 
 // AuthMethods returns the token endpoint authentication methods a client
@@ -405,8 +407,8 @@ func validateClient(c *store.Client) error {
 		return badMetadata("response type \"code\" needs the authorization_code grant in grant_types")
 	case authCode && len(c.RedirectURIs) == 0:
 		return badRedirect("the authorization_code grant needs at least one redirect_uri")
-	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !exchangeRefresh(c):
-		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code, or token exchange with token_exchange.refresh_tokens")
+	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !slices.Contains(c.GrantTypes, GrantDeviceCode) && !exchangeRefresh(c):
+		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code, " + GrantDeviceCode + ", or token exchange with token_exchange.refresh_tokens")
 	}
 	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return badMetadata("public clients (token_endpoint_auth_method none) cannot use client_credentials: they cannot keep a secret")

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
@@ -165,6 +166,11 @@ type Server struct {
 	dpop       *dpop.Verifier
 	dpopNonces *dpop.Nonces
 
+	// deviceAuthz serves the device authorization endpoint and
+	// deviceThrottle limits user code guesses, with sign-in on.
+	deviceAuthz    *grant.DeviceAuthorization
+	deviceThrottle *authn.Throttle
+
 	// registration serves dynamic client registration, when on.
 	registration http.Handler
 
@@ -196,6 +202,7 @@ type Server struct {
 		// while the store keeps no delegations.
 		agents agentStore
 		par    parStore
+		device deviceStore
 	}
 }
 
@@ -274,7 +281,7 @@ func New(opts Options) (*Server, error) {
 		Hasher:    opts.Hasher,
 		Replay:    st,
 		Keys:      opts.ClientKeys,
-		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke, opts.Issuer + PathPAR},
+		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke, opts.Issuer + PathPAR, opts.Issuer + PathDeviceAuthorization},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
@@ -382,6 +389,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathAccountAgentRevoke, s.handleAccountAgentRevoke)
 		mux.HandleFunc(PathAccountDelegationRevoke, s.handleAccountDelegationRevoke)
 		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
+		mux.HandleFunc(PathDevice, s.handleDevice)
+		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}

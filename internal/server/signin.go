@@ -461,7 +461,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	f.sess, f.justSignedIn = &sess, true
 	if f.account {
-		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		back := PathAccount
+		if isDeviceReturn(f.req.RedirectURI) {
+			back = f.req.RedirectURI
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	s.continueFlow(w, r, f)
@@ -497,14 +501,21 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.continueFlow(w, r, f)
 		return
 	}
-	ctx := r.Context()
-	now := s.now()
-	// Merge the scopes into any earlier consent, in one transaction.
-	_, err := s.stores.signIn.UpdateConsent(ctx, f.sess.UserID, f.client.ID, func(c store.Consent, found bool) (store.Consent, error) {
+	if err := s.mergeConsent(r.Context(), f.sess.UserID, f.client.ID, f.req.Scopes, s.now()); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	s.issueCode(w, r, f)
+}
+
+// mergeConsent adds scopes to the user's consent to the client, in one
+// transaction.
+func (s *Server) mergeConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
+	_, err := s.stores.signIn.UpdateConsent(ctx, userID, clientID, func(c store.Consent, found bool) (store.Consent, error) {
 		if !found {
-			c = store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, GrantedAt: now}
+			c = store.Consent{UserID: userID, ClientID: clientID, GrantedAt: now}
 		}
-		for _, sc := range store.ConsentScopes(f.req.Scopes) {
+		for _, sc := range store.ConsentScopes(scopes) {
 			if !slices.Contains(c.Scopes, sc) {
 				c.Scopes = append(c.Scopes, sc)
 			}
@@ -512,11 +523,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		c.UpdatedAt = now
 		return c, nil
 	})
-	if err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	s.issueCode(w, r, f)
+	return err
 }
 
 // useConsentForm lets a consent form be answered once: the first answer

@@ -1191,7 +1191,7 @@ func TestSignInDiscovery(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, md[name], want)
 		}
 	}
-	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"} {
 		if !slices.Contains(strs("grant_types_supported"), g) {
 			t.Errorf("grant_types_supported lacks %s", g)
 		}
@@ -1201,7 +1201,7 @@ func TestSignInDiscovery(t *testing.T) {
 			t.Errorf("scopes_supported lacks %s", s)
 		}
 	}
-	for _, absent := range []string{"frontchannel_logout_supported", "check_session_iframe", "device_authorization_endpoint", "registration_endpoint"} {
+	for _, absent := range []string{"frontchannel_logout_supported", "check_session_iframe", "registration_endpoint"} {
 		if _, ok := md[absent]; ok {
 			t.Errorf("discovery lists %s, which is not supported", absent)
 		}

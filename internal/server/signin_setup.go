@@ -65,6 +65,9 @@ type signInSetupStore interface {
 	store.SessionStore
 	grant.CodeStores
 	grant.RefreshStores
+	grant.DeviceStores
+	grant.DeviceCreator
+	deviceStore
 	userInfoStore
 }
 
@@ -135,6 +138,11 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
+	s.grants[grant.TypeDeviceCode] = &grant.DeviceCode{Tokens: tokens, Store: st}
+	s.deviceAuthz = &grant.DeviceAuthorization{Store: st, VerificationURI: s.opts.Issuer + PathDevice,
+		DefaultAudience: s.opts.DefaultAudience, MCPResources: s.mcpResources, Now: s.now}
+	s.deviceThrottle = newDeviceThrottle(s.now)
+	s.stores.device = st
 	s.stores.userinfo = st
 	s.userinfo = &oidc.UserInfo{
 		Verifier: s.ownTokens,

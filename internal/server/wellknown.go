@@ -110,6 +110,9 @@ type Metadata struct {
 	// ClientIDMetadataDocumentSupported is true when client_ids that are
 	// https URLs are resolved from their metadata documents.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// DeviceAuthorizationEndpoint is present with browser sign-in (RFC
+	// 8628 §4).
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 	// RegistrationEndpoint is present when dynamic client registration
 	// (RFC 7591) is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
@@ -173,6 +176,7 @@ func (s *Server) metadata() Metadata {
 		m.RequirePushedAuthorizationRequests = s.opts.SignIn.RequirePushedAuthorizationRequests
 		m.AuthorizationResponseIssParameterSupported = true
 		m.UILocalesSupported = []string{"en"}
+		m.DeviceAuthorizationEndpoint = iss + PathDeviceAuthorization
 	}
 	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
 	if s.registration != nil {

@@ -4,7 +4,8 @@
 // Every aggregate has its own interface (ClientStore, TokenStore,
 // ReplayStore, KeyStore, for signing users in UserStore, SessionStore,
 // AuthCodeStore, RefreshStore and ConsentStore, and for delegation
-// DelegationStore, TrustStore and AuditStore, in delegation.go), so a
+// DelegationStore, TrustStore and AuditStore, in delegation.go, and for
+// devices DeviceCodeStore, in device.go), so a
 // handler asks only for what it needs: the client credentials grant
 // depends on a ClientStore, introspection on a TokenStore. Store embeds them all, plus Migrator, Ping
 // and Close, and is what a backend implements.
@@ -394,6 +395,7 @@ type Store interface {
 	AuditStore
 	DelegationStore
 	TrustStore
+	DeviceCodeStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.
