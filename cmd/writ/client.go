@@ -87,6 +87,8 @@ type clientFlags struct {
 	jwks         string
 	jwksURI      string
 	firstParty   bool
+	dpopBound    bool
+	requirePAR   bool
 	backchannel  string
 	public       bool
 	metadata     []string
@@ -117,7 +119,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 		fs.StringVar(&f.id, "id", "", "use `CLIENT_ID` instead of a generated one (letters, digits, - . _ ~; not the id of a user)")
 	}
 	fs.StringVar(&f.name, "name", "", "human-readable client `NAME`"+hint)
-	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:jwt-bearer")
+	fs.StringArrayVar(&f.grantTypes, "grant-type", nil, "allowed grant `TYPE` (repeatable): client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:jwt-bearer")
 	fs.StringArrayVar(&f.redirectURIs, "redirect-uri", nil, "redirect `URI` for the authorization code grant (repeatable)"+hint)
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
 	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)
@@ -131,6 +133,8 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
+	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
+	fs.BoolVar(&f.requirePAR, "require-pushed-authorization-requests", false, "accept the client's authorization requests only as a request_uri from /oauth2/par (RFC 9126)")
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -314,6 +318,12 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
 	if fs.Changed("first-party") {
 		b["first_party"] = f.firstParty
+	}
+	if fs.Changed("dpop-bound-access-tokens") {
+		b["dpop_bound_access_tokens"] = f.dpopBound
+	}
+	if fs.Changed("require-pushed-authorization-requests") {
+		b["require_pushed_authorization_requests"] = f.requirePAR
 	}
 	if fs.Changed("metadata") {
 		m := map[string]string{}
@@ -581,6 +591,12 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if !c.TokensRevokedBefore.IsZero() {
 		rows = append(rows, []string{"TOKENS REVOKED BEFORE", c.TokensRevokedBefore.UTC().Format(time.RFC3339)})
+	}
+	if c.DPoPBoundAccessTokens {
+		rows = append(rows, []string{"DPOP-BOUND TOKENS", "yes"})
+	}
+	if c.RequirePushedAuthorizationRequests {
+		rows = append(rows, []string{"REQUIRE PAR", "yes"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

@@ -203,6 +203,10 @@ func TestClientCreateKinds(t *testing.T) {
 	if pub.IDTokenSignedResponseAlg != "RS256" {
 		t.Fatalf("default id_token_signed_response_alg %q, want RS256", pub.IDTokenSignedResponseAlg)
 	}
+	par := e.createJSON(t, "--grant-type", "authorization_code", "--redirect-uri", "https://par.example.com/cb", "--require-pushed-authorization-requests")
+	if !par.RequirePushedAuthorizationRequests {
+		t.Fatalf("--require-pushed-authorization-requests not registered: %+v", par)
+	}
 	es := e.createJSON(t, "--grant-type", "authorization_code", "--redirect-uri", "https://es.example.com/cb", "--id-token-signed-response-alg", "ES256")
 	if es.IDTokenSignedResponseAlg != "ES256" {
 		t.Fatalf("--id-token-signed-response-alg ES256 registered %q", es.IDTokenSignedResponseAlg)

@@ -13,4 +13,6 @@ func TestClientGrantTypesServed(t *testing.T) {
 	writAdmin(t, "", "client", "create", "--endpoint", e.url, "--grant-type", "client_credentials").mustSucceed(t)
 	writAdmin(t, "", "client", "create", "--endpoint", e.url, "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange",
 		"--audience", "https://b.example.com").mustSucceed(t)
+	writAdmin(t, "", "client", "create", "--endpoint", e.url, "--public",
+		"--grant-type", "urn:ietf:params:oauth:grant-type:device_code", "--grant-type", "refresh_token").mustSucceed(t)
 }

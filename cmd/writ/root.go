@@ -103,6 +103,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newKeyCmd(s),
 		newTokenCmd(s),
 		newDPoPCmd(s),
+		newLoginCmd(s),
 		newVersionCmd(s),
 	)
 	return root

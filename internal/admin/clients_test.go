@@ -427,6 +427,18 @@ func TestAdminPatch(t *testing.T) {
 	if r.status != 200 || r.json(t)["first_party"] != true {
 		t.Fatalf("merge-patch: %d %s", r.status, r.body)
 	}
+
+	// require_pushed_authorization_requests (RFC 9126 §6): set, shown,
+	// stored, cleared.
+	r = e.call(t, http.MethodPatch, path, `{"require_pushed_authorization_requests":true}`)
+	if got, _ := e.store.GetClient(context.Background(), "svc"); r.status != 200 || r.json(t)["require_pushed_authorization_requests"] != true || !got.RequirePushedAuthorizationRequests {
+		t.Fatalf("require PAR: %d %s", r.status, r.body)
+	}
+	r = e.call(t, http.MethodPatch, path, `{"require_pushed_authorization_requests":false}`)
+	if got, _ := e.store.GetClient(context.Background(), "svc"); r.status != 200 || got.RequirePushedAuthorizationRequests {
+		t.Fatalf("require PAR cleared: %d %s", r.status, r.body)
+	}
+	e.call(t, http.MethodPatch, path, `{"require_pushed_authorization_requests":"yes"}`).wantError(t, 400, "invalid_client_metadata", "require_pushed_authorization_requests must be true or false")
 }
 
 func TestAdminPatchAuthMethodSwitch(t *testing.T) {

@@ -8,23 +8,22 @@ import (
 )
 
 // TestAdminGrantTypesServed: a client may register only the grant types
-// the token endpoint serves; the device grant is not served yet, so it is
-// refused at registration and on update.
+// the token endpoint serves; the rest is refused at registration and on
+// update. The device grant is served (and may carry refresh_token).
 func TestAdminGrantTypesServed(t *testing.T) {
 	e := newEnv(t)
 	for _, g := range []string{
-		"urn:ietf:params:oauth:grant-type:device_code",
 		"password",
 		"implicit",
 	} {
 		t.Run(g, func(t *testing.T) {
 			r := e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", g}}))
-			r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "use client_credentials, authorization_code, refresh_token")
+			r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "use client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange, urn:ietf:params:oauth:grant-type:device_code")
 		})
 	}
 	c := e.create(t, m2m(nil))
 	id, _ := c["client_id"].(string)
-	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code"}})
+	r := e.call(t, http.MethodPatch, "/admin/clients/"+id, map[string]any{"grant_types": []string{"password"}})
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "not supported")
 	// jwt-bearer is served, for confidential clients only.
 	e.create(t, m2m(map[string]any{"grant_types": []string{admin.GrantJWTBearer}}))
@@ -33,6 +32,11 @@ func TestAdminGrantTypesServed(t *testing.T) {
 	// refresh_token needs the one grant that issues refresh tokens.
 	r = e.call(t, http.MethodPost, "/admin/clients", m2m(map[string]any{"grant_types": []string{"client_credentials", "refresh_token"}}))
 	r.wantError(t, http.StatusBadRequest, admin.CodeInvalidClientMetadata, "authorization_code")
+	dev := e.create(t, map[string]any{"client_name": "tv", "token_endpoint_auth_method": "none",
+		"grant_types": []string{admin.GrantDeviceCode, "refresh_token"}})
+	if dev["client_id"] == "" {
+		t.Errorf("a device client was not created: %v", dev)
+	}
 }
 
 // TestAdminTokenExchangeGrant: token exchange is served, for confidential

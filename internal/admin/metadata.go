@@ -19,7 +19,7 @@ import (
 )
 
 // Grant types a client may register: those the token endpoint serves.
-// Token exchange and the device grant join when the server serves them.
+// Token exchange joins when the server serves it.
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
@@ -30,6 +30,8 @@ const (
 	// GrantJWTBearer is RFC 7523 §2.1: assertions and ID-JAGs of the
 	// trusted issuers (/admin/trusted-issuers).
 	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	// GrantDeviceCode is the device authorization grant (RFC 8628).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // ResponseTypeCode is the only response type writ supports.
@@ -59,7 +61,7 @@ const (
 
 // GrantTypes returns the grant types a client may register.
 func GrantTypes() []string {
-	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange, GrantJWTBearer}
+	return []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantTokenExchange, GrantDeviceCode, GrantJWTBearer}
 }
 
 // AuthMethods returns the token endpoint authentication methods a client
@@ -82,7 +84,7 @@ func fieldNames() []string {
 		"jwks", "jwks_uri", "backchannel_logout_uri",
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
-		"agent", "token_exchange",
+		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
 	}
 }
 
@@ -256,6 +258,10 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		}
 	case "first_party":
 		c.FirstParty, err = decodeBool(badMetadata, name, raw)
+	case "dpop_bound_access_tokens":
+		c.DPoPBoundAccessTokens, err = decodeBool(badMetadata, name, raw)
+	case "require_pushed_authorization_requests":
+		c.RequirePushedAuthorizationRequests, err = decodeBool(badMetadata, name, raw)
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -404,8 +410,8 @@ func validateClient(c *store.Client) error {
 		return badMetadata("response type \"code\" needs the authorization_code grant in grant_types")
 	case authCode && len(c.RedirectURIs) == 0:
 		return badRedirect("the authorization_code grant needs at least one redirect_uri")
-	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !exchangeRefresh(c):
-		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code, or token exchange with token_exchange.refresh_tokens")
+	case slices.Contains(c.GrantTypes, GrantRefreshToken) && !authCode && !slices.Contains(c.GrantTypes, GrantDeviceCode) && !exchangeRefresh(c):
+		return badMetadata("the refresh_token grant needs a grant that issues refresh tokens: authorization_code, " + GrantDeviceCode + ", or token exchange with token_exchange.refresh_tokens")
 	}
 	if c.TokenEndpointAuthMethod == oauth.AuthNone && slices.Contains(c.GrantTypes, GrantClientCredentials) {
 		return badMetadata("public clients (token_endpoint_auth_method none) cannot use client_credentials: they cannot keep a secret")
@@ -569,6 +575,13 @@ type ClientResponse struct {
 	FirstParty bool `json:"first_party"`
 	// Metadata holds free-form annotations.
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of the
+	// client must carry a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// take the client's requests only from the pushed authorization
+	// request endpoint (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -594,33 +607,35 @@ type ClientResponse struct {
 // The stored hash is never rendered.
 func toJSON(c store.Client, secret string) ClientResponse {
 	j := ClientResponse{
-		ClientID:                 c.ID,
-		ClientSecret:             secret,
-		ClientIDIssuedAt:         c.CreatedAt.Unix(),
-		ClientName:               c.Name,
-		RedirectURIs:             c.RedirectURIs,
-		PostLogoutRedirectURIs:   c.PostLogoutRedirectURIs,
-		GrantTypes:               nonNil(c.GrantTypes),
-		ResponseTypes:            nonNil(c.ResponseTypes),
-		Scope:                    oauth.JoinScope(c.Scopes),
-		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
-		JWKS:                     json.RawMessage(c.JWKS),
-		JWKSURI:                  c.JWKSURI,
-		BackchannelLogoutURI:     c.BackchannelLogoutURI,
-		AccessTokenFormat:        c.AccessTokenFormat,
-		AccessTokenTTL:           int64(c.AccessTokenTTL / time.Second),
-		RefreshTokenTTL:          int64(c.RefreshTokenTTL / time.Second),
-		IDTokenTTL:               int64(c.IDTokenTTL / time.Second),
-		IDTokenSignedResponseAlg: cmp.Or(c.IDTokenSignedResponseAlg, string(oidc.DefaultSigningAlgorithm)),
-		Audiences:                c.Audiences,
-		FirstParty:               c.FirstParty,
-		Metadata:                 c.Metadata,
-		Origin:                   c.Origin,
-		Agent:                    agentJSON(c.Agent),
-		TokenExchange:            exchangeJSON(c.Exchange),
-		TokensRevokedBefore:      c.TokensRevokedBefore,
-		CreatedAt:                c.CreatedAt,
-		UpdatedAt:                c.UpdatedAt,
+		ClientID:                           c.ID,
+		ClientSecret:                       secret,
+		ClientIDIssuedAt:                   c.CreatedAt.Unix(),
+		ClientName:                         c.Name,
+		RedirectURIs:                       c.RedirectURIs,
+		PostLogoutRedirectURIs:             c.PostLogoutRedirectURIs,
+		GrantTypes:                         nonNil(c.GrantTypes),
+		ResponseTypes:                      nonNil(c.ResponseTypes),
+		Scope:                              oauth.JoinScope(c.Scopes),
+		TokenEndpointAuthMethod:            c.TokenEndpointAuthMethod,
+		JWKS:                               json.RawMessage(c.JWKS),
+		JWKSURI:                            c.JWKSURI,
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		AccessTokenFormat:                  c.AccessTokenFormat,
+		AccessTokenTTL:                     int64(c.AccessTokenTTL / time.Second),
+		RefreshTokenTTL:                    int64(c.RefreshTokenTTL / time.Second),
+		IDTokenTTL:                         int64(c.IDTokenTTL / time.Second),
+		IDTokenSignedResponseAlg:           cmp.Or(c.IDTokenSignedResponseAlg, string(oidc.DefaultSigningAlgorithm)),
+		Audiences:                          c.Audiences,
+		FirstParty:                         c.FirstParty,
+		Metadata:                           c.Metadata,
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
+		Origin:                             c.Origin,
+		Agent:                              agentJSON(c.Agent),
+		TokenExchange:                      exchangeJSON(c.Exchange),
+		TokensRevokedBefore:                c.TokensRevokedBefore,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		CreatedAt:                          c.CreatedAt,
+		UpdatedAt:                          c.UpdatedAt,
 	}
 	if len(c.JWKS) == 0 {
 		j.JWKS = nil

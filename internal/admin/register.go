@@ -226,6 +226,8 @@ func registrationFields() []string {
 	return []string{
 		"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
+		"dpop_bound_access_tokens",
+		"require_pushed_authorization_requests",
 	}
 }
 
@@ -247,6 +249,9 @@ type RegistrationResponse struct {
 	JWKS                     json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                  string          `json:"jwks_uri,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
+	// RequirePushedAuthorizationRequests is RFC 9126 §6's metadata.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -259,7 +264,8 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		ClientName:              j.ClientName, RedirectURIs: j.RedirectURIs, PostLogoutRedirectURIs: j.PostLogoutRedirectURIs,
 		GrantTypes: j.GrantTypes, ResponseTypes: j.ResponseTypes, Scope: j.Scope,
 		TokenEndpointAuthMethod: j.TokenEndpointAuthMethod, JWKS: j.JWKS, JWKSURI: j.JWKSURI,
-		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg,
+		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg, DPoPBoundAccessTokens: j.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: j.RequirePushedAuthorizationRequests,
 	}
 }
 
@@ -549,6 +555,9 @@ func (rg *registration) update(w http.ResponseWriter, r *http.Request) error {
 		c.Agent, c.Exchange, c.FirstParty = cur.Agent, cur.Exchange, cur.FirstParty
 		c.Audiences, c.Metadata, c.BackchannelLogoutURI = cur.Audiences, cur.Metadata, cur.BackchannelLogoutURI
 		c.AccessTokenFormat, c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = cur.AccessTokenFormat, cur.AccessTokenTTL, cur.RefreshTokenTTL, cur.IDTokenTTL
+		// A client may ask for DPoP-bound tokens, not shed a requirement
+		// (its own or an administrator's) by re-registering.
+		c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || cur.DPoPBoundAccessTokens
 		if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
 			c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
 		}

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -142,6 +143,20 @@ func TestRegistrationTokenMode(t *testing.T) {
 		"audiences":     []string{"https://evil.example.com"},
 		"logo_uri":      "https://app.example.com/logo.png",
 	}
+
+	t.Run("require_pushed_authorization_requests", func(t *testing.T) {
+		strict := maps.Clone(web)
+		strict["require_pushed_authorization_requests"] = true
+		r := n.call(t, http.MethodPost, endpoint, initial, strict)
+		if r.status != http.StatusCreated || r.body["require_pushed_authorization_requests"] != true {
+			t.Fatalf("register: %d %s", r.status, r.raw)
+		}
+		id, _ := r.body["client_id"].(string)
+		c, err := n.a.Store.GetClient(context.Background(), id)
+		if err != nil || !c.RequirePushedAuthorizationRequests {
+			t.Fatalf("stored %+v, %v", c, err)
+		}
+	})
 
 	t.Run("initial access token required", func(t *testing.T) {
 		for _, tok := range []string{"", "wrong-token", initial + "x"} {

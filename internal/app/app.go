@@ -297,6 +297,8 @@ func (a *App) signInOptions(cfg *config.Config) (*server.SignInOptions, error) {
 		RefreshMaxTTL: cfg.RefreshTokenAbsoluteTTL,
 		IDTokenTTL:    cfg.IDTokenTTL,
 		SessionTTL:    cfg.SessionTTL,
+
+		RequirePushedAuthorizationRequests: cfg.RequirePushedAuthorizationRequests,
 	}, nil
 }
 
@@ -481,12 +483,13 @@ func (a *App) purgeExpired(ctx context.Context) {
 }
 
 // purgeOnce deletes every kind of expired record once: those of the
-// store's Purger, then expired delegations. It returns how many it
-// deleted; an error of one step does not stop the next.
+// store's Purger, then expired delegations and device codes. It returns
+// how many it deleted; an error of one step does not stop the next.
 func purgeOnce(ctx context.Context, st store.Store, now time.Time) (int64, error) {
 	n, err := st.DeleteExpired(ctx, now)
 	d, derr := st.DeleteExpiredDelegations(ctx, now)
-	return n + d, errors.Join(err, derr)
+	dc, dcerr := st.DeleteExpiredDeviceCodes(ctx, now)
+	return n + d + dc, errors.Join(err, derr, dcerr)
 }
 
 // Close releases the store and listeners.

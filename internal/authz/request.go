@@ -65,6 +65,9 @@ type Request struct {
 	// Claims is the parsed claims parameter (OIDC Core §5.5), or nil.
 	Claims    *oidc.ClaimsRequest `json:"cl,omitempty"`
 	Resources []string            `json:"res,omitempty"`
+	// DPoPJKT is dpop_jkt (RFC 9449 §10): the RFC 7638 thumbprint of the
+	// DPoP key the code is bound to, or empty.
+	DPoPJKT string `json:"jkt,omitempty"`
 	// SessionID is the session the server found signed in, recently enough
 	// for the request, when it showed the page that carries this sealed
 	// request (consent, account choice); empty on the login page. The
@@ -170,6 +173,8 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 	if len(req.State) > maxState {
 		return fail(oauth.CodeInvalidRequest, "state is too long")
 	}
+	// The server resolves request (RequestObjects.Verify) and request_uri
+	// (pushed requests) before Parse; here they are never expected.
 	if get("request") != "" {
 		return fail("request_not_supported", "request objects are not supported")
 	}
@@ -210,6 +215,14 @@ func Parse(ctx context.Context, params url.Values, clients ClientGetter, now tim
 		return fail(oauth.CodeInvalidRequest, "code_challenge_method must be S256 (plain is not accepted)")
 	case req.CodeChallenge != "" && !validChallenge(req.CodeChallenge):
 		return fail(oauth.CodeInvalidRequest, "code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
+	}
+	// dpop_jkt (RFC 9449 §10): the code is redeemed only with a proof made
+	// with this key. A thumbprint is a base64url SHA-256, as a challenge.
+	if jkt, ok := params["dpop_jkt"]; ok {
+		if !validChallenge(jkt[0]) {
+			return fail(oauth.CodeInvalidRequest, "dpop_jkt must be the base64url SHA-256 thumbprint of a DPoP key (43 characters)")
+		}
+		req.DPoPJKT = jkt[0]
 	}
 	req.Nonce = get("nonce")
 	if prompt := get("prompt"); prompt != "" {

@@ -142,6 +142,9 @@ type Document struct {
 	JWKS []byte
 	// JWKSURI is where the client publishes its keys, or empty.
 	JWKSURI string
+	// DPoPBoundAccessTokens is dpop_bound_access_tokens (RFC 9449 §5.2):
+	// the client asks never to be issued a token without a DPoP proof.
+	DPoPBoundAccessTokens bool
 }
 
 // Grant types and response types a metadata document may declare: the
@@ -230,6 +233,10 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 			}
 			if err := checkHTTPS(m.Name, d.JWKSURI); err != nil {
 				return nil, err
+			}
+		case "dpop_bound_access_tokens":
+			if json.Unmarshal(raw, &d.DPoPBoundAccessTokens) != nil {
+				return nil, bad("dpop_bound_access_tokens must be true or false")
 			}
 		}
 	}

@@ -101,6 +101,7 @@ func TestParseDocument(t *testing.T) {
 		{"name with newline", `{` + base + `,"client_name":"a\nb"}`, false, "control"},
 		{"bad scope", `{` + base + `,"scope":"a  b"}`, false, "scope"},
 		{"client_uri javascript", `{` + base + `,"client_uri":"javascript:x"}`, false, "https"},
+		{"dpop_bound_access_tokens not a bool", `{` + base + `,"dpop_bound_access_tokens":"yes"}`, false, "true or false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +122,23 @@ func TestParseDocument(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseDocumentDPoP: dpop_bound_access_tokens (RFC 9449 §5.2) is
+// read; absent or null, it is false.
+func TestParseDocumentDPoP(t *testing.T) {
+	base := `{"client_id":"` + docURL + `","redirect_uris":["https://a.example/cb"]`
+	for body, want := range map[string]bool{
+		base + `}`: false,
+		base + `,"dpop_bound_access_tokens":null}`:  false,
+		base + `,"dpop_bound_access_tokens":false}`: false,
+		base + `,"dpop_bound_access_tokens":true}`:  true,
+	} {
+		d, err := cimd.ParseDocument(docURL, []byte(body))
+		if err != nil || d.DPoPBoundAccessTokens != want {
+			t.Errorf("%s: %+v, %v; want dpop_bound_access_tokens %v", body, d, err, want)
+		}
 	}
 }
 

@@ -67,6 +67,9 @@ type Config struct {
 	// prefixes ending in "/*" (oauth.ResourceSet).
 	MCPResources []string
 	UIDir        string
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// take only request_uri values from /oauth2/par (RFC 9126 §5).
+	RequirePushedAuthorizationRequests bool
 
 	KeyAlgorithm      string
 	KeyAlgorithms     []string
@@ -321,6 +324,8 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
 		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
 			func(c *Config) *string { return &c.UIDir }),
+		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
+			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
 		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of access tokens and introspection responses (the key ring always has a key for it)",
 			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
 		algListField("key_algorithms", "WRIT_KEY_ALGORITHMS", "RS256,ES256,EdDSA",

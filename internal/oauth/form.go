@@ -124,6 +124,15 @@ func (f Form) Get(name string) string {
 	return ""
 }
 
+// Values returns a copy of the form's parameters.
+func (f Form) Values() url.Values {
+	v := make(url.Values, len(f.values))
+	for name, vs := range f.values {
+		v[name] = append([]string(nil), vs...)
+	}
+	return v
+}
+
 // Has reports whether name is present (even with an empty value).
 func (f Form) Has(name string) bool { _, ok := f.values[name]; return ok }
 

@@ -230,10 +230,11 @@ func (s *Server) handleAccountLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // isAccountSignIn reports whether a sealed request is one of
-// handleAccountLogin's: no client (authz.Parse never yields one without),
-// and the account page to return to.
+// handleAccountLogin's or the device verification page's: no client
+// (authz.Parse never yields one without), and the account page or the
+// verification page to return to.
 func isAccountSignIn(req *authz.Request) bool {
-	return req.ClientID == "" && req.RedirectURI == PathAccount
+	return req.ClientID == "" && (req.RedirectURI == PathAccount || isDeviceReturn(req.RedirectURI))
 }
 
 // accountServerError logs err and shows a generic server error page.

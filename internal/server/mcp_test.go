@@ -413,7 +413,7 @@ func TestMCPIssOnEveryAuthorizationResponse(t *testing.T) {
 		{"plain PKCE", oauth.CodeInvalidRequest, func(q url.Values) { q.Set("code_challenge_method", "plain") }},
 		{"resource not registered", oauth.CodeInvalidTarget, func(q url.Values) { q.Set("resource", "https://other.example.test/mcp") }},
 		{"resource missing for an MCP server", oauth.CodeInvalidTarget, func(q url.Values) { q.Del("resource") }},
-		{"request object", "request_not_supported", func(q url.Values) { q.Set("request", "x.y.z") }},
+		{"request object", "invalid_request_object", func(q url.Values) { q.Set("request", "x.y.z") }},
 		{"prompt=none without a session", "login_required", func(q url.Values) { q.Set("prompt", "none") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -191,6 +191,7 @@ func (m *metadataClients) client(d *cimd.Document, now time.Time) store.Client {
 		TokenEndpointAuthMethod:  d.TokenEndpointAuthMethod,
 		JWKS:                     d.JWKS,
 		JWKSURI:                  d.JWKSURI,
+		DPoPBoundAccessTokens:    d.DPoPBoundAccessTokens,
 		AccessTokenFormat:        store.AccessTokenJWT,
 		IDTokenSignedResponseAlg: string(oidc.DefaultSigningAlgorithm),
 		Origin:                   store.OriginMetadataDocument,
@@ -234,6 +235,7 @@ func sameMetadata(a, b *store.Client) bool {
 		slices.Equal(a.Audiences, b.Audiences) &&
 		a.TokenEndpointAuthMethod == b.TokenEndpointAuthMethod &&
 		jsonEqual(a.JWKS, b.JWKS) && a.JWKSURI == b.JWKSURI &&
+		a.DPoPBoundAccessTokens == b.DPoPBoundAccessTokens &&
 		a.AccessTokenFormat == b.AccessTokenFormat &&
 		a.IDTokenSignedResponseAlg == b.IDTokenSignedResponseAlg &&
 		!a.FirstParty && len(a.SecretHash) == 0

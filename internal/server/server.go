@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authn"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
@@ -73,6 +75,7 @@ type Store interface {
 	accountStore
 	logoutStore
 	signInSetupStore
+	parStore
 }
 
 // Every backend serves the server.
@@ -163,6 +166,11 @@ type Server struct {
 	dpop       *dpop.Verifier
 	dpopNonces *dpop.Nonces
 
+	// deviceAuthz serves the device authorization endpoint and
+	// deviceThrottle limits user code guesses, with sign-in on.
+	deviceAuthz    *grant.DeviceAuthorization
+	deviceThrottle *authn.Throttle
+
 	// registration serves dynamic client registration, when on.
 	registration http.Handler
 
@@ -172,6 +180,9 @@ type Server struct {
 	userinfo       *oidc.UserInfo
 	logoutNotifier *oidc.Notifier
 	idTokenHints   *jwt.Verifier
+	// requestObjects verifies request objects (RFC 9101) at the
+	// authorization and pushed authorization request endpoints.
+	requestObjects *authz.RequestObjects
 
 	// stores are the handlers' store interfaces, each the narrowest one
 	// its handler needs, declared next to it; New fills them from
@@ -190,6 +201,8 @@ type Server struct {
 		// agents serves the revocation of agents by their owners; nil
 		// while the store keeps no delegations.
 		agents agentStore
+		par    parStore
+		device deviceStore
 	}
 }
 
@@ -268,7 +281,7 @@ func New(opts Options) (*Server, error) {
 		Hasher:    opts.Hasher,
 		Replay:    st,
 		Keys:      opts.ClientKeys,
-		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke},
+		Audiences: []string{opts.Issuer, opts.Issuer + PathToken, opts.Issuer + PathIntrospect, opts.Issuer + PathRevoke, opts.Issuer + PathPAR, opts.Issuer + PathDeviceAuthorization},
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
@@ -308,6 +321,8 @@ func New(opts Options) (*Server, error) {
 		s.stores.signIn = st
 		s.stores.account = st
 		s.stores.logout = st
+		s.stores.par = st
+		s.requestObjects = &authz.RequestObjects{Keys: opts.ClientKeys, Replay: st, Issuer: opts.Issuer, Now: opts.Now}
 		if err := s.setupSignIn(opts.SignIn, st); err != nil {
 			return nil, err
 		}
@@ -381,6 +396,7 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.signin != nil {
 		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
+		mux.HandleFunc(PathPAR, s.handlePAR)
 		mux.HandleFunc(PathLogin, s.handleLogin)
 		mux.HandleFunc(PathConsent, s.handleConsent)
 		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)
@@ -391,6 +407,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathAccountAgentRevoke, s.handleAccountAgentRevoke)
 		mux.HandleFunc(PathAccountDelegationRevoke, s.handleAccountDelegationRevoke)
 		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
+		mux.HandleFunc(PathDevice, s.handleDevice)
+		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}

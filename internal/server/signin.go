@@ -91,21 +91,33 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	req, client, err := authz.Parse(r.Context(), params, s.clients, s.now(), authz.Timeout)
+	if s.dpop == nil {
+		// DPoP is off: dpop_jkt is an unknown parameter, ignored (RFC
+		// 6749 §3.1), not a binding no proof could ever satisfy.
+		params.Del("dpop_jkt")
+	}
+	// request_uri (a pushed request, validated when it was pushed) or
+	// request (a request object, whose parameters replace the query's).
+	res, err := s.resolveRequest(r.Context(), params)
 	if err != nil {
 		s.authzError(w, r, err)
 		return
 	}
-	f := &flow{req: req, client: client}
-	if len(req.Resources) == 0 {
-		// An MCP server's token is issued only for a request that names
-		// it (MCP authorization, RFC 8707): a client that registered it
-		// as its first audience does not get it by default.
-		if aud, ok := s.mcpResources.First(grant.DefaultAudience(client, s.opts.DefaultAudience)); ok {
-			s.redirectError(w, r, f, oauth.CodeInvalidTarget, "resource is required: "+aud+" is an MCP server")
+	req, client := res.req, res.client
+	if req == nil {
+		if req, client, err = authz.Parse(r.Context(), res.params, s.clients, s.now(), authz.Timeout); err == nil {
+			// An MCP server's token is issued only for a request that
+			// names it (MCP authorization, RFC 8707): a client that
+			// registered it as its first audience does not get it by
+			// default.
+			err = s.checkAudience(req, client)
+		}
+		if err != nil {
+			s.authzError(w, r, err)
 			return
 		}
 	}
+	f := &flow{req: req, client: client}
 	if sess, err := s.signin.sessions.Current(r.Context(), r); err == nil {
 		f.sess = &sess
 	} else if !errors.Is(err, authn.ErrNoSession) {
@@ -449,7 +461,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	f.sess, f.justSignedIn = &sess, true
 	if f.account {
-		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
+		back := PathAccount
+		if isDeviceReturn(f.req.RedirectURI) {
+			back = f.req.RedirectURI
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	s.continueFlow(w, r, f)
@@ -485,14 +501,21 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.continueFlow(w, r, f)
 		return
 	}
-	ctx := r.Context()
-	now := s.now()
-	// Merge the scopes into any earlier consent, in one transaction.
-	_, err := s.stores.signIn.UpdateConsent(ctx, f.sess.UserID, f.client.ID, func(c store.Consent, found bool) (store.Consent, error) {
+	if err := s.mergeConsent(r.Context(), f.sess.UserID, f.client.ID, f.req.Scopes, s.now()); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	s.issueCode(w, r, f)
+}
+
+// mergeConsent adds scopes to the user's consent to the client, in one
+// transaction.
+func (s *Server) mergeConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
+	_, err := s.stores.signIn.UpdateConsent(ctx, userID, clientID, func(c store.Consent, found bool) (store.Consent, error) {
 		if !found {
-			c = store.Consent{UserID: f.sess.UserID, ClientID: f.client.ID, GrantedAt: now}
+			c = store.Consent{UserID: userID, ClientID: clientID, GrantedAt: now}
 		}
-		for _, sc := range store.ConsentScopes(f.req.Scopes) {
+		for _, sc := range store.ConsentScopes(scopes) {
 			if !slices.Contains(c.Scopes, sc) {
 				c.Scopes = append(c.Scopes, sc)
 			}
@@ -500,11 +523,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		c.UpdatedAt = now
 		return c, nil
 	})
-	if err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	s.issueCode(w, r, f)
+	return err
 }
 
 // useConsentForm lets a consent form be answered once: the first answer
@@ -573,7 +592,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, f *flow) {
 		Hash: hash, ClientID: f.client.ID, UserID: f.sess.UserID, SessionID: f.sess.ID,
 		RedirectURI: codeRedirectURI(f.req), Scopes: f.req.Scopes, Audience: aud, Nonce: f.req.Nonce,
 		CodeChallenge: f.req.CodeChallenge, CodeChallengeMethod: f.req.CodeChallengeMethod,
-		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims,
+		AuthTime: f.sess.AuthTime, AMR: f.sess.AMR, ACR: f.sess.ACR, Claims: claims, DPoPJKT: f.req.DPoPJKT,
 		CreatedAt: now, ExpiresAt: now.Add(codeTTL),
 	}
 	if err := s.stores.signIn.CreateAuthCode(ctx, ac); err != nil {

@@ -71,11 +71,14 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		Logger:          o.Logger,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
+		DPoP:            o.DPoP,
 		SignIn: &server.SignInOptions{
 			CSRFKey:   randomBytes(t, 32),
 			SealKey:   randomBytes(t, 32),
 			Passwords: testPasswordParams,
 			Sleep:     base.Clock.Sleep,
+
+			RequirePushedAuthorizationRequests: o.RequirePAR,
 		},
 	})
 	if err != nil {
@@ -1179,7 +1182,8 @@ func TestSignInDiscovery(t *testing.T) {
 		"authorization_response_iss_parameter_supported": true,
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
-		"request_parameter_supported":                    false,
+		"request_parameter_supported":                    true,
+		"pushed_authorization_request_endpoint":          e.url(server.PathPAR),
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     true,
 	} {
@@ -1187,7 +1191,7 @@ func TestSignInDiscovery(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, md[name], want)
 		}
 	}
-	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials"} {
+	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"} {
 		if !slices.Contains(strs("grant_types_supported"), g) {
 			t.Errorf("grant_types_supported lacks %s", g)
 		}
@@ -1197,7 +1201,7 @@ func TestSignInDiscovery(t *testing.T) {
 			t.Errorf("scopes_supported lacks %s", s)
 		}
 	}
-	for _, absent := range []string{"frontchannel_logout_supported", "check_session_iframe", "device_authorization_endpoint", "registration_endpoint"} {
+	for _, absent := range []string{"frontchannel_logout_supported", "check_session_iframe", "registration_endpoint"} {
 		if _, ok := md[absent]; ok {
 			t.Errorf("discovery lists %s, which is not supported", absent)
 		}

@@ -123,7 +123,7 @@ func TestAuthorizeErrors(t *testing.T) {
 		}, code: oauth.CodeInvalidRequest},
 		{name: "code_challenge without method", change: func(q url.Values) { q.Del("code_challenge_method") }, code: oauth.CodeInvalidRequest},
 		{name: "malformed code_challenge", change: func(q url.Values) { q.Set("code_challenge", "short") }, code: oauth.CodeInvalidRequest},
-		{name: "request object", change: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, code: "request_not_supported"},
+		{name: "request object", change: func(q url.Values) { q.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, code: "invalid_request_object"},
 		{name: "request_uri", change: func(q url.Values) { q.Set("request_uri", "https://client.example/req/1") }, code: "request_uri_not_supported"},
 		{name: "unknown prompt", change: func(q url.Values) { q.Set("prompt", "maybe") }, code: oauth.CodeInvalidRequest},
 		{name: "prompt=none with login", change: func(q url.Values) { q.Set("prompt", "none login") }, code: oauth.CodeInvalidRequest},

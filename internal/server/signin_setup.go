@@ -38,6 +38,10 @@ type SignInOptions struct {
 	IDTokenTTL    time.Duration
 	// SessionTTL is the absolute lifetime of a browser session.
 	SessionTTL time.Duration
+	// RequirePushedAuthorizationRequests makes the authorization endpoint
+	// accept only request_uri values from the pushed authorization request
+	// endpoint (RFC 9126 §5), for every client.
+	RequirePushedAuthorizationRequests bool
 	// Sleep waits out the delay of a sign-in on an account with recent
 	// failures (authn.Login.Sleep); nil means a timer. Tests pass a fake
 	// clock's Sleep.
@@ -61,6 +65,9 @@ type signInSetupStore interface {
 	store.SessionStore
 	grant.CodeStores
 	grant.RefreshStores
+	grant.DeviceStores
+	grant.DeviceCreator
+	deviceStore
 	userInfoStore
 }
 
@@ -131,6 +138,11 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
+	s.grants[grant.TypeDeviceCode] = &grant.DeviceCode{Tokens: tokens, Store: st}
+	s.deviceAuthz = &grant.DeviceAuthorization{Store: st, VerificationURI: s.opts.Issuer + PathDevice,
+		DefaultAudience: s.opts.DefaultAudience, MCPResources: s.mcpResources, Now: s.now}
+	s.deviceThrottle = newDeviceThrottle(s.now)
+	s.stores.device = st
 	s.stores.userinfo = st
 	s.userinfo = &oidc.UserInfo{
 		Verifier: s.ownTokens,

@@ -98,6 +98,9 @@ type envOptions struct {
 	AccessOnly bool
 	// DPoP configures DPoP at the token endpoint (server.Options.DPoP).
 	DPoP *server.DPoPOptions
+	// RequirePAR requires pushed authorization requests
+	// (newSignInEnv).
+	RequirePAR bool
 }
 
 // testEnv is a running server with its parts.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
@@ -98,6 +99,11 @@ type Metadata struct {
 	RequestParameterSupported         *bool    `json:"request_parameter_supported,omitempty"`
 	RequestURIParameterSupported      *bool    `json:"request_uri_parameter_supported,omitempty"`
 	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
+	// Pushed authorization requests (RFC 9126) and request objects (RFC
+	// 9101), when browser sign-in is on.
+	PushedAuthorizationRequestEndpoint     string   `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests     bool     `json:"require_pushed_authorization_requests,omitempty"`
+	RequestObjectSigningAlgValuesSupported []string `json:"request_object_signing_alg_values_supported,omitempty"`
 
 	// DPoPSigningAlgValuesSupported lists the accepted DPoP proof
 	// algorithms (RFC 9449 §5.1); absent when DPoP is off.
@@ -105,6 +111,9 @@ type Metadata struct {
 	// ClientIDMetadataDocumentSupported is true when client_ids that are
 	// https URLs are resolved from their metadata documents.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// DeviceAuthorizationEndpoint is present with browser sign-in (RFC
+	// 8628 §4).
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 	// RegistrationEndpoint is present when dynamic client registration
 	// (RFC 7591) is on.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
@@ -162,7 +171,7 @@ func (s *Server) metadata() Metadata {
 		m.RevocationEndpointAuthSigningAlgValuesSupported = assertionAlgs
 	}
 	if s.signin != nil {
-		no := false
+		no, yes := false, true
 		m.AuthorizationEndpoint = iss + PathAuthorize
 		m.UserInfoEndpoint = iss + PathUserInfo
 		m.EndSessionEndpoint = iss + PathEndSession
@@ -176,10 +185,16 @@ func (s *Server) metadata() Metadata {
 		m.PromptValuesSupported = []string{"none", "login", "consent", "select_account"}
 		m.BackchannelLogoutSupported = true
 		m.BackchannelLogoutSessionSupported = true
-		m.RequestParameterSupported = &no
+		// request objects are accepted; request_uri only from the
+		// pushed authorization request endpoint, never fetched.
+		m.RequestParameterSupported = &yes
 		m.RequestURIParameterSupported = &no
+		m.RequestObjectSigningAlgValuesSupported = authz.RequestObjectAlgorithms()
+		m.PushedAuthorizationRequestEndpoint = iss + PathPAR
+		m.RequirePushedAuthorizationRequests = s.opts.SignIn.RequirePushedAuthorizationRequests
 		m.AuthorizationResponseIssParameterSupported = true
 		m.UILocalesSupported = []string{"en"}
+		m.DeviceAuthorizationEndpoint = iss + PathDeviceAuthorization
 	}
 	m.ClientIDMetadataDocumentSupported = s.clients.meta != nil && s.signin != nil
 	if s.registration != nil {

@@ -179,6 +179,10 @@ type AuthCode struct {
 	// Claims is the OIDC claims request parameter (a JSON object), or nil;
 	// kept byte for byte.
 	Claims json.RawMessage
+	// DPoPJKT is the RFC 7638 thumbprint of the DPoP key the code is bound
+	// to (the authorization request's dpop_jkt, RFC 9449 §10), or empty:
+	// a bound code is redeemed only with a proof made with that key.
+	DPoPJKT string
 	// CreatedAt is when the code was issued.
 	CreatedAt time.Time
 	// ExpiresAt is when the code stops being redeemable; must not be zero.

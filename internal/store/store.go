@@ -4,7 +4,8 @@
 // Every aggregate has its own interface (ClientStore, TokenStore,
 // ReplayStore, KeyStore, for signing users in UserStore, SessionStore,
 // AuthCodeStore, RefreshStore and ConsentStore, and for delegation
-// DelegationStore, TrustStore and AuditStore, in delegation.go), so a
+// DelegationStore, TrustStore and AuditStore, in delegation.go, and for
+// devices DeviceCodeStore, in device.go), so a
 // handler asks only for what it needs: the client credentials grant
 // depends on a ClientStore, introspection on a TokenStore. Store embeds them all, plus Migrator, Ping
 // and Close, and is what a backend implements.
@@ -163,6 +164,15 @@ type Client struct {
 	BackchannelLogoutURI string
 	// Metadata holds free-form annotations.
 	Metadata map[string]string
+	// DPoPBoundAccessTokens is the client metadata dpop_bound_access_tokens
+	// (RFC 9449 §5.2): every token request of the client must carry a
+	// DPoP proof, and its tokens are all DPoP-bound (its refresh tokens
+	// too, confidential client or not).
+	DPoPBoundAccessTokens bool
+	// RequirePushedAuthorizationRequests is the client metadata of RFC
+	// 9126 §6: the authorization endpoint takes the client's requests only
+	// as a request_uri from the pushed authorization request endpoint.
+	RequirePushedAuthorizationRequests bool
 	// Agent, when not nil, registers the client as an agent (a principal
 	// acting for its owner); nil for other clients.
 	Agent *AgentPolicy
@@ -385,6 +395,7 @@ type Store interface {
 	AuditStore
 	DelegationStore
 	TrustStore
+	DeviceCodeStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

@@ -349,6 +349,9 @@ func (c AuthCode) Validate() error {
 	if err := checkOptionalID("session ID", c.SessionID); err != nil {
 		return err
 	}
+	if err := checkOptionalID("dpop_jkt", c.DPoPJKT); err != nil {
+		return err
+	}
 	if err := checkTexts([]textField{
 		{"redirect_uri", c.RedirectURI},
 		{"nonce", c.Nonce},

@@ -27,6 +27,14 @@ func english() map[string]string {
 		"login.password":    "Password",
 		"login.submit":      "Sign in",
 
+		// Device verification (RFC 8628).
+		"device.title":      "Connect a device",
+		"device.code_label": "Code shown on your device",
+		"device.code_hint":  "It looks like BCDF-GHJK; case and dashes do not matter.",
+		"device.submit":     "Continue",
+		"device.approved":   "Done: the device is connected. You can close this page and go back to the device.",
+		"device.denied":     "You denied the request: the device gets no access. You can close this page.",
+
 		// Consent.
 		"consent.title":           "Allow access",
 		"consent.heading":         "Allow %s to access your account?",

@@ -29,8 +29,8 @@ func TestOnlyRenderedPages(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "templates", "device.html"), `{{define "title"}}x{{end}}{{define "content"}}x{{end}}`)
+	writeFile(t, filepath.Join(dir, "templates", "gadget.html"), `{{define "title"}}x{{end}}{{define "content"}}x{{end}}`)
 	if _, err := New(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "not a known template") {
-		t.Errorf("a theme's device.html: %v, want \"not a known template\"", err)
+		t.Errorf("a theme's gadget.html: %v, want \"not a known template\"", err)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	FieldDecision = "decision"   // consent, logout, select_account
 	FieldAccount  = "account"    // select_account: the chosen Account.ID
 	FieldClientID = "client_id"  // account: the application whose access is removed
+	FieldUserCode = "user_code"  // device: the code shown on the device
 )
 
 // Values of FieldDecision.
@@ -231,6 +232,20 @@ type AccountData struct {
 	SignOutURL string
 }
 
+// DeviceData is the data of the device verification page (RFC 8628
+// §3.3): a form that submits "user_code", or, with Result set, what
+// became of the request.
+type DeviceData struct {
+	Page
+	// UserCode prefills the code (from verification_uri_complete).
+	UserCode string
+	// DisplayName and Username identify the signed-in user.
+	DisplayName string
+	Username    string
+	// Approved or Denied shows that outcome instead of the form.
+	Approved, Denied bool
+}
+
 // ErrorData is the data of the error page. It has no form and never
 // redirects.
 type ErrorData struct {
@@ -313,6 +328,11 @@ type (
 		Heading string
 		Text    string
 	}
+	deviceView struct {
+		DeviceData
+		frame
+		Who string
+	}
 	accountView struct {
 		AccountData
 		frame
@@ -349,6 +369,18 @@ type (
 // d.Username or else d.LoginHint.
 func (u *UI) Login(w http.ResponseWriter, r *http.Request, d LoginData) error {
 	return u.renderForm(w, pageLogin, d.Page, u.loginView(u.lang(r, d.Locale), d))
+}
+
+// Device renders the device verification page: the user code form, or
+// the result of the decision.
+func (u *UI) Device(w http.ResponseWriter, r *http.Request, d DeviceData) error {
+	return u.renderForm(w, pageDevice, d.Page, u.deviceView(u.lang(r, d.Locale), d))
+}
+
+func (u *UI) deviceView(lang string, d DeviceData) deviceView {
+	v := deviceView{DeviceData: d, frame: u.frame(lang, d.ClientURI)}
+	v.Who = u.consentView(lang, ConsentData{DisplayName: d.DisplayName, Username: d.Username}).Who
+	return v
 }
 
 // Consent renders the consent page: the client, the signed-in user, the
@@ -714,6 +746,10 @@ func (u *UI) samples() []sample {
 				AgentAction: "/account/agents/revoke", DelegationAction: "/account/delegations/revoke",
 				Removed: true, Revoked: true, SignOutURL: "/logout"})},
 			sample{pageAccount, u.accountView(lang, AccountData{Page: bare})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: full, UserCode: "BCDF-GHJK", DisplayName: "Name", Username: "user"})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare, Approved: true})},
+			sample{pageDevice, u.deviceView(lang, DeviceData{Page: bare, Denied: true})},
 		)
 	}
 	return out

@@ -36,7 +36,8 @@
 // {{template "title" .}} and {{template "content" .}}; it also defines the
 // partials "alert" (the error region) and "form-fields" (the CSRF token and
 // continuation fields), which a page file may use or redefine. A page file
-// (login, consent, logout, logged_out, select_account, error, account)
+// (login, consent, logout, logged_out, select_account, error, account,
+// device)
 // holds only {{define}} blocks. In templates, {{.T "key" args...}}
 // returns a localized message (see messages.go for the keys) and
 // {{asset "writ.css"}} the content-hashed URL of a static file. Page data
@@ -87,11 +88,12 @@ const (
 	pageSelectAccount = "select_account"
 	pageError         = "error"
 	pageAccount       = "account"
+	pageDevice        = "device"
 	layoutFile        = "base.html"
 )
 
 func pageNames() []string {
-	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageAccount}
+	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageAccount, pageDevice}
 }
 
 // Options configures New. The zero value is usable.

@@ -49,6 +49,8 @@ func render(t *testing.T, u *UI, page string, data any, r *http.Request) *httpte
 		err = u.Error(w, r, http.StatusBadRequest, d)
 	case AccountData:
 		err = u.Account(w, r, d)
+	case DeviceData:
+		err = u.Device(w, r, d)
 	default:
 		t.Fatalf("no page for %T", data)
 	}
@@ -90,6 +92,8 @@ func pages() map[string][2]any {
 			Apps: []AppAccess{{ClientID: "app-1", ClientName: "Example App", Scopes: Scopes("profile", "email"),
 				GrantedAt: time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)}, {ClientID: "app-2"}},
 			Removed: true, SignOutURL: "/oauth2/logout"}, AccountData{Page: bare}},
+		pageDevice: {DeviceData{Page: fullPage(), UserCode: "BCDF-GHJK", DisplayName: "Alice Liddell", Username: "alice"},
+			DeviceData{Page: bare}},
 	}
 }
 
@@ -146,6 +150,7 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	hidden := map[string]map[string]bool{
 		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
 		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                   // names no application of its own; a delegation's client by name
+		pageDevice:    {"ClientName": true},                                                                    // the consent page names it
 	}
 	for name, data := range pages() {
 		t.Run(name, func(t *testing.T) {
@@ -343,6 +348,7 @@ func TestMissingCSRFTokenRefused(t *testing.T) {
 		pageLogout:        func(w http.ResponseWriter) error { return u.Logout(w, r, LogoutData{}) },
 		pageSelectAccount: func(w http.ResponseWriter) error { return u.SelectAccount(w, r, SelectAccountData{}) },
 		pageAccount:       func(w http.ResponseWriter) error { return u.Account(w, r, AccountData{}) },
+		pageDevice:        func(w http.ResponseWriter) error { return u.Device(w, r, DeviceData{}) },
 	}
 	for name, call := range calls {
 		w := httptest.NewRecorder()

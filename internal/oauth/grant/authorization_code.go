@@ -55,6 +55,11 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if err := checkCode(&ac, c.ID, req.Form.Get("redirect_uri"), req.Form.Get("code_verifier")); err != nil {
 		return nil, err
 	}
+	// Before the replay check: without the key the code is bound to, a
+	// stolen code is worth nothing, not even a revocation.
+	if err := checkCodeBinding(&ac, req.DPoPKey); err != nil {
+		return nil, err
+	}
 	if !ac.UsedAt.IsZero() {
 		return nil, g.replayed(ctx, req, &ac, hash)
 	}
@@ -116,6 +121,21 @@ func checkCode(ac *store.AuthCode, clientID, redirect, verifier string) error {
 		return oauth.InvalidGrant("code_verifier does not match the code_challenge")
 	case ac.CodeChallenge == "" && verifier != "":
 		return oauth.InvalidGrant("code_verifier sent for a request without code_challenge")
+	}
+	return nil
+}
+
+// checkCodeBinding refuses a token request for a code bound to a DPoP key
+// (dpop_jkt at the authorization endpoint, RFC 9449 §10) unless its proof
+// is made with that key. The tokens are then bound to it.
+func checkCodeBinding(ac *store.AuthCode, jkt string) error {
+	switch {
+	case ac.DPoPJKT == "":
+		return nil
+	case jkt == "":
+		return oauth.InvalidGrant("the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with it")
+	case jkt != ac.DPoPJKT:
+		return oauth.InvalidGrant("the DPoP proof is not made with the key the authorization code is bound to (dpop_jkt)")
 	}
 	return nil
 }

@@ -18,13 +18,14 @@ const (
 )
 
 // RequireDPoP refuses a request without a DPoP proof from a client that
-// may only get DPoP-bound tokens (an agent registered with RequireDPoP):
+// may only get DPoP-bound tokens (registered with dpop_bound_access_tokens,
+// RFC 9449 §5.2, or an agent registered with RequireDPoP):
 // invalid_dpop_proof (RFC 9449 §5), since what is wrong is the proof,
 // here its absence. The server calls it for every grant, after client
 // authentication.
 func RequireDPoP(req *Request) error {
 	c := &req.Client.Client
-	if req.DPoPKey == "" && c.Agent != nil && c.Agent.RequireDPoP {
+	if req.DPoPKey == "" && (c.DPoPBoundAccessTokens || c.Agent != nil && c.Agent.RequireDPoP) {
 		return oauth.InvalidDPoPProof("this client must send a DPoP proof: it is only issued DPoP-bound tokens")
 	}
 	return nil
@@ -52,11 +53,14 @@ func withCnf(extra map[string]any, jkt string) map[string]any {
 }
 
 // refreshBinding is the key a new refresh token family of c is bound to:
-// the proof's key for a public client (RFC 9449 §5), none for a
-// confidential one, whose refresh tokens are bound to its authentication
-// instead.
+// the proof's key for a public client (RFC 9449 §5), and for a
+// confidential client that asked for it by registering
+// dpop_bound_access_tokens (§5: "may" be bound; writ binds them, so that
+// the family can never be rotated without the key); none for another
+// confidential client, whose refresh tokens are bound to its
+// authentication instead.
 func refreshBinding(c *store.Client, jkt string) string {
-	if c.TokenEndpointAuthMethod == oauth.AuthNone {
+	if c.TokenEndpointAuthMethod == oauth.AuthNone || c.DPoPBoundAccessTokens {
 		return jkt
 	}
 	return ""

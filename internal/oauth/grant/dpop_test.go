@@ -197,6 +197,87 @@ func testDPoPBindsCodeAndRefresh(t *testing.T, js store.Store, format string) {
 	})
 }
 
+func TestDPoPBoundCode(t *testing.T) {
+	backends(t, func(t *testing.T, js store.Store) {
+		f := dpopFixture(t, js, store.AccessTokenJWT)
+		ctx := t.Context()
+		spa, err := js.GetClient(ctx, "spa")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A code bound with dpop_jkt (RFC 9449 §10).
+		ac, err := js.GetAuthCode(ctx, opaque.Hash(f.codeFor(t, spa.ID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var code string
+		code, ac.Hash = opaque.New(opaque.CodePrefix)
+		ac.DPoPJKT = jktA
+		if err := js.CreateAuthCode(ctx, ac); err != nil {
+			t.Fatal(err)
+		}
+		redeem := func(jkt string) (*grant.Response, error) {
+			fm := form("code", code, "redirect_uri", "https://app.test/cb", "code_verifier", verifier)
+			return f.code.Handle(ctx, &grant.Request{Form: fm, Client: authed(spa), DPoPKey: jkt})
+		}
+		for _, jkt := range []string{"", jktB} {
+			_, err := redeem(jkt)
+			wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		}
+		// The refusals consumed nothing.
+		resp, err := redeem(jktA)
+		if err != nil {
+			t.Fatalf("with the bound key: %v", err)
+		}
+		if resp.TokenType != "DPoP" || cnfJKT(t, js, resp.AccessToken) != jktA {
+			t.Fatalf("token_type %q, cnf %q", resp.TokenType, cnfJKT(t, js, resp.AccessToken))
+		}
+		// A replay with another key revokes nothing either.
+		_, err = redeem(jktB)
+		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+		if f.refreshRevoked(t, resp.RefreshToken) {
+			t.Fatal("a replay without the key revoked what the code issued")
+		}
+	})
+}
+
+// TestDPoPBoundAccessTokensRefresh: a confidential client registered with
+// dpop_bound_access_tokens has its refresh tokens bound too (RFC 9449 §5),
+// and the binding survives rotation.
+func TestDPoPBoundAccessTokensRefresh(t *testing.T) {
+	backends(t, func(t *testing.T, js store.Store) {
+		f := dpopFixture(t, js, store.AccessTokenOpaque)
+		ctx := t.Context()
+		web, err := js.UpdateClient(ctx, f.client.ID, func(c store.Client) (store.Client, error) {
+			c.DPoPBoundAccessTokens = true
+			return c, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fm := form("code", f.codeFor(t, web.ID), "redirect_uri", "https://app.test/cb", "code_verifier", verifier)
+		resp, err := f.code.Handle(ctx, &grant.Request{Form: fm, Client: authed(web), DPoPKey: jktA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt := resp.RefreshToken
+		for i := range 2 {
+			for _, jkt := range []string{"", jktB} {
+				_, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt), Client: authed(web), DPoPKey: jkt})
+				wantOAuthCode(t, err, oauth.CodeInvalidGrant)
+			}
+			next, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt), Client: authed(web), DPoPKey: jktA})
+			if err != nil {
+				t.Fatalf("rotation %d: %v", i, err)
+			}
+			if next.TokenType != "DPoP" || cnfJKT(t, js, next.AccessToken) != jktA {
+				t.Fatalf("rotation %d: token_type %q, cnf %q", i, next.TokenType, cnfJKT(t, js, next.AccessToken))
+			}
+			rt = next.RefreshToken
+		}
+	})
+}
+
 func TestDPoPClientCredentials(t *testing.T) {
 	key, err := jose.GenerateKey(jose.ES256)
 	if err != nil {
@@ -268,6 +349,8 @@ func TestRequireDPoP(t *testing.T) {
 		{"agent without proof", agent, "", oauth.CodeInvalidDPoPProof},
 		{"agent with proof", agent, jktA, ""},
 		{"agent not requiring DPoP", store.Client{ID: "a", Agent: &store.AgentPolicy{}}, "", ""},
+		{"dpop_bound_access_tokens without proof", store.Client{ID: "d", DPoPBoundAccessTokens: true}, "", oauth.CodeInvalidDPoPProof},
+		{"dpop_bound_access_tokens with proof", store.Client{ID: "d", DPoPBoundAccessTokens: true}, jktA, ""},
 		{"plain client", store.Client{ID: "c"}, "", ""},
 	}
 	for _, tc := range tests {

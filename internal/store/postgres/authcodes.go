@@ -15,7 +15,7 @@ import (
 const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, scopes, audience,
 	nonce, code_challenge, code_challenge_method, auth_time, amr, acr, claims,
 	created_at, expires_at, used_at, issued_family_id, issued_access_jti,
-	issued_access_hash, issued_access_expires_at`
+	issued_access_hash, issued_access_expires_at, dpop_jkt`
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
@@ -29,7 +29,7 @@ func scanAuthCode(row pgx.Row) (store.AuthCode, error) {
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &c.Scopes, &c.Audience,
 		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &c.AuthTime, &c.AMR, &c.ACR, &claims,
 		&c.CreatedAt, &c.ExpiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI,
-		&c.IssuedAccessHash, &access)
+		&c.IssuedAccessHash, &access, &c.DPoPJKT)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
@@ -49,10 +49,10 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 		return fmt.Errorf("store/postgres: create authorization code: %w", err)
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-		VALUES (`+params(1, 21)+`)`,
+		VALUES (`+params(1, 22)+`)`,
 		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, list(c.Scopes), list(c.Audience),
 		c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, c.AuthTime, list(c.AMR), c.ACR, nullBytes(c.Claims),
-		c.CreatedAt, c.ExpiresAt, nil, "", "", nil, nil)
+		c.CreatedAt, c.ExpiresAt, nil, "", "", nil, nil, c.DPoPJKT)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create authorization code: %w", classify(err))
 	}

@@ -19,7 +19,7 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
 	id_token_signed_response_alg, agent, exchange, origin,
-	registration_token_hash, tokens_revoked_before`
+	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -41,7 +41,7 @@ func clientValues(c store.Client) ([]any, error) {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), c.FirstParty,
 		c.BackchannelLogoutURI, metadata(c.Metadata), c.CreatedAt, c.UpdatedAt,
 		c.IDTokenSignedResponseAlg, nullJSON(agent), nullJSON(exchange), c.Origin,
-		nullBytes(c.RegistrationTokenHash), optionalTime(c.TokensRevokedBefore),
+		nullBytes(c.RegistrationTokenHash), optionalTime(c.TokensRevokedBefore), c.DPoPBoundAccessTokens, c.RequirePushedAuthorizationRequests,
 	}, nil
 }
 
@@ -59,7 +59,7 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		&atTTL, &rtTTL, &idTTL, &c.FirstParty,
 		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt,
 		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
-		&c.RegistrationTokenHash, &revokedBefore)
+		&c.RegistrationTokenHash, &revokedBefore, &c.DPoPBoundAccessTokens, &c.RequirePushedAuthorizationRequests)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -94,7 +94,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/postgres: create client: %w", err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(1, 28)+`)
+		VALUES (`+params(1, 30)+`)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", classify(err))
@@ -185,7 +185,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		access_token_ttl = $15, refresh_token_ttl = $16, id_token_ttl = $17, first_party = $18,
 		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22,
 		id_token_signed_response_alg = $23, agent = $24, exchange = $25, origin = $26,
-		registration_token_hash = $27, tokens_revoked_before = $28
+		registration_token_hash = $27, tokens_revoked_before = $28, dpop_bound_access_tokens = $29,
+		require_pushed_authorization_requests = $30
 		WHERE id = $1
 		RETURNING `+clientColumns, vals...))
 	}

@@ -14,7 +14,7 @@ import (
 const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, scopes, audience,
 	nonce, code_challenge, code_challenge_method, auth_time, amr, acr, claims,
 	created_at, expires_at, used_at, issued_family_id, issued_access_jti,
-	issued_access_hash, issued_access_expires_at`
+	issued_access_hash, issued_access_expires_at, dpop_jkt`
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
@@ -29,7 +29,7 @@ func scanAuthCode(row scanner) (store.AuthCode, error) {
 	err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.SessionID, &c.RedirectURI, &scopes, &aud,
 		&c.Nonce, &c.CodeChallenge, &c.CodeChallengeMethod, &auth, &amr, &c.ACR, &claims,
 		&created, &expiresAt, &used, &c.IssuedFamilyID, &c.IssuedAccessJTI,
-		&c.IssuedAccessHash, &accessExp)
+		&c.IssuedAccessHash, &accessExp, &c.DPoPJKT)
 	if err != nil {
 		return store.AuthCode{}, err
 	}
@@ -63,10 +63,10 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 		}
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
-		VALUES (`+params(21)+`)`,
+		VALUES (`+params(22)+`)`,
 		c.Hash, c.ClientID, c.UserID, c.SessionID, c.RedirectURI, lists[0], lists[1],
 		c.Nonce, c.CodeChallenge, c.CodeChallengeMethod, encodeTime(c.AuthTime), lists[2], c.ACR, nullBytes(c.Claims),
-		encodeTime(c.CreatedAt), encodeTime(c.ExpiresAt), nil, "", "", nil, nil)
+		encodeTime(c.CreatedAt), encodeTime(c.ExpiresAt), nil, "", "", nil, nil, c.DPoPJKT)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create authorization code: %w", classify(err))
 	}

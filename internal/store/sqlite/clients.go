@@ -18,7 +18,7 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
 	id_token_signed_response_alg, agent, exchange, origin,
-	registration_token_hash, tokens_revoked_before`
+	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -52,7 +52,7 @@ func clientValues(c store.Client) ([]any, error) {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), int64(c.IDTokenTTL), boolInt(c.FirstParty),
 		c.BackchannelLogoutURI, meta, encodeTime(c.CreatedAt), encodeTime(c.UpdatedAt),
 		c.IDTokenSignedResponseAlg, nullText(agent), nullText(exchange), c.Origin,
-		nullBytes(c.RegistrationTokenHash), encodeOptionalTime(c.TokensRevokedBefore),
+		nullBytes(c.RegistrationTokenHash), encodeOptionalTime(c.TokensRevokedBefore), boolInt(c.DPoPBoundAccessTokens), boolInt(c.RequirePushedAuthorizationRequests),
 	}, nil
 }
 
@@ -66,6 +66,8 @@ func scanClient(row scanner) (store.Client, error) {
 		rotated, created, updated       int64
 		lists                           [6]string
 		atTTL, rtTTL, idTTL, firstParty int64
+		dpopBound                       int64
+		requirePAR                      int64
 		meta                            string
 		secretHash, jwks, regHash       []byte
 		agent, exchange                 sql.NullString
@@ -77,7 +79,7 @@ func scanClient(row scanner) (store.Client, error) {
 		&atTTL, &rtTTL, &idTTL, &firstParty,
 		&c.BackchannelLogoutURI, &meta, &created, &updated,
 		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
-		&regHash, &revokedBefore)
+		&regHash, &revokedBefore, &dpopBound, &requirePAR)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -101,7 +103,8 @@ func scanClient(row scanner) (store.Client, error) {
 	c.SecretHash, c.JWKS = nonEmpty(secretHash), nonEmpty(jwks)
 	c.SecretRotatedAt, c.CreatedAt, c.UpdatedAt = decodeTime(rotated), decodeTime(created), decodeTime(updated)
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = time.Duration(atTTL), time.Duration(rtTTL), time.Duration(idTTL)
-	c.FirstParty = firstParty != 0
+	c.FirstParty, c.DPoPBoundAccessTokens = firstParty != 0, dpopBound != 0
+	c.RequirePushedAuthorizationRequests = requirePAR != 0
 	return c, nil
 }
 
@@ -116,7 +119,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(28)+`)
+		VALUES (`+params(30)+`)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
@@ -207,7 +210,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, first_party = ?,
 		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?,
 		id_token_signed_response_alg = ?, agent = ?, exchange = ?, origin = ?,
-		registration_token_hash = ?, tokens_revoked_before = ?
+		registration_token_hash = ?, tokens_revoked_before = ?, dpop_bound_access_tokens = ?,
+		require_pushed_authorization_requests = ?
 		WHERE id = ?`, append(vals[1:], vals[0])...); err != nil {
 			return store.Client{}, err
 		}

@@ -141,6 +141,7 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq"}},
 		{"Delegation", fullDelegation("d2", "d1", "d1", "c"), []string{"RevokedAt"}},
 		{"TrustedIssuer", fullTrustedIssuer("https://idp.example"), nil},
+		{"DeviceCode", fullDeviceCode("c", "u", "dc", "BCDFGHJK"), nil},
 	}
 	for _, f := range fixtures {
 		if unset := unsetFields(f.v, f.except...); len(unset) > 0 {

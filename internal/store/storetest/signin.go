@@ -172,6 +172,7 @@ func fullAuthCode(clientID, userID, code string) store.AuthCode {
 		AMR:                 []string{"pwd"},
 		ACR:                 "0",
 		Claims:              json.RawMessage(`{"id_token": {"email": {"essential": true}}, "userinfo": null}`),
+		DPoPJKT:             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 		CreatedAt:           base,
 		ExpiresAt:           base.Add(time.Minute),
 	}

@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, signInTests()...)
 	tests = append(tests, delegationTests()...)
+	tests = append(tests, deviceTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -100,27 +101,29 @@ func hashOf(s string) []byte {
 func fullClient(id string) store.Client {
 	base := baseTime()
 	return store.Client{
-		ID:                       id,
-		SecretHash:               hashOf("secret of " + id),
-		SecretRotatedAt:          base.Add(-time.Hour),
-		Name:                     "Billing service «β»",
-		RedirectURIs:             []string{"https://app.example/cb", "http://127.0.0.1/cb"},
-		PostLogoutRedirectURIs:   []string{"https://app.example/bye"},
-		GrantTypes:               []string{"client_credentials", "authorization_code", "refresh_token"},
-		ResponseTypes:            []string{"code"},
-		Scopes:                   []string{"orders:read", "orders:write", "openid"},
-		Audiences:                []string{"https://api.example", "https://other.example"},
-		TokenEndpointAuthMethod:  "client_secret_basic",
-		JWKS:                     []byte(`{"keys": [ {"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"} ]}`),
-		JWKSURI:                  "https://app.example/jwks.json",
-		AccessTokenFormat:        store.AccessTokenOpaque,
-		AccessTokenTTL:           5*time.Minute + 1,
-		RefreshTokenTTL:          30 * 24 * time.Hour,
-		IDTokenTTL:               time.Hour,
-		IDTokenSignedResponseAlg: "ES256",
-		FirstParty:               true,
-		BackchannelLogoutURI:     "https://app.example/backchannel",
-		Metadata:                 map[string]string{"team": "billing", "counter": "0", "": "empty key"},
+		ID:                                 id,
+		SecretHash:                         hashOf("secret of " + id),
+		SecretRotatedAt:                    base.Add(-time.Hour),
+		Name:                               "Billing service «β»",
+		RedirectURIs:                       []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs:             []string{"https://app.example/bye"},
+		GrantTypes:                         []string{"client_credentials", "authorization_code", "refresh_token"},
+		ResponseTypes:                      []string{"code"},
+		Scopes:                             []string{"orders:read", "orders:write", "openid"},
+		Audiences:                          []string{"https://api.example", "https://other.example"},
+		TokenEndpointAuthMethod:            "client_secret_basic",
+		JWKS:                               []byte(`{"keys": [ {"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"} ]}`),
+		JWKSURI:                            "https://app.example/jwks.json",
+		AccessTokenFormat:                  store.AccessTokenOpaque,
+		AccessTokenTTL:                     5*time.Minute + 1,
+		RefreshTokenTTL:                    30 * 24 * time.Hour,
+		IDTokenTTL:                         time.Hour,
+		IDTokenSignedResponseAlg:           "ES256",
+		FirstParty:                         true,
+		BackchannelLogoutURI:               "https://app.example/backchannel",
+		Metadata:                           map[string]string{"team": "billing", "counter": "0", "": "empty key"},
+		DPoPBoundAccessTokens:              true,
+		RequirePushedAuthorizationRequests: true,
 		Agent: &store.AgentPolicy{Owner: store.OwnerUser + "user-42", MaxTokenTTL: 10*time.Minute + 1,
 			AllowRefresh: true, RequireDPoP: true},
 		Exchange: &store.ExchangePolicy{
