@@ -605,6 +605,11 @@ func (g *TokenExchange) ownJWT(ctx context.Context, raw string, v *jwt.Verifier,
 	if err := p.claims(tok); err != nil {
 		return nil, err
 	}
+	if access {
+		// writ leaves scope out of an access token issued no scope
+		// (RFC 9068 §2.2.3): it grants none, not the exchanging client's.
+		p.hasScope = true
+	}
 	return p, nil
 }
 
