@@ -4,8 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // A writ JWT access token without a scope claim was issued no scope: an
@@ -23,5 +25,38 @@ func TestTokenExchangeScopelessSubjectDoesNotWiden(t *testing.T) {
 	}
 	if resp.Scope != "" {
 		t.Fatalf("scope = %q, want none", resp.Scope)
+	}
+}
+
+// A token issued to an agent whose owner is gone (introspection: inactive)
+// cannot be laundered through an exchange by another client, as subject or
+// as actor.
+func TestTokenExchangeAgentWithoutOwner(t *testing.T) {
+	f := newXFixture(t)
+	orphan := store.Client{ID: "agent-9", GrantTypes: []string{grant.TypeClientCredentials}, Scopes: []string{"read"},
+		Audiences: []string{"https://a.test"}, Agent: &store.AgentPolicy{Owner: store.OwnerUser + "mallory"}}
+	f.s.clients[orphan.ID] = orphan
+	tok, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: orphan.ID, Subject: orphan.ID, Scopes: []string{"read"},
+		Audience: []string{"https://a.test"}, TTL: time.Minute, Format: store.AccessTokenJWT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.exchange(xClientA(), "", "subject_token", tok.Value, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+	wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+
+	// The same agent as the actor of its own exchange.
+	orphan.GrantTypes = append(orphan.GrantTypes, grant.TypeTokenExchange)
+	orphan.Audiences = append(orphan.Audiences, "https://b.test")
+	user := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, nil)
+	_, err = f.exchange(orphan, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", tok.Value, "actor_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+	wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+
+	// With a live owner both go through.
+	orphan.Agent.Owner = store.OwnerUser + "alice"
+	f.s.clients[orphan.ID] = orphan
+	if _, err := f.exchange(orphan, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", tok.Value, "actor_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test"); err != nil {
+		t.Fatal(err)
 	}
 }

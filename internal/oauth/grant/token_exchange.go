@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/delegation"
@@ -738,6 +739,16 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 		if !holder.TokensRevokedBefore.IsZero() && !p.issuedAt.After(holder.TokensRevokedBefore) {
 			return revoked
 		}
+		if holder.Agent != nil {
+			// An agent without a live owner acts for no one; introspection
+			// says its tokens are inactive, and so does exchange.
+			switch live, err := g.ownerActive(ctx, holder.Agent.Owner); {
+			case err != nil:
+				return oauth.ServerError(fmt.Errorf("token exchange: look up agent owner: %w", err))
+			case !live:
+				return revoked
+			}
+		}
 	}
 	if p.subject == p.clientID {
 		return nil // a client's token for itself, checked above
@@ -765,6 +776,31 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 		return oauth.ServerError(fmt.Errorf("token exchange: look up client: %w", err))
 	}
 	return nil // a service acted for
+}
+
+// ownerActive reports whether an agent's owner (store.AgentPolicy.Owner)
+// is still there: a user that exists and is not disabled, or a registered
+// client.
+func (g *TokenExchange) ownerActive(ctx context.Context, owner string) (bool, error) {
+	if id, ok := strings.CutPrefix(owner, store.OwnerClient); ok {
+		_, err := g.Clients.GetClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	id, ok := strings.CutPrefix(owner, store.OwnerUser)
+	if !ok {
+		return false, nil
+	}
+	u, err := g.Store.GetUser(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return !u.Disabled, nil
 }
 
 // peekIssuer reads the iss of a compact JWS without verifying it, only to
