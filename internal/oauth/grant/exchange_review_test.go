@@ -60,3 +60,33 @@ func TestTokenExchangeAgentWithoutOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An actor token names the party that acts: one issued to another client
+// (say, the bearer token an agent sent to this service) cannot make the
+// exchanging client pass for that actor, whatever may_act says.
+func TestTokenExchangeActorTokenOfAnotherClient(t *testing.T) {
+	f := newXFixture(t)
+	// alice lets only agent-7 act with her token for A.
+	user := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute,
+		map[string]any{"may_act": map[string]any{"sub": "agent-7"}})
+	// agent-7 called service A with its own token: A holds it.
+	agentTok, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: "agent-7", Subject: "agent-7", Scopes: []string{"read"},
+		Audience: []string{"https://a.test"}, TTL: time.Minute, Format: store.AccessTokenJWT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.exchange(xClientA(), "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", agentTok.Value, "actor_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+	wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+	if len(f.s.audit) != 0 {
+		t.Fatalf("audit = %+v", f.s.audit)
+	}
+
+	// agent-7 itself, with its own token as actor token, may.
+	agent := xAgent()
+	agent.Audiences = append(agent.Audiences, "https://a.test")
+	if _, err := f.exchange(agent, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", agentTok.Value, "actor_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test"); err != nil {
+		t.Fatal(err)
+	}
+}

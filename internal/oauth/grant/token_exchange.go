@@ -202,6 +202,9 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		if act.jkt != "" && act.jkt != req.DPoPKey {
 			return nil, oauth.InvalidRequest("the actor_token is DPoP-bound; send a DPoP proof of its key")
 		}
+		if !g.actorPresentable(act, c) {
+			return nil, oauth.InvalidRequest("the actor_token was issued to another client for another audience")
+		}
 		actor = delegation.Actor{Subject: act.subject, ClientID: act.clientID}
 		if !act.own {
 			actor.Issuer = act.issuer
@@ -433,6 +436,23 @@ func onBehalfOf(p *presented, c *store.Client, pol *store.ExchangePolicy) bool {
 		}
 	}
 	return false
+}
+
+// actorPresentable reports whether a writ actor token is one the
+// exchanging client may present, so that the actor it names is a party
+// that meant to act here: a token issued to the client (client_id, or an
+// ID token's aud), whose sub is the client, or addressed to writ itself
+// (aud: the issuer, a token made to be exchanged). A token issued to
+// another client for a resource (the bearer token a caller sent to this
+// service, say) would let the client pass for that caller, past may_act
+// and the policy's actors. Another issuer's tokens are trusted by the
+// client's policy (SubjectIssuers) and not checked here.
+func (g *TokenExchange) actorPresentable(p *presented, c *store.Client) bool {
+	if !p.own {
+		return true
+	}
+	return p.clientID == c.ID || p.subject == c.ID || slices.Contains(p.audience, g.Issuer) ||
+		p.tokenType == TokenTypeIDToken && slices.Contains(p.audience, c.ID)
 }
 
 // exchangeAudience resolves the targets of an exchange: audience values
