@@ -90,3 +90,42 @@ func TestTokenExchangeActorTokenOfAnotherClient(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An ID-JAG asserts a writ user to another authorization server: never
+// another issuer's principal of the same name, a service, or a subject
+// token acted on by someone (the act chain would be dropped).
+func TestTokenExchangeIDJAGSubjects(t *testing.T) {
+	f := newXFixture(t)
+	jag := &fakeIDJAG{}
+	g := *f.g
+	g.IDJAG = jag
+	c := xClientA()
+	c.Exchange = &store.ExchangePolicy{IDJAGAudiences: []string{"https://as.partner.test"}, SubjectIssuers: []string{xExternal}}
+	do := func(subject string) (*grant.Response, error) {
+		return g.Handle(t.Context(), &grant.Request{
+			Form: form("grant_type", grant.TypeTokenExchange, "subject_token", subject, "subject_token_type", grant.TokenTypeAccessToken,
+				"requested_token_type", grant.TokenTypeIDJAG, "audience", "https://as.partner.test"),
+			Client: &oauth.Authenticated{Client: c, Method: oauth.AuthSecretBasic},
+		})
+	}
+	partnerAlice := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "alice", "aud": "https://a.test", "exp": f.now.Add(time.Hour).Unix()})
+	acted := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"act": map[string]any{"sub": "agent-7"}})
+	svc, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: "web", Subject: "web", Audience: []string{"https://a.test"},
+		TTL: time.Hour, Format: store.AccessTokenJWT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"another issuer's alice": partnerAlice, "acted on": acted, "a service": svc.Value} {
+		t.Run(name, func(t *testing.T) {
+			jag.got = nil
+			_, err := do(tok)
+			wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+			if jag.got != nil {
+				t.Fatalf("an ID-JAG was issued for %+v", jag.got)
+			}
+		})
+	}
+	if _, err := do(f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, nil)); err != nil || jag.got.Subject != "alice" {
+		t.Fatalf("writ's alice: %v %+v", err, jag.got)
+	}
+}

@@ -189,6 +189,16 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		if actorRaw != "" {
 			return nil, oauth.InvalidRequest("an ID-JAG takes no actor_token")
 		}
+		// An ID-JAG asserts a writ user by sub alone: another issuer's
+		// principal (or a service) of that name would be taken for the
+		// user, and an act chain would be dropped, the actor passing for
+		// the user at the resource's authorization server.
+		if !subj.user {
+			return nil, oauth.InvalidRequest("an ID-JAG is issued only for a subject_token of a user of this issuer")
+		}
+		if len(subj.act) > 0 {
+			return nil, oauth.InvalidRequest("an ID-JAG is not issued for a subject_token acted on by another party")
+		}
 		return g.idJAG(ctx, req, subj, &pol, scopes)
 	}
 
