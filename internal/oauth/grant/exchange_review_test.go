@@ -129,3 +129,35 @@ func TestTokenExchangeIDJAGSubjects(t *testing.T) {
 		t.Fatalf("writ's alice: %v %+v", err, jag.got)
 	}
 }
+
+// A token another client got to act for an agent (the agent is its
+// subject) goes with the agent's revocation and its owner.
+func TestTokenExchangeForARevokedAgent(t *testing.T) {
+	f := newXFixture(t)
+	ag := store.Client{ID: "agent-9", GrantTypes: []string{grant.TypeClientCredentials}, Scopes: []string{"read"},
+		Audiences: []string{"https://a.test"}, Agent: &store.AgentPolicy{Owner: store.OwnerUser + "alice"}}
+	f.s.clients[ag.ID] = ag
+	own, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: ag.ID, Subject: ag.ID, Scopes: []string{"read"},
+		Audience: []string{"https://a.test"}, TTL: 10 * time.Minute, Format: store.AccessTokenJWT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.exchange(xClientA(), "", "subject_token", own.Value, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() error {
+		_, err := f.exchange(xAgent(), "", "subject_token", resp.AccessToken, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://c.test")
+		return err
+	}
+	if err := next(); err != nil {
+		t.Fatal(err)
+	}
+	ag.Agent.Owner = store.OwnerUser + "mallory" // disabled
+	f.s.clients[ag.ID] = ag
+	wantOAuthCode(t, next(), oauth.CodeInvalidRequest)
+	ag.Agent.Owner = store.OwnerUser + "alice"
+	ag.TokensRevokedBefore = f.now
+	f.s.clients[ag.ID] = ag
+	wantOAuthCode(t, next(), oauth.CodeInvalidRequest)
+}

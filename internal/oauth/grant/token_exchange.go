@@ -800,12 +800,28 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 	case g.Clients == nil:
 		return revoked
 	}
-	if _, err := g.Clients.GetClient(ctx, p.subject); errors.Is(err, store.ErrNotFound) {
+	sc, err := g.Clients.GetClient(ctx, p.subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return revoked
-	} else if err != nil {
+	case err != nil:
 		return oauth.ServerError(fmt.Errorf("token exchange: look up client: %w", err))
 	}
-	return nil // a service acted for
+	// A service acted for: revoking it (an agent's revocation) covers
+	// what others got to act for it until then, and an agent without a
+	// live owner is acted for by no one.
+	if !sc.TokensRevokedBefore.IsZero() && !p.issuedAt.After(sc.TokensRevokedBefore) {
+		return revoked
+	}
+	if sc.Agent != nil {
+		switch live, err := g.ownerActive(ctx, sc.Agent.Owner); {
+		case err != nil:
+			return oauth.ServerError(fmt.Errorf("token exchange: look up agent owner: %w", err))
+		case !live:
+			return revoked
+		}
+	}
+	return nil
 }
 
 // ownerActive reports whether an agent's owner (store.AgentPolicy.Owner)
