@@ -1,6 +1,9 @@
 package grant_test
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,6 +11,7 @@ import (
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
 )
 
 // A writ JWT access token without a scope claim was issued no scope: an
@@ -160,4 +164,41 @@ func TestTokenExchangeForARevokedAgent(t *testing.T) {
 	ag.TokensRevokedBefore = f.now
 	f.s.clients[ag.ID] = ag
 	wantOAuthCode(t, next(), oauth.CodeInvalidRequest)
+}
+
+// FuzzTokenExchangeClaims: whatever a signed subject token carries as
+// act, may_act, cnf, scope or delegation_id (any JSON, of any type or
+// depth), the exchange answers with a 400 OAuth error or a token, never
+// a panic or a server error.
+func FuzzTokenExchangeClaims(f *testing.F) {
+	for _, s := range []string{`{"sub":"svc-0"}`, `{"sub":"a","act":{"sub":"b","act":{"sub":"c"}}}`, `null`, `[1,2]`, `"x"`, `{"sub":1}`,
+		`{"jkt":"abc"}`, `{"x5t#S256":"a"}`, `{}`, `{"sub":"a","act":{"act":{"act":{"act":{"act":{"sub":"z"}}}}}}`, `1e999`, `{"sub":"\u0000"}`} {
+		for claim := range 5 {
+			f.Add(uint8(claim), s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		if !json.Valid([]byte(value)) {
+			return
+		}
+		x := newXFixture(t)
+		name := []string{"act", "may_act", "cnf", "scope", "delegation_id"}[int(which)%5]
+		payload := fmt.Sprintf(`{"iss":%q,"sub":"alice","aud":"https://a.test","exp":%d,"iat":%d,"jti":"j1","client_id":"web",%q:%s}`,
+			xIssuer, x.now.Add(time.Hour).Unix(), x.now.Unix(), name, value)
+		if name != "scope" {
+			payload = payload[:len(payload)-1] + `,"scope":"read"}`
+		}
+		tok, err := jose.Sign(x.key, []byte(payload), &jose.SignOptions{Type: "at+jwt"})
+		if err != nil {
+			t.Skip()
+		}
+		_, err = x.exchange(xClientA(), "", "subject_token", tok, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test")
+		if err == nil {
+			return
+		}
+		var e *oauth.Error
+		if !errors.As(err, &e) || e.Status != 400 {
+			t.Fatalf("%s=%s: %v", name, value, err)
+		}
+	})
 }
