@@ -202,3 +202,31 @@ func FuzzTokenExchangeClaims(f *testing.F) {
 		}
 	})
 }
+
+// may_act names its actor in the subject token's issuer's namespace unless
+// it says iss: another issuer's principal of the same sub is not that
+// actor.
+func TestTokenExchangeMayActAcrossIssuers(t *testing.T) {
+	f := newXFixture(t)
+	c := xClientA()
+	c.Exchange = &store.ExchangePolicy{SubjectIssuers: []string{xExternal}}
+	user := f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"may_act": map[string]any{"sub": "bot"}})
+	partnerBot := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "bot", "aud": "svc-a", "exp": f.now.Add(time.Hour).Unix()})
+	_, err := f.exchange(c, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", partnerBot, "actor_token_type", grant.TokenTypeJWT, "audience", "https://b.test")
+	wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+
+	// Named with its issuer, it may act.
+	user = f.userToken(t, "https://a.test", []string{"read"}, 10*time.Minute, map[string]any{"may_act": map[string]any{"sub": "bot", "iss": xExternal}})
+	if _, err := f.exchange(c, "", "subject_token", user, "subject_token_type", grant.TokenTypeAccessToken,
+		"actor_token", partnerBot, "actor_token_type", grant.TokenTypeJWT, "audience", "https://b.test"); err != nil {
+		t.Fatal(err)
+	}
+	// A partner's subject token naming a partner actor by sub alone.
+	subj := signed(t, f.partner, "JWT", map[string]any{"iss": xExternal, "sub": "bob", "aud": "https://a.test", "exp": f.now.Add(time.Hour).Unix(),
+		"may_act": map[string]any{"sub": "bot"}})
+	if _, err := f.exchange(c, "", "subject_token", subj, "subject_token_type", grant.TokenTypeJWT,
+		"actor_token", partnerBot, "actor_token_type", grant.TokenTypeJWT, "audience", "https://b.test"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -229,6 +229,17 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	case !ok:
 		return nil, oauth.InvalidRequest("the subject_token's may_act does not name this actor")
 	}
+	if len(subj.mayAct) > 0 && !mayActNamesIssuer(subj.mayAct) {
+		// may_act without iss names a principal of the subject token's
+		// issuer: another issuer's principal of that sub is not it.
+		actorIssuer := g.Issuer
+		if act != nil {
+			actorIssuer = act.issuer
+		}
+		if actorIssuer != subj.issuer {
+			return nil, oauth.InvalidRequest("the subject_token's may_act does not name this actor")
+		}
+	}
 	maxChain := pol.MaxChain
 	if maxChain <= 0 {
 		maxChain = store.DefaultMaxChain
@@ -442,6 +453,21 @@ func onBehalfOf(p *presented, c *store.Client, pol *store.ExchangePolicy) bool {
 			return true
 		}
 		if p.tokenType != TokenTypeIDToken && slices.Contains(c.Audiences, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayActNamesIssuer reports whether a well-formed may_act claim has an
+// iss member.
+func mayActNamesIssuer(raw json.RawMessage) bool {
+	members, err := strictjson.ParseObject(string(raw), 0, nil)
+	if err != nil {
+		return false
+	}
+	for _, m := range members {
+		if m.Name == "iss" {
 			return true
 		}
 	}
