@@ -230,3 +230,23 @@ func TestTokenExchangeMayActAcrossIssuers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A DPoP-bound opaque subject token stays bound: no proof, no exchange;
+// with the proof, a bound token.
+func TestTokenExchangeBoundOpaqueSubject(t *testing.T) {
+	f := newXFixture(t)
+	jkt := "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	tok, err := f.minter.Access(t.Context(), mint.AccessToken{ClientID: "web", Subject: "alice", Scopes: []string{"read"},
+		Audience: []string{"https://a.test"}, TTL: 10 * time.Minute, Format: store.AccessTokenOpaque,
+		Extra: map[string]any{"cnf": map[string]string{"jkt": jkt}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := []string{"subject_token", tok.Value, "subject_token_type", grant.TokenTypeAccessToken, "audience", "https://b.test"}
+	_, err = f.exchange(xClientA(), "", kv...)
+	wantOAuthCode(t, err, oauth.CodeInvalidRequest)
+	resp, err := f.exchange(xClientA(), jkt, kv...)
+	if err != nil || resp.TokenType != "DPoP" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+}
