@@ -51,6 +51,7 @@ func TestDPoPTokenEndpoint(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	secret := e.addConfidential(t, "svc")
 	opaqueSecret := e.addConfidential(t, "svc-opaque", opaqueFormat())
+	e.addStoreUser(t, "u-alice") // the agent's owner
 	agentSecret := e.addConfidential(t, "agent", func(c *store.Client) {
 		c.Agent = &store.AgentPolicy{Owner: "user:u-alice", RequireDPoP: true}
 	})

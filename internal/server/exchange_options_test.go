@@ -113,6 +113,19 @@ func TestTokenExchangeOptions(t *testing.T) {
 	}
 	wantOAuthError(t, e.post(t, server.PathToken, form("audience", audServiceB), basic("svc-plain", plain)), http.StatusBadRequest, oauth.CodeInvalidRequest)
 
+	// An ID-JAG asserts a user of this issuer by sub: never the partner's
+	// bob, who is not writ's.
+	wantOAuthError(t, e.post(t, server.PathToken, form("requested_token_type", grant.TokenTypeIDJAG, "audience", "https://as.partner.example.test"),
+		basic("svc-trusting", trusting)), http.StatusBadRequest, oauth.CodeInvalidRequest)
+	e.addStoreUser(t, "bob")
+	subject = signAccessToken(t, &e, "svc-plain", "bob", map[string]any{"aud": audServiceA})
+	form = func(kv ...string) url.Values {
+		v := url.Values{"grant_type": {grant.TypeTokenExchange}, "subject_token": {subject}, "subject_token_type": {grant.TokenTypeAccessToken}}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
 	resp = e.post(t, server.PathToken, form("requested_token_type", grant.TokenTypeIDJAG, "audience", "https://as.partner.example.test"),
 		basic("svc-trusting", trusting))
 	if resp.Status != http.StatusOK {

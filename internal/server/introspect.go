@@ -258,7 +258,7 @@ func (s *Server) holdersActive(ctx context.Context, res Introspection) (bool, er
 	switch {
 	case errors.Is(err, store.ErrNotFound) && d != nil:
 		// A token exchanged for a service: its subject is a client.
-		return s.clientExists(ctx, res.Subject)
+		return s.subjectClientActive(ctx, res.Subject, res.IssuedAt)
 	case errors.Is(err, store.ErrNotFound):
 		return false, nil
 	case err != nil:
@@ -286,6 +286,28 @@ func (s *Server) ownerActive(ctx context.Context, owner string) (bool, error) {
 		return false, fmt.Errorf("introspect: look up agent owner: %w", err)
 	}
 	return !u.Disabled, nil
+}
+
+// subjectClientActive reports whether a client that is the subject of a
+// token exchanged for it (issued at iat) still stands behind it: it is
+// registered, its grants were not revoked since (an agent's revocation
+// covers what others got to act for it), and, for an agent, its owner is
+// active.
+func (s *Server) subjectClientActive(ctx context.Context, id string, iat int64) (bool, error) {
+	c, err := s.clients.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("introspect: look up client: %w", err)
+	}
+	if !c.TokensRevokedBefore.IsZero() && iat <= c.TokensRevokedBefore.Unix() {
+		return false, nil
+	}
+	if c.Agent != nil {
+		return s.ownerActive(ctx, c.Agent.Owner)
+	}
+	return true, nil
 }
 
 // clientExists reports whether a client is registered.

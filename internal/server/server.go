@@ -450,6 +450,19 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if a := client.Client.Agent; a != nil {
+		// An agent acts for its owner; without a live one it acts for no
+		// one, and what it would get introspection calls inactive.
+		live, err := s.ownerActive(ctx, a.Owner)
+		if err != nil {
+			s.fail(w, r, oauth.ServerError(err))
+			return
+		}
+		if !live {
+			s.fail(w, r, oauth.UnauthorizedClient("this agent's owner is no longer active"))
+			return
+		}
+	}
 	resp, err := h.Handle(ctx, req)
 	if err != nil {
 		s.fail(w, r, err)

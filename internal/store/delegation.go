@@ -37,7 +37,8 @@ type AgentPolicy struct {
 // ExchangePolicy is what a client may do with the token exchange grant
 // (RFC 8693). Its zero value is the default policy: subject tokens issued
 // by writ whose aud includes the client's id or one of its Audiences (the
-// on-behalf-of rule), any actor whose token writ can verify, target
+// on-behalf-of rule), any actor whose token writ can verify (a writ actor
+// token issued to the client, for it, or addressed to writ), target
 // audiences among the client's Audiences, scopes that only narrow, a
 // lifetime never past the subject token's, no refresh tokens, no
 // impersonation, chains of at most DefaultMaxChain actors.

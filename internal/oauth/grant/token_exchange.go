@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/delegation"
@@ -205,6 +206,16 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		if actorRaw != "" {
 			return nil, oauth.InvalidRequest("an ID-JAG takes no actor_token")
 		}
+		// An ID-JAG asserts a writ user by sub alone: another issuer's
+		// principal (or a service) of that name would be taken for the
+		// user, and an act chain would be dropped, the actor passing for
+		// the user at the resource's authorization server.
+		if !subj.user {
+			return nil, oauth.InvalidRequest("an ID-JAG is issued only for a subject_token of a user of this issuer")
+		}
+		if len(subj.act) > 0 {
+			return nil, oauth.InvalidRequest("an ID-JAG is not issued for a subject_token acted on by another party")
+		}
 		return g.idJAG(ctx, req, subj, &pol, scopes)
 	}
 
@@ -217,6 +228,9 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		}
 		if act.jkt != "" && act.jkt != req.DPoPKey {
 			return nil, oauth.InvalidRequest("the actor_token is DPoP-bound; send a DPoP proof of its key")
+		}
+		if !g.actorPresentable(act, c) {
+			return nil, oauth.InvalidRequest("the actor_token was issued to another client for another audience")
 		}
 		actor = delegation.Actor{Subject: act.subject, ClientID: act.clientID}
 		if !act.own {
@@ -231,6 +245,17 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		return nil, oauth.InvalidRequest("the subject_token's may_act claim is malformed")
 	case !ok:
 		return nil, oauth.InvalidRequest("the subject_token's may_act does not name this actor")
+	}
+	if len(subj.mayAct) > 0 && !mayActNamesIssuer(subj.mayAct) {
+		// may_act without iss names a principal of the subject token's
+		// issuer: another issuer's principal of that sub is not it.
+		actorIssuer := g.Issuer
+		if act != nil {
+			actorIssuer = act.issuer
+		}
+		if actorIssuer != subj.issuer {
+			return nil, oauth.InvalidRequest("the subject_token's may_act does not name this actor")
+		}
 	}
 	maxChain := pol.MaxChain
 	if maxChain <= 0 {
@@ -451,6 +476,38 @@ func onBehalfOf(p *presented, c *store.Client, pol *store.ExchangePolicy) bool {
 	return false
 }
 
+// mayActNamesIssuer reports whether a well-formed may_act claim has an
+// iss member.
+func mayActNamesIssuer(raw json.RawMessage) bool {
+	members, err := strictjson.ParseObject(string(raw), 0, nil)
+	if err != nil {
+		return false
+	}
+	for _, m := range members {
+		if m.Name == "iss" {
+			return true
+		}
+	}
+	return false
+}
+
+// actorPresentable reports whether a writ actor token is one the
+// exchanging client may present, so that the actor it names is a party
+// that meant to act here: a token issued to the client (client_id, or an
+// ID token's aud), whose sub is the client, or addressed to writ itself
+// (aud: the issuer, a token made to be exchanged). A token issued to
+// another client for a resource (the bearer token a caller sent to this
+// service, say) would let the client pass for that caller, past may_act
+// and the policy's actors. Another issuer's tokens are trusted by the
+// client's policy (SubjectIssuers) and not checked here.
+func (g *TokenExchange) actorPresentable(p *presented, c *store.Client) bool {
+	if !p.own {
+		return true
+	}
+	return p.clientID == c.ID || p.subject == c.ID || slices.Contains(p.audience, g.Issuer) ||
+		p.tokenType == TokenTypeIDToken && slices.Contains(p.audience, c.ID)
+}
+
 // exchangeAudience resolves the targets of an exchange: audience values
 // (logical names) and resource values (RFC 8707 absolute URIs), each among
 // the client's audiences; none means DefaultAudience.
@@ -620,6 +677,11 @@ func (g *TokenExchange) ownJWT(ctx context.Context, raw string, v *jwt.Verifier,
 	if err := p.claims(tok); err != nil {
 		return nil, err
 	}
+	if access {
+		// writ leaves scope out of an access token issued no scope
+		// (RFC 9068 §2.2.3): it grants none, not the exchanging client's.
+		p.hasScope = true
+	}
 	return p, nil
 }
 
@@ -748,6 +810,16 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 		if !holder.TokensRevokedBefore.IsZero() && !p.issuedAt.After(holder.TokensRevokedBefore) {
 			return revoked
 		}
+		if holder.Agent != nil {
+			// An agent without a live owner acts for no one; introspection
+			// says its tokens are inactive, and so does exchange.
+			switch live, err := g.ownerActive(ctx, holder.Agent.Owner); {
+			case err != nil:
+				return oauth.ServerError(fmt.Errorf("token exchange: look up agent owner: %w", err))
+			case !live:
+				return revoked
+			}
+		}
 	}
 	if p.subject == p.clientID {
 		return nil // a client's token for itself, checked above
@@ -769,12 +841,53 @@ func (g *TokenExchange) holdersActive(ctx context.Context, p *presented, param s
 	case g.Clients == nil:
 		return revoked
 	}
-	if _, err := g.Clients.GetClient(ctx, p.subject); errors.Is(err, store.ErrNotFound) {
+	sc, err := g.Clients.GetClient(ctx, p.subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return revoked
-	} else if err != nil {
+	case err != nil:
 		return oauth.ServerError(fmt.Errorf("token exchange: look up client: %w", err))
 	}
-	return nil // a service acted for
+	// A service acted for: revoking it (an agent's revocation) covers
+	// what others got to act for it until then, and an agent without a
+	// live owner is acted for by no one.
+	if !sc.TokensRevokedBefore.IsZero() && !p.issuedAt.After(sc.TokensRevokedBefore) {
+		return revoked
+	}
+	if sc.Agent != nil {
+		switch live, err := g.ownerActive(ctx, sc.Agent.Owner); {
+		case err != nil:
+			return oauth.ServerError(fmt.Errorf("token exchange: look up agent owner: %w", err))
+		case !live:
+			return revoked
+		}
+	}
+	return nil
+}
+
+// ownerActive reports whether an agent's owner (store.AgentPolicy.Owner)
+// is still there: a user that exists and is not disabled, or a registered
+// client.
+func (g *TokenExchange) ownerActive(ctx context.Context, owner string) (bool, error) {
+	if id, ok := strings.CutPrefix(owner, store.OwnerClient); ok {
+		_, err := g.Clients.GetClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	id, ok := strings.CutPrefix(owner, store.OwnerUser)
+	if !ok {
+		return false, nil
+	}
+	u, err := g.Store.GetUser(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return !u.Disabled, nil
 }
 
 // peekIssuer reads the iss of a compact JWS without verifying it, only to
