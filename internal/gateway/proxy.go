@@ -37,6 +37,9 @@ func newTransport(dial, responseHeader time.Duration) *http.Transport {
 		ExpectContinueTimeout:  time.Second,
 		ResponseHeaderTimeout:  responseHeader,
 		MaxResponseHeaderBytes: 1 << 20,
+		// The client's Accept-Encoding goes upstream as sent: the
+		// transport neither adds gzip nor decompresses on the way back.
+		DisableCompression: true,
 	}
 }
 
