@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -60,19 +58,11 @@ func TestTokenExchangeEndToEnd(t *testing.T) {
 		if slices.Contains(grants, "authorization_code") {
 			meta["redirect_uris"] = []string{"http://127.0.0.1/cb"}
 		}
-		body, _ := json.Marshal(meta)
-		req := httptest.NewRequest(http.MethodPost, "/admin/clients", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+a.AdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		a.Admin.ServeHTTP(rec, req)
 		var c struct {
 			ID     string `json:"client_id"`
 			Secret string `json:"client_secret"`
 		}
-		if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &c) != nil {
-			t.Fatalf("create %s: %d %s", name, rec.Code, rec.Body)
-		}
+		apptest.Admin(t, a, http.MethodPost, "/admin/clients", meta, &c, http.StatusCreated)
 		return client{c.ID, c.Secret}
 	}
 	token := func(c client, form url.Values) string {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -138,16 +137,8 @@ func TestLoginEndToEnd(t *testing.T) {
 	}, app.Options{Announce: io.Discard})
 	admin := func(path string, body map[string]any) map[string]any {
 		t.Helper()
-		raw, _ := json.Marshal(body)
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
-		req.Header.Set("Authorization", "Bearer "+a.AdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		a.Admin.ServeHTTP(rec, req)
 		var out map[string]any
-		if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
-			t.Fatalf("POST %s: %d %s", path, rec.Code, rec.Body)
-		}
+		apptest.Admin(t, a, http.MethodPost, path, body, &out, http.StatusCreated)
 		return out
 	}
 	client := admin("/admin/clients", map[string]any{"client_name": "writ CLI", "token_endpoint_auth_method": "none",
@@ -281,16 +272,8 @@ func TestLoginBrowser(t *testing.T) {
 	}, app.Options{Announce: io.Discard})
 	admin := func(path string, body map[string]any) map[string]any {
 		t.Helper()
-		raw, _ := json.Marshal(body)
-		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(raw))
-		req.Header.Set("Authorization", "Bearer "+a.AdminToken)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		a.Admin.ServeHTTP(rec, req)
 		var out map[string]any
-		if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
-			t.Fatalf("POST %s: %d %s", path, rec.Code, rec.Body)
-		}
+		apptest.Admin(t, a, http.MethodPost, path, body, &out, http.StatusCreated)
 		return out
 	}
 	client := admin("/admin/clients", map[string]any{"client_name": "writ CLI", "token_endpoint_auth_method": "none",

@@ -5,9 +5,12 @@
 package apptest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/writ-dev/writ/internal/app"
@@ -44,4 +47,28 @@ func Start(t testing.TB, env map[string]string, opts app.Options) *app.App {
 		_ = a.Close()
 	})
 	return a
+}
+
+// Admin sends one request with a JSON body to a's admin API in-process,
+// authenticated with the node's admin token. The test fails unless the
+// answer has status want; the body is decoded into out unless out is nil.
+func Admin(t testing.TB, a *app.App, method, path string, body, out any, want int) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatalf("%s %s: encode body: %v", method, path, err)
+	}
+	req := httptest.NewRequest(method, path, bytes.NewReader(raw))
+	req.Header.Set("Authorization", "Bearer "+a.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	a.Admin.ServeHTTP(rec, req)
+	if rec.Code != want {
+		t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil {
+			t.Fatalf("%s %s: decode answer: %v", method, path, err)
+		}
+	}
 }

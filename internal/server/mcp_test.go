@@ -5,12 +5,10 @@ package server_test
 // in-process writ node, started as `writ serve` starts it.
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -59,18 +57,15 @@ func startMCPNode(t *testing.T) (*testEnv, *app.App) {
 // id and secret.
 func serviceClient(t *testing.T, a *app.App, audiences ...string) (string, string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"client_name": "service", "grant_types": []string{"client_credentials"}, "audiences": audiences})
-	req := httptest.NewRequest(http.MethodPost, "/admin/clients", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+a.AdminToken)
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	a.Admin.ServeHTTP(rec, req)
 	var c struct {
 		ID     string `json:"client_id"`
 		Secret string `json:"client_secret"`
 	}
-	if rec.Code != http.StatusCreated || json.Unmarshal(rec.Body.Bytes(), &c) != nil || c.Secret == "" {
-		t.Fatalf("create client: %d %s", rec.Code, rec.Body)
+	apptest.Admin(t, a, http.MethodPost, "/admin/clients",
+		map[string]any{"client_name": "service", "grant_types": []string{"client_credentials"}, "audiences": audiences},
+		&c, http.StatusCreated)
+	if c.Secret == "" {
+		t.Fatal("create client: no client_secret in the answer")
 	}
 	return c.ID, c.Secret
 }
