@@ -271,49 +271,35 @@ func testDeviceRedeemConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	signInFixture(t, s)
 	base := baseTime()
-	const workers = 16
 	d := newDeviceCode("c", "dc", "BCDFGHJK")
 	must(t, "CreateDeviceCode", s.CreateDeviceCode(ctx, d))
 	_, err := s.DecideDeviceCode(ctx, d.UserCode, base, approval("u"))
 	must(t, "DecideDeviceCode", err)
-	var (
-		wg           sync.WaitGroup
-		mu           sync.Mutex
-		wins, reused int
-	)
-	start := make(chan struct{})
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			name := strconv.Itoa(w)
-			<-start
-			_, err := s.RedeemDeviceCode(ctx, d.Hash, base.Add(time.Second), jwtIssue("c", "u", "jti-"+name, "fam-"+name, "rt-"+name))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, store.ErrReused):
-				reused++
-			default:
-				t.Errorf("concurrent RedeemDeviceCode: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if wins != 1 || reused != workers-1 {
-		t.Errorf("%d redemptions succeeded and %d got ErrReused, want 1 and %d", wins, reused, workers-1)
-	}
+	exactlyOneWins(t, "RedeemDeviceCode", func(w int) error {
+		name := strconv.Itoa(w)
+		_, err := s.RedeemDeviceCode(ctx, d.Hash, base.Add(time.Second), jwtIssue("c", "u", "jti-"+name, "fam-"+name, "rt-"+name))
+		return err
+	})
 }
 
 func testDeviceDecideConcurrent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	signInFixture(t, s)
 	base := baseTime()
-	const workers = 16
 	must(t, "CreateDeviceCode", s.CreateDeviceCode(ctx, newDeviceCode("c", "dc", "BCDFGHJK")))
+	exactlyOneWins(t, "DecideDeviceCode", func(w int) error {
+		dec := approval("u")
+		dec.Approve = w%2 == 0
+		_, err := s.DecideDeviceCode(ctx, "BCDFGHJK", base, dec)
+		return err
+	})
+}
+
+// exactlyOneWins runs op in 16 goroutines released at once and fails
+// unless exactly one succeeds and every other one gets store.ErrReused.
+func exactlyOneWins(t *testing.T, name string, op func(worker int) error) {
+	t.Helper()
+	const workers = 16
 	var (
 		wg           sync.WaitGroup
 		mu           sync.Mutex
@@ -324,10 +310,8 @@ func testDeviceDecideConcurrent(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dec := approval("u")
-			dec.Approve = w%2 == 0
 			<-start
-			_, err := s.DecideDeviceCode(ctx, "BCDFGHJK", base, dec)
+			err := op(w)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -336,14 +320,14 @@ func testDeviceDecideConcurrent(t *testing.T, s store.Store) {
 			case errors.Is(err, store.ErrReused):
 				reused++
 			default:
-				t.Errorf("concurrent DecideDeviceCode: %v", err)
+				t.Errorf("concurrent %s: %v", name, err)
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
 	if wins != 1 || reused != workers-1 {
-		t.Errorf("%d decisions succeeded and %d got ErrReused, want 1 and %d", wins, reused, workers-1)
+		t.Errorf("concurrent %s: %d succeeded and %d got ErrReused, want 1 and %d", name, wins, reused, workers-1)
 	}
 }
 
