@@ -112,6 +112,31 @@ const (
 // KindAccessToken is the TokenRecord.Kind of an opaque access token.
 const KindAccessToken = "access_token"
 
+// Security profiles of a client (Client.Profile).
+const (
+	// ProfileNone holds the client to writ's ordinary rules.
+	ProfileNone = ""
+	// ProfileFAPI2 holds the client to the FAPI 2.0 Security Profile.
+	ProfileFAPI2 = "fapi2"
+)
+
+// TLSClientAuth is the registered certificate identity of a client that
+// authenticates with tls_client_auth (RFC 8705 §2.1.2). The store needs
+// at least one field set; the admin API registers exactly one, as the RFC
+// asks.
+type TLSClientAuth struct {
+	// SubjectDN is tls_client_auth_subject_dn (RFC 4514 string form).
+	SubjectDN string
+	// SANDNS is tls_client_auth_san_dns.
+	SANDNS string
+	// SANURI is tls_client_auth_san_uri.
+	SANURI string
+	// SANIP is tls_client_auth_san_ip.
+	SANIP string
+	// SANEmail is tls_client_auth_san_email.
+	SANEmail string
+}
+
 // Client is an OAuth 2.0 client registration (RFC 7591 metadata plus writ's
 // own policy).
 type Client struct {
@@ -173,6 +198,33 @@ type Client struct {
 	// 9126 §6: the authorization endpoint takes the client's requests only
 	// as a request_uri from the pushed authorization request endpoint.
 	RequirePushedAuthorizationRequests bool
+	// TLSClientAuth is how a tls_client_auth client's certificate is
+	// matched (RFC 8705 §2.1.2): the one registered subject DN or SAN
+	// value; nil for other clients.
+	TLSClientAuth *TLSClientAuth
+	// TLSClientCertificateBoundAccessTokens is the client metadata of RFC
+	// 8705 §3.4: the client's access tokens are bound to its TLS client
+	// certificate (cnf.x5t#S256).
+	TLSClientCertificateBoundAccessTokens bool
+	// IDTokenEncryptedResponseAlg and IDTokenEncryptedResponseEnc are the
+	// JWE key management and content encryption algorithms of the client's
+	// ID tokens (OIDC Registration §2; nested JWT: signed, then encrypted
+	// to a key of the client's JWKS); empty means not encrypted.
+	IDTokenEncryptedResponseAlg string
+	// IDTokenEncryptedResponseEnc: see IDTokenEncryptedResponseAlg; empty
+	// with an alg set means A128CBC-HS256.
+	IDTokenEncryptedResponseEnc string
+	// UserinfoSignedResponseAlg is the algorithm UserInfo responses are
+	// signed with (a JWT instead of JSON); empty means plain JSON.
+	UserinfoSignedResponseAlg string
+	// UserinfoEncryptedResponseAlg and UserinfoEncryptedResponseEnc
+	// encrypt UserInfo responses like ID tokens; empty means not encrypted.
+	UserinfoEncryptedResponseAlg string
+	// UserinfoEncryptedResponseEnc: see UserinfoEncryptedResponseAlg.
+	UserinfoEncryptedResponseEnc string
+	// Profile is a security profile the client is held to: ProfileNone
+	// (empty) or ProfileFAPI2 (the FAPI 2.0 Security Profile).
+	Profile string
 	// Agent, when not nil, registers the client as an agent (a principal
 	// acting for its owner); nil for other clients.
 	Agent *AgentPolicy

@@ -98,6 +98,26 @@ func (c Client) Validate() error {
 		{"jwks_uri", c.JWKSURI},
 		{"access token format", c.AccessTokenFormat},
 		{"backchannel_logout_uri", c.BackchannelLogoutURI},
+		{"id_token_encrypted_response_alg", c.IDTokenEncryptedResponseAlg},
+		{"id_token_encrypted_response_enc", c.IDTokenEncryptedResponseEnc},
+		{"userinfo_signed_response_alg", c.UserinfoSignedResponseAlg},
+		{"userinfo_encrypted_response_alg", c.UserinfoEncryptedResponseAlg},
+		{"userinfo_encrypted_response_enc", c.UserinfoEncryptedResponseEnc},
+	}
+	if a := c.TLSClientAuth; a != nil {
+		texts = append(texts, []struct{ field, value string }{
+			{"tls_client_auth_subject_dn", a.SubjectDN}, {"tls_client_auth_san_dns", a.SANDNS},
+			{"tls_client_auth_san_uri", a.SANURI}, {"tls_client_auth_san_ip", a.SANIP},
+			{"tls_client_auth_san_email", a.SANEmail},
+		}...)
+		if n := a.count(); n == 0 {
+			return invalid("tls_client_auth", "names no certificate identity")
+		}
+	}
+	switch c.Profile {
+	case ProfileNone, ProfileFAPI2:
+	default:
+		return invalid("profile", fmt.Sprintf("%q is not a known profile (want %q or none)", c.Profile, ProfileFAPI2))
 	}
 	for _, f := range texts {
 		if err := checkText(f.field, f.value); err != nil {
@@ -162,6 +182,17 @@ func (c Client) Validate() error {
 		}
 	}
 	return nil
+}
+
+// count is how many of a's identities are set.
+func (a TLSClientAuth) count() int {
+	n := 0
+	for _, v := range []string{a.SubjectDN, a.SANDNS, a.SANURI, a.SANIP, a.SANEmail} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Validate reports an error wrapping ErrInvalid unless r can be stored: a

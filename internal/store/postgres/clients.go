@@ -19,7 +19,11 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
 	id_token_signed_response_alg, agent, exchange, origin,
-	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests`
+	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests,
+	tls_client_auth, tls_client_certificate_bound_access_tokens,
+	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
+	userinfo_signed_response_alg, userinfo_encrypted_response_alg,
+	userinfo_encrypted_response_enc, profile`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -33,6 +37,10 @@ func clientValues(c store.Client) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsAuth, err := recjson.EncodeTLSClientAuth(c.TLSClientAuth)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, nullBytes(c.SecretHash), c.SecretRotatedAt, c.Name,
 		list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
@@ -42,6 +50,10 @@ func clientValues(c store.Client) ([]any, error) {
 		c.BackchannelLogoutURI, metadata(c.Metadata), c.CreatedAt, c.UpdatedAt,
 		c.IDTokenSignedResponseAlg, nullJSON(agent), nullJSON(exchange), c.Origin,
 		nullBytes(c.RegistrationTokenHash), optionalTime(c.TokensRevokedBefore), c.DPoPBoundAccessTokens, c.RequirePushedAuthorizationRequests,
+		nullJSON(tlsAuth), c.TLSClientCertificateBoundAccessTokens,
+		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc,
+		c.UserinfoSignedResponseAlg, c.UserinfoEncryptedResponseAlg,
+		c.UserinfoEncryptedResponseEnc, c.Profile,
 	}, nil
 }
 
@@ -50,6 +62,7 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		c                   store.Client
 		atTTL, rtTTL, idTTL int64
 		agent, exchange     []byte
+		tlsAuth             []byte
 		revokedBefore       *time.Time
 	)
 	err := row.Scan(&c.ID, &c.SecretHash, &c.SecretRotatedAt, &c.Name,
@@ -59,7 +72,11 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		&atTTL, &rtTTL, &idTTL, &c.FirstParty,
 		&c.BackchannelLogoutURI, &c.Metadata, &c.CreatedAt, &c.UpdatedAt,
 		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
-		&c.RegistrationTokenHash, &revokedBefore, &c.DPoPBoundAccessTokens, &c.RequirePushedAuthorizationRequests)
+		&c.RegistrationTokenHash, &revokedBefore, &c.DPoPBoundAccessTokens, &c.RequirePushedAuthorizationRequests,
+		&tlsAuth, &c.TLSClientCertificateBoundAccessTokens,
+		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc,
+		&c.UserinfoSignedResponseAlg, &c.UserinfoEncryptedResponseAlg,
+		&c.UserinfoEncryptedResponseEnc, &c.Profile)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -67,6 +84,9 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		return store.Client{}, err
 	}
 	if c.Exchange, err = recjson.DecodeExchange(exchange); err != nil {
+		return store.Client{}, err
+	}
+	if c.TLSClientAuth, err = recjson.DecodeTLSClientAuth(tlsAuth); err != nil {
 		return store.Client{}, err
 	}
 	c.RegistrationTokenHash = nonEmpty(c.RegistrationTokenHash)
@@ -94,7 +114,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/postgres: create client: %w", err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(1, 30)+`)
+		VALUES (`+params(1, 38)+`)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", classify(err))
@@ -186,7 +206,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		backchannel_logout_uri = $19, metadata = $20, created_at = $21, updated_at = $22,
 		id_token_signed_response_alg = $23, agent = $24, exchange = $25, origin = $26,
 		registration_token_hash = $27, tokens_revoked_before = $28, dpop_bound_access_tokens = $29,
-		require_pushed_authorization_requests = $30
+		require_pushed_authorization_requests = $30,
+		tls_client_auth = $31, tls_client_certificate_bound_access_tokens = $32,
+		id_token_encrypted_response_alg = $33, id_token_encrypted_response_enc = $34,
+		userinfo_signed_response_alg = $35, userinfo_encrypted_response_alg = $36,
+		userinfo_encrypted_response_enc = $37, profile = $38
 		WHERE id = $1
 		RETURNING `+clientColumns, vals...))
 	}

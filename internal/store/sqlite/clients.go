@@ -18,7 +18,11 @@ const clientColumns = `id, secret_hash, secret_rotated_at, name, redirect_uris,
 	access_token_ttl, refresh_token_ttl, id_token_ttl, first_party,
 	backchannel_logout_uri, metadata, created_at, updated_at,
 	id_token_signed_response_alg, agent, exchange, origin,
-	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests`
+	registration_token_hash, tokens_revoked_before, dpop_bound_access_tokens, require_pushed_authorization_requests,
+	tls_client_auth, tls_client_certificate_bound_access_tokens,
+	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
+	userinfo_signed_response_alg, userinfo_encrypted_response_alg,
+	userinfo_encrypted_response_enc, profile`
 
 const selectClient = `SELECT ` + clientColumns + ` FROM clients`
 
@@ -45,6 +49,10 @@ func clientValues(c store.Client) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsAuth, err := recjson.EncodeTLSClientAuth(c.TLSClientAuth)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, nullBytes(c.SecretHash), encodeTime(c.SecretRotatedAt), c.Name,
 		enc[0], enc[1], enc[2], enc[3], enc[4], enc[5],
@@ -53,6 +61,10 @@ func clientValues(c store.Client) ([]any, error) {
 		c.BackchannelLogoutURI, meta, encodeTime(c.CreatedAt), encodeTime(c.UpdatedAt),
 		c.IDTokenSignedResponseAlg, nullText(agent), nullText(exchange), c.Origin,
 		nullBytes(c.RegistrationTokenHash), encodeOptionalTime(c.TokensRevokedBefore), boolInt(c.DPoPBoundAccessTokens), boolInt(c.RequirePushedAuthorizationRequests),
+		nullText(tlsAuth), boolInt(c.TLSClientCertificateBoundAccessTokens),
+		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc,
+		c.UserinfoSignedResponseAlg, c.UserinfoEncryptedResponseAlg,
+		c.UserinfoEncryptedResponseEnc, c.Profile,
 	}, nil
 }
 
@@ -67,7 +79,8 @@ func scanClient(row scanner) (store.Client, error) {
 		lists                           [6]string
 		atTTL, rtTTL, idTTL, firstParty int64
 		dpopBound                       int64
-		requirePAR                      int64
+		requirePAR, certBound           int64
+		tlsAuth                         sql.NullString
 		meta                            string
 		secretHash, jwks, regHash       []byte
 		agent, exchange                 sql.NullString
@@ -79,7 +92,11 @@ func scanClient(row scanner) (store.Client, error) {
 		&atTTL, &rtTTL, &idTTL, &firstParty,
 		&c.BackchannelLogoutURI, &meta, &created, &updated,
 		&c.IDTokenSignedResponseAlg, &agent, &exchange, &c.Origin,
-		&regHash, &revokedBefore, &dpopBound, &requirePAR)
+		&regHash, &revokedBefore, &dpopBound, &requirePAR,
+		&tlsAuth, &certBound,
+		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc,
+		&c.UserinfoSignedResponseAlg, &c.UserinfoEncryptedResponseAlg,
+		&c.UserinfoEncryptedResponseEnc, &c.Profile)
 	if err != nil {
 		return store.Client{}, err
 	}
@@ -87,6 +104,9 @@ func scanClient(row scanner) (store.Client, error) {
 		return store.Client{}, err
 	}
 	if c.Exchange, err = recjson.DecodeExchange([]byte(exchange.String)); err != nil {
+		return store.Client{}, err
+	}
+	if c.TLSClientAuth, err = recjson.DecodeTLSClientAuth([]byte(tlsAuth.String)); err != nil {
 		return store.Client{}, err
 	}
 	c.RegistrationTokenHash = nonEmpty(regHash)
@@ -105,6 +125,7 @@ func scanClient(row scanner) (store.Client, error) {
 	c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = time.Duration(atTTL), time.Duration(rtTTL), time.Duration(idTTL)
 	c.FirstParty, c.DPoPBoundAccessTokens = firstParty != 0, dpopBound != 0
 	c.RequirePushedAuthorizationRequests = requirePAR != 0
+	c.TLSClientCertificateBoundAccessTokens = certBound != 0
 	return c, nil
 }
 
@@ -119,7 +140,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(30)+`)
+		VALUES (`+params(38)+`)
 		ON CONFLICT (id) DO NOTHING`, vals...)
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
@@ -211,7 +232,11 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(store.Clien
 		backchannel_logout_uri = ?, metadata = ?, created_at = ?, updated_at = ?,
 		id_token_signed_response_alg = ?, agent = ?, exchange = ?, origin = ?,
 		registration_token_hash = ?, tokens_revoked_before = ?, dpop_bound_access_tokens = ?,
-		require_pushed_authorization_requests = ?
+		require_pushed_authorization_requests = ?,
+		tls_client_auth = ?, tls_client_certificate_bound_access_tokens = ?,
+		id_token_encrypted_response_alg = ?, id_token_encrypted_response_enc = ?,
+		userinfo_signed_response_alg = ?, userinfo_encrypted_response_alg = ?,
+		userinfo_encrypted_response_enc = ?, profile = ?
 		WHERE id = ?`, append(vals[1:], vals[0])...); err != nil {
 			return store.Client{}, err
 		}

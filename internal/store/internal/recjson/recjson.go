@@ -34,6 +34,14 @@ type exchange struct {
 	IDJAGAudiences   []string `json:"id_jag_audiences,omitempty"`
 }
 
+type tlsClientAuth struct {
+	SubjectDN string `json:"subject_dn,omitempty"`
+	SANDNS    string `json:"san_dns,omitempty"`
+	SANURI    string `json:"san_uri,omitempty"`
+	SANIP     string `json:"san_ip,omitempty"`
+	SANEmail  string `json:"san_email,omitempty"`
+}
+
 type rule struct {
 	ClientID  string   `json:"client_id"`
 	Audiences []string `json:"audiences,omitempty"`
@@ -118,6 +126,28 @@ func DecodeExchange(b []byte) (*store.ExchangePolicy, error) {
 		Actors: nonEmpty(e.Actors), MaxChain: e.MaxChain, Impersonation: e.Impersonation,
 		RefreshTokens: e.RefreshTokens, IDJAGAudiences: nonEmpty(e.IDJAGAudiences),
 	}, nil
+}
+
+// EncodeTLSClientAuth returns the JSON form of a, or nil for nil.
+func EncodeTLSClientAuth(a *store.TLSClientAuth) ([]byte, error) {
+	if a == nil {
+		return nil, nil
+	}
+	return encode("tls client auth", tlsClientAuth(*a))
+}
+
+// DecodeTLSClientAuth reads EncodeTLSClientAuth's form back; nil or empty
+// is nil.
+func DecodeTLSClientAuth(b []byte) (*store.TLSClientAuth, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var a tlsClientAuth
+	if err := decode("tls client auth", b, &a); err != nil {
+		return nil, err
+	}
+	out := store.TLSClientAuth(a)
+	return &out, nil
 }
 
 // EncodeRules returns the JSON form of rules (an array, [] for none).
