@@ -87,6 +87,13 @@ type Request struct {
 	// that gets a key binds what it issues to it (cnf.jkt, token_type
 	// DPoP).
 	DPoPKey string
+	// CertThumbprint is the base64url SHA-256 of the DER form of the TLS
+	// client certificate the request came with (RFC 8705 §3.1, the
+	// cnf.x5t#S256 value), or empty when none was presented. The server
+	// fills it from the TLS connection, or behind a trusted proxy from the
+	// configured header; a grant that gets one binds what it issues to it
+	// when the client asks for certificate-bound tokens.
+	CertThumbprint string
 }
 
 // Response is a successful token response (RFC 6749 §5.1).
