@@ -54,7 +54,7 @@ func scan(b []byte, opt scanOptions) error {
 	}
 	depth, elements, roots, first := 0, 0, 0, true
 	for {
-		tok, err := d.RawToken()
+		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -92,6 +92,9 @@ func scan(b []byte, opt scanOptions) error {
 			}
 		}
 		first = false
+	}
+	if depth != 0 {
+		return fmt.Errorf("%w: unclosed element", ErrMalformed)
 	}
 	if roots != 1 {
 		return fmt.Errorf("%w: %d root elements, want one", ErrMalformed, roots)
