@@ -448,6 +448,7 @@ type Store interface {
 	DelegationStore
 	TrustStore
 	DeviceCodeStore
+	SAMLStore
 	Purger
 	Migrator
 	// Ping checks that the database is reachable.

@@ -142,6 +142,7 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"Delegation", fullDelegation("d2", "d1", "d1", "c"), []string{"RevokedAt"}},
 		{"TrustedIssuer", fullTrustedIssuer("https://idp.example"), nil},
 		{"DeviceCode", fullDeviceCode("c", "u", "dc", "BCDFGHJK"), nil},
+		{"SAMLServiceProvider", fullSAMLServiceProvider("https://sp.example"), nil},
 	}
 	for _, f := range fixtures {
 		if unset := unsetFields(f.v, f.except...); len(unset) > 0 {

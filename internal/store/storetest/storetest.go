@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, signInTests()...)
 	tests = append(tests, delegationTests()...)
+	tests = append(tests, samlTests()...)
 	tests = append(tests, deviceTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
