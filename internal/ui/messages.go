@@ -20,6 +20,13 @@ func english() map[string]string {
 		"meta.dir":    "ltr",
 		"alert.label": "Error:",
 
+		// SAML HTTP-POST binding.
+		"saml_post.title":    "Continue",
+		"saml_post.heading":  "Continue to the application",
+		"saml_post.body":     "You are being sent back to %s.",
+		"saml_post.body_any": "You are being sent back to the application.",
+		"saml_post.continue": "Continue",
+
 		// Login.
 		"login.title":       "Sign in",
 		"login.continue_to": "to continue to %s",

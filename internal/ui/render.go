@@ -2,8 +2,11 @@ package ui
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
@@ -136,6 +139,25 @@ type LoggedOutData struct {
 	// ReturnURI, when set, is linked as "Return to <ClientName>".
 	ReturnURI string
 }
+
+// SAMLPostData is the data of the page that carries a SAML message to a
+// service provider by the HTTP-POST binding: a form posted by the browser,
+// at once when scripts run, else by the user's click.
+type SAMLPostData struct {
+	Page
+	// Action is the URL the form posts to (the SP's ACS or SLO endpoint).
+	Action string
+	// MessageName is SAMLResponse or SAMLRequest.
+	MessageName string
+	// Message is the base64 message.
+	Message string
+	// RelayState is sent back as given, when not empty.
+	RelayState string
+}
+
+// samlAutoSubmit is the one script of the pages: it posts the SAML form.
+// Its hash is the only script source the SAML page's policy allows.
+const samlAutoSubmit = `document.getElementById("saml-post").submit();`
 
 // Account is one account offered on the account selection page.
 type Account struct {
@@ -318,6 +340,11 @@ type (
 		LoggedOutData
 		frame
 	}
+	samlPostView struct {
+		SAMLPostData
+		frame
+		Script template.JS
+	}
 	selectAccountView struct {
 		SelectAccountData
 		frame
@@ -400,6 +427,36 @@ func (u *UI) Logout(w http.ResponseWriter, r *http.Request, d LogoutData) error 
 func (u *UI) LoggedOut(w http.ResponseWriter, r *http.Request, d LoggedOutData) error {
 	v := u.loggedOutView(u.lang(r, d.Locale), d)
 	return u.render(w, pageLoggedOut, d.Status, d.RedirectTarget, v)
+}
+
+// SAMLPost renders the HTTP-POST binding's form to d.Action, which the
+// Content-Security-Policy admits as a form target; the auto-submit script
+// is allowed by its hash.
+func (u *UI) SAMLPost(w http.ResponseWriter, r *http.Request, d SAMLPostData) error {
+	v := u.samlPostView(u.lang(r, d.Locale), d)
+	var buf bytes.Buffer
+	if err := u.pages[pageSAMLPost].Execute(&buf, v); err != nil {
+		writeFailure(w)
+		return fmt.Errorf("ui: render %s: %w", pageSAMLPost, err)
+	}
+	h := w.Header()
+	SetPageHeaders(h, d.Action)
+	sum := sha256.Sum256([]byte(samlAutoSubmit))
+	h.Set("Content-Security-Policy", CSP(d.Action)+"; script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	status := d.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	if _, err := buf.WriteTo(w); err != nil {
+		return fmt.Errorf("ui: write %s: %w", pageSAMLPost, err)
+	}
+	return nil
+}
+
+func (u *UI) samlPostView(lang string, d SAMLPostData) samlPostView {
+	return samlPostView{SAMLPostData: d, frame: u.frame(lang, d.ClientURI), Script: template.JS(samlAutoSubmit)}
 }
 
 // SelectAccount renders the account chooser: one button per account and
@@ -724,6 +781,9 @@ func (u *UI) samples() []sample {
 			sample{pageLogout, u.logoutView(lang, LogoutData{Page: bare})},
 			sample{pageLoggedOut, u.loggedOutView(lang, LoggedOutData{Page: full, ReturnURI: "https://client.example/"})},
 			sample{pageLoggedOut, u.loggedOutView(lang, LoggedOutData{})},
+			sample{pageSAMLPost, u.samlPostView(lang, SAMLPostData{Page: full, Action: "https://sp.example/acs",
+				MessageName: "SAMLResponse", Message: "PHNhbWw+", RelayState: "/after"})},
+			sample{pageSAMLPost, u.samlPostView(lang, SAMLPostData{Action: "https://sp.example/acs", MessageName: "SAMLRequest"})},
 			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: full, Accounts: []Account{
 				{ID: "1", DisplayName: "Name", Username: "user"}, {ID: "2", Username: "user2"}}})},
 			sample{pageSelectAccount, u.selectAccountView(lang, SelectAccountData{Page: bare})},

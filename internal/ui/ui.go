@@ -89,11 +89,12 @@ const (
 	pageError         = "error"
 	pageAccount       = "account"
 	pageDevice        = "device"
+	pageSAMLPost      = "saml_post"
 	layoutFile        = "base.html"
 )
 
 func pageNames() []string {
-	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageAccount, pageDevice}
+	return []string{pageLogin, pageConsent, pageLogout, pageLoggedOut, pageSelectAccount, pageError, pageAccount, pageDevice, pageSAMLPost}
 }
 
 // Options configures New. The zero value is usable.

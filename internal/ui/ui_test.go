@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io/fs"
 	"maps"
@@ -51,6 +53,8 @@ func render(t *testing.T, u *UI, page string, data any, r *http.Request) *httpte
 		err = u.Account(w, r, d)
 	case DeviceData:
 		err = u.Device(w, r, d)
+	case SAMLPostData:
+		err = u.SAMLPost(w, r, d)
 	default:
 		t.Fatalf("no page for %T", data)
 	}
@@ -94,6 +98,8 @@ func pages() map[string][2]any {
 			Removed: true, SignOutURL: "/oauth2/logout"}, AccountData{Page: bare}},
 		pageDevice: {DeviceData{Page: fullPage(), UserCode: "BCDF-GHJK", DisplayName: "Alice Liddell", Username: "alice"},
 			DeviceData{Page: bare}},
+		pageSAMLPost: {SAMLPostData{Page: fullPage(), Action: "https://sp.example/acs", MessageName: "SAMLResponse",
+			Message: "PHNhbWxwOlJlc3BvbnNlLz4=", RelayState: "/after?x=1"}, SAMLPostData{Action: "https://sp.example/acs", MessageName: "SAMLRequest"}},
 	}
 }
 
@@ -144,13 +150,14 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	notText := map[string]bool{
 		"Locale": true, "RedirectTarget": true, "ClientURI": true, "FormAction": true,
 		"SwitchAccountURL": true, "ReturnURI": true, "LoginHint": true, "SignOutURL": true,
-		"SignInURL": true, "AgentAction": true, "DelegationAction": true,
+		"SignInURL": true, "AgentAction": true, "DelegationAction": true, "Action": true,
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
-		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
-		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                   // names no application of its own; a delegation's client by name
-		pageDevice:    {"ClientName": true},                                                                    // the consent page names it
+		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true},                                             // no form
+		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                                                               // names no application of its own; a delegation's client by name
+		pageDevice:    {"ClientName": true},                                                                                                                // the consent page names it
+		pageSAMLPost:  {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true, "FormAction": true, "RedirectTarget": true}, // a form to the SP: its own fields only
 	}
 	for name, data := range pages() {
 		t.Run(name, func(t *testing.T) {
@@ -162,6 +169,9 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 			if w.Code >= 500 {
 				t.Fatalf("status %d: %s", w.Code, body)
 			}
+			// The SAML page's own auto-submit script (allowed by its hash)
+			// is the only script there may be.
+			body = strings.Replace(body, "<script>"+samlAutoSubmit+"</script>", "", 1)
 			if strings.Contains(strings.ToLower(body), "<script") {
 				t.Errorf("unescaped <script in body:\n%s", body)
 			}
@@ -226,6 +236,11 @@ func TestSecurityHeaders(t *testing.T) {
 			wantCSP := CSP()
 			if i == 0 && name != pageError {
 				wantCSP = CSP("https://app.example")
+			}
+			if name == pageSAMLPost {
+				// The form goes to the SP; the one script is allowed by hash.
+				sum := sha256.Sum256([]byte(samlAutoSubmit))
+				wantCSP = CSP("https://sp.example") + "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 			}
 			if csp != wantCSP {
 				t.Errorf("%s[%d]: CSP = %q, want %q", name, i, csp, wantCSP)
@@ -308,6 +323,9 @@ func TestCSRFInputOnEveryForm(t *testing.T) {
 	for name, data := range pages() {
 		for i, d := range data {
 			body := render(t, u, name, d, nil).Body.String()
+			if name == pageSAMLPost {
+				continue // a cross-site form to the SP: no CSRF token of this server's (TestSAMLPostForm)
+			}
 			forms := formRE.FindAllStringSubmatch(body, -1)
 			if slices.Contains(formPages(), name) && len(forms) == 0 {
 				t.Errorf("%s[%d]: no form", name, i)
@@ -871,4 +889,24 @@ func TestConcurrentRendering(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestSAMLPostForm(t *testing.T) {
+	u := newUI(t, Options{})
+	w := render(t, u, pageSAMLPost, SAMLPostData{Action: "https://sp.example/acs?x=1&y=2", MessageName: "SAMLResponse",
+		Message: "PHNhbWxwOlJlc3BvbnNlLz4=", RelayState: "/after?x=1&y=<2>"}, nil)
+	body := w.Body.String()
+	for _, want := range []string{
+		`<form method="post" action="https://sp.example/acs?x=1&amp;y=2" id="saml-post">`,
+		`<input type="hidden" name="SAMLResponse" value="PHNhbWxwOlJlc3BvbnNlLz4=">`,
+		`<input type="hidden" name="RelayState" value="/after?x=1&amp;y=&lt;2&gt;">`,
+		"<script>" + samlAutoSubmit + "</script>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s in\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "csrf_token") {
+		t.Error("this server's CSRF token would go to the SP")
+	}
 }
