@@ -177,3 +177,26 @@ func jsonString(s string) json.RawMessage {
 	_ = enc.Encode(s) // a string always encodes
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
+
+// readTextFlag reads a flag given as @FILE or @- (standard input), at most
+// limit bytes; the flag names it in errors.
+func readTextFlag(ctx context.Context, s *streams, flag, v string, limit int64) (string, error) {
+	switch {
+	case v == "@-":
+		b, tooLarge, err := readAllContext(ctx, s.in, limit)
+		if err != nil {
+			return "", fmt.Errorf("--%s: cannot read standard input: %w", flag, err)
+		}
+		if tooLarge {
+			return "", usagef("--%s: standard input is larger than %d bytes", flag, limit)
+		}
+		return string(b), nil
+	case strings.HasPrefix(v, "@"):
+		b, err := readFileLimited(v[1:], limit, flag+" file")
+		if err != nil {
+			return "", err
+		}
+		return string(b), nil
+	}
+	return "", usagef("--%s must be @FILE or @- (standard input)", flag)
+}

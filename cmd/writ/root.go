@@ -95,6 +95,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newConfigCmd(s),
 		newClientCmd(s),
 		newIssuerCmd(s),
+		newSAMLSPCmd(s),
 		newUserCmd(s),
 		newAgentCmd(s),
 		newDelegationCmd(s),

@@ -36,6 +36,11 @@
 //	GET    /admin/trusted-issuers/{issuer}   read one (issuer URL-escaped as one segment)
 //	PUT    /admin/trusted-issuers/{issuer}   replace one (404 if not registered)
 //	DELETE /admin/trusted-issuers/{issuer}   stop trusting it (204)
+//	POST   /admin/saml-sps                   register a SAML SP from its metadata (201; 409 if registered)
+//	GET    /admin/saml-sps                   list them, ordered by entity ID
+//	GET    /admin/saml-sps/{entity_id}       read one (entity ID URL-escaped as one segment)
+//	PUT    /admin/saml-sps/{entity_id}       replace one (404 if not registered)
+//	DELETE /admin/saml-sps/{entity_id}       remove it (204)
 //
 // Client metadata uses the names of RFC 7591, id_token_signed_response_alg
 // of OpenID Connect Registration (RS256 unless set), and writ's own
@@ -154,6 +159,12 @@ type Options struct {
 	// TrustCache, when set, is told about every changed trusted issuer
 	// (*trust.Registry implements it).
 	TrustCache Invalidator
+	// SAMLServiceProviders, when set, serves the /admin/saml-sps routes;
+	// without it they answer 503.
+	SAMLServiceProviders store.SAMLStore
+	// SAMLAllowLoopbackHTTP accepts http endpoints on loopback hosts in SP
+	// metadata (development); otherwise they must be https.
+	SAMLAllowLoopbackHTTP bool
 	// Logger receives one info record per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -189,6 +200,10 @@ type handler struct {
 	// The trusted issuer routes' (Options.TrustedIssuers, TrustCache).
 	trusted    store.TrustStore
 	trustCache Invalidator
+
+	// The SAML service provider routes' (Options.SAMLServiceProviders).
+	samlSPs          store.SAMLStore
+	samlLoopbackHTTP bool
 }
 
 // NewHandler returns the admin API handler.
@@ -206,6 +221,7 @@ func NewHandler(o Options) http.Handler {
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
 	h.delegations, h.audit = o.Delegations, o.Audit
 	h.trusted, h.trustCache = o.TrustedIssuers, o.TrustCache
+	h.samlSPs, h.samlLoopbackHTTP = o.SAMLServiceProviders, o.SAMLAllowLoopbackHTTP
 	h.idTokenAlgs = o.IDTokenAlgorithms
 	if len(h.idTokenAlgs) == 0 {
 		h.idTokenAlgs = oidc.IDTokenAlgorithms()
@@ -241,6 +257,8 @@ func NewHandler(o Options) http.Handler {
 	mux.Handle(PathUsers+"/{id}/consents/{client_id}", methods{http.MethodDelete: h.revokeConsent})
 	mux.Handle(PathTrustedIssuers, methods{http.MethodGet: h.listTrusted, http.MethodPost: h.createTrusted})
 	mux.Handle(PathTrustedIssuers+"/{issuer}", methods{http.MethodGet: h.getTrusted, http.MethodPut: h.putTrusted, http.MethodDelete: h.deleteTrusted})
+	mux.Handle(PathSAMLServiceProviders, methods{http.MethodGet: h.listSAML, http.MethodPost: h.createSAML})
+	mux.Handle(PathSAMLServiceProviders+"/{entity_id}", methods{http.MethodGet: h.getSAML, http.MethodPut: h.putSAML, http.MethodDelete: h.deleteSAML})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErrorf(http.StatusNotFound, CodeNotFound, "no such admin API route: %s", clip(r.URL.Path, 128)))
 	})

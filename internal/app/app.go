@@ -234,22 +234,25 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
-		Delegations:       a.Store,
-		Audit:             a.Store,
-		Users:             a.Store,
-		Passwords:         authn.Hasher{},
-		SessionsEnded:     a.Server.NotifyLogout,
-		Token:             a.AdminToken,
-		Store:             a.Store,
-		Hasher:            hasher,
-		Clients:           a.Server.Clients(),
-		Keys:              a,
-		TrustedIssuers:    a.Store,
-		TrustCache:        a.Trust,
-		IDTokenAlgorithms: a.Ring.Algorithms(),
-		Logger:            o.Logger,
-		Now:               o.Now,
-		MaxBytes:          cfg.MaxRequestBytes,
+		Delegations:    a.Store,
+		Audit:          a.Store,
+		Users:          a.Store,
+		Passwords:      authn.Hasher{},
+		SessionsEnded:  a.Server.NotifyLogout,
+		Token:          a.AdminToken,
+		Store:          a.Store,
+		Hasher:         hasher,
+		Clients:        a.Server.Clients(),
+		Keys:           a,
+		TrustedIssuers: a.Store,
+
+		SAMLServiceProviders:  a.Store,
+		SAMLAllowLoopbackHTTP: cfg.Mode == config.Development,
+		TrustCache:            a.Trust,
+		IDTokenAlgorithms:     a.Ring.Algorithms(),
+		Logger:                o.Logger,
+		Now:                   o.Now,
+		MaxBytes:              cfg.MaxRequestBytes,
 	})
 	return a, nil
 }

@@ -230,11 +230,12 @@ func (s *Server) handleAccountLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 // isAccountSignIn reports whether a sealed request is one of
-// handleAccountLogin's or the device verification page's: no client
+// handleAccountLogin's, the device verification page's or the SAML single
+// sign-on's: no client
 // (authz.Parse never yields one without), and the account page or the
 // verification page to return to.
 func isAccountSignIn(req *authz.Request) bool {
-	return req.ClientID == "" && (req.RedirectURI == PathAccount || isDeviceReturn(req.RedirectURI))
+	return req.ClientID == "" && (req.RedirectURI == PathAccount || isDeviceReturn(req.RedirectURI) || isSAMLReturn(req.RedirectURI))
 }
 
 // accountServerError logs err and shows a generic server error page.

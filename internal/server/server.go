@@ -183,6 +183,9 @@ type Server struct {
 	// requestObjects verifies request objects (RFC 9101) at the
 	// authorization and pushed authorization request endpoints.
 	requestObjects *authz.RequestObjects
+	// saml is the SAML 2.0 identity provider; nil without sign-in or a
+	// store that keeps SAML service providers.
+	saml *samlIdP
 
 	// stores are the handlers' store interfaces, each the narrowest one
 	// its handler needs, declared next to it; New fills them from
@@ -326,6 +329,11 @@ func New(opts Options) (*Server, error) {
 		if err := s.setupSignIn(opts.SignIn, st); err != nil {
 			return nil, err
 		}
+		if sps, ok := st.(samlStore); ok {
+			if s.saml, err = newSAMLIdP(opts.Issuer, opts.SignIn.SealKey, sps); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := s.setupRegistration(st); err != nil {
 		return nil, err
@@ -411,6 +419,12 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
+		if s.saml != nil {
+			mux.HandleFunc("GET "+PathSAMLMetadata, s.handleSAMLMetadata)
+			mux.HandleFunc(PathSAMLSSO, s.handleSAMLSSO)
+			mux.HandleFunc(PathSAMLResume, s.handleSAMLResume)
+			mux.HandleFunc("GET "+PathSAMLIdPInitiated, s.handleSAMLIdPInitiated)
+		}
 	}
 	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux)))
 }

@@ -462,7 +462,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	f.sess, f.justSignedIn = &sess, true
 	if f.account {
 		back := PathAccount
-		if isDeviceReturn(f.req.RedirectURI) {
+		if isDeviceReturn(f.req.RedirectURI) || isSAMLReturn(f.req.RedirectURI) {
 			back = f.req.RedirectURI
 		}
 		http.Redirect(w, r, back, http.StatusSeeOther)
