@@ -335,6 +335,21 @@ func (r *Ring) SignerFor(alg jose.Algorithm) (*jose.Key, error) {
 	return nil, ErrNoActiveKey
 }
 
+// PublishedSigners returns the private keys of algorithm alg that are
+// published and may sign now or next — the active key first, then the next
+// keys, oldest first — with their entries. It is for protocols that publish
+// a key in a form only its private half can make, such as the self-signed
+// certificates of SAML metadata, before the key signs.
+func (r *Ring) PublishedSigners(alg jose.Algorithm) []Entry {
+	var out []Entry
+	for _, e := range r.snap.Load().entries {
+		if e.Key.Algorithm() == alg && (e.State == Active || e.State == Next) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // PublicKeySet returns the public halves of the next, active and retired
 // keys: what the JWKS endpoint publishes and what verifiers of the ring's
 // tokens trust. The active key comes first. The set is built once per change

@@ -954,3 +954,33 @@ func TestRingNeverPrintsKeys(t *testing.T) {
 	_, err := r.Remove(active)
 	assertNoSecret(t, "error", err.Error(), secrets)
 }
+
+func TestPublishedSigners(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	r, err := NewRing(Options{Algorithm: jose.ES256, Algorithms: []jose.Algorithm{jose.ES256, jose.RS256},
+		Clock: func() time.Time { return now }, MaxTokenLifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.PublishedSigners(jose.RS256); len(got) != 0 {
+		t.Fatalf("an empty ring has %d signers", len(got))
+	}
+	for range 2 {
+		if err := r.ForceRotate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := r.PublishedSigners(jose.RS256)
+	if len(got) != 2 || got[0].State != Active || got[1].State != Next {
+		t.Fatalf("PublishedSigners = %v, want the active then the next RS256 key", got)
+	}
+	for _, e := range got {
+		if !e.Key.IsPrivate() || e.Key.Algorithm() != jose.RS256 {
+			t.Errorf("%v: not a private RS256 key", e)
+		}
+	}
+	active, err := r.SignerFor(jose.RS256)
+	if err != nil || active.KeyID() != got[0].KeyID() {
+		t.Errorf("the first signer is not the active key: %v %v", active, err)
+	}
+}

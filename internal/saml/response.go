@@ -25,8 +25,6 @@ const (
 	encRSAOAEP     = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
 	digestSHA1     = "http://www.w3.org/2000/09/xmldsig#sha1"
 	cmBearer       = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-	nsXS           = "http://www.w3.org/2001/XMLSchema"
-	nsXSI          = "http://www.w3.org/2001/XMLSchema-instance"
 )
 
 // AssertionLifetime is how long an assertion and its subject confirmation
@@ -189,8 +187,6 @@ func buildAssertion(p ResponseParams) (*etree.Element, error) {
 	notOnOrAfter := samlTime(p.Now.Add(AssertionLifetime))
 	a := etree.NewElement("saml:Assertion")
 	a.CreateAttr("xmlns:saml", NSAssertion)
-	a.CreateAttr("xmlns:xs", nsXS)
-	a.CreateAttr("xmlns:xsi", nsXSI)
 	a.CreateAttr("ID", id)
 	a.CreateAttr("Version", "2.0")
 	a.CreateAttr("IssueInstant", samlTime(p.Now))
@@ -241,9 +237,10 @@ func buildAssertion(p ResponseParams) (*etree.Element, error) {
 				el.CreateAttr("FriendlyName", at.FriendlyName)
 			}
 			for _, v := range at.Values {
-				av := el.CreateElement("saml:AttributeValue")
-				av.CreateAttr("xsi:type", "xs:string")
-				av.SetText(v)
+				// No xsi:type: a QName in an attribute value loses its
+				// namespace under exclusive canonicalisation, and
+				// AttributeValue is xs:anyType.
+				el.CreateElement("saml:AttributeValue").SetText(v)
 			}
 		}
 	}

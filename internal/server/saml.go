@@ -151,10 +151,7 @@ func (s *Server) samlKeys() ([][]byte, saml.Signer, error) {
 		certs  [][]byte
 		signer saml.Signer
 	)
-	for _, e := range s.opts.Ring.Entries() {
-		if e.Key.Algorithm() != jose.RS256 || (e.State != keys.Active && e.State != keys.Next) {
-			continue
-		}
+	for _, e := range s.opts.Ring.PublishedSigners(jose.RS256) {
 		der, priv, err := s.saml.certificate(e)
 		if err != nil {
 			return nil, saml.Signer{}, err
@@ -602,4 +599,117 @@ func attributeValues(v any) []string {
 		}
 	}
 	return nil
+}
+
+// handleSAMLSLO is the single logout service (SAML Profiles §4.4),
+// SP-initiated, over both bindings: it checks the LogoutRequest, ends the
+// browser's writ session when it is the session the SP names (with the
+// OIDC back-channel logout of that session), and answers with a signed
+// LogoutResponse at the SP's logout service.
+func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
+	m, ok := s.samlMessage(w, r, "SAMLRequest")
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	issuer, err := saml.RequestIssuer(m)
+	if err != nil {
+		s.samlRefused(w, r, "", err)
+		return
+	}
+	sp, err := s.saml.sps.GetSAMLServiceProvider(ctx, issuer)
+	if errors.Is(err, store.ErrNotFound) {
+		s.samlRefused(w, r, issuer, fmt.Errorf("%w: the service provider %q is not registered", saml.ErrInvalidRequest, issuer))
+		return
+	}
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	req, err := saml.ParseLogoutRequest(m, saml.RequestPolicy{IdP: s.saml.idp, SP: spMetadata(sp),
+		RequireSigned: sp.RequireSignedRequests, Now: s.now()})
+	if err != nil {
+		s.samlRefused(w, r, issuer, err)
+		return
+	}
+	status := saml.StatusSuccess
+	sess, signedIn, ok := s.samlSession(w, r)
+	if !ok {
+		return
+	}
+	if signedIn {
+		if s.samlSessionMatches(ctx, sess, sp.EntityID, req) {
+			if err := s.endSession(w, r); err != nil {
+				s.serverErrorPage(w, r, err)
+				return
+			}
+			s.log.LogAttrs(ctx, slog.LevelInfo, "saml: signed out", slog.String("sp", sp.EntityID),
+				slog.String("sid", sess.ID), slog.String("request_id", RequestID(ctx)))
+		} else {
+			// The browser's session is another principal's or another
+			// session: it is not the SP's to end.
+			status = saml.StatusRequester
+		}
+	}
+	slo, found := sloEndpoint(sp)
+	if !found {
+		if err := s.signin.ui.LoggedOut(w, r, ui.LoggedOutData{}); err != nil {
+			s.log.ErrorContext(ctx, "render logged-out page", "error", err)
+		}
+		return
+	}
+	_, signer, err := s.samlKeys()
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	post := slo.Binding == saml.BindingPOST
+	resp, err := saml.BuildLogoutResponse(s.saml.idp, slo.Location, req.ID, status, s.now(), signer, post)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	if post {
+		s.samlPost(w, r, sp, slo.Location, "SAMLResponse", resp, req.RelayState)
+		return
+	}
+	target, err := saml.RedirectURL(slo.Location, "SAMLResponse", resp, req.RelayState, signer)
+	if err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// samlSessionMatches reports whether a LogoutRequest names the browser's
+// session: its session indexes (when given) include it, and its NameID is
+// the one the SP knows the session's user by (persistent and email are
+// recomputed; a transient one is matched by the session index alone).
+func (s *Server) samlSessionMatches(ctx context.Context, sess store.Session, spEntityID string, req *saml.LogoutRequest) bool {
+	if len(req.SessionIndexes) > 0 && !slices.Contains(req.SessionIndexes, sess.ID) {
+		return false
+	}
+	u, err := s.stores.signIn.GetUser(ctx, sess.UserID)
+	if err != nil {
+		return false
+	}
+	for _, f := range []string{saml.NameIDPersistent, saml.NameIDEmail} {
+		if id, err := s.samlNameID(u, spEntityID, f); err == nil && hmac.Equal([]byte(id), []byte(req.NameID)) {
+			return true
+		}
+	}
+	return len(req.SessionIndexes) > 0
+}
+
+// sloEndpoint picks the SP's logout service: HTTP-Redirect first, then
+// HTTP-POST.
+func sloEndpoint(sp store.SAMLServiceProvider) (store.SAMLEndpoint, bool) {
+	for _, b := range []string{saml.BindingRedirect, saml.BindingPOST} {
+		for _, e := range sp.SLO {
+			if e.Binding == b {
+				return e, true
+			}
+		}
+	}
+	return store.SAMLEndpoint{}, false
 }

@@ -424,6 +424,7 @@ func (s *Server) routes() http.Handler {
 			mux.HandleFunc(PathSAMLSSO, s.handleSAMLSSO)
 			mux.HandleFunc(PathSAMLResume, s.handleSAMLResume)
 			mux.HandleFunc("GET "+PathSAMLIdPInitiated, s.handleSAMLIdPInitiated)
+			mux.HandleFunc(PathSAMLSLO, s.handleSAMLSLO)
 		}
 	}
 	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux)))
