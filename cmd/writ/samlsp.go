@@ -234,7 +234,6 @@ func shortBinding(b string) string {
 	return b
 }
 
-
 func newSAMLSPListCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
