@@ -92,10 +92,14 @@ func TestShellBlocks(t *testing.T) {
 	}
 	ci := os.Getenv("CI") == "true"
 	var missing []string
-	for _, tool := range []string{"bash", "curl", "python3", "openssl", "psql", "go"} {
+	for _, tool := range []string{"bash", "curl", "python3", "openssl", "psql", "go", "xmlsec1"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
 		}
+	}
+	// docs/saml.md's service provider runs on Debian's python-saml.
+	if exec.Command("/usr/bin/python3", "-c", "import onelogin.saml2.auth").Run() != nil {
+		missing = append(missing, "python3-onelogin-saml2 (Debian)")
 	}
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:5432", 2*time.Second); err != nil {
 		missing = append(missing, "PostgreSQL on 127.0.0.1:5432")

@@ -116,7 +116,7 @@ func startSP(t *testing.T, idpMetadataURL string, flags ...string) *sp {
 	dir := t.TempDir()
 	keyFile, certFile := filepath.Join(dir, "sp.key"), filepath.Join(dir, "sp.crt")
 	writeKeyPair(t, keyFile, certFile)
-	args := append([]string{"testdata/sp.py", idpMetadataURL, keyFile, certFile}, flags...)
+	args := append([]string{"../../../examples/saml-sp/sp.py", idpMetadataURL, keyFile, certFile}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Stderr = &testWriter{t: t}

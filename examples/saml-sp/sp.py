@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""A SAML service provider for writ's end-to-end test, on OneLogin's
-python-saml (Debian's python3-onelogin-saml2), which no one here wrote.
+"""A small SAML 2.0 service provider on OneLogin's python-saml (Debian's
+python3-onelogin-saml2), configured from writ's IdP metadata. It is the SP
+of docs/saml.md and of writ's SAML end-to-end test.
 
-usage: sp.py IDP_METADATA_URL SP_KEY SP_CERT [--encrypted] [--signed-response] [--email]
+usage: sp.py IDP_METADATA_URL SP_KEY SP_CERT [--port N] [--encrypted]
+             [--signed-response] [--email]
 
-It binds 127.0.0.1 on a kernel-chosen port, prints "listening PORT" and
-serves, for one browser at a time:
+It binds 127.0.0.1 (port N, or one the kernel chooses), prints
+"listening PORT" and serves, for one browser at a time:
   GET  /metadata  the SP's metadata
   GET  /login     starts SP-initiated SSO (HTTP-Redirect, signed)
   POST /acs       validates the Response (signature, audience, recipient,
@@ -31,7 +33,10 @@ def main():
     name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
     if "--email" in sys.argv:
         name_id_format = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
-    server = HTTPServer(("127.0.0.1", 0), Handler)
+    port = 0
+    if "--port" in sys.argv:
+        port = int(sys.argv[sys.argv.index("--port") + 1])
+    server = HTTPServer(("127.0.0.1", port), Handler)
     port = server.server_address[1]
     base = "http://127.0.0.1:%d" % port
     idp = OneLogin_Saml2_IdPMetadataParser.parse_remote(idp_url, validate_cert=False)
