@@ -333,6 +333,11 @@ func New(opts Options) (*Server, error) {
 			if s.saml, err = newSAMLIdP(opts.Issuer, opts.SignIn.SealKey, sps); err != nil {
 				return nil, err
 			}
+			// Token exchange accepts SAML assertions once the IdP exists.
+			if x, ok := s.grants[grant.TypeTokenExchange].(*grant.TokenExchange); ok {
+				trust, _ := st.(store.TrustStore)
+				x.SAML = &samlAssertions{s: s, trust: trust, replay: st}
+			}
 		}
 	}
 	if err := s.setupRegistration(st); err != nil {

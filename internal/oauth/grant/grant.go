@@ -18,6 +18,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
@@ -42,6 +43,7 @@ const (
 	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
 	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
 	TokenTypeIDJAG        = "urn:ietf:params:oauth:token-type:id-jag"
+	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
 )
 
 // IDJAGRequest asks for an Identity Assertion JWT Authorization Grant,
@@ -242,6 +244,33 @@ func TokenResources(f oauth.Form, granted []string) ([]string, error) {
 // ErrUntrustedIssuer reports a JWT whose iss is not a TrustedIssuer
 // admitted for the use asked (ExternalTokens.Verify).
 var ErrUntrustedIssuer = errors.New("grant: the token's issuer is not trusted for this use")
+
+// SAMLAssertions verifies the SAML 2.0 assertions presented to token
+// exchange: writ's own and those of trusted SAML identity providers.
+type SAMLAssertions interface {
+	// VerifySAML verifies a subject or actor token of type saml2 (a
+	// base64url SAML 2.0 assertion): signature by a key trusted for its
+	// issuer, time window, single use, and an AudienceRestriction naming
+	// writ or one of audiences (the exchanging client's ID and its
+	// policy's SubjectAudiences). It returns ErrUntrustedIssuer (wrapped)
+	// when the issuer is not trusted.
+	VerifySAML(ctx context.Context, raw string, audiences []string) (*SAMLSubject, error)
+}
+
+// SAMLSubject is what a verified SAML assertion says: who issued it, of
+// whom, and for how long.
+type SAMLSubject struct {
+	// Issuer is the IdP's entity ID.
+	Issuer string
+	// Subject is the NameID.
+	Subject string
+	// Audiences are the assertion's AudienceRestriction audiences.
+	Audiences []string
+	// IssuedAt and ExpiresAt bound the assertion.
+	IssuedAt time.Time
+	// ExpiresAt: see IssuedAt.
+	ExpiresAt time.Time
+}
 
 // ExternalTokens verifies JWTs issued by trusted external issuers
 // (store.TrustedIssuer): subject and actor tokens of token exchange, JWT

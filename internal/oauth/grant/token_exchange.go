@@ -78,6 +78,9 @@ type TokenExchange struct {
 	// External verifies tokens of trusted external issuers; nil means no
 	// external issuer is trusted.
 	External ExternalTokens
+	// SAML verifies SAML 2.0 assertions (subject_token_type saml2); nil
+	// means the type is not supported.
+	SAML SAMLAssertions
 	// IDJAG issues ID-JAGs; nil means requested_token_type id-jag is not
 	// supported.
 	IDJAG IDJAGIssuer
@@ -118,6 +121,9 @@ type presented struct {
 // (access_token, or jwt for a JWT one) and ID tokens, and JWTs of trusted
 // external issuers (jwt, or the type the issuer's tokens are).
 func (g *TokenExchange) SubjectTokenTypes() []string {
+	if g.SAML != nil {
+		return []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT, TokenTypeSAML2}
+	}
 	return []string{TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT}
 }
 
@@ -184,7 +190,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 
 	// The subject token: valid, addressed to this client, not bound to a
 	// key the request did not prove.
-	subj, err := g.verify(ctx, f.Get("subject_token"), f.Get("subject_token_type"), "subject_token", &pol, now)
+	subj, err := g.verify(ctx, f.Get("subject_token"), f.Get("subject_token_type"), "subject_token", c.ID, &pol, now)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +229,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	actor := delegation.Actor{Subject: c.ID, ClientID: c.ID}
 	var act *presented
 	if actorRaw != "" {
-		if act, err = g.verify(ctx, actorRaw, actorType, "actor_token", &pol, now); err != nil {
+		if act, err = g.verify(ctx, actorRaw, actorType, "actor_token", c.ID, &pol, now); err != nil {
 			return nil, err
 		}
 		if act.jkt != "" && act.jkt != req.DPoPKey {
@@ -550,7 +556,7 @@ func intersect(a, b []string) []string {
 // verify verifies a subject or actor token (param names it) of type typ:
 // writ's own access tokens (JWT or opaque) and ID tokens, or a JWT of an
 // external issuer the policy names and writ trusts.
-func (g *TokenExchange) verify(ctx context.Context, raw, typ, param string, pol *store.ExchangePolicy, now time.Time) (*presented, error) {
+func (g *TokenExchange) verify(ctx context.Context, raw, typ, param, clientID string, pol *store.ExchangePolicy, now time.Time) (*presented, error) {
 	if raw == "" {
 		return nil, oauth.InvalidRequest("%s is required", param)
 	}
@@ -561,7 +567,7 @@ func (g *TokenExchange) verify(ctx context.Context, raw, typ, param string, pol 
 		return nil, oauth.InvalidRequest("%s is too large", param)
 	}
 	if !slices.Contains(g.SubjectTokenTypes(), typ) {
-		return nil, oauth.InvalidRequest("%s_type is not supported; use %s, %s or %s", param, TokenTypeAccessToken, TokenTypeIDToken, TokenTypeJWT)
+		return nil, oauth.InvalidRequest("%s_type is not supported; use one of %s", param, strings.Join(g.SubjectTokenTypes(), ", "))
 	}
 	invalid := func(err error) error {
 		e := oauth.InvalidRequest("the %s is invalid, expired or revoked", param)
@@ -573,6 +579,8 @@ func (g *TokenExchange) verify(ctx context.Context, raw, typ, param string, pol 
 		err error
 	)
 	switch {
+	case typ == TokenTypeSAML2:
+		return g.samlSubject(ctx, raw, param, clientID, pol, now)
 	case typ == TokenTypeAccessToken && opaque.IsAccessToken(raw):
 		p, err = g.ownOpaque(ctx, raw, now)
 	default:
@@ -721,6 +729,35 @@ func (g *TokenExchange) external(ctx context.Context, raw, typ, param, iss strin
 	// Another issuer's delegation ids are not writ's.
 	p.delegationID = ""
 	return p, nil
+}
+
+// samlSubject verifies a SAML 2.0 assertion as a subject or actor token:
+// its issuer must be one the client's policy names (SubjectIssuers) — an
+// assertion's subject is the IdP's NameID, never taken for a writ user —
+// and its audience writ, the client or one of the policy's
+// SubjectAudiences (the SP an assertion of writ's own was issued to).
+func (g *TokenExchange) samlSubject(ctx context.Context, raw, param, clientID string, pol *store.ExchangePolicy, now time.Time) (*presented, error) {
+	a, err := g.SAML.VerifySAML(ctx, raw, append([]string{clientID}, pol.SubjectAudiences...))
+	switch {
+	case errors.Is(err, ErrUntrustedIssuer):
+		return nil, oauth.InvalidRequest("the %s's issuer is not trusted for token exchange", param)
+	case err != nil:
+		var oe *oauth.Error
+		if errors.As(err, &oe) {
+			return nil, oe
+		}
+		e := oauth.InvalidRequest("the %s is invalid, expired or already used", param)
+		e.Cause = err
+		return nil, e
+	}
+	if !slices.Contains(pol.SubjectIssuers, a.Issuer) {
+		return nil, oauth.InvalidRequest("the %s's issuer is not trusted for token exchange by this client", param)
+	}
+	if !now.Before(a.ExpiresAt) {
+		return nil, oauth.InvalidRequest("the %s has expired", param)
+	}
+	return &presented{tokenType: TokenTypeSAML2, issuer: a.Issuer, subject: a.Subject, audience: a.Audiences,
+		issuedAt: a.IssuedAt, expiresAt: a.ExpiresAt}, nil
 }
 
 // claims reads the claims exchange uses from a verified JWT.

@@ -319,6 +319,7 @@ func TestSAMLWithPythonSP(t *testing.T) {
 		t.Errorf("RelayState = %q", r.RelayState)
 	}
 	xmlsecVerify(t, n, raw)
+	exchangeAssertion(t, n, s, raw, r.NameID)
 
 	// One sign-in serves both: the session is writ's, so the next
 	// sign-on skips the login page and the pairwise NameID is stable.
@@ -412,4 +413,77 @@ func xmlsecVerify(t *testing.T, n *writNode, response []byte) {
 		t.Logf("xmlsec1 with certificate %d: %s", tried, out)
 	}
 	t.Fatalf("xmlsec1 verified the response with none of the %d certificates of writ's metadata", tried)
+}
+
+// exchangeAssertion presents the assertion of a response to writ's token
+// endpoint (RFC 8693, subject_token_type saml2) as the SAML application's
+// OAuth client, whose exchange policy names writ's SAML IdP as a subject
+// issuer and the SP's entity ID (the assertion's audience) as a subject
+// audience, and checks that a second presentation is refused.
+func exchangeAssertion(t *testing.T, n *writNode, s *sp, response []byte, nameID string) {
+	t.Helper()
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(response); err != nil {
+		t.Fatal(err)
+	}
+	a := etree.NewDocument()
+	a.SetRoot(doc.Root().SelectElement("Assertion").Copy())
+	assertion, err := a.WriteToBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	out := n.adminCall(t, http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "Python SP's API access",
+		"grant_types": []string{"urn:ietf:params:oauth:grant-type:token-exchange"}, "scope": "orders:read",
+		"token_exchange": map[string]any{"subject_issuers": []string{n.issuer + "/saml/metadata"},
+			"subject_audiences": []string{s.base + "/metadata"}},
+	}, http.StatusCreated)
+	if err := json.Unmarshal(out, &c); err != nil {
+		t.Fatal(err)
+	}
+	exchange := func() (int, map[string]any) {
+		form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+			"subject_token":      {base64.RawURLEncoding.EncodeToString(assertion)},
+			"subject_token_type": {"urn:ietf:params:oauth:token-type:saml2"}, "scope": {"orders:read"}}
+		req, err := http.NewRequest(http.MethodPost, n.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.Unmarshal([]byte(readBody(t, resp)), &body)
+		return resp.StatusCode, body
+	}
+	status, body := exchange()
+	if status != http.StatusOK {
+		t.Fatalf("token exchange of the assertion: %d %v", status, body)
+	}
+	tok, _ := body["access_token"].(string)
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("access token = %q", tok)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims["sub"] != nameID || body["issued_token_type"] != "urn:ietf:params:oauth:token-type:access_token" {
+		t.Errorf("exchanged token: %v / %v", claims, body)
+	}
+	if status, body := exchange(); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Errorf("a replayed assertion: %d %v", status, body)
+	}
 }
