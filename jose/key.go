@@ -278,7 +278,7 @@ func GenerateKey(alg Algorithm, opts ...KeyOption) (*Key, error) {
 }
 
 // GenerateRSAKey creates an RSA key of the given size (at least 2048 bits)
-// for an RS*, PS* or RSA-OAEP-256 algorithm.
+// for an RS*, PS*, RSA-OAEP or RSA-OAEP-256 algorithm.
 func GenerateRSAKey(alg Algorithm, bits int, opts ...KeyOption) (*Key, error) {
 	if bits < MinRSABits || bits > maxRSABits {
 		return nil, fmt.Errorf("%w: RSA size must be between %d and %d bits", ErrInvalidKey, MinRSABits, maxRSABits)

@@ -310,6 +310,19 @@ func TestEncryptedResponsesEndToEnd(t *testing.T) {
 				"jwks": map[string]any{"keys": []any{publicJWK(t, &rsaPriv.PublicKey, map[string]any{"kid": "r", "use": "enc"})}}},
 			"enc without alg": {"userinfo_encrypted_response_enc": "A128GCM"},
 		}
+		// An update may not take away the key the encryption needs.
+		c := register(t, map[string]any{
+			"jwks":                            map[string]any{"keys": []any{publicJWK(t, &ecPriv.PublicKey, map[string]any{"kid": "ec-enc"})}},
+			"userinfo_encrypted_response_alg": "ECDH-ES",
+		})
+		var out struct {
+			Error string `json:"error"`
+		}
+		apptest.Admin(t, a, http.MethodPatch, "/admin/clients/"+c.ID, map[string]any{"jwks": nil}, &out, http.StatusBadRequest)
+		if out.Error != "invalid_client_metadata" {
+			t.Errorf("update without the key: error = %q", out.Error)
+		}
+		apptest.Admin(t, a, http.MethodPatch, "/admin/clients/"+c.ID, map[string]any{"jwks": nil, "userinfo_encrypted_response_alg": nil}, nil, http.StatusOK)
 		for name, extra := range cases {
 			t.Run(name, func(t *testing.T) {
 				b := map[string]any{}
