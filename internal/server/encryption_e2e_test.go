@@ -275,6 +275,25 @@ func TestEncryptedResponsesEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("jwks_uri: the key is fetched when the ID token is encrypted", func(t *testing.T) {
+		jwks, _ := json.Marshal(map[string]any{"keys": []any{
+			publicJWK(t, &ecSig.PublicKey, map[string]any{"kid": "sig-1", "use": "sig"}),
+			publicJWK(t, &ecPriv.PublicKey, map[string]any{"kid": "ec-remote", "use": "enc", "alg": "ECDH-ES+A128KW"}),
+		}})
+		keysrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks)
+		}))
+		t.Cleanup(keysrv.Close)
+		c := register(t, map[string]any{"jwks_uri": keysrv.URL + "/jwks", "id_token_encrypted_response_alg": "ECDH-ES+A128KW",
+			"id_token_encrypted_response_enc": "A128GCM"})
+		rp := e.newRP(t, c.ID, c.Secret, cb, scopes...)
+		r, tok, _ := rp.signIn(t, e, e.newBrowser(t), erin)
+		raw, _ := tok.Extra("id_token").(string)
+		inner := decryptGoJose(t, raw, gojose.ECDH_ES_A128KW, gojose.A128GCM, "ec-remote", true, ecPriv)
+		rp.verifyIDToken(t, tok.WithExtra(map[string]any{"id_token": string(inner)}), r.Nonce)
+	})
+
 	t.Run("jwks_uri without an encryption key: server_error at the token endpoint", func(t *testing.T) {
 		jwks, _ := json.Marshal(map[string]any{"keys": []any{publicJWK(t, &ecSig.PublicKey, map[string]any{"kid": "sig-1", "use": "sig"})}})
 		keysrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
