@@ -30,11 +30,22 @@ const (
 
 // Key management algorithms for JWE (RFC 7518 §4).
 const (
+	// RSAOAEP is RSAES OAEP with SHA-1 and MGF1 with SHA-1 (RFC 7518
+	// §4.3). writ produces it for relying parties that register it; it is
+	// still sound, unlike RSA1_5, which writ never uses.
+	RSAOAEP      Algorithm = "RSA-OAEP"
 	RSAOAEP256   Algorithm = "RSA-OAEP-256"
 	ECDHES       Algorithm = "ECDH-ES"
+	ECDHESA128KW Algorithm = "ECDH-ES+A128KW"
 	ECDHESA256KW Algorithm = "ECDH-ES+A256KW"
 	Direct       Algorithm = "dir"
 )
+
+// EncryptionAlgorithms lists every JWE key management algorithm writ
+// supports, in a stable order.
+func EncryptionAlgorithms() []Algorithm {
+	return []Algorithm{RSAOAEP, RSAOAEP256, ECDHES, ECDHESA128KW, ECDHESA256KW, Direct}
+}
 
 // family groups algorithms by the kind of key they take.
 type family uint8
@@ -86,9 +97,9 @@ func lookupAlg(a Algorithm) (algInfo, bool) {
 		return algInfo{fam: famECDSA, hash: crypto.SHA512, curve: elliptic.P521(), size: 66}, true
 	case EdDSA:
 		return algInfo{fam: famEdDSA}, true
-	case RSAOAEP256:
+	case RSAOAEP, RSAOAEP256:
 		return algInfo{fam: famRSAEnc}, true
-	case ECDHES, ECDHESA256KW:
+	case ECDHES, ECDHESA128KW, ECDHESA256KW:
 		return algInfo{fam: famECDHEnc}, true
 	case Direct:
 		return algInfo{fam: famDirEnc, size: 32}, true

@@ -17,44 +17,71 @@ import (
 // member (RFC 7518 §5).
 type ContentEncryption string
 
-// Content encryption algorithms writ produces and accepts. Both take a
-// 256-bit content encryption key, so a "dir" key is always 32 bytes.
+// Content encryption algorithms writ produces and accepts (RFC 7518 §5).
 const (
 	// A256GCM is AES-256 in Galois/Counter Mode (RFC 7518 §5.3).
 	A256GCM ContentEncryption = "A256GCM"
 	// A128CBCHS256 is AES-128-CBC with HMAC-SHA-256, encrypt-then-MAC
 	// (RFC 7518 §5.2.3).
 	A128CBCHS256 ContentEncryption = "A128CBC-HS256"
+	// A128GCM is AES-128 in Galois/Counter Mode (RFC 7518 §5.3).
+	A128GCM ContentEncryption = "A128GCM"
+	// A256CBCHS512 is AES-256-CBC with HMAC-SHA-512, encrypt-then-MAC
+	// (RFC 7518 §5.2.5).
+	A256CBCHS512 ContentEncryption = "A256CBC-HS512"
 )
 
-// DirectKeySize is the size in bytes of a "dir" key: the content encryption
-// key of both A256GCM and A128CBC-HS256 is 256 bits. GenerateKey(Direct)
+// DirectKeySize is the size in bytes of a "dir" key. Direct encryption is
+// used only with the content encryptions whose key is 256 bits (A256GCM and
+// A128CBC-HS256), so a "dir" key is always 32 bytes. GenerateKey(Direct)
 // makes keys of this size.
 const DirectKeySize = 32
-
-// jweTagSize is the authentication tag size of both content encryptions.
-const jweTagSize = 16
 
 // ContentEncryptions lists every content encryption algorithm writ supports,
 // in a stable order.
 func ContentEncryptions() []ContentEncryption {
-	return []ContentEncryption{A256GCM, A128CBCHS256}
+	return []ContentEncryption{A256GCM, A128CBCHS256, A128GCM, A256CBCHS512}
 }
 
 // ivSize returns the initialization vector size of e, or 0 when writ does
 // not support e.
 func (e ContentEncryption) ivSize() int {
 	switch e {
-	case A256GCM:
+	case A256GCM, A128GCM:
 		return 12
-	case A128CBCHS256:
+	case A128CBCHS256, A256CBCHS512:
 		return 16
 	}
 	return 0
 }
 
+// tagSize returns the authentication tag size of e: 16 bytes, except 32
+// for A256CBC-HS512 (RFC 7518 §5.2.5).
+func (e ContentEncryption) tagSize() int {
+	if e == A256CBCHS512 {
+		return 32
+	}
+	return 16
+}
+
+// cekSize returns the content encryption key size of e in bytes.
+func (e ContentEncryption) cekSize() int {
+	switch e {
+	case A128GCM:
+		return 16
+	case A256CBCHS512:
+		return 64
+	}
+	return 32
+}
+
 // IsSupported reports whether writ encrypts and decrypts with e.
 func (e ContentEncryption) IsSupported() bool { return e.ivSize() != 0 }
+
+// goJoseEncryptions is the content encryption allow-list given to go-jose.
+func goJoseEncryptions() []gojose.ContentEncryption {
+	return []gojose.ContentEncryption{gojose.A256GCM, gojose.A128CBC_HS256, gojose.A128GCM, gojose.A256CBC_HS512}
+}
 
 // Errors about JWE.
 var (
@@ -122,8 +149,10 @@ func (k *Key) canDecrypt() bool {
 
 // Encrypt encrypts plaintext to recipient and returns the JWE compact
 // serialization. The recipient key's algorithm selects key management:
-// RSA-OAEP-256 (RSA of at least 2048 bits), ECDH-ES or ECDH-ES+A256KW (EC
-// P-256, P-384 or P-521), or dir (a secret of exactly DirectKeySize bytes).
+// RSA-OAEP or RSA-OAEP-256 (RSA of at least 2048 bits), ECDH-ES,
+// ECDH-ES+A128KW or ECDH-ES+A256KW (EC P-256, P-384 or P-521), or dir (a
+// secret of exactly DirectKeySize bytes, with A256GCM or A128CBC-HS256
+// only). EncryptionKey picks such a key from a relying party's JWK Set.
 // Only the public half of an asymmetric key is used. The header carries
 // alg, enc, the key's kid, and typ and cty from opts when set; plaintext is
 // never compressed.
@@ -141,6 +170,9 @@ func Encrypt(recipient *Key, enc ContentEncryption, plaintext []byte, opts *Encr
 	case famECDHEnc:
 		rcpt.Key = recipient.pub.(*ecdsa.PublicKey)
 	case famDirEnc:
+		if enc.cekSize() != DirectKeySize {
+			return "", fmt.Errorf("%w: dir is used only with A256GCM or A128CBC-HS256, not %s", ErrUnsupportedAlg, enc)
+		}
 		if len(recipient.secret) != DirectKeySize {
 			return "", fmt.Errorf("%w: a dir key must be %d bytes for %s", ErrInvalidKey, DirectKeySize, enc)
 		}
@@ -234,8 +266,8 @@ func parseCompactJWE(token string) (*jweParts, error) {
 	if len(p.iv) != h.Encryption.ivSize() {
 		return nil, fmt.Errorf("%w: iv must be %d bytes for %s", ErrMalformed, h.Encryption.ivSize(), h.Encryption)
 	}
-	if len(p.tag) != jweTagSize {
-		return nil, fmt.Errorf("%w: tag must be %d bytes", ErrMalformed, jweTagSize)
+	if len(p.tag) != h.Encryption.tagSize() {
+		return nil, fmt.Errorf("%w: tag must be %d bytes for %s", ErrMalformed, h.Encryption.tagSize(), h.Encryption)
 	}
 	return p, nil
 }
@@ -289,6 +321,9 @@ func (p *jweParts) parseHeader(raw string) error {
 	if !h.Encryption.IsSupported() {
 		return fmt.Errorf("%w: content encryption not accepted", ErrAlgorithm)
 	}
+	if h.Algorithm == Direct && h.Encryption.cekSize() != DirectKeySize {
+		return fmt.Errorf("%w: dir is accepted only with A256GCM or A128CBC-HS256", ErrAlgorithm)
+	}
 	return nil
 }
 
@@ -315,8 +350,9 @@ func (p *jweParts) epkMatches(k *Key) (bool, error) {
 //   - The size is checked before anything is decoded; maxSize <= 0 means
 //     DefaultMaxSize. The plaintext is bounded by the same limit.
 //   - Only the compact serialization is accepted, in canonical base64url.
-//   - alg must be RSA-OAEP-256, ECDH-ES, ECDH-ES+A256KW or dir, and enc
-//     A256GCM or A128CBC-HS256; "zip" (compression) and "crit" are rejected.
+//   - alg must be one of EncryptionAlgorithms (never RSA1_5, AES key wrap
+//     or PBES2) and enc one of ContentEncryptions (dir only with the 256-bit
+//     ones); "zip" (compression) and "crit" are rejected.
 //   - With a kid, the key is looked up exactly among the keys of the set
 //     that may decrypt (private, not "use":"sig", key_ops allowing it), and
 //     its bound algorithm must equal the token's alg (ErrAlgorithm
@@ -361,7 +397,7 @@ func Decrypt(token string, keys *KeySet, maxSize int) ([]byte, *JWEHeader, error
 	}
 	obj, err := gojose.ParseEncryptedCompact(token,
 		[]gojose.KeyAlgorithm{gojose.KeyAlgorithm(h.Algorithm)},
-		[]gojose.ContentEncryption{gojose.A256GCM, gojose.A128CBC_HS256})
+		goJoseEncryptions())
 	if err != nil || obj.Header.Algorithm != string(h.Algorithm) {
 		return nil, nil, fmt.Errorf("%w: JWE structure", ErrMalformed)
 	}

@@ -214,6 +214,12 @@ func (j *jwk) key() (*Key, error) {
 			material = priv
 		}
 	case "RSA":
+		if alg == "" && j.Use == UseEncryption {
+			// An encryption key is only ever used to encrypt to: bind it
+			// to RSA-OAEP-256 and let EncryptionKey rebind it to the
+			// algorithm the relying party registered.
+			alg = RSAOAEP256
+		}
 		if alg == "" {
 			return nil, fmt.Errorf("%w: RSA JWK without \"alg\": name RS256, PS256, ... so the key is bound to one algorithm", ErrInvalidKey)
 		}
@@ -298,6 +304,7 @@ func (j *jwk) key() (*Key, error) {
 		}
 	}
 	k.ops = j.KeyOps
+	k.algSet = j.Alg != ""
 	return k, nil
 }
 

@@ -43,6 +43,9 @@ type Key struct {
 	use string
 	ops []string
 	fam family
+	// algSet is false for a key parsed from a JWK without "alg", bound to
+	// its type's default algorithm: EncryptionKey may rebind it.
+	algSet bool
 
 	pub    crypto.PublicKey // *ecdsa.PublicKey, *rsa.PublicKey, ed25519.PublicKey
 	priv   crypto.Signer    // nil for a public key or an HMAC key
@@ -86,7 +89,7 @@ func NewKey(alg Algorithm, key any, opts ...KeyOption) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlg, alg)
 	}
-	k := &Key{alg: alg, fam: info.fam, info: info}
+	k := &Key{alg: alg, fam: info.fam, info: info, algSet: true}
 	switch info.fam {
 	case famHMAC, famDirEnc:
 		b, ok := key.([]byte)
@@ -275,7 +278,7 @@ func GenerateKey(alg Algorithm, opts ...KeyOption) (*Key, error) {
 }
 
 // GenerateRSAKey creates an RSA key of the given size (at least 2048 bits)
-// for an RS*, PS* or RSA-OAEP-256 algorithm.
+// for an RS*, PS*, RSA-OAEP or RSA-OAEP-256 algorithm.
 func GenerateRSAKey(alg Algorithm, bits int, opts ...KeyOption) (*Key, error) {
 	if bits < MinRSABits || bits > maxRSABits {
 		return nil, fmt.Errorf("%w: RSA size must be between %d and %d bits", ErrInvalidKey, MinRSABits, maxRSABits)
@@ -328,7 +331,7 @@ func (k *Key) Public() *Key {
 	if k.priv == nil {
 		return k
 	}
-	return &Key{kid: k.kid, alg: k.alg, use: k.use, ops: publicOps(k.ops), fam: k.fam, pub: k.pub, info: k.info}
+	return &Key{kid: k.kid, alg: k.alg, use: k.use, ops: publicOps(k.ops), fam: k.fam, pub: k.pub, info: k.info, algSet: k.algSet}
 }
 
 // publicOps maps the key_ops of a private key to those of its public half:

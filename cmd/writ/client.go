@@ -84,6 +84,7 @@ type clientFlags struct {
 	refreshTTL   string
 	idTTL        string
 	idTokenAlg   string
+	idTokenEnc   responseCrypto
 	jwks         string
 	jwksURI      string
 	firstParty   bool
@@ -130,7 +131,8 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
 	fs.StringVar(&f.idTTL, "id-token-ttl", "", "ID token lifetime `DURATION`, e.g. 1h (at most 24h; 0 = server default)")
 	fs.StringVar(&f.idTokenAlg, "id-token-signed-response-alg", "", "`ALG` of the client's ID tokens: RS256 (the default), PS256, ES256 or EdDSA, as the server's key ring offers"+hint)
-	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` for private_key_jwt: @FILE, @- for standard input, or inline JSON"+hint)
+	f.idTokenEnc.register(fs, hint)
+	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` (private_key_jwt keys, encryption keys): @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
 	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
@@ -314,6 +316,9 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 		}
 	}
 	text("id-token-signed-response-alg", "id_token_signed_response_alg", f.idTokenAlg)
+	for _, r := range f.idTokenEnc.fields() {
+		text(r[0], r[1], r[2])
+	}
 	text("jwks-uri", "jwks_uri", f.jwksURI)
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
 	if fs.Changed("first-party") {
@@ -559,6 +564,11 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	if c.IDTokenSignedResponseAlg != "" && slices.Contains(c.GrantTypes, admin.GrantAuthorizationCode) {
 		rows = append(rows, []string{"ID TOKEN ALG", c.IDTokenSignedResponseAlg})
 	}
+	rows = appendSet(rows,
+		[]string{"ID TOKEN ENCRYPTION", joinAlgEnc(c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc)},
+		[]string{"USERINFO SIGNING ALG", c.UserinfoSignedResponseAlg},
+		[]string{"USERINFO ENCRYPTION", joinAlgEnc(c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc)},
+	)
 	if len(c.JWKS) > 0 {
 		n := "registered"
 		if ks, err := jose.ParseKeySet(c.JWKS); err == nil {

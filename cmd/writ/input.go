@@ -129,9 +129,21 @@ func algList() string {
 	return strings.Join(names, ", ")
 }
 
-// isRSAAlg reports whether alg takes an RSA key.
+// isRSAAlg reports whether alg takes an RSA key (RS*, PS*, RSA-OAEP*).
 func isRSAAlg(alg jose.Algorithm) bool {
 	return strings.HasPrefix(string(alg), "RS") || strings.HasPrefix(string(alg), "PS")
+}
+
+// encryptionAlgList lists the public-key JWE algorithms "writ key generate"
+// makes keys for.
+func encryptionAlgList() string {
+	var names []string
+	for _, a := range jose.EncryptionAlgorithms() {
+		if a != jose.Direct {
+			names = append(names, string(a))
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // isPEM reports whether data looks like a PEM document.

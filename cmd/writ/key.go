@@ -72,6 +72,12 @@ nothing public is printed; give the private key file to both
 Algorithms: ES256 (default), ES384, ES512, EdDSA (Ed25519), RS256, RS384,
 RS512, PS256, PS384, PS512 (RSA, --bits 2048 to 8192), HS256, HS384, HS512.
 
+Encryption keys, for a relying party that has ID tokens or UserInfo
+encrypted to it: RSA-OAEP, RSA-OAEP-256 (RSA, --bits 2048 to 8192),
+ECDH-ES, ECDH-ES+A128KW, ECDH-ES+A256KW (P-256). Their public JWK carries
+"use":"enc"; register it as the client's jwks, and open tokens with
+"writ token decrypt --key FILE".
+
 The private key is a JWK by default; --format pem writes PKCS#8 PEM instead
 (not for HMAC keys). A PEM file does not record the algorithm or kid, so
 "writ token mint" then needs --alg for RSA keys, and --kid cannot be used.`,
@@ -84,6 +90,9 @@ The private key is a JWK by default; --format pem writes PKCS#8 PEM instead
   # Ed25519 key as PKCS#8 PEM
   writ key generate --alg EdDSA --format pem --out ed25519.pem > ed25519-jwks.json
 
+  # Encryption key for a relying party (register rp-enc-jwks.json as its jwks)
+  writ key generate --alg RSA-OAEP-256 --out rp-enc.json > rp-enc-jwks.json
+
   # HMAC secret (no public half; the same file signs and verifies)
   writ key generate --alg HS256 --out secret.json
 
@@ -95,8 +104,8 @@ The private key is a JWK by default; --format pem writes PKCS#8 PEM instead
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.alg, "alg", string(jose.ES256), "bind the key to signature algorithm `ALG`: "+algList())
-	f.IntVar(&o.bits, "bits", jose.MinRSABits, "RSA modulus size `BITS` (2048 to 8192), for RS* and PS* keys only")
+	f.StringVar(&o.alg, "alg", string(jose.ES256), "bind the key to signature algorithm `ALG`: "+algList()+"; or to encryption algorithm "+encryptionAlgList())
+	f.IntVar(&o.bits, "bits", jose.MinRSABits, "RSA modulus size `BITS` (2048 to 8192), for RS*, PS* and RSA-OAEP* keys only")
 	f.StringVar(&o.out, "out", "", "write the private key to `FILE` (mode 0600) and print the public JWK Set")
 	f.BoolVar(&o.force, "force", false, "replace --out FILE if it exists")
 	f.StringVar(&o.kid, "kid", "", "use `KID` as the key ID instead of the RFC 7638 thumbprint")
@@ -106,9 +115,12 @@ The private key is a JWK by default; --format pem writes PKCS#8 PEM instead
 
 // validate checks the flags and returns the algorithm.
 func (o *keyGenerateOptions) validate(cmd *cobra.Command) (jose.Algorithm, error) {
-	alg, err := parseSignatureAlg("alg", o.alg)
-	if err != nil {
-		return "", err
+	alg := jose.Algorithm(o.alg)
+	if !alg.IsEncryption() || alg == jose.Direct {
+		var err error
+		if alg, err = parseSignatureAlg("alg", o.alg); err != nil {
+			return "", err
+		}
 	}
 	if isRSAAlg(alg) {
 		if o.bits < jose.MinRSABits || o.bits > maxRSABits {
@@ -118,7 +130,7 @@ func (o *keyGenerateOptions) validate(cmd *cobra.Command) (jose.Algorithm, error
 			return "", usagef("--bits %d: must be a multiple of 8, for example 2048, 3072 or 4096", o.bits)
 		}
 	} else if cmd.Flags().Changed("bits") {
-		return "", usagef("--bits applies only to RSA algorithms (RS256 ... PS512), not %s", alg)
+		return "", usagef("--bits applies only to RSA algorithms (RS256 ... PS512, RSA-OAEP, RSA-OAEP-256), not %s", alg)
 	}
 	switch o.format {
 	case "jwk":

@@ -221,7 +221,7 @@ func TestKeyGenerateBadFlags(t *testing.T) {
 	}{
 		{[]string{"--alg", "none"}, "never accepted"},
 		{[]string{"--alg", "es256"}, "did you mean ES256"},
-		{[]string{"--alg", "RSA-OAEP-256"}, "not a supported signature algorithm"},
+		{[]string{"--alg", "dir"}, "not a supported signature algorithm"},
 		{[]string{"--alg", "RS256", "--bits", "1024"}, "2048"},
 		{[]string{"--alg", "RS256", "--bits", "2050"}, "multiple of 8"},
 		{[]string{"--alg", "ES256", "--bits", "4096"}, "only to RSA"},

@@ -14,6 +14,7 @@ func newTokenCmd(s *streams) *cobra.Command {
 "writ token verify" is the one to trust: it checks the signature against the
 keys you give it and validates exp, nbf, iat, iss, aud and optionally typ.
 "writ token decode" only shows what a token says, without any check.
+"writ token decrypt" opens an encrypted token (JWE) with a private key.
 "writ token exchange" asks a token endpoint for a new token in exchange for
 a subject token and an optional actor token (RFC 8693).`,
 		Example: `  # Mint a token with a key from "writ key generate"
@@ -36,6 +37,7 @@ a subject token and an optional actor token (RFC 8693).`,
 		newTokenMintCmd(s),
 		newTokenVerifyCmd(s),
 		newTokenDecodeCmd(s),
+		newTokenDecryptCmd(s),
 		newTokenExchangeCmd(s),
 	)
 	return cmd

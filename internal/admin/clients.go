@@ -116,6 +116,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
 		return err
 	}
+	if err := h.checkResponseCrypto(&c); err != nil {
+		return err
+	}
 	if err := h.checkOwnerExists(ctx, c.Agent); err != nil {
 		return err
 	}
@@ -239,6 +242,9 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 			if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
 				return store.Client{}, err
 			}
+		}
+		if err := h.checkResponseCrypto(&c); err != nil {
+			return store.Client{}, err
 		}
 		switch {
 		case !hasSecret(c.TokenEndpointAuthMethod):

@@ -85,6 +85,8 @@ func fieldNames() []string {
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
 		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
+		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
 	}
 }
 
@@ -251,6 +253,16 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		if !null {
 			c.IDTokenSignedResponseAlg, err = decodeString(name, raw, 16)
 		}
+	case "id_token_encrypted_response_alg":
+		c.IDTokenEncryptedResponseAlg, err = decodeOptional(name, raw, null)
+	case "id_token_encrypted_response_enc":
+		c.IDTokenEncryptedResponseEnc, err = decodeOptional(name, raw, null)
+	case "userinfo_signed_response_alg":
+		c.UserinfoSignedResponseAlg, err = decodeOptional(name, raw, null)
+	case "userinfo_encrypted_response_alg":
+		c.UserinfoEncryptedResponseAlg, err = decodeOptional(name, raw, null)
+	case "userinfo_encrypted_response_enc":
+		c.UserinfoEncryptedResponseEnc, err = decodeOptional(name, raw, null)
 	case "audiences":
 		c.Audiences = nil
 		if !null {
@@ -273,6 +285,14 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		err = applyExchange(c, raw)
 	}
 	return err
+}
+
+// decodeOptional decodes a short algorithm name; null or "" means unset.
+func decodeOptional(name string, raw json.RawMessage, null bool) (string, error) {
+	if null {
+		return "", nil
+	}
+	return decodeString(name, raw, 32)
 }
 
 func parseScope(s string) ([]string, error) {
@@ -454,6 +474,16 @@ func validateClient(c *store.Client) error {
 	return validateDelegation(c)
 }
 
+// checkResponseCrypto judges the signed and encrypted response metadata
+// (oidc.CheckResponseMetadata): algorithms writ supports, and for
+// encryption a key set holding a key to encrypt to.
+func (h *handler) checkResponseCrypto(c *store.Client) error {
+	if err := oidc.CheckResponseMetadata(c, h.idTokenAlgs); err != nil {
+		return badMetadata("%s", err.Error())
+	}
+	return nil
+}
+
 // checkIDTokenAlg refuses an id_token_signed_response_alg the server cannot
 // sign with (its key ring has no key for it).
 func (h *handler) checkIDTokenAlg(alg string) error {
@@ -568,6 +598,19 @@ type ClientResponse struct {
 	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
 	// (and back-channel logout tokens), RS256 unless it registered another.
 	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg"`
+	// IDTokenEncryptedResponseAlg and IDTokenEncryptedResponseEnc, when
+	// set, encrypt the client's ID tokens to its key (OpenID Connect
+	// Registration §2); the enc is shown with its default when only the
+	// alg was registered.
+	IDTokenEncryptedResponseAlg string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc string `json:"id_token_encrypted_response_enc,omitempty"`
+	// UserinfoSignedResponseAlg, when set, makes UserInfo answer with a
+	// JWT signed with this algorithm.
+	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty"`
+	// UserinfoEncryptedResponseAlg and UserinfoEncryptedResponseEnc, when
+	// set, encrypt UserInfo responses to the client's key.
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 	// Audiences are the resources the client may ask tokens for; the first
 	// is the default.
 	Audiences []string `json:"audiences,omitempty"`
@@ -639,6 +682,13 @@ func toJSON(c store.Client, secret string) ClientResponse {
 	}
 	if len(c.JWKS) == 0 {
 		j.JWKS = nil
+	}
+	if e := oidc.IDTokenEncryption(&c); e.Enabled() {
+		j.IDTokenEncryptedResponseAlg, j.IDTokenEncryptedResponseEnc = string(e.Alg), string(e.Enc)
+	}
+	j.UserinfoSignedResponseAlg = c.UserinfoSignedResponseAlg
+	if e := oidc.UserInfoEncryption(&c); e.Enabled() {
+		j.UserinfoEncryptedResponseAlg, j.UserinfoEncryptedResponseEnc = string(e.Alg), string(e.Enc)
 	}
 	if hasSecret(c.TokenEndpointAuthMethod) {
 		var never int64

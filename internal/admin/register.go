@@ -228,6 +228,8 @@ func registrationFields() []string {
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
 		"dpop_bound_access_tokens",
 		"require_pushed_authorization_requests",
+		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
+		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
 	}
 }
 
@@ -252,6 +254,12 @@ type RegistrationResponse struct {
 	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's metadata.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// Signed and encrypted responses (OpenID Connect Registration §2).
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoSignedResponseAlg    string `json:"userinfo_signed_response_alg,omitempty"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -266,6 +274,9 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		TokenEndpointAuthMethod: j.TokenEndpointAuthMethod, JWKS: j.JWKS, JWKSURI: j.JWKSURI,
 		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg, DPoPBoundAccessTokens: j.DPoPBoundAccessTokens,
 		RequirePushedAuthorizationRequests: j.RequirePushedAuthorizationRequests,
+		IDTokenEncryptedResponseAlg:        j.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: j.IDTokenEncryptedResponseEnc,
+		UserinfoSignedResponseAlg:    j.UserinfoSignedResponseAlg,
+		UserinfoEncryptedResponseAlg: j.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: j.UserinfoEncryptedResponseEnc,
 	}
 }
 
@@ -383,7 +394,10 @@ func (rg *registration) validate(c *store.Client) error {
 	if err := validateClient(c); err != nil {
 		return err
 	}
-	return rg.h.checkIDTokenAlg(c.IDTokenSignedResponseAlg)
+	if err := rg.h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+		return err
+	}
+	return rg.h.checkResponseCrypto(c)
 }
 
 // register serves POST PathRegister (RFC 7591 §3).

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/opaque"
+	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/strictjson"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -87,6 +89,32 @@ type IDTokens struct {
 	Keys SigningKeys
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Encrypter encrypts the ID tokens of clients that registered
+	// id_token_encrypted_response_alg; nil encrypts to their registered
+	// jwks only (never their jwks_uri).
+	Encrypter *ResponseEncrypter
+}
+
+// Issue mints tok for client c (Mint, with c's
+// id_token_signed_response_alg in tok.Algorithm) and, when c registered
+// id_token_encrypted_response_alg, encrypts the signed token to c's key:
+// a nested JWT, signed then encrypted, "cty":"JWT" (OpenID Connect Core
+// §10.2, §16.14). It is the one path by which ID tokens reach clients. An
+// encryption failure is an *oauth.Error (EncryptionFailed).
+func (t IDTokens) Issue(ctx context.Context, c *store.Client, tok IDToken) (string, error) {
+	signed, err := t.Mint(tok)
+	if err != nil {
+		return "", err
+	}
+	e := IDTokenEncryption(c)
+	if !e.Enabled() {
+		return signed, nil
+	}
+	out, err := t.Encrypter.Encrypt(ctx, c, e, []byte(signed), true)
+	if err != nil {
+		return "", EncryptionFailed("ID token", err)
+	}
+	return out, nil
 }
 
 // IDToken describes an ID token to mint.

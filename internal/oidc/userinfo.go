@@ -81,6 +81,9 @@ type UserInfo struct {
 	// ath and the token's cnf.jkt. Nil refuses the DPoP scheme. A bound
 	// token is never accepted under Bearer.
 	DPoP DPoPChecker
+	// Responses signs or encrypts the responses of clients that
+	// registered it; nil answers every client with JSON.
+	Responses *UserInfoResponses
 	// Logger receives failures; never a token. Nil discards.
 	Logger *slog.Logger
 }
@@ -175,7 +178,7 @@ func (h *UserInfo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	claims, jkt, err := h.lookup(r.Context(), token)
+	claims, clientID, jkt, err := h.lookup(r.Context(), token)
 	if err == nil {
 		err = h.checkBinding(r, token, scheme, jkt)
 	}
@@ -183,7 +186,22 @@ func (h *UserInfo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	oauth.WriteJSON(w, http.StatusOK, claims)
+	body, contentType, err := h.Responses.Encode(r.Context(), clientID, claims)
+	var oe *oauth.Error
+	switch {
+	case errors.As(err, &oe):
+		h.logger().ErrorContext(r.Context(), "userinfo response not encrypted", "client_id", clientID, "error", oe.Cause)
+		oauth.WriteError(w, oe)
+	case err != nil:
+		h.refuse(w, r, err)
+	case body == nil:
+		oauth.WriteJSON(w, http.StatusOK, claims)
+	default:
+		oauth.NoStore(w.Header())
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}
 }
 
 // refuse writes a bearer error, or a server error for anything else.
@@ -339,30 +357,31 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// lookup resolves token to the UserInfo response and the thumbprint of
-// the DPoP key the token is bound to (cnf.jkt), or "".
-func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, jkt string, _ error) {
+// lookup resolves token to the UserInfo claims, the client the token was
+// issued to, and the thumbprint of the DPoP key the token is bound to
+// (cnf.jkt), or "".
+func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, clientID, jkt string, _ error) {
 	var (
-		subject, clientID string
-		scopes            []string
-		carried, cnf      string
+		subject      string
+		scopes       []string
+		carried, cnf string
 	)
 	if opaque.IsAccessToken(token) {
 		if h.Opaque == nil {
-			return nil, "", errInvalidToken
+			return nil, "", "", errInvalidToken
 		}
 		g, ok, err := h.Opaque(ctx, token)
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		if !ok {
-			return nil, "", errInvalidToken
+			return nil, "", "", errInvalidToken
 		}
 		subject, clientID, scopes = g.Subject, g.ClientID, g.Scopes
 		if len(g.Extra) > 0 {
 			members, err := strictjson.ParseObject(string(g.Extra), maxClaimsDepth, nil)
 			if err != nil {
-				return nil, "", errInvalidToken
+				return nil, "", "", errInvalidToken
 			}
 			for _, m := range members {
 				switch m.Name {
@@ -376,18 +395,18 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, 
 	} else {
 		tok, err := h.Verifier.Verify(ctx, token)
 		if err != nil {
-			return nil, "", errors.Join(errInvalidToken, err)
+			return nil, "", "", errors.Join(errInvalidToken, err)
 		}
 		claims := tok.Claims()
 		if claims.ID == "" {
-			return nil, "", errInvalidToken
+			return nil, "", "", errInvalidToken
 		}
 		revoked, err := h.Revoked(ctx, claims.ID)
 		if err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 		if revoked {
-			return nil, "", errInvalidToken
+			return nil, "", "", errInvalidToken
 		}
 		cnf, _ = tok.Claim("cnf")
 		subject = claims.Subject
@@ -395,14 +414,14 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, 
 		if raw, ok := tok.Claim("scope"); ok {
 			s, err := strictjson.String(raw)
 			if err != nil {
-				return nil, "", errInvalidToken
+				return nil, "", "", errInvalidToken
 			}
 			scopes = strings.Fields(s)
 		}
 		carried, _ = tok.Claim(UserinfoClaimsClaim)
 	}
 	if subject == "" || clientID == "" || subject == clientID {
-		return nil, "", errInvalidToken
+		return nil, "", "", errInvalidToken
 	}
 	if cnf != "" {
 		var c struct {
@@ -411,29 +430,29 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, 
 		// A token bound by a method UserInfo does not check (not jkt) is
 		// refused rather than taken as a bearer token.
 		if json.Unmarshal([]byte(cnf), &c) != nil || c.JKT == "" {
-			return nil, "", errInvalidToken
+			return nil, "", "", errInvalidToken
 		}
 		jkt = c.JKT
 	}
 	if !contains(scopes, "openid") {
-		return nil, "", errNeedOpenID
+		return nil, "", "", errNeedOpenID
 	}
 	req, err := userinfoRequest(carried)
 	if err != nil {
-		return nil, "", errInvalidToken
+		return nil, "", "", errInvalidToken
 	}
 	u, err := h.Users.GetUser(ctx, subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, "", errInvalidToken
+		return nil, "", "", errInvalidToken
 	case err != nil:
-		return nil, "", err
+		return nil, "", "", err
 	case u.Disabled || u.ID != subject:
-		return nil, "", errInvalidToken
+		return nil, "", "", errInvalidToken
 	}
 	claims := Release(u, scopes, req, TargetUserInfo)
 	claims["sub"] = u.ID
-	return claims, jkt, nil
+	return claims, clientID, jkt, nil
 }
 
 func contains(list []string, s string) bool {

@@ -124,7 +124,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		csrf:     &authn.CSRF{Key: o.CSRFKey, Secure: secure, Origin: origin, CookieName: cookieName(secure, authn.DefaultCSRFCookie)},
 		sealer:   sealer,
 	}
-	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now}, ttl: o.IDTokenTTL}
+	encrypter := &oidc.ResponseEncrypter{Keys: s.opts.ClientKeys}
+	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now, Encrypter: encrypter}, ttl: o.IDTokenTTL}
 	tokens := &grant.Tokens{
 		Minter:        s.minter,
 		IDTokens:      s.idTokens,
@@ -150,6 +151,9 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Opaque:   s.opaqueGrant,
 		Users:    st,
 		Logger:   s.log,
+		Responses: &oidc.UserInfoResponses{
+			Issuer: s.opts.Issuer, Keys: s.opts.Ring, Encrypter: encrypter, Clients: s.clients, Now: s.now,
+		},
 	}
 	if s.dpop != nil {
 		s.userinfo.DPoP = endpointDPoP{v: s.dpop, url: s.opts.Issuer + PathUserInfo}
@@ -184,12 +188,12 @@ type idTokenIssuer struct {
 }
 
 // IssueIDToken implements grant.IDTokenIssuer.
-func (i *idTokenIssuer) IssueIDToken(_ context.Context, u *store.User, c *store.Client, p grant.IDTokenParams) (string, error) {
+func (i *idTokenIssuer) IssueIDToken(ctx context.Context, u *store.User, c *store.Client, p grant.IDTokenParams) (string, error) {
 	ttl := c.IDTokenTTL
 	if ttl <= 0 {
 		ttl = i.ttl
 	}
-	return i.tokens.Mint(oidc.IDToken{
+	return i.tokens.Issue(ctx, c, oidc.IDToken{
 		Algorithm: jose.Algorithm(c.IDTokenSignedResponseAlg),
 		Subject:   u.ID, ClientID: c.ID, AuthTime: p.AuthTime, Nonce: p.Nonce, ACR: p.ACR, AMR: p.AMR,
 		SessionID: p.SessionID, AccessToken: p.AccessToken, TTL: ttl,

@@ -99,6 +99,15 @@ type Metadata struct {
 	RequestParameterSupported         *bool    `json:"request_parameter_supported,omitempty"`
 	RequestURIParameterSupported      *bool    `json:"request_uri_parameter_supported,omitempty"`
 	UILocalesSupported                []string `json:"ui_locales_supported,omitempty"`
+	// Signed and encrypted responses (OpenID Connect Discovery §3), when
+	// browser sign-in is on: what a client may register as its
+	// id_token_encrypted_response_alg/enc, userinfo_signed_response_alg and
+	// userinfo_encrypted_response_alg/enc.
+	IDTokenEncryptionAlgValuesSupported  []string `json:"id_token_encryption_alg_values_supported,omitempty"`
+	IDTokenEncryptionEncValuesSupported  []string `json:"id_token_encryption_enc_values_supported,omitempty"`
+	UserInfoSigningAlgValuesSupported    []string `json:"userinfo_signing_alg_values_supported,omitempty"`
+	UserInfoEncryptionAlgValuesSupported []string `json:"userinfo_encryption_alg_values_supported,omitempty"`
+	UserInfoEncryptionEncValuesSupported []string `json:"userinfo_encryption_enc_values_supported,omitempty"`
 	// Pushed authorization requests (RFC 9126) and request objects (RFC
 	// 9101), when browser sign-in is on.
 	PushedAuthorizationRequestEndpoint     string   `json:"pushed_authorization_request_endpoint,omitempty"`
@@ -179,6 +188,10 @@ func (s *Server) metadata() Metadata {
 		m.ResponseModesSupported = []string{"query"}
 		m.CodeChallengeMethodsSupported = []string{"S256"}
 		m.IDTokenSigningAlgValuesSupported = oidc.IDTokenSigningAlgValues(s.opts.Ring.Algorithms())
+		encAlgs, encs := oidc.ResponseEncryptionAlgValues(), oidc.ResponseEncryptionEncValues()
+		m.IDTokenEncryptionAlgValuesSupported, m.IDTokenEncryptionEncValuesSupported = encAlgs, encs
+		m.UserInfoSigningAlgValuesSupported = m.IDTokenSigningAlgValuesSupported
+		m.UserInfoEncryptionAlgValuesSupported, m.UserInfoEncryptionEncValuesSupported = encAlgs, encs
 		m.ScopesSupported = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
 		m.ClaimsSupported = oidc.SupportedClaims()
 		m.ClaimsParameterSupported = true

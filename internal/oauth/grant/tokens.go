@@ -181,7 +181,9 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			SessionID: g.sessionID, AccessToken: at.Value, Claims: g.claims,
 		})
 		if err != nil {
-			return nil, store.Issue{}, oauth.ServerError(err)
+			// An *oauth.Error (an ID token that cannot be encrypted to the
+			// client's key) is kept; anything else is a server error.
+			return nil, store.Issue{}, oauth.AsError(err)
 		}
 		resp.IDToken = idt
 	}
