@@ -24,6 +24,24 @@ const (
 	AuthNone          = "none"
 )
 
+// Mutual-TLS client authentication methods (RFC 8705 §2).
+const (
+	// MethodTLSClientAuth is PKI mutual-TLS client authentication (RFC 8705
+	// §2.1): the client's certificate chains to the configured client CA
+	// and carries the registered subject DN or subject alternative name.
+	MethodTLSClientAuth = "tls_client_auth"
+	// MethodSelfSignedTLSClientAuth is self-signed certificate mutual-TLS
+	// client authentication (RFC 8705 §2.2): the certificate matches a key
+	// in the client's registered JWKS.
+	MethodSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
+)
+
+// IsMTLSMethod reports whether method is one of the mutual-TLS client
+// authentication methods of RFC 8705.
+func IsMTLSMethod(method string) bool {
+	return method == MethodTLSClientAuth || method == MethodSelfSignedTLSClientAuth
+}
+
 // AssertionTypeJWTBearer is the client_assertion_type of RFC 7523.
 const AssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
