@@ -150,6 +150,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Opaque:   s.opaqueGrant,
 		Users:    st,
 		Logger:   s.log,
+		// Certificate-bound tokens (RFC 8705 §3) with their certificate.
+		CertThumbprint: certThumbprint,
 	}
 	if s.dpop != nil {
 		s.userinfo.DPoP = endpointDPoP{v: s.dpop, url: s.opts.Issuer + PathUserInfo}

@@ -120,3 +120,8 @@ func withFamilyX5T(extra json.RawMessage, x5t string) (json.RawMessage, error) {
 	}
 	return json.Marshal(m)
 }
+
+// FamilyX5T returns the certificate a refresh token family is bound to
+// (the x5t#S256 recorded in its Extra), "" when none; introspection
+// reports it as cnf.
+func FamilyX5T(extra json.RawMessage) (string, error) { return familyX5T(extra) }
