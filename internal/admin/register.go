@@ -228,6 +228,7 @@ func registrationFields() []string {
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
 		"dpop_bound_access_tokens",
 		"require_pushed_authorization_requests",
+		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
 	}
 }
 
@@ -252,6 +253,13 @@ type RegistrationResponse struct {
 	DPoPBoundAccessTokens    bool            `json:"dpop_bound_access_tokens,omitempty"`
 	// RequirePushedAuthorizationRequests is RFC 9126 §6's metadata.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// The mutual-TLS metadata of RFC 8705 §2.1.2 and §3.4.
+	TLSClientAuthSubjectDN                string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS                   string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI                   string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP                    string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail                 string `json:"tls_client_auth_san_email,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool   `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -266,6 +274,10 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		TokenEndpointAuthMethod: j.TokenEndpointAuthMethod, JWKS: j.JWKS, JWKSURI: j.JWKSURI,
 		IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg, DPoPBoundAccessTokens: j.DPoPBoundAccessTokens,
 		RequirePushedAuthorizationRequests: j.RequirePushedAuthorizationRequests,
+		TLSClientAuthSubjectDN:             j.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: j.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: j.TLSClientAuthSANURI, TLSClientAuthSANIP: j.TLSClientAuthSANIP,
+		TLSClientAuthSANEmail:                 j.TLSClientAuthSANEmail,
+		TLSClientCertificateBoundAccessTokens: j.TLSClientCertificateBoundAccessTokens,
 	}
 }
 
@@ -558,6 +570,7 @@ func (rg *registration) update(w http.ResponseWriter, r *http.Request) error {
 		// A client may ask for DPoP-bound tokens, not shed a requirement
 		// (its own or an administrator's) by re-registering.
 		c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || cur.DPoPBoundAccessTokens
+		c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || cur.TLSClientCertificateBoundAccessTokens
 		if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
 			c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
 		}
