@@ -250,4 +250,3 @@ func TestMTLSEndToEnd(t *testing.T) {
 		}
 	})
 }
-
