@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/apptest"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/testcert"
 	"github.com/writ-dev/writ/jose"
+	"github.com/writ-dev/writ/rs/dpop"
 )
 
 // mtlsNode is a running node with TLS on the public listener, an mTLS
@@ -207,6 +209,34 @@ func TestMTLSEndToEnd(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("DPoP at the alias: both confirmations", func(t *testing.T) {
+		key, err := jose.GenerateKey(jose.ES256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := dpop.NewProof(key, http.MethodPost, n.mtlsURL("/oauth2/token"), "", "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := post(t, n.client(&good, ""), n.mtlsURL("/oauth2/token"), cc, http.Header{"Dpop": {proof}})
+		if status != http.StatusOK || body["token_type"] != "DPoP" {
+			t.Fatalf("%d %v", status, body)
+		}
+		var j jose.JWS
+		if err := j.Parse(body["access_token"].(string), 1<<16); err != nil {
+			t.Fatal(err)
+		}
+		var claims struct {
+			Cnf map[string]string `json:"cnf"`
+		}
+		if err := json.Unmarshal([]byte(j.Payload()), &claims); err != nil {
+			t.Fatal(err)
+		}
+		if claims.Cnf["jkt"] != key.ThumbprintSHA256() || claims.Cnf["x5t#S256"] != oauth.CertThumbprint(good.Leaf.Raw) {
+			t.Fatalf("cnf %v", claims.Cnf)
+		}
+	})
 
 	t.Run("a rotated certificate of the same subject", func(t *testing.T) {
 		status, body := post(t, n.client(&rotated, ""), n.mtlsURL("/oauth2/token"), cc, nil)

@@ -333,3 +333,16 @@ func (s *Server) mtlsAliases() map[string]string {
 	}
 	return out
 }
+
+// endpointURL is the URL of the endpoint at path as the client addressed
+// it: under the mTLS base URL when the request came in by its host (the
+// mtls_endpoint_aliases, RFC 8705 §5), else under the issuer. A DPoP
+// proof names the URL the client sent the request to.
+func (s *Server) endpointURL(r *http.Request, path string) string {
+	if s.mtlsOn() && s.opts.MTLS.BaseURL != "" {
+		if u, err := url.Parse(s.opts.MTLS.BaseURL); err == nil && strings.EqualFold(u.Host, r.Host) {
+			return strings.TrimSuffix(s.opts.MTLS.BaseURL, "/") + path
+		}
+	}
+	return s.opts.Issuer + path
+}
