@@ -1,4 +1,4 @@
-package server_test
+package oauth_test
 
 import (
 	"crypto/x509"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/testcert"
 )
 
@@ -46,9 +46,9 @@ func TestParseCertHeader(t *testing.T) {
 		{name: "too large", value: strings.Repeat("A", 17<<10), wantErr: true},
 	}
 	for _, tc := range tests {
-		got, err := server.ParseCertHeader(tc.value)
+		got, err := oauth.ParseCertHeader(tc.value)
 		if tc.wantErr {
-			if !errors.Is(err, server.ErrCertHeader) {
+			if !errors.Is(err, oauth.ErrCertHeader) {
 				t.Errorf("%s: got %d certificates, %v; want ErrCertHeader", tc.name, len(got), err)
 			}
 			continue
@@ -68,9 +68,9 @@ func FuzzParseCertHeader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		certs, err := server.ParseCertHeader(s)
+		certs, err := oauth.ParseCertHeader(s)
 		if err != nil {
-			if !errors.Is(err, server.ErrCertHeader) {
+			if !errors.Is(err, oauth.ErrCertHeader) {
 				t.Fatalf("an error that is not ErrCertHeader: %v", err)
 			}
 			return
