@@ -89,11 +89,15 @@ type clientFlags struct {
 	jwksURI      string
 	firstParty   bool
 	dpopBound    bool
-	requirePAR   bool
-	backchannel  string
-	public       bool
-	metadata     []string
-	update       bool
+	// Mutual TLS (RFC 8705): the certificate identity of a
+	// tls_client_auth client and certificate-bound tokens.
+	tlsSubjectDN, tlsSANDNS, tlsSANURI, tlsSANIP, tlsSANEmail string
+	certBound                                                 bool
+	requirePAR                                                bool
+	backchannel                                               string
+	public                                                    bool
+	metadata                                                  []string
+	update                                                    bool
 
 	// The agent policy (--agent-*) and the token exchange policy
 	// (--exchange-*).
@@ -125,7 +129,14 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringArrayVar(&f.postLogout, "post-logout-redirect-uri", nil, "post-logout redirect `URI` (repeatable)"+hint)
 	fs.StringVar(&f.scope, "scope", "", "space-separated `SCOPES` the client may request, e.g. \"orders:read orders:write\""+hint)
 	fs.StringArrayVar(&f.audiences, "audience", nil, "audience/resource `URI` the client may get tokens for (repeatable; the first is the default)"+hint)
-	fs.StringVar(&f.authMethod, "auth-method", "", "token endpoint auth `METHOD`: client_secret_basic (default), client_secret_post, private_key_jwt or none")
+	fs.StringVar(&f.authMethod, "auth-method", "", "token endpoint auth `METHOD`: client_secret_basic (default), client_secret_post, private_key_jwt, none, tls_client_auth or self_signed_tls_client_auth")
+	fs.StringVar(&f.authMethod, "token-endpoint-auth-method", "", "the same as --auth-method")
+	fs.StringVar(&f.tlsSubjectDN, "tls-client-auth-subject-dn", "", "tls_client_auth: the subject `DN` of the client's certificate, RFC 4514 form, e.g. 'CN=orders,O=Example' (give exactly one of the --tls-client-auth-* flags)")
+	fs.StringVar(&f.tlsSANDNS, "tls-client-auth-san-dns", "", "tls_client_auth: a DNS `NAME` in the certificate's subject alternative names")
+	fs.StringVar(&f.tlsSANURI, "tls-client-auth-san-uri", "", "tls_client_auth: a `URI` in the certificate's subject alternative names (e.g. a SPIFFE ID)")
+	fs.StringVar(&f.tlsSANIP, "tls-client-auth-san-ip", "", "tls_client_auth: an IP `ADDRESS` in the certificate's subject alternative names")
+	fs.StringVar(&f.tlsSANEmail, "tls-client-auth-san-email", "", "tls_client_auth: an `EMAIL` address in the certificate's subject alternative names")
+	fs.BoolVar(&f.certBound, "tls-client-certificate-bound-access-tokens", false, "bind the client's access tokens to its TLS client certificate (cnf.x5t#S256, RFC 8705 §3); its token requests must come with the certificate")
 	fs.StringVar(&f.tokenFormat, "token-format", "", "access token `FORMAT`: jwt (default) or opaque")
 	fs.StringVar(&f.accessTTL, "access-token-ttl", "", "access token lifetime `DURATION`, e.g. 15m (at most 24h; 0 = server default)")
 	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
@@ -269,11 +280,12 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 		b["scope"] = strings.Join(strings.Fields(f.scope), " ")
 	}
 	method := f.authMethod
-	if fs.Changed("auth-method") && !slices.Contains(admin.AuthMethods(), method) {
+	methodChanged := fs.Changed("auth-method") || fs.Changed("token-endpoint-auth-method")
+	if methodChanged && !slices.Contains(admin.AuthMethods(), method) {
 		return nil, usagef("--auth-method %q: choose %s", truncate(method, 32), strings.Join(admin.AuthMethods(), ", "))
 	}
 	if f.public {
-		if fs.Changed("auth-method") && method != "none" {
+		if methodChanged && method != "none" {
 			return nil, usagef("--public means --auth-method none; it cannot be combined with --auth-method %s", method)
 		}
 		method = "none"
@@ -329,6 +341,14 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	}
 	if fs.Changed("require-pushed-authorization-requests") {
 		b["require_pushed_authorization_requests"] = f.requirePAR
+	}
+	text("tls-client-auth-subject-dn", "tls_client_auth_subject_dn", f.tlsSubjectDN)
+	text("tls-client-auth-san-dns", "tls_client_auth_san_dns", f.tlsSANDNS)
+	text("tls-client-auth-san-uri", "tls_client_auth_san_uri", f.tlsSANURI)
+	text("tls-client-auth-san-ip", "tls_client_auth_san_ip", f.tlsSANIP)
+	text("tls-client-auth-san-email", "tls_client_auth_san_email", f.tlsSANEmail)
+	if fs.Changed("tls-client-certificate-bound-access-tokens") {
+		b["tls_client_certificate_bound_access_tokens"] = f.certBound
 	}
 	if fs.Changed("metadata") {
 		m := map[string]string{}
@@ -607,6 +627,15 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.RequirePushedAuthorizationRequests {
 		rows = append(rows, []string{"REQUIRE PAR", "yes"})
+	}
+	rows = appendSet(rows,
+		[]string{"TLS CLIENT AUTH SUBJECT DN", c.TLSClientAuthSubjectDN},
+		[]string{"TLS CLIENT AUTH SAN DNS", c.TLSClientAuthSANDNS},
+		[]string{"TLS CLIENT AUTH SAN URI", c.TLSClientAuthSANURI},
+		[]string{"TLS CLIENT AUTH SAN IP", c.TLSClientAuthSANIP},
+		[]string{"TLS CLIENT AUTH SAN EMAIL", c.TLSClientAuthSANEmail})
+	if c.TLSClientCertificateBoundAccessTokens {
+		rows = append(rows, []string{"CERTIFICATE-BOUND TOKENS", "yes"})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

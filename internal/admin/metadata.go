@@ -67,7 +67,7 @@ func GrantTypes() []string {
 // AuthMethods returns the token endpoint authentication methods a client
 // may register.
 func AuthMethods() []string {
-	return []string{oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthNone}
+	return []string{oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthPrivateKeyJWT, oauth.AuthNone, oauth.MethodTLSClientAuth, oauth.MethodSelfSignedTLSClientAuth}
 }
 
 // hasSecret reports whether clients with this auth method have a secret.
@@ -87,6 +87,7 @@ func fieldNames() []string {
 		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
 		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
 		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
+		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
 	}
 }
 
@@ -283,6 +284,8 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		err = applyAgent(c, raw)
 	case "token_exchange":
 		err = applyExchange(c, raw)
+	default:
+		_, err = applyMTLSField(c, name, raw)
 	}
 	return err
 }
@@ -455,6 +458,9 @@ func validateClient(c *store.Client) error {
 	if c.TokenEndpointAuthMethod == oauth.AuthPrivateKeyJWT && c.JWKSURI == "" && c.JWKS == nil {
 		return badMetadata("private_key_jwt needs the client's public keys: set jwks or jwks_uri")
 	}
+	if err := validateMTLS(c); err != nil {
+		return err
+	}
 	if c.JWKSURI != "" {
 		if err := checkServerURI("jwks_uri", c.JWKSURI); err != nil {
 			return err
@@ -625,6 +631,20 @@ type ClientResponse struct {
 	// take the client's requests only from the pushed authorization
 	// request endpoint (RFC 9126 §6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// TLSClientAuthSubjectDN and the SAN members name a tls_client_auth
+	// client's certificate (RFC 8705 §2.1.2): exactly one is set.
+	TLSClientAuthSubjectDN string `json:"tls_client_auth_subject_dn,omitempty"`
+	// TLSClientAuthSANDNS: see TLSClientAuthSubjectDN.
+	TLSClientAuthSANDNS string `json:"tls_client_auth_san_dns,omitempty"`
+	// TLSClientAuthSANURI: see TLSClientAuthSubjectDN.
+	TLSClientAuthSANURI string `json:"tls_client_auth_san_uri,omitempty"`
+	// TLSClientAuthSANIP: see TLSClientAuthSubjectDN.
+	TLSClientAuthSANIP string `json:"tls_client_auth_san_ip,omitempty"`
+	// TLSClientAuthSANEmail: see TLSClientAuthSubjectDN.
+	TLSClientAuthSANEmail string `json:"tls_client_auth_san_email,omitempty"`
+	// TLSClientCertificateBoundAccessTokens (RFC 8705 §3.4): the client's
+	// tokens are bound to its TLS client certificate.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -689,6 +709,11 @@ func toJSON(c store.Client, secret string) ClientResponse {
 	j.UserinfoSignedResponseAlg = c.UserinfoSignedResponseAlg
 	if e := oidc.UserInfoEncryption(&c); e.Enabled() {
 		j.UserinfoEncryptedResponseAlg, j.UserinfoEncryptedResponseEnc = string(e.Alg), string(e.Enc)
+	}
+	j.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens
+	if a := c.TLSClientAuth; a != nil {
+		j.TLSClientAuthSubjectDN, j.TLSClientAuthSANDNS, j.TLSClientAuthSANURI = a.SubjectDN, a.SANDNS, a.SANURI
+		j.TLSClientAuthSANIP, j.TLSClientAuthSANEmail = a.SANIP, a.SANEmail
 	}
 	if hasSecret(c.TokenEndpointAuthMethod) {
 		var never int64

@@ -230,6 +230,7 @@ func registrationFields() []string {
 		"require_pushed_authorization_requests",
 		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
 		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
+		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
 	}
 }
 
@@ -260,6 +261,13 @@ type RegistrationResponse struct {
 	UserinfoSignedResponseAlg    string `json:"userinfo_signed_response_alg,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
+	// The mutual-TLS metadata of RFC 8705 §2.1.2 and §3.4.
+	TLSClientAuthSubjectDN                string `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS                   string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI                   string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP                    string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail                 string `json:"tls_client_auth_san_email,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool   `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 func (rg *registration) response(c store.Client, secret, token string) RegistrationResponse {
@@ -277,6 +285,10 @@ func (rg *registration) response(c store.Client, secret, token string) Registrat
 		IDTokenEncryptedResponseAlg:        j.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: j.IDTokenEncryptedResponseEnc,
 		UserinfoSignedResponseAlg:    j.UserinfoSignedResponseAlg,
 		UserinfoEncryptedResponseAlg: j.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: j.UserinfoEncryptedResponseEnc,
+		TLSClientAuthSubjectDN: j.TLSClientAuthSubjectDN, TLSClientAuthSANDNS: j.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI: j.TLSClientAuthSANURI, TLSClientAuthSANIP: j.TLSClientAuthSANIP,
+		TLSClientAuthSANEmail:                 j.TLSClientAuthSANEmail,
+		TLSClientCertificateBoundAccessTokens: j.TLSClientCertificateBoundAccessTokens,
 	}
 }
 
@@ -572,6 +584,7 @@ func (rg *registration) update(w http.ResponseWriter, r *http.Request) error {
 		// A client may ask for DPoP-bound tokens, not shed a requirement
 		// (its own or an administrator's) by re-registering.
 		c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || cur.DPoPBoundAccessTokens
+		c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || cur.TLSClientCertificateBoundAccessTokens
 		if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
 			c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
 		}

@@ -65,15 +65,17 @@ type App struct {
 	// ID-JAG, token exchange subjects) against the store's records.
 	Trust *trust.Registry
 
-	log       *slog.Logger
-	master    keys.MasterKey
-	ringOpts  keys.Options
-	ringVer   int64
-	ringMu    sync.Mutex
-	now       func() time.Time
-	announce  io.Writer
-	publicLn  net.Listener
-	adminLn   net.Listener
+	log      *slog.Logger
+	master   keys.MasterKey
+	ringOpts keys.Options
+	ringVer  int64
+	ringMu   sync.Mutex
+	now      func() time.Time
+	announce io.Writer
+	publicLn net.Listener
+	adminLn  net.Listener
+	// mtlsLn is the mutual-TLS listener (mtls_addr), or nil.
+	mtlsLn    net.Listener
 	closeOnce sync.Once
 	// closers are closed by Close after the listeners (the DPoP replay
 	// cache's Redis client).
@@ -130,6 +132,11 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	}
 	if a.adminLn, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 		return nil, fmt.Errorf("listen on %s (admin_addr): %w", cfg.AdminAddr, err)
+	}
+	if cfg.MTLSAddr != "" {
+		if a.mtlsLn, err = net.Listen("tcp", cfg.MTLSAddr); err != nil {
+			return nil, fmt.Errorf("listen on %s (mtls_addr): %w", cfg.MTLSAddr, err)
+		}
 	}
 	a.Issuer = cfg.Issuer
 	if a.Issuer == "" {
@@ -206,6 +213,10 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	mtlsOpts, err := mtlsOptions(cfg, a.mtlsLn)
+	if err != nil {
+		return nil, err
+	}
 	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
 	// exchange subjects), verified against the store's records.
 	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
@@ -217,6 +228,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		ClientMetadata: meta,
 		SignIn:         signIn,
 		DPoP:           dpopOpts,
+		MTLS:           mtlsOpts,
 		Issuer:         a.Issuer,
 		Store:          a.Store,
 		Ring:           a.Ring,
@@ -423,8 +435,16 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		adminLn = tl
 	}
+	var mtlsLn net.Listener
+	if a.mtlsLn != nil {
+		tl, err := mtlsListener(a.mtlsLn, a.Config.TLSCertFile, a.Config.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("mtls listener: %w", err)
+		}
+		mtlsLn = tl
+	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -442,6 +462,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	run(func() error { return server.Serve(ctx, publicLn, public, grace, a.log) })
 	run(func() error { return server.Serve(ctx, adminLn, adminH, grace, a.log) })
+	if mtlsLn != nil {
+		// The same endpoints, on a listener that asks for client
+		// certificates (RFC 8705 §5: browsers never meet it).
+		ml, mh := mtlsLn, a.Server.Handler()
+		if a.Config.AccessLog {
+			mh = a.accessLog(mh, "mtls")
+		}
+		run(func() error { return server.Serve(ctx, ml, mh, grace, a.log) })
+	}
 	run(func() error { a.maintainKeys(ctx); return nil })
 	run(func() error { a.purgeExpired(ctx); return nil })
 	wg.Wait()
@@ -504,6 +533,9 @@ func (a *App) Close() error {
 		}
 		if a.adminLn != nil {
 			a.adminLn.Close()
+		}
+		if a.mtlsLn != nil {
+			a.mtlsLn.Close()
 		}
 		for _, c := range a.closers {
 			c.Close()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,6 +53,17 @@ type Config struct {
 
 	AdminTLSCertFile string
 	AdminTLSKeyFile  string
+
+	// Mutual TLS (RFC 8705): MTLSAddr is a second TLS listener that
+	// requests client certificates; MTLSURL the base URL of its
+	// mtls_endpoint_aliases; MTLSClientCAFile the CAs of tls_client_auth;
+	// MTLSClientCertHeader and MTLSTrustedProxies a TLS-terminating
+	// proxy's certificate header and the addresses it is believed from.
+	MTLSAddr             string
+	MTLSURL              string
+	MTLSClientCAFile     string
+	MTLSClientCertHeader string
+	MTLSTrustedProxies   string
 
 	MasterKeyFile string
 
@@ -304,6 +316,16 @@ func fields() []field {
 			func(c *Config) *string { return &c.AdminTLSCertFile }),
 		strField("admin_tls_key_file", "WRIT_ADMIN_TLS_KEY_FILE", "", "TLS private key (PEM) for the admin listener",
 			func(c *Config) *string { return &c.AdminTLSKeyFile }),
+		strField("mtls_addr", "WRIT_MTLS_ADDR", "", "host:port of a second TLS listener (with tls_cert_file's certificate) that requests, without requiring, TLS client certificates for mutual-TLS client authentication and certificate-bound tokens (RFC 8705); empty: off",
+			func(c *Config) *string { return &c.MTLSAddr }),
+		strField("mtls_url", "WRIT_MTLS_URL", "", "https base URL where clients connect with certificates, published as mtls_endpoint_aliases (RFC 8705 §5); default: https://MTLS_ADDR",
+			func(c *Config) *string { return &c.MTLSURL }),
+		strField("mtls_client_ca_file", "WRIT_MTLS_CLIENT_CA_FILE", "", "PEM bundle of the CAs that tls_client_auth client certificates must chain to (self_signed_tls_client_auth needs none)",
+			func(c *Config) *string { return &c.MTLSClientCAFile }),
+		strField("mtls_client_cert_header", "WRIT_MTLS_CLIENT_CERT_HEADER", "", "request header in which a TLS-terminating proxy forwards the client certificate (URL-encoded PEM as nginx $ssl_client_escaped_cert, Envoy x-forwarded-client-cert, RFC 9440 Client-Cert); believed only from mtls_trusted_proxies; empty: off",
+			func(c *Config) *string { return &c.MTLSClientCertHeader }),
+		strField("mtls_trusted_proxies", "WRIT_MTLS_TRUSTED_PROXIES", "", "comma-separated IP addresses or CIDR prefixes of the proxies whose mtls_client_cert_header is believed",
+			func(c *Config) *string { return &c.MTLSTrustedProxies }),
 		strField("master_key_file", "WRIT_MASTER_KEY_FILE", "", "file holding the 32-byte master key (base64) that seals signing keys at rest; or set WRIT_MASTER_KEY",
 			func(c *Config) *string { return &c.MasterKeyFile }),
 		durField("access_token_ttl", "WRIT_ACCESS_TOKEN_TTL", "15m", "default access token lifetime",
@@ -600,6 +622,7 @@ func (c *Config) Validate(getenv func(string) string) error {
 		errs = append(errs, fmt.Errorf("public_client_access_token_ttl %s must be between 1m and 24h", c.PublicAccessTokenTTL))
 	}
 	errs = append(errs, c.validateRegistration()...)
+	errs = append(errs, c.validateMTLS()...)
 	if c.Mode == Production {
 		if c.ClientMetadataAllowPrivate {
 			errs = append(errs, errors.New("client_metadata_allow_private is for development only: production mode refuses it"))
@@ -747,4 +770,59 @@ func commaList(v string) []string {
 		}
 	}
 	return out
+}
+
+// MTLSEnabled reports whether mutual-TLS client authentication is on: an
+// mTLS listener or a trusted proxy's certificate header.
+func (c *Config) MTLSEnabled() bool { return c.MTLSAddr != "" || c.MTLSClientCertHeader != "" }
+
+// MTLSTrustedProxyList parses mtls_trusted_proxies: addresses become
+// single-address prefixes.
+func (c *Config) MTLSTrustedProxyList() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range commaList(c.MTLSTrustedProxies) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("mtls_trusted_proxies: %q is neither an IP address nor a CIDR prefix", truncate(s))
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// validateMTLS checks the mutual-TLS settings.
+func (c *Config) validateMTLS() []error {
+	var errs []error
+	if c.MTLSAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MTLSAddr); err != nil {
+			errs = append(errs, fmt.Errorf("mtls_addr %q is not host:port", c.MTLSAddr))
+		}
+		if c.TLSCertFile == "" {
+			errs = append(errs, errors.New("mtls_addr needs tls_cert_file and tls_key_file: writ terminates TLS on the mTLS listener"))
+		}
+	}
+	if c.MTLSClientCertHeader != "" && c.MTLSTrustedProxies == "" {
+		errs = append(errs, errors.New("mtls_client_cert_header needs mtls_trusted_proxies: the header is believed only from the proxies named there"))
+	}
+	if c.MTLSTrustedProxies != "" && c.MTLSClientCertHeader == "" {
+		errs = append(errs, errors.New("mtls_trusted_proxies is set without mtls_client_cert_header"))
+	}
+	if _, err := c.MTLSTrustedProxyList(); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.MTLSEnabled() && (c.MTLSURL != "" || c.MTLSClientCAFile != "") {
+		errs = append(errs, errors.New("mtls_url and mtls_client_ca_file need mtls_addr or mtls_client_cert_header (mutual TLS is off)"))
+	}
+	if c.MTLSURL != "" {
+		u, err := url.Parse(c.MTLSURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("mtls_url %q must be an https URL without query or fragment", truncate(c.MTLSURL)))
+		}
+	}
+	return errs
 }

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,6 +24,24 @@ const (
 	AuthPrivateKeyJWT = "private_key_jwt"
 	AuthNone          = "none"
 )
+
+// Mutual-TLS client authentication methods (RFC 8705 §2).
+const (
+	// MethodTLSClientAuth is PKI mutual-TLS client authentication (RFC 8705
+	// §2.1): the client's certificate chains to the configured client CA
+	// and carries the registered subject DN or subject alternative name.
+	MethodTLSClientAuth = "tls_client_auth"
+	// MethodSelfSignedTLSClientAuth is self-signed certificate mutual-TLS
+	// client authentication (RFC 8705 §2.2): the certificate matches a key
+	// in the client's registered JWKS.
+	MethodSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
+)
+
+// IsMTLSMethod reports whether method is one of the mutual-TLS client
+// authentication methods of RFC 8705.
+func IsMTLSMethod(method string) bool {
+	return method == MethodTLSClientAuth || method == MethodSelfSignedTLSClientAuth
+}
 
 // AssertionTypeJWTBearer is the client_assertion_type of RFC 7523.
 const AssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -58,6 +77,11 @@ type Authenticator struct {
 	Replay store.ReplayStore
 	// Keys supplies the keys of private_key_jwt clients.
 	Keys ClientKeySource
+	// ClientCAs are the certificate authorities a tls_client_auth
+	// client's certificate must chain to (RFC 8705 §2.1); nil refuses
+	// tls_client_auth. The request's certificate comes from its context
+	// (WithClientCertificate).
+	ClientCAs *x509.CertPool
 	// Audiences are the values a client assertion's aud may hold: the
 	// issuer and the endpoint URLs.
 	Audiences []string
@@ -173,8 +197,11 @@ func (a *Authenticator) authenticate(ctx context.Context, r *http.Request, f For
 		claimed.method = AuthPrivateKeyJWT
 		return a.assertion(ctx, f, claimed)
 	case formID != "":
+		// Public clients and the mutual-TLS methods (RFC 8705 §2: the
+		// client_id names the client, the TLS certificate authenticates
+		// it).
 		claimed.method = AuthNone
-		return a.public(ctx, formID)
+		return a.public(ctx, r, formID, claimed)
 	}
 	claimed.method = "none given"
 	return nil, InvalidClient("client authentication is required")
@@ -189,7 +216,7 @@ func usesSecret(method string) bool { return method == AuthSecretBasic || method
 // set of methods, never from the request.
 func wrongMethod(registered, used string) *Error {
 	switch registered {
-	case AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone:
+	case AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone, MethodTLSClientAuth, MethodSelfSignedTLSClientAuth:
 	default:
 		registered = "another method"
 	}
@@ -266,13 +293,17 @@ func (a *Authenticator) secret(ctx context.Context, id, secret, method string) (
 	return &Authenticated{Client: c, Method: method}, nil
 }
 
-func (a *Authenticator) public(ctx context.Context, id string) (*Authenticated, error) {
+func (a *Authenticator) public(ctx context.Context, r *http.Request, id string, claimed *attempt) (*Authenticated, error) {
 	c, found, err := a.lookup(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
 		return nil, InvalidClient(errAuthFailed)
+	}
+	if IsMTLSMethod(c.TokenEndpointAuthMethod) {
+		claimed.method = c.TokenEndpointAuthMethod
+		return a.mtls(ctx, r, &c)
 	}
 	if c.TokenEndpointAuthMethod != AuthNone {
 		return nil, wrongMethod(c.TokenEndpointAuthMethod, AuthNone)

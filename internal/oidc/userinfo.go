@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -84,6 +85,11 @@ type UserInfo struct {
 	// Responses signs or encrypts the responses of clients that
 	// registered it; nil answers every client with JSON.
 	Responses *UserInfoResponses
+	// CertThumbprint returns the x5t#S256 of the TLS client certificate
+	// the request came with, "" when none (RFC 8705 §3). A token bound to
+	// a certificate (cnf.x5t#S256) is accepted only with that
+	// certificate; nil refuses every certificate-bound token.
+	CertThumbprint func(r *http.Request) string
 	// Logger receives failures; never a token. Nil discards.
 	Logger *slog.Logger
 }
@@ -125,6 +131,7 @@ var (
 	errBoundBearer   = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is DPoP-bound: send it under the DPoP scheme with a proof"}
 	errUnboundDPoP   = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is not DPoP-bound: send it under the Bearer scheme", scheme: schemeDPoP}
 	errDPoPProof     = &bearerError{status: http.StatusUnauthorized, code: "invalid_dpop_proof", desc: "the DPoP proof is missing or invalid", scheme: schemeDPoP}
+	errCertBound     = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "the access token is bound to a TLS client certificate the request did not present"}
 )
 
 func (e *bearerError) Error() string { return "oidc: userinfo: " + e.code + " " + e.desc }
@@ -178,14 +185,18 @@ func (h *UserInfo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	claims, clientID, jkt, err := h.lookup(r.Context(), token)
+	claims, bind, err := h.lookup(r.Context(), token)
 	if err == nil {
-		err = h.checkBinding(r, token, scheme, jkt)
+		err = h.checkCert(r, bind.x5t)
+	}
+	if err == nil {
+		err = h.checkBinding(r, token, scheme, bind.jkt)
 	}
 	if err != nil {
 		h.refuse(w, r, err)
 		return
 	}
+	clientID := bind.clientID
 	body, contentType, err := h.Responses.Encode(r.Context(), clientID, claims)
 	var oe *oauth.Error
 	switch {
@@ -226,6 +237,28 @@ func (h *UserInfo) logger() *slog.Logger {
 	}
 	return h.Logger
 }
+
+// checkCert enforces a certificate binding (RFC 8705 §3): the request
+// presents the certificate whose x5t#S256 the token carries.
+func (h *UserInfo) checkCert(r *http.Request, x5t string) error {
+	if x5t == "" {
+		return nil
+	}
+	if h.CertThumbprint == nil {
+		return errCertBound
+	}
+	got := h.CertThumbprint(r)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(x5t)) != 1 {
+		return errCertBound
+	}
+	return nil
+}
+
+// binding is the confirmation (cnf) of a token: the DPoP key's
+// thumbprint and the certificate's, each empty when not bound so; and the
+// client the token was issued to, whose registration says how UserInfo
+// answers.
+type binding struct{ jkt, x5t, clientID string }
 
 // checkBinding enforces the token's DPoP binding (RFC 9449 §7): a bound
 // token only under the DPoP scheme with a proof by its key, an unbound one
@@ -357,31 +390,30 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// lookup resolves token to the UserInfo claims, the client the token was
-// issued to, and the thumbprint of the DPoP key the token is bound to
-// (cnf.jkt), or "".
-func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, clientID, jkt string, _ error) {
+// lookup resolves token to the UserInfo response and what the token is
+// bound to (cnf.jkt, cnf.x5t#S256).
+func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, bind binding, _ error) {
 	var (
-		subject      string
-		scopes       []string
-		carried, cnf string
+		subject, clientID string
+		scopes            []string
+		carried, cnf      string
 	)
 	if opaque.IsAccessToken(token) {
 		if h.Opaque == nil {
-			return nil, "", "", errInvalidToken
+			return nil, binding{}, errInvalidToken
 		}
 		g, ok, err := h.Opaque(ctx, token)
 		if err != nil {
-			return nil, "", "", err
+			return nil, binding{}, err
 		}
 		if !ok {
-			return nil, "", "", errInvalidToken
+			return nil, binding{}, errInvalidToken
 		}
 		subject, clientID, scopes = g.Subject, g.ClientID, g.Scopes
 		if len(g.Extra) > 0 {
 			members, err := strictjson.ParseObject(string(g.Extra), maxClaimsDepth, nil)
 			if err != nil {
-				return nil, "", "", errInvalidToken
+				return nil, binding{}, errInvalidToken
 			}
 			for _, m := range members {
 				switch m.Name {
@@ -395,18 +427,18 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, 
 	} else {
 		tok, err := h.Verifier.Verify(ctx, token)
 		if err != nil {
-			return nil, "", "", errors.Join(errInvalidToken, err)
+			return nil, binding{}, errors.Join(errInvalidToken, err)
 		}
 		claims := tok.Claims()
 		if claims.ID == "" {
-			return nil, "", "", errInvalidToken
+			return nil, binding{}, errInvalidToken
 		}
 		revoked, err := h.Revoked(ctx, claims.ID)
 		if err != nil {
-			return nil, "", "", err
+			return nil, binding{}, err
 		}
 		if revoked {
-			return nil, "", "", errInvalidToken
+			return nil, binding{}, errInvalidToken
 		}
 		cnf, _ = tok.Claim("cnf")
 		subject = claims.Subject
@@ -414,45 +446,57 @@ func (h *UserInfo) lookup(ctx context.Context, token string) (_ map[string]any, 
 		if raw, ok := tok.Claim("scope"); ok {
 			s, err := strictjson.String(raw)
 			if err != nil {
-				return nil, "", "", errInvalidToken
+				return nil, binding{}, errInvalidToken
 			}
 			scopes = strings.Fields(s)
 		}
 		carried, _ = tok.Claim(UserinfoClaimsClaim)
 	}
 	if subject == "" || clientID == "" || subject == clientID {
-		return nil, "", "", errInvalidToken
+		return nil, binding{}, errInvalidToken
 	}
 	if cnf != "" {
-		var c struct {
-			JKT string `json:"jkt"`
+		var c map[string]json.RawMessage
+		if json.Unmarshal([]byte(cnf), &c) != nil || len(c) == 0 {
+			return nil, binding{}, errInvalidToken
 		}
-		// A token bound by a method UserInfo does not check (not jkt) is
-		// refused rather than taken as a bearer token.
-		if json.Unmarshal([]byte(cnf), &c) != nil || c.JKT == "" {
-			return nil, "", "", errInvalidToken
+		for name, raw := range c {
+			var v string
+			if json.Unmarshal(raw, &v) != nil || v == "" {
+				return nil, binding{}, errInvalidToken
+			}
+			switch name {
+			case "jkt":
+				bind.jkt = v
+			case "x5t#S256":
+				bind.x5t = v
+			default:
+				// A token bound by a method UserInfo does not check is
+				// refused rather than taken as a bearer token.
+				return nil, binding{}, errInvalidToken
+			}
 		}
-		jkt = c.JKT
 	}
 	if !contains(scopes, "openid") {
-		return nil, "", "", errNeedOpenID
+		return nil, binding{}, errNeedOpenID
 	}
 	req, err := userinfoRequest(carried)
 	if err != nil {
-		return nil, "", "", errInvalidToken
+		return nil, binding{}, errInvalidToken
 	}
 	u, err := h.Users.GetUser(ctx, subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, "", "", errInvalidToken
+		return nil, binding{}, errInvalidToken
 	case err != nil:
-		return nil, "", "", err
+		return nil, binding{}, err
 	case u.Disabled || u.ID != subject:
-		return nil, "", "", errInvalidToken
+		return nil, binding{}, errInvalidToken
 	}
 	claims := Release(u, scopes, req, TargetUserInfo)
 	claims["sub"] = u.ID
-	return claims, clientID, jkt, nil
+	bind.clientID = clientID
+	return claims, bind, nil
 }
 
 func contains(list []string, s string) bool {

@@ -83,7 +83,7 @@ func (s *Server) checkDPoP(ctx context.Context, w http.ResponseWriter, r *http.R
 	if len(vals) > 1 {
 		return "", oauth.InvalidDPoPProof("send exactly one DPoP header")
 	}
-	proof, err := s.dpop.Verify(ctx, dpop.Params{Proof: vals[0], Method: r.Method, URL: s.opts.Issuer + PathToken})
+	proof, err := s.dpop.Verify(ctx, dpop.Params{Proof: vals[0], Method: r.Method, URL: s.endpointURL(r, PathToken)})
 	var nonce *rs.NonceError
 	switch {
 	case errors.As(err, &nonce):

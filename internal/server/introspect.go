@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
@@ -379,12 +380,24 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 		Active: true, Scope: oauth.JoinScope(rt.Scopes), ClientID: rt.ClientID, Subject: rt.UserID,
 		Issuer: s.opts.Issuer, ExpiresAt: exp.Unix(), IssuedAt: rt.CreatedAt.Unix(),
 	}
-	if rt.JKT != "" || rt.DelegationID != "" {
+	x5t, err := grant.FamilyX5T(rt.Extra)
+	if err != nil {
+		return inactive, fmt.Errorf("introspect refresh token: %w", err)
+	}
+	if rt.JKT != "" || rt.DelegationID != "" || x5t != "" {
 		res.Extra = map[string]json.RawMessage{}
 	}
-	if rt.JKT != "" {
-		// A refresh token bound to a DPoP key (RFC 9449 §5) says so.
-		cnf, err := json.Marshal(map[string]string{"jkt": rt.JKT})
+	if rt.JKT != "" || x5t != "" {
+		// A refresh token bound to a DPoP key (RFC 9449 §5) or a
+		// certificate (RFC 8705 §4) says so.
+		c := map[string]string{}
+		if rt.JKT != "" {
+			c["jkt"] = rt.JKT
+		}
+		if x5t != "" {
+			c[grant.CnfX5T] = x5t
+		}
+		cnf, err := json.Marshal(c)
 		if err != nil {
 			return inactive, fmt.Errorf("introspect refresh token: %w", err)
 		}

@@ -129,6 +129,12 @@ type Options struct {
 	// IDJAG issues ID-JAGs by token exchange; nil answers
 	// requested_token_type id-jag with invalid_request.
 	IDJAG grant.IDJAGIssuer
+	// MTLS turns on mutual-TLS client authentication and
+	// certificate-bound tokens (RFC 8705); nil leaves them off (a client
+	// certificate is still taken from a TLS connection that carries one,
+	// so that certificate-bound tokens can be presented, but the methods
+	// are not advertised and no header is trusted).
+	MTLS *MTLSOptions
 }
 
 // RegistrationOptions configure dynamic client registration.
@@ -232,6 +238,11 @@ func New(opts Options) (*Server, error) {
 	if opts.PublicAccessTokenTTL <= 0 {
 		opts.PublicAccessTokenTTL = defaultPublicAccessTTL
 	}
+	if opts.MTLS != nil {
+		if err := checkMTLSOptions(opts.MTLS); err != nil {
+			return nil, err
+		}
+	}
 	mcp, err := oauth.NewResourceSet(opts.MCPResources)
 	if err != nil {
 		return nil, fmt.Errorf("server: MCP resources: %w", err)
@@ -288,6 +299,16 @@ func New(opts Options) (*Server, error) {
 		Now:       opts.Now,
 		Logger:    opts.Logger,
 		RequestID: RequestID,
+	}
+	if m := opts.MTLS; m != nil {
+		s.auth.ClientCAs = m.ClientCAs
+		if m.BaseURL != "" {
+			// A client assertion sent to an alias may name it.
+			base := strings.TrimSuffix(m.BaseURL, "/")
+			for _, p := range []string{PathToken, PathIntrospect, PathRevoke, PathPAR, PathDeviceAuthorization} {
+				s.auth.Audiences = append(s.auth.Audiences, base+p)
+			}
+		}
 	}
 	s.minter = mint.New(opts.Issuer, opts.Ring, st, opts.Now)
 	s.grants = grant.Handlers{
@@ -432,7 +453,7 @@ func (s *Server) routes() http.Handler {
 			mux.HandleFunc(PathSAMLSLO, s.handleSAMLSLO)
 		}
 	}
-	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux)))
+	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, s.withClientCert(mux))))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
@@ -465,8 +486,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt}
+	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt, CertThumbprint: certThumbprint(r)}
 	if err := grant.RequireDPoP(req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := grant.RequireCertificate(req); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -154,6 +154,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Responses: &oidc.UserInfoResponses{
 			Issuer: s.opts.Issuer, Keys: s.opts.Ring, Encrypter: encrypter, Clients: s.clients, Now: s.now,
 		},
+		// Certificate-bound tokens (RFC 8705 §3) with their certificate.
+		CertThumbprint: certThumbprint,
 	}
 	if s.dpop != nil {
 		s.userinfo.DPoP = endpointDPoP{v: s.dpop, url: s.opts.Issuer + PathUserInfo}

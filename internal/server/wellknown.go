@@ -143,11 +143,21 @@ type Metadata struct {
 	// jwt-bearer grant is served, which redeems ID-JAGs of the trusted
 	// issuers (draft-ietf-oauth-identity-assertion-authz-grant §7.2).
 	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
+
+	// Mutual TLS (RFC 8705), when configured:
+	// TLSClientCertificateBoundAccessTokens says certificate-bound access
+	// tokens are issued (§3.3), and MTLSEndpointAliases lists where
+	// clients connect with their certificates (§5).
+	TLSClientCertificateBoundAccessTokens bool              `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	MTLSEndpointAliases                   map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 func (s *Server) metadata() Metadata {
 	iss := s.opts.Issuer
 	authMethods := []string{oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthPrivateKeyJWT}
+	if s.mtlsOn() {
+		authMethods = slices.Clip(append(authMethods, oauth.MethodTLSClientAuth, oauth.MethodSelfSignedTLSClientAuth))
+	}
 	var assertionAlgs []string
 	for _, a := range jose.SignatureAlgorithms() {
 		if !a.IsSymmetric() {
@@ -170,6 +180,8 @@ func (s *Server) metadata() Metadata {
 		IntrospectionSigningAlgValuesSupported:     []string{alg},
 		SubjectTypesSupported:                      []string{"public"},
 		DPoPSigningAlgValuesSupported:              s.dpopAlgorithms(),
+		TLSClientCertificateBoundAccessTokens:      s.mtlsOn(),
+		MTLSEndpointAliases:                        s.mtlsAliases(),
 	}
 	// RFC 8414 §2: an endpoint that lists private_key_jwt lists its
 	// assertion algorithms too.

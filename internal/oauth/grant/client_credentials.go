@@ -54,7 +54,7 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		Audience: aud,
 		TTL:      ttl,
 		Format:   c.AccessTokenFormat,
-		Extra:    withCnf(nil, req.DPoPKey),
+		Extra:    withCnf(nil, req.DPoPKey, certBinding(req)),
 	})
 	if err != nil {
 		return nil, mintFailed(err)

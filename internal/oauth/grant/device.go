@@ -246,7 +246,8 @@ func (g *DeviceCode) Handle(ctx context.Context, req *Request) (*Response, error
 	}
 	st := grantState{client: c, user: &u, scopes: d.Scopes, audience: d.Audience, sessionID: d.SessionID,
 		authTime: d.AuthTime, amr: d.AMR, acr: d.ACR,
-		jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey)}
+		jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey),
+		x5t: certBinding(req), refreshX5T: refreshCertBinding(c, certBinding(req))}
 	if st.accessAudience, err = TokenResources(req.Form, st.audience); err != nil {
 		return nil, err
 	}

@@ -40,15 +40,23 @@ func tokenType(jkt string) string {
 	return TokenTypeBearer
 }
 
-// withCnf returns extra with the confirmation claim {"jkt": jkt} (RFC 9449
-// §6) added, extra itself when jkt is empty. extra is not modified.
-func withCnf(extra map[string]any, jkt string) map[string]any {
-	if jkt == "" {
+// withCnf returns extra with the confirmation claim added: {"jkt": jkt}
+// (RFC 9449 §6) and {"x5t#S256": x5t} (RFC 8705 §3.1), each when not
+// empty; extra itself when both are. extra is not modified.
+func withCnf(extra map[string]any, jkt, x5t string) map[string]any {
+	if jkt == "" && x5t == "" {
 		return extra
 	}
 	out := make(map[string]any, len(extra)+1)
 	maps.Copy(out, extra)
-	out["cnf"] = map[string]string{"jkt": jkt}
+	cnf := map[string]string{}
+	if jkt != "" {
+		cnf["jkt"] = jkt
+	}
+	if x5t != "" {
+		cnf[CnfX5T] = x5t
+	}
+	out["cnf"] = cnf
 	return out
 }
 

@@ -164,9 +164,9 @@ func (g *JWTBearer) Handle(ctx context.Context, req *Request) (*Response, error)
 		}
 	}
 	if req.DPoPKey != "" {
-		extra = map[string]any{"cnf": map[string]string{"jkt": req.DPoPKey}}
 		tokenType = "DPoP"
 	}
+	extra = withCnf(extra, req.DPoPKey, certBinding(req))
 
 	// Single use, checked last so that a refused request consumes nothing.
 	if err := g.Replay.UseJTI(ctx, replayKey(iss.Issuer), claims.ID, exp.Add(jwt.DefaultLeeway)); err != nil {

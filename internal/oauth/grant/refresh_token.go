@@ -1,6 +1,7 @@
 package grant
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -66,6 +67,14 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 		g.securityEvent(ctx, req, "DPoP-bound refresh token presented without a proof by its key", old.UserID)
 		return nil, err
 	}
+	famX5T, err := familyX5T(old.Extra)
+	if err != nil {
+		return nil, oauth.ServerError(err)
+	}
+	if err := checkRefreshCert(famX5T, req); err != nil {
+		g.securityEvent(ctx, req, "certificate-bound refresh token presented without its certificate", old.UserID)
+		return nil, err
+	}
 	if !old.RotatedAt.IsZero() {
 		return nil, g.reused(ctx, req, &old)
 	}
@@ -95,6 +104,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
 		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT,
+		// A family bound to a certificate keeps it (RFC 8705 §4); its
+		// access tokens are bound to it whatever the client registered.
+		x5t: cmp.Or(famX5T, certBinding(req)), refreshX5T: famX5T,
 		extra: old.Extra, delegationID: old.DelegationID}
 	// RFC 8707 §2.2: resource narrows this access token to audiences the
 	// refresh token was granted for; the refresh token keeps them all.

@@ -107,6 +107,7 @@ type presented struct {
 	act          json.RawMessage
 	mayAct       json.RawMessage
 	jkt          string
+	x5t          string // cnf.x5t#S256 (RFC 8705 §3.1), or empty
 	delegationID string
 	user         bool // sub is a writ user (holdersActive)
 	// delegation is the delegation of a writ token issued by exchange
@@ -200,6 +201,9 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	if subj.jkt != "" && subj.jkt != req.DPoPKey {
 		return nil, oauth.InvalidRequest("the subject_token is DPoP-bound; send a DPoP proof of its key")
 	}
+	if subj.x5t != "" && !oauth.ThumbprintsEqual(subj.x5t, req.CertThumbprint) {
+		return nil, oauth.InvalidRequest("the subject_token is certificate-bound; connect with its TLS client certificate")
+	}
 	allowed := c.Scopes
 	if subj.hasScope {
 		allowed = intersect(subj.scopes, c.Scopes)
@@ -234,6 +238,9 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		}
 		if act.jkt != "" && act.jkt != req.DPoPKey {
 			return nil, oauth.InvalidRequest("the actor_token is DPoP-bound; send a DPoP proof of its key")
+		}
+		if act.x5t != "" && !oauth.ThumbprintsEqual(act.x5t, req.CertThumbprint) {
+			return nil, oauth.InvalidRequest("the actor_token is certificate-bound; connect with its TLS client certificate")
 		}
 		if !g.actorPresentable(act, c) {
 			return nil, oauth.InvalidRequest("the actor_token was issued to another client for another audience")
@@ -327,9 +334,15 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	}
 	tokenType := "Bearer"
 	if req.DPoPKey != "" {
-		extra["cnf"] = map[string]string{"jkt": req.DPoPKey}
 		tokenType = "DPoP"
 	}
+	// A certificate-bound subject stays bound to the certificate the
+	// request proved (RFC 8705 §3: it never becomes a bearer token).
+	x5t := certBinding(req)
+	if subj.x5t != "" || (act != nil && act.x5t != "") {
+		x5t = req.CertThumbprint
+	}
+	extra = withCnf(extra, req.DPoPKey, x5t)
 	format := c.AccessTokenFormat
 	if requested == TokenTypeJWT {
 		format = store.AccessTokenJWT
@@ -350,6 +363,11 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		familyExtra := map[string]any{"delegation_id": id}
 		if len(actClaim) > 0 {
 			familyExtra["act"] = actClaim
+		}
+		if x5t != "" {
+			// The family is bound to the certificate (RFC 8705 §4) and
+			// keeps the binding through refresh.
+			familyExtra["cnf"] = map[string]string{CnfX5T: x5t}
 		}
 		fe, err := json.Marshal(familyExtra)
 		if err != nil {
@@ -389,6 +407,9 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	}
 	if req.DPoPKey != "" {
 		details["jkt"] = req.DPoPKey
+	}
+	if x5t != "" {
+		details[CnfX5T] = x5t
 	}
 	event := store.AuditEvent{
 		Time: now, Type: store.AuditTokenExchange, ClientID: c.ID, Subject: subj.subject, Actors: chain.Subjects(),
@@ -765,7 +786,8 @@ func (p *presented) claims(tok *jwt.Token) error {
 	return p.extraClaims(tok.Claim)
 }
 
-// extraClaims reads scope, act, may_act, cnf.jkt and delegation_id.
+// extraClaims reads scope, act, may_act, cnf (jkt, x5t#S256) and
+// delegation_id.
 func (p *presented) extraClaims(claim func(string) (string, bool)) error {
 	if raw, ok := claim("scope"); ok {
 		s, err := strictjson.String(raw)
@@ -796,13 +818,18 @@ func (p *presented) extraClaims(claim func(string) (string, bool)) error {
 			return errors.New("cnf is not an object")
 		}
 		for _, m := range members {
-			if m.Name == "jkt" {
+			switch m.Name {
+			case "jkt":
 				if p.jkt, err = strictjson.String(m.Value); err != nil || p.jkt == "" {
 					return errors.New("cnf.jkt is not a string")
 				}
-			} else {
-				// A confirmation method writ cannot check (x5t#S256 of
-				// mTLS): the token cannot be presented here.
+			case CnfX5T:
+				if p.x5t, err = strictjson.String(m.Value); err != nil || p.x5t == "" {
+					return errors.New("cnf.x5t#S256 is not a string")
+				}
+			default:
+				// A confirmation method writ cannot check: the token
+				// cannot be presented here.
 				return fmt.Errorf("unsupported confirmation method %q", m.Name)
 			}
 		}

@@ -122,6 +122,10 @@ type grantState struct {
 	// jkt binds the access token to a DPoP key (cnf.jkt), or is empty;
 	// refreshJKT binds a new refresh token family (dpop.go).
 	jkt, refreshJKT string
+	// x5t binds the access token to a TLS client certificate
+	// (cnf.x5t#S256), or is empty; refreshX5T binds the refresh token
+	// family (mtls.go), recorded in its Extra.
+	x5t, refreshX5T string
 }
 
 // issue mints, in memory, the access token, the ID token (openid scope)
@@ -154,6 +158,11 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			extra = make(map[string]any, len(members))
 		}
 		for _, m := range members {
+			if m.Name == "cnf" {
+				// The family's binding record; the access token's cnf is
+				// built from the grant's bindings.
+				continue
+			}
 			extra[m.Name] = json.RawMessage(m.Value)
 		}
 	}
@@ -164,7 +173,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		Audience: accessAud,
 		TTL:      ttl,
 		Format:   g.client.AccessTokenFormat,
-		Extra:    withCnf(extra, g.jkt),
+		Extra:    withCnf(extra, g.jkt, g.x5t),
 	})
 	if err != nil {
 		return nil, store.Issue{}, mintFailed(err)
@@ -205,11 +214,17 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		if g.refreshScopes != nil {
 			rtScopes = g.refreshScopes
 		}
+		rtExtra := g.extra
+		if g.refreshX5T != "" {
+			if rtExtra, err = withFamilyX5T(g.extra, g.refreshX5T); err != nil {
+				return nil, store.Issue{}, oauth.ServerError(err)
+			}
+		}
 		issue.Refresh = &store.RefreshToken{
 			Hash: hash, FamilyID: family, ClientID: g.client.ID, UserID: g.user.ID, SessionID: g.sessionID,
 			Scopes: rtScopes, Audience: g.audience, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
 			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp, JKT: g.refreshJKT,
-			DelegationID: g.delegationID, Extra: g.extra,
+			DelegationID: g.delegationID, Extra: rtExtra,
 		}
 		resp.RefreshToken = value
 	}
