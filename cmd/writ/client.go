@@ -89,6 +89,7 @@ type clientFlags struct {
 	firstParty   bool
 	dpopBound    bool
 	requirePAR   bool
+	profile      string
 	backchannel  string
 	public       bool
 	metadata     []string
@@ -135,6 +136,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
 	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
 	fs.BoolVar(&f.requirePAR, "require-pushed-authorization-requests", false, "accept the client's authorization requests only as a request_uri from /oauth2/par (RFC 9126)")
+	fs.StringVar(&f.profile, "profile", "", "security `PROFILE` the client is held to: fapi2 (the FAPI 2.0 Security Profile: PAR, PKCE, DPoP or mTLS, private_key_jwt or mTLS, PS256/ES256/EdDSA)"+hint)
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -316,6 +318,7 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	text("id-token-signed-response-alg", "id_token_signed_response_alg", f.idTokenAlg)
 	text("jwks-uri", "jwks_uri", f.jwksURI)
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
+	text("profile", "profile", f.profile)
 	if fs.Changed("first-party") {
 		b["first_party"] = f.firstParty
 	}
@@ -597,6 +600,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.RequirePushedAuthorizationRequests {
 		rows = append(rows, []string{"REQUIRE PAR", "yes"})
+	}
+	if c.Profile != "" {
+		rows = append(rows, []string{"PROFILE", c.Profile})
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
 		rows = append(rows, []string{"METADATA " + k, c.Metadata[k]})

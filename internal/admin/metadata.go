@@ -85,6 +85,7 @@ func fieldNames() []string {
 		"access_token_format", "access_token_ttl", "refresh_token_ttl", "id_token_ttl",
 		"id_token_signed_response_alg", "audiences", "first_party", "metadata",
 		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
+		"profile",
 	}
 }
 
@@ -262,6 +263,11 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		c.DPoPBoundAccessTokens, err = decodeBool(badMetadata, name, raw)
 	case "require_pushed_authorization_requests":
 		c.RequirePushedAuthorizationRequests, err = decodeBool(badMetadata, name, raw)
+	case "profile":
+		c.Profile = store.ProfileNone
+		if !null {
+			c.Profile, err = decodeString(name, raw, 32)
+		}
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -582,6 +588,9 @@ type ClientResponse struct {
 	// take the client's requests only from the pushed authorization
 	// request endpoint (RFC 9126 §6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// Profile is the security profile the client is held to: "fapi2"
+	// (the FAPI 2.0 Security Profile), or absent for none.
+	Profile string `json:"profile,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
