@@ -643,6 +643,7 @@ func toJSON(c store.Client, secret string) ClientResponse {
 		TokenExchange:                      exchangeJSON(c.Exchange),
 		TokensRevokedBefore:                c.TokensRevokedBefore,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		Profile:                            c.Profile,
 		CreatedAt:                          c.CreatedAt,
 		UpdatedAt:                          c.UpdatedAt,
 	}

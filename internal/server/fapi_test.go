@@ -412,4 +412,3 @@ func TestPARDPoPJKT(t *testing.T) {
 		t.Fatalf("token_type %q cnf %v", tr.TokenType, cnf)
 	}
 }
-
