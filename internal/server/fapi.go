@@ -38,7 +38,7 @@ func (s *Server) fapi2(c *store.Client) bool {
 
 // fapiPushedRequest runs the profile's checks of a pushed authorization
 // request before its parameters are validated: the client's registration
-// and authentication. raw is the request object, or "" without one.
+// and authentication, and the algorithm of a request object in form.
 func (s *Server) fapiPushedRequest(form oauth.Form, client *oauth.Authenticated) error {
 	for _, check := range []func() error{
 		func() error { return fapiRegistration(&client.Client) },
