@@ -94,6 +94,7 @@ type clientFlags struct {
 	tlsSubjectDN, tlsSANDNS, tlsSANURI, tlsSANIP, tlsSANEmail string
 	certBound                                                 bool
 	requirePAR                                                bool
+	profile                                                   string
 	backchannel                                               string
 	public                                                    bool
 	metadata                                                  []string
@@ -148,6 +149,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
 	fs.BoolVar(&f.dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof in every token request of the client: its tokens are all DPoP-bound (RFC 9449 §5.2)")
 	fs.BoolVar(&f.requirePAR, "require-pushed-authorization-requests", false, "accept the client's authorization requests only as a request_uri from /oauth2/par (RFC 9126)")
+	fs.StringVar(&f.profile, "profile", "", "security `PROFILE` the client is held to: fapi2 (the FAPI 2.0 Security Profile: PAR, PKCE, DPoP or mTLS, private_key_jwt or mTLS, PS256/ES256/EdDSA)"+hint)
 	fs.StringVar(&f.backchannel, "backchannel-logout-uri", "", "https `URL` that receives back-channel logout tokens"+hint)
 	fs.BoolVar(&f.public, "public", false, "a public client without a secret (same as --auth-method none)")
 	fs.StringArrayVar(&f.metadata, "metadata", nil, "free-form annotation `KEY=VALUE` (repeatable; replaces all annotations)"+hint)
@@ -333,6 +335,7 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 	}
 	text("jwks-uri", "jwks_uri", f.jwksURI)
 	text("backchannel-logout-uri", "backchannel_logout_uri", f.backchannel)
+	text("profile", "profile", f.profile)
 	if fs.Changed("first-party") {
 		b["first_party"] = f.firstParty
 	}
@@ -627,6 +630,9 @@ func writeClientDetails(s *streams, c admin.ClientResponse) error {
 	}
 	if c.RequirePushedAuthorizationRequests {
 		rows = append(rows, []string{"REQUIRE PAR", "yes"})
+	}
+	if c.Profile != "" {
+		rows = append(rows, []string{"PROFILE", c.Profile})
 	}
 	rows = appendSet(rows,
 		[]string{"TLS CLIENT AUTH SUBJECT DN", c.TLSClientAuthSubjectDN},

@@ -172,6 +172,9 @@ type Options struct {
 	// MaxBytes bounds request bodies; zero or negative means
 	// DefaultMaxBytes.
 	MaxBytes int64
+	// FAPI2 holds every client to the FAPI 2.0 Security Profile (the
+	// server-wide mode), as if each were registered with profile fapi2.
+	FAPI2 bool
 }
 
 // handler serves the admin API.
@@ -183,10 +186,12 @@ type handler struct {
 	clients     Invalidator
 	keys        KeyManager
 	idTokenAlgs []jose.Algorithm
-	log         *slog.Logger
-	now         func() time.Time
-	maxBytes    int64
-	mux         *http.ServeMux
+	// fapiServer is Options.FAPI2 (RegistrationOptions.FAPI2).
+	fapiServer bool
+	log        *slog.Logger
+	now        func() time.Time
+	maxBytes   int64
+	mux        *http.ServeMux
 
 	// The user routes' dependencies (Options.Users, Passwords,
 	// SessionsEnded).
@@ -217,6 +222,8 @@ func NewHandler(o Options) http.Handler {
 		log:      o.Logger,
 		now:      o.Now,
 		maxBytes: o.MaxBytes,
+
+		fapiServer: o.FAPI2,
 	}
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
 	h.delegations, h.audit = o.Delegations, o.Audit

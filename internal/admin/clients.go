@@ -97,6 +97,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defaults(&c, fields)
+	h.fapiDefaults(&c, fields)
 	if _, ok := fields["grant_types"]; !ok && len(c.RedirectURIs) == 0 {
 		return badRedirect("grant_types defaults to authorization_code, which needs at least one redirect_uri; services that get tokens for themselves register grant_types [\"client_credentials\"]")
 	}
@@ -114,6 +115,9 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+		return err
+	}
+	if err := h.checkProfile(&c); err != nil {
 		return err
 	}
 	if err := h.checkResponseCrypto(&c); err != nil {
@@ -242,6 +246,9 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 			if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
 				return store.Client{}, err
 			}
+		}
+		if err := h.checkProfile(&c); err != nil {
+			return store.Client{}, err
 		}
 		if err := h.checkResponseCrypto(&c); err != nil {
 			return store.Client{}, err

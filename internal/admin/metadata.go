@@ -88,6 +88,7 @@ func fieldNames() []string {
 		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
 		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
 		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
+		"profile",
 	}
 }
 
@@ -275,6 +276,11 @@ func applyField(c *store.Client, name string, raw json.RawMessage) error {
 		c.DPoPBoundAccessTokens, err = decodeBool(badMetadata, name, raw)
 	case "require_pushed_authorization_requests":
 		c.RequirePushedAuthorizationRequests, err = decodeBool(badMetadata, name, raw)
+	case "profile":
+		c.Profile = store.ProfileNone
+		if !null {
+			c.Profile, err = decodeString(name, raw, 32)
+		}
 	case "metadata":
 		c.Metadata = nil
 		if !null {
@@ -645,6 +651,9 @@ type ClientResponse struct {
 	// TLSClientCertificateBoundAccessTokens (RFC 8705 §3.4): the client's
 	// tokens are bound to its TLS client certificate.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// Profile is the security profile the client is held to: "fapi2"
+	// (the FAPI 2.0 Security Profile), or absent for none.
+	Profile string `json:"profile,omitempty"`
 	// Origin is how the client was registered: absent for the admin API,
 	// "dynamic" (RFC 7591) or "metadata_document" (a client ID metadata
 	// document). Read-only.
@@ -697,6 +706,7 @@ func toJSON(c store.Client, secret string) ClientResponse {
 		TokenExchange:                      exchangeJSON(c.Exchange),
 		TokensRevokedBefore:                c.TokensRevokedBefore,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		Profile:                            c.Profile,
 		CreatedAt:                          c.CreatedAt,
 		UpdatedAt:                          c.UpdatedAt,
 	}

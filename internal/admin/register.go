@@ -59,6 +59,10 @@ const (
 
 // RegistrationOptions configure NewRegistration.
 type RegistrationOptions struct {
+	// FAPI2 holds every registered client to the FAPI 2.0 Security
+	// Profile (the server-wide mode): metadata that contradicts it is
+	// refused.
+	FAPI2 bool
 	// Open lets anyone register; otherwise an initial access token is
 	// required (InitialTokens).
 	Open bool
@@ -171,7 +175,7 @@ func (l *addrLimiter) allow(remoteAddr string, now time.Time) (bool, time.Durati
 // PathRegister/{client_id}.
 func NewRegistration(o RegistrationOptions) http.Handler {
 	h := &handler{store: o.Store, hasher: o.Hasher, clients: o.Clients, users: o.Users,
-		log: o.Logger, now: o.Now, maxBytes: o.MaxBytes, idTokenAlgs: o.IDTokenAlgorithms}
+		log: o.Logger, now: o.Now, maxBytes: o.MaxBytes, idTokenAlgs: o.IDTokenAlgorithms, fapiServer: o.FAPI2}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -373,6 +377,7 @@ func (rg *registration) decode(w http.ResponseWriter, r *http.Request, c *store.
 		return nil, err
 	}
 	defaults(c, fields)
+	rg.h.fapiDefaults(c, fields)
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(rg.grants, g) {
 			return nil, badMetadata("grant type %q cannot be registered here; use %s", clip(g, 64), strings.Join(rg.grants, ", "))
@@ -407,6 +412,9 @@ func (rg *registration) validate(c *store.Client) error {
 		return err
 	}
 	if err := rg.h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+		return err
+	}
+	if err := rg.h.checkProfile(c); err != nil {
 		return err
 	}
 	return rg.h.checkResponseCrypto(c)

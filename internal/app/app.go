@@ -241,11 +241,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		PublicAccessTokenTTL: cfg.PublicAccessTokenTTL,
 		MCPResources:         cfg.MCPResources,
 		MaxRequestBytes:      cfg.MaxRequestBytes,
+		FAPI2:                cfg.FAPI2,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.Admin = admin.NewHandler(admin.Options{
+		FAPI2:          cfg.FAPI2,
 		Delegations:    a.Store,
 		Audit:          a.Store,
 		Users:          a.Store,

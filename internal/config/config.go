@@ -82,6 +82,8 @@ type Config struct {
 	// RequirePushedAuthorizationRequests makes the authorization endpoint
 	// take only request_uri values from /oauth2/par (RFC 9126 §5).
 	RequirePushedAuthorizationRequests bool
+	// FAPI2 holds every client to the FAPI 2.0 Security Profile.
+	FAPI2 bool
 
 	KeyAlgorithm      string
 	KeyAlgorithms     []string
@@ -348,6 +350,8 @@ func fields() []field {
 			func(c *Config) *string { return &c.UIDir }),
 		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
 			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
+		boolField("fapi2", "WRIT_FAPI2", "false", "hold every client to the FAPI 2.0 Security Profile (pushed requests, PKCE, DPoP or mTLS-bound tokens, private_key_jwt or mTLS, PS256/ES256/EdDSA); key_algorithm must be one of these",
+			func(c *Config) *bool { return &c.FAPI2 }),
 		enumField("key_algorithm", "WRIT_KEY_ALGORITHM", "ES256", "algorithm of access tokens and introspection responses (the key ring always has a key for it)",
 			[]string{"ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"}, func(c *Config) *string { return &c.KeyAlgorithm }),
 		algListField("key_algorithms", "WRIT_KEY_ALGORITHMS", "RS256,ES256,EdDSA",
@@ -611,6 +615,9 @@ func (c *Config) Validate(getenv func(string) string) error {
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment (RFC 8414)", c.Issuer))
 		}
+	}
+	if c.FAPI2 && !slices.Contains([]string{"PS256", "ES256", "EdDSA"}, c.KeyAlgorithm) {
+		errs = append(errs, fmt.Errorf("fapi2 needs key_algorithm PS256, ES256 or EdDSA (the FAPI 2.0 algorithms), not %s", c.KeyAlgorithm))
 	}
 	if c.DPoPMaxAge < 10*time.Second || c.DPoPMaxAge > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("dpop_max_age %s must be between 10s and 10m", c.DPoPMaxAge))

@@ -72,6 +72,13 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &client.Client
+	fapi := s.fapi2(c)
+	if fapi {
+		if err := s.fapiPushedRequest(form, client); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	// The parameters of client authentication are not part of the
 	// authorization request.
 	params := form.Values()
@@ -100,6 +107,12 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, parFailure(err))
 		return
+	}
+	if fapi {
+		if err := fapiAuthorizationRequest(params, req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	uri, err := s.pushRequest(ctx, req, c)
 	if err != nil {
@@ -198,7 +211,9 @@ type resolved struct {
 // (authz.RefuseRequest), else they are pages.
 func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolved, error) {
 	hasURI, hasObject := params.Has("request_uri"), params.Has("request")
-	required := s.opts.SignIn.RequirePushedAuthorizationRequests
+	// The FAPI 2.0 Security Profile requires pushed requests too
+	// (fapi.go), server-wide or for the client.
+	required := s.opts.SignIn.RequirePushedAuthorizationRequests || s.opts.FAPI2
 	if !hasURI && !hasObject && !required && !s.clientRequiresPAR(ctx, params) {
 		return resolved{params: params}, nil
 	}
@@ -234,7 +249,7 @@ func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolve
 			return resolved{}, authz.RefuseRequest(&c, params, authz.CodeInvalidRequestURI, desc)
 		}
 		return resolved{req: req, client: &c}, nil
-	case required || c.RequirePushedAuthorizationRequests:
+	case required || c.RequirePushedAuthorizationRequests || s.fapi2(&c):
 		// Pushed requests are required, server-wide or for the client:
 		// neither plain parameters nor a request object will do.
 		return resolved{}, authz.RefuseRequest(&c, params, oauth.CodeInvalidRequest, "authorization requests must be pushed first (pushed authorization request endpoint, then request_uri)")
@@ -253,7 +268,8 @@ func (s *Server) resolveRequest(ctx context.Context, params url.Values) (resolve
 }
 
 // clientRequiresPAR reports whether the client a plain request names
-// registered require_pushed_authorization_requests. A client that cannot
+// registered require_pushed_authorization_requests, or is held to the
+// FAPI 2.0 Security Profile. A client that cannot
 // be read is left to authz.Parse, which refuses it.
 func (s *Server) clientRequiresPAR(ctx context.Context, params url.Values) bool {
 	ids := params["client_id"]
@@ -261,7 +277,7 @@ func (s *Server) clientRequiresPAR(ctx context.Context, params url.Values) bool 
 		return false
 	}
 	c, err := s.clients.GetClient(ctx, ids[0])
-	return err == nil && c.RequirePushedAuthorizationRequests
+	return err == nil && (c.RequirePushedAuthorizationRequests || s.fapi2(&c))
 }
 
 // pushedRequest spends the request_uri of client c and returns the request

@@ -135,6 +135,10 @@ type Options struct {
 	// so that certificate-bound tokens can be presented, but the methods
 	// are not advertised and no header is trusted).
 	MTLS *MTLSOptions
+	// FAPI2 holds every client to the FAPI 2.0 Security Profile, as if
+	// each were registered with profile fapi2 (fapi.go), and narrows
+	// discovery to what the profile allows.
+	FAPI2 bool
 }
 
 // RegistrationOptions configure dynamic client registration.
@@ -273,6 +277,9 @@ func New(opts Options) (*Server, error) {
 	// No handler reaches the whole store: each gets its interface below.
 	opts.Store = nil
 	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mcpResources: mcp}
+	if err := s.checkFAPIServer(); err != nil {
+		return nil, err
+	}
 	s.stores.introspection = st
 	s.stores.revocation = st
 	s.stores.ready = st
@@ -383,6 +390,7 @@ func (s *Server) setupRegistration(st Store) error {
 	}
 	ro := admin.RegistrationOptions{
 		Open:              o.Open,
+		FAPI2:             s.opts.FAPI2,
 		InitialTokens:     o.InitialTokens,
 		Store:             clients,
 		Hasher:            s.opts.Hasher,
@@ -487,6 +495,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt, CertThumbprint: certThumbprint(r)}
+	if s.fapi2(&client.Client) {
+		if err := s.fapiTokenRequest(r, req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if err := grant.RequireDPoP(req); err != nil {
 		s.fail(w, r, err)
 		return

@@ -138,7 +138,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Now:           s.now,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
-	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}
+	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st, NoRotation: s.fapi2}
 	s.grants[grant.TypeDeviceCode] = &grant.DeviceCode{Tokens: tokens, Store: st}
 	s.deviceAuthz = &grant.DeviceAuthorization{Store: st, VerificationURI: s.opts.Issuer + PathDevice,
 		DefaultAudience: s.opts.DefaultAudience, MCPResources: s.mcpResources, Now: s.now}

@@ -233,6 +233,9 @@ func (s *Server) metadata() Metadata {
 	if _, ok := s.grants[grant.TypeJWTBearer]; ok {
 		m.AuthorizationGrantProfilesSupported = []string{grant.IDJAGProfile}
 	}
+	if s.opts.FAPI2 {
+		fapiMetadata(&m)
+	}
 	return m
 }
 

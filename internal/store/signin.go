@@ -235,6 +235,13 @@ type Issue struct {
 	// starts a new family with it; a rotation continues the old token's
 	// family.
 	Refresh *RefreshToken
+	// KeepPresented makes RotateRefreshToken a refresh without rotation
+	// (the FAPI 2.0 Security Profile's): the presented token is not
+	// marked rotated and stays usable, its ExpiresAt moved to Refresh's;
+	// Refresh is still stored, as the family's record of the access token
+	// issued (so that revoking the family revokes it), and its value is
+	// never handed out. Ignored by a redemption.
+	KeepPresented bool
 }
 
 // Validate reports an error wrapping ErrInvalid unless i can be stored:
@@ -493,9 +500,11 @@ type RefreshRotator interface {
 	//   - the new token not of the old token's family (its FamilyID,
 	//     ClientID, UserID or FamilyExpiresAt differ): ErrInvalid;
 	//   - the new token's hash taken: ErrAlreadyExists;
-	//   - otherwise old.RotatedAt is set to now, and the new token (with
-	//     the access token recorded on it) and the opaque access token
-	//     record are stored.
+	//   - otherwise old.RotatedAt is set to now (with issue.KeepPresented,
+	//     instead, old.ExpiresAt is set to issue.Refresh.ExpiresAt and the
+	//     old token stays usable), and the new token (with the access
+	//     token recorded on it) and the opaque access token record are
+	//     stored.
 	//
 	// With an error, the old token is returned too, except for ErrNotFound
 	// of an unknown hash and ErrInvalid of an unstorable issue; nothing

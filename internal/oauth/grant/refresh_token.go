@@ -34,6 +34,13 @@ type RefreshToken struct {
 	*Tokens
 	// Store reads and rotates refresh tokens and what they need.
 	Store RefreshStores
+	// NoRotation, when set and true for a client, refreshes without
+	// rotation: the presented refresh token stays valid (its sliding
+	// lifetime renewed) and the response carries none, so that a client
+	// that lost a response simply retries with the token it holds. The
+	// FAPI 2.0 Security Profile asks this (§5.3.2.1, see fapi.go); nil
+	// rotates for every client.
+	NoRotation func(c *store.Client) bool
 }
 
 // Handle implements Handler.
@@ -116,6 +123,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	resp, issue, err := g.issue(ctx, st, now)
 	if err != nil {
 		return nil, err
+	}
+	if g.NoRotation != nil && g.NoRotation(c) {
+		keepPresented(resp, &issue)
 	}
 	old, err = g.Store.RotateRefreshToken(ctx, hash, now, issue)
 	switch {

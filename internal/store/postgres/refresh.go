@@ -206,10 +206,14 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 	if len(oldHash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	if old, ok, err := s.rotateFast(ctx, oldHash, now, issue); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
-	} else if ok {
-		return old, nil
+	// The one-statement path rotates; a refresh without rotation
+	// (issue.KeepPresented) takes the transaction below.
+	if !issue.KeepPresented {
+		if old, ok, err := s.rotateFast(ctx, oldHash, now, issue); err != nil {
+			return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+		} else if ok {
+			return old, nil
+		}
 	}
 	// Nothing changed: find out why (a reuse revokes the family), with the
 	// family and the token locked.
@@ -245,7 +249,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		if err := store.CheckRotation(old, now, issue); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1`, oldHash, now); err != nil {
+		if issue.KeepPresented {
+			// A refresh without rotation: the presented token slides.
+			if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET expires_at = $2 WHERE hash = $1`, oldHash, issue.Refresh.ExpiresAt.Truncate(store.TimePrecision)); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1`, oldHash, now); err != nil {
 			return err
 		}
 		return writeIssue(ctx, tx, issue, false)
@@ -257,6 +266,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	case err != nil:
 		return old, fmt.Errorf("%s: %w", op, err)
+	}
+	if issue.KeepPresented {
+		old.ExpiresAt = issue.Refresh.ExpiresAt.Truncate(store.TimePrecision).UTC()
+		return old, nil
 	}
 	old.RotatedAt = now.Truncate(store.TimePrecision).UTC()
 	return old, nil

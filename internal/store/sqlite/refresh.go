@@ -233,7 +233,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		if err := store.CheckRotation(old, now, issue); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, encodeTime(now), oldHash); err != nil {
+		if issue.KeepPresented {
+			// A refresh without rotation: the presented token slides.
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET expires_at = ? WHERE hash = ?`, encodeTime(issue.Refresh.ExpiresAt), oldHash); err != nil {
+				return err
+			}
+		} else if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, encodeTime(now), oldHash); err != nil {
 			return err
 		}
 		return writeIssue(ctx, tx, issue, false)
@@ -245,6 +250,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	case err != nil:
 		return old, fmt.Errorf("%s: %w", op, err)
+	}
+	if issue.KeepPresented {
+		old.ExpiresAt = decodeTime(encodeTime(issue.Refresh.ExpiresAt))
+		return old, nil
 	}
 	old.RotatedAt = decodeTime(encodeTime(now))
 	return old, nil

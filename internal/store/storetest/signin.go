@@ -50,6 +50,7 @@ func signInTests() []struct {
 		{"Refresh/Family", testRefreshFamily},
 		{"Refresh/NotFound", testRefreshNotFound},
 		{"Refresh/Rotate", testRefreshRotate},
+		{"Refresh/KeepPresented", testRefreshKeepPresented},
 		{"Refresh/Reuse", testRefreshReuse},
 		{"Refresh/Expired", testRefreshExpired},
 		{"Refresh/RotateRefused", testRefreshRotateRefused},
@@ -1335,6 +1336,41 @@ func testRefreshRotate(t *testing.T, s store.Store) {
 	got, err := s.GetRefreshToken(ctx, other.Hash)
 	must(t, "GetRefreshToken of another family", err)
 	wantRefresh(t, other, got)
+}
+
+// testRefreshKeepPresented: a refresh without rotation (Issue.
+// KeepPresented, the FAPI 2.0 profile's) leaves the presented token
+// usable, again and again, with its expiry moved; the rows stored with
+// each refresh carry the access tokens, which revoking the family revokes.
+func testRefreshKeepPresented(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	rt := fullRefresh("c", "u", "fam", "kept")
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, rt))
+	var jtis []string
+	for i := 1; i <= 2; i++ {
+		now := base.Add(time.Duration(i) * time.Hour)
+		carrier := rt
+		carrier.Hash = hashOf("carrier-" + strconv.Itoa(i))
+		carrier.CreatedAt = now
+		carrier.ExpiresAt = now.Add(24 * time.Hour)
+		issue := rotation(carrier)
+		issue.KeepPresented = true
+		old, err := s.RotateRefreshToken(ctx, rt.Hash, now, issue)
+		must(t, "RotateRefreshToken (KeepPresented)", err)
+		want := rt
+		want.ExpiresAt = carrier.ExpiresAt
+		wantRefresh(t, want, old)
+		got, err := s.GetRefreshToken(ctx, rt.Hash)
+		must(t, "GetRefreshToken of the kept token", err)
+		wantRefresh(t, want, got)
+		jtis = append(jtis, issue.Access.JTI)
+	}
+	wantJTIRevoked(t, s, false, jtis...)
+	must(t, "RevokeRefreshFamily", s.RevokeRefreshFamily(ctx, "fam"))
+	wantJTIRevoked(t, s, true, jtis...)
+	wantRevoked(t, s, true, rt.Hash)
 }
 
 func testRefreshReuse(t *testing.T, s store.Store) {
