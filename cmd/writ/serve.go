@@ -87,7 +87,7 @@ func newServeCmd(s *streams) *cobra.Command {
 // --log-format json nothing but JSON reaches standard error, the error that
 // stops it included.
 func serve(ctx context.Context, s *streams, cfg *config.Config) error {
-	log := newLogger(s, cfg)
+	log, level := newLogger(s, cfg)
 	jsonOnly := cfg.LogFormat == "json"
 	for _, w := range config.UnknownEnvironment(os.Environ()) {
 		log.Warn(w)
@@ -129,7 +129,7 @@ func serve(ctx context.Context, s *streams, cfg *config.Config) error {
 	if jsonOnly {
 		announce = nil // development notices go to the log
 	}
-	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce})
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Level: level, Announce: announce})
 	if err != nil {
 		return fail(err)
 	}
@@ -162,14 +162,16 @@ func warnEnvironment(s *streams) {
 	}
 }
 
-func newLogger(s *streams, cfg *config.Config) *slog.Logger {
-	var level slog.Level
+// newLogger builds the server's logger in the configured format, on a
+// level that App.SetLogLevel can change while it runs.
+func newLogger(s *streams, cfg *config.Config) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(s.err, opts))
+		return slog.New(slog.NewJSONHandler(s.err, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(s.err, opts))
+	return slog.New(slog.NewTextHandler(s.err, opts)), level
 }
 
 func newMigrateCmd(s *streams) *cobra.Command {
