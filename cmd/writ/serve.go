@@ -44,7 +44,10 @@ SIGINT or SIGTERM shut the server down gracefully (requests in flight get
 otherwise ignored: nothing is reloaded, restart writ to apply changes. With
 --log-format json, standard error holds only JSON lines, the development
 notices included. --access-log logs every request (method, path, status,
-duration, client_id, request id; never a query string).`
+duration, client_id, request id; never a query string). The admin listener
+serves Prometheus metrics at /metrics (--metrics-require-token puts them
+behind the admin token); --tracing-endpoint sends OpenTelemetry traces over
+OTLP/HTTP (docs/observability.md).`
 
 const serveExample = `  # Development: zero configuration
   writ serve
