@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/config"
@@ -92,6 +93,11 @@ func newServeCmd(s *streams) *cobra.Command {
 func serve(ctx context.Context, s *streams, cfg *config.Config) error {
 	log, level := newLogger(s, cfg)
 	jsonOnly := cfg.LogFormat == "json"
+	// OpenTelemetry reports failed exports through its process-wide
+	// error handler, which would print plain text: send them to the log.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: " + err.Error())
+	}))
 	for _, w := range config.UnknownEnvironment(os.Environ()) {
 		log.Warn(w)
 	}
