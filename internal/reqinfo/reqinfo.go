@@ -77,17 +77,25 @@ func validCode(s string) bool {
 	return true
 }
 
-// Patterns serves mux, first recording the pattern of mux that the
-// request matches (without its method: "GET /x" is recorded as "/x").
+// Patterns serves mux and records the pattern of mux that the request
+// matched (without its method: "GET /x" is recorded as "/x"), also when
+// the handler panics. It reads Request.Pattern, which ServeMux sets on
+// the request it was given before calling the handler, so the route costs
+// no second lookup (TestPatterns checks that it still does).
 func Patterns(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i := From(r.Context()); i != nil {
-			_, p := mux.Handler(r)
+		i := From(r.Context())
+		if i == nil {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		defer func() {
+			p := r.Pattern
 			if _, path, ok := strings.Cut(p, " "); ok {
 				p = path
 			}
 			i.Route = p
-		}
+		}()
 		mux.ServeHTTP(w, r)
 	})
 }

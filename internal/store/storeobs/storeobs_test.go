@@ -109,3 +109,35 @@ func TestOperations(t *testing.T) {
 		t.Error("Close takes no context and should not be observed")
 	}
 }
+
+// BenchmarkGetClient is the cost of observing a store call (the metrics'
+// observer), against the bare SQLite store.
+func BenchmarkGetClient(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.MemoryPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.CreateClient(b.Context(), store.Client{ID: "c1", Name: "one", GrantTypes: []string{"client_credentials"}, Scopes: []string{"a"}, TokenEndpointAuthMethod: "client_secret_basic", SecretHash: make([]byte, 32)}); err != nil {
+		b.Fatal(err)
+	}
+	timed := func(ctx context.Context, op string) (context.Context, func(error)) {
+		return ctx, func(error) {}
+	}
+	for _, bc := range []struct {
+		name string
+		st   store.Store
+	}{{"bare", s}, {"observed", storeobs.Wrap(s, timed)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.st.GetClient(b.Context(), "c1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
