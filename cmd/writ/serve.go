@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/config"
@@ -44,7 +45,10 @@ SIGINT or SIGTERM shut the server down gracefully (requests in flight get
 otherwise ignored: nothing is reloaded, restart writ to apply changes. With
 --log-format json, standard error holds only JSON lines, the development
 notices included. --access-log logs every request (method, path, status,
-duration, client_id, request id; never a query string).`
+duration, client_id, request id; never a query string). The admin listener
+serves Prometheus metrics at /metrics (--metrics-require-token puts them
+behind the admin token); --tracing-endpoint sends OpenTelemetry traces over
+OTLP/HTTP (docs/observability.md).`
 
 const serveExample = `  # Development: zero configuration
   writ serve
@@ -87,8 +91,13 @@ func newServeCmd(s *streams) *cobra.Command {
 // --log-format json nothing but JSON reaches standard error, the error that
 // stops it included.
 func serve(ctx context.Context, s *streams, cfg *config.Config) error {
-	log := newLogger(s, cfg)
+	log, level := newLogger(s, cfg)
 	jsonOnly := cfg.LogFormat == "json"
+	// OpenTelemetry reports failed exports through its process-wide
+	// error handler, which would print plain text: send them to the log.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: " + err.Error())
+	}))
 	for _, w := range config.UnknownEnvironment(os.Environ()) {
 		log.Warn(w)
 	}
@@ -129,7 +138,7 @@ func serve(ctx context.Context, s *streams, cfg *config.Config) error {
 	if jsonOnly {
 		announce = nil // development notices go to the log
 	}
-	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce})
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Level: level, Announce: announce})
 	if err != nil {
 		return fail(err)
 	}
@@ -162,14 +171,16 @@ func warnEnvironment(s *streams) {
 	}
 }
 
-func newLogger(s *streams, cfg *config.Config) *slog.Logger {
-	var level slog.Level
+// newLogger builds the server's logger in the configured format, on a
+// level that App.SetLogLevel can change while it runs.
+func newLogger(s *streams, cfg *config.Config) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(s.err, opts))
+		return slog.New(slog.NewJSONHandler(s.err, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(s.err, opts))
+	return slog.New(slog.NewTextHandler(s.err, opts)), level
 }
 
 func newMigrateCmd(s *streams) *cobra.Command {

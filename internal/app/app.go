@@ -28,11 +28,14 @@ import (
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/logctx"
+	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
+	"github.com/writ-dev/writ/internal/tracing"
 	"github.com/writ-dev/writ/internal/trust"
 	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jose"
@@ -64,8 +67,14 @@ type App struct {
 	// Trust verifies tokens of the trusted external issuers (jwt-bearer,
 	// ID-JAG, token exchange subjects) against the store's records.
 	Trust *trust.Registry
+	// Metrics are the node's Prometheus metrics, served at
+	// MetricsPath on the admin listener.
+	Metrics *metrics.Metrics
+	// Tracing is the node's OpenTelemetry tracing; nil when off.
+	Tracing *tracing.Tracing
 
 	log      *slog.Logger
+	level    *slog.LevelVar
 	master   keys.MasterKey
 	ringOpts keys.Options
 	ringVer  int64
@@ -93,6 +102,9 @@ type Options struct {
 	Announce io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Level, when set, is the level of Logger's handler, which SetLogLevel
+	// changes while the node runs.
+	Level *slog.LevelVar
 	// ClientMetadata, when set, adjusts the options of the Client ID
 	// Metadata Document resolver built from the configuration, e.g. for a
 	// test to trust its CA and allow its loopback server's address.
@@ -118,7 +130,12 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err := checkProduction(cfg, o.Getenv); err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, log: o.Logger, now: o.Now, announce: o.Announce}
+	// Every line logged with a request's context carries its request ID
+	// (and trace ID, when traced), whoever logs it.
+	o.Logger = slog.New(logctx.NewHandler(o.Logger.Handler(),
+		logctx.Field{Key: "request_id", Value: server.RequestID},
+		logctx.Field{Key: "trace_id", Value: tracing.TraceID}))
+	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -172,6 +189,10 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	if a.AdminToken, err = a.loadAdminToken(o.Getenv); err != nil {
+		return nil, err
+	}
+	observed, err := a.observe(cfg)
+	if err != nil {
 		return nil, err
 	}
 	subkey, err := a.master.DeriveKey(oauth.SecretHashPurpose)
@@ -230,7 +251,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		DPoP:           dpopOpts,
 		MTLS:           mtlsOpts,
 		Issuer:         a.Issuer,
-		Store:          a.Store,
+		Store:          observed,
+		Metrics:        a.Metrics,
+		Tracing:        a.Tracing,
 		Ring:           a.Ring,
 		Hasher:         hasher,
 		Logger:         o.Logger,
@@ -458,7 +481,7 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	grace := a.Config.ShutdownTimeout
-	public, adminH := a.Server.Handler(), a.Admin
+	public, adminH := a.Server.Handler(), a.adminHandler()
 	if a.Config.AccessLog {
 		public, adminH = a.accessLog(public, "public"), a.accessLog(adminH, "admin")
 	}
@@ -541,6 +564,14 @@ func (a *App) Close() error {
 		}
 		for _, c := range a.closers {
 			c.Close()
+		}
+		if a.Tracing != nil {
+			// Export the spans still buffered, for a bounded time.
+			ctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+			if terr := a.Tracing.Shutdown(ctx); terr != nil {
+				a.log.Warn("tracing: export at shutdown failed", "error", terr)
+			}
+			cancel()
 		}
 		if a.Store != nil {
 			err = a.Store.Close()

@@ -96,6 +96,14 @@ type Config struct {
 	AccessLog         bool
 	SecretHashKeyFile string
 
+	// Observability: Prometheus metrics on the admin listener, OpenTelemetry
+	// tracing.
+	MetricsRequireToken bool
+	MetricsMaxClients   int
+	TracingEndpoint     string
+	TracingSampleRatio  float64
+	TracingServiceName  string
+
 	// DPoP (RFC 9449) at the token endpoint.
 	DPoP           bool
 	DPoPAlgorithms []string
@@ -143,6 +151,7 @@ const (
 	kindDuration kind = "duration"
 	kindInt      kind = "int"
 	kindBool     kind = "bool"
+	kindFloat    kind = "float"
 )
 
 func strField(key, env, def, usage string, p func(*Config) *string) field {
@@ -379,6 +388,31 @@ func fields() []field {
 			func(c *Config) *bool { return &c.AutoMigrate }),
 		boolField("access_log", "WRIT_ACCESS_LOG", "false", "log every request at info: method, path (never the query), status, duration, client_id, request id",
 			func(c *Config) *bool { return &c.AccessLog }),
+		boolField("metrics_require_token", "WRIT_METRICS_REQUIRE_TOKEN", "false", "require the admin token (Authorization: Bearer) for GET /metrics on the admin listener; off, /metrics answers any caller that reaches the admin listener, which is meant to be private",
+			func(c *Config) *bool { return &c.MetricsRequireToken }),
+		{key: "metrics_max_clients", env: "WRIT_METRICS_MAX_CLIENTS", def: "100", usage: "how many admin-registered clients get their own client label in writ_tokens_issued_total (the first seen); the others count as other (0: all of them)", kind: kindInt,
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 10000 {
+					return fmt.Errorf("must be a number between 0 and 10000, got %q", truncate(v))
+				}
+				c.MetricsMaxClients = n
+				return nil
+			},
+			get: func(c *Config) string { return strconv.Itoa(c.MetricsMaxClients) }},
+		tracingEndpointField(),
+		{key: "tracing_sample_ratio", env: "WRIT_TRACING_SAMPLE_RATIO", def: "1", usage: "fraction of requests traced when tracing_endpoint is set, from 0 to 1 (an incoming traceparent does not decide it)", kind: kindFloat,
+			set: func(c *Config, v string) error {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f < 0 || f > 1 {
+					return fmt.Errorf("must be a number between 0 and 1, got %q", truncate(v))
+				}
+				c.TracingSampleRatio = f
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatFloat(c.TracingSampleRatio, 'g', -1, 64) }},
+		strField("tracing_service_name", "WRIT_TRACING_SERVICE_NAME", "writ", "service.name of the traces (tell the nodes of a deployment apart by their host, not by this)",
+			func(c *Config) *string { return &c.TracingServiceName }),
 		boolField("dpop", "WRIT_DPOP", "true", "accept DPoP proofs (RFC 9449) at the token endpoint and issue DPoP-bound tokens to clients that send one",
 			func(c *Config) *bool { return &c.DPoP }),
 		algListField("dpop_algorithms", "WRIT_DPOP_ALGORITHMS", "ES256,ES384,ES512,EdDSA,PS256,RS256",
@@ -404,6 +438,25 @@ func fields() []field {
 		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
 			func(c *Config) *string { return &c.DynamicClientAudiences }),
 	}
+}
+
+// tracingEndpointField is the OTLP/HTTP traces URL; empty turns tracing
+// off.
+func tracingEndpointField() field {
+	f := strField("tracing_endpoint", "WRIT_TRACING_ENDPOINT", "",
+		"OpenTelemetry tracing: the OTLP/HTTP traces URL of a collector, e.g. http://127.0.0.1:4318/v1/traces; empty (the default) turns tracing off",
+		func(c *Config) *string { return &c.TracingEndpoint })
+	f.set = func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				return fmt.Errorf("must be an http:// or https:// URL with a host and no user information, got %q", truncate(v))
+			}
+		}
+		c.TracingEndpoint = v
+		return nil
+	}
+	return f
 }
 
 // dpopReplayField is the DPoP replay cache: memory, or a Redis URL. Its

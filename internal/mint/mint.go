@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/strictjson"
@@ -40,6 +44,35 @@ type Minter struct {
 	keys   SigningKeys
 	tokens TokenWriter
 	now    func() time.Time
+	// tracer opens a span per minted token; nil opens none.
+	tracer trace.Tracer
+}
+
+// SetTracer makes the minter open a span for each access token it mints
+// (PrepareContext, Access). Call it before the minter is used.
+func (m *Minter) SetTracer(t trace.Tracer) { m.tracer = t }
+
+// PrepareContext is Prepare in a span of ctx's trace (when a tracer is
+// set): the span names the format, never a claim.
+func (m *Minter) PrepareContext(ctx context.Context, at AccessToken) (Issued, error) {
+	if m.tracer == nil {
+		return m.Prepare(at)
+	}
+	_, span := m.tracer.Start(ctx, "mint.access_token", trace.WithAttributes(attribute.String("token.format", formatName(at.Format))))
+	iss, err := m.Prepare(at)
+	if err != nil {
+		span.SetStatus(codes.Error, "mint failed")
+	}
+	span.End()
+	return iss, err
+}
+
+// formatName is the access token format as a span attribute.
+func formatName(f string) string {
+	if f == store.AccessTokenOpaque {
+		return "opaque"
+	}
+	return "jwt"
 }
 
 // New returns a Minter for issuer. now may be nil (time.Now).
@@ -92,7 +125,7 @@ var reserved = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client
 
 // Access mints an access token and stores the record of an opaque one.
 func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
-	iss, err := m.Prepare(at)
+	iss, err := m.PrepareContext(ctx, at)
 	if err != nil || iss.Record == nil {
 		return iss, err
 	}

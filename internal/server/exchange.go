@@ -43,6 +43,7 @@ func (s *Server) setupExchange(st exchangeStore) error {
 			RefreshMaxTTL: refreshMax,
 			Logger:        s.log,
 			Now:           s.now,
+			Reused:        s.opts.Metrics.ReuseDetected,
 		},
 		Store:           st,
 		Clients:         s.clients,

@@ -16,16 +16,22 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
 	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/reqinfo"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/tracing"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
 	"github.com/writ-dev/writ/rs/dpop"
@@ -139,6 +145,12 @@ type Options struct {
 	// each were registered with profile fapi2 (fapi.go), and narrows
 	// discovery to what the profile allows.
 	FAPI2 bool
+	// Metrics counts and times requests, issued tokens, JWKS requests,
+	// failed sign-ins and reuse detections; nil counts nothing.
+	Metrics *metrics.Metrics
+	// Tracing opens a span per request and for client authentication,
+	// the grant and minting; nil (off) opens none.
+	Tracing *tracing.Tracing
 }
 
 // RegistrationOptions configure dynamic client registration.
@@ -196,6 +208,10 @@ type Server struct {
 	// saml is the SAML 2.0 identity provider; nil without sign-in or a
 	// store that keeps SAML service providers.
 	saml *samlIdP
+
+	// tracer opens the spans of the token endpoint (a no-op one when
+	// tracing is off).
+	tracer trace.Tracer
 
 	// stores are the handlers' store interfaces, each the narrowest one
 	// its handler needs, declared next to it; New fills them from
@@ -276,7 +292,7 @@ func New(opts Options) (*Server, error) {
 	st := opts.Store
 	// No handler reaches the whole store: each gets its interface below.
 	opts.Store = nil
-	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mcpResources: mcp}
+	s := &Server{opts: opts, log: opts.Logger, now: opts.Now, mcpResources: mcp, tracer: opts.Tracing.Tracer()}
 	if err := s.checkFAPIServer(); err != nil {
 		return nil, err
 	}
@@ -318,6 +334,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.minter = mint.New(opts.Issuer, opts.Ring, st, opts.Now)
+	s.minter.SetTracer(s.tracer)
 	s.grants = grant.Handlers{
 		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL, MCPResources: mcp},
 	}
@@ -461,7 +478,13 @@ func (s *Server) routes() http.Handler {
 			mux.HandleFunc(PathSAMLSLO, s.handleSAMLSLO)
 		}
 	}
-	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, s.withClientCert(mux))))
+	// Outside in: the request ID, the record of the route and error, the
+	// span, the metrics (which see a recovered panic's 500), HSTS, the
+	// recoverer, and the mux, which records the route that matched.
+	h := withHSTS(s.opts.Issuer, recoverer(s.log, s.withClientCert(reqinfo.Patterns(mux))))
+	h = s.opts.Metrics.Middleware(h)
+	h = s.opts.Tracing.Middleware(h)
+	return WithRequestID(reqinfo.Middleware(h))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
@@ -489,7 +512,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	client, err := s.auth.Authenticate(ctx, r, form)
+	actx, span := tracing.Start(ctx, s.tracer, "oauth.client_authentication")
+	client, err := s.auth.Authenticate(actx, r, form)
+	tracing.End(span, err)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -522,17 +547,21 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := h.Handle(ctx, req)
+	gctx, span := tracing.Start(ctx, s.tracer, "oauth.grant", attribute.String("oauth.grant_type", gt))
+	resp, err := h.Handle(gctx, req)
+	tracing.End(span, err)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.opts.Metrics.TokenIssued(gt, &client.Client)
 	oauth.WriteJSON(w, http.StatusOK, resp)
 }
 
 // fail renders err and logs server errors with their cause.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := oauth.AsError(err)
+	reqinfo.SetError(r.Context(), e.Code)
 	if e.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", e.Cause)
 	} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
@@ -423,12 +424,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case errors.As(err, &throttled):
+		s.opts.Metrics.LoginFailed(metrics.LoginThrottled)
 		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, s.userIDForLog(ctx, username), ip, device != "",
 			slog.String("limit", throttled.Limit), slog.Int64("retry_after_s", throttled.RetrySeconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
 		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, authn.ErrInvalidCredentials):
+		s.opts.Metrics.LoginFailed(metrics.LoginInvalidCredentials)
 		userID := ""
 		if errors.As(err, &wrong) {
 			userID = wrong.UserID

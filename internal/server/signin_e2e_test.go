@@ -69,6 +69,7 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		Hasher:          base.Hasher,
 		Now:             base.Clock.Now,
 		Logger:          o.Logger,
+		Metrics:         o.Metrics,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
 		DPoP:            o.DPoP,

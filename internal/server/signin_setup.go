@@ -136,6 +136,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Logger:        s.log,
 		AccessExtra:   oidc.AccessTokenClaims,
 		Now:           s.now,
+		Reused:        s.opts.Metrics.ReuseDetected,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st, NoRotation: s.fapi2}

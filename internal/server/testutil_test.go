@@ -24,6 +24,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/keys"
+	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
@@ -101,6 +102,9 @@ type envOptions struct {
 	// RequirePAR requires pushed authorization requests
 	// (newSignInEnv).
 	RequirePAR bool
+	// Metrics receives the sign-in server's metrics (newSignInEnv); nil
+	// keeps none.
+	Metrics *metrics.Metrics
 }
 
 // testEnv is a running server with its parts.

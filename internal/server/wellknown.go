@@ -38,9 +38,11 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge/time.Second))+", must-revalidate")
 	h.Set("ETag", etag)
 	if etagMatches(r.Header.Values("If-None-Match"), etag) {
+		s.opts.Metrics.JWKSServed(true)
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	s.opts.Metrics.JWKSServed(false)
 	_, _ = w.Write(body)
 }
 

@@ -146,6 +146,7 @@ func checkCodeBinding(ac *store.AuthCode, jkt string) error {
 // store transaction. A failed revocation fails the request.
 func (g *AuthorizationCode) replayed(ctx context.Context, req *Request, ac *store.AuthCode, hash []byte) error {
 	g.securityEvent(ctx, req, "authorization code replayed; revoking what it issued", ac.UserID)
+	g.reuseDetected(TypeAuthorizationCode)
 	if err := g.Store.RevokeAuthCodeIssue(ctx, hash); err != nil {
 		return g.revocationFailed(ctx, req, "authorization code issue", err)
 	}

@@ -132,6 +132,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	case errors.Is(err, store.ErrReused):
 		// A concurrent rotation won; the store revoked the family.
 		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
+		g.reuseDetected(TypeRefreshToken)
 		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
@@ -172,6 +173,7 @@ func refreshScopes(requested string, granted, registered []string) (access, refr
 // tokens; a failed revocation fails the request.
 func (g *RefreshToken) reused(ctx context.Context, req *Request, old *store.RefreshToken) error {
 	g.securityEvent(ctx, req, "refresh token reused; revoking its family", old.UserID)
+	g.reuseDetected(TypeRefreshToken)
 	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return g.revocationFailed(ctx, req, "refresh token family", err)
 	}

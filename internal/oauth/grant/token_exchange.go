@@ -347,7 +347,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	if requested == TokenTypeJWT {
 		format = store.AccessTokenJWT
 	}
-	at, err := g.Minter.Prepare(mint.AccessToken{
+	at, err := g.Minter.PrepareContext(ctx, mint.AccessToken{
 		ClientID: c.ID, Subject: subj.subject, Scopes: scopes, Audience: aud, TTL: ttl, Format: format, Extra: extra,
 	})
 	if err != nil {

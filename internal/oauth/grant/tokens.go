@@ -73,6 +73,17 @@ type Tokens struct {
 	// Logger receives the security events of the grants (code replay,
 	// refresh token reuse); nil discards them.
 	Logger *slog.Logger
+	// Reused, when set, is told of each reuse detected: a rotated refresh
+	// token (TypeRefreshToken) or a redeemed code (TypeAuthorizationCode)
+	// presented again (the metrics).
+	Reused func(grantType string)
+}
+
+// reuseDetected reports a reuse to Reused.
+func (t *Tokens) reuseDetected(grantType string) {
+	if t.Reused != nil {
+		t.Reused(grantType)
+	}
 }
 
 func (t *Tokens) now() time.Time {
@@ -166,7 +177,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			extra[m.Name] = json.RawMessage(m.Value)
 		}
 	}
-	at, err := t.Minter.Prepare(mint.AccessToken{
+	at, err := t.Minter.PrepareContext(ctx, mint.AccessToken{
 		ClientID: g.client.ID,
 		Subject:  g.user.ID,
 		Scopes:   g.scopes,

@@ -1,0 +1,102 @@
+package app
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/writ-dev/writ/internal/config"
+	"github.com/writ-dev/writ/internal/metrics"
+	"github.com/writ-dev/writ/internal/server"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/storeobs"
+	"github.com/writ-dev/writ/internal/tracing"
+)
+
+// MetricsPath is where the admin listener serves the Prometheus metrics.
+const MetricsPath = "/metrics"
+
+// tracingFlushTimeout bounds the export of buffered spans at Close.
+const tracingFlushTimeout = 5 * time.Second
+
+// observe builds the node's metrics and tracing and returns the store the
+// server uses: a.Store with each call timed (and traced, when tracing is
+// on). a.Store itself stays the backend.
+func (a *App) observe(cfg *config.Config) (store.Store, error) {
+	maxClients := cfg.MetricsMaxClients
+	if maxClients == 0 {
+		maxClients = -1 // metrics.Options: negative means none
+	}
+	var err error
+	a.Metrics, err = metrics.New(metrics.Options{
+		MaxClients:      maxClients,
+		Keys:            a.signingKeys,
+		Now:             a.now,
+		StoreOperations: storeobs.Operations(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Tracing, err = tracing.New(tracing.Options{
+		Endpoint:    cfg.TracingEndpoint,
+		SampleRatio: cfg.TracingSampleRatio,
+		ServiceName: cfg.TracingServiceName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if a.Tracing != nil {
+		a.log.Info("tracing on", "endpoint", cfg.TracingEndpoint, "sample_ratio", cfg.TracingSampleRatio)
+	}
+	system := "sqlite"
+	if strings.HasPrefix(cfg.DatabaseDSN(), "postgres") {
+		system = "postgresql"
+	}
+	return storeobs.Wrap(a.Store, a.Metrics.StoreObserver(), a.Tracing.StoreObserver(system)), nil
+}
+
+// signingKeys lists the key ring for the key age gauge.
+func (a *App) signingKeys() []metrics.Key {
+	entries := a.Ring.Entries()
+	out := make([]metrics.Key, 0, len(entries))
+	for _, e := range entries {
+		if e.Key == nil {
+			continue
+		}
+		out = append(out, metrics.Key{KeyID: e.KeyID(), Algorithm: string(e.Key.Algorithm()), State: e.State.String(), CreatedAt: e.CreatedAt})
+	}
+	return out
+}
+
+// adminHandler is the admin listener: the metrics at MetricsPath (behind
+// the admin token when metrics_require_token is set), the admin API for
+// everything else, each request with a request ID.
+func (a *App) adminHandler() http.Handler {
+	m := a.Metrics.Handler()
+	if a.Config.MetricsRequireToken {
+		m = metrics.RequireBearer(a.AdminToken, m)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+MetricsPath, m)
+	mux.Handle("/", a.Admin)
+	return server.WithRequestID(mux)
+}
+
+// ErrNoLevelVar is SetLogLevel's error when the node's logger was not
+// built on a slog.LevelVar (Options.Level).
+var ErrNoLevelVar = errors.New("app: the log level cannot change while running: Options.Level is not set")
+
+// SetLogLevel changes the level of the node's logs while it runs (e.g. on
+// a configuration reload).
+func (a *App) SetLogLevel(l slog.Level) error {
+	if a.level == nil {
+		return ErrNoLevelVar
+	}
+	if a.level.Level() != l {
+		a.level.Set(l)
+		a.log.Info("log level changed", "level", l.String())
+	}
+	return nil
+}
