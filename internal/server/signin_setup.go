@@ -135,6 +135,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		Logger:        s.log,
 		AccessExtra:   oidc.AccessTokenClaims,
 		Now:           s.now,
+		Audit:         s.opts.AuditRecorder != nil,
+		Recorder:      s.opts.AuditRecorder,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st}

@@ -235,6 +235,10 @@ type Issue struct {
 	// starts a new family with it; a rotation continues the old token's
 	// family.
 	Refresh *RefreshToken
+	// Audit are the audit events that record the issue, appended (with
+	// the hash chain) in the same transaction: committed with it or not at
+	// all.
+	Audit []AuditEvent
 }
 
 // Validate reports an error wrapping ErrInvalid unless i can be stored:
@@ -258,6 +262,11 @@ func (i Issue) Validate() error {
 	}
 	if err := CheckExpiry("access token expiry", a.ExpiresAt); err != nil {
 		return err
+	}
+	for _, e := range i.Audit {
+		if err := e.Validate(); err != nil {
+			return err
+		}
 	}
 	if i.Refresh != nil {
 		return i.Refresh.Validate()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // ClientCredentials is the client credentials grant (RFC 6749 §4.4): a
@@ -20,6 +21,11 @@ type ClientCredentials struct {
 	// MCPResources are audiences issued only when the request names them
 	// with resource (MCP servers); nil is none.
 	MCPResources *oauth.ResourceSet
+	// Audit records each token issued (AuditTokenIssued) before the
+	// response, through group commit; nil records nothing.
+	Audit Recorder
+	// Now is the clock of the audit events; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handle implements Handler.
@@ -58,6 +64,17 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 	})
 	if err != nil {
 		return nil, mintFailed(err)
+	}
+	if g.Audit != nil {
+		now := time.Now
+		if g.Now != nil {
+			now = g.Now
+		}
+		e := tokenEvent(store.AuditTokenIssued, req, c.ID, issuedDetails{GrantType: TypeClientCredentials,
+			Scope: oauth.JoinScope(scopes), Audience: aud, JTI: issued.ID, Format: c.AccessTokenFormat}, now())
+		if err := recordIssued(ctx, g.Audit, e); err != nil {
+			return nil, err
+		}
 	}
 	return &Response{
 		AccessToken: issued.Value,

@@ -105,11 +105,13 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if err != nil {
 		return nil, err
 	}
+	g.auditIssue(&issue, req, TypeRefreshToken, st, now)
 	old, err = g.Store.RotateRefreshToken(ctx, hash, now, issue)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		// A concurrent rotation won; the store revoked the family.
 		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
+		g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
 		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
@@ -153,6 +155,7 @@ func (g *RefreshToken) reused(ctx context.Context, req *Request, old *store.Refr
 	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return g.revocationFailed(ctx, req, "refresh token family", err)
 	}
+	g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
 	return oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 }
 

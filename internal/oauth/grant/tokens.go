@@ -73,6 +73,13 @@ type Tokens struct {
 	// Logger receives the security events of the grants (code replay,
 	// refresh token reuse); nil discards them.
 	Logger *slog.Logger
+	// Audit adds to each store.Issue the audit event that records it, so
+	// that the store appends it in the redemption's or rotation's
+	// transaction.
+	Audit bool
+	// Recorder records the events that have no transaction of their own
+	// (code replay, refresh token reuse); nil records none.
+	Recorder Recorder
 }
 
 func (t *Tokens) now() time.Time {

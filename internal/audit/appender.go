@@ -1,0 +1,203 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+)
+
+// ErrClosed is returned by Append once the appender has stopped.
+var ErrClosed = errors.New("audit: appender stopped")
+
+// ErrBusy is returned by Append when the queue is full and ctx ends
+// before there is room.
+var ErrBusy = errors.New("audit: appender queue full")
+
+// BatchStore is what the appender writes to.
+type BatchStore interface {
+	// AppendAudits is store.AuditChainStore's.
+	AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error)
+}
+
+// AppenderOptions tunes an Appender; zero values take the defaults.
+type AppenderOptions struct {
+	// Queue bounds the number of waiting Append calls (default 4096).
+	Queue int
+	// MaxBatch bounds the events written in one transaction (default 512).
+	MaxBatch int
+	// WriteTimeout bounds one batch's transaction (default 10s).
+	WriteTimeout time.Duration
+}
+
+// Appender records audit events that have no store transaction of their
+// own (a client credentials token, a failed sign-in) with group commit: a
+// single goroutine (Run) takes every Append waiting, writes them in one
+// transaction, and releases each caller when its batch has committed. One
+// commit then carries many events, so the audit write costs a fraction of
+// a transaction per request; a caller still returns only once its event
+// is durable.
+type Appender struct {
+	st      BatchStore
+	opts    AppenderOptions
+	reqs    chan *appendReq
+	stopped chan struct{}
+}
+
+type appendReq struct {
+	events []store.AuditEvent
+	done   chan error
+}
+
+// NewAppender returns an appender writing to st; call Run to start it.
+func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
+	if opts.Queue <= 0 {
+		opts.Queue = 4096
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	return &Appender{st: st, opts: opts, reqs: make(chan *appendReq, opts.Queue), stopped: make(chan struct{})}
+}
+
+// Append records the events and returns once they are committed (nil), or
+// with the store's error, ctx's error, ErrBusy or ErrClosed. The events
+// are validated first, so that one bad event fails only its caller.
+func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	r := &appendReq{events: events, done: make(chan error, 1)}
+	select {
+	case a.reqs <- r:
+	case <-a.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		// The event may still be committed; the caller gives up on it.
+		return ctx.Err()
+	}
+}
+
+// Run writes batches until ctx ends, then fails the calls still queued
+// with ErrClosed and returns.
+func (a *Appender) Run(ctx context.Context) {
+	defer func() {
+		close(a.stopped)
+		for {
+			select {
+			case r := <-a.reqs:
+				r.done <- ErrClosed
+			default:
+				return
+			}
+		}
+	}()
+	batch := make([]*appendReq, 0, 64)
+	events := make([]store.AuditEvent, 0, a.opts.MaxBatch)
+	for {
+		var first *appendReq
+		select {
+		case first = <-a.reqs:
+		case <-ctx.Done():
+			return
+		}
+		batch, events = append(batch[:0], first), append(events[:0], first.events...)
+	fill:
+		for len(events) < a.opts.MaxBatch {
+			select {
+			case r := <-a.reqs:
+				batch, events = append(batch, r), append(events, r.events...)
+			default:
+				break fill
+			}
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.WriteTimeout)
+		_, err := a.st.AppendAudits(wctx, events)
+		cancel()
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// AnchorStore is what Anchor reads and writes.
+type AnchorStore interface {
+	// AuditHead and PutAuditAnchor are store.AuditChainStore's.
+	AuditHead(ctx context.Context) (int64, []byte, error)
+	PutAuditAnchor(ctx context.Context, a store.AuditAnchor) error
+}
+
+// Signer gives the key anchors are signed with (keys.Ring's active key).
+type Signer interface {
+	Signer() (*jose.Key, error)
+}
+
+// Anchor signs the current chain head and stores it, unless it is at or
+// before last (already anchored) or the trail is empty or unchained. It
+// returns the sequence number anchored (last when nothing was). Another
+// node anchoring the same head first is not an error.
+func Anchor(ctx context.Context, st AnchorStore, signer Signer, now time.Time, last int64) (int64, error) {
+	seq, hash, err := st.AuditHead(ctx)
+	if err != nil {
+		return last, err
+	}
+	if seq <= last || hash == nil {
+		return last, nil
+	}
+	key, err := signer.Signer()
+	if err != nil {
+		return last, fmt.Errorf("audit: anchor: %w", err)
+	}
+	a, err := SignAnchor(key, seq, hash, now)
+	if err != nil {
+		return last, err
+	}
+	if err := st.PutAuditAnchor(ctx, a); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return last, fmt.Errorf("audit: anchor: %w", err)
+	}
+	return seq, nil
+}
+
+// RunAnchors anchors the chain head every interval until ctx ends, and
+// once more on the way out; failures are logged and retried at the next
+// tick.
+func RunAnchors(ctx context.Context, st AnchorStore, signer Signer, interval time.Duration, now func() time.Time, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last int64
+	anchor := func(ctx context.Context) {
+		var err error
+		if last, err = Anchor(ctx, st, signer, now(), last); err != nil {
+			log.Warn("audit anchor failed", "error", err)
+		}
+	}
+	for {
+		select {
+		case <-t.C:
+			anchor(ctx)
+		case <-ctx.Done():
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			anchor(c)
+			cancel()
+			return
+		}
+	}
+}
