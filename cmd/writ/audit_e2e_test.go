@@ -119,4 +119,3 @@ func TestAuditEndToEnd(t *testing.T) {
 	writ(t, "", "audit", "verify", "--data-dir", dir).mustFail(t, exitRejected, "changed", "sequence number "+strconv.FormatInt(events[1].Seq, 10))
 	writ(t, "", "audit", "verify", "--database", "sqlite:"+filepath.Join(dir, "writ.db"), "--no-anchors").mustFail(t, exitRejected, "changed")
 }
-
