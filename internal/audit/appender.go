@@ -81,6 +81,11 @@ func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error
 	}
 	r := &appendReq{events: events, done: make(chan error, 1)}
 	select {
+	case <-a.stopped:
+		return ErrClosed
+	default:
+	}
+	select {
 	case a.reqs <- r:
 	case <-a.stopped:
 		return ErrClosed
@@ -90,6 +95,14 @@ func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error
 	select {
 	case err := <-r.done:
 		return err
+	case <-a.stopped:
+		// Run has ended: it answered r on its way out, or never saw it.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	case <-ctx.Done():
 		// The event may still be committed; the caller gives up on it.
 		return ctx.Err()
