@@ -20,8 +20,9 @@ var ErrBusy = errors.New("audit: appender queue full")
 
 // BatchStore is what the appender writes to.
 type BatchStore interface {
-	// AppendAudits is store.AuditChainStore's.
+	// AppendAudits and CreateTokensAudited are store.AuditChainStore's.
 	AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error)
+	CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error)
 }
 
 // AppenderOptions tunes an Appender; zero values take the defaults.
@@ -32,6 +33,13 @@ type AppenderOptions struct {
 	MaxBatch int
 	// WriteTimeout bounds one batch's transaction (default 10s).
 	WriteTimeout time.Duration
+	// Gap is how long the appender waits for one more request before it
+	// writes the batch it has (default 200µs), and Linger the longest it
+	// gathers a batch (default 2ms): a transaction's commit costs far more
+	// than a row, so a batch of many requests is much cheaper per request.
+	// A negative Gap writes at once.
+	Gap    time.Duration
+	Linger time.Duration
 }
 
 // Appender records audit events that have no store transaction of their
@@ -49,6 +57,7 @@ type Appender struct {
 }
 
 type appendReq struct {
+	tokens []store.TokenRecord
 	events []store.AuditEvent
 	done   chan error
 }
@@ -64,6 +73,12 @@ func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 10 * time.Second
 	}
+	if opts.Gap == 0 {
+		opts.Gap = 200 * time.Microsecond
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
+	}
 	return &Appender{st: st, opts: opts, reqs: make(chan *appendReq, opts.Queue), stopped: make(chan struct{})}
 }
 
@@ -71,6 +86,16 @@ func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
 // with the store's error, ctx's error, ErrBusy or ErrClosed. The events
 // are validated first, so that one bad event fails only its caller.
 func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error {
+	return a.AppendWithTokens(ctx, nil, events...)
+}
+
+// AppendWithTokens is Append that also stores opaque token records in the
+// same transaction as the events (store.CreateTokensAudited): a token
+// and the event recording its issue are committed together, and many
+// requests share one transaction. A batch that fails (a token's client
+// deleted meanwhile) is retried request by request, so that only the
+// request at fault fails.
+func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, events ...store.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -79,7 +104,12 @@ func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error
 			return fmt.Errorf("audit: append: %w", err)
 		}
 	}
-	r := &appendReq{events: events, done: make(chan error, 1)}
+	for _, t := range tokens {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	r := &appendReq{tokens: tokens, events: events, done: make(chan error, 1)}
 	select {
 	case <-a.stopped:
 		return ErrClosed
@@ -125,6 +155,11 @@ func (a *Appender) Run(ctx context.Context) {
 	}()
 	batch := make([]*appendReq, 0, 64)
 	events := make([]store.AuditEvent, 0, a.opts.MaxBatch)
+	var tokens []store.TokenRecord
+	gap := time.NewTimer(time.Hour)
+	if !gap.Stop() {
+		<-gap.C
+	}
 	for {
 		var first *appendReq
 		select {
@@ -132,23 +167,56 @@ func (a *Appender) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		batch, events = append(batch[:0], first), append(events[:0], first.events...)
+		batch, events, tokens = append(batch[:0], first), append(events[:0], first.events...), append(tokens[:0], first.tokens...)
+		deadline := time.Now().Add(a.opts.Linger)
 	fill:
 		for len(events) < a.opts.MaxBatch {
 			select {
 			case r := <-a.reqs:
-				batch, events = append(batch, r), append(events, r.events...)
+				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+				continue
 			default:
+			}
+			wait := min(a.opts.Gap, time.Until(deadline))
+			if wait <= 0 {
+				break
+			}
+			gap.Reset(wait)
+			select {
+			case r := <-a.reqs:
+				if !gap.Stop() {
+					<-gap.C
+				}
+				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+			case <-gap.C:
 				break fill
 			}
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.WriteTimeout)
-		_, err := a.st.AppendAudits(wctx, events)
-		cancel()
+		err := a.write(ctx, tokens, events)
+		if err != nil && len(batch) > 1 && len(tokens) > 0 {
+			// A token may be at fault: each request on its own.
+			for _, r := range batch {
+				r.done <- a.write(ctx, r.tokens, r.events)
+			}
+			continue
+		}
 		for _, r := range batch {
 			r.done <- err
 		}
 	}
+}
+
+// write commits one batch.
+func (a *Appender) write(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.WriteTimeout)
+	defer cancel()
+	var err error
+	if len(tokens) > 0 {
+		_, err = a.st.CreateTokensAudited(wctx, tokens, events)
+	} else {
+		_, err = a.st.AppendAudits(wctx, events)
+	}
+	return err
 }
 
 // AnchorStore is what Anchor reads and writes.

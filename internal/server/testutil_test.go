@@ -25,6 +25,7 @@ import (
 	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
@@ -101,6 +102,8 @@ type envOptions struct {
 	// RequirePAR requires pushed authorization requests
 	// (newSignInEnv).
 	RequirePAR bool
+	// AuditRecorder turns the audit on (server.Options.AuditRecorder).
+	AuditRecorder grant.Recorder
 }
 
 // testEnv is a running server with its parts.
@@ -176,6 +179,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		Now:             o.Clock.Now,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
+		AuditRecorder:   o.AuditRecorder,
 	})
 	if err != nil {
 		ts.Close()

@@ -34,6 +34,11 @@ type AuditChainStore interface {
 	// returns the sequence number of the first (the others follow it
 	// without gap). Nothing is stored if one is invalid.
 	AppendAudits(ctx context.Context, events []AuditEvent) (int64, error)
+	// CreateTokensAudited stores opaque token records (as CreateToken) and
+	// appends the events that record them, in one transaction; nothing is
+	// stored if one fails (ErrAlreadyExists, ErrNotFound for an unknown
+	// client, ErrInvalid). It returns the first event's sequence number.
+	CreateTokensAudited(ctx context.Context, tokens []TokenRecord, events []AuditEvent) (int64, error)
 	// AuditHead returns the sequence number and hash of the last event, or
 	// 0 and nil for an empty trail.
 	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)

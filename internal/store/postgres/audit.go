@@ -118,6 +118,40 @@ func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn fun
 	return ok, nil
 }
 
+// CreateTokensAudited stores the token records and appends the events, in
+// one transaction.
+func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	const op = "store/postgres: create audited tokens"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
+	}
+	for _, r := range tokens {
+		if err := r.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, r := range tokens {
+			if err := insertToken(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return first, nil
+}
+
 // AuditHead returns the last event's sequence number and hash.
 func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
 	var (

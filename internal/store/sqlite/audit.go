@@ -63,6 +63,18 @@ func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int6
 	if len(prev) == 0 {
 		prev = chain.Genesis()
 	}
+	// Rows go in multi-row INSERTs of at most auditChunk rows: one
+	// statement per chunk costs far less than one per row.
+	args := make([]any, 0, 12*min(len(events), auditChunk))
+	rows := 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, insertAuditRows(rows), args...)
+		args, rows = args[:0], 0
+		return classify(err)
+	}
 	for _, e := range events {
 		actors, err := encodeList(e.Actors)
 		if err != nil {
@@ -72,15 +84,69 @@ func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int6
 		e.Seq, e.Time = last, decodeTime(encodeTime(e.Time))
 		e.Details = nonEmpty(e.Details)
 		h := chain.Hash(prev, e)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_events (`+auditColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By, e.RequestID,
-			nullBytes(e.Details), prev, h); err != nil {
-			return 0, classify(err)
-		}
+		args = append(args, e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By,
+			e.RequestID, nullBytes(e.Details), prev, h)
 		prev = h
+		if rows++; rows == auditChunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
 	}
 	return last - int64(len(events)) + 1, nil
+}
+
+// auditChunk is the most rows of one INSERT of audit events.
+const auditChunk = 32
+
+// insertAuditRows returns the INSERT of n audit event rows.
+func insertAuditRows(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// CreateTokensAudited stores the token records and appends the events, in
+// one transaction.
+func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	const op = "store/sqlite: create audited tokens"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
+	}
+	for _, r := range tokens {
+		if err := r.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		for _, r := range tokens {
+			if err := insertToken(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return first, nil
 }
 
 // AuditHead returns the last event's sequence number and hash.
