@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/store"
@@ -54,7 +55,13 @@ type Appender struct {
 	opts    AppenderOptions
 	reqs    chan *appendReq
 	stopped chan struct{}
+	// batches and events count what Run wrote (Stats).
+	batches, events atomic.Int64
 }
+
+// Stats returns the number of transactions the appender wrote and of the
+// events in them: their ratio is the mean batch size.
+func (a *Appender) Stats() (batches, events int64) { return a.batches.Load(), a.events.Load() }
 
 type appendReq struct {
 	tokens []store.TokenRecord
@@ -193,6 +200,8 @@ func (a *Appender) Run(ctx context.Context) {
 			}
 		}
 		err := a.write(ctx, tokens, events)
+		a.batches.Add(1)
+		a.events.Add(int64(len(events)))
 		if err != nil && len(batch) > 1 && len(tokens) > 0 {
 			// A token may be at fault: each request on its own.
 			for _, r := range batch {

@@ -33,6 +33,10 @@ func BenchmarkClientCredentialsAudit(b *testing.B) {
 					ref.start(b, e.Store)
 				}
 				benchTokens(b, e, format)
+				if on {
+					batches, events := ref.app.Stats()
+					b.ReportMetric(float64(events)/float64(max(batches, 1)), "events/batch")
+				}
 			})
 		}
 	}
