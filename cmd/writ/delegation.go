@@ -205,38 +205,50 @@ func newAuditCmd(s *streams) *cobra.Command {
 	af := &adminFlags{}
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Read the audit trail of delegation on a running writ server",
-		Long: `The audit trail records every token exchange, JWT bearer and ID-JAG grant,
-impersonation, and every revocation of an agent or a delegation, with the
-whole actor chain and who caused it.
+		Short: "Read, stream and verify the tamper-evident audit trail",
+		Long: `The audit trail records every security event: tokens issued, refreshed,
+exchanged and revoked, reuse of codes and refresh tokens, token exchange,
+JWT bearer and ID-JAG grants, impersonation, revocations of agents and
+delegations, and changes made through the admin API, with the whole actor
+chain and who caused it. Each event is chained to the one before by a
+SHA-256 hash, and the chain head is signed by the key ring periodically.
+
+"list" asks a running server (admin API); "verify" and "tail" read the
+store directly (--data-dir or --database).
 
 ` + clientAdminHelp,
 		Example: `  writ audit list --type agent_revoked
-  writ audit list --client CLIENT_ID --after 120 -o json`,
+  writ audit list --client CLIENT_ID --since 2026-01-02T00:00:00Z -o json
+  writ audit verify --data-dir ./writ-data
+  writ audit tail --follow --output audit.jsonl --data-dir ./writ-data`,
 		GroupID:               groupServer,
 		Args:                  noUnknownSubcommand,
 		RunE:                  showHelp,
 		DisableFlagsInUseLine: true,
 	}
 	af.register(cmd.PersistentFlags())
-	cmd.AddCommand(newAuditListCmd(s, af))
+	cmd.AddCommand(newAuditListCmd(s, af), newAuditVerifyCmd(s), newAuditTailCmd(s))
 	return cmd
 }
 
 // newAuditListCmd builds "writ audit list".
 func newAuditListCmd(s *streams, af *adminFlags) *cobra.Command {
-	var typ, client, subject string
+	var typ, client, subject, since, until string
 	var after int64
 	var limit int
 	cmd := &cobra.Command{
-		Use:   "list [--after SEQ] [--type TYPE] [--client CLIENT_ID] [--subject SUB] [--limit N]",
+		Use:   "list [--after SEQ] [--type TYPE] [--client CLIENT_ID] [--subject SUB] [--since TIME] [--until TIME] [--limit N]",
 		Short: "List audit events, oldest first",
 		Long: `List audit events, oldest first, from after --after (a sequence number; the
 "next" member of -o json is the --after of the following page).
 
-Types: token_exchange, impersonation, jwt_bearer, id_jag_issued,
+Types: token_issued, token_refreshed, token_revoked, code_replayed,
+refresh_reused, token_exchange, impersonation, jwt_bearer, id_jag_issued,
 id_jag_redeemed, agent_revoked, delegation_revoked, client_registered,
 client_updated, client_deleted.
+
+--since and --until take an RFC 3339 time (2026-01-02T15:04:05Z) or a
+duration before now (24h).
 
 ` + clientAdminHelp,
 		Example: `  writ audit list --type agent_revoked
@@ -253,6 +265,16 @@ client_updated, client_deleted.
 				return usagef("--after %d: want a sequence number, 0 or more", after)
 			}
 			q := url.Values{}
+			for name, v := range map[string]string{"since": since, "until": until} {
+				if v == "" {
+					continue
+				}
+				t, err := parseWhen(v, time.Now())
+				if err != nil {
+					return usagef("--%s %q: want an RFC 3339 time or a duration before now, e.g. 24h", name, v)
+				}
+				q.Set(name, t.UTC().Format(time.RFC3339Nano))
+			}
 			for k, v := range map[string]string{"type": typ, "client_id": client, "subject": subject} {
 				if v != "" {
 					q.Set(k, v)
@@ -275,6 +297,8 @@ client_updated, client_deleted.
 	fs.StringVar(&typ, "type", "", "only events of `TYPE`, e.g. agent_revoked")
 	fs.StringVar(&client, "client", "", "only events of `CLIENT_ID`")
 	fs.StringVar(&subject, "subject", "", "only events acting for `SUB`")
+	fs.StringVar(&since, "since", "", "only events at or after `TIME` (RFC 3339, or a duration before now)")
+	fs.StringVar(&until, "until", "", "only events before `TIME` (RFC 3339, or a duration before now)")
 	fs.IntVar(&limit, "limit", admin.DefaultPageSize, fmt.Sprintf("at most `N` events, 1 to %d", admin.MaxAuditPage))
 	return cmd
 }

@@ -294,7 +294,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	h.mux.ServeHTTP(w, r)
+	h.serveAudited(w, r)
 }
 
 const bearerChallenge = `Bearer realm="writ-admin"`

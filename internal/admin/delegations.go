@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -82,6 +83,10 @@ type AuditEventJSON struct {
 	By           string          `json:"by,omitempty"`
 	RequestID    string          `json:"request_id,omitempty"`
 	Details      json.RawMessage `json:"details,omitempty"`
+	// PrevHash and Hash are the event's chain hashes, in hex (empty for
+	// events appended before the chain existed).
+	PrevHash string `json:"prev_hash,omitempty"`
+	Hash     string `json:"hash,omitempty"`
 }
 
 // AuditListResponse is the body of GET /admin/audit. Next is the after
@@ -109,6 +114,9 @@ func AuditToJSON(e store.AuditEvent) AuditEventJSON {
 	}
 	if len(j.Details) == 0 {
 		j.Details = nil
+	}
+	if e.Hash != nil {
+		j.PrevHash, j.Hash = hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)
 	}
 	return j
 }
@@ -289,14 +297,15 @@ func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request) error
 	return h.storeFailure(ctx, "revoke delegation", "delegation_id", id, err)
 }
 
-// listAudit serves GET /admin/audit?after=&type=&client_id=&subject=&limit=,
-// oldest first.
+// listAudit serves
+// GET /admin/audit?after=&type=&client_id=&subject=&since=&until=&limit=,
+// oldest first; since and until are RFC 3339 times.
 func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	if err := h.checkDelegations(); err != nil {
 		return err
 	}
-	q, err := parseQuery(r, "after", "type", "client_id", "subject", "limit")
+	q, err := parseQuery(r, "after", "type", "client_id", "subject", "since", "until", "limit")
 	if err != nil {
 		return err
 	}
@@ -309,6 +318,15 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("after"); v != "" {
 		if aq.AfterSeq, err = strconv.ParseInt(v, 10, 64); err != nil || aq.AfterSeq < 0 {
 			return badRequest("after must be a sequence number (the next value of the previous page)")
+		}
+	}
+	for name, dst := range map[string]*time.Time{"since": &aq.Since, "until": &aq.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil || store.CheckTime(name, t) != nil {
+				return badRequest("%s must be an RFC 3339 time, e.g. 2026-01-02T15:04:05Z", name)
+			}
+			*dst = t
 		}
 	}
 	if aq.Limit, err = parseLimit(q.Get("limit")); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/accesslog"
 	"github.com/writ-dev/writ/internal/admin"
+	"github.com/writ-dev/writ/internal/audit"
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
@@ -89,6 +90,9 @@ type App struct {
 	// closers are closed by Close after the listeners (the DPoP replay
 	// cache's Redis client).
 	closers []io.Closer
+	// auditor records the audit events without a transaction of their
+	// own (group commit); Run runs it until the servers have stopped.
+	auditor *audit.Appender
 }
 
 // Options adjust Open for tests and embedding.
@@ -241,7 +245,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
 	// exchange subjects), verified against the store's records.
 	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
+	a.auditor = audit.NewAppender(a.Store, audit.AppenderOptions{})
 	a.Server, err = server.New(server.Options{
+		AuditRecorder:  a.auditor,
 		ExternalTokens: a.Trust,
 		// writ as the IdP of ID-JAGs: signed by the key ring, audited.
 		IDJAG:          &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: a.Store, Now: o.Now},
@@ -498,7 +504,18 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	run(func() error { a.maintainKeys(ctx); return nil })
 	run(func() error { a.purgeExpired(ctx); return nil })
+	run(func() error {
+		audit.RunAnchors(ctx, a.Store, a.Ring, auditAnchorInterval, a.now, a.log)
+		return nil
+	})
+	// The audit appender outlives the servers' graceful shutdown, so that
+	// the requests still in flight can record their events.
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() { a.auditor.Run(auditCtx); close(auditDone) }()
 	wg.Wait()
+	stopAudit()
+	<-auditDone
 	close(errs)
 	return <-errs
 }
@@ -513,6 +530,10 @@ func (a *App) accessLog(h http.Handler, listener string) http.Handler {
 		Now:       a.now,
 	}))
 }
+
+// auditAnchorInterval is how often the audit chain head is signed and
+// stored as an anchor (when it moved).
+const auditAnchorInterval = time.Minute
 
 // purgeInterval is how often expired tokens, revoked jti values and used
 // assertion ids are deleted.

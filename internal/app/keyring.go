@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -108,12 +109,29 @@ func (a *App) updateRing(ctx context.Context, fn func(*keys.Ring) error) error {
 // for each. Unless force is set, a next key younger than the publication
 // delay is not promoted.
 func (a *App) RotateKeys(ctx context.Context, force bool) error {
-	return a.updateRing(ctx, func(r *keys.Ring) error {
+	err := a.updateRing(ctx, func(r *keys.Ring) error {
 		if force {
 			return r.ForceRotate()
 		}
 		return r.Rotate()
 	})
+	if err != nil {
+		return err
+	}
+	return a.auditKeyRotation(ctx, force)
+}
+
+// auditKeyRotation records a key rotation (the active key ids after it)
+// in the audit trail, through the group-commit appender.
+func (a *App) auditKeyRotation(ctx context.Context, force bool) error {
+	var active []string
+	for _, e := range a.Ring.Entries() {
+		if e.State == keys.Active {
+			active = append(active, e.KeyID())
+		}
+	}
+	details, _ := json.Marshal(map[string]any{"active_kids": active, "forced": force})
+	return a.auditor.Append(ctx, store.AuditEvent{Time: a.now(), Type: store.AuditKeyRotated, Details: details})
 }
 
 // KeyEntries lists the ring's keys with their states (public halves only).

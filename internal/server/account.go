@@ -166,6 +166,10 @@ func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "account: consent revoked by the user", "user_id", u.ID, "client_id", clientID)
+	if err := s.recordAudit(ctx, store.AuditConsentWithdrawn, clientID, u.ID, map[string]any{"by": "user"}); err != nil {
+		s.accountServerError(w, r, err)
+		return
+	}
 	ui.SetPageHeaders(w.Header())
 	http.Redirect(w, r, PathAccount+"?"+accountRemovedQuery, http.StatusSeeOther)
 }

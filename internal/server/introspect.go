@@ -560,7 +560,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if err := s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revoke refresh token: %w", err)
 		}
-		return nil
+		return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, rt.UserID, map[string]any{"token_type": "refresh_token", "family_id": rt.FamilyID})
 	}
 	if opaque.IsAccessToken(token) {
 		hash := opaque.Hash(token)
@@ -577,7 +577,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if err := s.stores.revocation.RevokeToken(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revoke: %w", err)
 		}
-		return nil
+		return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, rec.Subject, map[string]any{"token_type": "access_token", "format": "opaque"})
 	}
 	tok, err := s.ownTokens.Verify(ctx, token)
 	if err != nil {
@@ -591,7 +591,7 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	if err := s.stores.revocation.RevokeJTI(ctx, claims.ID, until); err != nil {
 		return fmt.Errorf("revoke jti: %w", err)
 	}
-	return nil
+	return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, claims.Subject, map[string]any{"token_type": "access_token", "format": "jwt", "jti": claims.ID})
 }
 
 func writeJSONBody(w http.ResponseWriter, status int, v any) {

@@ -90,6 +90,11 @@ var _ Store = store.Store(nil)
 // Options are what New needs. Store, Ring, Hasher and Issuer are required.
 type Options struct {
 	Issuer string
+	// AuditRecorder, when set, turns on the audit of token issuance:
+	// client credentials tokens are recorded through it (group commit)
+	// before the response, and redemptions and rotations carry their
+	// audit event into the store's transaction (store.Issue.Audit).
+	AuditRecorder grant.Recorder
 	// Store is the composition root's store: New hands each handler the
 	// narrow interface it needs, and the Server keeps no reference to the
 	// whole of it.
@@ -336,7 +341,8 @@ func New(opts Options) (*Server, error) {
 	s.minter = mint.New(opts.Issuer, opts.Ring, st, opts.Now)
 	s.minter.SetTracer(s.tracer)
 	s.grants = grant.Handlers{
-		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL, MCPResources: mcp},
+		grant.TypeClientCredentials: &grant.ClientCredentials{Minter: s.minter, DefaultAudience: opts.DefaultAudience, DefaultTTL: opts.AccessTokenTTL, MCPResources: mcp,
+			Audit: opts.AuditRecorder, Now: s.now},
 	}
 	if s.dpop, s.dpopNonces, err = newDPoP(opts.DPoP, opts.Now); err != nil {
 		return nil, err

@@ -425,8 +425,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &throttled):
 		s.opts.Metrics.LoginFailed(metrics.LoginThrottled)
-		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, s.userIDForLog(ctx, username), ip, device != "",
+		uid := s.userIDForLog(ctx, username)
+		s.logSignIn(r, slog.LevelWarn, "sign-in refused: too many failed attempts", f, uid, ip, device != "",
 			slog.String("limit", throttled.Limit), slog.Int64("retry_after_s", throttled.RetrySeconds()))
+		_ = s.recordAudit(ctx, store.AuditSignInFailed, flowClientID(f), uid, map[string]any{"reason": "throttled", "source": ip})
 		w.Header().Set("Retry-After", fmt.Sprint(throttled.RetrySeconds()))
 		s.renderLogin(w, r, f, fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitText(throttled.RetrySeconds())), http.StatusTooManyRequests)
 		return
@@ -437,6 +439,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			userID = wrong.UserID
 		}
 		s.logSignIn(r, slog.LevelInfo, "sign-in failed: wrong username or password", f, userID, ip, device != "")
+		_ = s.recordAudit(ctx, store.AuditSignInFailed, flowClientID(f), userID, map[string]any{"reason": "wrong_credentials", "source": ip})
 		s.renderLogin(w, r, f, "The username or password is not correct.", http.StatusUnauthorized)
 		return
 	case err != nil:
@@ -444,6 +447,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logSignIn(r, slog.LevelInfo, "signed in", f, u.ID, ip, device != "")
+	if err := s.recordAudit(ctx, store.AuditSignIn, flowClientID(f), u.ID, map[string]any{"amr": "pwd", "source": ip}); err != nil {
+		s.serverErrorPage(w, r, err)
+		return
+	}
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
@@ -511,9 +518,25 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	s.issueCode(w, r, f)
 }
 
+// flowClientID is the client of a sign-in flow, or "" (the account page).
+func flowClientID(f *flow) string {
+	if f.client == nil {
+		return ""
+	}
+	return f.client.ID
+}
+
 // mergeConsent adds scopes to the user's consent to the client, in one
-// transaction.
+// transaction, and records the consent given.
 func (s *Server) mergeConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
+	if err := s.mergeConsentStore(ctx, userID, clientID, scopes, now); err != nil {
+		return err
+	}
+	return s.recordAudit(ctx, store.AuditConsentGiven, clientID, userID, map[string]any{"scope": oauth.JoinScope(scopes)})
+}
+
+// mergeConsentStore is mergeConsent's store transaction.
+func (s *Server) mergeConsentStore(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
 	_, err := s.stores.signIn.UpdateConsent(ctx, userID, clientID, func(c store.Consent, found bool) (store.Consent, error) {
 		if !found {
 			c = store.Consent{UserID: userID, ClientID: clientID, GrantedAt: now}

@@ -73,6 +73,7 @@ func newSignInEnv(t testing.TB, o envOptions) *testEnv {
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
 		DPoP:            o.DPoP,
+		AuditRecorder:   o.AuditRecorder,
 		SignIn: &server.SignInOptions{
 			CSRFKey:   randomBytes(t, 32),
 			SealKey:   randomBytes(t, 32),

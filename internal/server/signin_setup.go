@@ -137,6 +137,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		AccessExtra:   oidc.AccessTokenClaims,
 		Now:           s.now,
 		Reused:        s.opts.Metrics.ReuseDetected,
+		Audit:         s.opts.AuditRecorder != nil,
+		Recorder:      s.opts.AuditRecorder,
 	}
 	s.grants[grant.TypeAuthorizationCode] = &grant.AuthorizationCode{Tokens: tokens, Store: st, DefaultAudience: s.opts.DefaultAudience}
 	s.grants[grant.TypeRefreshToken] = &grant.RefreshToken{Tokens: tokens, Store: st, NoRotation: s.fapi2}

@@ -26,6 +26,7 @@ import (
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
@@ -105,6 +106,8 @@ type envOptions struct {
 	// Metrics receives the sign-in server's metrics (newSignInEnv); nil
 	// keeps none.
 	Metrics *metrics.Metrics
+	// AuditRecorder turns the audit on (server.Options.AuditRecorder).
+	AuditRecorder grant.Recorder
 }
 
 // testEnv is a running server with its parts.
@@ -180,6 +183,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		Now:             o.Clock.Now,
 		AccessTokenTTL:  o.AccessTokenTTL,
 		MaxRequestBytes: o.MaxRequestBytes,
+		AuditRecorder:   o.AuditRecorder,
 	})
 	if err != nil {
 		ts.Close()

@@ -211,6 +211,30 @@ const (
 	AuditClientRegistered  = "client_registered"
 	AuditClientUpdated     = "client_updated"
 	AuditClientDeleted     = "client_deleted"
+	// AuditTokenIssued: a grant issued tokens (authorization code, device
+	// code, client credentials).
+	AuditTokenIssued = "token_issued"
+	// AuditTokenRefreshed: a refresh token was rotated.
+	AuditTokenRefreshed = "token_refreshed"
+	// AuditTokenRevoked: a token was revoked (revocation endpoint).
+	AuditTokenRevoked = "token_revoked"
+	// AuditCodeReplayed: an authorization code was presented again; what
+	// it issued was revoked.
+	AuditCodeReplayed = "code_replayed"
+	// AuditRefreshReused: a rotated refresh token was presented again; its
+	// family was revoked.
+	AuditRefreshReused = "refresh_reused"
+	// AuditSignIn and AuditSignInFailed: a sign-in succeeded or failed.
+	AuditSignIn       = "sign_in"
+	AuditSignInFailed = "sign_in_failed"
+	// AuditConsentGiven and AuditConsentWithdrawn: a user gave or withdrew
+	// consent to a client.
+	AuditConsentGiven     = "consent_given"
+	AuditConsentWithdrawn = "consent_withdrawn"
+	// AuditAdminChange: the admin API changed a record (Details say which).
+	AuditAdminChange = "admin_change"
+	// AuditKeyRotated: the signing keys were rotated.
+	AuditKeyRotated = "key_rotated"
 )
 
 // AuditEvent is one entry of the audit trail.
@@ -236,6 +260,14 @@ type AuditEvent struct {
 	// Details is a JSON object with the rest (audiences, scopes, token
 	// types, issuers); never a token or secret.
 	Details json.RawMessage
+	// PrevHash is the Hash of the event before (32 zero bytes for the
+	// first chained event); set by the store, ignored on append.
+	PrevHash []byte
+	// Hash chains the event to PrevHash (internal/audit/chain.Hash); set
+	// by the store inside the append's transaction, ignored on append.
+	// Both are nil for events appended before the chain existed
+	// (migration 0011).
+	Hash []byte
 }
 
 // AuditQuery selects audit events; empty fields do not filter.
@@ -246,6 +278,10 @@ type AuditQuery struct {
 	Type     string
 	ClientID string
 	Subject  string
+	// Since and Until, when not zero, keep the events whose Time is at or
+	// after Since and before Until.
+	Since time.Time
+	Until time.Time
 	// Limit bounds the result (EffectiveLimit rules); oldest first.
 	Limit int
 }

@@ -242,6 +242,10 @@ type Issue struct {
 	// issued (so that revoking the family revokes it), and its value is
 	// never handed out. Ignored by a redemption.
 	KeepPresented bool
+	// Audit are the audit events that record the issue, appended (with
+	// the hash chain) in the same transaction: committed with it or not at
+	// all.
+	Audit []AuditEvent
 }
 
 // Validate reports an error wrapping ErrInvalid unless i can be stored:
@@ -265,6 +269,11 @@ func (i Issue) Validate() error {
 	}
 	if err := CheckExpiry("access token expiry", a.ExpiresAt); err != nil {
 		return err
+	}
+	for _, e := range i.Audit {
+		if err := e.Validate(); err != nil {
+			return err
+		}
 	}
 	if i.Refresh != nil {
 		return i.Refresh.Validate()

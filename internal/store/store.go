@@ -445,6 +445,7 @@ type Store interface {
 	RefreshStore
 	ConsentStore
 	AuditStore
+	AuditChainStore
 	DelegationStore
 	TrustStore
 	DeviceCodeStore

@@ -704,6 +704,16 @@ func (q AuditQuery) Validate() error {
 			return err
 		}
 	}
+	for _, f := range []struct {
+		field string
+		t     time.Time
+	}{{"since", q.Since}, {"until", q.Until}} {
+		if !f.t.IsZero() {
+			if err := CheckTime(f.field, f.t); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -92,6 +92,7 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if err != nil {
 		return nil, err
 	}
+	g.auditIssue(&issue, req, TypeAuthorizationCode, st, now)
 	stored, err := g.Store.RedeemAuthCode(ctx, hash, now, issue)
 	switch {
 	case errors.Is(err, store.ErrReused):
@@ -150,5 +151,6 @@ func (g *AuthorizationCode) replayed(ctx context.Context, req *Request, ac *stor
 	if err := g.Store.RevokeAuthCodeIssue(ctx, hash); err != nil {
 		return g.revocationFailed(ctx, req, "authorization code issue", err)
 	}
+	g.auditReuse(ctx, req, store.AuditCodeReplayed, TypeAuthorizationCode, ac.UserID, ac.IssuedFamilyID)
 	return oauth.InvalidGrant("the authorization code was already used; the tokens it issued are revoked")
 }

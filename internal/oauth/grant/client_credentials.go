@@ -2,10 +2,12 @@ package grant
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // ClientCredentials is the client credentials grant (RFC 6749 §4.4): a
@@ -20,6 +22,11 @@ type ClientCredentials struct {
 	// MCPResources are audiences issued only when the request names them
 	// with resource (MCP servers); nil is none.
 	MCPResources *oauth.ResourceSet
+	// Audit records each token issued (AuditTokenIssued) before the
+	// response, through group commit; nil records nothing.
+	Audit Recorder
+	// Now is the clock of the audit events; nil means time.Now.
+	Now func() time.Time
 }
 
 // Handle implements Handler.
@@ -47,7 +54,7 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		ttl = g.DefaultTTL
 	}
 	ttl = AgentTTL(c, ttl)
-	issued, err := g.Minter.Access(ctx, mint.AccessToken{
+	at := mint.AccessToken{
 		ClientID: c.ID,
 		Subject:  c.ID,
 		Scopes:   scopes,
@@ -55,14 +62,53 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		TTL:      ttl,
 		Format:   c.AccessTokenFormat,
 		Extra:    withCnf(nil, req.DPoPKey, certBinding(req)),
-	})
+	}
+	if g.Audit == nil {
+		issued, err := g.Minter.Access(ctx, at)
+		if err != nil {
+			return nil, mintFailed(err)
+		}
+		return g.response(issued, scopes, req), nil
+	}
+	// Audited: the token and its event are committed before the
+	// response; an opaque token's record in the event's transaction when
+	// the recorder can (group commit).
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	event := func(issued mint.Issued) store.AuditEvent {
+		return tokenEvent(store.AuditTokenIssued, req, c.ID, issuedDetails{GrantType: TypeClientCredentials,
+			Scope: oauth.JoinScope(scopes), Audience: aud, JTI: issued.ID, Format: c.AccessTokenFormat}, now())
+	}
+	if tr, ok := g.Audit.(TokenRecorder); ok && c.AccessTokenFormat == store.AccessTokenOpaque {
+		issued, err := g.Minter.Prepare(at)
+		if err != nil {
+			return nil, mintFailed(err)
+		}
+		if issued.Record != nil {
+			if err := tr.AppendWithTokens(ctx, []store.TokenRecord{*issued.Record}, event(issued)); err != nil {
+				return nil, oauth.ServerError(fmt.Errorf("audit: store opaque token: %w", err))
+			}
+			return g.response(issued, scopes, req), nil
+		}
+	}
+	issued, err := g.Minter.Access(ctx, at)
 	if err != nil {
 		return nil, mintFailed(err)
 	}
+	if err := recordIssued(ctx, g.Audit, event(issued)); err != nil {
+		return nil, err
+	}
+	return g.response(issued, scopes, req), nil
+}
+
+// response is the token response for issued.
+func (g *ClientCredentials) response(issued mint.Issued, scopes []string, req *Request) *Response {
 	return &Response{
 		AccessToken: issued.Value,
 		TokenType:   tokenType(req.DPoPKey),
 		ExpiresIn:   issued.ExpiresIn(),
 		Scope:       oauth.JoinScope(scopes),
-	}, nil
+	}
 }

@@ -255,6 +255,7 @@ func (g *DeviceCode) Handle(ctx context.Context, req *Request) (*Response, error
 	if err != nil {
 		return nil, err
 	}
+	g.auditIssue(&issue, req, TypeDeviceCode, st, now)
 	_, err = g.Store.RedeemDeviceCode(ctx, hash, now, issue)
 	switch {
 	case errors.Is(err, store.ErrReused):

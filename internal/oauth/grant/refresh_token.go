@@ -127,12 +127,14 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if g.NoRotation != nil && g.NoRotation(c) {
 		keepPresented(resp, &issue)
 	}
+	g.auditIssue(&issue, req, TypeRefreshToken, st, now)
 	old, err = g.Store.RotateRefreshToken(ctx, hash, now, issue)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		// A concurrent rotation won; the store revoked the family.
 		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
 		g.reuseDetected(TypeRefreshToken)
+		g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
 		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
@@ -177,6 +179,7 @@ func (g *RefreshToken) reused(ctx context.Context, req *Request, old *store.Refr
 	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return g.revocationFailed(ctx, req, "refresh token family", err)
 	}
+	g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
 	return oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 }
 

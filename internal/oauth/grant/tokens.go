@@ -77,6 +77,13 @@ type Tokens struct {
 	// token (TypeRefreshToken) or a redeemed code (TypeAuthorizationCode)
 	// presented again (the metrics).
 	Reused func(grantType string)
+	// Audit adds to each store.Issue the audit event that records it, so
+	// that the store appends it in the redemption's or rotation's
+	// transaction.
+	Audit bool
+	// Recorder records the events that have no transaction of their own
+	// (code replay, refresh token reuse); nil records none.
+	Recorder Recorder
 }
 
 // reuseDetected reports a reuse to Reused.

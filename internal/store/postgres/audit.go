@@ -2,41 +2,204 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/writ-dev/writ/internal/audit/chain"
 	"github.com/writ-dev/writ/internal/store"
 )
 
 // The audit trail. seq is not a PostgreSQL sequence, which leaves a gap on
 // every rolled-back insert and lets concurrent inserts commit out of
 // order (a reader following AfterSeq would skip the later-committed lower
-// number for ever). Each append instead takes the next number from the
-// one row of audit_seq, in the same statement as its insert: the row lock
-// holds concurrent appends back until the statement commits, so numbers
-// are gap-free and become visible in order. Appends are serialized; they
-// are one short statement each.
+// number for ever). Each append instead takes the next numbers and the
+// chain head from the one row of audit_seq, and writes the new head back,
+// in its transaction: the row lock holds concurrent appends (of every
+// node) back until it commits, so numbers are gap-free, become visible in
+// order, and the chain has no fork. The append is the last thing its
+// transaction does, so the lock is held for one round trip and the
+// commit.
 
-const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details`
+const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details, prev_hash, hash`
 
-const appendAudit = `WITH n AS (UPDATE audit_seq SET last = last + 1 WHERE id = 1 RETURNING last)
-INSERT INTO audit_events (` + auditColumns + `)
-SELECT n.last, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM n
-RETURNING seq`
-
-// AppendAudit stores e and returns its sequence number.
+// AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	if err := e.Validate(); err != nil {
-		return 0, fmt.Errorf("store/postgres: append audit event: %w", err)
+	return s.AppendAudits(ctx, []store.AuditEvent{e})
+}
+
+// AppendAudits stores the events, chained and in order, in one
+// transaction and returns the first sequence number.
+func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
+	const op = "store/postgres: append audit events"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
 	}
-	var seq int64
-	err := s.pool.QueryRow(ctx, appendAudit, e.Time, e.Type, e.ClientID, e.Subject, list(e.Actors),
-		e.DelegationID, e.By, e.RequestID, nullBytes(e.Details)).Scan(&seq)
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store/postgres: append audit event: %w", classify(err))
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	return seq, nil
+	return first, nil
+}
+
+// appendAudits chains and inserts validated events in tx and returns the
+// first sequence number: one statement to take the numbers and the head
+// (locking the counter row), then the inserts and the new head in one
+// batch.
+func appendAudits(ctx context.Context, tx pgx.Tx, events []store.AuditEvent) (int64, error) {
+	var (
+		last int64
+		prev []byte
+	)
+	if err := tx.QueryRow(ctx, `UPDATE audit_seq SET last = last + $1 WHERE id = 1 RETURNING last, head`,
+		len(events)).Scan(&last, &prev); err != nil {
+		return 0, classify(err)
+	}
+	if len(prev) == 0 {
+		prev = chain.Genesis()
+	}
+	first := last - int64(len(events)) + 1
+	var b pgx.Batch
+	for i, e := range events {
+		e.Seq, e.Time = first+int64(i), e.Time.Truncate(store.TimePrecision).UTC()
+		e.Details = nonEmpty(e.Details)
+		h := chain.Hash(prev, e)
+		b.Queue(`INSERT INTO audit_events (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			e.Seq, e.Time, e.Type, e.ClientID, e.Subject, list(e.Actors), e.DelegationID, e.By, e.RequestID,
+			nullBytes(e.Details), prev, h)
+		prev = h
+	}
+	b.Queue(`UPDATE audit_seq SET head = $1 WHERE id = 1`, prev)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, classify(err)
+	}
+	return first, nil
+}
+
+// rowQuerier is what the one-statement fast paths run on: the pool, or a
+// transaction when audit events must be appended with them.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// withAudit runs fn, a one-statement fast path reporting whether it
+// changed anything, on the pool when there are no events; otherwise in a
+// transaction that appends the events after it when it did.
+func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn func(q rowQuerier) (bool, error)) (bool, error) {
+	if len(events) == 0 {
+		return fn(s.pool)
+	}
+	var ok bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if ok, err = fn(tx); err != nil || !ok {
+			return err
+		}
+		_, err = appendAudits(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
+// CreateTokensAudited stores the token records and appends the events, in
+// one transaction.
+func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	const op = "store/postgres: create audited tokens"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
+	}
+	for _, r := range tokens {
+		if err := r.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, r := range tokens {
+			if err := insertToken(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return first, nil
+}
+
+// AuditHead returns the last event's sequence number and hash.
+func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT last, head FROM audit_seq WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, nil, fmt.Errorf("store/postgres: audit head: %w", classify(err))
+	}
+	return seq, nonEmpty(hash), nil
+}
+
+// PutAuditAnchor stores an anchor.
+func (s *Store) PutAuditAnchor(ctx context.Context, a store.AuditAnchor) error {
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("store/postgres: put audit anchor: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_anchors (seq, hash, time, jws) VALUES ($1, $2, $3, $4)`,
+		a.Seq, a.Hash, a.Time, a.JWS); err != nil {
+		return fmt.Errorf("store/postgres: put audit anchor: %w", classify(err))
+	}
+	return nil
+}
+
+// ListAuditAnchors returns the anchors after afterSeq, in order.
+func (s *Store) ListAuditAnchors(ctx context.Context, afterSeq int64, limit int) ([]store.AuditAnchor, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, hash, time, jws FROM audit_anchors WHERE seq > $1 ORDER BY seq LIMIT $2`,
+		afterSeq, store.ListOptions{Limit: limit}.EffectiveLimit())
+	if err != nil {
+		return nil, fmt.Errorf("store/postgres: list audit anchors: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.AuditAnchor
+	for rows.Next() {
+		var (
+			a  store.AuditAnchor
+			at time.Time
+		)
+		if err := rows.Scan(&a.Seq, &a.Hash, &at, &a.JWS); err != nil {
+			return nil, fmt.Errorf("store/postgres: list audit anchors: %w", classify(err))
+		}
+		a.Time = at.UTC()
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/postgres: list audit anchors: %w", classify(err))
+	}
+	return out, nil
 }
 
 // ListAudit returns the events q selects, oldest first.
@@ -44,16 +207,25 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("store/postgres: list audit events: %w", err)
 	}
-	// One query per combination of filters (at most eight), so that each
-	// can use its index.
+	// One query per combination of filters, so that each can use its
+	// index.
 	conds, args := []string{"seq > $1"}, []any{q.AfterSeq}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, cond+" $"+strconv.Itoa(len(args)))
+	}
 	for _, f := range []struct{ column, value string }{
 		{"type", q.Type}, {"client_id", q.ClientID}, {"subject", q.Subject},
 	} {
 		if f.value != "" {
-			args = append(args, f.value)
-			conds = append(conds, f.column+" = $"+strconv.Itoa(len(args)))
+			add(f.column+" =", f.value)
 		}
+	}
+	if !q.Since.IsZero() {
+		add("time >=", q.Since)
+	}
+	if !q.Until.IsZero() {
+		add("time <", q.Until)
 	}
 	args = append(args, q.EffectiveLimit())
 	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE `+
@@ -67,10 +239,11 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		var e store.AuditEvent
 		var details []byte
 		if err := rows.Scan(&e.Seq, &e.Time, &e.Type, &e.ClientID, &e.Subject, &e.Actors, &e.DelegationID,
-			&e.By, &e.RequestID, &details); err != nil {
+			&e.By, &e.RequestID, &details, &e.PrevHash, &e.Hash); err != nil {
 			return nil, fmt.Errorf("store/postgres: list audit events: %w", classify(err))
 		}
 		e.Time, e.Actors, e.Details = e.Time.UTC(), nonEmptyList(e.Actors), nonEmpty(details)
+		e.PrevHash, e.Hash = nonEmpty(e.PrevHash), nonEmpty(e.Hash)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -133,11 +133,14 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 		return store.AuthCode{}, false, nil
 	}
 	args := append(issueParams(hash, now, issue), clientID, userID)
-	c, err = scanAuthCode(s.pool.QueryRow(ctx, redeemSQL, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.AuthCode{}, false, nil
-	}
-	if err != nil {
+	ok, err = s.withAudit(ctx, issue.Audit, func(q rowQuerier) (bool, error) {
+		c, err = scanAuthCode(q.QueryRow(ctx, redeemSQL, args...))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil || !ok {
 		return store.AuthCode{}, false, classify(err)
 	}
 	return c, true, nil
@@ -170,13 +173,16 @@ func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, i
 	}
 	args := append(issueParams(oldHash, now, issue), clientID, userID)
 	var rotated time.Time
-	err = s.pool.QueryRow(ctx, rotateSQL, args...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
-		&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated,
-		&old.JKT, &old.DelegationID, &old.Extra)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.RefreshToken{}, false, nil
-	}
-	if err != nil {
+	ok, err = s.withAudit(ctx, issue.Audit, func(q rowQuerier) (bool, error) {
+		err := q.QueryRow(ctx, rotateSQL, args...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
+			&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated,
+			&old.JKT, &old.DelegationID, &old.Extra)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil || !ok {
 		return store.RefreshToken{}, false, classify(err)
 	}
 	old.Scopes, old.Audience, old.AMR = nonEmptyList(old.Scopes), nonEmptyList(old.Audience), nonEmptyList(old.AMR)

@@ -286,14 +286,27 @@ func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily boo
 	}
 	t := issue.Refresh
 	if t == nil {
-		return nil
+		return appendIssueAudit(ctx, tx, issue)
 	}
 	if newFamily {
 		if _, err := tx.Exec(ctx, insertFamily, familyValues(*t)...); err != nil {
 			return classify(err)
 		}
 	}
-	return insertRefreshToken(ctx, tx, *t, issue.Access)
+	if err := insertRefreshToken(ctx, tx, *t, issue.Access); err != nil {
+		return err
+	}
+	return appendIssueAudit(ctx, tx, issue)
+}
+
+// appendIssueAudit appends the issue's audit events, if any, last in its
+// transaction (the counter row's lock is then held the shortest).
+func appendIssueAudit(ctx context.Context, tx pgx.Tx, issue store.Issue) error {
+	if len(issue.Audit) == 0 {
+		return nil
+	}
+	_, err := appendAudits(ctx, tx, issue.Audit)
+	return err
 }
 
 // revokeFamilies locks the families selected by cond (a condition on

@@ -2,37 +2,206 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/writ-dev/writ/internal/audit/chain"
 	"github.com/writ-dev/writ/internal/store"
 )
 
 // The audit trail: seq is the table's rowid. The single writer assigns
 // max(seq) + 1 to each insert and rows are never deleted, so sequence
-// numbers are ascending and gap-free in commit order.
+// numbers are ascending and gap-free in commit order. The writer also
+// reads the chain head (the last event's hash) inside the append's
+// transaction, so the chain has no fork: no other append can run between
+// the read and the insert.
 
-const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details`
+const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details, prev_hash, hash`
 
-// AppendAudit stores e and returns its sequence number.
+// AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	if err := e.Validate(); err != nil {
-		return 0, fmt.Errorf("store/sqlite: append audit event: %w", err)
+	return s.AppendAudits(ctx, []store.AuditEvent{e})
+}
+
+// AppendAudits stores the events, chained and in order, in one
+// transaction and returns the first sequence number.
+func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
+	const op = "store/sqlite: append audit events"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
 	}
-	actors, err := encodeList(e.Actors)
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store/sqlite: append audit event: %w", err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	var seq int64
-	err = s.w.QueryRowContext(ctx, `INSERT INTO audit_events
-		(time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By, e.RequestID,
-		nullBytes(e.Details)).Scan(&seq)
+	return first, nil
+}
+
+// appendAudits chains and inserts validated events inside the writer's
+// transaction tx and returns the first sequence number.
+func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
+	var (
+		last int64
+		prev []byte
+	)
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, classify(err)
+	}
+	if len(prev) == 0 {
+		prev = chain.Genesis()
+	}
+	// Rows go in multi-row INSERTs of at most auditChunk rows: one
+	// statement per chunk costs far less than one per row.
+	args := make([]any, 0, 12*min(len(events), auditChunk))
+	rows := 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, insertAuditRows(rows), args...)
+		args, rows = args[:0], 0
+		return classify(err)
+	}
+	for _, e := range events {
+		actors, err := encodeList(e.Actors)
+		if err != nil {
+			return 0, err
+		}
+		last++
+		e.Seq, e.Time = last, decodeTime(encodeTime(e.Time))
+		e.Details = nonEmpty(e.Details)
+		h := chain.Hash(prev, e)
+		args = append(args, e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By,
+			e.RequestID, nullBytes(e.Details), prev, h)
+		prev = h
+		if rows++; rows == auditChunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return last - int64(len(events)) + 1, nil
+}
+
+// auditChunk is the most rows of one INSERT of audit events.
+const auditChunk = 32
+
+// insertAuditRows returns the INSERT of n audit event rows.
+func insertAuditRows(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// CreateTokensAudited stores the token records and appends the events, in
+// one transaction.
+func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	const op = "store/sqlite: create audited tokens"
+	if len(events) == 0 {
+		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
+	}
+	for _, r := range tokens {
+		if err := r.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		for _, r := range tokens {
+			if err := insertToken(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store/sqlite: append audit event: %w", classify(err))
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	return seq, nil
+	return first, nil
+}
+
+// AuditHead returns the last event's sequence number and hash.
+func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("store/sqlite: audit head: %w", classify(err))
+	}
+	return seq, nonEmpty(hash), nil
+}
+
+// PutAuditAnchor stores an anchor.
+func (s *Store) PutAuditAnchor(ctx context.Context, a store.AuditAnchor) error {
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("store/sqlite: put audit anchor: %w", err)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_anchors (seq, hash, time, jws) VALUES (?, ?, ?, ?)`,
+		a.Seq, a.Hash, encodeTime(a.Time), a.JWS)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: put audit anchor: %w", classify(err))
+	}
+	return nil
+}
+
+// ListAuditAnchors returns the anchors after afterSeq, in order.
+func (s *Store) ListAuditAnchors(ctx context.Context, afterSeq int64, limit int) ([]store.AuditAnchor, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, hash, time, jws FROM audit_anchors WHERE seq > ? ORDER BY seq LIMIT ?`,
+		afterSeq, store.ListOptions{Limit: limit}.EffectiveLimit())
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: list audit anchors: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.AuditAnchor
+	for rows.Next() {
+		var (
+			a  store.AuditAnchor
+			at int64
+		)
+		if err := rows.Scan(&a.Seq, &a.Hash, &at, &a.JWS); err != nil {
+			return nil, fmt.Errorf("store/sqlite: list audit anchors: %w", classify(err))
+		}
+		a.Time = decodeTime(at)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list audit anchors: %w", classify(err))
+	}
+	return out, nil
 }
 
 // ListAudit returns the events q selects, oldest first.
@@ -40,8 +209,8 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("store/sqlite: list audit events: %w", err)
 	}
-	// One query per combination of filters (at most eight, each prepared
-	// once), so that each can use its index.
+	// One query per combination of filters, each prepared once, so that
+	// each can use its index.
 	conds, args := []string{"seq > ?"}, []any{q.AfterSeq}
 	for _, f := range []struct{ column, value string }{
 		{"type", q.Type}, {"client_id", q.ClientID}, {"subject", q.Subject},
@@ -50,6 +219,12 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 			conds = append(conds, f.column+" = ?")
 			args = append(args, f.value)
 		}
+	}
+	if !q.Since.IsZero() {
+		conds, args = append(conds, "time >= ?"), append(args, encodeTime(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds, args = append(conds, "time < ?"), append(args, encodeTime(q.Until))
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE `+
 		strings.Join(conds, " AND ")+` ORDER BY seq LIMIT ?`, append(args, q.EffectiveLimit())...)
@@ -66,10 +241,11 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 			details []byte
 		)
 		if err := rows.Scan(&e.Seq, &at, &e.Type, &e.ClientID, &e.Subject, &actors, &e.DelegationID,
-			&e.By, &e.RequestID, &details); err != nil {
+			&e.By, &e.RequestID, &details, &e.PrevHash, &e.Hash); err != nil {
 			return nil, fmt.Errorf("store/sqlite: list audit events: %w", classify(err))
 		}
 		e.Time, e.Details = decodeTime(at), nonEmpty(details)
+		e.PrevHash, e.Hash = nonEmpty(e.PrevHash), nonEmpty(e.Hash)
 		if e.Actors, err = decodeList(actors); err != nil {
 			return nil, fmt.Errorf("store/sqlite: list audit events: %w", err)
 		}

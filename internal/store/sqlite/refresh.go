@@ -263,6 +263,11 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 // access token's record and the new refresh token (starting its family
 // when newFamily) with the access token recorded on its row.
 func writeIssue(ctx context.Context, tx dbtx, issue store.Issue, newFamily bool) error {
+	if len(issue.Audit) > 0 {
+		if _, err := appendAudits(ctx, tx, issue.Audit); err != nil {
+			return err
+		}
+	}
 	if r := issue.Access.Opaque; r != nil {
 		if err := insertToken(ctx, tx, *r); err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 // operations are the observed methods of store.Store.
 var operations = [...]string{
 	"AppendAudit",
+	"AppendAudits",
+	"AuditHead",
 	"CreateAuthCode",
 	"CreateClient",
 	"CreateDelegation",
@@ -18,6 +20,7 @@ var operations = [...]string{
 	"CreateRefreshToken",
 	"CreateSession",
 	"CreateToken",
+	"CreateTokensAudited",
 	"CreateUser",
 	"DecideDeviceCode",
 	"DelegationRevoked",
@@ -53,6 +56,7 @@ var operations = [...]string{
 	"GetUserByUsername",
 	"IsJTIRevoked",
 	"ListAudit",
+	"ListAuditAnchors",
 	"ListClients",
 	"ListDelegations",
 	"ListSAMLServiceProviders",
@@ -63,6 +67,7 @@ var operations = [...]string{
 	"MigrationStatus",
 	"Ping",
 	"PollDeviceCode",
+	"PutAuditAnchor",
 	"PutConsent",
 	"PutSAMLServiceProvider",
 	"PutTrustedIssuer",
@@ -91,6 +96,22 @@ func (s *Store) AppendAudit(ctx context.Context, a1 store.AuditEvent) (int64, er
 	r0, r1 := s.Store.AppendAudit(ctx, a1)
 	end(r1)
 	return r0, r1
+}
+
+// AppendAudits observes store.Store.AppendAudits.
+func (s *Store) AppendAudits(ctx context.Context, a1 []store.AuditEvent) (int64, error) {
+	ctx, end := s.obs(ctx, "AppendAudits")
+	r0, r1 := s.Store.AppendAudits(ctx, a1)
+	end(r1)
+	return r0, r1
+}
+
+// AuditHead observes store.Store.AuditHead.
+func (s *Store) AuditHead(ctx context.Context) (int64, []uint8, error) {
+	ctx, end := s.obs(ctx, "AuditHead")
+	r0, r1, r2 := s.Store.AuditHead(ctx)
+	end(r2)
+	return r0, r1, r2
 }
 
 // CreateAuthCode observes store.Store.CreateAuthCode.
@@ -147,6 +168,14 @@ func (s *Store) CreateToken(ctx context.Context, a1 store.TokenRecord) error {
 	r0 := s.Store.CreateToken(ctx, a1)
 	end(r0)
 	return r0
+}
+
+// CreateTokensAudited observes store.Store.CreateTokensAudited.
+func (s *Store) CreateTokensAudited(ctx context.Context, a1 []store.TokenRecord, a2 []store.AuditEvent) (int64, error) {
+	ctx, end := s.obs(ctx, "CreateTokensAudited")
+	r0, r1 := s.Store.CreateTokensAudited(ctx, a1, a2)
+	end(r1)
+	return r0, r1
 }
 
 // CreateUser observes store.Store.CreateUser.
@@ -429,6 +458,14 @@ func (s *Store) ListAudit(ctx context.Context, a1 store.AuditQuery) ([]store.Aud
 	return r0, r1
 }
 
+// ListAuditAnchors observes store.Store.ListAuditAnchors.
+func (s *Store) ListAuditAnchors(ctx context.Context, a1 int64, a2 int) ([]store.AuditAnchor, error) {
+	ctx, end := s.obs(ctx, "ListAuditAnchors")
+	r0, r1 := s.Store.ListAuditAnchors(ctx, a1, a2)
+	end(r1)
+	return r0, r1
+}
+
 // ListClients observes store.Store.ListClients.
 func (s *Store) ListClients(ctx context.Context, a1 store.ListOptions) ([]store.Client, error) {
 	ctx, end := s.obs(ctx, "ListClients")
@@ -507,6 +544,14 @@ func (s *Store) PollDeviceCode(ctx context.Context, a1 []uint8, a2 time.Time) (s
 	r0, r1, r2 := s.Store.PollDeviceCode(ctx, a1, a2)
 	end(r2)
 	return r0, r1, r2
+}
+
+// PutAuditAnchor observes store.Store.PutAuditAnchor.
+func (s *Store) PutAuditAnchor(ctx context.Context, a1 store.AuditAnchor) error {
+	ctx, end := s.obs(ctx, "PutAuditAnchor")
+	r0 := s.Store.PutAuditAnchor(ctx, a1)
+	end(r0)
+	return r0
 }
 
 // PutConsent observes store.Store.PutConsent.

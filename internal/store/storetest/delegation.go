@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/audit/chain"
 	"github.com/writ-dev/writ/internal/store"
 )
 
@@ -25,6 +26,10 @@ func delegationTests() []struct {
 		{"Audit/Query", testAuditQuery},
 		{"Audit/Concurrent", testAuditConcurrent},
 		{"Audit/Invalid", testAuditInvalid},
+		{"Audit/Chain", testAuditChain},
+		{"Audit/ChainConcurrent", testAuditChainConcurrent},
+		{"Audit/ChainIssue", testAuditChainIssue},
+		{"Audit/Anchors", testAuditAnchors},
 		{"Delegation/RoundTrip", testDelegationRoundTrip},
 		{"Delegation/Revoke", testDelegationRevoke},
 		{"Delegation/Depth", testDelegationDepth},
@@ -62,6 +67,11 @@ func fullAudit(typ, clientID, subject string) store.AuditEvent {
 
 func wantAudit(t *testing.T, want, got store.AuditEvent) {
 	t.Helper()
+	// The chain fields are the store's: checked by the chain tests.
+	want.PrevHash, want.Hash = got.PrevHash, got.Hash
+	if !chain.Valid(got) {
+		t.Errorf("audit event %d: its hash does not match its content", got.Seq)
+	}
 	if d := recordDiff(want, got); len(d) > 0 {
 		t.Errorf("audit event %d: fields differ: %s\nwant %+v\ngot  %+v", want.Seq, strings.Join(d, ", "), want, got)
 	}

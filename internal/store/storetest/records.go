@@ -138,7 +138,7 @@ func testFixturesComplete(t *testing.T, _ store.Store) {
 		{"AuthCode redeemed", redeemed(fullAuthCode("c", "u", "code"), base, issue), []string{"IssuedAccessJTI"}},
 		{"RefreshToken", fullRefresh("c", "u", "fam", "rt"), []string{"RotatedAt", "Revoked"}},
 		{"Consent", fullConsent("u", "c"), nil},
-		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq"}},
+		{"AuditEvent", fullAudit(store.AuditTokenExchange, "c", "u"), []string{"Seq", "PrevHash", "Hash"}},
 		{"Delegation", fullDelegation("d2", "d1", "d1", "c"), []string{"RevokedAt"}},
 		{"TrustedIssuer", fullTrustedIssuer("https://idp.example"), nil},
 		{"DeviceCode", fullDeviceCode("c", "u", "dc", "BCDFGHJK"), nil},

@@ -1,0 +1,293 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/jose"
+)
+
+// ErrClosed is returned by Append once the appender has stopped.
+var ErrClosed = errors.New("audit: appender stopped")
+
+// ErrBusy is returned by Append when the queue is full and ctx ends
+// before there is room.
+var ErrBusy = errors.New("audit: appender queue full")
+
+// BatchStore is what the appender writes to.
+type BatchStore interface {
+	// AppendAudits and CreateTokensAudited are store.AuditChainStore's.
+	AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error)
+	CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error)
+}
+
+// AppenderOptions tunes an Appender; zero values take the defaults.
+type AppenderOptions struct {
+	// Queue bounds the number of waiting Append calls (default 4096).
+	Queue int
+	// MaxBatch bounds the events written in one transaction (default 512).
+	MaxBatch int
+	// WriteTimeout bounds one batch's transaction (default 10s).
+	WriteTimeout time.Duration
+	// Gap is how long the appender waits for one more request before it
+	// writes the batch it has (default 200µs), and Linger the longest it
+	// gathers a batch (default 2ms): a transaction's commit costs far more
+	// than a row, so a batch of many requests is much cheaper per request.
+	// A negative Gap writes at once.
+	Gap    time.Duration
+	Linger time.Duration
+}
+
+// Appender records audit events that have no store transaction of their
+// own (a client credentials token, a failed sign-in) with group commit: a
+// single goroutine (Run) takes every Append waiting, writes them in one
+// transaction, and releases each caller when its batch has committed. One
+// commit then carries many events, so the audit write costs a fraction of
+// a transaction per request; a caller still returns only once its event
+// is durable.
+type Appender struct {
+	st      BatchStore
+	opts    AppenderOptions
+	reqs    chan *appendReq
+	stopped chan struct{}
+	// batches and events count what Run wrote (Stats).
+	batches, events atomic.Int64
+}
+
+// Stats returns the number of transactions the appender wrote and of the
+// events in them: their ratio is the mean batch size.
+func (a *Appender) Stats() (batches, events int64) { return a.batches.Load(), a.events.Load() }
+
+type appendReq struct {
+	tokens []store.TokenRecord
+	events []store.AuditEvent
+	done   chan error
+}
+
+// NewAppender returns an appender writing to st; call Run to start it.
+func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
+	if opts.Queue <= 0 {
+		opts.Queue = 4096
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.Gap == 0 {
+		opts.Gap = 200 * time.Microsecond
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
+	}
+	return &Appender{st: st, opts: opts, reqs: make(chan *appendReq, opts.Queue), stopped: make(chan struct{})}
+}
+
+// Append records the events and returns once they are committed (nil), or
+// with the store's error, ctx's error, ErrBusy or ErrClosed. The events
+// are validated first, so that one bad event fails only its caller.
+func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error {
+	return a.AppendWithTokens(ctx, nil, events...)
+}
+
+// AppendWithTokens is Append that also stores opaque token records in the
+// same transaction as the events (store.CreateTokensAudited): a token
+// and the event recording its issue are committed together, and many
+// requests share one transaction. A batch that fails (a token's client
+// deleted meanwhile) is retried request by request, so that only the
+// request at fault fails.
+func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	for _, t := range tokens {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	r := &appendReq{tokens: tokens, events: events, done: make(chan error, 1)}
+	select {
+	case <-a.stopped:
+		return ErrClosed
+	default:
+	}
+	select {
+	case a.reqs <- r:
+	case <-a.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-a.stopped:
+		// Run has ended: it answered r on its way out, or never saw it.
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		// The event may still be committed; the caller gives up on it.
+		return ctx.Err()
+	}
+}
+
+// Run writes batches until ctx ends, then fails the calls still queued
+// with ErrClosed and returns.
+func (a *Appender) Run(ctx context.Context) {
+	defer func() {
+		close(a.stopped)
+		for {
+			select {
+			case r := <-a.reqs:
+				r.done <- ErrClosed
+			default:
+				return
+			}
+		}
+	}()
+	batch := make([]*appendReq, 0, 64)
+	events := make([]store.AuditEvent, 0, a.opts.MaxBatch)
+	var tokens []store.TokenRecord
+	gap := time.NewTimer(time.Hour)
+	if !gap.Stop() {
+		<-gap.C
+	}
+	for {
+		var first *appendReq
+		select {
+		case first = <-a.reqs:
+		case <-ctx.Done():
+			return
+		}
+		batch, events, tokens = append(batch[:0], first), append(events[:0], first.events...), append(tokens[:0], first.tokens...)
+		deadline := time.Now().Add(a.opts.Linger)
+	fill:
+		for len(events) < a.opts.MaxBatch {
+			select {
+			case r := <-a.reqs:
+				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+				continue
+			default:
+			}
+			wait := min(a.opts.Gap, time.Until(deadline))
+			if wait <= 0 {
+				break
+			}
+			gap.Reset(wait)
+			select {
+			case r := <-a.reqs:
+				if !gap.Stop() {
+					<-gap.C
+				}
+				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+			case <-gap.C:
+				break fill
+			}
+		}
+		err := a.write(ctx, tokens, events)
+		a.batches.Add(1)
+		a.events.Add(int64(len(events)))
+		if err != nil && len(batch) > 1 && len(tokens) > 0 {
+			// A token may be at fault: each request on its own.
+			for _, r := range batch {
+				r.done <- a.write(ctx, r.tokens, r.events)
+			}
+			continue
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// write commits one batch.
+func (a *Appender) write(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.WriteTimeout)
+	defer cancel()
+	var err error
+	if len(tokens) > 0 {
+		_, err = a.st.CreateTokensAudited(wctx, tokens, events)
+	} else {
+		_, err = a.st.AppendAudits(wctx, events)
+	}
+	return err
+}
+
+// AnchorStore is what Anchor reads and writes.
+type AnchorStore interface {
+	// AuditHead and PutAuditAnchor are store.AuditChainStore's.
+	AuditHead(ctx context.Context) (int64, []byte, error)
+	PutAuditAnchor(ctx context.Context, a store.AuditAnchor) error
+}
+
+// Signer gives the key anchors are signed with (keys.Ring's active key).
+type Signer interface {
+	Signer() (*jose.Key, error)
+}
+
+// Anchor signs the current chain head and stores it, unless it is at or
+// before last (already anchored) or the trail is empty or unchained. It
+// returns the sequence number anchored (last when nothing was). Another
+// node anchoring the same head first is not an error.
+func Anchor(ctx context.Context, st AnchorStore, signer Signer, now time.Time, last int64) (int64, error) {
+	seq, hash, err := st.AuditHead(ctx)
+	if err != nil {
+		return last, err
+	}
+	if seq <= last || hash == nil {
+		return last, nil
+	}
+	key, err := signer.Signer()
+	if err != nil {
+		return last, fmt.Errorf("audit: anchor: %w", err)
+	}
+	a, err := SignAnchor(key, seq, hash, now)
+	if err != nil {
+		return last, err
+	}
+	if err := st.PutAuditAnchor(ctx, a); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+		return last, fmt.Errorf("audit: anchor: %w", err)
+	}
+	return seq, nil
+}
+
+// RunAnchors anchors the chain head every interval until ctx ends, and
+// once more on the way out; failures are logged and retried at the next
+// tick.
+func RunAnchors(ctx context.Context, st AnchorStore, signer Signer, interval time.Duration, now func() time.Time, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last int64
+	anchor := func(ctx context.Context) {
+		var err error
+		if last, err = Anchor(ctx, st, signer, now(), last); err != nil {
+			log.Warn("audit anchor failed", "error", err)
+		}
+	}
+	for {
+		select {
+		case <-t.C:
+			anchor(ctx)
+		case <-ctx.Done():
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			anchor(c)
+			cancel()
+			return
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// fakeBatches records the batches written and fails those holding a token
+// of client "gone" (as a store does for a deleted client).
+type fakeBatches struct {
+	mu      sync.Mutex
+	batches [][]store.AuditEvent
+}
+
+var errGone = errors.New("unknown client")
+
+func (f *fakeBatches) AppendAudits(_ context.Context, events []store.AuditEvent) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches = append(f.batches, append([]store.AuditEvent(nil), events...))
+	return 1, nil
+}
+
+func (f *fakeBatches) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	for _, t := range tokens {
+		if t.ClientID == "gone" {
+			return 0, errGone
+		}
+	}
+	return f.AppendAudits(ctx, events)
+}
+
+func testEvent(sub string) store.AuditEvent {
+	return store.AuditEvent{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Type: store.AuditTokenIssued, Subject: sub}
+}
+
+func testToken(client string) store.TokenRecord {
+	return store.TokenRecord{Hash: make([]byte, 32), Kind: store.KindAccessToken, ClientID: client, Subject: client,
+		IssuedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresAt: time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC)}
+}
+
+// TestAppenderBatchesAndIsolatesFailures: concurrent requests share
+// batches; a batch that fails because of one request's token is retried
+// request by request, so only that request fails.
+func TestAppenderBatchesAndIsolatesFailures(t *testing.T) {
+	f := &fakeBatches{}
+	// A long gap and linger: every request below joins one batch.
+	a := NewAppender(f, AppenderOptions{Gap: time.Hour, Linger: time.Hour, MaxBatch: 4})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	clients := []string{"a", "b", "gone", "c"}
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.AppendWithTokens(context.Background(), []store.TokenRecord{testToken(c)}, testEvent(c))
+		}()
+	}
+	wg.Wait()
+	for i, c := range clients {
+		if (c == "gone") != errors.Is(errs[i], errGone) {
+			t.Errorf("request of %s: %v", c, errs[i])
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.batches) != 3 {
+		t.Fatalf("batches written = %d, want 3 (the failed batch retried one by one)", len(f.batches))
+	}
+	// An invalid event fails its caller only, before the queue.
+	if err := a.Append(context.Background(), store.AuditEvent{Type: "x"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Append of an invalid event = %v", err)
+	}
+}
+
+// TestAppenderContext: a caller whose context ends while it waits gets
+// the context's error.
+func TestAppenderContext(t *testing.T) {
+	a := NewAppender(&fakeBatches{}, AppenderOptions{Queue: 1})
+	// Run not started: the queue fills, the next caller waits for room.
+	go func() { _ = a.Append(context.Background(), testEvent("first")) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Append(ctx, testEvent("second")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Append with an ended context = %v", err)
+	}
+}

@@ -1,0 +1,60 @@
+package audit_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/writ-dev/writ/internal/audit"
+	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/sqlite"
+)
+
+// BenchmarkAppend compares, on SQLite with parallel callers (-cpu sets
+// GOMAXPROCS; RunParallel runs that many goroutines times the
+// parallelism below), one transaction per event (AppendAudit) with the
+// group-commit appender, which the client credentials grant uses:
+//
+//	go test ./internal/audit/ -run '^$' -bench Append -benchtime 3s
+func BenchmarkAppend(b *testing.B) {
+	open := func(b *testing.B) store.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "writ.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		if err := s.Migrate(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	b.Run("transaction-per-event", func(b *testing.B) {
+		s := open(b)
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := s.AppendAudit(context.Background(), event(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("group-commit", func(b *testing.B) {
+		s := open(b)
+		a := audit.NewAppender(s, audit.AppenderOptions{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if err := a.Append(context.Background(), event(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,97 @@
+package grant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/writ-dev/writ/internal/oauth"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// Recorder records audit events that have no store transaction of their
+// own, before the response is sent (internal/audit.Appender: group
+// commit).
+type Recorder interface {
+	Append(ctx context.Context, events ...store.AuditEvent) error
+}
+
+// TokenRecorder is a Recorder that can also store opaque token records in
+// the transaction of the events that record them (group commit).
+type TokenRecorder interface {
+	Recorder
+	AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, events ...store.AuditEvent) error
+}
+
+// issuedDetails are the Details of a token event: what was issued, never
+// a token value.
+type issuedDetails struct {
+	GrantType string   `json:"grant_type"`
+	Scope     string   `json:"scope,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	Format    string   `json:"format,omitempty"`
+	Family    string   `json:"family_id,omitempty"`
+	DPoP      bool     `json:"dpop,omitempty"`
+	Source    string   `json:"source,omitempty"`
+}
+
+// tokenEvent is the audit event of a token issued to clientID for subject.
+func tokenEvent(typ string, req *Request, subject string, d issuedDetails, now time.Time) store.AuditEvent {
+	d.DPoP = req.DPoPKey != ""
+	d.Source = req.SourceAddr
+	details, _ := json.Marshal(d) // plain strings and lists: cannot fail
+	return store.AuditEvent{
+		Time: now, Type: typ, ClientID: req.Client.Client.ID, Subject: subject,
+		RequestID: req.RequestID, Details: details,
+	}
+}
+
+// auditIssue adds to issue the audit event recording it (AuditTokenIssued
+// for a redemption, AuditTokenRefreshed for a rotation), which the store
+// appends in the redemption's or rotation's transaction. Nothing is added
+// when t.Audit is off.
+func (t *Tokens) auditIssue(issue *store.Issue, req *Request, grantType string, g grantState, now time.Time) {
+	if !t.Audit {
+		return
+	}
+	typ := store.AuditTokenIssued
+	if grantType == TypeRefreshToken {
+		typ = store.AuditTokenRefreshed
+	}
+	d := issuedDetails{GrantType: grantType, Scope: oauth.JoinScope(g.scopes), Audience: g.audience,
+		JTI: issue.Access.JTI, Format: g.client.AccessTokenFormat}
+	if issue.Refresh != nil {
+		d.Family = issue.Refresh.FamilyID
+	}
+	issue.Audit = append(issue.Audit, tokenEvent(typ, req, g.user.ID, d, now))
+}
+
+// auditReuse records a sign of credential theft and the revocation it
+// caused (typ AuditCodeReplayed or AuditRefreshReused), through the
+// recorder; a failure is logged (the revocation itself has happened).
+func (t *Tokens) auditReuse(ctx context.Context, req *Request, typ, grantType, subject, family string) {
+	if t.Recorder == nil {
+		return
+	}
+	e := tokenEvent(typ, req, subject, issuedDetails{GrantType: grantType, Family: family}, t.now())
+	if err := t.Recorder.Append(ctx, e); err != nil {
+		t.log().LogAttrs(ctx, slog.LevelError, "audit append failed",
+			slog.String("type", typ), slog.String("request_id", req.RequestID), slog.Any("error", err))
+	}
+}
+
+// recordIssued records a token issued outside any store transaction (a
+// client credentials JWT, or an opaque token after its record): the
+// response is refused when the event cannot be recorded.
+func recordIssued(ctx context.Context, r Recorder, e store.AuditEvent) error {
+	if r == nil {
+		return nil
+	}
+	if err := r.Append(ctx, e); err != nil {
+		return oauth.ServerError(fmt.Errorf("audit: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// This file holds the persistence side of the tamper-evident audit trail:
+// each AuditEvent carries the hash of its predecessor and its own hash
+// (computed by internal/audit/chain.Hash inside the append's
+// transaction), and AuditAnchors record the chain head signed by the key
+// ring. The store only keeps them; internal/audit computes and verifies.
+
+// AuditAnchor is a signed statement of the chain head: the event with
+// sequence number Seq has hash Hash, signed at Time. JWS is a compact JWS
+// over {"seq","hash","time"} made with the key ring's active key.
+type AuditAnchor struct {
+	// Seq is the sequence number of the anchored event; the key.
+	Seq int64
+	// Hash is that event's hash (32 bytes).
+	Hash []byte
+	// Time is when the anchor was signed.
+	Time time.Time
+	// JWS is the compact JWS whose payload states Seq, Hash and Time.
+	JWS string
+}
+
+// AuditChainStore is the chained side of the audit trail. Every backend
+// appends with the hash chain (AppendAudit of AuditStore included, and the
+// Issue.Audit events of a redemption or rotation); this interface adds the
+// batch append used by group commit, the chain head, and the anchors.
+type AuditChainStore interface {
+	// AppendAudits stores the events, in order, in one transaction and
+	// returns the sequence number of the first (the others follow it
+	// without gap). Nothing is stored if one is invalid.
+	AppendAudits(ctx context.Context, events []AuditEvent) (int64, error)
+	// CreateTokensAudited stores opaque token records (as CreateToken) and
+	// appends the events that record them, in one transaction; nothing is
+	// stored if one fails (ErrAlreadyExists, ErrNotFound for an unknown
+	// client, ErrInvalid). It returns the first event's sequence number.
+	CreateTokensAudited(ctx context.Context, tokens []TokenRecord, events []AuditEvent) (int64, error)
+	// AuditHead returns the sequence number and hash of the last event, or
+	// 0 and nil for an empty trail.
+	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)
+	// PutAuditAnchor stores an anchor; ErrAlreadyExists if one anchors
+	// that sequence number already.
+	PutAuditAnchor(ctx context.Context, a AuditAnchor) error
+	// ListAuditAnchors returns up to limit (EffectiveLimit rules) anchors
+	// with Seq above afterSeq, in Seq order.
+	ListAuditAnchors(ctx context.Context, afterSeq int64, limit int) ([]AuditAnchor, error)
+}
+
+// Validate reports an error wrapping ErrInvalid unless a can be stored: a
+// positive Seq, a 32-byte hash, a time in range and a JWS of bounded
+// printable ASCII.
+func (a AuditAnchor) Validate() error {
+	if a.Seq < 1 {
+		return invalid("anchor sequence number", "is not positive")
+	}
+	if len(a.Hash) != 32 {
+		return invalid("anchor hash", "is not 32 bytes")
+	}
+	if err := CheckExpiry("anchor time", a.Time); err != nil {
+		return err
+	}
+	if a.JWS == "" || len(a.JWS) > MaxExtraSize {
+		return invalid("anchor JWS", "is empty or too long")
+	}
+	for i := 0; i < len(a.JWS); i++ {
+		if c := a.JWS[i]; c < 0x21 || c > 0x7e {
+			return invalid("anchor JWS", "is not printable ASCII")
+		}
+	}
+	return nil
+}

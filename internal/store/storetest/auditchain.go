@@ -1,0 +1,217 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/audit/chain"
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// WantChain fails t unless the whole audit trail of s is one valid hash
+// chain (from the genesis hash, gap-free, each event's hash over its
+// content and its predecessor's hash) ending at the store's AuditHead,
+// and returns the number of events.
+func WantChain(t *testing.T, s store.Store) int {
+	t.Helper()
+	prev, n := chain.Genesis(), 0
+	var after int64
+	for {
+		page := listAudit(t, s, store.AuditQuery{AfterSeq: after, Limit: store.MaxListLimit})
+		for _, e := range page {
+			n++
+			if e.Seq != int64(n) {
+				t.Fatalf("event %d has sequence number %d", n, e.Seq)
+			}
+			if !bytes.Equal(e.PrevHash, prev) {
+				t.Fatalf("event %d: PrevHash is not the hash of event %d", e.Seq, e.Seq-1)
+			}
+			if !chain.Valid(e) {
+				t.Fatalf("event %d: Hash does not match its content", e.Seq)
+			}
+			prev, after = e.Hash, e.Seq
+		}
+		if len(page) < store.MaxListLimit {
+			break
+		}
+	}
+	seq, head, err := s.AuditHead(t.Context())
+	must(t, "AuditHead", err)
+	if seq != int64(n) || (n > 0 && !bytes.Equal(head, prev)) || (n == 0 && head != nil) {
+		t.Fatalf("AuditHead = %d, %x; the trail ends at %d, %x", seq, head, n, prev)
+	}
+	return n
+}
+
+func testAuditChain(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if seq, head, err := s.AuditHead(ctx); err != nil || seq != 0 || head != nil {
+		t.Fatalf("AuditHead of an empty trail = %d, %x, %v", seq, head, err)
+	}
+	// Caller-set chain fields are ignored.
+	e := fullAudit(store.AuditTokenIssued, "c", "u")
+	e.PrevHash, e.Hash = []byte("forged"), []byte("forged")
+	_, err := s.AppendAudit(ctx, e)
+	must(t, "AppendAudit", err)
+	first, err := s.AppendAudits(ctx, []store.AuditEvent{
+		fullAudit(store.AuditTokenRefreshed, "c", "u"),
+		{Time: baseTime(), Type: store.AuditSignInFailed},
+		fullAudit(store.AuditTokenRevoked, "c2", "u2"),
+	})
+	must(t, "AppendAudits", err)
+	if first != 2 {
+		t.Errorf("AppendAudits first sequence number = %d, want 2", first)
+	}
+	// A batch with one bad event stores nothing.
+	_, err = s.AppendAudits(ctx, []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "u"), {Type: "no time"}})
+	wantErr(t, "AppendAudits with an invalid event", err, store.ErrInvalid)
+	_, err = s.AppendAudits(ctx, nil)
+	wantErr(t, "AppendAudits of nothing", err, store.ErrInvalid)
+	if n := WantChain(t, s); n != 4 {
+		t.Errorf("trail has %d events, want 4", n)
+	}
+	got := listAudit(t, s, store.AuditQuery{})
+	if !bytes.Equal(got[0].PrevHash, chain.Genesis()) {
+		t.Errorf("first event's PrevHash = %x, want the genesis hash", got[0].PrevHash)
+	}
+	// Since and Until select by time.
+	_, err = s.AppendAudit(ctx, store.AuditEvent{Time: baseTime().Add(time.Hour), Type: store.AuditSignIn})
+	must(t, "AppendAudit", err)
+	if got := listAudit(t, s, store.AuditQuery{Since: baseTime().Add(time.Minute)}); len(got) != 1 || got[0].Seq != 5 {
+		t.Errorf("ListAudit since = %+v, want event 5", got)
+	}
+	if got := listAudit(t, s, store.AuditQuery{Until: baseTime().Add(time.Minute)}); len(got) != 4 {
+		t.Errorf("ListAudit until = %d events, want 4", len(got))
+	}
+}
+
+// testAuditChainConcurrent appends singles and batches from many
+// goroutines: the chain stays one valid chain.
+func testAuditChainConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const workers, each = 8, 6
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				var err error
+				if i%2 == 0 {
+					_, err = s.AppendAudit(ctx, fullAudit(store.AuditTokenIssued, "c", fmt.Sprintf("u%d-%d", w, i)))
+				} else {
+					_, err = s.AppendAudits(ctx, []store.AuditEvent{
+						fullAudit(store.AuditTokenIssued, "c", fmt.Sprintf("u%d-%da", w, i)),
+						fullAudit(store.AuditTokenIssued, "c", fmt.Sprintf("u%d-%db", w, i)),
+					})
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, "concurrent append", err)
+	}
+	if n, want := WantChain(t, s), workers*(each/2)*3; n != want {
+		t.Errorf("trail has %d events, want %d", n, want)
+	}
+}
+
+// testAuditChainIssue: a redemption's and a rotation's audit events are
+// committed with them, and a refused one (reuse, expiry) appends none.
+func testAuditChainIssue(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := baseTime()
+	signInFixture(t, s)
+	code := fullAuthCode("c", "u", "code")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code))
+	issue := jwtIssue("c", "u", "jti-1", "fam-1", "rt-1")
+	issue.Audit = []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "u")}
+	_, err := s.RedeemAuthCode(ctx, code.Hash, base.Add(time.Second), issue)
+	must(t, "RedeemAuthCode", err)
+	again := jwtIssue("c", "u", "jti-2", "fam-2", "rt-2")
+	again.Audit = []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "again")}
+	_, err = s.RedeemAuthCode(ctx, code.Hash, base.Add(2*time.Second), again)
+	wantErr(t, "RedeemAuthCode again", err, store.ErrReused)
+
+	next := fullRefresh("c", "u", "fam-1", "rt-next")
+	rot := rotation(next)
+	rot.Audit = []store.AuditEvent{fullAudit(store.AuditTokenRefreshed, "c", "u")}
+	_, err = s.RotateRefreshToken(ctx, issue.Refresh.Hash, base.Add(3*time.Second), rot)
+	must(t, "RotateRefreshToken", err)
+	reuse := rotation(fullRefresh("c", "u", "fam-1", "rt-reuse"))
+	reuse.Audit = []store.AuditEvent{fullAudit(store.AuditTokenRefreshed, "c", "reuse")}
+	_, err = s.RotateRefreshToken(ctx, issue.Refresh.Hash, base.Add(4*time.Second), reuse)
+	wantErr(t, "RotateRefreshToken of a rotated token", err, store.ErrReused)
+
+	// An invalid audit event refuses the whole issue.
+	code2 := fullAuthCode("c", "u", "code-2")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code2))
+	bad := jwtIssue("c", "u", "jti-3", "fam-3", "rt-3")
+	bad.Audit = []store.AuditEvent{{Type: store.AuditTokenIssued}}
+	_, err = s.RedeemAuthCode(ctx, code2.Hash, base.Add(time.Second), bad)
+	wantErr(t, "RedeemAuthCode with an invalid audit event", err, store.ErrInvalid)
+
+	// Opaque tokens with their events: together, or not at all.
+	tok := fullToken("c", "opaque-1")
+	_, err = s.CreateTokensAudited(ctx, []store.TokenRecord{tok}, []store.AuditEvent{{Time: base, Type: store.AuditTokenIssued, ClientID: "c"}})
+	must(t, "CreateTokensAudited", err)
+	if _, err := s.GetToken(ctx, tok.Hash); err != nil {
+		t.Errorf("GetToken of an audited token: %v", err)
+	}
+	orphan := fullToken("nobody", "opaque-2")
+	_, err = s.CreateTokensAudited(ctx, []store.TokenRecord{fullToken("c", "opaque-3"), orphan}, []store.AuditEvent{{Time: base, Type: store.AuditTokenIssued, ClientID: "nobody"}})
+	wantErr(t, "CreateTokensAudited for an unknown client", err, store.ErrNotFound)
+	if _, err := s.GetToken(ctx, hashOf("opaque-3")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a token of a failed CreateTokensAudited was stored: %v", err)
+	}
+
+	got := listAudit(t, s, store.AuditQuery{})
+	if len(got) != 3 || got[2].Type != store.AuditTokenIssued || got[2].ClientID != "c" {
+		t.Fatalf("trail after the audited tokens = %+v", got)
+	}
+	got = got[:2]
+	if len(got) != 2 || got[0].Type != store.AuditTokenIssued || got[0].Subject != "u" ||
+		got[1].Type != store.AuditTokenRefreshed || got[1].Subject != "u" {
+		t.Fatalf("trail after two grants and three refusals = %+v, want the issued and refreshed events only", got)
+	}
+	WantChain(t, s)
+}
+
+func testAuditAnchors(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := store.AuditAnchor{Seq: 3, Hash: bytes.Repeat([]byte{7}, 32), Time: baseTime(), JWS: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"}
+	must(t, "PutAuditAnchor", s.PutAuditAnchor(ctx, a))
+	wantErr(t, "PutAuditAnchor duplicate", s.PutAuditAnchor(ctx, a), store.ErrAlreadyExists)
+	b := a
+	b.Seq = 9
+	must(t, "PutAuditAnchor", s.PutAuditAnchor(ctx, b))
+	got, err := s.ListAuditAnchors(ctx, 0, 0)
+	must(t, "ListAuditAnchors", err)
+	if len(got) != 2 || got[0].Seq != 3 || got[1].Seq != 9 {
+		t.Fatalf("ListAuditAnchors = %+v", got)
+	}
+	if d := recordDiff(store.AuditAnchor{Seq: 3, Hash: a.Hash, Time: a.Time.Truncate(store.TimePrecision), JWS: a.JWS}, got[0]); len(d) > 0 {
+		t.Errorf("anchor fields differ: %v", d)
+	}
+	if got, _ := s.ListAuditAnchors(ctx, 3, 10); len(got) != 1 || got[0].Seq != 9 {
+		t.Errorf("ListAuditAnchors after 3 = %+v", got)
+	}
+	for name, bad := range map[string]store.AuditAnchor{
+		"zero seq":   {Hash: a.Hash, Time: a.Time, JWS: a.JWS},
+		"short hash": {Seq: 4, Hash: []byte{1}, Time: a.Time, JWS: a.JWS},
+		"no time":    {Seq: 4, Hash: a.Hash, JWS: a.JWS},
+		"bad jws":    {Seq: 4, Hash: a.Hash, Time: a.Time, JWS: "a b"},
+	} {
+		wantErr(t, "PutAuditAnchor with "+name, s.PutAuditAnchor(ctx, bad), store.ErrInvalid)
+	}
+}
