@@ -411,17 +411,7 @@ func TestSAMLExchangeExternalIdP(t *testing.T) {
 		"uses": []string{"token_exchange"}}, http.StatusCreated)
 	const audience = "https://app.external.example"
 	client := func(issuers []string) (string, string) {
-		var c struct {
-			ID     string `json:"client_id"`
-			Secret string `json:"client_secret"`
-		}
-		out := n.adminCall(t, http.MethodPost, "/admin/clients", map[string]any{
-			"client_name": "SAML app", "grant_types": []string{"urn:ietf:params:oauth:grant-type:token-exchange"},
-			"scope": "orders:read", "token_exchange": map[string]any{"subject_issuers": issuers, "subject_audiences": []string{audience}}}, http.StatusCreated)
-		if err := json.Unmarshal(out, &c); err != nil {
-			t.Fatal(err)
-		}
-		return c.ID, c.Secret
+		return n.clientWith(t, map[string]any{"subject_issuers": issuers, "subject_audiences": []string{audience}})
 	}
 	trusting, trustingSecret := client([]string{ext.EntityID})
 	other, otherSecret := client([]string{"https://idp.elsewhere.example/saml/metadata"})
@@ -444,11 +434,16 @@ func TestSAMLExchangeExternalIdP(t *testing.T) {
 	}
 	now := clock.Now()
 
-	// The client whose policy does not name the issuer is refused (and
-	// that does not use up the assertion).
+	// The client whose policy does not name the issuer is refused, and
+	// its attempt does not use up the assertion (nor does one by a client
+	// the assertion is not addressed to).
 	tok := externalAssertion(t, ext, key, cert, audience, now)
 	if status, body := exchange(other, otherSecret, tok); status != http.StatusBadRequest {
 		t.Errorf("a client not trusting the issuer: %d %v", status, body)
+	}
+	stranger, strangerSecret := n.clientWith(t, map[string]any{"subject_issuers": []string{ext.EntityID}, "subject_audiences": []string{"https://x.example"}})
+	if status, body := exchange(stranger, strangerSecret, tok); status != http.StatusBadRequest {
+		t.Errorf("a client the assertion is not addressed to: %d %v", status, body)
 	}
 	// An audience that names neither writ nor the client's audiences.
 	if status, body := exchange(trusting, trustingSecret, externalAssertion(t, ext, key, cert, "https://api.elsewhere.example", now)); status != http.StatusBadRequest {
@@ -459,7 +454,7 @@ func TestSAMLExchangeExternalIdP(t *testing.T) {
 	if status, body := exchange(trusting, trustingSecret, externalAssertion(t, ext, otherKey, otherCert, audience, now)); status != http.StatusBadRequest {
 		t.Errorf("an assertion signed by an untrusted key: %d %v", status, body)
 	}
-	status, body := exchange(trusting, trustingSecret, externalAssertion(t, ext, key, cert, audience, now))
+	status, body := exchange(trusting, trustingSecret, tok)
 	if status != http.StatusOK {
 		t.Fatalf("exchange of the external IdP's assertion: %d %v", status, body)
 	}
@@ -484,4 +479,21 @@ func TestSAMLExchangeExternalIdP(t *testing.T) {
 	if status, body := exchange(trusting, trustingSecret, old); status != http.StatusBadRequest {
 		t.Errorf("an expired assertion: %d %v", status, body)
 	}
+}
+
+// clientWith registers a token-exchange client with the exchange policy
+// pol and returns its ID and secret.
+func (n *writNode) clientWith(t *testing.T, pol map[string]any) (string, string) {
+	t.Helper()
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	out := n.adminCall(t, http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "SAML app", "grant_types": []string{"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"scope": "orders:read", "token_exchange": pol}, http.StatusCreated)
+	if err := json.Unmarshal(out, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, c.Secret
 }
