@@ -497,3 +497,23 @@ func (n *writNode) clientWith(t *testing.T, pol map[string]any) (string, string)
 	}
 	return c.ID, c.Secret
 }
+
+func TestSAMLPagesEscapeRequestText(t *testing.T) {
+	clock := clocktest.Default()
+	n := startWritAt(t, clock)
+	registerTestSP(t, n, false, nil)
+	b := newBrowser(t)
+	const relay = `"><script>alert(1)</script>`
+	resp, page := b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_x", testSPEntity, ` IsPassive="true"`, ""), relay, nil))
+	if strings.Contains(page, "<script>alert") {
+		t.Errorf("the post page shows RelayState as markup:\n%s", page)
+	}
+	if _, _, fields := samlResponse(t, resp, page, n); fields.Get("RelayState") != relay {
+		t.Errorf("RelayState came back as %q", fields.Get("RelayState"))
+	}
+	resp, page = b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_y", `&lt;img src=x onerror=alert(1)&gt;`, "", ""), "", nil))
+	refused(t, "markup in the Issuer", resp, page)
+	if strings.Contains(page, "<img src=x") {
+		t.Errorf("the error page shows the Issuer as markup:\n%s", page)
+	}
+}
