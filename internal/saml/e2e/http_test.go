@@ -517,3 +517,40 @@ func TestSAMLPagesEscapeRequestText(t *testing.T) {
 		t.Errorf("the error page shows the Issuer as markup:\n%s", page)
 	}
 }
+
+func TestSAMLUnsignedLogoutRefused(t *testing.T) {
+	clock := clocktest.Default()
+	n := startWritAt(t, clock)
+	registerTestSP(t, n, false, nil) // signing certificate, AuthnRequestsSigned false
+	key, _ := rsaKey(t, 0)
+	b := newBrowser(t)
+	_, page := b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_in", testSPEntity, "", ""), "", nil))
+	resp, page := login(t, b, n, page)
+	_, r, _ := samlResponse(t, resp, page, n)
+	nameID := r.FindElement("./Assertion/Subject/NameID").Text()
+	logout := func(id string, key *rsa.PrivateKey) string {
+		doc := fmt.Sprintf(`<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="%s" Version="2.0" IssueInstant="%s" Destination="%s/saml/slo"><saml:Issuer>%s</saml:Issuer><saml:NameID Format="%s">%s</saml:NameID></samlp:LogoutRequest>`,
+			id, clock.Now().UTC().Format(time.RFC3339), n.issuer, testSPEntity, saml.NameIDPersistent, nameID)
+		return strings.Replace(redirectURL(t, n, doc, "", key), "/saml/sso?", "/saml/slo?", 1)
+	}
+	// A LogoutRequest anyone could forge (the SP has a signing key but
+	// does not sign AuthnRequests) does not end the session.
+	resp, page = b.get(logout("_forged", nil))
+	refused(t, "an unsigned LogoutRequest", resp, page)
+	resp, page = b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_still", testSPEntity, "", ""), "", nil))
+	samlResponse(t, resp, page, n)
+	// The SP's signed one does.
+	noFollow := &http.Client{Jar: b.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	lr, err := noFollow.Get(logout("_real", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, lr)
+	if loc, _ := lr.Location(); lr.StatusCode != http.StatusSeeOther || loc == nil || loc.Host != "sp.example" {
+		t.Fatalf("signed logout: %d %v", lr.StatusCode, loc)
+	}
+	_, page = b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_after", testSPEntity, "", ""), "", nil))
+	if !strings.Contains(page, `name="password"`) {
+		t.Errorf("the session survived the SP's signed logout:\n%s", page)
+	}
+}
