@@ -626,8 +626,12 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, err)
 		return
 	}
+	// A LogoutRequest must be authenticated (SAML Profiles §4.4.4.1):
+	// signed whenever the SP registered a signing key, even when its
+	// AuthnRequests need not be, or anyone who knows a user's NameID (an
+	// email address) could end their session from any page.
 	req, err := saml.ParseLogoutRequest(m, saml.RequestPolicy{IdP: s.saml.idp, SP: spMetadata(sp),
-		RequireSigned: sp.RequireSignedRequests, Now: s.now()})
+		RequireSigned: sp.RequireSignedRequests || len(sp.SigningCerts) > 0, Now: s.now()})
 	if err != nil {
 		s.samlRefused(w, r, issuer, err)
 		return

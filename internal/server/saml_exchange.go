@@ -32,7 +32,7 @@ type samlAssertions struct {
 
 // VerifySAML implements grant.SAMLAssertions. An assertion must name writ
 // in its AudienceRestriction (the issuer, the token endpoint, the SAML
-// entity ID) or one of audiences; it is accepted once.
+// entity ID) or one of audiences; UseSAML spends it.
 func (v *samlAssertions) VerifySAML(ctx context.Context, raw string, audiences []string) (*grant.SAMLSubject, error) {
 	doc, err := saml.DecodeAssertionToken(raw)
 	if err != nil {
@@ -58,15 +58,20 @@ func (v *samlAssertions) VerifySAML(ctx context.Context, raw string, audiences [
 	if err != nil {
 		return nil, err
 	}
-	// Single use: an assertion is a bearer credential.
+	return &grant.SAMLSubject{ID: a.ID, Issuer: a.Issuer, Subject: a.NameID, Audiences: a.Audiences, IssuedAt: a.IssueInstant, ExpiresAt: a.NotOnOrAfter}, nil
+}
+
+// UseSAML implements grant.SAMLAssertions: an assertion is a bearer
+// credential, accepted once per issuer and ID until it expires.
+func (v *samlAssertions) UseSAML(ctx context.Context, a *grant.SAMLSubject) error {
 	sum := sha256.Sum256([]byte(a.Issuer))
-	switch err := v.replay.UseJTI(ctx, samlReplayPrefix+base64.RawURLEncoding.EncodeToString(sum[:]), a.ID, a.NotOnOrAfter.Add(time.Minute)); {
+	switch err := v.replay.UseJTI(ctx, samlReplayPrefix+base64.RawURLEncoding.EncodeToString(sum[:]), a.ID, a.ExpiresAt.Add(time.Minute)); {
 	case errors.Is(err, store.ErrAlreadyExists):
-		return nil, fmt.Errorf("%w: assertion %s was already used", saml.ErrInvalidAssertion, a.ID)
+		return fmt.Errorf("%w: assertion %s", grant.ErrSAMLReplayed, a.ID)
 	case err != nil:
-		return nil, oauth.ServerError(fmt.Errorf("token exchange: saml replay: %w", err))
+		return oauth.ServerError(fmt.Errorf("token exchange: saml replay: %w", err))
 	}
-	return &grant.SAMLSubject{Issuer: a.Issuer, Subject: a.NameID, Audiences: a.Audiences, IssuedAt: a.IssueInstant, ExpiresAt: a.NotOnOrAfter}, nil
+	return nil
 }
 
 // keys returns the public keys trusted for an issuer's assertions.

@@ -250,16 +250,26 @@ var ErrUntrustedIssuer = errors.New("grant: the token's issuer is not trusted fo
 type SAMLAssertions interface {
 	// VerifySAML verifies a subject or actor token of type saml2 (a
 	// base64url SAML 2.0 assertion): signature by a key trusted for its
-	// issuer, time window, single use, and an AudienceRestriction naming
-	// writ or one of audiences (the exchanging client's ID and its
-	// policy's SubjectAudiences). It returns ErrUntrustedIssuer (wrapped)
-	// when the issuer is not trusted.
+	// issuer, time window, and an AudienceRestriction naming writ or one
+	// of audiences (the exchanging client's ID and its policy's
+	// SubjectAudiences). It returns ErrUntrustedIssuer (wrapped) when the
+	// issuer is not trusted. It does not use the assertion up: UseSAML
+	// does, once the exchange's checks have passed, so that a client
+	// the assertion is not for cannot spend it.
 	VerifySAML(ctx context.Context, raw string, audiences []string) (*SAMLSubject, error)
+	// UseSAML records a verified assertion as used; it returns
+	// ErrSAMLReplayed (wrapped) when it already was.
+	UseSAML(ctx context.Context, a *SAMLSubject) error
 }
+
+// ErrSAMLReplayed is UseSAML's error for an assertion already used.
+var ErrSAMLReplayed = errors.New("grant: the SAML assertion was already used")
 
 // SAMLSubject is what a verified SAML assertion says: who issued it, of
 // whom, and for how long.
 type SAMLSubject struct {
+	// ID is the assertion's ID, unique per issuer.
+	ID string
 	// Issuer is the IdP's entity ID.
 	Issuer string
 	// Subject is the NameID.

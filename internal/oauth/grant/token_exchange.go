@@ -115,6 +115,9 @@ type presented struct {
 	delegation *store.Delegation
 	// token is the verified JWT, nil for an opaque token.
 	token *jwt.Token
+	// saml is the verified SAML assertion, used up (UseSAML) only once
+	// the exchange's checks have passed; nil for other tokens.
+	saml *SAMLSubject
 }
 
 // SubjectTokenTypes lists the subject_token_type values Handle accepts,
@@ -299,6 +302,27 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	}
 	if err := RequireResource(f, aud, g.MCPResources); err != nil {
 		return nil, err
+	}
+	// SAML assertions are single use: spent only now, so that a request
+	// refused above (another client's policy, another audience) does not
+	// use up someone else's assertion.
+	for _, t := range []struct {
+		p     *presented
+		param string
+	}{{subj, "subject_token"}, {act, "actor_token"}} {
+		if t.p == nil || t.p.saml == nil {
+			continue
+		}
+		switch err := g.SAML.UseSAML(ctx, t.p.saml); {
+		case errors.Is(err, ErrSAMLReplayed):
+			return nil, oauth.InvalidRequest("the %s was already used", t.param)
+		case err != nil:
+			var oe *oauth.Error
+			if errors.As(err, &oe) {
+				return nil, oe
+			}
+			return nil, oauth.ServerError(err)
+		}
 	}
 
 	// The lifetime: the client's, capped by the agent's maximum and by
@@ -778,7 +802,7 @@ func (g *TokenExchange) samlSubject(ctx context.Context, raw, param, clientID st
 		return nil, oauth.InvalidRequest("the %s has expired", param)
 	}
 	return &presented{tokenType: TokenTypeSAML2, issuer: a.Issuer, subject: a.Subject, audience: a.Audiences,
-		issuedAt: a.IssuedAt, expiresAt: a.ExpiresAt}, nil
+		issuedAt: a.IssuedAt, expiresAt: a.ExpiresAt, saml: a}, nil
 }
 
 // claims reads the claims exchange uses from a verified JWT.
