@@ -243,5 +243,17 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.opts.Ring.Signer(); err != nil {
 		checks["signing_key"], status = "none active", http.StatusServiceUnavailable
 	}
+	for _, c := range s.opts.ReadyChecks {
+		err := c.Check(ctx)
+		switch {
+		case err == nil:
+			checks[c.Name] = "ok"
+		case c.Advisory:
+			checks[c.Name] = "degraded"
+		default:
+			checks[c.Name], status = "unavailable", http.StatusServiceUnavailable
+			s.log.Warn("not ready", "check", c.Name, "error", err)
+		}
+	}
 	writeJSONBody(w, status, checks)
 }
