@@ -1,0 +1,156 @@
+// Package e2e tests change notifications between two real writ nodes
+// started in-process (internal/apptest) on one PostgreSQL database. Their
+// clock stands still and their key ring poll interval is longer than any
+// wait of the test, so that neither a cache lifetime nor a poll can make a
+// change visible: only the notification can.
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/app"
+	"github.com/writ-dev/writ/internal/apptest"
+	"github.com/writ-dev/writ/internal/clocktest"
+	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
+	"github.com/writ-dev/writ/jose"
+)
+
+// guard bounds every wait: a guard against a hang, shorter than the poll
+// interval so that only a notification can end a wait in time.
+const guard = 30 * time.Second
+
+func start(t *testing.T, clock *clocktest.Clock, dsn, master, adminToken string) *app.App {
+	t.Helper()
+	return apptest.Start(t, map[string]string{
+		"WRIT_DATA_DIR":              filepath.Join(t.TempDir(), "data"),
+		"WRIT_DATABASE":              dsn,
+		"WRIT_ADDR":                  "127.0.0.1:0",
+		"WRIT_ADMIN_ADDR":            "127.0.0.1:0",
+		"WRIT_MASTER_KEY":            master,
+		"WRIT_ADMIN_TOKEN":           adminToken,
+		"WRIT_CLUSTER_POLL_INTERVAL": "1m",
+		"WRIT_KEY_MIN_PUBLISH":       "2m",
+		"WRIT_KEY_ROTATION":          "0",
+	}, app.Options{Announce: io.Discard, Now: clock.Now})
+}
+
+// token asks a's token endpoint for a client_credentials token with scope
+// and returns the status and error code.
+func token(t *testing.T, a *app.App, id, secret, scope string) (int, string) {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	req, err := http.NewRequest(http.MethodPost, "http://"+a.PublicAddr().String()+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body)
+	return resp.StatusCode, body.Error
+}
+
+// eventually calls cond until it holds, failing after guard.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not seen within %v", what, guard)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func jwksKids(t *testing.T, a *app.App) map[string]bool {
+	t.Helper()
+	resp, err := http.Get("http://" + a.PublicAddr().String() + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := jose.ParseKeySet(b)
+	if err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	kids := map[string]bool{}
+	for _, k := range set.Keys() {
+		kids[k.KeyID()] = true
+	}
+	return kids
+}
+
+func TestChangesReachOtherNode(t *testing.T) {
+	pgtest.Require(t)
+	dsn := pgtest.NewDatabase(t)
+	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	adminToken := strings.Repeat("a", 40)
+	clock := clocktest.Default() // stands still: no cache ever expires
+	a := start(t, clock, dsn, master, adminToken)
+	b := start(t, clock, dsn, master, adminToken)
+
+	// A client registered at A, used at B: B caches it.
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	apptest.Admin(t, a, http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "billing", "grant_types": []string{"client_credentials"}, "scope": "orders:read orders:write",
+	}, &c, http.StatusCreated)
+	if status, code := token(t, b, c.ID, c.Secret, "orders:read"); status != http.StatusOK {
+		t.Fatalf("token at B: %d %s", status, code)
+	}
+	// A narrows its scopes: B follows.
+	apptest.Admin(t, a, http.MethodPatch, "/admin/clients/"+c.ID, map[string]any{"scope": "orders:read"}, nil, http.StatusOK)
+	eventually(t, "scope change at A refused at B", func() bool {
+		status, _ := token(t, b, c.ID, c.Secret, "orders:write")
+		return status == http.StatusBadRequest
+	})
+	// A rotates the secret: the old one stops working at B.
+	var rotated struct {
+		Secret string `json:"client_secret"`
+	}
+	apptest.Admin(t, a, http.MethodPost, "/admin/clients/"+c.ID+"/rotate-secret", nil, &rotated, http.StatusOK)
+	eventually(t, "new secret accepted at B", func() bool {
+		status, _ := token(t, b, c.ID, rotated.Secret, "orders:read")
+		return status == http.StatusOK
+	})
+	// A deletes it: B forgets it.
+	apptest.Admin(t, a, http.MethodDelete, "/admin/clients/"+c.ID, nil, nil, http.StatusNoContent)
+	eventually(t, "deleted client refused at B", func() bool {
+		status, code := token(t, b, c.ID, rotated.Secret, "orders:read")
+		return status == http.StatusUnauthorized && code == "invalid_client"
+	})
+
+	// A rotates the signing keys (forced: the clock stands still, so no
+	// next key is old enough): B publishes and signs with the new key.
+	before := a.Ring.Entries()[0].KeyID()
+	apptest.Admin(t, a, http.MethodPost, "/admin/keys/rotate", map[string]any{"force": true}, nil, http.StatusOK)
+	after, err := a.Ring.Signer()
+	if err != nil || after.KeyID() == before {
+		t.Fatalf("rotation at A: signer %v, %v (was %s)", after, err, before)
+	}
+	eventually(t, "A's new signing key at B", func() bool {
+		k, err := b.Ring.Signer()
+		return err == nil && k.KeyID() == after.KeyID() && jwksKids(t, b)[after.KeyID()]
+	})
+}
