@@ -71,9 +71,9 @@ type Config struct {
 	// take only request_uri values from /oauth2/par (RFC 9126 §5).
 	RequirePushedAuthorizationRequests bool
 
-	KeyAlgorithm      string
-	KeyAlgorithms     []string
-	KeyRotation       time.Duration
+	KeyAlgorithm  string
+	KeyAlgorithms []string
+	KeyRotation   time.Duration
 	// KeyMinPublish is how long a new signing key is published (as next,
 	// in every node's JWKS) before it may sign.
 	KeyMinPublish time.Duration
@@ -81,13 +81,13 @@ type Config struct {
 	// the bound within which it follows a change made on another node when
 	// change notifications (PostgreSQL LISTEN/NOTIFY) are down.
 	ClusterPollInterval time.Duration
-	MaxRequestBytes   int64
-	ShutdownTimeout   time.Duration
-	LogLevel          string
-	LogFormat         string
-	AutoMigrate       bool
-	AccessLog         bool
-	SecretHashKeyFile string
+	MaxRequestBytes     int64
+	ShutdownTimeout     time.Duration
+	LogLevel            string
+	LogFormat           string
+	AutoMigrate         bool
+	AccessLog           bool
+	SecretHashKeyFile   string
 
 	// DPoP (RFC 9449) at the token endpoint.
 	DPoP           bool
