@@ -71,23 +71,16 @@ type Config struct {
 	// take only request_uri values from /oauth2/par (RFC 9126 §5).
 	RequirePushedAuthorizationRequests bool
 
-	KeyAlgorithm  string
-	KeyAlgorithms []string
-	KeyRotation   time.Duration
-	// KeyMinPublish is how long a new signing key is published (as next,
-	// in every node's JWKS) before it may sign.
-	KeyMinPublish time.Duration
-	// ClusterPollInterval is how often each node reads the key ring again:
-	// the bound within which it follows a change made on another node when
-	// change notifications (PostgreSQL LISTEN/NOTIFY) are down.
-	ClusterPollInterval time.Duration
-	MaxRequestBytes     int64
-	ShutdownTimeout     time.Duration
-	LogLevel            string
-	LogFormat           string
-	AutoMigrate         bool
-	AccessLog           bool
-	SecretHashKeyFile   string
+	KeyAlgorithm      string
+	KeyAlgorithms     []string
+	KeyRotation       time.Duration
+	MaxRequestBytes   int64
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+	LogFormat         string
+	AutoMigrate       bool
+	AccessLog         bool
+	SecretHashKeyFile string
 
 	// DPoP (RFC 9449) at the token endpoint.
 	DPoP           bool
@@ -105,6 +98,15 @@ type Config struct {
 	RegistrationInitialTokensFile string
 	DynamicClientScopes           string
 	DynamicClientAudiences        string
+
+	// Several nodes on one database (internal/cluster).
+	// KeyMinPublish is how long a new signing key is published (as next,
+	// in every node's JWKS) before it may sign.
+	KeyMinPublish time.Duration
+	// ClusterPollInterval is how often each node reads the key ring again:
+	// the bound within which it follows a change made on another node when
+	// change notifications (PostgreSQL LISTEN/NOTIFY) are down.
+	ClusterPollInterval time.Duration
 }
 
 // Values of Config.Registration.
