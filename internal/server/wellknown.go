@@ -257,3 +257,13 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSONBody(w, status, checks)
 }
+
+// serverErrorStatus is the status of a page that failed with err: 503 when
+// the database is unreachable (nothing was done; retrying may succeed,
+// perhaps at another node), else 500.
+func serverErrorStatus(err error) int {
+	if errors.Is(err, store.ErrUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
