@@ -6,8 +6,10 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/apptest"
@@ -152,5 +156,95 @@ func TestChangesReachOtherNode(t *testing.T) {
 	eventually(t, "A's new signing key at B", func() bool {
 		k, err := b.Ring.Signer()
 		return err == nil && k.KeyID() == after.KeyID() && jwksKids(t, b)[after.KeyID()]
+	})
+}
+
+// readyz returns a's /readyz status and checks.
+func readyz(t *testing.T, a *app.App) (int, map[string]string) {
+	t.Helper()
+	resp, err := http.Get("http://" + a.PublicAddr().String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var checks map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&checks); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, checks
+}
+
+// TestDatabaseUnreachable: while the database refuses connections the node
+// is not ready and a token request that must write is answered 503
+// temporarily_unavailable, never 200; when the database is back, the node
+// is ready again and its change listener resubscribes, so that changes
+// made by another node reach it through notifications again.
+func TestDatabaseUnreachable(t *testing.T) {
+	pgtest.Require(t)
+	dsn := pgtest.NewDatabase(t)
+	master := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	adminToken := strings.Repeat("u", 40)
+	clock := clocktest.Default()
+	a := start(t, clock, dsn, master, adminToken)
+	b := start(t, clock, dsn, master, adminToken)
+	eventually(t, "A ready with notifications", func() bool {
+		status, checks := readyz(t, a)
+		return status == http.StatusOK && checks["change_notifications"] == "ok" && checks["key_ring"] == "ok"
+	})
+	var c struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+	}
+	apptest.Admin(t, a, http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "opaque", "grant_types": []string{"client_credentials"}, "scope": "r s", "access_token_format": "opaque",
+	}, &c, http.StatusCreated)
+	if status, code := token(t, a, c.ID, c.Secret, "r"); status != http.StatusOK {
+		t.Fatalf("token: %d %s", status, code)
+	}
+
+	admin, err := pgx.Connect(t.Context(), pgtest.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	ident := pgx.Identifier{name}.Sanitize()
+	setAllow := func(allow bool) {
+		if _, err := admin.Exec(context.Background(), fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", ident, allow)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setAllow(false)
+	t.Cleanup(func() { setAllow(true) })
+	if _, err := admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A not ready without its database", func() bool {
+		status, checks := readyz(t, a)
+		return status == http.StatusServiceUnavailable && checks["database"] == "unavailable" && checks["change_notifications"] == "degraded"
+	})
+	// An opaque token is a row: without the database, 503 and no token.
+	if status, code := token(t, a, c.ID, c.Secret, "r"); status != http.StatusServiceUnavailable || code != "temporarily_unavailable" {
+		t.Fatalf("token without the database: %d %s, want 503 temporarily_unavailable", status, code)
+	}
+
+	setAllow(true)
+	eventually(t, "A ready again, notifications restored", func() bool {
+		status, checks := readyz(t, a)
+		return status == http.StatusOK && checks["change_notifications"] == "ok"
+	})
+	if status, code := token(t, a, c.ID, c.Secret, "s"); status != http.StatusOK {
+		t.Fatalf("token after the database came back: %d %s", status, code)
+	}
+	// The clock stands still: only a notification can tell A that B
+	// narrowed the client.
+	apptest.Admin(t, b, http.MethodPatch, "/admin/clients/"+c.ID, map[string]any{"scope": "r"}, nil, http.StatusOK)
+	eventually(t, "B's change at A after the outage", func() bool {
+		status, _ := token(t, a, c.ID, c.Secret, "s")
+		return status == http.StatusBadRequest
 	})
 }

@@ -83,7 +83,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("store/postgres: ping: %w", err)
+		return fmt.Errorf("store/postgres: ping: %w", classify(err))
 	}
 	return nil
 }
@@ -127,10 +127,11 @@ func classify(err error) error {
 	if err == nil || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable) {
 		return err
 	}
-	if !errors.As(err, &pe) {
-		if unreachable(err) {
-			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
-		}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || (!errors.As(err, &pe) && unreachable(err)) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	if pe == nil {
 		return err
 	}
 	if strings.HasPrefix(pe.Code, "08") || pe.Code == adminShutdown || pe.Code == crashShutdown || pe.Code == cannotConnectNow || pe.Code == tooManyConnections {
