@@ -18,6 +18,9 @@ func (a *App) followChanges() {
 	if a.cluster == nil {
 		return
 	}
+	if a.Config.DPoP && a.Config.DPoPReplay == "memory" {
+		a.log.Warn("dpop_replay is memory: with several nodes on this database, a DPoP proof used at one node is accepted once more at each other node; set dpop_replay to a Redis URL that every node shares (docs/deployment.md)")
+	}
 	clients := a.Server.Clients()
 	a.cluster.Handle(cluster.TopicClients, func(id string) {
 		if id == "" {
