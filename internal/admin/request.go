@@ -299,6 +299,9 @@ func (h *handler) storeFailure(ctx context.Context, op, idKey, id string, err er
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the change collided with a concurrent one and was not made; retry it")
+	case errors.Is(err, store.ErrUnavailable):
+		h.log.WarnContext(ctx, "admin: database unavailable", "op", op, "error", err)
+		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the database is unavailable; nothing was changed; retry in a moment")
 	case ctx.Err() != nil:
 		return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable, "the request was cancelled")
 	}

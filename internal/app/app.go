@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/accesslog"
@@ -27,6 +28,7 @@ import (
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/cluster"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/logctx"
@@ -51,10 +53,6 @@ const (
 
 // EnvAdminToken names the admin API credential for server and CLI alike.
 const EnvAdminToken = "WRIT_ADMIN_TOKEN"
-
-// keyMinPublish is how long a new signing key is published before it signs:
-// longer than the JWKS cache lifetime, so relying parties know it first.
-const keyMinPublish = 10 * time.Minute
 
 // App is a prepared writ node.
 type App struct {
@@ -93,6 +91,14 @@ type App struct {
 	// auditor records the audit events without a transaction of their
 	// own (group commit); Run runs it until the servers have stopped.
 	auditor *audit.Appender
+	// cluster dispatches the change notifications of other nodes (nil on
+	// a store without them: SQLite, one node).
+	cluster *cluster.Node
+	// ringChanged wakes key maintenance when another node changed the
+	// key ring; ringCheckedAt is when the ring was last read from the
+	// store (UnixNano, real time), for readiness.
+	ringChanged   chan struct{}
+	ringCheckedAt atomic.Int64
 }
 
 // Options adjust Open for tests and embedding.
@@ -139,7 +145,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	o.Logger = slog.New(logctx.NewHandler(o.Logger.Handler(),
 		logctx.Field{Key: "request_id", Value: server.RequestID},
 		logctx.Field{Key: "trace_id", Value: tracing.TraceID}))
-	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce}
+	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce, ringChanged: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -187,7 +193,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		Algorithms:       algs,
 		Clock:            o.Now,
 		MaxTokenLifetime: maxLifetime(cfg) + jwt.DefaultLeeway,
-		MinPublish:       keyMinPublish,
+		MinPublish:       cfg.KeyMinPublish,
 	}
 	if err := a.loadRing(ctx); err != nil {
 		return nil, err
@@ -246,8 +252,12 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	// exchange subjects), verified against the store's records.
 	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
 	a.auditor = audit.NewAppender(a.Store, audit.AppenderOptions{})
+	if feed, ok := a.Store.(cluster.Feed); ok {
+		a.cluster = cluster.New(feed, cluster.Options{Logger: o.Logger})
+	}
 	a.Server, err = server.New(server.Options{
 		AuditRecorder:  a.auditor,
+		ReadyChecks:    a.readyChecks(),
 		ExternalTokens: a.Trust,
 		// writ as the IdP of ID-JAGs: signed by the key ring, audited.
 		IDJAG:          &grant.IDJAGMinter{Issuer: a.Issuer, Keys: a.Ring, Audit: a.Store, Now: o.Now},
@@ -275,6 +285,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	a.followChanges()
 	a.Admin = admin.NewHandler(admin.Options{
 		FAPI2:          cfg.FAPI2,
 		Delegations:    a.Store,
@@ -503,6 +514,9 @@ func (a *App) Run(ctx context.Context) error {
 		run(func() error { return server.Serve(ctx, ml, mh, grace, a.log) })
 	}
 	run(func() error { a.maintainKeys(ctx); return nil })
+	if a.cluster != nil {
+		run(func() error { a.cluster.Run(ctx); return nil })
+	}
 	run(func() error { a.purgeExpired(ctx); return nil })
 	run(func() error {
 		audit.RunAnchors(ctx, a.Store, a.Ring, auditAnchorInterval, a.now, a.log)

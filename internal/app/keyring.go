@@ -13,11 +13,6 @@ import (
 	"github.com/writ-dev/writ/internal/store"
 )
 
-// Key maintenance intervals.
-const (
-	ringReloadInterval = 30 * time.Second
-)
-
 // loadRing loads the sealed key ring from the store, or creates the first
 // one: a key that signs at once and a next key published beside it.
 func (a *App) loadRing(ctx context.Context) error {
@@ -30,6 +25,7 @@ func (a *App) loadRing(ctx context.Context) error {
 	switch {
 	case err == nil:
 		a.ringVer = ver
+		a.ringCheckedAt.Store(time.Now().UnixNano())
 		if err := ring.UnmarshalSealed(data, a.master); err != nil {
 			return fmt.Errorf("load signing keys: %w (is this the master key the keys were sealed with?)", err)
 		}
@@ -94,13 +90,17 @@ func (a *App) updateRing(ctx context.Context, fn func(*keys.Ring) error) error {
 	if err != nil {
 		return err
 	}
+	// Install the ring as stored now, with its version: another node may
+	// have changed it again since this update committed.
+	ver := int64(-1) // unknown: the next reload installs the stored ring
+	if data, v, err := a.Store.GetKeyRing(ctx); err == nil {
+		sealed, ver = data, v
+		a.ringCheckedAt.Store(time.Now().UnixNano())
+	}
 	if err := a.Ring.UnmarshalSealed(sealed, a.master); err != nil {
 		return err
 	}
-	_, ver, err := a.Store.GetKeyRing(ctx)
-	if err == nil {
-		a.ringVer = ver
-	}
+	a.ringVer = ver
 	return nil
 }
 
@@ -145,53 +145,90 @@ func (a *App) KeyEntries() []keys.Entry {
 	return out
 }
 
-// maintainKeys reloads the ring when another node changed it, rotates on
-// the configured schedule, and prunes expired retired keys.
+// maintainKeys keeps the ring in step with the store: it reloads it when
+// another node announces a change, and every cluster_poll_interval (the
+// bound when announcements are down) it reloads it, rotates it when the
+// schedule says so, and prunes expired retired keys.
 func (a *App) maintainKeys(ctx context.Context) {
-	t := time.NewTicker(ringReloadInterval)
+	t := time.NewTicker(a.Config.ClusterPollInterval)
 	defer t.Stop()
 	for {
+		scheduled := false
 		select {
 		case <-ctx.Done():
 			return
+		case <-a.ringChanged:
 		case <-t.C:
+			scheduled = true
 		}
-		if err := a.keyMaintenance(ctx); err != nil && ctx.Err() == nil {
+		err := a.reloadRing(ctx)
+		if err == nil && scheduled {
+			err = a.rotateIfDue(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			a.log.Error("key maintenance", "error", err)
 		}
 	}
 }
 
-func (a *App) keyMaintenance(ctx context.Context) error {
+// reloadRing reads the stored ring and installs it when another node
+// changed it.
+func (a *App) reloadRing(ctx context.Context) error {
 	data, ver, err := a.Store.GetKeyRing(ctx)
 	if err != nil {
 		return fmt.Errorf("read key ring: %w", err)
 	}
 	a.ringMu.Lock()
-	changed := ver != a.ringVer
-	if changed {
+	defer a.ringMu.Unlock()
+	if ver != a.ringVer {
 		if err := a.Ring.UnmarshalSealed(data, a.master); err != nil {
-			a.ringMu.Unlock()
 			return fmt.Errorf("reload key ring: %w", err)
 		}
 		a.ringVer = ver
 	}
-	a.ringMu.Unlock()
-	if a.Config.KeyRotation <= 0 {
+	a.ringCheckedAt.Store(time.Now().UnixNano())
+	return nil
+}
+
+// errNotDue says that a scheduled rotation found nothing to do.
+var errNotDue = errors.New("no key is due for rotation")
+
+// rotateIfDue performs the scheduled rotation step when an active key is
+// older than key_rotation. The decision is taken again inside the store
+// transaction that holds the ring's row lock, on the ring as stored, so
+// that of several nodes finding the same key due exactly one rotates and
+// the others find the new active key and do nothing. The promoted key has
+// been published as next for at least key_min_publish (keys.ErrTooEarly
+// otherwise), which is longer than any node takes to publish it.
+func (a *App) rotateIfDue(ctx context.Context) error {
+	if a.Config.KeyRotation <= 0 || !rotationDue(a.Ring.Entries(), a.now(), a.Config.KeyRotation) {
 		return nil
 	}
-	now := a.now()
-	for _, e := range a.Ring.Entries() {
-		if e.State == keys.Active && now.Sub(e.ActivatedAt) >= a.Config.KeyRotation {
-			// One rotation moves every algorithm; their keys age together.
-			a.log.Info("rotating signing keys on schedule", "kid", e.KeyID(), "alg", string(e.Key.Algorithm()))
-			if err := a.RotateKeys(ctx, false); err != nil && !errors.Is(err, keys.ErrTooEarly) {
-				return fmt.Errorf("scheduled rotation: %w", err)
-			}
-			break
+	err := a.updateRing(ctx, func(r *keys.Ring) error {
+		if !rotationDue(r.Entries(), a.now(), a.Config.KeyRotation) {
+			return errNotDue // another node rotated first
+		}
+		return r.Rotate()
+	})
+	switch {
+	case err == nil:
+		a.log.Info("rotated signing keys on schedule", "ring", a.Ring)
+		return nil
+	case errors.Is(err, errNotDue), errors.Is(err, keys.ErrTooEarly):
+		return nil
+	}
+	return fmt.Errorf("scheduled rotation: %w", err)
+}
+
+// rotationDue reports whether an active key of entries is older than every.
+// One rotation moves every algorithm: their keys age together.
+func rotationDue(entries []keys.Entry, now time.Time, every time.Duration) bool {
+	for _, e := range entries {
+		if e.State == keys.Active && now.Sub(e.ActivatedAt) >= every {
+			return true
 		}
 	}
-	return nil
+	return false
 }
 
 func tlsListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {

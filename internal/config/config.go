@@ -120,6 +120,15 @@ type Config struct {
 	RegistrationInitialTokensFile string
 	DynamicClientScopes           string
 	DynamicClientAudiences        string
+
+	// Several nodes on one database (internal/cluster).
+	// KeyMinPublish is how long a new signing key is published (as next,
+	// in every node's JWKS) before it may sign.
+	KeyMinPublish time.Duration
+	// ClusterPollInterval is how often each node reads the key ring again:
+	// the bound within which it follows a change made on another node when
+	// change notifications (PostgreSQL LISTEN/NOTIFY) are down.
+	ClusterPollInterval time.Duration
 }
 
 // Values of Config.Registration.
@@ -368,6 +377,10 @@ func fields() []field {
 			func(c *Config) *[]string { return &c.KeyAlgorithms }),
 		durField("key_rotation", "WRIT_KEY_ROTATION", "720h", "rotate the signing key on this schedule (0 turns scheduled rotation off)",
 			func(c *Config) *time.Duration { return &c.KeyRotation }),
+		durField("key_min_publish", "WRIT_KEY_MIN_PUBLISH", "10m", "how long a new signing key is published in the JWKS of every node before a rotation lets it sign: longer than relying parties cache the JWKS (5m) and at least twice cluster_poll_interval",
+			func(c *Config) *time.Duration { return &c.KeyMinPublish }),
+		durField("cluster_poll_interval", "WRIT_CLUSTER_POLL_INTERVAL", "5s", "how often each node reads the signing key ring again; with several nodes on PostgreSQL, the bound within which a node follows another's change when change notifications are down (between 100ms and 1m)",
+			func(c *Config) *time.Duration { return &c.ClusterPollInterval }),
 		{key: "max_request_bytes", env: "WRIT_MAX_REQUEST_BYTES", def: "65536", usage: "largest request body accepted on any endpoint", kind: kindInt,
 			set: func(c *Config, v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
@@ -680,6 +693,12 @@ func (c *Config) Validate(getenv func(string) string) error {
 	}
 	if c.PublicAccessTokenTTL < time.Minute || c.PublicAccessTokenTTL > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("public_client_access_token_ttl %s must be between 1m and 24h", c.PublicAccessTokenTTL))
+	}
+	if c.ClusterPollInterval < 100*time.Millisecond || c.ClusterPollInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("cluster_poll_interval %s must be between 100ms and 1m", c.ClusterPollInterval))
+	}
+	if c.KeyMinPublish < 2*c.ClusterPollInterval {
+		errs = append(errs, fmt.Errorf("key_min_publish %s must be at least twice cluster_poll_interval (%s): every node must publish a key before any signs with it", c.KeyMinPublish, c.ClusterPollInterval))
 	}
 	errs = append(errs, c.validateRegistration()...)
 	errs = append(errs, c.validateMTLS()...)

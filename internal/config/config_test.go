@@ -112,6 +112,10 @@ func TestValidate(t *testing.T) {
 		{"cert without key", base(func(c *Config) { c.TLSCertFile = "c.pem" }), nil, "go together"},
 		{"bad addr", base(func(c *Config) { c.Addr = "8080" }), nil, "host:port"},
 		{"ttl too long", base(func(c *Config) { c.AccessTokenTTL = 48 * time.Hour }), nil, "access_token_ttl"},
+		{"cluster poll too short", base(func(c *Config) { c.ClusterPollInterval = time.Millisecond }), nil, "cluster_poll_interval"},
+		{"cluster poll too long", base(func(c *Config) { c.ClusterPollInterval = time.Hour }), nil, "cluster_poll_interval"},
+		{"key published shorter than two polls", base(func(c *Config) { c.ClusterPollInterval, c.KeyMinPublish = 5*time.Second, 9*time.Second }), nil, "key_min_publish"},
+		{"key published two polls", base(func(c *Config) { c.ClusterPollInterval, c.KeyMinPublish = 500*time.Millisecond, time.Second }), nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

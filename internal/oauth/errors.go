@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // Error codes of RFC 6749, RFC 7009, RFC 8707 and RFC 8628.
@@ -94,8 +96,14 @@ func InvalidTarget(format string, args ...any) *Error {
 }
 
 // ServerError wraps an internal failure (500). The cause is logged by the
-// caller; the client sees only a generic description.
+// caller; the client sees only a generic description. A cause that is
+// store.ErrUnavailable (the database unreachable) is a 503
+// temporarily_unavailable instead: nothing was acknowledged.
 func ServerError(cause error) *Error {
+	if errors.Is(cause, store.ErrUnavailable) {
+		// Nothing was acknowledged: the client may retry, elsewhere.
+		return TemporarilyUnavailable(cause, "the server cannot reach its database; retry in a moment")
+	}
 	return &Error{Code: CodeServerError, Status: http.StatusInternalServerError, Description: "the server could not complete the request", Cause: cause}
 }
 

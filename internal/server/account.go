@@ -245,6 +245,6 @@ func isAccountSignIn(req *authz.Request) bool {
 // accountServerError logs err and shows a generic server error page.
 func (s *Server) accountServerError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "account page failed", "path", r.URL.Path, "error", err)
-	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong",
+	s.pageError(w, r, serverErrorStatus(err), "Something went wrong",
 		"The server could not complete the request. Try again in a moment.")
 }

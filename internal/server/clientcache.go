@@ -13,7 +13,9 @@ import (
 
 // DefaultClientCacheTTL is how long a client registration is served from
 // memory before it is read again. Changes made through this node's admin
-// API take effect at once; changes made on another node within this time.
+// API take effect at once; changes made on another node as soon as its
+// change notification arrives (internal/cluster, PostgreSQL), and within
+// this time at the latest.
 const DefaultClientCacheTTL = 5 * time.Second
 
 // maxCachedClients bounds the cache; beyond it entries are dropped.
@@ -31,6 +33,9 @@ type ClientCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]cachedClient
+	// gen grows with every invalidation: a load that started before one
+	// may have read the old registration, and is not cached.
+	gen uint64
 }
 
 type cachedClient struct {
@@ -56,6 +61,7 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 	now := cc.now()
 	cc.mu.RLock()
 	e, ok := cc.entries[id]
+	gen := cc.gen
 	cc.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.c, e.err
@@ -65,10 +71,12 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 		return c, err // do not cache transient failures
 	}
 	cc.mu.Lock()
-	if len(cc.entries) >= maxCachedClients {
-		clear(cc.entries)
+	if cc.gen == gen {
+		if len(cc.entries) >= maxCachedClients {
+			clear(cc.entries)
+		}
+		cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
 	}
-	cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
 	cc.mu.Unlock()
 	return c, err
 }
@@ -121,5 +129,15 @@ func (cc *ClientCache) load(ctx context.Context, id string) (store.Client, error
 func (cc *ClientCache) Invalidate(id string) {
 	cc.mu.Lock()
 	delete(cc.entries, id)
+	cc.gen++
+	cc.mu.Unlock()
+}
+
+// InvalidateAll empties the cache, for when any registration may have
+// changed (change notifications were lost for a while).
+func (cc *ClientCache) InvalidateAll() {
+	cc.mu.Lock()
+	clear(cc.entries)
+	cc.gen++
 	cc.mu.Unlock()
 }

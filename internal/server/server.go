@@ -156,6 +156,21 @@ type Options struct {
 	// Tracing opens a span per request and for client authentication,
 	// the grant and minting; nil (off) opens none.
 	Tracing *tracing.Tracing
+	// ReadyChecks are conditions of readiness (/readyz) beyond the
+	// database and the signing key, each named in its answer.
+	ReadyChecks []ReadyCheck
+}
+
+// ReadyCheck is one condition of readiness.
+type ReadyCheck struct {
+	// Name names the check in the /readyz answer.
+	Name string
+	// Check returns nil when the condition holds; its error is logged,
+	// never sent.
+	Check func(ctx context.Context) error
+	// Advisory checks are reported ("degraded") without making the node
+	// unready: it still serves correctly, within a weaker bound.
+	Advisory bool
 }
 
 // RegistrationOptions configure dynamic client registration.

@@ -673,7 +673,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, t
 
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "sign-in failed", "path", r.URL.Path, "request_id", RequestID(r.Context()), "error", err)
-	s.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
+	s.pageError(w, r, serverErrorStatus(err), "Something went wrong", "The server could not complete the sign-in. Try again in a moment.")
 }
 
 // logSignIn logs a sign-in event with the client, the user when known, the

@@ -273,5 +273,27 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.opts.Ring.Signer(); err != nil {
 		checks["signing_key"], status = "none active", http.StatusServiceUnavailable
 	}
+	for _, c := range s.opts.ReadyChecks {
+		err := c.Check(ctx)
+		switch {
+		case err == nil:
+			checks[c.Name] = "ok"
+		case c.Advisory:
+			checks[c.Name] = "degraded"
+		default:
+			checks[c.Name], status = "unavailable", http.StatusServiceUnavailable
+			s.log.Warn("not ready", "check", c.Name, "error", err)
+		}
+	}
 	writeJSONBody(w, status, checks)
+}
+
+// serverErrorStatus is the status of a page that failed with err: 503 when
+// the database is unreachable (nothing was done; retrying may succeed,
+// perhaps at another node), else 500.
+func serverErrorStatus(err error) int {
+	if errors.Is(err, store.ErrUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }

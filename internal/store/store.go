@@ -94,6 +94,11 @@ var (
 	// refresh token, or its family, has expired (RotateRefreshToken).
 	// Nothing was written.
 	ErrExpired = errors.New("store: expired")
+	// ErrUnavailable reports that the database could not be reached or
+	// the connection was lost: the operation was not done, or (a
+	// connection lost during the commit) its outcome is unknown. Callers
+	// answer 503 and acknowledge nothing.
+	ErrUnavailable = errors.New("store: database unavailable")
 )
 
 // TimePrecision is the precision at which every backend stores times; finer

@@ -182,6 +182,20 @@ func (r *Registry) Invalidate(iss string) {
 	}
 }
 
+// InvalidateAll makes every compiled issuer stale, for when any record
+// may have changed (change notifications between nodes were lost for a
+// while): each is read again at its next use, and compiled again only
+// when it changed, so that the remote key sets stay warm.
+func (r *Registry) InvalidateAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for e := r.lru.Front(); e != nil; e = e.Next() {
+		c := *e.Value.(*compiled) // a fresh value: readers may hold the old one
+		c.loadedAt = time.Time{}
+		e.Value = &c
+	}
+}
+
 // issuer returns the compiled issuer iss: the cached one while it is fresh,
 // else the store's record, compiled again when it changed.
 func (r *Registry) issuer(ctx context.Context, iss string) (*compiled, error) {

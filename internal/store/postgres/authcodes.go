@@ -46,7 +46,7 @@ func scanAuthCode(row pgx.Row) (store.AuthCode, error) {
 // exist.
 func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create authorization code: %w", err)
+		return fmt.Errorf("store/postgres: create authorization code: %w", classify(err))
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_codes (`+authCodeColumns+`)
 		VALUES (`+params(1, 22)+`)`,

@@ -107,11 +107,11 @@ func scanClient(row pgx.Row) (store.Client, error) {
 // taken.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create client: %w", err)
+		return fmt.Errorf("store/postgres: create client: %w", classify(err))
 	}
 	vals, err := clientValues(c)
 	if err != nil {
-		return fmt.Errorf("store/postgres: create client: %w", err)
+		return fmt.Errorf("store/postgres: create client: %w", classify(err))
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES (`+params(1, 38)+`)
@@ -255,7 +255,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("store/postgres: delete client %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("store/postgres: delete client: %w", err)
+		return fmt.Errorf("store/postgres: delete client: %w", classify(err))
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 // the existing one, keeping its grant time.
 func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: put consent: %w", err)
+		return fmt.Errorf("store/postgres: put consent: %w", classify(err))
 	}
 	// An unknown user or client is a foreign-key violation, classified as
 	// ErrNotFound.

@@ -37,7 +37,7 @@ func scanDelegation(row pgx.Row) (store.Delegation, error) {
 // store.ErrNotFound if the client does not exist.
 func (s *Store) CreateDelegation(ctx context.Context, d store.Delegation) error {
 	if err := d.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create delegation: %w", err)
+		return fmt.Errorf("store/postgres: create delegation: %w", classify(err))
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO delegations (`+delegationColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) ON CONFLICT (id) DO NOTHING`,

@@ -50,7 +50,7 @@ func (s *Store) UpdateKeyRing(ctx context.Context, fn func(old []byte) ([]byte, 
 		return data, err
 	}
 	if _, err := txn.Update(ctx, s.inTx, read, fn, check, write); err != nil {
-		return fmt.Errorf("store/postgres: update key ring: %w", err)
+		return fmt.Errorf("store/postgres: update key ring: %w", classify(err))
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	applied, err := s.applied(ctx)
 	if err != nil {
-		return fmt.Errorf("store/postgres: migrate: %w", err)
+		return fmt.Errorf("store/postgres: migrate: %w", classify(err))
 	}
 	if err := migrate.CheckKnown(s.migrations, applied); err != nil {
 		return fmt.Errorf("store/postgres: %w", err)

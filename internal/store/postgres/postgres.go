@@ -19,6 +19,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -81,7 +83,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("store/postgres: ping: %w", err)
+		return fmt.Errorf("store/postgres: ping: %w", classify(err))
 	}
 	return nil
 }
@@ -99,15 +101,41 @@ const (
 	serializationFailure = "40001"
 	deadlockDetected     = "40P01"
 	lockNotAvailable     = "55P03"
+	// Class 08 (connection exception) and these mean the database is
+	// not there for us: store.ErrUnavailable.
+	adminShutdown      = "57P01"
+	crashShutdown      = "57P02"
+	cannotConnectNow   = "57P03"
+	tooManyConnections = "53300"
 )
+
+// unreachable reports whether err (not a server error) means that the
+// database could not be reached or the connection broke: a failed
+// connect, a network error, a connection closed under the query.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed")
+}
 
 // classify maps PostgreSQL errors onto the store sentinels, keeping the
 // driver error in the chain. PgError.Error() carries the message and code,
 // not the Detail field that may quote values.
 func classify(err error) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+	if err == nil || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable) {
 		return err
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || (!errors.As(err, &pe) && unreachable(err)) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	if pe == nil {
+		return err
+	}
+	if strings.HasPrefix(pe.Code, "08") || pe.Code == adminShutdown || pe.Code == crashShutdown || pe.Code == cannotConnectNow || pe.Code == tooManyConnections {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	switch pe.Code {
 	case uniqueViolation:

@@ -131,7 +131,7 @@ func checkFamilyDelegation(ctx context.Context, tx pgx.Tx, t store.RefreshToken)
 // (store.ErrNotFound).
 func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) error {
 	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create refresh token: %w", err)
+		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	defer rollback(ctx, tx)
 	if t.DelegationID != "" {
 		if err := checkFamilyDelegation(ctx, tx, t); err != nil {
-			return fmt.Errorf("store/postgres: create refresh token: %w", err)
+			return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 		}
 	}
 	// Start the family unless it exists; an unknown client or user is a
@@ -161,10 +161,10 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t store.RefreshToken) er
 	}
 	f.binding.Extra = nonEmpty(f.binding.Extra)
 	if err := checkFamily(f, t); err != nil {
-		return fmt.Errorf("store/postgres: create refresh token: %w", err)
+		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
 	if err := insertRefreshToken(ctx, tx, t, store.IssuedAccess{}); err != nil {
-		return fmt.Errorf("store/postgres: create refresh token: %w", err)
+		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("store/postgres: create refresh token: %w", classify(err))
@@ -368,7 +368,7 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store/postgres: revoke refresh family: %w", err)
+		return fmt.Errorf("store/postgres: revoke refresh family: %w", classify(err))
 	}
 	return nil
 }
@@ -384,7 +384,7 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, userID string) erro
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store/postgres: revoke user refresh tokens: %w", err)
+		return fmt.Errorf("store/postgres: revoke user refresh tokens: %w", classify(err))
 	}
 	return nil
 }
@@ -400,7 +400,7 @@ func (s *Store) RevokeClientUserRefreshTokens(ctx context.Context, clientID, use
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("store/postgres: revoke client user refresh tokens: %w", err)
+		return fmt.Errorf("store/postgres: revoke client user refresh tokens: %w", classify(err))
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func scanSession(row pgx.Row) (store.Session, error) {
 // or the ID is taken, store.ErrNotFound if the user does not exist.
 func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err := sess.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create session: %w", err)
+		return fmt.Errorf("store/postgres: create session: %w", classify(err))
 	}
 	// A duplicate hash or ID, or an unknown user, fails the statement and
 	// is classified.
@@ -85,7 +85,7 @@ func (s *Store) TouchSession(ctx context.Context, hash []byte, lastSeen time.Tim
 		return fmt.Errorf("store/postgres: touch session: %w", store.ErrNotFound)
 	}
 	if err := store.CheckExpiry("last-seen time", lastSeen); err != nil {
-		return fmt.Errorf("store/postgres: touch session: %w", err)
+		return fmt.Errorf("store/postgres: touch session: %w", classify(err))
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET last_seen_at = GREATEST(last_seen_at, $2) WHERE hash = $1`,
 		hash, lastSeen)

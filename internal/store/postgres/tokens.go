@@ -17,10 +17,10 @@ import (
 // CreateToken stores an opaque token record.
 func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create token: %w", err)
+		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
 	if err := insertToken(ctx, s.pool, r); err != nil {
-		return fmt.Errorf("store/postgres: create token: %w", err)
+		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
 	return nil
 }
@@ -92,7 +92,7 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte) error {
 // later expiry if it is there already).
 func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) error {
 	if err := checkJTI(jti, expiresAt); err != nil {
-		return fmt.Errorf("store/postgres: revoke jti: %w", err)
+		return fmt.Errorf("store/postgres: revoke jti: %w", classify(err))
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2)
 		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`,
@@ -121,10 +121,10 @@ func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
 // if it was used before.
 func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	if err := store.CheckID("client ID", clientID); err != nil {
-		return fmt.Errorf("store/postgres: use jti: %w", err)
+		return fmt.Errorf("store/postgres: use jti: %w", classify(err))
 	}
 	if err := checkJTI(jti, expiresAt); err != nil {
-		return fmt.Errorf("store/postgres: use jti: %w", err)
+		return fmt.Errorf("store/postgres: use jti: %w", classify(err))
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
 		ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, expiresAt)

@@ -34,11 +34,11 @@ func scanTrustedIssuer(row pgx.Row) (store.TrustedIssuer, error) {
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
 	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: put trusted issuer: %w", err)
+		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
 	}
 	rules, err := recjson.EncodeRules(t.Rules)
 	if err != nil {
-		return fmt.Errorf("store/postgres: put trusted issuer: %w", err)
+		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -74,7 +74,7 @@ func usernameTaken(op string, err error) error {
 // username (case-insensitively) is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if err := u.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: create user: %w", err)
+		return fmt.Errorf("store/postgres: create user: %w", classify(err))
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES (`+params(1, userColumnCount)+`)
