@@ -1,0 +1,9 @@
+-- writ schema, version 13: rate limits shared by every node (GCRA: one
+-- theoretical arrival time per key, in Unix microseconds). A row whose
+-- tat has passed means nothing and is purged.
+
+CREATE TABLE rate_limits (
+	key text PRIMARY KEY,
+	tat bigint NOT NULL
+);
+CREATE INDEX rate_limits_tat ON rate_limits (tat);

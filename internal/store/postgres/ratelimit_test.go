@@ -1,0 +1,37 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/writ-dev/writ/internal/ratelimit"
+	"github.com/writ-dev/writ/internal/ratelimit/ratelimittest"
+	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
+)
+
+// TestRateLimitConformance runs the rate limit backends' suite on the
+// store's rate_limits table, one database for all cases (their keys
+// differ).
+func TestRateLimitConformance(t *testing.T) {
+	pgtest.Require(t)
+	s := migrated(t, pgtest.NewDatabase(t))
+	n := 0
+	ratelimittest.Run(t, func(t *testing.T) ratelimit.Backend {
+		n++
+		prefix := string(rune('a'+n)) + ":"
+		return ratelimit.BackendFunc(func(ctx context.Context, key string, now time.Time, e, tol time.Duration) (bool, time.Duration, error) {
+			return s.TakeRate(ctx, prefix+key, now, e, tol)
+		})
+	})
+	t.Run("purge", func(t *testing.T) {
+		now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, _, err := s.TakeRate(t.Context(), "purge-me", now, time.Second, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PurgeRates(t.Context(), now.Add(2*time.Second))
+		if err != nil || got < 1 {
+			t.Fatalf("PurgeRates = %d, %v; want at least the one row", got, err)
+		}
+	})
+}
