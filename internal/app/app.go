@@ -26,10 +26,12 @@ import (
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
@@ -78,6 +80,11 @@ type App struct {
 	// closers are closed by Close after the listeners (the DPoP replay
 	// cache's Redis client).
 	closers []io.Closer
+	// clientIP finds client addresses (trusted proxies); limiter applies
+	// the rate limits; rateStore is set when they count in the database.
+	clientIP  *clientip.Resolver
+	limiter   *ratelimit.Limiter
+	rateStore storeRates
 }
 
 // Options adjust Open for tests and embedding.
@@ -95,6 +102,9 @@ type Options struct {
 	// Metadata Document resolver built from the configuration, e.g. for a
 	// test to trust its CA and allow its loopback server's address.
 	ClientMetadata func(*cimd.Options)
+	// RateLimitHooks hear of rate limit refusals and backend failures
+	// (for metrics).
+	RateLimitHooks ratelimit.Hooks
 }
 
 // Open prepares a node: it validates cfg, binds the listeners (so that the
@@ -206,6 +216,10 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err != nil {
 		return nil, err
 	}
+	sharedThrottle, err := a.setupLimits(cfg, o.RateLimitHooks)
+	if err != nil {
+		return nil, err
+	}
 	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
 	// exchange subjects), verified against the store's records.
 	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
@@ -229,6 +243,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		PublicAccessTokenTTL: cfg.PublicAccessTokenTTL,
 		MCPResources:         cfg.MCPResources,
 		MaxRequestBytes:      cfg.MaxRequestBytes,
+		Limiter:              a.limiter,
+		ClientIP:             a.clientIP,
+		SharedThrottle:       sharedThrottle,
 	})
 	if err != nil {
 		return nil, err
@@ -437,6 +454,9 @@ func (a *App) Run(ctx context.Context) error {
 	if a.Config.AccessLog {
 		public, adminH = a.accessLog(public, "public"), a.accessLog(adminH, "admin")
 	}
+	// The client address is resolved once, outside the access log, so
+	// that the log, the rate limits and the handlers see the same one.
+	public, adminH = a.clientIP.Middleware(public), a.clientIP.Middleware(adminH)
 	run(func() error { return server.Serve(ctx, publicLn, public, grace, a.log) })
 	run(func() error { return server.Serve(ctx, adminLn, adminH, grace, a.log) })
 	run(func() error { a.maintainKeys(ctx); return nil })
@@ -473,6 +493,8 @@ func (a *App) purgeExpired(ctx context.Context) {
 		case <-t.C:
 		}
 		n, err := purgeOnce(ctx, a.Store, a.now())
+		r, rerr := a.purgeRates(ctx, a.now())
+		n, err = n+r, errors.Join(err, rerr)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("purge expired records", "error", err)

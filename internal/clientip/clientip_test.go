@@ -146,3 +146,24 @@ func FuzzAddr(f *testing.F) {
 		clientip.XForwardedFor([]string{xff})
 	})
 }
+
+func TestMiddlewareAndOf(t *testing.T) {
+	r, _ := clientip.ParseTrusted("10.0.0.0/8")
+	req, _ := http.NewRequest("GET", "http://x/", nil)
+	req.RemoteAddr = "10.0.0.1:1"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if got := clientip.Of(req); got != "10.0.0.1" {
+		t.Fatalf("Of outside the middleware = %q, want the peer", got)
+	}
+	var got, inner string
+	h := r.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		got = clientip.Of(req)
+		// A second resolver inside (trusting nothing) keeps the first answer.
+		var none *clientip.Resolver
+		none.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) { inner = clientip.FromContext(req.Context()) })).ServeHTTP(nil, req)
+	}))
+	h.ServeHTTP(nil, req)
+	if got != "203.0.113.9" || inner != "203.0.113.9" {
+		t.Fatalf("Of inside = %q, inner %q; want 203.0.113.9", got, inner)
+	}
+}

@@ -141,3 +141,20 @@ type BackendFunc func(ctx context.Context, key string, now time.Time, emission, 
 func (f BackendFunc) Take(ctx context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error) {
 	return f(ctx, key, now, emission, tolerance)
 }
+
+// Resetter is a Backend that can forget a key (the sign-in throttle
+// forgets an account's failures at a successful sign-in).
+type Resetter interface {
+	// Reset forgets key.
+	Reset(ctx context.Context, key string) error
+}
+
+// Reset forgets key.
+func (m *Memory) Reset(_ context.Context, key string) error {
+	m.once.Do(func() { m.seed = maphash.MakeSeed() })
+	sh := &m.shards[maphash.String(m.seed, key)%memoryShards]
+	sh.mu.Lock()
+	delete(sh.tats, key)
+	sh.mu.Unlock()
+	return nil
+}

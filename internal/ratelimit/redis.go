@@ -54,3 +54,14 @@ func (r *Redis) Take(ctx context.Context, key string, now time.Time, emission, t
 	}
 	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
 }
+
+// Reset forgets key.
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if c, ok := r.client.(redis.Cmdable); ok {
+		if err := c.Del(ctx, r.prefix+key).Err(); err != nil {
+			return fmt.Errorf("%w: redis: %w", ErrBackend, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: redis: the client cannot delete", ErrBackend)
+}

@@ -20,11 +20,13 @@ import (
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
@@ -129,6 +131,16 @@ type Options struct {
 	// IDJAG issues ID-JAGs by token exchange; nil answers
 	// requested_token_type id-jag with invalid_request.
 	IDJAG grant.IDJAGIssuer
+	// Limiter applies the rate limits (the Rule* names); nil limits
+	// nothing.
+	Limiter *ratelimit.Limiter
+	// ClientIP finds each request's client address (trusted proxies); nil
+	// takes the peer address.
+	ClientIP *clientip.Resolver
+	// SharedThrottle, when set, keeps the sign-in and device code
+	// throttles' counts there (a backend every node shares) instead of
+	// in this node's memory.
+	SharedThrottle ratelimit.Backend
 }
 
 // RegistrationOptions configure dynamic client registration.
@@ -381,7 +393,7 @@ func (s *Server) Handler() http.Handler { return s.public }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(PathToken, s.handleToken)
+	mux.HandleFunc(PathToken, s.limitAddr(RuleToken, asJSON, s.handleToken))
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.HandleFunc(PathRevoke, s.handleRevoke)
 	mux.HandleFunc(PathAgentRevoke, s.handleAgentRevoke)
@@ -391,13 +403,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
 	mux.HandleFunc("GET "+PathReady, s.handleReady)
 	if s.registration != nil {
-		mux.Handle(admin.PathRegister, s.registration)
-		mux.Handle(admin.PathRegister+"/", s.registration)
+		reg := s.limitAddr(RuleRegister, asJSON, s.registration.ServeHTTP)
+		mux.Handle(admin.PathRegister, reg)
+		mux.Handle(admin.PathRegister+"/", reg)
 	}
 	if s.signin != nil {
-		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
-		mux.HandleFunc(PathPAR, s.handlePAR)
-		mux.HandleFunc(PathLogin, s.handleLogin)
+		mux.HandleFunc(PathAuthorize, s.limitAddr(RuleAuthorize, asPage, s.handleAuthorize))
+		mux.HandleFunc(PathPAR, s.limitAddr(RuleAuthorize, asJSON, s.handlePAR))
+		mux.HandleFunc(PathLogin, s.limitAddr(RuleLogin, asPage, s.handleLogin))
 		mux.HandleFunc(PathConsent, s.handleConsent)
 		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)
 		mux.HandleFunc(PathEndSession, s.handleEndSession)
@@ -406,13 +419,13 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
 		mux.HandleFunc(PathAccountAgentRevoke, s.handleAccountAgentRevoke)
 		mux.HandleFunc(PathAccountDelegationRevoke, s.handleAccountDelegationRevoke)
-		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
-		mux.HandleFunc(PathDevice, s.handleDevice)
-		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
+		mux.HandleFunc(PathAccountLogin, s.limitAddr(RuleLogin, asPage, s.handleAccountLogin))
+		mux.HandleFunc(PathDevice, s.limitAddr(RuleDevice, asPage, s.handleDevice))
+		mux.HandleFunc("POST "+PathDeviceAuthorization, s.limitAddr(RuleDevice, asJSON, s.handleDeviceAuthorization))
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.Handle(PathStatic, s.signin.ui.Static())
 	}
-	return WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux)))
+	return s.opts.ClientIP.Middleware(WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux))))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
@@ -445,7 +458,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt}
+	if !s.allow(w, r, RuleTokenClient, client.Client.ID, asJSON) {
+		return
+	}
+	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: clientip.Of(r), DPoPKey: jkt}
 	if err := grant.RequireDPoP(req); err != nil {
 		s.fail(w, r, err)
 		return

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
@@ -407,7 +407,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	username := r.PostForm.Get("username")
 	f.username = username
-	ip := clientIP(r)
+	ip := clientip.Of(r)
 	// A browser that signed in to this account before presents its device
 	// cookie: strangers' failures on the account do not hold it up.
 	device := s.signin.devices.Trusted(r, username)
@@ -692,15 +692,4 @@ func waitText(seconds int64) string {
 	default:
 		return fmt.Sprintf("%d minutes", (seconds+59)/60)
 	}
-}
-
-// clientIP is the peer address of the request. Behind a proxy, every user
-// shares the proxy's address; throttling per address then needs the proxy
-// to be trusted for X-Forwarded-For, which writ does not assume.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

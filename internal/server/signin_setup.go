@@ -113,7 +113,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		login: &authn.Login{
 			Users:      st,
 			Hasher:     authn.Hasher{Params: o.Passwords},
-			Throttle:   &authn.Throttle{Now: s.now},
+			Throttle:   &authn.Throttle{Now: s.now, Shared: s.sharedThrottle("login")},
 			UpdateUser: st.UpdateUser,
 			Logger:     s.log,
 			Now:        s.now,
@@ -142,6 +142,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 	s.deviceAuthz = &grant.DeviceAuthorization{Store: st, VerificationURI: s.opts.Issuer + PathDevice,
 		DefaultAudience: s.opts.DefaultAudience, MCPResources: s.mcpResources, Now: s.now}
 	s.deviceThrottle = newDeviceThrottle(s.now)
+	s.deviceThrottle.Shared = s.sharedThrottle("device")
 	s.stores.device = st
 	s.stores.userinfo = st
 	s.userinfo = &oidc.UserInfo{

@@ -104,6 +104,24 @@ func Run(t *testing.T, newBackend func(t *testing.T) ratelimit.Backend) {
 			t.Fatalf("ask after the event: allowed=%v retry=%v, want refused 50s", ok, retry)
 		}
 	})
+	t.Run("reset forgets a key", func(t *testing.T) {
+		b := newBackend(t)
+		r, ok := b.(ratelimit.Resetter)
+		if !ok {
+			t.Skip("the backend cannot reset")
+		}
+		e, tol := onePerMinute.Emission(), onePerMinute.Tolerance()
+		b.Take(ctx, "k", start, e, tol)
+		if ok, _, _ := b.Take(ctx, "k", start, e, tol); ok {
+			t.Fatal("second event allowed")
+		}
+		if err := r.Reset(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _ := b.Take(ctx, "k", start, e, tol); !ok {
+			t.Fatal("event refused after Reset")
+		}
+	})
 	t.Run("concurrent takers get exactly the burst", func(t *testing.T) {
 		b := newBackend(t)
 		lim := ratelimit.Limit{Rate: 1, Per: time.Hour, Burst: 7}

@@ -73,3 +73,11 @@ func (s *Store) PurgeRates(ctx context.Context, before time.Time) (int64, error)
 	}
 	return tag.RowsAffected(), nil
 }
+
+// ResetRate forgets a rate limit key.
+func (s *Store) ResetRate(ctx context.Context, key string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM rate_limits WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("store/postgres: rate limit: %w", classify(err))
+	}
+	return nil
+}

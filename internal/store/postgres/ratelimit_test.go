@@ -7,6 +7,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/ratelimit/ratelimittest"
+	"github.com/writ-dev/writ/internal/store/postgres"
 	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
 )
 
@@ -20,9 +21,7 @@ func TestRateLimitConformance(t *testing.T) {
 	ratelimittest.Run(t, func(t *testing.T) ratelimit.Backend {
 		n++
 		prefix := string(rune('a'+n)) + ":"
-		return ratelimit.BackendFunc(func(ctx context.Context, key string, now time.Time, e, tol time.Duration) (bool, time.Duration, error) {
-			return s.TakeRate(ctx, prefix+key, now, e, tol)
-		})
+		return prefixed{s, prefix}
 	})
 	t.Run("purge", func(t *testing.T) {
 		now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -34,4 +33,19 @@ func TestRateLimitConformance(t *testing.T) {
 			t.Fatalf("PurgeRates = %d, %v; want at least the one row", got, err)
 		}
 	})
+}
+
+// prefixed is the store as a ratelimit.Backend and Resetter, its keys
+// prefixed.
+type prefixed struct {
+	s      *postgres.Store
+	prefix string
+}
+
+func (p prefixed) Take(ctx context.Context, key string, now time.Time, e, tol time.Duration) (bool, time.Duration, error) {
+	return p.s.TakeRate(ctx, p.prefix+key, now, e, tol)
+}
+
+func (p prefixed) Reset(ctx context.Context, key string) error {
+	return p.s.ResetRate(ctx, p.prefix+key)
 }
