@@ -85,6 +85,13 @@ type App struct {
 	clientIP  *clientip.Resolver
 	limiter   *ratelimit.Limiter
 	rateStore storeRates
+	// logLevel is the logger's level (nil: not reloadable); getenv reads
+	// the environment for Reload's validation; reloadMu serialises
+	// reloads and guards live, the configuration last applied.
+	logLevel *slog.LevelVar
+	getenv   func(string) string
+	reloadMu sync.Mutex
+	live     *config.Config
 }
 
 // Options adjust Open for tests and embedding.
@@ -105,6 +112,9 @@ type Options struct {
 	// RateLimitHooks hear of rate limit refusals and backend failures
 	// (for metrics).
 	RateLimitHooks ratelimit.Hooks
+	// LogLevel, when set, is the level of Logger's handler: Reload sets it
+	// from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Open prepares a node: it validates cfg, binds the listeners (so that the
@@ -126,7 +136,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	if err := checkProduction(cfg, o.Getenv); err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, log: o.Logger, now: o.Now, announce: o.Announce}
+	a := &App{Config: cfg, log: o.Logger, now: o.Now, announce: o.Announce, logLevel: o.LogLevel, getenv: o.Getenv}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -243,6 +253,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		PublicAccessTokenTTL: cfg.PublicAccessTokenTTL,
 		MCPResources:         cfg.MCPResources,
 		MaxRequestBytes:      cfg.MaxRequestBytes,
+		ClientCacheTTL:       clientCacheTTL(cfg),
 		Limiter:              a.limiter,
 		ClientIP:             a.clientIP,
 		SharedThrottle:       sharedThrottle,

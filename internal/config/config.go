@@ -110,6 +110,20 @@ type Config struct {
 	// RateLimits are the rate limits by rule (server.Rules), each "0" or
 	// RATE/UNIT[:BURST].
 	RateLimits map[string]string
+	// ClientCacheTTL is how long a node serves a client registration from
+	// memory; zero turns the cache off.
+	ClientCacheTTL time.Duration
+}
+
+// LiveSettings are the settings a running node applies again when it
+// reloads its configuration (SIGHUP); a change to any other needs a
+// restart.
+func LiveSettings() []string {
+	live := []string{"log_level", "ui_dir", "client_cache_ttl"}
+	for _, r := range RateLimitRules() {
+		live = append(live, "rate_limit_"+r[0])
+	}
+	return live
 }
 
 // Values of Config.RateLimitBackend.
@@ -360,7 +374,7 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
-		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
+		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
 			func(c *Config) *string { return &c.UIDir }),
 		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
 			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
@@ -383,7 +397,7 @@ func fields() []field {
 			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
 			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error",
+		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
 			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
 		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
@@ -415,6 +429,8 @@ func fields() []field {
 			func(c *Config) *string { return &c.DynamicClientScopes }),
 		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
 			func(c *Config) *string { return &c.DynamicClientAudiences }),
+		durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
+			func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
 		trustedProxiesField(),
 		rateLimitBackendField(),
 	}, rateLimitFields()...)
@@ -424,7 +440,7 @@ func fields() []field {
 // prefixes or addresses.
 func trustedProxiesField() field {
 	f := strField("trusted_proxies", "WRIT_TRUSTED_PROXIES", "",
-		"comma-separated CIDR prefixes or addresses of the proxies (load balancers) whose Forwarded / X-Forwarded-For headers are believed to find the client address (the right-most address that is not a trusted proxy); empty: none, the peer address is the client's. Live on SIGHUP: no",
+		"comma-separated CIDR prefixes or addresses of the proxies (load balancers) whose Forwarded / X-Forwarded-For headers are believed to find the client address (the right-most address that is not a trusted proxy); empty: none, the peer address is the client's. A change needs a restart",
 		func(c *Config) *string { return &c.TrustedProxies })
 	f.set = func(c *Config, v string) error {
 		for _, e := range commaList(v) {

@@ -217,7 +217,7 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, d ui.Devic
 	}
 	d.CSRFToken, d.FormAction, d.Status = token, PathDevice, status
 	d.DisplayName, d.Username = displayName(u), u.Username
-	if err := s.signin.ui.Device(w, r, d); err != nil {
+	if err := s.signin.pages().Device(w, r, d); err != nil {
 		s.log.ErrorContext(r.Context(), "render device page", "error", err)
 	}
 }
@@ -236,7 +236,7 @@ func (s *Server) renderDeviceConsent(w http.ResponseWriter, r *http.Request, c *
 		Hidden:     []ui.Field{{Name: ui.FieldUserCode, Value: grant.FormatUserCode(d.UserCode)}},
 		ClientName: clientName(c), ClientURI: flowClientURI(f),
 	}
-	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(d.Scopes...), DisplayName: displayName(u), Username: u.Username}); err != nil {
+	if err := s.signin.pages().Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(d.Scopes...), DisplayName: displayName(u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render device consent page", "error", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/ratelimit"
+	"github.com/writ-dev/writ/internal/ui"
 )
 
 // Rate limit rules: the names Options.Limiter's limits are keyed by. A
@@ -99,4 +100,21 @@ func (s *Server) sharedThrottle(name string) *authn.SharedThrottle {
 	return &authn.SharedThrottle{Backend: s.opts.SharedThrottle, Name: name, Errors: func(err error) {
 		s.log.Warn("sign-in throttle backend failed: the attempt is allowed (fail open)", "throttle", name, "error", err.Error())
 	}}
+}
+
+// SetUIDir rebuilds the sign-in pages with the theme directory dir (empty:
+// the built-in pages) and swaps them in; on error the pages in use stay.
+// Without sign-in it does nothing.
+func (s *Server) SetUIDir(dir string) error {
+	if s.signin == nil {
+		return nil
+	}
+	o := s.uiOptions
+	o.Dir = dir
+	pages, err := ui.New(o)
+	if err != nil {
+		return err
+	}
+	s.signin.ui.Store(pages)
+	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
 	"github.com/writ-dev/writ/rs/dpop"
@@ -192,6 +193,9 @@ type Server struct {
 	userinfo       *oidc.UserInfo
 	logoutNotifier *oidc.Notifier
 	idTokenHints   *jwt.Verifier
+	// uiOptions are the options the sign-in pages were built with, for a
+	// reload that changes the theme directory.
+	uiOptions ui.Options
 	// requestObjects verifies request objects (RFC 9101) at the
 	// authorization and pushed authorization request endpoints.
 	requestObjects *authz.RequestObjects
@@ -423,7 +427,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathDevice, s.limitAddr(RuleDevice, asPage, s.handleDevice))
 		mux.HandleFunc("POST "+PathDeviceAuthorization, s.limitAddr(RuleDevice, asJSON, s.handleDeviceAuthorization))
 		mux.Handle(PathUserInfo, s.userinfo)
-		mux.Handle(PathStatic, s.signin.ui.Static())
+		mux.HandleFunc(PathStatic, func(w http.ResponseWriter, r *http.Request) { s.signin.pages().Static().ServeHTTP(w, r) })
 	}
 	return s.opts.ClientIP.Middleware(WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux))))
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/authn"
@@ -39,9 +40,14 @@ const (
 // client redeems it at once (RFC 6749 §4.1.2 recommends at most 10 minutes).
 const codeTTL = time.Minute
 
+// pages is the current UI.
+func (si *signIn) pages() *ui.UI { return si.ui.Load() }
+
 // signIn holds the pieces of the browser sign-in.
 type signIn struct {
-	ui       *ui.UI
+	// ui is the current UI (swapped by a configuration reload that
+	// changes the theme): read it with pages.
+	ui       atomic.Pointer[ui.UI]
 	login    *authn.Login
 	devices  *authn.DeviceCookies
 	sessions *authn.Sessions
@@ -301,7 +307,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, me
 	}
 	p.Error = message
 	p.Status = status
-	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
+	if err := s.signin.pages().Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render login page", "error", err)
 	}
 }
@@ -316,7 +322,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) 
 		return
 	}
 	scopes := ui.Scopes(append(slices.Clone(f.req.Scopes), extraClaims(f.req)...)...)
-	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
+	if err := s.signin.pages().Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render consent page", "error", err)
 	}
 }
@@ -331,7 +337,7 @@ func (s *Server) renderSelectAccount(w http.ResponseWriter, r *http.Request, f *
 		return
 	}
 	acct := ui.Account{ID: u.ID, DisplayName: displayName(&u), Username: u.Username}
-	if err := s.signin.ui.SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
+	if err := s.signin.pages().SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
 		s.log.ErrorContext(r.Context(), "render account page", "error", err)
 	}
 }
@@ -640,7 +646,7 @@ func (s *Server) authzError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, title, desc string) {
-	if err := s.signin.ui.Error(w, r, status, ui.ErrorData{Title: title, Description: desc}); err != nil {
+	if err := s.signin.pages().Error(w, r, status, ui.ErrorData{Title: title, Description: desc}); err != nil {
 		s.log.ErrorContext(r.Context(), "render error page", "error", err)
 	}
 }

@@ -109,7 +109,6 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		deviceKey = deriveDeviceKey(o.CSRFKey)
 	}
 	s.signin = &signIn{
-		ui: pages,
 		login: &authn.Login{
 			Users:      st,
 			Hasher:     authn.Hasher{Params: o.Passwords},
@@ -124,6 +123,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		csrf:     &authn.CSRF{Key: o.CSRFKey, Secure: secure, Origin: origin, CookieName: cookieName(secure, authn.DefaultCSRFCookie)},
 		sealer:   sealer,
 	}
+	s.signin.ui.Store(pages)
+	s.uiOptions = o.UI
 	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now}, ttl: o.IDTokenTTL}
 	tokens := &grant.Tokens{
 		Minter:        s.minter,
