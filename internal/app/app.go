@@ -461,7 +461,9 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	grace := a.Config.ShutdownTimeout
-	public, adminH := a.Server.Handler(), a.Admin
+	// The admin API gets the public listener's bounds on bodies and
+	// handler time (the public handler has them inside).
+	public, adminH := a.Server.Handler(), server.Bounded(a.Config.MaxRequestBytes, a.Admin)
 	if a.Config.AccessLog {
 		public, adminH = a.accessLog(public, "public"), a.accessLog(adminH, "admin")
 	}

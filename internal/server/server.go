@@ -429,7 +429,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(PathUserInfo, s.userinfo)
 		mux.HandleFunc(PathStatic, func(w http.ResponseWriter, r *http.Request) { s.signin.pages().Static().ServeHTTP(w, r) })
 	}
-	return s.opts.ClientIP.Middleware(WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, mux))))
+	return s.opts.ClientIP.Middleware(WithRequestID(withHSTS(s.opts.Issuer, recoverer(s.log, Bounded(s.opts.MaxRequestBytes, mux)))))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
