@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,3 +181,17 @@ func TestRetryAfterSeconds(t *testing.T) {
 }
 
 func testingCI() bool { return strings.EqualFold(os.Getenv("CI"), "true") }
+
+// BenchmarkMemory is one GCRA step in memory, on many keys in parallel.
+func BenchmarkMemory(b *testing.B) {
+	m := &ratelimit.Memory{}
+	l := ratelimit.Limit{Rate: 1000, Per: time.Second, Burst: 1000}
+	now := time.Unix(1e9, 0)
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			m.Take(context.Background(), ratelimit.Key("token", strconv.Itoa(i%1024)), now, l.Emission(), l.Tolerance())
+		}
+	})
+}

@@ -49,3 +49,28 @@ func (p prefixed) Take(ctx context.Context, key string, now time.Time, e, tol ti
 func (p prefixed) Reset(ctx context.Context, key string) error {
 	return p.s.ResetRate(ctx, p.prefix+key)
 }
+
+// BenchmarkTakeRate is one shared GCRA step: one upsert round trip.
+func BenchmarkTakeRate(b *testing.B) {
+	pgtest.Require(b)
+	s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Unix(1e9, 0)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, _, err := s.TakeRate(context.Background(), "bench|"+time.Duration(i%256).String(), now, time.Millisecond, time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
