@@ -41,8 +41,10 @@ Every setting is listed in docs/configuration.md and by
 "writ config reference".
 
 SIGINT or SIGTERM shut the server down gracefully (requests in flight get
---shutdown-timeout to finish); it then exits 0. SIGHUP is logged and
-otherwise ignored: nothing is reloaded, restart writ to apply changes. With
+--shutdown-timeout to finish); it then exits 0. SIGHUP reads the
+configuration file and environment again and applies what can change live
+(log_level, rate_limit_*, ui_dir, client_cache_ttl); any other setting that
+changed is logged as needing a restart. With
 --log-format json, standard error holds only JSON lines, the development
 notices included. --access-log logs every request (method, path, status,
 duration, client_id, request id; never a query string). The admin listener
@@ -80,7 +82,7 @@ func newServeCmd(s *streams) *cobra.Command {
 				}
 				return &usageError{err: err}
 			}
-			return serve(cmd.Context(), s, cfg)
+			return serve(cmd.Context(), s, cfg, func() (*config.Config, error) { return config.Load(cmd.Flags(), os.Getenv) })
 		},
 	}
 	config.BindFlags(cmd.Flags(), config.ServeScope)
@@ -90,7 +92,7 @@ func newServeCmd(s *streams) *cobra.Command {
 // serve runs the server until ctx ends. Its messages go to the log: with
 // --log-format json nothing but JSON reaches standard error, the error that
 // stops it included.
-func serve(ctx context.Context, s *streams, cfg *config.Config) error {
+func serve(ctx context.Context, s *streams, cfg *config.Config, reload func() (*config.Config, error)) error {
 	log, level := newLogger(s, cfg)
 	jsonOnly := cfg.LogFormat == "json"
 	// OpenTelemetry reports failed exports through its process-wide
@@ -118,31 +120,32 @@ func serve(ctx context.Context, s *streams, cfg *config.Config) error {
 		return &loggedError{err: err}
 	}
 
-	// SIGHUP would end the process; log it instead.
+	var announce io.Writer = s.err
+	if jsonOnly {
+		announce = nil // development notices go to the log
+	}
+	// SIGHUP reads the configuration again and applies what can change
+	// live; it never ends the process. One arriving during start-up waits
+	// in the channel.
 	hup := make(chan os.Signal, 1)
 	done := make(chan struct{})
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(done) }()
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce, Level: level, LogLevel: level})
+	if err != nil {
+		return fail(err)
+	}
+	defer a.Close()
 	go func() {
 		for {
 			select {
 			case <-done:
 				return
 			case <-hup:
-				log.Info("SIGHUP received: writ reloads nothing on SIGHUP; restart it to apply configuration changes")
+				reloadConfig(log, a, reload)
 			}
 		}
 	}()
-
-	var announce io.Writer = s.err
-	if jsonOnly {
-		announce = nil // development notices go to the log
-	}
-	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Level: level, Announce: announce})
-	if err != nil {
-		return fail(err)
-	}
-	defer a.Close()
 	if err := a.Run(ctx); err != nil {
 		return fail(err)
 	}
@@ -172,15 +175,31 @@ func warnEnvironment(s *streams) {
 }
 
 // newLogger builds the server's logger in the configured format, on a
-// level that App.SetLogLevel can change while it runs.
+// level that App.SetLogLevel and a reload can change while it runs.
 func newLogger(s *streams, cfg *config.Config) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(cfg.LogLevel))
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(s.err, opts)), level
 	}
 	return slog.New(slog.NewTextHandler(s.err, opts)), level
+}
+
+// reloadConfig reads the configuration again (file, environment, flags)
+// and applies its live settings to a; a configuration that does not load
+// or validate changes nothing and is logged.
+func reloadConfig(log *slog.Logger, a *app.App, load func() (*config.Config, error)) {
+	log.Info("SIGHUP received: reloading the configuration")
+	cfg, err := load()
+	if err == nil {
+		_, err = a.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("configuration reload failed: nothing changed", "error", err.Error())
+	}
 }
 
 func newMigrateCmd(s *streams) *cobra.Command {

@@ -1,6 +1,7 @@
 // Package accesslog writes one structured log line per HTTP request:
-// method, path, status, response size, duration, the request ID, and the
-// client_id of a request that succeeded.
+// method, path, source address (clientip: the peer, or the client behind
+// trusted proxies), status, response size, duration, the request ID, and
+// the client_id of a request that succeeded.
 //
 // It never logs a query string, a header value or a body: those carry
 // authorization codes, tokens, secrets and assertions. The client_id comes
@@ -23,6 +24,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/writ-dev/writ/internal/clientip"
 )
 
 // maxClientIDLen bounds a logged client_id.
@@ -70,6 +73,7 @@ func Handler(next http.Handler, o Options) http.Handler {
 			slog.String("listener", o.Listener),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
+			slog.String("source", clientip.Of(r)),
 			slog.Int("status", status),
 			slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", o.Now().Sub(start)),

@@ -67,6 +67,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oidc"
@@ -290,7 +291,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.authenticate(r); err != nil {
-		h.log.Info("admin: authentication failed", "remote", r.RemoteAddr, "method", r.Method, "path", clip(r.URL.Path, 128))
+		h.log.Info("admin: authentication failed", "remote", clientip.Of(r), "method", r.Method, "path", clip(r.URL.Path, 128))
 		writeError(w, err)
 		return
 	}

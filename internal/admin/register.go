@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oidc"
 	"github.com/writ-dev/writ/internal/opaque"
@@ -126,14 +127,15 @@ type addrCount struct {
 	n     int
 }
 
-// allow counts one registration from remoteAddr (host:port) and reports
-// whether it is within the bound, and if not, when to retry.
-func (l *addrLimiter) allow(remoteAddr string, now time.Time) (bool, time.Duration) {
-	ap, err := netip.ParseAddrPort(remoteAddr)
+// allow counts one registration from the client address source (as
+// clientip.Of gives it) and reports whether it is within the bound, and if
+// not, when to retry.
+func (l *addrLimiter) allow(source string, now time.Time) (bool, time.Duration) {
+	addr, err := netip.ParseAddr(source)
 	if err != nil {
 		return false, OpenRegistrationWindow
 	}
-	addr := ap.Addr().Unmap()
+	addr = addr.Unmap()
 	bits := 32
 	if addr.Is6() {
 		bits = 64
@@ -344,7 +346,7 @@ func (rg *registration) checkInitialToken(r *http.Request) (string, error) {
 		match |= subtle.ConstantTimeCompare(got[:], h[:])
 	}
 	if match != 1 {
-		rg.h.log.InfoContext(r.Context(), "registration: initial access token refused", "remote", r.RemoteAddr)
+		rg.h.log.InfoContext(r.Context(), "registration: initial access token refused", "remote", clientip.Of(r))
 		return "", invalidToken("initial access token")
 	}
 	return hex.EncodeToString(got[:4]), nil
@@ -428,8 +430,8 @@ func (rg *registration) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if rg.o.Open {
-		if ok, retry := rg.limit.allow(r.RemoteAddr, rg.h.now()); !ok {
-			rg.h.log.InfoContext(ctx, "registration: too many registrations from one address", "remote", r.RemoteAddr)
+		if ok, retry := rg.limit.allow(clientip.Of(r), rg.h.now()); !ok {
+			rg.h.log.InfoContext(ctx, "registration: too many registrations from one address", "remote", clientip.Of(r))
 			e := apiErrorf(http.StatusTooManyRequests, CodeTemporarilyUnavailable, "too many registrations from this address; try again later")
 			e.retryAfter = retry
 			return e
@@ -518,7 +520,7 @@ func (rg *registration) authorize(r *http.Request) (store.Client, string, error)
 	got := sha256.Sum256([]byte(token))
 	ok := subtle.ConstantTimeCompare(got[:], c.RegistrationTokenHash) == 1
 	if !ok || c.Origin != store.OriginDynamic {
-		rg.h.log.InfoContext(r.Context(), "registration: registration access token refused", "client_id", clip(id, 128), "remote", r.RemoteAddr)
+		rg.h.log.InfoContext(r.Context(), "registration: registration access token refused", "client_id", clip(id, 128), "remote", clientip.Of(r))
 		return store.Client{}, "", invalidToken(what)
 	}
 	return c, token, nil

@@ -28,6 +28,7 @@ import (
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/cluster"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
@@ -35,6 +36,7 @@ import (
 	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
+	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeopen"
@@ -99,6 +101,18 @@ type App struct {
 	// store (UnixNano, real time), for readiness.
 	ringChanged   chan struct{}
 	ringCheckedAt atomic.Int64
+	// clientIP finds client addresses (trusted proxies); limiter applies
+	// the rate limits; rateStore is set when they count in the database.
+	clientIP  *clientip.Resolver
+	limiter   *ratelimit.Limiter
+	rateStore storeRates
+	// logLevel is the logger's level (nil: not reloadable); getenv reads
+	// the environment for Reload's validation; reloadMu serialises
+	// reloads and guards live, the configuration last applied.
+	logLevel *slog.LevelVar
+	getenv   func(string) string
+	reloadMu sync.Mutex
+	live     *config.Config
 }
 
 // Options adjust Open for tests and embedding.
@@ -119,6 +133,12 @@ type Options struct {
 	// Metadata Document resolver built from the configuration, e.g. for a
 	// test to trust its CA and allow its loopback server's address.
 	ClientMetadata func(*cimd.Options)
+	// RateLimitHooks hear of rate limit refusals and backend failures
+	// (for metrics).
+	RateLimitHooks ratelimit.Hooks
+	// LogLevel, when set, is the level of Logger's handler: Reload sets it
+	// from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Open prepares a node: it validates cfg, binds the listeners (so that the
@@ -145,7 +165,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	o.Logger = slog.New(logctx.NewHandler(o.Logger.Handler(),
 		logctx.Field{Key: "request_id", Value: server.RequestID},
 		logctx.Field{Key: "trace_id", Value: tracing.TraceID}))
-	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce, ringChanged: make(chan struct{}, 1)}
+	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce, ringChanged: make(chan struct{}, 1),
+		logLevel: o.LogLevel, getenv: o.Getenv}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -245,6 +266,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	mtlsOpts, err := mtlsOptions(cfg, a.mtlsLn)
+	sharedThrottle, err := a.setupLimits(cfg, o.RateLimitHooks)
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +303,10 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		MCPResources:         cfg.MCPResources,
 		MaxRequestBytes:      cfg.MaxRequestBytes,
 		FAPI2:                cfg.FAPI2,
+		ClientCacheTTL:       clientCacheTTL(cfg),
+		Limiter:              a.limiter,
+		ClientIP:             a.clientIP,
+		SharedThrottle:       sharedThrottle,
 	})
 	if err != nil {
 		return nil, err
@@ -498,10 +524,15 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	grace := a.Config.ShutdownTimeout
-	public, adminH := a.Server.Handler(), a.adminHandler()
+	// The admin API gets the public listener's bounds on bodies and
+	// handler time (the public handler has them inside).
+	public, adminH := a.Server.Handler(), server.Bounded(a.Config.MaxRequestBytes, a.adminHandler())
 	if a.Config.AccessLog {
 		public, adminH = a.accessLog(public, "public"), a.accessLog(adminH, "admin")
 	}
+	// The client address is resolved once, outside the access log, so
+	// that the log, the rate limits and the handlers see the same one.
+	public, adminH = a.clientIP.Middleware(public), a.clientIP.Middleware(adminH)
 	run(func() error { return server.Serve(ctx, publicLn, public, grace, a.log) })
 	run(func() error { return server.Serve(ctx, adminLn, adminH, grace, a.log) })
 	if mtlsLn != nil {
@@ -565,6 +596,8 @@ func (a *App) purgeExpired(ctx context.Context) {
 		case <-t.C:
 		}
 		n, err := purgeOnce(ctx, a.Store, a.now())
+		r, rerr := a.purgeRates(ctx, a.now())
+		n, err = n+r, errors.Join(err, rerr)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("purge expired records", "error", err)

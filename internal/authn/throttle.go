@@ -84,9 +84,10 @@ const maxCountedFailures = 1 << 10
 // keyed by IPv4 address, or by IPv6 /64 prefix (one host usually holds a
 // whole /64).
 //
-// The counts live in memory and are per node: behind a load balancer of n
-// nodes an attacker may get up to n times the limits, and a restart forgets
-// them. Memory is bounded: at most MaxKeys entries per table, keys whose
+// By default the counts live in memory and are per node: behind a load
+// balancer of n nodes an attacker may get up to n times the limits, and a
+// restart forgets them. With Shared they live in a backend every node
+// shares (see SharedThrottle for how the limits are counted there). Memory is bounded: at most MaxKeys entries per table, keys whose
 // last failure left the window are dropped, and when a table is full the
 // key whose last failure is oldest is evicted.
 //
@@ -116,6 +117,10 @@ type Throttle struct {
 	MaxKeys int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Shared, when set, keeps the counts in a rate limit backend shared
+	// by every node (PostgreSQL or Redis) instead of this node's memory;
+	// see SharedThrottle.
+	Shared *SharedThrottle
 
 	mu       sync.Mutex
 	accounts failureTable
@@ -143,6 +148,9 @@ type Verdict struct {
 // (such as http.Request.RemoteAddr); an empty account, device or ip is not
 // checked.
 func (t *Throttle) Check(account, ip, device string) Verdict {
+	if t.Shared != nil {
+		return t.sharedCheck(account, ip, device)
+	}
 	now, window := t.now(), t.window()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -169,6 +177,10 @@ func (t *Throttle) Check(account, ip, device string) Verdict {
 // cookie when device is not empty, else against the account. Any of them
 // may be empty to record only the others.
 func (t *Throttle) Failure(account, ip, device string) {
+	if t.Shared != nil {
+		t.sharedFailure(account, ip, device)
+		return
+	}
 	now, window, maxKeys := t.now(), t.window(), t.maxKeys()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -186,6 +198,10 @@ func (t *Throttle) Failure(account, ip, device string) {
 // an address had on other accounts. A success through a device cookie
 // leaves the account's delay in place for browsers without one.
 func (t *Throttle) Success(account, device string) {
+	if t.Shared != nil {
+		t.sharedSuccess(account, device)
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if device != "" {

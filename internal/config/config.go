@@ -129,6 +129,56 @@ type Config struct {
 	// the bound within which it follows a change made on another node when
 	// change notifications (PostgreSQL LISTEN/NOTIFY) are down.
 	ClusterPollInterval time.Duration
+	// TrustedProxies are the comma-separated CIDR prefixes (or addresses)
+	// of the proxies whose Forwarded and X-Forwarded-For headers are
+	// believed; empty believes none.
+	TrustedProxies string
+	// RateLimitBackend is where rate limits count: auto, memory, database
+	// or a Redis URL.
+	RateLimitBackend string
+	// RateLimits are the rate limits by rule (server.Rules), each "0" or
+	// RATE/UNIT[:BURST].
+	RateLimits map[string]string
+	// ClientCacheTTL is how long a node serves a client registration from
+	// memory; zero turns the cache off.
+	ClientCacheTTL time.Duration
+}
+
+// LiveSettings are the settings a running node applies again when it
+// reloads its configuration (SIGHUP); a change to any other needs a
+// restart.
+func LiveSettings() []string {
+	live := []string{"log_level", "ui_dir", "client_cache_ttl"}
+	for _, r := range RateLimitRules() {
+		live = append(live, "rate_limit_"+r[0])
+	}
+	return live
+}
+
+// Values of Config.RateLimitBackend.
+const (
+	// RateLimitAuto counts in the database when it is PostgreSQL (shared
+	// by every node), else in memory.
+	RateLimitAuto = "auto"
+	// RateLimitMemory counts in each node's memory.
+	RateLimitMemory = "memory"
+	// RateLimitDatabase counts in the PostgreSQL database.
+	RateLimitDatabase = "database"
+)
+
+// RateLimitRules are the rate limit rules with a setting each
+// (rate_limit_RULE), their defaults, and what each limits.
+func RateLimitRules() [][3]string {
+	return [][3]string{
+		{"token", "0", "POST /oauth2/token per client address (off by default: machine clients are registered by an admin; see docs/limits.md for values)"},
+		{"token_client", "0", "the token endpoint per authenticated client"},
+		{"authorize", "20/s:100", "/oauth2/authorize and /oauth2/par per client address"},
+		{"authorize_client", "0", "/oauth2/par per authenticated client"},
+		{"device", "2/s:30", "/oauth2/device_authorization and the /device verification page per client address"},
+		{"device_client", "0", "/oauth2/device_authorization per authenticated client"},
+		{"login", "2/s:30", "the sign-in pages (/login, /account/login) per client address, whatever the outcome (failed sign-ins are also throttled per account, device and address)"},
+		{"register", "60/h:60", "dynamic client registration (/oauth2/register) per client address"},
+	}
 }
 
 // Values of Config.Registration.
@@ -313,7 +363,7 @@ func (c *Config) SigningAlgorithms() []string {
 
 // fields is the single declaration of every setting.
 func fields() []field {
-	return []field{
+	return append([]field{
 		enumField("mode", "WRIT_MODE", string(Development), "development (generates what is missing) or production (requires issuer, master key and TLS)",
 			[]string{string(Development), string(Production)}, func(c *Config) *string { return (*string)(&c.Mode) }),
 		strField("issuer", "WRIT_ISSUER", "", "issuer URL published in tokens and discovery (default in development: http://ADDR)",
@@ -364,7 +414,7 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
-		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming)",
+		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
 			func(c *Config) *string { return &c.UIDir }),
 		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
 			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
@@ -393,7 +443,7 @@ func fields() []field {
 			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
 			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error",
+		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
 			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
 		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
@@ -450,7 +500,115 @@ func fields() []field {
 			func(c *Config) *string { return &c.DynamicClientScopes }),
 		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
 			func(c *Config) *string { return &c.DynamicClientAudiences }),
+		durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
+			func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
+		trustedProxiesField(),
+		rateLimitBackendField(),
+	}, rateLimitFields()...)
+}
+
+// trustedProxiesField is the list of trusted proxies, checked as CIDR
+// prefixes or addresses.
+func trustedProxiesField() field {
+	f := strField("trusted_proxies", "WRIT_TRUSTED_PROXIES", "",
+		"comma-separated CIDR prefixes or addresses of the proxies (load balancers) whose Forwarded / X-Forwarded-For headers are believed to find the client address (the right-most address that is not a trusted proxy); empty: none, the peer address is the client's. A change needs a restart",
+		func(c *Config) *string { return &c.TrustedProxies })
+	f.set = func(c *Config, v string) error {
+		for _, e := range commaList(v) {
+			var err error
+			if strings.Contains(e, "/") {
+				_, err = netip.ParsePrefix(e)
+			} else {
+				var a netip.Addr
+				a, err = netip.ParseAddr(e)
+				if err == nil && a.Zone() != "" {
+					err = errors.New("zone")
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
+			}
+		}
+		c.TrustedProxies = v
+		return nil
 	}
+	return f
+}
+
+// rateLimitBackendField is where rate limits count. Its value as shown
+// hides a password in a Redis URL.
+func rateLimitBackendField() field {
+	f := strField("rate_limit_backend", "WRIT_RATE_LIMIT_BACKEND", RateLimitAuto,
+		"where rate limits and the sign-in throttle count: auto (database when it is PostgreSQL, shared by every node; else memory), memory (each node alone), database (PostgreSQL only), or a redis://, rediss:// or unix:// URL of a Redis shared by every node. A failing shared backend lets requests through (fail open) and logs a warning",
+		func(c *Config) *string { return &c.RateLimitBackend })
+	f.set = func(c *Config, v string) error {
+		switch v {
+		case RateLimitAuto, RateLimitMemory, RateLimitDatabase:
+		default:
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+				return errors.New("must be auto, memory, database or a redis://, rediss:// or unix:// URL")
+			}
+		}
+		c.RateLimitBackend = v
+		return nil
+	}
+	f.get = func(c *Config) string {
+		if u, err := url.Parse(c.RateLimitBackend); err == nil && u.Scheme != "" {
+			return u.Redacted()
+		}
+		return c.RateLimitBackend
+	}
+	return f
+}
+
+// rateLimitFields are the rate_limit_RULE settings.
+func rateLimitFields() []field {
+	var out []field
+	for _, r := range RateLimitRules() {
+		rule := r[0]
+		out = append(out, field{key: "rate_limit_" + rule, env: "WRIT_RATE_LIMIT_" + strings.ToUpper(rule), def: r[1], kind: kindString,
+			usage: "rate limit of " + r[2] + ": RATE/UNIT[:BURST] with UNIT s, m or h (10/s:20 is 10 a second, 20 at once), or 0 for none; a refusal is 429 with Retry-After. Live on SIGHUP",
+			set: func(c *Config, v string) error {
+				if err := checkLimit(v); err != nil {
+					return err
+				}
+				if c.RateLimits == nil {
+					c.RateLimits = make(map[string]string)
+				}
+				c.RateLimits[rule] = strings.TrimSpace(v)
+				return nil
+			},
+			get: func(c *Config) string { return c.RateLimits[rule] }})
+	}
+	return out
+}
+
+// checkLimit checks the form of a rate limit (ratelimit.ParseLimit reads
+// it; config depends on no other package of writ).
+func checkLimit(v string) error {
+	v = strings.TrimSpace(v)
+	if v == "0" || v == "off" {
+		return nil
+	}
+	bad := fmt.Errorf("%q is not a rate limit: use RATE/UNIT or RATE/UNIT:BURST with UNIT s, m or h (e.g. 10/s:20), or 0 for none", truncate(v))
+	rate, rest, ok := strings.Cut(v, "/")
+	if !ok {
+		return bad
+	}
+	unit, burst, hasBurst := strings.Cut(rest, ":")
+	if unit != "s" && unit != "m" && unit != "h" {
+		return bad
+	}
+	if n, err := strconv.Atoi(rate); err != nil || n < 0 || n > 1_000_000 {
+		return bad
+	}
+	if hasBurst {
+		if n, err := strconv.Atoi(burst); err != nil || n < 1 || n > 1_000_000 {
+			return bad
+		}
+	}
+	return nil
 }
 
 // tracingEndpointField is the OTLP/HTTP traces URL; empty turns tracing

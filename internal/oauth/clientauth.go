@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
@@ -141,7 +142,7 @@ func (a *Authenticator) logFailure(ctx context.Context, r *http.Request, claimed
 	attrs := []slog.Attr{
 		slog.String("client_id", clip(claimed.clientID, maxClientIDLen)),
 		slog.String("auth_method", claimed.method),
-		slog.String("source", r.RemoteAddr),
+		slog.String("source", clientip.Of(r)),
 		slog.String("error", e.Code),
 		slog.String("description", e.Description),
 	}

@@ -389,7 +389,7 @@ func TestAuthenticateLogsFailures(t *testing.T) {
 			}
 			wantID := tc.requestID
 			want := map[string]any{"level": "WARN", "msg": "client authentication failed", "client_id": tc.client,
-				"auth_method": tc.method, "source": "192.0.2.7:4711", "error": CodeInvalidClient}
+				"auth_method": tc.method, "source": "192.0.2.7", "error": CodeInvalidClient}
 			for k, v := range want {
 				if rec[k] != v {
 					t.Errorf("%s = %v, want %v (log %s)", k, rec[k], v, buf.String())

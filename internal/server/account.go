@@ -105,7 +105,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		Removed:          r.URL.Query().Get("removed") == "1",
 		SignOutURL:       PathEndSession,
 	}
-	if err := s.signin.ui.Account(w, r, d); err != nil {
+	if err := s.signin.pages().Account(w, r, d); err != nil {
 		s.log.ErrorContext(ctx, "render account page", "error", err)
 	}
 }
@@ -211,7 +211,7 @@ func (s *Server) accountSignInNeeded(w http.ResponseWriter, r *http.Request) {
 		Description: "You are not signed in, or your session has ended. Sign in to see the applications that use your account.",
 		SignInURL:   PathAccountLogin,
 	}
-	if err := s.signin.ui.Error(w, r, http.StatusUnauthorized, d); err != nil {
+	if err := s.signin.pages().Error(w, r, http.StatusUnauthorized, d); err != nil {
 		s.log.ErrorContext(r.Context(), "render error page", "error", err)
 	}
 }

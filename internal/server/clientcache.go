@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/cimd"
@@ -25,8 +26,10 @@ const maxCachedClients = 10000
 // token endpoint does not read the database on every request.
 type ClientCache struct {
 	store oauth.ClientGetter
-	ttl   time.Duration
-	now   func() time.Time
+	// ttl is the time.Duration entries live (negative: no caching); it
+	// changes on a configuration reload (SetTTL).
+	ttl atomic.Int64
+	now func() time.Time
 	// meta, when set, resolves client_ids that are https URLs from their
 	// metadata documents.
 	meta *metadataClients
@@ -50,12 +53,28 @@ func NewClientCache(s oauth.ClientGetter, ttl time.Duration, now func() time.Tim
 	if ttl == 0 {
 		ttl = DefaultClientCacheTTL
 	}
-	return &ClientCache{store: s, ttl: ttl, now: now, entries: make(map[string]cachedClient)}
+	cc := &ClientCache{store: s, now: now, entries: make(map[string]cachedClient)}
+	cc.ttl.Store(int64(ttl))
+	return cc
+}
+
+// SetTTL changes how long entries live (as NewClientCache's ttl) and
+// drops the cached ones, so that the new bound holds at once.
+func (cc *ClientCache) SetTTL(ttl time.Duration) {
+	if ttl == 0 {
+		ttl = DefaultClientCacheTTL
+	}
+	cc.ttl.Store(int64(ttl))
+	cc.mu.Lock()
+	clear(cc.entries)
+	cc.gen++
+	cc.mu.Unlock()
 }
 
 // GetClient implements oauth.ClientGetter.
 func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, error) {
-	if cc.ttl < 0 {
+	ttl := time.Duration(cc.ttl.Load())
+	if ttl < 0 {
 		return cc.load(ctx, id)
 	}
 	now := cc.now()
@@ -75,7 +94,7 @@ func (cc *ClientCache) GetClient(ctx context.Context, id string) (store.Client, 
 		if len(cc.entries) >= maxCachedClients {
 			clear(cc.entries)
 		}
-		cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(cc.ttl)}
+		cc.entries[id] = cachedClient{c: c, err: err, expires: now.Add(ttl)}
 	}
 	cc.mu.Unlock()
 	return c, err

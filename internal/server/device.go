@@ -11,6 +11,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/store"
@@ -61,7 +62,10 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
-	resp, err := s.deviceAuthz.Authorize(ctx, &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr})
+	if !s.allow(w, r, RuleDeviceClient, client.Client.ID, asJSON) {
+		return
+	}
+	resp, err := s.deviceAuthz.Authorize(ctx, &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: clientip.Of(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -106,7 +110,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Every guess counts, whether it names a code or not.
-	ip := clientIP(r)
+	ip := clientip.Of(r)
 	if v := s.deviceThrottle.Check("", ip, sess.ID); v.Locked > 0 {
 		s.log.WarnContext(ctx, "device: user code refused: too many wrong codes", "user_id", u.ID, "source_ip", ip, "limit", v.Limit, "request_id", RequestID(ctx))
 		w.Header().Set("Retry-After", fmt.Sprint(int64((v.Locked+time.Second-1)/time.Second)))
@@ -213,7 +217,7 @@ func (s *Server) renderDevice(w http.ResponseWriter, r *http.Request, d ui.Devic
 	}
 	d.CSRFToken, d.FormAction, d.Status = token, PathDevice, status
 	d.DisplayName, d.Username = displayName(u), u.Username
-	if err := s.signin.ui.Device(w, r, d); err != nil {
+	if err := s.signin.pages().Device(w, r, d); err != nil {
 		s.log.ErrorContext(r.Context(), "render device page", "error", err)
 	}
 }
@@ -232,7 +236,7 @@ func (s *Server) renderDeviceConsent(w http.ResponseWriter, r *http.Request, c *
 		Hidden:     []ui.Field{{Name: ui.FieldUserCode, Value: grant.FormatUserCode(d.UserCode)}},
 		ClientName: clientName(c), ClientURI: flowClientURI(f),
 	}
-	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(d.Scopes...), DisplayName: displayName(u), Username: u.Username}); err != nil {
+	if err := s.signin.pages().Consent(w, r, ui.ConsentData{Page: p, Scopes: ui.Scopes(d.Scopes...), DisplayName: displayName(u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render device consent page", "error", err)
 	}
 }

@@ -94,7 +94,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := ui.Page{Locale: lr.locale, CSRFToken: token, FormAction: PathLogoutConfirm, Hidden: hidden, ClientName: name, RedirectTarget: lr.redirectURI}
-	if err := s.signin.ui.Logout(w, r, ui.LogoutData{Page: p, Username: u.Username, PostLogoutRedirectURI: lr.redirectURI}); err != nil {
+	if err := s.signin.pages().Logout(w, r, ui.LogoutData{Page: p, Username: u.Username, PostLogoutRedirectURI: lr.redirectURI}); err != nil {
 		s.log.ErrorContext(r.Context(), "render logout page", "error", err)
 	}
 }
@@ -310,7 +310,7 @@ func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, lr *logout
 	if lr.client != nil {
 		p.ClientName = clientName(lr.client)
 	}
-	if err := s.signin.ui.LoggedOut(w, r, ui.LoggedOutData{Page: p}); err != nil {
+	if err := s.signin.pages().LoggedOut(w, r, ui.LoggedOutData{Page: p}); err != nil {
 		s.log.ErrorContext(r.Context(), "render logged-out page", "error", err)
 	}
 }

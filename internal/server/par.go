@@ -71,6 +71,9 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.allow(w, r, RuleAuthorizeClient, client.Client.ID, asJSON) {
+		return
+	}
 	c := &client.Client
 	fapi := s.fapi2(c)
 	if fapi {

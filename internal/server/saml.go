@@ -519,7 +519,7 @@ func (s *Server) samlErrorResponse(w http.ResponseWriter, r *http.Request, sp st
 func (s *Server) samlPost(w http.ResponseWriter, r *http.Request, sp store.SAMLServiceProvider, action, name string, msg []byte, relay string) {
 	d := ui.SAMLPostData{Action: action, MessageName: name, Message: base64.StdEncoding.EncodeToString(msg), RelayState: relay}
 	d.ClientName = sp.Name
-	if err := s.signin.ui.SAMLPost(w, r, d); err != nil {
+	if err := s.signin.pages().SAMLPost(w, r, d); err != nil {
 		s.log.ErrorContext(r.Context(), "render saml post page", "error", err)
 	}
 }
@@ -657,7 +657,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	}
 	slo, found := sloEndpoint(sp)
 	if !found {
-		if err := s.signin.ui.LoggedOut(w, r, ui.LoggedOutData{}); err != nil {
+		if err := s.signin.pages().LoggedOut(w, r, ui.LoggedOutData{}); err != nil {
 			s.log.ErrorContext(ctx, "render logged-out page", "error", err)
 		}
 		return

@@ -23,15 +23,18 @@ import (
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/cimd"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/mint"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/ratelimit"
 	"github.com/writ-dev/writ/internal/reqinfo"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/tracing"
+	"github.com/writ-dev/writ/internal/ui"
 	"github.com/writ-dev/writ/jwt"
 	"github.com/writ-dev/writ/rs"
 	"github.com/writ-dev/writ/rs/dpop"
@@ -159,6 +162,16 @@ type Options struct {
 	// ReadyChecks are conditions of readiness (/readyz) beyond the
 	// database and the signing key, each named in its answer.
 	ReadyChecks []ReadyCheck
+	// Limiter applies the rate limits (the Rule* names); nil limits
+	// nothing.
+	Limiter *ratelimit.Limiter
+	// ClientIP finds each request's client address (trusted proxies); nil
+	// takes the peer address.
+	ClientIP *clientip.Resolver
+	// SharedThrottle, when set, keeps the sign-in and device code
+	// throttles' counts there (a backend every node shares) instead of
+	// in this node's memory.
+	SharedThrottle ratelimit.Backend
 }
 
 // ReadyCheck is one condition of readiness.
@@ -222,6 +235,9 @@ type Server struct {
 	userinfo       *oidc.UserInfo
 	logoutNotifier *oidc.Notifier
 	idTokenHints   *jwt.Verifier
+	// uiOptions are the options the sign-in pages were built with, for a
+	// reload that changes the theme directory.
+	uiOptions ui.Options
 	// requestObjects verifies request objects (RFC 9101) at the
 	// authorization and pushed authorization request endpoints.
 	requestObjects *authz.RequestObjects
@@ -461,7 +477,7 @@ func (s *Server) Handler() http.Handler { return s.public }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(PathToken, s.handleToken)
+	mux.HandleFunc(PathToken, s.limitAddr(RuleToken, asJSON, s.handleToken))
 	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.HandleFunc(PathRevoke, s.handleRevoke)
 	mux.HandleFunc(PathAgentRevoke, s.handleAgentRevoke)
@@ -471,13 +487,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+PathHealth, s.handleHealth)
 	mux.HandleFunc("GET "+PathReady, s.handleReady)
 	if s.registration != nil {
-		mux.Handle(admin.PathRegister, s.registration)
-		mux.Handle(admin.PathRegister+"/", s.registration)
+		reg := s.limitAddr(RuleRegister, asJSON, s.registration.ServeHTTP)
+		mux.Handle(admin.PathRegister, reg)
+		mux.Handle(admin.PathRegister+"/", reg)
 	}
 	if s.signin != nil {
-		mux.HandleFunc(PathAuthorize, s.handleAuthorize)
-		mux.HandleFunc(PathPAR, s.handlePAR)
-		mux.HandleFunc(PathLogin, s.handleLogin)
+		mux.HandleFunc(PathAuthorize, s.limitAddr(RuleAuthorize, asPage, s.handleAuthorize))
+		mux.HandleFunc(PathPAR, s.limitAddr(RuleAuthorize, asJSON, s.handlePAR))
+		mux.HandleFunc(PathLogin, s.limitAddr(RuleLogin, asPage, s.handleLogin))
 		mux.HandleFunc(PathConsent, s.handleConsent)
 		mux.HandleFunc(PathSelectAccount, s.handleSelectAccount)
 		mux.HandleFunc(PathEndSession, s.handleEndSession)
@@ -486,11 +503,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc(PathAccountRevoke, s.handleAccountRevoke)
 		mux.HandleFunc(PathAccountAgentRevoke, s.handleAccountAgentRevoke)
 		mux.HandleFunc(PathAccountDelegationRevoke, s.handleAccountDelegationRevoke)
-		mux.HandleFunc(PathAccountLogin, s.handleAccountLogin)
-		mux.HandleFunc(PathDevice, s.handleDevice)
-		mux.HandleFunc("POST "+PathDeviceAuthorization, s.handleDeviceAuthorization)
+		mux.HandleFunc(PathAccountLogin, s.limitAddr(RuleLogin, asPage, s.handleAccountLogin))
+		mux.HandleFunc(PathDevice, s.limitAddr(RuleDevice, asPage, s.handleDevice))
+		mux.HandleFunc("POST "+PathDeviceAuthorization, s.limitAddr(RuleDevice, asJSON, s.handleDeviceAuthorization))
 		mux.Handle(PathUserInfo, s.userinfo)
-		mux.Handle(PathStatic, s.signin.ui.Static())
+		mux.HandleFunc(PathStatic, func(w http.ResponseWriter, r *http.Request) { s.signin.pages().Static().ServeHTTP(w, r) })
 		if s.saml != nil {
 			mux.HandleFunc("GET "+PathSAMLMetadata, s.handleSAMLMetadata)
 			mux.HandleFunc(PathSAMLSSO, s.handleSAMLSSO)
@@ -499,13 +516,14 @@ func (s *Server) routes() http.Handler {
 			mux.HandleFunc(PathSAMLSLO, s.handleSAMLSLO)
 		}
 	}
-	// Outside in: the request ID, the record of the route and error, the
-	// span, the metrics (which see a recovered panic's 500), HSTS, the
-	// recoverer, and the mux, which records the route that matched.
-	h := withHSTS(s.opts.Issuer, recoverer(s.log, s.withClientCert(reqinfo.Patterns(mux))))
+	// Outside in: the client address, the request ID, the record of the
+	// route and error, the span, the metrics (which see a recovered
+	// panic's 500), HSTS, the recoverer, the bounds on body and time, and
+	// the mux, which records the route that matched.
+	h := withHSTS(s.opts.Issuer, recoverer(s.log, Bounded(s.opts.MaxRequestBytes, s.withClientCert(reqinfo.Patterns(mux)))))
 	h = s.opts.Metrics.Middleware(h)
 	h = s.opts.Tracing.Middleware(h)
-	return WithRequestID(reqinfo.Middleware(h))
+	return s.opts.ClientIP.Middleware(WithRequestID(reqinfo.Middleware(h)))
 }
 
 // handleToken is the token endpoint (RFC 6749 §3.2).
@@ -540,7 +558,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: r.RemoteAddr, DPoPKey: jkt, CertThumbprint: certThumbprint(r)}
+	if !s.allow(w, r, RuleTokenClient, client.Client.ID, asJSON) {
+		return
+	}
+	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: clientip.Of(r), DPoPKey: jkt, CertThumbprint: certThumbprint(r)}
 	if s.fapi2(&client.Client) {
 		if err := s.fapiTokenRequest(r, req); err != nil {
 			s.fail(w, r, err)

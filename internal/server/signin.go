@@ -7,14 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/authz"
+	"github.com/writ-dev/writ/internal/clientip"
 	"github.com/writ-dev/writ/internal/metrics"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oauth/grant"
@@ -40,9 +41,14 @@ const (
 // client redeems it at once (RFC 6749 §4.1.2 recommends at most 10 minutes).
 const codeTTL = time.Minute
 
+// pages is the current UI.
+func (si *signIn) pages() *ui.UI { return si.ui.Load() }
+
 // signIn holds the pieces of the browser sign-in.
 type signIn struct {
-	ui       *ui.UI
+	// ui is the current UI (swapped by a configuration reload that
+	// changes the theme): read it with pages.
+	ui       atomic.Pointer[ui.UI]
 	login    *authn.Login
 	devices  *authn.DeviceCookies
 	sessions *authn.Sessions
@@ -302,7 +308,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, f *flow, me
 	}
 	p.Error = message
 	p.Status = status
-	if err := s.signin.ui.Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
+	if err := s.signin.pages().Login(w, r, ui.LoginData{Page: p, LoginHint: f.req.LoginHint, Username: f.username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render login page", "error", err)
 	}
 }
@@ -317,7 +323,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, r *http.Request, f *flow) 
 		return
 	}
 	scopes := ui.Scopes(append(slices.Clone(f.req.Scopes), extraClaims(f.req)...)...)
-	if err := s.signin.ui.Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
+	if err := s.signin.pages().Consent(w, r, ui.ConsentData{Page: p, Scopes: scopes, DisplayName: displayName(&u), Username: u.Username}); err != nil {
 		s.log.ErrorContext(r.Context(), "render consent page", "error", err)
 	}
 }
@@ -332,7 +338,7 @@ func (s *Server) renderSelectAccount(w http.ResponseWriter, r *http.Request, f *
 		return
 	}
 	acct := ui.Account{ID: u.ID, DisplayName: displayName(&u), Username: u.Username}
-	if err := s.signin.ui.SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
+	if err := s.signin.pages().SelectAccount(w, r, ui.SelectAccountData{Page: p, Accounts: []ui.Account{acct}}); err != nil {
 		s.log.ErrorContext(r.Context(), "render account page", "error", err)
 	}
 }
@@ -408,7 +414,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	username := r.PostForm.Get("username")
 	f.username = username
-	ip := clientIP(r)
+	ip := clientip.Of(r)
 	// A browser that signed in to this account before presents its device
 	// cookie: strangers' failures on the account do not hold it up.
 	device := s.signin.devices.Trusted(r, username)
@@ -666,7 +672,7 @@ func (s *Server) authzError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, status int, title, desc string) {
-	if err := s.signin.ui.Error(w, r, status, ui.ErrorData{Title: title, Description: desc}); err != nil {
+	if err := s.signin.pages().Error(w, r, status, ui.ErrorData{Title: title, Description: desc}); err != nil {
 		s.log.ErrorContext(r.Context(), "render error page", "error", err)
 	}
 }
@@ -718,15 +724,4 @@ func waitText(seconds int64) string {
 	default:
 		return fmt.Sprintf("%d minutes", (seconds+59)/60)
 	}
-}
-
-// clientIP is the peer address of the request. Behind a proxy, every user
-// shares the proxy's address; throttling per address then needs the proxy
-// to be trusted for X-Forwarded-For, which writ does not assume.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -109,11 +109,10 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		deviceKey = deriveDeviceKey(o.CSRFKey)
 	}
 	s.signin = &signIn{
-		ui: pages,
 		login: &authn.Login{
 			Users:      st,
 			Hasher:     authn.Hasher{Params: o.Passwords},
-			Throttle:   &authn.Throttle{Now: s.now},
+			Throttle:   &authn.Throttle{Now: s.now, Shared: s.sharedThrottle("login")},
 			UpdateUser: st.UpdateUser,
 			Logger:     s.log,
 			Now:        s.now,
@@ -125,6 +124,8 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 		sealer:   sealer,
 	}
 	encrypter := &oidc.ResponseEncrypter{Keys: s.opts.ClientKeys}
+	s.signin.ui.Store(pages)
+	s.uiOptions = o.UI
 	s.idTokens = &idTokenIssuer{tokens: oidc.IDTokens{Issuer: s.opts.Issuer, Keys: s.opts.Ring, Now: s.now, Encrypter: encrypter}, ttl: o.IDTokenTTL}
 	tokens := &grant.Tokens{
 		Minter:        s.minter,
@@ -146,6 +147,7 @@ func (s *Server) setupSignIn(o *SignInOptions, st signInSetupStore) error {
 	s.deviceAuthz = &grant.DeviceAuthorization{Store: st, VerificationURI: s.opts.Issuer + PathDevice,
 		DefaultAudience: s.opts.DefaultAudience, MCPResources: s.mcpResources, Now: s.now}
 	s.deviceThrottle = newDeviceThrottle(s.now)
+	s.deviceThrottle.Shared = s.sharedThrottle("device")
 	s.stores.device = st
 	s.stores.userinfo = st
 	s.userinfo = &oidc.UserInfo{

@@ -1,0 +1,147 @@
+package authn
+
+import (
+	"context"
+	"time"
+
+	"github.com/writ-dev/writ/internal/ratelimit"
+)
+
+// SharedThrottle keeps a Throttle's counts in a rate limit backend that
+// every node shares (store/postgres or Redis), so that n nodes give an
+// attacker the limits once, not n times. Each limit is a GCRA bucket
+// (ratelimit) instead of the in-memory sliding window, with the same
+// average rate:
+//
+//   - a client address may fail IPLimit times at once, then once per
+//     Window/IPLimit (defaults: 30, then one every 30 s); while its bucket
+//     is full it is locked;
+//   - a device cookie likewise with DeviceLimit;
+//   - an account (from browsers without its device cookie) may fail
+//     AccountLimit times, then once per MaxDelay (defaults: 5, then one
+//     every 3 minutes, the in-memory delay's cap): the in-memory delay
+//     grows 1 s, 2 s, 4 s ... up to MaxDelay, the shared one is MaxDelay at
+//     once. A successful sign-in forgets the account's (or the device
+//     cookie's) failures, when the backend is a ratelimit.Resetter.
+//
+// A failing backend lets attempts through (fail open): the password check
+// still runs, and Errors hears of it.
+type SharedThrottle struct {
+	// Backend keeps the counts.
+	Backend ratelimit.Backend
+	// Name prefixes the keys, so that two throttles on one backend (the
+	// sign-in and the device code throttle) count apart.
+	Name string
+	// Errors, when set, is told of each backend failure.
+	Errors func(error)
+}
+
+// sharedTimeout bounds a shared throttle's backend call.
+const sharedTimeout = 250 * time.Millisecond
+
+// bucket is one limit of the shared throttle: its key and GCRA
+// parameters.
+type bucket struct {
+	key                 string
+	emission, tolerance time.Duration
+}
+
+func (t *Throttle) ipBucket(ip string) bucket {
+	w, n := t.window(), t.ipLimit()
+	return bucket{ratelimit.Key(t.Shared.Name+"_ip", ipKey(ip)), w / time.Duration(n), w}
+}
+
+func (t *Throttle) deviceBucket(device string) bucket {
+	w, n := t.window(), t.deviceLimit()
+	return bucket{ratelimit.Key(t.Shared.Name+"_device", boundKey(device)), w / time.Duration(n), w}
+}
+
+func (t *Throttle) accountBucket(account string) bucket {
+	d, n := t.maxDelay(), t.accountLimit()
+	return bucket{ratelimit.Key(t.Shared.Name+"_account", accountKey(account)), d, d * time.Duration(n)}
+}
+
+// ask tells how long until one more failure would fit in b (zero: now).
+func (t *Throttle) ask(b bucket) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	ok, retry, err := t.Shared.Backend.Take(ctx, b.key, t.now(), 0, b.tolerance-b.emission)
+	if err != nil {
+		t.sharedError(err)
+		return 0
+	}
+	if ok {
+		return 0
+	}
+	return retry
+}
+
+// count records one failure in b.
+func (t *Throttle) count(b bucket) {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if _, _, err := t.Shared.Backend.Take(ctx, b.key, t.now(), b.emission, b.tolerance); err != nil {
+		t.sharedError(err)
+	}
+}
+
+func (t *Throttle) forget(b bucket) {
+	r, ok := t.Shared.Backend.(ratelimit.Resetter)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if err := r.Reset(ctx, b.key); err != nil {
+		t.sharedError(err)
+	}
+}
+
+func (t *Throttle) sharedError(err error) {
+	if t.Shared.Errors != nil {
+		t.Shared.Errors(err)
+	}
+}
+
+func (t *Throttle) sharedCheck(account, ip, device string) Verdict {
+	var v Verdict
+	if ip != "" {
+		if d := t.ask(t.ipBucket(ip)); d > 0 {
+			v = Verdict{Locked: d, Limit: LimitAddress}
+		}
+	}
+	if device != "" {
+		if d := t.ask(t.deviceBucket(device)); d > v.Locked {
+			v = Verdict{Locked: d, Limit: LimitDevice}
+		}
+		return v
+	}
+	if v.Locked > 0 || account == "" {
+		return v
+	}
+	if d := t.ask(t.accountBucket(account)); d > 0 {
+		v = Verdict{Delay: d, Limit: LimitAccount}
+	}
+	return v
+}
+
+func (t *Throttle) sharedFailure(account, ip, device string) {
+	switch {
+	case device != "":
+		t.count(t.deviceBucket(device))
+	case account != "":
+		t.count(t.accountBucket(account))
+	}
+	if ip != "" {
+		t.count(t.ipBucket(ip))
+	}
+}
+
+func (t *Throttle) sharedSuccess(account, device string) {
+	switch {
+	case device != "":
+		t.forget(t.deviceBucket(device))
+	case account != "":
+		t.forget(t.accountBucket(account))
+	}
+}
