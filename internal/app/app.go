@@ -78,6 +78,9 @@ type App struct {
 	// closers are closed by Close after the listeners (the DPoP replay
 	// cache's Redis client).
 	closers []io.Closer
+	// storeLock is the shared lock on a SQLite store that keeps `writ
+	// restore` away while the node runs; released after the store closes.
+	storeLock io.Closer
 }
 
 // Options adjust Open for tests and embedding.
@@ -145,6 +148,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		a.say("writ is running in DEVELOPMENT mode: secrets are generated and kept in %s; do not use this mode in production (see docs/configuration.md).", cfg.DataDir)
 	}
 	if a.master, err = a.loadMasterKey(o.Getenv); err != nil {
+		return nil, err
+	}
+	if a.storeLock, err = lockStore(cfg.DatabaseDSN()); err != nil {
 		return nil, err
 	}
 	if a.Store, err = OpenStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
@@ -507,6 +513,9 @@ func (a *App) Close() error {
 		}
 		if a.Store != nil {
 			err = a.Store.Close()
+		}
+		if a.storeLock != nil {
+			a.storeLock.Close()
 		}
 	})
 	return err
