@@ -353,6 +353,9 @@ func (d *Document) check() error {
 	}
 	if d.Count().KeyRing {
 		// The sealed ring is checked again, with the master key, by Import.
+		if d.KeyRing[0] != '{' {
+			return bad("key_ring is not an object")
+		}
 		if err := strictjson.ValidateFold(string(d.KeyRing), 0); err != nil {
 			return bad("key_ring: %w", err)
 		}
