@@ -16,8 +16,9 @@ import (
 // backup.LockServing), which `writ restore` needs exclusively: a restore
 // cannot replace the database under a running node, nor a node open one
 // being restored. Other stores need no lock; nil is returned for them. A
-// database whose directory does not exist is not locked: opening it fails
-// with the store's own message.
+// database whose directory does not exist, or where the lock file cannot
+// be created, is not locked: opening it fails with the store's own
+// message.
 func lockStore(dsn string) (io.Closer, error) {
 	backend, path, err := storeopen.Parse(dsn)
 	if err != nil || backend != storeopen.SQLite || path == sqlite.MemoryPath {
@@ -31,8 +32,13 @@ func lockStore(dsn string) (io.Closer, error) {
 		return nil, nil
 	}
 	l, err := backup.LockServing(abs)
-	if err != nil {
+	switch {
+	case errors.Is(err, backup.ErrRestoring):
 		return nil, err
+	case err != nil:
+		// The lock file cannot be made where the database lives: opening
+		// the database fails too, with a message that says what to check.
+		return nil, nil
 	}
 	return l, nil
 }
