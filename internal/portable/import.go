@@ -61,9 +61,10 @@ type action struct {
 // record, each consent's user and client (in the document or the store),
 // a username taken by another user of the store (refused in every mode),
 // and, in ModeCreate, that no record exists yet. The writes then run in
-// order (issuers, clients, users, consents, key ring); if one fails, those
-// done are undone (created records deleted, replaced ones written back)
-// and the error says whether the undo succeeded.
+// order (revoked jti, issuers, clients, users, consents, key ring); if one
+// fails, those done are undone (created records deleted, replaced ones
+// written back; revocations are kept: they only deny) and the error says
+// whether the undo succeeded.
 func Import(ctx context.Context, st Store, mk keys.MasterKey, d *Document, mode Mode) (Result, error) {
 	if err := d.check(); err != nil {
 		return Result{}, err
@@ -107,7 +108,7 @@ func Import(ctx context.Context, st Store, mk keys.MasterKey, d *Document, mode 
 			if len(undoErrs) > 0 {
 				return Result{}, fmt.Errorf("portable: import failed: %w; undoing the %d writes before it failed too, the store is partly imported: %w", err, i, errors.Join(undoErrs...))
 			}
-			return Result{}, fmt.Errorf("portable: import failed: %w; the %d writes before it were undone, nothing was imported", err, i)
+			return Result{}, fmt.Errorf("portable: import failed: %w; the %d writes before it were undone, nothing was imported (but revocations of token ids, which only deny)", err, i)
 		}
 	}
 	return p.result, nil
@@ -151,6 +152,12 @@ func (p *planner) exists(err error, what string) (bool, error) {
 
 func (p *planner) plan(ctx context.Context, d *Document) error {
 	st := p.st
+	// Revocations first: RevokeJTI is idempotent (the later expiry wins)
+	// and only ever denies, so it needs no conflict rule and no undo.
+	for _, r := range d.RevokedJTIs {
+		p.result.Created.RevokedJTIs++
+		p.add(func(ctx context.Context) error { return st.RevokeJTI(ctx, r.JTI, r.ExpiresAt) }, nil)
+	}
 	for _, t := range d.TrustedIssuers {
 		old, err := st.GetTrustedIssuer(ctx, t.Issuer)
 		found, err := p.exists(err, "trusted issuer "+t.Issuer)

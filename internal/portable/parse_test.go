@@ -43,6 +43,9 @@ func TestParseRefuses(t *testing.T) {
 		"too deep":                with(`"key_ring":null`, `"key_ring":`+strings.Repeat(`[`, 100)+strings.Repeat(`]`, 100)),
 		"time out of range":       with(`"clients":[]`, `"clients":[{"ID":"a","CreatedAt":"0000-01-01T00:00:00Z"}]`),
 		"base64 not base64":       with(`"clients":[]`, `"clients":[{"ID":"a","SecretHash":"%%%"}]`),
+		"jti twice":               with(`"consents":[]`, `"consents":[],"revoked_jtis":[{"JTI":"a","ExpiresAt":"2026-01-01T00:00:00Z"},{"JTI":"a","ExpiresAt":"2026-01-01T00:00:00Z"}]`),
+		"jti without expiry":      with(`"consents":[]`, `"consents":[],"revoked_jtis":[{"JTI":"a"}]`),
+		"jti empty":               with(`"consents":[]`, `"consents":[],"revoked_jtis":[{"JTI":"","ExpiresAt":"2026-01-01T00:00:00Z"}]`),
 		"attributes not JSON map": with(`"users":[]`, `"users":[{"ID":"a","Username":"a","Attributes":[]}]`),
 	}
 	for name, doc := range cases {
@@ -76,6 +79,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(minimal, `"users":[]`, `"users":[{"ID":"u","Username":"z","Attributes":{"roles":["a"]}}]`, 1)))
 	f.Add([]byte(strings.Replace(minimal, `"key_ring":null`, `"key_ring":{"version":1,"keys":[]}`, 1)))
 	f.Add([]byte(`{"format":"writ-export","version":1,"VERSION":2}`))
+	f.Add([]byte(strings.Replace(minimal, `"consents":[]`, `"consents":[{"UserID":"u","ClientID":"c","Scopes":["a"]}],"revoked_jtis":[{"JTI":"j","ExpiresAt":"2026-01-01T00:00:00Z"}]`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := portable.Parse(data)
 		if err != nil {

@@ -10,9 +10,12 @@
 // own, which reveals nothing of the key), and Import refuses a store
 // opened with another master key before writing anything.
 //
+// The unexpired revocations of JWT access tokens (revoked jti) are
+// exported too, so that a revoked token stays revoked after the move.
+//
 // What is not exported: short-lived state (sessions, authorization
-// codes, refresh tokens, opaque access tokens, device codes, replay ids,
-// revoked jti) and the delegation records and audit trail, which belong to
+// codes, refresh tokens, opaque access tokens, device codes, replay ids)
+// and the delegation records and audit trail, which belong to
 // the store they were written in. Users sign in again; clients ask for new
 // tokens; JWT access tokens already issued keep verifying, since the keys
 // move.
@@ -22,7 +25,8 @@
 //	{"format":"writ-export","version":1,"exported_at":"...",
 //	 "schema_version":10,"master_key_check":"<base64url>",
 //	 "key_ring":{...the sealed key ring...} | null,
-//	 "clients":[...],"users":[...],"consents":[...],"trusted_issuers":[...]}
+//	 "clients":[...],"users":[...],"consents":[...],"trusted_issuers":[...],
+//	 "revoked_jtis":[...]}
 //
 // Records are the internal/store records with their Go field names
 // (durations in nanoseconds, byte strings in base64, times in RFC 3339).
@@ -107,6 +111,9 @@ type Document struct {
 	Consents []store.Consent `json:"consents"`
 	// TrustedIssuers are the external issuers writ trusts, by issuer.
 	TrustedIssuers []store.TrustedIssuer `json:"trusted_issuers"`
+	// RevokedJTIs are the unexpired revocations of JWT access tokens, by
+	// jti: a token revoked at the exported store stays revoked.
+	RevokedJTIs []store.RevokedJTI `json:"revoked_jtis"`
 }
 
 // Store is what Export and Import use of a store.
@@ -116,6 +123,7 @@ type Store interface {
 	store.ConsentStore
 	store.TrustStore
 	store.KeyStore
+	store.TokenStore
 	store.Migrator
 }
 
@@ -133,8 +141,9 @@ func MasterKeyCheck(mk keys.MasterKey) (string, error) {
 // Counts says how many records of each kind a document holds, or an
 // import wrote.
 type Counts struct {
-	// Clients, Users, Consents and TrustedIssuers count records.
-	Clients, Users, Consents, TrustedIssuers int
+	// Clients, Users, Consents, TrustedIssuers and RevokedJTIs count
+	// records.
+	Clients, Users, Consents, TrustedIssuers, RevokedJTIs int
 	// KeyRing reports the key ring (exported, or written).
 	KeyRing bool
 }
@@ -144,12 +153,12 @@ func (c Counts) String() string {
 	if c.KeyRing {
 		ring = "the key ring"
 	}
-	return fmt.Sprintf("%d clients, %d users, %d consents, %d trusted issuers, %s", c.Clients, c.Users, c.Consents, c.TrustedIssuers, ring)
+	return fmt.Sprintf("%d clients, %d users, %d consents, %d trusted issuers, %d revoked token ids, %s", c.Clients, c.Users, c.Consents, c.TrustedIssuers, c.RevokedJTIs, ring)
 }
 
 // Count returns the counts of d.
 func (d *Document) Count() Counts {
-	return Counts{Clients: len(d.Clients), Users: len(d.Users), Consents: len(d.Consents), TrustedIssuers: len(d.TrustedIssuers), KeyRing: len(d.KeyRing) > 0 && string(d.KeyRing) != "null"}
+	return Counts{Clients: len(d.Clients), Users: len(d.Users), Consents: len(d.Consents), TrustedIssuers: len(d.TrustedIssuers), RevokedJTIs: len(d.RevokedJTIs), KeyRing: len(d.KeyRing) > 0 && string(d.KeyRing) != "null"}
 }
 
 // schemaVersion returns the highest applied migration of st, or ErrSchema
@@ -187,7 +196,7 @@ func Export(ctx context.Context, st Store, mk keys.MasterKey, now time.Time) (*D
 		return nil, err
 	}
 	d := &Document{Format: Format, Version: Version, ExportedAt: now.UTC(), SchemaVersion: ver, MasterKeyCheck: check,
-		Clients: []store.Client{}, Users: []store.User{}, Consents: []store.Consent{}, TrustedIssuers: []store.TrustedIssuer{}}
+		Clients: []store.Client{}, Users: []store.User{}, Consents: []store.Consent{}, TrustedIssuers: []store.TrustedIssuer{}, RevokedJTIs: []store.RevokedJTI{}}
 	ring, _, err := st.GetKeyRing(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -245,6 +254,21 @@ func Export(ctx context.Context, st Store, mk keys.MasterKey, now time.Time) (*D
 		return nil, fmt.Errorf("portable: list trusted issuers: %w", err)
 	}
 	d.TrustedIssuers = append(d.TrustedIssuers, issuers...)
+	lister, ok := st.(store.RevokedJTILister)
+	if !ok {
+		return nil, errors.New("portable: the store cannot list its revoked token ids")
+	}
+	for after := ""; ; {
+		page, err := lister.ListRevokedJTIs(ctx, now, store.ListOptions{Limit: store.MaxListLimit, After: after})
+		if err != nil {
+			return nil, fmt.Errorf("portable: list revoked token ids: %w", err)
+		}
+		d.RevokedJTIs = append(d.RevokedJTIs, page...)
+		if len(page) < store.MaxListLimit {
+			break
+		}
+		after = page[len(page)-1].JTI
+	}
 	return d, nil
 }
 
@@ -350,6 +374,19 @@ func (d *Document) check() error {
 			return bad("trusted_issuers[%d]: issuer appears twice", i)
 		}
 		issuers[t.Issuer] = true
+	}
+	jtis := make(map[string]bool, len(d.RevokedJTIs))
+	for i, r := range d.RevokedJTIs {
+		if err := store.CheckID("jti", r.JTI); err != nil {
+			return bad("revoked_jtis[%d]: %w", i, err)
+		}
+		if err := store.CheckExpiry("jti expiry", r.ExpiresAt); err != nil {
+			return bad("revoked_jtis[%d]: %w", i, err)
+		}
+		if jtis[r.JTI] {
+			return bad("revoked_jtis[%d]: jti appears twice", i)
+		}
+		jtis[r.JTI] = true
 	}
 	if d.Count().KeyRing {
 		// The sealed ring is checked again, with the master key, by Import.

@@ -160,6 +160,14 @@ func seed(t *testing.T, st portable.Store, mk keys.MasterKey) {
 			t.Fatal(err)
 		}
 	}
+	for i, jti := range []string{"jti-b", "jti-a"} {
+		if err := st.RevokeJTI(ctx, jti, base.Add(time.Duration(i+1)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.RevokeJTI(ctx, "jti-expired", base.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	ring, err := keys.NewRing(keys.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +226,7 @@ func TestSQLiteToPostgresRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	want := portable.Counts{Clients: 2, Users: 2, Consents: 3, TrustedIssuers: 2, KeyRing: true}
+	want := portable.Counts{Clients: 2, Users: 2, Consents: 3, TrustedIssuers: 2, RevokedJTIs: 2, KeyRing: true}
 	if res.Created != want {
 		t.Errorf("created %v, want %v", res.Created, want)
 	}
@@ -233,6 +241,14 @@ func TestSQLiteToPostgresRoundTrip(t *testing.T) {
 	}
 	if third := exportJSON(t, back, mk); !bytes.Equal(first, third) {
 		t.Errorf("the export after PostgreSQL → SQLite differs from the first")
+	}
+	for _, jti := range []string{"jti-a", "jti-b"} {
+		if ok, err := dst.IsJTIRevoked(t.Context(), jti); !ok || err != nil {
+			t.Errorf("%s is not revoked in PostgreSQL: %v", jti, err)
+		}
+	}
+	if ok, _ := dst.IsJTIRevoked(t.Context(), "jti-expired"); ok {
+		t.Error("an expired revocation was exported")
 	}
 	// The records themselves, compared whole.
 	got, err := dst.GetClient(t.Context(), "c1")
