@@ -177,8 +177,9 @@ func newExportCmd(s *streams) *cobra.Command {
 		Long: `Write the lasting records of a store as one JSON document, to standard
 output or FILE (mode 0600, kept unless --force): clients with their agent
 and token exchange policies, users with their password hashes, consents,
-trusted issuers, and the signing key ring still sealed under the master key
-(client secrets stay keyed hashes under it too). "writ import" reads it into
+trusted issuers, the unexpired revocations of JWT access tokens (revoked
+jti), and the signing key ring still sealed under the master key (client
+secrets stay keyed hashes under it too). "writ import" reads it into
 another store, SQLite or PostgreSQL, opened with the same master key.
 
 Not exported: sessions, authorization codes, refresh and opaque access
