@@ -19,7 +19,7 @@ import (
 var base = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // newStore is a migrated SQLite store at dir/writ.db.
-func newStore(t *testing.T, dir string) (*sqlite.Store, string) {
+func newStore(t testing.TB, dir string) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(dir, "writ.db")
 	st, err := sqlite.Open(t.Context(), path)
