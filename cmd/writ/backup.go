@@ -161,9 +161,12 @@ func checkRestoredKeys(cmd *cobra.Command, s *streams, cfg *config.Config) {
 		return
 	}
 	defer st.Close()
-	if _, err := portable.Export(cmd.Context(), st, mk, time.Now()); errors.Is(err, portable.ErrWrongMasterKey) {
+	switch err := portable.CheckKeyRing(cmd.Context(), st, mk); {
+	case errors.Is(err, portable.ErrWrongMasterKey):
 		fmt.Fprintln(s.err, "writ: warning: the configured master key does not open the restored signing keys: writ serve needs the master key of the backed-up store")
-	} else if err == nil {
+	case err != nil:
+		fmt.Fprintf(s.err, "writ: warning: %s\n", oneLine(err.Error()))
+	default:
 		fmt.Fprintln(s.err, "writ: the master key opens the restored signing keys")
 	}
 }

@@ -400,6 +400,20 @@ func (d *Document) check() error {
 	return nil
 }
 
+// CheckKeyRing reports whether mk opens the key ring st holds: nil when
+// it does or when there is none, an error wrapping ErrWrongMasterKey when
+// the ring was sealed under another key.
+func CheckKeyRing(ctx context.Context, st store.KeyStore, mk keys.MasterKey) error {
+	ring, _, err := st.GetKeyRing(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("portable: read key ring: %w", err)
+	}
+	return openRing(ring, mk)
+}
+
 // openRing checks that the sealed ring opens under mk.
 func openRing(sealed []byte, mk keys.MasterKey) error {
 	r, err := keys.NewRing(keys.Options{})

@@ -283,6 +283,12 @@ func TestImportWrongMasterKey(t *testing.T) {
 	if _, err := importJSON(t, dst, other, forged, portable.ModeCreate); !errors.Is(err, portable.ErrWrongMasterKey) {
 		t.Fatalf("import of a ring sealed under another key: %v, want ErrWrongMasterKey", err)
 	}
+	if err := portable.CheckKeyRing(t.Context(), src, other); !errors.Is(err, portable.ErrWrongMasterKey) {
+		t.Errorf("CheckKeyRing with another key: %v", err)
+	}
+	if err := portable.CheckKeyRing(t.Context(), src, mk); err != nil {
+		t.Errorf("CheckKeyRing with the key: %v", err)
+	}
 	// Export also refuses a master key that does not open the ring.
 	if _, err := portable.Export(t.Context(), src, other, base); !errors.Is(err, portable.ErrWrongMasterKey) {
 		t.Errorf("export with another master key: %v", err)
