@@ -113,6 +113,9 @@ type App struct {
 	getenv   func(string) string
 	reloadMu sync.Mutex
 	live     *config.Config
+	// storeLock is the shared lock on a SQLite store that keeps `writ
+	// restore` away while the node runs; released after the store closes.
+	storeLock io.Closer
 }
 
 // Options adjust Open for tests and embedding.
@@ -200,6 +203,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		a.say("writ is running in DEVELOPMENT mode: secrets are generated and kept in %s; do not use this mode in production (see docs/configuration.md).", cfg.DataDir)
 	}
 	if a.master, err = a.loadMasterKey(o.Getenv); err != nil {
+		return nil, err
+	}
+	if a.storeLock, err = lockStore(cfg.DatabaseDSN()); err != nil {
 		return nil, err
 	}
 	if a.Store, err = OpenStore(ctx, cfg.DatabaseDSN(), cfg.AutoMigrate); err != nil {
@@ -643,6 +649,9 @@ func (a *App) Close() error {
 		}
 		if a.Store != nil {
 			err = a.Store.Close()
+		}
+		if a.storeLock != nil {
+			a.storeLock.Close()
 		}
 	})
 	return err

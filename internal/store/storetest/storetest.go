@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Token/Revoke", testTokenRevoke},
 		{"Token/Invalid", testTokenInvalid},
 		{"JTI/Revoke", testJTIRevoke},
+		{"JTI/List", testJTIList},
 		{"JTI/Use", testJTIUse},
 		{"JTI/UseConcurrent", testJTIUseConcurrent},
 		{"DeleteExpired", testDeleteExpired},

@@ -1,0 +1,40 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+var _ store.RevokedJTILister = (*Store)(nil)
+
+// ListRevokedJTIs returns one page of the unexpired revoked jti, by jti.
+func (s *Store) ListRevokedJTIs(ctx context.Context, now time.Time, opts store.ListOptions) ([]store.RevokedJTI, error) {
+	if opts.After != "" {
+		if err := store.CheckID("list cursor", opts.After); err != nil {
+			return nil, fmt.Errorf("store/sqlite: list revoked jti: %w", err)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT jti, expires_at FROM revoked_jtis WHERE jti > ? AND expires_at > ? ORDER BY jti LIMIT ?`,
+		opts.After, encodeTime(now), opts.EffectiveLimit())
+	if err != nil {
+		return nil, fmt.Errorf("store/sqlite: list revoked jti: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.RevokedJTI
+	for rows.Next() {
+		var r store.RevokedJTI
+		var exp int64
+		if err := rows.Scan(&r.JTI, &exp); err != nil {
+			return nil, fmt.Errorf("store/sqlite: list revoked jti: %w", classify(err))
+		}
+		r.ExpiresAt = decodeTime(exp)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list revoked jti: %w", classify(err))
+	}
+	return out, nil
+}
