@@ -221,6 +221,37 @@ func (s *Server) samlMessage(w http.ResponseWriter, r *http.Request, param strin
 	return m, true
 }
 
+// samlBounceField marks an HTTP-POST binding message that writ's own page
+// posted again (samlBounce). Its presence only skips the bounce: a
+// request that carries it cross-site is answered without the session, as
+// a browser would have sent it.
+const samlBounceField = "writ_saml_bounce"
+
+// samlBounced reports whether a checked request may be answered now. An
+// HTTP-POST binding message comes from the SP's page cross-site, so the
+// browser did not send writ's SameSite=Lax session cookie: it is posted
+// again, unchanged, from a page of writ's own (samlBounce), and answered
+// then — one sign-in serves OIDC and SAML, and single logout ends the
+// right session.
+func (s *Server) samlBounced(w http.ResponseWriter, r *http.Request, param string) bool {
+	if r.Method != http.MethodPost || r.PostForm.Get(samlBounceField) != "" {
+		return true
+	}
+	s.samlBounce(w, r, param)
+	return false
+}
+
+// samlBounce answers an HTTP-POST binding message with a page that posts
+// it again, unchanged, to the same endpoint from writ's origin.
+func (s *Server) samlBounce(w http.ResponseWriter, r *http.Request, param string) {
+	d := ui.SAMLPostData{Action: s.opts.Issuer + r.URL.Path, MessageName: param,
+		Message: r.PostForm.Get(param), RelayState: r.PostForm.Get("RelayState")}
+	d.Hidden = []ui.Field{{Name: samlBounceField, Value: "1"}}
+	if err := s.signin.pages().SAMLPost(w, r, d); err != nil {
+		s.log.ErrorContext(r.Context(), "render saml bounce page", "error", err)
+	}
+}
+
 // samlRefused shows the error page of a request that cannot be answered
 // at an ACS (unknown SP, bad signature, unregistered ACS): never a
 // response to a URL the request named.
@@ -274,6 +305,9 @@ func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
 	acs, err := saml.ChooseACS(spMetadata(sp), req.ACSURL, req.ACSIndex)
 	if err != nil {
 		s.samlRefused(w, r, issuer, err)
+		return
+	}
+	if !s.samlBounced(w, r, "SAMLRequest") {
 		return
 	}
 	// From here the ACS is one the SP registered: refusals go there.
@@ -634,6 +668,9 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 		RequireSigned: sp.RequireSignedRequests || len(sp.SigningCerts) > 0, Now: s.now()})
 	if err != nil {
 		s.samlRefused(w, r, issuer, err)
+		return
+	}
+	if !s.samlBounced(w, r, "SAMLRequest") {
 		return
 	}
 	status := saml.StatusSuccess

@@ -154,10 +154,10 @@ func TestPagesEscapeEveryStringField(t *testing.T) {
 	}
 	// Fields a page does not show at all.
 	hidden := map[string]map[string]bool{
-		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true},                                             // no form
-		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                                                               // names no application of its own; a delegation's client by name
-		pageDevice:    {"ClientName": true},                                                                                                                // the consent page names it
-		pageSAMLPost:  {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true, "FormAction": true, "RedirectTarget": true}, // a form to the SP: its own fields only
+		pageLoggedOut: {"CSRFToken": true, "RequestID": true, "Hidden[0].Name": true, "Hidden[0].Value": true}, // no form
+		pageAccount:   {"ClientName": true, "Delegations[0].ClientID": true},                                   // names no application of its own; a delegation's client by name
+		pageDevice:    {"ClientName": true},                                                                    // the consent page names it
+		pageSAMLPost:  {"CSRFToken": true, "RequestID": true, "FormAction": true, "RedirectTarget": true},      // a form to the SP: its own fields only
 	}
 	for name, data := range pages() {
 		t.Run(name, func(t *testing.T) {

@@ -554,3 +554,43 @@ func TestSAMLUnsignedLogoutRefused(t *testing.T) {
 		t.Errorf("the session survived the SP's signed logout:\n%s", page)
 	}
 }
+
+// TestSAMLPOSTBindingBounce: an AuthnRequest by the HTTP-POST binding comes
+// cross-site, without writ's SameSite=Lax session cookie in a real
+// browser; writ posts it again from its own page (which a browser sends
+// with the cookie), and only then answers, from the session.
+func TestSAMLPOSTBindingBounce(t *testing.T) {
+	clock := clocktest.Default()
+	n := startWritAt(t, clock)
+	registerTestSP(t, n, false, nil)
+	b := newBrowser(t)
+	// A session first (HTTP-Redirect, a top-level navigation).
+	_, page := b.get(redirectURL(t, n, authnRequest(n, clock.Now(), "_first", testSPEntity, "", ""), "", nil))
+	resp, page := login(t, b, n, page)
+	samlResponse(t, resp, page, n)
+
+	post := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString([]byte(authnRequest(n, clock.Now(), "_posted", testSPEntity, "", "")))},
+		"RelayState": {"back-to/page"}}
+	resp, page = b.post(n.issuer+"/saml/sso", post)
+	if resp.StatusCode != http.StatusOK || strings.Contains(page, `name="SAMLResponse"`) {
+		t.Fatalf("want the bounce page, got %d:\n%s", resp.StatusCode, page)
+	}
+	action, fields := form(t, page, n.issuer)
+	if action != n.issuer+"/saml/sso" || fields.Get("writ_saml_bounce") != "1" ||
+		fields.Get("SAMLRequest") != post.Get("SAMLRequest") || fields.Get("RelayState") != "back-to/page" {
+		t.Fatalf("bounce form: %s %v", action, fields)
+	}
+	// Posted again from writ's page: the session answers without a login.
+	resp, page = b.post(action, fields)
+	_, r, back := samlResponse(t, resp, page, n)
+	if r.SelectAttrValue("InResponseTo", "") != "_posted" || back.Get("RelayState") != "back-to/page" {
+		t.Errorf("answer: InResponseTo %q, RelayState %q", r.SelectAttrValue("InResponseTo", ""), back.Get("RelayState"))
+	}
+	if r.FindElement("./Assertion") == nil {
+		t.Error("no assertion: the bounced request did not see the session")
+	}
+	// A refused request is refused before any bounce.
+	resp, page = b.post(n.issuer+"/saml/sso", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(
+		[]byte(authnRequest(n, clock.Now(), "_bad", "https://unknown.example", "", "")))}})
+	refused(t, "an unknown SP by POST", resp, page)
+}
