@@ -207,10 +207,14 @@ func fapiDPoPAlgorithm(r *http.Request) error {
 // (RFC 9449 §5: the proof is what is missing), or invalid_request for a
 // client registered for certificate-bound tokens.
 func fapiSenderConstrained(req *grant.Request) error {
-	if req.DPoPKey != "" || req.CertThumbprint != "" {
+	// A certificate binds the tokens only for a client registered with
+	// tls_client_certificate_bound_access_tokens (grant.certBinding);
+	// for any other client only a DPoP proof constrains them.
+	certBound := req.Client.Client.TLSClientCertificateBoundAccessTokens
+	if req.DPoPKey != "" || (certBound && req.CertThumbprint != "") {
 		return nil
 	}
-	if req.Client.Client.TLSClientCertificateBoundAccessTokens {
+	if certBound {
 		return oauth.InvalidRequest("FAPI 2.0 access tokens are sender-constrained: this client's are bound to its TLS client certificate, and none was presented")
 	}
 	return oauth.InvalidDPoPProof("FAPI 2.0 access tokens are sender-constrained: send a DPoP proof (RFC 9449), or a TLS client certificate (RFC 8705)")
