@@ -139,6 +139,15 @@ func (a *Authenticator) checkSelfSignedCert(ctx context.Context, c *store.Client
 		e.Cause = err
 		return e
 	}
+	// The certificate must be signed by its own key: through a proxy's
+	// header nothing else shows that its holder has the private key, and
+	// a certificate carrying the public key of the client's (public) JWKS
+	// is otherwise forged with any key.
+	if err := cert.Leaf.CheckSignature(cert.Leaf.SignatureAlgorithm, cert.Leaf.RawTBSCertificate, cert.Leaf.Signature); err != nil {
+		e := InvalidClient("the client certificate is not self-signed by its key")
+		e.Cause = err
+		return e
+	}
 	pub, ok := cert.Leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	if ok {
 		for _, k := range ks.Keys() {
