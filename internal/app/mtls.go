@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 
 	"github.com/writ-dev/writ/internal/config"
@@ -18,6 +19,13 @@ func mtlsOptions(cfg *config.Config, mtlsLn net.Listener) (*server.MTLSOptions, 
 		return nil, nil
 	}
 	o := &server.MTLSOptions{BaseURL: cfg.MTLSURL, Header: cfg.MTLSClientCertHeader}
+	if cfg.MTLSURL != "" && cfg.MTLSClientCertHeader != "" {
+		// A proxy fronts the mTLS host name: its header is believed there
+		// only (server.MTLSOptions.HeaderHost).
+		if u, err := url.Parse(cfg.MTLSURL); err == nil {
+			o.HeaderHost = u.Host
+		}
+	}
 	if o.BaseURL == "" && mtlsLn != nil {
 		o.BaseURL = "https://" + mtlsLn.Addr().String()
 	}

@@ -33,6 +33,11 @@ type MTLSOptions struct {
 	// TrustedProxies are the source addresses whose Header is believed;
 	// the header of any other source is ignored. Required with Header.
 	TrustedProxies []netip.Prefix
+	// HeaderHost, when set, is the host (as in the Host header) of the
+	// mTLS base URL a proxy fronts: Header is believed only on requests
+	// for it, since a proxy that also serves other host names could pass
+	// a header a client sent there itself.
+	HeaderHost string
 }
 
 // mtlsAliasPaths are the endpoints listed in mtls_endpoint_aliases: those
@@ -91,7 +96,7 @@ func (s *Server) clientCert(r *http.Request) (*oauth.ClientCertificate, error) {
 		return nil, nil
 	}
 	vals := r.Header.Values(o.Header)
-	if len(vals) == 0 || !s.trustedProxy(r.RemoteAddr) {
+	if len(vals) == 0 || !s.trustedProxy(r.RemoteAddr) || !s.mtlsHost(r) {
 		return nil, nil
 	}
 	if len(vals) > 1 {
@@ -104,6 +109,14 @@ func (s *Server) clientCert(r *http.Request) (*oauth.ClientCertificate, error) {
 		return nil, e
 	}
 	return oauth.NewClientCertificate(chain), nil
+}
+
+// mtlsHost reports whether the certificate header may be believed for the
+// request's host: any host without HeaderHost (the proxy must then clear
+// the header everywhere else, docs/mtls.md), else HeaderHost only.
+func (s *Server) mtlsHost(r *http.Request) bool {
+	want := s.opts.MTLS.HeaderHost
+	return want == "" || strings.EqualFold(strings.TrimSuffix(r.Host, "."), want)
 }
 
 // trustedProxy reports whether remoteAddr (host:port) is a trusted proxy.
