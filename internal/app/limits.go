@@ -80,7 +80,10 @@ func rateLimits(cfg *config.Config) (map[string]ratelimit.Limit, error) {
 
 // setupLimits builds the client address resolver and the rate limiter.
 func (a *App) setupLimits(cfg *config.Config, hooks ratelimit.Hooks) (shared ratelimit.Backend, err error) {
-	if a.clientIP, err = clientip.ParseTrusted(cfg.TrustedProxies); err != nil {
+	if a.clientIP, err = clientip.ParseTrusted(cfg.TrustedProxies); err == nil {
+		a.clientIP, err = a.clientIP.UseHeader(cfg.TrustedProxyHeader)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
 	limits, err := rateLimits(cfg)

@@ -1,7 +1,7 @@
 // Package clientip finds a request's client address: the peer address of
 // the connection, or, when the peer is a trusted proxy, the right-most
-// address of Forwarded (RFC 7239) or X-Forwarded-For that is not itself a
-// trusted proxy. It is the one place writ computes the source address its
+// address of X-Forwarded-For (or, when configured, RFC 7239 Forwarded;
+// never both) that is not itself a trusted proxy. It is the one place writ computes the source address its
 // rate limits, sign-in throttle, logs and audit records use.
 //
 // With no trusted proxies (the default) the headers are never believed:
@@ -36,6 +36,35 @@ const (
 // concurrent use.
 type Resolver struct {
 	trusted []netip.Prefix
+	// forwarded reads Forwarded (RFC 7239) instead of X-Forwarded-For.
+	forwarded bool
+}
+
+// Forwarding headers a Resolver reads (UseHeader).
+const (
+	// HeaderXForwardedFor is X-Forwarded-For, the default.
+	HeaderXForwardedFor = "x-forwarded-for"
+	// HeaderForwarded is RFC 7239's Forwarded.
+	HeaderForwarded = "forwarded"
+)
+
+// UseHeader returns a copy of r that reads only the named forwarding
+// header (HeaderXForwardedFor or HeaderForwarded): a proxy passes the
+// header it does not set through as the client sent it, so reading both
+// would let a client choose its address.
+func (r *Resolver) UseHeader(name string) (*Resolver, error) {
+	out := &Resolver{}
+	if r != nil {
+		out.trusted = r.trusted
+	}
+	switch strings.ToLower(name) {
+	case "", HeaderXForwardedFor:
+	case HeaderForwarded:
+		out.forwarded = true
+	default:
+		return nil, fmt.Errorf("clientip: unknown forwarding header %q (x-forwarded-for or forwarded)", clip(name))
+	}
+	return out, nil
 }
 
 // ParseTrusted reads a comma-separated list of trusted proxies, each a
@@ -97,7 +126,8 @@ func (r *Resolver) Proxies() []netip.Prefix {
 
 // Addr returns the client address of req, without a port: the peer's,
 // or when the peer is a trusted proxy the right-most untrusted address of
-// its forwarding header (Forwarded when present, else X-Forwarded-For).
+// its forwarding header (X-Forwarded-For, or Forwarded after UseHeader;
+// never both).
 // When every address is trusted it is the left-most one; when an entry
 // does not parse (unknown, obfuscated, garbage) the walk stops at the
 // trusted hop that sent it, whose address is returned.
@@ -110,8 +140,8 @@ func (r *Resolver) Addr(req *http.Request) string {
 		return peer.String()
 	}
 	var hops []string
-	if v := req.Header.Values("Forwarded"); len(v) > 0 {
-		hops = ForwardedFor(v)
+	if r.forwarded {
+		hops = ForwardedFor(req.Header.Values("Forwarded"))
 	} else {
 		hops = XForwardedFor(req.Header.Values("X-Forwarded-For"))
 	}

@@ -15,6 +15,10 @@ func TestAddr(t *testing.T) {
 		t.Fatal(err)
 	}
 	none, _ := clientip.ParseTrusted("")
+	fwd, err := proxies.UseHeader(clientip.HeaderForwarded)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name   string
 		r      *clientip.Resolver
@@ -37,14 +41,15 @@ func TestAddr(t *testing.T) {
 		{"xff IPv6", proxies, "[fd00::1]:443", []string{"2001:db8::7"}, nil, "2001:db8::7"},
 		{"xff IPv6 in brackets with port", proxies, "[fd00::1]:443", []string{"[2001:db8::7]:80"}, nil, "2001:db8::7"},
 		{"IPv4-mapped peer", proxies, "[::ffff:10.0.0.5]:443", []string{"203.0.113.9"}, nil, "203.0.113.9"},
-		{"Forwarded", proxies, "10.0.0.5:443", nil, []string{`for=203.0.113.9;proto=https`}, "203.0.113.9"},
-		{"Forwarded wins over X-Forwarded-For", proxies, "10.0.0.5:443", []string{"6.6.6.6"}, []string{`for=203.0.113.9`}, "203.0.113.9"},
-		{"Forwarded quoted IPv6 with port", proxies, "10.0.0.5:443", nil, []string{`for="[2001:db8:cafe::17]:4711"`}, "2001:db8:cafe::17"},
-		{"Forwarded several elements", proxies, "10.0.0.5:443", nil, []string{`for=6.6.6.6, for=203.0.113.9;by=10.0.0.5, For=10.3.3.3`}, "203.0.113.9"},
-		{"Forwarded unknown stops", proxies, "10.0.0.5:443", nil, []string{`for=unknown`}, "10.0.0.5"},
-		{"Forwarded obfuscated stops", proxies, "10.0.0.5:443", nil, []string{`for=_hidden`}, "10.0.0.5"},
-		{"Forwarded without for", proxies, "10.0.0.5:443", nil, []string{`proto=https`}, "10.0.0.5"},
-		{"Forwarded quoted comma", proxies, "10.0.0.5:443", nil, []string{`for=203.0.113.9;x="a,b"`}, "203.0.113.9"},
+		{"Forwarded", fwd, "10.0.0.5:443", nil, []string{`for=203.0.113.9;proto=https`}, "203.0.113.9"},
+		{"Forwarded configured: X-Forwarded-For not read", fwd, "10.0.0.5:443", []string{"6.6.6.6"}, []string{`for=203.0.113.9`}, "203.0.113.9"},
+		{"X-Forwarded-For (the default): Forwarded not read", proxies, "10.0.0.5:443", []string{"203.0.113.9"}, []string{`for=6.6.6.6`}, "203.0.113.9"},
+		{"Forwarded quoted IPv6 with port", fwd, "10.0.0.5:443", nil, []string{`for="[2001:db8:cafe::17]:4711"`}, "2001:db8:cafe::17"},
+		{"Forwarded several elements", fwd, "10.0.0.5:443", nil, []string{`for=6.6.6.6, for=203.0.113.9;by=10.0.0.5, For=10.3.3.3`}, "203.0.113.9"},
+		{"Forwarded unknown stops", fwd, "10.0.0.5:443", nil, []string{`for=unknown`}, "10.0.0.5"},
+		{"Forwarded obfuscated stops", fwd, "10.0.0.5:443", nil, []string{`for=_hidden`}, "10.0.0.5"},
+		{"Forwarded without for", fwd, "10.0.0.5:443", nil, []string{`proto=https`}, "10.0.0.5"},
+		{"Forwarded quoted comma", fwd, "10.0.0.5:443", nil, []string{`for=203.0.113.9;x="a,b"`}, "203.0.113.9"},
 		{"zone refused", proxies, "[fd00::1]:443", []string{"fe80::1%eth0"}, nil, "fd00::1"},
 		{"unparsable peer kept", proxies, "@", nil, nil, "@"},
 	} {

@@ -133,6 +133,11 @@ type Config struct {
 	// of the proxies whose Forwarded and X-Forwarded-For headers are
 	// believed; empty believes none.
 	TrustedProxies string
+	// TrustedProxyHeader is the one forwarding header the trusted proxies
+	// set: "x-forwarded-for" or "forwarded" (RFC 7239). The other is never
+	// read: a proxy passes a header it does not set through, as the client
+	// sent it.
+	TrustedProxyHeader string
 	// RateLimitBackend is where rate limits count: auto, memory, database
 	// or a Redis URL.
 	RateLimitBackend string
@@ -503,6 +508,9 @@ func fields() []field {
 		durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
 			func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
 		trustedProxiesField(),
+		enumField("trusted_proxy_header", "WRIT_TRUSTED_PROXY_HEADER", "x-forwarded-for",
+			"the forwarding header the trusted proxies set, the only one read: x-forwarded-for or forwarded (RFC 7239); a proxy passes the other through as the client sent it. A change needs a restart",
+			[]string{"x-forwarded-for", "forwarded"}, func(c *Config) *string { return &c.TrustedProxyHeader }),
 		rateLimitBackendField(),
 	}, rateLimitFields()...)
 }
