@@ -279,6 +279,11 @@ func accountKey(account string) string {
 // ipKey is the tracked form of a client address: an IPv4 address (IPv4 in
 // IPv6 unmapped), an IPv6 /64 prefix, or, for something that is not an
 // address, the string itself, bounded in length.
+// AddressKey is the key an address is counted under by the throttles and
+// the rate limits: an IPv4 address as itself, an IPv6 address as its /64
+// (one subscriber's network, which holds more addresses than any table).
+func AddressKey(ip string) string { return ipKey(ip) }
+
 func ipKey(ip string) string {
 	if ip == "" {
 		return ""

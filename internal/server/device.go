@@ -62,7 +62,7 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
-	if !s.allow(w, r, RuleDeviceClient, client.Client.ID, asJSON) {
+	if !s.allow(w, r, RuleDeviceClient, clientKey(r, client), asJSON) {
 		return
 	}
 	resp, err := s.deviceAuthz.Authorize(ctx, &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: clientip.Of(r)})

@@ -71,7 +71,7 @@ func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.allow(w, r, RuleAuthorizeClient, client.Client.ID, asJSON) {
+	if !s.allow(w, r, RuleAuthorizeClient, clientKey(r, client), asJSON) {
 		return
 	}
 	c := &client.Client

@@ -63,11 +63,22 @@ const (
 // limitAddr wraps h in rule, counted per client address.
 func (s *Server) limitAddr(rule string, as refusal, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.allow(w, r, rule, clientip.Of(r), as) {
+		if !s.allow(w, r, rule, authn.AddressKey(clientip.Of(r)), as) {
 			return
 		}
 		h(w, r)
 	}
+}
+
+// clientKey is what a per-client rule counts for an authenticated client:
+// its client_id, and for a public client, which anyone can name, its
+// client_id and the caller's address, so that a stranger's flood cannot
+// lock out every user of the client.
+func clientKey(r *http.Request, c *oauth.Authenticated) string {
+	if c.Method == oauth.AuthNone {
+		return c.Client.ID + " " + authn.AddressKey(clientip.Of(r))
+	}
+	return c.Client.ID
 }
 
 // allow counts one event of rule for value and, when it is refused,

@@ -558,7 +558,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.allow(w, r, RuleTokenClient, client.Client.ID, asJSON) {
+	if !s.allow(w, r, RuleTokenClient, clientKey(r, client), asJSON) {
 		return
 	}
 	req := &grant.Request{Form: form, Client: client, RequestID: RequestID(ctx), SourceAddr: clientip.Of(r), DPoPKey: jkt, CertThumbprint: certThumbprint(r)}
