@@ -119,26 +119,25 @@ func TestNodeDispatchAndResync(t *testing.T) {
 // A feed that cannot subscribe keeps being retried, and Run still ends with
 // its context.
 func TestNodeRetriesUntilCancelled(t *testing.T) {
-	var mu sync.Mutex
-	calls := 0
+	calls := make(chan struct{})
 	feed := feedFunc(func(ctx context.Context, subscribed func(), deliver func(string, string)) error {
-		mu.Lock()
-		calls++
-		mu.Unlock()
+		select {
+		case calls <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		return errors.New("connection refused")
 	})
 	n := cluster.New(feed, cluster.Options{RetryMin: time.Microsecond, RetryMax: 2 * time.Microsecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
-	for {
-		mu.Lock()
-		c := calls
-		mu.Unlock()
-		if c >= 3 {
-			break
+	for i := range 3 {
+		select {
+		case <-calls:
+		case <-time.After(30 * time.Second): // a guard against a hang
+			t.Fatalf("the feed was subscribed %d times, want 3 attempts", i)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	if n.Listening() {
 		t.Error("listening without a subscription")
