@@ -413,16 +413,20 @@ func TestClusterProcesses(t *testing.T) {
 		}
 		changed := time.Now()
 		// The stated bound: 5s (the client cache's lifetime) even without
-		// notifications; with them, milliseconds.
+		// notifications; with them, milliseconds. A node cached the client
+		// before the change committed, so its entry has expired by
+		// changed+bound: a request sent after that must be refused, however
+		// long it takes to be answered. The sleep only paces the polling.
 		const bound = 5 * time.Second
 		for j, n := range nodes[1:] {
 			for {
-				status, _, err := call(http.MethodPost, n.url+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"b"}}, basic(c.id, c.secret), nil)
+				sent := time.Now()
+				status, m, err := call(http.MethodPost, n.url+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"b"}}, basic(c.id, c.secret), nil)
 				if err == nil && status == http.StatusBadRequest {
 					break
 				}
-				if time.Since(changed) > bound+time.Second {
-					t.Fatalf("node %d still grants the removed scope %v after the change", j+1, time.Since(changed))
+				if sent.Sub(changed) > bound {
+					t.Fatalf("node %d still grants the removed scope to a request sent %v after the change: %d %v %v", j+1, sent.Sub(changed), status, m, err)
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -435,7 +439,8 @@ func TestClusterProcesses(t *testing.T) {
 		var issued, verified atomic.Int64
 		var failMu sync.Mutex
 		var failures []string
-		kids := sync.Map{}
+		var kidMu sync.Mutex
+		byKid := map[string]*[3]int{} // verified tokens per signing key and issuing node
 		fail := func(s string) {
 			failMu.Lock()
 			if len(failures) < 10 {
@@ -482,7 +487,12 @@ func TestClusterProcesses(t *testing.T) {
 						}
 						continue
 					}
-					kids.Store(vt.Header().KeyID, true)
+					kidMu.Lock()
+					if byKid[vt.Header().KeyID] == nil {
+						byKid[vt.Header().KeyID] = new([3]int)
+					}
+					byKid[vt.Header().KeyID][from]++
+					kidMu.Unlock()
 					verified.Add(1)
 				}
 			})
@@ -490,7 +500,9 @@ func TestClusterProcesses(t *testing.T) {
 		// Rotate (never forced) at a random node until three rotations
 		// went through: each waits for its next key to be published for
 		// key_min_publish (409 before).
+		// The sleep paces the attempts; only the guard's deadline fails.
 		rotations := 0
+		var lastActive []string // the active keys after the last rotation
 		deadline := time.Now().Add(guardWait)
 		for rotations < 3 && time.Now().Before(deadline) {
 			n := nodes[rand.IntN(3)]
@@ -498,17 +510,43 @@ func TestClusterProcesses(t *testing.T) {
 			switch {
 			case err == nil && status == http.StatusOK:
 				rotations++
+				lastActive = activeKids(m)
 			case err == nil && status == http.StatusConflict:
 			default:
 				t.Errorf("rotate: %d %v %v", status, m, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		time.Sleep(time.Second) // load on the last key as well
+		// Load on the last key as well: wait until every node issued
+		// tokens signed with it that verified against the JWKS.
+		const onLastKey = 5
+		lastKeyServed := func() bool {
+			kidMu.Lock()
+			defer kidMu.Unlock()
+			var perNode [3]int
+			for _, kid := range lastActive {
+				if c := byKid[kid]; c != nil {
+					for i := range perNode {
+						perNode[i] += c[i]
+					}
+				}
+			}
+			return perNode[0] >= onLastKey && perNode[1] >= onLastKey && perNode[2] >= onLastKey
+		}
+		failed := func() bool {
+			failMu.Lock()
+			defer failMu.Unlock()
+			return len(failures) > 0
+		}
+		// Polled, not fatal here: the workers stop first. Only the guard's
+		// deadline ends the wait without the condition.
+		deadline = time.Now().Add(guardWait)
+		for rotations == 3 && !failed() && !lastKeyServed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		cancel()
 		wg.Wait()
-		nk := 0
-		kids.Range(func(any, any) bool { nk++; return true })
+		nk := len(byKid)
 		t.Logf("%d rotations, %d tokens issued, %d verified, %d signing keys seen", rotations, issued.Load(), verified.Load(), nk)
 		if len(failures) > 0 {
 			t.Fatalf("%d+ failures, first: %q", len(failures), failures)
@@ -516,5 +554,20 @@ func TestClusterProcesses(t *testing.T) {
 		if rotations < 3 || nk < 3 || verified.Load() != issued.Load() {
 			t.Fatalf("rotations %d, keys seen %d, verified %d of %d", rotations, nk, verified.Load(), issued.Load())
 		}
+		if !lastKeyServed() {
+			t.Fatalf("the last active keys %v did not sign %d verified tokens at every node within %v", lastActive, onLastKey, guardWait)
+		}
 	})
+}
+
+// activeKids lists the active key ids of a KeysResponse body.
+func activeKids(m map[string]any) []string {
+	var out []string
+	ks, _ := m["keys"].([]any)
+	for _, k := range ks {
+		if k, _ := k.(map[string]any); k["state"] == "active" {
+			out = append(out, fmt.Sprint(k["kid"]))
+		}
+	}
+	return out
 }
