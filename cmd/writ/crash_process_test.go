@@ -112,6 +112,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 		inDoubt  = make([]bool, chains)
 		problems []string
 		acks     atomic.Int64
+		closed   atomic.Int64 // requests that met a closed port
 	)
 	copy(latest, rts)
 	problem := func(format string, args ...any) {
@@ -124,7 +125,15 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	pause := func() { time.Sleep(5 * time.Millisecond) }
+	// pause paces a worker whose request was not acknowledged (the
+	// amount of traffic decides nothing), counting those that met a closed
+	// port.
+	pause := func(err error) {
+		if refused(err) {
+			closed.Add(1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	// Opaque tokens (each a database write).
 	for w := range 2 {
 		wg.Go(func() {
@@ -138,7 +147,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 					mu.Unlock()
 					acks.Add(1)
 				case err != nil || status == http.StatusServiceUnavailable:
-					pause() // a node down, or its database: not acknowledged
+					pause(err) // a node down, or its database: not acknowledged
 				default:
 					problem("token: %d %v", status, m)
 				}
@@ -159,7 +168,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 					mu.Unlock()
 					acks.Add(1)
 				case refused(err) || (err == nil && status == http.StatusServiceUnavailable):
-					pause() // never reached a server, or nothing acknowledged: retry
+					pause(err) // never reached a server, or nothing acknowledged: retry
 				case err != nil:
 					// Lost in flight: the rotation may or may not have
 					// committed; this chain stops here.
@@ -187,29 +196,32 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 				mu.Unlock()
 				acks.Add(1)
 			case err != nil || status == http.StatusServiceUnavailable:
-				pause()
+				pause(err)
 			default:
 				problem("create client: %d %v", status, m)
 			}
 		}
 	})
-	waitAcks := func(n int64) {
+	// wait polls until count grew by n; only the guard's deadline fails.
+	wait := func(what string, count *atomic.Int64, n int64) {
 		t.Helper()
-		target := acks.Load() + n
+		target := count.Load() + n
 		deadline := time.Now().Add(guardWait)
-		for acks.Load() < target {
+		for count.Load() < target {
 			if time.Now().After(deadline) {
-				t.Fatalf("traffic stalled at %d acknowledgements (want %d); problems %q", acks.Load(), target, problems)
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("traffic stalled at %d %s (want %d); problems %q", count.Load(), what, target, problems)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	waitAcks := func(n int64) { t.Helper(); wait("acknowledgements", &acks, n) }
 	waitAcks(300)
 	victim.kill9()
+	wait("requests refused by the killed node", &closed, 10) // the traffic meets a closed port
 	if len(nodes) > 1 {
 		waitAcks(100) // the other nodes carry on
-	} else {
-		time.Sleep(200 * time.Millisecond) // the traffic meets a closed port
 	}
 	urlMu.Lock()
 	victim.start()
