@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestServeProcessReload: SIGHUP makes a running "writ serve" read its
@@ -28,46 +23,9 @@ func TestServeProcessReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte("log_level: info\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--config", file, "--data-dir", filepath.Join(dir, "data"),
+	p := startJSONProc(t, bin, cleanEnv(), "serve", "--config", file, "--data-dir", filepath.Join(dir, "data"),
 		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = cleanEnv()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan map[string]any)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
-				lines <- m
-			}
-		}
-	}()
-	next := func(want string) map[string]any {
-		t.Helper()
-		deadline := time.After(time.Minute) // a guard against a hang, not a timing check
-		for {
-			select {
-			case m, ok := <-lines:
-				if !ok {
-					t.Fatalf("output ended before %q", want)
-				}
-				if msg, _ := m["msg"].(string); strings.Contains(msg, want) {
-					return m
-				}
-			case <-deadline:
-				t.Fatalf("no log line %q", want)
-			}
-		}
-	}
+	next := p.next
 	serving := next("writ serving")
 	addr, _ := serving["addr"].(string)
 	token := func() *http.Response {
@@ -88,9 +46,7 @@ func TestServeProcessReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte("log_level: debug\nrate_limit_token: 1/h:1\naccess_token_ttl: 30m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(syscall.SIGHUP)
 	next("SIGHUP received")
 	restart := next("applies only after a restart")
 	if restart["setting"] != "access_token_ttl" || restart["level"] != "WARN" {
@@ -121,20 +77,12 @@ func TestServeProcessReload(t *testing.T) {
 	if err := os.WriteFile(file, []byte("log_level: loud\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Process.Signal(syscall.SIGHUP)
+	p.signal(syscall.SIGHUP)
 	if m := next("configuration reload failed"); m["level"] != "ERROR" {
 		t.Fatalf("failed reload line %v", m)
 	}
 	if resp := token(); resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("after a failed reload: %d, want 429 still", resp.StatusCode)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	next("writ stopped")
-	for range lines {
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
-	}
+	p.terminate()
 }

@@ -35,6 +35,96 @@ func cleanEnv() []string {
 	return env
 }
 
+// jsonProc is a "writ serve --log-format json" process whose output
+// (standard error, with standard output merged into it) the test reads
+// line by line: every line must be JSON.
+type jsonProc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	lines chan map[string]any
+}
+
+// startJSONProc starts bin with args and env; each line of its output is
+// decoded as JSON (a line that is not becomes {"NOT JSON": line}, which
+// fails the test when it is read).
+func startJSONProc(t *testing.T, bin string, env []string, args ...string) *jsonProc {
+	t.Helper()
+	p := &jsonProc{t: t, cmd: exec.Command(bin, args...), lines: make(chan map[string]any)}
+	p.cmd.Env = env
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = p.cmd.Stdout
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				m = map[string]any{"NOT JSON": sc.Text()}
+			}
+			p.lines <- m
+		}
+	}()
+	return p
+}
+
+// checkJSON fails on a line that is not JSON.
+func (p *jsonProc) checkJSON(m map[string]any) {
+	p.t.Helper()
+	if raw, bad := m["NOT JSON"]; bad {
+		p.t.Fatalf("a line on standard error is not JSON: %q", raw)
+	}
+}
+
+// next returns the next line whose msg contains want, failing on any line
+// that is not JSON.
+func (p *jsonProc) next(want string) map[string]any {
+	p.t.Helper()
+	deadline := time.After(time.Minute) // a guard against a hang, not a timing check
+	for {
+		select {
+		case m, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("output ended before %q", want)
+			}
+			p.checkJSON(m)
+			if msg, _ := m["msg"].(string); strings.Contains(msg, want) {
+				return m
+			}
+		case <-deadline:
+			p.t.Fatalf("no log line %q", want)
+		}
+	}
+}
+
+// signal sends sig to the process.
+func (p *jsonProc) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// terminate sends SIGTERM and checks that the process logs "writ
+// stopped", ends its output and exits with status 0.
+func (p *jsonProc) terminate() {
+	p.t.Helper()
+	p.signal(syscall.SIGTERM)
+	p.next("writ stopped")
+	for m := range p.lines {
+		p.checkJSON(m)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("exit after SIGTERM: %v, want status 0", err)
+	}
+}
+
 // TestServeProcessJSON runs "writ serve --log-format json --access-log" as
 // a process: standard error holds only JSON lines, every request gets an
 // access log line with its request id (never the query), SIGHUP is logged
@@ -43,53 +133,9 @@ func TestServeProcessJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildWrit(t)
-	cmd := exec.Command(bin, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--log-format", "json", "--access-log")
-	cmd.Env = append(cleanEnv(), "WRIT_ADRR=typo")
-	stderr, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan map[string]any)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				m = map[string]any{"NOT JSON": sc.Text()}
-			}
-			lines <- m
-		}
-	}()
-	// next returns the next line whose msg contains want, failing on any
-	// line that is not JSON.
-	next := func(want string) map[string]any {
-		t.Helper()
-		deadline := time.After(time.Minute) // a guard against a hang, not a timing check
-		for {
-			select {
-			case m, ok := <-lines:
-				if !ok {
-					t.Fatalf("output ended before %q", want)
-				}
-				if raw, bad := m["NOT JSON"]; bad {
-					t.Fatalf("a line on standard error is not JSON: %q", raw)
-				}
-				if msg, _ := m["msg"].(string); strings.Contains(msg, want) {
-					return m
-				}
-			case <-deadline:
-				t.Fatalf("no log line %q", want)
-			}
-		}
-	}
+	p := startJSONProc(t, buildWrit(t), append(cleanEnv(), "WRIT_ADRR=typo"),
+		"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json", "--access-log")
+	next := p.next
 	next("WRIT_ADRR names no writ setting")
 	next("DEVELOPMENT mode")
 	serving := next("writ serving")
@@ -109,9 +155,7 @@ func TestServeProcessJSON(t *testing.T) {
 		t.Fatalf("the access log carries the query: %s", b)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	p.signal(syscall.SIGHUP)
 	next("SIGHUP received")
 	resp, err = http.Get("http://" + addr + "/healthz")
 	if err != nil {
@@ -119,18 +163,7 @@ func TestServeProcessJSON(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	next("writ stopped")
-	for m := range lines {
-		if raw, bad := m["NOT JSON"]; bad {
-			t.Fatalf("a line on standard error is not JSON: %q", raw)
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
-	}
+	p.terminate()
 }
 
 // TestServeProcessInterrupt: SIGINT shuts a text-logging server down and it
