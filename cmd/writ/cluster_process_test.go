@@ -21,7 +21,6 @@ import (
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
-	"github.com/writ-dev/writ/internal/store/storeopen"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -220,69 +219,43 @@ func clusterEnv(dsn, adminToken string, extra ...string) []string {
 	}, extra...)
 }
 
-// seedRefreshTokens opens the cluster's store directly, as "writ bench
-// refresh" does, and creates n refresh token families for client c.
-func seedRefreshTokens(t *testing.T, dsn, clientID string, n int) []string {
+// seed prepares n credentials of grantType for the client clientID
+// directly in the cluster's store, with "writ bench"'s seeding (a user with
+// consent), prepare making each.
+func seed(t *testing.T, dsn, clientID, grantType string, n int, prepare func(st store.Store, c store.Client, u store.User, now time.Time) (string, error)) []string {
 	t.Helper()
-	ctx := context.Background()
-	st, err := storeopen.Open(ctx, dsn)
+	f := &seedFlags{benchFlags: benchFlags{clientID: clientID}, count: n, database: dsn}
+	out, err := f.seed(context.Background(), &streams{err: io.Discard}, grantType, func(st store.Store, c store.Client, u store.User, _ int, now time.Time) (string, error) {
+		return prepare(st, c, u, now)
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	suffix := opaque.Random(9)
-	u := store.User{ID: "u-" + suffix, Username: "user-" + suffix, Name: "Test User", Email: "user@example.invalid", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutConsent(ctx, store.Consent{UserID: u.ID, ClientID: clientID, Scopes: []string{"openid", "offline_access"}, GrantedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]string, n)
-	for i := range out {
-		v, hash := opaque.New(opaque.RefreshTokenPrefix)
-		if err := st.CreateRefreshToken(ctx, store.RefreshToken{
-			Hash: hash, FamilyID: opaque.Random(16), ClientID: clientID, UserID: u.ID, Scopes: []string{"openid", "offline_access"},
-			AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
-		}); err != nil {
-			t.Fatal(err)
-		}
-		out[i] = v
 	}
 	return out
 }
 
-// seedCodes creates n authorization codes for client c.
+// seedRefreshTokens creates n refresh token families for the client.
+func seedRefreshTokens(t *testing.T, dsn, clientID string, n int) []string {
+	t.Helper()
+	return seed(t, dsn, clientID, "refresh_token", n, func(st store.Store, c store.Client, u store.User, now time.Time) (string, error) {
+		v, hash := opaque.New(opaque.RefreshTokenPrefix)
+		return v, st.CreateRefreshToken(context.Background(), store.RefreshToken{
+			Hash: hash, FamilyID: opaque.Random(16), ClientID: c.ID, UserID: u.ID, Scopes: []string{"openid", "offline_access"},
+			AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: now.Add(24 * time.Hour),
+		})
+	})
+}
+
+// seedCodes creates n authorization codes for the client.
 func seedCodes(t *testing.T, dsn, clientID, redirect string, n int) []string {
 	t.Helper()
-	ctx := context.Background()
-	st, err := storeopen.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	suffix := opaque.Random(9)
-	u := store.User{ID: "u-" + suffix, Username: "user-" + suffix, Name: "Test User", Email: "user@example.invalid", CreatedAt: now, UpdatedAt: now}
-	if err := st.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutConsent(ctx, store.Consent{UserID: u.ID, ClientID: clientID, Scopes: []string{"openid", "offline_access"}, GrantedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]string, n)
-	for i := range out {
+	return seed(t, dsn, clientID, "authorization_code", n, func(st store.Store, c store.Client, u store.User, now time.Time) (string, error) {
 		code, hash := opaque.New(opaque.CodePrefix)
-		if err := st.CreateAuthCode(ctx, store.AuthCode{
-			Hash: hash, ClientID: clientID, UserID: u.ID, RedirectURI: redirect, Scopes: []string{"openid", "offline_access"},
+		return code, st.CreateAuthCode(context.Background(), store.AuthCode{
+			Hash: hash, ClientID: c.ID, UserID: u.ID, RedirectURI: redirect, Scopes: []string{"openid", "offline_access"},
 			Nonce: "n", AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
-		}); err != nil {
-			t.Fatal(err)
-		}
-		out[i] = code
-	}
-	return out
+		})
+	})
 }
 
 func refresh(n *procNode, c testClient, rt string) (int, map[string]any, error) {
