@@ -131,7 +131,7 @@ func serve(ctx context.Context, s *streams, cfg *config.Config, reload func() (*
 	done := make(chan struct{})
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(done) }()
-	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce, Level: level, LogLevel: level})
+	a, err := app.Open(ctx, cfg, app.Options{Logger: log, Announce: announce, Level: level})
 	if err != nil {
 		return fail(err)
 	}

@@ -77,8 +77,8 @@ func (a *App) Reload(cfg *config.Config) (ReloadResult, error) {
 	}
 	// Apply: each piece swaps atomically.
 	a.limiter.SetLimits(limits)
-	if a.logLevel != nil {
-		a.logLevel.Set(level)
+	if a.level != nil { // Options.Level: the logger's level, as SetLogLevel changes it
+		a.level.Set(level)
 	} else if slices.Contains(res.Applied, "log_level") {
 		res.Applied = slices.DeleteFunc(res.Applied, func(k string) bool { return k == "log_level" })
 		res.NeedRestart = append(res.NeedRestart, "log_level")

@@ -27,7 +27,7 @@ func TestReload(t *testing.T) {
 		"WRIT_ADDR": "127.0.0.1:0", "WRIT_ADMIN_ADDR": "127.0.0.1:0", "WRIT_LOG_LEVEL": "info",
 	}
 	level := new(slog.LevelVar)
-	a := apptest.Start(t, env, app.Options{Announce: io.Discard, Now: clocktest.New(time.Now()).Now, LogLevel: level,
+	a := apptest.Start(t, env, app.Options{Announce: io.Discard, Now: clocktest.New(time.Now()).Now, Level: level,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))})
 	c := createClient(t, a)
 	for range 3 {
@@ -116,4 +116,27 @@ func get(t *testing.T, u string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestReloadLogLevelNeedsLevelVar: a node whose logger was not built on a
+// slog.LevelVar (Options.Level) cannot change its level live: a reload
+// names log_level as needing a restart and applies the rest.
+func TestReloadLogLevelNeedsLevelVar(t *testing.T) {
+	env := map[string]string{
+		"WRIT_MODE": "development", "WRIT_DATA_DIR": filepath.Join(t.TempDir(), "node"),
+		"WRIT_ADDR": "127.0.0.1:0", "WRIT_ADMIN_ADDR": "127.0.0.1:0", "WRIT_LOG_LEVEL": "info",
+	}
+	a := apptest.Start(t, env, app.Options{Announce: io.Discard})
+	env["WRIT_LOG_LEVEL"], env["WRIT_RATE_LIMIT_TOKEN"] = "debug", "1/h:1"
+	cfg, err := config.Load(nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Reload(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Applied, []string{"rate_limit_token"}) || !slices.Equal(res.NeedRestart, []string{"log_level"}) {
+		t.Fatalf("Applied %v, NeedRestart %v; want [rate_limit_token] and [log_level]", res.Applied, res.NeedRestart)
+	}
 }
