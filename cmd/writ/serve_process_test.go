@@ -3,25 +3,51 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildWrit builds the writ binary once per test.
+// writBin is the writ binary the process tests run, built once for all of
+// them in dir (removed by TestMain).
+var writBin struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// buildWrit builds the writ binary, once per test binary run.
 func buildWrit(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "writ")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	writBin.once.Do(func() {
+		if writBin.dir, writBin.err = os.MkdirTemp("", "writ-process-test-"); writBin.err != nil {
+			return
+		}
+		writBin.bin = filepath.Join(writBin.dir, "writ")
+		if out, err := exec.Command("go", "build", "-o", writBin.bin, ".").CombinedOutput(); err != nil {
+			writBin.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if writBin.err != nil {
+		t.Fatal(writBin.err)
 	}
-	return bin
+	return writBin.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if writBin.dir != "" {
+		os.RemoveAll(writBin.dir)
+	}
+	os.Exit(code)
 }
 
 // cleanEnv is the environment without writ's variables.
