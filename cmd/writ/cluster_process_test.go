@@ -472,8 +472,8 @@ func TestClusterProcesses(t *testing.T) {
 		}
 		// Rotate (never forced) at a random node until three rotations
 		// went through: each waits for its next key to be published for
-		// key_min_publish (409 before).
-		// The sleep paces the attempts; only the guard's deadline fails.
+		// key_min_publish (409 before). The sleep paces the attempts; only
+		// the guard's deadline ends them short.
 		rotations := 0
 		var lastActive []string // the active keys after the last rotation
 		deadline := time.Now().Add(guardWait)
