@@ -154,11 +154,31 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 			}
 		})
 	}
-	// Refresh chains: each rotates its token at a random node.
+	// Refresh chains: each rotates its token at a random node, one request
+	// after another, so that a chain running at the kill always has one in
+	// flight and ends in doubt. The even chains stop before the kill
+	// (quiet closed, quieted done): their last acknowledged rotation must
+	// hold after it.
+	quiet := make(chan struct{})
+	var quieted sync.WaitGroup
 	for c := range chains {
+		even := c%2 == 0
+		if even {
+			quieted.Add(1)
+		}
 		wg.Go(func() {
+			if even {
+				defer quieted.Done()
+			}
 			rnd := rand.New(rand.NewPCG(uint64(c), 11))
 			for ctx.Err() == nil {
+				if even {
+					select {
+					case <-quiet:
+						return
+					default:
+					}
+				}
 				u, _ := pub(rnd.IntN(len(nodes)))
 				status, m, err := call(http.MethodPost, u+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {latest[c]}}, basic(web.id, web.secret), nil)
 				switch {
@@ -218,6 +238,8 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	}
 	waitAcks := func(n int64) { t.Helper(); wait("acknowledgements", &acks, n) }
 	waitAcks(300)
+	close(quiet)
+	quieted.Wait()
 	victim.kill9()
 	wait("requests refused by the killed node", &closed, 10) // the traffic meets a closed port
 	if len(nodes) > 1 {
@@ -266,6 +288,9 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 		if status, m, err := refresh(victim, web, latest[c]); err != nil || status != http.StatusOK {
 			t.Fatalf("chain %d: the last acknowledged refresh token fails after the crash: %d %v %v", c, status, m, err)
 		}
+	}
+	if doubtful > chains/2 {
+		t.Fatalf("%d of %d refresh chains in doubt: the chains stopped before the kill cannot be", doubtful, chains)
 	}
 	n, err := halfRotatedCount(t)
 	if err != nil {
