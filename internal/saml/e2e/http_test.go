@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,4 +594,62 @@ func TestSAMLPOSTBindingBounce(t *testing.T) {
 	resp, page = b.post(n.issuer+"/saml/sso", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(
 		[]byte(authnRequest(n, clock.Now(), "_bad", "https://unknown.example", "", "")))}})
 	refused(t, "an unknown SP by POST", resp, page)
+}
+
+// metadataCerts returns the signing certificates of writ's IdP metadata.
+func metadataCerts(t *testing.T, n *writNode) []string {
+	t.Helper()
+	resp, err := http.Get(n.issuer + "/saml/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if _, err := doc.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var out []string
+	for _, c := range doc.FindElements("//KeyDescriptor/KeyInfo/X509Data/X509Certificate") {
+		out = append(out, c.Text())
+	}
+	if len(out) == 0 {
+		t.Fatal("the IdP metadata has no signing certificate")
+	}
+	return out
+}
+
+// TestSAMLKeysFollowRotation checks that the metadata and the signature of
+// responses follow a rotation of the ring: the certificates are built once
+// per ring version, not once for good.
+func TestSAMLKeysFollowRotation(t *testing.T) {
+	clock := clocktest.Default()
+	n := startWritAt(t, clock)
+	registerTestSP(t, n, false, map[string]any{"allow_idp_initiated": true})
+	before := metadataCerts(t, n)
+	n.adminCall(t, http.MethodPost, "/admin/keys/rotate", map[string]any{"force": true}, http.StatusOK)
+	after := metadataCerts(t, n)
+	fresh := 0
+	for _, c := range after {
+		if !slices.Contains(before, c) {
+			fresh++
+		}
+	}
+	if fresh == 0 {
+		t.Fatalf("the metadata publishes the same certificates after a rotation: %d before, %d after", len(before), len(after))
+	}
+
+	b := newBrowser(t)
+	_, page := b.get(n.issuer + "/saml/idp-initiated?" + url.Values{"sp": {testSPEntity}}.Encode())
+	resp, page := login(t, b, n, page)
+	_, r, _ := samlResponse(t, resp, page, n)
+	signedBy := r.FindElement("./Assertion/Signature/KeyInfo/X509Data/X509Certificate")
+	if signedBy == nil {
+		t.Fatal("the assertion's signature carries no certificate")
+	}
+	if !slices.Contains(after, signedBy.Text()) {
+		t.Errorf("the assertion is signed with a certificate the metadata no longer publishes")
+	}
+	if signedBy.Text() == before[0] {
+		t.Errorf("the assertion is still signed by the key that was active before the rotation")
+	}
 }
