@@ -409,7 +409,10 @@ func verifyMessage(m *Message, certs [][]byte, now time.Time) ([]byte, bool, err
 	if root == nil {
 		return nil, false, fmt.Errorf("%w: no root element", ErrInvalidRequest)
 	}
-	sigs := countSignatures(root)
+	// A signature in Extensions, in an Object or around another element
+	// is how wrapping attacks begin, so exactly one at the right place is
+	// allowed.
+	sigs := countElements(root, "Signature", NSDSig)
 	switch m.Binding {
 	case BindingRedirect:
 		if sigs != 0 {
@@ -433,29 +436,13 @@ func verifyMessage(m *Message, certs [][]byte, now time.Time) ([]byte, bool, err
 		if err != nil {
 			return nil, false, err
 		}
-		out := etree.NewDocument()
-		out.SetRoot(validated)
-		b, err := out.WriteToBytes()
+		b, err := elementXML(validated)
 		if err != nil {
 			return nil, false, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 		}
 		return b, true, nil
 	}
 	return nil, false, fmt.Errorf("%w: unknown binding", ErrInvalidRequest)
-}
-
-// countSignatures counts ds:Signature elements anywhere in the tree: a
-// signature in Extensions, in an Object or around another element is how
-// wrapping attacks begin, so exactly one at the right place is allowed.
-func countSignatures(el *etree.Element) int {
-	n := 0
-	if el.Tag == "Signature" && el.NamespaceURI() == NSDSig {
-		n++
-	}
-	for _, c := range el.ChildElements() {
-		n += countSignatures(c)
-	}
-	return n
 }
 
 // verifyEnveloped checks an enveloped signature over root (exclusive
@@ -465,26 +452,44 @@ func verifyEnveloped(root *etree.Element, certs [][]byte, now time.Time) (*etree
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%w: the message is signed but the service provider registered no signing certificate", ErrInvalidRequest)
 	}
-	store := &dsig.MemoryX509CertificateStore{}
+	var roots []*x509.Certificate
 	for _, der := range certs {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, fmt.Errorf("%w: registered certificate: %v", ErrInvalidRequest, err)
 		}
-		store.Roots = append(store.Roots, c)
+		roots = append(roots, c)
 	}
-	ctx := dsig.NewDefaultValidationContext(store)
-	ctx.IdAttribute = "ID"
-	ctx.Clock = dsig.NewFakeClockAt(now)
-	validated, err := ctx.Validate(root)
+	validated, err := validateEnveloped(root, roots, now)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrInvalidRequest, err)
-	}
-	id := root.SelectAttrValue("ID", "")
-	if id == "" || validated.SelectAttrValue("ID", "") != id {
-		return nil, fmt.Errorf("%w: the signature does not cover the message", ErrInvalidRequest)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	return validated, nil
+}
+
+// validateEnveloped checks an enveloped signature over root by the key of
+// one of roots, at time at, and returns the element the signature covers:
+// root as goxmldsig reconstructs it from the signed octets, the only
+// element that may be read.
+func validateEnveloped(root *etree.Element, roots []*x509.Certificate, at time.Time) (*etree.Element, error) {
+	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: roots})
+	ctx.IdAttribute = "ID"
+	ctx.Clock = dsig.NewFakeClockAt(at)
+	validated, err := ctx.Validate(root)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %v", err)
+	}
+	if id := root.SelectAttrValue("ID", ""); id == "" || validated.SelectAttrValue("ID", "") != id {
+		return nil, fmt.Errorf("the signature does not cover the %s", root.Tag)
+	}
+	return validated, nil
+}
+
+// elementXML writes el as a document of its own.
+func elementXML(el *etree.Element) ([]byte, error) {
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	return doc.WriteToBytes()
 }
 
 // verifyDetached checks the HTTP-Redirect binding's signature over the
