@@ -375,6 +375,30 @@ func TestSAMLSPRegistrationRefusals(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil || got.EntityID != testSPEntity || len(got.ACS) != 1 || got.ACS[0].Location != testSPACS {
 		t.Errorf("the SP after the refused PUT: %s", out)
 	}
+
+	// The NameID format: a short name or a URN writ offers, else the first
+	// one the metadata lists that writ offers, else persistent.
+	put := func(body map[string]any, want int) string {
+		out := n.adminCall(t, http.MethodPut, "/admin/saml-sps/"+url.PathEscape(testSPEntity), body, want)
+		var sp struct {
+			Format string `json:"name_id_format"`
+		}
+		_ = json.Unmarshal(out, &sp)
+		return sp.Format
+	}
+	put(map[string]any{"metadata": good, "name_id_format": "unspecified"}, http.StatusBadRequest)
+	put(map[string]any{"metadata": good, "name_id_format": saml.NameIDUnspecified}, http.StatusBadRequest)
+	if f := put(map[string]any{"metadata": good, "name_id_format": "email"}, http.StatusOK); f != saml.NameIDEmail {
+		t.Errorf("name_id_format email: stored %q", f)
+	}
+	if f := put(map[string]any{"metadata": good}, http.StatusOK); f != saml.NameIDPersistent {
+		t.Errorf("no name_id_format and none in the metadata: stored %q", f)
+	}
+	listed := strings.Replace(good, "<md:AssertionConsumerService", "<md:NameIDFormat>"+saml.NameIDUnspecified+
+		"</md:NameIDFormat><md:NameIDFormat>"+saml.NameIDTransient+"</md:NameIDFormat><md:AssertionConsumerService", 1)
+	if f := put(map[string]any{"metadata": listed}, http.StatusOK); f != saml.NameIDTransient {
+		t.Errorf("no name_id_format, metadata listing unspecified then transient: stored %q", f)
+	}
 }
 
 // externalAssertion is an assertion of an external SAML IdP signed with
