@@ -689,7 +689,7 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	}
 	status := saml.StatusSuccess
 	switch {
-	case who == nil:
+	case who == nil: // no session: nothing to end
 	case !s.samlSessionMatches(who, sp.EntityID, req):
 		// The browser's session is another principal's or another
 		// session: it is not the SP's to end.
