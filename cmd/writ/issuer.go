@@ -13,12 +13,6 @@ import (
 	"github.com/writ-dev/writ/jose"
 )
 
-// issuerAdminHelp is shared by the help of the issuer commands.
-const issuerAdminHelp = `The commands call the admin API of a running writ server: --endpoint (or
-WRIT_ADMIN_ENDPOINT, default http://127.0.0.1:8081) and the admin token in
-WRIT_ADMIN_TOKEN. Output is a table by default; -o json prints the API
-response for scripts.`
-
 // newIssuerCmd builds "writ issuer", the trusted external issuers.
 func newIssuerCmd(s *streams) *cobra.Command {
 	af := &adminFlags{}
@@ -32,7 +26,7 @@ token exchange (use token_exchange). Each issuer has its public keys (a JWK
 Set file, or the URL where it publishes them) and rules saying which client
 may present its assertions, for which audiences and scopes.
 
-` + issuerAdminHelp,
+` + adminAPIHelp,
 		Example: `  export WRIT_ADMIN_TOKEN=$(cat ./writ-data/admin-token)
 
   # Accept ID-JAGs from an IdP for the client "agent", narrowed to one API
@@ -57,19 +51,10 @@ may present its assertions, for which audiences and scopes.
 	return cmd
 }
 
-// issuerPath is the API path of one trusted issuer.
-func issuerPath(iss string) string { return admin.PathTrustedIssuers + "/" + url.PathEscape(iss) }
-
-// issuerArg is the ISSUER argument of a command.
-func issuerArg(cmd *cobra.Command, args []string) (string, error) {
-	switch {
-	case len(args) != 1:
-		return "", usagef("%s needs the issuer identifier as its one argument (see 'writ issuer list')", cmd.CommandPath())
-	case args[0] == "":
-		return "", usagef("the issuer argument is empty")
-	}
-	return args[0], nil
-}
+// issuerResource is the trusted issuer named by the ISSUER argument.
+var issuerResource = adminResource{what: "the issuer identifier", short: "issuer", list: "writ issuer list",
+	path:  func(iss string) string { return admin.PathTrustedIssuers + "/" + url.PathEscape(iss) },
+	print: printIssuer}
 
 // parseRule parses --rule 'client=ID;aud=URI,URI;scope=a b'.
 func parseRule(v string) (admin.TrustRuleJSON, error) {
@@ -132,13 +117,13 @@ audiences among aud and the client's audiences, scopes among scope and the
 client's scopes; a rule without aud or scope leaves the client's. Without a
 rule no client may present its assertions.
 
-` + issuerAdminHelp,
+` + adminAPIHelp,
 		Example: `  writ issuer add https://idp.example.com --jwks-file idp-jwks.json --use jwt_bearer \
     --rule 'client=billing;aud=https://api.example.com;scope=orders:read'`,
 		Args: maxArgs(1, "the issuer"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			iss, err := af.resolve(cmd, args, issuerArg)
+			iss, err := af.resolve(cmd, args, issuerResource.arg)
 			if err != nil {
 				return err
 			}
@@ -236,7 +221,7 @@ func newIssuerListCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List the trusted issuers",
-		Long:  "List the external issuers the server trusts, ordered by issuer.\n\n" + issuerAdminHelp,
+		Long:  "List the external issuers the server trusts, ordered by issuer.\n\n" + adminAPIHelp,
 		Example: `  writ issuer list
   writ issuer list -o json`,
 		Args: noArgs,
@@ -269,19 +254,11 @@ func newIssuerGetCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "get ISSUER",
 		Short:   "Show one trusted issuer",
-		Long:    "Show one trusted issuer: its keys, uses and rules.\n\n" + issuerAdminHelp,
+		Long:    "Show one trusted issuer: its keys, uses and rules.\n\n" + adminAPIHelp,
 		Example: `  writ issuer get https://idp.example.com -o json`,
 		Args:    maxArgs(1, "the issuer"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			iss, err := af.resolve(cmd, args, issuerArg)
-			if err != nil {
-				return err
-			}
-			data, err := af.call(cmd.Context(), s, "GET", issuerPath(iss), nil)
-			if err != nil {
-				return err
-			}
-			return printIssuer(s, af, data)
+			return issuerResource.get(cmd, args, s, af)
 		},
 	}
 }
@@ -294,18 +271,11 @@ func newIssuerDeleteCmd(s *streams, af *adminFlags) *cobra.Command {
 		Long: `Stop trusting an issuer at once on this node (other nodes within seconds).
 Tokens writ already issued for its assertions stay valid until they expire.
 
-` + issuerAdminHelp,
+` + adminAPIHelp,
 		Example: `  writ issuer delete https://idp.example.com`,
 		Args:    maxArgs(1, "the issuer"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			iss, err := af.resolve(cmd, args, issuerArg)
-			if err != nil {
-				return err
-			}
-			if _, err := af.call(cmd.Context(), s, "DELETE", issuerPath(iss), nil); err != nil {
-				return err
-			}
-			return printDone(s, af, map[string]any{"issuer": iss, "deleted": true}, "no longer trusting %s", tableCell(iss))
+			return issuerResource.delete(cmd, args, s, af, "issuer", "no longer trusting %s")
 		},
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -12,12 +11,6 @@ import (
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/saml"
 )
-
-// samlAdminHelp is shared by the help of the saml-sp commands.
-const samlAdminHelp = `The commands call the admin API of a running writ server: --endpoint (or
-WRIT_ADMIN_ENDPOINT, default http://127.0.0.1:8081) and the admin token in
-WRIT_ADMIN_TOKEN. Output is a table by default; -o json prints the API
-response for scripts.`
 
 // newSAMLSPCmd builds "writ saml-sp", the SAML 2.0 service providers.
 func newSAMLSPCmd(s *streams) *cobra.Command {
@@ -34,7 +27,7 @@ allowed.
 
 writ's own IdP metadata, for the SP, is at ISSUER/saml/metadata.
 
-` + samlAdminHelp,
+` + adminAPIHelp,
 		Example: `  export WRIT_ADMIN_TOKEN=$(cat ./writ-data/admin-token)
   writ saml-sp create --metadata @sp-metadata.xml --name Payroll \
     --attribute email=urn:oid:0.9.2342.19200300.100.1.3 --attribute name=displayName
@@ -57,17 +50,11 @@ writ's own IdP metadata, for the SP, is at ISSUER/saml/metadata.
 	return cmd
 }
 
-func samlSPPath(id string) string { return admin.PathSAMLServiceProviders + "/" + url.PathEscape(id) }
-
-func samlSPArg(cmd *cobra.Command, args []string) (string, error) {
-	switch {
-	case len(args) != 1:
-		return "", usagef("%s needs the SP's entity ID as its one argument (see 'writ saml-sp list')", cmd.CommandPath())
-	case args[0] == "":
-		return "", usagef("the entity ID argument is empty")
-	}
-	return args[0], nil
-}
+// samlSPResource is the SAML service provider named by the ENTITY_ID
+// argument.
+var samlSPResource = adminResource{what: "the SP's entity ID", short: "entity ID", list: "writ saml-sp list",
+	path:  func(id string) string { return admin.PathSAMLServiceProviders + "/" + url.PathEscape(id) },
+	print: printSAMLSP}
 
 // newSAMLSPCreateCmd builds "writ saml-sp create" (or "update", which
 // replaces a registration with new metadata and policy).
@@ -99,7 +86,7 @@ needed. Without attributes, the assertion carries the NameID only.
 stable identifier of the user), transient (new on every sign-in) or email
 (the user's verified address).
 
-` + samlAdminHelp,
+` + adminAPIHelp,
 		Example: `  writ saml-sp create --metadata @sp-metadata.xml --name Payroll --attribute email=mail -o json`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -144,7 +131,7 @@ stable identifier of the user), transient (new on every sign-in) or email
 				if err != nil {
 					return usagef("--metadata: %v", strings.TrimPrefix(err.Error(), "saml: "))
 				}
-				method, path = "PUT", samlSPPath(m.EntityID)
+				method, path = "PUT", samlSPResource.path(m.EntityID)
 			}
 			data, err := af.call(ctx, s, method, path, body)
 			if err != nil {
@@ -238,7 +225,7 @@ func newSAMLSPListCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "list",
 		Short:   "List the SAML service providers",
-		Long:    "List the registered SAML service providers, ordered by entity ID.\n\n" + samlAdminHelp,
+		Long:    "List the registered SAML service providers, ordered by entity ID.\n\n" + adminAPIHelp,
 		Example: "  writ saml-sp list\n  writ saml-sp list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -249,43 +236,35 @@ func newSAMLSPListCmd(s *streams, af *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp admin.SAMLServiceProvidersResponse
-			if err := json.Unmarshal(data, &resp); err != nil || resp.ServiceProviders == nil {
-				return fmt.Errorf("the admin API answered with something that is not a list of SAML service providers")
-			}
-			if af.output == formatJSON {
-				return writeJSONOutput(s, data)
-			}
-			rows := make([][]string, 0, len(resp.ServiceProviders))
-			for _, sp := range resp.ServiceProviders {
-				acs := ""
-				if len(sp.ACS) > 0 {
-					acs = sp.ACS[0].Location
-				}
-				rows = append(rows, []string{sp.EntityID, sp.Name, acs, sp.NameIDFormat})
-			}
-			return writeTable(s, "No SAML service providers.", []string{"ENTITY ID", "NAME", "ACS", "NAMEID FORMAT"}, rows)
+			_, err = printAnswer(s, af, data, "a list of SAML service providers",
+				func(r *admin.SAMLServiceProvidersResponse) bool { return r.ServiceProviders != nil }, writeSAMLSPTable)
+			return err
 		},
 	}
+}
+
+// writeSAMLSPTable prints the SAML service providers as a table.
+func writeSAMLSPTable(s *streams, resp admin.SAMLServiceProvidersResponse) error {
+	rows := make([][]string, 0, len(resp.ServiceProviders))
+	for _, sp := range resp.ServiceProviders {
+		acs := ""
+		if len(sp.ACS) > 0 {
+			acs = sp.ACS[0].Location
+		}
+		rows = append(rows, []string{sp.EntityID, sp.Name, acs, sp.NameIDFormat})
+	}
+	return writeTable(s, "No SAML service providers.", []string{"ENTITY ID", "NAME", "ACS", "NAMEID FORMAT"}, rows)
 }
 
 func newSAMLSPGetCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "get ENTITY_ID",
 		Short:   "Show one SAML service provider",
-		Long:    "Show one SAML service provider: its endpoints, certificates and release policy.\n\n" + samlAdminHelp,
+		Long:    "Show one SAML service provider: its endpoints, certificates and release policy.\n\n" + adminAPIHelp,
 		Example: "  writ saml-sp get https://sp.example.com/metadata -o json",
 		Args:    maxArgs(1, "the entity ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := af.resolve(cmd, args, samlSPArg)
-			if err != nil {
-				return err
-			}
-			data, err := af.call(cmd.Context(), s, "GET", samlSPPath(id), nil)
-			if err != nil {
-				return err
-			}
-			return printSAMLSP(s, af, data)
+			return samlSPResource.get(cmd, args, s, af)
 		},
 	}
 }
@@ -294,18 +273,11 @@ func newSAMLSPDeleteCmd(s *streams, af *adminFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete ENTITY_ID",
 		Short:   "Remove a SAML service provider",
-		Long:    "Remove a SAML service provider: writ answers its requests no more.\n\n" + samlAdminHelp,
+		Long:    "Remove a SAML service provider: writ answers its requests no more.\n\n" + adminAPIHelp,
 		Example: "  writ saml-sp delete https://sp.example.com/metadata",
 		Args:    maxArgs(1, "the entity ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := af.resolve(cmd, args, samlSPArg)
-			if err != nil {
-				return err
-			}
-			if _, err := af.call(cmd.Context(), s, "DELETE", samlSPPath(id), nil); err != nil {
-				return err
-			}
-			return printDone(s, af, map[string]any{"entity_id": id, "deleted": true}, "removed %s", tableCell(id))
+			return samlSPResource.delete(cmd, args, s, af, "entity_id", "removed %s")
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/writ-dev/writ/internal/saml"
@@ -164,19 +165,14 @@ func (h *handler) decodeSAML(body []byte) (store.SAMLServiceProvider, error) {
 		if full, ok := nameIDShort[f]; ok {
 			f = full
 		}
-		switch f {
-		case saml.NameIDPersistent, saml.NameIDTransient, saml.NameIDEmail:
-		default:
+		if !slices.Contains(saml.NameIDFormats(), f) {
 			return sp, badRequest("name_id_format %q is not offered: persistent, transient or email", clip(f, 128))
 		}
 		sp.NameIDFormat = f
 	} else {
 		sp.NameIDFormat = saml.NameIDPersistent
-		for _, f := range m.NameIDFormats {
-			if f == saml.NameIDPersistent || f == saml.NameIDTransient || f == saml.NameIDEmail {
-				sp.NameIDFormat = f
-				break
-			}
+		if i := slices.IndexFunc(m.NameIDFormats, func(f string) bool { return slices.Contains(saml.NameIDFormats(), f) }); i >= 0 {
+			sp.NameIDFormat = m.NameIDFormats[i]
 		}
 	}
 	if raw, ok := fields["attributes"]; ok && !isNull(raw) {

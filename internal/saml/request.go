@@ -200,18 +200,25 @@ type AuthnRequest struct {
 	RelayState string
 }
 
+// requestXML is what every request has (SAML Core §3.2.1).
+type requestXML struct {
+	ID           string      `xml:"ID,attr"`
+	Version      string      `xml:"Version,attr"`
+	IssueInstant string      `xml:"IssueInstant,attr"`
+	Destination  string      `xml:"Destination,attr"`
+	Issuers      []issuerXML `xml:"urn:oasis:names:tc:SAML:2.0:assertion Issuer"`
+}
+
+func (x *requestXML) request() *requestXML { return x }
+
 type authnRequestXML struct {
-	XMLName         xml.Name    `xml:"urn:oasis:names:tc:SAML:2.0:protocol AuthnRequest"`
-	ID              string      `xml:"ID,attr"`
-	Version         string      `xml:"Version,attr"`
-	IssueInstant    string      `xml:"IssueInstant,attr"`
-	Destination     string      `xml:"Destination,attr"`
-	ACSURL          string      `xml:"AssertionConsumerServiceURL,attr"`
-	ACSIndex        string      `xml:"AssertionConsumerServiceIndex,attr"`
-	ProtocolBinding string      `xml:"ProtocolBinding,attr"`
-	ForceAuthn      string      `xml:"ForceAuthn,attr"`
-	IsPassive       string      `xml:"IsPassive,attr"`
-	Issuers         []issuerXML `xml:"urn:oasis:names:tc:SAML:2.0:assertion Issuer"`
+	XMLName xml.Name `xml:"urn:oasis:names:tc:SAML:2.0:protocol AuthnRequest"`
+	requestXML
+	ACSURL          string `xml:"AssertionConsumerServiceURL,attr"`
+	ACSIndex        string `xml:"AssertionConsumerServiceIndex,attr"`
+	ProtocolBinding string `xml:"ProtocolBinding,attr"`
+	ForceAuthn      string `xml:"ForceAuthn,attr"`
+	IsPassive       string `xml:"IsPassive,attr"`
 	NameIDPolicy    []struct {
 		Format string `xml:"Format,attr"`
 	} `xml:"urn:oasis:names:tc:SAML:2.0:protocol NameIDPolicy"`
@@ -269,46 +276,13 @@ func ParseAuthnRequest(m *Message, p RequestPolicy) (*AuthnRequest, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 	}
-	if err := scan(m.XML, scanOptions{maxSize: MaxMessageSize}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
-	}
-	content, signed, err := verifyMessage(m, p.SP.SigningCerts, p.Now)
+	var x authnRequestXML
+	signed, at, err := readRequest(m, p, &x, "AuthnRequest", p.IdP.SSOURL)
 	if err != nil {
 		return nil, err
 	}
-	if !signed && p.RequireSigned {
-		return nil, bad("the service provider must sign its requests (AuthnRequestsSigned)")
-	}
-	var x authnRequestXML
-	if err := xml.Unmarshal(content, &x); err != nil {
-		return nil, bad("want a samlp:AuthnRequest: %v", err)
-	}
-	if x.Version != "2.0" {
-		return nil, bad("Version %q, want 2.0", x.Version)
-	}
-	if err := checkID(x.ID); err != nil {
-		return nil, bad("ID: %v", err)
-	}
-	if len(x.Issuers) != 1 {
-		return nil, bad("%d Issuer elements, want one", len(x.Issuers))
-	}
-	req := &AuthnRequest{ID: x.ID, Issuer: strings.TrimSpace(x.Issuers[0].Value), Destination: x.Destination,
+	req := &AuthnRequest{ID: x.ID, Issuer: p.SP.EntityID, IssueInstant: at, Destination: x.Destination,
 		ProtocolBinding: x.ProtocolBinding, Signed: signed, RelayState: m.RelayState, ACSIndex: -1}
-	if req.Issuer != p.SP.EntityID {
-		return nil, bad("Issuer %q is not the service provider %q", req.Issuer, p.SP.EntityID)
-	}
-	if req.IssueInstant, err = parseInstant(x.IssueInstant); err != nil {
-		return nil, bad("IssueInstant: %v", err)
-	}
-	if req.IssueInstant.After(p.Now.Add(maxSkew)) || req.IssueInstant.Before(p.Now.Add(-maxRequestAge-maxSkew)) {
-		return nil, bad("IssueInstant %s is outside the accepted window", x.IssueInstant)
-	}
-	if req.Destination != "" && req.Destination != p.IdP.SSOURL {
-		return nil, bad("Destination %q is not this IdP's SSO endpoint", req.Destination)
-	}
-	if signed && req.Destination == "" {
-		return nil, bad("a signed request must name its Destination")
-	}
 	if req.ForceAuthn, err = xsBool(x.ForceAuthn); err != nil {
 		return nil, bad("ForceAuthn: %v", err)
 	}
@@ -354,6 +328,58 @@ func ParseAuthnRequest(m *Message, p RequestPolicy) (*AuthnRequest, error) {
 		}
 	}
 	return req, nil
+}
+
+// readRequest reads a request into x and checks what every request must be:
+// the document's form; the signature (detached for HTTP-Redirect,
+// enveloped over the root for HTTP-POST) by one of the SP's signing
+// certificates, required when the policy says so and checked whenever
+// present; that only the signed element is read; a samlp:name of version
+// 2.0 with an ID, the SP as its one Issuer, an IssueInstant within the
+// window, and a Destination equal to destination (required when signed).
+func readRequest(m *Message, p RequestPolicy, x interface{ request() *requestXML }, name, destination string) (signed bool, issued time.Time, err error) {
+	bad := func(format string, args ...any) (bool, time.Time, error) {
+		return false, time.Time{}, fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+	}
+	if err := scan(m.XML, scanOptions{maxSize: MaxMessageSize}); err != nil {
+		return false, time.Time{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	content, signed, err := verifyMessage(m, p.SP.SigningCerts, p.Now)
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	if !signed && p.RequireSigned {
+		return bad("the service provider must sign its requests")
+	}
+	if err := xml.Unmarshal(content, x); err != nil {
+		return bad("want a samlp:%s: %v", name, err)
+	}
+	r := x.request()
+	if r.Version != "2.0" {
+		return bad("Version %q, want 2.0", r.Version)
+	}
+	if err := checkID(r.ID); err != nil {
+		return bad("ID: %v", err)
+	}
+	if len(r.Issuers) != 1 {
+		return bad("%d Issuer elements, want one", len(r.Issuers))
+	}
+	if issuer := strings.TrimSpace(r.Issuers[0].Value); issuer != p.SP.EntityID {
+		return bad("Issuer %q is not the service provider %q", issuer, p.SP.EntityID)
+	}
+	if issued, err = parseInstant(r.IssueInstant); err != nil {
+		return bad("IssueInstant: %v", err)
+	}
+	if issued.After(p.Now.Add(maxSkew)) || issued.Before(p.Now.Add(-maxRequestAge-maxSkew)) {
+		return bad("IssueInstant %s is outside the accepted window", r.IssueInstant)
+	}
+	if r.Destination != "" && r.Destination != destination {
+		return bad("Destination %q is not this endpoint (%s)", r.Destination, destination)
+	}
+	if signed && r.Destination == "" {
+		return bad("a signed request must name its Destination")
+	}
+	return signed, issued, nil
 }
 
 // ChooseACS returns the assertion consumer service a request names: by
@@ -409,7 +435,10 @@ func verifyMessage(m *Message, certs [][]byte, now time.Time) ([]byte, bool, err
 	if root == nil {
 		return nil, false, fmt.Errorf("%w: no root element", ErrInvalidRequest)
 	}
-	sigs := countSignatures(root)
+	// A signature in Extensions, in an Object or around another element
+	// is how wrapping attacks begin, so exactly one at the right place is
+	// allowed.
+	sigs := countElements(root, "Signature", NSDSig)
 	switch m.Binding {
 	case BindingRedirect:
 		if sigs != 0 {
@@ -433,29 +462,13 @@ func verifyMessage(m *Message, certs [][]byte, now time.Time) ([]byte, bool, err
 		if err != nil {
 			return nil, false, err
 		}
-		out := etree.NewDocument()
-		out.SetRoot(validated)
-		b, err := out.WriteToBytes()
+		b, err := elementXML(validated)
 		if err != nil {
 			return nil, false, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 		}
 		return b, true, nil
 	}
 	return nil, false, fmt.Errorf("%w: unknown binding", ErrInvalidRequest)
-}
-
-// countSignatures counts ds:Signature elements anywhere in the tree: a
-// signature in Extensions, in an Object or around another element is how
-// wrapping attacks begin, so exactly one at the right place is allowed.
-func countSignatures(el *etree.Element) int {
-	n := 0
-	if el.Tag == "Signature" && el.NamespaceURI() == NSDSig {
-		n++
-	}
-	for _, c := range el.ChildElements() {
-		n += countSignatures(c)
-	}
-	return n
 }
 
 // verifyEnveloped checks an enveloped signature over root (exclusive
@@ -465,26 +478,44 @@ func verifyEnveloped(root *etree.Element, certs [][]byte, now time.Time) (*etree
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("%w: the message is signed but the service provider registered no signing certificate", ErrInvalidRequest)
 	}
-	store := &dsig.MemoryX509CertificateStore{}
+	var roots []*x509.Certificate
 	for _, der := range certs {
 		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, fmt.Errorf("%w: registered certificate: %v", ErrInvalidRequest, err)
 		}
-		store.Roots = append(store.Roots, c)
+		roots = append(roots, c)
 	}
-	ctx := dsig.NewDefaultValidationContext(store)
-	ctx.IdAttribute = "ID"
-	ctx.Clock = dsig.NewFakeClockAt(now)
-	validated, err := ctx.Validate(root)
+	validated, err := validateEnveloped(root, roots, now)
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrInvalidRequest, err)
-	}
-	id := root.SelectAttrValue("ID", "")
-	if id == "" || validated.SelectAttrValue("ID", "") != id {
-		return nil, fmt.Errorf("%w: the signature does not cover the message", ErrInvalidRequest)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	return validated, nil
+}
+
+// validateEnveloped checks an enveloped signature over root by the key of
+// one of roots, at time at, and returns the element the signature covers:
+// root as goxmldsig reconstructs it from the signed octets, the only
+// element that may be read.
+func validateEnveloped(root *etree.Element, roots []*x509.Certificate, at time.Time) (*etree.Element, error) {
+	ctx := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: roots})
+	ctx.IdAttribute = "ID"
+	ctx.Clock = dsig.NewFakeClockAt(at)
+	validated, err := ctx.Validate(root)
+	if err != nil {
+		return nil, fmt.Errorf("signature: %v", err)
+	}
+	if id := root.SelectAttrValue("ID", ""); id == "" || validated.SelectAttrValue("ID", "") != id {
+		return nil, fmt.Errorf("the signature does not cover the %s", root.Tag)
+	}
+	return validated, nil
+}
+
+// elementXML writes el as a document of its own.
+func elementXML(el *etree.Element) ([]byte, error) {
+	doc := etree.NewDocument()
+	doc.SetRoot(el)
+	return doc.WriteToBytes()
 }
 
 // verifyDetached checks the HTTP-Redirect binding's signature over the

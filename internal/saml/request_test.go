@@ -1,6 +1,7 @@
 package saml
 
 import (
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"net/url"
@@ -146,5 +147,69 @@ func TestChooseACS(t *testing.T) {
 		if err != nil || got.Location != tc.want {
 			t.Errorf("ChooseACS(%q, %d) = %v, %v; want %s", tc.url, tc.index, got, err, tc.want)
 		}
+	}
+}
+
+// logoutRequestXMLFor returns a LogoutRequest of the test SP; extra is
+// inserted after the NameID.
+func logoutRequestXMLFor(id, destination, issuer, nameID, extra string, at time.Time) string {
+	dest := ""
+	if destination != "" {
+		dest = ` Destination="` + destination + `"`
+	}
+	return `<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="` + id +
+		`" Version="2.0" IssueInstant="` + at.UTC().Format(time.RFC3339) + `"` + dest + `><saml:Issuer>` + issuer + `</saml:Issuer>` +
+		nameID + extra + `</samlp:LogoutRequest>`
+}
+
+func TestLogoutRequestRedirect(t *testing.T) {
+	spKey, _ := testKey(t, 1)
+	idp := testIdP()
+	nameID := `<saml:NameID>user-1</saml:NameID>`
+	sessions := `<samlp:SessionIndex>s1</samlp:SessionIndex><samlp:SessionIndex> s2 </samlp:SessionIndex>`
+	good := logoutRequestXMLFor("_lo1", idp.SLOURL, spEntity, nameID, sessions, testNow)
+	tests := []struct {
+		name     string
+		doc      string
+		key      *rsa.PrivateKey
+		required bool
+		want     string // "" = accepted
+	}{
+		{name: "unsigned, not required", doc: good},
+		{name: "signed", doc: good, key: spKey, required: true},
+		{name: "unsigned, required", doc: good, required: true, want: "must sign"},
+		{name: "an AuthnRequest", doc: authnRequestXMLFor("_r", idp.SSOURL, spACS, "", testNow), want: "LogoutRequest"},
+		{name: "other issuer", doc: logoutRequestXMLFor("_lo", idp.SLOURL, "https://evil.example", nameID, "", testNow), want: "Issuer"},
+		{name: "SSO destination", doc: logoutRequestXMLFor("_lo", idp.SSOURL, spEntity, nameID, "", testNow), want: "Destination"},
+		{name: "signed without destination", doc: logoutRequestXMLFor("_lo", "", spEntity, nameID, "", testNow), key: spKey, want: "Destination"},
+		{name: "stale", doc: logoutRequestXMLFor("_lo", "", spEntity, nameID, "", testNow.Add(-time.Hour)), want: "window"},
+		{name: "expired", doc: strings.Replace(good, `Version="2.0"`, `Version="2.0" NotOnOrAfter="`+testNow.Add(-time.Hour).Format(time.RFC3339)+`"`, 1), want: "NotOnOrAfter"},
+		{name: "no NameID", doc: logoutRequestXMLFor("_lo", "", spEntity, "", "", testNow), want: "one NameID"},
+		{name: "two NameIDs", doc: logoutRequestXMLFor("_lo", "", spEntity, nameID+nameID, "", testNow), want: "one NameID"},
+		{name: "EncryptedID", doc: logoutRequestXMLFor("_lo", "", spEntity, `<saml:EncryptedID/>`, "", testNow), want: "EncryptedID"},
+		{name: "too many sessions", doc: logoutRequestXMLFor("_lo", "", spEntity, nameID, strings.Repeat(`<samlp:SessionIndex>s</samlp:SessionIndex>`, maxEndpoints+1), testNow), want: "SessionIndex"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := DecodeRedirect(redirectQuery(t, tc.doc, "back", tc.key), "SAMLRequest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := ParseLogoutRequest(m, policy(t, tc.required))
+			if tc.want != "" {
+				mustContain(t, err, tc.want)
+				if !errors.Is(err, ErrInvalidRequest) {
+					t.Errorf("error %v does not wrap ErrInvalidRequest", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.ID != "_lo1" || req.Issuer != spEntity || req.NameID != "user-1" || req.RelayState != "back" ||
+				req.Signed != (tc.key != nil) || len(req.SessionIndexes) != 2 || req.SessionIndexes[1] != "s2" {
+				t.Errorf("request %+v", req)
+			}
+		})
 	}
 }

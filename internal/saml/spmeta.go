@@ -9,12 +9,13 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/writ-dev/writ/internal/oauth"
 )
 
 // ErrInvalidMetadata wraps every refusal of an SP's metadata.
@@ -266,7 +267,7 @@ func CheckEndpointURL(s string, allowLoopbackHTTP bool) error {
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && allowLoopbackHTTP && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && allowLoopbackHTTP && oauth.IsLoopbackHost(u.Hostname()):
 	case u.Scheme == "http":
 		return fmt.Errorf("Location %q: http is allowed only for a loopback host in development; use https", s)
 	default:
@@ -282,14 +283,6 @@ func CheckEndpointURL(s string, allowLoopbackHTTP bool) error {
 		return fmt.Errorf("Location %q holds a fragment", s)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // xsBool parses an xs:boolean attribute; empty is false.

@@ -71,6 +71,13 @@ func TestParseSPMetadata(t *testing.T) {
 	if _, err := ParseSPMetadata([]byte(loop), false); err == nil {
 		t.Error("loopback http accepted outside development")
 	}
+	// The loopback rule of client registration (oauth.IsLoopbackHost).
+	for host, ok := range map[string]bool{"localhost": true, "LOCALHOST": true, "[::1]": true, "127.0.0.2": false, "sp.example": false} {
+		doc := strings.Replace(good, spACS, "http://"+host+":8000/acs", 1)
+		if _, err := ParseSPMetadata([]byte(doc), true); (err == nil) != ok {
+			t.Errorf("http ACS on %s in development: error %v, want accepted %t", host, err, ok)
+		}
+	}
 }
 
 func selfSigned(t *testing.T, pub, priv any) []byte {

@@ -18,7 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/writ-dev/writ/internal/authn"
@@ -44,8 +44,7 @@ const (
 // maxSAMLForm bounds the body of a SAML POST binding request.
 const maxSAMLForm = 256 << 10
 
-// samlStore is what the SAML endpoints read: the registered SPs and the
-// signed-in user.
+// samlStore is what the SAML endpoints read: the registered SPs.
 type samlStore interface {
 	GetSAMLServiceProvider(ctx context.Context, entityID string) (store.SAMLServiceProvider, error)
 }
@@ -58,9 +57,18 @@ type samlIdP struct {
 	sps       samlStore
 	aead      cipher.AEAD
 	nameIDKey []byte
-	// certs caches the self-signed certificate of each RSA ring key by
-	// kid; the certificate is deterministic, so every node agrees.
-	certs sync.Map
+	// keys is the SAML form of the ring's RS256 keys, built again when the
+	// ring changes.
+	keys atomic.Pointer[samlKeySet]
+}
+
+// samlKeySet is the SAML form of the ring's RS256 keys at one version of
+// the ring: the self-signed certificates to publish and the signer. The
+// certificates are deterministic, so every node agrees.
+type samlKeySet struct {
+	version uint64
+	certs   [][]byte
+	signer  saml.Signer // Key nil: no active RS256 key
 }
 
 // samlPending is an AuthnRequest checked and waiting for the user's
@@ -126,45 +134,46 @@ func (p *samlIdP) open(sealed string, now time.Time) (samlPending, error) {
 	return v, nil
 }
 
-// certificate returns the self-signed certificate of an RSA ring entry.
-func (p *samlIdP) certificate(e keys.Entry) ([]byte, *rsa.PrivateKey, error) {
-	priv, _ := e.Key.CryptoKey().(*rsa.PrivateKey)
-	if priv == nil {
-		return nil, nil, fmt.Errorf("server: saml: key %s is not an RSA private key", e.KeyID())
+// newSAMLKeySet builds the SAML form of the ring entries of one version.
+func newSAMLKeySet(version uint64, entries []keys.Entry) (*samlKeySet, error) {
+	ks := &samlKeySet{version: version}
+	for _, e := range entries {
+		priv, _ := e.Key.CryptoKey().(*rsa.PrivateKey)
+		if priv == nil {
+			return nil, fmt.Errorf("server: saml: key %s is not an RSA private key", e.KeyID())
+		}
+		der, err := saml.SigningCertificate(priv, e.KeyID(), e.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		ks.certs = append(ks.certs, der)
+		if e.State == keys.Active && ks.signer.Key == nil {
+			ks.signer = saml.Signer{Key: priv, Cert: der}
+		}
 	}
-	if c, ok := p.certs.Load(e.KeyID()); ok {
-		return c.([]byte), priv, nil
-	}
-	der, err := saml.SigningCertificate(priv, e.KeyID(), e.CreatedAt)
-	if err != nil {
-		return nil, nil, err
-	}
-	p.certs.Store(e.KeyID(), der)
-	return der, priv, nil
+	return ks, nil
 }
 
 // samlKeys returns the certificates to publish (the RS256 keys that are
 // next or active, so that SPs trust a key before it signs) and the
-// signer (the active RS256 key).
+// signer (the active RS256 key). They are built once per change of the
+// ring.
 func (s *Server) samlKeys() ([][]byte, saml.Signer, error) {
-	var (
-		certs  [][]byte
-		signer saml.Signer
-	)
-	for _, e := range s.opts.Ring.PublishedSigners(jose.RS256) {
-		der, priv, err := s.saml.certificate(e)
-		if err != nil {
+	ks := s.saml.keys.Load()
+	// The version is read before the entries: a change between the two
+	// only labels newer entries with an older version, built again on the
+	// next call.
+	if v := s.opts.Ring.Version(); ks == nil || ks.version != v {
+		var err error
+		if ks, err = newSAMLKeySet(v, s.opts.Ring.PublishedSigners(jose.RS256)); err != nil {
 			return nil, saml.Signer{}, err
 		}
-		certs = append(certs, der)
-		if e.State == keys.Active && signer.Key == nil {
-			signer = saml.Signer{Key: priv, Cert: der}
-		}
+		s.saml.keys.Store(ks)
 	}
-	if signer.Key == nil {
+	if ks.signer.Key == nil {
 		return nil, saml.Signer{}, errors.New("server: saml: no active RS256 key in the ring")
 	}
-	return certs, signer, nil
+	return ks.certs, ks.signer, nil
 }
 
 // handleSAMLMetadata serves the IdP's metadata.
@@ -274,6 +283,26 @@ func spMetadata(sp store.SAMLServiceProvider) *saml.SPMetadata {
 	return m
 }
 
+// samlRequester returns the registered SP that issued a request; false
+// means a page was written.
+func (s *Server) samlRequester(w http.ResponseWriter, r *http.Request, m *saml.Message) (store.SAMLServiceProvider, bool) {
+	issuer, err := saml.RequestIssuer(m)
+	if err != nil {
+		s.samlRefused(w, r, "", err)
+		return store.SAMLServiceProvider{}, false
+	}
+	sp, err := s.saml.sps.GetSAMLServiceProvider(r.Context(), issuer)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.samlRefused(w, r, issuer, fmt.Errorf("%w: the service provider %q is not registered", saml.ErrInvalidRequest, issuer))
+		return sp, false
+	case err != nil:
+		s.serverErrorPage(w, r, err)
+		return sp, false
+	}
+	return sp, true
+}
+
 // handleSAMLSSO is the single sign-on service (SAML Profiles §4.1.4),
 // HTTP-Redirect (GET) and HTTP-POST.
 func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
@@ -281,30 +310,20 @@ func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	issuer, err := saml.RequestIssuer(m)
-	if err != nil {
-		s.samlRefused(w, r, "", err)
+	sp, ok := s.samlRequester(w, r, m)
+	if !ok {
 		return
 	}
-	sp, err := s.saml.sps.GetSAMLServiceProvider(ctx, issuer)
-	if errors.Is(err, store.ErrNotFound) {
-		s.samlRefused(w, r, issuer, fmt.Errorf("%w: the service provider %q is not registered", saml.ErrInvalidRequest, issuer))
-		return
-	}
-	if err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
-	req, err := saml.ParseAuthnRequest(m, saml.RequestPolicy{IdP: s.saml.idp, SP: spMetadata(sp),
+	md := spMetadata(sp)
+	req, err := saml.ParseAuthnRequest(m, saml.RequestPolicy{IdP: s.saml.idp, SP: md,
 		RequireSigned: sp.RequireSignedRequests, Now: s.now()})
 	if err != nil {
-		s.samlRefused(w, r, issuer, err)
+		s.samlRefused(w, r, sp.EntityID, err)
 		return
 	}
-	acs, err := saml.ChooseACS(spMetadata(sp), req.ACSURL, req.ACSIndex)
+	acs, err := saml.ChooseACS(md, req.ACSURL, req.ACSIndex)
 	if err != nil {
-		s.samlRefused(w, r, issuer, err)
+		s.samlRefused(w, r, sp.EntityID, err)
 		return
 	}
 	if !s.samlBounced(w, r, "SAMLRequest") {
@@ -322,12 +341,12 @@ func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
 		s.samlErrorResponse(w, r, sp, p, saml.StatusNoAuthnContext, "writ signs users in with a password over TLS")
 		return
 	}
-	sess, signedIn, ok := s.samlSession(w, r)
+	who, ok := s.samlSession(w, r)
 	if !ok {
 		return
 	}
-	if signedIn && !req.ForceAuthn {
-		s.samlRespond(w, r, sp, p, sess)
+	if who != nil && !req.ForceAuthn {
+		s.samlRespond(w, r, sp, p, who)
 		return
 	}
 	if req.IsPassive {
@@ -337,28 +356,34 @@ func (s *Server) handleSAMLSSO(w http.ResponseWriter, r *http.Request) {
 	s.samlSignIn(w, r, p)
 }
 
-// samlSession returns the browser's session when there is one of an
-// enabled user; ok false means a page was written.
-func (s *Server) samlSession(w http.ResponseWriter, r *http.Request) (store.Session, bool, bool) {
+// samlSignedIn is the browser's session and its user.
+type samlSignedIn struct {
+	sess store.Session
+	user store.User
+}
+
+// samlSession returns the browser's session and its user when there is a
+// session of an enabled user, else nil; ok false means a page was written.
+func (s *Server) samlSession(w http.ResponseWriter, r *http.Request) (who *samlSignedIn, ok bool) {
 	ctx := r.Context()
 	sess, err := s.signin.sessions.Current(ctx, r)
 	switch {
 	case errors.Is(err, authn.ErrNoSession):
-		return store.Session{}, false, true
+		return nil, true
 	case err != nil:
 		s.serverErrorPage(w, r, err)
-		return store.Session{}, false, false
+		return nil, false
 	}
 	u, err := s.stores.signIn.GetUser(ctx, sess.UserID)
 	switch {
 	case err == nil && !u.Disabled:
-		return sess, true, true
+		return &samlSignedIn{sess: sess, user: u}, true
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		_, _ = s.signin.sessions.End(ctx, w, r)
-		return store.Session{}, false, true
+		return nil, true
 	default:
 		s.serverErrorPage(w, r, err)
-		return store.Session{}, false, false
+		return nil, false
 	}
 }
 
@@ -407,15 +432,15 @@ func (s *Server) handleSAMLResume(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, http.StatusBadRequest, "Unknown application", "The application's address changed; start again.")
 		return
 	}
-	sess, signedIn, ok := s.samlSession(w, r)
+	who, ok := s.samlSession(w, r)
 	if !ok {
 		return
 	}
-	if !signedIn || (p.ForceAuthn && sess.AuthTime.Unix() < p.Started) {
+	if who == nil || (p.ForceAuthn && who.sess.AuthTime.Unix() < p.Started) {
 		s.samlSignIn(w, r, p)
 		return
 	}
-	s.samlRespond(w, r, sp, p, sess)
+	s.samlRespond(w, r, sp, p, who)
 }
 
 // handleSAMLIdPInitiated starts an unsolicited response to an SP that
@@ -447,15 +472,15 @@ func (s *Server) handleSAMLIdPInitiated(w http.ResponseWriter, r *http.Request) 
 		s.samlRefused(w, r, sp.EntityID, err)
 		return
 	}
-	sess, signedIn, ok := s.samlSession(w, r)
+	who, ok := s.samlSession(w, r)
 	if !ok {
 		return
 	}
-	if !signedIn {
+	if who == nil {
 		s.samlSignIn(w, r, p)
 		return
 	}
-	s.samlRespond(w, r, sp, p, sess)
+	s.samlRespond(w, r, sp, p, who)
 }
 
 // nameIDFormat picks the NameID format of a response: the one asked, else
@@ -495,13 +520,9 @@ func authnContextSatisfied(refs []string, comparison string) bool {
 
 // samlRespond builds and posts the successful response for a signed-in
 // session.
-func (s *Server) samlRespond(w http.ResponseWriter, r *http.Request, sp store.SAMLServiceProvider, p samlPending, sess store.Session) {
+func (s *Server) samlRespond(w http.ResponseWriter, r *http.Request, sp store.SAMLServiceProvider, p samlPending, who *samlSignedIn) {
 	ctx := r.Context()
-	u, err := s.stores.signIn.GetUser(ctx, sess.UserID)
-	if err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
+	u, sess := who.user, who.sess
 	nameID, err := s.samlNameID(u, sp.EntityID, p.NameIDFormat)
 	if err != nil {
 		s.samlErrorResponse(w, r, sp, p, saml.StatusInvalidNameIDPolicy, err.Error())
@@ -645,19 +666,8 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	issuer, err := saml.RequestIssuer(m)
-	if err != nil {
-		s.samlRefused(w, r, "", err)
-		return
-	}
-	sp, err := s.saml.sps.GetSAMLServiceProvider(ctx, issuer)
-	if errors.Is(err, store.ErrNotFound) {
-		s.samlRefused(w, r, issuer, fmt.Errorf("%w: the service provider %q is not registered", saml.ErrInvalidRequest, issuer))
-		return
-	}
-	if err != nil {
-		s.serverErrorPage(w, r, err)
+	sp, ok := s.samlRequester(w, r, m)
+	if !ok {
 		return
 	}
 	// A LogoutRequest must be authenticated (SAML Profiles §4.4.4.1):
@@ -667,35 +677,35 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 	req, err := saml.ParseLogoutRequest(m, saml.RequestPolicy{IdP: s.saml.idp, SP: spMetadata(sp),
 		RequireSigned: sp.RequireSignedRequests || len(sp.SigningCerts) > 0, Now: s.now()})
 	if err != nil {
-		s.samlRefused(w, r, issuer, err)
+		s.samlRefused(w, r, sp.EntityID, err)
 		return
 	}
 	if !s.samlBounced(w, r, "SAMLRequest") {
 		return
 	}
-	status := saml.StatusSuccess
-	sess, signedIn, ok := s.samlSession(w, r)
+	who, ok := s.samlSession(w, r)
 	if !ok {
 		return
 	}
-	if signedIn {
-		if s.samlSessionMatches(ctx, sess, sp.EntityID, req) {
-			if err := s.endSession(w, r); err != nil {
-				s.serverErrorPage(w, r, err)
-				return
-			}
-			s.log.LogAttrs(ctx, slog.LevelInfo, "saml: signed out", slog.String("sp", sp.EntityID),
-				slog.String("sid", sess.ID), slog.String("request_id", RequestID(ctx)))
-		} else {
-			// The browser's session is another principal's or another
-			// session: it is not the SP's to end.
-			status = saml.StatusRequester
+	status := saml.StatusSuccess
+	switch {
+	case who == nil: // no session: nothing to end
+	case !s.samlSessionMatches(who, sp.EntityID, req):
+		// The browser's session is another principal's or another
+		// session: it is not the SP's to end.
+		status = saml.StatusRequester
+	default:
+		if err := s.endSession(w, r); err != nil {
+			s.serverErrorPage(w, r, err)
+			return
 		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "saml: signed out", slog.String("sp", sp.EntityID),
+			slog.String("sid", who.sess.ID), slog.String("request_id", RequestID(r.Context())))
 	}
 	slo, found := sloEndpoint(sp)
 	if !found {
 		if err := s.signin.pages().LoggedOut(w, r, ui.LoggedOutData{}); err != nil {
-			s.log.ErrorContext(ctx, "render logged-out page", "error", err)
+			s.log.ErrorContext(r.Context(), "render logged-out page", "error", err)
 		}
 		return
 	}
@@ -726,16 +736,12 @@ func (s *Server) handleSAMLSLO(w http.ResponseWriter, r *http.Request) {
 // session: its session indexes (when given) include it, and its NameID is
 // the one the SP knows the session's user by (persistent and email are
 // recomputed; a transient one is matched by the session index alone).
-func (s *Server) samlSessionMatches(ctx context.Context, sess store.Session, spEntityID string, req *saml.LogoutRequest) bool {
-	if len(req.SessionIndexes) > 0 && !slices.Contains(req.SessionIndexes, sess.ID) {
-		return false
-	}
-	u, err := s.stores.signIn.GetUser(ctx, sess.UserID)
-	if err != nil {
+func (s *Server) samlSessionMatches(who *samlSignedIn, spEntityID string, req *saml.LogoutRequest) bool {
+	if len(req.SessionIndexes) > 0 && !slices.Contains(req.SessionIndexes, who.sess.ID) {
 		return false
 	}
 	for _, f := range []string{saml.NameIDPersistent, saml.NameIDEmail} {
-		if id, err := s.samlNameID(u, spEntityID, f); err == nil && hmac.Equal([]byte(id), []byte(req.NameID)) {
+		if id, err := s.samlNameID(who.user, spEntityID, f); err == nil && hmac.Equal([]byte(id), []byte(req.NameID)) {
 			return true
 		}
 	}

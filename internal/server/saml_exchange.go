@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
@@ -95,11 +96,7 @@ func (v *samlAssertions) keys(ctx context.Context, issuer string) ([]crypto.Publ
 	case err != nil:
 		return nil, err
 	}
-	usable := false
-	for _, u := range ti.Uses {
-		usable = usable || u == store.TrustSubjectToken
-	}
-	if !usable || len(ti.JWKS) == 0 {
+	if !slices.Contains(ti.Uses, store.TrustSubjectToken) || len(ti.JWKS) == 0 {
 		return nil, fmt.Errorf("%w: %q is not trusted for token exchange with registered keys", grant.ErrUntrustedIssuer, issuer)
 	}
 	ks, err := jose.ParseKeySet(ti.JWKS)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -110,7 +111,7 @@ func (sp SAMLServiceProvider) Validate() error {
 	if len(sp.ACS) == 0 || len(sp.ACS) > maxSAMLEndpoints || len(sp.SLO) > maxSAMLEndpoints {
 		return invalid("endpoints", fmt.Sprintf("want 1 to %d assertion consumer services and at most %d logout services", maxSAMLEndpoints, maxSAMLEndpoints))
 	}
-	for i, e := range append(append([]SAMLEndpoint(nil), sp.ACS...), sp.SLO...) {
+	for i, e := range slices.Concat(sp.ACS, sp.SLO) {
 		if err := checkBoundedText(fmt.Sprintf("endpoint %d binding", i), e.Binding, 256); err != nil {
 			return err
 		}
@@ -121,7 +122,7 @@ func (sp SAMLServiceProvider) Validate() error {
 	if len(sp.SigningCerts) > maxSAMLCerts || len(sp.EncryptionCerts) > maxSAMLCerts {
 		return invalid("certificates", fmt.Sprintf("more than %d", maxSAMLCerts))
 	}
-	for _, c := range append(append([][]byte(nil), sp.SigningCerts...), sp.EncryptionCerts...) {
+	for _, c := range slices.Concat(sp.SigningCerts, sp.EncryptionCerts) {
 		if len(c) == 0 || len(c) > maxSAMLCertSize {
 			return invalid("certificates", "one is empty or too large")
 		}

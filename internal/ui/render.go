@@ -159,6 +159,12 @@ type SAMLPostData struct {
 // Its hash is the only script source the SAML page's policy allows.
 const samlAutoSubmit = `document.getElementById("saml-post").submit();`
 
+// samlScriptSrc is the script-src directive that allows samlAutoSubmit.
+var samlScriptSrc = func() string {
+	sum := sha256.Sum256([]byte(samlAutoSubmit))
+	return "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
 // Account is one account offered on the account selection page.
 type Account struct {
 	// ID is submitted as "account" when the account is chosen.
@@ -433,26 +439,7 @@ func (u *UI) LoggedOut(w http.ResponseWriter, r *http.Request, d LoggedOutData) 
 // Content-Security-Policy admits as a form target; the auto-submit script
 // is allowed by its hash.
 func (u *UI) SAMLPost(w http.ResponseWriter, r *http.Request, d SAMLPostData) error {
-	v := u.samlPostView(u.lang(r, d.Locale), d)
-	var buf bytes.Buffer
-	if err := u.pages[pageSAMLPost].Execute(&buf, v); err != nil {
-		writeFailure(w)
-		return fmt.Errorf("ui: render %s: %w", pageSAMLPost, err)
-	}
-	h := w.Header()
-	SetPageHeaders(h, d.Action)
-	sum := sha256.Sum256([]byte(samlAutoSubmit))
-	h.Set("Content-Security-Policy", CSP(d.Action)+"; script-src 'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	status := d.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	if _, err := buf.WriteTo(w); err != nil {
-		return fmt.Errorf("ui: write %s: %w", pageSAMLPost, err)
-	}
-	return nil
+	return u.write(w, pageSAMLPost, d.Status, CSP(d.Action)+samlScriptSrc, u.samlPostView(u.lang(r, d.Locale), d))
 }
 
 func (u *UI) samlPostView(lang string, d SAMLPostData) samlPostView {
@@ -492,9 +479,16 @@ func (u *UI) renderForm(w http.ResponseWriter, page string, p Page, view any) er
 	return u.render(w, page, p.Status, p.RedirectTarget, view)
 }
 
-// render executes a page into a buffer and writes it with the security
-// headers, or writes a plain 500 when it fails.
+// render writes a page whose forms may also redirect to redirectTarget
+// (see write).
 func (u *UI) render(w http.ResponseWriter, page string, status int, redirectTarget string, view any) error {
+	return u.write(w, page, status, CSP(redirectTarget), view)
+}
+
+// write executes a page into a buffer and writes it with the security
+// headers and the Content-Security-Policy csp, or writes a plain 500 when
+// it fails.
+func (u *UI) write(w http.ResponseWriter, page string, status int, csp string, view any) error {
 	var buf bytes.Buffer
 	if err := u.pages[page].Execute(&buf, view); err != nil {
 		writeFailure(w)
@@ -507,7 +501,8 @@ func (u *UI) render(w http.ResponseWriter, page string, status int, redirectTarg
 		status = http.StatusInternalServerError
 	}
 	h := w.Header()
-	SetPageHeaders(h, redirectTarget)
+	SetPageHeaders(h)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, err := buf.WriteTo(w)

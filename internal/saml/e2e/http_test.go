@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -374,6 +375,30 @@ func TestSAMLSPRegistrationRefusals(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil || got.EntityID != testSPEntity || len(got.ACS) != 1 || got.ACS[0].Location != testSPACS {
 		t.Errorf("the SP after the refused PUT: %s", out)
 	}
+
+	// The NameID format: a short name or a URN writ offers, else the first
+	// one the metadata lists that writ offers, else persistent.
+	put := func(body map[string]any, want int) string {
+		out := n.adminCall(t, http.MethodPut, "/admin/saml-sps/"+url.PathEscape(testSPEntity), body, want)
+		var sp struct {
+			Format string `json:"name_id_format"`
+		}
+		_ = json.Unmarshal(out, &sp)
+		return sp.Format
+	}
+	put(map[string]any{"metadata": good, "name_id_format": "unspecified"}, http.StatusBadRequest)
+	put(map[string]any{"metadata": good, "name_id_format": saml.NameIDUnspecified}, http.StatusBadRequest)
+	if f := put(map[string]any{"metadata": good, "name_id_format": "email"}, http.StatusOK); f != saml.NameIDEmail {
+		t.Errorf("name_id_format email: stored %q", f)
+	}
+	if f := put(map[string]any{"metadata": good}, http.StatusOK); f != saml.NameIDPersistent {
+		t.Errorf("no name_id_format and none in the metadata: stored %q", f)
+	}
+	listed := strings.Replace(good, "<md:AssertionConsumerService", "<md:NameIDFormat>"+saml.NameIDUnspecified+
+		"</md:NameIDFormat><md:NameIDFormat>"+saml.NameIDTransient+"</md:NameIDFormat><md:AssertionConsumerService", 1)
+	if f := put(map[string]any{"metadata": listed}, http.StatusOK); f != saml.NameIDTransient {
+		t.Errorf("no name_id_format, metadata listing unspecified then transient: stored %q", f)
+	}
 }
 
 // externalAssertion is an assertion of an external SAML IdP signed with
@@ -593,4 +618,62 @@ func TestSAMLPOSTBindingBounce(t *testing.T) {
 	resp, page = b.post(n.issuer+"/saml/sso", url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(
 		[]byte(authnRequest(n, clock.Now(), "_bad", "https://unknown.example", "", "")))}})
 	refused(t, "an unknown SP by POST", resp, page)
+}
+
+// metadataCerts returns the signing certificates of writ's IdP metadata.
+func metadataCerts(t *testing.T, n *writNode) []string {
+	t.Helper()
+	resp, err := http.Get(n.issuer + "/saml/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if _, err := doc.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var out []string
+	for _, c := range doc.FindElements("//KeyDescriptor/KeyInfo/X509Data/X509Certificate") {
+		out = append(out, c.Text())
+	}
+	if len(out) == 0 {
+		t.Fatal("the IdP metadata has no signing certificate")
+	}
+	return out
+}
+
+// TestSAMLKeysFollowRotation checks that the metadata and the signature of
+// responses follow a rotation of the ring: the certificates are built once
+// per ring version, not once for good.
+func TestSAMLKeysFollowRotation(t *testing.T) {
+	clock := clocktest.Default()
+	n := startWritAt(t, clock)
+	registerTestSP(t, n, false, map[string]any{"allow_idp_initiated": true})
+	before := metadataCerts(t, n)
+	n.adminCall(t, http.MethodPost, "/admin/keys/rotate", map[string]any{"force": true}, http.StatusOK)
+	after := metadataCerts(t, n)
+	fresh := 0
+	for _, c := range after {
+		if !slices.Contains(before, c) {
+			fresh++
+		}
+	}
+	if fresh == 0 {
+		t.Fatalf("the metadata publishes the same certificates after a rotation: %d before, %d after", len(before), len(after))
+	}
+
+	b := newBrowser(t)
+	_, page := b.get(n.issuer + "/saml/idp-initiated?" + url.Values{"sp": {testSPEntity}}.Encode())
+	resp, page := login(t, b, n, page)
+	_, r, _ := samlResponse(t, resp, page, n)
+	signedBy := r.FindElement("./Assertion/Signature/KeyInfo/X509Data/X509Certificate")
+	if signedBy == nil {
+		t.Fatal("the assertion's signature carries no certificate")
+	}
+	if !slices.Contains(after, signedBy.Text()) {
+		t.Errorf("the assertion is signed with a certificate the metadata no longer publishes")
+	}
+	if signedBy.Text() == before[0] {
+		t.Errorf("the assertion is still signed by the key that was active before the rotation")
+	}
 }
