@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/writ-dev/writ/internal/app"
 	"github.com/writ-dev/writ/internal/audit"
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/keys"
@@ -194,25 +194,15 @@ func anchorKeys(ctx context.Context, st store.Store, sf *storeFlags, masterKeyFi
 	return jose.NewKeySet(all...), nil
 }
 
-// findMasterKey finds the master key as "writ serve" does: the
-// environment, then --master-key-file, then the development key in the
-// data directory.
+// findMasterKey finds the master key as "writ serve" does
+// (app.LoadMasterKey): the environment, then --master-key-file, then the
+// development key in the data directory.
 func findMasterKey(sf *storeFlags, file string) (keys.MasterKey, error) {
-	mk, err := keys.LoadMasterKey(nil)
-	if err == nil {
-		return mk, nil
+	mk, err := app.LoadMasterKey(&config.Config{DataDir: sf.dataDir, MasterKeyFile: file}, os.Getenv)
+	if errors.Is(err, keys.ErrNoMasterKey) {
+		return keys.MasterKey{}, usagef("no master key to open the key ring with: set WRIT_MASTER_KEY, give --master-key-file, or --no-anchors to check the chain alone")
 	}
-	if !errors.Is(err, keys.ErrNoMasterKey) {
-		return keys.MasterKey{}, err
-	}
-	if file != "" {
-		return keys.LoadMasterKeyFile(file)
-	}
-	dev := filepath.Join(sf.dataDir, "master.key")
-	if mk, err := keys.LoadMasterKeyFile(dev); err == nil {
-		return mk, nil
-	}
-	return keys.MasterKey{}, usagef("no master key to open the key ring with: set WRIT_MASTER_KEY, give --master-key-file, or --no-anchors to check the chain alone")
+	return mk, err
 }
 
 // tailLine is one audit event as a JSON line of "writ audit tail".

@@ -163,24 +163,27 @@ func (a *Appender) Run(ctx context.Context) {
 	batch := make([]*appendReq, 0, 64)
 	events := make([]store.AuditEvent, 0, a.opts.MaxBatch)
 	var tokens []store.TokenRecord
-	gap := time.NewTimer(time.Hour)
-	if !gap.Stop() {
-		<-gap.C
+	add := func(r *appendReq) {
+		batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
 	}
+	// gap is stopped whenever it is not being waited on (since Go 1.23 a
+	// stopped or reset timer delivers no stale tick).
+	gap := time.NewTimer(time.Hour)
+	gap.Stop()
 	for {
-		var first *appendReq
+		batch, events, tokens = batch[:0], events[:0], tokens[:0]
 		select {
-		case first = <-a.reqs:
+		case r := <-a.reqs:
+			add(r)
 		case <-ctx.Done():
 			return
 		}
-		batch, events, tokens = append(batch[:0], first), append(events[:0], first.events...), append(tokens[:0], first.tokens...)
 		deadline := time.Now().Add(a.opts.Linger)
 	fill:
 		for len(events) < a.opts.MaxBatch {
 			select {
 			case r := <-a.reqs:
-				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+				add(r)
 				continue
 			default:
 			}
@@ -191,10 +194,8 @@ func (a *Appender) Run(ctx context.Context) {
 			gap.Reset(wait)
 			select {
 			case r := <-a.reqs:
-				if !gap.Stop() {
-					<-gap.C
-				}
-				batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+				gap.Stop()
+				add(r)
 			case <-gap.C:
 				break fill
 			}

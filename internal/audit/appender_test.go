@@ -83,15 +83,27 @@ func TestAppenderBatchesAndIsolatesFailures(t *testing.T) {
 	}
 }
 
-// TestAppenderContext: a caller whose context ends while it waits gets
-// the context's error.
+// TestAppenderContext: a caller whose context ends while it waits for
+// room in the queue gets ErrBusy with the context's error; the call
+// queued before it is answered when Run ends.
 func TestAppenderContext(t *testing.T) {
 	a := NewAppender(&fakeBatches{}, AppenderOptions{Queue: 1})
 	// Run not started: the queue fills, the next caller waits for room.
-	go func() { _ = a.Append(context.Background(), testEvent("first")) }()
+	first := make(chan error, 1)
+	go func() { first <- a.Append(context.Background(), testEvent("first")) }()
+	for deadline := time.Now().Add(10 * time.Second); len(a.reqs) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first call was never queued")
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := a.Append(ctx, testEvent("second")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Append with an ended context = %v", err)
+	if err := a.Append(ctx, testEvent("second")); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrBusy) {
+		t.Fatalf("Append with an ended context = %v, want ErrBusy and context.Canceled", err)
+	}
+	// Run on an ended context writes the queued call or fails it.
+	a.Run(ctx)
+	if err := <-first; err != nil && !errors.Is(err, ErrClosed) {
+		t.Fatalf("the queued call = %v, want nil or ErrClosed", err)
 	}
 }

@@ -1,6 +1,6 @@
 // Package audit is the tamper-evident side of writ's audit trail: the
 // hash chain's verification (Verify), the signed anchors of the chain
-// head (Anchor, Anchorer), and the group-commit appender (Appender) that
+// head (Anchor, RunAnchors), and the group-commit appender (Appender) that
 // records events that have no store transaction of their own.
 //
 // The chain itself (the canonical encoding and hash of an event) is in

@@ -165,30 +165,22 @@ func checkEvent(e store.AuditEvent, prev []byte, later []store.AuditEvent) *Brea
 	if prev == nil {
 		prev = chain.Genesis()
 	}
-	followsLater := func() (int64, bool) {
-		for _, l := range later {
-			if l.Hash != nil && bytes.Equal(l.Hash, e.PrevHash) {
-				return l.Seq, true
-			}
-		}
-		return 0, false
+	valid := chain.Valid(e)
+	if valid && bytes.Equal(e.PrevHash, prev) {
+		return nil
 	}
-	if !chain.Valid(e) {
-		if seq, ok := followsLater(); ok {
-			return &BreakError{Seq: e.Seq, Kind: BreakReordered, Reason: fmt.Sprintf("it follows the event now at sequence number %d", seq)}
+	for _, l := range later {
+		if l.Hash != nil && bytes.Equal(l.Hash, e.PrevHash) {
+			return &BreakError{Seq: e.Seq, Kind: BreakReordered, Reason: fmt.Sprintf("it follows the event now at sequence number %d", l.Seq)}
 		}
-		if e.Hash == nil {
-			return &BreakError{Seq: e.Seq, Kind: BreakChanged, Reason: "its hash was removed"}
-		}
-		return &BreakError{Seq: e.Seq, Kind: BreakChanged, Reason: "its content does not match its hash"}
 	}
-	if !bytes.Equal(e.PrevHash, prev) {
-		if seq, ok := followsLater(); ok {
-			return &BreakError{Seq: e.Seq, Kind: BreakReordered, Reason: fmt.Sprintf("it follows the event now at sequence number %d", seq)}
-		}
+	switch {
+	case valid:
 		return &BreakError{Seq: e.Seq, Kind: BreakUnlinked, Reason: fmt.Sprintf("it does not follow the event at sequence number %d", e.Seq-1)}
+	case e.Hash == nil:
+		return &BreakError{Seq: e.Seq, Kind: BreakChanged, Reason: "its hash was removed"}
 	}
-	return nil
+	return &BreakError{Seq: e.Seq, Kind: BreakChanged, Reason: "its content does not match its hash"}
 }
 
 // listAnchors reads every anchor, in order.

@@ -327,3 +327,27 @@ func TestConcurrentAppendsKeepChain(t *testing.T) {
 		})
 	}
 }
+
+// anchorStore is an AnchorStore at head 5 whose PutAuditAnchor fails
+// with err.
+type anchorStore struct{ err error }
+
+func (anchorStore) AuditHead(context.Context) (int64, []byte, error) {
+	return 5, make([]byte, chain.Size), nil
+}
+
+func (a anchorStore) PutAuditAnchor(context.Context, store.AuditAnchor) error { return a.err }
+
+// TestAnchorRace: another node anchoring the same head first is not an
+// error; any other failure to store the anchor is, and anchors nothing.
+func TestAnchorRace(t *testing.T) {
+	key := newKey(t)
+	dup := fmt.Errorf("put: %w", store.ErrAlreadyExists)
+	if got, err := audit.Anchor(t.Context(), anchorStore{dup}, signer{key}, baseTime(), 2); err != nil || got != 5 {
+		t.Errorf("Anchor when another node anchored first = %d, %v; want 5, nil", got, err)
+	}
+	broken := errors.New("disk full")
+	if got, err := audit.Anchor(t.Context(), anchorStore{broken}, signer{key}, baseTime(), 2); !errors.Is(err, broken) || got != 2 {
+		t.Errorf("Anchor with a failing store = %d, %v; want 2 and the error", got, err)
+	}
+}

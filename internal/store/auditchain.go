@@ -73,3 +73,23 @@ func (a AuditAnchor) Validate() error {
 	}
 	return nil
 }
+
+// ValidateAudited reports an error wrapping ErrInvalid unless tokens and
+// events can be stored by CreateTokensAudited (AppendAudits: no tokens):
+// at least one event, and every token record and event valid.
+func ValidateAudited(tokens []TokenRecord, events []AuditEvent) error {
+	if len(events) == 0 {
+		return invalid("audit events", "are none")
+	}
+	for _, r := range tokens {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
+	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -51,6 +51,23 @@ func Hash(prev []byte, e store.AuditEvent) []byte {
 	return sum[:]
 }
 
+// Link numbers events from first and chains them after head, the hash of
+// the event before first (nil or empty for an empty trail: Genesis). It
+// returns copies of the events with Seq, PrevHash and Hash set, in order,
+// for a backend to insert; events itself is not changed.
+func Link(head []byte, first int64, events []store.AuditEvent) []store.AuditEvent {
+	if len(head) == 0 {
+		head = Genesis()
+	}
+	out := make([]store.AuditEvent, len(events))
+	for i, e := range events {
+		e.Seq, e.PrevHash = first+int64(i), head
+		e.Hash = Hash(head, e)
+		out[i], head = e, e.Hash
+	}
+	return out
+}
+
 // Valid reports whether e's stored Hash is the hash of e chained to its
 // stored PrevHash (it does not check that PrevHash is the hash before).
 func Valid(e store.AuditEvent) bool {

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,23 +28,34 @@ const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id
 
 // AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	return s.AppendAudits(ctx, []store.AuditEvent{e})
+	return s.appendAudited(ctx, "store/postgres: append audit events", nil, []store.AuditEvent{e})
 }
 
 // AppendAudits stores the events, chained and in order, in one
 // transaction and returns the first sequence number.
 func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
-	const op = "store/postgres: append audit events"
-	if len(events) == 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
-	}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
+	return s.appendAudited(ctx, "store/postgres: append audit events", nil, events)
+}
+
+// CreateTokensAudited stores the token records and appends the events, in
+// one transaction.
+func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	return s.appendAudited(ctx, "store/postgres: create audited tokens", tokens, events)
+}
+
+// appendAudited validates, then stores the token records and appends the
+// events in one transaction; op names the operation in errors.
+func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	if err := store.ValidateAudited(tokens, events); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, r := range tokens {
+			if err := insertToken(ctx, tx, r); err != nil {
+				return err
+			}
+		}
 		var err error
 		first, err = appendAudits(ctx, tx, events)
 		return err
@@ -63,27 +73,21 @@ func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (in
 func appendAudits(ctx context.Context, tx pgx.Tx, events []store.AuditEvent) (int64, error) {
 	var (
 		last int64
-		prev []byte
+		head []byte
 	)
 	if err := tx.QueryRow(ctx, `UPDATE audit_seq SET last = last + $1 WHERE id = 1 RETURNING last, head`,
-		len(events)).Scan(&last, &prev); err != nil {
+		len(events)).Scan(&last, &head); err != nil {
 		return 0, classify(err)
-	}
-	if len(prev) == 0 {
-		prev = chain.Genesis()
 	}
 	first := last - int64(len(events)) + 1
 	var b pgx.Batch
-	for i, e := range events {
-		e.Seq, e.Time = first+int64(i), e.Time.Truncate(store.TimePrecision).UTC()
-		e.Details = nonEmpty(e.Details)
-		h := chain.Hash(prev, e)
+	for _, e := range chain.Link(head, first, events) {
 		b.Queue(`INSERT INTO audit_events (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			e.Seq, e.Time, e.Type, e.ClientID, e.Subject, list(e.Actors), e.DelegationID, e.By, e.RequestID,
-			nullBytes(e.Details), prev, h)
-		prev = h
+			e.Seq, e.Time.Truncate(store.TimePrecision).UTC(), e.Type, e.ClientID, e.Subject, list(e.Actors),
+			e.DelegationID, e.By, e.RequestID, nullBytes(e.Details), e.PrevHash, e.Hash)
+		head = e.Hash
 	}
-	b.Queue(`UPDATE audit_seq SET head = $1 WHERE id = 1`, prev)
+	b.Queue(`UPDATE audit_seq SET head = $1 WHERE id = 1`, head)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return 0, classify(err)
 	}
@@ -116,40 +120,6 @@ func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn fun
 		return false, err
 	}
 	return ok, nil
-}
-
-// CreateTokensAudited stores the token records and appends the events, in
-// one transaction.
-func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	const op = "store/postgres: create audited tokens"
-	if len(events) == 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
-	}
-	for _, r := range tokens {
-		if err := r.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	var first int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		for _, r := range tokens {
-			if err := insertToken(ctx, tx, r); err != nil {
-				return err
-			}
-		}
-		var err error
-		first, err = appendAudits(ctx, tx, events)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
-	return first, nil
 }
 
 // AuditHead returns the last event's sequence number and hash.

@@ -22,115 +22,26 @@ const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id
 
 // AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	return s.AppendAudits(ctx, []store.AuditEvent{e})
+	return s.appendAudited(ctx, "store/sqlite: append audit events", nil, []store.AuditEvent{e})
 }
 
 // AppendAudits stores the events, chained and in order, in one
 // transaction and returns the first sequence number.
 func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
-	const op = "store/sqlite: append audit events"
-	if len(events) == 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
-	}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	var first int64
-	err := s.inTx(ctx, func(tx dbtx) error {
-		var err error
-		first, err = appendAudits(ctx, tx, events)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
-	return first, nil
-}
-
-// appendAudits chains and inserts validated events inside the writer's
-// transaction tx and returns the first sequence number.
-func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
-	var (
-		last int64
-		prev []byte
-	)
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, classify(err)
-	}
-	if len(prev) == 0 {
-		prev = chain.Genesis()
-	}
-	// Rows go in multi-row INSERTs of at most auditChunk rows: one
-	// statement per chunk costs far less than one per row.
-	args := make([]any, 0, 12*min(len(events), auditChunk))
-	rows := 0
-	flush := func() error {
-		if rows == 0 {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, insertAuditRows(rows), args...)
-		args, rows = args[:0], 0
-		return classify(err)
-	}
-	for _, e := range events {
-		actors, err := encodeList(e.Actors)
-		if err != nil {
-			return 0, err
-		}
-		last++
-		e.Seq, e.Time = last, decodeTime(encodeTime(e.Time))
-		e.Details = nonEmpty(e.Details)
-		h := chain.Hash(prev, e)
-		args = append(args, e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By,
-			e.RequestID, nullBytes(e.Details), prev, h)
-		prev = h
-		if rows++; rows == auditChunk {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
-		return 0, err
-	}
-	return last - int64(len(events)) + 1, nil
-}
-
-// auditChunk is the most rows of one INSERT of audit events.
-const auditChunk = 32
-
-// insertAuditRows returns the INSERT of n audit event rows.
-func insertAuditRows(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	return b.String()
+	return s.appendAudited(ctx, "store/sqlite: append audit events", nil, events)
 }
 
 // CreateTokensAudited stores the token records and appends the events, in
 // one transaction.
 func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	const op = "store/sqlite: create audited tokens"
-	if len(events) == 0 {
-		return 0, fmt.Errorf("%s: %w", op, errors.Join(store.ErrInvalid, errors.New("no events")))
-	}
-	for _, r := range tokens {
-		if err := r.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
-	}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			return 0, fmt.Errorf("%s: %w", op, err)
-		}
+	return s.appendAudited(ctx, "store/sqlite: create audited tokens", tokens, events)
+}
+
+// appendAudited validates, then stores the token records and appends the
+// events in one transaction; op names the operation in errors.
+func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
+	if err := store.ValidateAudited(tokens, events); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64
 	err := s.inTx(ctx, func(tx dbtx) error {
@@ -149,13 +60,69 @@ func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRec
 	return first, nil
 }
 
+// auditHeadSQL reads the chain head: the last event's sequence number and
+// hash (no row for an empty trail).
+const auditHeadSQL = `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`
+
+// appendAudits chains and inserts validated events inside the writer's
+// transaction tx and returns the first sequence number.
+func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
+	var (
+		last int64
+		head []byte
+	)
+	err := tx.QueryRowContext(ctx, auditHeadSQL).Scan(&last, &head)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, classify(err)
+	}
+	// Rows go in multi-row INSERTs of at most auditChunk rows: one
+	// statement per chunk costs far less than one per row.
+	linked := chain.Link(head, last+1, events)
+	args := make([]any, 0, auditRowArgs*min(len(linked), auditChunk))
+	for i, e := range linked {
+		actors, err := encodeList(e.Actors)
+		if err != nil {
+			return 0, err
+		}
+		args = append(args, e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By,
+			e.RequestID, nullBytes(e.Details), e.PrevHash, e.Hash)
+		if rows := len(args) / auditRowArgs; rows == auditChunk || i == len(linked)-1 {
+			if _, err := tx.ExecContext(ctx, insertAuditRows(rows), args...); err != nil {
+				return 0, classify(err)
+			}
+			args = args[:0]
+		}
+	}
+	return last + 1, nil
+}
+
+// auditChunk is the most rows of one INSERT of audit events, and
+// auditRowArgs the arguments of one row (the columns of auditColumns).
+const (
+	auditChunk   = 32
+	auditRowArgs = 12
+)
+
+// insertAuditRows returns the INSERT of n audit event rows.
+func insertAuditRows(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_events (` + auditColumns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
 // AuditHead returns the last event's sequence number and hash.
 func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
 	var (
 		seq  int64
 		hash []byte
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	err := s.r.QueryRowContext(ctx, auditHeadSQL).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, nil
 	}
