@@ -391,7 +391,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		if x5t != "" {
 			// The family is bound to the certificate (RFC 8705 §4) and
 			// keeps the binding through refresh.
-			familyExtra["cnf"] = map[string]string{CnfX5T: x5t}
+			familyExtra["cnf"] = Cnf("", x5t)
 		}
 		fe, err := json.Marshal(familyExtra)
 		if err != nil {
