@@ -317,11 +317,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		case errors.Is(err, ErrSAMLReplayed):
 			return nil, oauth.InvalidRequest("the %s was already used", t.param)
 		case err != nil:
-			var oe *oauth.Error
-			if errors.As(err, &oe) {
-				return nil, oe
-			}
-			return nil, oauth.ServerError(err)
+			return nil, oauth.AsError(err)
 		}
 	}
 
