@@ -120,8 +120,8 @@ func presentedBinding(presentedJKT string, req *Request) (string, error) {
 // cnfJKT returns the jkt member of a presented token's cnf claim (raw
 // JSON; empty when the token has none), "" for a token without cnf. A cnf
 // that is not an object with a string jkt is an error: a token bound by
-// another method (x5t#S256 included) or malformed is
-// refused, never taken as unbound.
+// another method (x5t#S256 included) or malformed is refused, never
+// taken as unbound.
 func cnfJKT(raw string) (string, error) {
 	if raw == "" {
 		return "", nil
