@@ -78,9 +78,15 @@ func (e ContentEncryption) cekSize() int {
 // IsSupported reports whether writ encrypts and decrypts with e.
 func (e ContentEncryption) IsSupported() bool { return e.ivSize() != 0 }
 
-// goJoseEncryptions is the content encryption allow-list given to go-jose.
+// goJoseEncryptions is the content encryption allow-list given to go-jose:
+// ContentEncryptions, whose names are go-jose's.
 func goJoseEncryptions() []gojose.ContentEncryption {
-	return []gojose.ContentEncryption{gojose.A256GCM, gojose.A128CBC_HS256, gojose.A128GCM, gojose.A256CBC_HS512}
+	encs := ContentEncryptions()
+	out := make([]gojose.ContentEncryption, len(encs))
+	for i, e := range encs {
+		out[i] = gojose.ContentEncryption(e)
+	}
+	return out
 }
 
 // Errors about JWE.

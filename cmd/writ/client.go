@@ -84,7 +84,7 @@ type clientFlags struct {
 	refreshTTL   string
 	idTTL        string
 	idTokenAlg   string
-	idTokenEnc   responseCrypto
+	crypto       responseCrypto // signed and encrypted responses
 	jwks         string
 	jwksURI      string
 	firstParty   bool
@@ -143,7 +143,7 @@ func (f *clientFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.refreshTTL, "refresh-token-ttl", "", "refresh token lifetime `DURATION`, e.g. 720h (0 = server default)")
 	fs.StringVar(&f.idTTL, "id-token-ttl", "", "ID token lifetime `DURATION`, e.g. 1h (at most 24h; 0 = server default)")
 	fs.StringVar(&f.idTokenAlg, "id-token-signed-response-alg", "", "`ALG` of the client's ID tokens: RS256 (the default), PS256, ES256 or EdDSA, as the server's key ring offers"+hint)
-	f.idTokenEnc.register(fs, hint)
+	f.crypto.register(fs, hint)
 	fs.StringVar(&f.jwks, "jwks", "", "the client's public `JWKS` (private_key_jwt keys, encryption keys): @FILE, @- for standard input, or inline JSON"+hint)
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "https `URL` where the client publishes its JWK Set"+hint)
 	fs.BoolVar(&f.firstParty, "first-party", false, "mark the client as first party (no consent page)")
@@ -330,7 +330,7 @@ func (f *clientFlags) body(ctx context.Context, cmd *cobra.Command, s *streams) 
 		}
 	}
 	text("id-token-signed-response-alg", "id_token_signed_response_alg", f.idTokenAlg)
-	for _, r := range f.idTokenEnc.fields() {
+	for _, r := range f.crypto.fields() {
 		text(r[0], r[1], r[2])
 	}
 	text("jwks-uri", "jwks_uri", f.jwksURI)

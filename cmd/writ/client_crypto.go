@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/writ-dev/writ/internal/oidc"
-	"github.com/writ-dev/writ/jose"
 )
 
 // responseCrypto holds the flags of signed and encrypted responses (OpenID
@@ -20,14 +19,8 @@ type responseCrypto struct {
 
 // register adds the flags to fs; hint tells how an update clears a value.
 func (r *responseCrypto) register(fs *pflag.FlagSet, hint string) {
-	var algs, encs []string
-	for _, a := range oidc.ResponseEncryptionAlgorithms() {
-		algs = append(algs, string(a))
-	}
-	for _, e := range oidc.ResponseEncryptionEncs() {
-		encs = append(encs, string(e))
-	}
-	algList, encList := strings.Join(algs, ", "), strings.Join(encs, ", ")
+	algList := strings.Join(oidc.ResponseEncryptionAlgValues(), ", ")
+	encList := strings.Join(oidc.ResponseEncryptionEncValues(), ", ")
 	fs.StringVar(&r.idTokenAlg, "id-token-encrypted-response-alg", "", "encrypt the client's ID tokens to its key (from --jwks or --jwks-uri) with key management `ALG`: "+algList+hint)
 	fs.StringVar(&r.idTokenEnc, "id-token-encrypted-response-enc", "", "content encryption `ENC` of the client's ID tokens: "+encList+" (default "+string(oidc.DefaultResponseEncryption)+")"+hint)
 	fs.StringVar(&r.userinfoSign, "userinfo-signed-response-alg", "", "answer the client's UserInfo requests with a JWT signed with `ALG` (RS256, PS256, ES256 or EdDSA, as the key ring offers)"+hint)
@@ -53,7 +46,7 @@ func joinAlgEnc(alg, enc string) string {
 		return ""
 	}
 	if enc == "" {
-		enc = string(jose.A128CBCHS256)
+		enc = string(oidc.DefaultResponseEncryption)
 	}
 	return alg + " / " + enc
 }

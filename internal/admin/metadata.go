@@ -78,7 +78,7 @@ func hasSecret(method string) bool {
 // fieldNames returns the members a request may hold, in documentation
 // order.
 func fieldNames() []string {
-	return []string{
+	return slices.Concat([]string{
 		"client_id", "client_name", "redirect_uris", "post_logout_redirect_uris",
 		"grant_types", "response_types", "scope", "token_endpoint_auth_method",
 		"jwks", "jwks_uri", "backchannel_logout_uri",
@@ -87,9 +87,7 @@ func fieldNames() []string {
 		"agent", "token_exchange", "dpop_bound_access_tokens", "require_pushed_authorization_requests",
 		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
 		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
-		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
-		"profile",
-	}
+	}, mtlsFieldNames(), []string{"profile"})
 }
 
 // readOnly explains why a response member a caller may send back by

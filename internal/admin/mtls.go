@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/writ-dev/writ/internal/oauth"
@@ -23,7 +24,7 @@ const (
 
 // mtlsFieldNames are the mutual-TLS members of client metadata.
 func mtlsFieldNames() []string {
-	return []string{fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound}
+	return append(slices.Clone(tlsIdentityFields), fieldCertBound)
 }
 
 // tlsIdentityFields are the members that name a tls_client_auth
@@ -102,12 +103,17 @@ func validateMTLS(c *store.Client) error {
 
 func countTLSIdentities(a *store.TLSClientAuth) int {
 	n := 0
-	for _, v := range []string{a.SubjectDN, a.SANDNS, a.SANURI, a.SANIP, a.SANEmail} {
+	for _, v := range tlsIdentities(a) {
 		if v != "" {
 			n++
 		}
 	}
 	return n
+}
+
+// tlsIdentities are a's values, in the order of tlsIdentityFields.
+func tlsIdentities(a *store.TLSClientAuth) []string {
+	return []string{a.SubjectDN, a.SANDNS, a.SANURI, a.SANIP, a.SANEmail}
 }
 
 // checkTLSIdentity checks the form of the one registered identity.
@@ -134,7 +140,7 @@ func checkTLSIdentity(a *store.TLSClientAuth) error {
 			return badMetadata("%s must be an email address", fieldTLSSANEmail)
 		}
 	}
-	for _, v := range []string{a.SubjectDN, a.SANDNS, a.SANURI, a.SANIP, a.SANEmail} {
+	for _, v := range tlsIdentities(a) {
 		if err := checkPrintable("tls_client_auth", v); err != nil {
 			return err
 		}

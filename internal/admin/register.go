@@ -229,15 +229,14 @@ func (rg *registration) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admin fields) are ignored, as RFC 7591 §2 asks of members a server does
 // not support; the response shows what was registered.
 func registrationFields() []string {
-	return []string{
+	return append([]string{
 		"client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types",
 		"scope", "token_endpoint_auth_method", "jwks", "jwks_uri", "id_token_signed_response_alg",
 		"dpop_bound_access_tokens",
 		"require_pushed_authorization_requests",
 		"id_token_encrypted_response_alg", "id_token_encrypted_response_enc",
 		"userinfo_signed_response_alg", "userinfo_encrypted_response_alg", "userinfo_encrypted_response_enc",
-		fieldTLSSubjectDN, fieldTLSSANDNS, fieldTLSSANURI, fieldTLSSANIP, fieldTLSSANEmail, fieldCertBound,
-	}
+	}, mtlsFieldNames()...)
 }
 
 // RegistrationResponse is the RFC 7591 §3.2.1 / RFC 7592 §3 response.

@@ -27,13 +27,6 @@ const FAPI2MaxCodeLifetime = 60
 // allows (§5.3.2.2: expires_in of less than 600 seconds).
 const FAPI2MaxRequestURILifetime = 600
 
-// The mutual-TLS client authentication methods of RFC 8705 §2, named here
-// by value so that the profile does not depend on the mTLS code.
-const (
-	fapiTLSClientAuth           = "tls_client_auth"
-	fapiSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
-)
-
 // ErrFAPI2 is wrapped by every refusal of CheckFAPI2Client.
 var ErrFAPI2 = errors.New("does not conform to the FAPI 2.0 Security Profile")
 
@@ -63,7 +56,7 @@ func FAPI2AlgorithmNames() []string {
 // FAPI2AuthMethods are the only client authentication methods the
 // profile allows (§5.3.2.1: mutual TLS, RFC 8705, or private_key_jwt).
 func FAPI2AuthMethods() []string {
-	return []string{AuthPrivateKeyJWT, fapiTLSClientAuth, fapiSelfSignedTLSClientAuth}
+	return []string{AuthPrivateKeyJWT, MethodTLSClientAuth, MethodSelfSignedTLSClientAuth}
 }
 
 // FAPI2AuthMethod reports whether method is one of FAPI2AuthMethods.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
@@ -33,20 +34,17 @@ func ResponseEncryptionEncs() []jose.ContentEncryption {
 
 // ResponseEncryptionAlgValues returns ResponseEncryptionAlgorithms as
 // strings, for discovery's *_encryption_alg_values_supported.
-func ResponseEncryptionAlgValues() []string {
-	var out []string
-	for _, a := range ResponseEncryptionAlgorithms() {
-		out = append(out, string(a))
-	}
-	return out
-}
+func ResponseEncryptionAlgValues() []string { return strs(ResponseEncryptionAlgorithms()) }
 
 // ResponseEncryptionEncValues returns ResponseEncryptionEncs as strings,
 // for discovery's *_encryption_enc_values_supported.
-func ResponseEncryptionEncValues() []string {
-	var out []string
-	for _, e := range ResponseEncryptionEncs() {
-		out = append(out, string(e))
+func ResponseEncryptionEncValues() []string { return strs(ResponseEncryptionEncs()) }
+
+// strs converts names (algorithms, content encryptions) to strings.
+func strs[T ~string](names []T) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
 	}
 	return out
 }
@@ -102,6 +100,7 @@ func CheckResponseMetadata(c *store.Client, signingAlgs []jose.Algorithm) error 
 	if a := jose.Algorithm(c.UserinfoSignedResponseAlg); a != "" && (!slices.Contains(signingAlgs, a) || !a.IsSignature() || a.IsSymmetric()) {
 		return fmt.Errorf("userinfo_signed_response_alg %q is not supported; this server signs UserInfo responses with %s", clip(string(a)), algNames(signingAlgs))
 	}
+	var ks *jose.KeySet // c.JWKS, parsed once
 	for _, r := range []struct{ prefix, alg, enc string }{
 		{"id_token", c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc},
 		{"userinfo", c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc},
@@ -122,9 +121,11 @@ func CheckResponseMetadata(c *store.Client, signingAlgs []jose.Algorithm) error 
 			return fmt.Errorf("%s_encrypted_response_alg needs the client's encryption key: set jwks or jwks_uri", r.prefix)
 		}
 		if len(c.JWKS) > 0 {
-			ks, err := jose.ParseKeySet(c.JWKS)
-			if err != nil {
-				return fmt.Errorf("jwks is not a valid JWK Set: %w", err)
+			if ks == nil {
+				var err error
+				if ks, err = jose.ParseKeySet(c.JWKS); err != nil {
+					return fmt.Errorf("jwks is not a valid JWK Set: %w", err)
+				}
 			}
 			if _, err := jose.EncryptionKey(ks, jose.Algorithm(r.alg)); err != nil {
 				return fmt.Errorf("%s_encrypted_response_alg %s needs a key in jwks to encrypt to: %s", r.prefix, r.alg, encryptionKeyHint(jose.Algorithm(r.alg)))
@@ -142,27 +143,9 @@ func encryptionKeyHint(alg jose.Algorithm) string {
 	return fmt.Sprintf(`a public key with %s, "use":"enc" (or no use), and "alg":%q or no alg`, kty, alg)
 }
 
-func algNames(algs []jose.Algorithm) string {
-	s := ""
-	for i, a := range algs {
-		if i > 0 {
-			s += ", "
-		}
-		s += string(a)
-	}
-	return s
-}
+func algNames(algs []jose.Algorithm) string { return strings.Join(strs(algs), ", ") }
 
-func encNames() string {
-	s := ""
-	for i, e := range ResponseEncryptionEncs() {
-		if i > 0 {
-			s += ", "
-		}
-		s += string(e)
-	}
-	return s
-}
+func encNames() string { return strings.Join(ResponseEncryptionEncValues(), ", ") }
 
 func clip(s string) string {
 	if len(s) > 32 {

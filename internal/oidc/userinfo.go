@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -247,8 +246,7 @@ func (h *UserInfo) checkCert(r *http.Request, x5t string) error {
 	if h.CertThumbprint == nil {
 		return errCertBound
 	}
-	got := h.CertThumbprint(r)
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(x5t)) != 1 {
+	if !oauth.ThumbprintsEqual(x5t, h.CertThumbprint(r)) {
 		return errCertBound
 	}
 	return nil

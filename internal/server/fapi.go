@@ -251,6 +251,7 @@ func fapiMetadata(m *Metadata) {
 	}
 	m.TokenEndpointAuthSigningAlgValuesSupported = keep(m.TokenEndpointAuthSigningAlgValuesSupported)
 	m.IDTokenSigningAlgValuesSupported = keep(m.IDTokenSigningAlgValuesSupported)
+	m.UserInfoSigningAlgValuesSupported = keep(m.UserInfoSigningAlgValuesSupported)
 	m.RequestObjectSigningAlgValuesSupported = keep(m.RequestObjectSigningAlgValuesSupported)
 	m.DPoPSigningAlgValuesSupported = keep(m.DPoPSigningAlgValuesSupported)
 	if m.PushedAuthorizationRequestEndpoint != "" {

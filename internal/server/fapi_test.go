@@ -350,7 +350,7 @@ func TestFAPI2ServerWide(t *testing.T) {
 		t.Errorf("token_endpoint_auth_methods_supported = %v", got)
 	}
 	for _, name := range []string{"token_endpoint_auth_signing_alg_values_supported", "id_token_signing_alg_values_supported",
-		"request_object_signing_alg_values_supported", "dpop_signing_alg_values_supported"} {
+		"userinfo_signing_alg_values_supported", "request_object_signing_alg_values_supported", "dpop_signing_alg_values_supported"} {
 		got := strs(name)
 		if len(got) == 0 || slices.ContainsFunc(got, func(a string) bool { return !oauth.FAPI2Algorithm(a) }) {
 			t.Errorf("%s = %v: want PS256, ES256, EdDSA only", name, got)

@@ -387,16 +387,9 @@ func (s *Server) introspectRefresh(ctx context.Context, token string) (Introspec
 	if rt.JKT != "" || rt.DelegationID != "" || x5t != "" {
 		res.Extra = map[string]json.RawMessage{}
 	}
-	if rt.JKT != "" || x5t != "" {
+	if c := grant.Cnf(rt.JKT, x5t); c != nil {
 		// A refresh token bound to a DPoP key (RFC 9449 §5) or a
 		// certificate (RFC 8705 §4) says so.
-		c := map[string]string{}
-		if rt.JKT != "" {
-			c["jkt"] = rt.JKT
-		}
-		if x5t != "" {
-			c[grant.CnfX5T] = x5t
-		}
 		cnf, err := json.Marshal(c)
 		if err != nil {
 			return inactive, fmt.Errorf("introspect refresh token: %w", err)

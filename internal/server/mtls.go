@@ -56,9 +56,6 @@ func checkMTLSOptions(o *MTLSOptions) error {
 	if o.Header != "" && len(o.TrustedProxies) == 0 {
 		return errors.New("server: mTLS: a client certificate header needs trusted proxies")
 	}
-	if o.Header != "" && http.CanonicalHeaderKey(o.Header) == "" {
-		return errors.New("server: mTLS: the client certificate header name is empty")
-	}
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -4,11 +4,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"testing"
 
+	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/testcert"
 )
 
@@ -43,5 +45,23 @@ func TestCertHeaderHost(t *testing.T) {
 				t.Errorf("certificate believed = %v, want %v", got != nil, tc.believed)
 			}
 		})
+	}
+}
+
+// TestCertHeaderRepeated: a trusted proxy's certificate header that
+// appears twice is invalid_request, never one of the two picked.
+func TestCertHeaderRepeated(t *testing.T) {
+	cert := testcert.SelfSigned(t, x509.Certificate{Subject: pkix.Name{CommonName: "orders"}})
+	header := url.QueryEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})))
+	s := &Server{opts: Options{MTLS: &MTLSOptions{Header: "X-SSL-Client-Cert",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}}}
+	r := httptest.NewRequest("POST", "http://id.example.com/oauth2/token", nil)
+	r.RemoteAddr = "10.0.0.5:4444"
+	r.Header.Add("X-SSL-Client-Cert", header)
+	r.Header.Add("X-SSL-Client-Cert", header)
+	got, err := s.clientCert(r)
+	var oe *oauth.Error
+	if !errors.As(err, &oe) || oe.Code != oauth.CodeInvalidRequest || got != nil {
+		t.Fatalf("clientCert = %v, %v; want invalid_request", got, err)
 	}
 }

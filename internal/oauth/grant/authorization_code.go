@@ -78,8 +78,7 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	}
 	st := grantState{client: c, user: &u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
 		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims,
-		jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey),
-		x5t: certBinding(req), refreshX5T: refreshCertBinding(c, certBinding(req))}
+		binding: requestBinding(req)}
 	if len(st.audience) == 0 {
 		st.audience = DefaultAudience(c, g.DefaultAudience)
 	}

@@ -246,8 +246,7 @@ func (g *DeviceCode) Handle(ctx context.Context, req *Request) (*Response, error
 	}
 	st := grantState{client: c, user: &u, scopes: d.Scopes, audience: d.Audience, sessionID: d.SessionID,
 		authTime: d.AuthTime, amr: d.AMR, acr: d.ACR,
-		jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey),
-		x5t: certBinding(req), refreshX5T: refreshCertBinding(c, certBinding(req))}
+		binding: requestBinding(req)}
 	if st.accessAudience, err = TokenResources(req.Form, st.audience); err != nil {
 		return nil, err
 	}

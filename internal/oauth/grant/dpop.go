@@ -40,22 +40,33 @@ func tokenType(jkt string) string {
 	return TokenTypeBearer
 }
 
-// withCnf returns extra with the confirmation claim added: {"jkt": jkt}
-// (RFC 9449 §6) and {"x5t#S256": x5t} (RFC 8705 §3.1), each when not
-// empty; extra itself when both are. extra is not modified.
-func withCnf(extra map[string]any, jkt, x5t string) map[string]any {
+// Cnf is the confirmation claim (cnf, RFC 7800) of a token bound to the
+// DPoP key jkt ({"jkt": jkt}, RFC 9449 §6) and to the TLS client
+// certificate x5t ({"x5t#S256": x5t}, RFC 8705 §3.1), each when not
+// empty; nil when both are.
+func Cnf(jkt, x5t string) map[string]string {
 	if jkt == "" && x5t == "" {
-		return extra
+		return nil
 	}
-	out := make(map[string]any, len(extra)+1)
-	maps.Copy(out, extra)
-	cnf := map[string]string{}
+	cnf := make(map[string]string, 2)
 	if jkt != "" {
 		cnf["jkt"] = jkt
 	}
 	if x5t != "" {
 		cnf[CnfX5T] = x5t
 	}
+	return cnf
+}
+
+// withCnf returns extra with the confirmation claim Cnf(jkt, x5t) added;
+// extra itself when jkt and x5t are both empty. extra is not modified.
+func withCnf(extra map[string]any, jkt, x5t string) map[string]any {
+	cnf := Cnf(jkt, x5t)
+	if cnf == nil {
+		return extra
+	}
+	out := make(map[string]any, len(extra)+1)
+	maps.Copy(out, extra)
 	out["cnf"] = cnf
 	return out
 }
@@ -109,8 +120,8 @@ func presentedBinding(presentedJKT string, req *Request) (string, error) {
 // cnfJKT returns the jkt member of a presented token's cnf claim (raw
 // JSON; empty when the token has none), "" for a token without cnf. A cnf
 // that is not an object with a string jkt is an error: a token bound by
-// another method (x5t#S256, which writ does not check yet) or malformed is
-// refused, never taken as unbound.
+// another method (x5t#S256 included) or malformed is refused, never
+// taken as unbound.
 func cnfJKT(raw string) (string, error) {
 	if raw == "" {
 		return "", nil

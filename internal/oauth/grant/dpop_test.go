@@ -64,40 +64,7 @@ func authed(c store.Client) *oauth.Authenticated {
 // not checked here) or opaque.
 func cnfJKT(t *testing.T, s store.Store, access string) string {
 	t.Helper()
-	var raw json.RawMessage
-	if opaque.IsAccessToken(access) {
-		rec, err := s.GetToken(t.Context(), opaque.Hash(access))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var extra map[string]json.RawMessage
-		if len(rec.Extra) > 0 {
-			if err := json.Unmarshal(rec.Extra, &extra); err != nil {
-				t.Fatal(err)
-			}
-		}
-		raw = extra["cnf"]
-	} else {
-		var j jose.JWS
-		if err := j.Parse(access, 1<<16); err != nil {
-			t.Fatal(err)
-		}
-		var claims map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(j.Payload()), &claims); err != nil {
-			t.Fatal(err)
-		}
-		raw = claims["cnf"]
-	}
-	if raw == nil {
-		return ""
-	}
-	var cnf struct {
-		JKT string `json:"jkt"`
-	}
-	if err := json.Unmarshal(raw, &cnf); err != nil {
-		t.Fatal(err)
-	}
-	return cnf.JKT
+	return cnfOf(t, s, access)["jkt"]
 }
 
 func TestDPoPBindsCodeAndRefresh(t *testing.T) {

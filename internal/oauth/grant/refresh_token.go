@@ -110,11 +110,11 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
-		rotate: true, refreshScopes: refreshScopes, jkt: req.DPoPKey, refreshJKT: old.JKT,
-		// A family bound to a certificate keeps it (RFC 8705 §4); its
-		// access tokens are bound to it whatever the client registered.
-		x5t: cmp.Or(famX5T, certBinding(req)), refreshX5T: famX5T,
-		extra: old.Extra, delegationID: old.DelegationID}
+		rotate: true, refreshScopes: refreshScopes, extra: old.Extra, delegationID: old.DelegationID,
+		// The family keeps its bindings; a family bound to a certificate
+		// (RFC 8705 §4) binds its access tokens to it whatever the client
+		// registered.
+		binding: binding{jkt: req.DPoPKey, refreshJKT: old.JKT, x5t: cmp.Or(famX5T, certBinding(req)), refreshX5T: famX5T}}
 	// RFC 8707 §2.2: resource narrows this access token to audiences the
 	// refresh token was granted for; the refresh token keeps them all.
 	if st.accessAudience, err = TokenResources(req.Form, old.Audience); err != nil {

@@ -317,11 +317,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		case errors.Is(err, ErrSAMLReplayed):
 			return nil, oauth.InvalidRequest("the %s was already used", t.param)
 		case err != nil:
-			var oe *oauth.Error
-			if errors.As(err, &oe) {
-				return nil, oe
-			}
-			return nil, oauth.ServerError(err)
+			return nil, oauth.AsError(err)
 		}
 	}
 
@@ -391,7 +387,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 		if x5t != "" {
 			// The family is bound to the certificate (RFC 8705 §4) and
 			// keeps the binding through refresh.
-			familyExtra["cnf"] = map[string]string{CnfX5T: x5t}
+			familyExtra["cnf"] = Cnf("", x5t)
 		}
 		fe, err := json.Marshal(familyExtra)
 		if err != nil {

@@ -137,6 +137,13 @@ type grantState struct {
 	// a refresh keeps the presented token's scope however it narrowed the
 	// access token (RFC 6749 §6).
 	refreshScopes []string
+	binding
+}
+
+// binding is the sender constraint of what a grant issues: the DPoP key
+// and the TLS client certificate its access token and refresh token
+// family are bound to, each empty when not bound so.
+type binding struct {
 	// jkt binds the access token to a DPoP key (cnf.jkt), or is empty;
 	// refreshJKT binds a new refresh token family (dpop.go).
 	jkt, refreshJKT string
@@ -144,6 +151,16 @@ type grantState struct {
 	// (cnf.x5t#S256), or is empty; refreshX5T binds the refresh token
 	// family (mtls.go), recorded in its Extra.
 	x5t, refreshX5T string
+}
+
+// requestBinding is the binding of a grant that starts a refresh token
+// family (a code or device code redeemed): the request's DPoP key and
+// certificate, as req's client registered (refreshBinding, certBinding,
+// refreshCertBinding).
+func requestBinding(req *Request) binding {
+	c := &req.Client.Client
+	x5t := certBinding(req)
+	return binding{jkt: req.DPoPKey, refreshJKT: refreshBinding(c, req.DPoPKey), x5t: x5t, refreshX5T: refreshCertBinding(c, x5t)}
 }
 
 // issue mints, in memory, the access token, the ID token (openid scope)
