@@ -36,8 +36,9 @@ type SharedThrottle struct {
 	Errors func(error)
 }
 
-// sharedTimeout bounds a shared throttle's backend call.
-const sharedTimeout = 250 * time.Millisecond
+// sharedTimeout bounds a shared throttle's backend call, as it bounds a
+// rate limit's.
+const sharedTimeout = ratelimit.DefaultTimeout
 
 // bucket is one limit of the shared throttle: its key and GCRA
 // parameters.

@@ -133,15 +133,6 @@ func (m *Memory) Len() int {
 	return n
 }
 
-// BackendFunc adapts a function to a Backend, e.g. the store's TakeRate
-// (store/postgres: shared by the nodes of one database).
-type BackendFunc func(ctx context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error)
-
-// Take calls f.
-func (f BackendFunc) Take(ctx context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error) {
-	return f(ctx, key, now, emission, tolerance)
-}
-
 // Resetter is a Backend that can forget a key (the sign-in throttle
 // forgets an account's failures at a successful sign-in).
 type Resetter interface {

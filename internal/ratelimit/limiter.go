@@ -131,10 +131,6 @@ func (l *Limiter) take(ctx context.Context, rule, value string, emission, tolera
 	return Decision{Allowed: true}
 }
 
-// Backend returns the limiter's backend, for counters that use it
-// directly (such as the sign-in throttle).
-func (l *Limiter) Backend() Backend { return l.backend }
-
 // warn logs a backend failure, at most once per warnInterval.
 func (l *Limiter) warn(ctx context.Context, rule string, err error) {
 	now := time.Now()
