@@ -195,3 +195,25 @@ func BenchmarkMemory(b *testing.B) {
 		}
 	})
 }
+
+// TestWarner: the first failure is logged, then at most one per
+// WarnInterval.
+func TestWarner(t *testing.T) {
+	var w ratelimit.Warner
+	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true},
+		{time.Second, false},
+		{ratelimit.WarnInterval - 1, false},
+		{ratelimit.WarnInterval, true},
+		{ratelimit.WarnInterval + time.Second, false},
+		{3 * ratelimit.WarnInterval, true},
+	} {
+		if got := w.Due(t0.Add(tc.at)); got != tc.want {
+			t.Errorf("Due at +%v = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+}
