@@ -78,8 +78,7 @@ type memoryShard struct {
 
 // Take performs one GCRA step in memory; it never fails.
 func (m *Memory) Take(_ context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error) {
-	m.once.Do(func() { m.seed = maphash.MakeSeed() })
-	sh := &m.shards[maphash.String(m.seed, key)%memoryShards]
+	sh := m.shard(key)
 	n := now.UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -95,6 +94,12 @@ func (m *Memory) Take(_ context.Context, key string, now time.Time, emission, to
 	}
 	sh.tats[key] = next
 	return ok, retry, nil
+}
+
+// shard is the shard that holds key.
+func (m *Memory) shard(key string) *memoryShard {
+	m.once.Do(func() { m.seed = maphash.MakeSeed() })
+	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
 // makeRoom keeps the shard under its share of MaxKeys: first by dropping
@@ -142,8 +147,7 @@ type Resetter interface {
 
 // Reset forgets key.
 func (m *Memory) Reset(_ context.Context, key string) error {
-	m.once.Do(func() { m.seed = maphash.MakeSeed() })
-	sh := &m.shards[maphash.String(m.seed, key)%memoryShards]
+	sh := m.shard(key)
 	sh.mu.Lock()
 	delete(sh.tats, key)
 	sh.mu.Unlock()
