@@ -217,3 +217,33 @@ func TestWarner(t *testing.T) {
 		}
 	}
 }
+
+// blocking is a backend that answers only when its call is given up.
+type blocking struct{}
+
+func (blocking) Take(ctx context.Context, _ string, _ time.Time, _, _ time.Duration) (bool, time.Duration, error) {
+	<-ctx.Done()
+	return false, 0, ctx.Err()
+}
+
+// TestLimiterTimeout: a backend that does not answer within Timeout lets
+// the event through and is reported as failing.
+func TestLimiterTimeout(t *testing.T) {
+	var errs atomic.Int32
+	l := ratelimit.New(ratelimit.Options{
+		Backend: blocking{},
+		Limits:  map[string]ratelimit.Limit{"token": {Rate: 1, Per: time.Hour, Burst: 1}},
+		Timeout: time.Millisecond,
+		Hooks: ratelimit.Hooks{BackendError: func(_ string, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				errs.Add(1)
+			}
+		}},
+	})
+	if d := l.Allow(context.Background(), "token", "c1"); !d.Allowed {
+		t.Fatal("a backend past its timeout refused")
+	}
+	if errs.Load() != 1 {
+		t.Fatalf("BackendError heard %d timeouts, want 1", errs.Load())
+	}
+}
