@@ -54,8 +54,10 @@ func gcra(tat, now int64, emission, tolerance time.Duration) (allowed bool, retr
 // Memory is a Backend in this process's memory: one node's limits. It is
 // bounded: at most MaxKeys keys (DefaultMaxKeys when zero); a key whose
 // TAT has passed is the same as an absent one and is dropped, and when the
-// table is still full an arbitrary key is evicted (it gets a fresh burst).
-// The zero Memory is ready to use.
+// table is still full arbitrary keys are evicted (they get a fresh burst),
+// an eighth of the table at once, so that a flood of new keys pays for one
+// sweep of the table per many keys, not one per key. The zero Memory is
+// ready to use.
 type Memory struct {
 	// MaxKeys caps the number of keys kept.
 	MaxKeys int
@@ -103,7 +105,8 @@ func (m *Memory) shard(key string) *memoryShard {
 }
 
 // makeRoom keeps the shard under its share of MaxKeys: first by dropping
-// the keys whose TAT has passed, then by evicting arbitrary ones.
+// the keys whose TAT has passed, then, when that freed less than an
+// eighth of the share, by evicting arbitrary ones down to seven eighths.
 func (m *Memory) makeRoom(sh *memoryShard, now int64) {
 	limit := m.MaxKeys
 	if limit <= 0 {
@@ -118,8 +121,9 @@ func (m *Memory) makeRoom(sh *memoryShard, now int64) {
 			delete(sh.tats, k)
 		}
 	}
+	keep := min(limit-limit/8, limit-1)
 	for k := range sh.tats {
-		if len(sh.tats) < limit {
+		if len(sh.tats) <= keep {
 			break
 		}
 		delete(sh.tats, k)

@@ -196,6 +196,21 @@ func BenchmarkMemory(b *testing.B) {
 	})
 }
 
+// BenchmarkMemoryFull is a flood of new keys on a full table of live
+// ones: each new key must make room.
+func BenchmarkMemoryFull(b *testing.B) {
+	m := &ratelimit.Memory{}
+	now := time.Unix(1e9, 0)
+	for i := range ratelimit.DefaultMaxKeys {
+		m.Take(context.Background(), "k"+strconv.Itoa(i), now, time.Hour, time.Hour)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		m.Take(context.Background(), "new"+strconv.Itoa(i), now, time.Hour, time.Hour)
+	}
+}
+
 // TestWarner: the first failure is logged, then at most one per
 // WarnInterval.
 func TestWarner(t *testing.T) {
