@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/writ-dev/writ/internal/config"
@@ -12,6 +11,7 @@ import (
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeobs"
+	"github.com/writ-dev/writ/internal/store/storeopen"
 	"github.com/writ-dev/writ/internal/tracing"
 )
 
@@ -51,7 +51,7 @@ func (a *App) observe(cfg *config.Config) (store.Store, error) {
 		a.log.Info("tracing on", "endpoint", cfg.TracingEndpoint, "sample_ratio", cfg.TracingSampleRatio)
 	}
 	system := "sqlite"
-	if strings.HasPrefix(cfg.DatabaseDSN(), "postgres") {
+	if backend, _, _ := storeopen.Parse(cfg.DatabaseDSN()); backend == storeopen.Postgres {
 		system = "postgresql"
 	}
 	return storeobs.Wrap(a.Store, a.Metrics.StoreObserver(), a.Tracing.StoreObserver(system)), nil

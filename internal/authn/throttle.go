@@ -87,9 +87,10 @@ const maxCountedFailures = 1 << 10
 // By default the counts live in memory and are per node: behind a load
 // balancer of n nodes an attacker may get up to n times the limits, and a
 // restart forgets them. With Shared they live in a backend every node
-// shares (see SharedThrottle for how the limits are counted there). Memory is bounded: at most MaxKeys entries per table, keys whose
-// last failure left the window are dropped, and when a table is full the
-// key whose last failure is oldest is evicted.
+// shares (see SharedThrottle for how the limits are counted there).
+// Memory is bounded: at most MaxKeys entries per table, keys whose last
+// failure left the window are dropped, and when a table is full the key
+// whose last failure is oldest is evicted.
 //
 // The zero Throttle uses the defaults. A Throttle is safe for concurrent
 // use and must not be copied after first use.
@@ -276,14 +277,14 @@ func accountKey(account string) string {
 	return boundKey(store.UsernameKey(account))
 }
 
-// ipKey is the tracked form of a client address: an IPv4 address (IPv4 in
-// IPv6 unmapped), an IPv6 /64 prefix, or, for something that is not an
-// address, the string itself, bounded in length.
 // AddressKey is the key an address is counted under by the throttles and
 // the rate limits: an IPv4 address as itself, an IPv6 address as its /64
 // (one subscriber's network, which holds more addresses than any table).
 func AddressKey(ip string) string { return ipKey(ip) }
 
+// ipKey is the tracked form of a client address: an IPv4 address (IPv4 in
+// IPv6 unmapped), an IPv6 /64 prefix, or, for something that is not an
+// address, the string itself, bounded in length.
 func ipKey(ip string) string {
 	if ip == "" {
 		return ""

@@ -36,8 +36,9 @@ type SharedThrottle struct {
 	Errors func(error)
 }
 
-// sharedTimeout bounds a shared throttle's backend call.
-const sharedTimeout = 250 * time.Millisecond
+// sharedTimeout bounds a shared throttle's backend call, as it bounds a
+// rate limit's.
+const sharedTimeout = ratelimit.DefaultTimeout
 
 // bucket is one limit of the shared throttle: its key and GCRA
 // parameters.
@@ -61,45 +62,41 @@ func (t *Throttle) accountBucket(account string) bucket {
 	return bucket{ratelimit.Key(t.Shared.Name+"_account", accountKey(account)), d, d * time.Duration(n)}
 }
 
-// ask tells how long until one more failure would fit in b (zero: now).
-func (t *Throttle) ask(b bucket) time.Duration {
+// shared runs one call f on the shared backend, bounded by sharedTimeout,
+// and reports its error; the caller then goes on as if the backend had
+// counted nothing (fail open).
+func (t *Throttle) shared(f func(ctx context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
 	defer cancel()
-	ok, retry, err := t.Shared.Backend.Take(ctx, b.key, t.now(), 0, b.tolerance-b.emission)
-	if err != nil {
-		t.sharedError(err)
-		return 0
+	if err := f(ctx); err != nil && t.Shared.Errors != nil {
+		t.Shared.Errors(err)
 	}
-	if ok {
-		return 0
-	}
+}
+
+// ask tells how long until one more failure would fit in b (zero: now).
+func (t *Throttle) ask(b bucket) (retry time.Duration) {
+	t.shared(func(ctx context.Context) error {
+		ok, r, err := t.Shared.Backend.Take(ctx, b.key, t.now(), 0, b.tolerance-b.emission)
+		if err == nil && !ok {
+			retry = r
+		}
+		return err
+	})
 	return retry
 }
 
 // count records one failure in b.
 func (t *Throttle) count(b bucket) {
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
-	if _, _, err := t.Shared.Backend.Take(ctx, b.key, t.now(), b.emission, b.tolerance); err != nil {
-		t.sharedError(err)
-	}
+	t.shared(func(ctx context.Context) error {
+		_, _, err := t.Shared.Backend.Take(ctx, b.key, t.now(), b.emission, b.tolerance)
+		return err
+	})
 }
 
+// forget forgets the failures in b, when the backend can.
 func (t *Throttle) forget(b bucket) {
-	r, ok := t.Shared.Backend.(ratelimit.Resetter)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
-	defer cancel()
-	if err := r.Reset(ctx, b.key); err != nil {
-		t.sharedError(err)
-	}
-}
-
-func (t *Throttle) sharedError(err error) {
-	if t.Shared.Errors != nil {
-		t.Shared.Errors(err)
+	if r, ok := t.Shared.Backend.(ratelimit.Resetter); ok {
+		t.shared(func(ctx context.Context) error { return r.Reset(ctx, b.key) })
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package clientip finds a request's client address: the peer address of
 // the connection, or, when the peer is a trusted proxy, the right-most
 // address of X-Forwarded-For (or, when configured, RFC 7239 Forwarded;
-// never both) that is not itself a trusted proxy. It is the one place writ computes the source address its
-// rate limits, sign-in throttle, logs and audit records use.
+// never both) that is not itself a trusted proxy. It is the one place
+// writ computes the source address its rate limits, sign-in throttle,
+// logs and audit records use.
 //
 // With no trusted proxies (the default) the headers are never believed:
 // anyone can send them. Only the proxies named are believed, and only for

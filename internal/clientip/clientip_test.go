@@ -165,7 +165,7 @@ func TestMiddlewareAndOf(t *testing.T) {
 		got = clientip.Of(req)
 		// A second resolver inside (trusting nothing) keeps the first answer.
 		var none *clientip.Resolver
-		none.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) { inner = clientip.FromContext(req.Context()) })).ServeHTTP(nil, req)
+		none.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) { inner = clientip.Of(req) })).ServeHTTP(nil, req)
 	}))
 	h.ServeHTTP(nil, req)
 	if got != "203.0.113.9" || inner != "203.0.113.9" {

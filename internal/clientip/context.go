@@ -31,9 +31,3 @@ func Of(req *http.Request) string {
 	var none *Resolver
 	return none.Addr(req)
 }
-
-// FromContext returns the client address Middleware put into ctx, or "".
-func FromContext(ctx context.Context) string {
-	a, _ := ctx.Value(ctxKey{}).(string)
-	return a
-}

@@ -17,7 +17,6 @@ package metrics
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -188,17 +187,18 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
-// Middleware counts and times every request next serves, by the route and
-// OAuth error that reqinfo recorded. It must run inside reqinfo.Middleware.
+// Middleware counts and times every request next serves, by the route,
+// OAuth error and status that reqinfo recorded. It must run inside
+// reqinfo.Middleware; outside it every request counts as unmatched with
+// status 2xx.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	if m == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		endpoint, code := "unmatched", "none"
+		next.ServeHTTP(w, r)
+		endpoint, code, status := "unmatched", "none", 0
 		if i := reqinfo.From(r.Context()); i != nil {
 			if i.Route != "" {
 				endpoint = i.Route
@@ -206,23 +206,26 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			if i.Error != "" {
 				code = i.Error
 			}
+			status = i.Status
 		}
 		m.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(endpoint, StatusClass(rec.status), code).Inc()
+		m.requests.WithLabelValues(endpoint, StatusClass(status), code).Inc()
 	})
 }
 
 // StatusClass is "2xx", "3xx", "4xx" or "5xx" (a status of 0, nothing
 // written, is 200).
 func StatusClass(status int) string {
-	switch {
-	case status == 0:
+	if status == 0 {
 		return "2xx"
-	case status >= 100 && status < 600:
-		return strconv.Itoa(status/100) + "xx"
 	}
-	return "other"
+	if status < 100 || status >= 600 {
+		return "other"
+	}
+	return statusClasses[status/100-1]
 }
+
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // TokenIssued counts a successful token response.
 func (m *Metrics) TokenIssued(grantType string, c *store.Client) {
@@ -360,36 +363,6 @@ func (k keyCollector) Collect(ch chan<- prometheus.Metric) {
 	now := k.now()
 	for _, key := range k.keys() {
 		ch <- prometheus.MustNewConstMetric(descKeyAge, prometheus.GaugeValue, now.Sub(key.CreatedAt).Seconds(), key.KeyID, key.Algorithm, key.State)
-	}
-}
-
-// statusRecorder remembers the status of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush passes a flush on when the underlying writer supports it.
-func (w *statusRecorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
 	}
 }
 

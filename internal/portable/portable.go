@@ -196,7 +196,7 @@ func Export(ctx context.Context, st Store, mk keys.MasterKey, now time.Time) (*D
 		return nil, err
 	}
 	d := &Document{Format: Format, Version: Version, ExportedAt: now.UTC(), SchemaVersion: ver, MasterKeyCheck: check,
-		Clients: []store.Client{}, Users: []store.User{}, Consents: []store.Consent{}, TrustedIssuers: []store.TrustedIssuer{}, RevokedJTIs: []store.RevokedJTI{}}
+		Consents: []store.Consent{}, TrustedIssuers: []store.TrustedIssuer{}}
 	ring, _, err := st.GetKeyRing(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -212,42 +212,26 @@ func Export(ctx context.Context, st Store, mk keys.MasterKey, now time.Time) (*D
 		}
 		d.KeyRing = buf.Bytes()
 	}
-	clients := map[string]bool{}
-	for after := ""; ; {
-		page, err := st.ListClients(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
-		if err != nil {
-			return nil, fmt.Errorf("portable: list clients: %w", err)
-		}
-		for _, c := range page {
-			clients[c.ID] = true
-		}
-		d.Clients = append(d.Clients, page...)
-		if len(page) < store.MaxListLimit {
-			break
-		}
-		after = page[len(page)-1].ID
+	if d.Clients, err = listAll(ctx, st.ListClients, func(c store.Client) string { return c.ID }); err != nil {
+		return nil, fmt.Errorf("portable: list clients: %w", err)
 	}
-	for after := ""; ; {
-		page, err := st.ListUsers(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
+	clients := make(map[string]bool, len(d.Clients))
+	for _, c := range d.Clients {
+		clients[c.ID] = true
+	}
+	if d.Users, err = listAll(ctx, st.ListUsers, func(u store.User) string { return u.ID }); err != nil {
+		return nil, fmt.Errorf("portable: list users: %w", err)
+	}
+	for _, u := range d.Users {
+		cs, err := st.ListUserConsents(ctx, u.ID)
 		if err != nil {
-			return nil, fmt.Errorf("portable: list users: %w", err)
+			return nil, fmt.Errorf("portable: list consents: %w", err)
 		}
-		for _, u := range page {
-			cs, err := st.ListUserConsents(ctx, u.ID)
-			if err != nil {
-				return nil, fmt.Errorf("portable: list consents: %w", err)
-			}
-			for _, c := range cs {
-				if clients[c.ClientID] {
-					d.Consents = append(d.Consents, c)
-				}
+		for _, c := range cs {
+			if clients[c.ClientID] {
+				d.Consents = append(d.Consents, c)
 			}
 		}
-		d.Users = append(d.Users, page...)
-		if len(page) < store.MaxListLimit {
-			break
-		}
-		after = page[len(page)-1].ID
 	}
 	issuers, err := st.ListTrustedIssuers(ctx)
 	if err != nil {
@@ -258,18 +242,31 @@ func Export(ctx context.Context, st Store, mk keys.MasterKey, now time.Time) (*D
 	if !ok {
 		return nil, errors.New("portable: the store cannot list its revoked token ids")
 	}
-	for after := ""; ; {
-		page, err := lister.ListRevokedJTIs(ctx, now, store.ListOptions{Limit: store.MaxListLimit, After: after})
-		if err != nil {
-			return nil, fmt.Errorf("portable: list revoked token ids: %w", err)
-		}
-		d.RevokedJTIs = append(d.RevokedJTIs, page...)
-		if len(page) < store.MaxListLimit {
-			break
-		}
-		after = page[len(page)-1].JTI
+	unexpired := func(ctx context.Context, o store.ListOptions) ([]store.RevokedJTI, error) {
+		return lister.ListRevokedJTIs(ctx, now, o)
+	}
+	if d.RevokedJTIs, err = listAll(ctx, unexpired, func(r store.RevokedJTI) string { return r.JTI }); err != nil {
+		return nil, fmt.Errorf("portable: list revoked token ids: %w", err)
 	}
 	return d, nil
+}
+
+// listAll reads every page of list, in the order of key, into a list that
+// is empty, not nil, when there is nothing (the document writes [], not
+// null).
+func listAll[T any](ctx context.Context, list func(context.Context, store.ListOptions) ([]T, error), key func(T) string) ([]T, error) {
+	out := []T{}
+	for after := ""; ; {
+		page, err := list(ctx, store.ListOptions{Limit: store.MaxListLimit, After: after})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < store.MaxListLimit {
+			return out, nil
+		}
+		after = key(page[len(page)-1])
+	}
 }
 
 // Write encodes d to w as indented JSON followed by a newline.

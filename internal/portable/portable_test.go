@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -397,5 +398,36 @@ func TestImportUndoesOnFailure(t *testing.T) {
 	}
 	if _, _, err := dst.GetKeyRing(ctx); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("key ring written: %v", err)
+	}
+}
+
+// TestExportPagesAndEmptyLists: a store with more clients than one page
+// exports them all, in order, and the lists it has none of are [], not
+// null.
+func TestExportPagesAndEmptyLists(t *testing.T) {
+	st := sqliteStore(t)
+	mk := masterKey(t)
+	n := store.MaxListLimit + 3
+	for i := range n {
+		c := store.Client{ID: fmt.Sprintf("c%05d", i), Name: "c", CreatedAt: base, UpdatedAt: base}
+		if err := st.CreateClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := portable.Export(t.Context(), st, mk, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Clients) != n || d.Clients[0].ID != "c00000" || d.Clients[n-1].ID != fmt.Sprintf("c%05d", n-1) {
+		t.Fatalf("%d clients exported, want %d in order", len(d.Clients), n)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(exportJSON(t, st, mk), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"users", "consents", "trusted_issuers", "revoked_jtis"} {
+		if string(doc[k]) != "[]" {
+			t.Errorf("%s = %s, want []", k, doc[k])
+		}
 	}
 }

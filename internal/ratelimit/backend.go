@@ -54,8 +54,10 @@ func gcra(tat, now int64, emission, tolerance time.Duration) (allowed bool, retr
 // Memory is a Backend in this process's memory: one node's limits. It is
 // bounded: at most MaxKeys keys (DefaultMaxKeys when zero); a key whose
 // TAT has passed is the same as an absent one and is dropped, and when the
-// table is still full an arbitrary key is evicted (it gets a fresh burst).
-// The zero Memory is ready to use.
+// table is still full arbitrary keys are evicted (they get a fresh burst),
+// an eighth of the table at once, so that a flood of new keys pays for one
+// sweep of the table per many keys, not one per key. The zero Memory is
+// ready to use.
 type Memory struct {
 	// MaxKeys caps the number of keys kept.
 	MaxKeys int
@@ -78,8 +80,7 @@ type memoryShard struct {
 
 // Take performs one GCRA step in memory; it never fails.
 func (m *Memory) Take(_ context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error) {
-	m.once.Do(func() { m.seed = maphash.MakeSeed() })
-	sh := &m.shards[maphash.String(m.seed, key)%memoryShards]
+	sh := m.shard(key)
 	n := now.UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -97,8 +98,15 @@ func (m *Memory) Take(_ context.Context, key string, now time.Time, emission, to
 	return ok, retry, nil
 }
 
+// shard is the shard that holds key.
+func (m *Memory) shard(key string) *memoryShard {
+	m.once.Do(func() { m.seed = maphash.MakeSeed() })
+	return &m.shards[maphash.String(m.seed, key)%memoryShards]
+}
+
 // makeRoom keeps the shard under its share of MaxKeys: first by dropping
-// the keys whose TAT has passed, then by evicting arbitrary ones.
+// the keys whose TAT has passed, then, when that freed less than an
+// eighth of the share, by evicting arbitrary ones down to seven eighths.
 func (m *Memory) makeRoom(sh *memoryShard, now int64) {
 	limit := m.MaxKeys
 	if limit <= 0 {
@@ -113,8 +121,9 @@ func (m *Memory) makeRoom(sh *memoryShard, now int64) {
 			delete(sh.tats, k)
 		}
 	}
+	keep := min(limit-limit/8, limit-1)
 	for k := range sh.tats {
-		if len(sh.tats) < limit {
+		if len(sh.tats) <= keep {
 			break
 		}
 		delete(sh.tats, k)
@@ -133,15 +142,6 @@ func (m *Memory) Len() int {
 	return n
 }
 
-// BackendFunc adapts a function to a Backend, e.g. the store's TakeRate
-// (store/postgres: shared by the nodes of one database).
-type BackendFunc func(ctx context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error)
-
-// Take calls f.
-func (f BackendFunc) Take(ctx context.Context, key string, now time.Time, emission, tolerance time.Duration) (bool, time.Duration, error) {
-	return f(ctx, key, now, emission, tolerance)
-}
-
 // Resetter is a Backend that can forget a key (the sign-in throttle
 // forgets an account's failures at a successful sign-in).
 type Resetter interface {
@@ -151,8 +151,7 @@ type Resetter interface {
 
 // Reset forgets key.
 func (m *Memory) Reset(_ context.Context, key string) error {
-	m.once.Do(func() { m.seed = maphash.MakeSeed() })
-	sh := &m.shards[maphash.String(m.seed, key)%memoryShards]
+	sh := m.shard(key)
 	sh.mu.Lock()
 	delete(sh.tats, key)
 	sh.mu.Unlock()

@@ -48,8 +48,28 @@ type Options struct {
 // requests for long, and the limiter fails open past it.
 const DefaultTimeout = 250 * time.Millisecond
 
-// warnInterval is how often a failing backend is logged at most.
-const warnInterval = 10 * time.Second
+// WarnInterval is how often a failing backend is logged at most.
+const WarnInterval = 10 * time.Second
+
+// Warner paces the warnings of a failing backend: at most one per
+// WarnInterval, so that an outage logs a line every few seconds, not one
+// per request. The zero Warner is ready; it is safe for concurrent use.
+type Warner struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+// Due reports whether a failure met at now is to be logged, and if so
+// counts it as logged.
+func (w *Warner) Due(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.last.IsZero() && now.Sub(w.last) < WarnInterval {
+		return false
+	}
+	w.last = now
+	return true
+}
 
 // Limiter applies named limits to keys on a Backend. A nil *Limiter
 // allows everything. It is safe for concurrent use.
@@ -60,9 +80,7 @@ type Limiter struct {
 	log     *slog.Logger
 	hooks   Hooks
 	timeout time.Duration
-
-	mu       sync.Mutex
-	lastWarn time.Time
+	warned  Warner
 }
 
 // New returns a Limiter.
@@ -131,20 +149,11 @@ func (l *Limiter) take(ctx context.Context, rule, value string, emission, tolera
 	return Decision{Allowed: true}
 }
 
-// Backend returns the limiter's backend, for counters that use it
-// directly (such as the sign-in throttle).
-func (l *Limiter) Backend() Backend { return l.backend }
-
-// warn logs a backend failure, at most once per warnInterval.
+// warn logs a backend failure, at most once per WarnInterval.
 func (l *Limiter) warn(ctx context.Context, rule string, err error) {
-	now := time.Now()
-	l.mu.Lock()
-	if now.Sub(l.lastWarn) < warnInterval {
-		l.mu.Unlock()
+	if !l.warned.Due(time.Now()) {
 		return
 	}
-	l.lastWarn = now
-	l.mu.Unlock()
 	l.log.WarnContext(ctx, "rate limit backend failed: requests are allowed without limits until it answers (fail open)",
 		"rule", rule, "error", err.Error())
 }

@@ -195,3 +195,70 @@ func BenchmarkMemory(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMemoryFull is a flood of new keys on a full table of live
+// ones: each new key must make room.
+func BenchmarkMemoryFull(b *testing.B) {
+	m := &ratelimit.Memory{}
+	now := time.Unix(1e9, 0)
+	for i := range ratelimit.DefaultMaxKeys {
+		m.Take(context.Background(), "k"+strconv.Itoa(i), now, time.Hour, time.Hour)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		m.Take(context.Background(), "new"+strconv.Itoa(i), now, time.Hour, time.Hour)
+	}
+}
+
+// TestWarner: the first failure is logged, then at most one per
+// WarnInterval.
+func TestWarner(t *testing.T) {
+	var w ratelimit.Warner
+	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true},
+		{time.Second, false},
+		{ratelimit.WarnInterval - 1, false},
+		{ratelimit.WarnInterval, true},
+		{ratelimit.WarnInterval + time.Second, false},
+		{3 * ratelimit.WarnInterval, true},
+	} {
+		if got := w.Due(t0.Add(tc.at)); got != tc.want {
+			t.Errorf("Due at +%v = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+}
+
+// blocking is a backend that answers only when its call is given up.
+type blocking struct{}
+
+func (blocking) Take(ctx context.Context, _ string, _ time.Time, _, _ time.Duration) (bool, time.Duration, error) {
+	<-ctx.Done()
+	return false, 0, ctx.Err()
+}
+
+// TestLimiterTimeout: a backend that does not answer within Timeout lets
+// the event through and is reported as failing.
+func TestLimiterTimeout(t *testing.T) {
+	var errs atomic.Int32
+	l := ratelimit.New(ratelimit.Options{
+		Backend: blocking{},
+		Limits:  map[string]ratelimit.Limit{"token": {Rate: 1, Per: time.Hour, Burst: 1}},
+		Timeout: time.Millisecond,
+		Hooks: ratelimit.Hooks{BackendError: func(_ string, err error) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				errs.Add(1)
+			}
+		}},
+	})
+	if d := l.Allow(context.Background(), "token", "c1"); !d.Allowed {
+		t.Fatal("a backend past its timeout refused")
+	}
+	if errs.Load() != 1 {
+		t.Fatalf("BackendError heard %d timeouts, want 1", errs.Load())
+	}
+}

@@ -32,13 +32,13 @@ return {1, 0}
 // Redis only until its TAT passes (PX), so memory is bounded by the
 // number of keys active within one burst.
 type Redis struct {
-	client redis.Scripter
+	client redis.Cmdable
 	prefix string
 }
 
 // NewRedis returns a Backend on client whose keys start with prefix (e.g.
 // "writ:rl:").
-func NewRedis(client redis.Scripter, prefix string) *Redis {
+func NewRedis(client redis.Cmdable, prefix string) *Redis {
 	return &Redis{client: client, prefix: prefix}
 }
 
@@ -57,11 +57,8 @@ func (r *Redis) Take(ctx context.Context, key string, now time.Time, emission, t
 
 // Reset forgets key.
 func (r *Redis) Reset(ctx context.Context, key string) error {
-	if c, ok := r.client.(redis.Cmdable); ok {
-		if err := c.Del(ctx, r.prefix+key).Err(); err != nil {
-			return fmt.Errorf("%w: redis: %w", ErrBackend, err)
-		}
-		return nil
+	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+		return fmt.Errorf("%w: redis: %w", ErrBackend, err)
 	}
-	return fmt.Errorf("%w: redis: the client cannot delete", ErrBackend)
+	return nil
 }

@@ -1,8 +1,9 @@
 // Package reqinfo carries what the handlers of one HTTP request learn about
 // it to the middleware around them that reports it: the route pattern that
-// matched (never the raw path) and the OAuth error code of a refused
-// request. The metrics and tracing middleware read it after the handler
-// returns; the server's routes and its error renderer write it.
+// matched (never the raw path), the OAuth error code of a refused request
+// and the response status. The metrics and tracing middleware read it
+// after the handler returns; the server's routes and its error renderer
+// write it, and Middleware records the status, once for every reader.
 package reqinfo
 
 import (
@@ -18,18 +19,55 @@ type Info struct {
 	Route string
 	// Error is the OAuth error code the request was refused with, or "".
 	Error string
+	// Status is the status of the response written through the writer
+	// Middleware gave the handlers (0 while none is written).
+	Status int
 }
 
 type key struct{}
 
-// Middleware gives every request an Info, unless it has one already.
+// Middleware gives every request an Info, unless it has one already, and
+// records the response status in it.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if From(r.Context()) == nil {
-			r = r.WithContext(context.WithValue(r.Context(), key{}, &Info{}))
+		if From(r.Context()) != nil {
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), key{}, &rec.info)))
 	})
+}
+
+// recorder records the status of a response into the request's Info; the
+// Info lives in it, so that a request costs one allocation for both.
+type recorder struct {
+	http.ResponseWriter
+	info Info
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.info.Status == 0 {
+		w.info.Status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	if w.info.Status == 0 {
+		w.info.Status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes a flush on when the underlying writer supports it.
+func (w *recorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // From returns the request's Info, or nil outside Middleware.

@@ -57,3 +57,33 @@ func TestSetError(t *testing.T) {
 	}
 	reqinfo.SetError(context.Background(), "invalid_grant") // outside a request: no effect, no panic
 }
+
+// TestStatus: the status recorded is the first one written, 200 for a
+// body written without one, 0 when nothing was written; a request that
+// has an Info already keeps it.
+func TestStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		serve func(http.ResponseWriter)
+		want  int
+	}{
+		{"header", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTooManyRequests); w.WriteHeader(http.StatusOK) }, http.StatusTooManyRequests},
+		{"body", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")); w.WriteHeader(http.StatusTeapot) }, http.StatusOK},
+		{"nothing", func(http.ResponseWriter) {}, 0},
+	} {
+		var outer, inner *reqinfo.Info
+		reqinfo.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			outer = reqinfo.From(r.Context())
+			reqinfo.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				inner = reqinfo.From(r.Context())
+				tc.serve(w)
+			})).ServeHTTP(w, r)
+		})).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+		if outer != inner {
+			t.Errorf("%s: the inner Middleware replaced the Info", tc.name)
+		}
+		if outer.Status != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, outer.Status, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/writ-dev/writ/internal/authn"
 	"github.com/writ-dev/writ/internal/clientip"
@@ -103,13 +104,17 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, rule, value strin
 }
 
 // sharedThrottle is the shared counting of the throttle name, or nil to
-// count in this node's memory.
+// count in this node's memory. Its backend failures are logged as the
+// rate limits' are: at most once per ratelimit.WarnInterval.
 func (s *Server) sharedThrottle(name string) *authn.SharedThrottle {
 	if s.opts.SharedThrottle == nil {
 		return nil
 	}
+	var warned ratelimit.Warner
 	return &authn.SharedThrottle{Backend: s.opts.SharedThrottle, Name: name, Errors: func(err error) {
-		s.log.Warn("sign-in throttle backend failed: the attempt is allowed (fail open)", "throttle", name, "error", err.Error())
+		if warned.Due(time.Now()) {
+			s.log.Warn("sign-in throttle backend failed: attempts are allowed without throttling until it answers (fail open)", "throttle", name, "error", err.Error())
+		}
 	}}
 }
 

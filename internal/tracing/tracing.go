@@ -154,8 +154,8 @@ func (t *Tracing) ForceFlush(ctx context.Context) error {
 }
 
 // Middleware opens a server span for every request next serves, named
-// when it ends by the route that reqinfo recorded. It must run inside
-// reqinfo.Middleware.
+// when it ends by the route that reqinfo recorded, with the status and
+// OAuth error recorded there. It must run inside reqinfo.Middleware.
 func (t *Tracing) Middleware(next http.Handler) http.Handler {
 	if t == nil {
 		return next
@@ -165,21 +165,22 @@ func (t *Tracing) Middleware(next http.Handler) http.Handler {
 		ctx, span := t.tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(methodLabel(r.Method))))
 		defer span.End()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(ctx))
-		status := rec.status
+		next.ServeHTTP(w, r.WithContext(ctx))
+		i := reqinfo.From(r.Context())
+		if i == nil {
+			i = &reqinfo.Info{}
+		}
+		status := i.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
 		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-		if i := reqinfo.From(r.Context()); i != nil {
-			if i.Route != "" {
-				span.SetName("HTTP " + methodLabel(r.Method) + " " + i.Route)
-				span.SetAttributes(semconv.HTTPRoute(i.Route))
-			}
-			if i.Error != "" {
-				span.SetAttributes(attribute.String("oauth.error", i.Error))
-			}
+		if i.Route != "" {
+			span.SetName("HTTP " + methodLabel(r.Method) + " " + i.Route)
+			span.SetAttributes(semconv.HTTPRoute(i.Route))
+		}
+		if i.Error != "" {
+			span.SetAttributes(attribute.String("oauth.error", i.Error))
 		}
 		if status >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(status))
@@ -252,34 +253,4 @@ func TraceID(ctx context.Context) string {
 		return ""
 	}
 	return sc.TraceID().String()
-}
-
-// statusRecorder remembers the status of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush passes a flush on when the underlying writer supports it.
-func (w *statusRecorder) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
 }
