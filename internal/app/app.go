@@ -272,6 +272,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	mtlsOpts, err := mtlsOptions(cfg, a.mtlsLn)
+	if err != nil {
+		return nil, err
+	}
 	sharedThrottle, err := a.setupLimits(cfg, o.RateLimitHooks)
 	if err != nil {
 		return nil, err
