@@ -522,25 +522,43 @@ func trustedProxiesField() field {
 		"comma-separated CIDR prefixes or addresses of the proxies (load balancers) whose Forwarded / X-Forwarded-For headers are believed to find the client address (the right-most address that is not a trusted proxy); empty: none, the peer address is the client's. A change needs a restart",
 		func(c *Config) *string { return &c.TrustedProxies })
 	f.set = func(c *Config, v string) error {
-		for _, e := range commaList(v) {
-			var err error
-			if strings.Contains(e, "/") {
-				_, err = netip.ParsePrefix(e)
-			} else {
-				var a netip.Addr
-				a, err = netip.ParseAddr(e)
-				if err == nil && a.Zone() != "" {
-					err = errors.New("zone")
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
-			}
+		if _, err := parsePrefixes(v); err != nil {
+			return err
 		}
 		c.TrustedProxies = v
 		return nil
 	}
 	return f
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes and
+// addresses (trusted_proxies, mtls_trusted_proxies), as clientip reads
+// trusted_proxies: an address becomes a single-address prefix, an address
+// with a zone is refused, and an IPv4-mapped IPv6 prefix is the IPv4 one
+// (peer addresses are compared unmapped).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range commaList(v) {
+		var p netip.Prefix
+		if strings.Contains(e, "/") {
+			pp, err := netip.ParsePrefix(e)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
+			}
+			p = pp.Masked()
+		} else {
+			a, err := netip.ParseAddr(e)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // rateLimitBackendField is where rate limits count. Its value as shown
@@ -1024,18 +1042,9 @@ func (c *Config) MTLSEnabled() bool { return c.MTLSAddr != "" || c.MTLSClientCer
 // MTLSTrustedProxyList parses mtls_trusted_proxies: addresses become
 // single-address prefixes.
 func (c *Config) MTLSTrustedProxyList() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range commaList(c.MTLSTrustedProxies) {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("mtls_trusted_proxies: %q is neither an IP address nor a CIDR prefix", truncate(s))
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	out, err := parsePrefixes(c.MTLSTrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("mtls_trusted_proxies: %w", err)
 	}
 	return out, nil
 }
