@@ -153,11 +153,20 @@ type Config struct {
 // reloads its configuration (SIGHUP); a change to any other needs a
 // restart.
 func LiveSettings() []string {
-	live := []string{"log_level", "ui_dir", "client_cache_ttl"}
-	for _, r := range RateLimitRules() {
-		live = append(live, "rate_limit_"+r[0])
+	var live []string
+	for _, f := range fields() {
+		if f.live {
+			live = append(live, f.key)
+		}
 	}
 	return live
+}
+
+// live marks f as applied again on a reload (LiveSettings); its usage says
+// so ("Live on SIGHUP", TestLiveSettings).
+func live(f field) field {
+	f.live = true
+	return f
 }
 
 // Values of Config.RateLimitBackend.
@@ -203,6 +212,8 @@ type field struct {
 	kind  kind
 	set   func(*Config, string) error
 	get   func(*Config) string
+	// live is set (by live) on the settings a reload applies again.
+	live bool
 }
 
 // kind is the type of a setting, as its flag and the reference show it.
@@ -419,8 +430,8 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
-		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
-			func(c *Config) *string { return &c.UIDir }),
+		live(strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
+			func(c *Config) *string { return &c.UIDir })),
 		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
 			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
 		boolField("fapi2", "WRIT_FAPI2", "false", "hold every client to the FAPI 2.0 Security Profile (pushed requests, PKCE, DPoP or mTLS-bound tokens, private_key_jwt or mTLS, PS256/ES256/EdDSA); key_algorithm must be one of these",
@@ -448,8 +459,8 @@ func fields() []field {
 			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
 			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
-			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
+		live(enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
+			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel })),
 		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
 		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
@@ -505,8 +516,8 @@ func fields() []field {
 			func(c *Config) *string { return &c.DynamicClientScopes }),
 		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
 			func(c *Config) *string { return &c.DynamicClientAudiences }),
-		durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
-			func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
+		live(durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
+			func(c *Config) *time.Duration { return &c.ClientCacheTTL })),
 		trustedProxiesField(),
 		enumField("trusted_proxy_header", "WRIT_TRUSTED_PROXY_HEADER", "x-forwarded-for",
 			"the forwarding header the trusted proxies set, the only one read: x-forwarded-for or forwarded (RFC 7239); a proxy passes the other through as the client sent it. A change needs a restart",
@@ -593,7 +604,7 @@ func rateLimitFields() []field {
 	var out []field
 	for _, r := range RateLimitRules() {
 		rule := r[0]
-		out = append(out, field{key: "rate_limit_" + rule, env: "WRIT_RATE_LIMIT_" + strings.ToUpper(rule), def: r[1], kind: kindString,
+		out = append(out, field{live: true, key: "rate_limit_" + rule, env: "WRIT_RATE_LIMIT_" + strings.ToUpper(rule), def: r[1], kind: kindString,
 			usage: "rate limit of " + r[2] + ": RATE/UNIT[:BURST] with UNIT s, m or h (10/s:20 is 10 a second, 20 at once), or 0 for none; a refusal is 429 with Retry-After. Live on SIGHUP",
 			set: func(c *Config, v string) error {
 				if err := checkLimit(v); err != nil {

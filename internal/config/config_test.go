@@ -349,3 +349,21 @@ func TestProxyLists(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveSettings: the live settings are the ones the reference says are
+// live on SIGHUP, among them every rate limit.
+func TestLiveSettings(t *testing.T) {
+	live := LiveSettings()
+	for _, f := range fields() {
+		if says := strings.Contains(f.usage, "Live on SIGHUP"); says != slices.Contains(live, f.key) {
+			t.Errorf("%s: live %v, but its usage says so: %v", f.key, !says, says)
+		}
+	}
+	want := []string{"ui_dir", "log_level", "client_cache_ttl"}
+	for _, r := range RateLimitRules() {
+		want = append(want, "rate_limit_"+r[0])
+	}
+	if !slices.Equal(live, want) {
+		t.Errorf("LiveSettings = %v, want %v", live, want)
+	}
+}
