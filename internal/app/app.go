@@ -551,6 +551,7 @@ func (a *App) Run(ctx context.Context) error {
 		if a.Config.AccessLog {
 			mh = a.accessLog(mh, "mtls")
 		}
+		mh = a.clientIP.Middleware(mh)
 		run(func() error { return server.Serve(ctx, ml, mh, grace, a.log) })
 	}
 	run(func() error { a.maintainKeys(ctx); return nil })
