@@ -272,6 +272,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		return nil, err
 	}
 	mtlsOpts, err := mtlsOptions(cfg, a.mtlsLn)
+	if err != nil {
+		return nil, err
+	}
 	sharedThrottle, err := a.setupLimits(cfg, o.RateLimitHooks)
 	if err != nil {
 		return nil, err
@@ -548,6 +551,7 @@ func (a *App) Run(ctx context.Context) error {
 		if a.Config.AccessLog {
 			mh = a.accessLog(mh, "mtls")
 		}
+		mh = a.clientIP.Middleware(mh)
 		run(func() error { return server.Serve(ctx, ml, mh, grace, a.log) })
 	}
 	run(func() error { a.maintainKeys(ctx); return nil })

@@ -153,11 +153,20 @@ type Config struct {
 // reloads its configuration (SIGHUP); a change to any other needs a
 // restart.
 func LiveSettings() []string {
-	live := []string{"log_level", "ui_dir", "client_cache_ttl"}
-	for _, r := range RateLimitRules() {
-		live = append(live, "rate_limit_"+r[0])
+	var live []string
+	for _, f := range fields() {
+		if f.live {
+			live = append(live, f.key)
+		}
 	}
 	return live
+}
+
+// live marks f as applied again on a reload (LiveSettings); its usage says
+// so ("Live on SIGHUP", TestLiveSettings).
+func live(f field) field {
+	f.live = true
+	return f
 }
 
 // Values of Config.RateLimitBackend.
@@ -203,6 +212,8 @@ type field struct {
 	kind  kind
 	set   func(*Config, string) error
 	get   func(*Config) string
+	// live is set (by live) on the settings a reload applies again.
+	live bool
 }
 
 // kind is the type of a setting, as its flag and the reference show it.
@@ -419,8 +430,8 @@ func fields() []field {
 			func(c *Config) *time.Duration { return &c.IDTokenTTL }),
 		durField("session_ttl", "WRIT_SESSION_TTL", "24h", "absolute lifetime of a browser sign-in session",
 			func(c *Config) *time.Duration { return &c.SessionTTL }),
-		strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
-			func(c *Config) *string { return &c.UIDir }),
+		live(strField("ui_dir", "WRIT_UI_DIR", "", "directory whose templates/ and static/ files replace the built-in sign-in pages (theming). Live on SIGHUP (the files are read again)",
+			func(c *Config) *string { return &c.UIDir })),
 		boolField("require_pushed_authorization_requests", "WRIT_REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false", "accept authorization requests only as a request_uri from the pushed authorization request endpoint /oauth2/par (RFC 9126), for every client",
 			func(c *Config) *bool { return &c.RequirePushedAuthorizationRequests }),
 		boolField("fapi2", "WRIT_FAPI2", "false", "hold every client to the FAPI 2.0 Security Profile (pushed requests, PKCE, DPoP or mTLS-bound tokens, private_key_jwt or mTLS, PS256/ES256/EdDSA); key_algorithm must be one of these",
@@ -448,8 +459,8 @@ func fields() []field {
 			get: func(c *Config) string { return strconv.FormatInt(c.MaxRequestBytes, 10) }},
 		durField("shutdown_timeout", "WRIT_SHUTDOWN_TIMEOUT", "15s", "how long a graceful shutdown waits for requests in flight",
 			func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
-		enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
-			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel }),
+		live(enumField("log_level", "WRIT_LOG_LEVEL", "info", "log level: debug, info, warn or error. Live on SIGHUP",
+			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel })),
 		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
 		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
@@ -505,8 +516,8 @@ func fields() []field {
 			func(c *Config) *string { return &c.DynamicClientScopes }),
 		strField("dynamic_client_audiences", "WRIT_DYNAMIC_CLIENT_AUDIENCES", "", "comma-separated resources (RFC 8707) that dynamically registered and metadata document clients may ask tokens for; empty: the issuer only",
 			func(c *Config) *string { return &c.DynamicClientAudiences }),
-		durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
-			func(c *Config) *time.Duration { return &c.ClientCacheTTL }),
+		live(durField("client_cache_ttl", "WRIT_CLIENT_CACHE_TTL", "5s", "how long a node serves a client registration from memory before reading it again: the bound on how stale a change made at another node may be (0: no cache). Live on SIGHUP",
+			func(c *Config) *time.Duration { return &c.ClientCacheTTL })),
 		trustedProxiesField(),
 		enumField("trusted_proxy_header", "WRIT_TRUSTED_PROXY_HEADER", "x-forwarded-for",
 			"the forwarding header the trusted proxies set, the only one read: x-forwarded-for or forwarded (RFC 7239); a proxy passes the other through as the client sent it. A change needs a restart",
@@ -522,25 +533,43 @@ func trustedProxiesField() field {
 		"comma-separated CIDR prefixes or addresses of the proxies (load balancers) whose Forwarded / X-Forwarded-For headers are believed to find the client address (the right-most address that is not a trusted proxy); empty: none, the peer address is the client's. A change needs a restart",
 		func(c *Config) *string { return &c.TrustedProxies })
 	f.set = func(c *Config, v string) error {
-		for _, e := range commaList(v) {
-			var err error
-			if strings.Contains(e, "/") {
-				_, err = netip.ParsePrefix(e)
-			} else {
-				var a netip.Addr
-				a, err = netip.ParseAddr(e)
-				if err == nil && a.Zone() != "" {
-					err = errors.New("zone")
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
-			}
+		if _, err := parsePrefixes(v); err != nil {
+			return err
 		}
 		c.TrustedProxies = v
 		return nil
 	}
 	return f
+}
+
+// parsePrefixes parses a comma-separated list of CIDR prefixes and
+// addresses (trusted_proxies, mtls_trusted_proxies), as clientip reads
+// trusted_proxies: an address becomes a single-address prefix, an address
+// with a zone is refused, and an IPv4-mapped IPv6 prefix is the IPv4 one
+// (peer addresses are compared unmapped).
+func parsePrefixes(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range commaList(v) {
+		var p netip.Prefix
+		if strings.Contains(e, "/") {
+			pp, err := netip.ParsePrefix(e)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
+			}
+			p = pp.Masked()
+		} else {
+			a, err := netip.ParseAddr(e)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR prefix (10.0.0.0/8) or an address", truncate(e))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // rateLimitBackendField is where rate limits count. Its value as shown
@@ -575,7 +604,7 @@ func rateLimitFields() []field {
 	var out []field
 	for _, r := range RateLimitRules() {
 		rule := r[0]
-		out = append(out, field{key: "rate_limit_" + rule, env: "WRIT_RATE_LIMIT_" + strings.ToUpper(rule), def: r[1], kind: kindString,
+		out = append(out, field{live: true, key: "rate_limit_" + rule, env: "WRIT_RATE_LIMIT_" + strings.ToUpper(rule), def: r[1], kind: kindString,
 			usage: "rate limit of " + r[2] + ": RATE/UNIT[:BURST] with UNIT s, m or h (10/s:20 is 10 a second, 20 at once), or 0 for none; a refusal is 429 with Retry-After. Live on SIGHUP",
 			set: func(c *Config, v string) error {
 				if err := checkLimit(v); err != nil {
@@ -1024,18 +1053,9 @@ func (c *Config) MTLSEnabled() bool { return c.MTLSAddr != "" || c.MTLSClientCer
 // MTLSTrustedProxyList parses mtls_trusted_proxies: addresses become
 // single-address prefixes.
 func (c *Config) MTLSTrustedProxyList() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range commaList(c.MTLSTrustedProxies) {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("mtls_trusted_proxies: %q is neither an IP address nor a CIDR prefix", truncate(s))
-		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	out, err := parsePrefixes(c.MTLSTrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("mtls_trusted_proxies: %w", err)
 	}
 	return out, nil
 }

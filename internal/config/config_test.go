@@ -317,3 +317,53 @@ func TestMCPSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyLists: trusted_proxies and mtls_trusted_proxies are read
+// alike, as clientip reads trusted_proxies: masked prefixes, addresses as
+// single-address prefixes, IPv4-mapped prefixes as IPv4 ones, no zones.
+func TestProxyLists(t *testing.T) {
+	const list = "10.1.2.3/8, 192.0.2.1,::ffff:172.16.0.0/108,2001:db8::1"
+	want := []string{"10.0.0.0/8", "192.0.2.1/32", "172.16.0.0/12", "2001:db8::1/128"}
+	c, err := Load(nil, envMap(map[string]string{"WRIT_TRUSTED_PROXIES": list, "WRIT_MTLS_TRUSTED_PROXIES": list}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := c.MTLSTrustedProxyList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("MTLSTrustedProxyList = %q, want %q", got, want)
+	}
+	for _, bad := range []string{"proxy.local", "fe80::1%eth0", "10.0.0.0/33"} {
+		if _, err := Load(nil, envMap(map[string]string{"WRIT_TRUSTED_PROXIES": bad})); err == nil || !strings.Contains(err.Error(), "not a CIDR prefix") {
+			t.Errorf("trusted_proxies %q: %v", bad, err)
+		}
+		c := &Config{MTLSTrustedProxies: bad}
+		if _, err := c.MTLSTrustedProxyList(); err == nil || !strings.Contains(err.Error(), "mtls_trusted_proxies") {
+			t.Errorf("mtls_trusted_proxies %q: %v", bad, err)
+		}
+	}
+}
+
+// TestLiveSettings: the live settings are the ones the reference says are
+// live on SIGHUP, among them every rate limit.
+func TestLiveSettings(t *testing.T) {
+	live := LiveSettings()
+	for _, f := range fields() {
+		if says := strings.Contains(f.usage, "Live on SIGHUP"); says != slices.Contains(live, f.key) {
+			t.Errorf("%s: live %v, but its usage says so: %v", f.key, !says, says)
+		}
+	}
+	want := []string{"ui_dir", "log_level", "client_cache_ttl"}
+	for _, r := range RateLimitRules() {
+		want = append(want, "rate_limit_"+r[0])
+	}
+	if !slices.Equal(live, want) {
+		t.Errorf("LiveSettings = %v, want %v", live, want)
+	}
+}

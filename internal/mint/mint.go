@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/strictjson"
+	"github.com/writ-dev/writ/internal/tracing"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -58,12 +58,9 @@ func (m *Minter) PrepareContext(ctx context.Context, at AccessToken) (Issued, er
 	if m.tracer == nil {
 		return m.Prepare(at)
 	}
-	_, span := m.tracer.Start(ctx, "mint.access_token", trace.WithAttributes(attribute.String("token.format", formatName(at.Format))))
+	_, span := tracing.Start(ctx, m.tracer, "mint.access_token", attribute.String("token.format", formatName(at.Format)))
 	iss, err := m.Prepare(at)
-	if err != nil {
-		span.SetStatus(codes.Error, "mint failed")
-	}
-	span.End()
+	tracing.End(span, err)
 	return iss, err
 }
 

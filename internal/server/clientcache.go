@@ -50,11 +50,8 @@ type cachedClient struct {
 // NewClientCache wraps s. ttl zero means DefaultClientCacheTTL; negative
 // disables caching.
 func NewClientCache(s oauth.ClientGetter, ttl time.Duration, now func() time.Time) *ClientCache {
-	if ttl == 0 {
-		ttl = DefaultClientCacheTTL
-	}
 	cc := &ClientCache{store: s, now: now, entries: make(map[string]cachedClient)}
-	cc.ttl.Store(int64(ttl))
+	cc.SetTTL(ttl)
 	return cc
 }
 
@@ -65,10 +62,7 @@ func (cc *ClientCache) SetTTL(ttl time.Duration) {
 		ttl = DefaultClientCacheTTL
 	}
 	cc.ttl.Store(int64(ttl))
-	cc.mu.Lock()
-	clear(cc.entries)
-	cc.gen++
-	cc.mu.Unlock()
+	cc.InvalidateAll()
 }
 
 // GetClient implements oauth.ClientGetter.

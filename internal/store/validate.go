@@ -110,14 +110,14 @@ func (c Client) Validate() error {
 			{"tls_client_auth_san_uri", a.SANURI}, {"tls_client_auth_san_ip", a.SANIP},
 			{"tls_client_auth_san_email", a.SANEmail},
 		}...)
-		if n := a.count(); n == 0 {
+		if a.Count() == 0 {
 			return invalid("tls_client_auth", "names no certificate identity")
 		}
 	}
 	switch c.Profile {
 	case ProfileNone, ProfileFAPI2:
 	default:
-		return invalid("profile", fmt.Sprintf("%q is not a known profile (want %q or none)", c.Profile, ProfileFAPI2))
+		return invalid("profile", fmt.Sprintf("is not a known profile (want %q or none)", ProfileFAPI2))
 	}
 	for _, f := range texts {
 		if err := checkText(f.field, f.value); err != nil {
@@ -184,8 +184,8 @@ func (c Client) Validate() error {
 	return nil
 }
 
-// count is how many of a's identities are set.
-func (a TLSClientAuth) count() int {
+// Count is how many of a's certificate identities are set.
+func (a TLSClientAuth) Count() int {
 	n := 0
 	for _, v := range []string{a.SubjectDN, a.SANDNS, a.SANURI, a.SANIP, a.SANEmail} {
 		if v != "" {

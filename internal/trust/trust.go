@@ -93,6 +93,10 @@ type Registry struct {
 	byIss  map[string]*list.Element // values are *compiled
 	lru    *list.List               // most recently used first
 	remote map[string]*rs.RemoteKeySet
+	// gen grows with every invalidation: a read that began before one may
+	// have seen the old record, and is cached stale (read again at its
+	// next use), as the server's client cache does.
+	gen uint64
 }
 
 // compiled is one issuer made ready to verify.
@@ -175,6 +179,7 @@ func (r *Registry) Verify(ctx context.Context, raw, use string, audiences []stri
 func (r *Registry) Invalidate(iss string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.gen++
 	if e, ok := r.byIss[iss]; ok {
 		r.lru.Remove(e)
 		delete(r.byIss, iss)
@@ -189,6 +194,7 @@ func (r *Registry) Invalidate(iss string) {
 func (r *Registry) InvalidateAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.gen++
 	for e := r.lru.Front(); e != nil; e = e.Next() {
 		c := *e.Value.(*compiled) // a fresh value: readers may hold the old one
 		c.loadedAt = time.Time{}
@@ -201,6 +207,7 @@ func (r *Registry) InvalidateAll() {
 func (r *Registry) issuer(ctx context.Context, iss string) (*compiled, error) {
 	now := r.now()
 	r.mu.Lock()
+	gen := r.gen
 	var old *compiled
 	if e, ok := r.byIss[iss]; ok {
 		old = e.Value.(*compiled)
@@ -226,6 +233,11 @@ func (r *Registry) issuer(ctx context.Context, iss string) (*compiled, error) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gen != gen {
+		// Invalidated while reading: rec may be the old record. Keep it
+		// for this call (and its verifier warm), stale for the next.
+		now = time.Time{}
+	}
 	if e, ok := r.byIss[iss]; ok {
 		cur := e.Value.(*compiled)
 		if sameKeys(cur.rec, rec) && cur.rec.UpdatedAt.Equal(rec.UpdatedAt) {

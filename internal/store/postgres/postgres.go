@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,12 +120,18 @@ func unreachable(err error) bool {
 		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed")
 }
 
+// sentinels are the store's sentinel errors: an error wrapping one is
+// classified already (a record's validation, a refused rotation), and its
+// message, which may name what was refused, is never matched.
+var sentinels = []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrConflict, store.ErrInvalid,
+	store.ErrReused, store.ErrExpired, store.ErrUnavailable}
+
 // classify maps PostgreSQL errors onto the store sentinels, keeping the
 // driver error in the chain. PgError.Error() carries the message and code,
 // not the Detail field that may quote values.
 func classify(err error) error {
 	var pe *pgconn.PgError
-	if err == nil || errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable) {
+	if err == nil || slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(err, s) }) {
 		return err
 	}
 	var ce *pgconn.ConnectError

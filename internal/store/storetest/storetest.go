@@ -678,14 +678,21 @@ func testClientInvalid(t *testing.T, s store.Store) {
 		"revoked-before after 9999": func(c *store.Client) {
 			c.TokensRevokedBefore = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 		},
+		"TLS client auth naming nothing": func(c *store.Client) { c.TLSClientAuth = &store.TLSClientAuth{} },
+		// The value reads like a lost connection's error: an invalid
+		// record is never taken for an unreachable database.
+		"unknown profile": func(c *store.Client) { c.Profile = "conn closed" },
 	}
 	for name, mutate := range cases {
 		c := fullClient("valid")
 		mutate(&c)
 		err := s.CreateClient(ctx, c)
 		wantErr(t, "CreateClient with "+name, err, store.ErrInvalid)
-		if strings.Contains(err.Error(), "\xff") || strings.Contains(err.Error(), "\x00") {
+		if strings.Contains(err.Error(), "\xff") || strings.Contains(err.Error(), "\x00") || strings.Contains(err.Error(), "conn closed") {
 			t.Errorf("%s: error quotes the invalid value: %q", name, err)
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: an invalid record is %v", name, err)
 		}
 	}
 	list, err := s.ListClients(ctx, store.ListOptions{})
