@@ -106,10 +106,8 @@ type App struct {
 	clientIP  *clientip.Resolver
 	limiter   *ratelimit.Limiter
 	rateStore storeRates
-	// logLevel is the logger's level (nil: not reloadable); getenv reads
-	// the environment for Reload's validation; reloadMu serialises
-	// reloads and guards live, the configuration last applied.
-	logLevel *slog.LevelVar
+	// getenv reads the environment for Reload's validation; reloadMu
+	// serialises reloads and guards live, the configuration last applied.
 	getenv   func(string) string
 	reloadMu sync.Mutex
 	live     *config.Config
@@ -139,9 +137,6 @@ type Options struct {
 	// RateLimitHooks hear of rate limit refusals and backend failures
 	// (for metrics).
 	RateLimitHooks ratelimit.Hooks
-	// LogLevel, when set, is the level of Logger's handler: Reload sets it
-	// from log_level.
-	LogLevel *slog.LevelVar
 }
 
 // Open prepares a node: it validates cfg, binds the listeners (so that the
@@ -169,7 +164,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		logctx.Field{Key: "request_id", Value: server.RequestID},
 		logctx.Field{Key: "trace_id", Value: tracing.TraceID}))
 	a := &App{Config: cfg, log: o.Logger, level: o.Level, now: o.Now, announce: o.Announce, ringChanged: make(chan struct{}, 1),
-		logLevel: o.LogLevel, getenv: o.Getenv}
+		getenv: o.Getenv}
 	defer func() {
 		if err != nil {
 			a.Close()
