@@ -111,16 +111,7 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	} else if c.ID, err = randomID("client_id"); err != nil {
 		return err
 	}
-	if err := validateClient(&c); err != nil {
-		return err
-	}
-	if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
-		return err
-	}
-	if err := h.checkProfile(&c); err != nil {
-		return err
-	}
-	if err := h.checkResponseCrypto(&c); err != nil {
+	if err := h.judgeClient(&c, true); err != nil {
 		return err
 	}
 	if err := h.checkOwnerExists(ctx, c.Agent); err != nil {
@@ -239,18 +230,8 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 		if err := applyFields(&c, fields); err != nil {
 			return store.Client{}, err
 		}
-		if err := validateClient(&c); err != nil {
-			return store.Client{}, err
-		}
-		if _, ok := fields["id_token_signed_response_alg"]; ok {
-			if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
-				return store.Client{}, err
-			}
-		}
-		if err := h.checkProfile(&c); err != nil {
-			return store.Client{}, err
-		}
-		if err := h.checkResponseCrypto(&c); err != nil {
+		_, algSent := fields["id_token_signed_response_alg"]
+		if err := h.judgeClient(&c, algSent); err != nil {
 			return store.Client{}, err
 		}
 		switch {

@@ -484,6 +484,25 @@ func validateClient(c *store.Client) error {
 	return validateDelegation(c)
 }
 
+// judgeClient judges a client as it will be stored: the registration as a
+// whole (validateClient), its profile, its response crypto and, when
+// checkAlg, its ID token algorithm (an update checks it only when the
+// request sets it).
+func (h *handler) judgeClient(c *store.Client, checkAlg bool) error {
+	if err := validateClient(c); err != nil {
+		return err
+	}
+	if checkAlg {
+		if err := h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
+			return err
+		}
+	}
+	if err := h.checkProfile(c); err != nil {
+		return err
+	}
+	return h.checkResponseCrypto(c)
+}
+
 // checkResponseCrypto judges the signed and encrypted response metadata
 // (oidc.CheckResponseMetadata): algorithms writ supports, and for
 // encryption a key set holding a key to encrypt to.

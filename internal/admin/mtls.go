@@ -86,7 +86,7 @@ func validateMTLS(c *store.Client) error {
 	}
 	switch c.TokenEndpointAuthMethod {
 	case oauth.MethodTLSClientAuth:
-		if a == nil || countTLSIdentities(a) != 1 {
+		if a == nil || a.Count() != 1 {
 			return badMetadata("token_endpoint_auth_method tls_client_auth needs exactly one of %s (RFC 8705 §2.1.2)", strings.Join(tlsIdentityFields, ", "))
 		}
 		return checkTLSIdentity(a)
@@ -99,16 +99,6 @@ func validateMTLS(c *store.Client) error {
 		return badMetadata("%s are for token_endpoint_auth_method tls_client_auth only", strings.Join(tlsIdentityFields, ", "))
 	}
 	return nil
-}
-
-func countTLSIdentities(a *store.TLSClientAuth) int {
-	n := 0
-	for _, v := range tlsIdentities(a) {
-		if v != "" {
-			n++
-		}
-	}
-	return n
 }
 
 // tlsIdentities are a's values, in the order of tlsIdentityFields.

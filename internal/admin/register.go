@@ -409,16 +409,7 @@ func (rg *registration) decode(w http.ResponseWriter, r *http.Request, c *store.
 // validate judges the registration as the admin API does, plus the ID
 // token algorithm.
 func (rg *registration) validate(c *store.Client) error {
-	if err := validateClient(c); err != nil {
-		return err
-	}
-	if err := rg.h.checkIDTokenAlg(c.IDTokenSignedResponseAlg); err != nil {
-		return err
-	}
-	if err := rg.h.checkProfile(c); err != nil {
-		return err
-	}
-	return rg.h.checkResponseCrypto(c)
+	return rg.h.judgeClient(c, true)
 }
 
 // register serves POST PathRegister (RFC 7591 §3).
