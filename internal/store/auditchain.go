@@ -48,6 +48,32 @@ type AuditChainStore interface {
 	// ListAuditAnchors returns up to limit (EffectiveLimit rules) anchors
 	// with Seq above afterSeq, in Seq order.
 	ListAuditAnchors(ctx context.Context, afterSeq int64, limit int) ([]AuditAnchor, error)
+	// AppendJournaled is AppendAudits for events first written to a
+	// node-local audit journal (internal/audit.Journal): in the same
+	// transaction it records that the journal named journal is applied
+	// up to the offset pos, so that a node restarting after a crash
+	// replays only what no transaction holds. pos never goes back.
+	AppendJournaled(ctx context.Context, journal string, pos int64, events []AuditEvent) (int64, error)
+	// AuditJournalPosition returns the offset up to which journal was
+	// applied, or 0 for a journal the store does not know.
+	AuditJournalPosition(ctx context.Context, journal string) (int64, error)
+	// ForgetAuditJournal removes journal's position once its file is
+	// gone; forgetting an unknown journal is not an error.
+	ForgetAuditJournal(ctx context.Context, journal string) error
+}
+
+// ValidateJournalName reports an error wrapping ErrInvalid unless name can
+// name an audit journal: 1 to 64 characters of [a-z0-9-].
+func ValidateJournalName(name string) error {
+	if name == "" || len(name) > 64 {
+		return invalid("audit journal name", "must have 1 to 64 characters")
+	}
+	for _, c := range name {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return invalid("audit journal name", "may hold only a-z, 0-9 and -")
+		}
+	}
+	return nil
 }
 
 // Validate reports an error wrapping ErrInvalid unless a can be stored: a

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -220,4 +221,48 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 		return nil, fmt.Errorf("store/postgres: list audit events: %w", classify(err))
 	}
 	return out, nil
+}
+
+// AppendJournaled appends events read from an audit journal and moves the
+// journal's position to pos, in one transaction.
+func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error) {
+	const op = "store/postgres: append journaled audit events"
+	if err := store.ValidateJournalName(journal); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := store.ValidateAudited(nil, events); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_journals (journal, pos) VALUES ($1, $2)
+			ON CONFLICT (journal) DO UPDATE SET pos = greatest(audit_journals.pos, excluded.pos)`, journal, pos); err != nil {
+			return classify(err)
+		}
+		var err error
+		first, err = appendAudits(ctx, tx, events)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return first, nil
+}
+
+// AuditJournalPosition returns how far journal was applied.
+func (s *Store) AuditJournalPosition(ctx context.Context, journal string) (int64, error) {
+	var pos int64
+	err := s.pool.QueryRow(ctx, `SELECT pos FROM audit_journals WHERE journal = $1`, journal).Scan(&pos)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("store/postgres: audit journal position: %w", classify(err))
+	}
+	return pos, nil
+}
+
+// ForgetAuditJournal removes journal's position.
+func (s *Store) ForgetAuditJournal(ctx context.Context, journal string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM audit_journals WHERE journal = $1`, journal); err != nil {
+		return fmt.Errorf("store/postgres: forget audit journal: %w", classify(err))
+	}
+	return nil
 }

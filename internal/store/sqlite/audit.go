@@ -223,3 +223,47 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	}
 	return out, nil
 }
+
+// AppendJournaled appends events read from an audit journal and moves the
+// journal's position to pos, in one transaction.
+func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error) {
+	const op = "store/sqlite: append journaled audit events"
+	if err := store.ValidateJournalName(journal); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := store.ValidateAudited(nil, events); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	var first int64
+	err := s.inTx(ctx, func(tx dbtx) error {
+		var err error
+		if first, err = appendAudits(ctx, tx, events); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_journals (journal, pos) VALUES (?, ?)
+			ON CONFLICT (journal) DO UPDATE SET pos = max(pos, excluded.pos)`, journal, pos)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	return first, nil
+}
+
+// AuditJournalPosition returns how far journal was applied.
+func (s *Store) AuditJournalPosition(ctx context.Context, journal string) (int64, error) {
+	var pos int64
+	err := s.w.QueryRowContext(ctx, `SELECT pos FROM audit_journals WHERE journal = ?`, journal).Scan(&pos)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store/sqlite: audit journal position: %w", classify(err))
+	}
+	return pos, nil
+}
+
+// ForgetAuditJournal removes journal's position.
+func (s *Store) ForgetAuditJournal(ctx context.Context, journal string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM audit_journals WHERE journal = ?`, journal); err != nil {
+		return fmt.Errorf("store/sqlite: forget audit journal: %w", classify(err))
+	}
+	return nil
+}

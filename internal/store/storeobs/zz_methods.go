@@ -12,7 +12,9 @@ import (
 var operations = [...]string{
 	"AppendAudit",
 	"AppendAudits",
+	"AppendJournaled",
 	"AuditHead",
+	"AuditJournalPosition",
 	"CreateAuthCode",
 	"CreateClient",
 	"CreateDelegation",
@@ -39,6 +41,7 @@ var operations = [...]string{
 	"DeleteTrustedIssuer",
 	"DeleteUser",
 	"DeleteUserSessions",
+	"ForgetAuditJournal",
 	"GetAuthCode",
 	"GetClient",
 	"GetConsent",
@@ -106,12 +109,28 @@ func (s *Store) AppendAudits(ctx context.Context, a1 []store.AuditEvent) (int64,
 	return r0, r1
 }
 
+// AppendJournaled observes store.Store.AppendJournaled.
+func (s *Store) AppendJournaled(ctx context.Context, a1 string, a2 int64, a3 []store.AuditEvent) (int64, error) {
+	ctx, end := s.obs(ctx, "AppendJournaled")
+	r0, r1 := s.Store.AppendJournaled(ctx, a1, a2, a3)
+	end(r1)
+	return r0, r1
+}
+
 // AuditHead observes store.Store.AuditHead.
 func (s *Store) AuditHead(ctx context.Context) (int64, []uint8, error) {
 	ctx, end := s.obs(ctx, "AuditHead")
 	r0, r1, r2 := s.Store.AuditHead(ctx)
 	end(r2)
 	return r0, r1, r2
+}
+
+// AuditJournalPosition observes store.Store.AuditJournalPosition.
+func (s *Store) AuditJournalPosition(ctx context.Context, a1 string) (int64, error) {
+	ctx, end := s.obs(ctx, "AuditJournalPosition")
+	r0, r1 := s.Store.AuditJournalPosition(ctx, a1)
+	end(r1)
+	return r0, r1
 }
 
 // CreateAuthCode observes store.Store.CreateAuthCode.
@@ -320,6 +339,14 @@ func (s *Store) DeleteUserSessions(ctx context.Context, a1 string) ([]store.Sess
 	r0, r1 := s.Store.DeleteUserSessions(ctx, a1)
 	end(r1)
 	return r0, r1
+}
+
+// ForgetAuditJournal observes store.Store.ForgetAuditJournal.
+func (s *Store) ForgetAuditJournal(ctx context.Context, a1 string) error {
+	ctx, end := s.obs(ctx, "ForgetAuditJournal")
+	r0 := s.Store.ForgetAuditJournal(ctx, a1)
+	end(r0)
+	return r0
 }
 
 // GetAuthCode observes store.Store.GetAuthCode.

@@ -215,3 +215,44 @@ func testAuditAnchors(t *testing.T, s store.Store) {
 		wantErr(t, "PutAuditAnchor with "+name, s.PutAuditAnchor(ctx, bad), store.ErrInvalid)
 	}
 }
+
+func testAuditJournals(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if pos, err := s.AuditJournalPosition(ctx, "j-1"); err != nil || pos != 0 {
+		t.Fatalf("AuditJournalPosition of an unknown journal = %d, %v", pos, err)
+	}
+	first, err := s.AppendJournaled(ctx, "j-1", 300, []store.AuditEvent{
+		fullAudit(store.AuditTokenIssued, "c", "u1"), fullAudit(store.AuditSignInFailed, "c", "u2"),
+	})
+	must(t, "AppendJournaled", err)
+	if first != 1 {
+		t.Errorf("AppendJournaled first = %d, want 1", first)
+	}
+	// The position never goes back (a late batch cannot undo a later one).
+	_, err = s.AppendJournaled(ctx, "j-1", 200, []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "u3")})
+	must(t, "AppendJournaled", err)
+	if pos, err := s.AuditJournalPosition(ctx, "j-1"); err != nil || pos != 300 {
+		t.Errorf("AuditJournalPosition = %d, %v; want 300", pos, err)
+	}
+	if pos, _ := s.AuditJournalPosition(ctx, "j-2"); pos != 0 {
+		t.Errorf("another journal's position = %d, want 0", pos)
+	}
+	// An invalid event stores nothing, not even the position.
+	bad := fullAudit(store.AuditTokenIssued, "c", "u4")
+	bad.Type = ""
+	_, err = s.AppendJournaled(ctx, "j-1", 900, []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "u5"), bad})
+	wantErr(t, "AppendJournaled with an invalid event", err, store.ErrInvalid)
+	if pos, _ := s.AuditJournalPosition(ctx, "j-1"); pos != 300 {
+		t.Errorf("AuditJournalPosition after a refused batch = %d, want 300", pos)
+	}
+	_, err = s.AppendJournaled(ctx, "J 1", 1, []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "u6")})
+	wantErr(t, "AppendJournaled with a bad journal name", err, store.ErrInvalid)
+	if n := WantChain(t, s); n != 3 {
+		t.Errorf("the trail holds %d events, want 3", n)
+	}
+	must(t, "ForgetAuditJournal", s.ForgetAuditJournal(ctx, "j-1"))
+	must(t, "ForgetAuditJournal unknown", s.ForgetAuditJournal(ctx, "j-1"))
+	if pos, _ := s.AuditJournalPosition(ctx, "j-1"); pos != 0 {
+		t.Errorf("position after ForgetAuditJournal = %d, want 0", pos)
+	}
+}

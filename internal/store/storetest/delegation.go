@@ -30,6 +30,7 @@ func delegationTests() []struct {
 		{"Audit/ChainConcurrent", testAuditChainConcurrent},
 		{"Audit/ChainIssue", testAuditChainIssue},
 		{"Audit/Anchors", testAuditAnchors},
+		{"Audit/Journals", testAuditJournals},
 		{"Delegation/RoundTrip", testDelegationRoundTrip},
 		{"Delegation/Revoke", testDelegationRevoke},
 		{"Delegation/Depth", testDelegationDepth},
