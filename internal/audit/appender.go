@@ -24,6 +24,12 @@ type BatchStore interface {
 	// AppendAudits and CreateTokensAudited are store.AuditChainStore's.
 	AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error)
 	CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error)
+	// AppendJournaled is store.AuditChainStore's: what the appender
+	// moves from its journal (AppenderOptions.Journal) into the store.
+	AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error)
+	// ForgetAuditJournal is store.AuditChainStore's (a journal whose
+	// file is gone).
+	ForgetAuditJournal(ctx context.Context, journal string) error
 }
 
 // AppenderOptions tunes an Appender; zero values take the defaults.
@@ -41,6 +47,23 @@ type AppenderOptions struct {
 	// A negative Gap writes at once.
 	Gap    time.Duration
 	Linger time.Duration
+	// Journal, when set, takes the events of Append (not those of
+	// AppendWithTokens, whose token records must be in the store): an
+	// event is durable once written to the journal, and the caller
+	// returns then; the appender moves journaled events into the store
+	// in batches of up to MaxBatch, at most DrainLinger (default 5ms)
+	// apart, and starts a new journal file once the current one is
+	// RotateSize (default 64 MiB) long and wholly in the store. The
+	// appender owns the journal from then on.
+	Journal     *Journal
+	DrainLinger time.Duration
+	RotateSize  int64
+	// MaxPending bounds the journaled events not yet in the store
+	// (default 65536); beyond it Append waits (ErrBusy when ctx ends),
+	// so that a store outage cannot grow memory without bound.
+	MaxPending int
+	// Logger receives the drain's failures (throttled); nil discards.
+	Logger *slog.Logger
 }
 
 // Appender records audit events that have no store transaction of their
@@ -57,6 +80,8 @@ type Appender struct {
 	stopped chan struct{}
 	// batches and events count what Run wrote (Stats).
 	batches, events atomic.Int64
+	// j is the journal side, nil without AppenderOptions.Journal.
+	j *journaling
 }
 
 // Stats returns the number of transactions the appender wrote and of the
@@ -86,12 +111,18 @@ func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
 	if opts.Linger <= 0 {
 		opts.Linger = 2 * time.Millisecond
 	}
-	return &Appender{st: st, opts: opts, reqs: make(chan *appendReq, opts.Queue), stopped: make(chan struct{})}
+	a := &Appender{st: st, opts: opts, reqs: make(chan *appendReq, opts.Queue), stopped: make(chan struct{})}
+	if opts.Journal != nil {
+		a.j = newJournaling(a)
+	}
+	return a
 }
 
-// Append records the events and returns once they are committed (nil), or
-// with the store's error, ctx's error, ErrBusy or ErrClosed. The events
-// are validated first, so that one bad event fails only its caller.
+// Append records the events and returns once they are committed (nil) —
+// with a journal (AppenderOptions.Journal), once they are written to it —
+// or with the store's or journal's error, ctx's error, ErrBusy or
+// ErrClosed. The events are validated first, so that one bad event fails
+// only its caller.
 func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error {
 	return a.AppendWithTokens(ctx, nil, events...)
 }
@@ -117,13 +148,17 @@ func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRec
 		}
 	}
 	r := &appendReq{tokens: tokens, events: events, done: make(chan error, 1)}
+	reqs := a.reqs
+	if a.j != nil && len(tokens) == 0 {
+		reqs = a.j.reqs
+	}
 	select {
 	case <-a.stopped:
 		return ErrClosed
 	default:
 	}
 	select {
-	case a.reqs <- r:
+	case reqs <- r:
 	case <-a.stopped:
 		return ErrClosed
 	case <-ctx.Done():
@@ -149,6 +184,11 @@ func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRec
 // Run writes batches until ctx ends, then fails the calls still queued
 // with ErrClosed and returns.
 func (a *Appender) Run(ctx context.Context) {
+	if a.j != nil {
+		jdone := make(chan struct{})
+		go func() { a.j.run(ctx); close(jdone) }()
+		defer func() { <-jdone }()
+	}
 	defer func() {
 		close(a.stopped)
 		for {

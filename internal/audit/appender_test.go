@@ -26,6 +26,12 @@ func (f *fakeBatches) AppendAudits(_ context.Context, events []store.AuditEvent)
 	return 1, nil
 }
 
+func (f *fakeBatches) AppendJournaled(ctx context.Context, _ string, _ int64, events []store.AuditEvent) (int64, error) {
+	return f.AppendAudits(ctx, events)
+}
+
+func (f *fakeBatches) ForgetAuditJournal(context.Context, string) error { return nil }
+
 func (f *fakeBatches) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
 	for _, t := range tokens {
 		if t.ClientID == "gone" {
