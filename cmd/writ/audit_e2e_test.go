@@ -61,7 +61,11 @@ func TestAuditEndToEnd(t *testing.T) {
 		}
 		tokens = append(tokens, out.AccessToken)
 	}
-	// The event was committed before the response: it is there now.
+	// Each event was in the node's audit journal before its response;
+	// flushed, they are in the store.
+	if err := a.FlushAudit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	events, err := a.Store.ListAudit(t.Context(), store.AuditQuery{Type: store.AuditTokenIssued, ClientID: c.ID})
 	if err != nil || len(events) != 3 {
 		t.Fatalf("token_issued events of %s = %d, %v; want 3", c.ID, len(events), err)

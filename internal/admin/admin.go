@@ -154,6 +154,11 @@ type Options struct {
 	// answer 503.
 	Delegations store.DelegationStore
 	Audit       store.AuditStore
+	// AuditFlush, when set, is called before the audit trail is read, so
+	// that events acknowledged but still on their way into the store
+	// (the node's audit journal) are listed: an admin reads their own
+	// writes.
+	AuditFlush func(ctx context.Context) error
 	// TrustedIssuers, when set, serves the /admin/trusted-issuers routes;
 	// without it they answer 503.
 	TrustedIssuers store.TrustStore
@@ -198,6 +203,7 @@ type handler struct {
 	// SessionsEnded).
 	delegations store.DelegationStore
 	audit       store.AuditStore
+	auditFlush  func(ctx context.Context) error
 
 	users         UserStore
 	passwords     PasswordHasher
@@ -227,7 +233,7 @@ func NewHandler(o Options) http.Handler {
 		fapiServer: o.FAPI2,
 	}
 	h.users, h.passwords, h.sessionsEnded = o.Users, o.Passwords, o.SessionsEnded
-	h.delegations, h.audit = o.Delegations, o.Audit
+	h.delegations, h.audit, h.auditFlush = o.Delegations, o.Audit, o.AuditFlush
 	h.trusted, h.trustCache = o.TrustedIssuers, o.TrustCache
 	h.samlSPs, h.samlLoopbackHTTP = o.SAMLServiceProviders, o.SAMLAllowLoopbackHTTP
 	h.idTokenAlgs = o.IDTokenAlgorithms

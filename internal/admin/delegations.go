@@ -89,6 +89,10 @@ type AuditEventJSON struct {
 	Hash     string `json:"hash,omitempty"`
 }
 
+// auditFlushTimeout bounds the wait for the node's journaled audit events
+// before the trail is listed.
+const auditFlushTimeout = 5 * time.Second
+
 // AuditListResponse is the body of GET /admin/audit. Next is the after
 // value of the following page (the last seq), or 0 when the page is empty.
 type AuditListResponse struct {
@@ -331,6 +335,16 @@ func (h *handler) listAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if aq.Limit, err = parseLimit(q.Get("limit")); err != nil {
 		return err
+	}
+	if h.auditFlush != nil {
+		fctx, cancel := context.WithTimeout(ctx, auditFlushTimeout)
+		err := h.auditFlush(fctx)
+		cancel()
+		if err != nil {
+			h.log.WarnContext(ctx, "admin: audit journal not flushed", "error", err)
+			return apiErrorf(http.StatusServiceUnavailable, CodeTemporarilyUnavailable,
+				"the newest audit events are not in the database yet (is it reachable?); retry in a moment")
+		}
 	}
 	events, err := h.audit.ListAudit(ctx, aq)
 	if err != nil {

@@ -93,6 +93,10 @@ type App struct {
 	// auditor records the audit events without a transaction of their
 	// own (group commit); Run runs it until the servers have stopped.
 	auditor *audit.Appender
+	// auditorRan is set once Run starts the auditor, which then owns its
+	// journal (Close removes the journal of an auditor that never ran).
+	auditorRan   atomic.Bool
+	auditJournal *audit.Journal
 	// cluster dispatches the change notifications of other nodes (nil on
 	// a store without them: SQLite, one node).
 	cluster *cluster.Node
@@ -277,7 +281,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 	// Tokens of the trusted external issuers (jwt-bearer, ID-JAG, token
 	// exchange subjects), verified against the store's records.
 	a.Trust = trust.New(context.Background(), a.Store, trust.Options{Now: o.Now})
-	a.auditor = audit.NewAppender(a.Store, audit.AppenderOptions{})
+	if a.auditor, err = a.openAuditor(ctx); err != nil {
+		return nil, err
+	}
 	if feed, ok := a.Store.(cluster.Feed); ok {
 		a.cluster = cluster.New(feed, cluster.Options{Logger: o.Logger})
 	}
@@ -320,6 +326,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error
 		FAPI2:          cfg.FAPI2,
 		Delegations:    a.Store,
 		Audit:          a.Store,
+		AuditFlush:     a.auditor.Flush,
 		Users:          a.Store,
 		Passwords:      authn.Hasher{},
 		SessionsEnded:  a.Server.NotifyLogout,
@@ -562,6 +569,7 @@ func (a *App) Run(ctx context.Context) error {
 	// the requests still in flight can record their events.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})
+	a.auditorRan.Store(true)
 	go func() { a.auditor.Run(auditCtx); close(auditDone) }()
 	wg.Wait()
 	stopAudit()
@@ -638,6 +646,7 @@ func (a *App) Close() error {
 		for _, c := range a.closers {
 			c.Close()
 		}
+		a.closeAuditJournal()
 		if a.Tracing != nil {
 			// Export the spans still buffered, for a bounded time.
 			ctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
