@@ -559,13 +559,17 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	// The audit appender outlives the servers' graceful shutdown, so that
-	// the requests still in flight can record their events.
+	// the requests still in flight can record their events; so does the
+	// sealer (internal/audit.RunSealer), so that it chains theirs on the
+	// way out.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
-	auditDone := make(chan struct{})
+	auditDone, sealDone := make(chan struct{}), make(chan struct{})
 	go func() { a.auditor.Run(auditCtx); close(auditDone) }()
+	go func() { audit.RunSealer(auditCtx, a.Store, audit.SealInterval, a.log); close(sealDone) }()
 	wg.Wait()
 	stopAudit()
 	<-auditDone
+	<-sealDone
 	close(errs)
 	return <-errs
 }
