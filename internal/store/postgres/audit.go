@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/writ-dev/writ/internal/audit/chain"
 	"github.com/writ-dev/writ/internal/store"
@@ -238,6 +240,25 @@ func (s *Store) seal(ctx context.Context) (int, error) {
 	return total, nil
 }
 
+// sealForRead seals before a read of the trail. A connection that may
+// not write (a standby: read_only_sql_transaction; a role without the
+// privilege) reads the chained events only: the queued ones are left to
+// the nodes' sealers.
+func (s *Store) sealForRead(ctx context.Context) error {
+	_, err := s.seal(ctx)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == readOnlyTransaction || pe.Code == insufficientPrivilege) {
+		return nil
+	}
+	return err
+}
+
+// SQLSTATEs that tell a connection that may not write.
+const (
+	readOnlyTransaction   = "25006"
+	insufficientPrivilege = "42501"
+)
+
 // sealAudits chains up to sealBatch queued events with ids at most top
 // in tx and returns how many.
 func sealAudits(ctx context.Context, tx pgx.Tx, top int64) (int, error) {
@@ -284,7 +305,7 @@ func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn fun
 // sealing the queued events (so that an anchor covers every event
 // committed before it).
 func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
-	if _, err := s.seal(ctx); err != nil {
+	if err := s.sealForRead(ctx); err != nil {
 		return 0, nil, fmt.Errorf("store/postgres: audit head: seal queued events: %w", err)
 	}
 	var (
@@ -342,7 +363,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("store/postgres: list audit events: %w", err)
 	}
-	if _, err := s.seal(ctx); err != nil {
+	if err := s.sealForRead(ctx); err != nil {
 		return nil, fmt.Errorf("store/postgres: list audit events: seal queued events: %w", err)
 	}
 	// One query per combination of filters, so that each can use its

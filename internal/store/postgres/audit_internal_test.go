@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,27 @@ func TestQueuedAuditTakesNoLock(t *testing.T) {
 	}
 	if err := holder.Rollback(ctx); err != nil {
 		t.Fatal(err)
+	}
+
+	// A read-only connection (a standby) cannot seal: it reads the chained
+	// events only, and SealAudit says why.
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	ro, err := Open(ctx, dsn+sep+"default_transaction_read_only=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got, err := ro.ListAudit(ctx, store.AuditQuery{}); err != nil || len(got) != 0 {
+		t.Fatalf("read-only ListAudit = %d events, %v; want none, no error", len(got), err)
+	}
+	if seq, _, err := ro.AuditHead(ctx); err != nil || seq != 0 {
+		t.Fatalf("read-only AuditHead = %d, %v", seq, err)
+	}
+	if _, err := ro.SealAudit(ctx); err == nil {
+		t.Fatal("read-only SealAudit succeeded")
 	}
 
 	if n, err := s.SealAudit(ctx); err != nil || n != 2 {
