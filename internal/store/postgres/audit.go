@@ -229,10 +229,10 @@ func (s *Store) seal(ctx context.Context) (int, error) {
 			n, err = sealAudits(ctx, tx, *top)
 			return err
 		})
-		total += n
 		if err != nil {
-			return total, err
+			return total, err // this batch rolled back: it chained nothing
 		}
+		total += n
 		if n < sealBatch {
 			break
 		}
