@@ -566,14 +566,20 @@ func (a *App) Run(ctx context.Context) error {
 		return nil
 	})
 	// The audit appender outlives the servers' graceful shutdown, so that
-	// the requests still in flight can record their events.
+	// the requests still in flight can record their events; the sealer
+	// (internal/audit.RunSealer) outlives the appender, so that it chains
+	// what the appender's last drain queued.
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
-	auditDone := make(chan struct{})
+	sealCtx, stopSeal := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone, sealDone := make(chan struct{}), make(chan struct{})
 	a.auditorRan.Store(true)
 	go func() { a.auditor.Run(auditCtx); close(auditDone) }()
+	go func() { audit.RunSealer(sealCtx, a.Store, audit.SealInterval, a.log); close(sealDone) }()
 	wg.Wait()
 	stopAudit()
 	<-auditDone
+	stopSeal()
+	<-sealDone
 	close(errs)
 	return <-errs
 }

@@ -1,11 +1,16 @@
 // Package audit is the tamper-evident side of writ's audit trail: the
 // hash chain's verification (Verify), the signed anchors of the chain
-// head (Anchor, RunAnchors), and the group-commit appender (Appender) that
-// records events that have no store transaction of their own.
+// head (Anchor, RunAnchors), the group-commit appender (Appender) that
+// records events that have no store transaction of their own, and the
+// sealer (RunSealer) that chains the events a store queued.
 //
 // The chain itself (the canonical encoding and hash of an event) is in
 // the leaf package internal/audit/chain, which the storage backends call
-// inside each append's transaction; the store only persists.
+// under their chain head's lock: SQLite inside each append's transaction;
+// PostgreSQL for its standalone appends, and for the events of a
+// redemption's or rotation's transaction when it seals them
+// (store.AuditChainStore.SealAudit), so that those transactions take no
+// lock on the head. The store only persists.
 //
 // # What the chain proves
 //

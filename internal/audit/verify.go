@@ -74,6 +74,10 @@ type Report struct {
 	// checked; LastAnchor the sequence number of the last one (0: none).
 	Anchors    int
 	LastAnchor int64
+	// Sealed is the number of queued events (committed but not yet
+	// chained) that Verify chained before reading, when the source can
+	// seal (SealStore).
+	Sealed int
 }
 
 // pageSize is how many events Verify reads at a time.
@@ -84,6 +88,11 @@ const pageSize = store.MaxListLimit
 // ones included). It returns a *BreakError naming the first bad event or
 // anchor, or another error when src cannot be read. With keys nil the
 // anchors are not checked (Report.Anchors is 0).
+//
+// Events queued by a store (committed in a redemption's transaction but
+// not yet chained) are not part of the chain: when src is also a
+// SealStore, Verify seals them first, so that it checks every event
+// committed before it started.
 func Verify(ctx context.Context, src Source, keys *jose.KeySet) (Report, error) {
 	var (
 		r        Report
@@ -91,6 +100,12 @@ func Verify(ctx context.Context, src Source, keys *jose.KeySet) (Report, error) 
 		expected int64  = 1
 		anchors  []store.AuditAnchor
 	)
+	if s, ok := src.(SealStore); ok {
+		var err error
+		if r.Sealed, err = s.SealAudit(ctx); err != nil {
+			return r, fmt.Errorf("audit: seal the queued events: %w", err)
+		}
+	}
 	if keys != nil {
 		var err error
 		if anchors, err = listAnchors(ctx, src); err != nil {

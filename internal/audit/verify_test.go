@@ -351,3 +351,36 @@ func TestAnchorRace(t *testing.T) {
 		t.Errorf("Anchor with a failing store = %d, %v; want 2 and the error", got, err)
 	}
 }
+
+// TestVerifySealsQueued: on PostgreSQL, events committed in a redemption's
+// transaction wait in audit_pending until sealed; Verify seals them first
+// and checks them with the rest, and a change to a sealed one is caught.
+func TestVerifySealsQueued(t *testing.T) {
+	for _, b := range backends(t) {
+		if b.name != "postgres" {
+			continue
+		}
+		t.Run(b.name, func(t *testing.T) {
+			key := newKey(t)
+			s, exec := b.open(t)
+			fixture(t, s, key)
+			for i := 7; i <= 8; i++ {
+				e := event(i)
+				exec(`INSERT INTO audit_pending (time, type, client_id, subject, actors, delegation_id, by_principal,
+					request_id, details) VALUES ($1, $2, $3, $4, '{}', '', '', $5, $6)`,
+					e.Time, e.Type, e.ClientID, e.Subject, e.RequestID, e.Details)
+			}
+			keys := jose.NewKeySet(key.Public())
+			r, err := audit.Verify(t.Context(), s, keys)
+			if err != nil || r.Sealed != 2 || r.Events != 8 || r.Head != 8 || r.LastAnchor != 6 {
+				t.Fatalf("Verify with two queued events = %+v, %v", r, err)
+			}
+			exec(`UPDATE audit_events SET subject = 'mallory' WHERE seq = 7`)
+			_, err = audit.Verify(t.Context(), s, keys)
+			var br *audit.BreakError
+			if !errors.As(err, &br) || br.Kind != audit.BreakChanged || br.Seq != 7 {
+				t.Fatalf("Verify after a sealed event changed = %v", err)
+			}
+		})
+	}
+}

@@ -28,8 +28,23 @@ type AuditAnchor struct {
 // AuditChainStore is the chained side of the audit trail. Every backend
 // appends with the hash chain (AppendAudit of AuditStore included, and the
 // Issue.Audit events of a redemption or rotation); this interface adds the
-// batch append used by group commit, the chain head, and the anchors.
+// batch append used by group commit, the chain head, the anchors, and
+// SealAudit.
+//
+// A backend may queue the events appended inside another transaction
+// (Issue.Audit) instead of chaining them there (PostgreSQL: so that
+// redemptions do not serialise on the chain head); they get their
+// sequence numbers when sealed. ListAudit and AuditHead seal first, so a
+// reader sees every event committed before it read; the standalone
+// appends (AppendAudit, AppendAudits, CreateTokensAudited) chain at once
+// and return real sequence numbers.
 type AuditChainStore interface {
+	// SealAudit chains the queued events committed before the call (in
+	// batches, each in its own transaction) and returns how many it
+	// chained; 0 and no lock taken when none are queued. Concurrent calls,
+	// of one or several stores on one database, chain each event once. A
+	// backend that never queues (SQLite) returns 0.
+	SealAudit(ctx context.Context) (int, error)
 	// AppendAudits stores the events, in order, in one transaction and
 	// returns the sequence number of the first (the others follow it
 	// without gap). Nothing is stored if one is invalid.
@@ -52,7 +67,9 @@ type AuditChainStore interface {
 	// node-local audit journal (internal/audit.Journal): in the same
 	// transaction it records that the journal named journal is applied
 	// up to the offset pos, so that a node restarting after a crash
-	// replays only what no transaction holds. pos never goes back.
+	// replays only what no transaction holds. pos never goes back. It
+	// returns the first event's sequence number, or 0 when the backend
+	// queues the events (as those of Issue.Audit) for SealAudit.
 	AppendJournaled(ctx context.Context, journal string, pos int64, events []AuditEvent) (int64, error)
 	// AuditJournalPosition returns the offset up to which journal was
 	// applied, or 0 for a journal the store does not know.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/writ-dev/writ/internal/audit/chain"
 	"github.com/writ-dev/writ/internal/store"
@@ -17,13 +19,23 @@ import (
 // The audit trail. seq is not a PostgreSQL sequence, which leaves a gap on
 // every rolled-back insert and lets concurrent inserts commit out of
 // order (a reader following AfterSeq would skip the later-committed lower
-// number for ever). Each append instead takes the next numbers and the
-// chain head from the one row of audit_seq, and writes the new head back,
-// in its transaction: the row lock holds concurrent appends (of every
-// node) back until it commits, so numbers are gap-free, become visible in
-// order, and the chain has no fork. The append is the last thing its
-// transaction does, so the lock is held for one round trip and the
-// commit.
+// number for ever). Numbers and the chain head come instead from the one
+// row of audit_seq, whose row lock is held by whoever chains events until
+// it commits: numbers are gap-free, become visible in order, and the
+// chain has no fork.
+//
+// Two ways in. AppendAudit, AppendAudits and CreateTokensAudited (the
+// group-commit appender, the CLI) chain their events directly under that
+// lock, once per batch, after the queued events already committed, and
+// return the real sequence number. Events
+// appended inside another transaction (a redemption's or rotation's
+// Issue.Audit, the one-statement fast paths) would hold the lock through
+// that transaction's commit, serialising every redemption of every node on
+// one row; they are only inserted into audit_pending (appendAudits: no
+// lock, no hash), a durable queue that SealAudit chains in batches off the
+// request path, as a log sequencer does. Every node seals every 200 ms
+// (internal/audit.RunSealer, started by internal/app), and ListAudit and AuditHead
+// seal first, so a reader sees every event committed before it read.
 
 const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details, prev_hash, hash`
 
@@ -58,7 +70,7 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 			}
 		}
 		var err error
-		first, err = appendAudits(ctx, tx, events)
+		first, err = chainAudits(ctx, tx, events)
 		return err
 	})
 	if err != nil {
@@ -67,32 +79,197 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 	return first, nil
 }
 
-// appendAudits chains and inserts validated events in tx and returns the
-// first sequence number: one statement to take the numbers and the head
-// (locking the counter row), then the inserts and the new head in one
-// batch.
-func appendAudits(ctx context.Context, tx pgx.Tx, events []store.AuditEvent) (int64, error) {
-	var (
-		last int64
-		head []byte
-	)
-	if err := tx.QueryRow(ctx, `UPDATE audit_seq SET last = last + $1 WHERE id = 1 RETURNING last, head`,
-		len(events)).Scan(&last, &head); err != nil {
-		return 0, classify(err)
+// chainAudits chains and inserts validated events in tx and returns the
+// first sequence number. Under the counter row's lock it first chains the
+// queued events already committed (so that an event committed before this
+// append precedes it in the chain), then events: two round trips, as
+// without a queue (the lock and the queue's rows in one, the inserts and
+// the new head in the other).
+func chainAudits(ctx context.Context, tx pgx.Tx, events []store.AuditEvent) (int64, error) {
+	last, head, queued, err := takeQueued(ctx, tx, true, math.MaxInt64)
+	if err != nil {
+		return 0, err
 	}
-	first := last - int64(len(events)) + 1
+	for more := queued; len(more) == sealBatch; {
+		if _, _, more, err = takeQueued(ctx, tx, false, math.MaxInt64); err != nil {
+			return 0, err
+		}
+		queued = append(queued, more...)
+	}
+	if err := chainInsert(ctx, tx, last, head, append(queued, events...)); err != nil {
+		return 0, err
+	}
+	return last + int64(len(queued)) + 1, nil
+}
+
+// takeQueued deletes up to sealBatch queued events with ids at most top
+// from audit_pending in tx and returns them in id order; with lock, it
+// first locks the counter row and returns the chain head (last, head),
+// in the same round trip. The DELETE's snapshot is taken after the lock
+// is granted, so it sees every row an earlier holder deleted, and a row
+// deleted by another transaction is never returned: each queued event is
+// taken once.
+func takeQueued(ctx context.Context, tx pgx.Tx, lock bool, top int64) (last int64, head []byte, events []store.AuditEvent, err error) {
 	var b pgx.Batch
-	for _, e := range chain.Link(head, first, events) {
+	if lock {
+		b.Queue(`SELECT last, head FROM audit_seq WHERE id = 1 FOR UPDATE`).QueryRow(func(r pgx.Row) error {
+			return r.Scan(&last, &head)
+		})
+	}
+	b.Queue(`WITH d AS (
+		DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending WHERE id <= $1 ORDER BY id LIMIT $2)
+		RETURNING id, `+pendingColumns+`
+	) SELECT `+pendingColumns+` FROM d ORDER BY id`, top, sealBatch).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var e store.AuditEvent
+			if err := rows.Scan(&e.Time, &e.Type, &e.ClientID, &e.Subject, &e.Actors, &e.DelegationID, &e.By,
+				&e.RequestID, &e.Details); err != nil {
+				return err
+			}
+			e.Time, e.Actors, e.Details = e.Time.UTC(), nonEmptyList(e.Actors), nonEmpty(e.Details)
+			events = append(events, e)
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return 0, nil, nil, classify(err)
+	}
+	return last, head, events, nil
+}
+
+// chainInsert numbers events from last + 1, chains them after head,
+// inserts them and writes the new head, in one round trip; tx holds the
+// counter row's lock.
+func chainInsert(ctx context.Context, tx pgx.Tx, last int64, head []byte, events []store.AuditEvent) error {
+	var b pgx.Batch
+	for _, e := range chain.Link(head, last+1, events) {
 		b.Queue(`INSERT INTO audit_events (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			e.Seq, e.Time.Truncate(store.TimePrecision).UTC(), e.Type, e.ClientID, e.Subject, list(e.Actors),
 			e.DelegationID, e.By, e.RequestID, nullBytes(e.Details), e.PrevHash, e.Hash)
-		head = e.Hash
+		last, head = e.Seq, e.Hash
 	}
-	b.Queue(`UPDATE audit_seq SET head = $1 WHERE id = 1`, head)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+	b.Queue(`UPDATE audit_seq SET last = $1, head = $2 WHERE id = 1`, last, head)
+	return classify(tx.SendBatch(ctx, &b).Close())
+}
+
+// pendingColumns are audit_pending's event columns (audit_events' without
+// seq and the hashes); pendingChunk is the most rows of one INSERT.
+const (
+	pendingColumns = `time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details`
+	pendingChunk   = 100
+)
+
+// appendAudits queues validated events in tx, to be chained by SealAudit
+// after tx commits: a multi-row INSERT into audit_pending (one per
+// pendingChunk events), which takes no lock another transaction waits
+// for. The events have no sequence number yet, so the one returned is
+// always 0; callers inside a transaction must not expect one (the
+// standalone appends, which return it, chain with chainAudits).
+func appendAudits(ctx context.Context, tx pgx.Tx, events []store.AuditEvent) (int64, error) {
+	for len(events) > 0 {
+		n := min(len(events), pendingChunk)
+		var sql strings.Builder
+		sql.WriteString(`INSERT INTO audit_pending (` + pendingColumns + `) VALUES `)
+		args := make([]any, 0, 9*n)
+		for i, e := range events[:n] {
+			if i > 0 {
+				sql.WriteString(", ")
+			}
+			sql.WriteString("(")
+			for j := range 9 {
+				if j > 0 {
+					sql.WriteString(", ")
+				}
+				sql.WriteString("$" + strconv.Itoa(len(args)+j+1))
+			}
+			sql.WriteString(")")
+			args = append(args, e.Time.Truncate(store.TimePrecision).UTC(), e.Type, e.ClientID, e.Subject,
+				list(e.Actors), e.DelegationID, e.By, e.RequestID, nullBytes(e.Details))
+		}
+		if _, err := tx.Exec(ctx, sql.String(), args...); err != nil {
+			return 0, classify(err)
+		}
+		events = events[n:]
+	}
+	return 0, nil
+}
+
+// sealBatch is the most queued events one sealing transaction chains.
+const sealBatch = 1000
+
+// SealAudit chains the queued events (audit_pending) after the chain head,
+// in id order, in transactions of up to sealBatch events each holding the
+// counter row's lock, until every event committed before the call is
+// chained; it returns how many it chained. Finding the queue empty takes
+// no lock. Concurrent sealers (of any node) take turns on the lock; each
+// deletes the rows it chains in its transaction, so no event is chained
+// twice or skipped.
+func (s *Store) SealAudit(ctx context.Context) (int, error) {
+	n, err := s.seal(ctx)
+	if err != nil {
+		return n, fmt.Errorf("store/postgres: seal audit events: %w", err)
+	}
+	return n, nil
+}
+
+// seal is SealAudit without the operation in its errors.
+func (s *Store) seal(ctx context.Context) (int, error) {
+	// Every event committed before now has an id at most top: ids are
+	// taken before commit. Later ones are left to the next call, so that
+	// a reader sealing first is not kept busy by a stream of appends.
+	var top *int64
+	if err := s.pool.QueryRow(ctx, `SELECT max(id) FROM audit_pending`).Scan(&top); err != nil {
 		return 0, classify(err)
 	}
-	return first, nil
+	total := 0
+	for top != nil {
+		var n int
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var err error
+			n, err = sealAudits(ctx, tx, *top)
+			return err
+		})
+		if err != nil {
+			return total, err // this batch rolled back: it chained nothing
+		}
+		total += n
+		if n < sealBatch {
+			break
+		}
+	}
+	return total, nil
+}
+
+// sealForRead seals before a read of the trail. A connection that may
+// not write (a standby: read_only_sql_transaction; a role without the
+// privilege) reads the chained events only: the queued ones are left to
+// the nodes' sealers.
+func (s *Store) sealForRead(ctx context.Context) error {
+	_, err := s.seal(ctx)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == readOnlyTransaction || pe.Code == insufficientPrivilege) {
+		return nil
+	}
+	return err
+}
+
+// SQLSTATEs that tell a connection that may not write.
+const (
+	readOnlyTransaction   = "25006"
+	insufficientPrivilege = "42501"
+)
+
+// sealAudits chains up to sealBatch queued events with ids at most top
+// in tx and returns how many.
+func sealAudits(ctx context.Context, tx pgx.Tx, top int64) (int, error) {
+	last, head, events, err := takeQueued(ctx, tx, true, top)
+	if err != nil || len(events) == 0 {
+		return 0, err
+	}
+	if err := chainInsert(ctx, tx, last, head, events); err != nil {
+		return 0, err
+	}
+	return len(events), nil
 }
 
 // rowQuerier is what the one-statement fast paths run on: the pool, or a
@@ -103,7 +280,8 @@ type rowQuerier interface {
 
 // withAudit runs fn, a one-statement fast path reporting whether it
 // changed anything, on the pool when there are no events; otherwise in a
-// transaction that appends the events after it when it did.
+// transaction that queues the events after it when it did (appendAudits:
+// no lock is held through the commit).
 func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn func(q rowQuerier) (bool, error)) (bool, error) {
 	if len(events) == 0 {
 		return fn(s.pool)
@@ -123,8 +301,13 @@ func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn fun
 	return ok, nil
 }
 
-// AuditHead returns the last event's sequence number and hash.
+// AuditHead returns the last event's sequence number and hash, after
+// sealing the queued events (so that an anchor covers every event
+// committed before it).
 func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
+	if err := s.sealForRead(ctx); err != nil {
+		return 0, nil, fmt.Errorf("store/postgres: audit head: seal queued events: %w", err)
+	}
 	var (
 		seq  int64
 		hash []byte
@@ -173,10 +356,15 @@ func (s *Store) ListAuditAnchors(ctx context.Context, afterSeq int64, limit int)
 	return out, nil
 }
 
-// ListAudit returns the events q selects, oldest first.
+// ListAudit returns the events q selects, oldest first, after sealing the
+// queued events (so that every event committed before the call is
+// listed).
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("store/postgres: list audit events: %w", err)
+	}
+	if err := s.sealForRead(ctx); err != nil {
+		return nil, fmt.Errorf("store/postgres: list audit events: seal queued events: %w", err)
 	}
 	// One query per combination of filters, so that each can use its
 	// index.

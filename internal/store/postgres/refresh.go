@@ -299,8 +299,8 @@ func writeIssue(ctx context.Context, tx pgx.Tx, issue store.Issue, newFamily boo
 	return appendIssueAudit(ctx, tx, issue)
 }
 
-// appendIssueAudit appends the issue's audit events, if any, last in its
-// transaction (the counter row's lock is then held the shortest).
+// appendIssueAudit queues the issue's audit events, if any, in its
+// transaction (appendAudits: no lock; SealAudit chains them).
 func appendIssueAudit(ctx context.Context, tx pgx.Tx, issue store.Issue) error {
 	if len(issue.Audit) == 0 {
 		return nil

@@ -85,6 +85,7 @@ var operations = [...]string{
 	"RevokeToken",
 	"RevokeUserRefreshTokens",
 	"RotateRefreshToken",
+	"SealAudit",
 	"TouchSession",
 	"UpdateClient",
 	"UpdateConsent",
@@ -689,6 +690,14 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, a1 string) error {
 func (s *Store) RotateRefreshToken(ctx context.Context, a1 []uint8, a2 time.Time, a3 store.Issue) (store.RefreshToken, error) {
 	ctx, end := s.obs(ctx, "RotateRefreshToken")
 	r0, r1 := s.Store.RotateRefreshToken(ctx, a1, a2, a3)
+	end(r1)
+	return r0, r1
+}
+
+// SealAudit observes store.Store.SealAudit.
+func (s *Store) SealAudit(ctx context.Context) (int, error) {
+	ctx, end := s.obs(ctx, "SealAudit")
+	r0, r1 := s.Store.SealAudit(ctx)
 	end(r1)
 	return r0, r1
 }

@@ -29,6 +29,7 @@ func delegationTests() []struct {
 		{"Audit/Chain", testAuditChain},
 		{"Audit/ChainConcurrent", testAuditChainConcurrent},
 		{"Audit/ChainIssue", testAuditChainIssue},
+		{"Audit/Seal", testAuditSeal},
 		{"Audit/Anchors", testAuditAnchors},
 		{"Audit/Journals", testAuditJournals},
 		{"Delegation/RoundTrip", testDelegationRoundTrip},
