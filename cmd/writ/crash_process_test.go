@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +95,9 @@ func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, halfRotatedCount func(*testing.T) (int, error)) {
 	victim := nodes[0]
 	opq := victim.createClient(t, adminToken, map[string]any{"client_name": "opaque", "grant_types": []string{"client_credentials"}, "scope": "r", "access_token_format": "opaque"})
+	// JWT access tokens: nothing stored but their audit event, which a
+	// node writes to its audit journal before answering.
+	jwtc := victim.createClient(t, adminToken, map[string]any{"client_name": "jwt", "grant_types": []string{"client_credentials"}, "scope": "r"})
 	web := victim.createClient(t, adminToken, map[string]any{"client_name": "web", "grant_types": []string{"authorization_code", "refresh_token"},
 		"redirect_uris": []string{"http://127.0.0.1:9/cb"}, "scope": "openid offline_access"})
 	const chains = 8
@@ -107,6 +113,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	var (
 		mu       sync.Mutex
 		tokens   []string // acknowledged opaque access tokens
+		jtis     []string // jti of the acknowledged JWT access tokens
 		clients  []string // acknowledged client registrations
 		latest   = make([]string, chains)
 		inDoubt  = make([]bool, chains)
@@ -154,6 +161,29 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 			}
 		})
 	}
+	// JWT access tokens (each an audit event, journaled).
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			u, _ := pub(i)
+			status, m, err := call(http.MethodPost, u+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, basic(jwtc.id, jwtc.secret), nil)
+			switch {
+			case err == nil && status == http.StatusOK:
+				jti, jerr := jwtID(m["access_token"])
+				if jerr != nil {
+					problem("jwt: %v", jerr)
+					continue
+				}
+				mu.Lock()
+				jtis = append(jtis, jti)
+				mu.Unlock()
+				acks.Add(1)
+			case err != nil || status == http.StatusServiceUnavailable:
+				pause(err)
+			default:
+				problem("jwt token: %d %v", status, m)
+			}
+		}
+	})
 	// Refresh chains: each rotates its token at a random node, one request
 	// after another, so that a chain running at the kill always has one in
 	// flight and ends in doubt. The even chains stop before the kill
@@ -268,6 +298,18 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 			t.Fatalf("an acknowledged client is missing after the crash: %d %v %v", status, m, err)
 		}
 	}
+	// Every acknowledged JWT has its token_issued event, once, even those
+	// whose event was only in the killed node's journal.
+	issued := auditedJTIs(t, victim, adminToken, jwtc.id)
+	for _, jti := range jtis {
+		switch issued[jti] {
+		case 1:
+		case 0:
+			t.Fatalf("an acknowledged JWT (jti %s) has no token_issued event after the crash (%d of %d found)", jti, len(issued), len(jtis))
+		default:
+			t.Fatalf("the token_issued event of jti %s is in the trail %d times", jti, issued[jti])
+		}
+	}
 	doubtful, committed := 0, 0
 	for c := range chains {
 		if inDoubt[c] {
@@ -299,5 +341,55 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	if n != 0 {
 		t.Fatalf("%d refresh families half-rotated", n)
 	}
-	t.Logf("checked %d opaque tokens, %d clients, %d refresh chains, %d stopped in doubt by the crash (%d of them had committed)", len(tokens), len(clients), chains-doubtful, doubtful, committed)
+	t.Logf("checked %d JWT audit events, %d opaque tokens, %d clients, %d refresh chains, %d stopped in doubt by the crash (%d of them had committed)", len(jtis), len(tokens), len(clients), chains-doubtful, doubtful, committed)
+}
+
+// jwtID returns the jti claim of a compact JWT (its signature unchecked:
+// only the identifier is wanted).
+func jwtID(tok any) (string, error) {
+	s, _ := tok.(string)
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("not a compact JWT: %.20q", s)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		ID string `json:"jti"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.ID == "" {
+		return "", fmt.Errorf("no jti in the payload: %v", err)
+	}
+	return c.ID, nil
+}
+
+// auditedJTIs reads, through n's admin API, the token_issued events of
+// clientID and counts them by the jti in their details.
+func auditedJTIs(t *testing.T, n *procNode, adminToken, clientID string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	after := int64(0)
+	for {
+		q := url.Values{"type": {"token_issued"}, "client_id": {clientID}, "after": {strconv.FormatInt(after, 10)}, "limit": {"1000"}}
+		status, m, err := call(http.MethodGet, n.admin+"/admin/audit?"+q.Encode(), nil, bearerAuth(adminToken), nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("list the audit trail: %d %v %v", status, m, err)
+		}
+		events, _ := m["events"].([]any)
+		for _, e := range events {
+			var d struct {
+				JTI string `json:"jti"`
+			}
+			raw, _ := json.Marshal(e.(map[string]any)["details"])
+			if err := json.Unmarshal(raw, &d); err == nil && d.JTI != "" {
+				out[d.JTI]++
+			}
+		}
+		if len(events) == 0 {
+			return out
+		}
+		after = int64(m["next"].(float64))
+	}
 }
