@@ -14,9 +14,18 @@ import (
 // The audit trail: seq is the table's rowid. The single writer assigns
 // max(seq) + 1 to each insert and rows are never deleted, so sequence
 // numbers are ascending and gap-free in commit order. The writer also
-// reads the chain head (the last event's hash) inside the append's
+// reads the chain head (the last event's hash) inside the chaining
 // transaction, so the chain has no fork: no other append can run between
 // the read and the insert.
+//
+// Two ways in, as on PostgreSQL. The direct appends (AppendAudit,
+// AppendAudits, CreateTokensAudited, AppendJournaled: batches, or rare)
+// chain at once (chainAudits), after the queued events. Events appended
+// inside a redemption's or rotation's transaction are only queued
+// (appendAudits: one row in audit_pending, no index), because chaining
+// one event costs a redemption several pages of the write-ahead log (the
+// head read, audit_events and its four indexes); SealAudit chains the
+// queue in batches, where those pages are shared by hundreds of events.
 
 const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details, prev_hash, hash`
 
@@ -51,7 +60,7 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 			}
 		}
 		var err error
-		first, err = appendAudits(ctx, tx, events)
+		first, err = chainAudits(ctx, tx, events)
 		return err
 	})
 	if err != nil {
@@ -64,9 +73,10 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 // hash (no row for an empty trail).
 const auditHeadSQL = `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`
 
-// appendAudits chains and inserts validated events inside the writer's
-// transaction tx and returns the first sequence number.
-func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
+// chainAudits chains the queued events, then events, inside the writer's
+// transaction tx, and returns the sequence number of events' first (or
+// of the last queued one, when events is empty, 0 if none).
+func chainAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
 	var (
 		last int64
 		head []byte
@@ -74,6 +84,16 @@ func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int6
 	err := tx.QueryRowContext(ctx, auditHeadSQL).Scan(&last, &head)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, classify(err)
+	}
+	queued, err := takeQueued(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	if len(queued) > 0 {
+		events = append(queued, events...)
+	}
+	if len(events) == 0 {
+		return last, nil
 	}
 	// Rows go in multi-row INSERTs of at most auditChunk rows: one
 	// statement per chunk costs far less than one per row.
@@ -93,7 +113,69 @@ func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int6
 			args = args[:0]
 		}
 	}
-	return last + 1, nil
+	return last + int64(len(queued)) + 1, nil
+}
+
+// takeQueued removes every queued event from audit_pending in tx and
+// returns them in id order (commit order: one writer).
+func takeQueued(ctx context.Context, tx dbtx) ([]store.AuditEvent, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, `+pendingColumns+` FROM audit_pending ORDER BY id`)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var (
+		out []store.AuditEvent
+		top int64
+	)
+	for rows.Next() {
+		var (
+			e       store.AuditEvent
+			at      int64
+			actors  string
+			details []byte
+		)
+		if err := rows.Scan(&top, &at, &e.Type, &e.ClientID, &e.Subject, &actors, &e.DelegationID, &e.By,
+			&e.RequestID, &details); err != nil {
+			return nil, classify(err)
+		}
+		e.Time, e.Details = decodeTime(at), nonEmpty(details)
+		if e.Actors, err = decodeList(actors); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	rows.Close()
+	if len(out) > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id <= ?`, top); err != nil {
+			return nil, classify(err)
+		}
+	}
+	return out, nil
+}
+
+// pendingColumns are audit_pending's event columns.
+const pendingColumns = `time, type, client_id, subject, actors, delegation_id, by_principal, request_id, details`
+
+// appendAudits queues validated events in the writer's transaction tx
+// (SealAudit chains them): one small row each in a table without indexes.
+// The events have no sequence number yet: it returns 0.
+func appendAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
+	for _, e := range events {
+		actors, err := encodeList(e.Actors)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_pending (`+pendingColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By, e.RequestID,
+			nullBytes(e.Details)); err != nil {
+			return 0, classify(err)
+		}
+	}
+	return 0, nil
 }
 
 // auditChunk is the most rows of one INSERT of audit events, and
@@ -116,13 +198,50 @@ func insertAuditRows(n int) string {
 	return b.String()
 }
 
-// SealAudit returns 0: the single writer chains every event inside its
-// append's transaction, which costs it no more than queueing would, so
-// nothing is ever queued.
-func (s *Store) SealAudit(context.Context) (int, error) { return 0, nil }
+// SealAudit chains the queued events in one writer transaction and returns
+// how many; an empty queue costs one read.
+func (s *Store) SealAudit(ctx context.Context) (int, error) {
+	var queued bool
+	if err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_pending)`).Scan(&queued); err != nil {
+		return 0, fmt.Errorf("store/sqlite: seal audit events: %w", classify(err))
+	}
+	if !queued {
+		return 0, nil
+	}
+	var n int
+	err := s.inTx(ctx, func(tx dbtx) error {
+		before, _, err := s.head(ctx, tx)
+		if err != nil {
+			return err
+		}
+		last, err := chainAudits(ctx, tx, nil)
+		n = int(last - before)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store/sqlite: seal audit events: %w", err)
+	}
+	return n, nil
+}
+
+// head reads the chain head in tx.
+func (s *Store) head(ctx context.Context, tx dbtx) (int64, []byte, error) {
+	var (
+		seq  int64
+		hash []byte
+	)
+	err := tx.QueryRowContext(ctx, auditHeadSQL).Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, nil
+	}
+	return seq, hash, classify(err)
+}
 
 // AuditHead returns the last event's sequence number and hash.
 func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
+	if _, err := s.SealAudit(ctx); err != nil {
+		return 0, nil, fmt.Errorf("store/sqlite: audit head: %w", err)
+	}
 	var (
 		seq  int64
 		hash []byte
@@ -179,6 +298,9 @@ func (s *Store) ListAuditAnchors(ctx context.Context, afterSeq int64, limit int)
 // ListAudit returns the events q selects, oldest first.
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
 	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("store/sqlite: list audit events: %w", err)
+	}
+	if _, err := s.SealAudit(ctx); err != nil {
 		return nil, fmt.Errorf("store/sqlite: list audit events: %w", err)
 	}
 	// One query per combination of filters, each prepared once, so that
@@ -242,7 +364,7 @@ func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, 
 	var first int64
 	err := s.inTx(ctx, func(tx dbtx) error {
 		var err error
-		if first, err = appendAudits(ctx, tx, events); err != nil {
+		if first, err = chainAudits(ctx, tx, events); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit_journals (journal, pos) VALUES (?, ?)
