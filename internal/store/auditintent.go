@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 )
@@ -36,24 +37,58 @@ const (
 // AuditIntent is the events one store call must append in its
 // transaction. Its methods are safe for concurrent use and on nil.
 type AuditIntent struct {
-	events []AuditEvent
-	state  atomic.Int32
+	// build returns the events; it is called when a transaction takes
+	// the intent (after the change's own code ran), or for the events on
+	// their own.
+	build func() ([]AuditEvent, error)
+	state atomic.Int32
 }
 
 // WithAudit returns ctx carrying an intent to append events in the
 // transaction of the next store call that commits one, and the intent. The
 // events are validated first; there must be at least one.
 func WithAudit(ctx context.Context, events ...AuditEvent) (context.Context, *AuditIntent, error) {
+	if err := validateEvents(events); err != nil {
+		return ctx, nil, fmt.Errorf("store: audit intent: %w", err)
+	}
+	events = append([]AuditEvent(nil), events...)
+	ctx, in := WithAuditFunc(ctx, func() ([]AuditEvent, error) { return events, nil })
+	return ctx, in, nil
+}
+
+// WithAuditFunc is WithAudit for events that depend on what the change
+// computes (an update function's result): build is called once the
+// change's own code has run, inside its transaction, and its events are
+// validated then; an error from build or an invalid event fails the
+// transaction.
+func WithAuditFunc(ctx context.Context, build func() ([]AuditEvent, error)) (context.Context, *AuditIntent) {
+	in := &AuditIntent{build: build}
+	return context.WithValue(ctx, auditIntentKey{}, in), in
+}
+
+// validateEvents checks events: at least one, each valid.
+func validateEvents(events []AuditEvent) error {
 	if len(events) == 0 {
-		return ctx, nil, fmt.Errorf("store: audit intent: %w", invalid("audit events", "are none"))
+		return invalid("audit events", "are none")
 	}
 	for _, e := range events {
 		if err := e.Validate(); err != nil {
-			return ctx, nil, fmt.Errorf("store: audit intent: %w", err)
+			return err
 		}
 	}
-	in := &AuditIntent{events: append([]AuditEvent(nil), events...)}
-	return context.WithValue(ctx, auditIntentKey{}, in), in, nil
+	return nil
+}
+
+// events builds and validates the intent's events.
+func (in *AuditIntent) events() ([]AuditEvent, error) {
+	events, err := in.build()
+	if err == nil {
+		err = validateEvents(events)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: audit intent: %w", err)
+	}
+	return events, nil
 }
 
 // AuditPending reports whether ctx carries an intent no transaction has
@@ -68,13 +103,20 @@ func AuditPending(ctx context.Context) bool {
 // commit: it returns the intent and its events, or nil when there is none
 // (or another call took it). The backend appends the events in its
 // transaction, then calls MarkCommitted once the commit succeeded, or
-// Release when the transaction did not commit.
-func ClaimAudit(ctx context.Context) (*AuditIntent, []AuditEvent) {
+// Release when the transaction did not commit. An error (the events could
+// not be built or are invalid) leaves the intent pending: the transaction
+// must roll back.
+func ClaimAudit(ctx context.Context) (*AuditIntent, []AuditEvent, error) {
 	in, _ := ctx.Value(auditIntentKey{}).(*AuditIntent)
 	if in == nil || !in.state.CompareAndSwap(intentPending, intentClaimed) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return in, in.events
+	events, err := in.events()
+	if err != nil {
+		in.Release()
+		return nil, nil, err
+	}
+	return in, events, nil
 }
 
 // MarkCommitted records that the claimed events were committed.
@@ -117,11 +159,19 @@ type AuditAppendFunc func(ctx context.Context, events ...AuditEvent) error
 // Wrap only the call that makes the change: any other store write inside
 // change (a client authentication recording a jti) would take the events.
 func RunAudited(ctx context.Context, alone AuditAppendFunc, events []AuditEvent, change func(ctx context.Context) error) error {
-	actx, in, err := WithAudit(ctx, events...)
-	if err != nil {
-		return err
+	if err := validateEvents(events); err != nil {
+		return fmt.Errorf("store: audit intent: %w", err)
 	}
-	err = change(actx)
+	events = append([]AuditEvent(nil), events...)
+	return RunAuditedFunc(ctx, alone, func() ([]AuditEvent, error) { return events, nil }, change)
+}
+
+// RunAuditedFunc is RunAudited with the events built by build (see
+// WithAuditFunc): inside the change's transaction, or after change
+// returned for the events on their own.
+func RunAuditedFunc(ctx context.Context, alone AuditAppendFunc, build func() ([]AuditEvent, error), change func(ctx context.Context) error) error {
+	actx, in := WithAuditFunc(ctx, build)
+	err := change(actx)
 	// Closing first: nothing started by change can take the events now.
 	pending := in.close()
 	if err != nil {
@@ -130,11 +180,19 @@ func RunAudited(ctx context.Context, alone AuditAppendFunc, events []AuditEvent,
 	if !pending {
 		return nil
 	}
-	if err := alone(ctx, in.events...); err != nil {
-		return fmt.Errorf("store: the change was made, but its audit events were not recorded: %w", err)
+	events, err := in.events()
+	if err == nil {
+		err = alone(ctx, events...)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditNotRecorded, err)
 	}
 	return nil
 }
+
+// ErrAuditNotRecorded is RunAudited's error when the change was made but
+// its events, appended on their own, were not recorded.
+var ErrAuditNotRecorded = errors.New("store: the change was made, but its audit events were not recorded")
 
 // AppendAuditsFunc adapts an AuditStore to an AuditAppendFunc (one event
 // per AppendAudit).

@@ -232,7 +232,10 @@ func (s *Store) inTx(ctx context.Context, fn func(tx dbtx) error) error {
 		return classify(err)
 	}
 	// The audit events of the change (store.WithAudit) go in with it.
-	intent, events := store.ClaimAudit(ctx)
+	intent, events, err := store.ClaimAudit(ctx)
+	if err != nil {
+		return err
+	}
 	if intent != nil {
 		if _, err := appendAudits(ctx, q, events); err != nil {
 			intent.Release()
