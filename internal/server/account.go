@@ -163,7 +163,9 @@ func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 	// Gone already means a concurrent removal won: the outcome is the same.
 	// The event is committed with the deletion.
 	err := s.auditedChange(ctx, store.AuditConsentWithdrawn, clientID, u.ID, map[string]any{"by": "user"},
-		func(ctx context.Context) error { return ignoreNotFound(s.stores.account.DeleteConsent(ctx, u.ID, clientID)) })
+		func(ctx context.Context) error {
+			return ignoreNotFound(s.stores.account.DeleteConsent(ctx, u.ID, clientID))
+		})
 	if err != nil {
 		s.accountServerError(w, r, err)
 		return

@@ -553,7 +553,9 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		// The event is committed with the revocation (or on its own when
 		// the family was gone already).
 		err = s.auditedChange(ctx, store.AuditTokenRevoked, clientID, rt.UserID, map[string]any{"token_type": "refresh_token", "family_id": rt.FamilyID},
-			func(ctx context.Context) error { return ignoreNotFound(s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID)) })
+			func(ctx context.Context) error {
+				return ignoreNotFound(s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID))
+			})
 		if err != nil {
 			return fmt.Errorf("revoke refresh token: %w", err)
 		}
