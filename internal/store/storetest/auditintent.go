@@ -129,6 +129,36 @@ func testAuditIntentFailed(t *testing.T, s store.Store) {
 	if n := auditCount(t, s); n != 0 {
 		t.Fatalf("failed changes left %d events", n)
 	}
+	// The events failing in the transaction roll the change back.
+	bad := func() ([]store.AuditEvent, error) { return []store.AuditEvent{{Type: "no time"}}, nil }
+	for _, c := range []struct {
+		name  string
+		fn    func(ctx context.Context) error
+		check func() error
+	}{
+		{"CreateClient", func(ctx context.Context) error { return s.CreateClient(ctx, fullClient("c2")) },
+			func() error { _, err := s.GetClient(t.Context(), "c2"); return err }},
+		{"UpdateClient", func(ctx context.Context) error {
+			_, err := s.UpdateClient(ctx, "c1", func(c store.Client) (store.Client, error) { c.Name = "renamed"; return c, nil })
+			return err
+		}, func() error {
+			if c, err := s.GetClient(t.Context(), "c1"); err != nil || c.Name == "renamed" {
+				return errors.New("renamed")
+			}
+			return store.ErrNotFound
+		}},
+	} {
+		actx, in := store.WithAuditFunc(t.Context(), bad)
+		if err := c.fn(actx); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("%s with an invalid event = %v, want ErrInvalid", c.name, err)
+		}
+		if in.Committed() {
+			t.Errorf("%s: an invalid event was committed", c.name)
+		}
+		if err := c.check(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: the change was made though its event failed: %v", c.name, err)
+		}
+	}
 }
 
 func testAuditIntentReadOnly(t *testing.T, s store.Store) {
