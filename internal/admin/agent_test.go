@@ -28,6 +28,30 @@ func (s *agentStore) AppendAudit(ctx context.Context, e store.AuditEvent) (int64
 	return s.Store.AppendAudit(ctx, e)
 }
 
+// failInTx stands for the append of a change's audit events (a pending
+// store.WithAudit intent) failing inside the change's transaction: the
+// change is not made.
+func (s *agentStore) failInTx(ctx context.Context) error {
+	if s.failAudit.Load() && store.AuditPending(ctx) {
+		return fmt.Errorf("append audit events: %w", context.DeadlineExceeded)
+	}
+	return nil
+}
+
+func (s *agentStore) CreateUser(ctx context.Context, u store.User) error {
+	if err := s.failInTx(ctx); err != nil {
+		return err
+	}
+	return s.Store.CreateUser(ctx, u)
+}
+
+func (s *agentStore) RevokeClientGrants(ctx context.Context, clientID string, at time.Time) error {
+	if err := s.failInTx(ctx); err != nil {
+		return err
+	}
+	return s.Store.RevokeClientGrants(ctx, clientID, at)
+}
+
 // auditEvents lists the whole audit trail.
 func (s *agentStore) auditEvents(t *testing.T) []store.AuditEvent {
 	t.Helper()
@@ -47,7 +71,7 @@ func newAgentEnv(t *testing.T) (*env, *agentStore) {
 	var as *agentStore
 	e, _ := newUserEnv(t, func(o *admin.Options) {
 		as = &agentStore{Store: o.Store.(store.Store)}
-		o.Delegations, o.Audit = as, as
+		o.Delegations, o.Audit, o.Users = as, as, as
 	})
 	return e, as
 }
@@ -261,8 +285,15 @@ func TestAdminRevokeGrants(t *testing.T) {
 	e.call(t, http.MethodPost, "/admin/clients/nosuch/revoke-grants", nil).wantError(t, http.StatusNotFound, admin.CodeNotFound, "no client")
 	e.call(t, http.MethodGet, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusMethodNotAllowed, admin.CodeMethodNotAllowed, "POST")
 	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", map[string]any{"x": 1}).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, "no body")
+	// The audit event failing in the revocation's transaction: nothing is
+	// revoked, nothing recorded.
 	fake.failAudit.Store(true)
-	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusInternalServerError, admin.CodeServerError, "the grants were revoked, but the audit event could not be recorded")
+	events := len(fake.auditEvents(t))
+	e.call(t, http.MethodPost, "/admin/clients/"+id+"/revoke-grants", nil).wantError(t, http.StatusInternalServerError, admin.CodeServerError, "")
+	fake.failAudit.Store(false)
+	if n := len(fake.auditEvents(t)); n != events {
+		t.Fatalf("a revocation whose event failed left %d events, want %d", n, events)
+	}
 }
 
 func TestAdminDelegationRoutesUnavailable(t *testing.T) {

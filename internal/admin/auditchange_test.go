@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -40,11 +41,18 @@ func TestAdminChangeAudited(t *testing.T) {
 	if got := changes(); len(got) != 1 {
 		t.Fatalf("admin_change events after a read and a refusal = %d, want 1", len(got))
 	}
-	// The audit store failing: the change is made, the answer says it is
-	// not audited.
+	// The event is committed with the change: a user created, its event
+	// in the same transaction, and none when that transaction fails.
 	as.failAudit.Store(true)
 	r := e.call(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob"})
-	if r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "audit") {
+	if r.status != http.StatusInternalServerError {
 		t.Fatalf("change with a failing audit store: %d %s", r.status, r.body)
+	}
+	as.failAudit.Store(false)
+	if got := changes(); len(got) != 1 {
+		t.Fatalf("admin_change events after a failed change = %d, want 1", len(got))
+	}
+	if _, err := as.GetUserByUsername(context.Background(), "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the user of a change whose event failed: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,10 +137,16 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 		case isUser:
 			err = store.ErrAlreadyExists
 		default:
-			err = h.store.CreateClient(ctx, c)
+			// The client_registered event is committed with the record.
+			err = h.audited(ctx, "the client was registered",
+				events(h.clientEvent(store.AuditClientRegistered, &c, map[string]any{"grant_types": c.GrantTypes})),
+				func(ctx context.Context) error { return h.store.CreateClient(ctx, c) })
 		}
 		if err == nil {
 			break
+		}
+		if errors.Is(err, errAuditNotRecorded) {
+			h.invalidate(c.ID)
 		}
 		if !generated || !errors.Is(err, store.ErrAlreadyExists) || attempt == 3 {
 			return h.storeError(ctx, "create client", c.ID, err)
@@ -151,7 +158,6 @@ func (h *handler) createClient(w http.ResponseWriter, r *http.Request) error {
 	h.invalidate(c.ID) // a lookup may have cached "not found"
 	h.log.InfoContext(ctx, "admin: client registered", "client_id", c.ID,
 		"token_endpoint_auth_method", c.TokenEndpointAuthMethod, "grant_types", c.GrantTypes)
-	h.auditClient(ctx, store.AuditClientRegistered, &c, map[string]any{"grant_types": c.GrantTypes})
 	w.Header().Set("Location", PathClients+"/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, toJSON(c, secret))
 	return nil
@@ -224,37 +230,53 @@ func (h *handler) patchClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := h.clock()
 	var secret string
-	updated, err := h.store.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
-		c := old
-		secret = ""
-		if err := applyFields(&c, fields); err != nil {
-			return store.Client{}, err
-		}
-		_, algSent := fields["id_token_signed_response_alg"]
-		if err := h.judgeClient(&c, algSent); err != nil {
-			return store.Client{}, err
-		}
-		switch {
-		case !hasSecret(c.TokenEndpointAuthMethod):
-			c.SecretHash, c.SecretRotatedAt = nil, time.Time{}
-		case len(old.SecretHash) == 0 || !hasSecret(old.TokenEndpointAuthMethod):
-			// Switching to a secret method needs a secret: issue one, shown
-			// once in this response.
-			s, hash, err := h.issueSecret()
-			if err != nil {
+	// The client_updated event is committed with the update; it names
+	// what the update function computed.
+	var updated store.Client
+	build := func() ([]store.AuditEvent, error) {
+		return []store.AuditEvent{h.clientEvent(store.AuditClientUpdated, &updated,
+			map[string]any{"fields": changedFields(fields), "secret_issued": secret != ""})}, nil
+	}
+	err = h.audited(ctx, "the client was updated", build, func(ctx context.Context) error {
+		stored, err := h.store.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
+			c := old
+			secret = ""
+			if err := applyFields(&c, fields); err != nil {
 				return store.Client{}, err
 			}
-			secret, c.SecretHash, c.SecretRotatedAt = s, hash, now
+			_, algSent := fields["id_token_signed_response_alg"]
+			if err := h.judgeClient(&c, algSent); err != nil {
+				return store.Client{}, err
+			}
+			switch {
+			case !hasSecret(c.TokenEndpointAuthMethod):
+				c.SecretHash, c.SecretRotatedAt = nil, time.Time{}
+			case len(old.SecretHash) == 0 || !hasSecret(old.TokenEndpointAuthMethod):
+				// Switching to a secret method needs a secret: issue one, shown
+				// once in this response.
+				s, hash, err := h.issueSecret()
+				if err != nil {
+					return store.Client{}, err
+				}
+				secret, c.SecretHash, c.SecretRotatedAt = s, hash, now
+			}
+			c.UpdatedAt = now
+			updated = c // for build, before the commit
+			return c, nil
+		})
+		if err == nil {
+			updated = stored
 		}
-		c.UpdatedAt = now
-		return c, nil
+		return err
 	})
+	if errors.Is(err, errAuditNotRecorded) {
+		h.invalidate(id)
+	}
 	if err != nil {
 		return h.storeError(ctx, "update client", id, err)
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client updated", "client_id", id, "fields", changedFields(fields), "secret_issued", secret != "")
-	h.auditClient(ctx, store.AuditClientUpdated, &updated, map[string]any{"fields": changedFields(fields), "secret_issued": secret != ""})
 	writeJSON(w, http.StatusOK, toJSON(updated, secret))
 	return nil
 }
@@ -266,12 +288,17 @@ func (h *handler) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.DeleteClient(ctx, id); err != nil {
+	// The client_deleted event is committed with the deletion.
+	err = h.audited(ctx, "the client was deleted", events(h.clientEvent(store.AuditClientDeleted, &store.Client{ID: id}, nil)),
+		func(ctx context.Context) error { return h.store.DeleteClient(ctx, id) })
+	if errors.Is(err, errAuditNotRecorded) {
+		h.invalidate(id)
+	}
+	if err != nil {
 		return h.storeError(ctx, "delete client", id, err)
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client deleted", "client_id", id)
-	h.auditClient(ctx, store.AuditClientDeleted, &store.Client{ID: id}, nil)
 	writeNoContent(w)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -132,24 +133,38 @@ func (h *handler) checkDelegations() error {
 	return nil
 }
 
-// appendAudit records e; a failure is logged and returned as a 500 that
-// says what was done all the same.
-func (h *handler) appendAudit(ctx context.Context, e store.AuditEvent, done string) error {
-	if _, err := h.audit.AppendAudit(ctx, e); err != nil {
-		h.log.ErrorContext(ctx, "admin: audit event not recorded", "type", e.Type, "client_id", e.ClientID, "delegation_id", e.DelegationID, "error", err)
-		return apiErrorf(http.StatusInternalServerError, CodeServerError, "%s, but the audit event could not be recorded", done)
+// audited runs change, which makes exactly one store call with the
+// context it is given, with the events committed in that call's
+// transaction (store.RunAuditedFunc); build gives the events once change's
+// own code has run. Without an audit store the audit is off: change runs
+// alone. When the change was made but its events could not be recorded
+// (appended on their own after a no-op), the answer is a 500 that says
+// what was done all the same.
+func (h *handler) audited(ctx context.Context, done string, build func() ([]store.AuditEvent, error), change func(ctx context.Context) error) error {
+	if h.audit == nil {
+		return change(ctx)
 	}
-	return nil
+	err := store.RunAuditedFunc(ctx, store.AppendAuditsFunc(h.audit), build, change)
+	if errors.Is(err, store.ErrAuditNotRecorded) {
+		h.log.ErrorContext(ctx, "admin: audit event not recorded", "error", err)
+		return fmt.Errorf("%w: %w", errAuditNotRecorded,
+			apiErrorf(http.StatusInternalServerError, CodeServerError, "%s, but the audit event could not be recorded", done))
+	}
+	return err
 }
 
-// auditClient records a change of client c made through the admin API
-// (By "admin"), with details; an agent's owner is its subject. A failure
-// is logged: the change is made and answered all the same. Nothing is
-// recorded without an audit store.
-func (h *handler) auditClient(ctx context.Context, typ string, c *store.Client, details map[string]any) {
-	if h.audit == nil {
-		return
-	}
+// errAuditNotRecorded marks audited's error when the change was made (the
+// caller still invalidates its caches) but not audited.
+var errAuditNotRecorded = errors.New("admin: change not audited")
+
+// events is a build function of audited for fixed events.
+func events(e ...store.AuditEvent) func() ([]store.AuditEvent, error) {
+	return func() ([]store.AuditEvent, error) { return e, nil }
+}
+
+// clientEvent is the audit event of a change of client c made through the
+// admin API (By "admin"), with details; an agent's owner is its subject.
+func (h *handler) clientEvent(typ string, c *store.Client, details map[string]any) store.AuditEvent {
 	e := store.AuditEvent{Time: h.clock(), Type: typ, ClientID: c.ID, By: AuditByAdmin}
 	if c.Agent != nil {
 		if details == nil {
@@ -163,9 +178,7 @@ func (h *handler) auditClient(ctx context.Context, typ string, c *store.Client, 
 	if details != nil {
 		e.Details, _ = json.Marshal(details)
 	}
-	if _, err := h.audit.AppendAudit(ctx, e); err != nil {
-		h.log.ErrorContext(ctx, "admin: audit event not recorded", "type", typ, "client_id", c.ID, "error", err)
-	}
+	return e
 }
 
 // revokeGrants serves POST /admin/clients/{id}/revoke-grants: everything
@@ -189,14 +202,17 @@ func (h *handler) revokeGrants(w http.ResponseWriter, r *http.Request) error {
 		return h.storeError(ctx, "get client", id, err)
 	}
 	now := h.clock()
-	if err := h.delegations.RevokeClientGrants(ctx, id, now); err != nil {
+	// The agent_revoked event is committed with the revocation.
+	err = h.audited(ctx, "the grants were revoked", events(AgentRevokedEvent(&c, AuditByAdmin, now)),
+		func(ctx context.Context) error { return h.delegations.RevokeClientGrants(ctx, id, now) })
+	if errors.Is(err, errAuditNotRecorded) {
+		h.invalidate(id)
+	}
+	if err != nil {
 		return h.storeError(ctx, "revoke client grants", id, err)
 	}
 	h.invalidate(id)
 	h.log.InfoContext(ctx, "admin: client grants revoked", "client_id", id)
-	if err := h.appendAudit(ctx, AgentRevokedEvent(&c, AuditByAdmin, now), "the grants were revoked"); err != nil {
-		return err
-	}
 	writeJSON(w, http.StatusOK, RevokeGrantsResponse{ClientID: id, TokensRevokedBefore: now})
 	return nil
 }
@@ -218,9 +234,11 @@ func AgentRevokedEvent(c *store.Client, by string, now time.Time) store.AuditEve
 }
 
 // DelegationRevokedEvent is the audit event of revoking delegation d (and
-// n delegations in all) by whom, at now.
-func DelegationRevokedEvent(d store.Delegation, n int, by string, now time.Time) store.AuditEvent {
-	b, _ := json.Marshal(map[string]any{"revoked": n, "root_id": d.RootID})
+// every delegation below it) by whom, at now. It is committed with the
+// revocation, so it does not say how many were revoked (the store counts
+// them in that transaction).
+func DelegationRevokedEvent(d store.Delegation, by string, now time.Time) store.AuditEvent {
+	b, _ := json.Marshal(map[string]any{"root_id": d.RootID})
 	return store.AuditEvent{
 		Time: now, Type: store.AuditDelegationRevoked, ClientID: d.ClientID, Subject: d.Subject,
 		Actors: d.Actors, DelegationID: d.ID, By: by, Details: b,
@@ -286,11 +304,18 @@ func (h *handler) revokeDelegation(w http.ResponseWriter, r *http.Request) error
 	if err == nil {
 		now := h.clock()
 		var n int
-		if n, err = h.delegations.RevokeDelegation(ctx, id, now); err == nil {
-			h.log.InfoContext(ctx, "admin: delegation revoked", "delegation_id", id, "revoked", n)
-			if err := h.appendAudit(ctx, DelegationRevokedEvent(d, n, AuditByAdmin, now), "the delegation was revoked"); err != nil {
+		// The delegation_revoked event is committed with the revocation.
+		err = h.audited(ctx, "the delegation was revoked", events(DelegationRevokedEvent(d, AuditByAdmin, now)),
+			func(ctx context.Context) error {
+				var err error
+				n, err = h.delegations.RevokeDelegation(ctx, id, now)
 				return err
-			}
+			})
+		if errors.Is(err, errAuditNotRecorded) {
+			return err
+		}
+		if err == nil {
+			h.log.InfoContext(ctx, "admin: delegation revoked", "delegation_id", id, "revoked", n)
 			writeJSON(w, http.StatusOK, RevokeDelegationResponse{DelegationID: id, Revoked: n})
 			return nil
 		}

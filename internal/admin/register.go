@@ -450,6 +450,10 @@ func (rg *registration) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	token, tokenHash := opaque.New(RegistrationTokenPrefix)
 	c.RegistrationTokenHash = tokenHash
+	how := "open"
+	if tag != "" {
+		how = "initial_access_token"
+	}
 	for attempt := 1; ; attempt++ {
 		isUser, uerr := rg.h.isUserID(ctx, c.ID)
 		switch {
@@ -458,7 +462,9 @@ func (rg *registration) register(w http.ResponseWriter, r *http.Request) error {
 		case isUser:
 			err = store.ErrAlreadyExists
 		default:
-			err = rg.h.store.CreateClient(ctx, c)
+			// The client_registered event is committed with the record.
+			err = rg.audited(ctx, store.AuditClientRegistered, &c, map[string]any{"registration": how, "initial_token": tag},
+				func(ctx context.Context) error { return rg.h.store.CreateClient(ctx, c) })
 		}
 		if err == nil {
 			break
@@ -471,13 +477,8 @@ func (rg *registration) register(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	rg.h.invalidate(c.ID)
-	how := "open"
-	if tag != "" {
-		how = "initial_access_token"
-	}
 	rg.h.log.InfoContext(ctx, "registration: client registered", "client_id", c.ID, "by", how,
 		"token_endpoint_auth_method", c.TokenEndpointAuthMethod, "grant_types", c.GrantTypes)
-	rg.audit(ctx, store.AuditClientRegistered, c, map[string]any{"registration": how, "initial_token": tag})
 	w.Header().Set("Location", rg.o.Endpoint+"/"+url.PathEscape(c.ID))
 	writeJSON(w, http.StatusCreated, rg.response(c, secret, token))
 	return nil
@@ -567,38 +568,45 @@ func (rg *registration) update(w http.ResponseWriter, r *http.Request) error {
 		}
 		next.SecretHash, next.SecretRotatedAt = hash, now
 	}
-	updated, err := rg.h.store.UpdateClient(ctx, old.ID, func(cur store.Client) (store.Client, error) {
-		if cur.Origin != store.OriginDynamic || !bytes.Equal(cur.RegistrationTokenHash, old.RegistrationTokenHash) {
-			return store.Client{}, invalidToken("registration access token")
-		}
-		c := next
-		c.CreatedAt, c.UpdatedAt = cur.CreatedAt, now
-		c.RegistrationTokenHash = cur.RegistrationTokenHash
-		c.TokensRevokedBefore = cur.TokensRevokedBefore
-		// What only an administrator sets stays as they set it: a client
-		// cannot shed an agent policy or widen its audiences by
-		// re-registering.
-		c.Agent, c.Exchange, c.FirstParty = cur.Agent, cur.Exchange, cur.FirstParty
-		c.Audiences, c.Metadata, c.BackchannelLogoutURI = cur.Audiences, cur.Metadata, cur.BackchannelLogoutURI
-		c.AccessTokenFormat, c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = cur.AccessTokenFormat, cur.AccessTokenTTL, cur.RefreshTokenTTL, cur.IDTokenTTL
-		// A client may ask for DPoP-bound tokens, not shed a requirement
-		// (its own or an administrator's) by re-registering.
-		c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || cur.DPoPBoundAccessTokens
-		c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || cur.TLSClientCertificateBoundAccessTokens
-		if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
-			c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
-		}
-		if !hasSecret(c.TokenEndpointAuthMethod) {
-			c.SecretHash, c.SecretRotatedAt = nil, time.Time{}
-		}
-		return c, nil
+	// The client_updated event is committed with the update; it names the
+	// client as updated.
+	var updated store.Client
+	err = rg.audited(ctx, store.AuditClientUpdated, &updated, map[string]any{"secret_issued": secret != ""}, func(ctx context.Context) error {
+		var err error
+		updated, err = rg.h.store.UpdateClient(ctx, old.ID, func(cur store.Client) (store.Client, error) {
+			if cur.Origin != store.OriginDynamic || !bytes.Equal(cur.RegistrationTokenHash, old.RegistrationTokenHash) {
+				return store.Client{}, invalidToken("registration access token")
+			}
+			c := next
+			c.CreatedAt, c.UpdatedAt = cur.CreatedAt, now
+			c.RegistrationTokenHash = cur.RegistrationTokenHash
+			c.TokensRevokedBefore = cur.TokensRevokedBefore
+			// What only an administrator sets stays as they set it: a client
+			// cannot shed an agent policy or widen its audiences by
+			// re-registering.
+			c.Agent, c.Exchange, c.FirstParty = cur.Agent, cur.Exchange, cur.FirstParty
+			c.Audiences, c.Metadata, c.BackchannelLogoutURI = cur.Audiences, cur.Metadata, cur.BackchannelLogoutURI
+			c.AccessTokenFormat, c.AccessTokenTTL, c.RefreshTokenTTL, c.IDTokenTTL = cur.AccessTokenFormat, cur.AccessTokenTTL, cur.RefreshTokenTTL, cur.IDTokenTTL
+			// A client may ask for DPoP-bound tokens, not shed a requirement
+			// (its own or an administrator's) by re-registering.
+			c.DPoPBoundAccessTokens = c.DPoPBoundAccessTokens || cur.DPoPBoundAccessTokens
+			c.TLSClientCertificateBoundAccessTokens = c.TLSClientCertificateBoundAccessTokens || cur.TLSClientCertificateBoundAccessTokens
+			if secret == "" && hasSecret(c.TokenEndpointAuthMethod) {
+				c.SecretHash, c.SecretRotatedAt = cur.SecretHash, cur.SecretRotatedAt
+			}
+			if !hasSecret(c.TokenEndpointAuthMethod) {
+				c.SecretHash, c.SecretRotatedAt = nil, time.Time{}
+			}
+			updated = c // for the event, before the commit
+			return c, nil
+		})
+		return err
 	})
 	if err != nil {
 		return rg.h.storeError(ctx, "update client", old.ID, err)
 	}
 	rg.h.invalidate(old.ID)
 	rg.h.log.InfoContext(ctx, "registration: client updated", "client_id", old.ID, "secret_issued", secret != "")
-	rg.audit(ctx, store.AuditClientUpdated, updated, map[string]any{"secret_issued": secret != ""})
 	writeJSON(w, http.StatusOK, rg.response(updated, secret, token))
 	return nil
 }
@@ -611,21 +619,40 @@ func (rg *registration) remove(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := rg.h.store.DeleteClient(ctx, c.ID); err != nil {
+	// The client_deleted event is committed with the deletion.
+	err = rg.audited(ctx, store.AuditClientDeleted, &c, nil,
+		func(ctx context.Context) error { return rg.h.store.DeleteClient(ctx, c.ID) })
+	if err != nil {
 		return rg.h.storeError(ctx, "delete client", c.ID, err)
 	}
 	rg.h.invalidate(c.ID)
 	rg.h.log.InfoContext(ctx, "registration: client deleted", "client_id", c.ID)
-	rg.audit(ctx, store.AuditClientDeleted, c, nil)
 	writeNoContent(w)
 	return nil
 }
 
-// audit appends an event; a failure is logged (the change is made).
-func (rg *registration) audit(ctx context.Context, typ string, c store.Client, extra map[string]any) {
+// audited runs change, which makes exactly one store call with the
+// context it is given, with the event of type typ for the client *c
+// committed in that call's transaction (store.RunAuditedFunc: the event is
+// built once change's own code has run, so *c may be what it computed).
+// When the change was made but its event, appended on its own after a
+// no-op, could not be, the failure is logged: the change is answered all
+// the same. Without RegistrationOptions.Audit change runs alone.
+func (rg *registration) audited(ctx context.Context, typ string, c *store.Client, extra map[string]any, change func(ctx context.Context) error) error {
 	if rg.o.Audit == nil {
-		return
+		return change(ctx)
 	}
+	build := func() ([]store.AuditEvent, error) { return []store.AuditEvent{rg.event(ctx, typ, *c, extra)}, nil }
+	err := store.RunAuditedFunc(ctx, store.AppendAuditsFunc(rg.o.Audit), build, change)
+	if errors.Is(err, store.ErrAuditNotRecorded) {
+		rg.h.log.ErrorContext(ctx, "registration: audit event not stored", "type", typ, "client_id", c.ID, "error", err)
+		return nil
+	}
+	return err
+}
+
+// event is the audit event of type typ for client c.
+func (rg *registration) event(ctx context.Context, typ string, c store.Client, extra map[string]any) store.AuditEvent {
 	details := map[string]any{
 		"origin":                     c.Origin,
 		"grant_types":                c.GrantTypes,
@@ -642,10 +669,7 @@ func (rg *registration) audit(ctx context.Context, typ string, c store.Client, e
 	if err != nil {
 		raw = nil
 	}
-	e := store.AuditEvent{Time: rg.h.clock(), Type: typ, ClientID: c.ID, By: "registration", RequestID: rg.requestID(ctx), Details: raw}
-	if _, err := rg.o.Audit.AppendAudit(ctx, e); err != nil {
-		rg.h.log.ErrorContext(ctx, "registration: audit event not stored", "type", typ, "client_id", c.ID, "error", err)
-	}
+	return store.AuditEvent{Time: rg.h.clock(), Type: typ, ClientID: c.ID, By: "registration", RequestID: rg.requestID(ctx), Details: raw}
 }
 
 // InitialTokensFile returns a source of initial access tokens for

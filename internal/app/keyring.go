@@ -109,29 +109,33 @@ func (a *App) updateRing(ctx context.Context, fn func(*keys.Ring) error) error {
 // for each. Unless force is set, a next key younger than the publication
 // delay is not promoted.
 func (a *App) RotateKeys(ctx context.Context, force bool) error {
-	err := a.updateRing(ctx, func(r *keys.Ring) error {
-		if force {
-			return r.ForceRotate()
-		}
-		return r.Rotate()
-	})
-	if err != nil {
-		return err
-	}
-	return a.auditKeyRotation(ctx, force)
-}
-
-// auditKeyRotation records a key rotation (the active key ids after it)
-// in the audit trail, through the group-commit appender.
-func (a *App) auditKeyRotation(ctx context.Context, force bool) error {
+	// The key_rotated event (the active key ids after the rotation) is
+	// committed in the transaction that stores the rotated ring.
 	var active []string
-	for _, e := range a.Ring.Entries() {
-		if e.State == keys.Active {
-			active = append(active, e.KeyID())
+	build := func() ([]store.AuditEvent, error) {
+		details, err := json.Marshal(map[string]any{"active_kids": active, "forced": force})
+		if err != nil {
+			return nil, err
 		}
+		return []store.AuditEvent{{Time: a.now(), Type: store.AuditKeyRotated, Details: details}}, nil
 	}
-	details, _ := json.Marshal(map[string]any{"active_kids": active, "forced": force})
-	return a.auditor.Append(ctx, store.AuditEvent{Time: a.now(), Type: store.AuditKeyRotated, Details: details})
+	return store.RunAuditedFunc(ctx, a.auditor.Append, build, func(ctx context.Context) error {
+		return a.updateRing(ctx, func(r *keys.Ring) error {
+			var err error
+			if force {
+				err = r.ForceRotate()
+			} else {
+				err = r.Rotate()
+			}
+			active = active[:0]
+			for _, e := range r.Entries() {
+				if e.State == keys.Active {
+					active = append(active, e.KeyID())
+				}
+			}
+			return err
+		})
+	})
 }
 
 // KeyEntries lists the ring's keys with their states (public halves only).

@@ -126,10 +126,22 @@ func (m *Minter) Access(ctx context.Context, at AccessToken) (Issued, error) {
 	if err != nil || iss.Record == nil {
 		return iss, err
 	}
-	if err := m.tokens.CreateToken(ctx, *iss.Record); err != nil {
-		return Issued{}, fmt.Errorf("mint: store opaque token: %w", err)
+	if err := m.Store(ctx, iss); err != nil {
+		return Issued{}, err
 	}
 	return iss, nil
+}
+
+// Store stores the record of an opaque token Prepare minted; a JWT has
+// none and is not stored.
+func (m *Minter) Store(ctx context.Context, iss Issued) error {
+	if iss.Record == nil {
+		return nil
+	}
+	if err := m.tokens.CreateToken(ctx, *iss.Record); err != nil {
+		return fmt.Errorf("mint: store opaque token: %w", err)
+	}
+	return nil
 }
 
 // Prepare mints an access token in memory: a signed JWT, or an opaque

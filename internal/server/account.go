@@ -161,15 +161,16 @@ func (s *Server) handleAccountRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Gone already means a concurrent removal won: the outcome is the same.
-	if err := s.stores.account.DeleteConsent(ctx, u.ID, clientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// The event is committed with the deletion.
+	err := s.auditedChange(ctx, store.AuditConsentWithdrawn, clientID, u.ID, map[string]any{"by": "user"},
+		func(ctx context.Context) error {
+			return ignoreNotFound(s.stores.account.DeleteConsent(ctx, u.ID, clientID))
+		})
+	if err != nil {
 		s.accountServerError(w, r, err)
 		return
 	}
 	s.log.InfoContext(ctx, "account: consent revoked by the user", "user_id", u.ID, "client_id", clientID)
-	if err := s.recordAudit(ctx, store.AuditConsentWithdrawn, clientID, u.ID, map[string]any{"by": "user"}); err != nil {
-		s.accountServerError(w, r, err)
-		return
-	}
 	ui.SetPageHeaders(w.Header())
 	http.Redirect(w, r, PathAccount+"?"+accountRemovedQuery, http.StatusSeeOther)
 }

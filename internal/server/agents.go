@@ -67,15 +67,15 @@ type AgentRevokeResponse struct {
 // event, by whom.
 func (s *Server) revokeAgent(ctx context.Context, c *store.Client, by string) (time.Time, error) {
 	now := s.now().UTC().Truncate(store.TimePrecision)
-	if err := s.stores.agents.RevokeClientGrants(ctx, c.ID, now); err != nil {
+	e := admin.AgentRevokedEvent(c, by, now)
+	e.RequestID = RequestID(ctx)
+	// The event is committed with the revocation.
+	err := store.RunAudited(ctx, store.AppendAuditsFunc(s.stores.agents), []store.AuditEvent{e},
+		func(ctx context.Context) error { return s.stores.agents.RevokeClientGrants(ctx, c.ID, now) })
+	if err != nil {
 		return now, fmt.Errorf("revoke agent: %w", err)
 	}
 	s.clients.Invalidate(c.ID)
-	e := admin.AgentRevokedEvent(c, by, now)
-	e.RequestID = RequestID(ctx)
-	if _, err := s.stores.agents.AppendAudit(ctx, e); err != nil {
-		return now, fmt.Errorf("revoke agent: the grants were revoked, but the audit event was not recorded: %w", err)
-	}
 	s.log.InfoContext(ctx, "agent revoked by its owner", "client_id", c.ID, "by", by)
 	return now, nil
 }
@@ -279,16 +279,19 @@ func (s *Server) handleAccountDelegationRevoke(w http.ResponseWriter, r *http.Re
 		return
 	}
 	now := s.now().UTC().Truncate(store.TimePrecision)
-	n, err := s.stores.agents.RevokeDelegation(ctx, id, now)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.accountServerError(w, r, err)
-		return
-	}
 	by := store.OwnerUser + u.ID
-	e := admin.DelegationRevokedEvent(d, n, by, now)
+	// The event is committed with the revocation (or on its own when the
+	// delegation was revoked already).
+	e := admin.DelegationRevokedEvent(d, by, now)
 	e.RequestID = RequestID(ctx)
-	if _, err := s.stores.agents.AppendAudit(ctx, e); err != nil {
-		s.accountServerError(w, r, fmt.Errorf("the delegation was revoked, but the audit event was not recorded: %w", err))
+	var n int
+	err = store.RunAudited(ctx, store.AppendAuditsFunc(s.stores.agents), []store.AuditEvent{e}, func(ctx context.Context) error {
+		var err error
+		n, err = s.stores.agents.RevokeDelegation(ctx, id, now)
+		return ignoreNotFound(err)
+	})
+	if err != nil {
+		s.accountServerError(w, r, err)
 		return
 	}
 	s.log.InfoContext(ctx, "account: delegation revoked by the user", "user_id", u.ID, "delegation_id", id, "revoked", n)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -125,4 +127,91 @@ func (r *appenderRef) start(t testing.TB, st audit.BatchStore) {
 	done := make(chan struct{})
 	go func() { r.app.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+// recorderSpy is an appenderRef that notes the types of the events that
+// went through the recorder (on their own) rather than in a store change's
+// transaction.
+type recorderSpy struct {
+	appenderRef
+	mu    sync.Mutex
+	types []string
+}
+
+func (r *recorderSpy) Append(ctx context.Context, ev ...store.AuditEvent) error {
+	r.mu.Lock()
+	for _, e := range ev {
+		r.types = append(r.types, e.Type)
+	}
+	r.mu.Unlock()
+	return r.appenderRef.Append(ctx, ev...)
+}
+
+func (r *recorderSpy) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.types)
+}
+
+// TestAuditEventsInTheirChange: the events that record a store change
+// (sign-in, consent, code replay, refresh reuse, revocation) are committed
+// in that change's transaction, not appended on their own through the
+// recorder; only a failed sign-in, which changes nothing, goes through it.
+func TestAuditEventsInTheirChange(t *testing.T) {
+	spy := &recorderSpy{}
+	e := newSignInEnv(t, envOptions{AuditRecorder: spy})
+	spy.start(t, e.Store)
+
+	cb := newCallbackServer(t)
+	redirect := cb.URL + "/callback"
+	secret := e.addConfidential(t, "webapp", webApp(redirect))
+	rp := e.newRP(t, "webapp", secret, redirect, webScopes...)
+	e.addUser(t, "u-alice", "alice", "correct horse battery staple", named("Alice", "alice@example.com"))
+	alice := user{Username: "alice", Password: "correct horse battery staple"}
+
+	b := e.newBrowser(t)
+	r := rp.authorize()
+	b.login(t, b.get(t, r.URL), "alice", "wrong password")
+	_, p := b.run(t, r.URL, alice)
+	code := e.callback(t, p, rp.Config.RedirectURL, r.State)
+	rp.exchange(t, code, r)
+	if _, err := rp.Config.Exchange(rp.Ctx, code, oauth2.VerifierOption(r.Verifier)); err == nil {
+		t.Fatal("a replayed code was redeemed")
+	}
+	_, tok, _ := rp.signIn(t, e, b, alice)
+	if _, err := rp.refresh(tok.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.refresh(tok.RefreshToken); err == nil {
+		t.Fatal("a rotated refresh token was accepted")
+	}
+	_, fresh, _ := rp.signIn(t, e, b, alice)
+	for _, v := range []string{fresh.RefreshToken, fresh.AccessToken} {
+		if resp := e.post(t, server.PathRevoke, url.Values{"token": {v}}, basic("webapp", secret)); resp.Status != http.StatusOK {
+			t.Fatalf("revoke: %d %s", resp.Status, resp.Body)
+		}
+	}
+
+	evs, err := e.Store.ListAudit(context.Background(), store.AuditQuery{Limit: store.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, ev := range evs {
+		counts[ev.Type]++
+	}
+	for _, typ := range []string{store.AuditSignIn, store.AuditConsentGiven, store.AuditCodeReplayed, store.AuditRefreshReused} {
+		if counts[typ] == 0 {
+			t.Errorf("no %s event in the trail: %v", typ, counts)
+		}
+	}
+	if counts[store.AuditTokenRevoked] != 2 {
+		t.Errorf("%d token_revoked events, want 2: %v", counts[store.AuditTokenRevoked], counts)
+	}
+	if got := spy.seen(); !slices.Equal(got, []string{store.AuditSignInFailed}) {
+		t.Fatalf("events appended on their own through the recorder: %v, want only %s", got, store.AuditSignInFailed)
+	}
+	if _, err := audit.Verify(context.Background(), e.Store, nil); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
 }

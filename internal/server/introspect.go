@@ -550,10 +550,16 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if rt.ClientID != clientID {
 			return nil
 		}
-		if err := s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		// The event is committed with the revocation (or on its own when
+		// the family was gone already).
+		err = s.auditedChange(ctx, store.AuditTokenRevoked, clientID, rt.UserID, map[string]any{"token_type": "refresh_token", "family_id": rt.FamilyID},
+			func(ctx context.Context) error {
+				return ignoreNotFound(s.stores.revocation.RevokeRefreshFamily(ctx, rt.FamilyID))
+			})
+		if err != nil {
 			return fmt.Errorf("revoke refresh token: %w", err)
 		}
-		return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, rt.UserID, map[string]any{"token_type": "refresh_token", "family_id": rt.FamilyID})
+		return nil
 	}
 	if opaque.IsAccessToken(token) {
 		hash := opaque.Hash(token)
@@ -567,10 +573,12 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 		if rec.ClientID != clientID {
 			return nil
 		}
-		if err := s.stores.revocation.RevokeToken(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err = s.auditedChange(ctx, store.AuditTokenRevoked, clientID, rec.Subject, map[string]any{"token_type": "access_token", "format": "opaque"},
+			func(ctx context.Context) error { return ignoreNotFound(s.stores.revocation.RevokeToken(ctx, hash)) })
+		if err != nil {
 			return fmt.Errorf("revoke: %w", err)
 		}
-		return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, rec.Subject, map[string]any{"token_type": "access_token", "format": "opaque"})
+		return nil
 	}
 	tok, err := s.ownTokens.Verify(ctx, token)
 	if err != nil {
@@ -581,10 +589,12 @@ func (s *Server) revoke(ctx context.Context, clientID, token string) error {
 	}
 	claims := tok.Claims()
 	until := claims.ExpiresAt.Time().Add(jwt.DefaultLeeway + time.Minute)
-	if err := s.stores.revocation.RevokeJTI(ctx, claims.ID, until); err != nil {
+	err = s.auditedChange(ctx, store.AuditTokenRevoked, clientID, claims.Subject, map[string]any{"token_type": "access_token", "format": "jwt", "jti": claims.ID},
+		func(ctx context.Context) error { return s.stores.revocation.RevokeJTI(ctx, claims.ID, until) })
+	if err != nil {
 		return fmt.Errorf("revoke jti: %w", err)
 	}
-	return s.recordAudit(ctx, store.AuditTokenRevoked, clientID, claims.Subject, map[string]any{"token_type": "access_token", "format": "jwt", "jti": claims.ID})
+	return nil
 }
 
 func writeJSONBody(w http.ResponseWriter, status int, v any) {

@@ -113,10 +113,11 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 			m.log.WarnContext(ctx, "new metadata document client refused: too many new ones this hour", "client_id", truncate(id, 200), "max", MaxNewMetadataClients)
 			return store.Client{}, fmt.Errorf("%w: %w", store.ErrNotFound, errTooManyNewClients)
 		}
-		err := m.store.CreateClient(ctx, want)
+		// The client_registered event is committed with the record.
+		err := m.audited(ctx, store.AuditClientRegistered, &want,
+			func(ctx context.Context) error { return m.store.CreateClient(ctx, want) })
 		if err == nil {
 			m.log.InfoContext(ctx, "client registered from its metadata document", "client_id", truncate(id, 200))
-			m.record(ctx, store.AuditClientRegistered, &want)
 			return want, nil
 		}
 		if !errors.Is(err, store.ErrAlreadyExists) {
@@ -124,16 +125,23 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		}
 		// Another request (or node) stored it first: update that.
 	}
-	updated, err := m.store.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
-		if old.Origin != store.OriginMetadataDocument {
-			return store.Client{}, errAdminRegistered
-		}
-		c := want
-		c.CreatedAt = old.CreatedAt
-		c.TokensRevokedBefore = old.TokensRevokedBefore
-		// Policies an administrator attached (agent, token exchange) stay.
-		c.Agent, c.Exchange = old.Agent, old.Exchange
-		return c, nil
+	// The client_updated event is committed with the update.
+	var updated store.Client
+	err = m.audited(ctx, store.AuditClientUpdated, &updated, func(ctx context.Context) error {
+		var err error
+		updated, err = m.store.UpdateClient(ctx, id, func(old store.Client) (store.Client, error) {
+			if old.Origin != store.OriginMetadataDocument {
+				return store.Client{}, errAdminRegistered
+			}
+			c := want
+			c.CreatedAt = old.CreatedAt
+			c.TokensRevokedBefore = old.TokensRevokedBefore
+			// Policies an administrator attached (agent, token exchange) stay.
+			c.Agent, c.Exchange = old.Agent, old.Exchange
+			updated = c // for the event, before the commit
+			return c, nil
+		})
+		return err
 	})
 	if errors.Is(err, errAdminRegistered) {
 		// The other registration wins: the next lookup reads it.
@@ -143,27 +151,36 @@ func (m *metadataClients) resolve(ctx context.Context, id string, stored store.C
 		return store.Client{}, fmt.Errorf("server: update metadata document client: %w", err)
 	}
 	m.log.InfoContext(ctx, "client metadata document changed", "client_id", truncate(id, 200))
-	m.record(ctx, store.AuditClientUpdated, &updated)
 	return updated, nil
 }
 
-// record appends an audit event for c; a failure is logged.
-func (m *metadataClients) record(ctx context.Context, typ string, c *store.Client) {
+// audited runs change, which makes exactly one store call with the
+// context it is given, with the audit event of type typ for the client *c
+// committed in that call's transaction (store.RunAuditedFunc: built once
+// change's own code has run). When the change was made but its event,
+// appended on its own after a no-op, could not be, the failure is logged.
+// Without an audit store change runs alone.
+func (m *metadataClients) audited(ctx context.Context, typ string, c *store.Client, change func(ctx context.Context) error) error {
 	if m.audit == nil {
-		return
+		return change(ctx)
 	}
-	details, _ := json.Marshal(map[string]any{
-		"origin":                     c.Origin,
-		"client_name":                c.Name,
-		"redirect_uris":              c.RedirectURIs,
-		"grant_types":                c.GrantTypes,
-		"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
-		"scope":                      strings.Join(c.Scopes, " "),
-	})
-	e := store.AuditEvent{Time: m.now().UTC(), Type: typ, ClientID: c.ID, By: "metadata_document", RequestID: RequestID(ctx), Details: details}
-	if _, err := m.audit.AppendAudit(ctx, e); err != nil {
+	build := func() ([]store.AuditEvent, error) {
+		details, _ := json.Marshal(map[string]any{
+			"origin":                     c.Origin,
+			"client_name":                c.Name,
+			"redirect_uris":              c.RedirectURIs,
+			"grant_types":                c.GrantTypes,
+			"token_endpoint_auth_method": c.TokenEndpointAuthMethod,
+			"scope":                      strings.Join(c.Scopes, " "),
+		})
+		return []store.AuditEvent{{Time: m.now().UTC(), Type: typ, ClientID: c.ID, By: "metadata_document", RequestID: RequestID(ctx), Details: details}}, nil
+	}
+	err := store.RunAuditedFunc(ctx, store.AppendAuditsFunc(m.audit), build, change)
+	if errors.Is(err, store.ErrAuditNotRecorded) {
 		m.log.ErrorContext(ctx, "audit event not stored", "type", typ, "client_id", truncate(c.ID, 200), "error", err)
+		return nil
 	}
+	return err
 }
 
 // client is the registration a document gives, under the server's policy:

@@ -453,10 +453,6 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logSignIn(r, slog.LevelInfo, "signed in", f, u.ID, ip, device != "")
-	if err := s.recordAudit(ctx, store.AuditSignIn, flowClientID(f), u.ID, map[string]any{"amr": "pwd", "source": ip}); err != nil {
-		s.serverErrorPage(w, r, err)
-		return
-	}
 	if f.sess != nil {
 		// A new sign-in replaces the old session (no fixation): end it the
 		// way a logout does, so its clients hear of it on the back channel.
@@ -465,7 +461,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sess, err := s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
+	// The sign-in event is committed with the session record.
+	var sess store.Session
+	err = s.auditedChange(ctx, store.AuditSignIn, flowClientID(f), u.ID, map[string]any{"amr": "pwd", "source": ip},
+		func(ctx context.Context) error {
+			var err error
+			sess, err = s.signin.sessions.Start(ctx, w, u, []string{"pwd"}, "")
+			return err
+		})
 	if err != nil {
 		s.serverErrorPage(w, r, err)
 		return
@@ -533,12 +536,10 @@ func flowClientID(f *flow) string {
 }
 
 // mergeConsent adds scopes to the user's consent to the client, in one
-// transaction, and records the consent given.
+// transaction that also records the consent given.
 func (s *Server) mergeConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
-	if err := s.mergeConsentStore(ctx, userID, clientID, scopes, now); err != nil {
-		return err
-	}
-	return s.recordAudit(ctx, store.AuditConsentGiven, clientID, userID, map[string]any{"scope": oauth.JoinScope(scopes)})
+	return s.auditedChange(ctx, store.AuditConsentGiven, clientID, userID, map[string]any{"scope": oauth.JoinScope(scopes)},
+		func(ctx context.Context) error { return s.mergeConsentStore(ctx, userID, clientID, scopes, now) })
 }
 
 // mergeConsentStore is mergeConsent's store transaction.

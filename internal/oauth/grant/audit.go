@@ -3,6 +3,7 @@ package grant
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -69,8 +70,28 @@ func (t *Tokens) auditIssue(issue *store.Issue, req *Request, grantType string, 
 	issue.Audit = append(issue.Audit, tokenEvent(typ, req, g.user.ID, d, now))
 }
 
-// auditReuse records a sign of credential theft and the revocation it
-// caused (typ AuditCodeReplayed or AuditRefreshReused), through the
+// auditedReuse runs revoke, the one store call revoking what a sign of
+// credential theft (typ AuditCodeReplayed or AuditRefreshReused) calls
+// for, with the event recording it committed in that call's transaction
+// (store.RunAudited; on its own, through the recorder, when the call
+// committed nothing). The event failing on its own is logged: the
+// revocation has happened. Without a recorder the audit is off.
+func (t *Tokens) auditedReuse(ctx context.Context, req *Request, typ, grantType, subject, family string, revoke func(ctx context.Context) error) error {
+	if t.Recorder == nil {
+		return revoke(ctx)
+	}
+	e := tokenEvent(typ, req, subject, issuedDetails{GrantType: grantType, Family: family}, t.now())
+	err := store.RunAudited(ctx, t.Recorder.Append, []store.AuditEvent{e}, revoke)
+	if errors.Is(err, store.ErrAuditNotRecorded) {
+		t.log().LogAttrs(ctx, slog.LevelError, "audit append failed",
+			slog.String("type", typ), slog.String("request_id", req.RequestID), slog.Any("error", err))
+		return nil
+	}
+	return err
+}
+
+// auditReuse records a sign of credential theft whose revocation the
+// store made on its own (a concurrent rotation that lost), through the
 // recorder; a failure is logged (the revocation itself has happened).
 func (t *Tokens) auditReuse(ctx context.Context, req *Request, typ, grantType, subject, family string) {
 	if t.Recorder == nil {

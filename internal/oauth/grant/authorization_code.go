@@ -147,9 +147,11 @@ func checkCodeBinding(ac *store.AuthCode, jkt string) error {
 func (g *AuthorizationCode) replayed(ctx context.Context, req *Request, ac *store.AuthCode, hash []byte) error {
 	g.securityEvent(ctx, req, "authorization code replayed; revoking what it issued", ac.UserID)
 	g.reuseDetected(TypeAuthorizationCode)
-	if err := g.Store.RevokeAuthCodeIssue(ctx, hash); err != nil {
+	// The code_replayed event is committed with the revocation.
+	err := g.auditedReuse(ctx, req, store.AuditCodeReplayed, TypeAuthorizationCode, ac.UserID, ac.IssuedFamilyID,
+		func(ctx context.Context) error { return g.Store.RevokeAuthCodeIssue(ctx, hash) })
+	if err != nil {
 		return g.revocationFailed(ctx, req, "authorization code issue", err)
 	}
-	g.auditReuse(ctx, req, store.AuditCodeReplayed, TypeAuthorizationCode, ac.UserID, ac.IssuedFamilyID)
 	return oauth.InvalidGrant("the authorization code was already used; the tokens it issued are revoked")
 }

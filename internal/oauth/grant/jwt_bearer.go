@@ -168,17 +168,9 @@ func (g *JWTBearer) Handle(ctx context.Context, req *Request) (*Response, error)
 	}
 	extra = withCnf(extra, req.DPoPKey, certBinding(req))
 
-	// Single use, checked last so that a refused request consumes nothing.
-	if err := g.Replay.UseJTI(ctx, replayKey(iss.Issuer), claims.ID, exp.Add(jwt.DefaultLeeway)); err != nil {
-		if errors.Is(err, store.ErrAlreadyExists) {
-			g.log().LogAttrs(ctx, slog.LevelWarn, "jwt-bearer assertion replayed",
-				slog.String("client_id", c.ID), slog.String("issuer", iss.Issuer),
-				slog.String("source", req.SourceAddr), slog.String("request_id", req.RequestID))
-			return nil, oauth.InvalidGrant("assertion was already used")
-		}
-		return nil, oauth.ServerError(fmt.Errorf("record assertion jti: %w", err))
-	}
-	issued, err := g.Minter.Access(ctx, mint.AccessToken{
+	// Minted in memory first, so that the audit event can name the token;
+	// nothing is written before the assertion's single use.
+	issued, err := g.Minter.PrepareContext(ctx, mint.AccessToken{
 		ClientID: c.ID,
 		Subject:  claims.Subject,
 		Scopes:   scopes,
@@ -190,6 +182,11 @@ func (g *JWTBearer) Handle(ctx context.Context, req *Request) (*Response, error)
 	if err != nil {
 		return nil, mintFailed(err)
 	}
+	// Single use, checked last so that a refused request consumes nothing;
+	// the audit event is committed with the use (store.RunAudited).
+	useJTI := func(ctx context.Context) error {
+		return g.Replay.UseJTI(ctx, replayKey(iss.Issuer), claims.ID, exp.Add(jwt.DefaultLeeway))
+	}
 	if g.Audit != nil {
 		typ := store.AuditJWTBearer
 		if idjag {
@@ -198,13 +195,28 @@ func (g *JWTBearer) Handle(ctx context.Context, req *Request) (*Response, error)
 		details, _ := json.Marshal(map[string]any{
 			"issuer": iss.Issuer, "assertion_jti": claims.ID, "audience": aud, "scope": scopes, "token_jti": issued.ID,
 		})
-		if _, err := g.Audit.AppendAudit(ctx, store.AuditEvent{
+		event := store.AuditEvent{
 			Time: now, Type: typ, ClientID: c.ID, Subject: claims.Subject,
 			RequestID: req.RequestID, Details: details,
-		}); err != nil {
-			// A grant that cannot be audited is not given out.
-			return nil, oauth.ServerError(fmt.Errorf("audit jwt-bearer grant: %w", err))
 		}
+		err = store.RunAudited(ctx, store.AppendAuditsFunc(g.Audit), []store.AuditEvent{event}, useJTI)
+	} else {
+		err = useJTI(ctx)
+	}
+	switch {
+	case errors.Is(err, store.ErrAlreadyExists):
+		g.log().LogAttrs(ctx, slog.LevelWarn, "jwt-bearer assertion replayed",
+			slog.String("client_id", c.ID), slog.String("issuer", iss.Issuer),
+			slog.String("source", req.SourceAddr), slog.String("request_id", req.RequestID))
+		return nil, oauth.InvalidGrant("assertion was already used")
+	case errors.Is(err, store.ErrAuditNotRecorded):
+		// A grant that cannot be audited is not given out.
+		return nil, oauth.ServerError(fmt.Errorf("audit jwt-bearer grant: %w", err))
+	case err != nil:
+		return nil, oauth.ServerError(fmt.Errorf("record assertion jti: %w", err))
+	}
+	if err := g.Minter.Store(ctx, issued); err != nil {
+		return nil, mintFailed(err)
 	}
 	return &Response{
 		AccessToken: issued.Value,

@@ -176,10 +176,18 @@ func refreshScopes(requested string, granted, registered []string) (access, refr
 func (g *RefreshToken) reused(ctx context.Context, req *Request, old *store.RefreshToken) error {
 	g.securityEvent(ctx, req, "refresh token reused; revoking its family", old.UserID)
 	g.reuseDetected(TypeRefreshToken)
-	if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+	// The refresh_reused event is committed with the revocation (or on its
+	// own when the family was gone already).
+	err := g.auditedReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID,
+		func(ctx context.Context) error {
+			if err := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return nil
+		})
+	if err != nil {
 		return g.revocationFailed(ctx, req, "refresh token family", err)
 	}
-	g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
 	return oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
 }
 

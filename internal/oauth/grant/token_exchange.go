@@ -441,36 +441,66 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 	if event.Details, err = json.Marshal(details); err != nil {
 		return nil, oauth.ServerError(err)
 	}
-
-	// Commit: the delegation first, so that nothing refers to a missing
-	// one; a later failure revokes it with whatever it had issued.
-	if err := g.Store.CreateDelegation(ctx, d); err != nil {
-		return nil, oauth.ServerError(fmt.Errorf("token exchange: store delegation: %w", err))
+	// The event goes in the store with the exchange: one the trail cannot
+	// hold (a name with a control character) refuses the exchange.
+	if err := event.Validate(); err != nil {
+		return nil, oauth.InvalidRequest("the tokens name a principal that cannot be recorded")
 	}
-	if err := g.commit(ctx, at.Record, refresh, event); err != nil {
-		if _, rerr := g.Store.RevokeDelegation(ctx, id, now); rerr != nil {
-			g.log().ErrorContext(ctx, "token exchange: revoke a delegation after a failed commit",
-				"delegation_id", id, "request_id", req.RequestID, "error", rerr)
-		}
+
+	if err := g.commit(ctx, d, at.Record, refresh, event); err != nil {
 		return nil, oauth.ServerError(err)
 	}
 	return resp, nil
 }
 
-// commit stores what an exchange issued and its audit event.
-func (g *TokenExchange) commit(ctx context.Context, rec *store.TokenRecord, refresh *store.RefreshToken, event store.AuditEvent) error {
-	if rec != nil {
-		if err := g.Store.CreateToken(ctx, *rec); err != nil {
-			return fmt.Errorf("token exchange: store access token: %w", err)
+// commit stores the delegation, what the exchange issued under it, and its
+// audit event. The delegation goes first, so that nothing refers to a
+// missing one; the last write carries the event (store.RunAudited), so
+// that the event is committed exactly when everything is. A failure after
+// the delegation revokes it with whatever it had issued.
+func (g *TokenExchange) commit(ctx context.Context, d store.Delegation, rec *store.TokenRecord, refresh *store.RefreshToken, event store.AuditEvent) error {
+	steps := []func(ctx context.Context) error{func(ctx context.Context) error {
+		if err := g.Store.CreateDelegation(ctx, d); err != nil {
+			return fmt.Errorf("token exchange: store delegation: %w", err)
 		}
+		return nil
+	}}
+	if rec != nil {
+		steps = append(steps, func(ctx context.Context) error {
+			if err := g.Store.CreateToken(ctx, *rec); err != nil {
+				return fmt.Errorf("token exchange: store access token: %w", err)
+			}
+			return nil
+		})
 	}
 	if refresh != nil {
-		if err := g.Store.CreateRefreshToken(ctx, *refresh); err != nil {
-			return fmt.Errorf("token exchange: store refresh token: %w", err)
-		}
+		steps = append(steps, func(ctx context.Context) error {
+			if err := g.Store.CreateRefreshToken(ctx, *refresh); err != nil {
+				return fmt.Errorf("token exchange: store refresh token: %w", err)
+			}
+			return nil
+		})
 	}
-	if _, err := g.Store.AppendAudit(ctx, event); err != nil {
-		return fmt.Errorf("token exchange: audit: %w", err)
+	for i, step := range steps {
+		var err error
+		if i == len(steps)-1 {
+			err = store.RunAudited(ctx, store.AppendAuditsFunc(g.Store), []store.AuditEvent{event}, step)
+			if errors.Is(err, store.ErrAuditNotRecorded) {
+				err = fmt.Errorf("token exchange: audit: %w", err)
+			}
+		} else {
+			err = step(ctx)
+		}
+		if err == nil {
+			continue
+		}
+		if i > 0 || errors.Is(err, store.ErrAuditNotRecorded) {
+			if _, rerr := g.Store.RevokeDelegation(ctx, d.ID, event.Time); rerr != nil {
+				g.log().ErrorContext(ctx, "token exchange: revoke a delegation after a failed commit",
+					"delegation_id", d.ID, "request_id", event.RequestID, "error", rerr)
+			}
+		}
+		return err
 	}
 	return nil
 }

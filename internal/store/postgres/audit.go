@@ -279,27 +279,39 @@ type rowQuerier interface {
 }
 
 // withAudit runs fn, a one-statement fast path reporting whether it
-// changed anything, on the pool when there are no events; otherwise in a
-// transaction that queues the events after it when it did (appendAudits:
-// no lock is held through the commit).
+// changed anything, on the pool when there are no events and ctx carries
+// no pending audit intent; otherwise in a transaction that queues the
+// events (and the intent's, in inTx) after it when it did (appendAudits:
+// no lock is held through the commit), and rolls back when it did not.
 func (s *Store) withAudit(ctx context.Context, events []store.AuditEvent, fn func(q rowQuerier) (bool, error)) (bool, error) {
-	if len(events) == 0 {
+	if len(events) == 0 && !store.AuditPending(ctx) {
 		return fn(s.pool)
 	}
-	var ok bool
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if ok, err = fn(tx); err != nil || !ok {
+		ok, err := fn(tx)
+		if err != nil {
 			return err
 		}
-		_, err = appendAudits(ctx, tx, events)
+		if !ok {
+			return errUnchanged
+		}
+		if len(events) > 0 {
+			_, err = appendAudits(ctx, tx, events)
+		}
 		return err
 	})
+	if errors.Is(err, errUnchanged) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
-	return ok, nil
+	return true, nil
 }
+
+// errUnchanged rolls back withAudit's transaction when its fast path
+// changed nothing: an audit intent must not be committed without a change.
+var errUnchanged = errors.New("store/postgres: nothing changed")
 
 // AuditHead returns the last event's sequence number and hash, after
 // sealing the queued events (so that an anchor covers every event

@@ -113,16 +113,18 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("store/postgres: create client: %w", classify(err))
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(1, 38)+`)
-		ON CONFLICT (id) DO NOTHING`, vals...)
-	if err != nil {
-		return fmt.Errorf("store/postgres: create client: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: create client %q: %w", c.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+			VALUES (`+params(1, 38)+`)
+			ON CONFLICT (id) DO NOTHING`, vals...)
+		if err != nil {
+			return fmt.Errorf("store/postgres: create client: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: create client %q: %w", c.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetClient returns the client with the given ID, or store.ErrNotFound.

@@ -46,14 +46,16 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	}
 	// An unknown user or client is a foreign-key violation, classified as
 	// ErrNotFound.
-	_, err := s.pool.Exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, list(c.Scopes), c.GrantedAt, c.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("store/postgres: put consent: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		_, err := q.Exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
+			c.UserID, c.ClientID, list(c.Scopes), c.GrantedAt, c.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("store/postgres: put consent: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // UpdateConsent applies fn to the consent in one transaction with its row
@@ -105,14 +107,16 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("store/postgres: delete consent: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
-	if err != nil {
-		return fmt.Errorf("store/postgres: delete consent: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: delete consent of user %q to client %q: %w", userID, clientID, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+		if err != nil {
+			return fmt.Errorf("store/postgres: delete consent: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: delete consent of user %q to client %q: %w", userID, clientID, store.ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // ListUserConsents returns the user's consents ordered by client ID (byte

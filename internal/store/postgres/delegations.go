@@ -39,18 +39,20 @@ func (s *Store) CreateDelegation(ctx context.Context, d store.Delegation) error 
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create delegation: %w", classify(err))
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO delegations (`+delegationColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer,
-		list(d.Actors), list(d.Audience), list(d.Scopes), d.CreatedAt, d.ExpiresAt)
-	if err != nil {
-		// An unknown client is a foreign-key violation: ErrNotFound.
-		return fmt.Errorf("store/postgres: create delegation: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: create delegation %q: %w", d.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `INSERT INTO delegations (`+delegationColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL) ON CONFLICT (id) DO NOTHING`,
+			d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer,
+			list(d.Actors), list(d.Audience), list(d.Scopes), d.CreatedAt, d.ExpiresAt)
+		if err != nil {
+			// An unknown client is a foreign-key violation: ErrNotFound.
+			return fmt.Errorf("store/postgres: create delegation: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: create delegation %q: %w", d.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetDelegation returns one delegation, or store.ErrNotFound.

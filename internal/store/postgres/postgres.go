@@ -166,7 +166,39 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return classify(err)
 	}
-	return classify(tx.Commit(ctx))
+	// The audit events of the change (store.WithAudit) go in with it.
+	intent, events, err := store.ClaimAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if intent != nil {
+		if _, err := appendAudits(ctx, tx, events); err != nil {
+			intent.Release()
+			return classify(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		intent.Release()
+		return classify(err)
+	}
+	intent.MarkCommitted()
+	return nil
+}
+
+// writer is what a one-statement write runs on: the pool, or a
+// transaction.
+type writer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// write runs fn, a one-statement write, on the pool; when ctx carries a
+// pending audit intent, in a transaction (inTx) that appends its events.
+func (s *Store) write(ctx context.Context, fn func(q writer) error) error {
+	if store.AuditPending(ctx) {
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(tx) })
+	}
+	return fn(s.pool)
 }
 
 // rollback ends a transaction that was not committed; after a commit it is

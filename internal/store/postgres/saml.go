@@ -38,14 +38,16 @@ func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLService
 	if err != nil {
 		return fmt.Errorf("store/postgres: put saml service provider: %w", err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO saml_service_providers (`+samlColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
-		metadata = excluded.metadata, updated_at = excluded.updated_at`,
-		sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata), sp.CreatedAt, sp.UpdatedAt); err != nil {
-		return fmt.Errorf("store/postgres: put saml service provider: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		if _, err := q.Exec(ctx, `INSERT INTO saml_service_providers (`+samlColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
+			metadata = excluded.metadata, updated_at = excluded.updated_at`,
+			sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata), sp.CreatedAt, sp.UpdatedAt); err != nil {
+			return fmt.Errorf("store/postgres: put saml service provider: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetSAMLServiceProvider returns one SP, or store.ErrNotFound.
@@ -90,12 +92,14 @@ func (s *Store) DeleteSAMLServiceProvider(ctx context.Context, entityID string) 
 	if store.CheckSAMLEntityID(entityID) != nil {
 		return fmt.Errorf("store/postgres: delete saml service provider: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM saml_service_providers WHERE entity_id = $1`, entityID)
-	if err != nil {
-		return fmt.Errorf("store/postgres: delete saml service provider: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: delete saml service provider %q: %w", entityID, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `DELETE FROM saml_service_providers WHERE entity_id = $1`, entityID)
+		if err != nil {
+			return fmt.Errorf("store/postgres: delete saml service provider: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: delete saml service provider %q: %w", entityID, store.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -37,14 +37,16 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	// A duplicate hash or ID, or an unknown user, fails the statement and
 	// is classified.
-	_, err := s.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		sess.Hash, sess.ID, sess.UserID, sess.AuthTime, list(sess.AMR), sess.ACR,
-		sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("store/postgres: create session: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		_, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			sess.Hash, sess.ID, sess.UserID, sess.AuthTime, list(sess.AMR), sess.ACR,
+			sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt)
+		if err != nil {
+			return fmt.Errorf("store/postgres: create session: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetSession returns the session with the given cookie hash, or

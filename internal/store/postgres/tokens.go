@@ -78,14 +78,16 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte) error {
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("store/postgres: revoke token: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash = $1`, hash)
-	if err != nil {
-		return fmt.Errorf("store/postgres: revoke token: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: revoke token: %w", store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `UPDATE tokens SET revoked = true WHERE hash = $1`, hash)
+		if err != nil {
+			return fmt.Errorf("store/postgres: revoke token: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: revoke token: %w", store.ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // RevokeJTI puts jti on the revocation list until expiresAt (keeping the
@@ -94,13 +96,15 @@ func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) 
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/postgres: revoke jti: %w", classify(err))
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`,
-		jti, expiresAt)
-	if err != nil {
-		return fmt.Errorf("store/postgres: revoke jti: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		_, err := q.Exec(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, $2)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(revoked_jtis.expires_at, excluded.expires_at)`,
+			jti, expiresAt)
+		if err != nil {
+			return fmt.Errorf("store/postgres: revoke jti: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // IsJTIRevoked reports whether jti is on the revocation list. A jti that
@@ -126,15 +130,17 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/postgres: use jti: %w", classify(err))
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, expiresAt)
-	if err != nil {
-		return fmt.Errorf("store/postgres: use jti: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: use jti: %w", store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3)
+			ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, expiresAt)
+		if err != nil {
+			return fmt.Errorf("store/postgres: use jti: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: use jti: %w", store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // purge runs the statements (each taking now as its only parameter) in

@@ -40,14 +40,16 @@ func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) err
 	if err != nil {
 		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
-		t.Issuer, nullBytes(t.JWKS), t.JWKSURI, list(t.Uses), string(rules), t.CreatedAt, t.UpdatedAt); err != nil {
-		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		if _, err := q.Exec(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+			uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
+			t.Issuer, nullBytes(t.JWKS), t.JWKSURI, list(t.Uses), string(rules), t.CreatedAt, t.UpdatedAt); err != nil {
+			return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.
@@ -92,12 +94,14 @@ func (s *Store) DeleteTrustedIssuer(ctx context.Context, issuer string) error {
 	if store.CheckIssuer(issuer) != nil {
 		return fmt.Errorf("store/postgres: delete trusted issuer: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM trusted_issuers WHERE issuer = $1`, issuer)
-	if err != nil {
-		return fmt.Errorf("store/postgres: delete trusted issuer: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: delete trusted issuer %q: %w", issuer, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `DELETE FROM trusted_issuers WHERE issuer = $1`, issuer)
+		if err != nil {
+			return fmt.Errorf("store/postgres: delete trusted issuer: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: delete trusted issuer %q: %w", issuer, store.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -76,16 +76,18 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if err := u.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create user: %w", classify(err))
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES (`+params(1, userColumnCount)+`)
-		ON CONFLICT (id) DO NOTHING`, userValues(u)...)
-	if err != nil {
-		return usernameTaken("create user", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: create user %q: %w", u.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `INSERT INTO users (`+userColumns+`)
+			VALUES (`+params(1, userColumnCount)+`)
+			ON CONFLICT (id) DO NOTHING`, userValues(u)...)
+		if err != nil {
+			return usernameTaken("create user", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: create user %q: %w", u.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetUser returns the user with the given ID, or store.ErrNotFound.
@@ -197,12 +199,14 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if store.CheckID("user ID", id) != nil {
 		return fmt.Errorf("store/postgres: delete user: %w", store.ErrNotFound)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-	if err != nil {
-		return fmt.Errorf("store/postgres: delete user: %w", classify(err))
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("store/postgres: delete user %q: %w", id, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q writer) error {
+		tag, err := q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("store/postgres: delete user: %w", classify(err))
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("store/postgres: delete user %q: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
 }

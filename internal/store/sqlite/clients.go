@@ -139,18 +139,20 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (`+params(38)+`)
-		ON CONFLICT (id) DO NOTHING`, vals...)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: create client: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: create client: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: create client %q: %w", c.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+			VALUES (`+params(38)+`)
+			ON CONFLICT (id) DO NOTHING`, vals...)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: create client: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: create client: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: create client %q: %w", c.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetClient returns the client with the given ID, or store.ErrNotFound.

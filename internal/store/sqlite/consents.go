@@ -56,14 +56,16 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	}
 	// An unknown user or client is a foreign-key violation, classified as
 	// ErrNotFound.
-	_, err = s.w.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, scopes, encodeTime(c.GrantedAt), encodeTime(c.UpdatedAt))
-	if err != nil {
-		return fmt.Errorf("store/sqlite: put consent: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
+			c.UserID, c.ClientID, scopes, encodeTime(c.GrantedAt), encodeTime(c.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("store/sqlite: put consent: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // UpdateConsent applies fn to the consent in one BEGIN IMMEDIATE
@@ -112,16 +114,18 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("store/sqlite: delete consent: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: delete consent: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: delete consent: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: delete consent of user %q to client %q: %w", userID, clientID, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: delete consent: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: delete consent: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: delete consent of user %q to client %q: %w", userID, clientID, store.ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // ListUserConsents returns the user's consents ordered by client ID.

@@ -50,20 +50,22 @@ func (s *Store) CreateDelegation(ctx context.Context, d store.Delegation) error 
 			return fmt.Errorf("store/sqlite: create delegation: %w", err)
 		}
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`,
-		d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer, lists[0], lists[1], lists[2],
-		encodeTime(d.CreatedAt), encodeTime(d.ExpiresAt))
-	if err != nil {
-		// An unknown client is a foreign-key violation: ErrNotFound.
-		return fmt.Errorf("store/sqlite: create delegation: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: create delegation: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: create delegation %q: %w", d.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`,
+			d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer, lists[0], lists[1], lists[2],
+			encodeTime(d.CreatedAt), encodeTime(d.ExpiresAt))
+		if err != nil {
+			// An unknown client is a foreign-key violation: ErrNotFound.
+			return fmt.Errorf("store/sqlite: create delegation: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: create delegation: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: create delegation %q: %w", d.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetDelegation returns one delegation, or store.ErrNotFound.

@@ -39,15 +39,17 @@ func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLService
 	if err != nil {
 		return fmt.Errorf("store/sqlite: put saml service provider: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO saml_service_providers (`+samlColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
-		metadata = excluded.metadata, updated_at = excluded.updated_at`,
-		sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata),
-		encodeTime(sp.CreatedAt), encodeTime(sp.UpdatedAt)); err != nil {
-		return fmt.Errorf("store/sqlite: put saml service provider: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		if _, err := q.ExecContext(ctx, `INSERT INTO saml_service_providers (`+samlColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
+			metadata = excluded.metadata, updated_at = excluded.updated_at`,
+			sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata),
+			encodeTime(sp.CreatedAt), encodeTime(sp.UpdatedAt)); err != nil {
+			return fmt.Errorf("store/sqlite: put saml service provider: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetSAMLServiceProvider returns one SP, or store.ErrNotFound.
@@ -92,14 +94,16 @@ func (s *Store) DeleteSAMLServiceProvider(ctx context.Context, entityID string) 
 	if store.CheckSAMLEntityID(entityID) != nil {
 		return fmt.Errorf("store/sqlite: delete saml service provider: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM saml_service_providers WHERE entity_id = ?`, entityID)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: delete saml service provider: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: delete saml service provider: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: delete saml service provider %q: %w", entityID, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `DELETE FROM saml_service_providers WHERE entity_id = ?`, entityID)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: delete saml service provider: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: delete saml service provider: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: delete saml service provider %q: %w", entityID, store.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -44,14 +44,16 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	// A duplicate hash or ID, or an unknown user, aborts the statement and
 	// is classified.
-	_, err = s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.Hash, sess.ID, sess.UserID, encodeTime(sess.AuthTime), amr, sess.ACR,
-		encodeTime(sess.CreatedAt), encodeTime(sess.LastSeenAt), encodeTime(sess.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store/sqlite: create session: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			sess.Hash, sess.ID, sess.UserID, encodeTime(sess.AuthTime), amr, sess.ACR,
+			encodeTime(sess.CreatedAt), encodeTime(sess.LastSeenAt), encodeTime(sess.ExpiresAt))
+		if err != nil {
+			return fmt.Errorf("store/sqlite: create session: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetSession returns the session with the given cookie hash, or

@@ -227,10 +227,36 @@ func (s *Store) inTx(ctx context.Context, fn func(tx dbtx) error) error {
 		}
 	}()
 	defer rollback(tx)
-	if err := fn(stmtTx{tx: tx, p: s.w, missed: &missed}); err != nil {
+	q := stmtTx{tx: tx, p: s.w, missed: &missed}
+	if err := fn(q); err != nil {
 		return classify(err)
 	}
-	return classify(tx.Commit())
+	// The audit events of the change (store.WithAudit) go in with it.
+	intent, events, err := store.ClaimAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if intent != nil {
+		if _, err := appendAudits(ctx, q, events); err != nil {
+			intent.Release()
+			return classify(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		intent.Release()
+		return classify(err)
+	}
+	intent.MarkCommitted()
+	return nil
+}
+
+// write runs fn, a one-statement write, on the writer; when ctx carries a
+// pending audit intent, in a transaction (inTx) that appends its events.
+func (s *Store) write(ctx context.Context, fn func(q dbtx) error) error {
+	if store.AuditPending(ctx) {
+		return s.inTx(ctx, fn)
+	}
+	return fn(s.w)
 }
 
 // rollback ends a transaction that was not committed; after a commit it is

@@ -95,16 +95,18 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte) error {
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("store/sqlite: revoke token: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash = ?`, hash)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: revoke token: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: revoke token: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: revoke token: %w", store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash = ?`, hash)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: revoke token: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: revoke token: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: revoke token: %w", store.ErrNotFound)
+		}
+		return nil
+	})
 }
 
 // RevokeJTI puts jti on the revocation list until expiresAt (keeping the
@@ -113,13 +115,15 @@ func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) 
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/sqlite: revoke jti: %w", err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?)
-		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
-		jti, encodeTime(expiresAt))
-	if err != nil {
-		return fmt.Errorf("store/sqlite: revoke jti: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?)
+			ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
+			jti, encodeTime(expiresAt))
+		if err != nil {
+			return fmt.Errorf("store/sqlite: revoke jti: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // IsJTIRevoked reports whether jti is on the revocation list. A jti that
@@ -148,17 +152,19 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/sqlite: use jti: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, encodeTime(expiresAt))
-	if err != nil {
-		return fmt.Errorf("store/sqlite: use jti: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: use jti: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: use jti: %w", store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, encodeTime(expiresAt))
+		if err != nil {
+			return fmt.Errorf("store/sqlite: use jti: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: use jti: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: use jti: %w", store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // purge runs the DELETE statements (each taking now as its only

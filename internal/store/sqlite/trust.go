@@ -47,15 +47,17 @@ func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) err
 	if err != nil {
 		return fmt.Errorf("store/sqlite: put trusted issuer: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
-		t.Issuer, nullBytes(t.JWKS), t.JWKSURI, uses, string(rules),
-		encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt)); err != nil {
-		return fmt.Errorf("store/sqlite: put trusted issuer: %w", classify(err))
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		if _, err := q.ExecContext(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+			uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
+			t.Issuer, nullBytes(t.JWKS), t.JWKSURI, uses, string(rules),
+			encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt)); err != nil {
+			return fmt.Errorf("store/sqlite: put trusted issuer: %w", classify(err))
+		}
+		return nil
+	})
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.
@@ -99,14 +101,16 @@ func (s *Store) DeleteTrustedIssuer(ctx context.Context, issuer string) error {
 	if store.CheckIssuer(issuer) != nil {
 		return fmt.Errorf("store/sqlite: delete trusted issuer: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM trusted_issuers WHERE issuer = ?`, issuer)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: delete trusted issuer: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: delete trusted issuer: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: delete trusted issuer %q: %w", issuer, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `DELETE FROM trusted_issuers WHERE issuer = ?`, issuer)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: delete trusted issuer: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: delete trusted issuer: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: delete trusted issuer %q: %w", issuer, store.ErrNotFound)
+		}
+		return nil
+	})
 }

@@ -87,18 +87,20 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create user: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES (`+params(userColumnCount)+`)
-		ON CONFLICT (id) DO NOTHING`, vals...)
-	if err != nil {
-		return usernameTaken("create user", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: create user: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: create user %q: %w", u.ID, store.ErrAlreadyExists)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+			VALUES (`+params(userColumnCount)+`)
+			ON CONFLICT (id) DO NOTHING`, vals...)
+		if err != nil {
+			return usernameTaken("create user", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: create user: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: create user %q: %w", u.ID, store.ErrAlreadyExists)
+		}
+		return nil
+	})
 }
 
 // GetUser returns the user with the given ID, or store.ErrNotFound.
@@ -212,14 +214,16 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if store.CheckID("user ID", id) != nil {
 		return fmt.Errorf("store/sqlite: delete user: %w", store.ErrNotFound)
 	}
-	res, err := s.w.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: delete user: %w", classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store/sqlite: delete user: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("store/sqlite: delete user %q: %w", id, store.ErrNotFound)
-	}
-	return nil
+	return s.write(ctx, func(q dbtx) error {
+		res, err := q.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("store/sqlite: delete user: %w", classify(err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("store/sqlite: delete user: %w", err)
+		} else if n == 0 {
+			return fmt.Errorf("store/sqlite: delete user %q: %w", id, store.ErrNotFound)
+		}
+		return nil
+	})
 }

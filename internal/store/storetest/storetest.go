@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, delegationTests()...)
 	tests = append(tests, samlTests()...)
 	tests = append(tests, deviceTests()...)
+	tests = append(tests, auditIntentTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
