@@ -69,7 +69,7 @@ func (st *state) transport(timeout time.Duration) http.RoundTripper {
 	if st.g.deps.Transport != nil {
 		next = st.g.deps.Transport
 	} else {
-		next = newTransport(st.file.Timeouts.Dial, timeout)
+		next = newUpstreamTransport(st.file.Timeouts.Dial, timeout)
 	}
 	t := timedTransport{next: next, m: st.g.metrics}
 	st.transports[timeout] = t
