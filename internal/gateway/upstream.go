@@ -108,6 +108,7 @@ type h1Conn struct {
 	peek   func(fd uintptr) bool
 	peekN  int
 	peekE  error
+	werr   error // the last error of writing to conn
 	reused bool
 }
 
@@ -139,13 +140,38 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// connWriter writes to the connection and keeps its error: (*http.Request).Write
+// hides the errors of its body copy, which does both reads and writes.
+type connWriter struct{ pc *h1Conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	n, err := w.pc.conn.Write(p)
+	if err != nil {
+		w.pc.werr = err
+	}
+	return n, err
+}
+
+// ReadFrom keeps sendfile and splice for request bodies.
+func (w connWriter) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := w.pc.conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, r)
+	}
+	n, err := rf.ReadFrom(r)
+	if err != nil {
+		w.pc.werr = err // or the body's: trackedBody tells them apart
+	}
+	return n, err
+}
+
 // aLongTimeAgo is a deadline in the past: it fails blocked reads and writes at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (t *h1Transport) newConn(addr string, c net.Conn) *h1Conn {
 	pc := &h1Conn{t: t, addr: addr, conn: c}
 	pc.br = bufio.NewReaderSize(pc, 4096)
-	pc.bw = bufio.NewWriterSize(c, 4096)
+	pc.bw = bufio.NewWriterSize(connWriter{pc}, 4096)
 	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -321,6 +347,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		r2.Body = tb
 		req = &r2
 	}
+	pc.werr = nil
 	werr := req.Write(pc.bw)
 	if werr == nil {
 		werr = pc.bw.Flush()
@@ -329,12 +356,12 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		if tb != nil && tb.err != nil {
 			return fail(tb.err) // the client's body, such as *http.MaxBytesError
 		}
-		var oe *net.OpError
-		if !errors.As(werr, &oe) {
-			return fail(fmt.Errorf("upstream: writing the request: %w", werr))
+		if pc.werr == nil {
+			return fail(fmt.Errorf("upstream: writing the request: %w", werr)) // not the connection's
 		}
+		werr = fmt.Errorf("upstream: writing the request: %w", pc.werr)
 		if t.responseHeader <= 0 {
-			resp, _, err := fail(fmt.Errorf("upstream: writing the request: %w", werr))
+			resp, _, err := fail(werr)
 			return resp, ctx.Err() == nil, err
 		}
 		// The upstream may have answered before reading the whole body
