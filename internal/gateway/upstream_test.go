@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/writ-dev/writ/internal/gateway/config"
 )
 
 // countedServer is an httptest upstream that counts the connections it
@@ -685,5 +687,86 @@ func TestH1RefusesInvalidRequests(t *testing.T) {
 		if _, err := tr.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "invalid") {
 			t.Errorf("error %v", err)
 		}
+	}
+}
+
+// TestH1RawResponses: framings a Go upstream does not produce.
+func TestH1RawResponses(t *testing.T) {
+	for _, c := range []struct {
+		name, response, body string
+		conns                int64 // after two requests
+	}{
+		{"HTTP/1.0 without a length", "HTTP/1.0 200 OK\r\n\r\nuntil close", "until close", 2},
+		{"HTTP/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok", "ok", 1},
+		{"HTTP/1.1 without a length", "HTTP/1.1 200 OK\r\n\r\nuntil close", "until close", 2},
+		{"chunked wins over a length, as in net/http", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n2\r\nok\r\n0\r\n\r\n", "ok", 1},
+		{"keep-alive with chunks", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", "ok", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			up := newRawUpstream(t, func(_ int64, conn net.Conn, br *bufio.Reader) {
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(conn, c.response)
+					if strings.Contains(c.name, "without a length") {
+						return // the end of the body
+					}
+				}
+			})
+			tr := testH1(t, 5*time.Second)
+			for i := range 2 {
+				req, _ := http.NewRequest("GET", up.url(), nil)
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil || string(b) != c.body {
+					t.Fatalf("request %d: %q %v", i, b, err)
+				}
+			}
+			if n := up.conns.Load(); n != c.conns {
+				t.Fatalf("%d connections, want %d", n, c.conns)
+			}
+		})
+	}
+}
+
+// TestGatewayReusesUpstreamConnections: the gateway's proxy keeps its
+// upstream connection across requests and still streams a request body.
+func TestGatewayReusesUpstreamConnections(t *testing.T) {
+	up := newCountedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.Path, b)
+	}))
+	f, err := config.Parse([]byte("listen: 127.0.0.1:0\nroutes:\n  - path: /api/\n    upstream: "+up.URL+"\n    anonymous: true\n"), "reuse.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(context.Background(), f, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		var body io.Reader
+		method := "GET"
+		if i%2 == 1 {
+			method, body = "POST", strings.NewReader("data")
+		}
+		req := httptest.NewRequest(method, "/api/x", body)
+		rec := httptest.NewRecorder()
+		gw.ServeHTTP(rec, req)
+		want := method + " /api/x "
+		if body != nil {
+			want += "data"
+		}
+		if rec.Code != 200 || rec.Body.String() != want {
+			t.Fatalf("request %d: %d %q", i, rec.Code, rec.Body)
+		}
+	}
+	if n := up.conns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections, want 1", n)
 	}
 }
