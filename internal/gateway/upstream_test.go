@@ -465,18 +465,19 @@ func TestH1ResponseHeaderTimeout(t *testing.T) {
 		}
 	}))
 	defer close(release)
-	const timeout = 50 * time.Millisecond
-	tr := testH1(t, timeout)
 
 	req, _ := http.NewRequest("GET", up.URL+"/never", nil)
-	_, err := tr.RoundTrip(req)
+	_, err := testH1(t, 50*time.Millisecond).RoundTrip(req)
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("error %v, want a timeout", err)
 	}
 
+	// The headers come at once (well within the timeout, even on a busy
+	// machine), the rest of the body after the timeout.
+	const timeout = 300 * time.Millisecond
 	req, _ = http.NewRequest("GET", up.URL+"/slow-body", nil)
-	resp, err := tr.RoundTrip(req)
+	resp, err := testH1(t, timeout).RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +486,7 @@ func TestH1ResponseHeaderTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The body may take longer than the header timeout.
-	time.AfterFunc(3*timeout, func() { release <- struct{}{} })
+	time.AfterFunc(timeout+timeout/2, func() { release <- struct{}{} })
 	rest, err := io.ReadAll(resp.Body)
 	if err != nil || string(rest) != "tail" {
 		t.Fatalf("%q %v", rest, err)
@@ -768,5 +769,69 @@ func TestGatewayReusesUpstreamConnections(t *testing.T) {
 	}
 	if n := up.conns.Load(); n != 1 {
 		t.Fatalf("%d upstream connections, want 1", n)
+	}
+}
+
+// TestH1IdleCheck: a pooled connection that the upstream closed, or on
+// which it sent bytes nobody asked for, is not used again; a request
+// whose body cannot be sent twice then goes out on a new connection.
+func TestH1IdleCheck(t *testing.T) {
+	for _, junk := range []string{"", "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"} {
+		t.Run(fmt.Sprintf("junk=%t", junk != ""), func(t *testing.T) {
+			proceed := make(chan struct{})
+			up := newRawUpstream(t, func(n int64, conn net.Conn, br *bufio.Reader) {
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if n > 1 {
+						_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+						continue
+					}
+					_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+					<-proceed
+					if junk == "" {
+						return // close the idle connection
+					}
+					_, _ = io.WriteString(conn, junk)
+				}
+			})
+			tr := testH1(t, 5*time.Second)
+			req, _ := http.NewRequest("GET", up.url(), nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := io.ReadAll(resp.Body); string(b) != "ok" {
+				t.Fatalf("body %q", b)
+			}
+			tr.mu.Lock()
+			pooled := tr.idle[up.ln.Addr().String()]
+			tr.mu.Unlock()
+			if len(pooled) != 1 || !pooled[0].usable() {
+				t.Fatalf("pool %v", pooled)
+			}
+			close(proceed)
+			// Wait for the close or the bytes to reach this side.
+			for deadline := time.Now().Add(10 * time.Second); pooled[0].usable(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the idle check does not see what the upstream did")
+				}
+			}
+			req, _ = http.NewRequest("POST", up.url(), onlyReader{strings.NewReader("once")})
+			req.ContentLength = 4
+			resp, err = tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := io.ReadAll(resp.Body); string(b) != "fresh" {
+				t.Fatalf("body %q", b)
+			}
+			if n := up.conns.Load(); n != 2 {
+				t.Fatalf("%d connections, want 2", n)
+			}
+		})
 	}
 }
