@@ -106,8 +106,7 @@ type h1Conn struct {
 	idleAt time.Time
 	abort  func() // sets a past deadline: the request's context is done
 	peek   func(fd uintptr) bool
-	peekN  int
-	peekE  error
+	quiet  bool  // the idle check's answer: nothing to read, not closed
 	werr   error // the last error of writing to conn
 	reused bool
 }
@@ -117,6 +116,7 @@ var errH1HeadersTooLarge = errors.New("upstream response headers too large")
 // h1TimeoutError is the response header timeout.
 type h1TimeoutError struct{ d time.Duration }
 
+// Error implements error.
 func (e h1TimeoutError) Error() string {
 	return fmt.Sprintf("upstream: no response headers within %s", e.d)
 }
@@ -144,6 +144,7 @@ func (pc *h1Conn) Read(p []byte) (int, error) {
 // hides the errors of its body copy, which does both reads and writes.
 type connWriter struct{ pc *h1Conn }
 
+// Write implements io.Writer.
 func (w connWriter) Write(p []byte) (int, error) {
 	n, err := w.pc.conn.Write(p)
 	if err != nil {
@@ -165,29 +166,19 @@ func (w connWriter) ReadFrom(r io.Reader) (int64, error) {
 	return n, err
 }
 
-// aLongTimeAgo is a deadline in the past: it fails blocked reads and writes at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 func (t *h1Transport) newConn(addr string, c net.Conn) *h1Conn {
 	pc := &h1Conn{t: t, addr: addr, conn: c}
 	pc.br = bufio.NewReaderSize(pc, 4096)
 	pc.bw = bufio.NewWriterSize(connWriter{pc}, 4096)
-	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
-	if sc, ok := c.(syscall.Conn); ok {
+	// A deadline in the past fails blocked reads and writes at once.
+	pc.abort = func() { _ = c.SetDeadline(time.Unix(1, 0)) }
+	if sc, ok := c.(syscall.Conn); ok && h1CanPeek {
 		if raw, err := sc.SyscallConn(); err == nil {
 			pc.raw = raw
 			pc.peek = pc.peekFD
 		}
 	}
 	return pc
-}
-
-// peekFD looks, without blocking, for a byte or the end of the stream on
-// an idle connection.
-func (pc *h1Conn) peekFD(fd uintptr) bool {
-	var b [1]byte
-	pc.peekN, _, pc.peekE = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return true
 }
 
 // usable reports whether an idle connection can carry a request: the
@@ -203,7 +194,7 @@ func (pc *h1Conn) usable() bool {
 	if err := pc.raw.Read(pc.peek); err != nil {
 		return false
 	}
-	return pc.peekE == syscall.EAGAIN || pc.peekE == syscall.EWOULDBLOCK
+	return pc.quiet
 }
 
 func (pc *h1Conn) close() { _ = pc.conn.Close() }
@@ -319,6 +310,7 @@ type trackedBody struct {
 	err error
 }
 
+// Read implements io.Reader.
 func (b *trackedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
