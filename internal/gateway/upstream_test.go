@@ -776,6 +776,9 @@ func TestGatewayReusesUpstreamConnections(t *testing.T) {
 // which it sent bytes nobody asked for, is not used again; a request
 // whose body cannot be sent twice then goes out on a new connection.
 func TestH1IdleCheck(t *testing.T) {
+	if !h1CanPeek {
+		t.Skip("the idle check sees only buffered bytes on this platform")
+	}
 	for _, junk := range []string{"", "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"} {
 		t.Run(fmt.Sprintf("junk=%t", junk != ""), func(t *testing.T) {
 			proceed := make(chan struct{})
