@@ -332,8 +332,12 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		return nil, false, err
 	}
 	orig := req
+	// The client's body is tracked, to tell its read errors (such as
+	// *http.MaxBytesError) from errors of writing to the upstream. A body
+	// that can be had again is in memory (the MCP route's): left as it
+	// is, Write sends it with the headers in one write.
 	var tb *trackedBody
-	if req.Body != nil && req.Body != http.NoBody {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		tb = &trackedBody{ReadCloser: req.Body}
 		r2 := *req
 		r2.Body = tb
