@@ -22,8 +22,9 @@ type proxyInfo struct {
 	set      []headerPair
 }
 
-// newTransport returns the upstream transport: bounded dial, TLS handshake,
-// response headers and idle connections.
+// newTransport returns net/http's upstream transport: bounded dial, TLS
+// handshake, response headers and idle connections. newUpstreamTransport
+// uses it for what h1Transport does not handle (https, upgrades, Expect).
 func newTransport(dial, responseHeader time.Duration) *http.Transport {
 	d := &net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -69,7 +70,7 @@ func (st *state) transport(timeout time.Duration) http.RoundTripper {
 	if st.g.deps.Transport != nil {
 		next = st.g.deps.Transport
 	} else {
-		next = newTransport(st.file.Timeouts.Dial, timeout)
+		next = newUpstreamTransport(st.file.Timeouts.Dial, timeout)
 	}
 	t := timedTransport{next: next, m: st.g.metrics}
 	st.transports[timeout] = t
