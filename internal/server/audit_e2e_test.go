@@ -108,16 +108,12 @@ func TestAuditTokenFlow(t *testing.T) {
 	}
 }
 
-// appenderRef is a grant.TokenRecorder whose appender is made once the
+// appenderRef is a grant.Recorder whose appender is made once the
 // test server (and its store) exists.
 type appenderRef struct{ app *audit.Appender }
 
 func (r *appenderRef) Append(ctx context.Context, ev ...store.AuditEvent) error {
 	return r.app.Append(ctx, ev...)
-}
-
-func (r *appenderRef) AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, ev ...store.AuditEvent) error {
-	return r.app.AppendWithTokens(ctx, tokens, ev...)
 }
 
 // start runs an appender on st until the test ends.

@@ -19,13 +19,6 @@ type Recorder interface {
 	Append(ctx context.Context, events ...store.AuditEvent) error
 }
 
-// TokenRecorder is a Recorder that can also store opaque token records in
-// the transaction of the events that record them (group commit).
-type TokenRecorder interface {
-	Recorder
-	AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, events ...store.AuditEvent) error
-}
-
 // issuedDetails are the Details of a token event: what was issued, never
 // a token value.
 type issuedDetails struct {

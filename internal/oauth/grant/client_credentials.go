@@ -70,9 +70,9 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		}
 		return g.response(issued, scopes, req), nil
 	}
-	// Audited: the token and its event are committed before the
-	// response; an opaque token's record in the event's transaction when
-	// the recorder can (group commit).
+	// Audited: the token and its event are recorded before the response:
+	// an opaque token's record in the event's transaction, a JWT's event
+	// through the recorder (the node's audit journal).
 	now := time.Now
 	if g.Now != nil {
 		now = g.Now
@@ -81,13 +81,17 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		return tokenEvent(store.AuditTokenIssued, req, c.ID, issuedDetails{GrantType: TypeClientCredentials,
 			Scope: oauth.JoinScope(scopes), Audience: aud, JTI: issued.ID, Format: c.AccessTokenFormat}, now())
 	}
-	if tr, ok := g.Audit.(TokenRecorder); ok && c.AccessTokenFormat == store.AccessTokenOpaque {
+	if c.AccessTokenFormat == store.AccessTokenOpaque {
+		// The record and its event in one transaction (the event queued
+		// there, chained later: store.RunAudited).
 		issued, err := g.Minter.Prepare(at)
 		if err != nil {
 			return nil, mintFailed(err)
 		}
 		if issued.Record != nil {
-			if err := tr.AppendWithTokens(ctx, []store.TokenRecord{*issued.Record}, event(issued)); err != nil {
+			err := store.RunAudited(ctx, g.Audit.Append, []store.AuditEvent{event(issued)},
+				func(ctx context.Context) error { return g.Minter.Store(ctx, issued) })
+			if err != nil {
 				return nil, oauth.ServerError(fmt.Errorf("audit: store opaque token: %w", err))
 			}
 			return g.response(issued, scopes, req), nil

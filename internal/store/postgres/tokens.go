@@ -19,7 +19,7 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
-	if err := insertToken(ctx, s.pool, r); err != nil {
+	if err := s.write(ctx, func(q writer) error { return insertToken(ctx, q, r) }); err != nil {
 		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
 	return nil

@@ -17,7 +17,7 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/sqlite: create token: %w", err)
 	}
-	if err := insertToken(ctx, s.w, r); err != nil {
+	if err := s.write(ctx, func(q dbtx) error { return insertToken(ctx, q, r) }); err != nil {
 		return fmt.Errorf("store/sqlite: create token: %w", err)
 	}
 	return nil
