@@ -147,11 +147,11 @@ func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRec
 			return fmt.Errorf("audit: append: %w", err)
 		}
 	}
+	if a.j != nil && len(tokens) == 0 {
+		return a.j.append(ctx, events)
+	}
 	r := &appendReq{tokens: tokens, events: events, done: make(chan error, 1)}
 	reqs := a.reqs
-	if a.j != nil && len(tokens) == 0 {
-		reqs = a.j.reqs
-	}
 	select {
 	case <-a.stopped:
 		return ErrClosed

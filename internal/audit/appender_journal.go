@@ -10,12 +10,16 @@ import (
 	"github.com/writ-dev/writ/internal/store"
 )
 
-// journaling is the journal side of an Appender: a writer goroutine that
-// group-writes waiting Append calls to the journal and releases them, and
-// a drainer goroutine that moves written events into the store.
+// journaling is the journal side of an Appender: Append writes its events
+// to the journal itself (one write(2), under wmu: no goroutine hand-off
+// on the request's path), and a drainer goroutine moves written events
+// into the store.
 type journaling struct {
-	a    *Appender
-	reqs chan *appendReq
+	a *Appender
+	// wmu serialises the writes to the journal, its rotation and its
+	// closing; closed is set, under wmu, when Run has ended.
+	wmu    sync.Mutex
+	closed bool
 
 	mu sync.Mutex
 	// j is the journal being written; pending the events written to it
@@ -55,27 +59,20 @@ func newJournaling(a *Appender) *journaling {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &journaling{a: a, reqs: make(chan *appendReq, o.Queue), j: o.Journal,
-		progress: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &journaling{a: a, j: o.Journal, progress: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
-// run writes and drains until ctx ends; then it fails the calls still
-// queued, drains what it can within WriteTimeout and removes the journal
-// when the store holds all of it (otherwise the next start replays it).
+// run drains until ctx ends; then it refuses further appends, drains
+// what it can within WriteTimeout and removes the journal when the store
+// holds all of it (otherwise the next start replays it).
 func (g *journaling) run(ctx context.Context) {
 	ddone := make(chan struct{})
 	dctx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { g.drain(dctx); close(ddone) }()
-	g.write(ctx)
-	for {
-		select {
-		case r := <-g.reqs:
-			r.done <- ErrClosed
-			continue
-		default:
-		}
-		break
-	}
+	<-ctx.Done()
+	g.wmu.Lock()
+	g.closed = true
+	g.wmu.Unlock()
 	// A last drain, bounded, then the drainer stops.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.a.opts.WriteTimeout)
 	err := g.Flush(fctx)
@@ -92,42 +89,6 @@ func (g *journaling) run(ctx context.Context) {
 	}
 	g.a.opts.Logger.Warn("audit journal left for replay at the next start", "journal", g.j.Name(), "pending", len(g.pending))
 	g.j.Close()
-}
-
-// write is the writer goroutine: every Append waiting is written to the
-// journal in one write, then released.
-func (g *journaling) write(ctx context.Context) {
-	o := &g.a.opts
-	var batch []*appendReq
-	var events []store.AuditEvent
-	for {
-		batch, events = batch[:0], events[:0]
-		select {
-		case r := <-g.reqs:
-			batch, events = append(batch, r), append(events, r.events...)
-		case <-ctx.Done():
-			return
-		}
-	fill:
-		for len(events) < o.MaxBatch {
-			select {
-			case r := <-g.reqs:
-				batch, events = append(batch, r), append(events, r.events...)
-			default:
-				break fill
-			}
-		}
-		if !g.room(ctx, len(events)) {
-			for _, r := range batch {
-				r.done <- ErrClosed
-			}
-			return
-		}
-		err := g.append(events)
-		for _, r := range batch {
-			r.done <- err
-		}
-	}
 }
 
 // room waits until n more events may be pending (false when ctx ends).
@@ -147,10 +108,20 @@ func (g *journaling) room(ctx context.Context, n int) bool {
 	}
 }
 
-// append writes events to the journal, starting a new journal first when
-// the current one is long and wholly in the store, and hands them to the
-// drainer.
-func (g *journaling) append(events []store.AuditEvent) error {
+// append writes validated events to the journal and hands them to the
+// drainer: they are durable when it returns nil. It waits while MaxPending
+// events are not in the store yet (ErrBusy when ctx ends first). A new
+// journal is started first when the current one is long and wholly in the
+// store.
+func (g *journaling) append(ctx context.Context, events []store.AuditEvent) error {
+	if !g.room(ctx, len(events)) {
+		return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+	}
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
 	g.mu.Lock()
 	j := g.j
 	rotate := j.Size() >= g.a.opts.RotateSize && len(g.pending) == 0 && g.applied == j.Size()

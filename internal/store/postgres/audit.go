@@ -439,8 +439,10 @@ func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, 
 			ON CONFLICT (journal) DO UPDATE SET pos = greatest(audit_journals.pos, excluded.pos)`, journal, pos); err != nil {
 			return classify(err)
 		}
+		// A batch of the journal: chained at once under the head's
+		// lock (once per batch), not queued to be copied again.
 		var err error
-		first, err = appendAudits(ctx, tx, events)
+		first, err = chainAudits(ctx, tx, events)
 		return err
 	})
 	if err != nil {

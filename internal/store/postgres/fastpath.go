@@ -85,6 +85,45 @@ func issueCTEs(from string, newFamily bool) string {
 )`
 }
 
+// auditCTE queues the issue's audit event ($29–$37, when $30, its type,
+// is set) in audit_pending for each row of the CTE named from: the event
+// is in the same statement as the change, so a redemption or rotation
+// with its event stays one round trip.
+func auditCTE(from string) string {
+	return `, aud AS (
+	INSERT INTO audit_pending (` + pendingColumns + `)
+	SELECT $29::timestamptz, $30::text, $31::text, $32::text, $33::text[], $34::text, $35::text, $36::text, $37::bytea
+	FROM ` + from + ` WHERE $30::text IS NOT NULL
+)`
+}
+
+// auditParams are auditCTE's parameters for events; ok is false when the
+// statement cannot carry them (more than one event: the caller runs the
+// transaction of withAudit instead).
+func auditParams(events []store.AuditEvent) (params []any, ok bool) {
+	switch len(events) {
+	case 0:
+		return make([]any, 9), true
+	case 1:
+		e := events[0]
+		return []any{e.Time.Truncate(store.TimePrecision).UTC(), e.Type, e.ClientID, e.Subject, list(e.Actors),
+			e.DelegationID, e.By, e.RequestID, nullBytes(e.Details)}, true
+	}
+	return nil, false
+}
+
+// fastAudited runs fn, a one-statement fast path given the audit
+// parameters of events, on the pool when the statement can carry the
+// events and ctx holds no pending audit intent; otherwise in withAudit's
+// transaction, with the statement's own audit parameters empty.
+func (s *Store) fastAudited(ctx context.Context, events []store.AuditEvent, fn func(q rowQuerier, audit []any) (bool, error)) (bool, error) {
+	if params, ok := auditParams(events); ok && !store.AuditPending(ctx) {
+		return fn(s.pool, params)
+	}
+	none, _ := auditParams(nil)
+	return s.withAudit(ctx, events, func(q rowQuerier) (bool, error) { return fn(q, none) })
+}
+
 // issueOwner is the client and user the issue is for, from its refresh
 // token or opaque access token; ok is false when the two disagree.
 func issueOwner(issue store.Issue) (clientID, userID string, ok bool) {
@@ -113,7 +152,7 @@ var redeemSQL = `WITH cur AS MATERIALIZED (
 	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
 		AND ($27::text = '' OR (cur.client_id = $27 AND cur.user_id = $28))
 	RETURNING ` + prefixed("a", authCodeColumns) + `
-)` + issueCTEs("code", true) + `
+)` + issueCTEs("code", true) + auditCTE("code") + `
 SELECT ` + authCodeColumns + ` FROM code`
 
 // prefixed qualifies each column of a comma-separated list with table.
@@ -133,8 +172,8 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 		return store.AuthCode{}, false, nil
 	}
 	args := append(issueParams(hash, now, issue), clientID, userID)
-	ok, err = s.withAudit(ctx, issue.Audit, func(q rowQuerier) (bool, error) {
-		c, err = scanAuthCode(q.QueryRow(ctx, redeemSQL, args...))
+	ok, err = s.fastAudited(ctx, issue.Audit, func(q rowQuerier, audit []any) (bool, error) {
+		c, err = scanAuthCode(q.QueryRow(ctx, redeemSQL, append(args, audit...)...))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
@@ -160,7 +199,7 @@ var rotateSQL = `WITH fam AS MATERIALIZED (
 		AND NOT fam.revoked AND fam.expires_at > $2
 	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
 		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at, fam.jkt, fam.delegation_id, fam.extra
-)` + issueCTEs("old", false) + `
+)` + issueCTEs("old", false) + auditCTE("old") + `
 SELECT hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr, acr,
 	created_at, expires_at, rotated_at, jkt, delegation_id, extra FROM old`
 
@@ -173,8 +212,8 @@ func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, i
 	}
 	args := append(issueParams(oldHash, now, issue), clientID, userID)
 	var rotated time.Time
-	ok, err = s.withAudit(ctx, issue.Audit, func(q rowQuerier) (bool, error) {
-		err := q.QueryRow(ctx, rotateSQL, args...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
+	ok, err = s.fastAudited(ctx, issue.Audit, func(q rowQuerier, audit []any) (bool, error) {
+		err := q.QueryRow(ctx, rotateSQL, append(args, audit...)...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
 			&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated,
 			&old.JKT, &old.DelegationID, &old.Extra)
 		if errors.Is(err, pgx.ErrNoRows) {
