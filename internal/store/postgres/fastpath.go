@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,15 +86,17 @@ func issueCTEs(from string, newFamily bool) string {
 )`
 }
 
-// auditCTE queues the issue's audit event ($29–$37, when $30, its type,
-// is set) in audit_pending for each row of the CTE named from: the event
-// is in the same statement as the change, so a redemption or rotation
-// with its event stays one round trip.
-func auditCTE(from string) string {
+// auditCTE queues one audit event, the nine parameters from $base (when
+// the second, its type, is set), in audit_pending for each row of the CTE
+// named from: the event is in the same statement as the change, so a
+// redemption or rotation with its event stays one round trip.
+func auditCTE(from string, base int) string {
+	p := func(i int, typ string) string { return "$" + strconv.Itoa(base+i) + "::" + typ }
 	return `, aud AS (
 	INSERT INTO audit_pending (` + pendingColumns + `)
-	SELECT $29::timestamptz, $30::text, $31::text, $32::text, $33::text[], $34::text, $35::text, $36::text, $37::bytea
-	FROM ` + from + ` WHERE $30::text IS NOT NULL
+	SELECT ` + p(0, "timestamptz") + `, ` + p(1, "text") + `, ` + p(2, "text") + `, ` + p(3, "text") + `, ` +
+		p(4, "text[]") + `, ` + p(5, "text") + `, ` + p(6, "text") + `, ` + p(7, "text") + `, ` + p(8, "bytea") + `
+	FROM ` + from + ` WHERE ` + p(1, "text") + ` IS NOT NULL
 )`
 }
 
@@ -152,7 +155,7 @@ var redeemSQL = `WITH cur AS MATERIALIZED (
 	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
 		AND ($27::text = '' OR (cur.client_id = $27 AND cur.user_id = $28))
 	RETURNING ` + prefixed("a", authCodeColumns) + `
-)` + issueCTEs("code", true) + auditCTE("code") + `
+)` + issueCTEs("code", true) + auditCTE("code", 29) + `
 SELECT ` + authCodeColumns + ` FROM code`
 
 // prefixed qualifies each column of a comma-separated list with table.
@@ -199,7 +202,7 @@ var rotateSQL = `WITH fam AS MATERIALIZED (
 		AND NOT fam.revoked AND fam.expires_at > $2
 	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
 		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at, fam.jkt, fam.delegation_id, fam.extra
-)` + issueCTEs("old", false) + auditCTE("old") + `
+)` + issueCTEs("old", false) + auditCTE("old", 29) + `
 SELECT hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr, acr,
 	created_at, expires_at, rotated_at, jkt, delegation_id, extra FROM old`
 

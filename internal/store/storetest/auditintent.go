@@ -56,6 +56,7 @@ func testAuditIntentCommitted(t *testing.T, s store.Store) {
 			_, err := s.UpdateClient(ctx, "c1", func(c store.Client) (store.Client, error) { c.Name = "renamed"; return c, nil })
 			return err
 		}},
+		{"CreateToken", func(ctx context.Context) error { return s.CreateToken(ctx, fullToken("c1", "intent-token")) }},
 		{"CreateSession", func(ctx context.Context) error { return s.CreateSession(ctx, fullSession("u1", "cookie", "sid1")) }},
 		{"UpdateConsent", func(ctx context.Context) error {
 			_, err := s.UpdateConsent(ctx, "u1", "c1", func(c store.Consent, found bool) (store.Consent, error) {
@@ -96,12 +97,15 @@ func testAuditIntentCommitted(t *testing.T, s store.Store) {
 func testAuditIntentFailed(t *testing.T, s store.Store) {
 	mustCreateClient(t, s, fullClient("c1"))
 	mustCreateUser(t, s, fullUser("u1", "One"))
+	must(t, "CreateToken", s.CreateToken(t.Context(), fullToken("c1", "token-a")))
 	refused := errors.New("refused")
 	changes := []struct {
 		name string
 		fn   func(ctx context.Context) error
 	}{
 		{"CreateClient duplicate", func(ctx context.Context) error { return s.CreateClient(ctx, fullClient("c1")) }},
+		{"CreateToken duplicate", func(ctx context.Context) error { return s.CreateToken(ctx, fullToken("c1", "token-a")) }},
+		{"CreateToken unknown client", func(ctx context.Context) error { return s.CreateToken(ctx, fullToken("nobody", "token-b")) }},
 		{"CreateSession unknown user", func(ctx context.Context) error {
 			return s.CreateSession(ctx, fullSession("nobody", "cookie", "sid1"))
 		}},
@@ -138,6 +142,8 @@ func testAuditIntentFailed(t *testing.T, s store.Store) {
 	}{
 		{"CreateClient", func(ctx context.Context) error { return s.CreateClient(ctx, fullClient("c2")) },
 			func() error { _, err := s.GetClient(t.Context(), "c2"); return err }},
+		{"CreateToken", func(ctx context.Context) error { return s.CreateToken(ctx, fullToken("c1", "token-c")) },
+			func() error { _, err := s.GetToken(t.Context(), fullToken("c1", "token-c").Hash); return err }},
 		{"UpdateClient", func(ctx context.Context) error {
 			_, err := s.UpdateClient(ctx, "c1", func(c store.Client) (store.Client, error) { c.Name = "renamed"; return c, nil })
 			return err
