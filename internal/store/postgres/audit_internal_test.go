@@ -22,24 +22,7 @@ func TestQueuedAuditTakesNoLock(t *testing.T) {
 	pgtest.Require(t)
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
-	s, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2031, 1, 1, 0, 0, 0, 123456789, time.UTC)
-	for _, err := range []error{
-		s.CreateClient(ctx, store.Client{ID: "c", CreatedAt: now, UpdatedAt: now}),
-		s.CreateUser(ctx, store.User{ID: "u", Username: "u", CreatedAt: now, UpdatedAt: now}),
-		s.CreateAuthCode(ctx, store.AuthCode{Hash: h("code"), ClientID: "c", UserID: "u", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, now := openWithCode(t, dsn)
 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {

@@ -11,16 +11,17 @@ import (
 
 func h(s string) []byte { x := sha256.Sum256([]byte(s)); return x[:] }
 
-// TestFastPaths checks that the common redemption and rotation take the
-// one-statement path (the conformance suite passes either way).
-func TestFastPaths(t *testing.T) {
-	pgtest.Require(t)
+// openWithCode opens and migrates the database at dsn (closed when the
+// test ends) and stores client "c", user "u" and an unused code "code" of
+// theirs, created at the returned time.
+func openWithCode(t *testing.T, dsn string) (*Store, time.Time) {
+	t.Helper()
 	ctx := t.Context()
-	s, err := Open(ctx, pgtest.NewDatabase(t))
+	s, err := Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +35,15 @@ func TestFastPaths(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return s, now
+}
+
+// TestFastPaths checks that the common redemption and rotation take the
+// one-statement path (the conformance suite passes either way).
+func TestFastPaths(t *testing.T) {
+	pgtest.Require(t)
+	ctx := t.Context()
+	s, now := openWithCode(t, pgtest.NewDatabase(t))
 	rt := func(name string, famExp time.Time) *store.RefreshToken {
 		return &store.RefreshToken{Hash: h(name), FamilyID: "f", ClientID: "c", UserID: "u", CreatedAt: now,
 			ExpiresAt: now.Add(time.Hour), FamilyExpiresAt: famExp,
