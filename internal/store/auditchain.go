@@ -79,6 +79,15 @@ type AuditChainStore interface {
 	ForgetAuditJournal(ctx context.Context, journal string) error
 }
 
+// ValidateJournaled reports an error wrapping ErrInvalid unless journal
+// and events can be stored by AppendJournaled.
+func ValidateJournaled(journal string, events []AuditEvent) error {
+	if err := ValidateJournalName(journal); err != nil {
+		return err
+	}
+	return ValidateAudited(nil, events)
+}
+
 // ValidateJournalName reports an error wrapping ErrInvalid unless name can
 // name an audit journal: 1 to 64 characters of [a-z0-9-].
 func ValidateJournalName(name string) error {

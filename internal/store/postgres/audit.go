@@ -449,10 +449,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 // journal's position to pos, in one transaction.
 func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error) {
 	const op = "store/postgres: append journaled audit events"
-	if err := store.ValidateJournalName(journal); err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := store.ValidateAudited(nil, events); err != nil {
+	if err := store.ValidateJournaled(journal, events); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64

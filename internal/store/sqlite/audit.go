@@ -60,7 +60,7 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 			}
 		}
 		var err error
-		first, err = chainAudits(ctx, tx, events)
+		first, _, err = chainAudits(ctx, tx, events)
 		return err
 	})
 	if err != nil {
@@ -74,26 +74,20 @@ func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.Tok
 const auditHeadSQL = `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`
 
 // chainAudits chains the queued events, then events, inside the writer's
-// transaction tx, and returns the sequence number of events' first (or
-// of the last queued one, when events is empty, 0 if none).
-func chainAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64, error) {
-	var (
-		last int64
-		head []byte
-	)
-	err := tx.QueryRowContext(ctx, auditHeadSQL).Scan(&last, &head)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, classify(err)
+// transaction tx, and returns the sequence number of events' first and
+// how many queued events it chained.
+func chainAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (first int64, sealed int, err error) {
+	last, head, err := readHead(ctx, tx)
+	if err != nil {
+		return 0, 0, err
 	}
 	queued, err := takeQueued(ctx, tx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	first, sealed = last+int64(len(queued))+1, len(queued)
 	if len(queued) > 0 {
 		events = append(queued, events...)
-	}
-	if len(events) == 0 {
-		return last, nil
 	}
 	// Rows go in multi-row INSERTs of at most auditChunk rows: one
 	// statement per chunk costs far less than one per row.
@@ -102,18 +96,18 @@ func chainAudits(ctx context.Context, tx dbtx, events []store.AuditEvent) (int64
 	for i, e := range linked {
 		actors, err := encodeList(e.Actors)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		args = append(args, e.Seq, encodeTime(e.Time), e.Type, e.ClientID, e.Subject, actors, e.DelegationID, e.By,
 			e.RequestID, nullBytes(e.Details), e.PrevHash, e.Hash)
 		if rows := len(args) / auditRowArgs; rows == auditChunk || i == len(linked)-1 {
 			if _, err := tx.ExecContext(ctx, insertAuditRows(rows), args...); err != nil {
-				return 0, classify(err)
+				return 0, 0, classify(err)
 			}
 			args = args[:0]
 		}
 	}
-	return last + int64(len(queued)) + 1, nil
+	return first, sealed, nil
 }
 
 // takeQueued removes every queued event from audit_pending in tx and
@@ -210,12 +204,8 @@ func (s *Store) SealAudit(ctx context.Context) (int, error) {
 	}
 	var n int
 	err := s.inTx(ctx, func(tx dbtx) error {
-		before, _, err := s.head(ctx, tx)
-		if err != nil {
-			return err
-		}
-		last, err := chainAudits(ctx, tx, nil)
-		n = int(last - before)
+		var err error
+		_, n, err = chainAudits(ctx, tx, nil)
 		return err
 	})
 	if err != nil {
@@ -224,17 +214,23 @@ func (s *Store) SealAudit(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// head reads the chain head in tx.
-func (s *Store) head(ctx context.Context, tx dbtx) (int64, []byte, error) {
+// readHead reads the chain head (0 and nil for an empty trail) through q,
+// a connection or the writer's transaction.
+func readHead(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (int64, []byte, error) {
 	var (
 		seq  int64
 		hash []byte
 	)
-	err := tx.QueryRowContext(ctx, auditHeadSQL).Scan(&seq, &hash)
+	err := q.QueryRowContext(ctx, auditHeadSQL).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, nil
 	}
-	return seq, hash, classify(err)
+	if err != nil {
+		return 0, nil, classify(err)
+	}
+	return seq, nonEmpty(hash), nil
 }
 
 // AuditHead returns the last event's sequence number and hash.
@@ -242,18 +238,11 @@ func (s *Store) AuditHead(ctx context.Context) (int64, []byte, error) {
 	if _, err := s.SealAudit(ctx); err != nil {
 		return 0, nil, fmt.Errorf("store/sqlite: audit head: %w", err)
 	}
-	var (
-		seq  int64
-		hash []byte
-	)
-	err := s.r.QueryRowContext(ctx, auditHeadSQL).Scan(&seq, &hash)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, nil
-	}
+	seq, hash, err := readHead(ctx, s.r)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store/sqlite: audit head: %w", classify(err))
+		return 0, nil, fmt.Errorf("store/sqlite: audit head: %w", err)
 	}
-	return seq, nonEmpty(hash), nil
+	return seq, hash, nil
 }
 
 // PutAuditAnchor stores an anchor.
@@ -355,16 +344,13 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 // journal's position to pos, in one transaction.
 func (s *Store) AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error) {
 	const op = "store/sqlite: append journaled audit events"
-	if err := store.ValidateJournalName(journal); err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
-	if err := store.ValidateAudited(nil, events); err != nil {
+	if err := store.ValidateJournaled(journal, events); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64
 	err := s.inTx(ctx, func(tx dbtx) error {
 		var err error
-		if first, err = chainAudits(ctx, tx, events); err != nil {
+		if first, _, err = chainAudits(ctx, tx, events); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit_journals (journal, pos) VALUES (?, ?)
