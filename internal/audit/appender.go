@@ -21,9 +21,8 @@ var ErrBusy = errors.New("audit: appender queue full")
 
 // BatchStore is what the appender writes to.
 type BatchStore interface {
-	// AppendAudits and CreateTokensAudited are store.AuditChainStore's.
+	// AppendAudits is store.AuditChainStore's.
 	AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error)
-	CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error)
 	// AppendJournaled is store.AuditChainStore's: what the appender
 	// moves from its journal (AppenderOptions.Journal) into the store.
 	AppendJournaled(ctx context.Context, journal string, pos int64, events []store.AuditEvent) (int64, error)
@@ -47,9 +46,8 @@ type AppenderOptions struct {
 	// A negative Gap writes at once.
 	Gap    time.Duration
 	Linger time.Duration
-	// Journal, when set, takes the events of Append (not those of
-	// AppendWithTokens, whose token records must be in the store): an
-	// event is durable once written to the journal, and the caller
+	// Journal, when set, takes the events of Append: an event is
+	// durable once written to the journal, and the caller
 	// returns then; the appender moves journaled events into the store
 	// in batches of up to MaxBatch, at most DrainLinger (default 5ms)
 	// apart, and starts a new journal file once the current one is
@@ -89,7 +87,6 @@ type Appender struct {
 func (a *Appender) Stats() (batches, events int64) { return a.batches.Load(), a.events.Load() }
 
 type appendReq struct {
-	tokens []store.TokenRecord
 	events []store.AuditEvent
 	done   chan error
 }
@@ -124,16 +121,6 @@ func NewAppender(st BatchStore, opts AppenderOptions) *Appender {
 // ErrClosed. The events are validated first, so that one bad event fails
 // only its caller.
 func (a *Appender) Append(ctx context.Context, events ...store.AuditEvent) error {
-	return a.AppendWithTokens(ctx, nil, events...)
-}
-
-// AppendWithTokens is Append that also stores opaque token records in the
-// same transaction as the events (store.CreateTokensAudited): a token
-// and the event recording its issue are committed together, and many
-// requests share one transaction. A batch that fails (a token's client
-// deleted meanwhile) is retried request by request, so that only the
-// request at fault fails.
-func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRecord, events ...store.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -142,23 +129,17 @@ func (a *Appender) AppendWithTokens(ctx context.Context, tokens []store.TokenRec
 			return fmt.Errorf("audit: append: %w", err)
 		}
 	}
-	for _, t := range tokens {
-		if err := t.Validate(); err != nil {
-			return fmt.Errorf("audit: append: %w", err)
-		}
-	}
-	if a.j != nil && len(tokens) == 0 {
+	if a.j != nil {
 		return a.j.append(ctx, events)
 	}
-	r := &appendReq{tokens: tokens, events: events, done: make(chan error, 1)}
-	reqs := a.reqs
+	r := &appendReq{events: events, done: make(chan error, 1)}
 	select {
 	case <-a.stopped:
 		return ErrClosed
 	default:
 	}
 	select {
-	case reqs <- r:
+	case a.reqs <- r:
 	case <-a.stopped:
 		return ErrClosed
 	case <-ctx.Done():
@@ -202,16 +183,15 @@ func (a *Appender) Run(ctx context.Context) {
 	}()
 	batch := make([]*appendReq, 0, 64)
 	events := make([]store.AuditEvent, 0, a.opts.MaxBatch)
-	var tokens []store.TokenRecord
 	add := func(r *appendReq) {
-		batch, events, tokens = append(batch, r), append(events, r.events...), append(tokens, r.tokens...)
+		batch, events = append(batch, r), append(events, r.events...)
 	}
 	// gap is stopped whenever it is not being waited on (since Go 1.23 a
 	// stopped or reset timer delivers no stale tick).
 	gap := time.NewTimer(time.Hour)
 	gap.Stop()
 	for {
-		batch, events, tokens = batch[:0], events[:0], tokens[:0]
+		batch, events = batch[:0], events[:0]
 		select {
 		case r := <-a.reqs:
 			add(r)
@@ -240,16 +220,9 @@ func (a *Appender) Run(ctx context.Context) {
 				break fill
 			}
 		}
-		err := a.write(ctx, tokens, events)
+		err := a.write(ctx, events)
 		a.batches.Add(1)
 		a.events.Add(int64(len(events)))
-		if err != nil && len(batch) > 1 && len(tokens) > 0 {
-			// A token may be at fault: each request on its own.
-			for _, r := range batch {
-				r.done <- a.write(ctx, r.tokens, r.events)
-			}
-			continue
-		}
 		for _, r := range batch {
 			r.done <- err
 		}
@@ -257,15 +230,10 @@ func (a *Appender) Run(ctx context.Context) {
 }
 
 // write commits one batch.
-func (a *Appender) write(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) error {
+func (a *Appender) write(ctx context.Context, events []store.AuditEvent) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.WriteTimeout)
 	defer cancel()
-	var err error
-	if len(tokens) > 0 {
-		_, err = a.st.CreateTokensAudited(wctx, tokens, events)
-	} else {
-		_, err = a.st.AppendAudits(wctx, events)
-	}
+	_, err := a.st.AppendAudits(wctx, events)
 	return err
 }
 
