@@ -86,12 +86,22 @@ type h1Transport struct {
 	maxIdlePerHost int
 	idleTimeout    time.Duration
 	maxHeaderBytes int64
+	// now is the clock of idle times; nil means time.Now.
+	now func() time.Time
 
 	mu    sync.Mutex
 	idle  map[string][]*h1Conn // per address, oldest first
 	nIdle int
 	sweep *time.Timer // closes connections idle for idleTimeout
 	armed bool
+}
+
+// clock returns the time idle connections are measured by.
+func (t *h1Transport) clock() time.Time {
+	if t.now != nil {
+		return t.now()
+	}
+	return time.Now()
 }
 
 // h1Conn is one upstream connection.
@@ -505,7 +515,7 @@ func (t *h1Transport) release(pc *h1Conn, keep bool) {
 	if t.idle == nil {
 		t.idle = map[string][]*h1Conn{}
 	}
-	pc.idleAt = time.Now()
+	pc.idleAt = t.clock()
 	t.idle[pc.addr] = append(list, pc)
 	t.nIdle++
 	if t.idleTimeout > 0 && !t.armed {
@@ -534,7 +544,7 @@ func (t *h1Transport) getIdle(addr string) *h1Conn {
 		t.idle[addr] = list[:len(list)-1]
 		t.nIdle--
 		t.mu.Unlock()
-		if (t.idleTimeout <= 0 || time.Since(pc.idleAt) < t.idleTimeout) && pc.usable() {
+		if (t.idleTimeout <= 0 || t.clock().Sub(pc.idleAt) < t.idleTimeout) && pc.usable() {
 			return pc
 		}
 		pc.close()
@@ -546,7 +556,7 @@ func (t *h1Transport) getIdle(addr string) *h1Conn {
 func (t *h1Transport) closeExpired() {
 	var expired []*h1Conn
 	t.mu.Lock()
-	now := time.Now()
+	now := t.clock()
 	var next time.Time
 	for addr, list := range t.idle {
 		i := 0

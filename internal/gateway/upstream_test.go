@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/clocktest"
 	"github.com/writ-dev/writ/internal/gateway/config"
 )
 
@@ -623,31 +624,38 @@ func TestH1Concurrent(t *testing.T) {
 func TestH1IdleTimeout(t *testing.T) {
 	up := newCountedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	tr := testH1(t, 5*time.Second)
-	tr.idleTimeout = time.Millisecond
+	clock := clocktest.Default()
+	tr.now, tr.idleTimeout = clock.Now, time.Hour
 	req, _ := http.NewRequest("GET", up.URL, nil)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	// Expiry is checked when a connection is taken from the pool, and
-	// by the sweep timer: wait for the sweep to empty the pool.
-	for {
-		tr.mu.Lock()
-		n := tr.nIdle
-		tr.mu.Unlock()
-		if n == 0 {
-			break
+	get := func() {
+		t.Helper()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
+		_ = resp.Body.Close()
 	}
-	resp, err = tr.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
+	get()
+	clock.Advance(30 * time.Minute)
+	get() // within the idle timeout: reused
+	if n := up.conns.Load(); n != 1 {
+		t.Fatalf("%d connections after a reuse within the idle timeout, want 1", n)
 	}
-	_ = resp.Body.Close()
+	// Past the idle timeout, the connection taken from the pool is closed
+	// and a new one dialled.
+	clock.Advance(time.Hour)
+	get()
 	if n := up.conns.Load(); n != 2 {
 		t.Fatalf("%d connections, want 2", n)
+	}
+	// The sweep closes what expired while nobody asked.
+	clock.Advance(2 * time.Hour)
+	tr.closeExpired()
+	tr.mu.Lock()
+	n := tr.nIdle
+	tr.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d idle connections after the sweep, want 0", n)
 	}
 }
 
