@@ -404,3 +404,22 @@ func TestAppenderJournalBackPressure(t *testing.T) {
 		t.Fatal("no room for a large batch with nothing pending")
 	}
 }
+
+// TestJournalWriteFailure: a write that fails and cannot be undone breaks
+// the journal: later writes are refused rather than appended after an
+// unknown end; the records written before stay replayable.
+func TestJournalWriteFailure(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := writeJournal(t, dir, 0, 2)
+	j.f.Close() // the write and the truncate both fail now
+	if _, err := j.Write([]store.AuditEvent{testEvent("u2")}); err == nil || errors.Is(err, ErrJournalBroken) {
+		t.Fatalf("Write on a failing file = %v, want the write's error", err)
+	}
+	if _, err := j.Write([]store.AuditEvent{testEvent("u3")}); !errors.Is(err, ErrJournalBroken) {
+		t.Fatalf("Write after a failure that could not be undone = %v, want ErrJournalBroken", err)
+	}
+	st := newMemJournals()
+	if n, err := Recover(context.Background(), dir, st, 0, nil); err != nil || n != 2 {
+		t.Fatalf("Recover = %d, %v; want the 2 records written before", n, err)
+	}
+}
