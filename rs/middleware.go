@@ -318,12 +318,12 @@ func ParseAuthorization(h http.Header, maxLen int) (scheme, token string, err er
 
 // isToken68 reports whether s is a token68 (RFC 9110 §11.2):
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+// Every request to a protected route pays for this scan of its token, so
+// it looks each byte up in a table instead of testing a chain of ranges.
 func isToken68(s string) bool {
 	i := 0
 	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+		if !isToken68Char(s[i]) {
 			break
 		}
 	}
@@ -337,6 +337,20 @@ func isToken68(s string) bool {
 	}
 	return true
 }
+
+// token68Chars marks the bytes that may appear in a token68 before its
+// padding. It is never written after initialisation.
+var token68Chars = func() (t [256]bool) {
+	for c := range t {
+		b := byte(c)
+		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~' || b == '+' || b == '/'
+	}
+	return t
+}()
+
+// isToken68Char reports whether c may appear before a token68's padding.
+func isToken68Char(c byte) bool { return token68Chars[c] }
 
 // Refusal is how a refused request is answered.
 type Refusal struct {

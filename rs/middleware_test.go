@@ -761,3 +761,27 @@ func TestMiddlewareCertificateBound(t *testing.T) {
 		}
 	}
 }
+
+// TestIsToken68Char checks the table against the grammar's alphabet,
+// spelled out, for every byte.
+func TestIsToken68Char(t *testing.T) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+	for c := 0; c < 256; c++ {
+		want := strings.IndexByte(alphabet, byte(c)) >= 0
+		if got := isToken68Char(byte(c)); got != want {
+			t.Errorf("isToken68Char(%q) = %v, want %v", byte(c), got, want)
+		}
+	}
+}
+
+// BenchmarkParseAuthorization is the parse of a typical ES256 access
+// token's Authorization header.
+func BenchmarkParseAuthorization(b *testing.B) {
+	h := http.Header{"Authorization": {"Bearer " + strings.Repeat("eyJhbGciOiJFUzI1NiJ9", 30) + ".a-b_c"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ParseAuthorization(h, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

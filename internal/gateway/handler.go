@@ -282,18 +282,13 @@ func (st *state) input(r *http.Request, rt *compiledRoute, p string, params map[
 	return &Input{Claims: tok.Claims, Act: actChain(tok.Claims), Request: requestOf(r, p, params)}
 }
 
-// requestOf describes r to rules: never its credentials.
+// requestOf describes r to rules. Its headers and query are handed over
+// raw, to be converted only if a rule reads them (the policy package never
+// shows credential headers to rules).
 func requestOf(r *http.Request, p string, params map[string]string) Request {
-	headers := make(map[string][]string, len(r.Header))
-	for k, v := range r.Header {
-		if k == "Authorization" || k == "Dpop" || k == "Cookie" || k == "Proxy-Authorization" {
-			continue
-		}
-		headers[strings.ToLower(k)] = v
-	}
 	return Request{
 		Method: r.Method, Path: p, Host: hostOnly(r.Host), Source: hostOnly(r.RemoteAddr),
-		Params: params, Query: r.URL.Query(), Headers: headers,
+		Params: params, RawQuery: r.URL.RawQuery, Header: r.Header,
 	}
 }
 
@@ -333,7 +328,7 @@ func (st *state) authorize(ctx context.Context, rt *compiledRoute, in *Input, d 
 // dropped by naming them in Connection), and removes the client's
 // credentials unless the route forwards them.
 func (st *state) setIdentity(r *http.Request, rt *compiledRoute, tok *rs.Token, p, id, upstreamAuth string) []headerPair {
-	var set []headerPair
+	set := make([]headerPair, 0, len(rt.headers)+2)
 	var values map[string]string
 	for _, h := range rt.headers {
 		v, ok := claimPath(tok.Claims, h.claim)
@@ -382,7 +377,8 @@ func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 	if !log.Enabled(r.Context(), level) {
 		return
 	}
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
 		slog.String("decision_id", d.id),
 		slog.String("route", d.route),
 		slog.String("decision", d.result),
@@ -390,7 +386,7 @@ func (st *state) logDecision(r *http.Request, d *decision, start time.Time) {
 		slog.String("method", r.Method),
 		slog.String("path", d.path),
 		slog.Duration("duration", st.g.now().Sub(start)),
-	}
+	)
 	if d.rule != "" {
 		attrs = append(attrs, slog.String("rule", d.rule))
 	}

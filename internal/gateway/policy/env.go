@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -279,12 +280,12 @@ func newProvider(base types.Provider) *provider {
 		"query": {
 			Type:    listMap,
 			IsSet:   func(any) bool { return true },
-			GetFrom: func(t any) (any, error) { return stringListMap(asRequest(t).Query), nil },
+			GetFrom: func(t any) (any, error) { return stringListMap(asRequest(t).query()), nil },
 		},
 		"headers": {
 			Type:    listMap,
 			IsSet:   func(any) bool { return true },
-			GetFrom: func(t any) (any, error) { return stringListMap(withoutCredentials(asRequest(t).Headers)), nil },
+			GetFrom: func(t any) (any, error) { return stringListMap(asRequest(t).headers()), nil },
 		},
 		"mcp": {
 			Type:    mcpType,
@@ -331,12 +332,40 @@ func stringListMap(m map[string][]string) ref.Val {
 	return types.NewDynamicMap(types.DefaultTypeAdapter, m)
 }
 
-// withoutCredentials returns h without credential headers, which are
-// never shown to rules: a rule has no business with them, and a CEL error
-// message could otherwise quote one. It copies only when there is one to
-// drop.
+// credentialHeaders are the headers never shown to rules, lowercase: a
+// rule has no business with them, and a CEL error message could otherwise
+// quote one.
+var credentialHeaders = [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
+
+// query is request.query: Query, or else RawQuery parsed as net/url does
+// (malformed pairs are left out).
+func (r *Request) query() map[string][]string {
+	if r.Query != nil || r.RawQuery == "" {
+		return r.Query
+	}
+	q, _ := url.ParseQuery(r.RawQuery)
+	return q
+}
+
+// headers is request.headers: Headers without credentials, or else Header
+// with lowercase names and without credentials.
+func (r *Request) headers() map[string][]string {
+	if r.Headers != nil || r.Header == nil {
+		return withoutCredentials(r.Headers)
+	}
+	out := make(map[string][]string, len(r.Header))
+	for k, v := range r.Header {
+		k = strings.ToLower(k)
+		if !slices.Contains(credentialHeaders[:], k) {
+			out[k] = append(out[k], v...)
+		}
+	}
+	return out
+}
+
+// withoutCredentials returns h without credential headers. It copies only
+// when there is one to drop.
 func withoutCredentials(h map[string][]string) map[string][]string {
-	credentialHeaders := [...]string{"authorization", "proxy-authorization", "cookie", "dpop"}
 	found := false
 	for _, k := range credentialHeaders {
 		if _, ok := h[k]; ok {

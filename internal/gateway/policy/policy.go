@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"unicode/utf8"
 
@@ -131,11 +132,20 @@ type Request struct {
 	// Params are the route template's parameters (request.params.id).
 	Params map[string]string
 	// Query is the parsed query string (request.query["k"] is a list).
+	// When it is nil, rules see RawQuery parsed.
 	Query map[string][]string
+	// RawQuery is the query string without "?", parsed only when a rule
+	// reads request.query and Query is nil.
+	RawQuery string
 	// Headers has lowercase names (request.headers["x-tenant"] is a list).
 	// Authorization, Proxy-Authorization, Cookie and DPoP are never shown
-	// to rules.
+	// to rules. When it is nil, rules see Header in the same form.
 	Headers map[string][]string
+	// Header is the request's header as net/http holds it (canonical
+	// names), converted only when a rule reads request.headers and Headers
+	// is nil: a request whose rules never look at its headers does not pay
+	// for copying them.
+	Header http.Header
 	// MCP is the JSON-RPC call of an MCP route, nil otherwise
 	// (has(request.mcp), request.mcp.method, request.mcp.tool).
 	MCP *MCP

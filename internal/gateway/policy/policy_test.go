@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -257,6 +258,19 @@ allow: >-
 				}},
 				{claims: `{}`, rule: "allow", reason: "no such key", req: Request{Method: "POST", Host: "api.example.com", Path: "/v1/x", Source: "192.0.2.7"}},
 				{claims: `{}`, rule: "allow", reason: "is false", req: Request{Method: "GET"}, comment: "false absorbs errors"},
+				{claims: `{}`, allow: true, rule: "allow", comment: "raw header and query, converted on use", req: Request{
+					Method: "POST", Host: "api.example.com", Path: "/v1/x", Source: "192.0.2.7",
+					RawQuery: "tenant=acme&x=%zz", Header: http.Header{"X-Color": {"red", "blue"}},
+				}},
+				{claims: `{}`, rule: "allow", reason: "is false", comment: "raw query with a second tenant", req: Request{
+					Method: "POST", Host: "api.example.com", Path: "/v1/x", Source: "192.0.2.7",
+					RawQuery: "tenant=acme&tenant=evil", Header: http.Header{"X-Color": {"blue"}},
+				}},
+				{claims: `{}`, allow: true, rule: "allow", comment: "the converted fields win over the raw ones", req: Request{
+					Method: "POST", Host: "api.example.com", Path: "/v1/x", Source: "192.0.2.7",
+					Query: map[string][]string{"tenant": {"acme"}}, RawQuery: "tenant=evil",
+					Headers: map[string][]string{"x-color": {"blue"}}, Header: http.Header{"X-Color": {"red"}},
+				}},
 			},
 		},
 		{
@@ -265,6 +279,25 @@ allow: >-
 			calls: []call{
 				{claims: `{}`, allow: true, rule: "allow", req: Request{Headers: map[string][]string{
 					"authorization": {"Bearer secret-token"}, "cookie": {"s=secret"}, "dpop": {"proof"}, "x-a": {"1"},
+				}}},
+			},
+		},
+		{
+			name: "credential headers of a raw header are hidden",
+			spec: `allow: '!has(request.headers.authorization) && !("cookie" in request.headers) && !("dpop" in request.headers) && !("proxy-authorization" in request.headers) && request.headers["x-a"] == ["1", "2"]'`,
+			calls: []call{
+				{claims: `{}`, allow: true, rule: "allow", req: Request{Header: http.Header{
+					"Authorization": {"Bearer secret-token"}, "Cookie": {"s=secret"}, "Dpop": {"proof"},
+					"Proxy-Authorization": {"Basic c2VjcmV0"}, "X-A": {"1"}, "x-a": {"2"},
+				}}},
+			},
+		},
+		{
+			name: "credential headers of a raw header never reach a reason",
+			spec: `allow: 'int(request.headers["authorization"][0]) > 0'`,
+			calls: []call{
+				{claims: `{}`, rule: "allow", reason: "no such key: authorization", req: Request{Header: http.Header{
+					"Authorization": {"Bearer secret-token"},
 				}}},
 			},
 		},
