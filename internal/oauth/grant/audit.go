@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/strictjson"
 )
 
 // Recorder records audit events that have no store transaction of their
@@ -32,11 +34,51 @@ type issuedDetails struct {
 	Source    string   `json:"source,omitempty"`
 }
 
+// appendJSON appends d as encoding/json would marshal it (but for HTML
+// characters, which it leaves unescaped), without reflection: every
+// token issued builds one. A value that is not valid UTF-8, which the
+// store would refuse, goes through encoding/json, which replaces it.
+func (d issuedDetails) appendJSON(b []byte) []byte {
+	start := len(b)
+	b = append(b, `{"grant_type":`...)
+	b = strictjson.AppendString(b, d.GrantType)
+	if d.Scope != "" {
+		b = strictjson.AppendString(append(b, `,"scope":`...), d.Scope)
+	}
+	if len(d.Audience) > 0 {
+		b = append(b, `,"aud":[`...)
+		for i, a := range d.Audience {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strictjson.AppendString(b, a)
+		}
+		b = append(b, ']')
+	}
+	for _, f := range [...]struct{ name, value string }{{"jti", d.JTI}, {"format", d.Format}, {"family_id", d.Family}} {
+		if f.value != "" {
+			b = strictjson.AppendString(append(b, `,"`+f.name+`":`...), f.value)
+		}
+	}
+	if d.DPoP {
+		b = append(b, `,"dpop":true`...)
+	}
+	if d.Source != "" {
+		b = strictjson.AppendString(append(b, `,"source":`...), d.Source)
+	}
+	b = append(b, '}')
+	if !utf8.Valid(b[start:]) {
+		m, _ := json.Marshal(d) // plain strings and lists: cannot fail
+		b = append(b[:start], m...)
+	}
+	return b
+}
+
 // tokenEvent is the audit event of a token issued to clientID for subject.
 func tokenEvent(typ string, req *Request, subject string, d issuedDetails, now time.Time) store.AuditEvent {
 	d.DPoP = req.DPoPKey != ""
 	d.Source = req.SourceAddr
-	details, _ := json.Marshal(d) // plain strings and lists: cannot fail
+	details := d.appendJSON(make([]byte, 0, 160))
 	return store.AuditEvent{
 		Time: now, Type: typ, ClientID: req.Client.Client.ID, Subject: subject,
 		RequestID: req.RequestID, Details: details,
