@@ -49,7 +49,7 @@ type AppenderOptions struct {
 	// Journal, when set, takes the events of Append: an event is
 	// durable once written to the journal, and the caller
 	// returns then; the appender moves journaled events into the store
-	// in batches of up to MaxBatch, at most DrainLinger (default 5ms)
+	// in batches of up to MaxBatch, at most DrainLinger (default 50ms)
 	// apart, and starts a new journal file once the current one is
 	// RotateSize (default 64 MiB) long and wholly in the store. The
 	// appender owns the journal from then on.

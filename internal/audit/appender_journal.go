@@ -34,8 +34,10 @@ type journaling struct {
 	progress chan struct{}
 	// written is j's size (j.Size, which only the writer may read).
 	written int64
-	// wake tells the drainer that pending grew.
-	wake chan struct{}
+	// wake tells the drainer that pending grew; hurry, that someone waits
+	// (Flush), so the batch should not linger.
+	wake  chan struct{}
+	hurry chan struct{}
 }
 
 // journaled is an event written to journal, ending at offset end.
@@ -48,7 +50,12 @@ type journaled struct {
 func newJournaling(a *Appender) *journaling {
 	o := &a.opts
 	if o.DrainLinger <= 0 {
-		o.DrainLinger = 5 * time.Millisecond
+		// Nothing waits on a batch, and a batch's transaction costs about
+		// as much as a hundred rows: on SQLite an event costs 26 µs in
+		// batches of 32 and 14–18 µs in batches of 128 or more
+		// (BenchmarkAppendJournaled). 5 ms gathered 30-event batches at
+		// 5,500 events/s; 50 ms lets them fill.
+		o.DrainLinger = 50 * time.Millisecond
 	}
 	if o.RotateSize <= 0 {
 		o.RotateSize = 64 << 20
@@ -59,7 +66,8 @@ func newJournaling(a *Appender) *journaling {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &journaling{a: a, j: o.Journal, progress: make(chan struct{}), wake: make(chan struct{}, 1)}
+	return &journaling{a: a, j: o.Journal, progress: make(chan struct{}), wake: make(chan struct{}, 1),
+		hurry: make(chan struct{}, 1)}
 }
 
 // run drains until ctx ends; then it refuses further appends, drains
@@ -198,6 +206,8 @@ func (g *journaling) drain(ctx context.Context) {
 			linger.Reset(o.DrainLinger)
 			select {
 			case <-linger.C:
+			case <-g.hurry:
+				linger.Stop()
 			case <-ctx.Done():
 				linger.Stop()
 				return
@@ -274,6 +284,10 @@ func (g *journaling) Flush(ctx context.Context) error {
 		g.mu.Unlock()
 		if done {
 			return nil
+		}
+		select {
+		case g.hurry <- struct{}{}:
+		default:
 		}
 		select {
 		case <-ch:

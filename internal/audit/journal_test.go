@@ -289,6 +289,34 @@ func TestAppenderJournal(t *testing.T) {
 	}
 }
 
+// TestAppenderJournalFlushCutsLinger: a batch that lingers (an hour
+// here) is written at once when Flush waits for it, and events appended
+// later still wait for their own batch.
+func TestAppenderJournalFlushCutsLinger(t *testing.T) {
+	j, err := OpenJournal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newMemJournals()
+	a := NewAppender(st, AppenderOptions{Journal: j, DrainLinger: time.Hour})
+	runAppender(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for round, want := range [][]string{subs(0, 3), subs(0, 5)} {
+		for _, s := range want[len(st.subjects()):] {
+			if err := a.Append(ctx, testEvent(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Flush(ctx); err != nil {
+			t.Fatalf("round %d: Flush behind a lingering batch: %v", round, err)
+		}
+		if got := st.subjects(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: store holds %v, want %v", round, got, want)
+		}
+	}
+}
+
 // TestAppenderJournalStoreDown: with the store failing, appends still
 // succeed (the journal holds them); stopping keeps the journal, and
 // Recover at the next start puts each event in the store exactly once.
