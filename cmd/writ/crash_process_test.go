@@ -300,7 +300,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	}
 	// Every acknowledged JWT has its token_issued event, once, even those
 	// whose event was only in the killed node's journal.
-	issued := auditedJTIs(t, victim, adminToken, jwtc.id)
+	issued, _ := auditedJTIs(t, victim, adminToken, jwtc.id)
 	for _, jti := range jtis {
 		switch issued[jti] {
 		case 1:
@@ -309,6 +309,11 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 		default:
 			t.Fatalf("the token_issued event of jti %s is in the trail %d times", jti, issued[jti])
 		}
+	}
+	// So has every acknowledged opaque token (its event, journaled after
+	// its record, carries no jti: the events are counted).
+	if _, n := auditedJTIs(t, victim, adminToken, opq.id); n < len(tokens) {
+		t.Fatalf("%d token_issued events for %d acknowledged opaque tokens after the crash", n, len(tokens))
 	}
 	doubtful, committed := 0, 0
 	for c := range chains {
@@ -341,7 +346,7 @@ func crashScenario(t *testing.T, nodes []*procNode, dsn, adminToken string, half
 	if n != 0 {
 		t.Fatalf("%d refresh families half-rotated", n)
 	}
-	t.Logf("checked %d JWT audit events, %d opaque tokens, %d clients, %d refresh chains, %d stopped in doubt by the crash (%d of them had committed)", len(jtis), len(tokens), len(clients), chains-doubtful, doubtful, committed)
+	t.Logf("checked %d JWT audit events, %d opaque tokens and their events, %d clients, %d refresh chains, %d stopped in doubt by the crash (%d of them had committed)", len(jtis), len(tokens), len(clients), chains-doubtful, doubtful, committed)
 }
 
 // jwtID returns the jti claim of a compact JWT (its signature unchecked:
@@ -366,10 +371,10 @@ func jwtID(tok any) (string, error) {
 }
 
 // auditedJTIs reads, through n's admin API, the token_issued events of
-// clientID and counts them by the jti in their details.
-func auditedJTIs(t *testing.T, n *procNode, adminToken, clientID string) map[string]int {
+// clientID and counts them by the jti in their details, and in all.
+func auditedJTIs(t *testing.T, n *procNode, adminToken, clientID string) (map[string]int, int) {
 	t.Helper()
-	out := map[string]int{}
+	out, total := map[string]int{}, 0
 	after := int64(0)
 	for {
 		q := url.Values{"type": {"token_issued"}, "client_id": {clientID}, "after": {strconv.FormatInt(after, 10)}, "limit": {"1000"}}
@@ -378,6 +383,7 @@ func auditedJTIs(t *testing.T, n *procNode, adminToken, clientID string) map[str
 			t.Fatalf("list the audit trail: %d %v %v", status, m, err)
 		}
 		events, _ := m["events"].([]any)
+		total += len(events)
 		for _, e := range events {
 			var d struct {
 				JTI string `json:"jti"`
@@ -388,7 +394,7 @@ func auditedJTIs(t *testing.T, n *procNode, adminToken, clientID string) map[str
 			}
 		}
 		if len(events) == 0 {
-			return out
+			return out, total
 		}
 		after = int64(m["next"].(float64))
 	}

@@ -2,7 +2,6 @@ package grant
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/writ-dev/writ/internal/mint"
@@ -70,38 +69,21 @@ func (g *ClientCredentials) Handle(ctx context.Context, req *Request) (*Response
 		}
 		return g.response(issued, scopes, req), nil
 	}
-	// Audited: the token and its event are recorded before the response:
-	// an opaque token's record in the event's transaction, a JWT's event
-	// through the recorder (the node's audit journal).
+	// Audited: the token's event is written to the node's audit journal
+	// (the recorder) before the response — after an opaque token's record
+	// is stored, so that every token a client receives has its event. A
+	// record whose event could not be written is never handed out.
 	now := time.Now
 	if g.Now != nil {
 		now = g.Now
-	}
-	event := func(issued mint.Issued) store.AuditEvent {
-		return tokenEvent(store.AuditTokenIssued, req, c.ID, issuedDetails{GrantType: TypeClientCredentials,
-			Scope: oauth.JoinScope(scopes), Audience: aud, JTI: issued.ID, Format: c.AccessTokenFormat}, now())
-	}
-	if c.AccessTokenFormat == store.AccessTokenOpaque {
-		// The record and its event in one transaction (the event queued
-		// there, chained later: store.RunAudited).
-		issued, err := g.Minter.Prepare(at)
-		if err != nil {
-			return nil, mintFailed(err)
-		}
-		if issued.Record != nil {
-			err := store.RunAudited(ctx, g.Audit.Append, []store.AuditEvent{event(issued)},
-				func(ctx context.Context) error { return g.Minter.Store(ctx, issued) })
-			if err != nil {
-				return nil, oauth.ServerError(fmt.Errorf("audit: store opaque token: %w", err))
-			}
-			return g.response(issued, scopes, req), nil
-		}
 	}
 	issued, err := g.Minter.Access(ctx, at)
 	if err != nil {
 		return nil, mintFailed(err)
 	}
-	if err := recordIssued(ctx, g.Audit, event(issued)); err != nil {
+	e := tokenEvent(store.AuditTokenIssued, req, c.ID, issuedDetails{GrantType: TypeClientCredentials,
+		Scope: oauth.JoinScope(scopes), Audience: aud, JTI: issued.ID, Format: c.AccessTokenFormat}, now())
+	if err := recordIssued(ctx, g.Audit, e); err != nil {
 		return nil, err
 	}
 	return g.response(issued, scopes, req), nil
