@@ -17,19 +17,8 @@ import (
 //
 //	go test ./internal/audit/ -run '^$' -bench Append -benchtime 3s
 func BenchmarkAppend(b *testing.B) {
-	open := func(b *testing.B) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "writ.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		return s
-	}
 	b.Run("transaction-per-event", func(b *testing.B) {
-		s := open(b)
+		s := openSQLite(b)
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for i := 0; pb.Next(); i++ {
@@ -41,7 +30,7 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	})
 	b.Run("group-commit", func(b *testing.B) {
-		s := open(b)
+		s := openSQLite(b)
 		a := audit.NewAppender(s, audit.AppenderOptions{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -66,14 +55,7 @@ func BenchmarkAppend(b *testing.B) {
 //
 //	go test ./internal/audit/ -run '^$' -bench AppendJournaled -benchtime 20000x
 func BenchmarkAppendJournaled(b *testing.B) {
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "writ.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	s := openSQLite(b)
 	const batch = 512
 	events := make([]store.AuditEvent, 0, batch)
 	var pos int64
@@ -94,4 +76,18 @@ func BenchmarkAppendJournaled(b *testing.B) {
 	if len(events) > 0 {
 		flush()
 	}
+}
+
+// openSQLite opens and migrates a SQLite store in a temporary directory,
+// closed when the benchmark ends.
+func openSQLite(b *testing.B) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "writ.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }

@@ -243,14 +243,10 @@ func (d *journalDecoder) byte() byte {
 	return b
 }
 
+// varint reads a zig-zag varint, as binary.AppendVarint writes it.
 func (d *journalDecoder) varint() int64 {
-	v, n := binary.Varint(d.p)
-	if !d.ok || n <= 0 {
-		d.ok = false
-		return 0
-	}
-	d.p = d.p[n:]
-	return v
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (d *journalDecoder) uvarint() uint64 {

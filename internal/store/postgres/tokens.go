@@ -19,61 +19,10 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
-	if done, err := s.createTokenAudited(ctx, r); done || err != nil {
-		if err != nil {
-			return fmt.Errorf("store/postgres: create token: %w", err)
-		}
-		return nil
-	}
 	if err := s.write(ctx, func(q writer) error { return insertToken(ctx, q, r) }); err != nil {
 		return fmt.Errorf("store/postgres: create token: %w", classify(err))
 	}
 	return nil
-}
-
-// tokenAuditSQL inserts a token record and queues its audit event
-// (auditCTE's $11–$19) in one statement: one round trip where a
-// transaction would take four. It returns a row only when the token was
-// inserted.
-var tokenAuditSQL = `WITH ins AS (
-	INSERT INTO tokens (hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-	ON CONFLICT (hash) DO NOTHING
-	RETURNING hash
-)` + auditCTE("ins", 11) + `
-SELECT 1 FROM ins`
-
-// createTokenAudited stores r with the one event of ctx's pending audit
-// intent in one statement, and reports whether it did; false (and no
-// error) leaves the intent for the general path (no intent, or one of
-// several events).
-func (s *Store) createTokenAudited(ctx context.Context, r store.TokenRecord) (bool, error) {
-	if !store.AuditPending(ctx) {
-		return false, nil
-	}
-	in, events, err := store.ClaimAudit(ctx)
-	if err != nil || in == nil {
-		return false, err
-	}
-	audit, ok := auditParams(events)
-	if !ok {
-		in.Release()
-		return false, nil
-	}
-	args := []any{r.Hash, r.Kind, r.ClientID, r.Subject, list(r.Scopes), list(r.Audience),
-		r.IssuedAt, r.ExpiresAt, r.Revoked, nullBytes(r.Extra)}
-	var one int
-	err = s.pool.QueryRow(ctx, tokenAuditSQL, append(args, audit...)...).Scan(&one)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		in.Release()
-		return true, store.ErrAlreadyExists
-	case err != nil:
-		in.Release()
-		return true, classify(err)
-	}
-	in.MarkCommitted()
-	return true, nil
 }
 
 // execer is a pool, a connection or a transaction.
