@@ -49,10 +49,17 @@ func (s *Store) TakeRate(ctx context.Context, key string, now time.Time, emissio
 	}
 	var allowed bool
 	var tat int64
-	err := s.pool.QueryRow(ctx, takeRateSQL, key, n, e, tol).Scan(&allowed, &tat)
+	// No row: refused by a row the statement's snapshot does not show (a
+	// concurrent first insert, which ON CONFLICT waited for, or a purge in
+	// between). Counting that as allowed let one event past the burst; a
+	// new statement has a new snapshot and decides again.
+	err := pgx.ErrNoRows
+	for attempt := 0; attempt < 3 && errors.Is(err, pgx.ErrNoRows); attempt++ {
+		err = s.pool.QueryRow(ctx, takeRateSQL, key, n, e, tol).Scan(&allowed, &tat)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Refused, and the row was purged in between: it would pass now.
-		return true, 0, nil
+		// Three snapshots without the row that refused it: refuse.
+		return false, time.Duration(e) * time.Microsecond, nil
 	}
 	if err != nil {
 		return false, 0, fmt.Errorf("store/postgres: rate limit: %w", classify(err))
