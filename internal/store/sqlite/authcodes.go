@@ -18,6 +18,13 @@ const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, sco
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
+// redeemAuthCode marks an unused code that has not expired used and
+// records what its redemption issued, returning the code as it now stands.
+const redeemAuthCode = `UPDATE auth_codes SET used_at = ?, issued_family_id = ?, issued_access_jti = ?,
+	issued_access_hash = ?, issued_access_expires_at = ?
+	WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+	RETURNING ` + authCodeColumns
+
 func scanAuthCode(row scanner) (store.AuthCode, error) {
 	var (
 		c                        store.AuthCode
@@ -75,15 +82,14 @@ func (s *Store) CreateAuthCode(ctx context.Context, c store.AuthCode) error {
 
 // GetAuthCode returns the code with the given hash, or store.ErrNotFound.
 //
-// It reads on the writer connection: a code is looked up just before it is
-// redeemed, and the writer's page cache holds what the last redemptions
-// wrote, where a reader connection must drop its cache after every write
-// (WAL) and read the pages again.
+// It reads on a reader connection. The writer's page cache would be warmer,
+// but the writer is the one connection every redemption waits for: a read
+// there holds up the commits queued behind it (groupCommit).
 func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, error) {
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}
-	c, err := scanAuthCode(s.w.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+	c, err := scanAuthCode(s.r.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.AuthCode{}, fmt.Errorf("store/sqlite: get authorization code: %w", store.ErrNotFound)
 	}
@@ -107,35 +113,46 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
+	var accessHash []byte
+	if issue.Access.Opaque != nil {
+		accessHash = issue.Access.Opaque.Hash
+	}
+	var familyID string
+	if issue.Refresh != nil {
+		familyID = issue.Refresh.FamilyID
+	}
 	var c store.AuthCode
 	err := s.inTx(ctx, func(tx dbtx) error {
+		// One statement takes an unused, unexpired code and returns it as
+		// it now stands; no row means there is nothing to redeem, and the
+		// code is read once more to say why.
 		var err error
-		c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+		c, err = scanAuthCode(tx.QueryRowContext(ctx, redeemAuthCode,
+			encodeTime(now), familyID, issue.Access.JTI, nullBytes(accessHash),
+			encodeTime(issue.Access.ExpiresAt), hash, encodeTime(now)))
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
+			c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if err := store.CheckRedeemable(c, now, issue); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: the code changed while it was redeemed", store.ErrConflict)
 		}
 		if err != nil {
 			return err
 		}
-		if err := store.CheckRedeemable(c, now, issue); err != nil {
+		// The rule's remaining checks, on the code as it was.
+		was := c
+		was.UsedAt = time.Time{}
+		if err := store.CheckRedeemable(was, now, issue); err != nil {
 			return err
 		}
-		if err := writeIssue(ctx, tx, issue, true); err != nil {
-			return err
-		}
-		c.UsedAt = decodeTime(encodeTime(now))
-		c.IssuedAccessJTI, c.IssuedAccessExpiresAt = issue.Access.JTI, decodeTime(encodeTime(issue.Access.ExpiresAt))
-		if issue.Access.Opaque != nil {
-			c.IssuedAccessHash = issue.Access.Opaque.Hash
-		}
-		if issue.Refresh != nil {
-			c.IssuedFamilyID = issue.Refresh.FamilyID
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?, issued_family_id = ?, issued_access_jti = ?,
-			issued_access_hash = ?, issued_access_expires_at = ? WHERE hash = ?`,
-			encodeTime(now), c.IssuedFamilyID, c.IssuedAccessJTI, nullBytes(c.IssuedAccessHash),
-			encodeTime(c.IssuedAccessExpiresAt), hash)
-		return err
+		return writeIssue(ctx, tx, issue, true)
 	})
 	switch {
 	case errors.Is(err, store.ErrReused), errors.Is(err, store.ErrExpired):

@@ -19,6 +19,9 @@ func encodeList(list []string) (string, error) {
 	if len(list) == 0 {
 		return "[]", nil
 	}
+	if s, ok := encodePlainList(list); ok {
+		return s, nil
+	}
 	b, err := json.Marshal(list)
 	if err != nil {
 		return "", fmt.Errorf("encode list: %w", err)
@@ -27,6 +30,9 @@ func encodeList(list []string) (string, error) {
 }
 
 func decodeList(s string) ([]string, error) {
+	if list, ok := decodePlainList(s); ok {
+		return list, nil
+	}
 	var list []string
 	if err := json.Unmarshal([]byte(s), &list); err != nil {
 		return nil, fmt.Errorf("decode list: %w", err)
@@ -35,6 +41,76 @@ func decodeList(s string) ([]string, error) {
 		return nil, nil
 	}
 	return list, nil
+}
+
+// plainJSON reports whether c stands for itself inside a JSON string as
+// encoding/json writes it: printable ASCII other than the quote, the
+// backslash and the HTML characters it escapes.
+func plainJSON(c byte) bool {
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+// encodePlainList writes list as encoding/json does when no string needs
+// an escape (scopes, audiences, methods: the common case), and reports
+// false otherwise.
+func encodePlainList(list []string) (string, bool) {
+	n := 1
+	for _, v := range list {
+		for i := 0; i < len(v); i++ {
+			if !plainJSON(v[i]) {
+				return "", false
+			}
+		}
+		n += len(v) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('[')
+	for i, v := range list {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(v)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String(), true
+}
+
+// decodePlainList reads what encodePlainList writes; anything else (an
+// escape, a space, another value) reports false for encoding/json to
+// decode.
+func decodePlainList(s string) ([]string, bool) {
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	if body == "" {
+		return nil, true
+	}
+	list := make([]string, 0, strings.Count(body, ",")+1)
+	for {
+		if len(body) < 2 || body[0] != '"' {
+			return nil, false
+		}
+		end := 1
+		for end < len(body) && plainJSON(body[end]) {
+			end++
+		}
+		if end == len(body) || body[end] != '"' {
+			return nil, false
+		}
+		list = append(list, body[1:end])
+		body = body[end+1:]
+		if body == "" {
+			return list, true
+		}
+		if body[0] != ',' {
+			return nil, false
+		}
+		body = body[1:]
+	}
 }
 
 func encodeMap(m map[string]string) (string, error) {

@@ -178,9 +178,8 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	if len(hash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("store/sqlite: get refresh token: %w", store.ErrNotFound)
 	}
-	// On the writer, as GetAuthCode: a refresh token is read just before
-	// its rotation.
-	t, err := scanRefreshToken(s.w.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, hash))
+	// On a reader, as GetAuthCode: the writer is left to the rotations.
+	t, err := scanRefreshToken(s.r.QueryRowContext(ctx, selectRefreshToken+` WHERE t.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.RefreshToken{}, fmt.Errorf("store/sqlite: get refresh token: %w", store.ErrNotFound)
 	}

@@ -11,7 +11,10 @@
 //     writers in this process queue in database/sql instead of in SQLite.
 //     Its transactions start with BEGIN IMMEDIATE (_txlock=immediate), so a
 //     transaction holds the write lock from its first statement and cannot
-//     fail halfway when it upgrades from reading to writing.
+//     fail halfway when it upgrades from reading to writing. Transactions
+//     of concurrent callers are committed together (group commit, see
+//     groupCommit): one caller runs the queued functions, each in a
+//     savepoint, and commits them at once.
 //   - a reader pool of several query_only connections for plain reads. In
 //     WAL mode readers never block the writer and the writer never blocks
 //     them.
@@ -62,6 +65,7 @@ const busyTimeoutMillis = 5000
 type Store struct {
 	w          *pool // the single writer connection
 	r          *pool // read-only connections (the same as w in memory)
+	group      groupCommit
 	migrations []migrate.File
 }
 
@@ -211,43 +215,6 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
 	}
 	return err
-}
-
-// inTx runs fn in one transaction on the writer (BEGIN IMMEDIATE) and
-// commits when fn returns nil. Errors, fn's included, are classified.
-func (s *Store) inTx(ctx context.Context, fn func(tx dbtx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return classify(err)
-	}
-	var missed []string
-	defer func() {
-		if missed != nil {
-			s.w.prepareMissed(ctx, missed)
-		}
-	}()
-	defer rollback(tx)
-	q := stmtTx{tx: tx, p: s.w, missed: &missed}
-	if err := fn(q); err != nil {
-		return classify(err)
-	}
-	// The audit events of the change (store.WithAudit) go in with it.
-	intent, events, err := store.ClaimAudit(ctx)
-	if err != nil {
-		return err
-	}
-	if intent != nil {
-		if _, err := appendAudits(ctx, q, events); err != nil {
-			intent.Release()
-			return classify(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		intent.Release()
-		return classify(err)
-	}
-	intent.MarkCommitted()
-	return nil
 }
 
 // write runs fn, a one-statement write, on the writer; when ctx carries a

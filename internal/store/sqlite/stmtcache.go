@@ -76,10 +76,21 @@ type dbtx interface {
 // is noted in missed: preparing it needs a connection, and the writer's
 // only one is the transaction's, so the pool prepares it after the
 // transaction (prepareMissed).
+//
+// A non-nil ctx replaces the context the statements are given: a shared
+// transaction (groupCommit) runs them on one no caller can cancel.
 type stmtTx struct {
 	tx     *sql.Tx
 	p      *pool
 	missed *[]string
+	ctx    context.Context
+}
+
+func (t stmtTx) context(ctx context.Context) context.Context {
+	if t.ctx != nil {
+		return t.ctx
+	}
+	return ctx
 }
 
 func (t stmtTx) cached(query string) *sql.Stmt {
@@ -92,6 +103,7 @@ func (t stmtTx) cached(query string) *sql.Stmt {
 
 // ExecContext implements dbtx.
 func (t stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.context(ctx)
 	if st := t.cached(query); st != nil {
 		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
@@ -100,6 +112,7 @@ func (t stmtTx) ExecContext(ctx context.Context, query string, args ...any) (sql
 
 // QueryRowContext implements dbtx.
 func (t stmtTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.context(ctx)
 	if st := t.cached(query); st != nil {
 		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
@@ -108,6 +121,7 @@ func (t stmtTx) QueryRowContext(ctx context.Context, query string, args ...any) 
 
 // QueryContext implements dbtx.
 func (t stmtTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.context(ctx)
 	if st := t.cached(query); st != nil {
 		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
