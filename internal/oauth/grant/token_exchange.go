@@ -400,7 +400,7 @@ func (g *TokenExchange) Handle(ctx context.Context, req *Request) (*Response, er
 			sliding = g.RefreshTTL
 		}
 		refresh = &store.RefreshToken{
-			Hash: hash, FamilyID: opaque.Random(16), ClientID: c.ID, UserID: subj.subject,
+			Hash: hash, FamilyID: opaque.TimeOrderedID(now), ClientID: c.ID, UserID: subj.subject,
 			Scopes: scopes, Audience: aud, JKT: req.DPoPKey, DelegationID: id, Extra: fe,
 			CreatedAt: now, ExpiresAt: now.Add(sliding), FamilyExpiresAt: famExp,
 		}

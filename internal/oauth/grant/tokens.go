@@ -235,7 +235,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		value, hash := opaque.New(opaque.RefreshTokenPrefix)
 		family, famExp := g.familyID, g.familyExp
 		if family == "" {
-			family, famExp = opaque.Random(16), now.Add(t.RefreshMaxTTL)
+			family, famExp = opaque.TimeOrderedID(now), now.Add(t.RefreshMaxTTL)
 		}
 		sliding := g.client.RefreshTokenTTL
 		if sliding <= 0 {
