@@ -38,6 +38,9 @@ type journaling struct {
 	// (Flush), so the batch should not linger.
 	wake  chan struct{}
 	hurry chan struct{}
+	// forgets counts the goroutines removing a rotated journal's position,
+	// which run waits for before it returns.
+	forgets sync.WaitGroup
 }
 
 // journaled is an event written to journal, ending at offset end.
@@ -87,6 +90,7 @@ func (g *journaling) run(ctx context.Context) {
 	cancel()
 	stopDrain()
 	<-ddone
+	g.forgets.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err == nil && len(g.pending) == 0 && g.applied == g.written {
@@ -141,7 +145,8 @@ func (g *journaling) append(ctx context.Context, events []store.AuditEvent) erro
 			g.signal()
 			g.mu.Unlock()
 			if err := j.Remove(); err == nil {
-				go g.forget(j.Name())
+				name := j.Name()
+				g.forgets.Go(func() { g.forget(name) })
 			}
 			j = nj
 		} else {
