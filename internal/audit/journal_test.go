@@ -67,10 +67,6 @@ func (m *memJournals) AppendAudits(context.Context, []store.AuditEvent) (int64, 
 	return 0, errors.New("not used")
 }
 
-func (m *memJournals) CreateTokensAudited(context.Context, []store.TokenRecord, []store.AuditEvent) (int64, error) {
-	return 0, errors.New("not used")
-}
-
 func (m *memJournals) subjects() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -36,7 +36,7 @@ type AuditAnchor struct {
 // redemptions do not serialise on the chain head); they get their
 // sequence numbers when sealed. ListAudit and AuditHead seal first, so a
 // reader sees every event committed before it read; the standalone
-// appends (AppendAudit, AppendAudits, CreateTokensAudited) chain at once
+// appends (AppendAudit, AppendAudits) chain at once
 // and return real sequence numbers.
 type AuditChainStore interface {
 	// SealAudit chains the queued events committed before the call (in
@@ -49,11 +49,6 @@ type AuditChainStore interface {
 	// returns the sequence number of the first (the others follow it
 	// without gap). Nothing is stored if one is invalid.
 	AppendAudits(ctx context.Context, events []AuditEvent) (int64, error)
-	// CreateTokensAudited stores opaque token records (as CreateToken) and
-	// appends the events that record them, in one transaction; nothing is
-	// stored if one fails (ErrAlreadyExists, ErrNotFound for an unknown
-	// client, ErrInvalid). It returns the first event's sequence number.
-	CreateTokensAudited(ctx context.Context, tokens []TokenRecord, events []AuditEvent) (int64, error)
 	// AuditHead returns the sequence number and hash of the last event, or
 	// 0 and nil for an empty trail.
 	AuditHead(ctx context.Context) (seq int64, hash []byte, err error)
@@ -85,7 +80,7 @@ func ValidateJournaled(journal string, events []AuditEvent) error {
 	if err := ValidateJournalName(journal); err != nil {
 		return err
 	}
-	return ValidateAudited(nil, events)
+	return ValidateAuditEvents(events)
 }
 
 // ValidateJournalName reports an error wrapping ErrInvalid unless name can
@@ -126,17 +121,11 @@ func (a AuditAnchor) Validate() error {
 	return nil
 }
 
-// ValidateAudited reports an error wrapping ErrInvalid unless tokens and
-// events can be stored by CreateTokensAudited (AppendAudits: no tokens):
-// at least one event, and every token record and event valid.
-func ValidateAudited(tokens []TokenRecord, events []AuditEvent) error {
+// ValidateAuditEvents reports an error wrapping ErrInvalid unless events
+// can be appended (AppendAudits): at least one, and every one valid.
+func ValidateAuditEvents(events []AuditEvent) error {
 	if len(events) == 0 {
 		return invalid("audit events", "are none")
-	}
-	for _, r := range tokens {
-		if err := r.Validate(); err != nil {
-			return err
-		}
 	}
 	for _, e := range events {
 		if err := e.Validate(); err != nil {

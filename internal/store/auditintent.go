@@ -48,7 +48,7 @@ type AuditIntent struct {
 // transaction of the next store call that commits one, and the intent. The
 // events are validated first; there must be at least one.
 func WithAudit(ctx context.Context, events ...AuditEvent) (context.Context, *AuditIntent, error) {
-	if err := validateEvents(events); err != nil {
+	if err := ValidateAuditEvents(events); err != nil {
 		return ctx, nil, fmt.Errorf("store: audit intent: %w", err)
 	}
 	events = append([]AuditEvent(nil), events...)
@@ -66,24 +66,11 @@ func WithAuditFunc(ctx context.Context, build func() ([]AuditEvent, error)) (con
 	return context.WithValue(ctx, auditIntentKey{}, in), in
 }
 
-// validateEvents checks events: at least one, each valid.
-func validateEvents(events []AuditEvent) error {
-	if len(events) == 0 {
-		return invalid("audit events", "are none")
-	}
-	for _, e := range events {
-		if err := e.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // events builds and validates the intent's events.
 func (in *AuditIntent) events() ([]AuditEvent, error) {
 	events, err := in.build()
 	if err == nil {
-		err = validateEvents(events)
+		err = ValidateAuditEvents(events)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: audit intent: %w", err)
@@ -159,7 +146,7 @@ type AuditAppendFunc func(ctx context.Context, events ...AuditEvent) error
 // Wrap only the call that makes the change: any other store write inside
 // change (a client authentication recording a jti) would take the events.
 func RunAudited(ctx context.Context, alone AuditAppendFunc, events []AuditEvent, change func(ctx context.Context) error) error {
-	if err := validateEvents(events); err != nil {
+	if err := ValidateAuditEvents(events); err != nil {
 		return fmt.Errorf("store: audit intent: %w", err)
 	}
 	events = append([]AuditEvent(nil), events...)

@@ -24,7 +24,7 @@ import (
 // it commits: numbers are gap-free, become visible in order, and the
 // chain has no fork.
 //
-// Two ways in. AppendAudit, AppendAudits and CreateTokensAudited (the
+// Two ways in. AppendAudit and AppendAudits (the
 // group-commit appender, the CLI) chain their events directly under that
 // lock, once per batch, after the queued events already committed, and
 // return the real sequence number. Events
@@ -41,34 +41,23 @@ const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id
 
 // AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/postgres: append audit events", nil, []store.AuditEvent{e})
+	return s.appendAudited(ctx, []store.AuditEvent{e})
 }
 
 // AppendAudits stores the events, chained and in order, in one
 // transaction and returns the first sequence number.
 func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/postgres: append audit events", nil, events)
+	return s.appendAudited(ctx, events)
 }
 
-// CreateTokensAudited stores the token records and appends the events, in
-// one transaction.
-func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/postgres: create audited tokens", tokens, events)
-}
-
-// appendAudited validates, then stores the token records and appends the
-// events in one transaction; op names the operation in errors.
-func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	if err := store.ValidateAudited(tokens, events); err != nil {
+// appendAudited validates, then appends the events in one transaction.
+func (s *Store) appendAudited(ctx context.Context, events []store.AuditEvent) (int64, error) {
+	const op = "store/postgres: append audit events"
+	if err := store.ValidateAuditEvents(events); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		for _, r := range tokens {
-			if err := insertToken(ctx, tx, r); err != nil {
-				return err
-			}
-		}
 		var err error
 		first, err = chainAudits(ctx, tx, events)
 		return err

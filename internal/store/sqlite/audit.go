@@ -19,7 +19,7 @@ import (
 // the read and the insert.
 //
 // Two ways in, as on PostgreSQL. The direct appends (AppendAudit,
-// AppendAudits, CreateTokensAudited, AppendJournaled: batches, or rare)
+// AppendAudits, AppendJournaled: batches, or rare)
 // chain at once (chainAudits), after the queued events. Events appended
 // inside a redemption's or rotation's transaction are only queued
 // (appendAudits: one row in audit_pending, no index), because chaining
@@ -31,34 +31,23 @@ const auditColumns = `seq, time, type, client_id, subject, actors, delegation_id
 
 // AppendAudit stores e, chained, and returns its sequence number.
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/sqlite: append audit events", nil, []store.AuditEvent{e})
+	return s.appendAudited(ctx, []store.AuditEvent{e})
 }
 
 // AppendAudits stores the events, chained and in order, in one
 // transaction and returns the first sequence number.
 func (s *Store) AppendAudits(ctx context.Context, events []store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/sqlite: append audit events", nil, events)
+	return s.appendAudited(ctx, events)
 }
 
-// CreateTokensAudited stores the token records and appends the events, in
-// one transaction.
-func (s *Store) CreateTokensAudited(ctx context.Context, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	return s.appendAudited(ctx, "store/sqlite: create audited tokens", tokens, events)
-}
-
-// appendAudited validates, then stores the token records and appends the
-// events in one transaction; op names the operation in errors.
-func (s *Store) appendAudited(ctx context.Context, op string, tokens []store.TokenRecord, events []store.AuditEvent) (int64, error) {
-	if err := store.ValidateAudited(tokens, events); err != nil {
+// appendAudited validates, then appends the events in one transaction.
+func (s *Store) appendAudited(ctx context.Context, events []store.AuditEvent) (int64, error) {
+	const op = "store/sqlite: append audit events"
+	if err := store.ValidateAuditEvents(events); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	var first int64
 	err := s.inTx(ctx, func(tx dbtx) error {
-		for _, r := range tokens {
-			if err := insertToken(ctx, tx, r); err != nil {
-				return err
-			}
-		}
 		var err error
 		first, _, err = chainAudits(ctx, tx, events)
 		return err

@@ -22,7 +22,6 @@ var operations = [...]string{
 	"CreateRefreshToken",
 	"CreateSession",
 	"CreateToken",
-	"CreateTokensAudited",
 	"CreateUser",
 	"DecideDeviceCode",
 	"DelegationRevoked",
@@ -188,14 +187,6 @@ func (s *Store) CreateToken(ctx context.Context, a1 store.TokenRecord) error {
 	r0 := s.Store.CreateToken(ctx, a1)
 	end(r0)
 	return r0
-}
-
-// CreateTokensAudited observes store.Store.CreateTokensAudited.
-func (s *Store) CreateTokensAudited(ctx context.Context, a1 []store.TokenRecord, a2 []store.AuditEvent) (int64, error) {
-	ctx, end := s.obs(ctx, "CreateTokensAudited")
-	r0, r1 := s.Store.CreateTokensAudited(ctx, a1, a2)
-	end(r1)
-	return r0, r1
 }
 
 // CreateUser observes store.Store.CreateUser.
