@@ -67,7 +67,7 @@ func (g *groupCommit) do(ctx context.Context, fn func(tx dbtx) error, run func([
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
 
-	run(batch)
+	runGuarded(batch, op, run)
 
 	for _, o := range batch[1:] {
 		o.wake <- false
@@ -80,6 +80,24 @@ func (g *groupCommit) do(ctx context.Context, fn func(tx dbtx) error, run func([
 	}
 	g.mu.Unlock()
 	return op.result()
+}
+
+// runGuarded runs a batch; should run itself panic (a bug: functions'
+// panics are caught one by one), the batch's callers get an error, and
+// the leader, whose op is lead, panics once it has handed the lead on, so
+// that no caller waits for ever and the writer stays usable.
+func runGuarded(batch []*groupOp, lead *groupOp, run func([]*groupOp)) {
+	defer func() {
+		if v := recover(); v != nil {
+			for _, o := range batch {
+				if o.err == nil {
+					o.err = fmt.Errorf("store/sqlite: group commit failed: %v", v)
+				}
+			}
+			lead.panicked = v
+		}
+	}()
+	run(batch)
 }
 
 // result returns the op's error, or panics with what its function

@@ -316,3 +316,50 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		t.Errorf("after the last caller: leading %v, %d queued", s.group.leading, len(s.group.queue))
 	}
 }
+
+// A panic of the batch runner itself fails the batch's callers, panics
+// in the leader once the lead is handed on, and leaves the writer usable.
+func TestGroupCommitRunnerPanic(t *testing.T) {
+	s := groupStore(t)
+	r := &groupRun{s: s}
+	release, leader := hold(t, s, r)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	var panicked any
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		defer func() { panicked = recover() }()
+		errs[0] = s.group.do(t.Context(), func(tx dbtx) error { return insertG(t.Context(), tx, "x") }, func(b []*groupOp) {
+			panic("runner panic")
+		})
+	}()
+	queued(s, 1)
+	go func() {
+		defer wg.Done()
+		errs[1] = s.group.do(t.Context(), func(tx dbtx) error { return insertG(t.Context(), tx, "y") }, r.run)
+	}()
+	queued(s, 2)
+	release()
+	go func() {
+		defer wg.Done()
+		if err := <-leader; err != nil {
+			t.Errorf("leader: %v", err)
+		}
+	}()
+	wg.Wait()
+	// The first queued caller led the second batch with the panicking
+	// runner: it panics, the other caller of that batch gets an error.
+	if panicked != "runner panic" {
+		t.Errorf("the leading caller recovered %v", panicked)
+	}
+	if errs[1] == nil {
+		t.Error("a caller of the panicked batch was told its transaction committed")
+	}
+	if err := s.inTx(t.Context(), func(tx dbtx) error { return insertG(t.Context(), tx, "later") }); err != nil {
+		t.Fatalf("a transaction after the panicked batch: %v", err)
+	}
+	if got, want := keys(t, s), []string{"later", "leader"}; !slices.Equal(got, want) {
+		t.Errorf("table holds %q, want %q", got, want)
+	}
+}
