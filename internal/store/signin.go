@@ -427,6 +427,10 @@ type AuthCodeRedeemer interface {
 	// writes nothing: the caller validates the request against the code
 	// before redeeming it.
 	GetAuthCode(ctx context.Context, hash []byte) (AuthCode, error)
+	// GetAuthCodeUser is GetAuthCode that also returns the user the code
+	// was issued to, read with it (PostgreSQL: one round trip for both),
+	// or a zero User (empty ID) when that user no longer exists.
+	GetAuthCodeUser(ctx context.Context, hash []byte) (AuthCode, User, error)
 	// RedeemAuthCode redeems the code with the given hash at now (not
 	// zero) and stores what the redemption issued, in one transaction
 	// with the code locked:
@@ -493,6 +497,10 @@ type RefreshRotator interface {
 	// expired and revoked ones included (the caller decides), or
 	// ErrNotFound.
 	GetRefreshToken(ctx context.Context, hash []byte) (RefreshToken, error)
+	// GetRefreshTokenUser is GetRefreshToken that also returns the token's
+	// user, read with it (PostgreSQL: one round trip for both), or a zero
+	// User (empty ID) when that user no longer exists.
+	GetRefreshTokenUser(ctx context.Context, hash []byte) (RefreshToken, User, error)
 	// RotateRefreshToken exchanges the token with hash oldHash for
 	// issue.Refresh (which must be set) and stores issue's access token,
 	// in one transaction with the family and the old token locked, and

@@ -45,7 +45,10 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	}
 	now := g.now()
 	hash := opaque.Hash(code)
-	ac, err := g.Store.GetAuthCode(ctx, hash)
+	// The code and its user in one read (one round trip on PostgreSQL);
+	// the user is only looked at once the request has passed the code's
+	// checks.
+	ac, u, err := g.Store.GetAuthCodeUser(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the authorization code is invalid")
@@ -66,11 +69,8 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if !now.Before(ac.ExpiresAt) {
 		return nil, oauth.InvalidGrant("the authorization code has expired")
 	}
-	u, err := g.Store.GetUser(ctx, ac.UserID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+	if u.ID == "" || u.Disabled {
 		return nil, oauth.InvalidGrant("the user is no longer active")
-	} else if err != nil {
-		return nil, oauth.ServerError(err)
 	}
 	claims, err := oidc.DecodeClaimsRequest(ac.Claims)
 	if err != nil {

@@ -58,7 +58,9 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	now := g.now()
 	hash := opaque.Hash(value)
-	old, err := g.Store.GetRefreshToken(ctx, hash)
+	// The token and its user in one read (one round trip on PostgreSQL);
+	// the user is only looked at once the token has passed its checks.
+	old, u, err := g.Store.GetRefreshTokenUser(ctx, hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token is invalid")
@@ -92,11 +94,8 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if err != nil {
 		return nil, err
 	}
-	u, err := g.Store.GetUser(ctx, old.UserID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+	if u.ID == "" || u.Disabled {
 		return nil, g.revokeFamily(ctx, req, &old, "the user is no longer active")
-	} else if err != nil {
-		return nil, oauth.ServerError(err)
 	}
 	// A family issued by token exchange rests on its delegation (revoking
 	// the delegation revokes the family), not on the user's consent.

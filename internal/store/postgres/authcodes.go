@@ -74,6 +74,38 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, e
 	return c, nil
 }
 
+// GetAuthCodeUser returns the code with the given hash and its user (a
+// zero User if the user is gone), or store.ErrNotFound. Both queries go
+// in one batch: one round trip, where GetAuthCode then GetUser take two.
+func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCode, store.User, error) {
+	const op = "store/postgres: get authorization code and user"
+	if len(hash) != sha256.Size {
+		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	b := &pgx.Batch{}
+	b.Queue(selectAuthCode+` WHERE hash = $1`, hash)
+	b.Queue(selectUser+` WHERE id = (SELECT user_id FROM auth_codes WHERE hash = $1)`, hash)
+	res := s.pool.SendBatch(ctx, b)
+	c, err := scanAuthCode(res.QueryRow())
+	var u store.User
+	if err == nil {
+		u, err = scanUser(res.QueryRow())
+		if errors.Is(err, pgx.ErrNoRows) {
+			u, err = store.User{}, nil
+		}
+	}
+	if cerr := res.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
+	}
+	return c, u, nil
+}
+
 // RedeemAuthCode marks the code used at now and stores what it issued, in
 // one transaction with the code's row locked (SELECT ... FOR UPDATE);
 // store.ErrReused (with the record) if it was redeemed before.

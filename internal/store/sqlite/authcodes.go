@@ -99,6 +99,24 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, e
 	return c, nil
 }
 
+// GetAuthCodeUser returns the code with the given hash and its user (a
+// zero User if the user is gone), or store.ErrNotFound: two reads, which
+// cost no round trip on an embedded database.
+func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCode, store.User, error) {
+	c, err := s.GetAuthCode(ctx, hash)
+	if err != nil {
+		return store.AuthCode{}, store.User{}, err
+	}
+	u, err := s.GetUser(ctx, c.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return c, store.User{}, nil
+	}
+	if err != nil {
+		return store.AuthCode{}, store.User{}, err
+	}
+	return c, u, nil
+}
+
 // RedeemAuthCode marks the code used at now and stores what it issued, in
 // one BEGIN IMMEDIATE transaction; store.ErrReused (with the record) if it
 // was redeemed before.

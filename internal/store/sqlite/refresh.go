@@ -189,6 +189,24 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	return t, nil
 }
 
+// GetRefreshTokenUser returns the token with the given hash and its user
+// (a zero User if the user is gone), or store.ErrNotFound: two reads, as
+// GetAuthCodeUser.
+func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.RefreshToken, store.User, error) {
+	t, err := s.GetRefreshToken(ctx, hash)
+	if err != nil {
+		return store.RefreshToken{}, store.User{}, err
+	}
+	u, err := s.GetUser(ctx, t.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return t, store.User{}, nil
+	}
+	if err != nil {
+		return store.RefreshToken{}, store.User{}, err
+	}
+	return t, u, nil
+}
+
 // RotateRefreshToken exchanges the old token for issue.Refresh and stores
 // issue's access token in one BEGIN IMMEDIATE transaction; a reuse revokes
 // the family (and commits that).

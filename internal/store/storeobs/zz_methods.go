@@ -42,6 +42,7 @@ var operations = [...]string{
 	"DeleteUserSessions",
 	"ForgetAuditJournal",
 	"GetAuthCode",
+	"GetAuthCodeUser",
 	"GetClient",
 	"GetConsent",
 	"GetDelegation",
@@ -49,6 +50,7 @@ var operations = [...]string{
 	"GetDeviceCodeByUserCode",
 	"GetKeyRing",
 	"GetRefreshToken",
+	"GetRefreshTokenUser",
 	"GetSAMLServiceProvider",
 	"GetSession",
 	"GetSessionByID",
@@ -349,6 +351,14 @@ func (s *Store) GetAuthCode(ctx context.Context, a1 []uint8) (store.AuthCode, er
 	return r0, r1
 }
 
+// GetAuthCodeUser observes store.Store.GetAuthCodeUser.
+func (s *Store) GetAuthCodeUser(ctx context.Context, a1 []uint8) (store.AuthCode, store.User, error) {
+	ctx, end := s.obs(ctx, "GetAuthCodeUser")
+	r0, r1, r2 := s.Store.GetAuthCodeUser(ctx, a1)
+	end(r2)
+	return r0, r1, r2
+}
+
 // GetClient observes store.Store.GetClient.
 func (s *Store) GetClient(ctx context.Context, a1 string) (store.Client, error) {
 	ctx, end := s.obs(ctx, "GetClient")
@@ -403,6 +413,14 @@ func (s *Store) GetRefreshToken(ctx context.Context, a1 []uint8) (store.RefreshT
 	r0, r1 := s.Store.GetRefreshToken(ctx, a1)
 	end(r1)
 	return r0, r1
+}
+
+// GetRefreshTokenUser observes store.Store.GetRefreshTokenUser.
+func (s *Store) GetRefreshTokenUser(ctx context.Context, a1 []uint8) (store.RefreshToken, store.User, error) {
+	ctx, end := s.obs(ctx, "GetRefreshTokenUser")
+	r0, r1, r2 := s.Store.GetRefreshTokenUser(ctx, a1)
+	end(r2)
+	return r0, r1, r2
 }
 
 // GetSAMLServiceProvider observes store.Store.GetSAMLServiceProvider.

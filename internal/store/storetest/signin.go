@@ -962,6 +962,14 @@ func testAuthCodeRoundTrip(t *testing.T, s store.Store) {
 	got, err := s.GetAuthCode(ctx, want.Hash)
 	must(t, "GetAuthCode", err)
 	wantAuthCode(t, want, got)
+	got, user, err := s.GetAuthCodeUser(ctx, want.Hash)
+	must(t, "GetAuthCodeUser", err)
+	wantAuthCode(t, want, got)
+	wantUser(t, fullUser("u", "User"), user)
+	_, _, err = s.GetAuthCodeUser(ctx, hashOf("no-such-code"))
+	wantErr(t, "GetAuthCodeUser of an unknown code", err, store.ErrNotFound)
+	_, _, err = s.GetAuthCodeUser(ctx, []byte("short"))
+	wantErr(t, "GetAuthCodeUser of a malformed hash", err, store.ErrNotFound)
 
 	now := base.Add(10 * time.Second)
 	issue := opaqueIssue("c", "u", "at-1", "fam-1", "rt-1")
@@ -1215,6 +1223,14 @@ func testRefreshRoundTrip(t *testing.T, s store.Store) {
 	got, err := s.GetRefreshToken(ctx, want.Hash)
 	must(t, "GetRefreshToken", err)
 	wantRefresh(t, want, got)
+	got, user, err := s.GetRefreshTokenUser(ctx, want.Hash)
+	must(t, "GetRefreshTokenUser", err)
+	wantRefresh(t, want, got)
+	wantUser(t, fullUser("u", "User"), user)
+	_, _, err = s.GetRefreshTokenUser(ctx, hashOf("no-such-token"))
+	wantErr(t, "GetRefreshTokenUser of an unknown token", err, store.ErrNotFound)
+	_, _, err = s.GetRefreshTokenUser(ctx, []byte("short"))
+	wantErr(t, "GetRefreshTokenUser of a malformed hash", err, store.ErrNotFound)
 
 	minimal := store.RefreshToken{Hash: hashOf("rt-2"), FamilyID: "fam-2", ClientID: "c", UserID: "u",
 		ExpiresAt: base, FamilyExpiresAt: base}
