@@ -506,3 +506,40 @@ func TestRefreshKeepsFamilyClaims(t *testing.T) {
 		wantOAuthCode(t, err, oauth.CodeInvalidGrant)
 	})
 }
+
+// TestInactiveUser: a code or refresh token of a user disabled since is
+// refused (the code stays unused; the refresh token's family is revoked),
+// with the user read together with the credential.
+func TestInactiveUser(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenJWT)
+		ctx := t.Context()
+		resp, err := f.redeem(ctx, f.client, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := f.newCode(t)
+		if _, err := s.UpdateUser(ctx, "alice", func(u store.User) (store.User, error) {
+			u.Disabled = true
+			return u, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.redeem(ctx, f.client, code)
+		var oe *oauth.Error
+		if !errors.As(err, &oe) || oe.Code != "invalid_grant" || !strings.Contains(oe.Description, "no longer active") {
+			t.Fatalf("redemption of a disabled user's code: %v", err)
+		}
+		if ac, err := s.GetAuthCode(ctx, opaque.Hash(code)); err != nil || !ac.UsedAt.IsZero() {
+			t.Errorf("the refused code: used at %v, %v", ac.UsedAt, err)
+		}
+		_, err = f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", resp.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		if !errors.As(err, &oe) || oe.Code != "invalid_grant" {
+			t.Fatalf("refresh of a disabled user's token: %v", err)
+		}
+		if !f.refreshRevoked(t, resp.RefreshToken) {
+			t.Error("the disabled user's refresh token family is not revoked")
+		}
+	})
+}
