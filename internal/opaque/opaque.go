@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"strings"
 	"time"
 )
@@ -69,11 +70,7 @@ func IsRefreshToken(v string) bool { return strings.HasPrefix(v, RefreshTokenPre
 // index entries keyed by its family).
 func TimeOrderedID(now time.Time) string {
 	var b [16]byte
-	ms := uint64(now.UnixMilli())
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
 	_, _ = rand.Read(b[6:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }

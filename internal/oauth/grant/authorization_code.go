@@ -15,7 +15,6 @@ import (
 // CodeStores are the stores the authorization code grant needs.
 type CodeStores interface {
 	store.AuthCodeRedeemer
-	UserGetter
 }
 
 // AuthorizationCode is the authorization code grant (RFC 6749 §4.1.3) with

@@ -20,7 +20,6 @@ type ConsentGetter interface {
 // RefreshStores are the stores the refresh token grant needs.
 type RefreshStores interface {
 	store.RefreshRotator
-	UserGetter
 	ConsentGetter
 }
 

@@ -19,28 +19,8 @@ import (
 //
 //	go test ./internal/store/postgres/ -run '^$' -bench RedeemAudited -benchtime 3000x
 func BenchmarkRedeemAudited(b *testing.B) {
-	pgtest.Require(b)
 	ctx := context.Background()
-	s, err := Open(ctx, pgtest.NewDatabase(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now().UTC()
-	must := func(err error) {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	must(s.CreateClient(ctx, store.Client{ID: "c", CreatedAt: now, UpdatedAt: now}))
-	must(s.CreateUser(ctx, store.User{ID: "u", Username: "u", CreatedAt: now, UpdatedAt: now}))
-	for i := range b.N {
-		must(s.CreateAuthCode(ctx, store.AuthCode{Hash: h(fmt.Sprint("code-", i)), ClientID: "c", UserID: "u",
-			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
-	}
+	s, now := benchCodes(b, b.N)
 	var next atomic.Int64
 	b.ResetTimer()
 	b.SetParallelism(16)
@@ -60,4 +40,33 @@ func BenchmarkRedeemAudited(b *testing.B) {
 	if _, err := s.SealAudit(ctx); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchCodes opens a migrated store on a new database with client c, user
+// u and n unused codes of theirs, hashed from "code-0", "code-1", …
+func benchCodes(b *testing.B, n int) (*Store, time.Time) {
+	b.Helper()
+	pgtest.Require(b)
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.NewDatabase(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	must(s.CreateClient(ctx, store.Client{ID: "c", CreatedAt: now, UpdatedAt: now}))
+	must(s.CreateUser(ctx, store.User{ID: "u", Username: "u", CreatedAt: now, UpdatedAt: now}))
+	for i := range n {
+		must(s.CreateAuthCode(ctx, store.AuthCode{Hash: h(fmt.Sprint("code-", i)), ClientID: "c", UserID: "u",
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+	}
+	return s, now
 }

@@ -75,18 +75,27 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, e
 }
 
 // GetAuthCodeUser returns the code with the given hash and its user (a
-// zero User if the user is gone), or store.ErrNotFound. Both queries go
-// in one batch: one round trip, where GetAuthCode then GetUser take two.
+// zero User if the user is gone), or store.ErrNotFound, in one round trip
+// (withUser) where GetAuthCode then GetUser take two.
 func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCode, store.User, error) {
-	const op = "store/postgres: get authorization code and user"
+	return withUser(ctx, s, "store/postgres: get authorization code and user", hash,
+		selectAuthCode+` WHERE hash = $1`, scanAuthCode, `SELECT user_id FROM auth_codes WHERE hash = $1`)
+}
+
+// withUser reads a record by its hash (query, scanned by scan) and the
+// user it belongs to (the user whose id userOf selects by the same hash),
+// both queries in one batch: one round trip. A user that is gone is a
+// zero User; an unknown or malformed hash is store.ErrNotFound.
+func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, query string, scan func(pgx.Row) (T, error), userOf string) (T, store.User, error) {
+	var zero T
 	if len(hash) != sha256.Size {
-		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		return zero, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	b := &pgx.Batch{}
-	b.Queue(selectAuthCode+` WHERE hash = $1`, hash)
-	b.Queue(selectUser+` WHERE id = (SELECT user_id FROM auth_codes WHERE hash = $1)`, hash)
+	b.Queue(query, hash)
+	b.Queue(selectUser+` WHERE id = (`+userOf+`)`, hash)
 	res := s.pool.SendBatch(ctx, b)
-	c, err := scanAuthCode(res.QueryRow())
+	rec, err := scan(res.QueryRow())
 	var u store.User
 	if err == nil {
 		u, err = scanUser(res.QueryRow())
@@ -98,12 +107,12 @@ func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCod
 		err = cerr
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+		return zero, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.AuthCode{}, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
+		return zero, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
 	}
-	return c, u, nil
+	return rec, u, nil
 }
 
 // RedeemAuthCode marks the code used at now and stores what it issued, in

@@ -189,36 +189,12 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 }
 
 // GetRefreshTokenUser returns the token with the given hash and its user
-// (a zero User if the user is gone), or store.ErrNotFound, in one batch
-// (one round trip), as GetAuthCodeUser.
+// (a zero User if the user is gone), or store.ErrNotFound, in one round
+// trip (withUser).
 func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.RefreshToken, store.User, error) {
-	const op = "store/postgres: get refresh token and user"
-	if len(hash) != sha256.Size {
-		return store.RefreshToken{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
-	}
-	b := &pgx.Batch{}
-	b.Queue(selectRefreshToken+` WHERE t.hash = $1`, hash)
-	b.Queue(selectUser+` WHERE id = (SELECT f.user_id FROM refresh_tokens t
-		JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1)`, hash)
-	res := s.pool.SendBatch(ctx, b)
-	t, err := scanRefreshToken(res.QueryRow())
-	var u store.User
-	if err == nil {
-		u, err = scanUser(res.QueryRow())
-		if errors.Is(err, pgx.ErrNoRows) {
-			u, err = store.User{}, nil
-		}
-	}
-	if cerr := res.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.RefreshToken{}, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.RefreshToken{}, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
-	}
-	return t, u, nil
+	return withUser(ctx, s, "store/postgres: get refresh token and user", hash,
+		selectRefreshToken+` WHERE t.hash = $1`, scanRefreshToken,
+		`SELECT f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`)
 }
 
 // RotateRefreshToken exchanges the old token for issue.Refresh and stores

@@ -100,21 +100,28 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, e
 }
 
 // GetAuthCodeUser returns the code with the given hash and its user (a
-// zero User if the user is gone), or store.ErrNotFound: two reads, which
-// cost no round trip on an embedded database.
+// zero User if the user is gone), or store.ErrNotFound: two reads
+// (withUser), which cost no round trip on an embedded database.
 func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCode, store.User, error) {
 	c, err := s.GetAuthCode(ctx, hash)
+	return withUser(ctx, s, c, c.UserID, err)
+}
+
+// withUser returns rec, read with err, and its user userID (a zero User
+// if the user is gone).
+func withUser[T any](ctx context.Context, s *Store, rec T, userID string, err error) (T, store.User, error) {
+	var zero T
 	if err != nil {
-		return store.AuthCode{}, store.User{}, err
+		return zero, store.User{}, err
 	}
-	u, err := s.GetUser(ctx, c.UserID)
+	u, err := s.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
-		return c, store.User{}, nil
+		return rec, store.User{}, nil
 	}
 	if err != nil {
-		return store.AuthCode{}, store.User{}, err
+		return zero, store.User{}, err
 	}
-	return c, u, nil
+	return rec, u, nil
 }
 
 // RedeemAuthCode marks the code used at now and stores what it issued, in

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 
@@ -141,23 +142,16 @@ func (s *Store) runBatch(batch []*groupOp) {
 		return
 	}
 	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, q, end, err := s.begin(ctx, true)
 	if err != nil {
 		for _, op := range batch {
-			op.err = classify(err)
+			op.err = err
 		}
 		return
 	}
-	var missed []string
-	defer func() {
-		if missed != nil {
-			s.w.prepareMissed(ctx, missed)
-		}
-	}()
-	defer rollback(tx)
-	q := stmtTx{tx: tx, p: s.w, missed: &missed, ctx: ctx}
+	defer end()
 	intents := make([]*store.AuditIntent, 0, len(batch))
-	done := make([]*groupOp, 0, len(batch))
+	ran := false // some op's statements are in the transaction
 	// fail ends the batch: the transaction rolls back, so no op that ran
 	// (or was to run) committed anything.
 	fail := func(err error) {
@@ -203,9 +197,9 @@ func (s *Store) runBatch(batch []*groupOp) {
 			fail(fmt.Errorf("the shared transaction ended inside a transaction function: %w", classify(err)))
 			return
 		}
-		done = append(done, op)
+		ran = true
 	}
-	if len(done) == 0 {
+	if !ran {
 		return
 	}
 	if err := tx.Commit(); err != nil {
@@ -234,21 +228,36 @@ func (s *Store) runOp(ctx context.Context, q dbtx, op *groupOp) (*store.AuditInt
 	return intent, nil
 }
 
+// begin starts a transaction on the writer and returns it with the
+// statement runner for it; end rolls back what was not committed and
+// then prepares the statements that ran plain (stmtTx). A shared
+// transaction's statements run on ctx whatever context they are given.
+func (s *Store) begin(ctx context.Context, shared bool) (tx *sql.Tx, q stmtTx, end func(), err error) {
+	tx, err = s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, stmtTx{}, nil, classify(err)
+	}
+	missed := new([]string)
+	q = stmtTx{tx: tx, p: s.w, missed: missed}
+	if shared {
+		q.ctx = ctx
+	}
+	return tx, q, func() {
+		rollback(tx)
+		if *missed != nil {
+			s.w.prepareMissed(ctx, *missed)
+		}
+	}, nil
+}
+
 // runTx runs one op in a transaction of its own, on its own context.
 func (s *Store) runTx(op *groupOp) error {
 	ctx := op.ctx
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, q, end, err := s.begin(ctx, false)
 	if err != nil {
-		return classify(err)
+		return err
 	}
-	var missed []string
-	defer func() {
-		if missed != nil {
-			s.w.prepareMissed(ctx, missed)
-		}
-	}()
-	defer rollback(tx)
-	q := stmtTx{tx: tx, p: s.w, missed: &missed}
+	defer end()
 	intent, err := s.runOp(ctx, q, op)
 	if err != nil {
 		return classify(err)

@@ -194,17 +194,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 // GetAuthCodeUser.
 func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.RefreshToken, store.User, error) {
 	t, err := s.GetRefreshToken(ctx, hash)
-	if err != nil {
-		return store.RefreshToken{}, store.User{}, err
-	}
-	u, err := s.GetUser(ctx, t.UserID)
-	if errors.Is(err, store.ErrNotFound) {
-		return t, store.User{}, nil
-	}
-	if err != nil {
-		return store.RefreshToken{}, store.User{}, err
-	}
-	return t, u, nil
+	return withUser(ctx, s, t, t.UserID, err)
 }
 
 // RotateRefreshToken exchanges the old token for issue.Refresh and stores
