@@ -88,8 +88,11 @@ func (st *state) newProxy(cr *compiledRoute, timeout time.Duration) http.Handler
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			if pi, ok := pr.In.Context().Value(proxyKey{}).(*proxyInfo); ok {
-				for _, h := range pi.set {
-					pr.Out.Header[h.name] = []string{h.value}
+				// One backing array for all the values: a header each.
+				vals := make([]string, len(pi.set))
+				for i, h := range pi.set {
+					vals[i] = h.value
+					pr.Out.Header[h.name] = vals[i : i+1 : i+1]
 				}
 			}
 		},
