@@ -164,6 +164,11 @@ func dsn(name string, writer bool) string {
 		// redemption writes about a dozen pages, and a page rewritten by
 		// many transactions is copied to the database once per checkpoint.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
+		// Statement journals (the undo log of one statement inside a
+		// transaction, and of each group-commit savepoint) in memory: they
+		// hold the pages one transaction changes, and a temporary file
+		// costs a pwrite(2) per page.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
