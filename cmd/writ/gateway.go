@@ -116,7 +116,11 @@ func newGatewayCmd(s *streams) *cobra.Command {
 			if gcPercent < -1 || gcPercent == 0 {
 				return usagef("--gc-percent must be positive, or -1 to turn the collector off")
 			}
-			debug.SetGCPercent(gatewayGCPercent(cmd.Flags().Changed("gc-percent"), gcPercent, os.Getenv("GOGC")))
+			setting := ""
+			if cmd.Flags().Changed("gc-percent") {
+				setting = strconv.Itoa(gcPercent)
+			}
+			debug.SetGCPercent(collectorTarget(setting, os.Getenv("GOGC"), defaultGCPercent))
 			// Decisions are buffered: one write per batch of lines,
 			// not per request; what is left is written on the way out.
 			log, flush := bufferedJSONLog(s.err, level)
@@ -126,36 +130,10 @@ func newGatewayCmd(s *streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&file, "config", "", "the route file (YAML) to serve")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (decisions are logged at info)")
-	cmd.Flags().IntVar(&gcPercent, "gc-percent", defaultGatewayGCPercent,
+	cmd.Flags().IntVar(&gcPercent, "gc-percent", defaultGCPercent,
 		"Go garbage collector target (as GOGC): higher spends less CPU on collection and more memory; the GOGC environment variable is used when this flag is not given")
 	cmd.AddCommand(newGatewayCheckCmd(s))
 	return cmd
-}
-
-// defaultGatewayGCPercent is the gateway's collector target. A proxy's live
-// heap is small (the compiled configuration, caches, connections) while it
-// allocates per request, so the default target of 100 runs a collection
-// every few thousand requests; 400 spends a fraction of that CPU for a few
-// more megabytes of memory.
-const defaultGatewayGCPercent = 400
-
-// gatewayGCPercent chooses the collector target: the flag when it was
-// given, else the GOGC environment variable when it is set (read as the
-// runtime reads it: "off" or a number, anything else 100), else the
-// gateway's default.
-func gatewayGCPercent(flagGiven bool, flag int, env string) int {
-	switch {
-	case flagGiven:
-		return flag
-	case env == "":
-		return defaultGatewayGCPercent
-	case env == "off":
-		return -1
-	}
-	if n, err := strconv.Atoi(env); err == nil {
-		return n
-	}
-	return 100
 }
 
 func runGateway(ctx context.Context, file string, log *slog.Logger) error {

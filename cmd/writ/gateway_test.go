@@ -265,24 +265,22 @@ routes:
 	}
 }
 
-func TestGatewayGCPercent(t *testing.T) {
+func TestCollectorTarget(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		given bool
-		flag  int
-		env   string
-		want  int
+		name, setting, gogc string
+		want                int
 	}{
-		{"default", false, defaultGatewayGCPercent, "", defaultGatewayGCPercent},
-		{"flag wins over GOGC", true, 150, "50", 150},
-		{"flag -1 turns it off", true, -1, "", -1},
-		{"GOGC number", false, defaultGatewayGCPercent, "250", 250},
-		{"GOGC off", false, defaultGatewayGCPercent, "off", -1},
-		{"GOGC unreadable is the runtime's 100", false, defaultGatewayGCPercent, "lots", 100},
+		{"default", "", "", defaultGCPercent},
+		{"setting wins over GOGC", "150", "50", 150},
+		{"setting -1 turns it off", "-1", "", -1},
+		{"setting off", "off", "200", -1},
+		{"GOGC number", "", "250", 250},
+		{"GOGC off", "", "off", -1},
+		{"GOGC unreadable is the runtime's 100", "", "lots", 100},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := gatewayGCPercent(c.given, c.flag, c.env); got != c.want {
-				t.Errorf("gatewayGCPercent(%v, %d, %q) = %d, want %d", c.given, c.flag, c.env, got, c.want)
+			if got := collectorTarget(c.setting, c.gogc, defaultGCPercent); got != c.want {
+				t.Errorf("collectorTarget(%q, %q) = %d, want %d", c.setting, c.gogc, got, c.want)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -82,6 +83,7 @@ func newServeCmd(s *streams) *cobra.Command {
 				}
 				return &usageError{err: err}
 			}
+			debug.SetGCPercent(collectorTarget(cfg.GCPercent, os.Getenv("GOGC"), defaultGCPercent))
 			return serve(cmd.Context(), s, cfg, func() (*config.Config, error) { return config.Load(cmd.Flags(), os.Getenv) })
 		},
 	}

@@ -96,6 +96,11 @@ type Config struct {
 	AccessLog         bool
 	SecretHashKeyFile string
 
+	// GCPercent is the Go collector's target as GOGC writes it (a
+	// percentage or "off"); empty leaves it to GOGC, else the server's
+	// default.
+	GCPercent string
+
 	// Observability: Prometheus metrics on the admin listener, OpenTelemetry
 	// tracing.
 	MetricsRequireToken bool
@@ -463,6 +468,18 @@ func fields() []field {
 			[]string{"debug", "info", "warn", "error"}, func(c *Config) *string { return &c.LogLevel })),
 		enumField("log_format", "WRIT_LOG_FORMAT", "text", "log format: text or json (JSON lines on standard error)",
 			[]string{"text", "json"}, func(c *Config) *string { return &c.LogFormat }),
+		{key: "gc_percent", env: "WRIT_GC_PERCENT", def: "", kind: kindString,
+			usage: "Go garbage collector target, as GOGC (a percentage, or off): higher spends less CPU on collection and more memory; empty: GOGC when it is set, else 400",
+			set: func(c *Config, v string) error {
+				if v != "" && v != "off" {
+					if n, err := strconv.Atoi(v); err != nil || n < 1 {
+						return fmt.Errorf("must be a positive percentage or off, got %q", truncate(v))
+					}
+				}
+				c.GCPercent = v
+				return nil
+			},
+			get: func(c *Config) string { return c.GCPercent }},
 		boolField("auto_migrate", "WRIT_AUTO_MIGRATE", "true", "apply pending database migrations at start",
 			func(c *Config) *bool { return &c.AutoMigrate }),
 		boolField("access_log", "WRIT_ACCESS_LOG", "false", "log every request at info: method, path (never the query), status, duration, client_id, request id",

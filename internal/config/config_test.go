@@ -69,6 +69,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad mode", map[string]string{"WRIT_MODE": "prod"}, "must be one of development, production"},
 		{"bad bool", map[string]string{"WRIT_TLS_TERMINATED": "yes please"}, "boolean"},
 		{"bad size", map[string]string{"WRIT_MAX_REQUEST_BYTES": "10"}, "between 1024"},
+		{"zero gc percent", map[string]string{"WRIT_GC_PERCENT": "0"}, "positive percentage or off"},
+		{"unreadable gc percent", map[string]string{"WRIT_GC_PERCENT": "lots"}, "positive percentage or off"},
 		{"missing file", map[string]string{"WRIT_CONFIG": filepath.Join(dir, "nope.yaml")}, "read"},
 	}
 	for _, tt := range tests {
@@ -365,5 +367,19 @@ func TestLiveSettings(t *testing.T) {
 	}
 	if !slices.Equal(live, want) {
 		t.Errorf("LiveSettings = %v, want %v", live, want)
+	}
+}
+
+// TestGCPercentAccepted: the values GOGC takes are accepted as they are
+// written, and empty (the default) leaves the choice to the server.
+func TestGCPercentAccepted(t *testing.T) {
+	for _, v := range []string{"", "off", "1", "400"} {
+		c, err := Load(nil, envMap(map[string]string{"WRIT_GC_PERCENT": v}))
+		if err != nil {
+			t.Fatalf("WRIT_GC_PERCENT=%q: %v", v, err)
+		}
+		if c.GCPercent != v {
+			t.Errorf("WRIT_GC_PERCENT=%q gave GCPercent %q", v, c.GCPercent)
+		}
 	}
 }
