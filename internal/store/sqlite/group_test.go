@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -70,7 +72,9 @@ func (r *groupRun) run(batch []*groupOp) {
 	r.s.runBatch(batch)
 }
 
-// queued waits until n callers wait in the queue behind the leader.
+// queued waits until n callers wait in the queue behind the leader. It
+// polls the queue, yielding between looks: it orders the test's steps and
+// has no deadline of its own (the test's timeout bounds it).
 func queued(s *Store, n int) {
 	for {
 		s.group.mu.Lock()
@@ -79,7 +83,7 @@ func queued(s *Store, n int) {
 		if l >= n {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		runtime.Gosched()
 	}
 }
 
@@ -153,11 +157,9 @@ func TestGroupCommitBatch(t *testing.T) {
 	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			errs[i] = s.group.do(c.ctx, func(tx dbtx) error { return c.fn(c.ctx, tx) }, r.run)
-		}()
+		})
 		// One at a time, so that the queue's order is the table's.
 		queued(s, i+1)
 	}
@@ -209,11 +211,9 @@ func TestGroupCommitTransactionEndedInside(t *testing.T) {
 	errs := make([]error, len(fns))
 	var wg sync.WaitGroup
 	for i, fn := range fns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			errs[i] = s.group.do(t.Context(), func(tx dbtx) error { return fn(t.Context(), tx) }, r.run)
-		}()
+		})
 		queued(s, i+1)
 	}
 	release()
@@ -285,17 +285,14 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k := string(rune('A'+i%26)) + time.Duration(i).String()
+		wg.Go(func() {
 			errs[i] = s.inTx(t.Context(), func(tx dbtx) error {
 				if i%7 == 0 {
 					return errors.New("refused")
 				}
-				return insertG(t.Context(), tx, k)
+				return insertG(t.Context(), tx, fmt.Sprintf("k%03d", i))
 			})
-		}()
+		})
 	}
 	wg.Wait()
 	ok := 0
