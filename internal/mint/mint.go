@@ -49,19 +49,20 @@ type Minter struct {
 }
 
 // SetTracer makes the minter open a span for each access token it mints
-// (PrepareContext, Access). Call it before the minter is used.
+// (PrepareContext, Access, Sign). Call it before the minter is used.
 func (m *Minter) SetTracer(t trace.Tracer) { m.tracer = t }
 
-// PrepareContext is Prepare in a span of ctx's trace (when a tracer is
-// set): the span names the format, never a claim.
+// PrepareContext is Prepare, its signature in a span of ctx's trace (when
+// a tracer is set): the span names the format, never a claim.
 func (m *Minter) PrepareContext(ctx context.Context, at AccessToken) (Issued, error) {
-	if m.tracer == nil {
-		return m.Prepare(at)
+	iss, err := m.Plan(at)
+	if err != nil {
+		return Issued{}, err
 	}
-	_, span := tracing.Start(ctx, m.tracer, "mint.access_token", attribute.String("token.format", formatName(at.Format)))
-	iss, err := m.Prepare(at)
-	tracing.End(span, err)
-	return iss, err
+	if err := m.Sign(ctx, &iss); err != nil {
+		return Issued{}, err
+	}
+	return iss, nil
 }
 
 // formatName is the access token format as a span attribute.
@@ -113,6 +114,9 @@ type Issued struct {
 	// IssuedAt and ExpiresAt are the token's iat and exp.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// unsigned is the payload of a JWT that Plan fixed and Sign has not
+	// signed yet (Value is then empty).
+	unsigned []byte
 }
 
 // ExpiresIn is the lifetime in whole seconds, for the token response.
@@ -146,8 +150,25 @@ func (m *Minter) Store(ctx context.Context, iss Issued) error {
 
 // Prepare mints an access token in memory: a signed JWT, or an opaque
 // token with its Record, which the caller stores (the grants store it in
-// the transaction that records what they issued). It writes nothing.
+// the transaction that records what they issued). It writes nothing. It is
+// Plan followed by Sign.
 func (m *Minter) Prepare(at AccessToken) (Issued, error) {
+	iss, err := m.Plan(at)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := m.sign(&iss); err != nil {
+		return Issued{}, err
+	}
+	return iss, nil
+}
+
+// Plan fixes an access token without signing it: its ID (jti), iat and
+// exp, and for an opaque token its value and Record. A JWT's Value stays
+// empty until Sign. A grant plans what it issues inside the transaction
+// that records it, and signs once that committed, so that the transaction
+// does not wait for a signature.
+func (m *Minter) Plan(at AccessToken) (Issued, error) {
 	if at.TTL <= 0 {
 		return Issued{}, errors.New("mint: access token TTL must be positive")
 	}
@@ -167,10 +188,6 @@ func (m *Minter) Prepare(at AccessToken) (Issued, error) {
 }
 
 func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
-	key, err := m.keys.Signer()
-	if err != nil {
-		return Issued{}, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
-	}
 	jti := opaque.Random(16)
 	exp := now.Add(at.TTL)
 	p := make([]byte, 0, 384)
@@ -212,11 +229,49 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 		p = append(p, extra[1:len(extra)-1]...)
 	}
 	p = append(p, '}')
-	tok, err := jose.Sign(key, p, &jose.SignOptions{Type: jwt.TypeAccessToken})
-	if err != nil {
-		return Issued{}, fmt.Errorf("mint: sign: %w", err)
+	return Issued{Format: store.AccessTokenJWT, ID: jti, IssuedAt: now, ExpiresAt: exp, unsigned: p}, nil
+}
+
+// CanSign returns nil when a JWT could be signed now (the key ring has an
+// active key), or an error wrapping ErrNoSigningKey.
+func (m *Minter) CanSign() error {
+	if _, err := m.keys.Signer(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNoSigningKey, err)
 	}
-	return Issued{Value: tok, Format: store.AccessTokenJWT, ID: jti, IssuedAt: now, ExpiresAt: exp}, nil
+	return nil
+}
+
+// Sign signs the JWT that Plan left unsigned, in a span of ctx's trace
+// (when a tracer is set), and sets its Value. An opaque token, or a JWT
+// signed already, is left as it is.
+func (m *Minter) Sign(ctx context.Context, iss *Issued) error {
+	if iss.unsigned == nil {
+		return nil
+	}
+	if m.tracer == nil {
+		return m.sign(iss)
+	}
+	_, span := tracing.Start(ctx, m.tracer, "mint.access_token", attribute.String("token.format", formatName(iss.Format)))
+	err := m.sign(iss)
+	tracing.End(span, err)
+	return err
+}
+
+// sign signs iss's unsigned JWT with the key ring's active key.
+func (m *Minter) sign(iss *Issued) error {
+	if iss.unsigned == nil {
+		return nil
+	}
+	key, err := m.keys.Signer()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoSigningKey, err)
+	}
+	tok, err := jose.Sign(key, iss.unsigned, &jose.SignOptions{Type: jwt.TypeAccessToken})
+	if err != nil {
+		return fmt.Errorf("mint: sign: %w", err)
+	}
+	iss.Value, iss.unsigned = tok, nil
+	return nil
 }
 
 func (m *Minter) opaqueAccess(at AccessToken, now time.Time) (Issued, error) {

@@ -418,6 +418,14 @@ type AuthCodeStore interface {
 	AuthCodeRedeemer
 }
 
+// CodePlan validates a token request against the code it redeems and
+// its user (a zero User, empty ID, when the user is gone), and returns
+// what the redemption issues, or an error that ends the redemption with
+// nothing written. It may run inside the store's transaction with the code
+// locked (on SQLite, while every other writer waits): it must not block,
+// and it signs nothing.
+type CodePlan func(code *AuthCode, user *User) (Issue, error)
+
 // AuthCodeRedeemer is what the authorization code grant needs: look a code
 // up, redeem it with what it issues in one transaction, and revoke what a
 // redeemed code issued.
@@ -453,6 +461,17 @@ type AuthCodeRedeemer interface {
 	// code exactly one succeeds; the others get ErrReused with the
 	// winner's Issued fields, which are committed with the redemption.
 	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue Issue) (AuthCode, error)
+	// RedeemAuthCodeWith is RedeemAuthCode with the issue built by plan
+	// from the code and its user as they stand when the code is redeemed,
+	// so that a redemption reads its code once: SQLite reads them in the
+	// redemption's transaction, PostgreSQL in one round trip just before
+	// its one-statement redemption. plan is called once, whatever the
+	// code's state (a redeemed or expired code included: plan judges the
+	// request first); an error from it is returned wrapped, with the code
+	// as read, and nothing is written. The issue it returns is then
+	// redeemed by RedeemAuthCode's rules. An unknown hash is ErrNotFound
+	// without a call.
+	RedeemAuthCodeWith(ctx context.Context, hash []byte, now time.Time, plan CodePlan) (AuthCode, error)
 	// RevokeAuthCodeIssue revokes, in one transaction, what the redemption
 	// of the code issued: its refresh token family with every access token
 	// issued under it, and its access token. A code not redeemed, or
@@ -535,8 +554,27 @@ type RefreshRotator interface {
 	// 9700 §4.14.2 has the server revoke the family; the user signs in
 	// again.
 	RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue Issue) (RefreshToken, error)
+	// RotateRefreshTokenWith is RotateRefreshToken with the issue built by
+	// plan from the old token and its user as they stand when it is
+	// rotated, so that a rotation reads its token once: SQLite reads them
+	// in the rotation's transaction, PostgreSQL in one round trip just
+	// before its one-statement rotation. plan is called once, whatever the
+	// token's state (rotated, expired and revoked ones included: plan
+	// judges the request first); an error from it is returned wrapped,
+	// with the token as read, and nothing is written. The issue it returns
+	// is then applied by RotateRefreshToken's rules. An unknown hash is
+	// ErrNotFound without a call.
+	RotateRefreshTokenWith(ctx context.Context, oldHash []byte, now time.Time, plan RefreshPlan) (RefreshToken, error)
 	RefreshRevoker
 }
+
+// RefreshPlan validates a refresh request against the presented token and
+// its user (a zero User, empty ID, when the user is gone), and returns what
+// the rotation issues, or an error that ends it with nothing written.
+// consent reads the user's consent to the token's client (ErrNotFound when
+// there is none) where the rotation reads, for the plans that need it. It
+// runs under the same constraints as CodePlan.
+type RefreshPlan func(old *RefreshToken, user *User, consent func() (Consent, error)) (Issue, error)
 
 // RefreshRevoker revokes one refresh token family.
 type RefreshRevoker interface {

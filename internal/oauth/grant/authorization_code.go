@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/writ-dev/writ/internal/authz"
 	"github.com/writ-dev/writ/internal/oauth"
@@ -29,10 +30,16 @@ type AuthorizationCode struct {
 	DefaultAudience string
 }
 
+// errCodeRedeemed ends a plan for a code redeemed before: the request
+// is a replay, handled once the plan's transaction ended.
+var errCodeRedeemed = errors.New("grant: the authorization code was redeemed before")
+
 // Handle implements Handler. It validates the request against the stored
 // code before anything is written: a request that fails (another client,
 // a wrong redirect URI or verifier, an expired code) neither consumes the
-// code nor revokes anything.
+// code nor revokes anything. The code is read, judged and redeemed with
+// what it issues in one store call (RedeemAuthCodeWith); the tokens are
+// signed once that committed.
 func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response, error) {
 	c := &req.Client.Client
 	if err := checkGrantAllowed(c, TypeAuthorizationCode); err != nil {
@@ -42,40 +49,74 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if code == "" || len(code) > opaque.MaxLength {
 		return nil, oauth.InvalidRequest("code is required")
 	}
+	if err := g.ready(); err != nil {
+		return nil, err
+	}
 	now := g.now()
 	hash := opaque.Hash(code)
-	// The code and its user in one read (one round trip on PostgreSQL);
-	// the user is only looked at once the request has passed the code's
-	// checks.
-	ac, u, err := g.Store.GetAuthCodeUser(ctx, hash)
+	var p planned
+	ac, err := g.Store.RedeemAuthCodeWith(ctx, hash, now, func(ac *store.AuthCode, u *store.User) (store.Issue, error) {
+		var issue store.Issue
+		var err error
+		p, issue, err = g.plan(req, ac, u, now)
+		return issue, err
+	})
+	var oe *oauth.Error
 	switch {
+	case err == nil:
+	case errors.As(err, &oe):
+		return nil, oe
+	case errors.Is(err, errCodeRedeemed), errors.Is(err, store.ErrReused):
+		// Redeemed before, or by a concurrent redemption that won: what
+		// it issued is committed with it.
+		return nil, g.replayed(ctx, req, &ac, hash)
+	case errors.Is(err, store.ErrExpired):
+		return nil, oauth.InvalidGrant("the authorization code has expired")
 	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the authorization code is invalid")
-	case err != nil:
-		return nil, oauth.ServerError(fmt.Errorf("look up code: %w", err))
+	default:
+		return nil, oauth.ServerError(fmt.Errorf("redeem code: %w", err))
 	}
-	if err := checkCode(&ac, c.ID, req.Form.Get("redirect_uri"), req.Form.Get("code_verifier")); err != nil {
+	resp, err := g.sign(ctx, p)
+	if err != nil {
+		// Nothing signed reaches the client: what the redemption
+		// recorded is revoked, so that the tokens it names never work.
+		if rerr := g.Store.RevokeAuthCodeIssue(ctx, hash); rerr != nil {
+			return nil, g.revocationFailed(ctx, req, "authorization code issue", rerr)
+		}
 		return nil, err
+	}
+	return resp, nil
+}
+
+// plan judges the token request against the code and its user, in the
+// order of the rules, and plans what the redemption issues (Tokens.plan):
+// the code's client, redirect URI and verifier, then its DPoP binding,
+// then a replay, then its expiry and the user.
+func (g *AuthorizationCode) plan(req *Request, ac *store.AuthCode, u *store.User, now time.Time) (planned, store.Issue, error) {
+	c := &req.Client.Client
+	if err := checkCode(ac, c.ID, req.Form.Get("redirect_uri"), req.Form.Get("code_verifier")); err != nil {
+		return planned{}, store.Issue{}, err
 	}
 	// Before the replay check: without the key the code is bound to, a
 	// stolen code is worth nothing, not even a revocation.
-	if err := checkCodeBinding(&ac, req.DPoPKey); err != nil {
-		return nil, err
+	if err := checkCodeBinding(ac, req.DPoPKey); err != nil {
+		return planned{}, store.Issue{}, err
 	}
 	if !ac.UsedAt.IsZero() {
-		return nil, g.replayed(ctx, req, &ac, hash)
+		return planned{}, store.Issue{}, errCodeRedeemed
 	}
 	if !now.Before(ac.ExpiresAt) {
-		return nil, oauth.InvalidGrant("the authorization code has expired")
+		return planned{}, store.Issue{}, oauth.InvalidGrant("the authorization code has expired")
 	}
 	if u.ID == "" || u.Disabled {
-		return nil, oauth.InvalidGrant("the user is no longer active")
+		return planned{}, store.Issue{}, oauth.InvalidGrant("the user is no longer active")
 	}
 	claims, err := oidc.DecodeClaimsRequest(ac.Claims)
 	if err != nil {
-		return nil, oauth.ServerError(fmt.Errorf("stored claims request: %w", err))
+		return planned{}, store.Issue{}, oauth.ServerError(fmt.Errorf("stored claims request: %w", err))
 	}
-	st := grantState{client: c, user: &u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
+	st := grantState{client: c, user: u, scopes: ac.Scopes, audience: ac.Audience, sessionID: ac.SessionID,
 		authTime: ac.AuthTime, amr: ac.AMR, acr: ac.ACR, nonce: ac.Nonce, claims: claims,
 		binding: requestBinding(req)}
 	if len(st.audience) == 0 {
@@ -84,26 +125,14 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	// The code's grant is for its audience; resource in the token
 	// request (which MCP clients always send) may only name it again.
 	if st.accessAudience, err = TokenResources(req.Form, st.audience); err != nil {
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
-	resp, issue, err := g.issue(ctx, st, now)
+	p, issue, err := g.Tokens.plan(st, now)
 	if err != nil {
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
 	g.auditIssue(&issue, req, TypeAuthorizationCode, st, now)
-	stored, err := g.Store.RedeemAuthCode(ctx, hash, now, issue)
-	switch {
-	case errors.Is(err, store.ErrReused):
-		// A concurrent redemption won: what it issued is committed with it.
-		return nil, g.replayed(ctx, req, &stored, hash)
-	case errors.Is(err, store.ErrExpired):
-		return nil, oauth.InvalidGrant("the authorization code has expired")
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauth.InvalidGrant("the authorization code is invalid")
-	case err != nil:
-		return nil, oauth.ServerError(fmt.Errorf("redeem code: %w", err))
-	}
-	return resp, nil
+	return p, issue, nil
 }
 
 // checkCode validates a token request against its code: the client it was

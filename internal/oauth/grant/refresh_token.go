@@ -6,21 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/opaque"
 	"github.com/writ-dev/writ/internal/store"
 )
 
-// ConsentGetter reads a user's consent to a client.
-type ConsentGetter interface {
-	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
-}
-
 // RefreshStores are the stores the refresh token grant needs.
 type RefreshStores interface {
 	store.RefreshRotator
-	ConsentGetter
 }
 
 // RefreshToken is the refresh token grant (RFC 6749 §6) with rotation: each
@@ -55,58 +50,115 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if value == "" || len(value) > opaque.MaxLength {
 		return nil, oauth.InvalidRequest("refresh_token is required")
 	}
+	if err := g.ready(); err != nil {
+		return nil, err
+	}
 	now := g.now()
 	hash := opaque.Hash(value)
-	// The token and its user in one read (one round trip on PostgreSQL);
-	// the user is only looked at once the token has passed its checks.
-	old, u, err := g.Store.GetRefreshTokenUser(ctx, hash)
+	var p planned
+	old, err := g.Store.RotateRefreshTokenWith(ctx, hash, now, func(old *store.RefreshToken, u *store.User, consent func() (store.Consent, error)) (store.Issue, error) {
+		var issue store.Issue
+		var err error
+		p, issue, err = g.plan(ctx, req, old, u, consent, now)
+		return issue, err
+	})
+	var oe *oauth.Error
+	var rf *refusal
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case err == nil:
+	case errors.As(err, &oe):
+		return nil, oe
+	case errors.As(err, &rf):
+		return nil, g.refuse(ctx, req, &old, rf)
+	case errors.Is(err, store.ErrReused):
+		// A concurrent rotation won; the store revoked the family.
+		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
+		g.reuseDetected(TypeRefreshToken)
+		g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
+		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
+	case errors.Is(err, store.ErrNotFound) && old.Hash == nil:
 		return nil, oauth.InvalidGrant("the refresh token is invalid")
-	case err != nil:
-		return nil, oauth.ServerError(err)
+	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
+		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
+	default:
+		return nil, oauth.ServerError(fmt.Errorf("rotate refresh token: %w", err))
 	}
+	resp, err := g.sign(ctx, p)
+	if err != nil {
+		// Nothing signed reaches the client, and the token it presented
+		// is rotated: its family is revoked, as after a failed rotation.
+		if rerr := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+			return nil, g.revocationFailed(ctx, req, "refresh token family", rerr)
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+// refusal ends a refresh plan that refuses the request with more than an
+// error: a reuse (the family is revoked, the reuse logged) or a token that
+// may not be refreshed any more (the family is revoked with why).
+type refusal struct {
+	reused bool
+	why    string
+}
+
+func (r *refusal) Error() string { return "grant: refresh refused: " + r.why }
+
+// refuse carries out a refusal once the plan's transaction ended.
+func (g *RefreshToken) refuse(ctx context.Context, req *Request, old *store.RefreshToken, r *refusal) error {
+	if r.reused {
+		return g.reused(ctx, req, old)
+	}
+	return g.revokeFamily(ctx, req, old, r.why)
+}
+
+// plan judges the refresh request against the presented token, its user
+// and the user's consent, in the order of the rules, and plans the
+// rotation (Tokens.plan).
+func (g *RefreshToken) plan(ctx context.Context, req *Request, old *store.RefreshToken, u *store.User, consent func() (store.Consent, error), now time.Time) (planned, store.Issue, error) {
+	c := &req.Client.Client
 	if old.ClientID != c.ID {
-		return nil, oauth.InvalidGrant("the refresh token was issued to another client")
+		return planned{}, store.Issue{}, oauth.InvalidGrant("the refresh token was issued to another client")
 	}
 	// A request without the bound key's proof has no effect: whoever
 	// holds a stolen bound token but not the key cannot even revoke it.
-	if err := checkRefreshBinding(&old, req.DPoPKey); err != nil {
+	if err := checkRefreshBinding(old, req.DPoPKey); err != nil {
 		g.securityEvent(ctx, req, "DPoP-bound refresh token presented without a proof by its key", old.UserID)
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
 	famX5T, err := familyX5T(old.Extra)
 	if err != nil {
-		return nil, oauth.ServerError(err)
+		return planned{}, store.Issue{}, oauth.ServerError(err)
 	}
 	if err := checkRefreshCert(famX5T, req); err != nil {
 		g.securityEvent(ctx, req, "certificate-bound refresh token presented without its certificate", old.UserID)
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
 	if !old.RotatedAt.IsZero() {
-		return nil, g.reused(ctx, req, &old)
+		return planned{}, store.Issue{}, &refusal{reused: true, why: "reused"}
 	}
 	if old.Revoked || !now.Before(old.ExpiresAt) || !now.Before(old.FamilyExpiresAt) {
-		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
+		return planned{}, store.Issue{}, oauth.InvalidGrant("the refresh token has expired or was revoked")
 	}
 	scopes, refreshScopes, err := refreshScopes(req.Form.Get("scope"), old.Scopes, c.Scopes)
 	if err != nil {
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
 	if u.ID == "" || u.Disabled {
-		return nil, g.revokeFamily(ctx, req, &old, "the user is no longer active")
+		return planned{}, store.Issue{}, &refusal{why: "the user is no longer active"}
 	}
 	// A family issued by token exchange rests on its delegation (revoking
 	// the delegation revokes the family), not on the user's consent.
 	if !c.FirstParty && old.DelegationID == "" {
-		consent, err := g.Store.GetConsent(ctx, u.ID, c.ID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !consent.Covers(scopes)) {
-			return nil, g.revokeFamily(ctx, req, &old, "the user has withdrawn consent")
+		cs, err := consent()
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !cs.Covers(scopes)) {
+			return planned{}, store.Issue{}, &refusal{why: "the user has withdrawn consent"}
 		} else if err != nil {
-			return nil, oauth.ServerError(err)
+			return planned{}, store.Issue{}, oauth.ServerError(err)
 		}
 	}
-	st := grantState{client: c, user: &u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
+	st := grantState{client: c, user: u, scopes: scopes, audience: old.Audience, sessionID: old.SessionID,
 		authTime: old.AuthTime, amr: old.AMR, acr: old.ACR, familyID: old.FamilyID, familyExp: old.FamilyExpiresAt,
 		rotate: true, refreshScopes: refreshScopes, extra: old.Extra, delegationID: old.DelegationID,
 		// The family keeps its bindings; a family bound to a certificate
@@ -116,30 +168,17 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	// RFC 8707 §2.2: resource narrows this access token to audiences the
 	// refresh token was granted for; the refresh token keeps them all.
 	if st.accessAudience, err = TokenResources(req.Form, old.Audience); err != nil {
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
-	resp, issue, err := g.issue(ctx, st, now)
+	p, issue, err := g.Tokens.plan(st, now)
 	if err != nil {
-		return nil, err
+		return planned{}, store.Issue{}, err
 	}
 	if g.NoRotation != nil && g.NoRotation(c) {
-		keepPresented(resp, &issue)
+		keepPresented(p.resp, &issue)
 	}
 	g.auditIssue(&issue, req, TypeRefreshToken, st, now)
-	old, err = g.Store.RotateRefreshToken(ctx, hash, now, issue)
-	switch {
-	case errors.Is(err, store.ErrReused):
-		// A concurrent rotation won; the store revoked the family.
-		g.securityEvent(ctx, req, "refresh token reused; its family is revoked", old.UserID)
-		g.reuseDetected(TypeRefreshToken)
-		g.auditReuse(ctx, req, store.AuditRefreshReused, TypeRefreshToken, old.UserID, old.FamilyID)
-		return nil, oauth.InvalidGrant("the refresh token was already used; its whole family is revoked")
-	case errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
-		return nil, oauth.InvalidGrant("the refresh token has expired or was revoked")
-	case err != nil:
-		return nil, oauth.ServerError(fmt.Errorf("rotate refresh token: %w", err))
-	}
-	return resp, nil
+	return p, issue, nil
 }
 
 // refreshScopes returns the scope of the new access token and of the new

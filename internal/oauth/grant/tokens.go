@@ -166,8 +166,46 @@ func requestBinding(req *Request) binding {
 // issue mints, in memory, the access token, the ID token (openid scope)
 // and a refresh token (offline_access scope and the refresh_token grant
 // registered, or a rotation), and returns the response with the
-// store.Issue to commit. Nothing is stored.
+// store.Issue to commit. Nothing is stored. It is plan, then sign.
 func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Response, store.Issue, error) {
+	p, issue, err := t.plan(g, now)
+	if err != nil {
+		return nil, store.Issue{}, err
+	}
+	resp, err := t.sign(ctx, p)
+	if err != nil {
+		return nil, store.Issue{}, err
+	}
+	return resp, issue, nil
+}
+
+// planned is what plan fixed and sign completes: the response with every
+// token but the signed ones, the access token to sign, and the ID token's
+// inputs when one is due.
+type planned struct {
+	resp   *Response
+	access mint.Issued
+	// user and client are set when an ID token is due, with its params
+	// (AccessToken is filled in by sign).
+	user   *store.User
+	client *store.Client
+	id     IDTokenParams
+}
+
+// ready fails, before anything is planned or stored, when no token could
+// be signed: a redemption that could not sign must not consume its code.
+func (t *Tokens) ready() error {
+	if err := t.Minter.CanSign(); err != nil {
+		return mintFailed(err)
+	}
+	return nil
+}
+
+// plan fixes, in memory and without signing, what issue returns: the IDs,
+// lifetimes and records of the access token and the refresh token, and
+// the store.Issue to commit. sign then signs. A grant that plans inside
+// its store transaction keeps the signatures out of it.
+func (t *Tokens) plan(g grantState, now time.Time) (planned, store.Issue, error) {
 	ttl := g.client.AccessTokenTTL
 	if ttl <= 0 {
 		ttl = t.AccessTTL
@@ -187,7 +225,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 	if len(g.extra) > 0 {
 		members, err := strictjson.ParseObject(string(g.extra), 0, nil)
 		if err != nil {
-			return nil, store.Issue{}, oauth.ServerError(fmt.Errorf("refresh token family claims: %w", err))
+			return planned{}, store.Issue{}, oauth.ServerError(fmt.Errorf("refresh token family claims: %w", err))
 		}
 		if extra == nil {
 			extra = make(map[string]any, len(members))
@@ -201,7 +239,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			extra[m.Name] = json.RawMessage(m.Value)
 		}
 	}
-	at, err := t.Minter.PrepareContext(ctx, mint.AccessToken{
+	at, err := t.Minter.Plan(mint.AccessToken{
 		ClientID: g.client.ID,
 		Subject:  g.user.ID,
 		Scopes:   g.scopes,
@@ -211,25 +249,20 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		Extra:    withCnf(extra, g.jkt, g.x5t),
 	})
 	if err != nil {
-		return nil, store.Issue{}, mintFailed(err)
+		return planned{}, store.Issue{}, mintFailed(err)
 	}
 	issue := store.Issue{Access: store.IssuedAccess{
 		JTI: at.ID, Opaque: at.Record,
 		// A revocation must outlast every verifier's clock-skew leeway.
 		ExpiresAt: at.ExpiresAt.Add(jwt.DefaultLeeway),
 	}}
-	resp := &Response{AccessToken: at.Value, TokenType: tokenType(g.jkt), ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}
+	p := planned{access: at, resp: &Response{TokenType: tokenType(g.jkt), ExpiresIn: at.ExpiresIn(), Scope: oauth.JoinScope(g.scopes)}}
 	if slices.Contains(g.scopes, "openid") && t.IDTokens != nil {
-		idt, err := t.IDTokens.IssueIDToken(ctx, g.user, g.client, IDTokenParams{
+		p.user, p.client = g.user, g.client
+		p.id = IDTokenParams{
 			Scopes: g.scopes, Nonce: g.nonce, AuthTime: g.authTime, AMR: g.amr, ACR: g.acr,
-			SessionID: g.sessionID, AccessToken: at.Value, Claims: g.claims,
-		})
-		if err != nil {
-			// An *oauth.Error (an ID token that cannot be encrypted to the
-			// client's key) is kept; anything else is a server error.
-			return nil, store.Issue{}, oauth.AsError(err)
+			SessionID: g.sessionID, Claims: g.claims,
 		}
-		resp.IDToken = idt
 	}
 	if (g.rotate || (slices.Contains(g.scopes, "offline_access") && slices.Contains(g.client.GrantTypes, TypeRefreshToken))) && AgentMayRefresh(g.client) {
 		value, hash := opaque.New(opaque.RefreshTokenPrefix)
@@ -252,7 +285,7 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 		rtExtra := g.extra
 		if g.refreshX5T != "" {
 			if rtExtra, err = withFamilyX5T(g.extra, g.refreshX5T); err != nil {
-				return nil, store.Issue{}, oauth.ServerError(err)
+				return planned{}, store.Issue{}, oauth.ServerError(err)
 			}
 		}
 		issue.Refresh = &store.RefreshToken{
@@ -261,9 +294,29 @@ func (t *Tokens) issue(ctx context.Context, g grantState, now time.Time) (*Respo
 			CreatedAt: now, ExpiresAt: exp, FamilyExpiresAt: famExp, JKT: g.refreshJKT,
 			DelegationID: g.delegationID, Extra: rtExtra,
 		}
-		resp.RefreshToken = value
+		p.resp.RefreshToken = value
 	}
-	return resp, issue, nil
+	return p, issue, nil
+}
+
+// sign signs what plan fixed: the access token, then the ID token (whose
+// at_hash is of the access token), and returns the response.
+func (t *Tokens) sign(ctx context.Context, p planned) (*Response, error) {
+	if err := t.Minter.Sign(ctx, &p.access); err != nil {
+		return nil, mintFailed(err)
+	}
+	p.resp.AccessToken = p.access.Value
+	if p.user != nil {
+		p.id.AccessToken = p.access.Value
+		idt, err := t.IDTokens.IssueIDToken(ctx, p.user, p.client, p.id)
+		if err != nil {
+			// An *oauth.Error (an ID token that cannot be encrypted to the
+			// client's key) is kept; anything else is a server error.
+			return nil, oauth.AsError(err)
+		}
+		p.resp.IDToken = idt
+	}
+	return p.resp, nil
 }
 
 // securityEvent logs a sign of credential theft at warn, with who and

@@ -175,6 +175,25 @@ func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, 
 	return c, nil
 }
 
+// RedeemAuthCodeWith reads the code and its user in one round trip
+// (GetAuthCodeUser), plans the issue, and redeems the code with it
+// (RedeemAuthCode: one statement when nothing changed in between).
+func (s *Store) RedeemAuthCodeWith(ctx context.Context, hash []byte, now time.Time, plan store.CodePlan) (store.AuthCode, error) {
+	const op = "store/postgres: redeem authorization code"
+	if err := store.CheckExpiry("use time", now); err != nil {
+		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+	}
+	c, u, err := s.GetAuthCodeUser(ctx, hash)
+	if err != nil {
+		return store.AuthCode{}, err
+	}
+	issue, err := plan(&c, &u)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", op, err)
+	}
+	return s.RedeemAuthCode(ctx, hash, now, issue)
+}
+
 // RevokeAuthCodeIssue revokes what the redemption of the code issued, in
 // one transaction with the code and then the family locked.
 func (s *Store) RevokeAuthCodeIssue(ctx context.Context, hash []byte) error {

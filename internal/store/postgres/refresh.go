@@ -197,6 +197,25 @@ func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.Ref
 		`SELECT f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`)
 }
 
+// RotateRefreshTokenWith reads the old token and its user in one round
+// trip (GetRefreshTokenUser), plans the issue, and rotates with it
+// (RotateRefreshToken: one statement when nothing changed in between).
+func (s *Store) RotateRefreshTokenWith(ctx context.Context, oldHash []byte, now time.Time, plan store.RefreshPlan) (store.RefreshToken, error) {
+	const op = "store/postgres: rotate refresh token"
+	if err := store.CheckExpiry("rotation time", now); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+	}
+	old, u, err := s.GetRefreshTokenUser(ctx, oldHash)
+	if err != nil {
+		return store.RefreshToken{}, err
+	}
+	issue, err := plan(&old, &u, func() (store.Consent, error) { return s.GetConsent(ctx, old.UserID, old.ClientID) })
+	if err != nil {
+		return old, fmt.Errorf("%s: %w", op, err)
+	}
+	return s.RotateRefreshToken(ctx, oldHash, now, issue)
+}
+
 // RotateRefreshToken exchanges the old token for issue.Refresh and stores
 // issue's access token in one transaction, with the family row locked
 // first and then the token row (SELECT ... FOR UPDATE); a reuse revokes

@@ -18,13 +18,6 @@ const authCodeColumns = `hash, client_id, user_id, session_id, redirect_uri, sco
 
 const selectAuthCode = `SELECT ` + authCodeColumns + ` FROM auth_codes`
 
-// redeemAuthCode marks an unused code that has not expired used and
-// records what its redemption issued, returning the code as it now stands.
-const redeemAuthCode = `UPDATE auth_codes SET used_at = ?, issued_family_id = ?, issued_access_jti = ?,
-	issued_access_hash = ?, issued_access_expires_at = ?
-	WHERE hash = ? AND used_at IS NULL AND expires_at > ?
-	RETURNING ` + authCodeColumns
-
 func scanAuthCode(row scanner) (store.AuthCode, error) {
 	var (
 		c                        store.AuthCode
@@ -128,64 +121,82 @@ func withUser[T any](ctx context.Context, s *Store, rec T, userID string, err er
 // one BEGIN IMMEDIATE transaction; store.ErrReused (with the record) if it
 // was redeemed before.
 func (s *Store) RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue store.Issue) (store.AuthCode, error) {
-	const op = "store/sqlite: redeem authorization code"
 	if err := issue.Validate(); err != nil {
-		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
+		return store.AuthCode{}, fmt.Errorf("store/sqlite: redeem authorization code: %w", err)
 	}
+	return s.RedeemAuthCodeWith(ctx, hash, now, func(*store.AuthCode, *store.User) (store.Issue, error) { return issue, nil })
+}
+
+// RedeemAuthCodeWith reads the code and its user, plans the issue and
+// redeems the code, in one BEGIN IMMEDIATE transaction on the writer,
+// whose page cache holds what the redemption reads.
+func (s *Store) RedeemAuthCodeWith(ctx context.Context, hash []byte, now time.Time, plan store.CodePlan) (store.AuthCode, error) {
+	const op = "store/sqlite: redeem authorization code"
 	if err := store.CheckExpiry("use time", now); err != nil {
 		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	var accessHash []byte
-	if issue.Access.Opaque != nil {
-		accessHash = issue.Access.Opaque.Hash
-	}
-	var familyID string
-	if issue.Refresh != nil {
-		familyID = issue.Refresh.FamilyID
-	}
 	var c store.AuthCode
+	planned := false
 	err := s.inTx(ctx, func(tx dbtx) error {
-		// One statement takes an unused, unexpired code and returns it as
-		// it now stands; no row means there is nothing to redeem, and the
-		// code is read once more to say why.
 		var err error
-		c, err = scanAuthCode(tx.QueryRowContext(ctx, redeemAuthCode,
-			encodeTime(now), familyID, issue.Access.JTI, nullBytes(accessHash),
-			encodeTime(issue.Access.ExpiresAt), hash, encodeTime(now)))
+		c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
 		if errors.Is(err, sql.ErrNoRows) {
-			c, err = scanAuthCode(tx.QueryRowContext(ctx, selectAuthCode+` WHERE hash = ?`, hash))
-			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			if err != nil {
-				return err
-			}
-			if err := store.CheckRedeemable(c, now, issue); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: the code changed while it was redeemed", store.ErrConflict)
+			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		// The rule's remaining checks, on the code as it was.
-		was := c
-		was.UsedAt = time.Time{}
-		if err := store.CheckRedeemable(was, now, issue); err != nil {
+		u, err := scanUser(tx.QueryRowContext(ctx, selectUser+` WHERE id = ?`, c.UserID))
+		if errors.Is(err, sql.ErrNoRows) {
+			u, err = store.User{}, nil
+		}
+		if err != nil {
 			return err
 		}
-		return writeIssue(ctx, tx, issue, true)
+		planned = true
+		issue, err := plan(&c, &u)
+		if err != nil {
+			return err
+		}
+		if err := issue.Validate(); err != nil {
+			return err
+		}
+		if err := store.CheckRedeemable(c, now, issue); err != nil {
+			return err
+		}
+		var accessHash []byte
+		if issue.Access.Opaque != nil {
+			accessHash = issue.Access.Opaque.Hash
+		}
+		var familyID string
+		if issue.Refresh != nil {
+			familyID = issue.Refresh.FamilyID
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?, issued_family_id = ?, issued_access_jti = ?,
+			issued_access_hash = ?, issued_access_expires_at = ? WHERE hash = ?`,
+			encodeTime(now), familyID, issue.Access.JTI, nullBytes(accessHash), encodeTime(issue.Access.ExpiresAt), hash); err != nil {
+			return err
+		}
+		if err := writeIssue(ctx, tx, issue, true); err != nil {
+			return err
+		}
+		c.UsedAt = decodeTime(encodeTime(now))
+		c.IssuedFamilyID, c.IssuedAccessJTI, c.IssuedAccessHash = familyID, issue.Access.JTI, accessHash
+		c.IssuedAccessExpiresAt = decodeTime(encodeTime(issue.Access.ExpiresAt))
+		return nil
 	})
 	switch {
-	case errors.Is(err, store.ErrReused), errors.Is(err, store.ErrExpired):
+	case err == nil:
+		return c, nil
+	case planned:
+		// The code as it was read: what plan judged, and for ErrReused
+		// what its first redemption issued.
 		return c, fmt.Errorf("%s: %w", op, err)
-	case err != nil:
-		return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return c, nil
+	return store.AuthCode{}, fmt.Errorf("%s: %w", op, err)
 }
 
 // RevokeAuthCodeIssue revokes what the redemption of the code issued, in

@@ -201,13 +201,33 @@ func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.Ref
 // issue's access token in one BEGIN IMMEDIATE transaction; a reuse revokes
 // the family (and commits that).
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue store.Issue) (store.RefreshToken, error) {
-	const op = "store/sqlite: rotate refresh token"
+	if err := checkRotationIssue(issue); err != nil {
+		return store.RefreshToken{}, fmt.Errorf("store/sqlite: rotate refresh token: %w", err)
+	}
+	return s.rotate(ctx, oldHash, now, nil, issue)
+}
+
+// RotateRefreshTokenWith reads the old token and its user, plans the
+// issue and rotates, in one BEGIN IMMEDIATE transaction on the writer.
+func (s *Store) RotateRefreshTokenWith(ctx context.Context, oldHash []byte, now time.Time, plan store.RefreshPlan) (store.RefreshToken, error) {
+	return s.rotate(ctx, oldHash, now, plan, store.Issue{})
+}
+
+// checkRotationIssue refuses an issue no rotation can store.
+func checkRotationIssue(issue store.Issue) error {
 	if err := issue.Validate(); err != nil {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
+		return err
 	}
 	if issue.Refresh == nil {
-		return store.RefreshToken{}, fmt.Errorf("%s: %w: no new refresh token", op, store.ErrInvalid)
+		return fmt.Errorf("%w: no new refresh token", store.ErrInvalid)
 	}
+	return nil
+}
+
+// rotate is RotateRefreshTokenWith with plan, or RotateRefreshToken of
+// issue when plan is nil.
+func (s *Store) rotate(ctx context.Context, oldHash []byte, now time.Time, plan store.RefreshPlan, issue store.Issue) (store.RefreshToken, error) {
+	const op = "store/sqlite: rotate refresh token"
 	if err := store.CheckExpiry("rotation time", now); err != nil {
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -224,6 +244,29 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		}
 		if err != nil {
 			return err
+		}
+		if plan != nil {
+			u, err := scanUser(tx.QueryRowContext(ctx, selectUser+` WHERE id = ?`, old.UserID))
+			if errors.Is(err, sql.ErrNoRows) {
+				u, err = store.User{}, nil
+			}
+			if err != nil {
+				return err
+			}
+			consent := func() (store.Consent, error) {
+				c, err := scanConsent(tx.QueryRowContext(ctx, selectConsent+` WHERE user_id = ? AND client_id = ?`, old.UserID, old.ClientID))
+				if errors.Is(err, sql.ErrNoRows) {
+					return store.Consent{}, fmt.Errorf("store/sqlite: get consent: %w", store.ErrNotFound)
+				}
+				return c, err
+			}
+			was := old
+			if issue, err = plan(&was, &u, consent); err != nil {
+				return &planError{err}
+			}
+			if err := checkRotationIssue(issue); err != nil {
+				return err
+			}
 		}
 		if !old.RotatedAt.IsZero() {
 			// A reuse, even in a family revoked already (by an earlier
@@ -250,7 +293,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 		}
 		return writeIssue(ctx, tx, issue, false)
 	})
+	var pe *planError
 	switch {
+	case errors.As(err, &pe):
+		return old, fmt.Errorf("%s: %w", op, pe.err)
 	case reused && err == nil:
 		return old, fmt.Errorf("%s: %w: the family is revoked", op, store.ErrReused)
 	case errors.Is(err, store.ErrNotFound) && old.Hash == nil:
@@ -265,6 +311,13 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash []byte, now time
 	old.RotatedAt = decodeTime(encodeTime(now))
 	return old, nil
 }
+
+// planError carries a plan's error out of the transaction it ended, apart
+// from the store's own errors.
+type planError struct{ err error }
+
+func (e *planError) Error() string { return e.err.Error() }
+func (e *planError) Unwrap() error { return e.err }
 
 // writeIssue stores what a redemption or rotation issued: the opaque
 // access token's record and the new refresh token (starting its family

@@ -76,6 +76,7 @@ var operations = [...]string{
 	"PutSAMLServiceProvider",
 	"PutTrustedIssuer",
 	"RedeemAuthCode",
+	"RedeemAuthCodeWith",
 	"RedeemDeviceCode",
 	"RevokeAuthCodeIssue",
 	"RevokeClientGrants",
@@ -86,6 +87,7 @@ var operations = [...]string{
 	"RevokeToken",
 	"RevokeUserRefreshTokens",
 	"RotateRefreshToken",
+	"RotateRefreshTokenWith",
 	"SealAudit",
 	"TouchSession",
 	"UpdateClient",
@@ -623,6 +625,14 @@ func (s *Store) RedeemAuthCode(ctx context.Context, a1 []uint8, a2 time.Time, a3
 	return r0, r1
 }
 
+// RedeemAuthCodeWith observes store.Store.RedeemAuthCodeWith.
+func (s *Store) RedeemAuthCodeWith(ctx context.Context, a1 []uint8, a2 time.Time, a3 store.CodePlan) (store.AuthCode, error) {
+	ctx, end := s.obs(ctx, "RedeemAuthCodeWith")
+	r0, r1 := s.Store.RedeemAuthCodeWith(ctx, a1, a2, a3)
+	end(r1)
+	return r0, r1
+}
+
 // RedeemDeviceCode observes store.Store.RedeemDeviceCode.
 func (s *Store) RedeemDeviceCode(ctx context.Context, a1 []uint8, a2 time.Time, a3 store.Issue) (store.DeviceCode, error) {
 	ctx, end := s.obs(ctx, "RedeemDeviceCode")
@@ -699,6 +709,14 @@ func (s *Store) RevokeUserRefreshTokens(ctx context.Context, a1 string) error {
 func (s *Store) RotateRefreshToken(ctx context.Context, a1 []uint8, a2 time.Time, a3 store.Issue) (store.RefreshToken, error) {
 	ctx, end := s.obs(ctx, "RotateRefreshToken")
 	r0, r1 := s.Store.RotateRefreshToken(ctx, a1, a2, a3)
+	end(r1)
+	return r0, r1
+}
+
+// RotateRefreshTokenWith observes store.Store.RotateRefreshTokenWith.
+func (s *Store) RotateRefreshTokenWith(ctx context.Context, a1 []uint8, a2 time.Time, a3 store.RefreshPlan) (store.RefreshToken, error) {
+	ctx, end := s.obs(ctx, "RotateRefreshTokenWith")
+	r0, r1 := s.Store.RotateRefreshTokenWith(ctx, a1, a2, a3)
 	end(r1)
 	return r0, r1
 }

@@ -42,6 +42,7 @@ func signInTests() []struct {
 		{"Session/Delete", testSessionDelete},
 		{"Session/Invalid", testSessionInvalid},
 		{"AuthCode/RoundTrip", testAuthCodeRoundTrip},
+		{"AuthCode/Planned", testAuthCodePlanned},
 		{"AuthCode/Reuse", testAuthCodeReuse},
 		{"AuthCode/NotFound", testAuthCodeNotFound},
 		{"AuthCode/Invalid", testAuthCodeInvalid},
@@ -50,6 +51,7 @@ func signInTests() []struct {
 		{"Refresh/Family", testRefreshFamily},
 		{"Refresh/NotFound", testRefreshNotFound},
 		{"Refresh/Rotate", testRefreshRotate},
+		{"Refresh/Planned", testRefreshPlanned},
 		{"Refresh/KeepPresented", testRefreshKeepPresented},
 		{"Refresh/Reuse", testRefreshReuse},
 		{"Refresh/Expired", testRefreshExpired},
@@ -937,6 +939,128 @@ func rotation(next store.RefreshToken) store.Issue {
 		Access:  store.IssuedAccess{JTI: fmt.Sprintf("jti-%x", next.Hash[:8]), ExpiresAt: next.ExpiresAt},
 		Refresh: &next,
 	}
+}
+
+// testAuthCodePlanned: RedeemAuthCodeWith hands its plan the code and its
+// user as stored; a plan's error is returned with the code and writes
+// nothing; a plan that sees a redeemed code gets it with what it issued;
+// the issue a plan returns is redeemed by RedeemAuthCode's rules.
+func testAuthCodePlanned(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	want := fullAuthCode("c", "u", "code-1")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, want))
+	now := base.Add(10 * time.Second)
+
+	refused := errors.New("refused by the plan")
+	calls := 0
+	got, err := s.RedeemAuthCodeWith(ctx, want.Hash, now, func(c *store.AuthCode, u *store.User) (store.Issue, error) {
+		calls++
+		wantAuthCode(t, want, *c)
+		wantUser(t, fullUser("u", "User"), *u)
+		return store.Issue{}, refused
+	})
+	if !errors.Is(err, refused) || calls != 1 {
+		t.Fatalf("RedeemAuthCodeWith with a refusing plan: %v after %d calls, want the plan's error after 1", err, calls)
+	}
+	wantAuthCode(t, want, got)
+	stored, err := s.GetAuthCode(ctx, want.Hash)
+	must(t, "GetAuthCode after a refused plan", err)
+	wantAuthCode(t, want, stored)
+
+	issue := opaqueIssue("c", "u", "at-1", "fam-1", "rt-1")
+	got, err = s.RedeemAuthCodeWith(ctx, want.Hash, now, func(*store.AuthCode, *store.User) (store.Issue, error) { return issue, nil })
+	must(t, "RedeemAuthCodeWith", err)
+	want = redeemed(want, now, issue)
+	wantAuthCode(t, want, got)
+	rt, err := s.GetRefreshToken(ctx, issue.Refresh.Hash)
+	must(t, "GetRefreshToken of the issued refresh token", err)
+	wantRefresh(t, *issue.Refresh, rt)
+
+	// A redeemed code is shown to the plan as it stands; a plan that
+	// issues anyway gets ErrReused.
+	again := opaqueIssue("c", "u", "at-2", "fam-2", "rt-2")
+	got, err = s.RedeemAuthCodeWith(ctx, want.Hash, now.Add(time.Second), func(c *store.AuthCode, _ *store.User) (store.Issue, error) {
+		wantAuthCode(t, want, *c)
+		return again, nil
+	})
+	wantErr(t, "RedeemAuthCodeWith of a redeemed code", err, store.ErrReused)
+	wantAuthCode(t, want, got)
+	_, err = s.GetRefreshToken(ctx, again.Refresh.Hash)
+	wantErr(t, "GetRefreshToken of what a refused redemption planned", err, store.ErrNotFound)
+
+	// An unknown code never reaches the plan; a deleted user is a zero
+	// User.
+	_, err = s.RedeemAuthCodeWith(ctx, hashOf("no-such-code"), now, func(*store.AuthCode, *store.User) (store.Issue, error) {
+		t.Fatal("plan called for an unknown code")
+		return store.Issue{}, nil
+	})
+	wantErr(t, "RedeemAuthCodeWith of an unknown code", err, store.ErrNotFound)
+	mustCreateUser(t, s, fullUser("gone", "Gone"))
+	orphan := fullAuthCode("c", "gone", "code-2")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, orphan))
+	must(t, "DeleteUser", s.DeleteUser(ctx, "gone"))
+	_, err = s.RedeemAuthCodeWith(ctx, orphan.Hash, now, func(_ *store.AuthCode, u *store.User) (store.Issue, error) {
+		if u.ID != "" {
+			t.Errorf("plan got user %q of a deleted user's code, want a zero User", u.ID)
+		}
+		return store.Issue{}, refused
+	})
+	if err != nil && !errors.Is(err, refused) && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RedeemAuthCodeWith of a deleted user's code: %v", err)
+	}
+}
+
+// testRefreshPlanned: RotateRefreshTokenWith hands its plan the token, its
+// user and a reader of the user's consent to its client; a plan's error is
+// returned with the token and writes nothing; the issue a plan returns is
+// rotated by RotateRefreshToken's rules.
+func testRefreshPlanned(t *testing.T, s store.Store) {
+	base := baseTime()
+	ctx := t.Context()
+	signInFixture(t, s)
+	t1 := fullRefresh("c", "u", "fam", "rt-1")
+	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, t1))
+	now := base.Add(time.Hour)
+
+	refused := errors.New("refused by the plan")
+	_, err := s.RotateRefreshTokenWith(ctx, t1.Hash, now, func(old *store.RefreshToken, u *store.User, consent func() (store.Consent, error)) (store.Issue, error) {
+		wantRefresh(t, t1, *old)
+		wantUser(t, fullUser("u", "User"), *u)
+		_, err := consent()
+		wantErr(t, "consent before any was given", err, store.ErrNotFound)
+		return store.Issue{}, refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("RotateRefreshTokenWith with a refusing plan: %v, want the plan's error", err)
+	}
+	got, err := s.GetRefreshToken(ctx, t1.Hash)
+	must(t, "GetRefreshToken after a refused plan", err)
+	wantRefresh(t, t1, got)
+
+	must(t, "PutConsent", s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "c", Scopes: []string{"openid"}, GrantedAt: base, UpdatedAt: base}))
+	next := t1
+	next.Hash, next.CreatedAt, next.ExpiresAt = hashOf("rt-2"), now, now.Add(24*time.Hour)
+	old, err := s.RotateRefreshTokenWith(ctx, t1.Hash, now, func(_ *store.RefreshToken, _ *store.User, consent func() (store.Consent, error)) (store.Issue, error) {
+		c, err := consent()
+		if err != nil || !c.Covers([]string{"openid"}) {
+			t.Errorf("consent: %+v, %v; want the stored consent", c, err)
+		}
+		return rotation(next), nil
+	})
+	must(t, "RotateRefreshTokenWith", err)
+	t1.RotatedAt = now
+	wantRefresh(t, t1, old)
+	got, err = s.GetRefreshToken(ctx, next.Hash)
+	must(t, "GetRefreshToken of the new token", err)
+	wantRefresh(t, next, got)
+
+	_, err = s.RotateRefreshTokenWith(ctx, hashOf("no-such-token"), now, func(*store.RefreshToken, *store.User, func() (store.Consent, error)) (store.Issue, error) {
+		t.Fatal("plan called for an unknown token")
+		return store.Issue{}, nil
+	})
+	wantErr(t, "RotateRefreshTokenWith of an unknown token", err, store.ErrNotFound)
 }
 
 // redeemed is want as RedeemAuthCode(now, i) leaves it.
