@@ -415,25 +415,9 @@ type AuthCodeStore interface {
 	// CreateAuthCode stores a new code; ErrAlreadyExists if the hash is
 	// taken, ErrNotFound if the client or the user does not exist.
 	CreateAuthCode(ctx context.Context, c AuthCode) error
-	AuthCodeRedeemer
-}
-
-// CodePlan validates a token request against the code it redeems and
-// its user (a zero User, empty ID, when the user is gone), and returns
-// what the redemption issues, or an error that ends the redemption with
-// nothing written. It may run inside the store's transaction with the code
-// locked (on SQLite, while every other writer waits): it must not block,
-// and it signs nothing.
-type CodePlan func(code *AuthCode, user *User) (Issue, error)
-
-// AuthCodeRedeemer is what the authorization code grant needs: look a code
-// up, redeem it with what it issues in one transaction, and revoke what a
-// redeemed code issued.
-type AuthCodeRedeemer interface {
 	// GetAuthCode returns the code with the given hash, redeemed and
 	// expired ones included (the caller checks), or ErrNotFound. It
-	// writes nothing: the caller validates the request against the code
-	// before redeeming it.
+	// writes nothing.
 	GetAuthCode(ctx context.Context, hash []byte) (AuthCode, error)
 	// GetAuthCodeUser is GetAuthCode that also returns the user the code
 	// was issued to, read with it (PostgreSQL: one round trip for both),
@@ -461,6 +445,21 @@ type AuthCodeRedeemer interface {
 	// code exactly one succeeds; the others get ErrReused with the
 	// winner's Issued fields, which are committed with the redemption.
 	RedeemAuthCode(ctx context.Context, hash []byte, now time.Time, issue Issue) (AuthCode, error)
+	AuthCodeRedeemer
+}
+
+// CodePlan validates a token request against the code it redeems and
+// its user (a zero User, empty ID, when the user is gone), and returns
+// what the redemption issues, or an error that ends the redemption with
+// nothing written. It may run inside the store's transaction with the code
+// locked (on SQLite, while every other writer waits): it must not block,
+// and it signs nothing.
+type CodePlan func(code *AuthCode, user *User) (Issue, error)
+
+// AuthCodeRedeemer is what the authorization code grant needs: redeem a
+// code with what it issues in one call that reads it once, and revoke
+// what a redeemed code issued.
+type AuthCodeRedeemer interface {
 	// RedeemAuthCodeWith is RedeemAuthCode with the issue built by plan
 	// from the code and its user as they stand when the code is redeemed,
 	// so that a redemption reads its code once: SQLite reads them in the
@@ -499,19 +498,6 @@ type RefreshStore interface {
 	// revoked, or if DelegationID names a stored delegation that is revoked
 	// or below one that is (DelegationStore.DelegationRevoked).
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error
-	RefreshRotator
-	RefreshRevoker
-	// RevokeUserRefreshTokens revokes every refresh token family of the
-	// user (when the user is disabled); none is not an error.
-	RevokeUserRefreshTokens(ctx context.Context, userID string) error
-	// RevokeClientUserRefreshTokens revokes the user's refresh token
-	// families at one client (when consent is withdrawn); none is not an
-	// error.
-	RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error
-}
-
-// RefreshRotator is what the refresh token grant needs.
-type RefreshRotator interface {
 	// GetRefreshToken returns the token with the given hash, rotated,
 	// expired and revoked ones included (the caller decides), or
 	// ErrNotFound.
@@ -554,6 +540,19 @@ type RefreshRotator interface {
 	// 9700 §4.14.2 has the server revoke the family; the user signs in
 	// again.
 	RotateRefreshToken(ctx context.Context, oldHash []byte, now time.Time, issue Issue) (RefreshToken, error)
+	RefreshRotator
+	RefreshRevoker
+	// RevokeUserRefreshTokens revokes every refresh token family of the
+	// user (when the user is disabled); none is not an error.
+	RevokeUserRefreshTokens(ctx context.Context, userID string) error
+	// RevokeClientUserRefreshTokens revokes the user's refresh token
+	// families at one client (when consent is withdrawn); none is not an
+	// error.
+	RevokeClientUserRefreshTokens(ctx context.Context, clientID, userID string) error
+}
+
+// RefreshRotator is what the refresh token grant needs.
+type RefreshRotator interface {
 	// RotateRefreshTokenWith is RotateRefreshToken with the issue built by
 	// plan from the old token and its user as they stand when it is
 	// rotated, so that a rotation reads its token once: SQLite reads them
