@@ -193,6 +193,21 @@ func (re *ResponseEncrypter) Encrypt(ctx context.Context, c *store.Client, e Res
 	return tok, nil
 }
 
+// Ready checks, without encrypting anything, that Encrypt could encrypt
+// to c's key for e now: the key set can be had (a jwks_uri answers, and
+// its cache is then warm) and holds a fit key. It returns Encrypt's
+// errors.
+func (re *ResponseEncrypter) Ready(ctx context.Context, c *store.Client, e ResponseEncryption) error {
+	ks, err := re.keySet(ctx, c)
+	if err != nil {
+		return fmt.Errorf("oidc: the key set of client %q: %w", c.ID, err)
+	}
+	if _, err := jose.EncryptionKey(ks, e.Alg); err != nil {
+		return fmt.Errorf("%w (client %q, %s): %w", ErrNoEncryptionKey, c.ID, e.Alg, err)
+	}
+	return nil
+}
+
 func (re *ResponseEncrypter) keySet(ctx context.Context, c *store.Client) (*jose.KeySet, error) {
 	if re == nil || re.Keys == nil {
 		if len(c.JWKS) == 0 {

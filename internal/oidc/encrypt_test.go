@@ -268,3 +268,35 @@ func TestUserInfoResponsesEncode(t *testing.T) {
 		t.Fatalf("gone: %v", err)
 	}
 }
+
+// TestIDTokensReady: Ready answers as Issue would about the encryption,
+// without minting: nil when the client registered none or its key set
+// holds a fit key, Issue's OAuth errors otherwise.
+func TestIDTokensReady(t *testing.T) {
+	toks := IDTokens{Issuer: testIssuer, Keys: staticKeys{genKey(t, jose.ES256)}, Now: fixedClock(t0)}
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		toks   IDTokens
+		client *store.Client
+		code   string
+	}{
+		{"not registered", toks, &store.Client{ID: "rp"}, ""},
+		{"fit key", toks, &store.Client{ID: "rp", JWKS: jwksOf(t, genEncKey(t, jose.ECDHES, "enc-1")), IDTokenEncryptedResponseAlg: "ECDH-ES"}, ""},
+		{"no fit key", toks, &store.Client{ID: "rp", JWKS: jwksOf(t, genKey(t, jose.ES256)), IDTokenEncryptedResponseAlg: "RSA-OAEP-256"}, oauth.CodeServerError},
+		{"key set unavailable", IDTokens{Issuer: testIssuer, Encrypter: &ResponseEncrypter{Keys: unavailableKeys{}}},
+			&store.Client{ID: "rp", JWKSURI: "https://rp.example/jwks", IDTokenEncryptedResponseAlg: "ECDH-ES"}, oauth.CodeTemporarilyUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.toks.Ready(ctx, tt.client)
+			var oe *oauth.Error
+			switch {
+			case tt.code == "" && err != nil:
+				t.Fatalf("Ready: %v, want nil", err)
+			case tt.code != "" && (!errors.As(err, &oe) || oe.Code != tt.code):
+				t.Fatalf("Ready: %v, want %s", err, tt.code)
+			}
+		})
+	}
+}

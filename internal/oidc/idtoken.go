@@ -117,6 +117,22 @@ func (t IDTokens) Issue(ctx context.Context, c *store.Client, tok IDToken) (stri
 	return out, nil
 }
 
+// Ready checks that an ID token for c could be issued now: when c
+// registered id_token_encrypted_response_alg, that its key set can be had
+// and holds a key for it (ResponseEncrypter.Ready). A grant asks before it
+// consumes a code, since the ID token is encrypted after the redemption
+// committed. A failure is an *oauth.Error (EncryptionFailed).
+func (t IDTokens) Ready(ctx context.Context, c *store.Client) error {
+	e := IDTokenEncryption(c)
+	if !e.Enabled() {
+		return nil
+	}
+	if err := t.Encrypter.Ready(ctx, c, e); err != nil {
+		return EncryptionFailed("ID token", err)
+	}
+	return nil
+}
+
 // IDToken describes an ID token to mint.
 type IDToken struct {
 	// Algorithm is the client's id_token_signed_response_alg; empty means

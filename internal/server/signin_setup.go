@@ -194,6 +194,11 @@ type idTokenIssuer struct {
 	ttl    time.Duration
 }
 
+// ReadyIDToken implements grant.IDTokenIssuer.
+func (i *idTokenIssuer) ReadyIDToken(ctx context.Context, c *store.Client) error {
+	return i.tokens.Ready(ctx, c)
+}
+
 // IssueIDToken implements grant.IDTokenIssuer.
 func (i *idTokenIssuer) IssueIDToken(ctx context.Context, u *store.User, c *store.Client, p grant.IDTokenParams) (string, error) {
 	ttl := c.IDTokenTTL

@@ -49,7 +49,7 @@ func (g *AuthorizationCode) Handle(ctx context.Context, req *Request) (*Response
 	if code == "" || len(code) > opaque.MaxLength {
 		return nil, oauth.InvalidRequest("code is required")
 	}
-	if err := g.ready(); err != nil {
+	if err := g.ready(ctx, c); err != nil {
 		return nil, err
 	}
 	now := g.now()

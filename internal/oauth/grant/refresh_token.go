@@ -50,7 +50,7 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	if value == "" || len(value) > opaque.MaxLength {
 		return nil, oauth.InvalidRequest("refresh_token is required")
 	}
-	if err := g.ready(); err != nil {
+	if err := g.ready(ctx, c); err != nil {
 		return nil, err
 	}
 	now := g.now()

@@ -17,6 +17,8 @@ import (
 // cannot be used would.
 type failingIDTokens struct{}
 
+func (failingIDTokens) ReadyIDToken(context.Context, *store.Client) error { return nil }
+
 func (failingIDTokens) IssueIDToken(context.Context, *store.User, *store.Client, grant.IDTokenParams) (string, error) {
 	return "", errors.New("the ID token cannot be made")
 }
@@ -62,6 +64,38 @@ func TestSignatureFailureRevokes(t *testing.T) {
 		wantOAuthError(t, err, oauth.CodeServerError, 500)
 		if !f.refreshRevoked(t, first.RefreshToken) {
 			t.Error("a rotation whose tokens could not be signed left the family active")
+		}
+	})
+}
+
+// unreadyIDTokens cannot issue ID tokens now, and says so before.
+type unreadyIDTokens struct{ failingIDTokens }
+
+func (unreadyIDTokens) ReadyIDToken(context.Context, *store.Client) error {
+	return oauth.TemporarilyUnavailable(errors.New("jwks_uri did not answer"), "the ID token cannot be encrypted: the client's key set is unavailable; retry later")
+}
+
+// TestIDTokenNotReadyConsumesNothing: when the client's ID token cannot be
+// made now (its encryption key cannot be had), the grant says so before
+// it consumes the code, so that the client may retry it.
+func TestIDTokenNotReadyConsumesNothing(t *testing.T) {
+	backends(t, func(t *testing.T, s store.Store) {
+		f := newFixture(t, s, store.AccessTokenJWT)
+		ctx := t.Context()
+		f.code.IDTokens = unreadyIDTokens{}
+		code := f.newCode(t)
+		_, err := f.redeem(ctx, f.client, code)
+		wantOAuthError(t, err, oauth.CodeTemporarilyUnavailable, 503)
+		ac, err := s.GetAuthCode(ctx, opaque.Hash(code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ac.UsedAt.IsZero() {
+			t.Fatal("a redemption whose ID token could not be made consumed the code")
+		}
+		f.code.IDTokens = nil
+		if _, err := f.redeem(ctx, f.client, code); err != nil {
+			t.Fatalf("the code once the ID token can be made: %v", err)
 		}
 	})
 }

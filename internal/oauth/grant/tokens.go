@@ -38,6 +38,10 @@ type IDTokenParams struct {
 
 // IDTokenIssuer mints ID tokens (package oidc, adapted by the server).
 type IDTokenIssuer interface {
+	// ReadyIDToken fails when no ID token could be issued to c now (an
+	// encryption key of c's that cannot be had), before a grant consumes
+	// anything: IssueIDToken runs once the redemption committed.
+	ReadyIDToken(ctx context.Context, c *store.Client) error
 	IssueIDToken(ctx context.Context, u *store.User, c *store.Client, p IDTokenParams) (string, error)
 }
 
@@ -193,10 +197,17 @@ type planned struct {
 }
 
 // ready fails, before anything is planned or stored, when no token could
-// be signed: a redemption that could not sign must not consume its code.
-func (t *Tokens) ready() error {
+// be signed for c (no active key, an ID token encryption key of c's that
+// cannot be had): a redemption that could not sign must not consume its
+// code, so that the client may retry it.
+func (t *Tokens) ready(ctx context.Context, c *store.Client) error {
 	if err := t.Minter.CanSign(); err != nil {
 		return mintFailed(err)
+	}
+	if t.IDTokens != nil {
+		if err := t.IDTokens.ReadyIDToken(ctx, c); err != nil {
+			return oauth.AsError(err)
+		}
 	}
 	return nil
 }
