@@ -173,13 +173,9 @@ type ResponseEncrypter struct {
 // any other error when the key set cannot be had (a jwks_uri that does not
 // answer).
 func (re *ResponseEncrypter) Encrypt(ctx context.Context, c *store.Client, e ResponseEncryption, plaintext []byte, nested bool) (string, error) {
-	ks, err := re.keySet(ctx, c)
+	key, err := re.key(ctx, c, e)
 	if err != nil {
-		return "", fmt.Errorf("oidc: the key set of client %q: %w", c.ID, err)
-	}
-	key, err := jose.EncryptionKey(ks, e.Alg)
-	if err != nil {
-		return "", fmt.Errorf("%w (client %q, %s): %w", ErrNoEncryptionKey, c.ID, e.Alg, err)
+		return "", err
 	}
 	var tok string
 	if nested {
@@ -198,14 +194,21 @@ func (re *ResponseEncrypter) Encrypt(ctx context.Context, c *store.Client, e Res
 // its cache is then warm) and holds a fit key. It returns Encrypt's
 // errors.
 func (re *ResponseEncrypter) Ready(ctx context.Context, c *store.Client, e ResponseEncryption) error {
+	_, err := re.key(ctx, c, e)
+	return err
+}
+
+// key returns c's key for e, with Encrypt's errors.
+func (re *ResponseEncrypter) key(ctx context.Context, c *store.Client, e ResponseEncryption) (*jose.Key, error) {
 	ks, err := re.keySet(ctx, c)
 	if err != nil {
-		return fmt.Errorf("oidc: the key set of client %q: %w", c.ID, err)
+		return nil, fmt.Errorf("oidc: the key set of client %q: %w", c.ID, err)
 	}
-	if _, err := jose.EncryptionKey(ks, e.Alg); err != nil {
-		return fmt.Errorf("%w (client %q, %s): %w", ErrNoEncryptionKey, c.ID, e.Alg, err)
+	key, err := jose.EncryptionKey(ks, e.Alg)
+	if err != nil {
+		return nil, fmt.Errorf("%w (client %q, %s): %w", ErrNoEncryptionKey, c.ID, e.Alg, err)
 	}
-	return nil
+	return key, nil
 }
 
 func (re *ResponseEncrypter) keySet(ctx context.Context, c *store.Client) (*jose.KeySet, error) {
