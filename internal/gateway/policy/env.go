@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"net/url"
 	"reflect"
 	"slices"
@@ -348,7 +350,10 @@ func (r *Request) query() map[string][]string {
 }
 
 // headers is request.headers: Headers without credentials, or else Header
-// with lowercase names and without credentials.
+// with lowercase names and without credentials. The values of names that
+// differ only in case (a Header built by hand; net/http's are canonical)
+// are joined in the byte order of the names, the canonical form first, so
+// that a rule sees them in the same order every time.
 func (r *Request) headers() map[string][]string {
 	if r.Headers != nil || r.Header == nil {
 		return withoutCredentials(r.Headers)
@@ -356,8 +361,25 @@ func (r *Request) headers() map[string][]string {
 	out := make(map[string][]string, len(r.Header))
 	for k, v := range r.Header {
 		k = strings.ToLower(k)
-		if !slices.Contains(credentialHeaders[:], k) {
-			out[k] = append(out[k], v...)
+		if slices.Contains(credentialHeaders[:], k) {
+			continue
+		}
+		if _, twice := out[k]; twice {
+			return lowerSorted(r.Header)
+		}
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// lowerSorted is headers' result for a Header with names that differ only
+// in case: the names are taken in byte order.
+func lowerSorted(h http.Header) map[string][]string {
+	out := make(map[string][]string, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		lk := strings.ToLower(k)
+		if !slices.Contains(credentialHeaders[:], lk) {
+			out[lk] = append(out[lk], h[k]...)
 		}
 	}
 	return out
