@@ -85,6 +85,12 @@ func (g *RefreshToken) Handle(ctx context.Context, req *Request) (*Response, err
 	}
 	resp, err := g.sign(ctx, p)
 	if err != nil {
+		if g.NoRotation != nil && g.NoRotation(c) {
+			// The presented token is still the family's: the client
+			// retries with it, and the access token recorded for this
+			// refresh was never signed.
+			return nil, err
+		}
 		// Nothing signed reaches the client, and the token it presented
 		// is rotated: its family is revoked, as after a failed rotation.
 		if rerr := g.Store.RevokeRefreshFamily(ctx, old.FamilyID); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {

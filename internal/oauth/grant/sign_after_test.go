@@ -65,6 +65,28 @@ func TestSignatureFailureRevokes(t *testing.T) {
 		if !f.refreshRevoked(t, first.RefreshToken) {
 			t.Error("a rotation whose tokens could not be signed left the family active")
 		}
+
+		// Without rotation (FAPI 2.0) the presented token stays the
+		// family's: a refresh whose tokens could not be signed leaves it
+		// usable, for the client to retry.
+		f.code.IDTokens = nil
+		kept, err := f.redeem(ctx, f.client, f.newCode(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.refresh.NoRotation = func(*store.Client) bool { return true }
+		f.code.IDTokens = failingIDTokens{}
+		_, err = f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", kept.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		wantOAuthError(t, err, oauth.CodeServerError, 500)
+		if f.refreshRevoked(t, kept.RefreshToken) {
+			t.Error("a refresh without rotation whose tokens could not be signed revoked the family")
+		}
+		f.code.IDTokens = nil
+		if _, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", kept.RefreshToken),
+			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}}); err != nil {
+			t.Errorf("the retry with the kept token: %v", err)
+		}
 	})
 }
 
