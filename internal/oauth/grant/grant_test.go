@@ -28,9 +28,14 @@ func form(kv ...string) oauth.Form {
 
 func wantOAuthCode(t *testing.T, err error, code string) {
 	t.Helper()
+	wantOAuthError(t, err, code, 400)
+}
+
+func wantOAuthError(t *testing.T, err error, code string, status int) {
+	t.Helper()
 	var e *oauth.Error
-	if !errors.As(err, &e) || e.Code != code || e.Status != 400 {
-		t.Fatalf("err = %v, want %s (400)", err, code)
+	if !errors.As(err, &e) || e.Code != code || e.Status != status {
+		t.Fatalf("err = %v, want %s (%d)", err, code, status)
 	}
 }
 

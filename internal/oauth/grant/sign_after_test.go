@@ -59,8 +59,7 @@ func TestSignatureFailureRevokes(t *testing.T) {
 			t.Errorf("adding to the unsent refresh token's family: %v, want ErrNotFound (revoked)", err)
 		}
 
-		_, err = f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", first.RefreshToken),
-			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		_, err = f.rotate(ctx, first.RefreshToken)
 		wantOAuthError(t, err, oauth.CodeServerError, 500)
 		if !f.refreshRevoked(t, first.RefreshToken) {
 			t.Error("a rotation whose tokens could not be signed left the family active")
@@ -76,15 +75,13 @@ func TestSignatureFailureRevokes(t *testing.T) {
 		}
 		f.refresh.NoRotation = func(*store.Client) bool { return true }
 		f.code.IDTokens = failingIDTokens{}
-		_, err = f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", kept.RefreshToken),
-			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+		_, err = f.rotate(ctx, kept.RefreshToken)
 		wantOAuthError(t, err, oauth.CodeServerError, 500)
 		if f.refreshRevoked(t, kept.RefreshToken) {
 			t.Error("a refresh without rotation whose tokens could not be signed revoked the family")
 		}
 		f.code.IDTokens = nil
-		if _, err := f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", kept.RefreshToken),
-			Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}}); err != nil {
+		if _, err := f.rotate(ctx, kept.RefreshToken); err != nil {
 			t.Errorf("the retry with the kept token: %v", err)
 		}
 	})
@@ -97,60 +94,47 @@ func (unreadyIDTokens) ReadyIDToken(context.Context, *store.Client) error {
 	return oauth.TemporarilyUnavailable(errors.New("jwks_uri did not answer"), "the ID token cannot be encrypted: the client's key set is unavailable; retry later")
 }
 
-// TestIDTokenNotReadyConsumesNothing: when the client's ID token cannot be
-// made now (its encryption key cannot be had), the grant says so before
-// it consumes the code, so that the client may retry it.
-func TestIDTokenNotReadyConsumesNothing(t *testing.T) {
-	backends(t, func(t *testing.T, s store.Store) {
-		f := newFixture(t, s, store.AccessTokenJWT)
-		ctx := t.Context()
-		f.code.IDTokens = unreadyIDTokens{}
-		code := f.newCode(t)
-		_, err := f.redeem(ctx, f.client, code)
-		wantOAuthError(t, err, oauth.CodeTemporarilyUnavailable, 503)
-		ac, err := s.GetAuthCode(ctx, opaque.Hash(code))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ac.UsedAt.IsZero() {
-			t.Fatal("a redemption whose ID token could not be made consumed the code")
-		}
-		f.code.IDTokens = nil
-		if _, err := f.redeem(ctx, f.client, code); err != nil {
-			t.Fatalf("the code once the ID token can be made: %v", err)
-		}
-	})
-}
-
-// TestNoSigningKeyConsumesNothing: without an active signing key nothing
-// can be signed, and the code is left unconsumed for when there is one.
-func TestNoSigningKeyConsumesNothing(t *testing.T) {
-	backends(t, func(t *testing.T, s store.Store) {
-		f := newFixture(t, s, store.AccessTokenJWT)
-		ctx := t.Context()
-		working := f.code.Minter
-		f.code.Minter = mint.New("https://as.test", staticSigner{}, s, nil)
-		code := f.newCode(t)
-		_, err := f.redeem(ctx, f.client, code)
-		wantOAuthError(t, err, oauth.CodeTemporarilyUnavailable, 503)
-		ac, err := s.GetAuthCode(ctx, opaque.Hash(code))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !ac.UsedAt.IsZero() {
-			t.Fatal("a redemption that could not sign consumed the code")
-		}
-		f.code.Minter = working
-		if _, err := f.redeem(ctx, f.client, code); err != nil {
-			t.Fatalf("the code once a key is back: %v", err)
-		}
-	})
-}
-
-func wantOAuthError(t *testing.T, err error, code string, status int) {
-	t.Helper()
-	var e *oauth.Error
-	if !errors.As(err, &e) || e.Code != code || e.Status != status {
-		t.Fatalf("err = %v, want %s (%d)", err, code, status)
+// TestNotReadyConsumesNothing: when no token could be made now (no
+// active signing key; the client's ID token encryption key cannot be had),
+// the grant says so before it consumes the code, so that the client may
+// retry it once the cause is gone.
+func TestNotReadyConsumesNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		// breakTokens makes the tokens unmakeable and returns what undoes it.
+		breakTokens func(f *fixture, s store.Store) (restore func())
+	}{
+		{"no signing key", func(f *fixture, s store.Store) func() {
+			working := f.code.Minter
+			f.code.Minter = mint.New("https://as.test", staticSigner{}, s, nil)
+			return func() { f.code.Minter = working }
+		}},
+		{"ID token encryption key unavailable", func(f *fixture, _ store.Store) func() {
+			f.code.IDTokens = unreadyIDTokens{}
+			return func() { f.code.IDTokens = nil }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			backends(t, func(t *testing.T, s store.Store) {
+				f := newFixture(t, s, store.AccessTokenJWT)
+				ctx := t.Context()
+				restore := tt.breakTokens(f, s)
+				code := f.newCode(t)
+				_, err := f.redeem(ctx, f.client, code)
+				wantOAuthError(t, err, oauth.CodeTemporarilyUnavailable, 503)
+				ac, err := s.GetAuthCode(ctx, opaque.Hash(code))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ac.UsedAt.IsZero() {
+					t.Fatal("a redemption that could not make its tokens consumed the code")
+				}
+				restore()
+				if _, err := f.redeem(ctx, f.client, code); err != nil {
+					t.Fatalf("the code once the tokens can be made: %v", err)
+				}
+			})
+		})
 	}
 }

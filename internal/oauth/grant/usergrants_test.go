@@ -117,6 +117,12 @@ func (f *fixture) newCode(t testing.TB) string {
 	return code
 }
 
+// rotate presents refresh token rt as web.
+func (f *fixture) rotate(ctx context.Context, rt string) (*grant.Response, error) {
+	return f.refresh.Handle(ctx, &grant.Request{Form: form("refresh_token", rt),
+		Client: &oauth.Authenticated{Client: f.client, Method: oauth.AuthSecretBasic}})
+}
+
 func (f *fixture) redeem(ctx context.Context, client store.Client, code string, kv ...string) (*grant.Response, error) {
 	params := map[string]string{"code": code, "redirect_uri": "https://app.test/cb", "code_verifier": verifier}
 	for i := 0; i < len(kv); i += 2 {
