@@ -22,7 +22,8 @@ type SealStore interface {
 // ctx ends, and once more on the way out; failures are logged and retried
 // at the next tick. Every node runs one: sealers of several nodes take
 // turns on the chain head's lock, and finding the queue empty takes no
-// lock. On a store that never queues (SQLite) each call does nothing.
+// lock (on SQLite, one read on the writer's connection and no
+// transaction).
 func RunSealer(ctx context.Context, st SealStore, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
