@@ -1,68 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/writ-dev/writ/internal/admin"
-	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/storetest"
 	"github.com/writ-dev/writ/jose"
 )
 
-// cliTrustStore is an in-memory store.TrustStore.
-type cliTrustStore struct {
-	mu sync.Mutex
-	m  map[string]store.TrustedIssuer
-}
-
-func (s *cliTrustStore) PutTrustedIssuer(_ context.Context, t store.TrustedIssuer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[t.Issuer] = t
-	return nil
-}
-
-func (s *cliTrustStore) GetTrustedIssuer(_ context.Context, iss string) (store.TrustedIssuer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.m[iss]
-	if !ok {
-		return t, store.ErrNotFound
-	}
-	return t, nil
-}
-
-func (s *cliTrustStore) ListTrustedIssuers(context.Context) ([]store.TrustedIssuer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []store.TrustedIssuer{}
-	for _, t := range s.m {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Issuer < out[j].Issuer })
-	return out, nil
-}
-
-func (s *cliTrustStore) DeleteTrustedIssuer(_ context.Context, iss string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[iss]; !ok {
-		return store.ErrNotFound
-	}
-	delete(s.m, iss)
-	return nil
-}
-
 func TestIssuerCommands(t *testing.T) {
-	ts := &cliTrustStore{m: map[string]store.TrustedIssuer{}}
+	ts := storetest.NewTrustMap()
 	srv := httptest.NewServer(admin.NewHandler(admin.Options{Token: cliAdminToken, TrustedIssuers: ts}))
 	t.Cleanup(srv.Close)
 	t.Setenv(envAdminToken, cliAdminToken)
@@ -84,7 +37,7 @@ func TestIssuerCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, "client=agent;aud=https://api.example.test/a,https://api.example.test/b;scope=read write") {
 		t.Errorf("add printed %q", r.stdout)
 	}
-	got := ts.m[iss]
+	got, _ := ts.GetTrustedIssuer(t.Context(), iss)
 	if !slices.Equal(got.Uses, []string{"id_jag", "jwt_bearer"}) || len(got.Rules) != 2 ||
 		!slices.Equal(got.Rules[0].Audiences, []string{"https://api.example.test/a", "https://api.example.test/b"}) ||
 		!slices.Equal(got.Rules[0].Scopes, []string{"read", "write"}) || got.Rules[1].ClientID != "*" {

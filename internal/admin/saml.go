@@ -249,14 +249,11 @@ func (h *handler) createSAML(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.samlSPs.GetSAMLServiceProvider(ctx, sp.EntityID); err == nil {
-		return h.samlError(ctx, "create saml sp", sp.EntityID, store.ErrAlreadyExists)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return h.samlError(ctx, "create saml sp", sp.EntityID, err)
-	}
 	now := h.clock()
 	sp.CreatedAt, sp.UpdatedAt = now, now
-	if err := h.samlSPs.PutSAMLServiceProvider(ctx, sp); err != nil {
+	// One statement decides: of two registrations of one entity ID at
+	// once, the second is a conflict, never a silent replacement.
+	if err := h.samlSPs.CreateSAMLServiceProvider(ctx, sp); err != nil {
 		return h.samlError(ctx, "create saml sp", sp.EntityID, err)
 	}
 	h.log.InfoContext(ctx, "admin: SAML service provider registered", "entity_id", clip(sp.EntityID, 128), "acs", len(sp.ACS))
@@ -284,12 +281,13 @@ func (h *handler) putSAML(w http.ResponseWriter, r *http.Request) error {
 	if sp.EntityID != id {
 		return badRequest("the metadata's entityID %q is not the one in the path", clip(sp.EntityID, 128))
 	}
-	old, err := h.samlSPs.GetSAMLServiceProvider(ctx, id)
+	// Read and replaced in one transaction: a registration deleted
+	// meanwhile stays deleted (404).
+	sp, err = h.samlSPs.UpdateSAMLServiceProvider(ctx, id, func(old store.SAMLServiceProvider) (store.SAMLServiceProvider, error) {
+		sp.CreatedAt, sp.UpdatedAt = old.CreatedAt, h.clock()
+		return sp, nil
+	})
 	if err != nil {
-		return h.samlError(ctx, "replace saml sp", id, err)
-	}
-	sp.CreatedAt, sp.UpdatedAt = old.CreatedAt, h.clock()
-	if err := h.samlSPs.PutSAMLServiceProvider(ctx, sp); err != nil {
 		return h.samlError(ctx, "replace saml sp", id, err)
 	}
 	h.log.InfoContext(ctx, "admin: SAML service provider replaced", "entity_id", clip(id, 128))

@@ -272,14 +272,11 @@ func (h *handler) createTrusted(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.trusted.GetTrustedIssuer(ctx, t.Issuer); err == nil {
-		return h.trustedError(ctx, "create trusted issuer", t.Issuer, store.ErrAlreadyExists)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return h.trustedError(ctx, "create trusted issuer", t.Issuer, err)
-	}
 	now := h.clock()
 	t.CreatedAt, t.UpdatedAt = now, now
-	if err := h.trusted.PutTrustedIssuer(ctx, t); err != nil {
+	// One statement decides: of two registrations of one issuer at once,
+	// the second is a conflict, never a silent replacement.
+	if err := h.trusted.CreateTrustedIssuer(ctx, t); err != nil {
 		return h.trustedError(ctx, "create trusted issuer", t.Issuer, err)
 	}
 	h.invalidateTrusted(t.Issuer)
@@ -320,16 +317,17 @@ func (h *handler) putTrusted(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	old, err := h.trusted.GetTrustedIssuer(ctx, iss)
+	// Read and replaced in one transaction: an issuer deleted meanwhile
+	// stays deleted (404), and UpdatedAt grows past the value replaced.
+	t, err = h.trusted.UpdateTrustedIssuer(ctx, iss, func(old store.TrustedIssuer) (store.TrustedIssuer, error) {
+		t.CreatedAt, t.UpdatedAt = old.CreatedAt, h.clock()
+		if !t.UpdatedAt.After(old.UpdatedAt) {
+			// UpdatedAt is how verifiers notice the change.
+			t.UpdatedAt = old.UpdatedAt.Add(store.TimePrecision)
+		}
+		return t, nil
+	})
 	if err != nil {
-		return h.trustedError(ctx, "replace trusted issuer", iss, err)
-	}
-	t.CreatedAt, t.UpdatedAt = old.CreatedAt, h.clock()
-	if !t.UpdatedAt.After(old.UpdatedAt) {
-		// UpdatedAt is how verifiers notice the change.
-		t.UpdatedAt = old.UpdatedAt.Add(store.TimePrecision)
-	}
-	if err := h.trusted.PutTrustedIssuer(ctx, t); err != nil {
 		return h.trustedError(ctx, "replace trusted issuer", iss, err)
 	}
 	h.invalidateTrusted(iss)

@@ -3,10 +3,10 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,56 +14,9 @@ import (
 
 	"github.com/writ-dev/writ/internal/admin"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/storetest"
 	"github.com/writ-dev/writ/jose"
 )
-
-// memTrustStore is an in-memory store.TrustStore (CreatedAt kept on
-// replace, as the contract says).
-type memTrustStore struct {
-	mu sync.Mutex
-	m  map[string]store.TrustedIssuer
-}
-
-func (s *memTrustStore) PutTrustedIssuer(_ context.Context, t store.TrustedIssuer) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if old, ok := s.m[t.Issuer]; ok {
-		t.CreatedAt = old.CreatedAt
-	}
-	s.m[t.Issuer] = t
-	return nil
-}
-
-func (s *memTrustStore) GetTrustedIssuer(_ context.Context, iss string) (store.TrustedIssuer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.m[iss]
-	if !ok {
-		return t, store.ErrNotFound
-	}
-	return t, nil
-}
-
-func (s *memTrustStore) ListTrustedIssuers(context.Context) ([]store.TrustedIssuer, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]store.TrustedIssuer, 0, len(s.m))
-	for _, t := range s.m {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Issuer < out[j].Issuer })
-	return out, nil
-}
-
-func (s *memTrustStore) DeleteTrustedIssuer(_ context.Context, iss string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[iss]; !ok {
-		return store.ErrNotFound
-	}
-	delete(s.m, iss)
-	return nil
-}
 
 func publicJWKS(t *testing.T, alg jose.Algorithm) json.RawMessage {
 	t.Helper()
@@ -79,7 +32,7 @@ func publicJWKS(t *testing.T, alg jose.Algorithm) json.RawMessage {
 }
 
 func TestTrustedIssuers(t *testing.T) {
-	ts := &memTrustStore{m: map[string]store.TrustedIssuer{}}
+	ts := storetest.NewTrustMap()
 	cache := &fakeCache{}
 	e := newEnv(t, func(o *admin.Options) { o.TrustedIssuers = ts; o.TrustCache = cache })
 	const iss = "https://idp.example.test"
@@ -93,7 +46,7 @@ func TestTrustedIssuers(t *testing.T) {
 	if r.status != http.StatusCreated || r.header.Get("Location") != path {
 		t.Fatalf("create: %d %q %s", r.status, r.header.Get("Location"), r.body)
 	}
-	got := ts.m[iss]
+	got, _ := ts.GetTrustedIssuer(t.Context(), iss)
 	if !slices.Equal(got.Uses, []string{"id_jag", "jwt_bearer"}) || len(got.Rules) != 2 || got.Rules[0].ClientID != "svc" ||
 		got.CreatedAt.IsZero() || len(got.JWKS) == 0 {
 		t.Fatalf("stored %+v", got)
@@ -119,7 +72,7 @@ func TestTrustedIssuers(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
-	got = ts.m[iss]
+	got, _ = ts.GetTrustedIssuer(t.Context(), iss)
 	if got.JWKSURI == "" || len(got.JWKS) != 0 || len(got.Rules) != 0 || !got.CreatedAt.Equal(created) || !got.UpdatedAt.After(created) {
 		t.Fatalf("replaced %+v", got)
 	}
@@ -139,7 +92,7 @@ func TestTrustedIssuers(t *testing.T) {
 }
 
 func TestTrustedIssuerValidation(t *testing.T) {
-	ts := &memTrustStore{m: map[string]store.TrustedIssuer{}}
+	ts := storetest.NewTrustMap()
 	e := newEnv(t, func(o *admin.Options) { o.TrustedIssuers = ts })
 	jwks := publicJWKS(t, jose.ES256)
 	priv, err := jose.GenerateKey(jose.ES256)
@@ -189,12 +142,71 @@ func TestTrustedIssuerValidation(t *testing.T) {
 			e.call(t, http.MethodPost, admin.PathTrustedIssuers, tc.body).wantError(t, http.StatusBadRequest, admin.CodeInvalidRequest, tc.desc)
 		})
 	}
-	if len(ts.m) != 0 {
-		t.Fatalf("a refused registration was stored: %+v", ts.m)
+	if n := ts.Len(); n != 0 {
+		t.Fatalf("%d refused registrations were stored", n)
 	}
 }
 
 func TestTrustedIssuersUnavailable(t *testing.T) {
 	e := newEnv(t)
 	e.call(t, http.MethodGet, admin.PathTrustedIssuers, nil).wantError(t, http.StatusServiceUnavailable, admin.CodeServerError, "trusted issuers")
+}
+
+// barrierTrust holds every GetTrustedIssuer's answer until all the racers
+// have read, so that a check-then-write handler is caught in its window.
+type barrierTrust struct {
+	store.TrustStore
+	arrived *sync.WaitGroup
+}
+
+func (b barrierTrust) GetTrustedIssuer(ctx context.Context, iss string) (store.TrustedIssuer, error) {
+	t, err := b.TrustStore.GetTrustedIssuer(ctx, iss)
+	b.arrived.Done()
+	b.arrived.Wait()
+	return t, err
+}
+
+// TestTrustedIssuerCreateRace: registrations of one issuer at once on the
+// real store give one 201 and conflicts, and what is stored is the
+// winner's. A handler that checks for the issuer and then writes it lets
+// every racer pass the check (the barrier holds them all there) and the
+// last write silently replace the others.
+func TestTrustedIssuerCreateRace(t *testing.T) {
+	const racers = 6
+	var arrived sync.WaitGroup
+	arrived.Add(racers)
+	e := newEnv(t, func(o *admin.Options) {
+		o.TrustedIssuers = barrierTrust{TrustStore: o.Store.(store.TrustStore), arrived: &arrived}
+	})
+	const iss = "https://race.example.test"
+	statuses := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			r, err := e.do(http.MethodPost, admin.PathTrustedIssuers, map[string]any{
+				"issuer": iss, "jwks_uri": fmt.Sprintf("https://race.example.test/jwks-%d", i), "uses": []string{"jwt_bearer"}},
+				map[string]string{"Authorization": "Bearer " + testToken})
+			if err != nil {
+				t.Error(err)
+			}
+			statuses[i] = r.status
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, s := range statuses {
+		switch {
+		case s == http.StatusCreated && winner < 0:
+			winner = i
+		case s != http.StatusConflict:
+			t.Fatalf("statuses %v: want one 201 and the rest 409", statuses)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("statuses %v: no registration succeeded", statuses)
+	}
+	got, err := e.store.GetTrustedIssuer(t.Context(), iss)
+	if err != nil || got.JWKSURI != fmt.Sprintf("https://race.example.test/jwks-%d", winner) {
+		t.Fatalf("stored %+v, %v; want registration %d's", got, err, winner)
+	}
 }

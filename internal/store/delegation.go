@@ -191,6 +191,14 @@ type DelegationStore interface {
 type TrustStore interface {
 	// PutTrustedIssuer creates or replaces an issuer (CreatedAt kept).
 	PutTrustedIssuer(ctx context.Context, t TrustedIssuer) error
+	// CreateTrustedIssuer stores a new issuer, or returns
+	// ErrAlreadyExists (leaving the stored one as it was).
+	CreateTrustedIssuer(ctx context.Context, t TrustedIssuer) error
+	// UpdateTrustedIssuer replaces the issuer with what fn makes of it,
+	// in one transaction, and returns what was stored; ErrNotFound when
+	// there is none, fn's error (nothing written), or ErrInvalid when fn
+	// changes the issuer.
+	UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(old TrustedIssuer) (TrustedIssuer, error)) (TrustedIssuer, error)
 	// GetTrustedIssuer returns one issuer, or ErrNotFound.
 	GetTrustedIssuer(ctx context.Context, issuer string) (TrustedIssuer, error)
 	// ListTrustedIssuers returns them all, ordered by Issuer.

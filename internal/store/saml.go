@@ -76,6 +76,14 @@ type SAMLAttributeRelease struct {
 type SAMLStore interface {
 	// PutSAMLServiceProvider creates or replaces an SP (CreatedAt kept).
 	PutSAMLServiceProvider(ctx context.Context, sp SAMLServiceProvider) error
+	// CreateSAMLServiceProvider stores a new SP, or returns
+	// ErrAlreadyExists (leaving the stored one as it was).
+	CreateSAMLServiceProvider(ctx context.Context, sp SAMLServiceProvider) error
+	// UpdateSAMLServiceProvider replaces the SP entityID with what fn
+	// makes of it, in one transaction, and returns what was stored;
+	// ErrNotFound when there is none, fn's error (nothing written), or
+	// ErrInvalid when fn changes the entity ID.
+	UpdateSAMLServiceProvider(ctx context.Context, entityID string, fn func(old SAMLServiceProvider) (SAMLServiceProvider, error)) (SAMLServiceProvider, error)
 	// GetSAMLServiceProvider returns one SP, or ErrNotFound.
 	GetSAMLServiceProvider(ctx context.Context, entityID string) (SAMLServiceProvider, error)
 	// ListSAMLServiceProviders returns them all, ordered by EntityID.

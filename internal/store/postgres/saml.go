@@ -9,6 +9,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const samlColumns = `entity_id, name, config, metadata, created_at, updated_at`
@@ -28,26 +29,81 @@ func scanSAMLServiceProvider(row pgx.Row) (store.SAMLServiceProvider, error) {
 	return sp, nil
 }
 
+// samlValues are an SP's column values, in samlColumns' order.
+func samlValues(sp store.SAMLServiceProvider) ([]any, error) {
+	config, err := recjson.EncodeSAMLConfig(sp)
+	if err != nil {
+		return nil, err
+	}
+	return []any{sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata), sp.CreatedAt, sp.UpdatedAt}, nil
+}
+
+const insertSAML = `INSERT INTO saml_service_providers (` + samlColumns + `) VALUES ($1, $2, $3, $4, $5, $6)`
+
 // PutSAMLServiceProvider creates or replaces an SP; a replacement keeps
 // the stored CreatedAt.
 func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
+	return s.insertSAML(ctx, "put saml service provider", sp, `
+		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
+		metadata = excluded.metadata, updated_at = excluded.updated_at`)
+}
+
+// CreateSAMLServiceProvider stores a new SP, or returns
+// store.ErrAlreadyExists.
+func (s *Store) CreateSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
+	return s.insertSAML(ctx, "create saml service provider", sp, "")
+}
+
+// insertSAML inserts sp with conflict, the statement's ON CONFLICT
+// clause (none: a second SP of one entity ID is store.ErrAlreadyExists).
+func (s *Store) insertSAML(ctx context.Context, op string, sp store.SAMLServiceProvider, conflict string) error {
 	if err := sp.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: put saml service provider: %w", err)
+		return fmt.Errorf("store/postgres: %s: %w", op, err)
 	}
-	config, err := recjson.EncodeSAMLConfig(sp)
+	vals, err := samlValues(sp)
 	if err != nil {
-		return fmt.Errorf("store/postgres: put saml service provider: %w", err)
+		return fmt.Errorf("store/postgres: %s: %w", op, err)
 	}
 	return s.write(ctx, func(q writer) error {
-		if _, err := q.Exec(ctx, `INSERT INTO saml_service_providers (`+samlColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
-			metadata = excluded.metadata, updated_at = excluded.updated_at`,
-			sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata), sp.CreatedAt, sp.UpdatedAt); err != nil {
-			return fmt.Errorf("store/postgres: put saml service provider: %w", classify(err))
+		if _, err := q.Exec(ctx, insertSAML+conflict, vals...); err != nil {
+			return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
 		}
 		return nil
 	})
+}
+
+// UpdateSAMLServiceProvider replaces the SP entityID with fn's result in
+// one transaction holding its row, keeping the stored CreatedAt.
+func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, fn func(store.SAMLServiceProvider) (store.SAMLServiceProvider, error)) (store.SAMLServiceProvider, error) {
+	if store.CheckSAMLEntityID(entityID) != nil {
+		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: update saml service provider: %w", store.ErrNotFound)
+	}
+	read := func(tx pgx.Tx) (store.SAMLServiceProvider, error) {
+		sp, err := scanSAMLServiceProvider(tx.QueryRow(ctx, `SELECT `+samlColumns+` FROM saml_service_providers WHERE entity_id = $1 FOR UPDATE`, entityID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sp, store.ErrNotFound
+		}
+		return sp, err
+	}
+	check := func(sp store.SAMLServiceProvider) error {
+		if sp.EntityID != entityID {
+			return fmt.Errorf("%w: the entity ID cannot change", store.ErrInvalid)
+		}
+		return sp.Validate()
+	}
+	write := func(tx pgx.Tx, sp store.SAMLServiceProvider) (store.SAMLServiceProvider, error) {
+		vals, err := samlValues(sp)
+		if err != nil {
+			return store.SAMLServiceProvider{}, err
+		}
+		return scanSAMLServiceProvider(tx.QueryRow(ctx, `UPDATE saml_service_providers SET name = $2, config = $3,
+			metadata = $4, updated_at = $5 WHERE entity_id = $1 RETURNING `+samlColumns, vals[0], vals[1], vals[2], vals[3], vals[5]))
+	}
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
+	if err != nil {
+		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: update saml service provider %q: %w", entityID, err)
+	}
+	return stored, nil
 }
 
 // GetSAMLServiceProvider returns one SP, or store.ErrNotFound.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const trustColumns = `issuer, jwks, jwks_uri, uses, rules, created_at, updated_at`
@@ -30,26 +31,81 @@ func scanTrustedIssuer(row pgx.Row) (store.TrustedIssuer, error) {
 	return t, nil
 }
 
+// trustValues are an issuer's column values, in trustColumns' order.
+func trustValues(t store.TrustedIssuer) ([]any, error) {
+	rules, err := recjson.EncodeRules(t.Rules)
+	if err != nil {
+		return nil, err
+	}
+	return []any{t.Issuer, nullBytes(t.JWKS), t.JWKSURI, list(t.Uses), string(rules), t.CreatedAt, t.UpdatedAt}, nil
+}
+
+const insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
 // PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
+	return s.insertTrusted(ctx, "put trusted issuer", t, `
+		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`)
+}
+
+// CreateTrustedIssuer stores a new issuer, or returns
+// store.ErrAlreadyExists.
+func (s *Store) CreateTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
+	return s.insertTrusted(ctx, "create trusted issuer", t, "")
+}
+
+// insertTrusted inserts t with conflict, the statement's ON CONFLICT
+// clause (none: a second record of one issuer is store.ErrAlreadyExists).
+func (s *Store) insertTrusted(ctx context.Context, op string, t store.TrustedIssuer, conflict string) error {
 	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
+		return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
 	}
-	rules, err := recjson.EncodeRules(t.Rules)
+	vals, err := trustValues(t)
 	if err != nil {
-		return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
+		return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
 	}
 	return s.write(ctx, func(q writer) error {
-		if _, err := q.Exec(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-			uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
-			t.Issuer, nullBytes(t.JWKS), t.JWKSURI, list(t.Uses), string(rules), t.CreatedAt, t.UpdatedAt); err != nil {
-			return fmt.Errorf("store/postgres: put trusted issuer: %w", classify(err))
+		if _, err := q.Exec(ctx, insertTrusted+conflict, vals...); err != nil {
+			return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
 		}
 		return nil
 	})
+}
+
+// UpdateTrustedIssuer replaces the issuer with fn's result in one
+// transaction holding its row, keeping the stored CreatedAt.
+func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(store.TrustedIssuer) (store.TrustedIssuer, error)) (store.TrustedIssuer, error) {
+	if store.CheckIssuer(issuer) != nil {
+		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: update trusted issuer: %w", store.ErrNotFound)
+	}
+	read := func(tx pgx.Tx) (store.TrustedIssuer, error) {
+		t, err := scanTrustedIssuer(tx.QueryRow(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = $1 FOR UPDATE`, issuer))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return t, store.ErrNotFound
+		}
+		return t, err
+	}
+	check := func(t store.TrustedIssuer) error {
+		if t.Issuer != issuer {
+			return fmt.Errorf("%w: the issuer cannot change", store.ErrInvalid)
+		}
+		return t.Validate()
+	}
+	write := func(tx pgx.Tx, t store.TrustedIssuer) (store.TrustedIssuer, error) {
+		vals, err := trustValues(t)
+		if err != nil {
+			return store.TrustedIssuer{}, err
+		}
+		return scanTrustedIssuer(tx.QueryRow(ctx, `UPDATE trusted_issuers SET jwks = $2, jwks_uri = $3, uses = $4,
+			rules = $5, updated_at = $6 WHERE issuer = $1 RETURNING `+trustColumns, vals[0], vals[1], vals[2], vals[3], vals[4], vals[6]))
+	}
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
+	if err != nil {
+		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: update trusted issuer %q: %w", issuer, err)
+	}
+	return stored, nil
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
+	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const trustColumns = `issuer, jwks, jwks_uri, uses, rules, created_at, updated_at`
@@ -33,31 +34,89 @@ func scanTrustedIssuer(row scanner) (store.TrustedIssuer, error) {
 	return t, nil
 }
 
-// PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
-// stored CreatedAt.
-func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/sqlite: put trusted issuer: %w", err)
-	}
+// trustValues are an issuer's column values, in trustColumns' order.
+func trustValues(t store.TrustedIssuer) ([]any, error) {
 	uses, err := encodeList(t.Uses)
 	if err != nil {
-		return fmt.Errorf("store/sqlite: put trusted issuer: %w", err)
+		return nil, err
 	}
 	rules, err := recjson.EncodeRules(t.Rules)
 	if err != nil {
-		return fmt.Errorf("store/sqlite: put trusted issuer: %w", err)
+		return nil, err
+	}
+	return []any{t.Issuer, nullBytes(t.JWKS), t.JWKSURI, uses, string(rules),
+		encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt)}, nil
+}
+
+const insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
+// PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
+// stored CreatedAt.
+func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
+	return s.insertTrusted(ctx, "put trusted issuer", t, `
+		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`)
+}
+
+// CreateTrustedIssuer stores a new issuer, or returns
+// store.ErrAlreadyExists.
+func (s *Store) CreateTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
+	return s.insertTrusted(ctx, "create trusted issuer", t, "")
+}
+
+// insertTrusted inserts t with conflict, the statement's ON CONFLICT
+// clause (none: a second record of one issuer is store.ErrAlreadyExists).
+func (s *Store) insertTrusted(ctx context.Context, op string, t store.TrustedIssuer, conflict string) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("store/sqlite: %s: %w", op, err)
+	}
+	vals, err := trustValues(t)
+	if err != nil {
+		return fmt.Errorf("store/sqlite: %s: %w", op, err)
 	}
 	return s.write(ctx, func(q dbtx) error {
-		if _, err := q.ExecContext(ctx, `INSERT INTO trusted_issuers (`+trustColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-			uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`,
-			t.Issuer, nullBytes(t.JWKS), t.JWKSURI, uses, string(rules),
-			encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt)); err != nil {
-			return fmt.Errorf("store/sqlite: put trusted issuer: %w", classify(err))
+		if _, err := q.ExecContext(ctx, insertTrusted+conflict, vals...); err != nil {
+			return fmt.Errorf("store/sqlite: %s: %w", op, classify(err))
 		}
 		return nil
 	})
+}
+
+// UpdateTrustedIssuer replaces the issuer with fn's result in one
+// transaction on the writer, keeping the stored CreatedAt.
+func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(store.TrustedIssuer) (store.TrustedIssuer, error)) (store.TrustedIssuer, error) {
+	if store.CheckIssuer(issuer) != nil {
+		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: update trusted issuer: %w", store.ErrNotFound)
+	}
+	read := func(tx dbtx) (store.TrustedIssuer, error) {
+		t, err := scanTrustedIssuer(tx.QueryRowContext(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = ?`, issuer))
+		if errors.Is(err, sql.ErrNoRows) {
+			return t, store.ErrNotFound
+		}
+		return t, err
+	}
+	check := func(t store.TrustedIssuer) error {
+		if t.Issuer != issuer {
+			return fmt.Errorf("%w: the issuer cannot change", store.ErrInvalid)
+		}
+		return t.Validate()
+	}
+	write := func(tx dbtx, t store.TrustedIssuer) (store.TrustedIssuer, error) {
+		vals, err := trustValues(t)
+		if err != nil {
+			return store.TrustedIssuer{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE trusted_issuers SET jwks = ?, jwks_uri = ?, uses = ?, rules = ?,
+			updated_at = ? WHERE issuer = ?`, vals[1], vals[2], vals[3], vals[4], vals[6], vals[0]); err != nil {
+			return store.TrustedIssuer{}, err
+		}
+		return read(tx)
+	}
+	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
+	if err != nil {
+		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: update trusted issuer %q: %w", issuer, err)
+	}
+	return stored, nil
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.

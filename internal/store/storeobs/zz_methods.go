@@ -20,8 +20,10 @@ var operations = [...]string{
 	"CreateDelegation",
 	"CreateDeviceCode",
 	"CreateRefreshToken",
+	"CreateSAMLServiceProvider",
 	"CreateSession",
 	"CreateToken",
+	"CreateTrustedIssuer",
 	"CreateUser",
 	"DecideDeviceCode",
 	"DelegationRevoked",
@@ -93,6 +95,8 @@ var operations = [...]string{
 	"UpdateClient",
 	"UpdateConsent",
 	"UpdateKeyRing",
+	"UpdateSAMLServiceProvider",
+	"UpdateTrustedIssuer",
 	"UpdateUser",
 	"UseJTI",
 }
@@ -177,6 +181,14 @@ func (s *Store) CreateRefreshToken(ctx context.Context, a1 store.RefreshToken) e
 	return r0
 }
 
+// CreateSAMLServiceProvider observes store.Store.CreateSAMLServiceProvider.
+func (s *Store) CreateSAMLServiceProvider(ctx context.Context, a1 store.SAMLServiceProvider) error {
+	ctx, end := s.obs(ctx, "CreateSAMLServiceProvider")
+	r0 := s.Store.CreateSAMLServiceProvider(ctx, a1)
+	end(r0)
+	return r0
+}
+
 // CreateSession observes store.Store.CreateSession.
 func (s *Store) CreateSession(ctx context.Context, a1 store.Session) error {
 	ctx, end := s.obs(ctx, "CreateSession")
@@ -189,6 +201,14 @@ func (s *Store) CreateSession(ctx context.Context, a1 store.Session) error {
 func (s *Store) CreateToken(ctx context.Context, a1 store.TokenRecord) error {
 	ctx, end := s.obs(ctx, "CreateToken")
 	r0 := s.Store.CreateToken(ctx, a1)
+	end(r0)
+	return r0
+}
+
+// CreateTrustedIssuer observes store.Store.CreateTrustedIssuer.
+func (s *Store) CreateTrustedIssuer(ctx context.Context, a1 store.TrustedIssuer) error {
+	ctx, end := s.obs(ctx, "CreateTrustedIssuer")
+	r0 := s.Store.CreateTrustedIssuer(ctx, a1)
 	end(r0)
 	return r0
 }
@@ -759,6 +779,22 @@ func (s *Store) UpdateKeyRing(ctx context.Context, a1 func([]uint8) ([]uint8, er
 	r0 := s.Store.UpdateKeyRing(ctx, a1)
 	end(r0)
 	return r0
+}
+
+// UpdateSAMLServiceProvider observes store.Store.UpdateSAMLServiceProvider.
+func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, a1 string, a2 func(store.SAMLServiceProvider) (store.SAMLServiceProvider, error)) (store.SAMLServiceProvider, error) {
+	ctx, end := s.obs(ctx, "UpdateSAMLServiceProvider")
+	r0, r1 := s.Store.UpdateSAMLServiceProvider(ctx, a1, a2)
+	end(r1)
+	return r0, r1
+}
+
+// UpdateTrustedIssuer observes store.Store.UpdateTrustedIssuer.
+func (s *Store) UpdateTrustedIssuer(ctx context.Context, a1 string, a2 func(store.TrustedIssuer) (store.TrustedIssuer, error)) (store.TrustedIssuer, error) {
+	ctx, end := s.obs(ctx, "UpdateTrustedIssuer")
+	r0, r1 := s.Store.UpdateTrustedIssuer(ctx, a1, a2)
+	end(r1)
+	return r0, r1
 }
 
 // UpdateUser observes store.Store.UpdateUser.

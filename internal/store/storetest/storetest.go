@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, signInTests()...)
 	tests = append(tests, delegationTests()...)
 	tests = append(tests, samlTests()...)
+	tests = append(tests, createUpdateTests()...)
 	tests = append(tests, deviceTests()...)
 	tests = append(tests, auditIntentTests()...)
 	for _, tc := range tests {
