@@ -71,6 +71,7 @@ import (
 	"github.com/writ-dev/writ/internal/keys"
 	"github.com/writ-dev/writ/internal/oauth"
 	"github.com/writ-dev/writ/internal/oidc"
+	"github.com/writ-dev/writ/internal/reqinfo"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/jose"
 )
@@ -197,7 +198,7 @@ type handler struct {
 	log        *slog.Logger
 	now        func() time.Time
 	maxBytes   int64
-	mux        *http.ServeMux
+	mux        http.Handler
 
 	// The user routes' dependencies (Options.Users, Passwords,
 	// SessionsEnded).
@@ -276,7 +277,9 @@ func NewHandler(o Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErrorf(http.StatusNotFound, CodeNotFound, "no such admin API route: %s", clip(r.URL.Path, 128)))
 	})
-	h.mux = mux
+	// The route a request matched goes to the metrics of the admin
+	// listener (reqinfo), as the public routes' do.
+	h.mux = reqinfo.Patterns(mux)
 	return h
 }
 
@@ -350,8 +353,17 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := fn(w, r); err != nil {
+		reqinfo.SetError(r.Context(), errorCode(err))
 		writeError(w, err)
 	}
+}
+
+// errorCode is the error code err is answered with (writeError).
+func errorCode(err error) string {
+	if e := (*apiError)(nil); errors.As(err, &e) {
+		return e.code
+	}
+	return CodeServerError
 }
 
 // apiError is an error response of the admin API.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/writ-dev/writ/internal/config"
 	"github.com/writ-dev/writ/internal/metrics"
+	"github.com/writ-dev/writ/internal/reqinfo"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/storeobs"
@@ -72,16 +73,18 @@ func (a *App) signingKeys() []metrics.Key {
 
 // adminHandler is the admin listener: the metrics at MetricsPath (behind
 // the admin token when metrics_require_token is set), the admin API for
-// everything else, each request with a request ID.
+// everything else, each request with a request ID and counted in the
+// metrics by the route it matched (the admin API's patterns, such as
+// /admin/clients/{id}) and outcome, as the public routes are.
 func (a *App) adminHandler() http.Handler {
 	m := a.Metrics.Handler()
 	if a.Config.MetricsRequireToken {
 		m = metrics.RequireBearer(a.AdminToken, m)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET "+MetricsPath, m)
+	mux.Handle("GET "+MetricsPath, reqinfo.Route(MetricsPath, m))
 	mux.Handle("/", a.Admin)
-	return server.WithRequestID(mux)
+	return server.WithRequestID(reqinfo.Middleware(a.Metrics.Middleware(mux)))
 }
 
 // ErrNoLevelVar is SetLogLevel's error when the node's logger was not

@@ -202,6 +202,15 @@ func TestObservability(t *testing.T) {
 	}
 	// A path no route matches.
 	do(t, mustRequest(t, ctx, http.MethodGet, a.Issuer+"/no/such/path"))
+	// The admin listener's requests count too, by the admin API's route
+	// pattern and error code.
+	for path, want := range map[string]int{"/admin/clients": http.StatusOK, "/admin/clients/no-such-client": http.StatusNotFound} {
+		req := mustRequest(t, ctx, http.MethodGet, "http://"+a.AdminAddr().String()+path)
+		req.Header.Set("Authorization", "Bearer "+a.AdminToken)
+		if r := do(t, req); r.StatusCode != want {
+			t.Fatalf("GET %s on the admin listener: %d, want %d", path, r.StatusCode, want)
+		}
+	}
 
 	// The metrics, scraped like Prometheus does: no credentials.
 	scrape := do(t, mustRequest(t, ctx, http.MethodGet, "http://"+a.AdminAddr().String()+app.MetricsPath))
@@ -215,6 +224,8 @@ func TestObservability(t *testing.T) {
 		`writ_http_requests_total{endpoint="/oauth2/introspect",error="none",status="2xx"} 1`,
 		`writ_http_requests_total{endpoint="unmatched",error="none",status="4xx"} 1`,
 		`writ_http_request_duration_seconds_count{endpoint="/oauth2/token"} 4`,
+		`writ_http_requests_total{endpoint="/admin/clients",error="none",status="2xx"} 1`,
+		`writ_http_requests_total{endpoint="/admin/clients/{id}",error="not_found",status="4xx"} 1`,
 		`writ_jwks_requests_total{result="served"} 1`,
 		`writ_jwks_requests_total{result="not_modified"} 1`,
 		`writ_login_failures_total{reason="throttled"} 0`,
