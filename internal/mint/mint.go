@@ -199,14 +199,7 @@ func (m *Minter) jwtAccess(at AccessToken, now time.Time) (Issued, error) {
 	if len(at.Audience) == 1 {
 		p = strictjson.AppendString(p, at.Audience[0])
 	} else {
-		p = append(p, '[')
-		for i, a := range at.Audience {
-			if i > 0 {
-				p = append(p, ',')
-			}
-			p = strictjson.AppendString(p, a)
-		}
-		p = append(p, ']')
+		p = strictjson.AppendStringArray(p, at.Audience)
 	}
 	p = append(p, `,"exp":`...)
 	p = strconv.AppendInt(p, exp.Unix(), 10)

@@ -232,14 +232,7 @@ func (t IDTokens) Mint(tok IDToken) (string, error) {
 		p = strictjson.AppendString(p, tok.ACR)
 	}
 	if len(tok.AMR) > 0 {
-		p = append(p, `,"amr":[`...)
-		for i, m := range tok.AMR {
-			if i > 0 {
-				p = append(p, ',')
-			}
-			p = strictjson.AppendString(p, m)
-		}
-		p = append(p, ']')
+		p = strictjson.AppendStringArray(append(p, `,"amr":`...), tok.AMR)
 	}
 	p = append(p, `,"azp":`...)
 	p = strictjson.AppendString(p, tok.ClientID)

@@ -557,6 +557,19 @@ func AppendStrings(dst []string, raw string) ([]string, error) {
 	}
 }
 
+// AppendStringArray appends ss to dst as a JSON array of string literals
+// (AppendString each): ["a","b"], or [] for none.
+func AppendStringArray(dst []byte, ss []string) []byte {
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}
+
 // AppendString appends s to dst as a JSON string literal: quotes and
 // backslashes escaped, control characters as \u00XX, everything else
 // (including UTF-8) as is. It is the encoder the hot paths use to build

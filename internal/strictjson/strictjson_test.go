@@ -519,3 +519,31 @@ func TestErrorsCarryNoInput(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStringArray: the array encoder's output is what encoding/json
+// makes of the same strings (compared decoded, since encoding/json also
+// escapes <, > and &), and AppendStrings reads it back.
+func TestAppendStringArray(t *testing.T) {
+	for _, ss := range [][]string{nil, {}, {"a"}, {"a", "b"}, {`q"uote`, `back\slash`, "ctl\x01\n", "😀", "<&>"}} {
+		got := AppendStringArray([]byte("x"), ss)
+		if got[0] != 'x' {
+			t.Fatalf("AppendStringArray(%q) overwrote dst: %s", ss, got)
+		}
+		var back []string
+		if err := json.Unmarshal(got[1:], &back); err != nil {
+			t.Fatalf("AppendStringArray(%q) = %s: not JSON: %v", ss, got[1:], err)
+		}
+		if len(ss) == 0 {
+			if string(got[1:]) != "[]" {
+				t.Fatalf("AppendStringArray(%q) = %s, want []", ss, got[1:])
+			}
+			continue
+		}
+		if !reflect.DeepEqual(back, ss) {
+			t.Fatalf("AppendStringArray(%q) decodes to %q", ss, back)
+		}
+		if again, err := AppendStrings(nil, string(got[1:])); err != nil || !reflect.DeepEqual(again, ss) {
+			t.Fatalf("AppendStrings(AppendStringArray(%q)) = %q, %v", ss, again, err)
+		}
+	}
+}

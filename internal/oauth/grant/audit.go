@@ -46,14 +46,7 @@ func (d issuedDetails) appendJSON(b []byte) []byte {
 		b = strictjson.AppendString(append(b, `,"scope":`...), d.Scope)
 	}
 	if len(d.Audience) > 0 {
-		b = append(b, `,"aud":[`...)
-		for i, a := range d.Audience {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strictjson.AppendString(b, a)
-		}
-		b = append(b, ']')
+		b = strictjson.AppendStringArray(append(b, `,"aud":`...), d.Audience)
 	}
 	for _, f := range [...]struct{ name, value string }{{"jti", d.JTI}, {"format", d.Format}, {"family_id", d.Family}} {
 		if f.value != "" {

@@ -96,14 +96,7 @@ func (m *IDJAGMinter) IssueIDJAG(ctx context.Context, req IDJAGRequest) (string,
 		p = append(p, `,"resource":`...)
 		p = strictjson.AppendString(p, req.Resources[0])
 	default:
-		p = append(p, `,"resource":[`...)
-		for i, r := range req.Resources {
-			if i > 0 {
-				p = append(p, ',')
-			}
-			p = strictjson.AppendString(p, r)
-		}
-		p = append(p, ']')
+		p = strictjson.AppendStringArray(append(p, `,"resource":`...), req.Resources)
 	}
 	if len(req.Scopes) > 0 {
 		p = append(p, `,"scope":`...)
