@@ -10,27 +10,28 @@ import (
 )
 
 // BenchmarkClientCredentialsAudit measures the client credentials grant
-// over loopback HTTP (8 callers per GOMAXPROCS) with the audit off and
-// on (every token recorded through the group-commit appender before the
-// response), for JWT and opaque access tokens, on SQLite:
+// over loopback HTTP (8 callers per GOMAXPROCS) with the audit off, on
+// through the node's journal (audit-journal: the event written to the
+// journal before the response and drained into the store in batches, as
+// writ serve records it) and on through the group-commit appender alone
+// (audit-commit: every token's event committed before the response, as
+// an appender without a journal does), for JWT and opaque access tokens,
+// on SQLite:
 //
 //	go test ./internal/server/ -run '^$' -bench ClientCredentialsAudit -benchtime 5s -count 3
 func BenchmarkClientCredentialsAudit(b *testing.B) {
 	for _, format := range []string{"jwt", "opaque"} {
-		for _, on := range []bool{false, true} {
-			name := format + "/audit-off"
-			if on {
-				name = format + "/audit-on"
-			}
-			b.Run(name, func(b *testing.B) {
+		for _, mode := range []string{"off", "journal", "commit"} {
+			b.Run(format+"/audit-"+mode, func(b *testing.B) {
 				var o envOptions
 				ref := &appenderRef{}
+				on := mode != "off"
 				if on {
 					o.AuditRecorder = ref
 				}
 				e := newEnv(b, o)
 				if on {
-					ref.start(b, e.Store)
+					ref.start(b, e.Store, mode == "journal")
 				}
 				benchTokens(b, e, format)
 				if on {
