@@ -353,17 +353,10 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := fn(w, r); err != nil {
-		reqinfo.SetError(r.Context(), errorCode(err))
-		writeError(w, err)
+		e := toAPIError(err)
+		reqinfo.SetError(r.Context(), e.code)
+		writeError(w, e)
 	}
-}
-
-// errorCode is the error code err is answered with (writeError).
-func errorCode(err error) string {
-	if e := (*apiError)(nil); errors.As(err, &e) {
-		return e.code
-	}
-	return CodeServerError
 }
 
 // apiError is an error response of the admin API.
@@ -409,10 +402,7 @@ type errorBody struct {
 // writeError renders err; anything but an *apiError is a 500 whose cause the
 // caller has logged.
 func writeError(w http.ResponseWriter, err error) {
-	var e *apiError
-	if !errors.As(err, &e) {
-		e = apiErrorf(http.StatusInternalServerError, CodeServerError, "the server could not complete the request")
-	}
+	e := toAPIError(err)
 	if e.challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.challenge)
 	}
@@ -423,6 +413,15 @@ func writeError(w http.ResponseWriter, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, e.status, errorBody{Error: e.code, Description: e.description})
+}
+
+// toAPIError is the response err is answered with: its apiError, or a
+// server_error that says nothing of err.
+func toAPIError(err error) *apiError {
+	if e := (*apiError)(nil); errors.As(err, &e) {
+		return e
+	}
+	return apiErrorf(http.StatusInternalServerError, CodeServerError, "the server could not complete the request")
 }
 
 // writeJSON writes v as an uncacheable JSON response.

@@ -30,8 +30,11 @@ func BenchmarkClientCredentialsAudit(b *testing.B) {
 					o.AuditRecorder = ref
 				}
 				e := newEnv(b, o)
-				if on {
-					ref.start(b, e.Store, mode == "journal")
+				switch mode {
+				case "journal":
+					ref.startJournaled(b, e.Store)
+				case "commit":
+					ref.start(b, e.Store)
 				}
 				benchTokens(b, e, format)
 				if on {

@@ -116,18 +116,21 @@ func (r *appenderRef) Append(ctx context.Context, ev ...store.AuditEvent) error 
 	return r.app.Append(ctx, ev...)
 }
 
-// start runs an appender on st until the test ends: with a journal in a
-// temporary directory when journaled (as writ serve runs it), else
-// committing each batch of waiting callers before they return.
-func (r *appenderRef) start(t testing.TB, st audit.BatchStore, journaled ...bool) {
-	var o audit.AppenderOptions
-	if len(journaled) > 0 && journaled[0] {
-		j, err := audit.OpenJournal(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Journal = j
+// start runs an appender on st until the test ends, committing each
+// batch of waiting callers before they return.
+func (r *appenderRef) start(t testing.TB, st audit.BatchStore) { r.run(t, st, audit.AppenderOptions{}) }
+
+// startJournaled runs an appender on st with a journal in a temporary
+// directory, as writ serve runs it, until the test ends.
+func (r *appenderRef) startJournaled(t testing.TB, st audit.BatchStore) {
+	j, err := audit.OpenJournal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
+	r.run(t, st, audit.AppenderOptions{Journal: j})
+}
+
+func (r *appenderRef) run(t testing.TB, st audit.BatchStore, o audit.AppenderOptions) {
 	r.app = audit.NewAppender(st, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

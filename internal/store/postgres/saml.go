@@ -38,14 +38,20 @@ func samlValues(sp store.SAMLServiceProvider) ([]any, error) {
 	return []any{sp.EntityID, sp.Name, string(config), nullBytes(sp.Metadata), sp.CreatedAt, sp.UpdatedAt}, nil
 }
 
-const insertSAML = `INSERT INTO saml_service_providers (` + samlColumns + `) VALUES ($1, $2, $3, $4, $5, $6)`
+const (
+	insertSAML = `INSERT INTO saml_service_providers (` + samlColumns + `) VALUES ($1, $2, $3, $4, $5, $6)`
+	// upsertSAML makes insertSAML replace an existing SP, keeping its
+	// created_at.
+	upsertSAML = `
+		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
+		metadata = excluded.metadata, updated_at = excluded.updated_at`
+	selectSAML = `SELECT ` + samlColumns + ` FROM saml_service_providers WHERE entity_id = $1`
+)
 
 // PutSAMLServiceProvider creates or replaces an SP; a replacement keeps
 // the stored CreatedAt.
 func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
-	return s.insertSAML(ctx, "put saml service provider", sp, `
-		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
-		metadata = excluded.metadata, updated_at = excluded.updated_at`)
+	return s.insertSAML(ctx, "put saml service provider", sp, upsertSAML)
 }
 
 // CreateSAMLServiceProvider stores a new SP, or returns
@@ -79,7 +85,7 @@ func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, 
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: update saml service provider: %w", store.ErrNotFound)
 	}
 	read := func(tx pgx.Tx) (store.SAMLServiceProvider, error) {
-		sp, err := scanSAMLServiceProvider(tx.QueryRow(ctx, `SELECT `+samlColumns+` FROM saml_service_providers WHERE entity_id = $1 FOR UPDATE`, entityID))
+		sp, err := scanSAMLServiceProvider(tx.QueryRow(ctx, selectSAML+` FOR UPDATE`, entityID))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return sp, store.ErrNotFound
 		}
@@ -96,8 +102,8 @@ func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, 
 		if err != nil {
 			return store.SAMLServiceProvider{}, err
 		}
-		return scanSAMLServiceProvider(tx.QueryRow(ctx, `UPDATE saml_service_providers SET name = $2, config = $3,
-			metadata = $4, updated_at = $5 WHERE entity_id = $1 RETURNING `+samlColumns, vals[0], vals[1], vals[2], vals[3], vals[5]))
+		// The row exists and is locked (read): the upsert replaces it.
+		return scanSAMLServiceProvider(tx.QueryRow(ctx, insertSAML+upsertSAML+` RETURNING `+samlColumns, vals...))
 	}
 	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {
@@ -111,7 +117,7 @@ func (s *Store) GetSAMLServiceProvider(ctx context.Context, entityID string) (st
 	if store.CheckSAMLEntityID(entityID) != nil {
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: get saml service provider: %w", store.ErrNotFound)
 	}
-	sp, err := scanSAMLServiceProvider(s.pool.QueryRow(ctx, `SELECT `+samlColumns+` FROM saml_service_providers WHERE entity_id = $1`, entityID))
+	sp, err := scanSAMLServiceProvider(s.pool.QueryRow(ctx, selectSAML, entityID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: get saml service provider %q: %w", entityID, store.ErrNotFound)
 	}

@@ -40,14 +40,20 @@ func trustValues(t store.TrustedIssuer) ([]any, error) {
 	return []any{t.Issuer, nullBytes(t.JWKS), t.JWKSURI, list(t.Uses), string(rules), t.CreatedAt, t.UpdatedAt}, nil
 }
 
-const insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+const (
+	insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	// upsertTrusted makes insertTrusted replace an existing issuer,
+	// keeping its created_at.
+	upsertTrusted = `
+		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`
+	selectTrusted = `SELECT ` + trustColumns + ` FROM trusted_issuers WHERE issuer = $1`
+)
 
 // PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "put trusted issuer", t, `
-		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`)
+	return s.insertTrusted(ctx, "put trusted issuer", t, upsertTrusted)
 }
 
 // CreateTrustedIssuer stores a new issuer, or returns
@@ -81,7 +87,7 @@ func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(
 		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: update trusted issuer: %w", store.ErrNotFound)
 	}
 	read := func(tx pgx.Tx) (store.TrustedIssuer, error) {
-		t, err := scanTrustedIssuer(tx.QueryRow(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = $1 FOR UPDATE`, issuer))
+		t, err := scanTrustedIssuer(tx.QueryRow(ctx, selectTrusted+` FOR UPDATE`, issuer))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return t, store.ErrNotFound
 		}
@@ -98,8 +104,8 @@ func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(
 		if err != nil {
 			return store.TrustedIssuer{}, err
 		}
-		return scanTrustedIssuer(tx.QueryRow(ctx, `UPDATE trusted_issuers SET jwks = $2, jwks_uri = $3, uses = $4,
-			rules = $5, updated_at = $6 WHERE issuer = $1 RETURNING `+trustColumns, vals[0], vals[1], vals[2], vals[3], vals[4], vals[6]))
+		// The row exists and is locked (read): the upsert replaces it.
+		return scanTrustedIssuer(tx.QueryRow(ctx, insertTrusted+upsertTrusted+` RETURNING `+trustColumns, vals...))
 	}
 	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
 	if err != nil {
@@ -113,7 +119,7 @@ func (s *Store) GetTrustedIssuer(ctx context.Context, issuer string) (store.Trus
 	if store.CheckIssuer(issuer) != nil {
 		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: get trusted issuer: %w", store.ErrNotFound)
 	}
-	t, err := scanTrustedIssuer(s.pool.QueryRow(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = $1`, issuer))
+	t, err := scanTrustedIssuer(s.pool.QueryRow(ctx, selectTrusted, issuer))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: get trusted issuer %q: %w", issuer, store.ErrNotFound)
 	}

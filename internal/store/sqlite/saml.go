@@ -40,14 +40,20 @@ func samlValues(sp store.SAMLServiceProvider) ([]any, error) {
 		encodeTime(sp.CreatedAt), encodeTime(sp.UpdatedAt)}, nil
 }
 
-const insertSAML = `INSERT INTO saml_service_providers (` + samlColumns + `) VALUES (?, ?, ?, ?, ?, ?)`
+const (
+	insertSAML = `INSERT INTO saml_service_providers (` + samlColumns + `) VALUES (?, ?, ?, ?, ?, ?)`
+	// upsertSAML makes insertSAML replace an existing SP, keeping its
+	// created_at.
+	upsertSAML = `
+		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
+		metadata = excluded.metadata, updated_at = excluded.updated_at`
+	selectSAML = `SELECT ` + samlColumns + ` FROM saml_service_providers WHERE entity_id = ?`
+)
 
 // PutSAMLServiceProvider creates or replaces an SP; a replacement keeps
 // the stored CreatedAt.
 func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
-	return s.insertSAML(ctx, "put saml service provider", sp, `
-		ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, config = excluded.config,
-		metadata = excluded.metadata, updated_at = excluded.updated_at`)
+	return s.insertSAML(ctx, "put saml service provider", sp, upsertSAML)
 }
 
 // CreateSAMLServiceProvider stores a new SP, or returns
@@ -81,7 +87,7 @@ func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, 
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/sqlite: update saml service provider: %w", store.ErrNotFound)
 	}
 	read := func(tx dbtx) (store.SAMLServiceProvider, error) {
-		sp, err := scanSAMLServiceProvider(tx.QueryRowContext(ctx, `SELECT `+samlColumns+` FROM saml_service_providers WHERE entity_id = ?`, entityID))
+		sp, err := scanSAMLServiceProvider(tx.QueryRowContext(ctx, selectSAML, entityID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return sp, store.ErrNotFound
 		}
@@ -98,8 +104,9 @@ func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, 
 		if err != nil {
 			return store.SAMLServiceProvider{}, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE saml_service_providers SET name = ?, config = ?, metadata = ?,
-			updated_at = ? WHERE entity_id = ?`, vals[1], vals[2], vals[3], vals[5], vals[0]); err != nil {
+		// The row exists (read found it, under the writer's lock): the
+		// upsert replaces it.
+		if _, err := tx.ExecContext(ctx, insertSAML+upsertSAML, vals...); err != nil {
 			return store.SAMLServiceProvider{}, err
 		}
 		return read(tx)
@@ -116,7 +123,7 @@ func (s *Store) GetSAMLServiceProvider(ctx context.Context, entityID string) (st
 	if store.CheckSAMLEntityID(entityID) != nil {
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/sqlite: get saml service provider: %w", store.ErrNotFound)
 	}
-	sp, err := scanSAMLServiceProvider(s.r.QueryRowContext(ctx, `SELECT `+samlColumns+` FROM saml_service_providers WHERE entity_id = ?`, entityID))
+	sp, err := scanSAMLServiceProvider(s.r.QueryRowContext(ctx, selectSAML, entityID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.SAMLServiceProvider{}, fmt.Errorf("store/sqlite: get saml service provider %q: %w", entityID, store.ErrNotFound)
 	}

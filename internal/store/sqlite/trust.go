@@ -48,14 +48,20 @@ func trustValues(t store.TrustedIssuer) ([]any, error) {
 		encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt)}, nil
 }
 
-const insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+const (
+	insertTrusted = `INSERT INTO trusted_issuers (` + trustColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	// upsertTrusted makes insertTrusted replace an existing issuer,
+	// keeping its created_at.
+	upsertTrusted = `
+		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
+		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`
+	selectTrusted = `SELECT ` + trustColumns + ` FROM trusted_issuers WHERE issuer = ?`
+)
 
 // PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "put trusted issuer", t, `
-		ON CONFLICT (issuer) DO UPDATE SET jwks = excluded.jwks, jwks_uri = excluded.jwks_uri,
-		uses = excluded.uses, rules = excluded.rules, updated_at = excluded.updated_at`)
+	return s.insertTrusted(ctx, "put trusted issuer", t, upsertTrusted)
 }
 
 // CreateTrustedIssuer stores a new issuer, or returns
@@ -89,7 +95,7 @@ func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(
 		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: update trusted issuer: %w", store.ErrNotFound)
 	}
 	read := func(tx dbtx) (store.TrustedIssuer, error) {
-		t, err := scanTrustedIssuer(tx.QueryRowContext(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = ?`, issuer))
+		t, err := scanTrustedIssuer(tx.QueryRowContext(ctx, selectTrusted, issuer))
 		if errors.Is(err, sql.ErrNoRows) {
 			return t, store.ErrNotFound
 		}
@@ -106,8 +112,9 @@ func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(
 		if err != nil {
 			return store.TrustedIssuer{}, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE trusted_issuers SET jwks = ?, jwks_uri = ?, uses = ?, rules = ?,
-			updated_at = ? WHERE issuer = ?`, vals[1], vals[2], vals[3], vals[4], vals[6], vals[0]); err != nil {
+		// The row exists (read found it, under the writer's lock): the
+		// upsert replaces it.
+		if _, err := tx.ExecContext(ctx, insertTrusted+upsertTrusted, vals...); err != nil {
 			return store.TrustedIssuer{}, err
 		}
 		return read(tx)
@@ -124,7 +131,7 @@ func (s *Store) GetTrustedIssuer(ctx context.Context, issuer string) (store.Trus
 	if store.CheckIssuer(issuer) != nil {
 		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: get trusted issuer: %w", store.ErrNotFound)
 	}
-	t, err := scanTrustedIssuer(s.r.QueryRowContext(ctx, `SELECT `+trustColumns+` FROM trusted_issuers WHERE issuer = ?`, issuer))
+	t, err := scanTrustedIssuer(s.r.QueryRowContext(ctx, selectTrusted, issuer))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: get trusted issuer %q: %w", issuer, store.ErrNotFound)
 	}

@@ -18,7 +18,6 @@ type keyed[T any] struct {
 	// variant; invalid makes it invalid.
 	full    func(key string, variant int) T
 	invalid func(*T)
-	key     func(T) string
 	setKey  func(*T, string)
 	stamps  func(*T) (created, updated *time.Time)
 	create  func(context.Context, T) error
@@ -49,7 +48,6 @@ func samlKeyed(s store.Store) keyed[store.SAMLServiceProvider] {
 			return sp
 		},
 		invalid: func(sp *store.SAMLServiceProvider) { sp.ACS = nil },
-		key:     func(sp store.SAMLServiceProvider) string { return sp.EntityID },
 		setKey:  func(sp *store.SAMLServiceProvider, k string) { sp.EntityID = k },
 		stamps: func(sp *store.SAMLServiceProvider) (*time.Time, *time.Time) {
 			return &sp.CreatedAt, &sp.UpdatedAt
@@ -70,7 +68,6 @@ func trustKeyed(s store.Store) keyed[store.TrustedIssuer] {
 			return ti
 		},
 		invalid: func(ti *store.TrustedIssuer) { ti.Uses = []string{"everything"} },
-		key:     func(ti store.TrustedIssuer) string { return ti.Issuer },
 		setKey:  func(ti *store.TrustedIssuer, k string) { ti.Issuer = k },
 		stamps: func(ti *store.TrustedIssuer) (*time.Time, *time.Time) {
 			return &ti.CreatedAt, &ti.UpdatedAt
