@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
-	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const samlColumns = `entity_id, name, config, metadata, created_at, updated_at`
@@ -48,83 +46,38 @@ const (
 	selectSAML = `SELECT ` + samlColumns + ` FROM saml_service_providers WHERE entity_id = $1`
 )
 
+// samlTable is saml_service_providers, keyed by entity ID.
+func samlTable() keyedTable[store.SAMLServiceProvider] {
+	return keyedTable[store.SAMLServiceProvider]{
+		what: "saml service provider", keyName: "entity ID",
+		checkKey: store.CheckSAMLEntityID,
+		key:      func(r store.SAMLServiceProvider) string { return r.EntityID },
+		scan:     scanSAMLServiceProvider, values: samlValues, columns: samlColumns,
+		insert: insertSAML, upsert: upsertSAML, sel: selectSAML,
+	}
+}
+
 // PutSAMLServiceProvider creates or replaces an SP; a replacement keeps
 // the stored CreatedAt.
 func (s *Store) PutSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
-	return s.insertSAML(ctx, "put saml service provider", sp, upsertSAML)
+	return samlTable().put(ctx, s, sp)
 }
 
 // CreateSAMLServiceProvider stores a new SP, or returns
 // store.ErrAlreadyExists.
 func (s *Store) CreateSAMLServiceProvider(ctx context.Context, sp store.SAMLServiceProvider) error {
-	return s.insertSAML(ctx, "create saml service provider", sp, "")
-}
-
-// insertSAML inserts sp with conflict, the statement's ON CONFLICT
-// clause (none: a second SP of one entity ID is store.ErrAlreadyExists).
-func (s *Store) insertSAML(ctx context.Context, op string, sp store.SAMLServiceProvider, conflict string) error {
-	if err := sp.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: %s: %w", op, err)
-	}
-	vals, err := samlValues(sp)
-	if err != nil {
-		return fmt.Errorf("store/postgres: %s: %w", op, err)
-	}
-	return s.write(ctx, func(q writer) error {
-		if _, err := q.Exec(ctx, insertSAML+conflict, vals...); err != nil {
-			return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
-		}
-		return nil
-	})
+	return samlTable().create(ctx, s, sp)
 }
 
 // UpdateSAMLServiceProvider replaces the SP entityID with fn's result in
 // one transaction holding its row, keeping the stored CreatedAt.
 func (s *Store) UpdateSAMLServiceProvider(ctx context.Context, entityID string, fn func(store.SAMLServiceProvider) (store.SAMLServiceProvider, error)) (store.SAMLServiceProvider, error) {
-	if store.CheckSAMLEntityID(entityID) != nil {
-		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: update saml service provider: %w", store.ErrNotFound)
-	}
-	read := func(tx pgx.Tx) (store.SAMLServiceProvider, error) {
-		sp, err := scanSAMLServiceProvider(tx.QueryRow(ctx, selectSAML+` FOR UPDATE`, entityID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return sp, store.ErrNotFound
-		}
-		return sp, err
-	}
-	check := func(sp store.SAMLServiceProvider) error {
-		if sp.EntityID != entityID {
-			return fmt.Errorf("%w: the entity ID cannot change", store.ErrInvalid)
-		}
-		return sp.Validate()
-	}
-	write := func(tx pgx.Tx, sp store.SAMLServiceProvider) (store.SAMLServiceProvider, error) {
-		vals, err := samlValues(sp)
-		if err != nil {
-			return store.SAMLServiceProvider{}, err
-		}
-		// The row exists and is locked (read): the upsert replaces it.
-		return scanSAMLServiceProvider(tx.QueryRow(ctx, insertSAML+upsertSAML+` RETURNING `+samlColumns, vals...))
-	}
-	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
-	if err != nil {
-		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: update saml service provider %q: %w", entityID, err)
-	}
-	return stored, nil
+	return samlTable().update(ctx, s, entityID, fn)
 }
 
 // GetSAMLServiceProvider returns one SP, or store.ErrNotFound.
 func (s *Store) GetSAMLServiceProvider(ctx context.Context, entityID string) (store.SAMLServiceProvider, error) {
-	if store.CheckSAMLEntityID(entityID) != nil {
-		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: get saml service provider: %w", store.ErrNotFound)
-	}
-	sp, err := scanSAMLServiceProvider(s.pool.QueryRow(ctx, selectSAML, entityID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: get saml service provider %q: %w", entityID, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.SAMLServiceProvider{}, fmt.Errorf("store/postgres: get saml service provider: %w", classify(err))
-	}
-	return sp, nil
+	return samlTable().get(ctx, s, entityID)
 }
 
 // ListSAMLServiceProviders returns them all, ordered by entity ID (byte

@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
-	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const trustColumns = `issuer, jwks, jwks_uri, uses, rules, created_at, updated_at`
@@ -50,83 +48,38 @@ const (
 	selectTrusted = `SELECT ` + trustColumns + ` FROM trusted_issuers WHERE issuer = $1`
 )
 
+// trustTable is trusted_issuers, keyed by issuer.
+func trustTable() keyedTable[store.TrustedIssuer] {
+	return keyedTable[store.TrustedIssuer]{
+		what: "trusted issuer", keyName: "issuer",
+		checkKey: store.CheckIssuer,
+		key:      func(r store.TrustedIssuer) string { return r.Issuer },
+		scan:     scanTrustedIssuer, values: trustValues, columns: trustColumns,
+		insert: insertTrusted, upsert: upsertTrusted, sel: selectTrusted,
+	}
+}
+
 // PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "put trusted issuer", t, upsertTrusted)
+	return trustTable().put(ctx, s, t)
 }
 
 // CreateTrustedIssuer stores a new issuer, or returns
 // store.ErrAlreadyExists.
 func (s *Store) CreateTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "create trusted issuer", t, "")
-}
-
-// insertTrusted inserts t with conflict, the statement's ON CONFLICT
-// clause (none: a second record of one issuer is store.ErrAlreadyExists).
-func (s *Store) insertTrusted(ctx context.Context, op string, t store.TrustedIssuer, conflict string) error {
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
-	}
-	vals, err := trustValues(t)
-	if err != nil {
-		return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
-	}
-	return s.write(ctx, func(q writer) error {
-		if _, err := q.Exec(ctx, insertTrusted+conflict, vals...); err != nil {
-			return fmt.Errorf("store/postgres: %s: %w", op, classify(err))
-		}
-		return nil
-	})
+	return trustTable().create(ctx, s, t)
 }
 
 // UpdateTrustedIssuer replaces the issuer with fn's result in one
 // transaction holding its row, keeping the stored CreatedAt.
 func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(store.TrustedIssuer) (store.TrustedIssuer, error)) (store.TrustedIssuer, error) {
-	if store.CheckIssuer(issuer) != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: update trusted issuer: %w", store.ErrNotFound)
-	}
-	read := func(tx pgx.Tx) (store.TrustedIssuer, error) {
-		t, err := scanTrustedIssuer(tx.QueryRow(ctx, selectTrusted+` FOR UPDATE`, issuer))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return t, store.ErrNotFound
-		}
-		return t, err
-	}
-	check := func(t store.TrustedIssuer) error {
-		if t.Issuer != issuer {
-			return fmt.Errorf("%w: the issuer cannot change", store.ErrInvalid)
-		}
-		return t.Validate()
-	}
-	write := func(tx pgx.Tx, t store.TrustedIssuer) (store.TrustedIssuer, error) {
-		vals, err := trustValues(t)
-		if err != nil {
-			return store.TrustedIssuer{}, err
-		}
-		// The row exists and is locked (read): the upsert replaces it.
-		return scanTrustedIssuer(tx.QueryRow(ctx, insertTrusted+upsertTrusted+` RETURNING `+trustColumns, vals...))
-	}
-	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
-	if err != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: update trusted issuer %q: %w", issuer, err)
-	}
-	return stored, nil
+	return trustTable().update(ctx, s, issuer, fn)
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.
 func (s *Store) GetTrustedIssuer(ctx context.Context, issuer string) (store.TrustedIssuer, error) {
-	if store.CheckIssuer(issuer) != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: get trusted issuer: %w", store.ErrNotFound)
-	}
-	t, err := scanTrustedIssuer(s.pool.QueryRow(ctx, selectTrusted, issuer))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: get trusted issuer %q: %w", issuer, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/postgres: get trusted issuer: %w", classify(err))
-	}
-	return t, nil
+	return trustTable().get(ctx, s, issuer)
 }
 
 // ListTrustedIssuers returns them all, ordered by Issuer (byte order: the

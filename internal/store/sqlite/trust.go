@@ -2,13 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/internal/recjson"
-	"github.com/writ-dev/writ/internal/store/internal/txn"
 )
 
 const trustColumns = `issuer, jwks, jwks_uri, uses, rules, created_at, updated_at`
@@ -58,87 +55,38 @@ const (
 	selectTrusted = `SELECT ` + trustColumns + ` FROM trusted_issuers WHERE issuer = ?`
 )
 
+// trustTable is trusted_issuers, keyed by issuer.
+func trustTable() keyedTable[store.TrustedIssuer] {
+	return keyedTable[store.TrustedIssuer]{
+		what: "trusted issuer", keyName: "issuer",
+		checkKey: store.CheckIssuer,
+		key:      func(t store.TrustedIssuer) string { return t.Issuer },
+		scan:     scanTrustedIssuer, values: trustValues,
+		insert: insertTrusted, upsert: upsertTrusted, sel: selectTrusted,
+	}
+}
+
 // PutTrustedIssuer creates or replaces an issuer; a replacement keeps the
 // stored CreatedAt.
 func (s *Store) PutTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "put trusted issuer", t, upsertTrusted)
+	return trustTable().put(ctx, s, t)
 }
 
 // CreateTrustedIssuer stores a new issuer, or returns
 // store.ErrAlreadyExists.
 func (s *Store) CreateTrustedIssuer(ctx context.Context, t store.TrustedIssuer) error {
-	return s.insertTrusted(ctx, "create trusted issuer", t, "")
-}
-
-// insertTrusted inserts t with conflict, the statement's ON CONFLICT
-// clause (none: a second record of one issuer is store.ErrAlreadyExists).
-func (s *Store) insertTrusted(ctx context.Context, op string, t store.TrustedIssuer, conflict string) error {
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("store/sqlite: %s: %w", op, err)
-	}
-	vals, err := trustValues(t)
-	if err != nil {
-		return fmt.Errorf("store/sqlite: %s: %w", op, err)
-	}
-	return s.write(ctx, func(q dbtx) error {
-		if _, err := q.ExecContext(ctx, insertTrusted+conflict, vals...); err != nil {
-			return fmt.Errorf("store/sqlite: %s: %w", op, classify(err))
-		}
-		return nil
-	})
+	return trustTable().create(ctx, s, t)
 }
 
 // UpdateTrustedIssuer replaces the issuer with fn's result in one
 // transaction on the writer, keeping the stored CreatedAt.
 func (s *Store) UpdateTrustedIssuer(ctx context.Context, issuer string, fn func(store.TrustedIssuer) (store.TrustedIssuer, error)) (store.TrustedIssuer, error) {
-	if store.CheckIssuer(issuer) != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: update trusted issuer: %w", store.ErrNotFound)
-	}
-	read := func(tx dbtx) (store.TrustedIssuer, error) {
-		t, err := scanTrustedIssuer(tx.QueryRowContext(ctx, selectTrusted, issuer))
-		if errors.Is(err, sql.ErrNoRows) {
-			return t, store.ErrNotFound
-		}
-		return t, err
-	}
-	check := func(t store.TrustedIssuer) error {
-		if t.Issuer != issuer {
-			return fmt.Errorf("%w: the issuer cannot change", store.ErrInvalid)
-		}
-		return t.Validate()
-	}
-	write := func(tx dbtx, t store.TrustedIssuer) (store.TrustedIssuer, error) {
-		vals, err := trustValues(t)
-		if err != nil {
-			return store.TrustedIssuer{}, err
-		}
-		// The row exists (read found it, under the writer's lock): the
-		// upsert replaces it.
-		if _, err := tx.ExecContext(ctx, insertTrusted+upsertTrusted, vals...); err != nil {
-			return store.TrustedIssuer{}, err
-		}
-		return read(tx)
-	}
-	stored, err := txn.Update(ctx, s.inTx, read, fn, check, write)
-	if err != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: update trusted issuer %q: %w", issuer, err)
-	}
-	return stored, nil
+	return trustTable().update(ctx, s, issuer, fn)
 }
 
 // GetTrustedIssuer returns one issuer, or store.ErrNotFound.
 func (s *Store) GetTrustedIssuer(ctx context.Context, issuer string) (store.TrustedIssuer, error) {
-	if store.CheckIssuer(issuer) != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: get trusted issuer: %w", store.ErrNotFound)
-	}
-	t, err := scanTrustedIssuer(s.r.QueryRowContext(ctx, selectTrusted, issuer))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: get trusted issuer %q: %w", issuer, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.TrustedIssuer{}, fmt.Errorf("store/sqlite: get trusted issuer: %w", classify(err))
-	}
-	return t, nil
+	return trustTable().get(ctx, s, issuer)
 }
 
 // ListTrustedIssuers returns them all, ordered by Issuer (byte order).

@@ -158,6 +158,11 @@ func testCreateUpdate[T any](t *testing.T, k keyed[T], prefix string) {
 	must(t, "delete", k.delete(ctx, prefix+"a"))
 	_, err = k.update(ctx, prefix+"a", func(T) (T, error) { called = true; return next, nil })
 	wantErr(t, "an update of a deleted record", err, store.ErrNotFound)
+	// The empty key is one no record can have: refused before any read.
+	_, err = k.update(ctx, "", func(old T) (T, error) { called = true; return old, nil })
+	wantErr(t, "an update of the empty key", err, store.ErrNotFound)
+	_, err = k.get(ctx, "")
+	wantErr(t, "a get of the empty key", err, store.ErrNotFound)
 	if called {
 		t.Error("an update of a missing record called its function")
 	}
