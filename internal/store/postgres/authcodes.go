@@ -85,8 +85,10 @@ func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCod
 // withUser reads a record by its hash (query, scanned by scan) and the
 // user it belongs to (the user whose id userOf selects by the same hash),
 // both queries in one batch: one round trip. A user that is gone is a
-// zero User; an unknown or malformed hash is store.ErrNotFound.
-func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, query string, scan func(pgx.Row) (T, error), userOf string) (T, store.User, error) {
+// zero User; an unknown or malformed hash is store.ErrNotFound. Each of
+// more (a query by the same hash) joins the batch, and then reads its
+// result, when the record was found.
+func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, query string, scan func(pgx.Row) (T, error), userOf string, more ...batchRead) (T, store.User, error) {
 	var zero T
 	if len(hash) != sha256.Size {
 		return zero, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
@@ -94,6 +96,9 @@ func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, quer
 	b := &pgx.Batch{}
 	b.Queue(query, hash)
 	b.Queue(selectUser+` WHERE id = (`+userOf+`)`, hash)
+	for _, m := range more {
+		b.Queue(m.query, hash)
+	}
 	res := s.pool.SendBatch(ctx, b)
 	rec, err := scan(res.QueryRow())
 	var u store.User
@@ -101,6 +106,11 @@ func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, quer
 		u, err = scanUser(res.QueryRow())
 		if errors.Is(err, pgx.ErrNoRows) {
 			u, err = store.User{}, nil
+		}
+	}
+	if err == nil {
+		for _, m := range more {
+			m.read(res)
 		}
 	}
 	if cerr := res.Close(); err == nil && cerr != nil {
@@ -113,6 +123,13 @@ func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, quer
 		return zero, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
 	}
 	return rec, u, nil
+}
+
+// batchRead is one more query of withUser's batch and what reads its
+// result (its errors are its own: the record and user stand).
+type batchRead struct {
+	query string
+	read  func(pgx.BatchResults)
 }
 
 // RedeemAuthCode marks the code used at now and stores what it issued, in

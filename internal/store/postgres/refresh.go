@@ -194,22 +194,55 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 func (s *Store) GetRefreshTokenUser(ctx context.Context, hash []byte) (store.RefreshToken, store.User, error) {
 	return withUser(ctx, s, "store/postgres: get refresh token and user", hash,
 		selectRefreshToken+` WHERE t.hash = $1`, scanRefreshToken,
-		`SELECT f.user_id FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`)
+		`SELECT f.user_id `+familyOfHash)
 }
 
-// RotateRefreshTokenWith reads the old token and its user in one round
-// trip (GetRefreshTokenUser), plans the issue, and rotates with it
-// (RotateRefreshToken: one statement when nothing changed in between).
+// familyOfHash joins the family of the token whose hash is $1.
+const familyOfHash = `FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`
+
+// consentRead is a consent read ahead of a plan that may ask for it: the
+// consent, or the error GetConsent would return.
+type consentRead struct {
+	c   store.Consent
+	err error
+}
+
+// getRefreshTokenUserConsent is GetRefreshTokenUser with the user's
+// consent to the token's client read in the same batch (one round trip;
+// the consent is read whether the plan asks for it or not, which costs
+// the database one index lookup).
+func (s *Store) getRefreshTokenUserConsent(ctx context.Context, hash []byte) (store.RefreshToken, store.User, consentRead, error) {
+	const op = "store/postgres: get refresh token, user and consent"
+	var cs consentRead
+	t, u, err := withUser(ctx, s, op, hash, selectRefreshToken+` WHERE t.hash = $1`, scanRefreshToken,
+		`SELECT f.user_id `+familyOfHash,
+		batchRead{query: selectConsent + ` WHERE (user_id, client_id) = (SELECT f.user_id, f.client_id ` + familyOfHash + `)`,
+			read: func(res pgx.BatchResults) {
+				cs.c, cs.err = scanConsent(res.QueryRow())
+				switch {
+				case errors.Is(cs.err, pgx.ErrNoRows):
+					cs.c, cs.err = store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", store.ErrNotFound)
+				case cs.err != nil:
+					cs.c, cs.err = store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", classify(cs.err))
+				}
+			}})
+	return t, u, cs, err
+}
+
+// RotateRefreshTokenWith reads the old token, its user and the user's
+// consent to its client in one round trip, plans the issue, and rotates
+// with it (RotateRefreshToken: one statement when nothing changed in
+// between): two round trips in all.
 func (s *Store) RotateRefreshTokenWith(ctx context.Context, oldHash []byte, now time.Time, plan store.RefreshPlan) (store.RefreshToken, error) {
 	const op = "store/postgres: rotate refresh token"
 	if err := store.CheckExpiry("rotation time", now); err != nil {
 		return store.RefreshToken{}, fmt.Errorf("%s: %w", op, err)
 	}
-	old, u, err := s.GetRefreshTokenUser(ctx, oldHash)
+	old, u, cs, err := s.getRefreshTokenUserConsent(ctx, oldHash)
 	if err != nil {
 		return store.RefreshToken{}, err
 	}
-	issue, err := plan(&old, &u, func() (store.Consent, error) { return s.GetConsent(ctx, old.UserID, old.ClientID) })
+	issue, err := plan(&old, &u, func() (store.Consent, error) { return cs.c, cs.err })
 	if err != nil {
 		return old, fmt.Errorf("%s: %w", op, err)
 	}

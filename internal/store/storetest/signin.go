@@ -1017,6 +1017,14 @@ func testRefreshPlanned(t *testing.T, s store.Store) {
 	t1 := fullRefresh("c", "u", "fam", "rt-1")
 	must(t, "CreateRefreshToken", s.CreateRefreshToken(ctx, t1))
 	now := base.Add(time.Hour)
+	// Consents of the same user to another client, and of another user to
+	// the same client, are not the token's.
+	mustCreateClient(t, s, fullClient("c2"))
+	mustCreateUser(t, s, fullUser("u2", "Other"))
+	for _, c := range []store.Consent{{UserID: "u", ClientID: "c2"}, {UserID: "u2", ClientID: "c"}} {
+		c.Scopes, c.GrantedAt, c.UpdatedAt = []string{"openid"}, base, base
+		must(t, "PutConsent", s.PutConsent(ctx, c))
+	}
 
 	refused := errors.New("refused by the plan")
 	_, err := s.RotateRefreshTokenWith(ctx, t1.Hash, now, func(old *store.RefreshToken, u *store.User, consent func() (store.Consent, error)) (store.Issue, error) {
