@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -160,10 +161,23 @@ func testAuditChainIssue(t *testing.T, s store.Store) {
 	_, err = s.RedeemAuthCode(ctx, code2.Hash, base.Add(time.Second), bad)
 	wantErr(t, "RedeemAuthCode with an invalid audit event", err, store.ErrInvalid)
 
+	// An issue may carry several events; all are committed with it.
+	code3 := fullAuthCode("c", "u", "code-3")
+	must(t, "CreateAuthCode", s.CreateAuthCode(ctx, code3))
+	two := jwtIssue("c", "u", "jti-4", "fam-4", "rt-4")
+	two.Audit = []store.AuditEvent{fullAudit(store.AuditTokenIssued, "c", "first"), fullAudit(store.AuditTokenIssued, "c", "second")}
+	_, err = s.RedeemAuthCode(ctx, code3.Hash, base.Add(5*time.Second), two)
+	must(t, "RedeemAuthCode with two events", err)
+
 	got := listAudit(t, s, store.AuditQuery{})
-	if len(got) != 2 || got[0].Type != store.AuditTokenIssued || got[0].Subject != "u" ||
-		got[1].Type != store.AuditTokenRefreshed || got[1].Subject != "u" {
-		t.Fatalf("trail after two grants and three refusals = %+v, want the issued and refreshed events only", got)
+	var subjects []string
+	for _, e := range got {
+		subjects = append(subjects, e.Type+"/"+e.Subject)
+	}
+	want := []string{store.AuditTokenIssued + "/u", store.AuditTokenRefreshed + "/u",
+		store.AuditTokenIssued + "/first", store.AuditTokenIssued + "/second"}
+	if !slices.Equal(subjects, want) {
+		t.Fatalf("trail after three grants and three refusals = %q, want %q", subjects, want)
 	}
 	WantChain(t, s)
 }
