@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -20,7 +21,7 @@ func TestWriterPragmas(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"synchronous", "1"}, // NORMAL
 		{"temp_store", "2"},  // MEMORY: statement and savepoint journals
-		{"wal_autocheckpoint", "4000"},
+		{"wal_autocheckpoint", strconv.Itoa(writerAutoCheckpoint)},
 	} {
 		var got string
 		if err := s.w.QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {

@@ -18,6 +18,10 @@
 //   - a reader pool of several query_only connections for plain reads. In
 //     WAL mode readers never block the writer and the writer never blocks
 //     them.
+//   - a checkpointer: one more connection on which a goroutine copies the
+//     write-ahead log into the database file every 250 ms (a PASSIVE
+//     checkpoint, which blocks neither), so that the writer's commits do
+//     not (checkpoint.go).
 //
 // busy_timeout (5 s) covers the remaining contention: another process on the
 // same file (a `writ migrate` next to a running server) and WAL checkpoints.
@@ -67,6 +71,10 @@ type Store struct {
 	r          *pool // read-only connections (the same as w in memory)
 	group      groupCommit
 	migrations []migrate.File
+	// name is the database's "file:" URI (empty in memory); ckpt
+	// checkpoints its write-ahead log (nil in memory).
+	name string
+	ckpt *checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -143,8 +151,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	readers := max(4, runtime.NumCPU())
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: newPool(w), r: newPool(r), migrations: files}
+	s := &Store{w: newPool(w), r: newPool(r), migrations: files, name: name}
 	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.ckpt, err = startCheckpointer(name); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -160,10 +172,9 @@ func dsn(name string, writer bool) string {
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		// Checkpoint (and fsync) every 4000 WAL pages rather than 1000: a
-		// redemption writes about a dozen pages, and a page rewritten by
-		// many transactions is copied to the database once per checkpoint.
-		q.Add("_pragma", "wal_autocheckpoint(4000)")
+		// The checkpointer checkpoints; the writer only past a large log
+		// (checkpoint.go).
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutoCheckpoint))
 		// Statement journals (the undo log of one statement inside a
 		// transaction, and of each group-commit savepoint) in memory: they
 		// hold the pages one transaction changes, and a temporary file
@@ -189,9 +200,13 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes every connection.
 func (s *Store) Close() error {
+	var err error
+	if s.ckpt != nil {
+		err = s.ckpt.close()
+	}
 	s.w.closeStmts()
 	s.r.closeStmts()
-	err := s.w.Close()
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}

@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/writ-dev/writ/internal/store"
+)
+
+// The writer leaves the log to the checkpointer: thousands of commits
+// leave the database file as it was (the writer did not checkpoint, as it
+// did every 4,000 pages before), and one run of the checkpointer copies
+// every page of the log into it.
+func TestCheckpointerCopiesTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "writ.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// No background runs: the log is only checkpointed here.
+	s.ckpt.stop()
+	<-s.ckpt.done
+	if _, _, err := s.ckpt.checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := fileSize(t, path)
+	const commits = 3000
+	for i := range commits {
+		if err := s.CreateClient(t.Context(), store.Client{ID: "c" + strconv.Itoa(i)}); err != nil {
+			t.Fatalf("CreateClient: %v", err)
+		}
+	}
+	if after := fileSize(t, path); after != before {
+		t.Errorf("the database file grew from %d to %d bytes without the checkpointer: the writer checkpointed", before, after)
+	}
+	pages, copied, err := s.ckpt.checkpoint(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages < commits {
+		t.Errorf("the log holds %d pages after %d commits, want them all", pages, commits)
+	}
+	if copied != pages {
+		t.Errorf("the checkpoint copied %d of %d pages, want all", copied, pages)
+	}
+	if after := fileSize(t, path); after <= before {
+		t.Errorf("the database file is %d bytes after the checkpoint, want more than %d", after, before)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// Close stops the checkpointer with the store.
+func TestCloseStopsCheckpointer(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "writ.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.ckpt.done:
+	default:
+		t.Fatal("the checkpointer runs on after Close")
+	}
+	if err := s.ckpt.db.Ping(); err == nil {
+		t.Error("the checkpointer's connection is open after Close")
+	}
+}
+
+// An in-memory store has no log and no checkpointer.
+func TestMemoryStoreHasNoCheckpointer(t *testing.T) {
+	s, err := Open(t.Context(), MemoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.ckpt != nil {
+		t.Error("an in-memory store started a checkpointer")
+	}
+}
