@@ -18,9 +18,12 @@ import (
 // at writerAutoCheckpoint pages, as the safety net should the checkpointer
 // fall behind or fail.
 const (
-	// checkpointInterval is how often the checkpointer runs: about 3,000
-	// pages of log at 3,500 redemptions per second.
-	checkpointInterval = 250 * time.Millisecond
+	// checkpointInterval is how often the checkpointer runs: about 12,000
+	// pages (48 MB) of log at 3,900 redemptions per second. A page that
+	// many commits rewrite is copied once per checkpoint: every second
+	// rather than every 250 ms cost 20–40 µs less CPU per redemption
+	// (two alternated rounds of three); every 2 s made no difference.
+	checkpointInterval = time.Second
 	// writerAutoCheckpoint is the log size, in pages (about 160 MB of
 	// 4 KiB pages), at which the writer checkpoints itself.
 	writerAutoCheckpoint = 40000

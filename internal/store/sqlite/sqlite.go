@@ -19,7 +19,7 @@
 //     WAL mode readers never block the writer and the writer never blocks
 //     them.
 //   - a checkpointer: one more connection on which a goroutine copies the
-//     write-ahead log into the database file every 250 ms (a PASSIVE
+//     write-ahead log into the database file every second (a PASSIVE
 //     checkpoint, which blocks neither), so that the writer's commits do
 //     not (checkpoint.go).
 //
