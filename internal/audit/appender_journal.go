@@ -22,11 +22,16 @@ type journaling struct {
 	closed bool
 
 	mu sync.Mutex
-	// j is the journal being written; pending the events written to it
-	// (or to the journal before it) that the store does not hold yet,
-	// oldest first.
+	// j is the journal being written; pending[head:] the events written
+	// to it (or to the journal before it) that the store does not hold
+	// yet, oldest first, and pos[head:] where each is journaled. The
+	// drainer hands a prefix of them to the store as it is (no copy)
+	// while appends go on after it, and moves head past it once it is
+	// committed (release).
 	j       *Journal
-	pending []journaled
+	pending []store.AuditEvent
+	pos     []journalPos
+	head    int
 	// applied is how far j is in the store; progress is closed and
 	// replaced whenever the drainer commits a batch or the journal
 	// changes (Flush and the writer's back-pressure wait on it).
@@ -43,11 +48,11 @@ type journaling struct {
 	forgets sync.WaitGroup
 }
 
-// journaled is an event written to journal, ending at offset end.
-type journaled struct {
+// journalPos is where an event is journaled: in journal, ending at
+// offset end.
+type journalPos struct {
 	journal string
 	end     int64
-	e       store.AuditEvent
 }
 
 func newJournaling(a *Appender) *journaling {
@@ -93,13 +98,13 @@ func (g *journaling) run(ctx context.Context) {
 	g.forgets.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err == nil && len(g.pending) == 0 && g.applied == g.written {
+	if err == nil && len(g.pending) == g.head && g.applied == g.written {
 		if err := g.j.Remove(); err == nil {
 			g.forget(g.j.Name())
 		}
 		return
 	}
-	g.a.opts.Logger.Warn("audit journal left for replay at the next start", "journal", g.j.Name(), "pending", len(g.pending))
+	g.a.opts.Logger.Warn("audit journal left for replay at the next start", "journal", g.j.Name(), "pending", len(g.pending)-g.head)
 	g.j.Close()
 }
 
@@ -107,7 +112,8 @@ func (g *journaling) run(ctx context.Context) {
 func (g *journaling) room(ctx context.Context, n int) bool {
 	for {
 		g.mu.Lock()
-		ok, ch := len(g.pending) == 0 || len(g.pending)+n <= g.a.opts.MaxPending, g.progress
+		queued := len(g.pending) - g.head
+		ok, ch := queued == 0 || queued+n <= g.a.opts.MaxPending, g.progress
 		g.mu.Unlock()
 		if ok {
 			return true
@@ -136,7 +142,7 @@ func (g *journaling) append(ctx context.Context, events []store.AuditEvent) erro
 	}
 	g.mu.Lock()
 	j := g.j
-	rotate := j.Size() >= g.a.opts.RotateSize && len(g.pending) == 0 && g.applied == j.Size()
+	rotate := j.Size() >= g.a.opts.RotateSize && len(g.pending) == g.head && g.applied == j.Size()
 	g.mu.Unlock()
 	if rotate {
 		if nj, err := OpenJournal(j.dir); err == nil {
@@ -159,8 +165,9 @@ func (g *journaling) append(ctx context.Context, events []store.AuditEvent) erro
 	}
 	g.mu.Lock()
 	g.written = j.Size()
-	for i, e := range events {
-		g.pending = append(g.pending, journaled{journal: j.Name(), end: ends[i], e: e})
+	g.pending = append(g.pending, events...)
+	for _, end := range ends {
+		g.pos = append(g.pos, journalPos{journal: j.Name(), end: end})
 	}
 	g.mu.Unlock()
 	select {
@@ -197,7 +204,7 @@ func (g *journaling) drain(ctx context.Context) {
 	linger.Stop()
 	for {
 		g.mu.Lock()
-		n := len(g.pending)
+		n := len(g.pending) - g.head
 		g.mu.Unlock()
 		if n == 0 {
 			select {
@@ -219,18 +226,19 @@ func (g *journaling) drain(ctx context.Context) {
 			}
 		}
 		g.mu.Lock()
-		batch := g.take(o.MaxBatch)
-		g.mu.Unlock()
-		if len(batch) == 0 {
+		n = g.take(o.MaxBatch)
+		if n == 0 {
+			g.mu.Unlock()
 			continue
 		}
-		events := make([]store.AuditEvent, len(batch))
-		for i, p := range batch {
-			events[i] = p.e
-		}
-		last := batch[len(batch)-1]
+		// Appends only add after pending's end (or move it to a new
+		// array), so this prefix stays as it is until the drainer itself
+		// compacts it.
+		h := g.head
+		batch, last := g.pending[h:h+n:h+n], g.pos[h+n-1]
+		g.mu.Unlock()
 		wctx, cancel := context.WithTimeout(ctx, o.WriteTimeout)
-		_, err := g.a.st.AppendJournaled(wctx, last.journal, last.end, events)
+		_, err := g.a.st.AppendJournaled(wctx, last.journal, last.end, batch)
 		cancel()
 		if err != nil {
 			if now := time.Now(); now.Sub(lastWarn) > 10*time.Second {
@@ -251,10 +259,7 @@ func (g *journaling) drain(ctx context.Context) {
 		g.a.batches.Add(1)
 		g.a.events.Add(int64(len(batch)))
 		g.mu.Lock()
-		g.pending = g.pending[len(batch):]
-		if len(g.pending) == 0 {
-			g.pending = nil // let the backing array go
-		}
+		g.release(n)
 		if last.journal == g.j.Name() {
 			g.applied = last.end
 		}
@@ -263,17 +268,42 @@ func (g *journaling) drain(ctx context.Context) {
 	}
 }
 
-// take returns up to max pending events of the oldest journal, without
-// removing them; g.mu is held.
-func (g *journaling) take(max int) []journaled {
-	n := min(max, len(g.pending))
+// take returns how many of the oldest pending events, at most max, are
+// of the oldest journal; g.mu is held.
+func (g *journaling) take(max int) int {
+	pos := g.pos[g.head:]
+	n := min(max, len(pos))
 	for i := 1; i < n; i++ {
-		if g.pending[i].journal != g.pending[0].journal {
-			n = i
-			break
+		if pos[i].journal != pos[0].journal {
+			return i
 		}
 	}
-	return g.pending[:n:n]
+	return n
+}
+
+// release drops the n oldest pending events (committed). The arrays are
+// reused rather than regrown: emptied, they start again from the front;
+// once half of them is released, the rest moves to the front (so that
+// each event is moved at most once on average). After a backlog (a store
+// outage) larger arrays are let go. g.mu is held.
+func (g *journaling) release(n int) {
+	clear(g.pending[g.head : g.head+n]) // the events' strings and slices
+	g.head += n
+	rest := len(g.pending) - g.head
+	switch {
+	case cap(g.pending) > 8*g.a.opts.MaxBatch && rest <= g.a.opts.MaxBatch:
+		g.pending = append(make([]store.AuditEvent, 0, 2*g.a.opts.MaxBatch), g.pending[g.head:]...)
+		g.pos = append(make([]journalPos, 0, 2*g.a.opts.MaxBatch), g.pos[g.head:]...)
+	case rest == 0 || g.head >= cap(g.pending)/2:
+		copy(g.pending, g.pending[g.head:])
+		copy(g.pos, g.pos[g.head:])
+		clear(g.pending[rest:])
+		clear(g.pos[rest:])
+		g.pending, g.pos = g.pending[:rest], g.pos[:rest]
+	default:
+		return
+	}
+	g.head = 0
 }
 
 // Flush returns once every event written to the journal before the call

@@ -447,3 +447,91 @@ func TestJournalWriteFailure(t *testing.T) {
 		t.Fatalf("Recover = %d, %v; want the 2 records written before", n, err)
 	}
 }
+
+// TestAppenderJournalQueue: the pending queue, whose arrays the drainer
+// reuses (it hands batches to the store without copying them and moves
+// the rest to the front as batches commit), delivers every event once and
+// in order, through a backlog that grows its arrays past their reuse
+// bound, back to small batches, and with appends racing the drainer.
+func TestAppenderJournalQueue(t *testing.T) {
+	j, err := OpenJournal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newMemJournals()
+	const maxBatch = 4
+	a := NewAppender(st, AppenderOptions{Journal: j, MaxBatch: maxBatch, DrainLinger: time.Millisecond})
+	runAppender(t, a)
+	ctx := context.Background()
+	var want []string
+	appendSubs := func(from, to int) {
+		for _, s := range subs(from, to) {
+			if err := a.Append(ctx, testEvent(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want = append(want, subs(from, to)...)
+	}
+	// A backlog of 25 batches behind a held store.
+	gate := make(chan struct{})
+	st.mu.Lock()
+	st.gate = gate
+	st.mu.Unlock()
+	appendSubs(0, 100)
+	st.mu.Lock()
+	st.gate = nil
+	st.mu.Unlock()
+	close(gate)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Then batches smaller and larger than one at a time.
+	for i, n := 100, 1; i < 200; i, n = i+n, n%7+1 {
+		appendSubs(i, min(i+n, 200))
+		if n%3 == 0 {
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.subjects(); !slices.Equal(got, want) {
+		t.Fatalf("store holds %d events %v,\nwant %d %v", len(got), got, len(want), want)
+	}
+	// Appends from several goroutines while the drainer runs: each
+	// event once, each goroutine's in its order.
+	const workers, each = 4, 300
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if err := a.Append(ctx, testEvent(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := st.subjects()[len(want):]
+	if len(got) != workers*each {
+		t.Fatalf("store holds %d of the goroutines' %d events", len(got), workers*each)
+	}
+	next := make(map[string]int)
+	for _, s := range got {
+		var w, i int
+		if _, err := fmt.Sscanf(s, "w%d-%d", &w, &i); err != nil {
+			t.Fatalf("unexpected subject %q", s)
+		}
+		key := fmt.Sprint(w)
+		if i != next[key] {
+			t.Fatalf("goroutine %d: event %d after %d", w, i, next[key]-1)
+		}
+		next[key]++
+	}
+}

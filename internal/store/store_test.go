@@ -54,3 +54,41 @@ func TestCheckTime(t *testing.T) {
 		t.Errorf("CheckExpiry(zero): %v, want ErrInvalid", err)
 	}
 }
+
+// TestAuditEventDetails pins the rule for an audit event's details: a
+// JSON object as encoding/json accepts it, whichever check answers (the
+// fast strict scanner, or encoding/json for what the scanner refuses).
+func TestAuditEventDetails(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	for _, c := range []struct {
+		name, details string
+		ok            bool
+	}{
+		{"none", "", true},
+		{"object", `{"grant_type":"client_credentials","aud":["a","b"]}`, true},
+		{"spaces around", " \t{\"k\":1}\n", true},
+		{"duplicate names", `{"k":1,"k":2}`, true},
+		{"lone surrogate escape", `{"k":"\ud800"}`, true},
+		{"deeper than the strict scanner goes", deep, true},
+		{"array", `[1,2]`, false},
+		{"string", `"x"`, false},
+		{"truncated", `{"k":`, false},
+		{"trailing bytes", `{"k":1}x`, false},
+		{"invalid UTF-8", "{\"k\":\"\xff\"}", false},
+		{"two values", `{} {}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := store.AuditEvent{Time: time.Unix(1700000000, 0), Type: "token.issued"}
+			if c.details != "" {
+				e.Details = []byte(c.details)
+			}
+			err := e.Validate()
+			if c.ok && err != nil {
+				t.Fatalf("Validate() = %v, want nil", err)
+			}
+			if !c.ok && !errors.Is(err, store.ErrInvalid) {
+				t.Fatalf("Validate() = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/writ-dev/writ/internal/strictjson"
 )
 
 // MaxIDLength is the longest key (client ID, JTI, token kind) a store
@@ -606,7 +608,11 @@ func checkJSONObject(field string, b []byte, limit int) error {
 	if len(b) > limit {
 		return invalid(field, fmt.Sprintf("is larger than %d bytes", limit))
 	}
-	if !utf8.Valid(b) || !json.Valid(b) {
+	// What strictjson accepts (one value, valid UTF-8, no duplicate
+	// member names, no lone surrogate escapes, at most 32 levels deep) is
+	// valid JSON, several times faster to check; only what it refuses
+	// takes encoding/json's check, so the rule stays encoding/json's.
+	if strictjson.ValidateBytes(b, 0) != nil && (!utf8.Valid(b) || !json.Valid(b)) {
 		return invalid(field, "is not valid JSON")
 	}
 	if t := bytes.TrimLeft(b, " \t\r\n"); t[0] != '{' {

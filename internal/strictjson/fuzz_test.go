@@ -145,6 +145,9 @@ func FuzzValidate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		err := Validate(s, fuzzMaxDepth)
+		if berr := ValidateBytes([]byte(s), fuzzMaxDepth); berr != err {
+			t.Fatalf("ValidateBytes(%q) = %v, Validate %v", s, berr, err)
+		}
 		valid := json.Valid([]byte(s))
 		if err == nil && !valid {
 			t.Fatalf("strictjson accepts %q, encoding/json rejects it", s)

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultMaxDepth is the nesting bound used when a caller passes zero.
@@ -73,6 +74,12 @@ func ParseObject(data string, maxDepth int, dst []Member) ([]Member, error) {
 // Validate reports whether data is exactly one strict JSON value.
 func Validate(data string, maxDepth int) error {
 	return validate(data, maxDepth, false)
+}
+
+// ValidateBytes is Validate of data held in a byte slice, without copying
+// it into a string: the scanner keeps no reference to data past the call.
+func ValidateBytes(data []byte, maxDepth int) error {
+	return validate(unsafe.String(unsafe.SliceData(data), len(data)), maxDepth, false)
 }
 
 // ValidateFold is Validate with a stricter duplicate rule: two member names
