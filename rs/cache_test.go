@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/cputime"
 	"github.com/writ-dev/writ/jose"
 	"github.com/writ-dev/writ/jwt"
 )
@@ -298,11 +299,6 @@ func BenchmarkVerifyCold(b *testing.B) {
 // reportCPU starts measuring the process's CPU time; the function it
 // returns, deferred, reports it per operation as cpu-ns/op.
 func reportCPU(b *testing.B) func() {
-	start, ok := benchCPUTime()
-	return func() {
-		end, ok2 := benchCPUTime()
-		if ok && ok2 && b.N > 0 {
-			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
-		}
-	}
+	cpu := cputime.Start()
+	return func() { cpu.Report(b, b.N) }
 }

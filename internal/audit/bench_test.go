@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/writ-dev/writ/internal/audit"
+	"github.com/writ-dev/writ/internal/cputime"
 	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/sqlite"
 )
@@ -118,7 +119,7 @@ func BenchmarkJournaledEvent(b *testing.B) {
 	details := `{"grant_type":"client_credentials","scope":"orders:read orders:write","aud":["https://api.example.com"],"jti":"0123456789abcdef0123456789abcdef","source":"127.0.0.1"}`
 	b.ReportAllocs()
 	b.SetParallelism(8)
-	cpu0, cpuOK := processCPU()
+	cpu := cputime.Start()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -135,7 +136,5 @@ func BenchmarkJournaledEvent(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	if cpu1, ok := processCPU(); ok && cpuOK {
-		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
-	}
+	cpu.Report(b, b.N)
 }

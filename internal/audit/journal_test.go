@@ -522,16 +522,15 @@ func TestAppenderJournalQueue(t *testing.T) {
 	if len(got) != workers*each {
 		t.Fatalf("store holds %d of the goroutines' %d events", len(got), workers*each)
 	}
-	next := make(map[string]int)
+	next := make(map[int]int) // goroutine → its next event
 	for _, s := range got {
 		var w, i int
 		if _, err := fmt.Sscanf(s, "w%d-%d", &w, &i); err != nil {
 			t.Fatalf("unexpected subject %q", s)
 		}
-		key := fmt.Sprint(w)
-		if i != next[key] {
-			t.Fatalf("goroutine %d: event %d after %d", w, i, next[key]-1)
+		if i != next[w] {
+			t.Fatalf("goroutine %d: event %d after %d", w, i, next[w]-1)
 		}
-		next[key]++
+		next[w]++
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/writ-dev/writ/internal/cputime"
 )
 
 // BenchmarkClientCredentialsAudit measures the client credentials grant
@@ -55,13 +55,9 @@ func benchTokens(b *testing.B, e *testEnv, format string) {
 	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
 	b.SetParallelism(8)
 	b.ResetTimer()
-	before := cpuTime(b)
-	defer func() {
-		// CPU time of the whole process (server and client) per request:
-		// a measure of cost that the load of other processes does not
-		// distort the way wall time is.
-		b.ReportMetric(float64((cpuTime(b)-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
-	}()
+	// CPU time of the whole process (server and client) per request.
+	cpu := cputime.Start()
+	defer func() { cpu.Report(b, b.N) }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/oauth2/token", strings.NewReader(body))
@@ -79,13 +75,4 @@ func benchTokens(b *testing.B, e *testEnv, format string) {
 			}
 		}
 	})
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

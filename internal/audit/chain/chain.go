@@ -30,17 +30,7 @@ func Genesis() []byte { return make([]byte, Size) }
 // with its length as a 4-byte big-endian integer. No two different
 // events (or prev values) share an encoding.
 func Encode(prev []byte, e store.AuditEvent) []byte {
-	return appendEncoded(make([]byte, 0, encodedSize(prev, e)), prev, e)
-}
-
-// encodedSize is the length of Encode(prev, e).
-func encodedSize(prev []byte, e store.AuditEvent) int {
-	n := 4 + len(domain) + 8 + 8 + 6*4 + len(e.Type) + len(e.ClientID) + len(e.Subject) + len(e.DelegationID) +
-		len(e.By) + len(e.RequestID) + 4 + 4 + len(e.Details) + 4 + len(prev)
-	for _, a := range e.Actors {
-		n += 4 + len(a)
-	}
-	return n
+	return appendEncoded(make([]byte, 0, 128+len(e.Details)+len(prev)), prev, e)
 }
 
 // appendEncoded appends Encode(prev, e) to b.
@@ -55,8 +45,8 @@ func appendEncoded(b, prev []byte, e store.AuditEvent) []byte {
 	for _, a := range e.Actors {
 		b = field(b, a)
 	}
-	b = bytesField(b, e.Details)
-	return bytesField(b, prev)
+	b = field(b, e.Details)
+	return field(b, prev)
 }
 
 // Hash returns the SHA-256 of Encode(prev, e): the event's chain hash.
@@ -95,12 +85,8 @@ func Valid(e store.AuditEvent) bool {
 	return len(e.Hash) == Size && bytes.Equal(e.Hash, Hash(e.PrevHash, e))
 }
 
-func field(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-func bytesField(b, s []byte) []byte {
+// field appends s prefixed with its length.
+func field[T ~string | ~[]byte](b []byte, s T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
 }

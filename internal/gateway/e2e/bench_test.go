@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/writ-dev/writ/internal/cputime"
 	"github.com/writ-dev/writ/internal/gateway"
 	"github.com/writ-dev/writ/internal/gateway/config"
 	"github.com/writ-dev/writ/jose"
@@ -87,12 +88,8 @@ func BenchmarkGatewayHTTP(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8)
-			cpu0, ok0 := processCPU()
-			defer func() {
-				if cpu1, ok1 := processCPU(); ok0 && ok1 && b.N > 0 {
-					b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
-				}
-			}()
+			cpu := cputime.Start()
+			defer func() { cpu.Report(b, b.N) }()
 			b.RunParallel(func(pb *testing.PB) {
 				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 				defer client.CloseIdleConnections()

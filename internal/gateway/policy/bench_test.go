@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"testing"
+
+	"github.com/writ-dev/writ/internal/cputime"
 )
 
 func benchDecide(b *testing.B, s Spec, in *Input) {
@@ -16,15 +18,13 @@ func benchDecide(b *testing.B, s Spec, in *Input) {
 		b.Fatalf("benchmark input denied: %+v", d)
 	}
 	b.ReportAllocs()
-	cpu0, ok := processCPU()
+	cpu := cputime.Start()
 	n := 0
 	for b.Loop() {
 		p.Decide(ctx, in)
 		n++
 	}
-	if cpu1, ok1 := processCPU(); ok && ok1 && n > 0 {
-		b.ReportMetric(float64(cpu1-cpu0)/float64(n), "cpu-ns/op")
-	}
+	cpu.Report(b, n)
 }
 
 func benchInput() *Input {
