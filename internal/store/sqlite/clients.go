@@ -139,7 +139,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create client: %w", err)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 			VALUES (`+params(38)+`)
 			ON CONFLICT (id) DO NOTHING`, vals...)

@@ -56,7 +56,7 @@ func (s *Store) PutConsent(ctx context.Context, c store.Consent) error {
 	}
 	// An unknown user or client is a foreign-key violation, classified as
 	// ErrNotFound.
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		_, err := q.ExecContext(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at, updated_at)
 			VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
@@ -114,7 +114,7 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
 		return fmt.Errorf("store/sqlite: delete consent: %w", store.ErrNotFound)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID)
 		if err != nil {
 			return fmt.Errorf("store/sqlite: delete consent: %w", classify(err))

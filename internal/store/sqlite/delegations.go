@@ -50,7 +50,7 @@ func (s *Store) CreateDelegation(ctx context.Context, d store.Delegation) error 
 			return fmt.Errorf("store/sqlite: create delegation: %w", err)
 		}
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `INSERT INTO delegations (`+delegationColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING`,
 			d.ID, d.RootID, d.ParentID, d.ClientID, d.Subject, d.SubjectIssuer, lists[0], lists[1], lists[2],

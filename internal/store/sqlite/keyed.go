@@ -49,7 +49,7 @@ func (k keyedTable[T]) insertWith(ctx context.Context, s *Store, op string, rec 
 	if err != nil {
 		return fmt.Errorf("store/sqlite: %s: %w", op, err)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		if _, err := q.ExecContext(ctx, k.insert+conflict, vals...); err != nil {
 			return fmt.Errorf("store/sqlite: %s: %w", op, classify(err))
 		}

@@ -108,7 +108,7 @@ func (s *Store) DeleteSAMLServiceProvider(ctx context.Context, entityID string) 
 	if store.CheckSAMLEntityID(entityID) != nil {
 		return fmt.Errorf("store/sqlite: delete saml service provider: %w", store.ErrNotFound)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `DELETE FROM saml_service_providers WHERE entity_id = ?`, entityID)
 		if err != nil {
 			return fmt.Errorf("store/sqlite: delete saml service provider: %w", classify(err))

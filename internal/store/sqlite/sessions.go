@@ -44,7 +44,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	}
 	// A duplicate hash or ID, or an unknown user, aborts the statement and
 	// is classified.
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		_, err := q.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			sess.Hash, sess.ID, sess.UserID, encodeTime(sess.AuthTime), amr, sess.ACR,

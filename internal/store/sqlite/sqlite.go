@@ -237,15 +237,6 @@ func classify(err error) error {
 	return err
 }
 
-// write runs fn, a one-statement write, on the writer; when ctx carries a
-// pending audit intent, in a transaction (inTx) that appends its events.
-func (s *Store) write(ctx context.Context, fn func(q dbtx) error) error {
-	if store.AuditPending(ctx) {
-		return s.inTx(ctx, fn)
-	}
-	return fn(s.w)
-}
-
 // rollback ends a transaction that was not committed; after a commit it is
 // a no-op.
 func rollback(tx *sql.Tx) {

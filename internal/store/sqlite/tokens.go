@@ -17,7 +17,7 @@ func (s *Store) CreateToken(ctx context.Context, r store.TokenRecord) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("store/sqlite: create token: %w", err)
 	}
-	if err := s.write(ctx, func(q dbtx) error { return insertToken(ctx, q, r) }); err != nil {
+	if err := s.inTx(ctx, func(q dbtx) error { return insertToken(ctx, q, r) }); err != nil {
 		return fmt.Errorf("store/sqlite: create token: %w", err)
 	}
 	return nil
@@ -95,7 +95,7 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte) error {
 	if len(hash) != sha256.Size {
 		return fmt.Errorf("store/sqlite: revoke token: %w", store.ErrNotFound)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `UPDATE tokens SET revoked = 1 WHERE hash = ?`, hash)
 		if err != nil {
 			return fmt.Errorf("store/sqlite: revoke token: %w", classify(err))
@@ -115,7 +115,7 @@ func (s *Store) RevokeJTI(ctx context.Context, jti string, expiresAt time.Time) 
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/sqlite: revoke jti: %w", err)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		_, err := q.ExecContext(ctx, `INSERT INTO revoked_jtis (jti, expires_at) VALUES (?, ?)
 			ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
 			jti, encodeTime(expiresAt))
@@ -152,7 +152,7 @@ func (s *Store) UseJTI(ctx context.Context, clientID, jti string, expiresAt time
 	if err := checkJTI(jti, expiresAt); err != nil {
 		return fmt.Errorf("store/sqlite: use jti: %w", err)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `INSERT INTO used_jtis (client_id, jti, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (client_id, jti) DO NOTHING`, clientID, jti, encodeTime(expiresAt))
 		if err != nil {

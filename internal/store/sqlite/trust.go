@@ -115,7 +115,7 @@ func (s *Store) DeleteTrustedIssuer(ctx context.Context, issuer string) error {
 	if store.CheckIssuer(issuer) != nil {
 		return fmt.Errorf("store/sqlite: delete trusted issuer: %w", store.ErrNotFound)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `DELETE FROM trusted_issuers WHERE issuer = ?`, issuer)
 		if err != nil {
 			return fmt.Errorf("store/sqlite: delete trusted issuer: %w", classify(err))

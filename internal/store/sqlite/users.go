@@ -87,7 +87,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return fmt.Errorf("store/sqlite: create user: %w", err)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
 			VALUES (`+params(userColumnCount)+`)
 			ON CONFLICT (id) DO NOTHING`, vals...)
@@ -214,7 +214,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	if store.CheckID("user ID", id) != nil {
 		return fmt.Errorf("store/sqlite: delete user: %w", store.ErrNotFound)
 	}
-	return s.write(ctx, func(q dbtx) error {
+	return s.inTx(ctx, func(q dbtx) error {
 		res, err := q.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("store/sqlite: delete user: %w", classify(err))
