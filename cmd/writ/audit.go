@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,6 +72,7 @@ func newAuditVerifyCmd(s *streams) *cobra.Command {
 		masterKey string
 		noAnchors bool
 		asJSON    bool
+		heads     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify [--data-dir DIR | --database DSN]",
@@ -86,12 +89,24 @@ $WRIT_MASTER_KEY_FILE, --master-key-file, or the development master key in
 keys removed from the ring since they signed an anchor). --no-anchors checks
 the chain alone: then a chain rewritten after a change is not detected.
 
+What the store holds cannot show that the newest events were deleted
+together with the anchors after what is left. Keep the head somewhere the
+store's writers cannot reach (the "head N, hash H" this command prints, or
+the seq and hash of the last line your SIEM received from "writ audit
+tail") and give it back with --expect-head N:H: the trail must still hold
+that event, unchanged.
+
 ` + auditVerifyHelp,
 		Example: `  writ audit verify --data-dir ./writ-data
-  writ audit verify --database postgres://writ@db/writ --master-key-file /etc/writ/master.key`,
+  writ audit verify --database postgres://writ@db/writ --master-key-file /etc/writ/master.key
+  writ audit verify --data-dir ./writ-data --expect-head 1042:3f9a…(64 hex digits)`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			expect, err := parseExpectedHeads(heads)
+			if err != nil {
+				return err
+			}
 			st, err := sf.open(ctx)
 			if err != nil {
 				return err
@@ -103,7 +118,7 @@ the chain alone: then a chain rewritten after a change is not detected.
 					return err
 				}
 			}
-			r, err := audit.Verify(ctx, st, ks)
+			r, err := audit.Verify(ctx, st, ks, expect...)
 			var br *audit.BreakError
 			if errors.As(err, &br) {
 				if asJSON {
@@ -147,7 +162,27 @@ the chain alone: then a chain rewritten after a change is not detected.
 	fl.StringVar(&masterKey, "master-key-file", "", "master key `FILE` that seals the key ring")
 	fl.BoolVar(&noAnchors, "no-anchors", false, "check the hash chain only, not the signed anchors")
 	fl.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	fl.StringArrayVar(&heads, "expect-head", nil, "`SEQ:HASH` of an event recorded outside the store (hash in hex) that the trail must still hold; repeatable")
 	return cmd
+}
+
+// parseExpectedHeads parses --expect-head values, SEQ:HASH with the hash
+// in hex as verify prints it.
+func parseExpectedHeads(vals []string) ([]audit.Head, error) {
+	out := make([]audit.Head, 0, len(vals))
+	for _, v := range vals {
+		seqText, hashText, ok := strings.Cut(v, ":")
+		seq, err := strconv.ParseInt(seqText, 10, 64)
+		if !ok || err != nil || seq < 1 {
+			return nil, &usageError{fmt.Errorf("--expect-head %q: want SEQ:HASH, a sequence number of 1 or more, a colon and the event's hash in hex", v)}
+		}
+		hash, err := hex.DecodeString(hashText)
+		if err != nil || len(hash) != sha256.Size {
+			return nil, &usageError{fmt.Errorf("--expect-head %q: the hash must be %d hex digits (the hash verify prints)", v, 2*sha256.Size)}
+		}
+		out = append(out, audit.Head{Seq: seq, Hash: hash})
+	}
+	return out, nil
 }
 
 // anchorKeys returns the public keys anchors are checked with: the key

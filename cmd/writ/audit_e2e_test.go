@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -22,8 +23,9 @@ import (
 // TestAuditEndToEnd: client credentials tokens from a real node are
 // audited (recorded before the response), "writ audit tail" streams them
 // without any token value, "writ audit verify --data-dir" passes with the
-// node's anchor, and fails naming the record once one is changed in the
-// database.
+// node's anchor and the head the stream's last line names, fails with
+// that head alone once the newest event and its anchor are deleted, and
+// fails naming the record once one is changed in the database.
 func TestAuditEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	a := apptest.Start(t, map[string]string{
@@ -111,12 +113,32 @@ func TestAuditEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Change one record behind the server's back.
+	// The last line is the head a SIEM keeps: verify holds the trail to it.
+	var head tailLine
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &head); err != nil {
+		t.Fatal(err)
+	}
+	expect := fmt.Sprintf("%d:%s", head.Seq, head.Hash)
+	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", expect).mustSucceed(t)
+	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", strconv.FormatInt(head.Seq, 10)).mustFail(t, exitUsage, "--expect-head", "SEQ:HASH")
+
+	// Delete the newest event and the anchors at it behind the server's
+	// back: only the kept head shows it.
 	db, err := sql.Open("sqlite", filepath.Join(dir, "writ.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	for _, q := range []string{`DELETE FROM audit_events WHERE seq >= ?`, `DELETE FROM audit_anchors WHERE seq >= ?`} {
+		if _, err := db.Exec(q, head.Seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writ(t, "", "audit", "verify", "--data-dir", dir).mustSucceed(t)
+	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", expect).mustFail(t, exitRejected, "deleted",
+		"sequence number "+strconv.FormatInt(head.Seq, 10))
+
+	// Change one record behind the server's back.
 	if _, err := db.Exec(`UPDATE audit_events SET subject = 'mallory' WHERE seq = ?`, events[1].Seq); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -80,26 +81,49 @@ type Report struct {
 	Sealed int
 }
 
+// Head is an event's sequence number and hash as recorded outside the
+// store: the head an earlier Verify reported, or the last event a SIEM
+// received from the stream. The store alone cannot show that events were
+// deleted from the end of the trail together with the anchors after them;
+// a head kept elsewhere can.
+type Head struct {
+	// Seq is the event's sequence number.
+	Seq int64
+	// Hash is its hash (32 bytes).
+	Hash []byte
+}
+
 // pageSize is how many events Verify reads at a time.
 const pageSize = store.MaxListLimit
 
 // Verify reads the whole trail from src and checks the chain, then every
 // anchor against the chain and keys (the key ring's public keys, retired
-// ones included). It returns a *BreakError naming the first bad event or
-// anchor, or another error when src cannot be read. With keys nil the
-// anchors are not checked (Report.Anchors is 0).
+// ones included), and that the trail still holds each of the expected
+// heads. It returns a *BreakError naming the first bad event or anchor, or
+// another error when src cannot be read. With keys nil the anchors are
+// not checked (Report.Anchors is 0).
 //
 // Events queued by a store (committed in a redemption's transaction but
 // not yet chained) are not part of the chain: when src is also a
 // SealStore, Verify seals them first, so that it checks every event
 // committed before it started.
-func Verify(ctx context.Context, src Source, keys *jose.KeySet) (Report, error) {
+func Verify(ctx context.Context, src Source, keys *jose.KeySet, expect ...Head) (Report, error) {
 	var (
 		r        Report
 		prev     []byte // hash of the previous event; nil before the first chained one
 		expected int64  = 1
 		anchors  []store.AuditAnchor
 	)
+	heads := make(map[int64][]byte, len(expect))
+	for _, h := range expect {
+		if h.Seq < 1 || len(h.Hash) != sha256.Size {
+			return r, fmt.Errorf("audit: an expected head needs a sequence number of 1 or more and a %d-byte hash", sha256.Size)
+		}
+		if old, ok := heads[h.Seq]; ok && !bytes.Equal(old, h.Hash) {
+			return r, fmt.Errorf("audit: two expected heads name sequence number %d with different hashes", h.Seq)
+		}
+		heads[h.Seq] = h.Hash
+	}
 	if s, ok := src.(SealStore); ok {
 		var err error
 		if r.Sealed, err = s.SealAudit(ctx); err != nil {
@@ -139,6 +163,12 @@ func Verify(ctx context.Context, src Source, keys *jose.KeySet) (Report, error) 
 			} else {
 				prev = e.Hash
 			}
+			if h, ok := heads[e.Seq]; ok {
+				if !bytes.Equal(h, e.Hash) {
+					return r, &BreakError{Seq: e.Seq, Kind: BreakChanged, Reason: "it is not the event recorded outside the store as the head at this sequence number (the trail was rewritten up to here)"}
+				}
+				delete(heads, e.Seq)
+			}
 			r.Events++
 			r.Head, r.HeadHash = e.Seq, e.Hash
 			expected++
@@ -161,6 +191,14 @@ func Verify(ctx context.Context, src Source, keys *jose.KeySet) (Report, error) 
 	if next < len(anchors) {
 		return r, &BreakError{Seq: anchors[next].Seq, Kind: BreakDeleted,
 			Reason: fmt.Sprintf("an anchor names sequence number %d but the trail ends at %d", anchors[next].Seq, r.Head)}
+	}
+	if len(heads) > 0 {
+		var last int64
+		for seq := range heads {
+			last = max(last, seq)
+		}
+		return r, &BreakError{Seq: r.Head + 1, Kind: BreakDeleted,
+			Reason: fmt.Sprintf("a head recorded outside the store names sequence number %d but the trail ends at %d", last, r.Head)}
 	}
 	seq, hash, err := src.AuditHead(ctx)
 	if err != nil {

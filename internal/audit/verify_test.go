@@ -214,7 +214,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{name: "anchor deleted, tail deleted", seq: 6, kind: audit.BreakDeleted, tamper: func(_ *testing.T, _ store.Store, exec func(string, ...any), pg bool) {
 			// Without the tail's anchor only PostgreSQL's counter row
 			// tells; on SQLite the anchor at 6 is what catches the
-			// deletion, so keep it there.
+			// deletion, so keep it there (or a head kept outside the
+			// store: TestVerifyExpectedHead).
 			exec(`DELETE FROM audit_events WHERE seq = 6`)
 			if pg {
 				exec(`DELETE FROM audit_anchors WHERE seq = 6`)
@@ -246,6 +247,89 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyExpectedHead: a head kept outside the store catches what the
+// store alone cannot show, the end of the trail deleted together with the
+// anchors after what is left (and, on PostgreSQL, the counter row set back),
+// and a trail rewritten and re-anchored up to it by someone holding the key.
+func TestVerifyExpectedHead(t *testing.T) {
+	key := newKey(t)
+	keys := jose.NewKeySet(key.Public())
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			pg := b.name == "postgres"
+			setup := func(t *testing.T) (store.Store, func(string, ...any), audit.Head) {
+				s, exec := b.open(t)
+				fixture(t, s, key)
+				r, err := audit.Verify(t.Context(), s, keys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s, exec, audit.Head{Seq: r.Head, Hash: r.HeadHash}
+			}
+			t.Run("intact", func(t *testing.T) {
+				s, _, head := setup(t)
+				if _, err := s.AppendAudit(t.Context(), event(7)); err != nil {
+					t.Fatal(err)
+				}
+				// The trail went on after the head was kept: still intact.
+				r, err := audit.Verify(t.Context(), s, keys, head, head)
+				if err != nil || r.Head != 7 {
+					t.Fatalf("Verify with a kept head = %+v, %v", r, err)
+				}
+			})
+			t.Run("tail and its anchor deleted", func(t *testing.T) {
+				s, exec, head := setup(t)
+				exec(`DELETE FROM audit_events WHERE seq > 4`)
+				exec(`DELETE FROM audit_anchors WHERE seq > 4`)
+				if pg {
+					exec(`UPDATE audit_seq SET last = 4, head = (SELECT hash FROM audit_events WHERE seq = 4)`)
+				}
+				// Without the kept head the store shows nothing wrong.
+				if r, err := audit.Verify(t.Context(), s, keys); err != nil || r.Head != 4 {
+					t.Fatalf("Verify without the head = %+v, %v (the attack this test models no longer works: rewrite it)", r, err)
+				}
+				_, err := audit.Verify(t.Context(), s, keys, head)
+				var br *audit.BreakError
+				if !errors.As(err, &br) || br.Kind != audit.BreakDeleted || br.Seq != 5 || !strings.Contains(br.Reason, "sequence number 6") {
+					t.Fatalf("Verify with the head = %v; want deleted at 5", err)
+				}
+			})
+			t.Run("rewritten and re-anchored", func(t *testing.T) {
+				s, exec, head := setup(t)
+				exec(`UPDATE audit_events SET subject = 'mallory' WHERE seq = 2`)
+				rewrite(t, s, exec, 2, pg)
+				exec(`DELETE FROM audit_anchors`)
+				if _, err := audit.Anchor(t.Context(), s, signer{key}, baseTime().Add(2*time.Hour), 0); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := audit.Verify(t.Context(), s, keys); err != nil {
+					t.Fatalf("Verify without the head = %v (the attack this test models no longer works: rewrite it)", err)
+				}
+				_, err := audit.Verify(t.Context(), s, keys, head)
+				var br *audit.BreakError
+				if !errors.As(err, &br) || br.Kind != audit.BreakChanged || br.Seq != 6 {
+					t.Fatalf("Verify with the head = %v; want changed at 6", err)
+				}
+			})
+		})
+	}
+	t.Run("bad heads", func(t *testing.T) {
+		s, _ := backends(t)[0].open(t)
+		fixture(t, s, key)
+		h := make([]byte, 32)
+		for _, bad := range [][]audit.Head{
+			{{Seq: 0, Hash: h}},
+			{{Seq: 3, Hash: h[:31]}},
+			{{Seq: 3, Hash: h}, {Seq: 3, Hash: append([]byte{1}, h[1:]...)}},
+		} {
+			var br *audit.BreakError
+			if _, err := audit.Verify(t.Context(), s, keys, bad...); err == nil || errors.As(err, &br) {
+				t.Errorf("Verify with heads %v = %v; want an error that is not a break", bad, err)
+			}
+		}
+	})
 }
 
 // TestVerifyWithoutKeys: the chain alone is checked; a rewritten chain
