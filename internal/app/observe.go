@@ -11,6 +11,7 @@ import (
 	"github.com/writ-dev/writ/internal/reqinfo"
 	"github.com/writ-dev/writ/internal/server"
 	"github.com/writ-dev/writ/internal/store"
+	"github.com/writ-dev/writ/internal/store/sqlite"
 	"github.com/writ-dev/writ/internal/store/storeobs"
 	"github.com/writ-dev/writ/internal/store/storeopen"
 	"github.com/writ-dev/writ/internal/tracing"
@@ -36,6 +37,7 @@ func (a *App) observe(cfg *config.Config) (store.Store, error) {
 		Keys:            a.signingKeys,
 		Now:             a.now,
 		StoreOperations: storeobs.Operations(),
+		WAL:             a.walStats(),
 	})
 	if err != nil {
 		return nil, err
@@ -102,4 +104,22 @@ func (a *App) SetLogLevel(l slog.Level) error {
 		a.log.Info("log level changed", "level", l.String())
 	}
 	return nil
+}
+
+// walStats returns what the metrics read of the embedded SQLite store's
+// checkpointer, or nil when the store has none (PostgreSQL, in memory).
+func (a *App) walStats() func() metrics.WAL {
+	st, ok := a.Store.(interface {
+		Checkpoints() (sqlite.CheckpointStats, bool)
+	})
+	if !ok {
+		return nil
+	}
+	if _, ok := st.Checkpoints(); !ok {
+		return nil
+	}
+	return func() metrics.WAL {
+		c, _ := st.Checkpoints()
+		return metrics.WAL{OK: c.OK, Busy: c.Busy, Failed: c.Failed, Pages: c.WALPages}
+	}
 }

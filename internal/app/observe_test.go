@@ -234,6 +234,8 @@ func TestObservability(t *testing.T) {
 		`state="active"}`,
 		`writ_store_operation_duration_seconds_count{operation="GetClient"}`,
 		`writ_store_operation_duration_seconds_count{operation="Ping"} 0`,
+		`writ_sqlite_checkpoints_total{result="failed"} 0`,
+		"writ_sqlite_wal_pages ",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {

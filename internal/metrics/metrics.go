@@ -71,6 +71,19 @@ type Options struct {
 	// StoreOperations are the names of the store's operations, whose
 	// latency series are made ahead (storeobs.Operations).
 	StoreOperations []string
+	// WAL reports the embedded SQLite store's checkpoints at scrape time;
+	// nil leaves their series out (PostgreSQL).
+	WAL func() WAL
+}
+
+// WAL is what the embedded SQLite store's checkpointer has done: its runs
+// by outcome (completed, given way to another checkpoint, failed) and the
+// pages its write-ahead log held at the last completed run.
+type WAL struct {
+	// OK, Busy and Failed count the checkpointer's runs by outcome.
+	OK, Busy, Failed uint64
+	// Pages is the log's size, in pages, at the last completed run.
+	Pages int64
 }
 
 // Metrics are one node's metrics and the registry that serves them.
@@ -147,6 +160,9 @@ func New(o Options) (*Metrics, error) {
 	}
 	if o.Keys != nil {
 		cs = append(cs, keyCollector{keys: o.Keys, now: o.Now})
+	}
+	if o.WAL != nil {
+		cs = append(cs, walCollector(o.WAL))
 	}
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
@@ -364,6 +380,33 @@ func (k keyCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, key := range k.keys() {
 		ch <- prometheus.MustNewConstMetric(descKeyAge, prometheus.GaugeValue, now.Sub(key.CreatedAt).Seconds(), key.KeyID, key.Algorithm, key.State)
 	}
+}
+
+var (
+	descCheckpoints = prometheus.NewDesc("writ_sqlite_checkpoints_total",
+		"Runs of the embedded store's checkpointer, which copies the write-ahead log into the database file every second, by result (ok; busy: gave way to another checkpoint; failed: an error, the log then left to the writer's own checkpoint).",
+		[]string{"result"}, nil)
+	descWALPages = prometheus.NewDesc("writ_sqlite_wal_pages",
+		"Pages in the embedded store's write-ahead log at the checkpointer's last completed run (pages after the oldest open read stay in it; a log that keeps growing means a reader holds it).",
+		nil, nil)
+)
+
+// walCollector reports the SQLite checkpointer's runs at scrape time.
+type walCollector func() WAL
+
+// Describe implements prometheus.Collector.
+func (w walCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descCheckpoints
+	ch <- descWALPages
+}
+
+// Collect implements prometheus.Collector.
+func (w walCollector) Collect(ch chan<- prometheus.Metric) {
+	s := w()
+	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.OK), "ok")
+	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.Busy), "busy")
+	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.Failed), "failed")
+	ch <- prometheus.MustNewConstMetric(descWALPages, prometheus.GaugeValue, float64(s.Pages))
 }
 
 // RequireBearer wraps h so that it answers only requests that carry

@@ -161,6 +161,31 @@ func TestCounters(t *testing.T) {
 	}
 }
 
+// TestWAL: the SQLite checkpointer's runs and log size are read at each
+// scrape; without the option (PostgreSQL) the series are not there.
+func TestWAL(t *testing.T) {
+	wal := metrics.WAL{OK: 7, Busy: 2, Failed: 1, Pages: 134}
+	m := newMetrics(t, metrics.Options{WAL: func() metrics.WAL { return wal }})
+	body := scrape(t, m)
+	for _, want := range []string{
+		`writ_sqlite_checkpoints_total{result="ok"} 7`,
+		`writ_sqlite_checkpoints_total{result="busy"} 2`,
+		`writ_sqlite_checkpoints_total{result="failed"} 1`,
+		`writ_sqlite_wal_pages 134`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	wal.OK, wal.Pages = 8, 12
+	if body := scrape(t, m); !strings.Contains(body, `writ_sqlite_checkpoints_total{result="ok"} 8`) || !strings.Contains(body, `writ_sqlite_wal_pages 12`) {
+		t.Error("a second scrape did not read the checkpointer again")
+	}
+	if strings.Contains(scrape(t, newMetrics(t, metrics.Options{})), "writ_sqlite_") {
+		t.Error("SQLite series without the WAL option")
+	}
+}
+
 func TestNilMetrics(t *testing.T) {
 	var m *metrics.Metrics
 	m.TokenIssued("client_credentials", &store.Client{ID: "c"})

@@ -3,8 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
+
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // The writer does not checkpoint the write-ahead log in its commits: a
@@ -34,6 +38,35 @@ type checkpointer struct {
 	db   *sql.DB
 	stop context.CancelFunc
 	done chan struct{}
+	// Counts of the runs by outcome and the log's size at the last one
+	// that completed (Store.Checkpoints).
+	ok, busy, failed atomic.Uint64
+	walPages         atomic.Int64
+}
+
+// CheckpointStats is what the store's checkpointer has done since the
+// store was opened: its runs by outcome and the write-ahead log's size
+// when the last one completed. A log that keeps growing, or runs that
+// keep failing, leave the work to the writer's own checkpoint at
+// writerAutoCheckpoint pages, in the commits.
+type CheckpointStats struct {
+	// OK counts the runs that completed; Busy those that gave way to a
+	// checkpoint another connection or process was running; Failed those
+	// that ended with any other error (an I/O error the writer meets too).
+	OK, Busy, Failed uint64
+	// WALPages is the number of pages the log held at the last completed
+	// run (the pages after the last reader's snapshot stay in it).
+	WALPages int64
+}
+
+// Checkpoints reports the checkpointer's runs; ok is false for a store
+// without one (in memory).
+func (s *Store) Checkpoints() (stats CheckpointStats, ok bool) {
+	c := s.ckpt
+	if c == nil {
+		return CheckpointStats{}, false
+	}
+	return CheckpointStats{OK: c.ok.Load(), Busy: c.busy.Load(), Failed: c.failed.Load(), WALPages: c.walPages.Load()}, true
 }
 
 // startCheckpointer opens the checkpointer's connection to name (a
@@ -72,8 +105,24 @@ func (c *checkpointer) run(ctx context.Context) {
 		}
 		// An error (SQLITE_BUSY while another checkpoint runs, or an I/O
 		// error the writer will meet too) leaves the log to the next run
-		// and to the writer's own automatic checkpoint.
-		_, _, _ = c.checkpoint(ctx)
+		// and to the writer's own automatic checkpoint; it is counted
+		// (Store.Checkpoints, in the metrics) for an operator to see.
+		c.record(c.checkpoint(ctx))
+	}
+}
+
+// record counts one run's outcome.
+func (c *checkpointer) record(walPages, _ int64, err error) {
+	switch {
+	case err == nil:
+		c.ok.Add(1)
+		c.walPages.Store(walPages)
+	case errors.Is(err, store.ErrConflict):
+		c.busy.Add(1)
+	case errors.Is(err, context.Canceled):
+		// Stopped with the store.
+	default:
+		c.failed.Add(1)
 	}
 }
 
@@ -84,6 +133,9 @@ func (c *checkpointer) checkpoint(ctx context.Context) (walPages, copied int64, 
 	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &copied)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store/sqlite: checkpoint: %w", classify(err))
+	}
+	if busy != 0 {
+		return walPages, copied, fmt.Errorf("store/sqlite: checkpoint: %w: another checkpoint is running", store.ErrConflict)
 	}
 	return walPages, copied, nil
 }

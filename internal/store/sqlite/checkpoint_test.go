@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,14 +17,7 @@ import (
 // every page of the log into it.
 func TestCheckpointerCopiesTheLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "writ.db")
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := migrated(t, path)
 	// No background runs: the log is only checkpointed here.
 	s.ckpt.stop()
 	<-s.ckpt.done
@@ -92,4 +87,51 @@ func TestMemoryStoreHasNoCheckpointer(t *testing.T) {
 	if s.ckpt != nil {
 		t.Error("an in-memory store started a checkpointer")
 	}
+}
+
+// The checkpointer's runs are counted by outcome for the metrics: a
+// completed run with the log's size, one that gave way to another
+// checkpoint, one that failed; a run cut short by the store closing is
+// not a failure. A store in memory has no checkpointer.
+func TestCheckpointerCounts(t *testing.T) {
+	s := migrated(t, filepath.Join(t.TempDir(), "writ.db"))
+	s.ckpt.stop()
+	<-s.ckpt.done
+	c := s.ckpt
+	c.ok.Store(0) // runs of the background loop before it stopped
+	c.record(c.checkpoint(t.Context()))
+	c.record(0, 0, fmt.Errorf("store/sqlite: checkpoint: %w: another checkpoint is running", store.ErrConflict))
+	c.record(0, 0, fmt.Errorf("store/sqlite: checkpoint: %w", context.Canceled))
+	if err := c.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.record(c.checkpoint(t.Context())) // on a closed connection
+	got, ok := s.Checkpoints()
+	if !ok || got.OK != 1 || got.Busy != 1 || got.Failed != 1 || got.WALPages <= 0 {
+		t.Fatalf("Checkpoints() = %+v, %v; want 1 completed (with the log's pages), 1 busy, 1 failed", got, ok)
+	}
+
+	mem, err := Open(t.Context(), MemoryPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	if _, ok := mem.Checkpoints(); ok {
+		t.Error("a store in memory reports a checkpointer")
+	}
+}
+
+// migrated opens a migrated store on the file at path, closed when the
+// test ends.
+func migrated(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -17,14 +17,7 @@ import (
 // groupStore opens a migrated store on a file with a scratch table g.
 func groupStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "writ.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := migrated(t, filepath.Join(t.TempDir(), "writ.db"))
 	if _, err := s.w.ExecContext(t.Context(), `CREATE TABLE g (k TEXT NOT NULL PRIMARY KEY) STRICT`); err != nil {
 		t.Fatal(err)
 	}
