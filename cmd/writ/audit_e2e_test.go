@@ -121,6 +121,8 @@ func TestAuditEndToEnd(t *testing.T) {
 	expect := fmt.Sprintf("%d:%s", head.Seq, head.Hash)
 	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", expect).mustSucceed(t)
 	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", strconv.FormatInt(head.Seq, 10)).mustFail(t, exitUsage, "--expect-head", "SEQ:HASH")
+	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", expect[:len(expect)-2]).mustFail(t, exitUsage, "--expect-head", "64 hex digits")
+	writ(t, "", "audit", "verify", "--data-dir", dir, "--expect-head", "0:"+head.Hash).mustFail(t, exitUsage, "--expect-head", "SEQ:HASH")
 
 	// Delete the newest event and the anchors at it behind the server's
 	// back: only the kept head shows it.
