@@ -116,12 +116,13 @@ func auditParams(events []store.AuditEvent) (params []any, ok bool) {
 }
 
 // fastAudited runs fn, a one-statement fast path given the audit
-// parameters of events, on the pool when the statement can carry the
-// events and ctx holds no pending audit intent; otherwise in withAudit's
-// transaction, with the statement's own audit parameters empty.
+// parameters of events, in a commit shared with concurrent callers'
+// (groupCommit) when the statement can carry the events and ctx holds no
+// pending audit intent; otherwise in withAudit's transaction, with the
+// statement's own audit parameters empty.
 func (s *Store) fastAudited(ctx context.Context, events []store.AuditEvent, fn func(q rowQuerier, audit []any) (bool, error)) (bool, error) {
 	if params, ok := auditParams(events); ok && !store.AuditPending(ctx) {
-		return fn(s.pool, params)
+		return fn(s.group, params)
 	}
 	none, _ := auditParams(nil)
 	return s.withAudit(ctx, events, func(q rowQuerier) (bool, error) { return fn(q, none) })

@@ -40,6 +40,9 @@ var migrationFS embed.FS
 type Store struct {
 	pool       *pgxpool.Pool
 	migrations []migrate.File
+	// group carries the one-statement redemptions and rotations of
+	// concurrent callers in shared commits.
+	group *groupCommit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -73,7 +76,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: %w", err)
 	}
-	s := &Store{pool: pool, migrations: files}
+	s := &Store{pool: pool, migrations: files, group: &groupCommit{pool: pool}}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

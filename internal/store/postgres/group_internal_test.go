@@ -1,0 +1,315 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
+)
+
+// groupFixture is a groupCommit on a database of its own with a table g
+// (k text PRIMARY KEY, v int) holding the rows "gate" and "gate2", which a
+// test locks to hold a batch at the server while more statements queue.
+type groupFixture struct {
+	dsn  string
+	pool *pgxpool.Pool
+	g    *groupCommit
+}
+
+func newGroupFixture(t *testing.T) *groupFixture {
+	t.Helper()
+	pgtest.Require(t)
+	dsn := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(t.Context(), `CREATE TABLE g (k text PRIMARY KEY, v int NOT NULL);
+		INSERT INTO g VALUES ('gate', 0), ('gate2', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	return &groupFixture{dsn: dsn, pool: pool, g: &groupCommit{pool: pool}}
+}
+
+// lock holds row k's lock in a transaction of its own until the returned
+// function ends it.
+func (f *groupFixture) lock(t *testing.T, k string) (release func()) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `SELECT 1 FROM g WHERE k = $1 FOR UPDATE`, k); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			if err := tx.Commit(context.Background()); err != nil {
+				t.Error(err)
+			}
+			conn.Close(context.Background())
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n statements wait in the queue behind a batch
+// under way.
+func (f *groupFixture) waitQueued(t *testing.T, n int) {
+	t.Helper()
+	for {
+		f.g.mu.Lock()
+		queued := len(f.g.queue)
+		f.g.mu.Unlock()
+		if queued >= n {
+			return
+		}
+		if t.Context().Err() != nil {
+			t.Fatalf("%d statements queued, want %d", queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitLockWait waits until a backend waits for a row lock in a statement
+// containing text, and returns its process id.
+func (f *groupFixture) waitLockWait(t *testing.T, text string) int {
+	t.Helper()
+	for {
+		var pid int
+		err := f.pool.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, text).Scan(&pid)
+		if err == nil {
+			return pid
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || t.Context().Err() != nil {
+			t.Fatalf("waiting for a statement to wait on a lock: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stmt is a statement's outcome through the group.
+type stmt struct {
+	sql  string
+	args []any
+	ctx  context.Context
+	v    int
+	err  error
+	dest []any
+}
+
+// start runs each statement through the group on a goroutine of its own;
+// wait returns once all have their outcome.
+func (f *groupFixture) start(stmts ...*stmt) (wait func()) {
+	var wg sync.WaitGroup
+	for _, s := range stmts {
+		ctx := s.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		dest := s.dest
+		if dest == nil {
+			dest = []any{&s.v}
+		}
+		wg.Go(func() { s.err = f.g.QueryRow(ctx, s.sql, s.args...).Scan(dest...) })
+	}
+	return wg.Wait
+}
+
+// gated starts a statement updating the locked row gate (a batch of one
+// that waits at the server), then stmts, which queue behind it, and
+// releases the lock once they are all queued: stmts go as one batch.
+func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
+	t.Helper()
+	release := f.lock(t, "gate")
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	waitLead := f.start(lead)
+	f.waitLockWait(t, "'gate'")
+	wait := f.start(stmts...)
+	f.waitQueued(t, len(stmts))
+	release()
+	waitLead()
+	wait()
+	if lead.err != nil {
+		t.Fatalf("the leading statement: %v", lead.err)
+	}
+}
+
+func insert(k string, v int) *stmt {
+	return &stmt{sql: `INSERT INTO g (k, v) VALUES ($1, $2) RETURNING v`, args: []any{k, v}}
+}
+
+// transactions returns how many transactions wrote the rows named keys
+// (their distinct xmin), failing the test unless every row exists.
+func (f *groupFixture) transactions(t *testing.T, keys ...string) int {
+	t.Helper()
+	var rows, xids int
+	if err := f.pool.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT xmin::text) FROM g WHERE k = ANY($1)`,
+		keys).Scan(&rows, &xids); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(keys) {
+		t.Fatalf("%d of the rows %v exist", rows, keys)
+	}
+	return xids
+}
+
+// TestGroupCommitSharesOneTransaction: statements queued while a batch is
+// under way go together as the next batch, in one transaction, in queue
+// order, each with its own row.
+func TestGroupCommitSharesOneTransaction(t *testing.T) {
+	f := newGroupFixture(t)
+	var stmts []*stmt
+	var keys []string
+	for i := range 10 {
+		keys = append(keys, fmt.Sprint("k", i))
+		stmts = append(stmts, insert(keys[i], i))
+	}
+	f.gated(t, stmts...)
+	for i, s := range stmts {
+		if s.err != nil || s.v != i {
+			t.Fatalf("statement %d: v %d, %v; want %d, nil", i, s.v, s.err, i)
+		}
+	}
+	if n := f.transactions(t, keys...); n != 1 {
+		t.Fatalf("the 10 rows were written by %d transactions, want 1", n)
+	}
+}
+
+// TestGroupCommitRefusalRunsEachAlone: when PostgreSQL refuses one
+// statement of a batch, the batch rolls back and every statement runs
+// again on its own: the others succeed, the refused one gets its own
+// error, and a statement matching nothing gets pgx.ErrNoRows.
+func TestGroupCommitRefusalRunsEachAlone(t *testing.T) {
+	f := newGroupFixture(t)
+	dup := insert("gate2", 7) // the key exists
+	none := &stmt{sql: `UPDATE g SET v = 1 WHERE k = 'missing' RETURNING v`}
+	ok1, ok2, ok3 := insert("a", 1), insert("b", 2), insert("c", 3)
+	f.gated(t, ok1, dup, none, ok2, ok3)
+	for _, s := range []*stmt{ok1, ok2, ok3} {
+		if s.err != nil {
+			t.Fatalf("%v: %v", s.args, s.err)
+		}
+	}
+	var pe *pgconn.PgError
+	if !errors.As(dup.err, &pe) || pe.Code != uniqueViolation {
+		t.Fatalf("the duplicate: %v, want a unique violation", dup.err)
+	}
+	if !errors.Is(none.err, pgx.ErrNoRows) {
+		t.Fatalf("the statement matching nothing: %v, want pgx.ErrNoRows", none.err)
+	}
+	// Run again one by one: three transactions, not the batch's one.
+	if n := f.transactions(t, "a", "b", "c"); n != 3 {
+		t.Fatalf("the rows were written by %d transactions, want 3", n)
+	}
+}
+
+// TestGroupCommitScanErrorIsNotRerun: a statement whose row does not scan
+// committed all the same; it is not run again (which would insert its row
+// twice, or fail on the key), and the others are unaffected.
+func TestGroupCommitScanErrorIsNotRerun(t *testing.T) {
+	f := newGroupFixture(t)
+	var a, b int
+	bad := &stmt{sql: `INSERT INTO g (k, v) VALUES ('bad', 1) RETURNING v`, dest: []any{&a, &b}}
+	good := insert("good", 2)
+	f.gated(t, bad, good)
+	if bad.err == nil || refusal(bad.err) != nil {
+		t.Fatalf("the statement scanned into two destinations: %v, want a scan error", bad.err)
+	}
+	if good.err != nil {
+		t.Fatal(good.err)
+	}
+	if n := f.transactions(t, "bad", "good"); n != 1 {
+		t.Fatalf("the rows were written by %d transactions, want the batch's one", n)
+	}
+}
+
+// TestGroupCommitCancelledWhileQueued: a statement whose context ends
+// while it waits in the queue is not sent.
+func TestGroupCommitCancelledWhileQueued(t *testing.T) {
+	f := newGroupFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	gone := insert("gone", 1)
+	gone.ctx = ctx
+	kept := insert("kept", 2)
+	release := f.lock(t, "gate")
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	waitLead := f.start(lead)
+	f.waitLockWait(t, "'gate'")
+	wait := f.start(gone, kept)
+	f.waitQueued(t, 2)
+	cancel()
+	release()
+	waitLead()
+	wait()
+	if !errors.Is(gone.err, context.Canceled) {
+		t.Fatalf("the cancelled statement: %v, want context.Canceled", gone.err)
+	}
+	if kept.err != nil {
+		t.Fatal(kept.err)
+	}
+	var n int
+	if err := f.pool.QueryRow(t.Context(), `SELECT count(*) FROM g WHERE k = 'gone'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the cancelled statement's row: %d, %v; want none", n, err)
+	}
+}
+
+// TestGroupCommitConnectionLost: when the batch's session ends under it
+// (here an administrator's pg_terminate_backend while the batch waits for
+// a lock), whether it committed is unknown to the callers, so none is run
+// again: each gets the error. The server rolled the batch back.
+func TestGroupCommitConnectionLost(t *testing.T) {
+	f := newGroupFixture(t)
+	releaseGate := f.lock(t, "gate")
+	f.lock(t, "gate2")
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	waitLead := f.start(lead)
+	f.waitLockWait(t, "'gate'")
+	// The next batch: its first statement waits for gate2's lock.
+	held := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate2' RETURNING v`}
+	x, y := insert("x", 1), insert("y", 2)
+	// Were held run again, it would wait for gate2 until this ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	held.ctx, x.ctx, y.ctx = ctx, ctx, ctx
+	wait := f.start(held, x, y)
+	f.waitQueued(t, 3)
+	releaseGate()
+	waitLead()
+	pid := f.waitLockWait(t, "'gate2'")
+	if _, err := f.pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	for _, s := range []*stmt{held, x, y} {
+		if s.err == nil || refusal(s.err) != nil {
+			t.Fatalf("%s: %v, want the lost connection's error", s.sql, s.err)
+		}
+	}
+	var n int
+	if err := f.pool.QueryRow(t.Context(), `SELECT count(*) FROM g WHERE k IN ('x', 'y')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rows of the lost batch: %d, %v; want none (rolled back, not run again)", n, err)
+	}
+	// The group goes on.
+	z := insert("z", 3)
+	f.start(z)()
+	if z.err != nil {
+		t.Fatal(z.err)
+	}
+}
