@@ -28,13 +28,13 @@ const maxLeaders = 1
 const groupTimeout = 30 * time.Second
 
 // groupCommit lets the one-statement writes of concurrent callers (a
-// redemption's, a rotation's: each atomic on its own) share one
-// transaction, and so one commit and one WAL flush. Alone, each is an
-// autocommit whose commit waits for an fsync of the WAL: on a virtual
-// machine's disk that flush costs PostgreSQL more CPU than executing the
-// statement, and its own commit group (commits that arrive while a flush
-// is under way share the next) held about two commits per flush at 16
-// connections.
+// redemption, a rotation, an opaque token's row, a session: each atomic on
+// its own) share one transaction, and so one commit and one WAL flush.
+// Alone, each is an autocommit whose commit waits for an fsync of the
+// WAL: on a virtual machine's disk that flush costs PostgreSQL more CPU
+// than executing the statement, and its own commit group (commits that
+// arrive while a flush is under way share the next) held about two
+// commits per flush at 16 connections.
 //
 // A caller queues its statement; the first caller that finds nobody
 // leading sends everything queued as one pipelined batch (one round trip:
@@ -65,8 +65,12 @@ type groupStmt struct {
 	sql  string
 	args []any
 	dest []any
+	// exec marks a statement run for its command tag (Exec), not a row.
+	exec bool
+	tag  pgconn.CommandTag
 	// err is the statement's own outcome in the batch: nil (its row was
-	// scanned into dest), pgx.ErrNoRows, or what refused it or its scan.
+	// scanned into dest, or tag set), pgx.ErrNoRows, or what refused it or
+	// its scan.
 	err error
 	// rerun is set when the batch rolled back: the statement must run
 	// again on its own.
@@ -77,10 +81,17 @@ type groupStmt struct {
 }
 
 // QueryRow returns a row whose Scan runs the statement in the next
-// grouped batch: a rowQuerier for one-statement writes returning at most
-// one row.
+// grouped batch, for a one-statement write returning at most one row.
 func (g *groupCommit) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	return &groupRow{g: g, ctx: ctx, sql: sql, args: args}
+}
+
+// Exec runs the statement in the next grouped batch and returns its
+// command tag: with QueryRow, a writer for one-statement writes.
+func (g *groupCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	st := &groupStmt{ctx: ctx, sql: sql, args: args, exec: true, lead: make(chan []*groupStmt, 1)}
+	err := g.do(st)
+	return st.tag, err
 }
 
 // groupRow is the statement QueryRow deferred to its Scan.
@@ -151,10 +162,19 @@ func (g *groupCommit) take() []*groupStmt {
 // outcome is st's result, running it again on its own when its batch
 // rolled back.
 func (g *groupCommit) outcome(st *groupStmt) error {
-	if !st.rerun {
-		return st.err
+	if st.rerun {
+		g.alone(st)
 	}
-	return g.pool.QueryRow(st.ctx, st.sql, st.args...).Scan(st.dest...)
+	return st.err
+}
+
+// alone runs st on its own, an autocommit on its own context.
+func (g *groupCommit) alone(st *groupStmt) {
+	if st.exec {
+		st.tag, st.err = g.pool.Exec(st.ctx, st.sql, st.args...)
+		return
+	}
+	st.err = g.pool.QueryRow(st.ctx, st.sql, st.args...).Scan(st.dest...)
 }
 
 // run sends one batch and sets each statement's outcome. A batch of one
@@ -172,13 +192,21 @@ func (g *groupCommit) run(batch []*groupStmt) {
 	case 0:
 		return
 	case 1:
-		st := live[0]
-		st.err = g.pool.QueryRow(st.ctx, st.sql, st.args...).Scan(st.dest...)
+		g.alone(live[0])
 		return
 	}
 	b := &pgx.Batch{}
 	for _, st := range live {
-		b.Queue(st.sql, st.args...).Query(func(rows pgx.Rows) error {
+		q := b.Queue(st.sql, st.args...)
+		if st.exec {
+			// A refusal comes back from Exec, and ends the batch.
+			q.Exec(func(tag pgconn.CommandTag) error {
+				st.tag = tag
+				return nil
+			})
+			continue
+		}
+		q.Query(func(rows pgx.Rows) error {
 			if !rows.Next() {
 				// A refusal comes back from Query (rows.Err), and ends
 				// the batch; no row is the statement's own outcome.

@@ -112,6 +112,9 @@ type stmt struct {
 	v    int
 	err  error
 	dest []any
+	// exec runs the statement by Exec; tag is its command tag.
+	exec bool
+	tag  pgconn.CommandTag
 }
 
 // start runs each statement through the group on a goroutine of its own;
@@ -127,25 +130,37 @@ func (f *groupFixture) start(stmts ...*stmt) (wait func()) {
 		if dest == nil {
 			dest = []any{&s.v}
 		}
-		wg.Go(func() { s.err = f.g.QueryRow(ctx, s.sql, s.args...).Scan(dest...) })
+		wg.Go(func() {
+			if s.exec {
+				s.tag, s.err = f.g.Exec(ctx, s.sql, s.args...)
+				return
+			}
+			s.err = f.g.QueryRow(ctx, s.sql, s.args...).Scan(dest...)
+		})
 	}
 	return wg.Wait
 }
 
 // gated starts a statement updating the locked row gate (a batch of one
-// that waits at the server), then stmts, which queue behind it, and
-// releases the lock once they are all queued: stmts go as one batch.
+// that waits at the server), then stmts, which queue behind it in order,
+// and releases the lock once they are all queued: stmts go as one batch.
 func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
 	t.Helper()
 	release := f.lock(t, "gate")
 	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
 	waitLead := f.start(lead)
 	f.waitLockWait(t, "'gate'")
-	wait := f.start(stmts...)
-	f.waitQueued(t, len(stmts))
+	// One at a time, so that the queue holds them in this order.
+	var waits []func()
+	for i, st := range stmts {
+		waits = append(waits, f.start(st))
+		f.waitQueued(t, i+1)
+	}
 	release()
 	waitLead()
-	wait()
+	for _, wait := range waits {
+		wait()
+	}
 	if lead.err != nil {
 		t.Fatalf("the leading statement: %v", lead.err)
 	}
@@ -153,6 +168,11 @@ func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
 
 func insert(k string, v int) *stmt {
 	return &stmt{sql: `INSERT INTO g (k, v) VALUES ($1, $2) RETURNING v`, args: []any{k, v}}
+}
+
+// execInsert inserts by Exec, where insert reads the row back.
+func execInsert(k string, v int) *stmt {
+	return &stmt{sql: `INSERT INTO g (k, v) VALUES ($1, $2)`, args: []any{k, v}, exec: true}
 }
 
 // transactions returns how many transactions wrote the rows named keys
@@ -179,13 +199,27 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 	var keys []string
 	for i := range 10 {
 		keys = append(keys, fmt.Sprint("k", i))
-		stmts = append(stmts, insert(keys[i], i))
-	}
-	f.gated(t, stmts...)
-	for i, s := range stmts {
-		if s.err != nil || s.v != i {
-			t.Fatalf("statement %d: v %d, %v; want %d, nil", i, s.v, s.err, i)
+		if i%2 == 0 {
+			stmts = append(stmts, insert(keys[i], i))
+		} else {
+			stmts = append(stmts, execInsert(keys[i], i))
 		}
+	}
+	// Queue order: a later statement sees an earlier one's row.
+	seen := &stmt{sql: `SELECT count(*) FROM g WHERE k LIKE 'k%'`}
+	f.gated(t, append(stmts, seen)...)
+	for i, s := range stmts {
+		switch {
+		case s.err != nil:
+			t.Fatalf("statement %d: %v", i, s.err)
+		case s.exec && s.tag.String() != "INSERT 0 1":
+			t.Fatalf("statement %d: tag %q, want INSERT 0 1", i, s.tag)
+		case !s.exec && s.v != i:
+			t.Fatalf("statement %d: v %d, want %d", i, s.v, i)
+		}
+	}
+	if seen.err != nil || seen.v != 10 {
+		t.Fatalf("the last statement of the batch counted %d rows (%v), want the 10 before it", seen.v, seen.err)
 	}
 	if n := f.transactions(t, keys...); n != 1 {
 		t.Fatalf("the 10 rows were written by %d transactions, want 1", n)
@@ -199,17 +233,23 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 func TestGroupCommitRefusalRunsEachAlone(t *testing.T) {
 	f := newGroupFixture(t)
 	dup := insert("gate2", 7) // the key exists
+	execDup := execInsert("gate", 8)
 	none := &stmt{sql: `UPDATE g SET v = 1 WHERE k = 'missing' RETURNING v`}
-	ok1, ok2, ok3 := insert("a", 1), insert("b", 2), insert("c", 3)
-	f.gated(t, ok1, dup, none, ok2, ok3)
+	ok1, ok2, ok3 := insert("a", 1), execInsert("b", 2), insert("c", 3)
+	f.gated(t, ok1, dup, none, ok2, execDup, ok3)
 	for _, s := range []*stmt{ok1, ok2, ok3} {
 		if s.err != nil {
 			t.Fatalf("%v: %v", s.args, s.err)
 		}
 	}
-	var pe *pgconn.PgError
-	if !errors.As(dup.err, &pe) || pe.Code != uniqueViolation {
-		t.Fatalf("the duplicate: %v, want a unique violation", dup.err)
+	if ok2.tag.String() != "INSERT 0 1" {
+		t.Fatalf("the Exec run again: tag %q, want INSERT 0 1", ok2.tag)
+	}
+	for _, s := range []*stmt{dup, execDup} {
+		var pe *pgconn.PgError
+		if !errors.As(s.err, &pe) || pe.Code != uniqueViolation {
+			t.Fatalf("the duplicate %v: %v, want a unique violation", s.args, s.err)
+		}
 	}
 	if !errors.Is(none.err, pgx.ErrNoRows) {
 		t.Fatalf("the statement matching nothing: %v, want pgx.ErrNoRows", none.err)

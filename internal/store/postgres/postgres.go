@@ -40,8 +40,9 @@ var migrationFS embed.FS
 type Store struct {
 	pool       *pgxpool.Pool
 	migrations []migrate.File
-	// group carries the one-statement redemptions and rotations of
-	// concurrent callers in shared commits.
+	// group carries the one-statement writes of concurrent callers
+	// (redemptions, rotations, opaque tokens, sessions...) in shared
+	// commits.
 	group *groupCommit
 }
 
@@ -188,20 +189,22 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// writer is what a one-statement write runs on: the pool, or a
+// writer is what a one-statement write runs on: the group commit, or a
 // transaction.
 type writer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// write runs fn, a one-statement write, on the pool; when ctx carries a
-// pending audit intent, in a transaction (inTx) that appends its events.
+// write runs fn, a one-statement write, in a commit shared with
+// concurrent callers' (groupCommit: each statement commits on its own
+// terms, as an autocommit would); when ctx carries a pending audit
+// intent, in a transaction (inTx) that appends its events.
 func (s *Store) write(ctx context.Context, fn func(q writer) error) error {
 	if store.AuditPending(ctx) {
 		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(tx) })
 	}
-	return fn(s.pool)
+	return fn(s.group)
 }
 
 // rollback ends a transaction that was not committed; after a commit it is
