@@ -27,6 +27,15 @@ const maxLeaders = 1
 // governs a batch that carries other callers' statements.
 const groupTimeout = 30 * time.Second
 
+// groupLockTimeout bounds how long a grouped batch waits for a row lock
+// (PostgreSQL's lock_timeout, set for the batch's transaction alone). A
+// statement waiting for a lock holds the whole batch, every caller in it
+// and every caller queued behind it; within the batch it is refused after
+// this long, and it waits for its lock again on its own, without a bound,
+// as it would have without the group. Locks between writ's own
+// transactions are held for milliseconds.
+const groupLockTimeout = "100ms"
+
 // groupCommit lets the one-statement writes of concurrent callers (a
 // redemption, a rotation, an opaque token's row, a session: each atomic on
 // its own) share one transaction, and so one commit and one WAL flush.
@@ -196,6 +205,10 @@ func (g *groupCommit) run(batch []*groupStmt) {
 		return
 	}
 	b := &pgx.Batch{}
+	// For this transaction only: a statement that waits longer for a row
+	// lock fails the batch, which then runs statement by statement, so
+	// that the callers whose rows are free do not wait with it.
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, groupLockTimeout)
 	for _, st := range live {
 		q := b.Queue(st.sql, st.args...)
 		if st.exec {

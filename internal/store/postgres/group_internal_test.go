@@ -353,3 +353,47 @@ func TestGroupCommitConnectionLost(t *testing.T) {
 		t.Fatal(z.err)
 	}
 }
+
+// TestGroupCommitLockWaitDoesNotHoldTheBatch: a statement that waits for
+// a row lock held elsewhere (here by a transaction that stays open) does
+// not hold the rest of its batch: past the batch's lock timeout the batch
+// runs statement by statement, the others commit, and it waits for its
+// lock on its own.
+func TestGroupCommitLockWaitDoesNotHoldTheBatch(t *testing.T) {
+	f := newGroupFixture(t)
+	releaseGate2 := f.lock(t, "gate2")
+	// Bounded, so that a batch held for ever fails the test instead of
+	// hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	x, y := insert("x", 1), execInsert("y", 2)
+	held := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate2' RETURNING v`}
+	x.ctx, y.ctx, held.ctx = ctx, ctx, ctx
+
+	releaseGate := f.lock(t, "gate")
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	waitLead := f.start(lead)
+	f.waitLockWait(t, "'gate'")
+	waitX := f.start(x)
+	f.waitQueued(t, 1)
+	waitHeld := f.start(held)
+	f.waitQueued(t, 2)
+	waitY := f.start(y)
+	f.waitQueued(t, 3)
+	releaseGate()
+	waitLead()
+	// gate2 is still locked: x and y commit all the same.
+	waitX()
+	waitY()
+	if x.err != nil || y.err != nil {
+		t.Fatalf("the statements whose rows are free: %v, %v", x.err, y.err)
+	}
+	f.transactions(t, "x", "y")
+	// The held statement waits for its lock, alone, without a timeout.
+	f.waitLockWait(t, "'gate2'")
+	releaseGate2()
+	waitHeld()
+	if held.err != nil || held.v != 1 {
+		t.Fatalf("the statement that waited for gate2: v %d, %v; want 1, nil", held.v, held.err)
+	}
+}
