@@ -38,6 +38,7 @@ func (a *App) observe(cfg *config.Config) (store.Store, error) {
 		Now:             a.now,
 		StoreOperations: storeobs.Operations(),
 		WAL:             a.walStats(),
+		GroupCommits:    a.groupCommitStats(),
 	})
 	if err != nil {
 		return nil, err
@@ -121,5 +122,18 @@ func (a *App) walStats() func() metrics.WAL {
 	return func() metrics.WAL {
 		c, _ := st.Checkpoints()
 		return metrics.WAL{OK: c.OK, Busy: c.Busy, Failed: c.Failed, Pages: c.WALPages}
+	}
+}
+
+// groupCommitStats returns what the metrics read of the store's group
+// commit, or nil when the backend has none.
+func (a *App) groupCommitStats() func() metrics.GroupCommits {
+	st, ok := a.Store.(store.GroupCommitter)
+	if !ok {
+		return nil
+	}
+	return func() metrics.GroupCommits {
+		c := st.GroupCommits()
+		return metrics.GroupCommits{Commits: c.Commits, Writes: c.Writes, Reruns: c.Reruns}
 	}
 }

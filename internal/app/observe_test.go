@@ -236,6 +236,9 @@ func TestObservability(t *testing.T) {
 		`writ_store_operation_duration_seconds_count{operation="Ping"} 0`,
 		`writ_sqlite_checkpoints_total{result="failed"} 0`,
 		"writ_sqlite_wal_pages ",
+		"writ_store_group_commits_total ",
+		"writ_store_group_commit_writes_total ",
+		"writ_store_group_commit_reruns_total 0",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {

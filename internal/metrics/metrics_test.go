@@ -186,6 +186,30 @@ func TestWAL(t *testing.T) {
 	}
 }
 
+// TestGroupCommits: the store's group commit is read at each scrape;
+// without the option the series are not there.
+func TestGroupCommits(t *testing.T) {
+	g := metrics.GroupCommits{Commits: 10, Writes: 85, Reruns: 3}
+	m := newMetrics(t, metrics.Options{GroupCommits: func() metrics.GroupCommits { return g }})
+	body := scrape(t, m)
+	for _, want := range []string{
+		"writ_store_group_commits_total 10\n",
+		"writ_store_group_commit_writes_total 85\n",
+		"writ_store_group_commit_reruns_total 3\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	g.Commits = 11
+	if body := scrape(t, m); !strings.Contains(body, "writ_store_group_commits_total 11\n") {
+		t.Error("a second scrape did not read the group commit again")
+	}
+	if strings.Contains(scrape(t, newMetrics(t, metrics.Options{})), "writ_store_group_") {
+		t.Error("group commit series without the option")
+	}
+}
+
 func TestNilMetrics(t *testing.T) {
 	var m *metrics.Metrics
 	m.TokenIssued("client_credentials", &store.Client{ID: "c"})

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/writ-dev/writ/internal/store"
 )
 
 // maxGroup bounds how many callers' statements one grouped commit carries.
@@ -65,6 +68,9 @@ type groupCommit struct {
 	mu      sync.Mutex
 	queue   []*groupStmt
 	leading int
+
+	// commits, writes and reruns are GroupCommits' counts.
+	commits, writes, reruns atomic.Uint64
 }
 
 // groupStmt is one caller's statement, where its row goes, and its
@@ -197,6 +203,10 @@ func (g *groupCommit) run(batch []*groupStmt) {
 		}
 		live = append(live, st)
 	}
+	if len(live) > 0 {
+		g.commits.Add(1)
+		g.writes.Add(uint64(len(live)))
+	}
 	switch len(live) {
 	case 0:
 		return
@@ -251,12 +261,18 @@ func (g *groupCommit) run(batch []*groupStmt) {
 		for _, st := range live {
 			st.err, st.rerun = nil, true
 		}
+		g.reruns.Add(uint64(len(live)))
 		return
 	}
 	// The connection failed: the batch may or may not have committed.
 	for _, st := range live {
 		st.err = fmt.Errorf("grouped commit: %w", err)
 	}
+}
+
+// stats returns the group's counts so far.
+func (g *groupCommit) stats() store.GroupCommitStats {
+	return store.GroupCommitStats{Commits: g.commits.Load(), Writes: g.writes.Load(), Reruns: g.reruns.Load()}
 }
 
 // refusal returns err when it is PostgreSQL refusing a statement or the

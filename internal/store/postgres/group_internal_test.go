@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/writ-dev/writ/internal/store"
 	"github.com/writ-dev/writ/internal/store/postgres/pgtest"
 )
 
@@ -224,6 +225,10 @@ func TestGroupCommitSharesOneTransaction(t *testing.T) {
 	if n := f.transactions(t, keys...); n != 1 {
 		t.Fatalf("the 10 rows were written by %d transactions, want 1", n)
 	}
+	// The leader alone, then the eleven queued together.
+	if got, want := f.g.stats(), (store.GroupCommitStats{Commits: 2, Writes: 12}); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
+	}
 }
 
 // TestGroupCommitRefusalRunsEachAlone: when PostgreSQL refuses one
@@ -257,6 +262,9 @@ func TestGroupCommitRefusalRunsEachAlone(t *testing.T) {
 	// Run again one by one: three transactions, not the batch's one.
 	if n := f.transactions(t, "a", "b", "c"); n != 3 {
 		t.Fatalf("the rows were written by %d transactions, want 3", n)
+	}
+	if got, want := f.g.stats(), (store.GroupCommitStats{Commits: 2, Writes: 7, Reruns: 6}); got != want {
+		t.Fatalf("stats %+v, want %+v", got, want)
 	}
 }
 

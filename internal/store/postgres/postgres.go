@@ -46,7 +46,14 @@ type Store struct {
 	group *groupCommit
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.GroupCommitter = (*Store)(nil)
+)
+
+// GroupCommits reports how the one-statement writes shared commits
+// (groupCommit).
+func (s *Store) GroupCommits() store.GroupCommitStats { return s.group.stats() }
 
 // DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
 // pgxpool's own default (the number of CPUs, at least 4) lets only that

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/writ-dev/writ/internal/store"
 )
@@ -30,6 +31,9 @@ type groupCommit struct {
 	mu      sync.Mutex
 	queue   []*groupOp
 	leading bool
+
+	// commits and writes are GroupCommits' counts.
+	commits, writes atomic.Uint64
 }
 
 // groupOp is one caller's transaction function and its outcome.
@@ -68,6 +72,8 @@ func (g *groupCommit) do(ctx context.Context, fn func(tx dbtx) error, run func([
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	g.mu.Unlock()
 
+	g.commits.Add(1)
+	g.writes.Add(uint64(len(batch)))
 	runGuarded(batch, op, run)
 
 	for _, o := range batch[1:] {

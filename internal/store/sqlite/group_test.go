@@ -169,6 +169,9 @@ func TestGroupCommitBatch(t *testing.T) {
 	if want := []int{1, len(calls)}; !slices.Equal(r.sizes, want) {
 		t.Errorf("batch sizes %v, want %v (the leader alone, then every queued call together)", r.sizes, want)
 	}
+	if got, want := s.GroupCommits(), (store.GroupCommitStats{Commits: 2, Writes: 1 + uint64(len(calls))}); got != want {
+		t.Errorf("GroupCommits %+v, want %+v", got, want)
+	}
 	if got, want := keys(t, s), []string{"a", "b", "c", "leader"}; !slices.Equal(got, want) {
 		t.Errorf("table holds %q, want %q", got, want)
 	}

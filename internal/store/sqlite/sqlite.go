@@ -77,7 +77,16 @@ type Store struct {
 	ckpt *checkpointer
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store          = (*Store)(nil)
+	_ store.GroupCommitter = (*Store)(nil)
+)
+
+// GroupCommits reports how the write transactions shared commits
+// (groupCommit); Reruns is always 0.
+func (s *Store) GroupCommits() store.GroupCommitStats {
+	return store.GroupCommitStats{Commits: s.group.commits.Load(), Writes: s.group.writes.Load()}
+}
 
 // Open opens (creating if needed, with mode 0600) the SQLite database at
 // path and returns a store on it. The directory must exist. Open does not
