@@ -90,6 +90,9 @@ type groupStmt struct {
 	// rerun is set when the batch rolled back: the statement must run
 	// again on its own.
 	rerun bool
+	// panicked holds what scanning its row panicked with, to panic again
+	// on the caller's goroutine.
+	panicked any
 	// lead receives the batch this caller is to send (its statement
 	// first), or nil once its batch ended.
 	lead chan []*groupStmt
@@ -147,7 +150,7 @@ func (g *groupCommit) do(st *groupStmt) error {
 		}
 	}
 	// st leads batch, whose first statement it is.
-	g.run(batch)
+	panicked := g.runGuarded(batch)
 	for _, o := range batch[1:] {
 		o.lead <- nil
 	}
@@ -160,7 +163,28 @@ func (g *groupCommit) do(st *groupStmt) error {
 		g.mu.Unlock()
 		next[0].lead <- next
 	}
+	if panicked != nil {
+		panic(panicked)
+	}
 	return g.outcome(st)
+}
+
+// runGuarded runs batch; should run panic anyway (a bug outside the
+// scans, which keep their panics to themselves), every statement of the
+// batch gets an error and the panic is returned, for the leader to panic
+// again once it has handed the lead on: no caller waits for ever and the
+// group goes on.
+func (g *groupCommit) runGuarded(batch []*groupStmt) (panicked any) {
+	defer func() {
+		if v := recover(); v != nil {
+			for _, o := range batch {
+				o.err, o.rerun = fmt.Errorf("grouped commit failed: %v", v), false
+			}
+			panicked = v
+		}
+	}()
+	g.run(batch)
+	return nil
 }
 
 // take removes up to maxGroup statements from the head of the queue;
@@ -175,12 +199,28 @@ func (g *groupCommit) take() []*groupStmt {
 }
 
 // outcome is st's result, running it again on its own when its batch
-// rolled back.
+// rolled back; it panics with what the scan of st's row panicked with.
 func (g *groupCommit) outcome(st *groupStmt) error {
+	if st.panicked != nil {
+		panic(st.panicked)
+	}
 	if st.rerun {
 		g.alone(st)
 	}
 	return st.err
+}
+
+// scan scans the current row of rows into st.dest. A panic of the scan (a
+// destination's own Scan method) is kept for st's caller, so that pgx
+// reads the rest of the batch and gives its connection back to the pool.
+func (st *groupStmt) scan(rows pgx.Rows) {
+	defer func() {
+		if v := recover(); v != nil {
+			st.panicked = v
+			st.err = fmt.Errorf("scanning the row panicked: %v", v)
+		}
+	}()
+	st.err = pgx.ScanRow(rows.Conn().TypeMap(), rows.FieldDescriptions(), rows.RawValues(), st.dest...)
 }
 
 // alone runs st on its own, an autocommit on its own context.
@@ -240,7 +280,7 @@ func (g *groupCommit) run(batch []*groupStmt) {
 			// statement's outcome alone, where rows.Scan would fail the
 			// batch's later statements with it (the batch committed all
 			// the same: its Sync is sent).
-			st.err = pgx.ScanRow(rows.Conn().TypeMap(), rows.FieldDescriptions(), rows.RawValues(), st.dest...)
+			st.scan(rows)
 			return nil
 		})
 	}

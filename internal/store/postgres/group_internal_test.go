@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/writ-dev/writ/internal/store"
@@ -405,3 +406,47 @@ func TestGroupCommitLockWaitDoesNotHoldTheBatch(t *testing.T) {
 		t.Fatalf("the statement that waited for gate2: v %d, %v; want 1, nil", held.v, held.err)
 	}
 }
+
+// TestGroupCommitScanPanic: a destination whose scan panics (a bug)
+// panics its own caller, after the batch, which committed; the other
+// statements of the batch are unaffected, the connection goes back to the
+// pool (Close would wait for it for ever) and the group goes on.
+func TestGroupCommitScanPanic(t *testing.T) {
+	f := newGroupFixture(t)
+	boom := &stmt{sql: `INSERT INTO g (k, v) VALUES ('boom', 1) RETURNING v`}
+	other := insert("other", 2)
+	release := f.lock(t, "gate")
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	waitLead := f.start(lead)
+	f.waitLockWait(t, "'gate'")
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		boom.err = f.g.QueryRow(t.Context(), boom.sql).Scan(panicScanner{})
+	}()
+	f.waitQueued(t, 1)
+	waitOther := f.start(other)
+	f.waitQueued(t, 2)
+	release()
+	waitLead()
+	if v := <-panicked; v != "scanner bug" {
+		t.Fatalf("the caller whose row's scan panicked recovered %v, want the scan's panic", v)
+	}
+	waitOther()
+	if other.err != nil || other.v != 2 {
+		t.Fatalf("the other statement of the batch: %d, %v", other.v, other.err)
+	}
+	if n := f.transactions(t, "boom", "other"); n != 1 {
+		t.Fatalf("the batch's rows were written by %d transactions, want 1", n)
+	}
+	after := insert("after", 3)
+	f.start(after)()
+	if after.err != nil {
+		t.Fatalf("the group after a panic: %v", after.err)
+	}
+}
+
+// panicScanner panics when pgx scans an integer into it.
+type panicScanner struct{}
+
+func (panicScanner) ScanInt64(pgtype.Int8) error { panic("scanner bug") }
