@@ -57,10 +57,12 @@ func (s *Store) GroupCommits() store.GroupCommitStats { return s.group.stats() }
 
 // DefaultMaxConns is the pool size when the DSN sets no pool_max_conns.
 // pgxpool's own default (the number of CPUs, at least 4) lets only that
-// many commits wait for the same WAL flush: every redemption, rotation and
-// opaque token is a commit, and PostgreSQL flushes the commits waiting
-// together with one fsync, so a larger pool serves more of them per
-// flush.
+// many requests use the database at once: the reads, the transactions
+// (a replay's revocation, an admin change, the audit's batches) and the
+// group commit's batch (one at a time, carrying the one-statement writes
+// of every request waiting) share the pool, and PostgreSQL flushes the
+// commits waiting together with one fsync, so a larger pool serves more
+// of them per flush.
 const DefaultMaxConns = 16
 
 // Open connects to the PostgreSQL database named by dsn (a postgres:// URL
