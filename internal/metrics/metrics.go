@@ -174,10 +174,10 @@ func New(o Options) (*Metrics, error) {
 		cs = append(cs, keyCollector{keys: o.Keys, now: o.Now})
 	}
 	if o.WAL != nil {
-		cs = append(cs, walCollector(o.WAL))
+		cs = append(cs, walCollectors(o.WAL)...)
 	}
 	if o.GroupCommits != nil {
-		cs = append(cs, groupCollector(o.GroupCommits))
+		cs = append(cs, groupCommitCollectors(o.GroupCommits)...)
 	}
 	for _, c := range cs {
 		if err := m.reg.Register(c); err != nil {
@@ -397,61 +397,40 @@ func (k keyCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-var (
-	descCheckpoints = prometheus.NewDesc("writ_sqlite_checkpoints_total",
-		"Runs of the embedded store's checkpointer, which copies the write-ahead log into the database file every second, by result (ok; busy: gave way to another checkpoint; failed: an error, the log then left to the writer's own checkpoint).",
-		[]string{"result"}, nil)
-	descWALPages = prometheus.NewDesc("writ_sqlite_wal_pages",
-		"Pages in the embedded store's write-ahead log at the checkpointer's last completed run (pages after the oldest open read stay in it; a log that keeps growing means a reader holds it).",
-		nil, nil)
-)
-
-// walCollector reports the SQLite checkpointer's runs at scrape time.
-type walCollector func() WAL
-
-// Describe implements prometheus.Collector.
-func (w walCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descCheckpoints
-	ch <- descWALPages
+// walCollectors read the SQLite checkpointer's runs at each scrape.
+func walCollectors(wal func() WAL) []prometheus.Collector {
+	const help = "Runs of the embedded store's checkpointer, which copies the write-ahead log into the database file every second, by result (ok; busy: gave way to another checkpoint; failed: an error, the log then left to the writer's own checkpoint)."
+	runs := func(result string, count func(WAL) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "writ_sqlite_checkpoints_total", Help: help,
+			ConstLabels: prometheus.Labels{"result": result}}, func() float64 { return float64(count(wal())) })
+	}
+	return []prometheus.Collector{
+		runs("ok", func(w WAL) uint64 { return w.OK }),
+		runs("busy", func(w WAL) uint64 { return w.Busy }),
+		runs("failed", func(w WAL) uint64 { return w.Failed }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "writ_sqlite_wal_pages",
+			Help: "Pages in the embedded store's write-ahead log at the checkpointer's last completed run (pages after the oldest open read stay in it; a log that keeps growing means a reader holds it)."},
+			func() float64 { return float64(wal().Pages) }),
+	}
 }
 
-// Collect implements prometheus.Collector.
-func (w walCollector) Collect(ch chan<- prometheus.Metric) {
-	s := w()
-	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.OK), "ok")
-	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.Busy), "busy")
-	ch <- prometheus.MustNewConstMetric(descCheckpoints, prometheus.CounterValue, float64(s.Failed), "failed")
-	ch <- prometheus.MustNewConstMetric(descWALPages, prometheus.GaugeValue, float64(s.Pages))
-}
-
-var (
-	descGroupCommits = prometheus.NewDesc("writ_store_group_commits_total",
-		"Commits of the store's group commit, in which the writes of concurrent requests share one transaction and one flush (a write that found no other to go with commits alone, and counts too).",
-		nil, nil)
-	descGroupWrites = prometheus.NewDesc("writ_store_group_commit_writes_total",
-		"Writes carried by those commits: divided by writ_store_group_commits_total, the mean number of writes per commit.",
-		nil, nil)
-	descGroupReruns = prometheus.NewDesc("writ_store_group_commit_reruns_total",
-		"Writes run again on their own because PostgreSQL refused their shared batch (a row lock waited for more than 100 ms, a deadlock, another write's error); always 0 on SQLite.",
-		nil, nil)
-)
-
-// groupCollector reports the store's group commit at scrape time.
-type groupCollector func() GroupCommits
-
-// Describe implements prometheus.Collector.
-func (g groupCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descGroupCommits
-	ch <- descGroupWrites
-	ch <- descGroupReruns
-}
-
-// Collect implements prometheus.Collector.
-func (g groupCollector) Collect(ch chan<- prometheus.Metric) {
-	s := g()
-	ch <- prometheus.MustNewConstMetric(descGroupCommits, prometheus.CounterValue, float64(s.Commits))
-	ch <- prometheus.MustNewConstMetric(descGroupWrites, prometheus.CounterValue, float64(s.Writes))
-	ch <- prometheus.MustNewConstMetric(descGroupReruns, prometheus.CounterValue, float64(s.Reruns))
+// groupCommitCollectors read the store's group commit at each scrape.
+func groupCommitCollectors(group func() GroupCommits) []prometheus.Collector {
+	counter := func(name, help string, count func(GroupCommits) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(count(group())) })
+	}
+	return []prometheus.Collector{
+		counter("writ_store_group_commits_total",
+			"Commits of the store's group commit, in which the writes of concurrent requests share one transaction and one flush (a write that found no other to go with commits alone, and counts too).",
+			func(g GroupCommits) uint64 { return g.Commits }),
+		counter("writ_store_group_commit_writes_total",
+			"Writes carried by those commits: divided by writ_store_group_commits_total, the mean number of writes per commit.",
+			func(g GroupCommits) uint64 { return g.Writes }),
+		counter("writ_store_group_commit_reruns_total",
+			"Writes run again on their own because PostgreSQL refused their shared batch (a row lock waited for more than 100 ms, a deadlock, another write's error); always 0 on SQLite.",
+			func(g GroupCommits) uint64 { return g.Reruns }),
+	}
 }
 
 // RequireBearer wraps h so that it answers only requests that carry
