@@ -288,14 +288,14 @@ func (g *groupCommit) run(batch []*groupStmt) {
 	defer cancel()
 	err := g.pool.SendBatch(ctx, b).Close()
 	for _, st := range live {
-		if err == nil {
-			err = refusal(st.err)
+		if err == nil && refused(st.err) {
+			err = st.err
 		}
 	}
 	if err == nil {
 		return
 	}
-	if refused := refusal(err); refused != nil {
+	if refused(err) {
 		// PostgreSQL refused a statement (or the commit): the implicit
 		// transaction rolled back, nothing of the batch happened.
 		for _, st := range live {
@@ -315,23 +315,20 @@ func (g *groupCommit) stats() store.GroupCommitStats {
 	return store.GroupCommitStats{Commits: g.commits.Load(), Writes: g.writes.Load(), Reruns: g.reruns.Load()}
 }
 
-// refusal returns err when it is PostgreSQL refusing a statement or the
+// refused reports whether err is PostgreSQL refusing a statement or the
 // commit (an ERROR it sent: the transaction rolled back, the session goes
-// on), nil otherwise. A FATAL error (the session ending: an administrator's
+// on). A FATAL error (the session ending: an administrator's
 // pg_terminate_backend, a shutdown) may come after the commit, so it
 // counts as a failed connection, as does anything that is not the
 // server's answer.
-func refusal(err error) error {
+func refused(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
-		return nil
+		return false
 	}
 	severity := pe.SeverityUnlocalized // PostgreSQL 9.6 and later
 	if severity == "" {
 		severity = pe.Severity
 	}
-	if severity != "ERROR" {
-		return nil
-	}
-	return err
+	return severity == "ERROR"
 }

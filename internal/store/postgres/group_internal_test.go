@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,9 @@ func (f *groupFixture) lock(t *testing.T, k string) (release func()) {
 }
 
 // waitQueued waits until n statements wait in the queue behind a batch
-// under way.
+// under way. It polls the queue, yielding between looks: it orders the
+// test's steps and has no deadline of its own (the test's timeout bounds
+// it), as the SQLite store's group tests do.
 func (f *groupFixture) waitQueued(t *testing.T, n int) {
 	t.Helper()
 	for {
@@ -81,28 +84,34 @@ func (f *groupFixture) waitQueued(t *testing.T, n int) {
 		if queued >= n {
 			return
 		}
-		if t.Context().Err() != nil {
-			t.Fatalf("%d statements queued, want %d", queued, n)
-		}
-		time.Sleep(time.Millisecond)
+		runtime.Gosched()
 	}
 }
 
 // waitLockWait waits until a backend waits for a row lock in a statement
-// containing text, and returns its process id.
+// containing text, and returns its process id (no deadline of its own:
+// the test's timeout bounds it).
 func (f *groupFixture) waitLockWait(t *testing.T, text string) int {
+	t.Helper()
+	return f.waitBackend(t, "Lock", text)
+}
+
+// waitBackend waits until a backend of the test's database waits on an
+// event of type waitType (pg_stat_activity's wait_event_type) in a
+// statement containing text, and returns its process id.
+func (f *groupFixture) waitBackend(t *testing.T, waitType, text string) int {
 	t.Helper()
 	for {
 		var pid int
 		err := f.pool.QueryRow(t.Context(), `SELECT pid FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND strpos(query, $1) > 0`, text).Scan(&pid)
+			WHERE datname = current_database() AND wait_event_type = $1 AND strpos(query, $2) > 0`, waitType, text).Scan(&pid)
 		if err == nil {
 			return pid
 		}
-		if !errors.Is(err, pgx.ErrNoRows) || t.Context().Err() != nil {
-			t.Fatalf("waiting for a statement to wait on a lock: %v", err)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatalf("waiting for a statement to wait on %s: %v", waitType, err)
 		}
-		time.Sleep(time.Millisecond)
+		// The query's own round trip paces the polling.
 	}
 }
 
@@ -278,7 +287,7 @@ func TestGroupCommitScanErrorIsNotRerun(t *testing.T) {
 	bad := &stmt{sql: `INSERT INTO g (k, v) VALUES ('bad', 1) RETURNING v`, dest: []any{&a, &b}}
 	good := insert("good", 2)
 	f.gated(t, bad, good)
-	if bad.err == nil || refusal(bad.err) != nil {
+	if bad.err == nil || refused(bad.err) {
 		t.Fatalf("the statement scanned into two destinations: %v, want a scan error", bad.err)
 	}
 	if good.err != nil {
@@ -320,20 +329,20 @@ func TestGroupCommitCancelledWhileQueued(t *testing.T) {
 }
 
 // TestGroupCommitConnectionLost: when the batch's session ends under it
-// (here an administrator's pg_terminate_backend while the batch waits for
-// a lock), whether it committed is unknown to the callers, so none is run
-// again: each gets the error. The server rolled the batch back.
+// (here an administrator's pg_terminate_backend while a statement of the
+// batch sleeps, which no lock timeout ends), whether it committed is
+// unknown to the callers, so none is run again: each gets the error. The
+// server rolled the batch back.
 func TestGroupCommitConnectionLost(t *testing.T) {
 	f := newGroupFixture(t)
 	releaseGate := f.lock(t, "gate")
-	f.lock(t, "gate2")
 	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
 	waitLead := f.start(lead)
 	f.waitLockWait(t, "'gate'")
-	// The next batch: its first statement waits for gate2's lock.
-	held := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate2' RETURNING v`}
+	// The next batch: one of its statements sleeps until terminated.
+	held := &stmt{sql: `SELECT 1 FROM pg_sleep(600)`}
 	x, y := insert("x", 1), insert("y", 2)
-	// Were held run again, it would wait for gate2 until this ends.
+	// Were held run again, it would sleep until this ends.
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	held.ctx, x.ctx, y.ctx = ctx, ctx, ctx
@@ -341,13 +350,13 @@ func TestGroupCommitConnectionLost(t *testing.T) {
 	f.waitQueued(t, 3)
 	releaseGate()
 	waitLead()
-	pid := f.waitLockWait(t, "'gate2'")
+	pid := f.waitBackend(t, "Timeout", "pg_sleep(600)")
 	if _, err := f.pool.Exec(t.Context(), `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		t.Fatal(err)
 	}
 	wait()
 	for _, s := range []*stmt{held, x, y} {
-		if s.err == nil || refusal(s.err) != nil {
+		if s.err == nil || refused(s.err) {
 			t.Fatalf("%s: %v, want the lost connection's error", s.sql, s.err)
 		}
 	}
