@@ -84,37 +84,39 @@ func (s *Store) GetAuthCodeUser(ctx context.Context, hash []byte) (store.AuthCod
 
 // withUser reads a record by its hash (query, scanned by scan) and the
 // user it belongs to (the user whose id userOf selects by the same hash),
-// both queries in one batch: one round trip. A user that is gone is a
-// zero User; an unknown or malformed hash is store.ErrNotFound. Each of
-// more (a query by the same hash) joins the batch, and then reads its
-// result, when the record was found.
+// both queries in one batch shared with other callers' reads (the read
+// group): one round trip. A user that is gone is a zero User; an unknown
+// or malformed hash is store.ErrNotFound. Each of more (a query by the
+// same hash) joins the batch, and its outcome is given to it when the
+// record was found.
 func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, query string, scan func(pgx.Row) (T, error), userOf string, more ...batchRead) (T, store.User, error) {
 	var zero T
 	if len(hash) != sha256.Size {
 		return zero, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
-	b := &pgx.Batch{}
-	b.Queue(query, hash)
-	b.Queue(selectUser+` WHERE id = (`+userOf+`)`, hash)
+	var (
+		rec T
+		u   store.User
+	)
+	stmts := make([]*groupStmt, 0, 2+len(more))
+	stmts = append(stmts,
+		&groupStmt{sql: query, args: []any{hash}, scan: func(row pgx.Row) (err error) {
+			rec, err = scan(row)
+			return err
+		}},
+		&groupStmt{sql: selectUser + ` WHERE id = (` + userOf + `)`, args: []any{hash}, scan: func(row pgx.Row) (err error) {
+			u, err = scanUser(row)
+			return err
+		}})
 	for _, m := range more {
-		b.Queue(m.query, hash)
+		stmts = append(stmts, &groupStmt{sql: m.query, args: []any{hash}, scan: m.scan})
 	}
-	res := s.pool.SendBatch(ctx, b)
-	rec, err := scan(res.QueryRow())
-	var u store.User
+	s.reads.Read(ctx, stmts...)
+	err := stmts[0].err
 	if err == nil {
-		u, err = scanUser(res.QueryRow())
-		if errors.Is(err, pgx.ErrNoRows) {
+		if err = stmts[1].err; errors.Is(err, pgx.ErrNoRows) {
 			u, err = store.User{}, nil
 		}
-	}
-	if err == nil {
-		for _, m := range more {
-			m.read(res)
-		}
-	}
-	if cerr := res.Close(); err == nil && cerr != nil {
-		err = cerr
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return zero, store.User{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
@@ -122,14 +124,19 @@ func withUser[T any](ctx context.Context, s *Store, op string, hash []byte, quer
 	if err != nil {
 		return zero, store.User{}, fmt.Errorf("%s: %w", op, classify(err))
 	}
+	for i, m := range more {
+		m.done(stmts[2+i].err)
+	}
 	return rec, u, nil
 }
 
-// batchRead is one more query of withUser's batch and what reads its
-// result (its errors are its own: the record and user stand).
+// batchRead is one more query of withUser's batch: scan reads its row,
+// and done gets its outcome (nil, pgx.ErrNoRows, or its error: its
+// errors are its own, the record and user stand).
 type batchRead struct {
 	query string
-	read  func(pgx.BatchResults)
+	scan  func(pgx.Row) error
+	done  func(error)
 }
 
 // RedeemAuthCode marks the code used at now and stores what it issued, in

@@ -48,54 +48,74 @@ const groupLockTimeout = "100ms"
 // arrive while a flush is under way share the next) held about two
 // commits per flush at 16 connections.
 //
-// A caller queues its statement; the first caller that finds nobody
-// leading sends everything queued as one pipelined batch (one round trip:
-// pgx runs a batch as one implicit transaction, committed at its Sync),
-// then hands the lead to the next caller waiting. The statements run in
-// queue order, each seeing what the earlier ones wrote, as if they had
-// committed one after the other.
+// A caller queues its op (one statement for a write); the first caller
+// that finds nobody leading sends everything queued as one pipelined
+// batch (one round trip: pgx runs a batch as one implicit transaction,
+// committed at its Sync), then hands the lead to the next caller waiting.
+// The statements run in queue order, each seeing what the earlier ones
+// wrote, as if they had committed one after the other.
 //
 // What a caller is told is true of the database. Its row is returned only
 // once the batch committed. When PostgreSQL refused any statement of the
 // batch, the implicit transaction rolled back and nothing of it happened:
-// every statement is run again on its own, so a statement fails only for
-// its own reason. When the connection failed, whether the batch committed
+// every op is run again on its own, so a statement fails only for its own
+// reason. When the connection failed, whether the batch committed
 // is unknown, as it is for a statement sent alone: every caller gets the
 // error.
+//
+// The reads a grant starts with (a code or refresh token with its user,
+// a few statements each: groupCommit.Read) are grouped the same way in a
+// group of their own (readOnly), so that they never wait for a write's
+// WAL flush. Alone, each read is a round trip and a transaction of its
+// own, and waking the backend costs it more than the lookups: grouped,
+// PostgreSQL spent about 100 µs less CPU per code redemption.
 type groupCommit struct {
 	pool *pgxpool.Pool
+	// readOnly marks a group of reads: its batches set no lock_timeout.
+	readOnly bool
 
 	mu      sync.Mutex
-	queue   []*groupStmt
+	queue   []*groupOp
 	leading int
 
 	// commits, writes and reruns are GroupCommits' counts.
 	commits, writes, reruns atomic.Uint64
 }
 
-// groupStmt is one caller's statement, where its row goes, and its
+// groupOp is one caller's statements, run one after the other in its
+// batch, and their outcome.
+type groupOp struct {
+	ctx   context.Context
+	stmts []*groupStmt
+	// rerun is set when the batch rolled back: the statements must run
+	// again on their own.
+	rerun bool
+	// panicked holds what scanning a row panicked with, to panic again on
+	// the caller's goroutine.
+	panicked any
+	// lead receives the batch this caller is to send (its op first), or
+	// nil once its batch ended.
+	lead chan []*groupOp
+}
+
+// groupStmt is one statement of an op, what reads its row, and its
 // outcome.
 type groupStmt struct {
-	ctx  context.Context
 	sql  string
 	args []any
-	dest []any
-	// exec marks a statement run for its command tag (Exec), not a row.
-	exec bool
+	// scan reads the statement's row; nil marks a statement run for its
+	// command tag (Exec).
+	scan func(pgx.Row) error
 	tag  pgconn.CommandTag
 	// err is the statement's own outcome in the batch: nil (its row was
-	// scanned into dest, or tag set), pgx.ErrNoRows, or what refused it or
-	// its scan.
+	// scanned, or tag set), pgx.ErrNoRows, or what refused it or its
+	// scan.
 	err error
-	// rerun is set when the batch rolled back: the statement must run
-	// again on its own.
-	rerun bool
-	// panicked holds what scanning its row panicked with, to panic again
-	// on the caller's goroutine.
-	panicked any
-	// lead receives the batch this caller is to send (its statement
-	// first), or nil once its batch ended.
-	lead chan []*groupStmt
+}
+
+// newOp returns an op of stmts for a caller.
+func newOp(ctx context.Context, stmts ...*groupStmt) *groupOp {
+	return &groupOp{ctx: ctx, stmts: stmts, lead: make(chan []*groupOp, 1)}
 }
 
 // QueryRow returns a row whose Scan runs the statement in the next
@@ -107,9 +127,15 @@ func (g *groupCommit) QueryRow(ctx context.Context, sql string, args ...any) pgx
 // Exec runs the statement in the next grouped batch and returns its
 // command tag: with QueryRow, a writer for one-statement writes.
 func (g *groupCommit) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	st := &groupStmt{ctx: ctx, sql: sql, args: args, exec: true, lead: make(chan []*groupStmt, 1)}
-	err := g.do(st)
-	return st.tag, err
+	st := &groupStmt{sql: sql, args: args}
+	g.do(newOp(ctx, st))
+	return st.tag, st.err
+}
+
+// Read runs stmts, one after the other, in the next grouped batch, and
+// sets each one's outcome (err, pgx.ErrNoRows for no row).
+func (g *groupCommit) Read(ctx context.Context, stmts ...*groupStmt) {
+	g.do(newOp(ctx, stmts...))
 }
 
 // groupRow is the statement QueryRow deferred to its Scan.
@@ -123,33 +149,37 @@ type groupRow struct {
 // Scan runs the statement in a grouped batch and scans its one row into
 // dest (pgx.ErrNoRows when it returned none).
 func (r *groupRow) Scan(dest ...any) error {
-	return r.g.do(&groupStmt{ctx: r.ctx, sql: r.sql, args: r.args, dest: dest, lead: make(chan []*groupStmt, 1)})
+	st := &groupStmt{sql: r.sql, args: r.args, scan: func(row pgx.Row) error { return row.Scan(dest...) }}
+	r.g.do(newOp(r.ctx, st))
+	return st.err
 }
 
-// do queues st and returns its outcome once its batch ended. A caller
-// that finds fewer than maxLeaders batches under way sends one; otherwise it
-// waits, and the leader whose batch ends first takes what is queued and
-// hands it to the caller at its head to send: no caller waits for more
-// than its own batch and the one before.
-func (g *groupCommit) do(st *groupStmt) error {
-	if err := st.ctx.Err(); err != nil {
-		return err
+// do queues op and returns once its batch ended, with each statement's
+// outcome set. A caller that finds fewer than maxLeaders batches under way
+// sends one; otherwise it waits, and the leader whose batch ends first
+// takes what is queued and hands it to the caller at its head to send: no
+// caller waits for more than its own batch and the one before.
+func (g *groupCommit) do(op *groupOp) {
+	if err := op.ctx.Err(); err != nil {
+		op.fail(err)
+		return
 	}
-	var batch []*groupStmt
+	var batch []*groupOp
 	g.mu.Lock()
-	g.queue = append(g.queue, st)
+	g.queue = append(g.queue, op)
 	if g.leading < maxLeaders {
-		// Nothing is queued while a leader could take it: st is alone.
+		// Nothing is queued while a leader could take it: op is alone.
 		g.leading++
 		batch = g.take()
 		g.mu.Unlock()
 	} else {
 		g.mu.Unlock()
-		if batch = <-st.lead; batch == nil {
-			return g.outcome(st)
+		if batch = <-op.lead; batch == nil {
+			g.outcome(op)
+			return
 		}
 	}
-	// st leads batch, whose first statement it is.
+	// op leads batch, whose first op it is.
 	panicked := g.runGuarded(batch)
 	for _, o := range batch[1:] {
 		o.lead <- nil
@@ -166,7 +196,14 @@ func (g *groupCommit) do(st *groupStmt) error {
 	if panicked != nil {
 		panic(panicked)
 	}
-	return g.outcome(st)
+	g.outcome(op)
+}
+
+// fail sets err as the outcome of each of op's statements.
+func (op *groupOp) fail(err error) {
+	for _, st := range op.stmts {
+		st.err = err
+	}
 }
 
 // runGuarded runs batch; should run panic anyway (a bug outside the
@@ -174,11 +211,12 @@ func (g *groupCommit) do(st *groupStmt) error {
 // batch gets an error and the panic is returned, for the leader to panic
 // again once it has handed the lead on: no caller waits for ever and the
 // group goes on.
-func (g *groupCommit) runGuarded(batch []*groupStmt) (panicked any) {
+func (g *groupCommit) runGuarded(batch []*groupOp) (panicked any) {
 	defer func() {
 		if v := recover(); v != nil {
 			for _, o := range batch {
-				o.err, o.rerun = fmt.Errorf("grouped commit failed: %v", v), false
+				o.fail(fmt.Errorf("grouped commit failed: %v", v))
+				o.rerun = false
 			}
 			panicked = v
 		}
@@ -187,61 +225,99 @@ func (g *groupCommit) runGuarded(batch []*groupStmt) (panicked any) {
 	return nil
 }
 
-// take removes up to maxGroup statements from the head of the queue;
-// g.mu is held.
-func (g *groupCommit) take() []*groupStmt {
+// take removes up to maxGroup ops from the head of the queue; g.mu is
+// held.
+func (g *groupCommit) take() []*groupOp {
 	n := min(len(g.queue), maxGroup)
-	batch := make([]*groupStmt, n)
+	batch := make([]*groupOp, n)
 	copy(batch, g.queue)
 	g.queue = append(g.queue[:0], g.queue[n:]...)
 	clear(g.queue[len(g.queue):n])
 	return batch
 }
 
-// outcome is st's result, running it again on its own when its batch
-// rolled back; it panics with what the scan of st's row panicked with.
-func (g *groupCommit) outcome(st *groupStmt) error {
-	if st.panicked != nil {
-		panic(st.panicked)
+// outcome completes op's result, running its statements again on their
+// own when its batch rolled back; it panics with what the scan of a row
+// of op's panicked with.
+func (g *groupCommit) outcome(op *groupOp) {
+	if op.panicked != nil {
+		panic(op.panicked)
 	}
-	if st.rerun {
-		g.alone(st)
+	if op.rerun {
+		g.alone(op)
 	}
-	return st.err
 }
 
-// scan scans the current row of rows into st.dest. A panic of the scan (a
-// destination's own Scan method) is kept for st's caller, so that pgx
+// batchRow is the current row of a batch's result as a pgx.Row. It
+// scans with ScanRow, not rows.Scan: a row that does not scan is this
+// statement's outcome alone, where rows.Scan would fail the batch's later
+// statements with it (the batch committed all the same: its Sync is
+// sent).
+type batchRow struct{ rows pgx.Rows }
+
+// Scan implements pgx.Row.
+func (r batchRow) Scan(dest ...any) error {
+	return pgx.ScanRow(r.rows.Conn().TypeMap(), r.rows.FieldDescriptions(), r.rows.RawValues(), dest...)
+}
+
+// scanIn scans the current row of rows for st. A panic of the scan (a
+// destination's own Scan method) is kept for op's caller, so that pgx
 // reads the rest of the batch and gives its connection back to the pool.
-func (st *groupStmt) scan(rows pgx.Rows) {
+func (op *groupOp) scanIn(st *groupStmt, rows pgx.Rows) {
 	defer func() {
 		if v := recover(); v != nil {
-			st.panicked = v
+			if op.panicked == nil {
+				op.panicked = v
+			}
 			st.err = fmt.Errorf("scanning the row panicked: %v", v)
 		}
 	}()
-	st.err = pgx.ScanRow(rows.Conn().TypeMap(), rows.FieldDescriptions(), rows.RawValues(), st.dest...)
+	st.err = st.scan(batchRow{rows})
 }
 
-// alone runs st on its own, an autocommit on its own context.
-func (g *groupCommit) alone(st *groupStmt) {
-	if st.exec {
-		st.tag, st.err = g.pool.Exec(st.ctx, st.sql, st.args...)
+// alone runs op on its own, on its own context: one statement as an
+// autocommit, several as a batch of their own.
+func (g *groupCommit) alone(op *groupOp) {
+	if len(op.stmts) == 1 {
+		st := op.stmts[0]
+		if st.scan == nil {
+			st.tag, st.err = g.pool.Exec(op.ctx, st.sql, st.args...)
+			return
+		}
+		st.err = st.scan(g.pool.QueryRow(op.ctx, st.sql, st.args...))
 		return
 	}
-	st.err = g.pool.QueryRow(st.ctx, st.sql, st.args...).Scan(st.dest...)
-}
-
-// run sends one batch and sets each statement's outcome. A batch of one
-// is a plain autocommit statement on the caller's context.
-func (g *groupCommit) run(batch []*groupStmt) {
-	live := batch[:0:0]
-	for _, st := range batch {
-		if err := st.ctx.Err(); err != nil {
-			st.err = err
+	b := &pgx.Batch{}
+	for _, st := range op.stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	res := g.pool.SendBatch(op.ctx, b)
+	for _, st := range op.stmts {
+		if st.scan == nil {
+			st.tag, st.err = res.Exec()
 			continue
 		}
-		live = append(live, st)
+		st.err = st.scan(res.QueryRow())
+	}
+	if err := res.Close(); err != nil {
+		for _, st := range op.stmts {
+			if st.err == nil || errors.Is(st.err, pgx.ErrNoRows) {
+				st.err = err
+			}
+		}
+	}
+}
+
+// run sends one batch and sets each op's outcome. A batch of one op runs
+// alone, on the caller's context.
+func (g *groupCommit) run(batch []*groupOp) {
+	live := batch[:0:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.fail(err)
+			continue
+		}
+		live = append(live, op)
 	}
 	if len(live) > 0 {
 		g.commits.Add(1)
@@ -255,41 +331,44 @@ func (g *groupCommit) run(batch []*groupStmt) {
 		return
 	}
 	b := &pgx.Batch{}
-	// For this transaction only: a statement that waits longer for a row
-	// lock fails the batch, which then runs statement by statement, so
-	// that the callers whose rows are free do not wait with it.
-	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, groupLockTimeout)
-	for _, st := range live {
-		q := b.Queue(st.sql, st.args...)
-		if st.exec {
-			// A refusal comes back from Exec, and ends the batch.
-			q.Exec(func(tag pgconn.CommandTag) error {
-				st.tag = tag
+	if !g.readOnly {
+		// For this transaction only: a statement that waits longer for a
+		// row lock fails the batch, which then runs op by op, so that
+		// the callers whose rows are free do not wait with it.
+		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, groupLockTimeout)
+	}
+	for _, op := range live {
+		for _, st := range op.stmts {
+			q := b.Queue(st.sql, st.args...)
+			if st.scan == nil {
+				// A refusal comes back from Exec, and ends the batch.
+				q.Exec(func(tag pgconn.CommandTag) error {
+					st.tag = tag
+					return nil
+				})
+				continue
+			}
+			q.Query(func(rows pgx.Rows) error {
+				if !rows.Next() {
+					// A refusal comes back from Query (rows.Err), and
+					// ends the batch; no row is the statement's own
+					// outcome.
+					st.err = pgx.ErrNoRows
+					return nil
+				}
+				op.scanIn(st, rows)
 				return nil
 			})
-			continue
 		}
-		q.Query(func(rows pgx.Rows) error {
-			if !rows.Next() {
-				// A refusal comes back from Query (rows.Err), and ends
-				// the batch; no row is the statement's own outcome.
-				st.err = pgx.ErrNoRows
-				return nil
-			}
-			// ScanRow, not rows.Scan: a row that does not scan is this
-			// statement's outcome alone, where rows.Scan would fail the
-			// batch's later statements with it (the batch committed all
-			// the same: its Sync is sent).
-			st.scan(rows)
-			return nil
-		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	err := g.pool.SendBatch(ctx, b).Close()
-	for _, st := range live {
-		if err == nil && refused(st.err) {
-			err = st.err
+	for _, op := range live {
+		for _, st := range op.stmts {
+			if err == nil && refused(st.err) {
+				err = st.err
+			}
 		}
 	}
 	if err == nil {
@@ -298,15 +377,16 @@ func (g *groupCommit) run(batch []*groupStmt) {
 	if refused(err) {
 		// PostgreSQL refused a statement (or the commit): the implicit
 		// transaction rolled back, nothing of the batch happened.
-		for _, st := range live {
-			st.err, st.rerun = nil, true
+		for _, op := range live {
+			op.fail(nil)
+			op.rerun = true
 		}
 		g.reruns.Add(uint64(len(live)))
 		return
 	}
 	// The connection failed: the batch may or may not have committed.
-	for _, st := range live {
-		st.err = fmt.Errorf("grouped commit: %w", err)
+	for _, op := range live {
+		op.fail(fmt.Errorf("grouped commit: %w", err))
 	}
 }
 

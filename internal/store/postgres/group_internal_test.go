@@ -459,3 +459,111 @@ func TestGroupCommitScanPanic(t *testing.T) {
 type panicScanner struct{}
 
 func (panicScanner) ScanInt64(pgtype.Int8) error { panic("scanner bug") }
+
+// readOp is a read op through the group: its statements, each scanning
+// one text column into its own value.
+type readOp struct {
+	stmts []*groupStmt
+	vals  []string
+}
+
+func newReadOp(sqls ...string) *readOp {
+	r := &readOp{vals: make([]string, len(sqls))}
+	for i, q := range sqls {
+		r.stmts = append(r.stmts, &groupStmt{sql: q, scan: func(row pgx.Row) error { return row.Scan(&r.vals[i]) }})
+	}
+	return r
+}
+
+// startRead runs r through the group on a goroutine; the returned
+// function waits for its outcome.
+func (f *groupFixture) startRead(r *readOp) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.g.Read(context.Background(), r.stmts...)
+	}()
+	return func() { <-done }
+}
+
+// gatedReads holds a read batch at the server (a read of the locked row
+// gate), queues ops behind it one at a time, and releases the lock: ops
+// go as one batch.
+func (f *groupFixture) gatedReads(t *testing.T, ops ...*readOp) {
+	t.Helper()
+	release := f.lock(t, "gate")
+	lead := newReadOp(`SELECT v::text FROM g WHERE k = 'gate' FOR UPDATE`)
+	waitLead := f.startRead(lead)
+	f.waitLockWait(t, "'gate'")
+	var waits []func()
+	for i, op := range ops {
+		waits = append(waits, f.startRead(op))
+		f.waitQueued(t, i+1)
+	}
+	release()
+	waitLead()
+	for _, wait := range waits {
+		wait()
+	}
+	if err := lead.stmts[0].err; err != nil {
+		t.Fatalf("the leading read: %v", err)
+	}
+}
+
+// TestGroupReadOps: the statements of read ops queued together run in one
+// batch (one transaction: one now()), each op's in its order, with no row
+// as a statement's own outcome; a read group sets no lock_timeout.
+func TestGroupReadOps(t *testing.T) {
+	f := newGroupFixture(t)
+	f.g.readOnly = true
+	first := newReadOp(`SELECT v::text FROM g WHERE k = 'gate2'`, `SELECT v::text FROM g WHERE k = 'missing'`,
+		`SELECT now()::text`, `SHOW lock_timeout`)
+	second := newReadOp(`SELECT now()::text`, `SELECT 'two'`)
+	f.gatedReads(t, first, second)
+	for i, want := range []error{nil, pgx.ErrNoRows, nil, nil} {
+		if err := first.stmts[i].err; !errors.Is(err, want) {
+			t.Fatalf("first op, statement %d: %v, want %v", i, err, want)
+		}
+	}
+	for i, st := range second.stmts {
+		if st.err != nil {
+			t.Fatalf("second op, statement %d: %v", i, st.err)
+		}
+	}
+	if first.vals[0] != "0" || second.vals[1] != "two" {
+		t.Fatalf("rows %q and %q, want 0 and two", first.vals[0], second.vals[1])
+	}
+	if first.vals[2] != second.vals[0] {
+		t.Fatalf("the ops ran in transactions started at %s and %s, want one", first.vals[2], second.vals[0])
+	}
+	if first.vals[3] != "0" {
+		t.Fatalf("a read batch ran with lock_timeout %s, want the default 0", first.vals[3])
+	}
+}
+
+// TestGroupReadRefusalRunsEachAlone: when PostgreSQL refuses a statement
+// of a read batch, each op runs again alone, its statements as a batch of
+// their own: the other ops get their rows, and the refused op its error
+// for that statement.
+func TestGroupReadRefusalRunsEachAlone(t *testing.T) {
+	f := newGroupFixture(t)
+	f.g.readOnly = true
+	bad := newReadOp(`SELECT 'fine'`, `SELECT (1 / (v - v))::text FROM g WHERE k = 'gate2'`)
+	good := newReadOp(`SELECT 'good'`, `SELECT v::text FROM g WHERE k = 'gate2'`)
+	f.gatedReads(t, bad, good)
+	for i, st := range good.stmts {
+		if st.err != nil {
+			t.Fatalf("the other op's statement %d: %v", i, st.err)
+		}
+	}
+	if good.vals[0] != "good" || good.vals[1] != "0" {
+		t.Fatalf("the other op's rows: %q", good.vals)
+	}
+	var pe *pgconn.PgError
+	if err := bad.stmts[1].err; !errors.As(err, &pe) || pe.Code != "22012" {
+		t.Fatalf("the refused statement: %v, want division_by_zero", err)
+	}
+	if n := f.g.reruns.Load(); n != 2 {
+		t.Fatalf("%d ops ran again, want 2", n)
+	}
+}

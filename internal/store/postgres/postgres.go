@@ -44,6 +44,9 @@ type Store struct {
 	// (redemptions, rotations, opaque tokens, sessions...) in shared
 	// commits.
 	group *groupCommit
+	// reads carries the reads a grant starts with (withUser) in shared
+	// batches.
+	reads *groupCommit
 }
 
 var (
@@ -86,7 +89,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store/postgres: %w", err)
 	}
-	s := &Store{pool: pool, migrations: files, group: &groupCommit{pool: pool}}
+	s := &Store{pool: pool, migrations: files, group: &groupCommit{pool: pool},
+		reads: &groupCommit{pool: pool, readOnly: true}}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -217,13 +217,16 @@ func (s *Store) getRefreshTokenUserConsent(ctx context.Context, hash []byte) (st
 	t, u, err := withUser(ctx, s, op, hash, selectRefreshToken+` WHERE t.hash = $1`, scanRefreshToken,
 		`SELECT f.user_id `+familyOfHash,
 		batchRead{query: selectConsent + ` WHERE (user_id, client_id) = (SELECT f.user_id, f.client_id ` + familyOfHash + `)`,
-			read: func(res pgx.BatchResults) {
-				cs.c, cs.err = scanConsent(res.QueryRow())
+			scan: func(row pgx.Row) (err error) {
+				cs.c, err = scanConsent(row)
+				return err
+			},
+			done: func(err error) {
 				switch {
-				case errors.Is(cs.err, pgx.ErrNoRows):
+				case errors.Is(err, pgx.ErrNoRows):
 					cs.c, cs.err = store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", store.ErrNotFound)
-				case cs.err != nil:
-					cs.c, cs.err = store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", classify(cs.err))
+				case err != nil:
+					cs.c, cs.err = store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", classify(err))
 				}
 			}})
 	return t, u, cs, err
