@@ -56,7 +56,7 @@ func (s *Store) GetToken(ctx context.Context, hash []byte) (store.TokenRecord, e
 	}
 	var r store.TokenRecord
 	var extra []byte
-	err := s.pool.QueryRow(ctx, `SELECT hash, kind, client_id, subject, scopes, audience,
+	err := s.reads.QueryRow(ctx, `SELECT hash, kind, client_id, subject, scopes, audience,
 		issued_at, expires_at, revoked, extra FROM tokens WHERE hash = $1`, hash).
 		Scan(&r.Hash, &r.Kind, &r.ClientID, &r.Subject, &r.Scopes, &r.Audience,
 			&r.IssuedAt, &r.ExpiresAt, &r.Revoked, &extra)
@@ -114,7 +114,7 @@ func (s *Store) IsJTIRevoked(ctx context.Context, jti string) (bool, error) {
 		return false, nil
 	}
 	var revoked bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1)`, jti).Scan(&revoked)
+	err := s.reads.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM revoked_jtis WHERE jti = $1)`, jti).Scan(&revoked)
 	if err != nil {
 		return false, fmt.Errorf("store/postgres: check jti: %w", classify(err))
 	}

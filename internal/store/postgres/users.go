@@ -95,7 +95,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (store.User, error) {
 	if store.CheckID("user ID", id) != nil {
 		return store.User{}, fmt.Errorf("store/postgres: get user: %w", store.ErrNotFound)
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, selectUser+` WHERE id = $1`, id))
+	u, err := scanUser(s.reads.QueryRow(ctx, selectUser+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.User{}, fmt.Errorf("store/postgres: get user %q: %w", id, store.ErrNotFound)
 	}
