@@ -64,7 +64,7 @@ func (s *Store) GetAuthCode(ctx context.Context, hash []byte) (store.AuthCode, e
 	if len(hash) != sha256.Size {
 		return store.AuthCode{}, fmt.Errorf("store/postgres: get authorization code: %w", store.ErrNotFound)
 	}
-	c, err := scanAuthCode(s.pool.QueryRow(ctx, selectAuthCode+` WHERE hash = $1`, hash))
+	c, err := scanAuthCode(s.reads.QueryRow(ctx, selectAuthCode+` WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.AuthCode{}, fmt.Errorf("store/postgres: get authorization code: %w", store.ErrNotFound)
 	}

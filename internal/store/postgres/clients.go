@@ -132,7 +132,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (store.Client, error) 
 	if store.CheckID("client ID", id) != nil {
 		return store.Client{}, fmt.Errorf("store/postgres: get client: %w", store.ErrNotFound)
 	}
-	c, err := scanClient(s.pool.QueryRow(ctx, selectClient+` WHERE id = $1`, id))
+	c, err := scanClient(s.reads.QueryRow(ctx, selectClient+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Client{}, fmt.Errorf("store/postgres: get client %q: %w", id, store.ErrNotFound)
 	}

@@ -28,7 +28,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 	if store.CheckID("user ID", userID) != nil || store.CheckID("client ID", clientID) != nil {
 		return store.Consent{}, fmt.Errorf("store/postgres: get consent: %w", store.ErrNotFound)
 	}
-	c, err := scanConsent(s.pool.QueryRow(ctx, selectConsent+` WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	c, err := scanConsent(s.reads.QueryRow(ctx, selectConsent+` WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Consent{}, fmt.Errorf("store/postgres: get consent of user %q to client %q: %w", userID, clientID, store.ErrNotFound)
 	}

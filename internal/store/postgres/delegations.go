@@ -60,7 +60,7 @@ func (s *Store) GetDelegation(ctx context.Context, id string) (store.Delegation,
 	if store.CheckID("delegation ID", id) != nil {
 		return store.Delegation{}, fmt.Errorf("store/postgres: get delegation: %w", store.ErrNotFound)
 	}
-	d, err := scanDelegation(s.pool.QueryRow(ctx, selectDelegation+` WHERE id = $1`, id))
+	d, err := scanDelegation(s.reads.QueryRow(ctx, selectDelegation+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Delegation{}, fmt.Errorf("store/postgres: get delegation %q: %w", id, store.ErrNotFound)
 	}

@@ -91,7 +91,7 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCode string) (s
 }
 
 func (s *Store) getDeviceCode(ctx context.Context, op, cond string, arg any) (store.DeviceCode, error) {
-	d, err := scanDeviceCode(s.pool.QueryRow(ctx, selectDeviceCode+` WHERE `+cond, arg))
+	d, err := scanDeviceCode(s.reads.QueryRow(ctx, selectDeviceCode+` WHERE `+cond, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.DeviceCode{}, fmt.Errorf("store/postgres: %s: %w", op, store.ErrNotFound)
 	}

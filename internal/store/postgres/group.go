@@ -63,12 +63,14 @@ const groupLockTimeout = "100ms"
 // is unknown, as it is for a statement sent alone: every caller gets the
 // error.
 //
-// The reads a grant starts with (a code or refresh token with its user,
-// a few statements each: groupCommit.Read) are grouped the same way in a
+// The lookups made outside a transaction (a code or refresh token with
+// its user and consent, a few statements: groupCommit.Read; a token, a
+// user, a session, a client: QueryRow) are grouped the same way in a
 // group of their own (readOnly), so that they never wait for a write's
-// WAL flush. Alone, each read is a round trip and a transaction of its
-// own, and waking the backend costs it more than the lookups: grouped,
-// PostgreSQL spent about 100 µs less CPU per code redemption.
+// WAL flush. Alone, each is a round trip and a transaction of its own,
+// and waking the backend costs PostgreSQL more than the lookup: grouped,
+// it spent about 100 µs less CPU per code redemption, 200 µs less per
+// rotation and 40 µs less per introspection, on 2 cores.
 type groupCommit struct {
 	pool *pgxpool.Pool
 	// readOnly marks a group of reads: its batches set no lock_timeout.

@@ -101,7 +101,7 @@ func (k keyedTable[T]) get(ctx context.Context, s *Store, key string) (T, error)
 	if k.checkKey(key) != nil {
 		return zero, fmt.Errorf("store/postgres: get %s: %w", k.what, store.ErrNotFound)
 	}
-	rec, err := k.scan(s.pool.QueryRow(ctx, k.sel, key))
+	rec, err := k.scan(s.reads.QueryRow(ctx, k.sel, key))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return zero, fmt.Errorf("store/postgres: get %s %q: %w", k.what, key, store.ErrNotFound)
 	}

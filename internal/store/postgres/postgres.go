@@ -44,8 +44,9 @@ type Store struct {
 	// (redemptions, rotations, opaque tokens, sessions...) in shared
 	// commits.
 	group *groupCommit
-	// reads carries the reads a grant starts with (withUser) in shared
-	// batches.
+	// reads carries the lookups made outside a transaction (a code or
+	// refresh token with its user, a token, a user, a session, a
+	// client...) in shared batches.
 	reads *groupCommit
 }
 

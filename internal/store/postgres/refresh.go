@@ -178,7 +178,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash []byte) (store.Refresh
 	if len(hash) != sha256.Size {
 		return store.RefreshToken{}, fmt.Errorf("store/postgres: get refresh token: %w", store.ErrNotFound)
 	}
-	t, err := scanRefreshToken(s.pool.QueryRow(ctx, selectRefreshToken+` WHERE t.hash = $1`, hash))
+	t, err := scanRefreshToken(s.reads.QueryRow(ctx, selectRefreshToken+` WHERE t.hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.RefreshToken{}, fmt.Errorf("store/postgres: get refresh token: %w", store.ErrNotFound)
 	}

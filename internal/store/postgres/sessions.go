@@ -55,7 +55,7 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (store.Session, err
 	if len(hash) != sha256.Size {
 		return store.Session{}, fmt.Errorf("store/postgres: get session: %w", store.ErrNotFound)
 	}
-	sess, err := scanSession(s.pool.QueryRow(ctx, selectSession+` WHERE hash = $1`, hash))
+	sess, err := scanSession(s.reads.QueryRow(ctx, selectSession+` WHERE hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("store/postgres: get session: %w", store.ErrNotFound)
 	}
@@ -71,7 +71,7 @@ func (s *Store) GetSessionByID(ctx context.Context, id string) (store.Session, e
 	if store.CheckID("session ID", id) != nil {
 		return store.Session{}, fmt.Errorf("store/postgres: get session by ID: %w", store.ErrNotFound)
 	}
-	sess, err := scanSession(s.pool.QueryRow(ctx, selectSession+` WHERE id = $1`, id))
+	sess, err := scanSession(s.reads.QueryRow(ctx, selectSession+` WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("store/postgres: get session %q: %w", id, store.ErrNotFound)
 	}

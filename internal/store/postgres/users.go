@@ -111,7 +111,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.U
 	if store.CheckID("username", username) != nil {
 		return store.User{}, fmt.Errorf("store/postgres: get user by username: %w", store.ErrNotFound)
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, selectUser+` WHERE username_key = $1`, store.UsernameKey(username)))
+	u, err := scanUser(s.reads.QueryRow(ctx, selectUser+` WHERE username_key = $1`, store.UsernameKey(username)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The username is not quoted: it may be a mistyped password.
 		return store.User{}, fmt.Errorf("store/postgres: get user by username: %w", store.ErrNotFound)
