@@ -217,7 +217,7 @@ func (g *groupCommit) runGuarded(batch []*groupOp) (panicked any) {
 	defer func() {
 		if v := recover(); v != nil {
 			for _, o := range batch {
-				o.fail(fmt.Errorf("grouped commit failed: %v", v))
+				o.fail(fmt.Errorf("%s failed: %v", g.what(), v))
 				o.rerun = false
 			}
 			panicked = v
@@ -388,8 +388,16 @@ func (g *groupCommit) run(batch []*groupOp) {
 	}
 	// The connection failed: the batch may or may not have committed.
 	for _, op := range live {
-		op.fail(fmt.Errorf("grouped commit: %w", err))
+		op.fail(fmt.Errorf("%s: %w", g.what(), err))
 	}
+}
+
+// what names the group's batches in errors.
+func (g *groupCommit) what() string {
+	if g.readOnly {
+		return "grouped read"
+	}
+	return "grouped commit"
 }
 
 // stats returns the group's counts so far.
