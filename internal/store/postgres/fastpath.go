@@ -58,15 +58,24 @@ func issueParams(hash []byte, now time.Time, issue store.Issue) []any {
 	}
 }
 
-// issueCTEs insert the opaque access token (when $4 is set) and the new
-// refresh token (when $13 is set) for each row of the CTE named from,
-// which yields client_id and user_id; newFamily inserts the family first.
-func issueCTEs(from string, newFamily bool) string {
+// issueCTEs insert the opaque access token (the opaque shape, when $4 is
+// set) and the new refresh token (when $13 is set) for each row of the
+// CTE named from, which yields client_id and user_id; newFamily inserts
+// the family first. Without the opaque shape the statement has no INSERT
+// into tokens, whose table and three indexes PostgreSQL would otherwise
+// open and lock for every JWT redemption or rotation, and $6–$12 are only
+// given their types, so that both shapes take the same parameters.
+func issueCTEs(from string, newFamily, opaque bool) string {
 	q := `, tok AS (
+	SELECT $6::text, $7::text, $8::text[], $9::text[], $10::timestamptz, $11::timestamptz, $12::bytea
+)`
+	if opaque {
+		q = `, tok AS (
 	INSERT INTO tokens (hash, kind, client_id, subject, scopes, audience, issued_at, expires_at, revoked, extra)
 	SELECT $4::bytea, $6::text, ` + from + `.client_id, $7::text, $8::text[], $9::text[], $10::timestamptz, $11::timestamptz, false, $12::bytea
 	FROM ` + from + ` WHERE $4::bytea IS NOT NULL
 )`
+	}
 	famID := from + `.family_id`
 	if newFamily {
 		q += `, fam AS (
@@ -147,7 +156,12 @@ func issueOwner(issue store.Issue) (clientID, userID string, ok bool) {
 // CTE) and checks the rest on the locked row: with conditions on indexed
 // columns next to the key, a planner with stale statistics (a table that
 // just grew) picked the client's index and filtered thousands of rows.
-var redeemSQL = `WITH cur AS MATERIALIZED (
+var redeemSQL = [2]string{redeemStatement(false), redeemStatement(true)}
+
+// redeemStatement is redeemSQL's statement for a JWT access token, or an
+// opaque one.
+func redeemStatement(opaque bool) string {
+	return `WITH cur AS MATERIALIZED (
 	SELECT hash, client_id, user_id, used_at, expires_at FROM auth_codes WHERE hash = $1 FOR UPDATE
 ), code AS (
 	UPDATE auth_codes a SET used_at = $2, issued_family_id = COALESCE($14::text, ''), issued_access_jti = $3,
@@ -156,8 +170,9 @@ var redeemSQL = `WITH cur AS MATERIALIZED (
 	WHERE a.hash = cur.hash AND cur.used_at IS NULL AND cur.expires_at > $2
 		AND ($27::text = '' OR (cur.client_id = $27 AND cur.user_id = $28))
 	RETURNING ` + prefixed("a", authCodeColumns) + `
-)` + issueCTEs("code", true) + auditCTE("code", 29) + `
+)` + issueCTEs("code", true, opaque) + auditCTE("code", 29) + `
 SELECT ` + authCodeColumns + ` FROM code`
+}
 
 // prefixed qualifies each column of a comma-separated list with table.
 func prefixed(table, columns string) string {
@@ -177,7 +192,7 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 	}
 	args := append(issueParams(hash, now, issue), clientID, userID)
 	ok, err = s.fastAudited(ctx, issue.Audit, func(q rowQuerier, audit []any) (bool, error) {
-		c, err = scanAuthCode(q.QueryRow(ctx, redeemSQL, append(args, audit...)...))
+		c, err = scanAuthCode(q.QueryRow(ctx, redeemSQL[shape(issue)], append(args, audit...)...))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return false, nil
 		}
@@ -191,7 +206,12 @@ func (s *Store) redeemFast(ctx context.Context, hash []byte, now time.Time, issu
 
 // rotateSQL locks the family by its primary key alone, for the reason
 // given at redeemSQL, and checks the rest on the locked row.
-var rotateSQL = `WITH fam AS MATERIALIZED (
+var rotateSQL = [2]string{rotateStatement(false), rotateStatement(true)}
+
+// rotateStatement is rotateSQL's statement for a JWT access token, or an
+// opaque one.
+func rotateStatement(opaque bool) string {
+	return `WITH fam AS MATERIALIZED (
 	SELECT id, client_id, user_id, expires_at, revoked, jkt, delegation_id, extra FROM refresh_families
 	WHERE id = (SELECT family_id FROM refresh_tokens WHERE hash = $1)
 	FOR UPDATE
@@ -203,9 +223,19 @@ var rotateSQL = `WITH fam AS MATERIALIZED (
 		AND NOT fam.revoked AND fam.expires_at > $2
 	RETURNING t.hash, t.family_id, fam.client_id, fam.user_id, t.session_id, t.scopes, t.audience, t.auth_time,
 		t.amr, t.acr, t.created_at, t.expires_at, t.rotated_at, fam.jkt, fam.delegation_id, fam.extra
-)` + issueCTEs("old", false) + auditCTE("old", 29) + `
+)` + issueCTEs("old", false, opaque) + auditCTE("old", 29) + `
 SELECT hash, family_id, client_id, user_id, session_id, scopes, audience, auth_time, amr, acr,
 	created_at, expires_at, rotated_at, jkt, delegation_id, extra FROM old`
+}
+
+// shape indexes redeemSQL and rotateSQL for issue: 1 when its access
+// token is opaque.
+func shape(issue store.Issue) int {
+	if issue.Access.Opaque != nil {
+		return 1
+	}
+	return 0
+}
 
 // rotateFast rotates an unrotated, live token of a live family matching
 // the issue in one statement; ok is false when it changed nothing.
@@ -217,7 +247,7 @@ func (s *Store) rotateFast(ctx context.Context, oldHash []byte, now time.Time, i
 	args := append(issueParams(oldHash, now, issue), clientID, userID)
 	var rotated time.Time
 	ok, err = s.fastAudited(ctx, issue.Audit, func(q rowQuerier, audit []any) (bool, error) {
-		err := q.QueryRow(ctx, rotateSQL, append(args, audit...)...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
+		err := q.QueryRow(ctx, rotateSQL[shape(issue)], append(args, audit...)...).Scan(&old.Hash, &old.FamilyID, &old.ClientID, &old.UserID,
 			&old.SessionID, &old.Scopes, &old.Audience, &old.AuthTime, &old.AMR, &old.ACR, &old.CreatedAt, &old.ExpiresAt, &rotated,
 			&old.JKT, &old.DelegationID, &old.Extra)
 		if errors.Is(err, pgx.ErrNoRows) {
