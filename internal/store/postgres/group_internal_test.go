@@ -152,19 +152,19 @@ func (f *groupFixture) start(stmts ...*stmt) (wait func()) {
 	return wg.Wait
 }
 
-// gated starts a statement updating the locked row gate (a batch of one
-// that waits at the server), then stmts, which queue behind it in order,
-// and releases the lock once they are all queued: stmts go as one batch.
-func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
+// gatedBy holds a batch at the server with startLead (which sends
+// something that waits for the locked row gate), then starts each of
+// queue, one at a time so that the queue holds them in this order, and
+// releases the lock once they are all queued: they go as one batch. It
+// returns once every one of them has its outcome.
+func (f *groupFixture) gatedBy(t *testing.T, startLead func() (wait func()), queue []func() (wait func())) {
 	t.Helper()
 	release := f.lock(t, "gate")
-	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
-	waitLead := f.start(lead)
+	waitLead := startLead()
 	f.waitLockWait(t, "'gate'")
-	// One at a time, so that the queue holds them in this order.
 	var waits []func()
-	for i, st := range stmts {
-		waits = append(waits, f.start(st))
+	for i, start := range queue {
+		waits = append(waits, start())
 		f.waitQueued(t, i+1)
 	}
 	release()
@@ -172,6 +172,19 @@ func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
 	for _, wait := range waits {
 		wait()
 	}
+}
+
+// gated holds a batch with a statement updating the locked row gate (a
+// batch of one that waits at the server) while stmts queue behind it:
+// stmts go as one batch.
+func (f *groupFixture) gated(t *testing.T, stmts ...*stmt) {
+	t.Helper()
+	lead := &stmt{sql: `UPDATE g SET v = v + 1 WHERE k = 'gate' RETURNING v`}
+	queue := make([]func() func(), len(stmts))
+	for i, st := range stmts {
+		queue[i] = func() func() { return f.start(st) }
+	}
+	f.gatedBy(t, func() func() { return f.start(lead) }, queue)
 	if lead.err != nil {
 		t.Fatalf("the leading statement: %v", lead.err)
 	}
@@ -486,25 +499,16 @@ func (f *groupFixture) startRead(r *readOp) (wait func()) {
 	return func() { <-done }
 }
 
-// gatedReads holds a read batch at the server (a read of the locked row
-// gate), queues ops behind it one at a time, and releases the lock: ops
-// go as one batch.
+// gatedReads holds a read batch with a read of the locked row gate while
+// ops queue behind it: ops go as one batch.
 func (f *groupFixture) gatedReads(t *testing.T, ops ...*readOp) {
 	t.Helper()
-	release := f.lock(t, "gate")
 	lead := newReadOp(`SELECT v::text FROM g WHERE k = 'gate' FOR UPDATE`)
-	waitLead := f.startRead(lead)
-	f.waitLockWait(t, "'gate'")
-	var waits []func()
+	queue := make([]func() func(), len(ops))
 	for i, op := range ops {
-		waits = append(waits, f.startRead(op))
-		f.waitQueued(t, i+1)
+		queue[i] = func() func() { return f.startRead(op) }
 	}
-	release()
-	waitLead()
-	for _, wait := range waits {
-		wait()
-	}
+	f.gatedBy(t, func() func() { return f.startRead(lead) }, queue)
 	if err := lead.stmts[0].err; err != nil {
 		t.Fatalf("the leading read: %v", err)
 	}
