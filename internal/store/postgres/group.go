@@ -230,11 +230,12 @@ func (g *groupCommit) runGuarded(batch []*groupOp) (panicked any) {
 // take removes up to maxGroup ops from the head of the queue; g.mu is
 // held.
 func (g *groupCommit) take() []*groupOp {
-	n := min(len(g.queue), maxGroup)
+	n, queued := min(len(g.queue), maxGroup), len(g.queue)
 	batch := make([]*groupOp, n)
 	copy(batch, g.queue)
 	g.queue = append(g.queue[:0], g.queue[n:]...)
-	clear(g.queue[len(g.queue):n])
+	// The vacated tail keeps no op alive.
+	clear(g.queue[len(g.queue):queued])
 	return batch
 }
 

@@ -571,3 +571,37 @@ func TestGroupReadRefusalRunsEachAlone(t *testing.T) {
 		t.Fatalf("%d ops ran again, want 2", n)
 	}
 }
+
+// TestGroupTake: a batch takes at most maxGroup ops from the head of the
+// queue, in order, also when more than two batches' worth wait, and the
+// queue's vacated tail holds no op.
+func TestGroupTake(t *testing.T) {
+	for _, queued := range []int{1, maxGroup, maxGroup + 1, 2*maxGroup + 5} {
+		g := &groupCommit{}
+		ops := make([]*groupOp, queued)
+		for i := range ops {
+			ops[i] = newOp(context.Background())
+		}
+		g.queue = append(g.queue, ops...)
+		batch := g.take()
+		n := min(queued, maxGroup)
+		if len(batch) != n || len(g.queue) != queued-n {
+			t.Fatalf("%d queued: took %d, left %d; want %d and %d", queued, len(batch), len(g.queue), n, queued-n)
+		}
+		for i, op := range batch {
+			if op != ops[i] {
+				t.Fatalf("%d queued: op %d of the batch is not the queue's op %d", queued, i, i)
+			}
+		}
+		for i, op := range g.queue {
+			if op != ops[n+i] {
+				t.Fatalf("%d queued: op %d left is not the queue's op %d", queued, i, n+i)
+			}
+		}
+		for i, op := range g.queue[len(g.queue):queued] {
+			if op != nil {
+				t.Fatalf("%d queued: the vacated slot %d still holds an op", queued, len(g.queue)+i)
+			}
+		}
+	}
+}
